@@ -1,0 +1,20 @@
+//! Shared building blocks of Maestro's services. Depends only on `maestro-proto`; every service
+//! depends on it, never the other way round.
+//!
+//! Invariants: a [`names::ResourceName`] is always safe to use as a path component; [`json::canonical`]
+//! output is byte-for-byte reproducible; [`ids`] derivations are stable across releases.
+
+pub mod backoff;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod ids;
+pub mod json;
+pub mod names;
+pub mod shutdown;
+pub mod telemetry;
+pub mod template;
+pub mod time;
+
+pub use error::FieldError;
+pub use names::ResourceName;
