@@ -20,8 +20,8 @@ use crate::envelope::{Failure, RpcReply, RpcRequest};
 use crate::error::ColonyError;
 use crate::messages::*;
 use crate::model::{
-    Blueprint, BlueprintDefinition, BlueprintHistory, Colony, Executor, FunctionSpec, Log,
-    Process, ProcessState, User,
+    Blueprint, BlueprintDefinition, BlueprintHistory, Colony, Executor, FunctionSpec, Log, Process,
+    ProcessState, User,
 };
 
 /// A client for a ColonyOS server (real or embedded). Cheap to clone; connections are pooled.

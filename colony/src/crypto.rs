@@ -32,7 +32,9 @@ pub struct PrivateKey {
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrivateKey").field("id", &self.id()).finish()
+        f.debug_struct("PrivateKey")
+            .field("id", &self.id())
+            .finish()
     }
 }
 
@@ -191,7 +193,10 @@ mod tests {
         let high = Signature::from_scalars(r, -*s).unwrap();
         let mut bytes = high.to_bytes().to_vec();
         bytes.push(sig[64] ^ 1);
-        assert_eq!(recover_id("payload", &hex::encode(bytes)), Err(CryptoError::HighS));
+        assert_eq!(
+            recover_id("payload", &hex::encode(bytes)),
+            Err(CryptoError::HighS)
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ impl RpcRequest {
         let Value::Object(map) = &mut inner else {
             return Err(EnvelopeError::NotAnObject);
         };
-        map.insert("msgtype".to_owned(), Value::String(M::PAYLOAD_TYPE.to_owned()));
+        map.insert(
+            "msgtype".to_owned(),
+            Value::String(M::PAYLOAD_TYPE.to_owned()),
+        );
         let payload = STANDARD.encode(serde_json::to_vec(&inner)?);
         let signature = key.map(|k| k.sign(&payload)).unwrap_or_default();
         Ok(Self {

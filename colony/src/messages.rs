@@ -63,9 +63,9 @@ message!(/// Remove a user (colony owner).
 message!(/// Submit a function spec (member).
     SubmitFuncSpecMsg = "submitfuncspecmsg" { spec: FunctionSpec });
 message!(/// Assign a process to the calling executor; `timeout` seconds, 0 rejected, < 0 one try.
-    AssignProcessMsg = "assignprocessmsg" {
-        colonyname: String, timeout: i64, availablecpu: String, availablemem: String,
-    });
+AssignProcessMsg = "assignprocessmsg" {
+    colonyname: String, timeout: i64, availablecpu: String, availablemem: String,
+});
 message!(/// Close a process as successful (assigned executor).
     CloseSuccessfulMsg = "closesuccessfulmsg" { processid: String, out: Vec<Value> });
 message!(/// Close a process as failed (assigned executor).
@@ -75,47 +75,47 @@ message!(/// Set the output of a running process (assigned executor).
 message!(/// Get one process (member).
     GetProcessMsg = "getprocessmsg" { processid: String });
 message!(/// List processes of a colony in a state (member); `count` <= 100.
-    GetProcessesMsg = "getprocessesmsg" {
-        colonyname: String, count: i64, state: i32, executortype: String, label: String,
-        initiator: String,
-    });
+GetProcessesMsg = "getprocessesmsg" {
+    colonyname: String, count: i64, state: i32, executortype: String, label: String,
+    initiator: String,
+});
 message!(/// Cancel a waiting or running process (member).
     CancelProcessMsg = "cancelprocessmsg" { processid: String });
 message!(/// Add a log line to a running process (assigned executor).
     AddLogMsg = "addlogmsg" { processid: String, message: String });
 message!(/// Get log lines (member); `count` <= 500, `since` in Unix ns.
-    GetLogsMsg = "getlogsmsg" {
-        colonyname: String, processid: String, executorname: String, count: i64, since: i64,
-        latest: bool,
-    });
+GetLogsMsg = "getlogsmsg" {
+    colonyname: String, processid: String, executorname: String, count: i64, since: i64,
+    latest: bool,
+});
 message!(/// Add a blueprint definition (colony owner).
-    AddBlueprintDefinitionMsg = "addblueprintdefinitionmsg" {
-        blueprintdefinition: BlueprintDefinition,
-    });
+AddBlueprintDefinitionMsg = "addblueprintdefinitionmsg" {
+    blueprintdefinition: BlueprintDefinition,
+});
 message!(/// Get a blueprint definition by name (member).
     GetBlueprintDefinitionMsg = "getblueprintdefinitionmsg" { colonyname: String, name: String });
 message!(/// List blueprint definitions (member).
     GetBlueprintDefinitionsMsg = "getblueprintdefinitionsmsg" { colonyname: String });
 message!(/// Remove a blueprint definition (colony owner); 409 while blueprints of its kind exist.
-    RemoveBlueprintDefinitionMsg = "removeblueprintdefinitionmsg" {
-        namespace: String, name: String,
-    });
+RemoveBlueprintDefinitionMsg = "removeblueprintdefinitionmsg" {
+    namespace: String, name: String,
+});
 message!(/// Add a blueprint (member).
     AddBlueprintMsg = "addblueprintmsg" { blueprint: Blueprint });
 message!(/// Get a blueprint by name (member).
     GetBlueprintMsg = "getblueprintmsg" { namespace: String, name: String });
 message!(/// List blueprints, optionally by kind and location (member).
-    GetBlueprintsMsg = "getblueprintsmsg" {
-        namespace: String, kind: String, locationname: String,
-    });
+GetBlueprintsMsg = "getblueprintsmsg" {
+    namespace: String, kind: String, locationname: String,
+});
 message!(/// Replace a blueprint (member).
     UpdateBlueprintMsg = "updateblueprintmsg" { blueprint: Blueprint, forcegeneration: bool });
 message!(/// Remove a blueprint (member).
     RemoveBlueprintMsg = "removeblueprintmsg" { namespace: String, name: String });
 message!(/// Replace a blueprint's status (member).
-    UpdateBlueprintStatusMsg = "updateblueprintstatusmsg" {
-        colonyname: String, blueprintname: String, status: Value,
-    });
+UpdateBlueprintStatusMsg = "updateblueprintstatusmsg" {
+    colonyname: String, blueprintname: String, status: Value,
+});
 message!(/// Submit a reconcile process for a blueprint (member).
     ReconcileBlueprintMsg = "reconcileblueprintmsg" { namespace: String, name: String, force: bool });
 message!(/// Get a blueprint's history (member).

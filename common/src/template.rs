@@ -37,10 +37,11 @@ fn render_at(path: &str, v: &Value, vars: &Map<String, Value>) -> Result<Value, 
 }
 
 fn render_string(path: &str, s: &str, vars: &Map<String, Value>) -> Result<Value, FieldError> {
-    if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        if !name.contains('}') && !name.contains("${") {
-            return lookup(path, name, vars).cloned();
-        }
+    if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+        && !name.contains('}')
+        && !name.contains("${")
+    {
+        return lookup(path, name, vars).cloned();
     }
     let mut out = String::new();
     let mut rest = s;

@@ -1,1 +1,30 @@
-//! placeholder
+//! Maestro, the central coordinator: takes TMF641-shaped service orders over gRPC, validates them
+//! against the service catalog and the domain registry, fans one intent per (item, domain) out
+//! to the domain orchestrators, and rolls their intent statuses up into order state.
+//!
+//! Invariants: nothing is acknowledged before it is flushed to sled; an order, its inventory
+//! changes and its outbox entries are written in one transaction; an outbox entry is removed
+//! only together with the recorded delivery outcome; the roll-up ([`rollup::roll_up`]) is a pure
+//! function; final orders and items never change state again.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod fanout;
+pub mod intent;
+pub mod inventory;
+pub mod model;
+pub mod registry;
+pub mod request;
+pub mod resolve;
+pub mod rollup;
+pub mod server;
+pub mod status_watch;
+pub mod store;
+
+pub use config::Config;
+pub use error::Error;
+pub use rollup::roll_up;
+pub use server::{Running, run};

@@ -84,11 +84,7 @@ pub struct Executor {
     )]
     pub blueprint_id: String,
     /// Generation of that blueprint.
-    #[serde(
-        rename = "blueprintgen",
-        default,
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(rename = "blueprintgen", default, skip_serializing_if = "is_zero")]
     pub blueprint_gen: i64,
 }
 

@@ -338,10 +338,28 @@ mod tests {
     fn reply_carries_every_field() {
         let v = serde_json::to_value(Process::default()).unwrap();
         for f in [
-            "processid", "initiatorid", "initiatorname", "assignedexecutorid", "isassigned",
-            "state", "prioritytime", "submissiontime", "starttime", "endtime", "waitdeadline",
-            "execdeadline", "retries", "attributes", "spec", "waitforparents", "parents",
-            "children", "processgraphid", "in", "out", "errors",
+            "processid",
+            "initiatorid",
+            "initiatorname",
+            "assignedexecutorid",
+            "isassigned",
+            "state",
+            "prioritytime",
+            "submissiontime",
+            "starttime",
+            "endtime",
+            "waitdeadline",
+            "execdeadline",
+            "retries",
+            "attributes",
+            "spec",
+            "waitforparents",
+            "parents",
+            "children",
+            "processgraphid",
+            "in",
+            "out",
+            "errors",
         ] {
             assert!(v.get(f).is_some(), "missing {f}");
         }

@@ -1,0 +1,270 @@
+//! Command-line arguments (clap derive).
+
+use crate::output::Output;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// maestroctl: operate Maestro (orders, domains, intents, catalog, logs), run its components, or run a
+/// whole federation locally with `dev`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "maestroctl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Maestro's gRPC endpoint.
+    #[arg(long, global = true, env = "MAESTRO_ADDR", value_name = "URL")]
+    pub maestro: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, env = "MAESTRO_OUTPUT", value_enum)]
+    pub output: Option<Output>,
+    /// Timeout of each call, e.g. 10s, 500ms, 2m (default 10s).
+    #[arg(long, global = true, env = "MAESTRO_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// CLI settings file with `maestro:`, `output:` and `timeout:` keys (default
+    /// ~/.config/maestro/config.yaml when it exists). Give it before the command.
+    #[arg(long, env = "MAESTROCTL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create, inspect, watch and cancel service orders.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Registered domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Intents held by one domain orchestrator.
+    #[command(subcommand)]
+    Intent(IntentCommand),
+    /// The service catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Log and status records of an order's services.
+    Logs(LogsArgs),
+    /// Run one component until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Run a whole federation in this process on loopback.
+    Dev(DevArgs),
+}
+
+/// `order ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum OrderCommand {
+    /// Create an order from a TMF641-shaped YAML or JSON file.
+    Create {
+        /// The order file (`-` = stdin).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Wait until the order is final, printing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show one order.
+    Get {
+        /// Order id.
+        id: String,
+    },
+    /// List orders, newest first.
+    List {
+        /// Only orders in this state (e.g. inProgress, COMPLETED).
+        #[arg(long, value_parser = parse_state)]
+        state: Option<maestro_proto::order::v1::OrderState>,
+        /// At most this many orders.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+    },
+    /// Follow an order until it is final; exit 0 when completed, 1 otherwise.
+    Watch {
+        /// Order id.
+        id: String,
+    },
+    /// Cancel an order that is not final yet.
+    Cancel {
+        /// Order id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "cancelled by maestroctl")]
+        reason: String,
+    },
+}
+
+/// `domain ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum DomainCommand {
+    /// List registered domains.
+    List,
+}
+
+/// `intent ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum IntentCommand {
+    /// List the intents of a domain (its endpoint comes from maestro's registry).
+    List {
+        /// Domain id.
+        #[arg(long)]
+        domain: String,
+    },
+}
+
+/// `catalog ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum CatalogCommand {
+    /// List service specifications.
+    List,
+    /// Show one service specification.
+    Get {
+        /// Spec id.
+        id: String,
+    },
+}
+
+/// `logs --order ID [--follow]`
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Order id.
+    #[arg(long)]
+    pub order: String,
+    /// Keep streaming new records.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Which component `run` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Component {
+    /// The central maestro.
+    Maestro,
+    /// A domain orchestrator.
+    Domain,
+    /// A domain's log server.
+    LogServer,
+    /// A site agent (with its process reconciler).
+    Site,
+}
+
+/// `run COMPONENT --config FILE`
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The component.
+    #[arg(value_enum)]
+    pub component: Component,
+    /// Component config file (TOML, YAML or JSON); env `MAESTRO_<KEY>` overrides top-level keys.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `dev`
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Data directory (default: a new temporary directory, kept and printed).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Number of domains.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub domains: u32,
+    /// Sites per domain.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sites_per_domain: u32,
+    /// Submit the demo order, follow it to completion, then shut down.
+    #[arg(long)]
+    pub demo: bool,
+    /// Seconds the demo may take before it fails.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub demo_timeout: u64,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` or plain (fractional) seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let err = || format!("invalid duration {text:?} (use e.g. 500ms, 10s, 2m)");
+    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let value: f64 = num.trim().parse().map_err(|_| err())?;
+    let ms = value * unit_ms;
+    if !ms.is_finite() || ms <= 0.0 || ms > 1e12 {
+        return Err(err());
+    }
+    Ok(Duration::from_millis(ms.round().max(1.0) as u64))
+}
+
+fn parse_state(text: &str) -> Result<maestro_proto::order::v1::OrderState, String> {
+    crate::states::parse_order_state(text).ok_or_else(|| {
+        format!(
+            "unknown state {text:?} (one of acknowledged, rejected, pending, held, inProgress, cancelled, completed, failed, partial)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn parses_commands_and_global_flags_anywhere() {
+        let cli = Cli::try_parse_from([
+            "maestroctl",
+            "order",
+            "list",
+            "--state",
+            "IN_PROGRESS",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.output, Some(Output::Json));
+        match cli.command {
+            Command::Order(OrderCommand::List { state, limit }) => {
+                assert_eq!(
+                    state,
+                    Some(maestro_proto::order::v1::OrderState::InProgress)
+                );
+                assert_eq!(limit, 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "maestroctl",
+            "--config",
+            "c.yaml",
+            "run",
+            "maestro",
+            "--config",
+            "m.toml",
+        ])
+        .unwrap();
+        assert_eq!(cli.config.as_deref(), Some(std::path::Path::new("c.yaml")));
+        match cli.command {
+            Command::Run(r) => {
+                assert_eq!(r.component, Component::Maestro);
+                assert_eq!(r.config.as_deref(), Some(std::path::Path::new("m.toml")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["maestroctl", "order", "list", "--state", "done"]).is_err());
+        assert!(Cli::try_parse_from(["maestroctl", "dev", "--domains", "0"]).is_err());
+    }
+}

@@ -1,0 +1,265 @@
+//! `order create|get|list|watch|cancel`, and [`follow`], which the dev demo reuses.
+
+use crate::client::MaestroClient;
+use crate::error::{CliError, CliResult};
+use crate::order_file::{self, OrderRequest};
+use crate::output::{self, Output};
+use crate::progress::ProgressTracker;
+use crate::states;
+use crate::view::OrderView;
+use futures::StreamExt;
+use maestro_common::backoff::Backoff;
+use maestro_proto::order::v1 as pb;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Page size when listing orders.
+const PAGE_SIZE: u32 = 100;
+/// How often a broken watch stream is reopened before giving up.
+const WATCH_RECONNECTS: u32 = 5;
+
+/// Submits an already parsed order; returns the order and whether it was newly created.
+pub async fn submit(
+    client: &MaestroClient,
+    req: &OrderRequest,
+) -> CliResult<(pb::ServiceOrder, bool)> {
+    let request = pb::CreateOrderRequest {
+        idempotency_key: req.idempotency_key.clone(),
+        order: Some(req.spec.clone()),
+    };
+    let resp = client.call(client.orders().create_order(request)).await?;
+    let order = resp
+        .order
+        .ok_or_else(|| CliError::Failed("maestro returned no order".into()))?;
+    Ok((order, resp.created))
+}
+
+/// `order create -f FILE [--wait]`.
+pub async fn create(client: &MaestroClient, file: &Path, wait: bool, out: Output) -> CliResult<()> {
+    let req = order_file::load(file).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let (order, created) = submit(client, &req).await?;
+    if created {
+        super::note(&format!("order {} created", order.id));
+    } else {
+        super::note(&format!(
+            "order {} already exists for idempotency key {:?}; not created again",
+            order.id, req.idempotency_key
+        ));
+    }
+    if !wait {
+        super::emit(&output::order(&OrderView::from(&order), out));
+        return Ok(());
+    }
+    if out == Output::Table {
+        super::emit(&output::order(&OrderView::from(&order), out));
+    }
+    let final_order = watch_to_end(client, &order.id, out).await?;
+    if out != Output::Table {
+        super::emit(&output::order(&OrderView::from(&final_order), out));
+    }
+    outcome(&final_order)
+}
+
+/// `order get ID`.
+pub async fn get(client: &MaestroClient, id: &str, out: Output) -> CliResult<()> {
+    let order = client
+        .call(
+            client
+                .orders()
+                .get_order(pb::GetOrderRequest { id: id.to_string() }),
+        )
+        .await?;
+    super::emit(&output::order(&OrderView::from(&order), out));
+    Ok(())
+}
+
+/// `order list [--state S] [--limit N]`.
+pub async fn list(
+    client: &MaestroClient,
+    state: Option<pb::OrderState>,
+    limit: u32,
+    out: Output,
+) -> CliResult<()> {
+    let mut views = Vec::new();
+    let mut token = String::new();
+    while (views.len() as u32) < limit {
+        let req = pb::ListOrdersRequest {
+            page_size: PAGE_SIZE.min(limit - views.len() as u32),
+            page_token: token.clone(),
+            state: state.map_or(0, |s| s as i32),
+        };
+        let resp = client.call(client.orders().list_orders(req)).await?;
+        views.extend(resp.orders.iter().map(OrderView::from));
+        if resp.orders.is_empty()
+            || resp.next_page_token.is_empty()
+            || resp.next_page_token == token
+        {
+            break;
+        }
+        token = resp.next_page_token;
+    }
+    views.truncate(limit as usize);
+    super::emit(&output::orders(&views, out));
+    Ok(())
+}
+
+/// `order cancel ID`.
+pub async fn cancel(client: &MaestroClient, id: &str, reason: &str, out: Output) -> CliResult<()> {
+    let req = pb::CancelOrderRequest {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    };
+    let order = client.call(client.orders().cancel_order(req)).await?;
+    super::emit(&output::order(&OrderView::from(&order), out));
+    Ok(())
+}
+
+/// `order watch ID`: progress lines until final; Ok only when completed.
+pub async fn watch(client: &MaestroClient, id: &str, out: Output) -> CliResult<()> {
+    let order = watch_to_end(client, id, out).await?;
+    if out != Output::Table {
+        super::emit(&output::order(&OrderView::from(&order), out));
+    }
+    outcome(&order)
+}
+
+/// Progress goes to stdout for tables and to stderr when stdout carries JSON/YAML.
+async fn watch_to_end(
+    client: &MaestroClient,
+    id: &str,
+    out: Output,
+) -> CliResult<pb::ServiceOrder> {
+    let start = Instant::now();
+    let mut print = |line: &str| {
+        let line = format!("[{:>6.1}s] {line}", start.elapsed().as_secs_f64());
+        if out == Output::Table {
+            super::emit(&format!("{line}\n"))
+        } else {
+            super::note(&line)
+        }
+    };
+    follow(client, id, None, &mut print).await
+}
+
+/// Follows an order through `WatchOrder`, calling `on_line` for every progress transition, until the
+/// order is final (returned) or `deadline` passes. A broken stream is reopened a few times.
+pub async fn follow(
+    client: &MaestroClient,
+    id: &str,
+    deadline: Option<Instant>,
+    on_line: &mut dyn FnMut(&str),
+) -> CliResult<pb::ServiceOrder> {
+    let mut tracker = ProgressTracker::new();
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(3));
+    let mut last_error = String::new();
+    for _ in 0..=WATCH_RECONNECTS {
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if remaining == Some(Duration::ZERO) {
+            break;
+        }
+        let run = follow_once(client, id, &mut tracker, on_line);
+        let result = match remaining {
+            Some(r) => tokio::time::timeout(r, run).await.unwrap_or(Ok(None)),
+            None => run.await,
+        };
+        match result {
+            Ok(Some(order)) => return Ok(order),
+            Ok(None) => last_error = "the watch stream ended before the order was final".into(),
+            Err(e @ (CliError::NotFound(_) | CliError::Invalid(_) | CliError::Config(_))) => {
+                return Err(e);
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+    if let Some(d) = deadline
+        && Instant::now() >= d
+    {
+        return Err(CliError::Unavailable(format!(
+            "order {id} was not final before the deadline"
+        )));
+    }
+    Err(CliError::Unavailable(format!(
+        "watching order {id}: {last_error}"
+    )))
+}
+
+async fn follow_once(
+    client: &MaestroClient,
+    id: &str,
+    tracker: &mut ProgressTracker,
+    on_line: &mut dyn FnMut(&str),
+) -> CliResult<Option<pb::ServiceOrder>> {
+    let mut stream = client
+        .call(
+            client
+                .orders()
+                .watch_order(pb::WatchOrderRequest { id: id.to_string() }),
+        )
+        .await?;
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(|s| CliError::from_status("watch stream", &s))?;
+        let Some(order) = event.order else { continue };
+        for line in tracker.update(&order) {
+            on_line(&line);
+        }
+        if event.r#final || states::is_final(order.state) {
+            return Ok(Some(order));
+        }
+    }
+    Ok(None)
+}
+
+/// Ok when the order completed; otherwise "operation failed" naming the state and reasons.
+pub fn outcome(order: &pb::ServiceOrder) -> CliResult<()> {
+    if order.state == pb::OrderState::Completed as i32 {
+        return Ok(());
+    }
+    let reasons: Vec<String> = order
+        .items
+        .iter()
+        .filter(|i| !i.reason.is_empty())
+        .map(|i| format!("item {}: {}", i.id, i.reason))
+        .collect();
+    let mut text = format!(
+        "order {} ended {}",
+        order.id,
+        states::order_state(order.state)
+    );
+    if !reasons.is_empty() {
+        text.push_str(&format!(" ({})", reasons.join("; ")));
+    }
+    Err(CliError::Failed(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_is_ok_only_for_completed() {
+        let mut o = pb::ServiceOrder {
+            id: "o1".into(),
+            state: pb::OrderState::Completed as i32,
+            ..Default::default()
+        };
+        assert!(outcome(&o).is_ok());
+        o.state = pb::OrderState::Partial as i32;
+        o.items.push(pb::OrderItem {
+            id: "2".into(),
+            reason: "domain south rejected".into(),
+            ..Default::default()
+        });
+        let e = outcome(&o).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            e.to_string(),
+            "order o1 ended partial (item 2: domain south rejected)"
+        );
+        o.state = pb::OrderState::Cancelled as i32;
+        assert_eq!(outcome(&o).unwrap_err().exit_code(), 1);
+    }
+}

@@ -1,0 +1,261 @@
+//! Rendering views as tables, JSON or YAML.
+
+use crate::table::{Table, age_of};
+use crate::view::{DomainView, IntentView, LogRecordView, OrderView, ServiceSpecView};
+use serde::Serialize;
+
+/// Output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// Pretty JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Serialises `value` as pretty JSON or YAML (ending in a newline).
+pub fn structured<T: Serialize + ?Sized>(value: &T, output: Output) -> String {
+    let mut text = match output {
+        Output::Yaml => {
+            serde_yaml::to_string(value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        }
+        _ => serde_json::to_string_pretty(value)
+            .unwrap_or_else(|e| format!("\"cannot render: {e}\"")),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// One order: a summary block and one row per (item, domain).
+pub fn order(o: &OrderView, output: Output) -> String {
+    if output != Output::Table {
+        return structured(o, output);
+    }
+    let mut out = String::new();
+    let mut field = |k: &str, v: &str| {
+        if !v.is_empty() {
+            out.push_str(&format!("{:<13}{v}\n", format!("{k}:")));
+        }
+    };
+    field("Order", &o.id);
+    field("External id", &o.external_id);
+    field("Description", &o.description);
+    field("State", &o.state);
+    let created = o
+        .order_date
+        .as_deref()
+        .map(|d| format!("{d} ({} ago)", age_of(Some(d))))
+        .unwrap_or_default();
+    field("Created", &created);
+    field("Completed", o.completion_date.as_deref().unwrap_or(""));
+    field("Revision", &o.revision.to_string());
+    out.push('\n');
+    out.push_str(&order_items_table(o).render());
+    let reasons: Vec<String> = o
+        .order_item
+        .iter()
+        .filter(|i| !i.reason.is_empty())
+        .map(|i| format!("  item {}: {}\n", i.id, i.reason))
+        .collect();
+    if !reasons.is_empty() {
+        out.push_str("\nReasons:\n");
+        out.extend(reasons);
+    }
+    if !o.note.is_empty() {
+        out.push_str("\nNotes:\n");
+        for n in &o.note {
+            out.push_str(&format!(
+                "  {}  {}  {}\n",
+                n.date.as_deref().unwrap_or("-"),
+                n.author,
+                n.text
+            ));
+        }
+    }
+    out
+}
+
+/// The item/domain progress table of an order.
+pub fn order_items_table(o: &OrderView) -> Table {
+    let mut t = Table::new(&[
+        "ITEM",
+        "SERVICE",
+        "ACTION",
+        "SPEC",
+        "STATE",
+        "DOMAIN",
+        "DELIVERY",
+        "SERVICE-STATE",
+        "READY",
+        "GEN",
+        "HEARD",
+    ]);
+    for item in &o.order_item {
+        let base = vec![
+            item.id.clone(),
+            item.service.name.clone(),
+            item.action.clone(),
+            item.service.service_specification.id.clone(),
+            item.state.clone(),
+        ];
+        if item.domain_progress.is_empty() {
+            t.row(base);
+            continue;
+        }
+        for d in &item.domain_progress {
+            let mut row = base.clone();
+            row.extend([
+                d.domain.clone(),
+                format!("{} ({})", d.delivery, d.delivery_attempts),
+                d.service_state.clone(),
+                format!("{}/{}", d.ready, d.total),
+                format!("{}/{}", d.observed_generation, d.generation),
+                age_of(d.last_heard.as_deref()),
+            ]);
+            t.row(row);
+        }
+    }
+    t
+}
+
+/// A list of orders.
+pub fn orders(list: &[OrderView], output: Output) -> String {
+    if output != Output::Table {
+        return structured(list, output);
+    }
+    let mut t = Table::new(&["ID", "EXTERNAL-ID", "STATE", "ITEMS", "SERVICES", "AGE"]);
+    for o in list {
+        let services: Vec<&str> = o
+            .order_item
+            .iter()
+            .map(|i| i.service.name.as_str())
+            .collect();
+        t.row(vec![
+            o.id.clone(),
+            o.external_id.clone(),
+            o.state.clone(),
+            o.order_item.len().to_string(),
+            services.join(","),
+            age_of(o.order_date.as_deref()),
+        ]);
+    }
+    t.render()
+}
+
+/// Registered domains.
+pub fn domains(list: &[DomainView], output: Output) -> String {
+    if output != Output::Table {
+        return structured(list, output);
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "STATE",
+        "REGION",
+        "ENDPOINT",
+        "SITES",
+        "LABELS",
+        "HEARTBEAT",
+    ]);
+    for d in list {
+        let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.row(vec![
+            d.id.clone(),
+            d.state.clone(),
+            d.region.clone(),
+            d.endpoint.clone(),
+            d.sites.join(","),
+            labels.join(","),
+            format!("{}s ago", d.heartbeat_age_seconds),
+        ]);
+    }
+    t.render()
+}
+
+/// Intents of one domain.
+pub fn intents(list: &[IntentView], output: Output) -> String {
+    if output != Output::Table {
+        return structured(list, output);
+    }
+    let mut t = Table::new(&[
+        "ID", "SERVICE", "GEN", "STATE", "READY", "OBSERVED", "DELETED", "ORDER", "MESSAGE",
+    ]);
+    for i in list {
+        t.row(vec![
+            i.id.clone(),
+            i.service_name.clone(),
+            i.generation.to_string(),
+            i.state.clone(),
+            format!("{}/{}", i.ready, i.total),
+            i.observed_generation.to_string(),
+            i.deleted.to_string(),
+            short(&i.order_id),
+            i.message.clone(),
+        ]);
+    }
+    t.render()
+}
+
+/// Catalog entries.
+pub fn specs(list: &[ServiceSpecView], output: Output) -> String {
+    if output != Output::Table {
+        return structured(list, output);
+    }
+    let mut t = Table::new(&["ID", "NAME", "VERSION", "STATUS", "CHARACTERISTICS"]);
+    for s in list {
+        let chars: Vec<String> = s
+            .service_spec_characteristic
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}:{}{}",
+                    c.name,
+                    c.value_type,
+                    if c.required { "!" } else { "" }
+                )
+            })
+            .collect();
+        t.row(vec![
+            s.id.clone(),
+            s.name.clone(),
+            s.version.clone(),
+            s.lifecycle_status.clone(),
+            chars.join(","),
+        ]);
+    }
+    t.render()
+}
+
+/// One log record: a text line, one JSON object per line, or one YAML document.
+pub fn log_record(r: &LogRecordView, output: Output) -> String {
+    match output {
+        Output::Table => format!(
+            "{} {}/{} {} g{} {} {}\n",
+            r.observed_at.as_deref().unwrap_or("-"),
+            r.domain,
+            r.site,
+            if r.blueprint.is_empty() {
+                "-"
+            } else {
+                &r.blueprint
+            },
+            r.generation,
+            if r.level.is_empty() { "info" } else { &r.level },
+            r.message
+        ),
+        Output::Json => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
+        Output::Yaml => format!("---\n{}", structured(r, Output::Yaml)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+use super::*;
+use maestro_common::json::to_proto_value;
+use maestro_proto::order::v1 as pb;
+use serde_json::{Value, json};
+
+pub(crate) fn sample_order() -> pb::ServiceOrder {
+    let site = |name: &str, ready| pb::SiteProgress {
+        site: name.into(),
+        ready,
+        total: 1,
+        observed_generation: 1,
+        message: String::new(),
+        last_heard: Some(maestro_common::time::timestamp(1_700_000_000_000)),
+    };
+    pb::ServiceOrder {
+        id: "0b7c6a2e-1111-2222-3333-444455556666".into(),
+        idempotency_key: "demo-1".into(),
+        external_id: "demo-1".into(),
+        description: "Demo order".into(),
+        state: pb::OrderState::InProgress as i32,
+        order_date: Some(maestro_common::time::timestamp(1_700_000_000_000)),
+        revision: 4,
+        note: vec![pb::Note {
+            author: "maestro".into(),
+            date: None,
+            text: "acknowledged".into(),
+        }],
+        items: vec![pb::OrderItem {
+            id: "1".into(),
+            action: pb::ItemAction::Add as i32,
+            state: pb::OrderState::InProgress as i32,
+            service: Some(pb::Service {
+                name: "hello".into(),
+                service_specification: Some(pb::ServiceSpecRef {
+                    id: "demo-app".into(),
+                    ..Default::default()
+                }),
+                service_characteristic: vec![pb::Characteristic {
+                    name: "replicas".into(),
+                    value: Some(to_proto_value(&json!(2))),
+                    value_type: String::new(),
+                }],
+            }),
+            placement: Some(pb::Placement {
+                domains: vec!["north".into()],
+                ..Default::default()
+            }),
+            domains: vec![pb::DomainProgress {
+                domain: "north".into(),
+                intent_id: "i-1".into(),
+                generation: 1,
+                delivery: pb::DeliveryState::Acknowledged as i32,
+                service_state: pb::ServiceState::Reserved as i32,
+                observed_generation: 1,
+                ready: 1,
+                total: 2,
+                sites: vec![site("north-1", 1), site("north-2", 0)],
+                delivery_attempts: 1,
+                ..Default::default()
+            }],
+            reason: "waiting for north-2".into(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn order_table_has_summary_and_aligned_rows() {
+    let view = OrderView::from(&sample_order());
+    let text = order(&view, Output::Table);
+    assert!(text.contains("State:       inProgress"), "{text}");
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("ITEM"))
+        .expect("header");
+    let row = text.lines().find(|l| l.starts_with("1 ")).expect("row");
+    for col in ["DOMAIN", "READY", "GEN"] {
+        let at = header.find(col).unwrap();
+        assert_eq!(&row[at - 1..at], " ", "column {col} aligned in {row:?}");
+        assert_ne!(&row[at..=at], " ", "column {col} aligned in {row:?}");
+    }
+    assert!(
+        row.contains("north") && row.contains("acknowledged (1)") && row.contains("1/2"),
+        "{row}"
+    );
+    assert!(text.contains("item 1: waiting for north-2"), "{text}");
+}
+
+#[test]
+fn order_json_uses_tmf_names_and_states() {
+    let view = OrderView::from(&sample_order());
+    let v: Value = serde_json::from_str(&order(&view, Output::Json)).unwrap();
+    assert_eq!(v["state"], "inProgress");
+    assert_eq!(v["externalId"], "demo-1");
+    assert_eq!(v["orderDate"], "2023-11-14T22:13:20+00:00");
+    let item = &v["orderItem"][0];
+    assert_eq!(item["action"], "add");
+    assert_eq!(item["service"]["serviceSpecification"]["id"], "demo-app");
+    assert_eq!(item["service"]["serviceCharacteristic"][0]["value"], 2);
+    assert_eq!(item["domainProgress"][0]["delivery"], "acknowledged");
+    assert_eq!(item["domainProgress"][0]["serviceState"], "reserved");
+    assert_eq!(item["domainProgress"][0]["sites"][1]["site"], "north-2");
+    assert!(v.get("items").is_none() && v.get("external_id").is_none());
+}
+
+#[test]
+fn order_yaml_matches_json() {
+    let view = OrderView::from(&sample_order());
+    let yaml: Value = serde_yaml::from_str(&order(&view, Output::Yaml)).unwrap();
+    let json: Value = serde_json::from_str(&order(&view, Output::Json)).unwrap();
+    assert_eq!(yaml, json);
+    assert!(order(&view, Output::Yaml).contains("state: inProgress"));
+}
+
+#[test]
+fn order_list_table() {
+    let view = OrderView::from(&sample_order());
+    let text = orders(&[view.clone(), view], Output::Table);
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.lines().nth(1).unwrap().contains("inProgress"));
+    assert!(text.starts_with("ID "));
+}
+
+#[test]
+fn log_record_formats() {
+    let r = LogRecordView {
+        domain: "north".into(),
+        site: "north-1".into(),
+        blueprint: "hello".into(),
+        generation: 2,
+        observed_at: None,
+        level: "info".into(),
+        message: "hello from maestro".into(),
+        sequence: 7,
+    };
+    assert_eq!(
+        log_record(&r, Output::Table),
+        "- north/north-1 hello g2 info hello from maestro\n"
+    );
+    let v: Value = serde_json::from_str(log_record(&r, Output::Json).trim()).unwrap();
+    assert_eq!(v["site"], "north-1");
+    assert!(log_record(&r, Output::Yaml).starts_with("---\n"));
+}

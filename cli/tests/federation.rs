@@ -1,0 +1,131 @@
+//! The in-process federation of `maestroctl dev`, and the binary against it.
+
+use maestro_cli::dev::{DevOptions, run_demo, start_federation};
+use maestro_proto::domain::v1::{
+    DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient,
+};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn small(dir: &std::path::Path) -> DevOptions {
+    DevOptions {
+        domains: 1,
+        sites_per_domain: 1,
+        ..DevOptions::new(dir)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_domain_registers_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fed = start_federation(small(dir.path()), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(fed.domains.len(), 1);
+    assert_eq!(fed.domains[0].id, "north");
+    assert_eq!(fed.domains[0].sites[0].name, "north-1");
+    assert!(
+        fed.domains[0].remote_repo.join("HEAD").exists(),
+        "bare repo created"
+    );
+    let mut client =
+        DomainRegistryClient::new(maestro_common::grpc::channel(&fed.maestro_url).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let domain = loop {
+        let resp = client
+            .list_domains(ListDomainsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if let Some(d) = resp
+            .domains
+            .into_iter()
+            .find(|d| d.id == "north" && d.state == DomainState::Ready as i32)
+        {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "north never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(domain.endpoint, fed.domains[0].endpoint);
+    assert_eq!(domain.sites, vec!["north-1"]);
+    assert_eq!(domain.labels.get("tier").map(String::as_str), Some("edge"));
+    let report = fed.stop().await;
+    assert!(
+        report.timed_out.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_completes_and_its_processes_are_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fed = start_federation(small(dir.path()), CancellationToken::new())
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let outcome = run_demo(&fed, Duration::from_secs(90), &mut |l| {
+        lines.push(l.to_string())
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            fed.stop().await;
+            panic!("demo failed: {e}\n{}", lines.join("\n"));
+        }
+    };
+    assert!(
+        lines.iter().any(|l| l.contains("north/north-1: ready 1/1")),
+        "{lines:#?}"
+    );
+
+    // The binary sees the completed order.
+    let (url, id) = (fed.maestro_url.clone(), outcome.order_id.clone());
+    let (get, watch) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_maestroctl"))
+                .args(args)
+                .env_remove("MAESTRO_OUTPUT")
+                .env_remove("MAESTROCTL_CONFIG")
+                .output()
+                .unwrap()
+        };
+        (
+            run(&["--maestro", &url, "-o", "json", "order", "get", &id]),
+            run(&["--maestro", &url, "order", "watch", &id]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        get.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let order: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
+    assert_eq!(order["state"], "completed");
+    assert_eq!(
+        order["orderItem"][0]["domainProgress"][0]["serviceState"],
+        "active"
+    );
+    assert_eq!(
+        watch.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&watch.stderr)
+    );
+    assert!(String::from_utf8_lossy(&watch.stdout).contains(": completed"));
+
+    let report = fed.stop().await;
+    assert!(
+        report.timed_out.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert!(report.workload_errors.is_empty(), "{report:?}");
+    assert_eq!(
+        report.workloads_stopped, 2,
+        "two replicas on the one site were stopped"
+    );
+}

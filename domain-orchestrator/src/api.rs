@@ -1,0 +1,139 @@
+//! The intent API as domain operations; the gRPC handlers in [`crate::service`] only convert.
+
+use crate::context::Context;
+use crate::controller::Controller;
+use crate::intent::{Intent, IntentDeletion};
+use crate::reconcile::ReconcileReason;
+use crate::store::{ApplyOutcome, StoreError};
+use crate::translator;
+use maestro_common::FieldError;
+use maestro_proto::intent::v1 as pb;
+use std::sync::Arc;
+
+/// Largest page of `ListIntents`.
+pub const MAX_PAGE: usize = 1000;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// Why an intent operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The input was invalid.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The intent does not exist.
+    #[error("intent {0} not found")]
+    NotFound(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(f) => f.into(),
+            ApiError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            ApiError::Store(_) => tonic::Status::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// Intent operations of one domain.
+#[derive(Clone)]
+pub struct IntentApi {
+    ctx: Arc<Context>,
+    controller: Controller,
+}
+
+impl IntentApi {
+    /// The API over `ctx`, reconciling through `controller`.
+    pub fn new(ctx: Arc<Context>, controller: Controller) -> Self {
+        Self { ctx, controller }
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Validates against the domain, stores durably, then asks for a reconcile.
+    pub async fn apply(&self, intent: Intent) -> Result<ApplyOutcome, ApiError> {
+        intent
+            .check_domain(&self.ctx.domain, &self.ctx.sites)
+            .map_err(|e| e.within("intent"))?;
+        if !intent.deleted {
+            let sites = intent.target_sites(&self.ctx.sites);
+            translator::render_intent(&intent, &self.ctx.domain, &sites)
+                .map_err(|e| e.within("intent"))?;
+        }
+        let outcome = self.ctx.store.apply(&intent)?;
+        self.stored(&intent.id, outcome).await
+    }
+
+    /// Marks the intent deleted at the given generation (same rules as apply).
+    pub async fn delete(&self, deletion: IntentDeletion) -> Result<ApplyOutcome, ApiError> {
+        let outcome = self
+            .ctx
+            .store
+            .delete(&deletion)?
+            .ok_or_else(|| ApiError::NotFound(deletion.id.clone()))?;
+        self.stored(&deletion.id, outcome).await
+    }
+
+    async fn stored(&self, id: &str, outcome: ApplyOutcome) -> Result<ApplyOutcome, ApiError> {
+        // Flushed before acknowledging, also for no-ops: a concurrent equal apply may not be durable yet.
+        self.ctx.store.flush().await?;
+        if outcome.changed {
+            if let Some(intent) = self.ctx.store.get(id)? {
+                self.ctx.refresh_status(&intent);
+            }
+            self.controller.trigger(id, ReconcileReason::Applied);
+        }
+        Ok(outcome)
+    }
+
+    /// The intent and its status.
+    pub fn get(&self, id: &str) -> Result<pb::IntentRecord, ApiError> {
+        let intent = self
+            .ctx
+            .store
+            .get(id)?
+            .ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+        Ok(self.record(&intent))
+    }
+
+    /// A page of intents ordered by id, and the token of the next page (empty at the end).
+    pub fn list(
+        &self,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<pb::IntentRecord>, String), ApiError> {
+        let size = match page_size as usize {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let mut intents = self.ctx.store.list(page_token, size + 1)?;
+        let more = intents.len() > size;
+        intents.truncate(size);
+        let next = if more {
+            intents.last().map(|i| i.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((intents.iter().map(|i| self.record(i)).collect(), next))
+    }
+
+    fn record(&self, intent: &Intent) -> pb::IntentRecord {
+        let status = self.ctx.hub.get(&intent.id).or_else(|| {
+            self.ctx
+                .status_of(intent)
+                .ok()
+                .map(|s| s.to_proto(maestro_common::time::now_millis()))
+        });
+        pb::IntentRecord {
+            intent: Some(pb::Intent::from(intent)),
+            status,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! What every reconcile run shares: configuration, stores, the Git repo, the status hub.
+
+use crate::git::BlueprintRepo;
+use crate::hub::StatusHub;
+use crate::intent::Intent;
+use crate::status::{self, IntentStatus, StatusInputs};
+use crate::store::{IntentStore, ObservedStore, StoreError};
+use maestro_common::backoff::Backoff;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    /// This domain.
+    pub domain: String,
+    /// Sites of this domain.
+    pub sites: Vec<String>,
+    /// Intents and rendered blueprints.
+    pub store: Arc<dyn IntentStore>,
+    /// Site reports.
+    pub observed: Arc<dyn ObservedStore>,
+    /// The domain's Git repository.
+    pub repo: Arc<dyn BlueprintRepo>,
+    /// Current statuses and watchers.
+    pub hub: Arc<StatusHub>,
+    /// Held from the conflict check through the push, so publishes never interleave.
+    pub(crate) publish_lock: tokio::sync::Mutex<()>,
+    errors: Mutex<HashMap<String, String>>,
+    reconciled: tokio::sync::watch::Sender<u64>,
+    backoffs: Mutex<HashMap<String, Backoff>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Context {
+    /// A context over the given parts.
+    pub fn new(
+        domain: String,
+        sites: Vec<String>,
+        store: Arc<dyn IntentStore>,
+        observed: Arc<dyn ObservedStore>,
+        repo: Arc<dyn BlueprintRepo>,
+        hub: Arc<StatusHub>,
+    ) -> Self {
+        Self {
+            domain,
+            sites,
+            store,
+            observed,
+            repo,
+            hub,
+            publish_lock: tokio::sync::Mutex::new(()),
+            errors: Mutex::new(HashMap::new()),
+            reconciled: tokio::sync::watch::Sender::new(0),
+            backoffs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records the outcome of a run: `Some(message)` for a failure, `None` for success.
+    pub(crate) fn set_error(&self, id: &str, error: Option<String>) {
+        let mut errors = locked(&self.errors);
+        match error {
+            Some(e) => {
+                errors.insert(id.to_string(), e);
+            }
+            None => {
+                errors.remove(id);
+                locked(&self.backoffs).remove(id);
+            }
+        }
+    }
+
+    /// Counts finished reconcile runs (successful or not); tests and tools wait on it.
+    pub fn reconciled(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reconciled.subscribe()
+    }
+
+    pub(crate) fn run_finished(&self) {
+        self.reconciled.send_modify(|n| *n += 1);
+    }
+
+    /// The next retry delay of an intent whose reconcile failed.
+    pub(crate) fn next_backoff(&self, id: &str) -> Duration {
+        locked(&self.backoffs)
+            .entry(id.to_string())
+            .or_insert_with(|| Backoff::new(Duration::from_millis(200), Duration::from_secs(30)))
+            .next_delay()
+    }
+
+    /// Computes the status of `intent` from the stores (pure computation over what they hold).
+    pub fn status_of(&self, intent: &Intent) -> Result<IntentStatus, StoreError> {
+        let sites = intent.target_sites(&self.sites);
+        let rendered = self.store.rendered(&intent.id)?;
+        let mut observed = BTreeMap::new();
+        if let Some(r) = &rendered {
+            for b in &r.blueprints {
+                if let Some(o) = self.observed.observed(b.site.as_str(), b.name.as_str())? {
+                    observed.insert((b.site.to_string(), b.name.to_string()), o);
+                }
+            }
+        }
+        let mut last_heard = BTreeMap::new();
+        for s in &sites {
+            if let Some(t) = self.observed.last_heard(s.as_str())? {
+                last_heard.insert(s.to_string(), t);
+            }
+        }
+        let error = locked(&self.errors).get(&intent.id).cloned();
+        Ok(status::compute(&StatusInputs {
+            domain: &self.domain,
+            intent,
+            sites: &sites,
+            rendered: rendered.as_ref(),
+            observed: &observed,
+            last_heard: &last_heard,
+            error: error.as_deref(),
+        }))
+    }
+
+    /// Recomputes the status of `intent` and publishes it to watchers when it changed.
+    pub fn refresh_status(&self, intent: &Intent) {
+        match self.status_of(intent) {
+            Ok(s) => {
+                self.hub.update(s);
+            }
+            Err(e) => {
+                tracing::warn!(intent.id = %intent.id, error = %e, "computing intent status failed")
+            }
+        }
+    }
+}

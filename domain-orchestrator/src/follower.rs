@@ -1,0 +1,131 @@
+//! Follows the log server from a persisted cursor: keeps the latest status per (site,
+//! blueprint) and when each site was last heard, and triggers reconciles of affected intents.
+
+use crate::context::Context;
+use crate::controller::Controller;
+use crate::reconcile::ReconcileReason;
+use crate::source::StatusSource;
+use crate::status::ObservedBlueprint;
+use crate::store::StoreError;
+use futures::StreamExt;
+use maestro_common::backoff::Backoff;
+use maestro_proto::logs::v1::{Record, record::Body};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why following stopped for a while.
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error("log server: {0}")]
+    Rpc(#[from] tonic::Status),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Follows `source` until `shutdown`, reconnecting with backoff.
+pub async fn follow(
+    ctx: Arc<Context>,
+    controller: Controller,
+    source: Arc<dyn StatusSource>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    while !shutdown.is_cancelled() {
+        match follow_once(&ctx, &controller, source.as_ref(), &shutdown, &mut backoff).await {
+            Ok(()) => tracing::info!("log server subscription ended; resubscribing"),
+            Err(e) => tracing::warn!(error = %e, "following the log server failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+async fn follow_once(
+    ctx: &Context,
+    controller: &Controller,
+    source: &dyn StatusSource,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Result<(), FollowError> {
+    let mut cursor = ctx.observed.cursor()?;
+    let mut stream = tokio::select! {
+        () = shutdown.cancelled() => return Ok(()),
+        s = source.subscribe(cursor, true, Vec::new()) => s?,
+    };
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            n = stream.next() => n,
+        };
+        let Some(record) = next.transpose()? else {
+            return Ok(());
+        };
+        backoff.reset();
+        if record.sequence <= cursor {
+            continue;
+        }
+        let affected = apply_record(ctx, &record)?;
+        ctx.observed.set_cursor(record.sequence)?;
+        cursor = record.sequence;
+        for id in affected {
+            controller.trigger(&id, ReconcileReason::StatusRecord);
+        }
+    }
+}
+
+/// Stores what `record` says and returns the intents whose status may have changed.
+fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, StoreError> {
+    let mut affected = BTreeSet::new();
+    if (!record.domain.is_empty() && record.domain != ctx.domain) || record.site.is_empty() {
+        return Ok(affected);
+    }
+    let heard = match maestro_common::time::millis(record.observed_at.as_ref()) {
+        0 => maestro_common::time::millis(record.received_at.as_ref()),
+        t => t,
+    };
+    ctx.observed.heard(
+        &record.site,
+        if heard == 0 {
+            maestro_common::time::now_millis()
+        } else {
+            heard
+        },
+    )?;
+    match &record.body {
+        Some(Body::Status(s)) if !record.blueprint.is_empty() => {
+            let observed = ObservedBlueprint {
+                generation: record.generation,
+                converged: s.converged,
+                removed: s.removed,
+                message: s.message.clone(),
+                sequence: record.sequence,
+            };
+            ctx.observed
+                .put_observed(&record.site, &record.blueprint, &observed)?;
+            if record.intent_id.is_empty() {
+                for (id, r) in ctx.store.all_rendered()? {
+                    if r.blueprints.iter().any(|b| {
+                        b.site.as_str() == record.site && b.name.as_str() == record.blueprint
+                    }) {
+                        affected.insert(id);
+                    }
+                }
+            } else {
+                affected.insert(record.intent_id.clone());
+            }
+        }
+        Some(Body::Heartbeat(_)) => {
+            for (id, r) in ctx.store.all_rendered()? {
+                if r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
+                    affected.insert(id);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(affected)
+}

@@ -1,0 +1,341 @@
+//! Publishing the desired tree to the domain's Git repository: [`BlueprintRepo`] and its git2
+//! implementation [`GitPublisher`] (a bare mirror under the data dir, commits built without a
+//! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward).
+
+use git2::{FileMode, Oid, Repository, Signature};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Top-level directories the domain owns; everything else on the branch is kept as is.
+pub const MANAGED_DIRS: [&str; 2] = ["definitions", "sites"];
+/// Push attempts before giving up (each after a fresh fetch).
+const PUSH_ATTEMPTS: usize = 5;
+
+/// A Git failure.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// libgit2 failed.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    /// A file path of the tree was unusable.
+    #[error("invalid path in tree: {0}")]
+    Path(String),
+    /// The remote kept rejecting the push.
+    #[error("push to {remote} rejected: {reason}")]
+    Rejected {
+        /// The remote.
+        remote: String,
+        /// The last reason.
+        reason: String,
+    },
+    /// Creating a directory failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The result of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The branch head after the publish.
+    pub commit: String,
+    /// Whether a new commit was made.
+    pub changed: bool,
+}
+
+/// Where rendered blueprints go.
+pub trait BlueprintRepo: Send + Sync {
+    /// Makes the managed directories of the branch hold exactly `files` (path -> content),
+    /// committing with `message` only when the tree differs from the branch head.
+    fn publish(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+    ) -> Result<Published, GitError>;
+}
+
+/// [`BlueprintRepo`] on a real Git remote, through a local bare mirror. Writes are serialised.
+pub struct GitPublisher {
+    repo: Mutex<Repository>,
+    remote: String,
+    branch: String,
+    signature: (String, String),
+}
+
+/// True when `remote` names a local path rather than a URL.
+fn is_path(remote: &str) -> bool {
+    !remote.contains("://") && !remote.contains('@')
+}
+
+/// Creates a bare repository at `path` whose HEAD names `branch`.
+pub fn init_bare_remote(path: &Path, branch: &str) -> Result<(), GitError> {
+    std::fs::create_dir_all(path)?;
+    let repo = Repository::init_bare(path)?;
+    repo.set_head(&format!("refs/heads/{branch}"))?;
+    Ok(())
+}
+
+impl GitPublisher {
+    /// Opens (or creates) the mirror at `local`; with `init_remote`, creates the bare remote
+    /// when `remote` is a path that does not exist.
+    pub fn open(
+        local: &Path,
+        remote: &str,
+        branch: &str,
+        init_remote: bool,
+        domain: &str,
+    ) -> Result<Self, GitError> {
+        if init_remote && is_path(remote) && !Path::new(remote).exists() {
+            init_bare_remote(Path::new(remote), branch)?;
+        }
+        let repo = match Repository::open_bare(local) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(local)?;
+                let r = Repository::init_bare(local)?;
+                r.set_head(&format!("refs/heads/{branch}"))?;
+                r
+            }
+        };
+        let remote = if is_path(remote) {
+            PathBuf::from(remote)
+                .canonicalize()
+                .map_or_else(|_| remote.to_string(), |p| p.display().to_string())
+        } else {
+            remote.to_string()
+        };
+        Ok(Self {
+            repo: Mutex::new(repo),
+            remote,
+            branch: branch.to_string(),
+            signature: (
+                format!("maestro domain {domain}"),
+                format!("maestro+{domain}@localhost"),
+            ),
+        })
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.branch)
+    }
+
+    fn fetch(&self, repo: &Repository) -> Result<Option<Oid>, GitError> {
+        let mut remote = repo.remote_anonymous(&self.remote)?;
+        let spec = format!("+refs/heads/{b}:refs/remotes/origin/{b}", b = self.branch);
+        // Prune: a branch the remote no longer has must not leave a stale tracking ref.
+        let mut opts = git2::FetchOptions::new();
+        opts.prune(git2::FetchPrune::On);
+        remote.fetch(&[&spec], Some(&mut opts), None)?;
+        Ok(repo
+            .find_reference(&self.tracking_ref())
+            .ok()
+            .and_then(|r| r.target()))
+    }
+
+    fn push(&self, repo: &Repository, commit: Oid) -> Result<Result<(), String>, GitError> {
+        let local_ref = format!("refs/heads/{}", self.branch);
+        repo.reference(&local_ref, commit, true, "maestro: publish")?;
+        let mut remote = repo.remote_anonymous(&self.remote)?;
+        let mut rejection: Option<String> = None;
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.push_update_reference(|_, status| {
+            if let Some(s) = status {
+                rejection = Some(s.to_string());
+            }
+            Ok(())
+        });
+        let mut opts = git2::PushOptions::new();
+        opts.remote_callbacks(callbacks);
+        let result = remote.push(&[&format!("{local_ref}:{local_ref}")], Some(&mut opts));
+        drop(opts);
+        match (result, rejection) {
+            (Err(e), _) => Ok(Err(e.message().to_string())),
+            (Ok(()), Some(r)) => Ok(Err(r)),
+            (Ok(()), None) => {
+                repo.reference(&self.tracking_ref(), commit, true, "maestro: pushed")?;
+                Ok(Ok(()))
+            }
+        }
+    }
+}
+
+impl BlueprintRepo for GitPublisher {
+    fn publish(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+    ) -> Result<Published, GitError> {
+        let repo = self
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = String::new();
+        for _ in 0..PUSH_ATTEMPTS {
+            let head = self.fetch(&repo)?;
+            let parent = head.map(|h| repo.find_commit(h)).transpose()?;
+            let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
+            let tree = build_tree(&repo, base.as_ref(), files)?;
+            if let (Some(p), Some(b)) = (&parent, &base)
+                && b.id() == tree
+            {
+                return Ok(Published {
+                    commit: p.id().to_string(),
+                    changed: false,
+                });
+            }
+            let sig = Signature::now(&self.signature.0, &self.signature.1)?;
+            let tree = repo.find_tree(tree)?;
+            let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+            let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
+            match self.push(&repo, commit)? {
+                Ok(()) => {
+                    return Ok(Published {
+                        commit: commit.to_string(),
+                        changed: true,
+                    });
+                }
+                Err(reason) => {
+                    tracing::warn!(remote = %self.remote, reason = %reason, "push rejected; fetching and retrying");
+                    last = reason;
+                }
+            }
+        }
+        Err(GitError::Rejected {
+            remote: self.remote.clone(),
+            reason: last,
+        })
+    }
+}
+
+/// A directory being assembled: name -> file content or subdirectory.
+enum Node<'a> {
+    File(&'a str),
+    Dir(BTreeMap<&'a str, Node<'a>>),
+}
+
+/// Builds the root tree: `base` with the managed directories replaced by `files`.
+fn build_tree(
+    repo: &Repository,
+    base: Option<&git2::Tree<'_>>,
+    files: &BTreeMap<String, String>,
+) -> Result<Oid, GitError> {
+    let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
+    for (path, content) in files {
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.len() < 2
+            || !MANAGED_DIRS.contains(&parts[0])
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            return Err(GitError::Path(path.clone()));
+        }
+        let mut dir = &mut root;
+        for part in &parts[..parts.len() - 1] {
+            let entry = dir
+                .entry(part)
+                .or_insert_with(|| Node::Dir(BTreeMap::new()));
+            dir = match entry {
+                Node::Dir(d) => d,
+                Node::File(_) => return Err(GitError::Path(path.clone())),
+            };
+        }
+        if dir
+            .insert(parts[parts.len() - 1], Node::File(content))
+            .is_some()
+        {
+            return Err(GitError::Path(path.clone()));
+        }
+    }
+    let mut builder = repo.treebuilder(base)?;
+    for dir in MANAGED_DIRS {
+        if builder.get(dir)?.is_some() {
+            builder.remove(dir)?;
+        }
+    }
+    for (name, node) in &root {
+        let (oid, mode) = write_node(repo, node)?;
+        builder.insert(name, oid, mode.into())?;
+    }
+    Ok(builder.write()?)
+}
+
+fn write_node(repo: &Repository, node: &Node<'_>) -> Result<(Oid, FileMode), GitError> {
+    match node {
+        Node::File(content) => Ok((repo.blob(content.as_bytes())?, FileMode::Blob)),
+        Node::Dir(entries) => {
+            let mut builder = repo.treebuilder(None)?;
+            for (name, child) in entries {
+                let (oid, mode) = write_node(repo, child)?;
+                builder.insert(name, oid, mode.into())?;
+            }
+            Ok((builder.write()?, FileMode::Tree))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_parent_is_rejected_as_non_fast_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let a = GitPublisher::open(
+            &dir.path().join("a"),
+            remote.to_str().unwrap(),
+            "main",
+            false,
+            "d",
+        )
+        .unwrap();
+        let b = GitPublisher::open(
+            &dir.path().join("b"),
+            remote.to_str().unwrap(),
+            "main",
+            false,
+            "d",
+        )
+        .unwrap();
+        let one = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        let first = a.publish(&one, "first").unwrap();
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        // b builds a commit on the first one, then a moves the branch on.
+        {
+            let repo = b.repo.lock().unwrap();
+            let parent = repo.find_commit(b.fetch(&repo).unwrap().unwrap()).unwrap();
+            let tree = repo
+                .find_tree(build_tree(&repo, Some(&parent.tree().unwrap()), &two).unwrap())
+                .unwrap();
+            let sig = Signature::now("t", "t@t").unwrap();
+            let stale = repo
+                .commit(None, &sig, &sig, "stale", &tree, &[&parent])
+                .unwrap();
+            a.publish(
+                &BTreeMap::from([("sites/s/K/x.json".to_string(), "3".to_string())]),
+                "third",
+            )
+            .unwrap();
+            assert!(
+                b.push(&repo, stale).unwrap().is_err(),
+                "non-fast-forward must be rejected"
+            );
+        }
+        // publish fetches and rebuilds on top.
+        let rebuilt = b.publish(&two, "two").unwrap();
+        assert!(rebuilt.changed);
+        let r = Repository::open_bare(&remote).unwrap();
+        let head = r
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_commit()
+            .unwrap();
+        assert_eq!(head.id().to_string(), rebuilt.commit);
+        assert_eq!(
+            head.parent(0).unwrap().parent(0).unwrap().id().to_string(),
+            first.commit
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! The intent as the domain sees it: validated at the gRPC edge, stored in sled.
+
+use maestro_common::{FieldError, ResourceName};
+use maestro_proto::intent::v1 as pb;
+use serde_json::{Map, Value};
+
+/// Most blueprint templates one intent may carry.
+pub const MAX_TEMPLATES: usize = 64;
+/// Largest accepted JSON document (one template, or the characteristics).
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
+/// Longest accepted free-text id (order ids, spec ids, traceparent).
+pub const MAX_TEXT_LEN: usize = 256;
+/// Most sites one intent may name.
+pub const MAX_SITES: usize = 1024;
+
+/// The desired state of one service in this domain at one generation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Intent {
+    /// `ids::intent_id(service_name, domain)`.
+    pub id: String,
+    /// Increases with every change; ≥ 1.
+    pub generation: u64,
+    /// The service instance name.
+    pub service_name: ResourceName,
+    /// Order that produced this generation.
+    pub order_id: String,
+    /// Order item that produced this generation.
+    pub order_item_id: String,
+    /// Catalog spec id.
+    pub spec_id: String,
+    /// Catalog spec version.
+    pub spec_version: String,
+    /// Target sites; empty = every site of the domain.
+    pub sites: Vec<ResourceName>,
+    /// Characteristic name -> value.
+    pub characteristics: Map<String, Value>,
+    /// Blueprint templates (JSON documents with `${var}` placeholders).
+    pub blueprint_templates: Vec<Value>,
+    /// Whether the service is to be removed.
+    pub deleted: bool,
+    /// W3C traceparent of the order.
+    pub traceparent: String,
+}
+
+/// A delete request: marks the intent deleted at `generation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentDeletion {
+    /// The intent.
+    pub id: String,
+    /// The generation of the deletion.
+    pub generation: u64,
+    /// Order that asked for the deletion.
+    pub order_id: String,
+    /// Order item that asked for the deletion.
+    pub order_item_id: String,
+}
+
+fn text(field: &str, v: String) -> Result<String, FieldError> {
+    if v.len() > MAX_TEXT_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("longer than {MAX_TEXT_LEN} bytes"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(v)
+}
+
+fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
+    uuid::Uuid::parse_str(v)
+        .map(|_| ())
+        .map_err(|_| FieldError::new(field, "must be a UUID"))
+}
+
+fn generation(field: &str, g: u64) -> Result<u64, FieldError> {
+    if g == 0 {
+        return Err(FieldError::new(field, "must be at least 1"));
+    }
+    Ok(g)
+}
+
+fn json_doc(field: &str, raw: &str) -> Result<Value, FieldError> {
+    if raw.len() > MAX_JSON_BYTES {
+        return Err(FieldError::new(
+            field,
+            format!("larger than {MAX_JSON_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_str(raw).map_err(|e| FieldError::new(field, format!("invalid JSON: {e}")))
+}
+
+impl TryFrom<pb::Intent> for Intent {
+    type Error = FieldError;
+
+    /// Context-free validation; see [`Intent::check_domain`] for the domain-specific part.
+    fn try_from(p: pb::Intent) -> Result<Self, FieldError> {
+        let pb::Intent {
+            id,
+            generation: g,
+            service_name,
+            order_id,
+            order_item_id,
+            spec_id,
+            spec_version,
+            sites,
+            characteristics_json,
+            blueprint_templates_json,
+            deleted,
+            traceparent,
+        } = p;
+        uuid_id("id", &id)?;
+        let service_name = ResourceName::parse("service_name", &service_name)?;
+        if sites.len() > MAX_SITES {
+            return Err(FieldError::new(
+                "sites",
+                format!("more than {MAX_SITES} sites"),
+            ));
+        }
+        let sites = sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ResourceName::parse(&format!("sites[{i}]"), s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let characteristics = if characteristics_json.trim().is_empty() {
+            Map::new()
+        } else {
+            match json_doc("characteristics_json", &characteristics_json)? {
+                Value::Object(m) => m,
+                _ => {
+                    return Err(FieldError::new(
+                        "characteristics_json",
+                        "must be a JSON object",
+                    ));
+                }
+            }
+        };
+        if blueprint_templates_json.len() > MAX_TEMPLATES {
+            return Err(FieldError::new(
+                "blueprint_templates_json",
+                format!("more than {MAX_TEMPLATES} templates"),
+            ));
+        }
+        let blueprint_templates = blueprint_templates_json
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let field = format!("blueprint_templates_json[{i}]");
+                match json_doc(&field, t)? {
+                    v @ Value::Object(_) => Ok(v),
+                    _ => Err(FieldError::new(field, "must be a JSON object")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Intent {
+            id,
+            generation: generation("generation", g)?,
+            service_name,
+            order_id: text("order_id", order_id)?,
+            order_item_id: text("order_item_id", order_item_id)?,
+            spec_id: text("spec_id", spec_id)?,
+            spec_version: text("spec_version", spec_version)?,
+            sites,
+            characteristics,
+            blueprint_templates,
+            deleted,
+            traceparent: text("traceparent", traceparent)?,
+        })
+    }
+}
+
+impl TryFrom<pb::DeleteIntentRequest> for IntentDeletion {
+    type Error = FieldError;
+
+    fn try_from(p: pb::DeleteIntentRequest) -> Result<Self, FieldError> {
+        let pb::DeleteIntentRequest {
+            id,
+            generation: g,
+            order_id,
+            order_item_id,
+        } = p;
+        uuid_id("id", &id)?;
+        Ok(IntentDeletion {
+            id,
+            generation: generation("generation", g)?,
+            order_id: text("order_id", order_id)?,
+            order_item_id: text("order_item_id", order_item_id)?,
+        })
+    }
+}
+
+impl Intent {
+    /// Checks what depends on the domain: the id must be derived from (service, domain) and
+    /// every named site must belong to the domain.
+    pub fn check_domain(&self, domain: &str, known_sites: &[String]) -> Result<(), FieldError> {
+        let expected = maestro_common::ids::intent_id(self.service_name.as_str(), domain);
+        if self.id != expected {
+            return Err(FieldError::new(
+                "id",
+                format!(
+                    "must be {expected}, the intent id of service '{}' in domain '{domain}'",
+                    self.service_name
+                ),
+            ));
+        }
+        for (i, s) in self.sites.iter().enumerate() {
+            if !known_sites.iter().any(|k| k == s.as_str()) {
+                return Err(FieldError::new(
+                    format!("sites[{i}]"),
+                    format!("unknown site '{s}' in domain '{domain}'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sites this intent targets, given the sites of the domain.
+    pub fn target_sites(&self, domain_sites: &[String]) -> Vec<ResourceName> {
+        if self.sites.is_empty() {
+            domain_sites
+                .iter()
+                .filter_map(|s| ResourceName::parse("site", s).ok())
+                .collect()
+        } else {
+            self.sites.clone()
+        }
+    }
+}
+
+impl From<&Intent> for pb::Intent {
+    fn from(i: &Intent) -> Self {
+        pb::Intent {
+            id: i.id.clone(),
+            generation: i.generation,
+            service_name: i.service_name.to_string(),
+            order_id: i.order_id.clone(),
+            order_item_id: i.order_item_id.clone(),
+            spec_id: i.spec_id.clone(),
+            spec_version: i.spec_version.clone(),
+            sites: i.sites.iter().map(ToString::to_string).collect(),
+            characteristics_json: Value::Object(i.characteristics.clone()).to_string(),
+            blueprint_templates_json: i
+                .blueprint_templates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            deleted: i.deleted,
+            traceparent: i.traceparent.clone(),
+        }
+    }
+}

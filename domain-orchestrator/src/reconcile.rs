@@ -1,0 +1,191 @@
+//! The intent reconciler in the kube-runtime shape: `reconcile(intent, ctx) -> Action`, with
+//! an [`error_policy`] that turns every failure into a backed-off retry.
+
+use crate::context::Context;
+use crate::git::GitError;
+use crate::intent::Intent;
+use crate::store::{RenderedIntent, StoreError};
+use crate::translator;
+use maestro_common::FieldError;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a healthy intent is re-published (repairs drift of the remote branch).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// What to do after a run: data, not control flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run again after the delay.
+    Requeue(Duration),
+    /// Run again only when something changes.
+    AwaitChange,
+}
+
+/// Why a run happened (goes on the span).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileReason {
+    /// The orchestrator started; every stored intent is resumed.
+    Startup,
+    /// A new generation was applied or deleted.
+    Applied,
+    /// A status record for the intent (or its sites) arrived.
+    StatusRecord,
+    /// A requeue from a previous run.
+    Requeue,
+    /// A retry after a failure.
+    ErrorRetry,
+}
+
+impl ReconcileReason {
+    /// Whether the run must publish to Git even when the rendered state looks unchanged.
+    pub fn forces_publish(self) -> bool {
+        matches!(self, Self::Startup | Self::Requeue | Self::ErrorRetry)
+    }
+
+    /// The stronger of two pending reasons.
+    pub fn merge(self, other: Self) -> Self {
+        if other.forces_publish() { other } else { self }
+    }
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A template did not render.
+    #[error("rendering failed: {0}")]
+    Render(#[from] FieldError),
+    /// Another intent already publishes a file this one renders.
+    #[error("blueprint {path} is already published by intent {other}")]
+    Conflict {
+        /// The contested path.
+        path: String,
+        /// The intent that owns it.
+        other: String,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Git failed.
+    #[error("{0}")]
+    Git(#[from] GitError),
+    /// The blocking Git task died.
+    #[error("git task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Brings Git in line with one intent: render, check conflicts, publish the whole tree.
+pub async fn reconcile(
+    intent: Arc<Intent>,
+    reason: ReconcileReason,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let previous = ctx.store.rendered(&intent.id)?;
+    let blueprints = if intent.deleted {
+        previous
+            .as_ref()
+            .map(|p| p.blueprints.clone())
+            .unwrap_or_default()
+    } else {
+        translator::render_intent(&intent, &ctx.domain, &intent.target_sites(&ctx.sites))?
+    };
+    let mut next = RenderedIntent {
+        generation: intent.generation,
+        deleted: intent.deleted,
+        blueprints,
+        commit: None,
+    };
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|p| p.same_state(&next) && p.commit.is_some());
+    if unchanged && !reason.forces_publish() {
+        return Ok(Action::Requeue(RESYNC));
+    }
+    let _publishing = ctx.publish_lock.lock().await;
+    let others = ctx.store.all_rendered()?;
+    if !intent.deleted {
+        check_conflicts(&intent.id, &next, &others)?;
+    }
+    if unchanged {
+        next.commit = previous.as_ref().and_then(|p| p.commit.clone());
+    }
+    ctx.store.put_rendered(&intent.id, &next)?;
+    let files = desired_tree(&intent.id, &next, &others);
+    let message = commit_message(&intent);
+    let repo = ctx.repo.clone();
+    let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await??;
+    if published.changed || next.commit.is_none() {
+        next.commit = Some(published.commit);
+        ctx.store.put_rendered(&intent.id, &next)?;
+    }
+    tracing::debug!(intent.id = %intent.id, generation = intent.generation, changed = published.changed, "published");
+    Ok(Action::Requeue(RESYNC))
+}
+
+/// Turns a failure into a retry with per-intent backoff.
+pub fn error_policy(intent: &Intent, error: &ReconcileError, ctx: &Context) -> Action {
+    let delay = ctx.next_backoff(&intent.id);
+    tracing::warn!(intent.id = %intent.id, generation = intent.generation, error = %error, retry_ms = delay.as_millis() as u64, "reconcile failed");
+    Action::Requeue(delay)
+}
+
+fn check_conflicts(
+    id: &str,
+    next: &RenderedIntent,
+    others: &[(String, RenderedIntent)],
+) -> Result<(), ReconcileError> {
+    let mine: Vec<String> = next
+        .blueprints
+        .iter()
+        .map(translator::RenderedBlueprint::path)
+        .collect();
+    for (other, r) in others.iter().filter(|(o, r)| o != id && !r.deleted) {
+        if let Some(b) = r.blueprints.iter().find(|b| mine.contains(&b.path())) {
+            return Err(ReconcileError::Conflict {
+                path: b.path(),
+                other: other.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The whole desired tree: the definitions and every non-deleted intent's blueprints
+/// (`next` standing in for the stored state of `id`).
+pub fn desired_tree(
+    id: &str,
+    next: &RenderedIntent,
+    others: &[(String, RenderedIntent)],
+) -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = translator::definitions().into_iter().collect();
+    let all = others
+        .iter()
+        .filter(|(o, _)| o != id)
+        .map(|(_, r)| r)
+        .chain(std::iter::once(next));
+    for r in all.filter(|r| !r.deleted) {
+        for b in &r.blueprints {
+            files.entry(b.path()).or_insert_with(|| b.content.clone());
+        }
+    }
+    files
+}
+
+/// `maestro: <service> gen <g> (order <o>, intent <i>)` plus a `Trace-Id:` trailer.
+pub fn commit_message(intent: &Intent) -> String {
+    let mut m = format!(
+        "maestro: {} gen {} (order {}, intent {})\n",
+        intent.service_name, intent.generation, intent.order_id, intent.id
+    );
+    if let Some(trace) = trace_id(&intent.traceparent) {
+        m.push_str(&format!("\nTrace-Id: {trace}\n"));
+    }
+    m
+}
+
+/// The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`).
+fn trace_id(traceparent: &str) -> Option<&str> {
+    let id = traceparent.split('-').nth(1)?;
+    (id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())).then_some(id)
+}

@@ -1,0 +1,77 @@
+//! Registration with maestro's `DomainRegistry`: register (retrying with backoff while maestro
+//! is down), then heartbeat; re-register when maestro forgot the domain. Never blocks serving.
+
+use maestro_common::backoff::Backoff;
+use maestro_proto::domain::v1::{
+    HeartbeatRequest, RegisterDomainRequest, domain_registry_client::DomainRegistryClient,
+};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What maestro is told about this domain.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Maestro's endpoint.
+    pub maestro: String,
+    /// The registration request.
+    pub request: RegisterDomainRequest,
+    /// Interval between heartbeats.
+    pub heartbeat: Duration,
+}
+
+/// Registers and heartbeats until `shutdown`.
+pub async fn register_and_heartbeat(reg: Registration, shutdown: CancellationToken) {
+    let channel = match maestro_common::grpc::channel(&reg.maestro) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(endpoint = %reg.maestro, error = %e, "invalid maestro endpoint; not registering");
+            return;
+        }
+    };
+    let mut client = DomainRegistryClient::new(channel);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let heartbeat = reg.heartbeat.max(Duration::from_millis(10));
+    'register: while !shutdown.is_cancelled() {
+        match client.register_domain(reg.request.clone()).await {
+            Ok(_) => {
+                tracing::info!(domain = %reg.request.id, endpoint = %reg.request.endpoint, "registered with maestro");
+                backoff.reset();
+            }
+            Err(e) => {
+                tracing::warn!(domain = %reg.request.id, error = %e, "registering with maestro failed; retrying");
+                if sleep_or_cancel(backoff.next_delay(), &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        loop {
+            if sleep_or_cancel(heartbeat, &shutdown).await {
+                return;
+            }
+            match client
+                .heartbeat(HeartbeatRequest {
+                    id: reg.request.id.clone(),
+                })
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == tonic::Code::NotFound => {
+                    tracing::warn!(domain = %reg.request.id, "maestro does not know this domain; registering again");
+                    continue 'register;
+                }
+                Err(e) => {
+                    tracing::warn!(domain = %reg.request.id, error = %e, "heartbeat to maestro failed")
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for `d`; true when cancelled first.
+async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(d) => false,
+    }
+}

@@ -1,0 +1,176 @@
+//! Wiring: open state, prepare Git, serve gRPC, start the reconciler, the log follower and
+//! the registration with maestro.
+
+use crate::api::IntentApi;
+use crate::config::Config;
+use crate::context::Context;
+use crate::controller::Controller;
+use crate::error::Error;
+use crate::git::GitPublisher;
+use crate::hub::StatusHub;
+use crate::reconcile::ReconcileReason;
+use crate::registration::{Registration, register_and_heartbeat};
+use crate::service::IntentGrpc;
+use crate::source::{LogServerSource, StatusSource};
+use crate::store::{IntentStore, SledStore};
+use maestro_common::ResourceName;
+use maestro_proto::domain::v1::RegisterDomainRequest;
+use maestro_proto::intent::v1::intent_service_server::IntentServiceServer;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// gRPC name of the intent service (for health checking).
+pub const SERVICE_NAME: &str = "maestro.intent.v1.IntentService";
+
+/// A running domain orchestrator.
+pub struct Running {
+    /// The address the gRPC server listens on.
+    pub addr: std::net::SocketAddr,
+    /// Ends when everything has stopped after `shutdown` was cancelled.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+fn validate(config: &Config) -> Result<(), Error> {
+    ResourceName::parse("domain", &config.domain).map_err(|e| Error::Config(e.to_string()))?;
+    for (i, s) in config.sites.iter().enumerate() {
+        ResourceName::parse(&format!("sites[{i}]"), s).map_err(|e| Error::Config(e.to_string()))?;
+    }
+    if config.git_remote.is_empty() {
+        return Err(Error::Config("git_remote: must not be empty".into()));
+    }
+    if git2::Reference::is_valid_name(&format!("refs/heads/{}", config.branch)) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "branch: invalid branch name '{}'",
+            config.branch
+        )))
+    }
+}
+
+/// Starts the domain orchestrator and returns once it is serving.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    Ok(run_with_context(config, shutdown).await?.0)
+}
+
+/// Like [`run`], also returning the reconcilers' shared [`Context`] (for in-process tools and tests).
+pub async fn run_with_context(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(Running, Arc<Context>), Error> {
+    validate(&config)?;
+    let dir = config.data_dir.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| Error::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let store = Arc::new(SledStore::open(&dir.join("sled"))?);
+    let (remote, branch, domain) = (
+        config.git_remote.clone(),
+        config.branch.clone(),
+        config.domain.clone(),
+    );
+    let init = config.git_init_remote;
+    let git_dir = dir.join("git");
+    let repo = tokio::task::spawn_blocking(move || {
+        GitPublisher::open(&git_dir, &remote, &branch, init, &domain)
+    })
+    .await
+    .map_err(|e| Error::Config(format!("git setup task: {e}")))??;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let hub = Arc::new(StatusHub::default());
+    let ctx = Arc::new(Context::new(
+        config.domain.clone(),
+        config.sites.clone(),
+        store.clone(),
+        store.clone(),
+        Arc::new(repo),
+        hub,
+    ));
+    let intents = all_intent_ids(store.as_ref())?;
+    for id in &intents {
+        if let Some(i) = store.get(id)? {
+            ctx.refresh_status(&i);
+        }
+    }
+    let (controller, controller_task) = Controller::start(ctx.clone(), shutdown.clone());
+    for id in &intents {
+        controller.trigger(id, ReconcileReason::Startup);
+    }
+    let source: Option<Arc<dyn StatusSource>> = (!config.log_server.is_empty())
+        .then(|| Arc::new(LogServerSource::new(config.log_server.clone())) as _);
+    let mut tasks = vec![controller_task];
+    if let Some(src) = &source {
+        tasks.push(tokio::spawn(crate::follower::follow(
+            ctx.clone(),
+            controller.clone(),
+            src.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if let Some(maestro) = &config.maestro {
+        let reg = Registration {
+            maestro: maestro.clone(),
+            request: RegisterDomainRequest {
+                id: config.domain.clone(),
+                endpoint: config
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{addr}")),
+                labels: config.labels.clone().into_iter().collect(),
+                region: config.region.clone(),
+                sites: config.sites.clone(),
+            },
+            heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
+        };
+        tasks.push(tokio::spawn(register_and_heartbeat(reg, shutdown.clone())));
+    }
+    let grpc = IntentGrpc::new(
+        IntentApi::new(ctx.clone(), controller),
+        source,
+        shutdown.clone(),
+    );
+    let routes = tonic::service::Routes::new(
+        IntentServiceServer::new(grpc)
+            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES),
+    );
+    let server_shutdown = shutdown.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) =
+            maestro_common::grpc::serve(listener, routes, &[SERVICE_NAME], server_shutdown.clone())
+                .await
+        {
+            tracing::error!(error = %e, "intent server failed");
+            server_shutdown.cancel();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = store.flush().await;
+    });
+    tracing::info!(%addr, domain = %config.domain, "domain orchestrator serving");
+    Ok((Running { addr, task }, ctx))
+}
+
+fn all_intent_ids(store: &dyn IntentStore) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut ids: Vec<String> = Vec::new();
+    loop {
+        let after = ids.last().cloned().unwrap_or_default();
+        let page = store.list(&after, 500)?;
+        if page.is_empty() {
+            return Ok(ids);
+        }
+        ids.extend(page.into_iter().map(|i| i.id));
+    }
+}

@@ -1,0 +1,203 @@
+//! gRPC `maestro.intent.v1.IntentService`: thin handlers that convert and call [`IntentApi`].
+
+use crate::api::IntentApi;
+use crate::intent::{Intent, IntentDeletion};
+use crate::source::StatusSource;
+use futures::StreamExt;
+use maestro_common::FieldError;
+use maestro_proto::intent::v1 as pb;
+use maestro_proto::logs::v1::{Record, record::Body};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// Buffered messages per server stream.
+const STREAM_BUFFER: usize = 64;
+
+/// The gRPC service.
+pub struct IntentGrpc {
+    api: IntentApi,
+    logs: Option<Arc<dyn StatusSource>>,
+    shutdown: CancellationToken,
+}
+
+impl IntentGrpc {
+    /// Handlers over `api`; `logs` serves `StreamIntentLogs`; streams end on `shutdown`.
+    pub fn new(
+        api: IntentApi,
+        logs: Option<Arc<dyn StatusSource>>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            api,
+            logs,
+            shutdown,
+        }
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::intent_service_server::IntentService for IntentGrpc {
+    async fn apply_intent(
+        &self,
+        req: Request<pb::ApplyIntentRequest>,
+    ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
+        let raw = req
+            .into_inner()
+            .intent
+            .ok_or_else(|| FieldError::new("intent", "required"))?;
+        let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
+        let out = self.api.apply(intent).await?;
+        Ok(Response::new(pb::ApplyIntentResponse {
+            stored_generation: out.stored_generation,
+            changed: out.changed,
+        }))
+    }
+
+    async fn delete_intent(
+        &self,
+        req: Request<pb::DeleteIntentRequest>,
+    ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
+        let deletion = IntentDeletion::try_from(req.into_inner())?;
+        let out = self.api.delete(deletion).await?;
+        Ok(Response::new(pb::ApplyIntentResponse {
+            stored_generation: out.stored_generation,
+            changed: out.changed,
+        }))
+    }
+
+    async fn get_intent(
+        &self,
+        req: Request<pb::GetIntentRequest>,
+    ) -> Result<Response<pb::IntentRecord>, Status> {
+        Ok(Response::new(self.api.get(&req.into_inner().id)?))
+    }
+
+    async fn list_intents(
+        &self,
+        req: Request<pb::ListIntentsRequest>,
+    ) -> Result<Response<pb::ListIntentsResponse>, Status> {
+        let pb::ListIntentsRequest {
+            page_size,
+            page_token,
+        } = req.into_inner();
+        let (intents, next_page_token) = self.api.list(page_size, &page_token)?;
+        Ok(Response::new(pb::ListIntentsResponse {
+            intents,
+            next_page_token,
+        }))
+    }
+
+    type WatchIntentStatusStream = BoxStream<pb::IntentStatus>;
+
+    async fn watch_intent_status(
+        &self,
+        _req: Request<pb::WatchIntentStatusRequest>,
+    ) -> Result<Response<Self::WatchIntentStatusStream>, Status> {
+        let hub = self.api.context().hub.clone();
+        let mut changes = hub.subscribe();
+        let snapshot = hub.snapshot();
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut batch = snapshot;
+            loop {
+                for s in batch.drain(..) {
+                    if tx.send(Ok(s)).await.is_err() {
+                        return; // the client left
+                    }
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tx.closed() => return,
+                    next = changes.recv() => match next {
+                        Ok(s) => batch.push(s),
+                        Err(broadcast::error::RecvError::Lagged(_)) => batch = hub.snapshot(),
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx).boxed()))
+    }
+
+    type StreamIntentLogsStream = BoxStream<pb::IntentLogRecord>;
+
+    async fn stream_intent_logs(
+        &self,
+        req: Request<pb::StreamIntentLogsRequest>,
+    ) -> Result<Response<Self::StreamIntentLogsStream>, Status> {
+        let pb::StreamIntentLogsRequest { intent_ids, follow } = req.into_inner();
+        for (i, id) in intent_ids.iter().enumerate() {
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| FieldError::new(format!("intent_ids[{i}]"), "must be a UUID"))?;
+        }
+        let source = self
+            .logs
+            .clone()
+            .ok_or_else(|| Status::unavailable("no log server configured"))?;
+        let mut records = source.subscribe(0, follow, intent_ids).await?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tx.closed() => return,
+                    n = records.next() => n,
+                };
+                let item = match next {
+                    None => return,
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(r)) => match to_intent_log(r) {
+                        Some(l) => Ok(l),
+                        None => continue,
+                    },
+                };
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx).boxed()))
+    }
+}
+
+/// Maps a log-server record to an intent log record; heartbeats and empty records map to none.
+pub fn to_intent_log(r: Record) -> Option<pb::IntentLogRecord> {
+    let (level, message) = match r.body? {
+        Body::Log(l) => (l.level, l.message),
+        Body::Status(s) => {
+            let text = format!(
+                "{} ready {}/{}{}{}{}",
+                s.kind,
+                s.ready_instances,
+                s.total_instances,
+                if s.converged { ", converged" } else { "" },
+                if s.removed { ", removed" } else { "" },
+                if s.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", s.message)
+                },
+            );
+            ("status".to_string(), text)
+        }
+        Body::Heartbeat(_) => return None,
+    };
+    Some(pb::IntentLogRecord {
+        intent_id: r.intent_id,
+        site: r.site,
+        blueprint: r.blueprint,
+        generation: r.generation,
+        observed_at: r.observed_at,
+        level,
+        message,
+        sequence: r.sequence,
+    })
+}

@@ -1,0 +1,215 @@
+//! The sled implementation of [`IntentStore`] and [`ObservedStore`].
+
+use super::{ApplyOutcome, IntentStore, ObservedStore, RenderedIntent, StoreError};
+use crate::intent::{Intent, IntentDeletion};
+use crate::status::ObservedBlueprint;
+use futures::future::BoxFuture;
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::Path;
+use std::sync::Mutex;
+
+const CURSOR_KEY: &[u8] = b"log_cursor";
+
+/// All durable state of a domain orchestrator in one sled database.
+pub struct SledStore {
+    db: sled::Db,
+    intents: sled::Tree,
+    rendered: sled::Tree,
+    observed: sled::Tree,
+    heard: sled::Tree,
+    meta: sled::Tree,
+    /// Serialises read-compare-write of intents.
+    write: Mutex<()>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn observed_key(site: &str, blueprint: &str) -> Vec<u8> {
+    format!("{site}\u{0}{blueprint}").into_bytes()
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::open(dir)?;
+        Ok(Self {
+            intents: db.open_tree("intents")?,
+            rendered: db.open_tree("rendered")?,
+            observed: db.open_tree("observed")?,
+            heard: db.open_tree("heard")?,
+            meta: db.open_tree("meta")?,
+            db,
+            write: Mutex::new(()),
+        })
+    }
+
+    fn store_if_newer(
+        &self,
+        id: &str,
+        next: impl FnOnce(Option<Intent>) -> Option<Intent>,
+    ) -> Result<Option<ApplyOutcome>, StoreError> {
+        let _guard = self
+            .write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.get(id)?;
+        let current_generation = current.as_ref().map(|c| c.generation);
+        let Some(candidate) = next(current) else {
+            return Ok(None);
+        };
+        if let Some(g) = current_generation.filter(|g| *g >= candidate.generation) {
+            return Ok(Some(ApplyOutcome {
+                stored_generation: g,
+                changed: false,
+            }));
+        }
+        self.intents.insert(id.as_bytes(), encode(&candidate))?;
+        Ok(Some(ApplyOutcome {
+            stored_generation: candidate.generation,
+            changed: true,
+        }))
+    }
+}
+
+impl IntentStore for SledStore {
+    fn apply(&self, intent: &Intent) -> Result<ApplyOutcome, StoreError> {
+        let out = self.store_if_newer(&intent.id, |_| Some(intent.clone()))?;
+        Ok(out.unwrap_or(ApplyOutcome {
+            stored_generation: intent.generation,
+            changed: false,
+        }))
+    }
+
+    fn delete(&self, d: &IntentDeletion) -> Result<Option<ApplyOutcome>, StoreError> {
+        self.store_if_newer(&d.id, |current| {
+            current.map(|mut i| {
+                i.generation = d.generation;
+                i.deleted = true;
+                i.order_id.clone_from(&d.order_id);
+                i.order_item_id.clone_from(&d.order_item_id);
+                i
+            })
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Intent>, StoreError> {
+        self.intents
+            .get(id.as_bytes())?
+            .map(|raw| decode(id.as_bytes(), &raw))
+            .transpose()
+    }
+
+    fn list(&self, after: &str, limit: usize) -> Result<Vec<Intent>, StoreError> {
+        let mut out = Vec::new();
+        let range = if after.is_empty() {
+            self.intents.range::<&[u8], _>(..)
+        } else {
+            self.intents.range::<&[u8], _>((
+                std::ops::Bound::Excluded(after.as_bytes()),
+                std::ops::Bound::Unbounded,
+            ))
+        };
+        for entry in range.take(limit) {
+            let (k, v) = entry?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.db.flush_async().await?;
+            Ok(())
+        })
+    }
+
+    fn rendered(&self, id: &str) -> Result<Option<RenderedIntent>, StoreError> {
+        self.rendered
+            .get(id.as_bytes())?
+            .map(|raw| decode(id.as_bytes(), &raw))
+            .transpose()
+    }
+
+    fn put_rendered(&self, id: &str, rendered: &RenderedIntent) -> Result<(), StoreError> {
+        self.rendered.insert(id.as_bytes(), encode(rendered))?;
+        Ok(())
+    }
+
+    fn all_rendered(&self) -> Result<Vec<(String, RenderedIntent)>, StoreError> {
+        self.rendered
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+}
+
+impl ObservedStore for SledStore {
+    fn cursor(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(CURSOR_KEY)?
+            .and_then(|raw| <[u8; 8]>::try_from(raw.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn set_cursor(&self, sequence: u64) -> Result<(), StoreError> {
+        self.meta.insert(CURSOR_KEY, &sequence.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn observed(
+        &self,
+        site: &str,
+        blueprint: &str,
+    ) -> Result<Option<ObservedBlueprint>, StoreError> {
+        let key = observed_key(site, blueprint);
+        self.observed
+            .get(&key)?
+            .map(|raw| decode(&key, &raw))
+            .transpose()
+    }
+
+    fn put_observed(
+        &self,
+        site: &str,
+        blueprint: &str,
+        status: &ObservedBlueprint,
+    ) -> Result<(), StoreError> {
+        self.observed
+            .insert(observed_key(site, blueprint), encode(status))?;
+        Ok(())
+    }
+
+    fn last_heard(&self, site: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .heard
+            .get(site.as_bytes())?
+            .and_then(|raw| <[u8; 8]>::try_from(raw.as_ref()).ok())
+            .map(i64::from_be_bytes))
+    }
+
+    fn heard(&self, site: &str, millis: i64) -> Result<(), StoreError> {
+        self.heard.fetch_and_update(site.as_bytes(), |old| {
+            let old = old
+                .and_then(|raw| <[u8; 8]>::try_from(raw).ok())
+                .map(i64::from_be_bytes);
+            Some(old.unwrap_or(i64::MIN).max(millis).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+use serde_json::json;
+
+fn intent(templates: Vec<Value>) -> Intent {
+    Intent {
+        id: maestro_common::ids::intent_id("web", "north"),
+        generation: 3,
+        service_name: ResourceName::parse("s", "web").unwrap(),
+        order_id: "o-1".into(),
+        order_item_id: "1".into(),
+        spec_id: "demo".into(),
+        spec_version: "1.0".into(),
+        sites: vec![],
+        characteristics: json!({"replicas": 2, "message": "hi"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        blueprint_templates: templates,
+        deleted: false,
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+    }
+}
+
+fn sites(names: &[&str]) -> Vec<ResourceName> {
+    names
+        .iter()
+        .map(|n| ResourceName::parse("s", n).unwrap())
+        .collect()
+}
+
+fn demo() -> Value {
+    json!({"kind": "ProcessDeployment", "metadata": {"name": "${service}-${site}", "colonyname": "x"},
+           "spec": {"command": "/bin/sh", "args": ["-c", "echo ${message} g${generation}"], "replicas": "${replicas}"}})
+}
+
+#[test]
+fn renders_per_site_with_labels_and_annotations() {
+    let i = intent(vec![demo()]);
+    let out = render_intent(&i, "north", &sites(&["s1", "s2"])).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].path(), "sites/s2/ProcessDeployment/web-s2.json");
+    let doc: Value = serde_json::from_str(&out[0].content).unwrap();
+    assert_eq!(doc["spec"]["replicas"], json!(2));
+    assert_eq!(doc["spec"]["args"][1], json!("echo hi g3"));
+    assert_eq!(doc["metadata"]["labels"][LABEL_SERVICE], json!("web"));
+    let ann = &doc["metadata"]["annotations"];
+    assert_eq!(ann[ANN_INTENT_ID], json!(i.id));
+    assert_eq!(ann[ANN_INTENT_GENERATION], json!("3"));
+    assert_eq!(ann[ANN_ORDER_ID], json!("o-1"));
+    assert_eq!(ann[ANN_SERVICE], json!("web"));
+    assert_eq!(ann[ANN_TRACEPARENT], json!(i.traceparent));
+    assert!(doc["metadata"].get("colonyname").is_none());
+    assert_eq!(out[0].content, canonical(&doc), "content is canonical JSON");
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let i = intent(vec![demo()]);
+    assert_eq!(
+        render_intent(&i, "north", &sites(&["s1"])),
+        render_intent(&i, "north", &sites(&["s1"]))
+    );
+}
+
+#[test]
+fn rejects_bad_kind_and_name() {
+    let bad_kind = json!({"kind": "a/b", "metadata": {"name": "x"}});
+    let e = render_intent(&intent(vec![bad_kind]), "north", &sites(&["s1"])).unwrap_err();
+    assert_eq!(e.field, "blueprint_templates_json[0].kind");
+    let no_name = json!({"kind": "K", "metadata": {}});
+    let e = render_intent(&intent(vec![demo(), no_name]), "north", &sites(&["s1"])).unwrap_err();
+    assert_eq!(e.field, "blueprint_templates_json[1].metadata.name");
+    let traversal = json!({"kind": "K", "metadata": {"name": "${message}"}});
+    let mut i = intent(vec![traversal]);
+    i.characteristics.insert("message".into(), json!("../etc"));
+    assert!(render_intent(&i, "north", &sites(&["s1"])).is_err());
+}
+
+#[test]
+fn unknown_variable_names_the_template_path() {
+    let t = json!({"kind": "K", "metadata": {"name": "x"}, "spec": {"a": "${nope}"}});
+    let e = render_intent(&intent(vec![t]), "north", &sites(&["s1"])).unwrap_err();
+    assert_eq!(e.field, "blueprint_templates_json[0].spec.a");
+}
+
+#[test]
+fn definition_has_the_contract_shape() {
+    let d = process_deployment_definition();
+    assert_eq!(
+        d["spec"]["handler"]["executorType"],
+        json!("process-reconciler")
+    );
+    assert_eq!(d["spec"]["names"]["kind"], json!("ProcessDeployment"));
+    assert_eq!(definitions()[0].0, "definitions/ProcessDeployment.json");
+}

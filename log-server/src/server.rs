@@ -1,0 +1,93 @@
+//! `run`: open the store, bind, serve `LogService` (with health and reflection) until shutdown,
+//! then stop subscriptions and release the database.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::service::LogServer;
+use crate::store::RecordStore;
+use maestro_common::{FieldError, ResourceName, grpc};
+use maestro_proto::logs::v1::log_service_server::LogServiceServer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The gRPC service name, as reported by health checking.
+pub const SERVICE_NAME: &str = "maestro.logs.v1.LogService";
+
+/// Deadlock guard when waiting for the last handle of the database to go after shutdown.
+const RELEASE_GUARD: Duration = Duration::from_secs(10);
+
+/// A serving log server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// Ends after shutdown, once the server has drained and the database is closed.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the store in `config.data_dir`, binds `config.listen` and serves until `shutdown` is
+/// cancelled. Returns once serving.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    let Config {
+        listen,
+        data_dir,
+        domain,
+        max_record_bytes,
+    } = config;
+    ResourceName::parse("domain", &domain)?;
+    if max_record_bytes == 0 {
+        return Err(FieldError::new("max_record_bytes", "must be greater than 0").into());
+    }
+    std::fs::create_dir_all(&data_dir).map_err(|source| Error::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let store = Arc::new(RecordStore::open(&data_dir)?);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: listen,
+        source,
+    })?;
+
+    let stop = shutdown.child_token();
+    let subscriptions = TaskTracker::new();
+    let service = LogServer {
+        store: store.clone(),
+        domain: domain.clone(),
+        max_record_bytes,
+        subscriptions: subscriptions.clone(),
+        shutdown: stop.clone(),
+    };
+    let routes = tonic::service::Routes::new(
+        LogServiceServer::new(service).max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),
+    );
+    tracing::info!(%addr, domain, last_sequence = store.last_sequence(), "log server serving");
+
+    let task = tokio::spawn(async move {
+        if let Err(e) = grpc::serve(listener, routes, &[SERVICE_NAME], stop.clone()).await {
+            tracing::error!(error = %e, "log server stopped with an error");
+        }
+        stop.cancel();
+        subscriptions.close();
+        subscriptions.wait().await;
+        if let Err(e) = store.flush().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        let released = store.closed();
+        drop(store);
+        if tokio::time::timeout(RELEASE_GUARD, released).await.is_err() {
+            tracing::warn!("record store still referenced after shutdown");
+        }
+        tracing::info!(domain, "log server stopped");
+    });
+    Ok(Running { addr, task })
+}

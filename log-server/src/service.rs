@@ -1,0 +1,107 @@
+//! The gRPC handlers of `maestro.logs.v1.LogService`: convert, call the store, map errors.
+
+use crate::error::StoreError;
+use crate::filter::RecordFilter;
+use crate::push::validate_push;
+use crate::store::RecordStore;
+use crate::subscription::{self, Subscription};
+use maestro_proto::logs::v1 as proto;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status};
+
+/// The one place store errors become gRPC statuses (validation errors convert via `FieldError`).
+pub(crate) fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::Sled(e) => Status::unavailable(format!("record store: {e}")),
+        StoreError::Corrupt(what) => Status::internal(format!("record store corrupt: {what}")),
+    }
+}
+
+/// Handler state shared by all requests.
+pub(crate) struct LogServer {
+    pub store: Arc<RecordStore>,
+    pub domain: String,
+    pub max_record_bytes: usize,
+    /// Subscription tasks, awaited on shutdown before the store is closed.
+    pub subscriptions: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+fn filter(f: Option<proto::RecordFilter>) -> Result<RecordFilter, Status> {
+    Ok(RecordFilter::try_from(f.unwrap_or_default()).map_err(|e| e.within("filter"))?)
+}
+
+#[tonic::async_trait]
+impl proto::log_service_server::LogService for LogServer {
+    async fn push(
+        &self,
+        request: Request<proto::PushRequest>,
+    ) -> Result<Response<proto::PushResponse>, Status> {
+        let proto::PushRequest { records } = request.into_inner();
+        let records = validate_push(records, &self.domain, self.max_record_bytes)?;
+        let out = self.store.append(records).await.map_err(store_status)?;
+        tracing::debug!(
+            accepted = out.accepted,
+            duplicates = out.duplicates,
+            last_sequence = out.last_sequence,
+            "push"
+        );
+        Ok(Response::new(proto::PushResponse {
+            accepted: out.accepted,
+            duplicates: out.duplicates,
+            last_sequence: out.last_sequence,
+        }))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<proto::Record, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let proto::SubscribeRequest {
+            after_sequence,
+            follow,
+            filter: f,
+        } = request.into_inner();
+        let sub = Subscription {
+            after_sequence,
+            follow,
+            filter: filter(f)?,
+        };
+        tracing::debug!(after_sequence, follow, "subscribe");
+        let (tx, rx) = mpsc::channel(subscription::BUFFER);
+        self.subscriptions.spawn(subscription::run(
+            self.store.clone(),
+            sub,
+            tx,
+            self.shutdown.clone(),
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn query(
+        &self,
+        request: Request<proto::QueryRequest>,
+    ) -> Result<Response<proto::QueryResponse>, Status> {
+        let proto::QueryRequest {
+            filter: f,
+            after_sequence,
+            page_size,
+        } = request.into_inner();
+        let f = filter(f)?;
+        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let (records, next_after_sequence) = self
+            .store
+            .page(&f, after_sequence, size)
+            .map_err(store_status)?;
+        Ok(Response::new(proto::QueryResponse {
+            records: records.into_iter().map(proto::Record::from).collect(),
+            next_after_sequence,
+        }))
+    }
+}

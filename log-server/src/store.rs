@@ -1,0 +1,300 @@
+//! `RecordStore`: the records of one domain in sled, in arrival order, with a dedupe index and an
+//! index of the latest status per `(site, blueprint)`.
+//!
+//! Trees: `records` (sequence -> encoded `maestro.logs.v1.Record`), `dedupe` ((site, stream,
+//! sender_sequence) -> sequence), `latest_status` ((site, blueprint) -> (sender_sequence, sequence)),
+//! `meta` (`last_sequence`). An append is one sled transaction over all four, flushed before it
+//! returns; the durable high-water mark is published on a `watch` channel afterwards.
+
+mod keys;
+mod query;
+mod retention;
+#[cfg(test)]
+mod tests;
+
+pub use query::{DEFAULT_PAGE_SIZE, MAX_PAGE_BYTES, MAX_PAGE_SIZE};
+pub use retention::{Retention, RetentionOutcome};
+
+use crate::error::StoreError;
+use crate::filter::RecordFilter;
+use crate::record::Record;
+use keys::{dedupe_key, read_status_value, read_u64, seq_key, status_key, status_value};
+use maestro_common::ResourceName;
+use maestro_proto::logs::v1 as proto;
+use prost::Message;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
+
+const LAST_SEQUENCE: &[u8] = b"last_sequence";
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Records stored.
+    pub accepted: u32,
+    /// Records already stored earlier (same site, stream and sender sequence), not stored again.
+    pub duplicates: u32,
+    /// Highest sequence among the batch's records, new or duplicate (0 for an empty batch).
+    pub last_sequence: u64,
+}
+
+/// One batch of a scan through the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanPage {
+    /// Matching records, in sequence order.
+    pub records: Vec<Record>,
+    /// Every record up to this sequence has been looked at; resume after it.
+    pub scanned_through: u64,
+    /// The scan reached its upper bound (nothing more to look at up to it).
+    pub exhausted: bool,
+}
+
+/// The durable record log of one domain.
+pub struct RecordStore {
+    db: sled::Db,
+    records: sled::Tree,
+    dedupe: sled::Tree,
+    latest: sled::Tree,
+    meta: sled::Tree,
+    /// Serialises appends and retention so sequences are assigned without transaction retries.
+    write_lock: Mutex<()>,
+    /// Highest sequence committed (not necessarily flushed).
+    committed: AtomicU64,
+    /// Highest sequence flushed; declared last so it drops after sled, which lets
+    /// [`RecordStore::closed`] tell when the database files are released.
+    durable: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for RecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStore")
+            .field("last_sequence", &self.last_sequence())
+            .finish_non_exhaustive()
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+impl RecordStore {
+    /// Opens (or creates) the store in the directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::open(path)?;
+        let records = db.open_tree("records")?;
+        let dedupe = db.open_tree("dedupe")?;
+        let latest = db.open_tree("latest_status")?;
+        let meta = db.open_tree("meta")?;
+        let stored = match meta.get(LAST_SEQUENCE)? {
+            Some(v) => read_u64(&v).ok_or_else(|| corrupt("meta last_sequence"))?,
+            None => 0,
+        };
+        let newest = match records.last()? {
+            Some((k, _)) => read_u64(&k).ok_or_else(|| corrupt("record key"))?,
+            None => 0,
+        };
+        let last = stored.max(newest);
+        Ok(Self {
+            db,
+            records,
+            dedupe,
+            latest,
+            meta,
+            write_lock: Mutex::new(()),
+            committed: AtomicU64::new(last),
+            durable: watch::Sender::new(last),
+        })
+    }
+
+    /// Highest durable sequence (0 when the store is empty).
+    pub fn last_sequence(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// A receiver of the durable high-water mark, updated after every flushed append.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    /// Completes once this store (and with it the sled database) has been dropped.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.durable.subscribe();
+        async move { while rx.changed().await.is_ok() {} }
+    }
+
+    /// Number of stored records (walks the tree).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Stores the records that are not duplicates, in order, each with the next sequence and
+    /// `received_at`, in one transaction, and flushes before returning.
+    pub async fn append(&self, batch: Vec<Record>) -> Result<AppendOutcome, StoreError> {
+        let received_at = prost_types::Timestamp::from(std::time::SystemTime::now());
+        let wire: Vec<proto::Record> = batch.into_iter().map(proto::Record::from).collect();
+        let outcome = {
+            let _guard = self
+                .write_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let outcome = self.append_committed(&wire, &received_at)?;
+            self.committed
+                .fetch_max(outcome.last_sequence, Ordering::SeqCst);
+            outcome
+        };
+        // Everything committed before the flush starts is durable once it returns.
+        let target = self.committed.load(Ordering::SeqCst);
+        self.db.flush_async().await?;
+        self.durable.send_if_modified(|v| {
+            let advanced = target > *v;
+            *v = (*v).max(target);
+            advanced
+        });
+        Ok(outcome)
+    }
+
+    fn append_committed(
+        &self,
+        wire: &[proto::Record],
+        received_at: &prost_types::Timestamp,
+    ) -> Result<AppendOutcome, StoreError> {
+        let trees = (&self.records, &self.dedupe, &self.latest, &self.meta);
+        let outcome = trees.transaction(|(records, dedupe, latest, meta)| {
+            let abort = |what: &str| ConflictableTransactionError::Abort(corrupt(what));
+            let mut last = match meta.get(LAST_SEQUENCE)? {
+                Some(v) => read_u64(&v).ok_or_else(|| abort("meta last_sequence"))?,
+                None => 0,
+            };
+            last = last.max(self.committed.load(Ordering::SeqCst));
+            let mut out = AppendOutcome::default();
+            for r in wire {
+                let dkey = dedupe_key(&r.site, &r.stream, r.sender_sequence);
+                if let Some(existing) = dedupe.get(&dkey)? {
+                    out.duplicates += 1;
+                    out.last_sequence = out
+                        .last_sequence
+                        .max(read_u64(&existing).ok_or_else(|| abort("dedupe"))?);
+                    continue;
+                }
+                last += 1;
+                let mut stored = r.clone();
+                stored.sequence = last;
+                stored.received_at = Some(*received_at);
+                records.insert(&seq_key(last), stored.encode_to_vec())?;
+                dedupe.insert(dkey, &seq_key(last))?;
+                if matches!(r.body, Some(proto::record::Body::Status(_))) && !r.blueprint.is_empty()
+                {
+                    let skey = status_key(&r.site, &r.blueprint);
+                    let newer = match latest.get(&skey)? {
+                        Some(v) => {
+                            read_status_value(&v)
+                                .ok_or_else(|| abort("latest_status"))?
+                                .0
+                                < r.sender_sequence
+                        }
+                        None => true,
+                    };
+                    if newer {
+                        latest.insert(skey, &status_value(r.sender_sequence, last))?;
+                    }
+                }
+                out.accepted += 1;
+                out.last_sequence = out.last_sequence.max(last);
+            }
+            if out.accepted > 0 {
+                meta.insert(LAST_SEQUENCE, &seq_key(last))?;
+            }
+            Ok(out)
+        })?;
+        Ok(outcome)
+    }
+
+    /// The record at `sequence`, if stored.
+    pub fn get(&self, sequence: u64) -> Result<Option<Record>, StoreError> {
+        self.records
+            .get(seq_key(sequence))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// The latest status record of `blueprint` at `site` (by sender sequence), if any.
+    pub fn latest_status(
+        &self,
+        site: &ResourceName,
+        blueprint: &ResourceName,
+    ) -> Result<Option<Record>, StoreError> {
+        let Some(v) = self
+            .latest
+            .get(status_key(site.as_str(), blueprint.as_str()))?
+        else {
+            return Ok(None);
+        };
+        let (_, seq) = read_status_value(&v).ok_or_else(|| corrupt("latest_status"))?;
+        self.get(seq)
+    }
+
+    /// Looks at the records with `after < sequence <= upto` in order and returns those matching
+    /// `filter`, stopping after `max_matches` matches or `max_scanned` records looked at.
+    pub fn scan(
+        &self,
+        after: u64,
+        upto: u64,
+        filter: &RecordFilter,
+        max_matches: usize,
+        max_scanned: usize,
+    ) -> Result<ScanPage, StoreError> {
+        let mut page = ScanPage {
+            records: Vec::new(),
+            scanned_through: after,
+            exhausted: false,
+        };
+        if after >= upto {
+            page.exhausted = true;
+            return Ok(page);
+        }
+        let range = self
+            .records
+            .range(seq_key(after.saturating_add(1))..=seq_key(upto));
+        for (scanned, item) in range.enumerate() {
+            if page.records.len() >= max_matches || scanned >= max_scanned {
+                return Ok(page);
+            }
+            let (k, v) = item?;
+            let seq = read_u64(&k).ok_or_else(|| corrupt("record key"))?;
+            let record = decode(&v)?;
+            page.scanned_through = seq;
+            if filter.matches(&record) {
+                page.records.push(record);
+            }
+        }
+        page.scanned_through = upto;
+        page.exhausted = true;
+        Ok(page)
+    }
+
+    /// Flushes everything written so far to disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// Decodes a stored record.
+fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+    let wire =
+        proto::Record::decode(bytes).map_err(|e| StoreError::Corrupt(format!("record: {e}")))?;
+    let record = Record::try_from(wire).map_err(|e| StoreError::Corrupt(format!("record: {e}")))?;
+    if record.sequence == 0 {
+        return Err(corrupt("record without sequence"));
+    }
+    Ok(record)
+}

@@ -1,0 +1,61 @@
+//! `maestro.domain.v1.DomainRegistry`.
+
+use crate::registry::{DomainRegistration, DomainRegistry};
+use maestro_common::time::now_millis;
+use maestro_proto::domain::v1 as pb;
+use tonic::{Request, Response, Status};
+
+/// Serves the domain registry.
+#[derive(Debug, Clone)]
+pub struct DomainApi {
+    registry: DomainRegistry,
+}
+
+impl DomainApi {
+    /// A handler over `registry`.
+    pub fn new(registry: DomainRegistry) -> Self {
+        Self { registry }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::domain_registry_server::DomainRegistry for DomainApi {
+    #[tracing::instrument(skip_all, fields(domain = %request.get_ref().id))]
+    async fn register_domain(
+        &self,
+        request: Request<pb::RegisterDomainRequest>,
+    ) -> Result<Response<pb::Domain>, Status> {
+        let reg = DomainRegistration::try_from(request.into_inner())?;
+        let now = now_millis();
+        let record = self.registry.register(reg, now).await?;
+        tracing::info!(endpoint = %record.endpoint, "domain registered");
+        Ok(Response::new(self.registry.to_proto(&record, now)))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let id = request.into_inner().id;
+        match self.registry.heartbeat(&id, now_millis())? {
+            Some(_) => Ok(Response::new(pb::HeartbeatResponse {})),
+            None => Err(Status::not_found(format!(
+                "domain '{id}' is not registered"
+            ))),
+        }
+    }
+
+    async fn list_domains(
+        &self,
+        _request: Request<pb::ListDomainsRequest>,
+    ) -> Result<Response<pb::ListDomainsResponse>, Status> {
+        let now = now_millis();
+        let domains = self
+            .registry
+            .list()?
+            .iter()
+            .map(|d| self.registry.to_proto(d, now))
+            .collect();
+        Ok(Response::new(pb::ListDomainsResponse { domains }))
+    }
+}

@@ -1,0 +1,85 @@
+//! Errors of the maestro crate and their mapping to gRPC statuses (one place).
+
+use maestro_common::FieldError;
+
+/// Why `run` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The catalog could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// The database could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("database: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record did not decode.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// The decoding error.
+        reason: String,
+    },
+}
+
+/// Why an order request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// Invalid input (field path and reason).
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The order does not exist.
+    #[error("order {0} not found")]
+    NotFound(String),
+    /// The service is not in a state that allows the action.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// An add of a service that already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sled::Error> for OrderError {
+    fn from(e: sled::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<OrderError> for tonic::Status {
+    fn from(e: OrderError) -> Self {
+        match &e {
+            OrderError::Invalid(_) => tonic::Status::invalid_argument(e.to_string()),
+            OrderError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            OrderError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
+            OrderError::AlreadyExists(_) => tonic::Status::already_exists(e.to_string()),
+            OrderError::Store(_) => {
+                tracing::error!(error = %e, "storage failure");
+                tonic::Status::internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<StoreError> for tonic::Status {
+    fn from(e: StoreError) -> Self {
+        OrderError::Store(e).into()
+    }
+}

@@ -1,0 +1,443 @@
+//! Domain types of orders, items and their per-domain progress (stored as JSON in sled), and
+//! their conversion to proto at the gRPC edge.
+
+use maestro_common::time::timestamp;
+use maestro_proto::order::v1 as pb;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// TMF641 order and item states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderState {
+    /// Accepted and stored.
+    Acknowledged,
+    /// Refused.
+    Rejected,
+    /// Waiting for something (a domain to be reachable or to acknowledge).
+    Pending,
+    /// Held.
+    Held,
+    /// Being carried out.
+    InProgress,
+    /// Cancelled by a client.
+    Cancelled,
+    /// Done.
+    Completed,
+    /// Failed.
+    Failed,
+    /// Some items completed, others failed.
+    Partial,
+}
+
+impl OrderState {
+    /// Whether nothing changes any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Rejected | Self::Cancelled | Self::Completed | Self::Failed | Self::Partial
+        )
+    }
+
+    /// The proto enum.
+    pub fn to_proto(self) -> pb::OrderState {
+        match self {
+            Self::Acknowledged => pb::OrderState::Acknowledged,
+            Self::Rejected => pb::OrderState::Rejected,
+            Self::Pending => pb::OrderState::Pending,
+            Self::Held => pb::OrderState::Held,
+            Self::InProgress => pb::OrderState::InProgress,
+            Self::Cancelled => pb::OrderState::Cancelled,
+            Self::Completed => pb::OrderState::Completed,
+            Self::Failed => pb::OrderState::Failed,
+            Self::Partial => pb::OrderState::Partial,
+        }
+    }
+
+    /// From the proto enum; `None` for unspecified or unknown values.
+    pub fn from_proto(v: i32) -> Option<Self> {
+        Some(match pb::OrderState::try_from(v).ok()? {
+            pb::OrderState::Unspecified => return None,
+            pb::OrderState::Acknowledged => Self::Acknowledged,
+            pb::OrderState::Rejected => Self::Rejected,
+            pb::OrderState::Pending => Self::Pending,
+            pb::OrderState::Held => Self::Held,
+            pb::OrderState::InProgress => Self::InProgress,
+            pb::OrderState::Cancelled => Self::Cancelled,
+            pb::OrderState::Completed => Self::Completed,
+            pb::OrderState::Failed => Self::Failed,
+            pb::OrderState::Partial => Self::Partial,
+        })
+    }
+
+    /// TMF v4 camelCase name, used in notes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Acknowledged => "acknowledged",
+            Self::Rejected => "rejected",
+            Self::Pending => "pending",
+            Self::Held => "held",
+            Self::InProgress => "inProgress",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Partial => "partial",
+        }
+    }
+}
+
+/// What an item does to its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Create the service (generation 1).
+    Add,
+    /// Change it (generation + 1).
+    Modify,
+    /// Remove it (generation + 1, deleted).
+    Delete,
+}
+
+impl Action {
+    /// The proto enum.
+    pub fn to_proto(self) -> pb::ItemAction {
+        match self {
+            Self::Add => pb::ItemAction::Add,
+            Self::Modify => pb::ItemAction::Modify,
+            Self::Delete => pb::ItemAction::Delete,
+        }
+    }
+}
+
+/// TMF638 service state of an intent in a domain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceState {
+    /// Nothing reported yet.
+    #[default]
+    Unspecified,
+    /// Being set up.
+    Reserved,
+    /// Running as desired.
+    Active,
+    /// Failed.
+    Inactive,
+    /// Removed.
+    Terminated,
+}
+
+impl ServiceState {
+    /// From the (intent or order) proto enum value.
+    pub fn from_i32(v: i32) -> Self {
+        match v {
+            1 => Self::Reserved,
+            2 => Self::Active,
+            3 => Self::Inactive,
+            4 => Self::Terminated,
+            _ => Self::Unspecified,
+        }
+    }
+
+    /// The order proto enum.
+    pub fn to_proto(self) -> pb::ServiceState {
+        match self {
+            Self::Unspecified => pb::ServiceState::Unspecified,
+            Self::Reserved => pb::ServiceState::Reserved,
+            Self::Active => pb::ServiceState::Active,
+            Self::Inactive => pb::ServiceState::Inactive,
+            Self::Terminated => pb::ServiceState::Terminated,
+        }
+    }
+}
+
+/// How far an item's intent travelled to one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    /// Not acknowledged yet; being retried.
+    Pending,
+    /// Durable at the domain.
+    Acknowledged,
+    /// Refused by the domain (permanent).
+    Rejected,
+}
+
+impl Delivery {
+    /// The proto enum.
+    pub fn to_proto(self) -> pb::DeliveryState {
+        match self {
+            Self::Pending => pb::DeliveryState::Pending,
+            Self::Acknowledged => pb::DeliveryState::Acknowledged,
+            Self::Rejected => pb::DeliveryState::Rejected,
+        }
+    }
+}
+
+/// One audit-trail entry of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// Who wrote it.
+    pub author: String,
+    /// When, in ms since the epoch.
+    pub date_ms: i64,
+    /// What happened.
+    pub text: String,
+}
+
+/// A characteristic value of an item, validated against the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CharacteristicValue {
+    /// Name.
+    pub name: String,
+    /// Value (defaults applied, OpenSlice wrapper removed).
+    pub value: Value,
+    /// Value type from the spec.
+    pub value_type: String,
+}
+
+/// The service an item acts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRef {
+    /// Service instance name.
+    pub name: String,
+    /// Spec id.
+    pub spec_id: String,
+    /// Spec name.
+    pub spec_name: String,
+    /// Spec version.
+    pub spec_version: String,
+    /// Characteristics.
+    pub characteristics: Vec<CharacteristicValue>,
+}
+
+impl ServiceRef {
+    /// The characteristics as one JSON object.
+    pub fn characteristics_object(&self) -> serde_json::Map<String, Value> {
+        self.characteristics
+            .iter()
+            .map(|c| (c.name.clone(), c.value.clone()))
+            .collect()
+    }
+}
+
+/// Where an item goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Explicit domains.
+    pub domains: Vec<String>,
+    /// Label selector over registered domains.
+    pub domain_selector: BTreeMap<String, String>,
+    /// Sites inside the chosen domains; empty = every site.
+    pub sites: Vec<String>,
+}
+
+/// Progress at one site, as the domain reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SiteProgress {
+    /// Site name.
+    pub site: String,
+    /// Blueprints ready at the desired generation.
+    pub ready: u32,
+    /// Blueprints rendered for the site.
+    pub total: u32,
+    /// Generation `ready` refers to.
+    pub observed_generation: u64,
+    /// Message from the domain.
+    pub message: String,
+    /// Last time the site was heard from, ms since the epoch (0 = never).
+    pub last_heard_ms: i64,
+}
+
+/// An item's intent in one domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainProgress {
+    /// Domain id.
+    pub domain: String,
+    /// Intent id (`ids::intent_id(service, domain)`).
+    pub intent_id: String,
+    /// The generation this item asked for.
+    pub generation: u64,
+    /// Sites of the domain this intent targets (empty = all).
+    pub sites: Vec<String>,
+    /// Delivery state.
+    pub delivery: Delivery,
+    /// Delivery attempts so far.
+    pub delivery_attempts: u32,
+    /// Service state reported at `generation`.
+    pub service_state: ServiceState,
+    /// Generation `ready` refers to.
+    pub observed_generation: u64,
+    /// Blueprints ready.
+    pub ready: u32,
+    /// Blueprints total.
+    pub total: u32,
+    /// Per-site progress.
+    pub site_progress: Vec<SiteProgress>,
+    /// Last message (delivery error or domain status message).
+    pub message: String,
+    /// Last status time, ms since the epoch (0 = never).
+    pub last_heard_ms: i64,
+}
+
+/// One item of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// Id, unique in the order.
+    pub id: String,
+    /// What it does.
+    pub action: Action,
+    /// Its state.
+    pub state: OrderState,
+    /// The service.
+    pub service: ServiceRef,
+    /// The placement as ordered.
+    pub placement: Placement,
+    /// Progress per domain.
+    pub domains: Vec<DomainProgress>,
+    /// Why the item is in its state.
+    pub reason: String,
+}
+
+/// A service order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Order id.
+    pub id: String,
+    /// Client idempotency key.
+    pub idempotency_key: String,
+    /// Client's own id.
+    pub external_id: String,
+    /// Free text.
+    pub description: String,
+    /// Free text.
+    pub category: String,
+    /// Client priority.
+    pub priority: i32,
+    /// State.
+    pub state: OrderState,
+    /// Creation time, ms since the epoch.
+    pub order_date_ms: i64,
+    /// Completion time, when completed.
+    pub completion_date_ms: Option<i64>,
+    /// Audit trail.
+    pub notes: Vec<Note>,
+    /// Items.
+    pub items: Vec<OrderItem>,
+    /// Increases on every change.
+    pub revision: u64,
+    /// W3C traceparent carried down to the blueprints.
+    pub traceparent: String,
+}
+
+impl Order {
+    /// Appends a note by maestro.
+    pub fn note(&mut self, now_ms: i64, text: impl Into<String>) {
+        self.notes.push(Note {
+            author: "maestro".into(),
+            date_ms: now_ms,
+            text: text.into(),
+        });
+    }
+
+    /// Every intent id the order's items address.
+    pub fn intent_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.items.iter().flat_map(|i| {
+            i.domains
+                .iter()
+                .map(|d| (d.domain.as_str(), d.intent_id.as_str()))
+        })
+    }
+}
+
+fn ts(ms: i64) -> Option<prost_types::Timestamp> {
+    (ms != 0).then(|| timestamp(ms))
+}
+
+impl From<&Order> for pb::ServiceOrder {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.clone(),
+            idempotency_key: o.idempotency_key.clone(),
+            external_id: o.external_id.clone(),
+            description: o.description.clone(),
+            category: o.category.clone(),
+            priority: o.priority,
+            state: o.state.to_proto() as i32,
+            order_date: ts(o.order_date_ms),
+            completion_date: o.completion_date_ms.and_then(ts),
+            note: o
+                .notes
+                .iter()
+                .map(|n| pb::Note {
+                    author: n.author.clone(),
+                    date: ts(n.date_ms),
+                    text: n.text.clone(),
+                })
+                .collect(),
+            items: o.items.iter().map(pb::OrderItem::from).collect(),
+            revision: o.revision,
+        }
+    }
+}
+
+impl From<&OrderItem> for pb::OrderItem {
+    fn from(i: &OrderItem) -> Self {
+        let s = &i.service;
+        Self {
+            id: i.id.clone(),
+            action: i.action.to_proto() as i32,
+            state: i.state.to_proto() as i32,
+            service: Some(pb::Service {
+                name: s.name.clone(),
+                service_specification: Some(pb::ServiceSpecRef {
+                    id: s.spec_id.clone(),
+                    name: s.spec_name.clone(),
+                    version: s.spec_version.clone(),
+                }),
+                service_characteristic: s
+                    .characteristics
+                    .iter()
+                    .map(|c| pb::Characteristic {
+                        name: c.name.clone(),
+                        value: Some(maestro_common::json::to_proto_value(&c.value)),
+                        value_type: c.value_type.clone(),
+                    })
+                    .collect(),
+            }),
+            placement: Some(pb::Placement {
+                domains: i.placement.domains.clone(),
+                domain_selector: i.placement.domain_selector.clone().into_iter().collect(),
+                sites: i.placement.sites.clone(),
+            }),
+            domains: i.domains.iter().map(pb::DomainProgress::from).collect(),
+            reason: i.reason.clone(),
+        }
+    }
+}
+
+impl From<&DomainProgress> for pb::DomainProgress {
+    fn from(d: &DomainProgress) -> Self {
+        Self {
+            domain: d.domain.clone(),
+            intent_id: d.intent_id.clone(),
+            generation: d.generation,
+            delivery: d.delivery.to_proto() as i32,
+            service_state: d.service_state.to_proto() as i32,
+            observed_generation: d.observed_generation,
+            ready: d.ready,
+            total: d.total,
+            sites: d
+                .site_progress
+                .iter()
+                .map(|s| pb::SiteProgress {
+                    site: s.site.clone(),
+                    ready: s.ready,
+                    total: s.total,
+                    observed_generation: s.observed_generation,
+                    message: s.message.clone(),
+                    last_heard: ts(s.last_heard_ms),
+                })
+                .collect(),
+            message: d.message.clone(),
+            last_heard: ts(d.last_heard_ms),
+            delivery_attempts: d.delivery_attempts,
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The domain registry: domains register (idempotent by id) and heartbeat; persisted in sled.
+//!
+//! A domain is unreachable when its last heartbeat is older than `domain_unreachable_after_ms`;
+//! that is reported with the age, never treated as a failure.
+
+use crate::error::StoreError;
+use maestro_common::time::timestamp;
+use maestro_common::{FieldError, ResourceName};
+use maestro_proto::domain::v1 as pb;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tokio::sync::broadcast;
+
+/// A registered domain as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainRecord {
+    /// Domain id.
+    pub id: String,
+    /// gRPC endpoint of its orchestrator.
+    pub endpoint: String,
+    /// Labels for placement selectors.
+    pub labels: BTreeMap<String, String>,
+    /// Region.
+    pub region: String,
+    /// Its sites.
+    pub sites: Vec<String>,
+    /// First registration, ms since the epoch.
+    pub registered_ms: i64,
+    /// Last heartbeat (or registration), ms since the epoch.
+    pub last_heartbeat_ms: i64,
+}
+
+/// Liveness of a domain as the roll-up sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainHealth {
+    /// Last heartbeat, ms since the epoch.
+    pub last_heartbeat_ms: i64,
+    /// Threshold after which it is unreachable.
+    pub unreachable_after_ms: u64,
+}
+
+impl DomainHealth {
+    /// Milliseconds since the last heartbeat at `now_ms` (0 when in the future).
+    pub fn age_ms(&self, now_ms: i64) -> u64 {
+        u64::try_from(now_ms - self.last_heartbeat_ms).unwrap_or(0)
+    }
+
+    /// Whether the domain counts as unreachable at `now_ms`.
+    pub fn unreachable(&self, now_ms: i64) -> bool {
+        self.age_ms(now_ms) > self.unreachable_after_ms
+    }
+}
+
+/// A validated RegisterDomain request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRegistration {
+    /// Domain id.
+    pub id: ResourceName,
+    /// http(s) endpoint.
+    pub endpoint: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Region.
+    pub region: String,
+    /// Sites.
+    pub sites: Vec<ResourceName>,
+}
+
+impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
+    type Error = FieldError;
+
+    fn try_from(r: pb::RegisterDomainRequest) -> Result<Self, FieldError> {
+        let pb::RegisterDomainRequest {
+            id,
+            endpoint,
+            labels,
+            region,
+            sites,
+        } = r;
+        let id = ResourceName::parse("id", &id)?;
+        check_endpoint(&endpoint)?;
+        for k in labels.keys() {
+            if k.is_empty() || k.len() > 253 || k.chars().any(char::is_control) {
+                return Err(FieldError::new(
+                    format!("labels[{k:?}]"),
+                    "invalid label key",
+                ));
+            }
+        }
+        let mut names = Vec::with_capacity(sites.len());
+        for (i, s) in sites.iter().enumerate() {
+            let n = ResourceName::parse(&format!("sites[{i}]"), s)?;
+            if names.contains(&n) {
+                return Err(FieldError::new(
+                    format!("sites[{i}]"),
+                    format!("duplicate site '{s}'"),
+                ));
+            }
+            names.push(n);
+        }
+        Ok(Self {
+            id,
+            endpoint,
+            labels: labels.into_iter().collect(),
+            region,
+            sites: names,
+        })
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), FieldError> {
+    let bad = |r: &str| Err(FieldError::new("endpoint", format!("'{endpoint}' {r}")));
+    let Ok(uri) = endpoint.parse::<tonic::codegen::http::Uri>() else {
+        return bad("is not a URL");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return bad("must be an http:// or https:// URL");
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return bad("has no host");
+    }
+    Ok(())
+}
+
+/// Something that happened to a domain, for the status watchers and the fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// Registered or re-registered.
+    Registered(DomainRecord),
+    /// Heartbeat after being unreachable.
+    BackOnline(String),
+}
+
+/// The registry, over one sled tree.
+#[derive(Debug, Clone)]
+pub struct DomainRegistry {
+    tree: sled::Tree,
+    events: broadcast::Sender<DomainEvent>,
+    unreachable_after_ms: u64,
+}
+
+impl DomainRegistry {
+    /// Opens the registry in `db`.
+    pub fn open(db: &sled::Db, unreachable_after_ms: u64) -> Result<Self, StoreError> {
+        Ok(Self {
+            tree: db.open_tree("domains")?,
+            events: broadcast::channel(256).0,
+            unreachable_after_ms,
+        })
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<DomainEvent> {
+        self.events.subscribe()
+    }
+
+    /// Registers or updates a domain; durable before it returns. Counts as a heartbeat.
+    pub async fn register(
+        &self,
+        reg: DomainRegistration,
+        now_ms: i64,
+    ) -> Result<DomainRecord, StoreError> {
+        let previous = self.get(reg.id.as_str())?;
+        let record = DomainRecord {
+            id: reg.id.to_string(),
+            endpoint: reg.endpoint,
+            labels: reg.labels,
+            region: reg.region,
+            sites: reg.sites.iter().map(ToString::to_string).collect(),
+            registered_ms: previous.as_ref().map_or(now_ms, |p| p.registered_ms),
+            last_heartbeat_ms: now_ms,
+        };
+        self.tree.insert(record.id.as_bytes(), encode(&record))?;
+        self.tree.flush_async().await?;
+        let _ = self.events.send(DomainEvent::Registered(record.clone()));
+        Ok(record)
+    }
+
+    /// Records a heartbeat; `None` when the domain is not registered.
+    pub fn heartbeat(&self, id: &str, now_ms: i64) -> Result<Option<DomainRecord>, StoreError> {
+        let Some(mut record) = self.get(id)? else {
+            return Ok(None);
+        };
+        let was_unreachable = self.health(&record).unreachable(now_ms);
+        record.last_heartbeat_ms = record.last_heartbeat_ms.max(now_ms);
+        self.tree.insert(id.as_bytes(), encode(&record))?;
+        if was_unreachable {
+            let _ = self.events.send(DomainEvent::BackOnline(id.to_string()));
+        }
+        Ok(Some(record))
+    }
+
+    /// The domain `id`.
+    pub fn get(&self, id: &str) -> Result<Option<DomainRecord>, StoreError> {
+        self.tree
+            .get(id.as_bytes())?
+            .map(|v| decode(id, &v))
+            .transpose()
+    }
+
+    /// Every domain, by id.
+    pub fn list(&self) -> Result<Vec<DomainRecord>, StoreError> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&String::from_utf8_lossy(&k), &v)
+            })
+            .collect()
+    }
+
+    /// The liveness of `record`.
+    pub fn health(&self, record: &DomainRecord) -> DomainHealth {
+        DomainHealth {
+            last_heartbeat_ms: record.last_heartbeat_ms,
+            unreachable_after_ms: self.unreachable_after_ms,
+        }
+    }
+
+    /// Liveness of every domain, by id.
+    pub fn health_map(&self) -> Result<BTreeMap<String, DomainHealth>, StoreError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .map(|d| (d.id.clone(), self.health(&d)))
+            .collect())
+    }
+
+    /// The proto view of `record` at `now_ms`.
+    pub fn to_proto(&self, record: &DomainRecord, now_ms: i64) -> pb::Domain {
+        let health = self.health(record);
+        let state = if health.unreachable(now_ms) {
+            pb::DomainState::Unreachable
+        } else {
+            pb::DomainState::Ready
+        };
+        pb::Domain {
+            id: record.id.clone(),
+            endpoint: record.endpoint.clone(),
+            labels: record.labels.clone().into_iter().collect(),
+            region: record.region.clone(),
+            sites: record.sites.clone(),
+            state: state as i32,
+            last_heartbeat: Some(timestamp(record.last_heartbeat_ms)),
+            heartbeat_age_seconds: health.age_ms(now_ms) / 1000,
+        }
+    }
+}
+
+fn encode(r: &DomainRecord) -> Vec<u8> {
+    serde_json::to_vec(r).unwrap_or_default()
+}
+
+fn decode(key: &str, v: &[u8]) -> Result<DomainRecord, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: format!("domains/{key}"),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(id: &str, endpoint: &str, sites: &[&str]) -> pb::RegisterDomainRequest {
+        pb::RegisterDomainRequest {
+            id: id.into(),
+            endpoint: endpoint.into(),
+            sites: sites.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn validates_registration() {
+        assert!(DomainRegistration::try_from(req("north", "http://127.0.0.1:1", &["s1"])).is_ok());
+        let field =
+            |r: pb::RegisterDomainRequest| DomainRegistration::try_from(r).unwrap_err().field;
+        assert_eq!(field(req("a/b", "http://x", &[])), "id");
+        assert_eq!(field(req("n", "ftp://x", &[])), "endpoint");
+        assert_eq!(field(req("n", "not a url", &[])), "endpoint");
+        assert_eq!(field(req("n", "http://x", &["ok", ".."])), "sites[1]");
+    }
+
+    #[tokio::test]
+    async fn register_is_idempotent_and_heartbeat_tracks_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let reg = DomainRegistry::open(&db, 1000).unwrap();
+        let r = DomainRegistration::try_from(req("north", "http://127.0.0.1:1", &["s1"])).unwrap();
+        let a = reg.register(r.clone(), 10_000).await.unwrap();
+        let b = reg.register(r, 11_000).await.unwrap();
+        assert_eq!(a.registered_ms, b.registered_ms);
+        assert_eq!(reg.list().unwrap().len(), 1);
+        let p = reg.to_proto(&b, 13_500);
+        assert_eq!(p.state, pb::DomainState::Unreachable as i32);
+        assert_eq!(p.heartbeat_age_seconds, 2);
+        let mut events = reg.subscribe();
+        assert!(reg.heartbeat("north", 13_500).unwrap().is_some());
+        assert_eq!(
+            events.try_recv().unwrap(),
+            DomainEvent::BackOnline("north".into())
+        );
+        assert_eq!(
+            reg.to_proto(&reg.get("north").unwrap().unwrap(), 13_600)
+                .state,
+            pb::DomainState::Ready as i32
+        );
+        assert!(reg.heartbeat("south", 1).unwrap().is_none());
+    }
+}

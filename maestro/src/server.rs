@@ -1,0 +1,85 @@
+//! `run`: opens sled and the catalog, resumes the fan-out, starts the status watchers and serves
+//! gRPC until shutdown.
+
+use crate::api::{catalog::CatalogApi, domains::DomainApi, orders::OrderApi};
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, StoreError};
+use crate::registry::DomainRegistry;
+use crate::store::OrderStore;
+use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
+use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
+use maestro_proto::domain::v1::domain_registry_server::DomainRegistryServer;
+use maestro_proto::order::v1::order_service_server::OrderServiceServer;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A running maestro.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: std::net::SocketAddr,
+    /// Ends when the server and every background task stopped.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts maestro: loads the catalog (a bad file fails here, named), opens sled, binds
+/// `config.listen`, resumes unfinished deliveries and returns once serving.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    let catalog = Catalog::load(&config.catalog_dir)?;
+    let db = sled::open(&config.data_dir).map_err(StoreError::from)?;
+    let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
+    let store = OrderStore::open(&db)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let tasks = TaskTracker::new();
+    let engine = Engine::new(
+        config,
+        catalog.clone(),
+        registry.clone(),
+        store,
+        shutdown.clone(),
+        tasks.clone(),
+    );
+    let resumed = crate::fanout::resume(&engine)?;
+    crate::status_watch::start(&engine);
+    tracing::info!(%addr, specs = catalog.specs().count(), resumed, "maestro serving");
+    let routes = tonic::service::Routes::new(
+        OrderServiceServer::new(OrderApi::new(engine.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+    .add_service(
+        CatalogServiceServer::new(CatalogApi::new(catalog))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+    .add_service(
+        DomainRegistryServer::new(DomainApi::new(registry))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    );
+    let task = tokio::spawn(async move {
+        let names = [
+            "maestro.order.v1.OrderService",
+            "maestro.catalog.v1.CatalogService",
+            "maestro.domain.v1.DomainRegistry",
+        ];
+        if let Err(e) = serve(listener, routes, &names, shutdown.clone()).await {
+            tracing::error!(error = %e, "gRPC server failed");
+            shutdown.cancel();
+        }
+        tasks.close();
+        tasks.wait().await;
+        if let Err(e) = db.flush_async().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    });
+    Ok(Running { addr, task })
+}

@@ -1,0 +1,52 @@
+//! The site agent's configuration (see `docs/contracts.md`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Configuration of one site agent. Keys are the config file keys; `MAESTRO_<KEY>` overrides them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Domain the site belongs to (copied into every record).
+    pub domain: String,
+    /// Site name: the colony name, the blueprint location and the `sites/<site>/` folder in Git.
+    pub site: String,
+    /// Where the agent keeps its sled database, keys, Git mirror and the embedded colony.
+    pub data_dir: PathBuf,
+    /// URL or filesystem path of the domain's Git repository.
+    pub git_remote: String,
+    /// Branch to follow.
+    pub branch: String,
+    /// Milliseconds between Git fetches.
+    pub sync_interval_ms: u64,
+    /// Endpoint URL of the domain's log server, e.g. `http://127.0.0.1:7400`.
+    pub log_server: String,
+    /// URL of an external ColonyOS server; `None` starts an embedded colony on `colony_listen`.
+    pub colony_url: Option<String>,
+    /// Listen address of the embedded colony (port 0 allowed).
+    pub colony_listen: SocketAddr,
+    /// Milliseconds between heartbeat records (and periodic status records).
+    pub heartbeat_interval_ms: u64,
+    /// Milliseconds between full re-checks of the colony against the last synced commit.
+    pub colony_reconcile_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            domain: "default".to_string(),
+            site: "site".to_string(),
+            data_dir: PathBuf::from("./data/site"),
+            git_remote: String::new(),
+            branch: "main".to_string(),
+            sync_interval_ms: 30_000,
+            log_server: "http://127.0.0.1:7400".to_string(),
+            colony_url: None,
+            colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            heartbeat_interval_ms: 10_000,
+            colony_reconcile_interval_ms: 60_000,
+        }
+    }
+}

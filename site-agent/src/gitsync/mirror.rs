@@ -1,0 +1,162 @@
+//! A local bare mirror of the domain repository (blocking git2 calls; run them on a blocking
+//! thread) and a snapshot of one commit's files for this site.
+
+use std::path::{Path, PathBuf};
+
+use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::Error;
+
+/// The files of one commit that concern a site.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Commit id (hex).
+    pub commit: String,
+    /// `definitions/<file>` as (file name, bytes).
+    pub definitions: Vec<(String, Vec<u8>)>,
+    /// Entries below `sites/<site>/` as (path relative to that folder, bytes); non-blob entries
+    /// at the file level are listed with `None`.
+    pub site_files: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// The local mirror under the data dir.
+#[derive(Debug, Clone)]
+pub struct GitMirror {
+    path: PathBuf,
+    remote: String,
+    branch: String,
+}
+
+impl GitMirror {
+    /// A mirror at `path` of `remote` (URL or path), following `branch`.
+    pub fn new(path: &Path, remote: &str, branch: &str) -> Self {
+        Self { path: path.to_path_buf(), remote: remote.to_string(), branch: branch.to_string() }
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.branch)
+    }
+
+    fn open(&self) -> Result<Repository, Error> {
+        match Repository::open_bare(&self.path) {
+            Ok(r) => Ok(r),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Repository::init_bare(&self.path)?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Fetches the branch from the remote; returns the fetched tip (None when the remote has no
+    /// such branch yet).
+    pub fn fetch(&self) -> Result<Option<String>, Error> {
+        let repo = self.open()?;
+        let mut remote = repo.remote_anonymous(&self.remote)?;
+        let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
+        let mut opts = FetchOptions::new();
+        opts.download_tags(git2::AutotagOption::None);
+        remote.fetch(&[refspec.as_str()], Some(&mut opts), None)?;
+        self.tip_in(&repo)
+    }
+
+    /// The last fetched tip, without contacting the remote.
+    pub fn last_fetched(&self) -> Result<Option<String>, Error> {
+        let repo = self.open()?;
+        self.tip_in(&repo)
+    }
+
+    fn tip_in(&self, repo: &Repository) -> Result<Option<String>, Error> {
+        match repo.refname_to_id(&self.tracking_ref()) {
+            Ok(oid) => Ok(Some(oid.to_string())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the definitions and the files of `site` at `commit`.
+    pub fn snapshot(&self, commit: &str, site: &str) -> Result<Snapshot, Error> {
+        let repo = self.open()?;
+        let tree = repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let mut snap = Snapshot { commit: commit.to_string(), ..Snapshot::default() };
+        if let Ok(entry) = tree.get_path(Path::new("definitions")) {
+            if let Some(dir) = entry.to_object(&repo)?.as_tree() {
+                for e in dir.iter() {
+                    let name = e.name().unwrap_or_default().to_string();
+                    if let Some(blob) = e.to_object(&repo)?.as_blob() {
+                        snap.definitions.push((name, blob.content().to_vec()));
+                    }
+                }
+            }
+        }
+        let site_dir = Path::new("sites").join(site);
+        if let Ok(entry) = tree.get_path(&site_dir) {
+            if let Some(dir) = entry.to_object(&repo)?.as_tree() {
+                let mut files = Vec::new();
+                dir.walk(TreeWalkMode::PreOrder, |root, e| {
+                    let name = e.name().unwrap_or("<non-utf8>");
+                    let rel = format!("{root}{name}");
+                    match e.kind() {
+                        // Kind directories are descended into; anything deeper is reported.
+                        Some(git2::ObjectType::Tree) if root.is_empty() => TreeWalkResult::Ok,
+                        Some(git2::ObjectType::Tree) => {
+                            files.push((rel, None));
+                            TreeWalkResult::Skip
+                        }
+                        Some(git2::ObjectType::Blob) => {
+                            let bytes = repo.find_blob(e.id()).map(|b| b.content().to_vec()).ok();
+                            files.push((rel, bytes));
+                            TreeWalkResult::Ok
+                        }
+                        _ => TreeWalkResult::Ok,
+                    }
+                })?;
+                snap.site_files = files;
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Generation and order id of the newest commit between `from` (exclusive, may be None) and
+    /// `to` whose message reads `maestro: <service> gen <g> (order <o>, intent <intent_id>)`.
+    pub fn intent_commit_info(&self, from: Option<&str>, to: &str, intent_id: &str) -> Result<Option<(u64, String)>, Error> {
+        let repo = self.open()?;
+        let mut walk = repo.revwalk()?;
+        walk.push(Oid::from_str(to)?)?;
+        if let Some(from) = from
+            && let Ok(oid) = Oid::from_str(from)
+            && repo.find_commit(oid).is_ok()
+        {
+            walk.hide(oid)?;
+        }
+        for (n, oid) in walk.enumerate() {
+            if n >= 1000 {
+                break;
+            }
+            let commit = repo.find_commit(oid?)?;
+            if let Some(info) = parse_commit_message(commit.message().unwrap_or_default(), intent_id) {
+                return Ok(Some(info));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Parses the first line `maestro: <service> gen <g> (order <o>, intent <i>)` when `i == intent_id`.
+pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, String)> {
+    let line = message.lines().next()?.trim();
+    let rest = line.strip_prefix("maestro: ")?;
+    let (_, rest) = rest.split_once(" gen ")?;
+    let (generation, rest) = rest.split_once(" (order ")?;
+    let (order, rest) = rest.split_once(", intent ")?;
+    let intent = rest.strip_suffix(')')?;
+    (intent == intent_id).then(|| Some((generation.trim().parse().ok()?, order.to_string())))?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn commit_message_is_parsed() {
+        let m = "maestro: web gen 3 (order o-1, intent i-9)\n\nTrace-Id: abc\n";
+        assert_eq!(super::parse_commit_message(m, "i-9"), Some((3, "o-1".to_string())));
+        assert_eq!(super::parse_commit_message(m, "i-8"), None);
+        assert_eq!(super::parse_commit_message("other", "i-9"), None);
+    }
+}

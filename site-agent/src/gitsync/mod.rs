@@ -1,0 +1,9 @@
+//! GitOps sync: fetch the domain repository, read this site's blueprint files and converge the
+//! colony's managed blueprints (those with the `maestro.io/intent-id` annotation) to them.
+
+pub mod files;
+pub mod mirror;
+mod sync;
+
+pub use mirror::{GitMirror, Snapshot};
+pub use sync::GitSync;

@@ -1,0 +1,317 @@
+//! The sync loop: fetch, snapshot, diff against the colony, apply.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use colony::model::Blueprint;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::files::{self, FileProblem, INTENT_ID, ORDER_ID};
+use super::mirror::{GitMirror, Snapshot};
+use crate::Error;
+use crate::context::SiteContext;
+use crate::report::removals::{PendingRemoval, Removals};
+
+const APPLIED_KEY: &[u8] = b"git/applied";
+
+/// Keeps the colony's managed blueprints equal to the site's files in Git.
+#[derive(Debug)]
+pub struct GitSync {
+    ctx: SiteContext,
+    mirror: GitMirror,
+    meta: sled::Tree,
+    removals: Removals,
+    /// The colony was compared with the applied commit since this agent started.
+    checked: bool,
+    /// Commit whose file problems were already reported.
+    reported_problems: Option<String>,
+    fetch_failing: bool,
+}
+
+/// What one apply did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Blueprints added.
+    pub added: Vec<String>,
+    /// Blueprints updated.
+    pub updated: Vec<String>,
+    /// Blueprints removed.
+    pub removed: Vec<String>,
+    /// Colony operations that failed (the commit is then not marked applied).
+    pub errors: Vec<String>,
+}
+
+impl GitSync {
+    /// A sync of `mirror` into the colony of `ctx`.
+    pub fn new(ctx: SiteContext, mirror: GitMirror) -> Result<Self, Error> {
+        Ok(Self {
+            meta: ctx.db.open_tree("meta")?,
+            removals: Removals::open(&ctx.db)?,
+            ctx,
+            mirror,
+            checked: false,
+            reported_problems: None,
+            fetch_failing: false,
+        })
+    }
+
+    /// Syncs every `interval` (and re-checks the colony every `recheck`) until `shutdown`.
+    pub async fn run(mut self, interval: Duration, recheck: Duration, shutdown: CancellationToken) {
+        let mut next_recheck = Instant::now() + recheck;
+        loop {
+            let force = Instant::now() >= next_recheck;
+            if force {
+                next_recheck = Instant::now() + recheck;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = self.sync_once(force) => if let Err(e) = r {
+                    tracing::warn!(error = %e, site = %self.ctx.site, "sync failed; retrying next interval");
+                },
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// The commit last applied completely to the colony.
+    pub fn applied_commit(&self) -> Result<Option<String>, Error> {
+        Ok(self.meta.get(APPLIED_KEY)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// One round: fetch (or fall back to the last fetched commit), then apply when the commit
+    /// changed, on the first round after start, or when `force`.
+    pub async fn sync_once(&mut self, force: bool) -> Result<Option<ApplyOutcome>, Error> {
+        let mirror = self.mirror.clone();
+        let fetched = blocking(move || mirror.fetch()).await;
+        let tip = match fetched {
+            Ok(tip) => {
+                if self.fetch_failing {
+                    self.fetch_failing = false;
+                    self.ctx.outbox.log("info", "", "gitsync", "git fetch recovered");
+                }
+                tip
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
+                if !self.fetch_failing {
+                    self.fetch_failing = true;
+                    self.ctx.outbox.log("warn", "", "gitsync", format!("git fetch failed: {e}; keeping the last synced commit"));
+                }
+                let mirror = self.mirror.clone();
+                blocking(move || mirror.last_fetched()).await?
+            }
+        };
+        let Some(tip) = tip else { return Ok(None) };
+        let applied = self.applied_commit()?;
+        if applied.as_deref() == Some(tip.as_str()) && self.checked && !force {
+            return Ok(None);
+        }
+        let (mirror, site, commit) = (self.mirror.clone(), self.ctx.site.clone(), tip.clone());
+        let snapshot = blocking(move || mirror.snapshot(&commit, &site)).await?;
+        let outcome = self.apply(&snapshot, applied.as_deref()).await?;
+        if outcome.errors.is_empty() {
+            self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
+            self.meta.flush_async().await?;
+            self.checked = true;
+        }
+        if !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty()) {
+            tracing::info!(site = %self.ctx.site, commit = %tip, added = ?outcome.added, updated = ?outcome.updated,
+                removed = ?outcome.removed, "synced blueprints");
+        }
+        self.ctx.poke_reporter();
+        Ok(Some(outcome))
+    }
+
+    async fn apply(&mut self, snap: &Snapshot, previous: Option<&str>) -> Result<ApplyOutcome, Error> {
+        let ctx = self.ctx.clone();
+        let mut problems = Vec::new();
+        let mut outcome = ApplyOutcome::default();
+        self.apply_definitions(snap, &mut problems, &mut outcome).await?;
+
+        let (desired, protected) = desired_blueprints(snap, &ctx.colony, &ctx.site, &mut problems);
+        if self.reported_problems.as_deref() != Some(snap.commit.as_str()) {
+            for p in &problems {
+                let bp = p.protected_name.clone().unwrap_or_default();
+                ctx.outbox.log("error", &bp, "gitsync", format!("skipped {} at {}: {}", p.path, short(&snap.commit), p.reason));
+            }
+            self.reported_problems = Some(snap.commit.clone());
+        }
+
+        let current = ctx.client.get_blueprints(&ctx.keys.agent, &ctx.colony, None, None).await?;
+        let current: BTreeMap<String, Blueprint> = current.into_iter().map(|b| (b.metadata.name.clone(), b)).collect();
+        for (name, want) in &desired {
+            let result = match current.get(name) {
+                None => self.add(want, &mut outcome).await,
+                Some(cur) if !files::is_managed(cur) => {
+                    outcome.errors.push(format!("{name}: exists in the colony but is not managed by maestro"));
+                    ctx.outbox.log("error", name, "gitsync", "a blueprint of that name exists in the colony without the maestro.io/intent-id annotation; not touched");
+                    continue;
+                }
+                Some(cur) if cur.kind != want.kind => {
+                    match ctx.client.remove_blueprint(&ctx.keys.agent, &ctx.colony, name).await {
+                        Ok(()) => self.add(want, &mut outcome).await,
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Some(cur) if differs(cur, want) => {
+                    let mut next = cur.clone();
+                    next.spec = want.spec.clone();
+                    next.metadata.labels = want.metadata.labels.clone();
+                    next.metadata.annotations = want.metadata.annotations.clone();
+                    next.metadata.location_name = want.metadata.location_name.clone();
+                    match ctx.client.update_blueprint(&ctx.keys.agent, &next, false).await {
+                        Ok(_) => {
+                            outcome.updated.push(name.clone());
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Some(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                outcome.errors.push(format!("{name}: {e}"));
+                ctx.outbox.log("error", name, "gitsync", format!("applying blueprint failed: {e}"));
+            }
+        }
+        for (name, cur) in &current {
+            if !files::is_managed(cur) || desired.contains_key(name) || protected.contains(name) {
+                continue;
+            }
+            if let Err(e) = self.remove(cur, previous, &snap.commit, &mut outcome).await {
+                outcome.errors.push(format!("{name}: {e}"));
+                ctx.outbox.log("error", name, "gitsync", format!("removing blueprint failed: {e}"));
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn apply_definitions(&self, snap: &Snapshot, problems: &mut Vec<FileProblem>, outcome: &mut ApplyOutcome) -> Result<(), Error> {
+        let ctx = &self.ctx;
+        let mut wanted = Vec::new();
+        for (file, bytes) in &snap.definitions {
+            match files::parse_definition(file, bytes, &ctx.colony) {
+                Ok(d) => wanted.push(d),
+                Err(reason) => problems.push(FileProblem { path: format!("definitions/{file}"), reason, protected_name: None }),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let existing = ctx.client.get_blueprint_definitions(&ctx.keys.agent, &ctx.colony).await?;
+        let kinds: BTreeSet<&str> = existing.iter().map(|d| d.spec.names.kind.as_str()).collect();
+        for def in wanted.iter().filter(|d| !kinds.contains(d.spec.names.kind.as_str())) {
+            let kind = &def.spec.names.kind;
+            let Some(owner) = &ctx.keys.colony_owner else {
+                outcome.errors.push(format!("definition {kind}: no colony owner key"));
+                ctx.outbox.log("error", "", "gitsync", format!("blueprint definition {kind} is missing in the colony and the agent has no colony owner key"));
+                continue;
+            };
+            match ctx.client.add_blueprint_definition(owner, def).await {
+                Ok(_) => ctx.outbox.log("info", "", "gitsync", format!("added blueprint definition {kind}")),
+                Err(e) => {
+                    outcome.errors.push(format!("definition {kind}: {e}"));
+                    ctx.outbox.log("error", "", "gitsync", format!("adding blueprint definition {kind} failed: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn add(&self, want: &Blueprint, outcome: &mut ApplyOutcome) -> Result<(), Error> {
+        let ctx = &self.ctx;
+        ctx.client.add_blueprint(&ctx.keys.agent, want).await?;
+        // A re-added blueprint supersedes an unreported removal of the same name.
+        self.removals.forget(&want.metadata.name)?;
+        outcome.added.push(want.metadata.name.clone());
+        Ok(())
+    }
+
+    async fn remove(&self, cur: &Blueprint, previous: Option<&str>, tip: &str, outcome: &mut ApplyOutcome) -> Result<(), Error> {
+        let ctx = &self.ctx;
+        let name = &cur.metadata.name;
+        let intent_id = cur.metadata.annotations.get(INTENT_ID).cloned().unwrap_or_default();
+        let (mirror, from, to, id) = (self.mirror.clone(), previous.map(str::to_string), tip.to_string(), intent_id.clone());
+        let info = blocking(move || mirror.intent_commit_info(from.as_deref(), &to, &id)).await.unwrap_or(None);
+        let (generation, order_id) = info.unwrap_or_else(|| {
+            (files::intent_generation(cur), cur.metadata.annotations.get(ORDER_ID).cloned().unwrap_or_default())
+        });
+        let pending = PendingRemoval {
+            name: name.clone(),
+            kind: cur.kind.clone(),
+            intent_id,
+            order_id,
+            generation,
+            removed_at_ms: maestro_common::time::now_millis(),
+            cleanup_process: None,
+        };
+        // Recorded first so a crash between the two steps still reports the removal.
+        self.removals.put(&pending)?;
+        match ctx.client.remove_blueprint(&ctx.keys.agent, &ctx.colony, name).await {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => {
+                self.removals.forget(name)?;
+                return Err(e.into());
+            }
+        }
+        outcome.removed.push(name.clone());
+        Ok(())
+    }
+}
+
+/// The valid blueprint files of a snapshot by name, and the names of broken files (kept).
+fn desired_blueprints(snap: &Snapshot, colony: &str, site: &str, problems: &mut Vec<FileProblem>) -> (BTreeMap<String, Blueprint>, BTreeSet<String>) {
+    let mut desired = BTreeMap::new();
+    let mut protected = BTreeSet::new();
+    for (rel, bytes) in &snap.site_files {
+        let path = format!("sites/{site}/{rel}");
+        let mut problem = |reason: String, name: Option<String>| {
+            if let Some(n) = &name {
+                protected.insert(n.clone());
+            }
+            problems.push(FileProblem { path: path.clone(), reason, protected_name: name });
+        };
+        let (kind, name) = match files::parse_blueprint_path(rel) {
+            Ok(kn) => kn,
+            Err(reason) => {
+                problem(reason, None);
+                continue;
+            }
+        };
+        let Some(bytes) = bytes else {
+            problem("not a file".to_string(), Some(name));
+            continue;
+        };
+        if desired.contains_key(&name) {
+            problem(format!("a blueprint named {name:?} is already defined under another kind"), None);
+            continue;
+        }
+        match files::parse_blueprint(&kind, &name, bytes, colony, site) {
+            Ok(bp) => {
+                desired.insert(name, bp);
+            }
+            Err(reason) => problem(reason, Some(name)),
+        }
+    }
+    (desired, protected)
+}
+
+fn differs(cur: &Blueprint, want: &Blueprint) -> bool {
+    cur.spec != want.spec
+        || cur.metadata.labels != want.metadata.labels
+        || cur.metadata.annotations != want.metadata.annotations
+        || cur.metadata.location_name != want.metadata.location_name
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Runtime(format!("blocking task: {e}")))?
+}

@@ -1,0 +1,121 @@
+//! Local self-healing: when an instance exits (a child of ours, or an adopted pid found dead by
+//! the liveness check) its blueprint is converged again at once, with a backoff for crash loops.
+//! Also the adoption pass at start.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use maestro_common::backoff::Backoff;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::ProcessReconciler;
+use super::runtime::{ExitEvent, is_alive};
+
+/// How often recorded pids are checked (adopted processes are not our children).
+const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
+/// Restarts inside this window count towards the crash-loop backoff.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Restarts inside the window that happen without delay.
+const FREE_RESTARTS: usize = 3;
+/// Longest restart delay.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+
+/// Delay before the next restart given how many happened inside the window.
+pub(super) fn restart_delay(recent: usize) -> Duration {
+    if recent < FREE_RESTARTS {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(recent - FREE_RESTARTS).unwrap_or(u32::MAX).min(16);
+    Duration::from_millis(250).saturating_mul(1 << exp).min(MAX_RESTART_DELAY)
+}
+
+pub(super) async fn run(reconciler: ProcessReconciler, mut exits: mpsc::UnboundedReceiver<ExitEvent>, shutdown: CancellationToken) {
+    adopt(&reconciler, &shutdown).await;
+    let (due_tx, mut due_rx) = mpsc::unbounded_channel::<String>();
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let mut restarts: HashMap<String, VecDeque<Instant>> = HashMap::new();
+    let mut tick = tokio::time::interval(LIVENESS_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut crashed = Vec::new();
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            Some(ev) = exits.recv() => {
+                // Instances the reconciler stopped itself are already forgotten.
+                if reconciler.table().contains(&ev.blueprint, ev.pid).unwrap_or(false) {
+                    reconciler.record(&ev.blueprint, "warn", &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
+                    crashed.push(ev.blueprint);
+                }
+            }
+            _ = tick.tick() => {
+                if let Ok(all) = reconciler.table().all() {
+                    crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
+                }
+            }
+            Some(name) = due_rx.recv() => {
+                pending.remove(&name);
+                if let Err(e) = reconciler.converge_named(&name, None).await {
+                    tracing::warn!(error = %e, blueprint = %name, "self-heal convergence failed");
+                }
+            }
+        }
+        for name in crashed {
+            if !pending.insert(name.clone()) {
+                continue;
+            }
+            let history = restarts.entry(name.clone()).or_default();
+            let now = Instant::now();
+            while history.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+                history.pop_front();
+            }
+            let delay = restart_delay(history.len());
+            history.push_back(now);
+            let tx = due_tx.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(delay) => { let _ = tx.send(name); }
+                }
+            });
+        }
+    }
+}
+
+/// Converges everything once at start (re-adopting live pids, restarting dead ones, stopping
+/// orphans), retrying with backoff until the colony answers.
+async fn adopt(reconciler: &ProcessReconciler, shutdown: &CancellationToken) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match reconciler.converge_all(None).await {
+            Ok(_) => return,
+            // The colony did not answer: nothing was compared yet.
+            Err(e @ crate::Error::Colony(_)) => tracing::warn!(error = %e, "initial convergence failed; retrying"),
+            // Per-blueprint failures are logged and retried by the liveness check and the colony.
+            Err(e) => {
+                tracing::warn!(error = %e, "initial convergence incomplete");
+                return;
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_loops_back_off() {
+        assert_eq!(restart_delay(0), Duration::ZERO);
+        assert_eq!(restart_delay(2), Duration::ZERO);
+        assert_eq!(restart_delay(3), Duration::from_millis(250));
+        assert_eq!(restart_delay(5), Duration::from_secs(1));
+        assert_eq!(restart_delay(100), MAX_RESTART_DELAY);
+    }
+}

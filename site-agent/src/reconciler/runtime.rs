@@ -1,0 +1,234 @@
+//! The native process runtime: start labelled children in their own process group, recognise
+//! them again by pid (guarding against pid reuse), stop them (SIGTERM, then SIGKILL).
+//!
+//! Children are never killed when the agent stops: `kill_on_drop(false)`, own process group, and
+//! their output goes to files under the data dir rather than pipes to the agent.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::spec::ProcessSpec;
+use super::table::{Instance, instance_name};
+use crate::Error;
+
+/// Environment label: blueprint name.
+pub const ENV_BLUEPRINT: &str = "MAESTRO_BLUEPRINT";
+/// Environment label: colony generation.
+pub const ENV_GENERATION: &str = "MAESTRO_GENERATION";
+/// Environment label: instance name `<blueprint>-<index>`.
+pub const ENV_INSTANCE: &str = "MAESTRO_INSTANCE";
+/// Environment label: site.
+pub const ENV_SITE: &str = "MAESTRO_SITE";
+
+/// Log files above this size are rotated (one old file kept) when an instance starts.
+const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A child started by this runtime exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitEvent {
+    /// Blueprint of the instance.
+    pub blueprint: String,
+    /// Its pid.
+    pub pid: u32,
+    /// How it ended, e.g. `exit status: 1`.
+    pub status: String,
+}
+
+/// Starts and stops native processes.
+#[derive(Debug, Clone)]
+pub struct ProcessRuntime {
+    site: String,
+    log_dir: PathBuf,
+    exits: mpsc::UnboundedSender<ExitEvent>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl ProcessRuntime {
+    /// A runtime writing child output under `log_dir` and reporting exits of its children on
+    /// `exits` until `shutdown` (children keep running after it).
+    pub fn new(site: &str, log_dir: &Path, exits: mpsc::UnboundedSender<ExitEvent>, shutdown: CancellationToken, tracker: TaskTracker) -> Self {
+        Self { site: site.to_string(), log_dir: log_dir.to_path_buf(), exits, shutdown, tracker }
+    }
+
+    /// Starts instance `index` of `blueprint` at `generation`.
+    pub fn spawn(&self, blueprint: &str, index: u32, generation: i64, spec: &ProcessSpec) -> Result<Instance, Error> {
+        let name = instance_name(blueprint, index);
+        std::fs::create_dir_all(&self.log_dir).map_err(|e| Error::io(format!("creating {}", self.log_dir.display()), e))?;
+        let log_path = self.log_dir.join(format!("{name}.log"));
+        if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+            let _ = std::fs::rename(&log_path, self.log_dir.join(format!("{name}.log.1")));
+        }
+        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log_path);
+        let stdout = open().map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
+        let stderr = stdout.try_clone().map_err(|e| Error::io("duplicating log file", e))?;
+        let mut cmd = tokio::process::Command::new(&spec.command);
+        cmd.args(&spec.args)
+            .envs(&spec.env)
+            .env(ENV_BLUEPRINT, blueprint)
+            .env(ENV_GENERATION, generation.to_string())
+            .env(ENV_INSTANCE, &name)
+            .env(ENV_SITE, &self.site)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(dir) = &spec.working_dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|e| Error::Runtime(format!("starting {:?}: {e}", spec.command)))?;
+        let pid = child.id().ok_or_else(|| Error::Runtime("child exited before its pid was read".into()))?;
+        let instance = Instance {
+            blueprint: blueprint.to_string(),
+            index,
+            pid,
+            generation,
+            started_at_ms: maestro_common::time::now_millis(),
+            start_ticks: proc_stat(pid).map(|s| s.start_ticks),
+        };
+        let (exits, shutdown, bp) = (self.exits.clone(), self.shutdown.clone(), blueprint.to_string());
+        self.tracker.spawn(async move {
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string());
+                    let _ = exits.send(ExitEvent { blueprint: bp, pid, status });
+                }
+                // Dropping the child neither kills nor leaks it: tokio reaps it once it exits.
+                () = shutdown.cancelled() => {}
+            }
+        });
+        Ok(instance)
+    }
+
+    /// Stops `instance` (SIGTERM to its group, SIGKILL after `grace`); Ok when it is gone.
+    pub async fn stop(&self, instance: &Instance, grace: Duration) -> Result<(), Error> {
+        stop(instance, grace).await
+    }
+}
+
+/// Stops `instance` if it is still alive and ours: SIGTERM to its process group, SIGKILL after
+/// `grace`.
+pub async fn stop(instance: &Instance, grace: Duration) -> Result<(), Error> {
+    if !is_alive(instance) {
+        return Ok(());
+    }
+    signal(instance.pid, Signal::SIGTERM);
+    if wait_gone(instance, grace).await {
+        return Ok(());
+    }
+    signal(instance.pid, Signal::SIGKILL);
+    if wait_gone(instance, Duration::from_secs(5)).await {
+        return Ok(());
+    }
+    Err(Error::Runtime(format!("pid {} survived SIGKILL", instance.pid)))
+}
+
+/// SIGKILLs `instance` at once if it is alive and ours (synchronous; for cleanup helpers).
+pub fn kill_now(instance: &Instance) -> bool {
+    if is_alive(instance) {
+        signal(instance.pid, Signal::SIGKILL);
+        true
+    } else {
+        false
+    }
+}
+
+fn signal(pid: u32, sig: Signal) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    let pid = Pid::from_raw(raw);
+    // The child leads its own group; signal the group so its descendants stop too.
+    if killpg(pid, sig).is_err() {
+        let _ = kill(pid, sig);
+    }
+}
+
+async fn wait_gone(instance: &Instance, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if !is_alive(instance) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Fields of `/proc/<pid>/stat` the runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// State letter (`R`, `S`, `Z`, ...).
+    pub state: char,
+    /// Start time in clock ticks since boot.
+    pub start_ticks: u64,
+}
+
+/// Reads `/proc/<pid>/stat`; None when the process does not exist.
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    // `pid (comm) state ...`: comm may contain spaces and parentheses; split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat { state: fields.first()?.chars().next()?, start_ticks: fields.get(19)?.parse().ok()? })
+}
+
+/// Reads the environment a process was started with.
+pub fn proc_environ(pid: u32) -> Option<Vec<String>> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+}
+
+/// True when `instance.pid` is a live (non-zombie) process started for this instance: same
+/// start time when known, and `MAESTRO_BLUEPRINT` / `MAESTRO_INSTANCE` labels in its environment.
+pub fn is_alive(instance: &Instance) -> bool {
+    let Some(stat) = proc_stat(instance.pid) else { return false };
+    if matches!(stat.state, 'Z' | 'X' | 'x') {
+        return false;
+    }
+    if instance.start_ticks.is_some_and(|t| t != stat.start_ticks) {
+        return false;
+    }
+    let Some(env) = proc_environ(instance.pid) else { return false };
+    let want_bp = format!("{ENV_BLUEPRINT}={}", instance.blueprint);
+    let want_inst = format!("{ENV_INSTANCE}={}", instance.name());
+    env.iter().any(|e| *e == want_bp) && env.iter().any(|e| *e == want_inst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_is_parsed_after_the_comm() {
+        let s = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10";
+        assert_eq!(parse_stat(s), Some(ProcStat { state: 'S', start_ticks: 123_456 }));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn foreign_process_is_not_ours() {
+        let me = Instance {
+            blueprint: "web".into(),
+            index: 0,
+            pid: std::process::id(),
+            generation: 1,
+            started_at_ms: 0,
+            start_ticks: None,
+        };
+        assert!(proc_stat(me.pid).is_some());
+        assert!(!is_alive(&me), "the test process has no MAESTRO labels");
+    }
+}

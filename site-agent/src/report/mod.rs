@@ -1,0 +1,190 @@
+//! Status and heartbeat reporting: watches the colony's managed blueprints and appends `status`
+//! records when a blueprint's view changes (and for every blueprint once per heartbeat), a
+//! `removed` record once a removed blueprint's cleanup process finished, and `heartbeat` records.
+
+pub mod assess;
+pub mod removals;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use colony::model::{Blueprint, Process, ProcessState};
+use maestro_proto::logs::v1::{BlueprintStatus, Record, SiteHeartbeat, record};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::context::SiteContext;
+use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
+use removals::{PendingRemoval, Removals};
+
+/// Poll interval while something is expected to change.
+const HOT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long after a poke polling stays hot.
+const HOT_WINDOW: Duration = Duration::from_secs(30);
+/// After this long without a cleanup process in sight, the removal is reported anyway.
+const CLEANUP_LOOKUP_LIMIT: Duration = Duration::from_secs(120);
+/// Tolerated clock skew between the agent and the colony when matching cleanup processes.
+const SKEW_MS: i64 = 5_000;
+
+/// Watches the colony and reports status. Owned by its task.
+#[derive(Debug)]
+pub struct StatusReporter {
+    ctx: SiteContext,
+    removals: Removals,
+    heartbeat: Duration,
+    last: HashMap<String, String>,
+}
+
+impl StatusReporter {
+    /// A reporter sending a heartbeat (and every blueprint's status) every `heartbeat`.
+    pub fn new(ctx: SiteContext, heartbeat: Duration) -> Result<Self, Error> {
+        Ok(Self { removals: Removals::open(&ctx.db)?, ctx, heartbeat, last: HashMap::new() })
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut next_full = Instant::now();
+        let mut hot_until = Instant::now() + HOT_WINDOW;
+        loop {
+            let full = Instant::now() >= next_full;
+            if full {
+                next_full = Instant::now() + self.heartbeat;
+            }
+            let busy = match self.tick(full).await {
+                Ok(busy) => busy,
+                Err(e) => {
+                    tracing::warn!(error = %e, "status report round failed");
+                    true
+                }
+            };
+            let now = Instant::now();
+            let wake = if busy || now < hot_until { (now + HOT_INTERVAL).min(next_full) } else { next_full };
+            let poke = self.ctx.report_poke.notified();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = poke => hot_until = Instant::now() + HOT_WINDOW,
+                () = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// One round; `full` also re-sends every status and a heartbeat. Returns whether something
+    /// is still expected to change (unconverged blueprints or pending removals).
+    pub async fn tick(&mut self, full: bool) -> Result<bool, Error> {
+        let ctx = self.ctx.clone();
+        let all = ctx.client.get_blueprints(&ctx.keys.agent, &ctx.colony, None, None).await?;
+        let managed: Vec<Blueprint> = all.into_iter().filter(files::is_managed).collect();
+        let mut busy = false;
+        for bp in &managed {
+            let view = assess::view_key(bp);
+            let changed = self.last.get(&bp.metadata.name) != Some(&view);
+            let a = assess::assess(bp);
+            busy |= !a.converged;
+            if changed || full {
+                ctx.outbox.append(status_record(bp, &a))?;
+                self.last.insert(bp.metadata.name.clone(), view);
+            }
+        }
+        self.last.retain(|name, _| managed.iter().any(|b| &b.metadata.name == name));
+        for removal in self.removals.list()? {
+            if managed.iter().any(|b| b.metadata.name == removal.name) {
+                // Added again before its cleanup was reported: the new blueprint speaks for it.
+                self.removals.forget(&removal.name)?;
+                continue;
+            }
+            busy |= !self.check_removal(removal).await?;
+        }
+        if full {
+            let count = u32::try_from(managed.len()).unwrap_or(u32::MAX);
+            ctx.outbox.append(Record {
+                stream: "heartbeat".to_string(),
+                body: Some(record::Body::Heartbeat(SiteHeartbeat { blueprints: count })),
+                ..Record::default()
+            })?;
+        }
+        Ok(busy)
+    }
+
+    /// Follows the cleanup of one removed blueprint; true once it was reported.
+    async fn check_removal(&self, mut removal: PendingRemoval) -> Result<bool, Error> {
+        let ctx = &self.ctx;
+        if removal.cleanup_process.is_none() {
+            removal.cleanup_process = self.find_cleanup(&removal).await?.map(|p| p.process_id);
+            if removal.cleanup_process.is_some() {
+                self.removals.put(&removal)?;
+            }
+        }
+        let outcome = match &removal.cleanup_process {
+            Some(id) => match ctx.client.get_process(&ctx.keys.agent, id).await {
+                Ok(p) => match p.process_state() {
+                    Some(ProcessState::Success) => Some((true, String::new())),
+                    Some(ProcessState::Failed | ProcessState::Cancelled) => {
+                        Some((false, format!("cleanup failed: {}", p.errors.join("; "))))
+                    }
+                    _ => None,
+                },
+                Err(e) if e.status() == Some(404) => Some((true, "cleanup process no longer known".to_string())),
+                Err(e) => return Err(e.into()),
+            },
+            None if maestro_common::time::age(removal.removed_at_ms) > CLEANUP_LOOKUP_LIMIT => {
+                Some((true, "no cleanup process found".to_string()))
+            }
+            None => None,
+        };
+        let Some((removed, message)) = outcome else { return Ok(false) };
+        ctx.outbox.append(Record {
+            blueprint: removal.name.clone(),
+            generation: removal.generation,
+            stream: "status".to_string(),
+            intent_id: removal.intent_id.clone(),
+            order_id: removal.order_id.clone(),
+            body: Some(record::Body::Status(BlueprintStatus {
+                kind: removal.kind.clone(),
+                removed,
+                message,
+                ..BlueprintStatus::default()
+            })),
+            ..Record::default()
+        })?;
+        self.removals.forget(&removal.name)?;
+        Ok(true)
+    }
+
+    async fn find_cleanup(&self, removal: &PendingRemoval) -> Result<Option<Process>, Error> {
+        let ctx = &self.ctx;
+        for state in [ProcessState::Success, ProcessState::Failed, ProcessState::Running, ProcessState::Waiting] {
+            let list = ctx.client.get_processes(&ctx.keys.agent, &ctx.colony, state, 100).await?;
+            let found = list.into_iter().find(|p| {
+                p.spec.func_name == "cleanup"
+                    && p.spec.kwarg_str("blueprintName") == Some(removal.name.as_str())
+                    && p.submission_time.timestamp_millis() >= removal.removed_at_ms - SKEW_MS
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn status_record(bp: &Blueprint, a: &assess::Assessment) -> Record {
+    let ann = &bp.metadata.annotations;
+    Record {
+        blueprint: bp.metadata.name.clone(),
+        generation: files::intent_generation(bp),
+        stream: "status".to_string(),
+        intent_id: ann.get(INTENT_ID).cloned().unwrap_or_default(),
+        order_id: ann.get(ORDER_ID).cloned().unwrap_or_default(),
+        body: Some(record::Body::Status(BlueprintStatus {
+            kind: bp.kind.clone(),
+            ready_instances: a.ready,
+            total_instances: a.total,
+            converged: a.converged,
+            removed: false,
+            status_json: serde_json::to_string(&bp.status).unwrap_or_default(),
+            message: a.message.clone(),
+        })),
+        ..Record::default()
+    }
+}

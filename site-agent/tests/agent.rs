@@ -1,0 +1,218 @@
+//! End-to-end tests of the site agent against a real bare Git repository, the real embedded
+//! colony, real child processes and an in-test log server.
+
+mod common;
+
+use anyhow::{Result, ensure};
+use common::*;
+use maestro_proto::logs::v1::record;
+
+const SITE: &str = "plant-1";
+
+fn bp_path(name: &str) -> String {
+    format!("sites/{SITE}/ProcessDeployment/{name}.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("web", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(&bp_path("web"), process_blueprint("web", &intent, 1, 2, &["3600"], &guard.marker));
+    repo.commit(&format!("maestro: web gen 1 (order order-1, intent {intent})"))?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+
+    // Two live processes with the labels, and a converged status at intent generation 1.
+    let rec = logs.wait_for("converged gen 1", |r| is_converged(r, "web", 1, 2)).await?;
+    assert_eq!(rec.intent_id, intent);
+    assert_eq!(rec.order_id, "order-1");
+    assert_eq!(rec.domain, "north");
+    assert_eq!(rec.site, SITE);
+    let first = workloads(&guard.marker);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(status_pids(&rec), first.iter().map(|w| w.pid).collect::<Vec<_>>());
+    let mut instances: Vec<&str> = first.iter().map(|w| w.env["MAESTRO_INSTANCE"].as_str()).collect();
+    instances.sort_unstable();
+    assert_eq!(instances, ["web-0", "web-1"]);
+    for w in &first {
+        assert_eq!(w.env["MAESTRO_BLUEPRINT"], "web");
+        assert_eq!(w.env["MAESTRO_GENERATION"], "1");
+        assert_eq!(w.env["MAESTRO_SITE"], SITE);
+    }
+
+    // Three replicas and a new argument: exactly three processes of colony generation 2.
+    repo.put(&bp_path("web"), process_blueprint("web", &intent, 2, 3, &["3601"], &guard.marker));
+    repo.commit(&format!("maestro: web gen 2 (order order-2, intent {intent})"))?;
+    let rec = logs.wait_for("converged gen 2", |r| is_converged(r, "web", 2, 3)).await?;
+    let second = workloads(&guard.marker);
+    assert_eq!(second.len(), 3, "{second:?}");
+    assert_eq!(status_pids(&rec), second.iter().map(|w| w.pid).collect::<Vec<_>>());
+    for w in &second {
+        assert_eq!(w.env["MAESTRO_GENERATION"], "2");
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", w.pid))?;
+        assert!(cmdline.ends_with(b"3601\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+    }
+    for old in &first {
+        assert!(!alive(old.pid), "old instance {} still runs", old.pid);
+    }
+
+    // Deleting the file removes the processes and reports removed at the deleting commit's generation.
+    repo.delete(&bp_path("web"));
+    repo.commit(&format!("maestro: web gen 3 (order order-3, intent {intent})\n\nTrace-Id: t"))?;
+    let rec = logs
+        .wait_for("removed", |r| matches!(&r.body, Some(record::Body::Status(s)) if r.blueprint == "web" && s.removed))
+        .await?;
+    assert_eq!(rec.generation, 3);
+    assert_eq!(rec.order_id, "order-3");
+    assert_eq!(rec.intent_id, intent);
+    assert!(workloads(&guard.marker).is_empty(), "{:?}", workloads(&guard.marker));
+    let removed_logs = logs.seen.iter().filter(|r| r.stream == "log" && r.blueprint == "web").count();
+    ensure!(removed_logs > 0, "reconciler actions are reported as log records");
+
+    teardown(agent, &dir, &guard.marker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_an_instance_that_was_killed() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(&bp_path("api"), process_blueprint("api", &intent, 1, 2, &["3600"], &guard.marker));
+    repo.commit("add api")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+
+    let rec = logs.wait_for("converged", |r| is_converged(r, "api", 1, 2)).await?;
+    let before = status_pids(&rec);
+    let victim = before[0];
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim as i32), nix::sys::signal::Signal::SIGKILL)?;
+
+    let rec = logs
+        .wait_for("converged without the killed pid", |r| is_converged(r, "api", 1, 2) && !status_pids(r).contains(&victim))
+        .await?;
+    let after = status_pids(&rec);
+    assert!(after.contains(&before[1]), "the other instance was left alone: {before:?} -> {after:?}");
+    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    assert_eq!(live, after);
+    assert!(!alive(victim));
+
+    teardown(agent, &dir, &guard.marker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("good", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(&bp_path("good"), process_blueprint("good", &intent, 1, 1, &["3600"], &guard.marker));
+    repo.put(&format!("sites/{SITE}/ProcessDeployment/bad name.json"), process_blueprint("bad", &intent, 1, 1, &["3600"], &guard.marker));
+    let mut mismatch: serde_json::Value = serde_json::from_slice(&process_blueprint("other", &intent, 1, 1, &["3600"], &guard.marker))?;
+    mismatch["kind"] = "Other".into();
+    repo.put(&bp_path("other"), serde_json::to_vec(&mismatch)?);
+    repo.put(&format!("sites/{SITE}/ProcessDeployment/broken.json"), "{ not json");
+    repo.commit("mixed")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+
+    logs.wait_for("converged good", |r| is_converged(r, "good", 1, 1)).await?;
+    for path in ["bad name.json", "other.json", "broken.json"] {
+        let seen = logs.seen.iter().chain(std::iter::empty()).any(|r| log_mentions(r, path));
+        if !seen {
+            logs.wait_for(path, |r| log_mentions(r, path)).await?;
+        }
+    }
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    let names: Vec<String> =
+        client.get_blueprints(&key, SITE, None, None).await?.into_iter().map(|b| b.metadata.name).collect();
+    assert_eq!(names, ["good"]);
+    assert_eq!(workloads(&guard.marker).len(), 1);
+
+    teardown(agent, &dir, &guard.marker).await
+}
+
+fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
+    matches!(&r.body, Some(record::Body::Log(l)) if l.level == "error" && l.message.contains(path))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("db", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(&bp_path("db"), process_blueprint("db", &intent, 1, 2, &["3600"], &guard.marker));
+    repo.commit("add db")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    let agent = Agent::start(config.clone()).await?;
+    let rec = logs.wait_for("converged", |r| is_converged(r, "db", 1, 2)).await?;
+    let before = status_pids(&rec);
+    let colony_addr = agent.running.addr;
+
+    // A normal shutdown leaves the workloads running.
+    agent.stop().await?;
+    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    assert_eq!(live, before, "stopping the agent must not stop workloads");
+
+    let agent = Agent::start(config).await?;
+    assert_ne!(agent.running.addr.port(), 0);
+    let _ = colony_addr;
+    // The first status after the restart (the heartbeat-round resend) shows the adopted pids.
+    let seen_before = logs.seen.len();
+    let rec = logs.wait_for("status after restart", |r| is_converged(r, "db", 1, 2)).await?;
+    assert!(logs.seen.len() > seen_before);
+    assert_eq!(status_pids(&rec), before);
+    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    assert_eq!(live, before, "no duplicates after restart");
+
+    teardown(agent, &dir, &guard.marker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("late", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(&bp_path("late"), process_blueprint("late", &intent, 1, 1, &["3600"], &guard.marker));
+    repo.commit("add late")?;
+    // Reserve an address, then leave nothing listening on it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &format!("http://{addr}"))).await?;
+
+    // Wait (on the colony, the only observable) until the blueprint converged: status records exist.
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Some(bp)) = client.get_blueprint(&key, SITE, "late").await
+                && bp.status["runningInstances"] == 1
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await?;
+
+    let mut logs = LogServer::start_on(addr).await?;
+    let rec = logs.wait_for("converged", |r| is_converged(r, "late", 1, 1)).await?;
+    assert_eq!(rec.stream, "status");
+    logs.wait_for("a heartbeat", |r| r.stream == "heartbeat").await?;
+    // Every stream arrives in order, numbered from 1 without gaps.
+    let mut per_stream: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for r in &logs.seen {
+        per_stream.entry(r.stream.clone()).or_default().push(r.sender_sequence);
+    }
+    for (stream, seqs) in &per_stream {
+        let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+        assert_eq!(seqs, &expected, "stream {stream}");
+    }
+    assert!(per_stream.contains_key("log") && per_stream.contains_key("status"), "{per_stream:?}");
+
+    teardown(agent, &dir, &guard.marker).await
+}

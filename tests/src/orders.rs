@@ -1,0 +1,126 @@
+//! Building orders and waiting on them through maestro's gRPC API.
+
+use anyhow::{Context, bail};
+use maestro_proto::domain::v1::{DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient};
+use maestro_proto::order::v1::{
+    Characteristic, CreateOrderRequest, ItemAction, OrderItemSpec, OrderSpec, OrderState, Placement, Service,
+    ServiceOrder, ServiceSpecRef, WatchOrderRequest, order_service_client::OrderServiceClient,
+};
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+/// A client of maestro's OrderService.
+pub fn order_client(maestro_url: &str) -> anyhow::Result<OrderServiceClient<Channel>> {
+    Ok(OrderServiceClient::new(maestro_common::grpc::channel(maestro_url)?))
+}
+
+/// A one-item order of the `demo-app` service.
+pub fn demo_order(action: ItemAction, service: &str, message: &str, replicas: i64, domains: &[&str]) -> OrderSpec {
+    let chars = [("message", serde_json::json!(message)), ("replicas", serde_json::json!(replicas))];
+    OrderSpec {
+        external_id: format!("e2e-{service}"),
+        description: format!("{action:?} {service}"),
+        category: String::new(),
+        priority: 0,
+        items: vec![OrderItemSpec {
+            id: "1".into(),
+            action: action as i32,
+            service: Some(Service {
+                name: service.into(),
+                service_specification: Some(ServiceSpecRef { id: "demo-app".into(), ..Default::default() }),
+                service_characteristic: chars
+                    .iter()
+                    .filter(|(_, v)| action != ItemAction::Delete || v.is_null())
+                    .map(|(n, v)| Characteristic {
+                        name: (*n).into(),
+                        value: Some(maestro_common::json::to_proto_value(v)),
+                        value_type: String::new(),
+                    })
+                    .collect(),
+            }),
+            placement: Some(Placement { domains: domains.iter().map(|d| (*d).to_string()).collect(), ..Default::default() }),
+        }],
+    }
+}
+
+/// Creates an order and returns it.
+pub async fn create(client: &mut OrderServiceClient<Channel>, key: &str, spec: OrderSpec) -> anyhow::Result<ServiceOrder> {
+    let reply = client
+        .create_order(CreateOrderRequest { idempotency_key: key.into(), order: Some(spec) })
+        .await
+        .context("CreateOrder")?
+        .into_inner();
+    reply.order.context("CreateOrder returned no order")
+}
+
+/// Watches an order until it is final; returns the final order and every order state seen, in order
+/// (consecutive repeats collapsed). Reconnects if the stream breaks (a maestro restart).
+pub async fn watch_until_final(
+    maestro_url: &str,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<(ServiceOrder, Vec<OrderState>)> {
+    let mut seen: Vec<OrderState> = Vec::new();
+    let fut = async {
+        loop {
+            let Ok(mut client) = order_client(maestro_url) else { continue };
+            let stream = client.watch_order(WatchOrderRequest { id: id.into() }).await;
+            let Ok(stream) = stream else {
+                tokio::time::sleep(Duration::from_millis(200)).await; // reconnect backoff, not synchronisation
+                continue;
+            };
+            let mut stream = stream.into_inner();
+            while let Some(ev) = stream.next().await {
+                let Ok(ev) = ev else { break };
+                let Some(order) = ev.order else { continue };
+                let state = order.state();
+                if seen.last() != Some(&state) {
+                    seen.push(state);
+                }
+                if ev.r#final || is_final(state) {
+                    return order;
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(order) => Ok((order, seen)),
+        Err(_) => bail!("order {id} not final within {timeout:?}; states seen: {seen:?}"),
+    }
+}
+
+/// True for the states an order never leaves.
+pub fn is_final(s: OrderState) -> bool {
+    matches!(
+        s,
+        OrderState::Completed | OrderState::Failed | OrderState::Partial | OrderState::Cancelled | OrderState::Rejected
+    )
+}
+
+/// Waits until maestro lists `expected` domains as READY.
+pub async fn wait_domains_ready(maestro_url: &str, expected: &[&str], timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(ch) = maestro_common::grpc::channel(maestro_url) {
+            let mut c = DomainRegistryClient::new(ch);
+            if let Ok(r) = c.list_domains(ListDomainsRequest {}).await {
+                let ready: Vec<String> = r
+                    .into_inner()
+                    .domains
+                    .into_iter()
+                    .filter(|d| d.state() == DomainState::Ready)
+                    .map(|d| d.id)
+                    .collect();
+                if expected.iter().all(|e| ready.iter().any(|r| r == e)) {
+                    return Ok(());
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("domains {expected:?} not ready within {timeout:?}");
+        }
+        // The registry has no watch API: poll it with a short interval under a deadline.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

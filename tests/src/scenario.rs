@@ -1,0 +1,46 @@
+//! Pieces the end-to-end scenarios share.
+
+use crate::{nodes::ProcessFederation, workloads};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The `maestro-node` binary (maestroctl under a test-visible name).
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_maestro-node"))
+}
+
+/// The default catalog shipped in `examples/catalog`.
+pub fn catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
+}
+
+/// Kills a test's workloads (by blueprint name) when dropped, however the test ends. Declare it
+/// before the federation so it runs after the site agents stopped.
+pub struct WorkloadCleanup(pub String);
+
+impl Drop for WorkloadCleanup {
+    fn drop(&mut self) {
+        workloads::kill_all("MAESTRO_BLUEPRINT", &self.0);
+    }
+}
+
+/// Live workloads of `service`, grouped by the site they run at.
+pub fn workloads_per_site(service: &str) -> BTreeMap<String, Vec<workloads::Workload>> {
+    let mut m = BTreeMap::<String, Vec<_>>::new();
+    for w in workloads::find("MAESTRO_BLUEPRINT", service) {
+        m.entry(w.var("DEMO_SITE").to_string()).or_default().push(w);
+    }
+    m
+}
+
+/// Runs `scenario`; on failure prints every component's log tail.
+pub async fn with_logs<F: std::future::Future<Output = anyhow::Result<()>>>(
+    fed: &ProcessFederation,
+    scenario: F,
+) -> anyhow::Result<()> {
+    let result = scenario.await;
+    if result.is_err() {
+        eprintln!("{}", fed.logs());
+    }
+    result
+}

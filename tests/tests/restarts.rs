@@ -1,0 +1,104 @@
+//! Done-when 3 and 4: SIGKILLed domain orchestrators and maestro lose nothing and duplicate
+//! nothing; a domain that is down when the order is placed gets its intent when it returns.
+
+use maestro_proto::order::v1::{ItemAction, OrderState};
+use maestro_tests::scenario::{WorkloadCleanup, bin, catalog, workloads_per_site};
+use maestro_tests::{nodes::ProcessFederation, orders};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn assert_exactly(service: &str, sites: usize, replicas: usize) {
+    let running = workloads_per_site(service);
+    assert_eq!(running.len(), sites, "sites running {service}: {running:?}");
+    for (site, ws) in &running {
+        assert_eq!(ws.len(), replicas, "no duplicated processes at {site}: {ws:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
+    let service = format!("restart-{}", std::process::id());
+    let _cleanup = WorkloadCleanup(service.clone());
+    let dir = tempfile::tempdir()?;
+    let mut fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let url = fed.maestro_url.clone();
+    let result = async {
+        orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
+        let mut client = orders::order_client(&url)?;
+
+        // Kill the north domain orchestrator right after the order is accepted, then restart it.
+        let spec = orders::demo_order(ItemAction::Add, &service, "v1", 2, &["north", "south"]);
+        let order = orders::create(&mut client, &format!("{service}-1"), spec).await?;
+        fed.domain("north").orchestrator.kill9();
+        fed.domain("north").orchestrator.start()?;
+        let (done, _) = orders::watch_until_final(&url, &order.id, TIMEOUT).await?;
+        assert_eq!(done.state(), OrderState::Completed, "{done:#?}");
+        assert_exactly(&service, 2, 2);
+
+        // Kill maestro right after it accepted a modify order, then restart it.
+        let spec = orders::demo_order(ItemAction::Modify, &service, "v2", 3, &["north", "south"]);
+        let order = orders::create(&mut client, &format!("{service}-2"), spec).await?;
+        fed.maestro.kill9();
+        fed.maestro.start()?;
+        let (done, _) = orders::watch_until_final(&url, &order.id, TIMEOUT).await?;
+        assert_eq!(done.state(), OrderState::Completed, "{done:#?}");
+        assert!(done.items[0].domains.iter().all(|d| d.generation == 2));
+        assert_exactly(&service, 2, 3);
+
+        // The same idempotency key after the restart returns the same order.
+        let again = orders::demo_order(ItemAction::Modify, &service, "v2", 3, &["north", "south"]);
+        let same = orders::create(&mut client, &format!("{service}-2"), again).await?;
+        assert_eq!(same.id, order.id);
+        Ok(())
+    };
+    let result = result.await;
+    if result.is_err() {
+        eprintln!("{}", fed.logs());
+    }
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result<()> {
+    let service = format!("down-{}", std::process::id());
+    let _cleanup = WorkloadCleanup(service.clone());
+    let dir = tempfile::tempdir()?;
+    let mut fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let url = fed.maestro_url.clone();
+    let result = async {
+        orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
+        fed.domain("south").orchestrator.kill9();
+        let mut client = orders::order_client(&url)?;
+        let spec = orders::demo_order(ItemAction::Add, &service, "v1", 1, &["north", "south"]);
+        let order = orders::create(&mut client, &format!("{service}-1"), spec).await?;
+
+        // North converges while south is down; the order is not final.
+        let north_done = async {
+            loop {
+                let o = client
+                    .get_order(maestro_proto::order::v1::GetOrderRequest { id: order.id.clone() })
+                    .await?
+                    .into_inner();
+                if workloads_per_site(&service).contains_key("north-1") {
+                    return anyhow::Ok(o);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await; // poll a condition under a deadline
+            }
+        };
+        let o = tokio::time::timeout(TIMEOUT, north_done).await??;
+        assert!(!orders::is_final(o.state()), "order must wait for south: {o:#?}");
+        assert!(!workloads_per_site(&service).contains_key("south-1"));
+
+        fed.domain("south").orchestrator.start()?;
+        let (done, _) = orders::watch_until_final(&url, &order.id, TIMEOUT).await?;
+        assert_eq!(done.state(), OrderState::Completed, "{done:#?}");
+        assert_exactly(&service, 2, 1);
+        Ok(())
+    };
+    let result = result.await;
+    if result.is_err() {
+        eprintln!("{}", fed.logs());
+    }
+    result
+}
