@@ -44,7 +44,6 @@ export COLONY_SERVER_BIN="$target_dir/debug/colony-server"
 
 echo "== pytest colony/conformance"
 set +e
-# pycolonies ships top-level modules (crypto, model) that shadow nothing in the suite.
 "$VENV/bin/python" -m pytest -p no:cacheprovider -ra colony/conformance "$@"
 status=$?
 set -e

@@ -50,7 +50,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see --help)");
+            commands::note(&format!("error: {first} (see --help)"));
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -132,7 +132,7 @@ pub fn one_line(text: &str) -> String {
 
 /// Prints `error: ...` on stderr and returns the exit code.
 pub fn report(err: &CliError) -> ExitCode {
-    eprintln!("error: {}", err.one_line());
+    crate::commands::note(&format!("error: {}", err.one_line()));
     ExitCode::from(err.exit_code())
 }
 

@@ -104,6 +104,35 @@ def test_assign_long_poll_wakes_on_submit(colony):
     assert got.state == RUNNING and got.isassigned and got.assignedexecutorid == eid
 
 
+def test_two_long_polls_each_get_one_process(colony):
+    _, aprv, aid = colony.add_executor(executor_type="pair")
+    _, bprv, bid = colony.add_executor(executor_type="pair")
+    _, uprv, _ = colony.add_user()
+    results = {}
+
+    def poll(key, prv):
+        try:
+            results[key] = colony.client.assign(colony.name, 30, prv)
+        except Exception as e:  # reported by the main thread
+            results[key] = e
+
+    threads = [threading.Thread(target=poll, args=(k, prv), daemon=True)
+               for k, prv in (("a", aprv), ("b", bprv))]
+    for t in threads:
+        t.start()
+    threads[0].join(timeout=0.3)
+    assert all(t.is_alive() for t in threads), results
+
+    submitted = {colony.client.submit_func_spec(spec_for(colony, "pair"), uprv).processid
+                 for _ in range(2)}
+    for t in threads:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads), "a long poll missed a submission"
+    assert all(isinstance(r, Process) for r in results.values()), results
+    assert {r.processid for r in results.values()} == submitted
+    assert {r.assignedexecutorid for r in results.values()} == {aid, bid}
+
+
 def test_assign_matches_executor_type(server, colony):
     _, aprv, _ = colony.add_executor(executor_type="alpha")
     _, bprv, _ = colony.add_executor(executor_type="beta")
