@@ -44,6 +44,7 @@ export COLONY_SERVER_BIN="$target_dir/debug/colony-server"
 
 echo "== pytest colony/conformance"
 set +e
+export PYTHONDONTWRITEBYTECODE=1
 "$VENV/bin/python" -m pytest -p no:cacheprovider -ra colony/conformance "$@"
 status=$?
 set -e

@@ -6,6 +6,9 @@ pub enum StoreError {
     /// sled reported an I/O or storage error.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    /// The blocking flush task did not complete.
+    #[error("flush task failed: {0}")]
+    Flush(String),
     /// Stored bytes did not decode; the database is damaged or from an incompatible version.
     #[error("corrupt record store: {0}")]
     Corrupt(String),

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 pub(crate) fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::Sled(e) => Status::unavailable(format!("record store: {e}")),
+        StoreError::Flush(e) => Status::unavailable(format!("record store flush: {e}")),
         StoreError::Corrupt(what) => Status::internal(format!("record store corrupt: {what}")),
     }
 }
@@ -37,13 +38,20 @@ fn filter(f: Option<proto::RecordFilter>) -> Result<RecordFilter, Status> {
 
 #[tonic::async_trait]
 impl proto::log_service_server::LogService for LogServer {
+    #[tracing::instrument(name = "log.push", skip_all, fields(records = request.get_ref().records.len()))]
     async fn push(
         &self,
         request: Request<proto::PushRequest>,
     ) -> Result<Response<proto::PushResponse>, Status> {
         let proto::PushRequest { records } = request.into_inner();
         let records = validate_push(records, &self.domain, self.max_record_bytes)?;
-        let out = self.store.append(records).await.map_err(store_status)?;
+        // A detached task, so a client that goes away mid-append cannot stop the flush and the
+        // wake-up of subscribers between commit and acknowledgement.
+        let store = self.store.clone();
+        let out = tokio::spawn(async move { store.append(records).await })
+            .await
+            .map_err(|e| Status::internal(format!("append task failed: {e}")))?
+            .map_err(store_status)?;
         tracing::debug!(
             accepted = out.accepted,
             duplicates = out.duplicates,
@@ -59,6 +67,7 @@ impl proto::log_service_server::LogService for LogServer {
 
     type SubscribeStream = ReceiverStream<Result<proto::Record, Status>>;
 
+    #[tracing::instrument(name = "log.subscribe", skip_all)]
     async fn subscribe(
         &self,
         request: Request<proto::SubscribeRequest>,
@@ -84,6 +93,7 @@ impl proto::log_service_server::LogService for LogServer {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    #[tracing::instrument(name = "log.query", skip_all)]
     async fn query(
         &self,
         request: Request<proto::QueryRequest>,

@@ -3,7 +3,7 @@
 //!
 //! Trees: `records` (sequence -> encoded `maestro.logs.v1.Record`), `dedupe` ((site, stream,
 //! sender_sequence) -> sequence), `latest_status` ((site, blueprint) -> (sender_sequence, sequence)),
-//! `meta` (`last_sequence`). An append is one sled transaction over all four, flushed before it
+//! `meta` (`last_sequence`). An append is one sled transaction over all four, flushed (fsync) before it
 //! returns; the durable high-water mark is published on a `watch` channel afterwards.
 
 mod keys;
@@ -25,8 +25,8 @@ use prost::Message;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 const LAST_SEQUENCE: &[u8] = b"last_sequence";
@@ -64,9 +64,11 @@ pub struct RecordStore {
     write_lock: Mutex<()>,
     /// Highest sequence committed (not necessarily flushed).
     committed: AtomicU64,
-    /// Highest sequence flushed; declared last so it drops after sled, which lets
-    /// [`RecordStore::closed`] tell when the database files are released.
+    /// Highest sequence flushed.
     durable: watch::Sender<u64>,
+    /// Dropped (last) together with every handle of the database, which lets
+    /// [`RecordStore::closed`] tell when the database files are released.
+    alive: Arc<watch::Sender<()>>,
 }
 
 impl std::fmt::Debug for RecordStore {
@@ -107,6 +109,7 @@ impl RecordStore {
             write_lock: Mutex::new(()),
             committed: AtomicU64::new(last),
             durable: watch::Sender::new(last),
+            alive: Arc::new(watch::Sender::new(())),
         })
     }
 
@@ -120,9 +123,10 @@ impl RecordStore {
         self.durable.subscribe()
     }
 
-    /// Completes once this store (and with it the sled database) has been dropped.
+    /// Completes once this store and every handle of its sled database have been dropped, so
+    /// the directory can be opened again.
     pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.durable.subscribe();
+        let mut rx = self.alive.subscribe();
         async move { while rx.changed().await.is_ok() {} }
     }
 
@@ -153,7 +157,7 @@ impl RecordStore {
         };
         // Everything committed before the flush starts is durable once it returns.
         let target = self.committed.load(Ordering::SeqCst);
-        self.db.flush_async().await?;
+        self.flush().await?;
         self.durable.send_if_modified(|v| {
             let advanced = target > *v;
             *v = (*v).max(target);
@@ -281,10 +285,24 @@ impl RecordStore {
         Ok(page)
     }
 
-    /// Flushes everything written so far to disk.
+    /// Flushes everything written so far to disk (fsync).
+    ///
+    /// Runs sled's blocking `flush` on the blocking pool: sled 0.34's `flush_async` can miss its
+    /// wake-up when several flushes overlap and hang forever (spacejam/sled#1241, #1308).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let (db, alive) = (self.db.clone(), self.alive.clone());
+        let flushed = tokio::task::spawn_blocking(move || {
+            let flushed = db.flush();
+            drop((db, alive));
+            flushed
+        });
+        match flushed.await {
+            Ok(flushed) => {
+                flushed?;
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Flush(e.to_string())),
+        }
     }
 }
 

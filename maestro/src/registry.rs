@@ -171,7 +171,7 @@ impl DomainRegistry {
             last_heartbeat_ms: now_ms,
         };
         self.tree.insert(record.id.as_bytes(), encode(&record))?;
-        self.tree.flush_async().await?;
+        maestro_common::durable::flush(&self.tree).await?;
         let _ = self.events.send(DomainEvent::Registered(record.clone()));
         Ok(record)
     }

@@ -77,7 +77,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         }
         tasks.close();
         tasks.wait().await;
-        if let Err(e) = db.flush_async().await {
+        if let Err(e) = maestro_common::durable::flush(&db).await {
             tracing::error!(error = %e, "final flush failed");
         }
     });

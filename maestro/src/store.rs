@@ -272,7 +272,7 @@ impl OrderStore {
             })
         });
         let created = flatten(result)?;
-        self.db.flush_async().await?;
+        maestro_common::durable::flush(&self.db).await?;
         if created.created {
             self.notify(&created.order);
         }
@@ -366,7 +366,7 @@ impl OrderStore {
             return Ok(None);
         };
         if changed || outbox_key.is_some() {
-            self.db.flush_async().await?;
+            maestro_common::durable::flush(&self.db).await?;
         }
         if changed {
             self.notify(&order);

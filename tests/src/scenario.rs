@@ -4,9 +4,13 @@ use crate::{nodes::ProcessFederation, workloads};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The `maestro-node` binary (maestroctl under a test-visible name).
-pub fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_maestro-node"))
+/// The `maestro-node` binary (maestroctl under a test-visible name). A macro, because Cargo
+/// defines its path only while compiling integration tests.
+#[macro_export]
+macro_rules! node_bin {
+    () => {
+        std::path::Path::new(env!("CARGO_BIN_EXE_maestro-node"))
+    };
 }
 
 /// The default catalog shipped in `examples/catalog`.

@@ -2,7 +2,7 @@
 //! nothing.
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderSpec};
-use maestro_tests::scenario::{bin, catalog};
+use maestro_tests::scenario::catalog;
 use maestro_tests::{git, nodes::ProcessFederation, orders};
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ fn with_char(mut spec: OrderSpec, f: impl FnOnce(&mut maestro_proto::order::v1::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_orders_are_rejected_with_field_and_reason() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north"], 1)?;
+    let fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north"], 1)?;
     orders::wait_domains_ready(&fed.maestro_url, &["north"], Duration::from_secs(60)).await?;
     let url = fed.maestro_url.as_str();
     let good = || orders::demo_order(ItemAction::Add, "bad-input", "m", 1, &["north"]);

@@ -1,13 +1,12 @@
 //! The README's first quick-start command: `maestroctl dev --demo` runs a whole federation,
 //! submits the demo order and exits 0 once it is completed.
 
-use maestro_tests::scenario::bin;
 use std::process::Command;
 
 #[test]
 fn dev_demo_completes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(bin())
+    let out = Command::new(maestro_tests::node_bin!())
         .args(["dev", "--demo", "--demo-timeout", "120", "--data"])
         .arg(dir.path())
         .output()

@@ -2,7 +2,7 @@
 //! generation and replaces the processes; a delete removes them.
 
 use maestro_proto::order::v1::{ItemAction, OrderState, ServiceState};
-use maestro_tests::scenario::{WorkloadCleanup, bin, catalog, with_logs, workloads_per_site as per_site};
+use maestro_tests::scenario::{WorkloadCleanup, catalog, with_logs, workloads_per_site as per_site};
 use maestro_tests::{git, nodes::ProcessFederation, orders};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ async fn add_modify_delete_cross_every_tier() -> anyhow::Result<()> {
     let service = format!("lifecycle-{}", std::process::id());
     let _cleanup = WorkloadCleanup(service.clone());
     let dir = tempfile::tempdir()?;
-    let fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north", "south"], 2)?;
+    let fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north", "south"], 2)?;
     with_logs(&fed, scenario(&fed, &service)).await
 }
 

@@ -2,7 +2,7 @@
 //! nothing; a domain that is down when the order is placed gets its intent when it returns.
 
 use maestro_proto::order::v1::{ItemAction, OrderState};
-use maestro_tests::scenario::{WorkloadCleanup, bin, catalog, workloads_per_site};
+use maestro_tests::scenario::{WorkloadCleanup, catalog, workloads_per_site};
 use maestro_tests::{nodes::ProcessFederation, orders};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
     let service = format!("restart-{}", std::process::id());
     let _cleanup = WorkloadCleanup(service.clone());
     let dir = tempfile::tempdir()?;
-    let mut fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let mut fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north", "south"], 1)?;
     let url = fed.maestro_url.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
@@ -64,7 +64,7 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
     let service = format!("down-{}", std::process::id());
     let _cleanup = WorkloadCleanup(service.clone());
     let dir = tempfile::tempdir()?;
-    let mut fed = ProcessFederation::start(bin(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let mut fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north", "south"], 1)?;
     let url = fed.maestro_url.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;

@@ -127,7 +127,7 @@ impl IntentStore for SledStore {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            self.db.flush_async().await?;
+            maestro_common::durable::flush(&self.db).await?;
             Ok(())
         })
     }

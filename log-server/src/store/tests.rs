@@ -437,3 +437,19 @@ async fn concurrent_appends_get_unique_contiguous_sequences() {
         assert_eq!(mine, (1..=10).collect::<Vec<_>>());
     }
 }
+
+#[tokio::test]
+async fn closed_resolves_once_dropped_and_the_directory_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RecordStore::open(dir.path()).unwrap();
+    store.append(vec![log("s1", 1, "i1")]).await.unwrap();
+    let closed = store.closed();
+    // While open, the directory is locked.
+    assert!(RecordStore::open(dir.path()).is_err());
+    drop(store);
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("closed after drop");
+    let store = RecordStore::open(dir.path()).unwrap();
+    assert_eq!(store.last_sequence(), 1);
+}

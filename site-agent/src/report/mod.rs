@@ -87,12 +87,9 @@ impl StatusReporter {
             }
         }
         self.last.retain(|name, _| managed.iter().any(|b| &b.metadata.name == name));
+        // (A blueprint added again is dropped from the removals by the sync, which alone knows
+        // the order of the two; `managed` may be older than a removal recorded meanwhile.)
         for removal in self.removals.list()? {
-            if managed.iter().any(|b| b.metadata.name == removal.name) {
-                // Added again before its cleanup was reported: the new blueprint speaks for it.
-                self.removals.forget(&removal.name)?;
-                continue;
-            }
             busy |= !self.check_removal(removal).await?;
         }
         if full {

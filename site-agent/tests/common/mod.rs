@@ -173,7 +173,9 @@ impl LogServer {
 
     /// Waits for a record matching `pred` (records before it are kept in `seen`).
     pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Record) -> bool) -> Result<Record> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let started = tokio::time::Instant::now();
+        let deadline = started + WAIT;
+        let _report = ElapsedReport { what: what.to_string(), started };
         loop {
             let r = tokio::time::timeout_at(deadline, self.records.recv())
                 .await
@@ -184,6 +186,17 @@ impl LogServer {
                 return Ok(r);
             }
         }
+    }
+}
+
+struct ElapsedReport {
+    what: String,
+    started: tokio::time::Instant,
+}
+
+impl Drop for ElapsedReport {
+    fn drop(&mut self) {
+        eprintln!("waited {:?} for {}", self.started.elapsed(), self.what);
     }
 }
 
@@ -241,6 +254,13 @@ pub fn agent_config(data_dir: &Path, site: &str, git_remote: &str, log_server: &
     }
 }
 
+/// Logs to the test's captured output (shown for failing tests); `RUST_LOG` overrides.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("site_agent=debug,colony=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// A started agent and how to stop it.
 pub struct Agent {
     pub running: site_agent::Running,
@@ -249,6 +269,7 @@ pub struct Agent {
 
 impl Agent {
     pub async fn start(config: site_agent::Config) -> Result<Self> {
+        init_tracing();
         let shutdown = CancellationToken::new();
         let running = site_agent::run(config, shutdown.clone()).await?;
         Ok(Self { running, shutdown })
