@@ -14,7 +14,11 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `min` and capped at `max`.
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, attempt: 0 }
+        Self {
+            min,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The delay before the next attempt.

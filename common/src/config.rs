@@ -40,8 +40,10 @@ pub fn load<T: DeserializeOwned + serde::Serialize + Default>(
 ) -> Result<T, ConfigError> {
     let mut merged = serde_json::to_value(T::default()).map_err(|e| invalid("defaults", e))?;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let origin = path.display().to_string();
         let v: Value = match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => toml::from_str(&text).map_err(|e| invalid(&origin, e))?,
@@ -50,10 +52,15 @@ pub fn load<T: DeserializeOwned + serde::Serialize + Default>(
         };
         merge(&mut merged, v);
     }
-    let keys: Vec<String> = merged.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let keys: Vec<String> = merged
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
     let mut overlay = Map::new();
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix(env_prefix) else { continue };
+        let Some(rest) = name.strip_prefix(env_prefix) else {
+            continue;
+        };
         let key = rest.to_ascii_lowercase();
         if !keys.contains(&key) {
             continue;
@@ -66,7 +73,10 @@ pub fn load<T: DeserializeOwned + serde::Serialize + Default>(
 }
 
 fn invalid(origin: &str, e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid { origin: origin.to_string(), reason: e.to_string() }
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 fn merge(base: &mut Value, over: Value) {
@@ -97,9 +107,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "listen = \"a\"\nretries = 2\n").unwrap();
-        let env = vec![("MAESTRO_RETRIES".to_string(), "5".to_string()), ("OTHER".into(), "x".into())];
+        let env = vec![
+            ("MAESTRO_RETRIES".to_string(), "5".to_string()),
+            ("OTHER".into(), "x".into()),
+        ];
         let c: Cfg = load(Some(&file), "MAESTRO_", env).unwrap();
-        assert_eq!(c, Cfg { listen: "a".into(), retries: 5 });
+        assert_eq!(
+            c,
+            Cfg {
+                listen: "a".into(),
+                retries: 5
+            }
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
     let tree = tree.clone();
     match tokio::task::spawn_blocking(move || tree.flush()).await {
         Ok(result) => result,
-        Err(join) => Err(sled::Error::ReportableBug(format!("flush task failed: {join}"))),
+        Err(join) => Err(sled::Error::ReportableBug(format!(
+            "flush task failed: {join}"
+        ))),
     }
 }
 

@@ -29,9 +29,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names {
-        reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+        reporter
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
     }
-    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(maestro_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -40,7 +44,10 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(maestro_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let routes = routes.add_service(health).add_service(reflection).add_service(reflection_alpha);
+    let routes = routes
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(reflection_alpha);
     tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
@@ -50,10 +57,12 @@ pub async fn serve(
 
 /// Opens a lazy channel to `endpoint` (e.g. `http://127.0.0.1:7001`) with sane timeouts.
 pub fn channel(endpoint: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(endpoint.to_string())?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+    Ok(
+        tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .connect_lazy(),
+    )
 }

@@ -7,7 +7,11 @@ const INTENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_6573_7472_6f2d_696e_7465_6
 /// The intent id of a service instance in a domain: the same (service, domain) always
 /// gives the same id, so modify and delete orders address the intent the add created.
 pub fn intent_id(service_name: &str, domain: &str) -> String {
-    Uuid::new_v5(&INTENT_NAMESPACE, format!("{service_name}\u{0}{domain}").as_bytes()).to_string()
+    Uuid::new_v5(
+        &INTENT_NAMESPACE,
+        format!("{service_name}\u{0}{domain}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// A fresh random id (orders, processes).
@@ -19,8 +23,17 @@ pub fn new_id() -> String {
 mod tests {
     #[test]
     fn intent_id_is_stable_and_distinct() {
-        assert_eq!(super::intent_id("web", "north"), super::intent_id("web", "north"));
-        assert_ne!(super::intent_id("web", "north"), super::intent_id("web", "south"));
-        assert_ne!(super::intent_id("web-n", "orth"), super::intent_id("web", "n-orth"));
+        assert_eq!(
+            super::intent_id("web", "north"),
+            super::intent_id("web", "north")
+        );
+        assert_ne!(
+            super::intent_id("web", "north"),
+            super::intent_id("web", "south")
+        );
+        assert_ne!(
+            super::intent_id("web-n", "orth"),
+            super::intent_id("web", "n-orth")
+        );
     }
 }

@@ -36,9 +36,12 @@ pub fn from_proto_value(v: &prost_types::Value) -> Value {
         Some(Kind::NumberValue(n)) => number(*n),
         Some(Kind::StringValue(s)) => Value::String(s.clone()),
         Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(from_proto_value).collect()),
-        Some(Kind::StructValue(s)) => {
-            Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), from_proto_value(v))).collect())
-        }
+        Some(Kind::StructValue(s)) => Value::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), from_proto_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -58,9 +61,14 @@ pub fn to_proto_value(v: &Value) -> prost_types::Value {
         Value::Bool(b) => Kind::BoolValue(*b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         Value::String(s) => Kind::StringValue(s.clone()),
-        Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.iter().map(to_proto_value).collect() }),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(to_proto_value).collect(),
+        }),
         Value::Object(m) => Kind::StructValue(prost_types::Struct {
-            fields: m.iter().map(|(k, v)| (k.clone(), to_proto_value(v))).collect(),
+            fields: m
+                .iter()
+                .map(|(k, v)| (k.clone(), to_proto_value(v)))
+                .collect(),
         }),
     };
     prost_types::Value { kind: Some(kind) }

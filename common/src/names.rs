@@ -63,11 +63,20 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(char::is_control) {
         return err("must not contain control characters");
     }
-    if !value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if !value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         return err("must start with a letter or digit");
     }
-    if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return err(&format!("character {c:?} not allowed (use letters, digits, '-', '_', '.')"));
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return err(&format!(
+            "character {c:?} not allowed (use letters, digits, '-', '_', '.')"
+        ));
     }
     Ok(())
 }
@@ -85,7 +94,19 @@ mod tests {
 
     #[test]
     fn rejects_path_like_names() {
-        for bad in ["", "a/b", "..", "a..b", "../etc", ".hidden", "-x", "a\nb", "a b", "a\\b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "a..b",
+            "../etc",
+            ".hidden",
+            "-x",
+            "a\nb",
+            "a b",
+            "a\\b",
+            &"x".repeat(64),
+        ] {
             let e = validate_name("service.name", bad).unwrap_err();
             assert_eq!(e.field, "service.name", "{bad}");
         }

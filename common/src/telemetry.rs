@@ -21,7 +21,9 @@ impl Drop for TelemetryGuard {
 /// Must be called inside a Tokio runtime. A second call in the same process is a no-op.
 pub fn init(service_name: &str, otlp_endpoint: Option<&str>) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let provider = otlp_endpoint.and_then(|endpoint| {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -29,7 +31,9 @@ pub fn init(service_name: &str, otlp_endpoint: Option<&str>) -> TelemetryGuard {
             .with_endpoint(endpoint.to_string())
             .build()
             .ok()?;
-        let resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.to_string()).build();
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(service_name.to_string())
+            .build();
         Some(
             opentelemetry_sdk::trace::SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
@@ -44,6 +48,10 @@ pub fn init(service_name: &str, otlp_endpoint: Option<&str>) -> TelemetryGuard {
             .with_filter(otel_filter)
     });
     use tracing_subscriber::Layer as _;
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
     TelemetryGuard { provider }
 }

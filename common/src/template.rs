@@ -11,7 +11,11 @@ use serde_json::{Map, Value};
 pub const MAX_RENDERED_STRING: usize = 64 * 1024;
 
 /// Renders `template` with `vars`. `field` names the template in errors.
-pub fn render(field: &str, template: &Value, vars: &Map<String, Value>) -> Result<Value, FieldError> {
+pub fn render(
+    field: &str,
+    template: &Value,
+    vars: &Map<String, Value>,
+) -> Result<Value, FieldError> {
     render_at(field, template, vars)
 }
 
@@ -52,7 +56,9 @@ fn render_string(path: &str, s: &str, vars: &Map<String, Value>) -> Result<Value
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| FieldError::new(path, "unterminated '${'"))?;
+            let end = tail
+                .find('}')
+                .ok_or_else(|| FieldError::new(path, "unterminated '${'"))?;
             let value = lookup(path, &tail[..end], vars)?;
             match value {
                 Value::String(t) => out.push_str(t),
@@ -71,7 +77,11 @@ fn render_string(path: &str, s: &str, vars: &Map<String, Value>) -> Result<Value
     Ok(Value::String(out))
 }
 
-fn lookup<'a>(path: &str, name: &str, vars: &'a Map<String, Value>) -> Result<&'a Value, FieldError> {
+fn lookup<'a>(
+    path: &str,
+    name: &str,
+    vars: &'a Map<String, Value>,
+) -> Result<&'a Value, FieldError> {
     vars.get(name.trim())
         .ok_or_else(|| FieldError::new(path, format!("unknown variable '{}'", name.trim())))
 }
@@ -82,24 +92,42 @@ mod tests {
     use serde_json::json;
 
     fn vars() -> Map<String, Value> {
-        json!({"replicas": 3, "msg": "hi", "site": "north-1", "args": ["a", "b"]}).as_object().unwrap().clone()
+        json!({"replicas": 3, "msg": "hi", "site": "north-1", "args": ["a", "b"]})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[test]
     fn whole_placeholder_keeps_type() {
         let t = json!({"spec": {"replicas": "${replicas}", "args": "${args}"}});
-        assert_eq!(render("t", &t, &vars()).unwrap(), json!({"spec": {"replicas": 3, "args": ["a", "b"]}}));
+        assert_eq!(
+            render("t", &t, &vars()).unwrap(),
+            json!({"spec": {"replicas": 3, "args": ["a", "b"]}})
+        );
     }
 
     #[test]
     fn embedded_placeholders_interpolate_text() {
-        let t = json!(["echo ${msg} from ${site} x${replicas}", "cost $5", "$${literal}"]);
-        assert_eq!(render("t", &t, &vars()).unwrap(), json!(["echo hi from north-1 x3", "cost $5", "${literal}"]));
+        let t = json!([
+            "echo ${msg} from ${site} x${replicas}",
+            "cost $5",
+            "$${literal}"
+        ]);
+        assert_eq!(
+            render("t", &t, &vars()).unwrap(),
+            json!(["echo hi from north-1 x3", "cost $5", "${literal}"])
+        );
     }
 
     #[test]
     fn unknown_variable_names_the_path() {
-        let e = render("blueprints[0]", &json!({"spec": {"a": ["${nope}"]}}), &vars()).unwrap_err();
+        let e = render(
+            "blueprints[0]",
+            &json!({"spec": {"a": ["${nope}"]}}),
+            &vars(),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "blueprints[0].spec.a[0]");
         assert!(e.reason.contains("nope"));
     }

@@ -3,7 +3,8 @@
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
 /// Encoded file descriptor set of every Maestro proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maestro_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/maestro_descriptor.bin"));
 
 pub mod order {
     pub mod v1 {

@@ -37,8 +37,10 @@ pub struct Running {
 }
 
 fn validate(config: &Config) -> Result<(), Error> {
-    maestro_common::names::validate_name("site", &config.site).map_err(|e| Error::Config(e.to_string()))?;
-    maestro_common::names::validate_name("domain", &config.domain).map_err(|e| Error::Config(e.to_string()))?;
+    maestro_common::names::validate_name("site", &config.site)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    maestro_common::names::validate_name("domain", &config.domain)
+        .map_err(|e| Error::Config(e.to_string()))?;
     if config.git_remote.trim().is_empty() {
         return Err(Error::Config("git_remote: required".into()));
     }
@@ -48,7 +50,10 @@ fn validate(config: &Config) -> Result<(), Error> {
     for (field, v) in [
         ("sync_interval_ms", config.sync_interval_ms),
         ("heartbeat_interval_ms", config.heartbeat_interval_ms),
-        ("colony_reconcile_interval_ms", config.colony_reconcile_interval_ms),
+        (
+            "colony_reconcile_interval_ms",
+            config.colony_reconcile_interval_ms,
+        ),
     ] {
         if v == 0 {
             return Err(Error::Config(format!("{field}: must be greater than 0")));
@@ -62,17 +67,31 @@ fn validate(config: &Config) -> Result<(), Error> {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     validate(&config)?;
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
     let embedded = config.colony_url.is_none();
     let keys = SiteKeys::load_or_create(&data_dir, embedded)?;
     let colony_shutdown = CancellationToken::new();
     let (client, addr, server) = match &config.colony_url {
         None => {
-            let server_id = keys.server_owner.as_ref().map(colony::PrivateKey::id).unwrap_or_default();
-            let mut server_config = colony::ServerConfig::new(data_dir.join(COLONY_DIR), server_id, config.colony_listen);
-            server_config.reconcile_interval = Duration::from_millis(config.colony_reconcile_interval_ms);
+            let server_id = keys
+                .server_owner
+                .as_ref()
+                .map(colony::PrivateKey::id)
+                .unwrap_or_default();
+            let mut server_config = colony::ServerConfig::new(
+                data_dir.join(COLONY_DIR),
+                server_id,
+                config.colony_listen,
+            );
+            server_config.reconcile_interval =
+                Duration::from_millis(config.colony_reconcile_interval_ms);
             let server = start_colony(server_config, &colony_shutdown).await?;
-            (ColonyClient::from_addr(server.addr), server.addr, Some(server))
+            (
+                ColonyClient::from_addr(server.addr),
+                server.addr,
+                Some(server),
+            )
         }
         Some(url) => (ColonyClient::new(url)?, resolve(url).await, None),
     };
@@ -84,7 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         Ok(db) => db,
         Err(e) => {
             stop_colony(&colony_shutdown, server).await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let started = start_loops(&config, client, keys, db.clone(), &shutdown);
@@ -100,7 +119,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         shutdown.cancelled().await;
         tracker.close();
         tracker.wait().await;
-        if let Err(e) = db.flush_async().await {
+        if let Err(e) = maestro_common::durable::flush(&db).await {
             tracing::warn!(error = %e, "final flush of the agent database failed");
         }
         drop(db);
@@ -114,7 +133,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 fn is_lock_error(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
 }
 
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
@@ -130,11 +150,16 @@ pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     }
 }
 
-async fn start_colony(config: colony::ServerConfig, shutdown: &CancellationToken) -> Result<colony::RunningServer, Error> {
+async fn start_colony(
+    config: colony::ServerConfig,
+    shutdown: &CancellationToken,
+) -> Result<colony::RunningServer, Error> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     loop {
         match colony::start(config.clone(), shutdown.clone()).await {
-            Err(colony::ServerError::Storage { source, .. }) if is_lock_error(&source) && tokio::time::Instant::now() < deadline => {
+            Err(colony::ServerError::Storage { source, .. })
+                if is_lock_error(&source) && tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other.map_err(|e| Error::ColonyServer(e.to_string())),
@@ -149,7 +174,13 @@ async fn stop_colony(token: &CancellationToken, server: Option<colony::RunningSe
     }
 }
 
-fn start_loops(config: &Config, client: ColonyClient, keys: SiteKeys, db: sled::Db, shutdown: &CancellationToken) -> Result<TaskTracker, Error> {
+fn start_loops(
+    config: &Config,
+    client: ColonyClient,
+    keys: SiteKeys,
+    db: sled::Db,
+    shutdown: &CancellationToken,
+) -> Result<TaskTracker, Error> {
     let tracker = TaskTracker::new();
     let outbox = Outbox::open(&db, &config.domain, &config.site)?;
     let ctx = SiteContext {
@@ -162,13 +193,26 @@ fn start_loops(config: &Config, client: ColonyClient, keys: SiteKeys, db: sled::
         db,
         report_poke: std::sync::Arc::default(),
     };
-    tracker.spawn(outbox::run_sender(outbox, config.log_server.clone(), shutdown.clone()));
-    let mirror = GitMirror::new(&config.data_dir.join(GIT_DIR), &config.git_remote, &config.branch);
+    tracker.spawn(outbox::run_sender(
+        outbox,
+        config.log_server.clone(),
+        shutdown.clone(),
+    ));
+    let mirror = GitMirror::new(
+        &config.data_dir.join(GIT_DIR),
+        &config.git_remote,
+        &config.branch,
+    );
     let sync = GitSync::new(ctx.clone(), mirror)?;
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
     tracker.spawn(sync.run(interval, recheck, shutdown.clone()));
-    ProcessReconciler::start(ctx.clone(), &config.data_dir.join(LOG_DIR), shutdown.clone(), &tracker)?;
+    ProcessReconciler::start(
+        ctx.clone(),
+        &config.data_dir.join(LOG_DIR),
+        shutdown.clone(),
+        &tracker,
+    )?;
     let reporter = StatusReporter::new(ctx, Duration::from_millis(config.heartbeat_interval_ms))?;
     tracker.spawn(reporter.run(shutdown.clone()));
     Ok(tracker)
@@ -179,13 +223,18 @@ async fn resolve(url: &str) -> SocketAddr {
     let trimmed = url.trim().trim_end_matches('/');
     let host_port = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
     let host_port = host_port.split('/').next().unwrap_or_default();
-    let with_port = if host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         host_port.to_string()
     } else {
         format!("{host_port}:{}", colony::server::DEFAULT_PORT)
     };
     match tokio::net::lookup_host(with_port).await {
-        Ok(mut addrs) => addrs.next().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        Ok(mut addrs) => addrs
+            .next()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
         Err(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
     }
 }

@@ -20,8 +20,14 @@ fn exists(e: &ColonyError) -> bool {
 /// (embedded colony); executor, user and definition need the colony owner key.
 pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Result<(), Error> {
     if let Some(server_owner) = &keys.server_owner {
-        let owner = keys.colony_owner.as_ref().ok_or_else(|| Error::Config("embedded colony without owner key".into()))?;
-        let colony = Colony { colony_id: owner.id(), name: site.to_string() };
+        let owner = keys
+            .colony_owner
+            .as_ref()
+            .ok_or_else(|| Error::Config("embedded colony without owner key".into()))?;
+        let colony = Colony {
+            colony_id: owner.id(),
+            name: site.to_string(),
+        };
         match client.add_colony(server_owner, &colony).await {
             Ok(_) => tracing::info!(colony = site, "created colony"),
             Err(e) if exists(&e) => {}
@@ -39,7 +45,12 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         return Ok(());
     };
     ensure_executor(client, owner, keys, site).await?;
-    let user = User { colony_name: site.to_string(), user_id: keys.agent.id(), name: AGENT_USER.to_string(), ..User::default() };
+    let user = User {
+        colony_name: site.to_string(),
+        user_id: keys.agent.id(),
+        name: AGENT_USER.to_string(),
+        ..User::default()
+    };
     match client.add_user(owner, &user).await {
         Ok(_) => {}
         Err(e) if exists(&e) => {}
@@ -47,7 +58,10 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
     }
     let defs = client.get_blueprint_definitions(&keys.agent, site).await?;
     if !defs.iter().any(|d| d.spec.names.kind == KIND) {
-        match client.add_blueprint_definition(owner, &process_deployment_definition(site)).await {
+        match client
+            .add_blueprint_definition(owner, &process_deployment_definition(site))
+            .await
+        {
             Ok(_) => {}
             Err(e) if exists(&e) => {}
             Err(e) => return Err(e.into()),
@@ -56,10 +70,19 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
     Ok(())
 }
 
-async fn ensure_executor(client: &ColonyClient, owner: &colony::PrivateKey, keys: &SiteKeys, site: &str) -> Result<(), Error> {
+async fn ensure_executor(
+    client: &ColonyClient,
+    owner: &colony::PrivateKey,
+    keys: &SiteKeys,
+    site: &str,
+) -> Result<(), Error> {
     let name = reconciler::executor_name(site);
     let id = keys.reconciler.id();
-    let existing = client.get_executors(owner, site).await?.into_iter().find(|e| e.executor_name == name);
+    let existing = client
+        .get_executors(owner, site)
+        .await?
+        .into_iter()
+        .find(|e| e.executor_name == name);
     let approved = match existing {
         Some(e) if e.executor_id == id => e.state == ExecutorState::Approved.as_i32(),
         Some(_) => {
@@ -79,7 +102,13 @@ async fn ensure_executor(client: &ColonyClient, owner: &colony::PrivateKey, keys
     Ok(())
 }
 
-async fn add_executor(client: &ColonyClient, owner: &colony::PrivateKey, id: &str, name: &str, site: &str) -> Result<(), Error> {
+async fn add_executor(
+    client: &ColonyClient,
+    owner: &colony::PrivateKey,
+    id: &str,
+    name: &str,
+    site: &str,
+) -> Result<(), Error> {
     let mut executor = Executor::new(id, EXECUTOR_TYPE, name, site);
     executor.location_name = site.to_string();
     client.add_executor(owner, &executor).await?;
@@ -89,7 +118,14 @@ async fn add_executor(client: &ColonyClient, owner: &colony::PrivateKey, id: &st
 /// The built-in `ProcessDeployment` definition (group `maestro.io`, handler
 /// `process-reconciler` / `reconcile`).
 pub fn process_deployment_definition(colony: &str) -> BlueprintDefinition {
-    let mut def = BlueprintDefinition::new("processdeployments.maestro.io", colony, "maestro.io", KIND, EXECUTOR_TYPE, "reconcile");
+    let mut def = BlueprintDefinition::new(
+        "processdeployments.maestro.io",
+        colony,
+        "maestro.io",
+        KIND,
+        EXECUTOR_TYPE,
+        "reconcile",
+    );
     def.spec.schema = Some(json!({
         "type": "object",
         "properties": {

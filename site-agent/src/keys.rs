@@ -54,20 +54,21 @@ impl SiteKeys {
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
         let mut changed = false;
-        let mut take = |slot: &mut Option<String>, generate: bool| -> Result<Option<PrivateKey>, Error> {
-            match slot {
-                Some(hex) => PrivateKey::from_hex(hex)
-                    .map(Some)
-                    .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display()))),
-                None if generate => {
-                    let key = PrivateKey::generate();
-                    *slot = Some(key.to_hex());
-                    changed = true;
-                    Ok(Some(key))
+        let mut take =
+            |slot: &mut Option<String>, generate: bool| -> Result<Option<PrivateKey>, Error> {
+                match slot {
+                    Some(hex) => PrivateKey::from_hex(hex)
+                        .map(Some)
+                        .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display()))),
+                    None if generate => {
+                        let key = PrivateKey::generate();
+                        *slot = Some(key.to_hex());
+                        changed = true;
+                        Ok(Some(key))
+                    }
+                    None => Ok(None),
                 }
-                None => Ok(None),
-            }
-        };
+            };
         let server_owner = take(&mut file.server_owner, embedded)?;
         let colony_owner = take(&mut file.colony_owner, embedded)?;
         let reconciler = take(&mut file.reconciler, true)?;
@@ -78,7 +79,12 @@ impl SiteKeys {
         if changed {
             write_private(&path, &file)?;
         }
-        Ok(Self { server_owner: if embedded { server_owner } else { None }, colony_owner, reconciler, agent })
+        Ok(Self {
+            server_owner: if embedded { server_owner } else { None },
+            colony_owner,
+            reconciler,
+            agent,
+        })
     }
 }
 
@@ -86,7 +92,12 @@ fn write_private(path: &Path, file: &KeyFile) -> Result<(), Error> {
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let bytes = serde_json::to_vec_pretty(file).map_err(|e| Error::Corrupt(e.to_string()))?;
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

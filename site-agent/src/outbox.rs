@@ -36,7 +36,10 @@ pub struct Outbox {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("site", &self.site).field("pending", &self.len()).finish()
+        f.debug_struct("Outbox")
+            .field("site", &self.site)
+            .field("pending", &self.len())
+            .finish()
     }
 }
 
@@ -58,7 +61,9 @@ impl Outbox {
         record.domain.clone_from(&self.domain);
         record.site.clone_from(&self.site);
         if record.observed_at.is_none() {
-            record.observed_at = Some(maestro_common::time::timestamp(maestro_common::time::now_millis()));
+            record.observed_at = Some(maestro_common::time::timestamp(
+                maestro_common::time::now_millis(),
+            ));
         }
         let seq_key = format!("{SEQ_PREFIX}{}", record.stream);
         let seq = (&self.records, &self.meta).transaction(|(records, meta)| {
@@ -135,7 +140,8 @@ impl Outbox {
 }
 
 fn read_u64(v: Option<&[u8]>) -> u64 {
-    v.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes)
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 /// Pushes outbox records to the log server at `endpoint` in order until `shutdown`, retrying with
@@ -199,26 +205,61 @@ pub async fn run_sender(outbox: Outbox, endpoint: String, shutdown: Cancellation
 mod tests {
     use super::*;
 
-    #[test]
-    fn sequences_are_per_stream_and_survive_reopen() {
+    #[tokio::test]
+    async fn sequences_are_per_stream_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();
             let o = Outbox::open(&db, "d", "s").unwrap();
-            assert_eq!(o.append(Record { stream: "log".into(), ..Record::default() }).unwrap(), 1);
-            assert_eq!(o.append(Record { stream: "status".into(), ..Record::default() }).unwrap(), 1);
-            assert_eq!(o.append(Record { stream: "log".into(), ..Record::default() }).unwrap(), 2);
+            assert_eq!(
+                o.append(Record {
+                    stream: "log".into(),
+                    ..Record::default()
+                })
+                .unwrap(),
+                1
+            );
+            assert_eq!(
+                o.append(Record {
+                    stream: "status".into(),
+                    ..Record::default()
+                })
+                .unwrap(),
+                1
+            );
+            assert_eq!(
+                o.append(Record {
+                    stream: "log".into(),
+                    ..Record::default()
+                })
+                .unwrap(),
+                2
+            );
             let batch = o.peek().unwrap();
             assert_eq!(batch.len(), 3);
             o.ack(&[batch[0].0.clone()]).unwrap();
             db.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        // sled may hold its lock a moment after the last handle is dropped.
+        let db = crate::agent::open_db(dir.path()).await.unwrap();
         let o = Outbox::open(&db, "d", "s").unwrap();
         let batch = o.peek().unwrap();
-        let seqs: Vec<_> = batch.iter().map(|(_, r)| (r.stream.clone(), r.sender_sequence)).collect();
-        assert_eq!(seqs, vec![("status".to_string(), 1), ("log".to_string(), 2)]);
+        let seqs: Vec<_> = batch
+            .iter()
+            .map(|(_, r)| (r.stream.clone(), r.sender_sequence))
+            .collect();
+        assert_eq!(
+            seqs,
+            vec![("status".to_string(), 1), ("log".to_string(), 2)]
+        );
         assert_eq!(batch[0].1.site, "s");
-        assert_eq!(o.append(Record { stream: "log".into(), ..Record::default() }).unwrap(), 3);
+        assert_eq!(
+            o.append(Record {
+                stream: "log".into(),
+                ..Record::default()
+            })
+            .unwrap(),
+            3
+        );
     }
 }

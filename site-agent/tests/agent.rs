@@ -18,22 +18,35 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     let guard = WorkloadGuard::new();
     let intent = maestro_common::ids::intent_id("web", "north");
     let mut repo = TestRepo::new()?;
-    repo.put(&bp_path("web"), process_blueprint("web", &intent, 1, 2, &["3600"], &guard.marker));
-    repo.commit(&format!("maestro: web gen 1 (order order-1, intent {intent})"))?;
+    repo.put(
+        &bp_path("web"),
+        process_blueprint("web", &intent, 1, 2, &["3600"], &guard.marker),
+    );
+    repo.commit(&format!(
+        "maestro: web gen 1 (order order-1, intent {intent})"
+    ))?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
 
     // Two live processes with the labels, and a converged status at intent generation 1.
-    let rec = logs.wait_for("converged gen 1", |r| is_converged(r, "web", 1, 2)).await?;
+    let rec = logs
+        .wait_for("converged gen 1", |r| is_converged(r, "web", 1, 2))
+        .await?;
     assert_eq!(rec.intent_id, intent);
     assert_eq!(rec.order_id, "order-1");
     assert_eq!(rec.domain, "north");
     assert_eq!(rec.site, SITE);
     let first = workloads(&guard.marker);
     assert_eq!(first.len(), 2, "{first:?}");
-    assert_eq!(status_pids(&rec), first.iter().map(|w| w.pid).collect::<Vec<_>>());
-    let mut instances: Vec<&str> = first.iter().map(|w| w.env["MAESTRO_INSTANCE"].as_str()).collect();
+    assert_eq!(
+        status_pids(&rec),
+        first.iter().map(|w| w.pid).collect::<Vec<_>>()
+    );
+    let mut instances: Vec<&str> = first
+        .iter()
+        .map(|w| w.env["MAESTRO_INSTANCE"].as_str())
+        .collect();
     instances.sort_unstable();
     assert_eq!(instances, ["web-0", "web-1"]);
     for w in &first {
@@ -43,16 +56,30 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     }
 
     // Three replicas and a new argument: exactly three processes of colony generation 2.
-    repo.put(&bp_path("web"), process_blueprint("web", &intent, 2, 3, &["3601"], &guard.marker));
-    repo.commit(&format!("maestro: web gen 2 (order order-2, intent {intent})"))?;
-    let rec = logs.wait_for("converged gen 2", |r| is_converged(r, "web", 2, 3)).await?;
+    repo.put(
+        &bp_path("web"),
+        process_blueprint("web", &intent, 2, 3, &["3601"], &guard.marker),
+    );
+    repo.commit(&format!(
+        "maestro: web gen 2 (order order-2, intent {intent})"
+    ))?;
+    let rec = logs
+        .wait_for("converged gen 2", |r| is_converged(r, "web", 2, 3))
+        .await?;
     let second = workloads(&guard.marker);
     assert_eq!(second.len(), 3, "{second:?}");
-    assert_eq!(status_pids(&rec), second.iter().map(|w| w.pid).collect::<Vec<_>>());
+    assert_eq!(
+        status_pids(&rec),
+        second.iter().map(|w| w.pid).collect::<Vec<_>>()
+    );
     for w in &second {
         assert_eq!(w.env["MAESTRO_GENERATION"], "2");
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", w.pid))?;
-        assert!(cmdline.ends_with(b"3601\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+        assert!(
+            cmdline.ends_with(b"3601\0"),
+            "{:?}",
+            String::from_utf8_lossy(&cmdline)
+        );
     }
     for old in &first {
         assert!(!alive(old.pid), "old instance {} still runs", old.pid);
@@ -60,16 +87,29 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
 
     // Deleting the file removes the processes and reports removed at the deleting commit's generation.
     repo.delete(&bp_path("web"));
-    repo.commit(&format!("maestro: web gen 3 (order order-3, intent {intent})\n\nTrace-Id: t"))?;
+    repo.commit(&format!(
+        "maestro: web gen 3 (order order-3, intent {intent})\n\nTrace-Id: t"
+    ))?;
     let rec = logs
         .wait_for("removed", |r| matches!(&r.body, Some(record::Body::Status(s)) if r.blueprint == "web" && s.removed))
         .await?;
     assert_eq!(rec.generation, 3);
     assert_eq!(rec.order_id, "order-3");
     assert_eq!(rec.intent_id, intent);
-    assert!(workloads(&guard.marker).is_empty(), "{:?}", workloads(&guard.marker));
-    let removed_logs = logs.seen.iter().filter(|r| r.stream == "log" && r.blueprint == "web").count();
-    ensure!(removed_logs > 0, "reconciler actions are reported as log records");
+    assert!(
+        workloads(&guard.marker).is_empty(),
+        "{:?}",
+        workloads(&guard.marker)
+    );
+    let removed_logs = logs
+        .seen
+        .iter()
+        .filter(|r| r.stream == "log" && r.blueprint == "web")
+        .count();
+    ensure!(
+        removed_logs > 0,
+        "reconciler actions are reported as log records"
+    );
 
     teardown(agent, &dir, &guard.marker).await
 }
@@ -79,22 +119,49 @@ async fn restarts_an_instance_that_was_killed() -> Result<()> {
     let guard = WorkloadGuard::new();
     let intent = maestro_common::ids::intent_id("api", "north");
     let mut repo = TestRepo::new()?;
-    repo.put(&bp_path("api"), process_blueprint("api", &intent, 1, 2, &["3600"], &guard.marker));
+    let script = "echo started $MAESTRO_INSTANCE; exec /bin/sleep 3600";
+    repo.put(
+        &bp_path("api"),
+        command_blueprint(
+            "api",
+            &intent,
+            1,
+            2,
+            "/bin/sh",
+            &["-c", script],
+            &guard.marker,
+        ),
+    );
     repo.commit("add api")?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
 
-    let rec = logs.wait_for("converged", |r| is_converged(r, "api", 1, 2)).await?;
+    let rec = logs
+        .wait_for("converged", |r| is_converged(r, "api", 1, 2))
+        .await?;
+    // What the processes print arrives as log records of their instance.
+    logs.wait_for("process output", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if l.source == "api-1" && l.message == "started api-1")
+    })
+    .await?;
     let before = status_pids(&rec);
     let victim = before[0];
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim as i32), nix::sys::signal::Signal::SIGKILL)?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
 
     let rec = logs
-        .wait_for("converged without the killed pid", |r| is_converged(r, "api", 1, 2) && !status_pids(r).contains(&victim))
+        .wait_for("converged without the killed pid", |r| {
+            is_converged(r, "api", 1, 2) && !status_pids(r).contains(&victim)
+        })
         .await?;
     let after = status_pids(&rec);
-    assert!(after.contains(&before[1]), "the other instance was left alone: {before:?} -> {after:?}");
+    assert!(
+        after.contains(&before[1]),
+        "the other instance was left alone: {before:?} -> {after:?}"
+    );
     let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
     assert_eq!(live, after);
     assert!(!alive(victim));
@@ -107,27 +174,46 @@ async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
     let guard = WorkloadGuard::new();
     let intent = maestro_common::ids::intent_id("good", "north");
     let mut repo = TestRepo::new()?;
-    repo.put(&bp_path("good"), process_blueprint("good", &intent, 1, 1, &["3600"], &guard.marker));
-    repo.put(&format!("sites/{SITE}/ProcessDeployment/bad name.json"), process_blueprint("bad", &intent, 1, 1, &["3600"], &guard.marker));
-    let mut mismatch: serde_json::Value = serde_json::from_slice(&process_blueprint("other", &intent, 1, 1, &["3600"], &guard.marker))?;
+    repo.put(
+        &bp_path("good"),
+        process_blueprint("good", &intent, 1, 1, &["3600"], &guard.marker),
+    );
+    repo.put(
+        &format!("sites/{SITE}/ProcessDeployment/bad name.json"),
+        process_blueprint("bad", &intent, 1, 1, &["3600"], &guard.marker),
+    );
+    let mut mismatch: serde_json::Value = serde_json::from_slice(&process_blueprint(
+        "other",
+        &intent,
+        1,
+        1,
+        &["3600"],
+        &guard.marker,
+    ))?;
     mismatch["kind"] = "Other".into();
     repo.put(&bp_path("other"), serde_json::to_vec(&mismatch)?);
-    repo.put(&format!("sites/{SITE}/ProcessDeployment/broken.json"), "{ not json");
+    repo.put(
+        &format!("sites/{SITE}/ProcessDeployment/broken.json"),
+        "{ not json",
+    );
     repo.commit("mixed")?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
 
-    logs.wait_for("converged good", |r| is_converged(r, "good", 1, 1)).await?;
+    logs.wait_for("converged good", |r| is_converged(r, "good", 1, 1))
+        .await?;
     for path in ["bad name.json", "other.json", "broken.json"] {
-        let seen = logs.seen.iter().chain(std::iter::empty()).any(|r| log_mentions(r, path));
-        if !seen {
-            logs.wait_for(path, |r| log_mentions(r, path)).await?;
-        }
+        logs.seen_or_wait_for(path, |r| log_mentions(r, path))
+            .await?;
     }
     let (client, key) = colony_client(&dir, agent.running.addr)?;
-    let names: Vec<String> =
-        client.get_blueprints(&key, SITE, None, None).await?.into_iter().map(|b| b.metadata.name).collect();
+    let names: Vec<String> = client
+        .get_blueprints(&key, SITE, None, None)
+        .await?
+        .into_iter()
+        .map(|b| b.metadata.name)
+        .collect();
     assert_eq!(names, ["good"]);
     assert_eq!(workloads(&guard.marker).len(), 1);
 
@@ -143,13 +229,18 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
     let guard = WorkloadGuard::new();
     let intent = maestro_common::ids::intent_id("db", "north");
     let mut repo = TestRepo::new()?;
-    repo.put(&bp_path("db"), process_blueprint("db", &intent, 1, 2, &["3600"], &guard.marker));
+    repo.put(
+        &bp_path("db"),
+        process_blueprint("db", &intent, 1, 2, &["3600"], &guard.marker),
+    );
     repo.commit("add db")?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
     let agent = Agent::start(config.clone()).await?;
-    let rec = logs.wait_for("converged", |r| is_converged(r, "db", 1, 2)).await?;
+    let rec = logs
+        .wait_for("converged", |r| is_converged(r, "db", 1, 2))
+        .await?;
     let before = status_pids(&rec);
     let colony_addr = agent.running.addr;
 
@@ -158,14 +249,47 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
     let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
     assert_eq!(live, before, "stopping the agent must not stop workloads");
 
+    // Everything the first run pushed is in; later status records come from the new run.
+    while let Ok(r) = logs.records.try_recv() {
+        logs.seen.push(r);
+    }
+    let last_status = logs
+        .seen
+        .iter()
+        .filter(|r| r.stream == "status")
+        .map(|r| r.sender_sequence)
+        .max()
+        .unwrap_or(0);
+
     let agent = Agent::start(config).await?;
-    assert_ne!(agent.running.addr.port(), 0);
-    let _ = colony_addr;
-    // The first status after the restart (the heartbeat-round resend) shows the adopted pids.
-    let seen_before = logs.seen.len();
-    let rec = logs.wait_for("status after restart", |r| is_converged(r, "db", 1, 2)).await?;
-    assert!(logs.seen.len() > seen_before);
-    assert_eq!(status_pids(&rec), before);
+    assert_ne!(
+        agent.running.addr, colony_addr,
+        "a fresh embedded colony listens on a new port"
+    );
+    let adopted = logs
+        .wait_for("adoption log", |r| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("startup convergence done; adopted 2 ")))
+        .await?;
+    let Some(record::Body::Log(line)) = &adopted.body else {
+        unreachable!()
+    };
+    for pid in &before {
+        assert!(
+            line.message.contains(&format!("(pid {pid})")),
+            "{}",
+            line.message
+        );
+    }
+    let rec = logs
+        .wait_for("status after restart", |r| {
+            r.stream == "status" && r.sender_sequence > last_status && r.blueprint == "db"
+        })
+        .await?;
+    assert!(
+        is_converged(&rec, "db", 1, 2),
+        "{:?}",
+        summary(std::slice::from_ref(&rec))
+    );
+    assert_eq!(status_pids(&rec), before, "the same pids are adopted");
     let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
     assert_eq!(live, before, "no duplicates after restart");
 
@@ -177,12 +301,21 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
     let guard = WorkloadGuard::new();
     let intent = maestro_common::ids::intent_id("late", "north");
     let mut repo = TestRepo::new()?;
-    repo.put(&bp_path("late"), process_blueprint("late", &intent, 1, 1, &["3600"], &guard.marker));
+    repo.put(
+        &bp_path("late"),
+        process_blueprint("late", &intent, 1, 1, &["3600"], &guard.marker),
+    );
     repo.commit("add late")?;
     // Reserve an address, then leave nothing listening on it.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let (_tmp, dir) = data_dir()?;
-    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &format!("http://{addr}"))).await?;
+    let agent = Agent::start(agent_config(
+        &dir,
+        SITE,
+        &repo.path(),
+        &format!("http://{addr}"),
+    ))
+    .await?;
 
     // Wait (on the colony, the only observable) until the blueprint converged: status records exist.
     let (client, key) = colony_client(&dir, agent.running.addr)?;
@@ -200,19 +333,185 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
     .await?;
 
     let mut logs = LogServer::start_on(addr).await?;
-    let rec = logs.wait_for("converged", |r| is_converged(r, "late", 1, 1)).await?;
+    let rec = logs
+        .wait_for("converged", |r| is_converged(r, "late", 1, 1))
+        .await?;
     assert_eq!(rec.stream, "status");
-    logs.wait_for("a heartbeat", |r| r.stream == "heartbeat").await?;
+    logs.wait_for("a heartbeat", |r| r.stream == "heartbeat")
+        .await?;
     // Every stream arrives in order, numbered from 1 without gaps.
     let mut per_stream: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for r in &logs.seen {
-        per_stream.entry(r.stream.clone()).or_default().push(r.sender_sequence);
+        per_stream
+            .entry(r.stream.clone())
+            .or_default()
+            .push(r.sender_sequence);
     }
     for (stream, seqs) in &per_stream {
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, &expected, "stream {stream}");
     }
-    assert!(per_stream.contains_key("log") && per_stream.contains_key("status"), "{per_stream:?}");
+    assert!(
+        per_stream.contains_key("log") && per_stream.contains_key("status"),
+        "{per_stream:?}"
+    );
 
     teardown(agent, &dir, &guard.marker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("edge", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("edge"),
+        process_blueprint("edge", &intent, 1, 1, &["3600"], &guard.marker),
+    );
+    let widget = serde_json::json!({
+        "kind": "BlueprintDefinition",
+        "metadata": {"name": "widgets.example.io"},
+        "spec": {"group": "example.io", "version": "v1", "scope": "Namespaced",
+                 "names": {"kind": "Widget", "listKind": "WidgetList", "singular": "widget", "plural": "widgets"},
+                 "handler": {"executorType": "widget-reconciler", "functionName": "reconcile"}}
+    });
+    repo.put(
+        "definitions/Widget.json",
+        maestro_common::json::canonical(&widget),
+    );
+    repo.commit("add edge and the Widget definition")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    let agent = Agent::start(config.clone()).await?;
+    let rec = logs
+        .wait_for("converged", |r| is_converged(r, "edge", 1, 1))
+        .await?;
+    let pids = status_pids(&rec);
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    let kinds: Vec<String> = client
+        .get_blueprint_definitions(&key, SITE)
+        .await?
+        .into_iter()
+        .map(|d| d.spec.names.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"Widget".to_string()) && kinds.contains(&"ProcessDeployment".to_string()),
+        "{kinds:?}"
+    );
+
+    // The remote disappears: the agent says so and keeps what it had.
+    let moved = repo.dir.path().with_extension("moved");
+    std::fs::rename(repo.dir.path(), &moved)?;
+    let is_fetch_failure = |r: &maestro_proto::logs::v1::Record| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("git fetch failed"));
+    logs.wait_for("fetch failure log", is_fetch_failure).await?;
+    agent.stop().await?;
+
+    // Even a restart during the outage (which re-checks the colony) removes nothing.
+    let agent = Agent::start(config).await?;
+    logs.wait_for("fetch failure log after restart", is_fetch_failure)
+        .await?;
+    logs.wait_for("adoption log", |r| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("startup convergence done; adopted 1 "))).await?;
+    let rec = logs
+        .wait_for("status after restart", |r| {
+            r.stream == "status" && r.blueprint == "edge"
+        })
+        .await?;
+    assert!(is_converged(&rec, "edge", 1, 1));
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    assert!(client.get_blueprint(&key, SITE, "edge").await?.is_some());
+    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    assert_eq!(live, pids);
+
+    // Back online: new commits apply again.
+    std::fs::rename(&moved, repo.dir.path())?;
+    repo.put(
+        &bp_path("edge"),
+        process_blueprint("edge", &intent, 2, 2, &["3600"], &guard.marker),
+    );
+    repo.commit("scale edge")?;
+    logs.wait_for("converged after outage", |r| is_converged(r, "edge", 2, 2))
+        .await?;
+
+    teardown(agent, &dir, &guard.marker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<()> {
+    use colony::model::{Colony, Executor, FunctionSpec, ProcessState};
+    init_tracing();
+    let guard = WorkloadGuard::new();
+    // An external colony the agent does not own: the operator created the colony and registered
+    // the reconciler executor, and hands the agent the colony owner key.
+    let colony_dir = tempfile::tempdir()?;
+    let server_key = colony::PrivateKey::generate();
+    let owner = colony::PrivateKey::generate();
+    let reconciler = colony::PrivateKey::generate();
+    let stop_colony = tokio_util::sync::CancellationToken::new();
+    let server = colony::start(
+        colony::ServerConfig::new(colony_dir.path(), server_key.id(), "127.0.0.1:0".parse()?),
+        stop_colony.clone(),
+    )
+    .await?;
+    let client = colony::ColonyClient::from_addr(server.addr);
+    client
+        .add_colony(
+            &server_key,
+            &Colony {
+                colony_id: owner.id(),
+                name: SITE.to_string(),
+            },
+        )
+        .await?;
+    let exec_name = site_agent::reconciler::executor_name(SITE);
+    let mut executor = Executor::new(&reconciler.id(), "process-reconciler", &exec_name, SITE);
+    executor.location_name = SITE.to_string();
+    client.add_executor(&owner, &executor).await?;
+    client.approve_executor(&owner, SITE, &exec_name).await?;
+    // A process assigned to the reconciler whose reply was lost (as when an agent stops mid-assign).
+    let mut spec = FunctionSpec::new("reconcile", SITE, "process-reconciler");
+    spec.kwargs
+        .insert("kind".into(), "ProcessDeployment".into());
+    client.submit(&reconciler, &spec).await?;
+    let orphan = client
+        .assign(&reconciler, SITE, -1)
+        .await?
+        .expect("assignable");
+
+    let (_tmp, dir) = data_dir()?;
+    std::fs::create_dir_all(&dir)?;
+    let keys =
+        serde_json::json!({"colony_owner": owner.to_hex(), "reconciler": reconciler.to_hex()});
+    std::fs::write(dir.join("keys.json"), serde_json::to_vec(&keys)?)?;
+    let intent = maestro_common::ids::intent_id("ext", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("ext"),
+        process_blueprint("ext", &intent, 1, 1, &["3600"], &guard.marker),
+    );
+    repo.commit("add ext")?;
+    let mut logs = LogServer::start().await?;
+    let mut config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    config.colony_url = Some(format!("http://{}", server.addr));
+    let agent = Agent::start(config).await?;
+    assert_eq!(agent.running.addr, server.addr);
+
+    logs.wait_for("converged", |r| is_converged(r, "ext", 1, 1))
+        .await?;
+    let resumed = format!("resumed process {}", orphan.process_id);
+    logs.seen_or_wait_for(
+        "resumed orphan",
+        |r| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with(&resumed)),
+    )
+    .await?;
+    let p = client.get_process(&reconciler, &orphan.process_id).await?;
+    assert_eq!(p.process_state(), Some(ProcessState::Success));
+    // The agent's own key was generated and persisted next to the provisioned ones.
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json"))?)?;
+    assert!(stored["agent"].is_string() && stored["server_owner"].is_null());
+
+    let result = teardown(agent, &dir, &guard.marker).await;
+    stop_colony.cancel();
+    server.stopped().await;
+    result
 }

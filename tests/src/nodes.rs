@@ -18,13 +18,29 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(bin: &Path, name: String, component: &'static str, config: PathBuf, log: PathBuf) -> Self {
-        Self { name, bin: bin.to_path_buf(), component, config, log, child: None }
+    fn new(
+        bin: &Path,
+        name: String,
+        component: &'static str,
+        config: PathBuf,
+        log: PathBuf,
+    ) -> Self {
+        Self {
+            name,
+            bin: bin.to_path_buf(),
+            component,
+            config,
+            log,
+            child: None,
+        }
     }
 
     /// Starts the process (its stderr goes to a log file beside its config).
     pub fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let child = Command::new(&self.bin)
             .args(["run", self.component, "--config"])
             .arg(&self.config)
@@ -100,7 +116,9 @@ pub struct ProcessFederation {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn write_config(path: &Path, v: &Value) -> anyhow::Result<PathBuf> {
@@ -138,7 +156,13 @@ impl ProcessFederation {
                 "fanout_backoff_max_ms": 1000,
             }),
         )?;
-        let mut maestro = Node::new(bin, "maestro".into(), "maestro", cfg, dir.join("maestro/log.txt"));
+        let mut maestro = Node::new(
+            bin,
+            "maestro".into(),
+            "maestro",
+            cfg,
+            dir.join("maestro/log.txt"),
+        );
         let mut nodes = Vec::new();
         for d in domains {
             let base = dir.join(d);
@@ -151,7 +175,13 @@ impl ProcessFederation {
                 &base.join("log-server/config.json"),
                 &json!({"listen": format!("127.0.0.1:{log_port}"), "data_dir": base.join("log-server/data"), "domain": d}),
             )?;
-            let log_server = Node::new(bin, format!("log-server {d}"), "log-server", cfg, base.join("log-server/log.txt"));
+            let log_server = Node::new(
+                bin,
+                format!("log-server {d}"),
+                "log-server",
+                cfg,
+                base.join("log-server/log.txt"),
+            );
             let cfg = write_config(
                 &base.join("orchestrator/config.json"),
                 &json!({
@@ -168,8 +198,13 @@ impl ProcessFederation {
                     "heartbeat_interval_ms": 500,
                 }),
             )?;
-            let orchestrator =
-                Node::new(bin, format!("domain {d}"), "domain", cfg, base.join("orchestrator/log.txt"));
+            let orchestrator = Node::new(
+                bin,
+                format!("domain {d}"),
+                "domain",
+                cfg,
+                base.join("orchestrator/log.txt"),
+            );
             let mut site_agents = Vec::new();
             for s in &sites {
                 let cfg = write_config(
@@ -184,9 +219,22 @@ impl ProcessFederation {
                         "heartbeat_interval_ms": 1000,
                     }),
                 )?;
-                site_agents.push(Node::new(bin, format!("site {s}"), "site", cfg, base.join(format!("sites/{s}/log.txt"))));
+                site_agents.push(Node::new(
+                    bin,
+                    format!("site {s}"),
+                    "site",
+                    cfg,
+                    base.join(format!("sites/{s}/log.txt")),
+                ));
             }
-            nodes.push(DomainNodes { id: (*d).to_string(), remote, sites, log_server, orchestrator, site_agents });
+            nodes.push(DomainNodes {
+                id: (*d).to_string(),
+                remote,
+                sites,
+                log_server,
+                orchestrator,
+                site_agents,
+            });
         }
         maestro.start()?;
         for n in &mut nodes {
@@ -198,19 +246,31 @@ impl ProcessFederation {
                 s.start()?;
             }
         }
-        Ok(Self { dir: dir.to_path_buf(), maestro_url, maestro, domains: nodes })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            maestro_url,
+            maestro,
+            domains: nodes,
+        })
     }
 
     /// The domain named `id`.
     pub fn domain(&mut self, id: &str) -> &mut DomainNodes {
-        self.domains.iter_mut().find(|d| d.id == id).expect("domain exists in this federation")
+        self.domains
+            .iter_mut()
+            .find(|d| d.id == id)
+            .expect("domain exists in this federation")
     }
 
     /// Log tails of every process, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = format!("--- maestro\n{}\n", self.maestro.log_tail());
         for d in &self.domains {
-            out += &format!("--- {}\n{}\n", d.orchestrator.name, d.orchestrator.log_tail());
+            out += &format!(
+                "--- {}\n{}\n",
+                d.orchestrator.name,
+                d.orchestrator.log_tail()
+            );
             out += &format!("--- {}\n{}\n", d.log_server.name, d.log_server.log_tail());
             for s in &d.site_agents {
                 out += &format!("--- {}\n{}\n", s.name, s.log_tail());

@@ -1,10 +1,13 @@
 //! Building orders and waiting on them through maestro's gRPC API.
 
 use anyhow::{Context, bail};
-use maestro_proto::domain::v1::{DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient};
+use maestro_proto::domain::v1::{
+    DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient,
+};
 use maestro_proto::order::v1::{
-    Characteristic, CreateOrderRequest, ItemAction, OrderItemSpec, OrderSpec, OrderState, Placement, Service,
-    ServiceOrder, ServiceSpecRef, WatchOrderRequest, order_service_client::OrderServiceClient,
+    Characteristic, CreateOrderRequest, ItemAction, OrderItemSpec, OrderSpec, OrderState,
+    Placement, Service, ServiceOrder, ServiceSpecRef, WatchOrderRequest,
+    order_service_client::OrderServiceClient,
 };
 use std::time::Duration;
 use tokio_stream::StreamExt;
@@ -12,12 +15,23 @@ use tonic::transport::Channel;
 
 /// A client of maestro's OrderService.
 pub fn order_client(maestro_url: &str) -> anyhow::Result<OrderServiceClient<Channel>> {
-    Ok(OrderServiceClient::new(maestro_common::grpc::channel(maestro_url)?))
+    Ok(OrderServiceClient::new(maestro_common::grpc::channel(
+        maestro_url,
+    )?))
 }
 
 /// A one-item order of the `demo-app` service.
-pub fn demo_order(action: ItemAction, service: &str, message: &str, replicas: i64, domains: &[&str]) -> OrderSpec {
-    let chars = [("message", serde_json::json!(message)), ("replicas", serde_json::json!(replicas))];
+pub fn demo_order(
+    action: ItemAction,
+    service: &str,
+    message: &str,
+    replicas: i64,
+    domains: &[&str],
+) -> OrderSpec {
+    let chars = [
+        ("message", serde_json::json!(message)),
+        ("replicas", serde_json::json!(replicas)),
+    ];
     OrderSpec {
         external_id: format!("e2e-{service}"),
         description: format!("{action:?} {service}"),
@@ -28,7 +42,10 @@ pub fn demo_order(action: ItemAction, service: &str, message: &str, replicas: i6
             action: action as i32,
             service: Some(Service {
                 name: service.into(),
-                service_specification: Some(ServiceSpecRef { id: "demo-app".into(), ..Default::default() }),
+                service_specification: Some(ServiceSpecRef {
+                    id: "demo-app".into(),
+                    ..Default::default()
+                }),
                 service_characteristic: chars
                     .iter()
                     .filter(|(_, v)| action != ItemAction::Delete || v.is_null())
@@ -39,15 +56,25 @@ pub fn demo_order(action: ItemAction, service: &str, message: &str, replicas: i6
                     })
                     .collect(),
             }),
-            placement: Some(Placement { domains: domains.iter().map(|d| (*d).to_string()).collect(), ..Default::default() }),
+            placement: Some(Placement {
+                domains: domains.iter().map(|d| (*d).to_string()).collect(),
+                ..Default::default()
+            }),
         }],
     }
 }
 
 /// Creates an order and returns it.
-pub async fn create(client: &mut OrderServiceClient<Channel>, key: &str, spec: OrderSpec) -> anyhow::Result<ServiceOrder> {
+pub async fn create(
+    client: &mut OrderServiceClient<Channel>,
+    key: &str,
+    spec: OrderSpec,
+) -> anyhow::Result<ServiceOrder> {
     let reply = client
-        .create_order(CreateOrderRequest { idempotency_key: key.into(), order: Some(spec) })
+        .create_order(CreateOrderRequest {
+            idempotency_key: key.into(),
+            order: Some(spec),
+        })
         .await
         .context("CreateOrder")?
         .into_inner();
@@ -64,8 +91,12 @@ pub async fn watch_until_final(
     let mut seen: Vec<OrderState> = Vec::new();
     let fut = async {
         loop {
-            let Ok(mut client) = order_client(maestro_url) else { continue };
-            let stream = client.watch_order(WatchOrderRequest { id: id.into() }).await;
+            let Ok(mut client) = order_client(maestro_url) else {
+                continue;
+            };
+            let stream = client
+                .watch_order(WatchOrderRequest { id: id.into() })
+                .await;
             let Ok(stream) = stream else {
                 tokio::time::sleep(Duration::from_millis(200)).await; // reconnect backoff, not synchronisation
                 continue;
@@ -94,12 +125,20 @@ pub async fn watch_until_final(
 pub fn is_final(s: OrderState) -> bool {
     matches!(
         s,
-        OrderState::Completed | OrderState::Failed | OrderState::Partial | OrderState::Cancelled | OrderState::Rejected
+        OrderState::Completed
+            | OrderState::Failed
+            | OrderState::Partial
+            | OrderState::Cancelled
+            | OrderState::Rejected
     )
 }
 
 /// Waits until maestro lists `expected` domains as READY.
-pub async fn wait_domains_ready(maestro_url: &str, expected: &[&str], timeout: Duration) -> anyhow::Result<()> {
+pub async fn wait_domains_ready(
+    maestro_url: &str,
+    expected: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Ok(ch) = maestro_common::grpc::channel(maestro_url) {

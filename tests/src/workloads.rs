@@ -21,10 +21,20 @@ impl Workload {
 /// Every live process whose environment has `key=value` (zombies excluded).
 pub fn find(key: &str, value: &str) -> Vec<Workload> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(raw) = std::fs::read(entry.path().join("environ")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
         if is_zombie(pid) {
             continue;
         }
@@ -32,7 +42,8 @@ pub fn find(key: &str, value: &str) -> Vec<Workload> {
             .split(|b| *b == 0)
             .filter_map(|kv| {
                 let s = String::from_utf8_lossy(kv);
-                s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+                s.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
             })
             .collect();
         if env.get(key).is_some_and(|v| v == value) {
@@ -53,6 +64,9 @@ fn is_zombie(pid: i32) -> bool {
 /// Kills (SIGKILL) every workload with `key=value`; they were started by this test's site agents.
 pub fn kill_all(key: &str, value: &str) {
     for w in find(key, value) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(w.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(w.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }

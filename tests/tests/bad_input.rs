@@ -11,12 +11,17 @@ async fn rejected(url: &str, key: &str, spec: OrderSpec) -> tonic::Status {
     match orders::create(&mut client, key, spec).await {
         Ok(o) => panic!("accepted bad order {o:#?}"),
         Err(e) => e.downcast::<tonic::Status>().unwrap_or_else(|e| {
-            e.chain().find_map(|c| c.downcast_ref::<tonic::Status>().cloned()).unwrap_or_else(|| panic!("{e:#}"))
+            e.chain()
+                .find_map(|c| c.downcast_ref::<tonic::Status>().cloned())
+                .unwrap_or_else(|| panic!("{e:#}"))
         }),
     }
 }
 
-fn with_char(mut spec: OrderSpec, f: impl FnOnce(&mut maestro_proto::order::v1::Service)) -> OrderSpec {
+fn with_char(
+    mut spec: OrderSpec,
+    f: impl FnOnce(&mut maestro_proto::order::v1::Service),
+) -> OrderSpec {
     f(spec.items[0].service.as_mut().expect("service"));
     spec
 }
@@ -24,28 +29,68 @@ fn with_char(mut spec: OrderSpec, f: impl FnOnce(&mut maestro_proto::order::v1::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_orders_are_rejected_with_field_and_reason() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north"], 1)?;
+    let fed = ProcessFederation::start(
+        maestro_tests::node_bin!(),
+        dir.path(),
+        &catalog(),
+        &["north"],
+        1,
+    )?;
     orders::wait_domains_ready(&fed.maestro_url, &["north"], Duration::from_secs(60)).await?;
     let url = fed.maestro_url.as_str();
     let good = || orders::demo_order(ItemAction::Add, "bad-input", "m", 1, &["north"]);
 
-    let s = rejected(url, "k1", with_char(good(), |s| s.service_specification.as_mut().unwrap().id = "nope".into())).await;
+    let s = rejected(
+        url,
+        "k1",
+        with_char(good(), |s| {
+            s.service_specification.as_mut().unwrap().id = "nope".into()
+        }),
+    )
+    .await;
     assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
-    assert!(s.message().contains("service_specification") && s.message().contains("nope"), "{}", s.message());
+    assert!(
+        s.message().contains("service_specification") && s.message().contains("nope"),
+        "{}",
+        s.message()
+    );
 
     for bad in ["a/b", "..", "../etc"] {
         let s = rejected(url, "k2", with_char(good(), |s| s.name = bad.into())).await;
         assert_eq!(s.code(), tonic::Code::InvalidArgument, "{bad}: {s:?}");
-        assert!(s.message().contains("service.name"), "{bad}: {}", s.message());
+        assert!(
+            s.message().contains("service.name"),
+            "{bad}: {}",
+            s.message()
+        );
     }
 
-    let s = rejected(url, "k3", with_char(good(), |s| s.service_characteristic.retain(|c| c.name != "message"))).await;
+    let s = rejected(
+        url,
+        "k3",
+        with_char(good(), |s| {
+            s.service_characteristic.retain(|c| c.name != "message")
+        }),
+    )
+    .await;
     assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
-    assert!(s.message().contains("message"), "names the missing characteristic: {}", s.message());
-
-    let s = rejected(url, "k4", with_char(good(), |s| s.name = "x".repeat(5 * 1024 * 1024))).await;
     assert!(
-        matches!(s.code(), tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        s.message().contains("message"),
+        "names the missing characteristic: {}",
+        s.message()
+    );
+
+    let s = rejected(
+        url,
+        "k4",
+        with_char(good(), |s| s.name = "x".repeat(5 * 1024 * 1024)),
+    )
+    .await;
+    assert!(
+        matches!(
+            s.code(),
+            tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
         "oversized request: {s:?}"
     );
 
@@ -57,9 +102,15 @@ async fn bad_orders_are_rejected_with_field_and_reason() -> anyhow::Result<()> {
 
     // Nothing changed: no order stored, nothing committed.
     let mut client = orders::order_client(url)?;
-    let list = client.list_orders(ListOrdersRequest::default()).await?.into_inner();
+    let list = client
+        .list_orders(ListOrdersRequest::default())
+        .await?
+        .into_inner();
     assert!(list.orders.is_empty(), "{:#?}", list.orders);
     let commits = git::commit_messages(&fed.domains[0].remote, "main")?;
-    assert!(commits.iter().all(|m| !m.contains("bad-input")), "{commits:?}");
+    assert!(
+        commits.iter().all(|m| !m.contains("bad-input")),
+        "{commits:?}"
+    );
     Ok(())
 }

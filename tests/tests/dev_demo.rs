@@ -13,6 +13,13 @@ fn dev_demo_completes() {
         .expect("run maestroctl dev --demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    assert!(stdout.to_lowercase().contains("completed"), "stdout:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.to_lowercase().contains("completed"),
+        "stdout:\n{stdout}"
+    );
 }

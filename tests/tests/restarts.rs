@@ -12,7 +12,11 @@ fn assert_exactly(service: &str, sites: usize, replicas: usize) {
     let running = workloads_per_site(service);
     assert_eq!(running.len(), sites, "sites running {service}: {running:?}");
     for (site, ws) in &running {
-        assert_eq!(ws.len(), replicas, "no duplicated processes at {site}: {ws:?}");
+        assert_eq!(
+            ws.len(),
+            replicas,
+            "no duplicated processes at {site}: {ws:?}"
+        );
     }
 }
 
@@ -21,7 +25,13 @@ async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
     let service = format!("restart-{}", std::process::id());
     let _cleanup = WorkloadCleanup(service.clone());
     let dir = tempfile::tempdir()?;
-    let mut fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let mut fed = ProcessFederation::start(
+        maestro_tests::node_bin!(),
+        dir.path(),
+        &catalog(),
+        &["north", "south"],
+        1,
+    )?;
     let url = fed.maestro_url.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
@@ -64,7 +74,13 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
     let service = format!("down-{}", std::process::id());
     let _cleanup = WorkloadCleanup(service.clone());
     let dir = tempfile::tempdir()?;
-    let mut fed = ProcessFederation::start(maestro_tests::node_bin!(), dir.path(), &catalog(), &["north", "south"], 1)?;
+    let mut fed = ProcessFederation::start(
+        maestro_tests::node_bin!(),
+        dir.path(),
+        &catalog(),
+        &["north", "south"],
+        1,
+    )?;
     let url = fed.maestro_url.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
@@ -77,7 +93,9 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         let north_done = async {
             loop {
                 let o = client
-                    .get_order(maestro_proto::order::v1::GetOrderRequest { id: order.id.clone() })
+                    .get_order(maestro_proto::order::v1::GetOrderRequest {
+                        id: order.id.clone(),
+                    })
                     .await?
                     .into_inner();
                 if workloads_per_site(&service).contains_key("north-1") {
@@ -87,7 +105,10 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
             }
         };
         let o = tokio::time::timeout(TIMEOUT, north_done).await??;
-        assert!(!orders::is_final(o.state()), "order must wait for south: {o:#?}");
+        assert!(
+            !orders::is_final(o.state()),
+            "order must wait for south: {o:#?}"
+        );
         assert!(!workloads_per_site(&service).contains_key("south-1"));
 
         fed.domain("south").orchestrator.start()?;

@@ -42,29 +42,51 @@ pub fn parse_blueprint_path(rel: &str) -> Result<(String, String), String> {
 
 /// Parses and validates the blueprint file `sites/<site>/<kind>/<name>.json` for colony `colony`
 /// at location `site`.
-pub fn parse_blueprint(kind: &str, name: &str, bytes: &[u8], colony: &str, site: &str) -> Result<Blueprint, String> {
+pub fn parse_blueprint(
+    kind: &str,
+    name: &str,
+    bytes: &[u8],
+    colony: &str,
+    site: &str,
+) -> Result<Blueprint, String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v.as_object().ok_or("not a JSON object")?;
-    let file_kind = obj.get("kind").and_then(Value::as_str).ok_or("kind: missing or not a string")?;
+    let file_kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("kind: missing or not a string")?;
     validate_name("kind", file_kind).map_err(|e| e.to_string())?;
     if file_kind != kind {
-        return Err(format!("kind: {file_kind:?} does not match the directory {kind:?}"));
+        return Err(format!(
+            "kind: {file_kind:?} does not match the directory {kind:?}"
+        ));
     }
-    let meta = obj.get("metadata").and_then(Value::as_object).ok_or("metadata: missing or not an object")?;
-    let file_name = meta.get("name").and_then(Value::as_str).ok_or("metadata.name: missing or not a string")?;
+    let meta = obj
+        .get("metadata")
+        .and_then(Value::as_object)
+        .ok_or("metadata: missing or not an object")?;
+    let file_name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("metadata.name: missing or not a string")?;
     validate_name("metadata.name", file_name).map_err(|e| e.to_string())?;
     if file_name != name {
-        return Err(format!("metadata.name: {file_name:?} does not match the file name {name:?}"));
+        return Err(format!(
+            "metadata.name: {file_name:?} does not match the file name {name:?}"
+        ));
     }
     let labels = string_map(meta.get("labels")).map_err(|e| format!("metadata.labels: {e}"))?;
-    let annotations = string_map(meta.get("annotations")).map_err(|e| format!("metadata.annotations: {e}"))?;
+    let annotations =
+        string_map(meta.get("annotations")).map_err(|e| format!("metadata.annotations: {e}"))?;
     if annotations.get(INTENT_ID).is_none_or(String::is_empty) {
         return Err(format!("metadata.annotations: {INTENT_ID} is required"));
     }
     if let Some(g) = annotations.get(INTENT_GENERATION)
         && g.parse::<u64>().is_err()
     {
-        return Err(format!("metadata.annotations: {INTENT_GENERATION} {g:?} is not a decimal number"));
+        return Err(format!(
+            "metadata.annotations: {INTENT_GENERATION} {g:?} is not a decimal number"
+        ));
     }
     let spec = match obj.get("spec") {
         None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
@@ -101,7 +123,11 @@ fn string_map(v: Option<&Value>) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// Parses `definitions/<file>` as a blueprint definition for `colony`.
-pub fn parse_definition(file: &str, bytes: &[u8], colony: &str) -> Result<BlueprintDefinition, String> {
+pub fn parse_definition(
+    file: &str,
+    bytes: &[u8],
+    colony: &str,
+) -> Result<BlueprintDefinition, String> {
     let Some(stem) = file.strip_suffix(".json") else {
         return Err("file name must end in .json".to_string());
     };
@@ -111,7 +137,9 @@ pub fn parse_definition(file: &str, bytes: &[u8], colony: &str) -> Result<Bluepr
     let kind = def.spec.names.kind.clone();
     validate_name("spec.names.kind", &kind).map_err(|e| e.to_string())?;
     if kind != stem {
-        return Err(format!("spec.names.kind: {kind:?} does not match the file name {stem:?}"));
+        return Err(format!(
+            "spec.names.kind: {kind:?} does not match the file name {stem:?}"
+        ));
     }
     if def.spec.handler.executor_type.is_empty() {
         return Err("spec.handler.executorType is required".to_string());
@@ -128,7 +156,11 @@ pub fn parse_definition(file: &str, bytes: &[u8], colony: &str) -> Result<Bluepr
 
 /// The intent generation of a blueprint (0 when absent or invalid).
 pub fn intent_generation(bp: &Blueprint) -> u64 {
-    bp.metadata.annotations.get(INTENT_GENERATION).and_then(|g| g.parse().ok()).unwrap_or(0)
+    bp.metadata
+        .annotations
+        .get(INTENT_GENERATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
 }
 
 /// True when the agent manages `bp` (it carries the intent-id annotation).
@@ -153,7 +185,14 @@ mod tests {
 
     #[test]
     fn valid_file_gets_colony_and_location() {
-        let bp = parse_blueprint("ProcessDeployment", "web", &file("ProcessDeployment", "web"), "s1", "s1").unwrap();
+        let bp = parse_blueprint(
+            "ProcessDeployment",
+            "web",
+            &file("ProcessDeployment", "web"),
+            "s1",
+            "s1",
+        )
+        .unwrap();
         assert_eq!(bp.metadata.colony_name, "s1");
         assert_eq!(bp.metadata.location_name, "s1");
         assert_eq!(intent_generation(&bp), 2);
@@ -162,9 +201,17 @@ mod tests {
 
     #[test]
     fn mismatches_and_bad_names_are_rejected() {
-        let e = parse_blueprint("ProcessDeployment", "web", &file("Other", "web"), "s", "s").unwrap_err();
+        let e = parse_blueprint("ProcessDeployment", "web", &file("Other", "web"), "s", "s")
+            .unwrap_err();
         assert!(e.contains("does not match the directory"), "{e}");
-        let e = parse_blueprint("ProcessDeployment", "web", &file("ProcessDeployment", "api"), "s", "s").unwrap_err();
+        let e = parse_blueprint(
+            "ProcessDeployment",
+            "web",
+            &file("ProcessDeployment", "api"),
+            "s",
+            "s",
+        )
+        .unwrap_err();
         assert!(e.contains("metadata.name"), "{e}");
         let e = parse_blueprint("ProcessDeployment", "web", b"{", "s", "s").unwrap_err();
         assert!(e.contains("invalid JSON"), "{e}");
@@ -179,7 +226,13 @@ mod tests {
 
     #[test]
     fn missing_intent_annotation_is_rejected() {
-        let bytes = serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n"}, "spec": {}})).unwrap();
-        assert!(parse_blueprint("K", "n", &bytes, "s", "s").unwrap_err().contains(INTENT_ID));
+        let bytes =
+            serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n"}, "spec": {}}))
+                .unwrap();
+        assert!(
+            parse_blueprint("K", "n", &bytes, "s", "s")
+                .unwrap_err()
+                .contains(INTENT_ID)
+        );
     }
 }

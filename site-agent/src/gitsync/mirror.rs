@@ -30,7 +30,11 @@ pub struct GitMirror {
 impl GitMirror {
     /// A mirror at `path` of `remote` (URL or path), following `branch`.
     pub fn new(path: &Path, remote: &str, branch: &str) -> Self {
-        Self { path: path.to_path_buf(), remote: remote.to_string(), branch: branch.to_string() }
+        Self {
+            path: path.to_path_buf(),
+            remote: remote.to_string(),
+            branch: branch.to_string(),
+        }
     }
 
     fn tracking_ref(&self) -> String {
@@ -40,7 +44,9 @@ impl GitMirror {
     fn open(&self) -> Result<Repository, Error> {
         match Repository::open_bare(&self.path) {
             Ok(r) => Ok(r),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Repository::init_bare(&self.path)?),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                Ok(Repository::init_bare(&self.path)?)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -75,48 +81,56 @@ impl GitMirror {
     pub fn snapshot(&self, commit: &str, site: &str) -> Result<Snapshot, Error> {
         let repo = self.open()?;
         let tree = repo.find_commit(Oid::from_str(commit)?)?.tree()?;
-        let mut snap = Snapshot { commit: commit.to_string(), ..Snapshot::default() };
-        if let Ok(entry) = tree.get_path(Path::new("definitions")) {
-            if let Some(dir) = entry.to_object(&repo)?.as_tree() {
-                for e in dir.iter() {
-                    let name = e.name().unwrap_or_default().to_string();
-                    if let Some(blob) = e.to_object(&repo)?.as_blob() {
-                        snap.definitions.push((name, blob.content().to_vec()));
-                    }
+        let mut snap = Snapshot {
+            commit: commit.to_string(),
+            ..Snapshot::default()
+        };
+        if let Ok(entry) = tree.get_path(Path::new("definitions"))
+            && let Some(dir) = entry.to_object(&repo)?.as_tree()
+        {
+            for e in dir.iter() {
+                let name = e.name().unwrap_or_default().to_string();
+                if let Some(blob) = e.to_object(&repo)?.as_blob() {
+                    snap.definitions.push((name, blob.content().to_vec()));
                 }
             }
         }
         let site_dir = Path::new("sites").join(site);
-        if let Ok(entry) = tree.get_path(&site_dir) {
-            if let Some(dir) = entry.to_object(&repo)?.as_tree() {
-                let mut files = Vec::new();
-                dir.walk(TreeWalkMode::PreOrder, |root, e| {
-                    let name = e.name().unwrap_or("<non-utf8>");
-                    let rel = format!("{root}{name}");
-                    match e.kind() {
-                        // Kind directories are descended into; anything deeper is reported.
-                        Some(git2::ObjectType::Tree) if root.is_empty() => TreeWalkResult::Ok,
-                        Some(git2::ObjectType::Tree) => {
-                            files.push((rel, None));
-                            TreeWalkResult::Skip
-                        }
-                        Some(git2::ObjectType::Blob) => {
-                            let bytes = repo.find_blob(e.id()).map(|b| b.content().to_vec()).ok();
-                            files.push((rel, bytes));
-                            TreeWalkResult::Ok
-                        }
-                        _ => TreeWalkResult::Ok,
+        if let Ok(entry) = tree.get_path(&site_dir)
+            && let Some(dir) = entry.to_object(&repo)?.as_tree()
+        {
+            let mut files = Vec::new();
+            dir.walk(TreeWalkMode::PreOrder, |root, e| {
+                let name = e.name().unwrap_or("<non-utf8>");
+                let rel = format!("{root}{name}");
+                match e.kind() {
+                    // Kind directories are descended into; anything deeper is reported.
+                    Some(git2::ObjectType::Tree) if root.is_empty() => TreeWalkResult::Ok,
+                    Some(git2::ObjectType::Tree) => {
+                        files.push((rel, None));
+                        TreeWalkResult::Skip
                     }
-                })?;
-                snap.site_files = files;
-            }
+                    Some(git2::ObjectType::Blob) => {
+                        let bytes = repo.find_blob(e.id()).map(|b| b.content().to_vec()).ok();
+                        files.push((rel, bytes));
+                        TreeWalkResult::Ok
+                    }
+                    _ => TreeWalkResult::Ok,
+                }
+            })?;
+            snap.site_files = files;
         }
         Ok(snap)
     }
 
     /// Generation and order id of the newest commit between `from` (exclusive, may be None) and
     /// `to` whose message reads `maestro: <service> gen <g> (order <o>, intent <intent_id>)`.
-    pub fn intent_commit_info(&self, from: Option<&str>, to: &str, intent_id: &str) -> Result<Option<(u64, String)>, Error> {
+    pub fn intent_commit_info(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        intent_id: &str,
+    ) -> Result<Option<(u64, String)>, Error> {
         let repo = self.open()?;
         let mut walk = repo.revwalk()?;
         walk.push(Oid::from_str(to)?)?;
@@ -131,7 +145,9 @@ impl GitMirror {
                 break;
             }
             let commit = repo.find_commit(oid?)?;
-            if let Some(info) = parse_commit_message(commit.message().unwrap_or_default(), intent_id) {
+            if let Some(info) =
+                parse_commit_message(commit.message().unwrap_or_default(), intent_id)
+            {
                 return Ok(Some(info));
             }
         }
@@ -155,7 +171,10 @@ mod tests {
     #[test]
     fn commit_message_is_parsed() {
         let m = "maestro: web gen 3 (order o-1, intent i-9)\n\nTrace-Id: abc\n";
-        assert_eq!(super::parse_commit_message(m, "i-9"), Some((3, "o-1".to_string())));
+        assert_eq!(
+            super::parse_commit_message(m, "i-9"),
+            Some((3, "o-1".to_string()))
+        );
         assert_eq!(super::parse_commit_message(m, "i-8"), None);
         assert_eq!(super::parse_commit_message("other", "i-9"), None);
     }

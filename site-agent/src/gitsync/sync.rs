@@ -79,7 +79,10 @@ impl GitSync {
 
     /// The commit last applied completely to the colony.
     pub fn applied_commit(&self) -> Result<Option<String>, Error> {
-        Ok(self.meta.get(APPLIED_KEY)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self
+            .meta
+            .get(APPLIED_KEY)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// One round: fetch (or fall back to the last fetched commit), then apply when the commit
@@ -91,7 +94,9 @@ impl GitSync {
             Ok(tip) => {
                 if self.fetch_failing {
                     self.fetch_failing = false;
-                    self.ctx.outbox.log("info", "", "gitsync", "git fetch recovered");
+                    self.ctx
+                        .outbox
+                        .log("info", "", "gitsync", "git fetch recovered");
                 }
                 tip
             }
@@ -99,7 +104,12 @@ impl GitSync {
                 tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
                 if !self.fetch_failing {
                     self.fetch_failing = true;
-                    self.ctx.outbox.log("warn", "", "gitsync", format!("git fetch failed: {e}; keeping the last synced commit"));
+                    self.ctx.outbox.log(
+                        "warn",
+                        "",
+                        "gitsync",
+                        format!("git fetch failed: {e}; keeping the last synced commit"),
+                    );
                 }
                 let mirror = self.mirror.clone();
                 blocking(move || mirror.last_fetched()).await?
@@ -115,7 +125,7 @@ impl GitSync {
         let outcome = self.apply(&snapshot, applied.as_deref()).await?;
         if outcome.errors.is_empty() {
             self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
-            self.meta.flush_async().await?;
+            maestro_common::durable::flush(&self.meta).await?;
             self.checked = true;
         }
         if !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty()) {
@@ -126,33 +136,60 @@ impl GitSync {
         Ok(Some(outcome))
     }
 
-    async fn apply(&mut self, snap: &Snapshot, previous: Option<&str>) -> Result<ApplyOutcome, Error> {
+    async fn apply(
+        &mut self,
+        snap: &Snapshot,
+        previous: Option<&str>,
+    ) -> Result<ApplyOutcome, Error> {
         let ctx = self.ctx.clone();
         let mut problems = Vec::new();
         let mut outcome = ApplyOutcome::default();
-        self.apply_definitions(snap, &mut problems, &mut outcome).await?;
+        self.apply_definitions(snap, &mut problems, &mut outcome)
+            .await?;
 
         let (desired, protected) = desired_blueprints(snap, &ctx.colony, &ctx.site, &mut problems);
         if self.reported_problems.as_deref() != Some(snap.commit.as_str()) {
             for p in &problems {
                 let bp = p.protected_name.clone().unwrap_or_default();
-                ctx.outbox.log("error", &bp, "gitsync", format!("skipped {} at {}: {}", p.path, short(&snap.commit), p.reason));
+                ctx.outbox.log(
+                    "error",
+                    &bp,
+                    "gitsync",
+                    format!(
+                        "skipped {} at {}: {}",
+                        p.path,
+                        short(&snap.commit),
+                        p.reason
+                    ),
+                );
             }
             self.reported_problems = Some(snap.commit.clone());
         }
 
-        let current = ctx.client.get_blueprints(&ctx.keys.agent, &ctx.colony, None, None).await?;
-        let current: BTreeMap<String, Blueprint> = current.into_iter().map(|b| (b.metadata.name.clone(), b)).collect();
+        let current = ctx
+            .client
+            .get_blueprints(&ctx.keys.agent, &ctx.colony, None, None)
+            .await?;
+        let current: BTreeMap<String, Blueprint> = current
+            .into_iter()
+            .map(|b| (b.metadata.name.clone(), b))
+            .collect();
         for (name, want) in &desired {
             let result = match current.get(name) {
                 None => self.add(want, &mut outcome).await,
                 Some(cur) if !files::is_managed(cur) => {
-                    outcome.errors.push(format!("{name}: exists in the colony but is not managed by maestro"));
+                    outcome.errors.push(format!(
+                        "{name}: exists in the colony but is not managed by maestro"
+                    ));
                     ctx.outbox.log("error", name, "gitsync", "a blueprint of that name exists in the colony without the maestro.io/intent-id annotation; not touched");
                     continue;
                 }
                 Some(cur) if cur.kind != want.kind => {
-                    match ctx.client.remove_blueprint(&ctx.keys.agent, &ctx.colony, name).await {
+                    match ctx
+                        .client
+                        .remove_blueprint(&ctx.keys.agent, &ctx.colony, name)
+                        .await
+                    {
                         Ok(()) => self.add(want, &mut outcome).await,
                         Err(e) => Err(e.into()),
                     }
@@ -163,7 +200,11 @@ impl GitSync {
                     next.metadata.labels = want.metadata.labels.clone();
                     next.metadata.annotations = want.metadata.annotations.clone();
                     next.metadata.location_name = want.metadata.location_name.clone();
-                    match ctx.client.update_blueprint(&ctx.keys.agent, &next, false).await {
+                    match ctx
+                        .client
+                        .update_blueprint(&ctx.keys.agent, &next, false)
+                        .await
+                    {
                         Ok(_) => {
                             outcome.updated.push(name.clone());
                             Ok(())
@@ -175,7 +216,12 @@ impl GitSync {
             };
             if let Err(e) = result {
                 outcome.errors.push(format!("{name}: {e}"));
-                ctx.outbox.log("error", name, "gitsync", format!("applying blueprint failed: {e}"));
+                ctx.outbox.log(
+                    "error",
+                    name,
+                    "gitsync",
+                    format!("applying blueprint failed: {e}"),
+                );
             }
         }
         for (name, cur) in &current {
@@ -184,38 +230,73 @@ impl GitSync {
             }
             if let Err(e) = self.remove(cur, previous, &snap.commit, &mut outcome).await {
                 outcome.errors.push(format!("{name}: {e}"));
-                ctx.outbox.log("error", name, "gitsync", format!("removing blueprint failed: {e}"));
+                ctx.outbox.log(
+                    "error",
+                    name,
+                    "gitsync",
+                    format!("removing blueprint failed: {e}"),
+                );
             }
         }
         Ok(outcome)
     }
 
-    async fn apply_definitions(&self, snap: &Snapshot, problems: &mut Vec<FileProblem>, outcome: &mut ApplyOutcome) -> Result<(), Error> {
+    async fn apply_definitions(
+        &self,
+        snap: &Snapshot,
+        problems: &mut Vec<FileProblem>,
+        outcome: &mut ApplyOutcome,
+    ) -> Result<(), Error> {
         let ctx = &self.ctx;
         let mut wanted = Vec::new();
         for (file, bytes) in &snap.definitions {
             match files::parse_definition(file, bytes, &ctx.colony) {
                 Ok(d) => wanted.push(d),
-                Err(reason) => problems.push(FileProblem { path: format!("definitions/{file}"), reason, protected_name: None }),
+                Err(reason) => problems.push(FileProblem {
+                    path: format!("definitions/{file}"),
+                    reason,
+                    protected_name: None,
+                }),
             }
         }
         if wanted.is_empty() {
             return Ok(());
         }
-        let existing = ctx.client.get_blueprint_definitions(&ctx.keys.agent, &ctx.colony).await?;
-        let kinds: BTreeSet<&str> = existing.iter().map(|d| d.spec.names.kind.as_str()).collect();
-        for def in wanted.iter().filter(|d| !kinds.contains(d.spec.names.kind.as_str())) {
+        let existing = ctx
+            .client
+            .get_blueprint_definitions(&ctx.keys.agent, &ctx.colony)
+            .await?;
+        let kinds: BTreeSet<&str> = existing
+            .iter()
+            .map(|d| d.spec.names.kind.as_str())
+            .collect();
+        for def in wanted
+            .iter()
+            .filter(|d| !kinds.contains(d.spec.names.kind.as_str()))
+        {
             let kind = &def.spec.names.kind;
             let Some(owner) = &ctx.keys.colony_owner else {
-                outcome.errors.push(format!("definition {kind}: no colony owner key"));
+                outcome
+                    .errors
+                    .push(format!("definition {kind}: no colony owner key"));
                 ctx.outbox.log("error", "", "gitsync", format!("blueprint definition {kind} is missing in the colony and the agent has no colony owner key"));
                 continue;
             };
             match ctx.client.add_blueprint_definition(owner, def).await {
-                Ok(_) => ctx.outbox.log("info", "", "gitsync", format!("added blueprint definition {kind}")),
+                Ok(_) => ctx.outbox.log(
+                    "info",
+                    "",
+                    "gitsync",
+                    format!("added blueprint definition {kind}"),
+                ),
                 Err(e) => {
                     outcome.errors.push(format!("definition {kind}: {e}"));
-                    ctx.outbox.log("error", "", "gitsync", format!("adding blueprint definition {kind} failed: {e}"));
+                    ctx.outbox.log(
+                        "error",
+                        "",
+                        "gitsync",
+                        format!("adding blueprint definition {kind} failed: {e}"),
+                    );
                 }
             }
         }
@@ -231,14 +312,39 @@ impl GitSync {
         Ok(())
     }
 
-    async fn remove(&self, cur: &Blueprint, previous: Option<&str>, tip: &str, outcome: &mut ApplyOutcome) -> Result<(), Error> {
+    async fn remove(
+        &self,
+        cur: &Blueprint,
+        previous: Option<&str>,
+        tip: &str,
+        outcome: &mut ApplyOutcome,
+    ) -> Result<(), Error> {
         let ctx = &self.ctx;
         let name = &cur.metadata.name;
-        let intent_id = cur.metadata.annotations.get(INTENT_ID).cloned().unwrap_or_default();
-        let (mirror, from, to, id) = (self.mirror.clone(), previous.map(str::to_string), tip.to_string(), intent_id.clone());
-        let info = blocking(move || mirror.intent_commit_info(from.as_deref(), &to, &id)).await.unwrap_or(None);
+        let intent_id = cur
+            .metadata
+            .annotations
+            .get(INTENT_ID)
+            .cloned()
+            .unwrap_or_default();
+        let (mirror, from, to, id) = (
+            self.mirror.clone(),
+            previous.map(str::to_string),
+            tip.to_string(),
+            intent_id.clone(),
+        );
+        let info = blocking(move || mirror.intent_commit_info(from.as_deref(), &to, &id))
+            .await
+            .unwrap_or(None);
         let (generation, order_id) = info.unwrap_or_else(|| {
-            (files::intent_generation(cur), cur.metadata.annotations.get(ORDER_ID).cloned().unwrap_or_default())
+            (
+                files::intent_generation(cur),
+                cur.metadata
+                    .annotations
+                    .get(ORDER_ID)
+                    .cloned()
+                    .unwrap_or_default(),
+            )
         });
         let pending = PendingRemoval {
             name: name.clone(),
@@ -251,7 +357,11 @@ impl GitSync {
         };
         // Recorded first so a crash between the two steps still reports the removal.
         self.removals.put(&pending)?;
-        match ctx.client.remove_blueprint(&ctx.keys.agent, &ctx.colony, name).await {
+        match ctx
+            .client
+            .remove_blueprint(&ctx.keys.agent, &ctx.colony, name)
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.status() == Some(404) => {}
             Err(e) => {
@@ -265,7 +375,12 @@ impl GitSync {
 }
 
 /// The valid blueprint files of a snapshot by name, and the names of broken files (kept).
-fn desired_blueprints(snap: &Snapshot, colony: &str, site: &str, problems: &mut Vec<FileProblem>) -> (BTreeMap<String, Blueprint>, BTreeSet<String>) {
+fn desired_blueprints(
+    snap: &Snapshot,
+    colony: &str,
+    site: &str,
+    problems: &mut Vec<FileProblem>,
+) -> (BTreeMap<String, Blueprint>, BTreeSet<String>) {
     let mut desired = BTreeMap::new();
     let mut protected = BTreeSet::new();
     for (rel, bytes) in &snap.site_files {
@@ -274,7 +389,11 @@ fn desired_blueprints(snap: &Snapshot, colony: &str, site: &str, problems: &mut 
             if let Some(n) = &name {
                 protected.insert(n.clone());
             }
-            problems.push(FileProblem { path: path.clone(), reason, protected_name: name });
+            problems.push(FileProblem {
+                path: path.clone(),
+                reason,
+                protected_name: name,
+            });
         };
         let (kind, name) = match files::parse_blueprint_path(rel) {
             Ok(kn) => kn,
@@ -288,7 +407,10 @@ fn desired_blueprints(snap: &Snapshot, colony: &str, site: &str, problems: &mut 
             continue;
         };
         if desired.contains_key(&name) {
-            problem(format!("a blueprint named {name:?} is already defined under another kind"), None);
+            problem(
+                format!("a blueprint named {name:?} is already defined under another kind"),
+                None,
+            );
             continue;
         }
         match files::parse_blueprint(&kind, &name, bytes, colony, site) {
@@ -312,6 +434,10 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Runtime(format!("blocking task: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Runtime(format!("blocking task: {e}")))?
 }

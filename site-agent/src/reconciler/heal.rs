@@ -27,11 +27,19 @@ pub(super) fn restart_delay(recent: usize) -> Duration {
     if recent < FREE_RESTARTS {
         return Duration::ZERO;
     }
-    let exp = u32::try_from(recent - FREE_RESTARTS).unwrap_or(u32::MAX).min(16);
-    Duration::from_millis(250).saturating_mul(1 << exp).min(MAX_RESTART_DELAY)
+    let exp = u32::try_from(recent - FREE_RESTARTS)
+        .unwrap_or(u32::MAX)
+        .min(16);
+    Duration::from_millis(250)
+        .saturating_mul(1 << exp)
+        .min(MAX_RESTART_DELAY)
 }
 
-pub(super) async fn run(reconciler: ProcessReconciler, mut exits: mpsc::UnboundedReceiver<ExitEvent>, shutdown: CancellationToken) {
+pub(super) async fn run(
+    reconciler: ProcessReconciler,
+    mut exits: mpsc::UnboundedReceiver<ExitEvent>,
+    shutdown: CancellationToken,
+) {
     adopt(&reconciler, &shutdown).await;
     let (due_tx, mut due_rx) = mpsc::unbounded_channel::<String>();
     let mut pending: BTreeSet<String> = BTreeSet::new();
@@ -51,6 +59,7 @@ pub(super) async fn run(reconciler: ProcessReconciler, mut exits: mpsc::Unbounde
             }
             _ = tick.tick() => {
                 if let Ok(all) = reconciler.table().all() {
+                    forward_output(&reconciler, &all);
                     crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
                 }
             }
@@ -67,7 +76,10 @@ pub(super) async fn run(reconciler: ProcessReconciler, mut exits: mpsc::Unbounde
             }
             let history = restarts.entry(name.clone()).or_default();
             let now = Instant::now();
-            while history.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+            while history
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+            {
                 history.pop_front();
             }
             let delay = restart_delay(history.len());
@@ -84,15 +96,47 @@ pub(super) async fn run(reconciler: ProcessReconciler, mut exits: mpsc::Unbounde
     }
 }
 
+/// Forwards new output lines of every recorded instance.
+fn forward_output(reconciler: &ProcessReconciler, instances: &[super::table::Instance]) {
+    let inner = &reconciler.inner;
+    let mut seen = BTreeSet::new();
+    for i in instances {
+        let name = i.name();
+        if seen.insert(name.clone())
+            && let Err(e) = inner.output.forward(&inner.ctx.outbox, &i.blueprint, &name)
+        {
+            tracing::debug!(error = %e, instance = %name, "forwarding process output failed");
+        }
+    }
+}
+
 /// Converges everything once at start (re-adopting live pids, restarting dead ones, stopping
 /// orphans), retrying with backoff until the colony answers.
 async fn adopt(reconciler: &ProcessReconciler, shutdown: &CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
+        let live: Vec<String> = reconciler
+            .table()
+            .all()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(is_alive)
+            .map(|i| format!("{} (pid {})", i.name(), i.pid))
+            .collect();
         match reconciler.converge_all(None).await {
-            Ok(_) => return,
+            Ok(_) => {
+                let message = format!(
+                    "startup convergence done; adopted {} running instance(s): {}",
+                    live.len(),
+                    live.join(", ")
+                );
+                reconciler.record("", "info", &message, None).await;
+                return;
+            }
             // The colony did not answer: nothing was compared yet.
-            Err(e @ crate::Error::Colony(_)) => tracing::warn!(error = %e, "initial convergence failed; retrying"),
+            Err(e @ crate::Error::Colony(_)) => {
+                tracing::warn!(error = %e, "initial convergence failed; retrying")
+            }
             // Per-blueprint failures are logged and retried by the liveness check and the colony.
             Err(e) => {
                 tracing::warn!(error = %e, "initial convergence incomplete");

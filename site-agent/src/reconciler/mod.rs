@@ -9,6 +9,7 @@
 mod converge;
 mod executor;
 mod heal;
+pub mod output;
 pub mod plan;
 pub mod runtime;
 pub mod spec;
@@ -50,6 +51,7 @@ struct Inner {
     ctx: SiteContext,
     table: InstanceTable,
     runtime: ProcessRuntime,
+    output: output::OutputForwarder,
     lock: tokio::sync::Mutex<()>,
     grace: Duration,
 }
@@ -58,12 +60,32 @@ impl ProcessReconciler {
     /// Starts the reconciler: its executor loop (assign, reconcile/cleanup, close) and its
     /// self-heal loop (child exits and liveness checks), both on `tracker` until `shutdown`.
     /// Instances recorded by an earlier run are re-adopted, not restarted.
-    pub fn start(ctx: SiteContext, log_dir: &Path, shutdown: CancellationToken, tracker: &TaskTracker) -> Result<Self, Error> {
+    pub fn start(
+        ctx: SiteContext,
+        log_dir: &Path,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<Self, Error> {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let table = InstanceTable::open(&ctx.db)?;
-        let runtime = ProcessRuntime::new(&ctx.site, log_dir, exits_tx, shutdown.clone(), tracker.clone());
-        let reconciler =
-            Self { inner: Arc::new(Inner { ctx, table, runtime, lock: tokio::sync::Mutex::new(()), grace: STOP_GRACE }) };
+        let runtime = ProcessRuntime::new(
+            &ctx.site,
+            log_dir,
+            exits_tx,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        let output = output::OutputForwarder::open(&ctx.db, log_dir)?;
+        let reconciler = Self {
+            inner: Arc::new(Inner {
+                ctx,
+                table,
+                runtime,
+                output,
+                lock: tokio::sync::Mutex::new(()),
+                grace: STOP_GRACE,
+            }),
+        };
         tracker.spawn(executor::run(reconciler.clone(), shutdown.clone()));
         tracker.spawn(heal::run(reconciler.clone(), exits_rx, shutdown));
         Ok(reconciler)
@@ -89,6 +111,6 @@ pub async fn stop_all_instances(data_dir: &Path) -> Result<usize, Error> {
         }
         table.remove(&instance.blueprint, instance.pid)?;
     }
-    db.flush_async().await?;
+    maestro_common::durable::flush(&db).await?;
     Ok(stopped)
 }

@@ -58,12 +58,24 @@ mod tests {
     use super::*;
 
     fn o(pid: u32, index: u32, generation: i64, alive: bool) -> Observed {
-        Observed { pid, index, generation, alive }
+        Observed {
+            pid,
+            index,
+            generation,
+            alive,
+        }
     }
 
     #[test]
     fn empty_starts_all() {
-        assert_eq!(plan(1, 2, &[]), Plan { forget: vec![], stop: vec![], start: vec![0, 1] });
+        assert_eq!(
+            plan(1, 2, &[]),
+            Plan {
+                forget: vec![],
+                stop: vec![],
+                start: vec![0, 1]
+            }
+        );
     }
 
     #[test]
@@ -73,7 +85,16 @@ mod tests {
 
     #[test]
     fn dead_are_restarted_old_replaced_extra_stopped() {
-        let p = plan(2, 2, &[o(10, 0, 2, false), o(11, 1, 1, true), o(12, 2, 2, true), o(13, 0, 2, true)]);
+        let p = plan(
+            2,
+            2,
+            &[
+                o(10, 0, 2, false),
+                o(11, 1, 1, true),
+                o(12, 2, 2, true),
+                o(13, 0, 2, true),
+            ],
+        );
         assert_eq!(p.forget, vec![10]);
         assert_eq!(p.stop, vec![11, 12]);
         assert_eq!(p.start, vec![1]);
@@ -82,12 +103,26 @@ mod tests {
     #[test]
     fn duplicates_in_a_slot_are_stopped() {
         let p = plan(1, 1, &[o(10, 0, 1, true), o(11, 0, 1, true)]);
-        assert_eq!(p, Plan { forget: vec![], stop: vec![11], start: vec![] });
+        assert_eq!(
+            p,
+            Plan {
+                forget: vec![],
+                stop: vec![11],
+                start: vec![]
+            }
+        );
     }
 
     #[test]
     fn scale_to_zero_stops_everything() {
         let p = plan(1, 0, &[o(10, 0, 1, true)]);
-        assert_eq!(p, Plan { forget: vec![], stop: vec![10], start: vec![] });
+        assert_eq!(
+            p,
+            Plan {
+                forget: vec![],
+                stop: vec![10],
+                start: vec![]
+            }
+        );
     }
 }

@@ -54,21 +54,68 @@ pub struct ProcessRuntime {
 impl ProcessRuntime {
     /// A runtime writing child output under `log_dir` and reporting exits of its children on
     /// `exits` until `shutdown` (children keep running after it).
-    pub fn new(site: &str, log_dir: &Path, exits: mpsc::UnboundedSender<ExitEvent>, shutdown: CancellationToken, tracker: TaskTracker) -> Self {
-        Self { site: site.to_string(), log_dir: log_dir.to_path_buf(), exits, shutdown, tracker }
+    pub fn new(
+        site: &str,
+        log_dir: &Path,
+        exits: mpsc::UnboundedSender<ExitEvent>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        Self {
+            site: site.to_string(),
+            log_dir: log_dir.to_path_buf(),
+            exits,
+            shutdown,
+            tracker,
+        }
     }
 
-    /// Starts instance `index` of `blueprint` at `generation`.
-    pub fn spawn(&self, blueprint: &str, index: u32, generation: i64, spec: &ProcessSpec) -> Result<Instance, Error> {
+    /// Starts instance `index` of `blueprint` at `generation` and waits (briefly) until the
+    /// process shows its labels.
+    pub async fn spawn(
+        &self,
+        blueprint: &str,
+        index: u32,
+        generation: i64,
+        spec: &ProcessSpec,
+    ) -> Result<Instance, Error> {
+        let instance = self.spawn_child(blueprint, index, generation, spec)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !labelled(instance.pid, &instance)
+            && proc_stat(instance.pid).is_some_and(|s| s.state != 'Z')
+        {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(instance)
+    }
+
+    fn spawn_child(
+        &self,
+        blueprint: &str,
+        index: u32,
+        generation: i64,
+        spec: &ProcessSpec,
+    ) -> Result<Instance, Error> {
         let name = instance_name(blueprint, index);
-        std::fs::create_dir_all(&self.log_dir).map_err(|e| Error::io(format!("creating {}", self.log_dir.display()), e))?;
+        std::fs::create_dir_all(&self.log_dir)
+            .map_err(|e| Error::io(format!("creating {}", self.log_dir.display()), e))?;
         let log_path = self.log_dir.join(format!("{name}.log"));
         if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
             let _ = std::fs::rename(&log_path, self.log_dir.join(format!("{name}.log.1")));
         }
-        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log_path);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+        };
         let stdout = open().map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
-        let stderr = stdout.try_clone().map_err(|e| Error::io("duplicating log file", e))?;
+        let stderr = stdout
+            .try_clone()
+            .map_err(|e| Error::io("duplicating log file", e))?;
         let mut cmd = tokio::process::Command::new(&spec.command);
         cmd.args(&spec.args)
             .envs(&spec.env)
@@ -84,8 +131,12 @@ impl ProcessRuntime {
         if let Some(dir) = &spec.working_dir {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|e| Error::Runtime(format!("starting {:?}: {e}", spec.command)))?;
-        let pid = child.id().ok_or_else(|| Error::Runtime("child exited before its pid was read".into()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Runtime(format!("starting {:?}: {e}", spec.command)))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| Error::Runtime("child exited before its pid was read".into()))?;
         let instance = Instance {
             blueprint: blueprint.to_string(),
             index,
@@ -94,7 +145,11 @@ impl ProcessRuntime {
             started_at_ms: maestro_common::time::now_millis(),
             start_ticks: proc_stat(pid).map(|s| s.start_ticks),
         };
-        let (exits, shutdown, bp) = (self.exits.clone(), self.shutdown.clone(), blueprint.to_string());
+        let (exits, shutdown, bp) = (
+            self.exits.clone(),
+            self.shutdown.clone(),
+            blueprint.to_string(),
+        );
         self.tracker.spawn(async move {
             tokio::select! {
                 status = child.wait() => {
@@ -128,7 +183,10 @@ pub async fn stop(instance: &Instance, grace: Duration) -> Result<(), Error> {
     if wait_gone(instance, Duration::from_secs(5)).await {
         return Ok(());
     }
-    Err(Error::Runtime(format!("pid {} survived SIGKILL", instance.pid)))
+    Err(Error::Runtime(format!(
+        "pid {} survived SIGKILL",
+        instance.pid
+    )))
 }
 
 /// SIGKILLs `instance` at once if it is alive and ours (synchronous; for cleanup helpers).
@@ -182,29 +240,55 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     // `pid (comm) state ...`: comm may contain spaces and parentheses; split after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat { state: fields.first()?.chars().next()?, start_ticks: fields.get(19)?.parse().ok()? })
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
 }
 
 /// Reads the environment a process was started with.
 pub fn proc_environ(pid: u32) -> Option<Vec<String>> {
     let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    Some(bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+    Some(
+        bytes
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
+    )
 }
 
 /// True when `instance.pid` is a live (non-zombie) process started for this instance: same
 /// start time when known, and `MAESTRO_BLUEPRINT` / `MAESTRO_INSTANCE` labels in its environment.
 pub fn is_alive(instance: &Instance) -> bool {
-    let Some(stat) = proc_stat(instance.pid) else { return false };
+    let Some(stat) = proc_stat(instance.pid) else {
+        return false;
+    };
     if matches!(stat.state, 'Z' | 'X' | 'x') {
         return false;
     }
     if instance.start_ticks.is_some_and(|t| t != stat.start_ticks) {
         return false;
     }
-    let Some(env) = proc_environ(instance.pid) else { return false };
+    let Some(env) = proc_environ(instance.pid) else {
+        return false;
+    };
+    if env.is_empty() && instance.start_ticks.is_some() {
+        // Mid-exec (the kernel publishes the new environment only after the parent was
+        // released); the matching start time already rules out pid reuse.
+        return true;
+    }
+    has_labels(&env, instance)
+}
+
+fn has_labels(env: &[String], instance: &Instance) -> bool {
     let want_bp = format!("{ENV_BLUEPRINT}={}", instance.blueprint);
     let want_inst = format!("{ENV_INSTANCE}={}", instance.name());
-    env.iter().any(|e| *e == want_bp) && env.iter().any(|e| *e == want_inst)
+    env.contains(&want_bp) && env.contains(&want_inst)
+}
+
+fn labelled(pid: u32, instance: &Instance) -> bool {
+    proc_environ(pid).is_some_and(|env| has_labels(&env, instance))
 }
 
 #[cfg(test)]
@@ -214,7 +298,13 @@ mod tests {
     #[test]
     fn stat_is_parsed_after_the_comm() {
         let s = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10";
-        assert_eq!(parse_stat(s), Some(ProcStat { state: 'S', start_ticks: 123_456 }));
+        assert_eq!(
+            parse_stat(s),
+            Some(ProcStat {
+                state: 'S',
+                start_ticks: 123_456
+            })
+        );
         assert_eq!(parse_stat("garbage"), None);
     }
 

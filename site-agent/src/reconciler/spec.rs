@@ -31,7 +31,10 @@ impl ProcessSpec {
     /// Validates a blueprint spec; the error names the field.
     pub fn from_json(spec: &Value) -> Result<Self, String> {
         let obj = spec.as_object().ok_or("spec: not an object")?;
-        let command = obj.get("command").and_then(Value::as_str).unwrap_or_default();
+        let command = obj
+            .get("command")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if command.is_empty() {
             return Err("spec.command: required".to_string());
         }
@@ -49,10 +52,16 @@ impl ProcessSpec {
             Some(Value::Object(m)) => m
                 .iter()
                 .map(|(k, v)| {
-                    if k.is_empty() || k.contains('=') || k.contains('\0') || k.starts_with("MAESTRO_") {
+                    if k.is_empty()
+                        || k.contains('=')
+                        || k.contains('\0')
+                        || k.starts_with("MAESTRO_")
+                    {
                         return Err(format!("spec.env: invalid or reserved name {k:?}"));
                     }
-                    scalar(v).map(|s| (k.clone(), s)).ok_or_else(|| format!("spec.env.{k}: not a string"))
+                    scalar(v)
+                        .map(|s| (k.clone(), s))
+                        .ok_or_else(|| format!("spec.env.{k}: not a string"))
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("spec.env: not an object".to_string()),
@@ -64,7 +73,10 @@ impl ProcessSpec {
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                     .ok_or("spec.replicas: not a non-negative integer")?;
-                u32::try_from(n).ok().filter(|n| *n <= MAX_REPLICAS).ok_or(format!("spec.replicas: at most {MAX_REPLICAS}"))?
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_REPLICAS)
+                    .ok_or(format!("spec.replicas: at most {MAX_REPLICAS}"))?
             }
         };
         let working_dir = match obj.get("workingDir") {
@@ -73,7 +85,13 @@ impl ProcessSpec {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err("spec.workingDir: not a string".to_string()),
         };
-        Ok(Self { command: command.to_string(), args, env, replicas, working_dir })
+        Ok(Self {
+            command: command.to_string(),
+            args,
+            env,
+            replicas,
+            working_dir,
+        })
     }
 }
 
@@ -89,7 +107,12 @@ fn scalar(v: &Value) -> Option<String> {
 /// Desired replicas of a blueprint spec, for status reports (1 when absent or invalid).
 pub fn desired_replicas(spec: &Value) -> u32 {
     ProcessSpec::from_json(spec).map_or_else(
-        |_| spec.get("replicas").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
+        |_| {
+            spec.get("replicas")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1)
+        },
         |s| s.replicas,
     )
 }
@@ -106,14 +129,35 @@ mod tests {
         assert_eq!(s.replicas, 3);
         assert_eq!(s.env["A"], "b");
         assert_eq!(s.working_dir.as_deref(), Some("/tmp"));
-        assert_eq!(ProcessSpec::from_json(&json!({"command": "x"})).unwrap().replicas, 1);
+        assert_eq!(
+            ProcessSpec::from_json(&json!({"command": "x"}))
+                .unwrap()
+                .replicas,
+            1
+        );
     }
 
     #[test]
     fn rejects_bad_specs() {
-        assert!(ProcessSpec::from_json(&json!({})).unwrap_err().contains("command"));
-        assert!(ProcessSpec::from_json(&json!({"command": "x", "replicas": -1})).unwrap_err().contains("replicas"));
-        assert!(ProcessSpec::from_json(&json!({"command": "x", "env": {"MAESTRO_X": "1"}})).unwrap_err().contains("reserved"));
-        assert!(ProcessSpec::from_json(&json!({"command": "x", "args": [{}]})).unwrap_err().contains("args[0]"));
+        assert!(
+            ProcessSpec::from_json(&json!({}))
+                .unwrap_err()
+                .contains("command")
+        );
+        assert!(
+            ProcessSpec::from_json(&json!({"command": "x", "replicas": -1}))
+                .unwrap_err()
+                .contains("replicas")
+        );
+        assert!(
+            ProcessSpec::from_json(&json!({"command": "x", "env": {"MAESTRO_X": "1"}}))
+                .unwrap_err()
+                .contains("reserved")
+        );
+        assert!(
+            ProcessSpec::from_json(&json!({"command": "x", "args": [{}]}))
+                .unwrap_err()
+                .contains("args[0]")
+        );
     }
 }

@@ -6,7 +6,12 @@ use super::runtime::is_alive;
 use super::table::Instance;
 
 /// Builds `{instances, runningInstances, totalInstances, observedGeneration, lastUpdated[, message]}`.
-pub fn build(instances: &[Instance], replicas: u32, generation: i64, message: Option<&str>) -> Value {
+pub fn build(
+    instances: &[Instance],
+    replicas: u32,
+    generation: i64,
+    message: Option<&str>,
+) -> Value {
     let now = maestro_common::time::rfc3339(maestro_common::time::now_millis());
     let mut sorted: Vec<&Instance> = instances.iter().collect();
     sorted.sort_by_key(|i| (i.index, i.pid));

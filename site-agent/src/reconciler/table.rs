@@ -55,14 +55,16 @@ fn prefix(blueprint: &str) -> Vec<u8> {
 impl InstanceTable {
     /// Opens the table in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, Error> {
-        Ok(Self { tree: db.open_tree("instances")? })
+        Ok(Self {
+            tree: db.open_tree("instances")?,
+        })
     }
 
     /// Records an instance durably.
     pub async fn insert(&self, i: &Instance) -> Result<(), Error> {
         let bytes = serde_json::to_vec(i).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.tree.insert(key(&i.blueprint, i.pid), bytes)?;
-        self.tree.flush_async().await?;
+        maestro_common::durable::flush(&self.tree).await?;
         Ok(())
     }
 
@@ -87,11 +89,16 @@ impl InstanceTable {
     }
 }
 
-fn decode_all(iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>) -> Result<Vec<Instance>, Error> {
+fn decode_all(
+    iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+) -> Result<Vec<Instance>, Error> {
     let mut out = Vec::new();
     for item in iter {
         let (_, v) = item?;
-        out.push(serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("instance table: {e}")))?);
+        out.push(
+            serde_json::from_slice(&v)
+                .map_err(|e| Error::Corrupt(format!("instance table: {e}")))?,
+        );
     }
     Ok(out)
 }
@@ -105,7 +112,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let t = InstanceTable::open(&db).unwrap();
-        let mk = |bp: &str, pid| Instance { blueprint: bp.into(), index: 0, pid, generation: 1, started_at_ms: 0, start_ticks: None };
+        let mk = |bp: &str, pid| Instance {
+            blueprint: bp.into(),
+            index: 0,
+            pid,
+            generation: 1,
+            started_at_ms: 0,
+            start_ticks: None,
+        };
         t.insert(&mk("web", 1)).await.unwrap();
         t.insert(&mk("web-2", 2)).await.unwrap();
         assert_eq!(t.of_blueprint("web").unwrap().len(), 1);

@@ -17,7 +17,8 @@ pub struct Assessment {
 }
 
 fn as_u32(v: Option<&Value>) -> Option<u32> {
-    v.and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+    v.and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// Assesses `bp` per `docs/contracts.md`.
@@ -27,13 +28,26 @@ pub fn assess(bp: &Blueprint) -> Assessment {
     let replicas = bp
         .spec
         .get("replicas")
-        .and_then(|r| r.as_u64().or_else(|| r.as_str().and_then(|s| s.trim().parse().ok())))
+        .and_then(|r| {
+            r.as_u64()
+                .or_else(|| r.as_str().and_then(|s| s.trim().parse().ok()))
+        })
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(1);
-    let message = status.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+    let message = status
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let gen_ok = |v: Option<&Value>| v.is_none_or(|g| g.as_i64() == Some(generation));
-    let instances: Vec<&Value> = status.get("instances").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-    let current = |i: &Value| i.get("state").and_then(Value::as_str) == Some("running") && gen_ok(i.get("generation"));
+    let instances: Vec<&Value> = status
+        .get("instances")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let current = |i: &Value| {
+        i.get("state").and_then(Value::as_str) == Some("running") && gen_ok(i.get("generation"))
+    };
     let ready = if status.get("instances").is_some() {
         u32::try_from(instances.iter().filter(|i| current(i)).count()).unwrap_or(u32::MAX)
     } else {
@@ -48,7 +62,12 @@ pub fn assess(bp: &Blueprint) -> Assessment {
         && running == Some(replicas)
         && total == Some(replicas)
         && ready == replicas;
-    Assessment { ready, total: replicas, converged, message }
+    Assessment {
+        ready,
+        total: replicas,
+        converged,
+        message,
+    }
 }
 
 /// The part of a blueprint that, when it changes, is worth a status record: generations,
@@ -77,7 +96,12 @@ mod tests {
     use serde_json::json;
 
     fn bp(generation: i64, replicas: u32, status: Value) -> Blueprint {
-        let mut b = Blueprint::new("ProcessDeployment", "web", "s", json!({"command": "x", "replicas": replicas}));
+        let mut b = Blueprint::new(
+            "ProcessDeployment",
+            "web",
+            "s",
+            json!({"command": "x", "replicas": replicas}),
+        );
         b.metadata.generation = generation;
         b.status = status;
         b
@@ -89,22 +113,54 @@ mod tests {
 
     #[test]
     fn converged_needs_all_current_and_counts() {
-        let ok = bp(2, 2, json!({"instances": [inst("running", 2), inst("running", 2)], "runningInstances": 2, "totalInstances": 2, "observedGeneration": 2}));
-        assert_eq!(assess(&ok), Assessment { ready: 2, total: 2, converged: true, message: String::new() });
-        let old = bp(2, 2, json!({"instances": [inst("running", 1), inst("running", 2)], "runningInstances": 2, "totalInstances": 2, "observedGeneration": 2}));
+        let ok = bp(
+            2,
+            2,
+            json!({"instances": [inst("running", 2), inst("running", 2)], "runningInstances": 2, "totalInstances": 2, "observedGeneration": 2}),
+        );
+        assert_eq!(
+            assess(&ok),
+            Assessment {
+                ready: 2,
+                total: 2,
+                converged: true,
+                message: String::new()
+            }
+        );
+        let old = bp(
+            2,
+            2,
+            json!({"instances": [inst("running", 1), inst("running", 2)], "runningInstances": 2, "totalInstances": 2, "observedGeneration": 2}),
+        );
         assert!(!assess(&old).converged);
         assert_eq!(assess(&old).ready, 1);
-        let short = bp(2, 3, json!({"instances": [inst("running", 2), inst("running", 2)], "runningInstances": 2, "totalInstances": 3, "observedGeneration": 2}));
+        let short = bp(
+            2,
+            3,
+            json!({"instances": [inst("running", 2), inst("running", 2)], "runningInstances": 2, "totalInstances": 3, "observedGeneration": 2}),
+        );
         assert!(!assess(&short).converged);
-        let exited = bp(1, 1, json!({"instances": [inst("exited", 1)], "runningInstances": 0, "totalInstances": 1, "observedGeneration": 1}));
+        let exited = bp(
+            1,
+            1,
+            json!({"instances": [inst("exited", 1)], "runningInstances": 0, "totalInstances": 1, "observedGeneration": 1}),
+        );
         assert!(!assess(&exited).converged);
         assert!(!assess(&bp(1, 1, json!({}))).converged);
     }
 
     #[test]
     fn view_ignores_timestamps() {
-        let a = bp(1, 1, json!({"instances": [inst("running", 1)], "lastUpdated": "a"}));
-        let mut b = bp(1, 1, json!({"instances": [inst("running", 1)], "lastUpdated": "b"}));
+        let a = bp(
+            1,
+            1,
+            json!({"instances": [inst("running", 1)], "lastUpdated": "a"}),
+        );
+        let mut b = bp(
+            1,
+            1,
+            json!({"instances": [inst("running", 1)], "lastUpdated": "b"}),
+        );
         b.status["instances"][0]["lastCheck"] = json!("other");
         assert_eq!(view_key(&a), view_key(&b));
         b.metadata.generation = 2;

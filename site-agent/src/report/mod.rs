@@ -39,7 +39,12 @@ pub struct StatusReporter {
 impl StatusReporter {
     /// A reporter sending a heartbeat (and every blueprint's status) every `heartbeat`.
     pub fn new(ctx: SiteContext, heartbeat: Duration) -> Result<Self, Error> {
-        Ok(Self { removals: Removals::open(&ctx.db)?, ctx, heartbeat, last: HashMap::new() })
+        Ok(Self {
+            removals: Removals::open(&ctx.db)?,
+            ctx,
+            heartbeat,
+            last: HashMap::new(),
+        })
     }
 
     /// Runs until `shutdown`.
@@ -59,7 +64,11 @@ impl StatusReporter {
                 }
             };
             let now = Instant::now();
-            let wake = if busy || now < hot_until { (now + HOT_INTERVAL).min(next_full) } else { next_full };
+            let wake = if busy || now < hot_until {
+                (now + HOT_INTERVAL).min(next_full)
+            } else {
+                next_full
+            };
             let poke = self.ctx.report_poke.notified();
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -73,7 +82,10 @@ impl StatusReporter {
     /// is still expected to change (unconverged blueprints or pending removals).
     pub async fn tick(&mut self, full: bool) -> Result<bool, Error> {
         let ctx = self.ctx.clone();
-        let all = ctx.client.get_blueprints(&ctx.keys.agent, &ctx.colony, None, None).await?;
+        let all = ctx
+            .client
+            .get_blueprints(&ctx.keys.agent, &ctx.colony, None, None)
+            .await?;
         let managed: Vec<Blueprint> = all.into_iter().filter(files::is_managed).collect();
         let mut busy = false;
         for bp in &managed {
@@ -86,7 +98,8 @@ impl StatusReporter {
                 self.last.insert(bp.metadata.name.clone(), view);
             }
         }
-        self.last.retain(|name, _| managed.iter().any(|b| &b.metadata.name == name));
+        self.last
+            .retain(|name, _| managed.iter().any(|b| &b.metadata.name == name));
         // (A blueprint added again is dropped from the removals by the sync, which alone knows
         // the order of the two; `managed` may be older than a removal recorded meanwhile.)
         for removal in self.removals.list()? {
@@ -121,7 +134,9 @@ impl StatusReporter {
                     }
                     _ => None,
                 },
-                Err(e) if e.status() == Some(404) => Some((true, "cleanup process no longer known".to_string())),
+                Err(e) if e.status() == Some(404) => {
+                    Some((true, "cleanup process no longer known".to_string()))
+                }
                 Err(e) => return Err(e.into()),
             },
             None if maestro_common::time::age(removal.removed_at_ms) > CLEANUP_LOOKUP_LIMIT => {
@@ -129,7 +144,9 @@ impl StatusReporter {
             }
             None => None,
         };
-        let Some((removed, message)) = outcome else { return Ok(false) };
+        let Some((removed, message)) = outcome else {
+            return Ok(false);
+        };
         ctx.outbox.append(Record {
             blueprint: removal.name.clone(),
             generation: removal.generation,
@@ -150,8 +167,16 @@ impl StatusReporter {
 
     async fn find_cleanup(&self, removal: &PendingRemoval) -> Result<Option<Process>, Error> {
         let ctx = &self.ctx;
-        for state in [ProcessState::Success, ProcessState::Failed, ProcessState::Running, ProcessState::Waiting] {
-            let list = ctx.client.get_processes(&ctx.keys.agent, &ctx.colony, state, 100).await?;
+        for state in [
+            ProcessState::Success,
+            ProcessState::Failed,
+            ProcessState::Running,
+            ProcessState::Waiting,
+        ] {
+            let list = ctx
+                .client
+                .get_processes(&ctx.keys.agent, &ctx.colony, state, 100)
+                .await?;
             let found = list.into_iter().find(|p| {
                 p.spec.func_name == "cleanup"
                     && p.spec.kwarg_str("blueprintName") == Some(removal.name.as_str())

@@ -33,7 +33,9 @@ pub struct Removals {
 impl Removals {
     /// Opens the tree in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, Error> {
-        Ok(Self { tree: db.open_tree("removals")? })
+        Ok(Self {
+            tree: db.open_tree("removals")?,
+        })
     }
 
     /// Records (or replaces) a pending removal.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use maestro_proto::logs::v1::log_service_server::{LogService, LogServiceServer};
-use maestro_proto::logs::v1::{PushRequest, PushResponse, QueryRequest, QueryResponse, Record, SubscribeRequest, record};
+use maestro_proto::logs::v1::{
+    PushRequest, PushResponse, QueryRequest, QueryResponse, Record, SubscribeRequest, record,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,10 @@ impl TestRepo {
     pub fn new() -> Result<Self> {
         let dir = tempfile::tempdir()?;
         git2::Repository::init_bare(dir.path())?;
-        Ok(Self { dir, files: BTreeMap::new() })
+        Ok(Self {
+            dir,
+            files: BTreeMap::new(),
+        })
     }
 
     pub fn path(&self) -> String {
@@ -53,18 +58,35 @@ impl TestRepo {
         let tree = build_tree(&repo, &self.files, "")?;
         let tree = repo.find_tree(tree)?;
         let sig = git2::Signature::now("test", "test@example.com")?;
-        let parent = repo.refname_to_id("refs/heads/main").ok().map(|id| repo.find_commit(id)).transpose()?;
+        let parent = repo
+            .refname_to_id("refs/heads/main")
+            .ok()
+            .map(|id| repo.find_commit(id))
+            .transpose()?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = repo.commit(Some("refs/heads/main"), &sig, &sig, message, &tree, &parents)?;
+        let id = repo.commit(
+            Some("refs/heads/main"),
+            &sig,
+            &sig,
+            message,
+            &tree,
+            &parents,
+        )?;
         Ok(id.to_string())
     }
 }
 
-fn build_tree(repo: &git2::Repository, files: &BTreeMap<String, Vec<u8>>, prefix: &str) -> Result<git2::Oid> {
+fn build_tree(
+    repo: &git2::Repository,
+    files: &BTreeMap<String, Vec<u8>>,
+    prefix: &str,
+) -> Result<git2::Oid> {
     let mut builder = repo.treebuilder(None)?;
     let mut subdirs: BTreeMap<String, ()> = BTreeMap::new();
     for (path, bytes) in files.range(prefix.to_string()..) {
-        let Some(rest) = path.strip_prefix(prefix) else { break };
+        let Some(rest) = path.strip_prefix(prefix) else {
+            break;
+        };
         match rest.split_once('/') {
             Some((dir, _)) => {
                 subdirs.insert(dir.to_string(), ());
@@ -82,8 +104,36 @@ fn build_tree(repo: &git2::Repository, files: &BTreeMap<String, Vec<u8>>, prefix
     Ok(builder.write()?)
 }
 
-/// A ProcessDeployment blueprint file as the domain orchestrator writes it.
-pub fn process_blueprint(name: &str, intent: &str, generation: u64, replicas: u32, args: &[&str], marker: &str) -> Vec<u8> {
+/// A ProcessDeployment blueprint file running `/bin/sleep <args>`, as the domain writes it.
+pub fn process_blueprint(
+    name: &str,
+    intent: &str,
+    generation: u64,
+    replicas: u32,
+    args: &[&str],
+    marker: &str,
+) -> Vec<u8> {
+    command_blueprint(
+        name,
+        intent,
+        generation,
+        replicas,
+        "/bin/sleep",
+        args,
+        marker,
+    )
+}
+
+/// A ProcessDeployment blueprint file running `command args`.
+pub fn command_blueprint(
+    name: &str,
+    intent: &str,
+    generation: u64,
+    replicas: u32,
+    command: &str,
+    args: &[&str],
+    marker: &str,
+) -> Vec<u8> {
     let v = json!({
         "kind": "ProcessDeployment",
         "metadata": {
@@ -96,7 +146,7 @@ pub fn process_blueprint(name: &str, intent: &str, generation: u64, replicas: u3
                 "maestro.io/service": name,
             }
         },
-        "spec": {"command": "/bin/sleep", "args": args, "env": {MARKER_ENV: marker}, "replicas": replicas}
+        "spec": {"command": command, "args": args, "env": {MARKER_ENV: marker}, "replicas": replicas}
     });
     maestro_common::json::canonical(&v).into_bytes()
 }
@@ -110,22 +160,35 @@ pub struct LogSink {
 
 #[tonic::async_trait]
 impl LogService for LogSink {
-    async fn push(&self, request: tonic::Request<PushRequest>) -> Result<tonic::Response<PushResponse>, tonic::Status> {
+    async fn push(
+        &self,
+        request: tonic::Request<PushRequest>,
+    ) -> Result<tonic::Response<PushResponse>, tonic::Status> {
         let records = request.into_inner().records;
         let accepted = records.len() as u32;
         for r in records {
             let _ = self.tx.send(r);
         }
-        Ok(tonic::Response::new(PushResponse { accepted, duplicates: 0, last_sequence: 0 }))
+        Ok(tonic::Response::new(PushResponse {
+            accepted,
+            duplicates: 0,
+            last_sequence: 0,
+        }))
     }
 
     type SubscribeStream = tokio_stream::Empty<Result<Record, tonic::Status>>;
 
-    async fn subscribe(&self, _: tonic::Request<SubscribeRequest>) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
+    async fn subscribe(
+        &self,
+        _: tonic::Request<SubscribeRequest>,
+    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
         Err(tonic::Status::unimplemented("test sink"))
     }
 
-    async fn query(&self, _: tonic::Request<QueryRequest>) -> Result<tonic::Response<QueryResponse>, tonic::Status> {
+    async fn query(
+        &self,
+        _: tonic::Request<QueryRequest>,
+    ) -> Result<tonic::Response<QueryResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("test sink"))
     }
 }
@@ -161,25 +224,53 @@ impl LogServer {
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(svc)
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), token.cancelled_owned())
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    token.cancelled_owned(),
+                )
                 .await;
         });
-        Ok(Self { addr, records: rx, stop, seen: Vec::new() })
+        Ok(Self {
+            addr,
+            records: rx,
+            stop,
+            seen: Vec::new(),
+        })
     }
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// A record matching `pred` among those already seen, else the next one that arrives.
+    pub async fn seen_or_wait_for(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&Record) -> bool,
+    ) -> Result<Record> {
+        if let Some(r) = self.seen.iter().find(|r| pred(r)) {
+            return Ok(r.clone());
+        }
+        self.wait_for(what, pred).await
+    }
+
     /// Waits for a record matching `pred` (records before it are kept in `seen`).
     pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Record) -> bool) -> Result<Record> {
         let started = tokio::time::Instant::now();
         let deadline = started + WAIT;
-        let _report = ElapsedReport { what: what.to_string(), started };
+        let _report = ElapsedReport {
+            what: what.to_string(),
+            started,
+        };
         loop {
             let r = tokio::time::timeout_at(deadline, self.records.recv())
                 .await
-                .with_context(|| format!("timed out waiting for {what}; received: {:#?}", summary(&self.seen)))?
+                .with_context(|| {
+                    format!(
+                        "timed out waiting for {what}; received: {:#?}",
+                        summary(&self.seen)
+                    )
+                })?
                 .context("log server channel closed")?;
             self.seen.push(r.clone());
             if pred(&r) {
@@ -207,10 +298,24 @@ pub fn summary(records: &[Record]) -> Vec<String> {
         .map(|r| match &r.body {
             Some(record::Body::Status(s)) => format!(
                 "{}#{} status {} gen {} ready {}/{} converged {} removed {} {}",
-                r.stream, r.sender_sequence, r.blueprint, r.generation, s.ready_instances, s.total_instances, s.converged, s.removed, s.message
+                r.stream,
+                r.sender_sequence,
+                r.blueprint,
+                r.generation,
+                s.ready_instances,
+                s.total_instances,
+                s.converged,
+                s.removed,
+                s.message
             ),
-            Some(record::Body::Log(l)) => format!("{}#{} log {} [{}] {}", r.stream, r.sender_sequence, r.blueprint, l.level, l.message),
-            Some(record::Body::Heartbeat(h)) => format!("{}#{} heartbeat {}", r.stream, r.sender_sequence, h.blueprints),
+            Some(record::Body::Log(l)) => format!(
+                "{}#{} log {} [{}] {}",
+                r.stream, r.sender_sequence, r.blueprint, l.level, l.message
+            ),
+            Some(record::Body::Heartbeat(h)) => format!(
+                "{}#{} heartbeat {}",
+                r.stream, r.sender_sequence, h.blueprints
+            ),
             None => format!("{}#{} empty", r.stream, r.sender_sequence),
         })
         .collect()
@@ -225,11 +330,17 @@ pub fn is_converged(r: &Record, blueprint: &str, generation: u64, ready: u32) ->
 
 /// Pids listed in a status record's status_json.
 pub fn status_pids(r: &Record) -> Vec<u32> {
-    let Some(record::Body::Status(s)) = &r.body else { return Vec::new() };
+    let Some(record::Body::Status(s)) = &r.body else {
+        return Vec::new();
+    };
     let v: Value = serde_json::from_str(&s.status_json).unwrap_or(Value::Null);
     let mut pids: Vec<u32> = v["instances"]
         .as_array()
-        .map(|a| a.iter().filter_map(|i| i["id"].as_str().and_then(|s| s.parse().ok())).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["id"].as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
         .unwrap_or_default();
     pids.sort_unstable();
     pids
@@ -238,7 +349,12 @@ pub fn status_pids(r: &Record) -> Vec<u32> {
 // ---- agent -------------------------------------------------------------------------------------
 
 /// Config for a test agent with short intervals.
-pub fn agent_config(data_dir: &Path, site: &str, git_remote: &str, log_server: &str) -> site_agent::Config {
+pub fn agent_config(
+    data_dir: &Path,
+    site: &str,
+    git_remote: &str,
+    log_server: &str,
+) -> site_agent::Config {
     site_agent::Config {
         domain: "north".to_string(),
         site: site.to_string(),
@@ -258,7 +374,10 @@ pub fn agent_config(data_dir: &Path, site: &str, git_remote: &str, log_server: &
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("site_agent=debug,colony=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// A started agent and how to stop it.
@@ -278,13 +397,18 @@ impl Agent {
     /// Stops the agent and waits until it released everything.
     pub async fn stop(self) -> Result<()> {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.running.task).await.context("agent did not stop")??;
+        tokio::time::timeout(WAIT, self.running.task)
+            .await
+            .context("agent did not stop")??;
         Ok(())
     }
 }
 
 /// A colony client signed with the agent's key from the data dir.
-pub fn colony_client(data_dir: &Path, addr: SocketAddr) -> Result<(colony::ColonyClient, colony::PrivateKey)> {
+pub fn colony_client(
+    data_dir: &Path,
+    addr: SocketAddr,
+) -> Result<(colony::ColonyClient, colony::PrivateKey)> {
     let keys: Value = serde_json::from_slice(&std::fs::read(data_dir.join("keys.json"))?)?;
     let key = colony::PrivateKey::from_hex(keys["agent"].as_str().context("agent key")?)?;
     Ok((colony::ColonyClient::from_addr(addr), key))
@@ -304,24 +428,41 @@ fn environ(pid: u32) -> Option<HashMap<String, String>> {
     Some(
         bytes
             .split(|b| *b == 0)
-            .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                std::str::from_utf8(kv)
+                    .ok()?
+                    .split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect(),
     )
 }
 
 /// True when `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
     !matches!(state.as_deref(), None | Some("Z") | Some("X"))
 }
 
 /// Live processes whose environment carries `marker`, sorted by pid.
 pub fn workloads(marker: &str) -> Vec<Workload> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !alive(pid) {
             continue;
         }
@@ -342,14 +483,19 @@ pub struct WorkloadGuard {
 
 impl WorkloadGuard {
     pub fn new() -> Self {
-        Self { marker: uuid::Uuid::new_v4().to_string() }
+        Self {
+            marker: uuid::Uuid::new_v4().to_string(),
+        }
     }
 }
 
 impl Drop for WorkloadGuard {
     fn drop(&mut self) {
         for w in workloads(&self.marker) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(w.pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(w.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
