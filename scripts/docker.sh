@@ -81,12 +81,15 @@ have_static_busybox() {
 
 ensure_packages() {
     local missing=()
-    command -v dockerd >/dev/null || missing+=(docker.io)
+    if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
+        missing+=(docker.io)
+    fi
     have_static_busybox || missing+=(busybox-static)
     if ((${#missing[@]})); then
         apt_install "${missing[@]}"
     fi
     command -v dockerd >/dev/null || die "dockerd still missing after installing docker.io"
+    command -v docker >/dev/null || die "the docker CLI is still missing after installing docker.io"
     have_static_busybox || die "/bin/busybox is not a static busybox after installing busybox-static"
 }
 
@@ -102,7 +105,7 @@ start_dockerd() {
     else
         say "starting dockerd --storage-driver vfs --iptables=false --bridge=none (log $LOG_FILE)"
         setsid dockerd --storage-driver vfs --iptables=false --bridge=none \
-            </dev/null >>"$LOG_FILE" 2>&1 &
+            </dev/null >>"$LOG_FILE" 2>&1 9>&- &
         pid=$!
         echo "$pid" >"$PID_FILE"
     fi
@@ -156,7 +159,7 @@ stop)
 start | "")
     # One run at a time (parallel test binaries).
     exec 9>"$TARGET/docker.sh.lock"
-    flock -w 300 9 || die "another docker.sh run holds $TARGET/docker.sh.lock"
+    flock -w 120 9 || die "another docker.sh run holds $TARGET/docker.sh.lock"
     start_dockerd
     build_image 1
     build_image 2

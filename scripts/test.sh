@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
 mkdir -p target
+# The Docker tests start a daemon through scripts/docker.sh; stop it (only if they started it) at the end.
+trap 'bash scripts/docker.sh stop >/dev/null 2>&1 || true' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -22,8 +24,9 @@ echo "== ColonyOS conformance (pycolonies)"
 bash scripts/conformance.sh 2>&1 | tee target/conformance-output.txt
 
 # One closing line over both suites.
-rust_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
-rust_failed=$(grep -Eo '[0-9]+ failed;' target/test-output.txt | awk '{s+=$1} END {print s+0}')
-py_passed=$(grep -Eo '[0-9]+ passed' target/conformance-output.txt | tail -1 | awk '{print $1+0}')
-py_failed=$(grep -Eo '[0-9]+ failed' target/conformance-output.txt | tail -1 | awk '{print $1+0}')
-echo "tests: $((rust_passed + ${py_passed:-0})) passed, $((rust_failed + ${py_failed:-0})) failed"
+count() { grep -Eo "$1" "$2" | awk '{s+=$1} END {print s+0}' || true; }
+rust_passed=$(count '[0-9]+ passed;' target/test-output.txt)
+rust_failed=$(count '[0-9]+ failed;' target/test-output.txt)
+py_passed=$(grep -E '^=+ .* in [0-9.]+s' target/conformance-output.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}' || true)
+py_failed=$(grep -E '^=+ .* in [0-9.]+s' target/conformance-output.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}' || true)
+echo "tests: $((rust_passed + py_passed)) passed, $((rust_failed + py_failed)) failed"

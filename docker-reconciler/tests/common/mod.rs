@@ -1,0 +1,478 @@
+//! Test harness: a real Docker Engine (started through `scripts/docker.sh`), an embedded colony
+//! server with the two definitions and an approved reconciler executor, the reconciler running,
+//! and a guard that removes every container and volume a test made, even when it fails.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StartContainerOptions,
+};
+use colony::model::{Blueprint, Colony, Executor, User};
+use colony::{ColonyClient, PrivateKey, ServerConfig};
+use docker_reconciler::{
+    DockerReconcilerConfig, EXECUTOR_TYPE, RestartPolicy, docker_deployment_definition,
+    executor_deployment_definition, labels,
+};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// Deadlock guard of every wait.
+pub const WAIT: Duration = Duration::from_secs(90);
+/// Poll interval of state checks.
+const POLL: Duration = Duration::from_millis(100);
+/// The engine socket `scripts/docker.sh` provides.
+pub const SOCKET: &str = "/var/run/docker.sock";
+
+static DOCKER_READY: OnceLock<Result<String, String>> = OnceLock::new();
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `scripts/docker.sh` once per test binary; panics with its output when it fails.
+pub fn ensure_docker() {
+    let result = DOCKER_READY.get_or_init(|| {
+        let out = std::process::Command::new("bash")
+            .arg("../scripts/docker.sh")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map_err(|e| format!("cannot run scripts/docker.sh: {e}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!(
+                "scripts/docker.sh failed ({}):\n{text}",
+                out.status
+            ))
+        }
+    });
+    if let Err(e) = result {
+        panic!("a Docker Engine is required for these tests and could not be provided: {e}");
+    }
+}
+
+/// A name unique to this test process and call, usable in container names.
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("dr{}x{n}-{tag}", std::process::id())
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// `GET path` over plain HTTP/1.0; the body, or None when nothing answers yet.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+/// Polls `check` until it yields a value; fails after [`WAIT`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {WAIT:?} waiting for {what}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Connects bollard to the test engine.
+pub async fn docker() -> Result<Docker> {
+    Ok(
+        Docker::connect_with_socket(SOCKET, 120, bollard::API_DEFAULT_VERSION)?
+            .negotiate_version()
+            .await?,
+    )
+}
+
+/// A colony server, a colony with the definitions, and the reconciler running against it.
+pub struct Harness {
+    /// Client of the colony.
+    pub client: ColonyClient,
+    /// Colony name (unique per test; also the `colonies.colony` label).
+    pub colony: String,
+    /// Colony owner key (adds blueprints).
+    pub owner: PrivateKey,
+    /// A user of the colony (reads processes and logs, which need a member).
+    pub member: PrivateKey,
+    /// Engine client for the test's own checks.
+    pub docker: Docker,
+    /// Prefix of every name this test uses.
+    pub prefix: String,
+    shutdown: CancellationToken,
+    reconciler: Option<JoinHandle<()>>,
+    server: Option<colony::RunningServer>,
+    // Field order is drop order: stop everything, then sweep, then delete the data dir.
+    _stop: DropGuard,
+    sweep: Sweep,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Starts everything; the colony's self-healing interval is `reconcile_interval`.
+    pub async fn start(tag: &str, reconcile_interval: Duration) -> Result<Self> {
+        ensure_docker();
+        let prefix = unique(tag);
+        let colony = prefix.clone();
+        let dir = tempfile::tempdir()?;
+        let shutdown = CancellationToken::new();
+        let sweep = Sweep(Targets {
+            prefix: prefix.clone(),
+            colony: colony.clone(),
+            volumes: Vec::new(),
+        });
+        let server_key = PrivateKey::generate();
+        let owner = PrivateKey::generate();
+        let executor = PrivateKey::generate();
+        let mut config = ServerConfig::new(
+            dir.path().join("colony"),
+            server_key.id(),
+            "127.0.0.1:0".parse()?,
+        );
+        config.reconcile_interval = reconcile_interval;
+        let server = colony::start(config, shutdown.clone()).await?;
+        let client = ColonyClient::from_addr(server.addr);
+        client
+            .add_colony(
+                &server_key,
+                &Colony {
+                    colony_id: owner.id(),
+                    name: colony.clone(),
+                },
+            )
+            .await?;
+        let member = PrivateKey::generate();
+        client
+            .add_user(
+                &owner,
+                &User {
+                    colony_name: colony.clone(),
+                    user_id: member.id(),
+                    name: format!("{colony}-tester"),
+                    ..User::default()
+                },
+            )
+            .await?;
+        let executor_name = format!("{colony}-docker-reconciler");
+        client
+            .add_executor(
+                &owner,
+                &Executor::new(&executor.id(), EXECUTOR_TYPE, &executor_name, &colony),
+            )
+            .await?;
+        client
+            .approve_executor(&owner, &colony, &executor_name)
+            .await?;
+        client
+            .add_blueprint_definition(&owner, &docker_deployment_definition(&colony))
+            .await?;
+        client
+            .add_blueprint_definition(&owner, &executor_deployment_definition(&colony))
+            .await?;
+        let mut rc = DockerReconcilerConfig::new(client.clone(), &colony, executor);
+        rc.docker_socket = SOCKET.into();
+        rc.stop_grace = Duration::from_secs(1);
+        // Only the reconciler heals: the engine must not restart killed containers itself.
+        rc.restart_policy = RestartPolicy::No;
+        let reconciler = docker_reconciler::run(rc, shutdown.clone()).await?;
+        Ok(Self {
+            client,
+            colony,
+            owner,
+            member,
+            docker: docker().await?,
+            prefix,
+            shutdown: shutdown.clone(),
+            reconciler: Some(reconciler),
+            server: Some(server),
+            _stop: shutdown.drop_guard(),
+            sweep,
+            _dir: dir,
+        })
+    }
+
+    /// A blueprint name unique to this test.
+    pub fn name(&self, tag: &str) -> String {
+        format!("{}-{tag}", self.prefix)
+    }
+
+    /// Registers a volume name for removal at the end.
+    pub fn track_volume(&mut self, name: &str) {
+        self.sweep.0.volumes.push(name.to_string());
+    }
+
+    /// Adds a blueprint of `kind`.
+    pub async fn add(&self, kind: &str, name: &str, spec: Value) -> Result<Blueprint> {
+        let bp = Blueprint::new(kind, name, &self.colony, spec);
+        Ok(self.client.add_blueprint(&self.owner, &bp).await?)
+    }
+
+    /// The blueprint `name`.
+    pub async fn blueprint(&self, name: &str) -> Result<Blueprint> {
+        self.client
+            .get_blueprint(&self.owner, &self.colony, name)
+            .await?
+            .with_context(|| format!("blueprint {name} not found"))
+    }
+
+    /// Replaces the spec of `name` through `change`; returns the new generation.
+    pub async fn update(&self, name: &str, change: impl FnOnce(&mut Value)) -> Result<i64> {
+        let mut bp = self.blueprint(name).await?;
+        change(&mut bp.spec);
+        let bp = self
+            .client
+            .update_blueprint(&self.owner, &bp, false)
+            .await?;
+        Ok(bp.metadata.generation)
+    }
+
+    /// Waits until the status of `name` shows `running == total == n` at `generation`.
+    pub async fn wait_status(&self, name: &str, n: u64, generation: i64) -> Result<Value> {
+        wait_for(
+            &format!("status of {name}: {n} running at generation {generation}"),
+            || async {
+                let s = self.blueprint(name).await?.status;
+                let ok = s["runningInstances"] == n
+                    && s["totalInstances"] == n
+                    && s["observedGeneration"] == generation;
+                Ok(ok.then_some(s))
+            },
+        )
+        .await
+    }
+
+    /// Every container labelled with this colony and blueprint `name`, in any state.
+    pub async fn containers(&self, name: &str) -> Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={}", labels::COLONY, self.colony),
+                format!("{}={name}", labels::BLUEPRINT),
+            ],
+        )]);
+        let mut list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await?;
+        list.sort_by_key(container_name);
+        Ok(list)
+    }
+
+    /// Waits until the containers of `name` are exactly `want` (container names), all running
+    /// with generation label `generation`; returns them.
+    pub async fn wait_running(
+        &self,
+        name: &str,
+        want: &[String],
+        generation: i64,
+    ) -> Result<Vec<ContainerSummary>> {
+        wait_for(
+            &format!("containers {want:?} of {name} running at generation {generation}"),
+            || async {
+                let list = self.containers(name).await?;
+                let names: Vec<String> = list.iter().map(container_name).collect();
+                let ok = names == want
+                    && list.iter().all(|c| {
+                        state(c) == "running"
+                            && label(c, labels::GENERATION) == generation.to_string()
+                    });
+                Ok(ok.then_some(list))
+            },
+        )
+        .await
+    }
+
+    /// Creates and starts a container by hand (`sleep 3600`) with `labels`.
+    pub async fn create_by_hand(
+        &self,
+        container: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<String> {
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(container.to_string()),
+                    ..Default::default()
+                }),
+                ContainerCreateBody {
+                    image: Some("local/busybox:1".into()),
+                    cmd: Some(vec!["/bin/sleep".into(), "3600".into()]),
+                    labels: Some(labels),
+                    host_config: Some(HostConfig {
+                        network_mode: Some("host".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        self.docker
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Stops the reconciler and the colony server, then removes what the test made.
+    pub async fn finish(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(r) = self.reconciler.take() {
+            tokio::time::timeout(WAIT, r)
+                .await
+                .context("reconciler did not stop")??;
+        }
+        if let Some(s) = self.server.take() {
+            tokio::time::timeout(WAIT, s.stopped())
+                .await
+                .context("colony server did not stop")?;
+        }
+        self.sweep.0.run().await
+    }
+}
+
+/// Name of a listed container without the leading `/`.
+pub fn container_name(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// State word of a listed container.
+pub fn state(c: &ContainerSummary) -> String {
+    c.state.map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// Label `key` of a listed container.
+pub fn label(c: &ContainerSummary, key: &str) -> String {
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What a test made: containers of its colony or with its name prefix, and its volumes.
+#[derive(Clone)]
+struct Targets {
+    prefix: String,
+    colony: String,
+    volumes: Vec<String>,
+}
+
+impl Targets {
+    async fn run(&self) -> Result<()> {
+        let docker = docker().await?;
+        for filters in [
+            HashMap::from([(
+                "label".to_string(),
+                vec![format!("{}={}", labels::COLONY, self.colony)],
+            )]),
+            HashMap::from([("name".to_string(), vec![self.prefix.clone()])]),
+        ] {
+            let list = docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(filters),
+                    ..Default::default()
+                }))
+                .await?;
+            for c in list {
+                let id = c.id.unwrap_or_default();
+                match docker
+                    .remove_container(
+                        &id,
+                        Some(RemoveContainerOptions {
+                            force: true,
+                            v: true,
+                            ..Default::default()
+                        }),
+                    )
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404 | 409,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        for v in &self.volumes {
+            match docker
+                .remove_volume(v, Some(RemoveVolumeOptions { force: true }))
+                .await
+            {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes the targets on drop, so a failing test leaves nothing behind (after `finish` it
+/// finds nothing).
+struct Sweep(Targets);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        // Drop cannot await: a thread with its own runtime.
+        let targets = self.0.clone();
+        let joined = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(targets.run()))
+        })
+        .join();
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("cleanup of {} failed: {e:#}", self.0.prefix),
+            Err(_) => eprintln!("cleanup of {} panicked", self.0.prefix),
+        }
+    }
+}
