@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== Docker Engine for the Docker reconciler tests (installs and starts it when missing)"
+bash scripts/docker.sh
+
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 

@@ -117,7 +117,11 @@ pub fn order_items_table(o: &OrderView) -> Table {
             row.extend([
                 d.domain.clone(),
                 format!("{} ({})", d.delivery, d.delivery_attempts),
-                d.service_state.clone(),
+                if d.unreachable {
+                    format!("{} (unreachable)", d.service_state)
+                } else {
+                    d.service_state.clone()
+                },
                 format!("{}/{}", d.ready, d.total),
                 format!("{}/{}", d.observed_generation, d.generation),
                 age_of(d.last_heard.as_deref()),

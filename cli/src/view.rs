@@ -171,6 +171,9 @@ pub struct DomainProgressView {
     /// When the domain last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_heard: Option<String>,
+    /// The domain or one of its sites is not heard from: the values are the last known ones.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
     /// Progress per site.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteProgressView>,
@@ -194,6 +197,12 @@ pub struct SiteProgressView {
     /// When the site last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_heard: Option<String>,
+    /// The site is not heard from: the values are the last known ones.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
+    /// When the site observed the status it last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
 }
 
 impl From<&ord::ServiceOrder> for OrderView {
@@ -292,6 +301,7 @@ impl From<&ord::DomainProgress> for DomainProgressView {
             total: d.total,
             message: d.message.clone(),
             last_heard: time(d.last_heard.as_ref()),
+            unreachable: d.unreachable,
             sites: d
                 .sites
                 .iter()
@@ -302,6 +312,8 @@ impl From<&ord::DomainProgress> for DomainProgressView {
                     observed_generation: s.observed_generation,
                     message: s.message.clone(),
                     last_heard: time(s.last_heard.as_ref()),
+                    unreachable: s.unreachable,
+                    observed_at: time(s.observed_at.as_ref()),
                 })
                 .collect(),
         }

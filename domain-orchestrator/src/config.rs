@@ -34,6 +34,9 @@ pub struct Config {
     pub maestro: Option<String>,
     /// Interval between heartbeats to maestro.
     pub heartbeat_interval_ms: u64,
+    /// A target site whose last record (status, log or heartbeat) is older than this is
+    /// reported `unreachable`; re-evaluated every quarter of it (100 ms..5 s). 0 disables it.
+    pub site_unreachable_after_ms: u64,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             log_server: String::new(),
             maestro: None,
             heartbeat_interval_ms: 5000,
+            site_unreachable_after_ms: 30_000,
         }
     }
 }

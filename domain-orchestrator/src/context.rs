@@ -3,12 +3,21 @@
 use crate::git::BlueprintRepo;
 use crate::hub::StatusHub;
 use crate::intent::Intent;
-use crate::status::{self, IntentStatus, StatusInputs};
+use crate::status::{self, IntentStatus, Reachability, StatusInputs};
 use crate::store::{IntentStore, ObservedStore, StoreError};
 use maestro_common::backoff::Backoff;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The last failed reconcile run of an intent.
+#[derive(Debug, Clone)]
+pub(crate) struct RunError {
+    /// What failed.
+    pub(crate) message: String,
+    /// Whether retrying cannot help (see `ReconcileError::is_permanent`).
+    pub(crate) permanent: bool,
+}
 
 /// Shared state of the reconcilers.
 pub struct Context {
@@ -26,7 +35,11 @@ pub struct Context {
     pub hub: Arc<StatusHub>,
     /// Held from the conflict check through the push, so publishes never interleave.
     pub(crate) publish_lock: tokio::sync::Mutex<()>,
-    errors: Mutex<HashMap<String, String>>,
+    /// Silence after which a target site is unreachable (0 = never).
+    site_unreachable_after_ms: u64,
+    /// When this process first held each intent (millis): the start of a site's grace period.
+    applied_at: Mutex<HashMap<String, i64>>,
+    errors: Mutex<HashMap<String, RunError>>,
     reconciled: tokio::sync::watch::Sender<u64>,
     backoffs: Mutex<HashMap<String, Backoff>>,
 }
@@ -53,14 +66,35 @@ impl Context {
             repo,
             hub,
             publish_lock: tokio::sync::Mutex::new(()),
+            site_unreachable_after_ms: crate::Config::default().site_unreachable_after_ms,
+            applied_at: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::watch::Sender::new(0),
             backoffs: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Records the outcome of a run: `Some(message)` for a failure, `None` for success.
-    pub(crate) fn set_error(&self, id: &str, error: Option<String>) {
+    /// Sets the silence after which a target site is unreachable (0 = never).
+    pub fn with_site_unreachable_after_ms(mut self, ms: u64) -> Self {
+        self.site_unreachable_after_ms = ms;
+        self
+    }
+
+    /// Silence after which a target site is unreachable (0 = never).
+    pub fn site_unreachable_after_ms(&self) -> u64 {
+        self.site_unreachable_after_ms
+    }
+
+    /// When this process first held intent `id`; the first call records now. (Not persisted:
+    /// after a restart the sites get the threshold again to be heard, counted from the start.)
+    fn applied_at(&self, id: &str, now: i64) -> i64 {
+        *locked(&self.applied_at)
+            .entry(id.to_string())
+            .or_insert(now)
+    }
+
+    /// Records the outcome of a run: `Some(error)` for a failure, `None` for success.
+    pub(crate) fn set_error(&self, id: &str, error: Option<RunError>) {
         let mut errors = locked(&self.errors);
         match error {
             Some(e) => {
@@ -108,7 +142,18 @@ impl Context {
                 last_heard.insert(s.to_string(), t);
             }
         }
-        let error = locked(&self.errors).get(&intent.id).cloned();
+        let run_error = locked(&self.errors).get(&intent.id).cloned();
+        let (error, retrying) = match &run_error {
+            Some(e) if e.permanent => (Some(e.message.clone()), None),
+            Some(e) => (None, Some(e.message.clone())),
+            None => (None, None),
+        };
+        let now = maestro_common::time::now_millis();
+        let reachability = Reachability {
+            now,
+            applied_at: self.applied_at(&intent.id, now),
+            after_ms: self.site_unreachable_after_ms,
+        };
         Ok(status::compute(&StatusInputs {
             domain: &self.domain,
             intent,
@@ -117,6 +162,8 @@ impl Context {
             observed: &observed,
             last_heard: &last_heard,
             error: error.as_deref(),
+            retrying: retrying.as_deref(),
+            reachability,
         }))
     }
 
@@ -128,6 +175,18 @@ impl Context {
             }
             Err(e) => {
                 tracing::warn!(intent.id = %intent.id, error = %e, "computing intent status failed")
+            }
+        }
+    }
+
+    /// Recomputes the status of `intent` and publishes it only when a target site became
+    /// unreachable or reachable again (the silence timer: time passing alone sends nothing).
+    pub fn refresh_reachability(&self, intent: &Intent) -> bool {
+        match self.status_of(intent) {
+            Ok(s) => self.hub.update_reachability(s),
+            Err(e) => {
+                tracing::warn!(intent.id = %intent.id, error = %e, "computing intent status failed");
+                false
             }
         }
     }

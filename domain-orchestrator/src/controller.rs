@@ -2,6 +2,7 @@
 //! while a run is in flight, requeues as timers, every failure through [`error_policy`].
 
 use crate::context::Context;
+use crate::context::RunError;
 use crate::reconcile::{Action, ReconcileReason, error_policy, reconcile};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -110,7 +111,13 @@ async fn run_once(
             (action, ReconcileReason::Requeue)
         }
         Err(e) => {
-            ctx.set_error(&id, Some(e.to_string()));
+            ctx.set_error(
+                &id,
+                Some(RunError {
+                    message: e.to_string(),
+                    permanent: e.is_permanent(),
+                }),
+            );
             (error_policy(&intent, &e, &ctx), ReconcileReason::ErrorRetry)
         }
     };

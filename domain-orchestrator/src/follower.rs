@@ -83,8 +83,11 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
     if (!record.domain.is_empty() && record.domain != ctx.domain) || record.site.is_empty() {
         return Ok(affected);
     }
-    let heard = match maestro_common::time::millis(record.observed_at.as_ref()) {
-        0 => maestro_common::time::millis(record.received_at.as_ref()),
+    // Liveness is judged on the log server's clock (when the record arrived), falling back to
+    // the site's clock: a site whose clock runs late must not look silent.
+    let observed_at = maestro_common::time::millis(record.observed_at.as_ref());
+    let heard = match maestro_common::time::millis(record.received_at.as_ref()) {
+        0 => observed_at,
         t => t,
     };
     ctx.observed.heard(
@@ -103,6 +106,7 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 removed: s.removed,
                 message: s.message.clone(),
                 sequence: record.sequence,
+                observed_at,
             };
             ctx.observed
                 .put_observed(&record.site, &record.blueprint, &observed)?;

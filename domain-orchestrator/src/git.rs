@@ -67,6 +67,24 @@ fn is_path(remote: &str) -> bool {
     !remote.contains("://") && !remote.contains('@')
 }
 
+/// Removes `*.lock` files a killed process left in the local mirror. Only this process writes the
+/// mirror (its data directory is held by the sled lock), so any lock present at start-up is stale
+/// and would otherwise fail every later ref update.
+fn remove_stale_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            remove_stale_locks(&path);
+        } else if path.extension().is_some_and(|e| e == "lock") {
+            tracing::warn!(path = %path.display(), "removing a stale Git lock file");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Creates a bare repository at `path` whose HEAD names `branch`.
 pub fn init_bare_remote(path: &Path, branch: &str) -> Result<(), GitError> {
     std::fs::create_dir_all(path)?;
@@ -88,6 +106,7 @@ impl GitPublisher {
         if init_remote && is_path(remote) && !Path::new(remote).exists() {
             init_bare_remote(Path::new(remote), branch)?;
         }
+        remove_stale_locks(local);
         let repo = match Repository::open_bare(local) {
             Ok(r) => r,
             Err(_) => {
@@ -277,6 +296,27 @@ fn write_node(repo: &Repository, node: &Node<'_>) -> Result<(Oid, FileMode), Git
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_left_by_a_killed_process_is_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let local = dir.path().join("mirror");
+        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        {
+            let p =
+                GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+            p.publish(&files, "first").unwrap();
+        }
+        let lock = local.join("refs/remotes/origin/main.lock");
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::fs::write(&lock, "").unwrap();
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        assert!(!lock.exists(), "stale lock removed");
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish(&two, "second").unwrap().changed);
+    }
 
     #[test]
     fn a_stale_parent_is_rejected_as_non_fast_forward() {

@@ -9,9 +9,10 @@ use tokio::sync::broadcast;
 /// Capacity of the change broadcast; a watcher lagging further gets a full snapshot.
 const CHANGES: usize = 256;
 
-/// Holds the latest status per intent and tells subscribers about changes.
+/// Holds the latest status per intent (with the time it was published) and tells subscribers
+/// about changes. Snapshots render ages in messages at the time they are taken.
 pub struct StatusHub {
-    current: Mutex<BTreeMap<String, (IntentStatus, pb::IntentStatus)>>,
+    current: Mutex<BTreeMap<String, (IntentStatus, i64)>>,
     changes: broadcast::Sender<pb::IntentStatus>,
 }
 
@@ -25,20 +26,39 @@ impl Default for StatusHub {
 }
 
 impl StatusHub {
+    fn current(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (IntentStatus, i64)>> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Records `status`; broadcasts it when it differs from the current one. Returns whether it changed.
     pub fn update(&self, status: IntentStatus) -> bool {
-        let mut current = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.update_when(status, |old, new| old != new)
+    }
+
+    /// Records and broadcasts `status` only when the set of unreachable sites differs from the
+    /// current status (or there is none): what the silence timer publishes, so that the mere
+    /// passing of time never produces a message.
+    pub fn update_reachability(&self, status: IntentStatus) -> bool {
+        self.update_when(status, IntentStatus::reachability_differs)
+    }
+
+    fn update_when(
+        &self,
+        status: IntentStatus,
+        differs: impl Fn(&IntentStatus, &IntentStatus) -> bool,
+    ) -> bool {
+        let mut current = self.current();
         if current
             .get(&status.intent_id)
-            .is_some_and(|(s, _)| *s == status)
+            .is_some_and(|(s, _)| !differs(s, &status))
         {
             return false;
         }
-        let proto = status.to_proto(maestro_common::time::now_millis());
-        current.insert(status.intent_id.clone(), (status, proto.clone()));
+        let now = maestro_common::time::now_millis();
+        let proto = status.to_proto(now);
+        current.insert(status.intent_id.clone(), (status, now));
         // No receivers is fine: nobody is watching.
         let _ = self.changes.send(proto);
         true
@@ -46,20 +66,19 @@ impl StatusHub {
 
     /// The current status of one intent.
     pub fn get(&self, id: &str) -> Option<pb::IntentStatus> {
-        let current = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        current.get(id).map(|(_, p)| p.clone())
+        let now = maestro_common::time::now_millis();
+        self.current()
+            .get(id)
+            .map(|(s, at)| s.to_proto_at(*at, now))
     }
 
     /// The current status of every intent.
     pub fn snapshot(&self) -> Vec<pb::IntentStatus> {
-        let current = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        current.values().map(|(_, p)| p.clone()).collect()
+        let now = maestro_common::time::now_millis();
+        self.current()
+            .values()
+            .map(|(s, at)| s.to_proto_at(*at, now))
+            .collect()
     }
 
     /// Subscribes to changes; subscribe before taking the snapshot so nothing is missed.

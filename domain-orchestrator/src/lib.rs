@@ -16,6 +16,7 @@ pub mod follower;
 pub mod git;
 pub mod hub;
 pub mod intent;
+pub mod liveness;
 pub mod reconcile;
 pub mod registration;
 pub mod run;

@@ -75,6 +75,16 @@ pub enum ReconcileError {
     Join(#[from] tokio::task::JoinError),
 }
 
+impl ReconcileError {
+    /// True when retrying cannot help until the intent (or another intent) changes: a template
+    /// that does not render or a path another intent owns. Such an intent is `INACTIVE`.
+    /// Everything else (Git, the store, a crashed task) is transient: the intent stays in
+    /// progress, its status message says it is retrying, and maestro never fails an item for it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Render(_) | Self::Conflict { .. })
+    }
+}
+
 /// Brings Git in line with one intent: render, check conflicts, publish the whole tree.
 pub async fn reconcile(
     intent: Arc<Intent>,

@@ -90,14 +90,17 @@ pub async fn run_with_context(
     })?;
 
     let hub = Arc::new(StatusHub::default());
-    let ctx = Arc::new(Context::new(
-        config.domain.clone(),
-        config.sites.clone(),
-        store.clone(),
-        store.clone(),
-        Arc::new(repo),
-        hub,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            config.domain.clone(),
+            config.sites.clone(),
+            store.clone(),
+            store.clone(),
+            Arc::new(repo),
+            hub,
+        )
+        .with_site_unreachable_after_ms(config.site_unreachable_after_ms),
+    );
     let intents = all_intent_ids(store.as_ref())?;
     for id in &intents {
         if let Some(i) = store.get(id)? {
@@ -110,7 +113,10 @@ pub async fn run_with_context(
     }
     let source: Option<Arc<dyn StatusSource>> = (!config.log_server.is_empty())
         .then(|| Arc::new(LogServerSource::new(config.log_server.clone())) as _);
-    let mut tasks = vec![controller_task];
+    let mut tasks = vec![
+        controller_task,
+        tokio::spawn(crate::liveness::watch_sites(ctx.clone(), shutdown.clone())),
+    ];
     if let Some(src) = &source {
         tasks.push(tokio::spawn(crate::follower::follow(
             ctx.clone(),

@@ -20,6 +20,9 @@ pub struct ObservedBlueprint {
     pub message: String,
     /// Log-server sequence of the record.
     pub sequence: u64,
+    /// When the site observed it (millis; 0 = unknown, e.g. stored before this field existed).
+    #[serde(default)]
+    pub observed_at: i64,
 }
 
 /// TMF638 service state of an intent.
@@ -50,6 +53,10 @@ pub struct SiteStatus {
     pub message: String,
     /// Latest record of the site (millis), heartbeats included.
     pub last_heard: Option<i64>,
+    /// Not heard from within the threshold: `ready`/`total` are the last known values.
+    pub unreachable: bool,
+    /// When the site observed the latest status it reported for this intent's blueprints (millis).
+    pub observed_at: Option<i64>,
 }
 
 /// Status of an intent in this domain.
@@ -93,6 +100,35 @@ pub struct StatusInputs<'a> {
     pub last_heard: &'a BTreeMap<String, i64>,
     /// The last reconcile error, if the last run failed.
     pub error: Option<&'a str>,
+    /// A transient failure of the last reconcile run, being retried (state unaffected).
+    pub retrying: Option<&'a str>,
+    /// Reachability of the target sites.
+    pub reachability: Reachability,
+}
+
+/// What decides whether a site is unreachable: see [`Reachability::unreachable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reachability {
+    /// Now (millis).
+    pub now: i64,
+    /// When this orchestrator first held the intent (millis): a site gets the threshold from
+    /// then to report before its silence counts.
+    pub applied_at: i64,
+    /// Silence longer than this makes a site unreachable; 0 disables the check.
+    pub after_ms: u64,
+}
+
+impl Reachability {
+    /// Whether a site last heard at `last_heard` counts as unreachable: silent for longer than
+    /// the threshold, counted from its last record or, when it has not been heard since the
+    /// intent was applied, from the apply time.
+    pub fn unreachable(&self, last_heard: Option<i64>) -> bool {
+        if self.after_ms == 0 {
+            return false;
+        }
+        let since = last_heard.map_or(self.applied_at, |h| h.max(self.applied_at));
+        self.now.saturating_sub(since) > i64::try_from(self.after_ms).unwrap_or(i64::MAX)
+    }
 }
 
 /// Computes the status of an intent.
@@ -110,8 +146,12 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         let mut ready = 0u32;
         let mut min_generation = u64::MAX;
         let mut message = String::new();
+        let mut observed_at: Option<i64> = None;
         for b in &blueprints {
             let seen = input.observed.get(&(site.to_string(), b.name.to_string()));
+            if let Some(t) = seen.map(|o| o.observed_at).filter(|t| *t > 0) {
+                observed_at = Some(observed_at.map_or(t, |o| o.max(t)));
+            }
             let is_ready = seen.is_some_and(|o| {
                 if intent.deleted {
                     o.removed && o.generation <= intent.generation
@@ -138,13 +178,16 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         } else {
             min_generation
         };
+        let last_heard = input.last_heard.get(site.as_str()).copied();
         sites.push(SiteStatus {
             site: site.to_string(),
             ready,
             total,
             observed_generation,
             message,
-            last_heard: input.last_heard.get(site.as_str()).copied(),
+            last_heard,
+            unreachable: input.reachability.unreachable(last_heard),
+            observed_at,
         });
     }
     let ready = sites.iter().map(|s| s.ready).sum();
@@ -155,7 +198,10 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         .map(|s| s.observed_generation)
         .min()
         .unwrap_or(intent.generation);
-    let (state, message) = match (input.error, all_ready, intent.deleted) {
+    // The state stays the one computed from the last reports, even while a site is unreachable:
+    // the per-site `unreachable` flags say the knowledge is stale, and maestro holds the item
+    // pending on them (see "Status that never lies" in docs/contracts.md).
+    let (state, mut message) = match (input.error, all_ready, intent.deleted) {
         (Some(e), _, _) => (IntentState::Inactive, e.to_string()),
         (None, true, false) => (IntentState::Active, String::new()),
         (None, true, true) => (IntentState::Terminated, String::new()),
@@ -170,6 +216,23 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             )
         }
     };
+    if let Some(e) = input.retrying {
+        let note = format!("retrying after: {e}");
+        message = if message.is_empty() {
+            note
+        } else {
+            format!("{message}; {note}")
+        };
+    }
+    let unreachable = sites.iter().filter(|s| s.unreachable).count();
+    if unreachable > 0 {
+        let note = format!("{unreachable} of {} sites unreachable", sites.len());
+        message = if message.is_empty() {
+            note
+        } else {
+            format!("{message}; {note}")
+        };
+    }
     IntentStatus {
         intent_id: intent.id.clone(),
         domain: input.domain.to_string(),
@@ -199,9 +262,48 @@ impl From<IntentState> for pb::ServiceState {
     }
 }
 
+impl SiteStatus {
+    /// The message as reported: `unreachable (last seen N s ago)` (N at `now`) first when
+    /// the site is unreachable, then the blueprint message.
+    pub fn reported_message(&self, now: i64) -> String {
+        if !self.unreachable {
+            return self.message.clone();
+        }
+        let seen = match self.last_heard {
+            Some(t) => format!("last seen {} s ago", now.saturating_sub(t).max(0) / 1000),
+            None => "never heard from".to_string(),
+        };
+        if self.message.is_empty() {
+            format!("unreachable ({seen})")
+        } else {
+            format!("unreachable ({seen}); {}", self.message)
+        }
+    }
+
+    /// Whether reachability differs between two views of the same site.
+    fn reachability_differs(&self, other: &SiteStatus) -> bool {
+        self.site != other.site || self.unreachable != other.unreachable
+    }
+}
+
 impl IntentStatus {
+    /// Whether the set of unreachable sites differs from `other`'s.
+    pub fn reachability_differs(&self, other: &IntentStatus) -> bool {
+        self.sites.len() != other.sites.len()
+            || self
+                .sites
+                .iter()
+                .zip(&other.sites)
+                .any(|(a, b)| a.reachability_differs(b))
+    }
+
     /// The proto form, stamped with `updated_at` (millis).
     pub fn to_proto(&self, updated_at: i64) -> pb::IntentStatus {
+        self.to_proto_at(updated_at, updated_at)
+    }
+
+    /// The proto form, stamped with `updated_at`; ages in messages are computed at `now`.
+    pub fn to_proto_at(&self, updated_at: i64, now: i64) -> pb::IntentStatus {
         pb::IntentStatus {
             intent_id: self.intent_id.clone(),
             domain: self.domain.clone(),
@@ -218,8 +320,10 @@ impl IntentStatus {
                     ready: s.ready,
                     total: s.total,
                     observed_generation: s.observed_generation,
-                    message: s.message.clone(),
+                    message: s.reported_message(now),
                     last_heard: s.last_heard.map(maestro_common::time::timestamp),
+                    unreachable: s.unreachable,
+                    observed_at: s.observed_at.map(maestro_common::time::timestamp),
                 })
                 .collect(),
             message: self.message.clone(),

@@ -1,8 +1,12 @@
 //! Which records a subscriber or a query wants.
 
-use crate::record::Record;
+use crate::record::{MAX_STREAM_CHARS, Record};
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::logs::v1 as proto;
+use prost_types::Timestamp;
+
+/// Most stream names one filter may list.
+pub const MAX_FILTER_STREAMS: usize = 16;
 
 /// A conjunction of conditions; an empty filter matches every record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +21,18 @@ pub struct RecordFilter {
     pub order_id: Option<String>,
     /// Only log records at this level (case-insensitive); status and heartbeat records do not match.
     pub level: Option<String>,
+    /// Only records observed at or after this time (inclusive). Records without `observed_at`
+    /// do not match a time condition.
+    pub since: Option<Timestamp>,
+    /// Only records observed before this time (exclusive); never before `since`.
+    pub until: Option<Timestamp>,
+    /// Only records of one of these streams (any of; empty = no condition).
+    pub streams: Vec<String>,
+}
+
+/// Nanoseconds since the epoch; exact for any `Timestamp`, normalised or not.
+fn nanos(ts: &Timestamp) -> i128 {
+    i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos)
 }
 
 impl RecordFilter {
@@ -42,6 +58,12 @@ impl RecordFilter {
         {
             return false;
         }
+        if !self.streams.is_empty() && !self.streams.contains(&record.stream) {
+            return false;
+        }
+        if !self.observed_in_window(record) {
+            return false;
+        }
         if let Some(level) = &self.level {
             return record
                 .level()
@@ -49,16 +71,70 @@ impl RecordFilter {
         }
         true
     }
+
+    /// `since <= observed_at < until` for the bounds that are set.
+    fn observed_in_window(&self, record: &Record) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Some(observed) = record.observed_at.as_ref().map(nanos) else {
+            return false;
+        };
+        self.since.as_ref().is_none_or(|s| observed >= nanos(s))
+            && self.until.as_ref().is_none_or(|u| observed < nanos(u))
+    }
 }
 
 fn non_empty(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
 
+/// A bound of the time window: normalised, with `nanos` in `0..1e9`.
+fn bound(field: &str, ts: Option<Timestamp>) -> Result<Option<Timestamp>, FieldError> {
+    match ts {
+        Some(ts) if !(0..1_000_000_000).contains(&ts.nanos) => Err(FieldError::new(
+            field,
+            format!("nanos {} is outside 0..1000000000", ts.nanos),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Stream names of the filter: non-empty, at most [`MAX_STREAM_CHARS`] characters, no control
+/// characters, at most [`MAX_FILTER_STREAMS`] of them.
+fn streams(streams: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if streams.len() > MAX_FILTER_STREAMS {
+        return Err(FieldError::new(
+            "streams",
+            format!("{} streams, at most {MAX_FILTER_STREAMS}", streams.len()),
+        ));
+    }
+    for (i, s) in streams.iter().enumerate() {
+        let field = format!("streams[{i}]");
+        if s.is_empty() {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+        if s.chars().count() > MAX_STREAM_CHARS {
+            return Err(FieldError::new(
+                field,
+                format!("longer than {MAX_STREAM_CHARS} characters"),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+    }
+    Ok(streams)
+}
+
 impl TryFrom<proto::RecordFilter> for RecordFilter {
     type Error = FieldError;
 
-    /// Empty strings mean "no condition"; names are validated (`site`, `blueprint`).
+    /// Empty strings mean "no condition"; names are validated (`site`, `blueprint`,
+    /// `streams[i]`), the time window must not end before it starts (`until`).
     fn try_from(f: proto::RecordFilter) -> Result<Self, FieldError> {
         let proto::RecordFilter {
             site,
@@ -66,6 +142,9 @@ impl TryFrom<proto::RecordFilter> for RecordFilter {
             intent_ids,
             order_id,
             level,
+            since,
+            until,
+            streams: wanted,
         } = f;
         let site = non_empty(site)
             .map(|s| ResourceName::parse("site", &s))
@@ -74,12 +153,22 @@ impl TryFrom<proto::RecordFilter> for RecordFilter {
             .map(|b| ResourceName::parse("blueprint", &b))
             .transpose()?;
         let intent_ids = intent_ids.into_iter().filter(|i| !i.is_empty()).collect();
+        let since = bound("since", since)?;
+        let until = bound("until", until)?;
+        if let (Some(s), Some(u)) = (&since, &until)
+            && nanos(u) < nanos(s)
+        {
+            return Err(FieldError::new("until", "is before since"));
+        }
         Ok(RecordFilter {
             site,
             blueprint,
             intent_ids,
             order_id: non_empty(order_id),
             level: non_empty(level),
+            since,
+            until,
+            streams: streams(wanted)?,
         })
     }
 }
@@ -169,5 +258,111 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.field, "site");
+    }
+
+    fn at(seconds: i64) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos: 0 })
+    }
+
+    #[test]
+    fn time_window_is_since_inclusive_until_exclusive_on_observed_at() {
+        let f = filter(proto::RecordFilter {
+            since: at(10),
+            until: at(20),
+            ..Default::default()
+        });
+        let observed = |t: Option<Timestamp>| {
+            let mut r = record("i", "info");
+            r.observed_at = t;
+            r.received_at = at(15);
+            r
+        };
+        assert!(f.matches(&observed(at(10))));
+        assert!(f.matches(&observed(Some(Timestamp {
+            seconds: 19,
+            nanos: 999_999_999
+        }))));
+        assert!(!f.matches(&observed(at(20))));
+        assert!(!f.matches(&observed(at(9))));
+        // Unknown observation time: not in any window (received_at does not count).
+        assert!(!f.matches(&observed(None)));
+        // One-sided windows.
+        let since = filter(proto::RecordFilter {
+            since: at(10),
+            ..Default::default()
+        });
+        assert!(since.matches(&observed(at(1_000))) && !since.matches(&observed(at(9))));
+        let until = filter(proto::RecordFilter {
+            until: at(10),
+            ..Default::default()
+        });
+        assert!(until.matches(&observed(at(9))) && !until.matches(&observed(at(10))));
+        // An empty window is valid and matches nothing.
+        let empty = filter(proto::RecordFilter {
+            since: at(10),
+            until: at(10),
+            ..Default::default()
+        });
+        assert!(!empty.matches(&observed(at(10))));
+    }
+
+    #[test]
+    fn until_before_since_is_rejected() {
+        let e = RecordFilter::try_from(proto::RecordFilter {
+            since: at(20),
+            until: Some(Timestamp {
+                seconds: 19,
+                nanos: 999_999_999,
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "until");
+        let e = RecordFilter::try_from(proto::RecordFilter {
+            since: Some(Timestamp {
+                seconds: 1,
+                nanos: -1,
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "since");
+    }
+
+    #[test]
+    fn streams_match_any_of() {
+        let f = filter(proto::RecordFilter {
+            streams: vec!["status".into(), "log".into()],
+            ..Default::default()
+        });
+        assert!(f.matches(&record("i", "info")));
+        let mut hb = record("i", "info");
+        hb.stream = "heartbeat".into();
+        assert!(!f.matches(&hb));
+    }
+
+    #[test]
+    fn stream_names_are_validated_by_index() {
+        let cases = [
+            (vec!["log".to_string(), String::new()], "streams[1]"),
+            (vec!["s".repeat(MAX_STREAM_CHARS + 1)], "streams[0]"),
+            (vec!["a\nb".to_string()], "streams[0]"),
+            (vec!["log".to_string(); MAX_FILTER_STREAMS + 1], "streams"),
+        ];
+        for (streams, field) in cases {
+            let e = RecordFilter::try_from(proto::RecordFilter {
+                streams,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(e.field, field);
+        }
+        assert!(
+            RecordFilter::try_from(proto::RecordFilter {
+                streams: vec!["é".repeat(MAX_STREAM_CHARS)],
+                ..Default::default()
+            })
+            .is_ok()
+        );
     }
 }

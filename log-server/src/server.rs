@@ -1,11 +1,14 @@
-//! `run`: open the store, bind, serve `LogService` (with health and reflection) until shutdown,
-//! then stop subscriptions and release the database.
+//! `run`: open the store, apply retention once, bind, serve `LogService` (with health and
+//! reflection) and run the retention loop until shutdown, then stop subscriptions and the loop and
+//! release the database.
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::rate_limit::SiteRateLimiter;
+use crate::retention_loop;
 use crate::service::LogServer;
 use crate::store::RecordStore;
-use maestro_common::{FieldError, ResourceName, grpc};
+use maestro_common::grpc;
 use maestro_proto::logs::v1::log_service_server::LogServiceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,24 +32,31 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Opens the store in `config.data_dir`, binds `config.listen` and serves until `shutdown` is
-/// cancelled. Returns once serving.
+/// Opens the store in `config.data_dir`, applies the retention policy once, binds
+/// `config.listen` and serves until `shutdown` is cancelled. Returns once serving.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    config.validate()?;
+    let policy = retention_loop::policy(&config);
     let Config {
         listen,
         data_dir,
         domain,
         max_record_bytes,
+        retention_max_records: _,
+        retention_max_bytes: _,
+        retention_max_age_ms: _,
+        retention_interval_ms,
+        rate_limit_per_site,
+        rate_limit_burst,
     } = config;
-    ResourceName::parse("domain", &domain)?;
-    if max_record_bytes == 0 {
-        return Err(FieldError::new("max_record_bytes", "must be greater than 0").into());
-    }
     std::fs::create_dir_all(&data_dir).map_err(|source| Error::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
     let store = Arc::new(RecordStore::open(&data_dir)?);
+    if policy.is_limited() {
+        retention_loop::pass(&store, &policy).await;
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| Error::Bind {
@@ -59,11 +69,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     })?;
 
     let stop = shutdown.child_token();
+    // Subscriptions and the retention loop: awaited on shutdown before the store is closed.
     let subscriptions = TaskTracker::new();
+    if policy.is_limited() {
+        subscriptions.spawn(retention_loop::run(
+            store.clone(),
+            policy,
+            Duration::from_millis(retention_interval_ms),
+            stop.clone(),
+        ));
+    }
     let service = LogServer {
         store: store.clone(),
         domain: domain.clone(),
         max_record_bytes,
+        rate_limit: Arc::new(SiteRateLimiter::new(rate_limit_per_site, rate_limit_burst)),
         subscriptions: subscriptions.clone(),
         shutdown: stop.clone(),
     };

@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use crate::filter::RecordFilter;
 use crate::push::validate_push;
+use crate::rate_limit::{SiteRateLimiter, per_site};
 use crate::store::RecordStore;
 use crate::subscription::{self, Subscription};
 use maestro_proto::logs::v1 as proto;
@@ -13,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
-/// The one place store errors become gRPC statuses (validation errors convert via `FieldError`).
+/// The one place store errors become gRPC statuses (validation errors convert via `FieldError`,
+/// rate limiting via `RateLimited`).
 pub(crate) fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::Sled(e) => Status::unavailable(format!("record store: {e}")),
@@ -27,6 +29,8 @@ pub(crate) struct LogServer {
     pub store: Arc<RecordStore>,
     pub domain: String,
     pub max_record_bytes: usize,
+    /// Per-site token buckets, checked before anything is stored.
+    pub rate_limit: Arc<SiteRateLimiter>,
     /// Subscription tasks, awaited on shutdown before the store is closed.
     pub subscriptions: TaskTracker,
     pub shutdown: CancellationToken,
@@ -45,6 +49,11 @@ impl proto::log_service_server::LogService for LogServer {
     ) -> Result<Response<proto::PushResponse>, Status> {
         let proto::PushRequest { records } = request.into_inner();
         let records = validate_push(records, &self.domain, self.max_record_bytes)?;
+        let counts = per_site(records.iter().map(|r| r.site.as_str()));
+        if let Err(e) = self.rate_limit.admit(counts, tokio::time::Instant::now()) {
+            tracing::debug!(site = %e.site, rate = e.rate, "push refused by the rate limit");
+            return Err(e.into());
+        }
         // A detached task, so a client that goes away mid-append cannot stop the flush and the
         // wake-up of subscribers between commit and acknowledgement.
         let store = self.store.clone();
@@ -86,6 +95,7 @@ impl proto::log_service_server::LogService for LogServer {
         let (tx, rx) = mpsc::channel(subscription::BUFFER);
         self.subscriptions.spawn(subscription::run(
             self.store.clone(),
+            self.domain.clone(),
             sub,
             tx,
             self.shutdown.clone(),

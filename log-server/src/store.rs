@@ -2,13 +2,18 @@
 //! index of the latest status per `(site, blueprint)`.
 //!
 //! Trees: `records` (sequence -> encoded `maestro.logs.v1.Record`), `dedupe` ((site, stream,
-//! sender_sequence) -> sequence), `latest_status` ((site, blueprint) -> (sender_sequence, sequence)),
-//! `meta` (`last_sequence`). An append is one sled transaction over all four, flushed (fsync) before it
-//! returns; the durable high-water mark is published on a `watch` channel afterwards.
+//! sender_sequence) -> sequence, plus one floor per (site, stream) under sender_sequence 0, see
+//! [`retention`]), `latest_status` ((site, blueprint) -> (sender_sequence, sequence)), `meta`
+//! (`last_sequence`, `removed_through`). An append is one sled transaction over all four, flushed
+//! (fsync) before it returns; the durable high-water mark is published on a `watch` channel
+//! afterwards. The number and encoded bytes of stored records are counted once at open and kept up
+//! to date in memory; retention limits are checked against them.
 
 mod keys;
 mod query;
 mod retention;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;
 
@@ -18,7 +23,9 @@ pub use retention::{Retention, RetentionOutcome};
 use crate::error::StoreError;
 use crate::filter::RecordFilter;
 use crate::record::Record;
-use keys::{dedupe_key, read_status_value, read_u64, seq_key, status_key, status_value};
+use keys::{
+    dedupe_floor_key, dedupe_key, read_status_value, read_u64, seq_key, status_key, status_value,
+};
 use maestro_common::ResourceName;
 use maestro_proto::logs::v1 as proto;
 use prost::Message;
@@ -30,6 +37,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 const LAST_SEQUENCE: &[u8] = b"last_sequence";
+/// Highest sequence retention removed (0 when it never removed anything).
+const REMOVED_THROUGH: &[u8] = b"removed_through";
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +75,13 @@ pub struct RecordStore {
     committed: AtomicU64,
     /// Highest sequence flushed.
     durable: watch::Sender<u64>,
+    /// Records stored (changed under `write_lock`).
+    stored_records: AtomicU64,
+    /// Encoded bytes of the stored records (changed under `write_lock`).
+    stored_bytes: AtomicU64,
+    /// Highest sequence retention removed; raised before the removal is committed, so a reader
+    /// that misses a record because it was removed sees a value at least its sequence afterwards.
+    removed_through: AtomicU64,
     /// Dropped (last) together with every handle of the database, which lets
     /// [`RecordStore::closed`] tell when the database files are released.
     alive: Arc<watch::Sender<()>>,
@@ -100,6 +116,16 @@ impl RecordStore {
             None => 0,
         };
         let last = stored.max(newest);
+        let removed_through = match meta.get(REMOVED_THROUGH)? {
+            Some(v) => read_u64(&v).ok_or_else(|| corrupt("meta removed_through"))?,
+            None => 0,
+        };
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for item in records.iter() {
+            let (_, v) = item?;
+            count += 1;
+            bytes += v.len() as u64;
+        }
         Ok(Self {
             db,
             records,
@@ -109,6 +135,9 @@ impl RecordStore {
             write_lock: Mutex::new(()),
             committed: AtomicU64::new(last),
             durable: watch::Sender::new(last),
+            stored_records: AtomicU64::new(count),
+            stored_bytes: AtomicU64::new(bytes),
+            removed_through: AtomicU64::new(removed_through),
             alive: Arc::new(watch::Sender::new(())),
         })
     }
@@ -140,19 +169,41 @@ impl RecordStore {
         self.records.is_empty()
     }
 
+    /// Records stored, as counted for retention.
+    pub fn stored_records(&self) -> u64 {
+        self.stored_records.load(Ordering::SeqCst)
+    }
+
+    /// Encoded bytes of the stored records (the values of `records`; index and sled overhead
+    /// excluded), as counted for retention.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Highest sequence retention has removed (0 if none). A reader whose cursor is below it has
+    /// missed records.
+    pub fn removed_through(&self) -> u64 {
+        self.removed_through.load(Ordering::SeqCst)
+    }
+
     /// Stores the records that are not duplicates, in order, each with the next sequence and
     /// `received_at`, in one transaction, and flushes before returning.
     pub async fn append(&self, batch: Vec<Record>) -> Result<AppendOutcome, StoreError> {
-        let received_at = prost_types::Timestamp::from(std::time::SystemTime::now());
         let wire: Vec<proto::Record> = batch.into_iter().map(proto::Record::from).collect();
         let outcome = {
             let _guard = self
                 .write_lock
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let outcome = self.append_committed(&wire, &received_at)?;
+            // Taken under the lock, so `received_at` follows arrival (sequence) order as far as
+            // the wall clock does; retention by age relies on it.
+            let received_at = prost_types::Timestamp::from(std::time::SystemTime::now());
+            let (outcome, bytes) = self.append_committed(&wire, &received_at)?;
             self.committed
                 .fetch_max(outcome.last_sequence, Ordering::SeqCst);
+            self.stored_records
+                .fetch_add(u64::from(outcome.accepted), Ordering::SeqCst);
+            self.stored_bytes.fetch_add(bytes, Ordering::SeqCst);
             outcome
         };
         // Everything committed before the flush starts is durable once it returns.
@@ -166,11 +217,12 @@ impl RecordStore {
         Ok(outcome)
     }
 
+    /// Commits the batch; returns what it did and the encoded bytes it added.
     fn append_committed(
         &self,
         wire: &[proto::Record],
         received_at: &prost_types::Timestamp,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<(AppendOutcome, u64), StoreError> {
         let trees = (&self.records, &self.dedupe, &self.latest, &self.meta);
         let outcome = trees.transaction(|(records, dedupe, latest, meta)| {
             let abort = |what: &str| ConflictableTransactionError::Abort(corrupt(what));
@@ -180,6 +232,7 @@ impl RecordStore {
             };
             last = last.max(self.committed.load(Ordering::SeqCst));
             let mut out = AppendOutcome::default();
+            let mut bytes = 0u64;
             for r in wire {
                 let dkey = dedupe_key(&r.site, &r.stream, r.sender_sequence);
                 if let Some(existing) = dedupe.get(&dkey)? {
@@ -189,11 +242,21 @@ impl RecordStore {
                         .max(read_u64(&existing).ok_or_else(|| abort("dedupe"))?);
                     continue;
                 }
+                // At or below the floor: stored before, and removed by retention together with
+                // its dedupe entry. Its sequence is gone, so it adds nothing to `last_sequence`.
+                if let Some(floor) = dedupe.get(dedupe_floor_key(&r.site, &r.stream))?
+                    && r.sender_sequence <= read_u64(&floor).ok_or_else(|| abort("dedupe floor"))?
+                {
+                    out.duplicates += 1;
+                    continue;
+                }
                 last += 1;
                 let mut stored = r.clone();
                 stored.sequence = last;
                 stored.received_at = Some(*received_at);
-                records.insert(&seq_key(last), stored.encode_to_vec())?;
+                let encoded = stored.encode_to_vec();
+                bytes += encoded.len() as u64;
+                records.insert(&seq_key(last), encoded)?;
                 dedupe.insert(dkey, &seq_key(last))?;
                 if matches!(r.body, Some(proto::record::Body::Status(_))) && !r.blueprint.is_empty()
                 {
@@ -217,7 +280,7 @@ impl RecordStore {
             if out.accepted > 0 {
                 meta.insert(LAST_SEQUENCE, &seq_key(last))?;
             }
-            Ok(out)
+            Ok((out, bytes))
         })?;
         Ok(outcome)
     }

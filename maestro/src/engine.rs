@@ -32,6 +32,8 @@ struct Inner {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     delivering: Mutex<HashSet<String>>,
+    /// Serialises roll-ups, so one computed from older statuses never lands after a newer one.
+    rolling: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             shutdown,
             tasks,
             delivering: Mutex::default(),
+            rolling: tokio::sync::Mutex::new(()),
         };
         Self {
             inner: Arc::new(inner),
@@ -159,6 +162,7 @@ impl Engine {
         outbox_key: Option<&str>,
         mutate: impl Fn(&mut Order),
     ) -> Result<Option<Order>, OrderError> {
+        let _rolling = self.inner.rolling.lock().await;
         let Some(current) = self.store().get(id)? else {
             return self.store().update_with(id, outbox_key, Clone::clone).await;
         };
@@ -182,6 +186,20 @@ impl Engine {
     pub async fn reroll_open(&self) -> Result<(), OrderError> {
         for id in self.store().open_orders()? {
             self.reroll(&id, None, |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-rolls every open order with an item in `domain` (it was heard again).
+    pub async fn reroll_domain(&self, domain: &str) -> Result<(), OrderError> {
+        for id in self.store().open_orders()? {
+            let concerned = self
+                .store()
+                .get(&id)?
+                .is_some_and(|o| o.intent_ids().any(|(d, _)| d == domain));
+            if concerned {
+                self.reroll(&id, None, |_| {}).await?;
+            }
         }
         Ok(())
     }

@@ -137,6 +137,8 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
                     observed_generation: s.observed_generation,
                     message: s.message,
                     last_heard_ms: millis(s.last_heard.as_ref()),
+                    unreachable: s.unreachable,
+                    observed_at_ms: millis(s.observed_at.as_ref()),
                 })
                 .collect(),
             message,

@@ -243,6 +243,12 @@ pub struct SiteProgress {
     pub message: String,
     /// Last time the site was heard from, ms since the epoch (0 = never).
     pub last_heard_ms: i64,
+    /// Not heard from within the domain's threshold: the counts are the last known ones.
+    #[serde(default)]
+    pub unreachable: bool,
+    /// When the site observed the status it last reported, ms since the epoch (0 = unknown).
+    #[serde(default)]
+    pub observed_at_ms: i64,
 }
 
 /// An item's intent in one domain.
@@ -274,6 +280,9 @@ pub struct DomainProgress {
     pub message: String,
     /// Last status time, ms since the epoch (0 = never).
     pub last_heard_ms: i64,
+    /// The domain, or one of its sites, is unreachable: what is shown is the last known state.
+    #[serde(default)]
+    pub unreachable: bool,
 }
 
 /// One item of an order.
@@ -433,11 +442,14 @@ impl From<&DomainProgress> for pb::DomainProgress {
                     observed_generation: s.observed_generation,
                     message: s.message.clone(),
                     last_heard: ts(s.last_heard_ms),
+                    unreachable: s.unreachable,
+                    observed_at: ts(s.observed_at_ms),
                 })
                 .collect(),
             message: d.message.clone(),
             last_heard: ts(d.last_heard_ms),
             delivery_attempts: d.delivery_attempts,
+            unreachable: d.unreachable,
         }
     }
 }

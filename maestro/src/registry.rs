@@ -1,14 +1,16 @@
 //! The domain registry: domains register (idempotent by id) and heartbeat; persisted in sled.
 //!
-//! A domain is unreachable when its last heartbeat is older than `domain_unreachable_after_ms`;
-//! that is reported with the age, never treated as a failure.
+//! A domain is unreachable when its last heartbeat is older than `domain_unreachable_after_ms`,
+//! or when its WatchIntentStatus stream has been down that long (see [`DomainHealth`]); that
+//! is reported with the age, never treated as a failure.
 
 use crate::error::StoreError;
 use maestro_common::time::timestamp;
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::domain::v1 as pb;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// A registered domain as stored.
@@ -37,6 +39,9 @@ pub struct DomainHealth {
     pub last_heartbeat_ms: i64,
     /// Threshold after which it is unreachable.
     pub unreachable_after_ms: u64,
+    /// Since when its WatchIntentStatus stream is down, ms since the epoch (`None` = up, or
+    /// not watched).
+    pub stream_down_since_ms: Option<i64>,
 }
 
 impl DomainHealth {
@@ -45,9 +50,36 @@ impl DomainHealth {
         u64::try_from(now_ms - self.last_heartbeat_ms).unwrap_or(0)
     }
 
-    /// Whether the domain counts as unreachable at `now_ms`.
-    pub fn unreachable(&self, now_ms: i64) -> bool {
+    fn heartbeat_stale(&self, now_ms: i64) -> bool {
         self.age_ms(now_ms) > self.unreachable_after_ms
+    }
+
+    fn stream_stale(&self, now_ms: i64) -> bool {
+        self.stream_down_since_ms
+            .is_some_and(|t| u64::try_from(now_ms - t).unwrap_or(0) > self.unreachable_after_ms)
+    }
+
+    /// Whether the domain counts as unreachable at `now_ms`: no heartbeat, or no status stream,
+    /// for longer than the threshold.
+    pub fn unreachable(&self, now_ms: i64) -> bool {
+        self.heartbeat_stale(now_ms) || self.stream_stale(now_ms)
+    }
+
+    /// When the domain was last heard on the signals that failed (the latest of them), or its
+    /// last heartbeat when it is reachable.
+    pub fn last_heard_ms(&self, now_ms: i64) -> i64 {
+        let heartbeat = self
+            .heartbeat_stale(now_ms)
+            .then_some(self.last_heartbeat_ms);
+        let stream = self
+            .stream_stale(now_ms)
+            .then_some(self.stream_down_since_ms)
+            .flatten();
+        match (heartbeat, stream) {
+            (Some(h), Some(s)) => h.max(s),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => self.last_heartbeat_ms,
+        }
     }
 }
 
@@ -127,8 +159,17 @@ fn check_endpoint(endpoint: &str) -> Result<(), FieldError> {
 pub enum DomainEvent {
     /// Registered or re-registered.
     Registered(DomainRecord),
-    /// Heartbeat after being unreachable.
+    /// Heard again (a heartbeat after being unreachable, or its status stream reconnected).
     BackOnline(String),
+}
+
+/// Whether maestro's WatchIntentStatus stream to a domain is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    /// Open.
+    Up,
+    /// Not open since this time (ms since the epoch).
+    Down(i64),
 }
 
 /// The registry, over one sled tree.
@@ -137,6 +178,9 @@ pub struct DomainRegistry {
     tree: sled::Tree,
     events: broadcast::Sender<DomainEvent>,
     unreachable_after_ms: u64,
+    /// Status stream liveness per domain (in memory: after a restart every stream is down
+    /// since the watcher started).
+    streams: Arc<Mutex<HashMap<String, StreamState>>>,
 }
 
 impl DomainRegistry {
@@ -146,6 +190,7 @@ impl DomainRegistry {
             tree: db.open_tree("domains")?,
             events: broadcast::channel(256).0,
             unreachable_after_ms,
+            streams: Arc::default(),
         })
     }
 
@@ -181,7 +226,11 @@ impl DomainRegistry {
         let Some(mut record) = self.get(id)? else {
             return Ok(None);
         };
-        let was_unreachable = self.health(&record).unreachable(now_ms);
+        let heartbeat_only = DomainHealth {
+            stream_down_since_ms: None,
+            ..self.health(&record)
+        };
+        let was_unreachable = heartbeat_only.unreachable(now_ms);
         record.last_heartbeat_ms = record.last_heartbeat_ms.max(now_ms);
         self.tree.insert(id.as_bytes(), encode(&record))?;
         if was_unreachable {
@@ -209,11 +258,51 @@ impl DomainRegistry {
             .collect()
     }
 
-    /// The liveness of `record`.
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamState>> {
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A status watcher for `id` starts: its stream counts as down from `now_ms` until it opens
+    /// (unless a state is already known).
+    pub fn stream_watching(&self, id: &str, now_ms: i64) {
+        self.streams()
+            .entry(id.to_string())
+            .or_insert(StreamState::Down(now_ms));
+    }
+
+    /// The status stream of `id` opened at `now_ms`; announces [`DomainEvent::BackOnline`] when
+    /// it had been down long enough to make the domain unreachable.
+    pub fn stream_opened(&self, id: &str, now_ms: i64) {
+        let previous = self.streams().insert(id.to_string(), StreamState::Up);
+        let after = i64::try_from(self.unreachable_after_ms).unwrap_or(i64::MAX);
+        if matches!(previous, Some(StreamState::Down(t)) if now_ms - t > after) {
+            let _ = self.events.send(DomainEvent::BackOnline(id.to_string()));
+        }
+    }
+
+    /// The status stream of `id` ended or failed at `now_ms` (an earlier loss is kept).
+    pub fn stream_lost(&self, id: &str, now_ms: i64) {
+        let mut streams = self.streams();
+        let state = streams
+            .entry(id.to_string())
+            .or_insert(StreamState::Down(now_ms));
+        if *state == StreamState::Up {
+            *state = StreamState::Down(now_ms);
+        }
+    }
+
+    /// The liveness of `record`: its heartbeat and its status stream.
     pub fn health(&self, record: &DomainRecord) -> DomainHealth {
+        let stream_down_since_ms = match self.streams().get(&record.id) {
+            Some(StreamState::Down(t)) => Some(*t),
+            Some(StreamState::Up) | None => None,
+        };
         DomainHealth {
             last_heartbeat_ms: record.last_heartbeat_ms,
             unreachable_after_ms: self.unreachable_after_ms,
+            stream_down_since_ms,
         }
     }
 
@@ -307,5 +396,45 @@ mod tests {
             pb::DomainState::Ready as i32
         );
         assert!(reg.heartbeat("south", 1).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_status_stream_down_longer_than_the_threshold_is_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let reg = DomainRegistry::open(&db, 1000).unwrap();
+        let r = DomainRegistration::try_from(req("north", "http://127.0.0.1:1", &[])).unwrap();
+        let rec = reg.register(r, 10_000).await.unwrap();
+        let mut events = reg.subscribe();
+        // Heartbeats are always fresh here: only the stream decides.
+        let at = |now: i64| DomainHealth {
+            last_heartbeat_ms: now,
+            ..reg.health(&rec)
+        };
+        reg.stream_watching("north", 10_000);
+        assert!(!at(11_000).unreachable(11_000), "within the threshold");
+        assert!(at(11_001).unreachable(11_001), "never opened for too long");
+        reg.stream_opened("north", 11_001);
+        assert_eq!(
+            events.try_recv().unwrap(),
+            DomainEvent::BackOnline("north".into())
+        );
+        assert!(!at(20_000).unreachable(20_000));
+        reg.stream_lost("north", 20_500);
+        reg.stream_lost("north", 20_900);
+        assert_eq!(
+            reg.health(&rec).stream_down_since_ms,
+            Some(20_500),
+            "the first loss counts"
+        );
+        assert!(!at(21_500).unreachable(21_500));
+        assert!(at(21_501).unreachable(21_501));
+        assert_eq!(at(21_600).last_heard_ms(21_600), 20_500);
+        reg.stream_opened("north", 21_000);
+        assert!(
+            events.try_recv().is_err(),
+            "not down long enough to announce"
+        );
+        assert!(!at(30_000).unreachable(30_000));
     }
 }

@@ -4,7 +4,10 @@
 //! Rules: a domain's status counts only at the item's generation (older = still in progress);
 //! an item is completed when every domain is active (terminated for a delete) at that
 //! generation, failed when a domain is inactive or rejected the intent, pending (with reason and
-//! age) while a domain is unreachable or has not acknowledged, else in progress. An order is
+//! age) while a domain or one of its target sites is unreachable or the domain has not
+//! acknowledged, else in progress. Silence never fails or completes an item: an unreachable
+//! domain or site holds it pending on its last known state, and when it is heard again the item
+//! converges from the real status. An order is
 //! completed when every item is, failed when every item failed, partial when all are final and
 //! some failed; final items and orders never change again. Every state change appends a note and
 //! every change bumps `revision`.
@@ -46,6 +49,15 @@ pub fn roll_up(
             continue;
         }
         let (state, reason) = item_state(item, statuses, domains, now_ms);
+        for dp in &mut item.domains {
+            dp.unreachable = unreachable_reason(
+                dp,
+                statuses.get(&dp.intent_id),
+                domains.get(&dp.domain),
+                now_ms,
+            )
+            .is_some();
+        }
         if state != item.state {
             let why = if reason.is_empty() {
                 String::new()
@@ -87,6 +99,38 @@ fn apply_status(dp: &mut DomainProgress, st: &IntentStatus) {
     }
 }
 
+/// Seconds from `then_ms` to `now_ms` (0 when in the future).
+fn age_s(now_ms: i64, then_ms: i64) -> i64 {
+    (now_ms - then_ms).max(0) / 1000
+}
+
+/// Why `dp`'s domain or one of its target sites counts as unreachable, if it does.
+fn unreachable_reason(
+    dp: &DomainProgress,
+    status: Option<&IntentStatus>,
+    health: Option<&DomainHealth>,
+    now_ms: i64,
+) -> Option<String> {
+    let d = &dp.domain;
+    match health {
+        None => return Some(format!("domain {d} is not registered")),
+        Some(h) if h.unreachable(now_ms) => {
+            let age = age_s(now_ms, h.last_heard_ms(now_ms));
+            return Some(format!("domain {d} unreachable (last heard {age} s ago)"));
+        }
+        Some(_) => {}
+    }
+    // A status of a later generation supersedes this item: its sites are not this item's concern.
+    let status = status.filter(|s| s.generation <= dp.generation)?;
+    let site = status.sites.iter().find(|s| s.unreachable)?;
+    let heard = if site.last_heard_ms > 0 {
+        format!("last heard {} s ago", age_s(now_ms, site.last_heard_ms))
+    } else {
+        "never heard".to_string()
+    };
+    Some(format!("site {} in {d} unreachable ({heard})", site.site))
+}
+
 fn domain_view(
     action: Action,
     dp: &DomainProgress,
@@ -102,15 +146,8 @@ fn domain_view(
     if let Some(s) = at_gen.filter(|s| s.state == ServiceState::Inactive) {
         return DomainView::Failed(format!("domain {d}: service inactive: {}", s.message));
     }
-    match health {
-        None => return DomainView::Unreachable(format!("domain {d} is not registered")),
-        Some(h) if h.unreachable(now_ms) => {
-            let age = h.age_ms(now_ms) / 1000;
-            return DomainView::Unreachable(format!(
-                "domain {d} unreachable (last heartbeat {age}s ago)"
-            ));
-        }
-        Some(_) => {}
+    if let Some(reason) = unreachable_reason(dp, status, health, now_ms) {
+        return DomainView::Unreachable(reason);
     }
     let delivered = dp.delivery == Delivery::Acknowledged
         || status.is_some_and(|s| s.generation >= dp.generation);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Placement, ServiceRef};
+use crate::model::{Placement, ServiceRef, SiteProgress};
 
 const NOW: i64 = 1_000_000;
 
@@ -18,6 +18,7 @@ fn dp(domain: &str, generation: u64, delivery: Delivery) -> DomainProgress {
         site_progress: vec![],
         message: String::new(),
         last_heard_ms: 0,
+        unreachable: false,
     }
 }
 
@@ -87,6 +88,7 @@ fn live(ids: &[&str]) -> BTreeMap<String, DomainHealth> {
                 DomainHealth {
                     last_heartbeat_ms: NOW - 1_000,
                     unreachable_after_ms: 30_000,
+                    stream_down_since_ms: None,
                 },
             )
         })
@@ -199,7 +201,7 @@ fn unreachable_domain_is_pending_with_age_never_completed() {
     assert_eq!(r.items[0].state, OrderState::Pending);
     assert_eq!(
         r.items[0].reason,
-        "domain south unreachable (last heartbeat 42s ago)"
+        "domain south unreachable (last heard 42 s ago)"
     );
     assert_eq!(r.state, OrderState::Pending);
 }
@@ -265,4 +267,175 @@ fn no_change_keeps_revision_and_final_orders_stay_put() {
         roll_up(&done, &active, &live(&["north", "south"]), NOW),
         done
     );
+}
+
+fn site(name: &str, ready: u32, last_heard_ms: i64, unreachable: bool) -> SiteProgress {
+    SiteProgress {
+        site: name.into(),
+        ready,
+        total: 1,
+        observed_generation: 1,
+        message: String::new(),
+        last_heard_ms,
+        unreachable,
+        observed_at_ms: last_heard_ms - 5,
+    }
+}
+
+/// `domain`'s status at generation 1 in `state` with sites s1 (heard 40 s ago, `unreachable`)
+/// and s2 (heard just now).
+fn with_sites(domain: &str, state: ServiceState, unreachable: bool) -> (String, IntentStatus) {
+    let (id, mut st) = status(domain, 1, state);
+    st.sites = vec![
+        site("s1", 1, NOW - 40_000, unreachable),
+        site("s2", 1, NOW - 100, false),
+    ];
+    (id, st)
+}
+
+fn one_domain_each() -> Order {
+    order(vec![
+        item(
+            "1",
+            Action::Add,
+            vec![dp("north", 1, Delivery::Acknowledged)],
+        ),
+        item(
+            "2",
+            Action::Add,
+            vec![dp("south", 1, Delivery::Acknowledged)],
+        ),
+    ])
+}
+
+#[test]
+fn an_unreachable_site_holds_an_active_item_pending_never_completed() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![dp("north", 1, Delivery::Acknowledged)],
+    )]);
+    let st = BTreeMap::from([with_sites("north", ServiceState::Active, true)]);
+    let r = roll_up(&o, &st, &live(&["north"]), NOW);
+    assert_eq!(r.items[0].state, OrderState::Pending);
+    assert_eq!(
+        r.items[0].reason,
+        "site s1 in north unreachable (last heard 40 s ago)"
+    );
+    assert_eq!(r.state, OrderState::Pending);
+    assert_eq!(r.completion_date_ms, None);
+    let d = &r.items[0].domains[0];
+    assert!(d.unreachable);
+    assert!(d.site_progress[0].unreachable && !d.site_progress[1].unreachable);
+    assert_eq!(d.site_progress[0].observed_at_ms, NOW - 40_005);
+    assert_eq!(
+        (d.ready, d.total),
+        (1, 1),
+        "the last known counts are shown"
+    );
+
+    // Heard again: the real status decides.
+    let st = BTreeMap::from([with_sites("north", ServiceState::Active, false)]);
+    let back = roll_up(&r, &st, &live(&["north"]), NOW + 1_000);
+    assert_eq!(back.items[0].state, OrderState::Completed);
+    assert_eq!(back.state, OrderState::Completed);
+    assert!(!back.items[0].domains[0].unreachable);
+    assert!(back.revision > r.revision);
+}
+
+#[test]
+fn an_unreachable_site_is_pending_not_failed_or_in_progress() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![dp("north", 1, Delivery::Acknowledged)],
+    )]);
+    let st = BTreeMap::from([with_sites("north", ServiceState::Reserved, true)]);
+    let r = roll_up(&o, &st, &live(&["north"]), NOW);
+    assert_eq!(r.items[0].state, OrderState::Pending);
+    let (id, mut never) = with_sites("north", ServiceState::Reserved, true);
+    never.sites[0].last_heard_ms = 0;
+    let r = roll_up(&o, &BTreeMap::from([(id, never)]), &live(&["north"]), NOW);
+    assert_eq!(
+        r.items[0].reason,
+        "site s1 in north unreachable (never heard)"
+    );
+}
+
+#[test]
+fn a_status_stream_down_too_long_holds_only_that_domains_items_pending() {
+    let o = one_domain_each();
+    let st = BTreeMap::from([
+        status("north", 1, ServiceState::Active),
+        status("south", 1, ServiceState::Active),
+    ]);
+    let mut domains = live(&["north", "south"]);
+    domains.get_mut("south").unwrap().stream_down_since_ms = Some(NOW - 35_000);
+    let r = roll_up(&o, &st, &domains, NOW);
+    assert_eq!(r.items[0].state, OrderState::Completed, "north proceeds");
+    assert_eq!(r.items[1].state, OrderState::Pending);
+    assert_eq!(
+        r.items[1].reason,
+        "domain south unreachable (last heard 35 s ago)"
+    );
+    assert!(r.items[1].domains[0].unreachable);
+    assert!(!r.items[0].domains[0].unreachable);
+    assert_eq!(r.state, OrderState::Pending);
+
+    // Still silent later: the age in the reason grows and the revision moves.
+    let later = roll_up(&r, &st, &domains, NOW + 10_000);
+    assert_eq!(
+        later.items[1].reason,
+        "domain south unreachable (last heard 45 s ago)"
+    );
+    assert_eq!(later.revision, r.revision + 1);
+
+    // The stream is back: the order completes from the real status.
+    let back = roll_up(&later, &st, &live(&["north", "south"]), NOW + 11_000);
+    assert_eq!(back.items[1].state, OrderState::Completed);
+    assert_eq!(back.state, OrderState::Completed);
+    assert!(!back.items[1].domains[0].unreachable);
+}
+
+#[test]
+fn a_stream_down_within_the_threshold_is_not_unreachable() {
+    let o = one_domain_each();
+    let st = BTreeMap::from([
+        status("north", 1, ServiceState::Reserved),
+        status("south", 1, ServiceState::Reserved),
+    ]);
+    let mut domains = live(&["north", "south"]);
+    domains.get_mut("south").unwrap().stream_down_since_ms = Some(NOW - 29_000);
+    let r = roll_up(&o, &st, &domains, NOW);
+    assert_eq!(r.items[1].state, OrderState::InProgress);
+    assert!(!r.items[1].domains[0].unreachable);
+}
+
+#[test]
+fn final_orders_stay_final_when_a_domain_goes_silent() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![dp("north", 1, Delivery::Acknowledged)],
+    )]);
+    let st = BTreeMap::from([status("north", 1, ServiceState::Active)]);
+    let done = roll_up(&o, &st, &live(&["north"]), NOW);
+    assert_eq!(done.state, OrderState::Completed);
+    let mut silent = live(&["north"]);
+    silent.get_mut("north").unwrap().last_heartbeat_ms = NOW - 100_000;
+    let unreachable_site = BTreeMap::from([with_sites("north", ServiceState::Active, true)]);
+    assert_eq!(roll_up(&done, &unreachable_site, &silent, NOW + 1), done);
+}
+
+#[test]
+fn a_site_unreachable_in_a_superseding_generation_does_not_hold_the_item() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![dp("north", 1, Delivery::Acknowledged)],
+    )]);
+    let (id, mut st) = with_sites("north", ServiceState::Reserved, true);
+    st.generation = 2;
+    let r = roll_up(&o, &BTreeMap::from([(id, st)]), &live(&["north"]), NOW);
+    assert_eq!(r.items[0].state, OrderState::Completed, "superseded");
 }

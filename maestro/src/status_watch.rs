@@ -1,7 +1,8 @@
 //! Status watchers: one task per registered domain follows its `WatchIntentStatus` stream
-//! (reconnecting with backoff; restarted when the domain re-registers with a new endpoint) and
-//! feeds every status to the engine. A liveness ticker re-rolls open orders so unreachable
-//! domains show up without any event.
+//! (reconnecting with backoff; restarted when the domain re-registers with a new endpoint),
+//! records whether the stream is open (a stream down longer than the threshold makes the domain
+//! unreachable) and feeds every status to the engine. A domain heard again re-rolls its orders
+//! at once; a liveness ticker re-rolls open orders so silence shows up without any event.
 
 use crate::engine::Engine;
 use crate::intent::IntentStatus;
@@ -39,7 +40,14 @@ async fn supervise(engine: Engine) {
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(DomainEvent::Registered(d)) => ensure(&engine, &mut watchers, d),
-                Ok(DomainEvent::BackOnline(_)) => {}
+                Ok(DomainEvent::BackOnline(id)) => {
+                    let e = engine.clone();
+                    engine.tasks().spawn(async move {
+                        if let Err(err) = e.reroll_domain(&id).await {
+                            tracing::error!(domain = %id, error = %err, "re-rolling after the domain was heard failed");
+                        }
+                    });
+                }
                 Err(RecvError::Lagged(_)) => relist = true,
                 Err(RecvError::Closed) => break,
             },
@@ -62,6 +70,9 @@ fn ensure(
         old.cancel();
     }
     let token = engine.shutdown().child_token();
+    engine
+        .registry()
+        .stream_watching(&d.id, maestro_common::time::now_millis());
     watchers.insert(d.id.clone(), (d.endpoint.clone(), token.clone()));
     let e = engine.clone();
     engine
@@ -77,6 +88,9 @@ async fn watch_domain(engine: Engine, domain: DomainRecord, stop: CancellationTo
             r = follow(&engine, &domain, &mut backoff) => r,
             () = stop.cancelled() => return,
         };
+        engine
+            .registry()
+            .stream_lost(&domain.id, maestro_common::time::now_millis());
         if let Err(e) = followed {
             tracing::debug!(error = %e, "intent status stream ended; reconnecting");
         }
@@ -98,6 +112,9 @@ async fn follow(
         .watch_intent_status(pb::WatchIntentStatusRequest {})
         .await?
         .into_inner();
+    engine
+        .registry()
+        .stream_opened(&domain.id, maestro_common::time::now_millis());
     while let Some(msg) = stream.message().await? {
         backoff.reset();
         let mut status = match IntentStatus::try_from(msg) {
@@ -116,8 +133,10 @@ async fn follow(
 }
 
 async fn tick_liveness(engine: Engine) {
+    // A quarter of the threshold, at most a second: flips show up soon after the threshold and
+    // the ages in reasons stay current to the second.
     let every =
-        Duration::from_millis((engine.config().domain_unreachable_after_ms / 2).clamp(100, 5_000));
+        Duration::from_millis((engine.config().domain_unreachable_after_ms / 4).clamp(100, 1_000));
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -21,13 +21,16 @@ use sled::transaction::{
 use std::collections::BTreeMap;
 use tokio::sync::broadcast;
 
-/// An order changed (sent after the change is stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An order changed (sent after the change is stored), with the stored order itself so that
+/// watchers see every revision without reading it back.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrderChange {
     /// Order id.
     pub order_id: String,
     /// Its new revision.
     pub revision: u64,
+    /// The order as stored at `revision`.
+    pub order: std::sync::Arc<Order>,
 }
 
 /// The result of [`OrderStore::create`].
@@ -106,6 +109,7 @@ impl OrderStore {
         let _ = self.changes.send(OrderChange {
             order_id: order.id.clone(),
             revision: order.revision,
+            order: std::sync::Arc::new(order.clone()),
         });
     }
 
@@ -221,6 +225,7 @@ impl OrderStore {
                         site_progress: Vec::new(),
                         message: String::new(),
                         last_heard_ms: 0,
+                        unreachable: false,
                     });
                     let entry = OutboxEntry {
                         order_id: order_id.clone(),

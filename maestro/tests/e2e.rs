@@ -796,7 +796,7 @@ async fn an_unreachable_domain_keeps_the_item_pending_with_its_age_until_it_hear
     assert!(
         last.items[0]
             .reason
-            .starts_with("domain south unreachable (last heartbeat "),
+            .starts_with("domain south unreachable (last heard "),
         "{}",
         last.items[0].reason
     );

@@ -1,5 +1,5 @@
 //! `run`: wires keys, the colony (embedded or external), the outbox sender, the GitOps sync, the
-//! process reconciler and the status reporter.
+//! process reconciler, the Docker reconciler (when Docker is enabled) and the status reporter.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Error;
-use crate::config::Config;
+use crate::config::{Config, DockerMode};
 use crate::context::SiteContext;
 use crate::gitsync::{GitMirror, GitSync};
 use crate::keys::SiteKeys;
@@ -70,7 +70,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
     let embedded = config.colony_url.is_none();
-    let keys = SiteKeys::load_or_create(&data_dir, embedded)?;
+    let docker = docker_enabled(&config).await?;
+    let keys = SiteKeys::load_or_create_with(&data_dir, embedded, docker)?;
     let colony_shutdown = CancellationToken::new();
     let (client, addr, server) = match &config.colony_url {
         None => {
@@ -95,7 +96,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         }
         Some(url) => (ColonyClient::new(url)?, resolve(url).await, None),
     };
-    if let Err(e) = crate::bootstrap::bootstrap(&client, &keys, &config.site).await {
+    let bootstrapped = async {
+        crate::bootstrap::bootstrap(&client, &keys, &config.site).await?;
+        if docker {
+            crate::bootstrap::bootstrap_docker(&client, &keys, &config.site).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    if let Err(e) = bootstrapped.await {
         stop_colony(&colony_shutdown, server).await;
         return Err(e);
     }
@@ -106,15 +114,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             return Err(e);
         }
     };
+    // The Docker reconciler gets its own child token so a failed start below can stop it.
+    let docker_shutdown = shutdown.child_token();
+    let docker_task = if docker {
+        match start_docker(&config, client.clone(), &keys, &docker_shutdown).await {
+            Ok(task) => Some(task),
+            Err(e) => {
+                stop_colony(&colony_shutdown, server).await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
     let started = start_loops(&config, client, keys, db.clone(), &shutdown);
     let tracker = match started {
         Ok(t) => t,
         Err(e) => {
+            docker_shutdown.cancel();
+            if let Some(task) = docker_task {
+                let _ = task.await;
+            }
             stop_colony(&colony_shutdown, server).await;
             return Err(e);
         }
     };
-    tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, "site agent running");
+    if let Some(task) = docker_task {
+        tracker.spawn(async move {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "docker reconciler task failed");
+            }
+        });
+    }
+    tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, docker, "site agent running");
     let task = tokio::spawn(async move {
         shutdown.cancelled().await;
         tracker.close();
@@ -126,6 +158,48 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         stop_colony(&colony_shutdown, server).await;
     });
     Ok(Running { addr, task })
+}
+
+/// Whether the Docker reconciler runs, per the `docker` key: `auto` probes the engine once at
+/// start, `on` fails the start when the engine does not answer.
+async fn docker_enabled(config: &Config) -> Result<bool, Error> {
+    let socket = &config.docker_socket;
+    match config.docker {
+        DockerMode::Off => Ok(false),
+        DockerMode::Auto => {
+            let up = docker_reconciler::docker_available(socket).await;
+            if up {
+                tracing::info!(socket = %socket.display(), "Docker Engine answers; running the Docker reconciler");
+            } else {
+                tracing::info!(socket = %socket.display(), "no Docker Engine answers; the Docker reconciler stays off");
+            }
+            Ok(up)
+        }
+        DockerMode::On if docker_reconciler::docker_available(socket).await => Ok(true),
+        DockerMode::On => Err(Error::Docker(format!(
+            "docker is \"on\" but no Docker Engine answers on {}",
+            socket.display()
+        ))),
+    }
+}
+
+/// Starts the Docker reconciler executor (location = site); it stops with `shutdown`.
+async fn start_docker(
+    config: &Config,
+    client: ColonyClient,
+    keys: &SiteKeys,
+    shutdown: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let key = keys
+        .docker_reconciler
+        .clone()
+        .ok_or_else(|| Error::Docker("no docker_reconciler key".into()))?;
+    let mut docker = docker_reconciler::DockerReconcilerConfig::new(client, &config.site, key);
+    docker.location = Some(config.site.clone());
+    docker.docker_socket = config.docker_socket.clone();
+    docker_reconciler::run(docker, shutdown.clone())
+        .await
+        .map_err(|e| Error::Docker(e.to_string()))
 }
 
 /// How long opening a sled database retries while a just-stopped instance still holds its lock
@@ -182,7 +256,8 @@ fn start_loops(
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let tracker = TaskTracker::new();
-    let outbox = Outbox::open(&db, &config.domain, &config.site)?;
+    let outbox =
+        Outbox::open_bounded(&db, &config.domain, &config.site, config.outbox_max_records)?;
     let ctx = SiteContext {
         client,
         keys,

@@ -1,5 +1,6 @@
 //! Colony bootstrap: the site colony, the reconciler executor, the agent's user and the built-in
-//! `ProcessDeployment` definition. Every step is idempotent.
+//! `ProcessDeployment` definition; with Docker enabled also the Docker reconciler executor and
+//! the `DockerDeployment` / `ExecutorDeployment` definitions. Every step is idempotent.
 
 use colony::model::{BlueprintDefinition, Colony, Executor, ExecutorState, User};
 use colony::{ColonyClient, ColonyError};
@@ -44,7 +45,12 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         );
         return Ok(());
     };
-    ensure_executor(client, owner, keys, site).await?;
+    let executor = ExecutorIdentity {
+        id: keys.reconciler.id(),
+        name: reconciler::executor_name(site),
+        executor_type: EXECUTOR_TYPE,
+    };
+    ensure_executor(client, owner, &executor, site).await?;
     let user = User {
         colony_name: site.to_string(),
         user_id: keys.agent.id(),
@@ -56,13 +62,73 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         Err(e) if exists(&e) => {}
         Err(e) => return Err(e.into()),
     }
-    let defs = client.get_blueprint_definitions(&keys.agent, site).await?;
-    if !defs.iter().any(|d| d.spec.names.kind == KIND) {
-        match client
-            .add_blueprint_definition(owner, &process_deployment_definition(site))
-            .await
-        {
-            Ok(_) => {}
+    ensure_definitions(
+        client,
+        owner,
+        keys,
+        site,
+        &[process_deployment_definition(site)],
+    )
+    .await
+}
+
+/// Name of the Docker reconciler executor of `site`.
+pub fn docker_executor_name(site: &str) -> String {
+    format!("docker-reconciler-{site}")
+}
+
+/// Prepares the colony `site` for the Docker reconciler: registers and approves its executor
+/// (type `docker-reconciler`, location `site`, key `keys.docker_reconciler`) and adds the
+/// `DockerDeployment` and `ExecutorDeployment` definitions when missing. Needs the colony owner
+/// key; without it the ids an operator must register are logged.
+pub async fn bootstrap_docker(
+    client: &ColonyClient,
+    keys: &SiteKeys,
+    site: &str,
+) -> Result<(), Error> {
+    let key = keys
+        .docker_reconciler
+        .as_ref()
+        .ok_or_else(|| Error::Config("docker enabled without a docker_reconciler key".into()))?;
+    let name = docker_executor_name(site);
+    let Some(owner) = &keys.colony_owner else {
+        tracing::warn!(
+            colony = site,
+            docker_reconciler_id = %key.id(),
+            "no colony owner key: register executor {name} (type {}, location {site}) with this id and add the DockerDeployment and ExecutorDeployment definitions yourself",
+            docker_reconciler::EXECUTOR_TYPE,
+        );
+        return Ok(());
+    };
+    let executor = ExecutorIdentity {
+        id: key.id(),
+        name,
+        executor_type: docker_reconciler::EXECUTOR_TYPE,
+    };
+    ensure_executor(client, owner, &executor, site).await?;
+    let defs = [
+        docker_reconciler::docker_deployment_definition(site),
+        docker_reconciler::executor_deployment_definition(site),
+    ];
+    ensure_definitions(client, owner, keys, site, &defs).await
+}
+
+/// Adds each of `defs` whose kind the colony does not know yet.
+async fn ensure_definitions(
+    client: &ColonyClient,
+    owner: &colony::PrivateKey,
+    keys: &SiteKeys,
+    site: &str,
+    defs: &[BlueprintDefinition],
+) -> Result<(), Error> {
+    let existing = client.get_blueprint_definitions(&keys.agent, site).await?;
+    for def in defs {
+        let kind = &def.spec.names.kind;
+        if existing.iter().any(|d| &d.spec.names.kind == kind) {
+            continue;
+        }
+        match client.add_blueprint_definition(owner, def).await {
+            Ok(_) => tracing::info!(colony = site, kind = %kind, "added blueprint definition"),
             Err(e) if exists(&e) => {}
             Err(e) => return Err(e.into()),
         }
@@ -70,34 +136,40 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
     Ok(())
 }
 
+/// An executor the agent registers for itself.
+struct ExecutorIdentity {
+    id: String,
+    name: String,
+    executor_type: &'static str,
+}
+
 async fn ensure_executor(
     client: &ColonyClient,
     owner: &colony::PrivateKey,
-    keys: &SiteKeys,
+    executor: &ExecutorIdentity,
     site: &str,
 ) -> Result<(), Error> {
-    let name = reconciler::executor_name(site);
-    let id = keys.reconciler.id();
+    let ExecutorIdentity { id, name, .. } = executor;
     let existing = client
         .get_executors(owner, site)
         .await?
         .into_iter()
-        .find(|e| e.executor_name == name);
+        .find(|e| &e.executor_name == name);
     let approved = match existing {
-        Some(e) if e.executor_id == id => e.state == ExecutorState::Approved.as_i32(),
+        Some(e) if &e.executor_id == id => e.state == ExecutorState::Approved.as_i32(),
         Some(_) => {
             // Registered with a key this agent no longer has: replace it.
-            client.remove_executor(owner, site, &name).await?;
-            add_executor(client, owner, &id, &name, site).await?;
+            client.remove_executor(owner, site, name).await?;
+            add_executor(client, owner, executor, site).await?;
             false
         }
         None => {
-            add_executor(client, owner, &id, &name, site).await?;
+            add_executor(client, owner, executor, site).await?;
             false
         }
     };
     if !approved {
-        client.approve_executor(owner, site, &name).await?;
+        client.approve_executor(owner, site, name).await?;
     }
     Ok(())
 }
@@ -105,11 +177,10 @@ async fn ensure_executor(
 async fn add_executor(
     client: &ColonyClient,
     owner: &colony::PrivateKey,
-    id: &str,
-    name: &str,
+    executor: &ExecutorIdentity,
     site: &str,
 ) -> Result<(), Error> {
-    let mut executor = Executor::new(id, EXECUTOR_TYPE, name, site);
+    let mut executor = Executor::new(&executor.id, executor.executor_type, &executor.name, site);
     executor.location_name = site.to_string();
     client.add_executor(owner, &executor).await?;
     Ok(())

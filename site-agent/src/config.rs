@@ -31,6 +31,27 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     /// Milliseconds between full re-checks of the colony against the last synced commit.
     pub colony_reconcile_interval_ms: u64,
+    /// Most records the outbox keeps while the log server is unreachable; when full the oldest
+    /// `log` records are dropped first (never `status` records).
+    pub outbox_max_records: usize,
+    /// Whether the agent runs the Docker reconciler: `auto` (when the Docker Engine answers on
+    /// `docker_socket` at start), `on` (start fails when it does not) or `off`.
+    pub docker: DockerMode,
+    /// Unix socket of the Docker Engine.
+    pub docker_socket: PathBuf,
+}
+
+/// The `docker` config key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerMode {
+    /// Run the Docker reconciler when the engine answers at start.
+    #[default]
+    Auto,
+    /// Always run it; the agent does not start without a Docker Engine.
+    On,
+    /// Never run it.
+    Off,
 }
 
 impl Default for Config {
@@ -47,6 +68,30 @@ impl Default for Config {
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             heartbeat_interval_ms: 10_000,
             colony_reconcile_interval_ms: 60_000,
+            outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
+            docker: DockerMode::Auto,
+            docker_socket: PathBuf::from(docker_reconciler::DEFAULT_SOCKET),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_keys_parse_and_default_to_auto() {
+        let c: Config = serde_json::from_str("{}").unwrap();
+        assert_eq!(c.docker, DockerMode::Auto);
+        assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
+        let c: Config =
+            serde_json::from_str(r#"{"docker": "on", "docker_socket": "/run/d.sock"}"#).unwrap();
+        assert_eq!(
+            (c.docker, c.docker_socket),
+            (DockerMode::On, PathBuf::from("/run/d.sock"))
+        );
+        let c: Config = serde_json::from_str(r#"{"docker": "off"}"#).unwrap();
+        assert_eq!(c.docker, DockerMode::Off);
+        assert!(serde_json::from_str::<Config>(r#"{"docker": "maybe"}"#).is_err());
     }
 }

@@ -35,6 +35,9 @@ pub enum Error {
     /// A native process could not be started or stopped.
     #[error("process runtime: {0}")]
     Runtime(String),
+    /// The Docker Engine is unusable (`docker: on`) or the Docker reconciler failed to start.
+    #[error("docker: {0}")]
+    Docker(String),
     /// The log server endpoint is unusable.
     #[error("log server endpoint: {0}")]
     Endpoint(#[from] tonic::transport::Error),

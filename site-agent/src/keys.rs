@@ -27,6 +27,7 @@ struct KeyFile {
     colony_owner: Option<String>,
     reconciler: Option<String>,
     agent: Option<String>,
+    docker_reconciler: Option<String>,
 }
 
 /// The keys the site agent signs with.
@@ -40,12 +41,20 @@ pub struct SiteKeys {
     pub reconciler: PrivateKey,
     /// The agent's user (GitOps sync and status reads).
     pub agent: PrivateKey,
+    /// The Docker reconciler executor; generated on the first start with Docker enabled.
+    pub docker_reconciler: Option<PrivateKey>,
 }
 
 impl SiteKeys {
     /// Loads `<dir>/keys.json`, generating the missing keys (all four when `embedded`, else only
     /// the reconciler and agent keys), and writes the file back when something was generated.
     pub fn load_or_create(dir: &Path, embedded: bool) -> Result<Self, Error> {
+        Self::load_or_create_with(dir, embedded, false)
+    }
+
+    /// Like [`SiteKeys::load_or_create`]; with `docker` the `docker_reconciler` key is generated
+    /// too when missing (an existing one is always loaded).
+    pub fn load_or_create_with(dir: &Path, embedded: bool, docker: bool) -> Result<Self, Error> {
         let path = dir.join(KEYS_FILE);
         let mut file: KeyFile = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -73,6 +82,7 @@ impl SiteKeys {
         let colony_owner = take(&mut file.colony_owner, embedded)?;
         let reconciler = take(&mut file.reconciler, true)?;
         let agent = take(&mut file.agent, true)?;
+        let docker_reconciler = take(&mut file.docker_reconciler, docker)?;
         let (Some(reconciler), Some(agent)) = (reconciler, agent) else {
             return Err(Error::Corrupt("keys were not generated".into()));
         };
@@ -84,6 +94,7 @@ impl SiteKeys {
             colony_owner,
             reconciler,
             agent,
+            docker_reconciler,
         })
     }
 }
@@ -119,6 +130,19 @@ mod tests {
         assert_eq!(a.colony_owner.unwrap().id(), b.colony_owner.unwrap().id());
         assert_eq!(a.server_owner.unwrap().id(), b.server_owner.unwrap().id());
         assert_ne!(b.agent.id(), b.reconciler.id());
+    }
+
+    #[test]
+    fn docker_key_is_generated_once_when_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SiteKeys::load_or_create(dir.path(), true).unwrap();
+        assert!(a.docker_reconciler.is_none());
+        let b = SiteKeys::load_or_create_with(dir.path(), true, true).unwrap();
+        let docker = b.docker_reconciler.expect("generated");
+        assert_eq!(a.agent.id(), b.agent.id());
+        assert_ne!(docker.id(), b.reconciler.id());
+        let c = SiteKeys::load_or_create(dir.path(), true).unwrap();
+        assert_eq!(c.docker_reconciler.map(|k| k.id()), Some(docker.id()));
     }
 
     #[test]

@@ -1,30 +1,54 @@
 //! The on-disk outbox of records for the log server, and the task that drains it.
 //!
-//! Invariants: a record is numbered (per-stream `sender_sequence`) and stored in sled in one
-//! transaction, so numbers are never reused across restarts; records leave the outbox only after
-//! the log server acknowledged them, in the order they were appended.
+//! Invariants:
+//! - a record is numbered (per-stream `sender_sequence`) and stored in sled in one transaction, so
+//!   numbers are never reused across restarts; records leave the outbox in the order they were
+//!   appended, after the log server acknowledged them — or when the bound below drops them;
+//! - the outbox is bounded by `max_records`: when it is full the oldest `log` records are dropped
+//!   first and one `log` record `dropped N log records while the log server was unreachable`
+//!   stands for them (N accumulates until that record is sent); `status` records are never
+//!   dropped; only the newest pending heartbeat is kept;
+//! - a record in the batch being pushed (in flight) is never dropped nor rewritten, so a record
+//!   is either delivered or counted as dropped, never both.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod sender;
+#[cfg(test)]
+mod tests;
 
-use maestro_common::backoff::Backoff;
-use maestro_proto::logs::v1::log_service_client::LogServiceClient;
-use maestro_proto::logs::v1::{LogLine, PushRequest, Record, record};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use maestro_proto::logs::v1::{LogLine, Record, record};
 use prost::Message;
 use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+
+pub use sender::run_sender;
 
 use crate::Error;
 
 const NEXT_KEY: &[u8] = b"outbox-next";
 const SEQ_PREFIX: &str = "seq/";
+/// The pending "dropped N log records" record: its key and N (two big-endian u64).
+const MARKER_KEY: &[u8] = b"outbox-dropped";
 /// Most records sent in one Push.
 const MAX_BATCH: usize = 200;
 /// Most encoded bytes sent in one Push (well under the servers' 4 MiB limit).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Default bound on waiting records (`outbox_max_records`).
+pub const DEFAULT_MAX_RECORDS: usize = 100_000;
+/// The stream whose records may be dropped when the outbox is full.
+pub const LOG_STREAM: &str = "log";
+/// The stream of which only the newest pending record is kept.
+pub const HEARTBEAT_STREAM: &str = "heartbeat";
+/// Source of the record that stands for dropped log records.
+pub const DROPPED_SOURCE: &str = "outbox";
 
-/// Durable queue of records waiting for the log server. Cheap to clone.
+type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
+
+/// Durable, bounded queue of records waiting for the log server. Cheap to clone; open it once
+/// per database (the clones share its bookkeeping).
 #[derive(Clone)]
 pub struct Outbox {
     records: sled::Tree,
@@ -32,6 +56,36 @@ pub struct Outbox {
     notify: Arc<Notify>,
     domain: String,
     site: String,
+    max_records: usize,
+    state: Arc<Mutex<State>>,
+}
+
+/// In-memory bookkeeping of the stored records, rebuilt on open. Every change to the records
+/// tree happens with this locked, so it always matches the tree.
+#[derive(Debug, Default)]
+struct State {
+    /// Records stored.
+    pending: usize,
+    /// Keys of droppable `log` records (every log record but the marker), oldest first.
+    logs: VecDeque<u64>,
+    /// Key of the newest pending heartbeat.
+    heartbeat: Option<u64>,
+    /// The pending record standing for dropped log records.
+    marker: Option<Marker>,
+    /// Highest key of the batch being pushed; it and every key below it are in flight.
+    in_flight_upto: Option<u64>,
+}
+
+impl State {
+    fn in_flight(&self, key: u64) -> bool {
+        self.in_flight_upto.is_some_and(|upto| key <= upto)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Marker {
+    key: u64,
+    dropped: u64,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -39,52 +93,155 @@ impl std::fmt::Debug for Outbox {
         f.debug_struct("Outbox")
             .field("site", &self.site)
             .field("pending", &self.len())
+            .field("max_records", &self.max_records)
             .finish()
     }
 }
 
 impl Outbox {
-    /// Opens the outbox trees of `db`; records get `domain` and `site` filled in.
+    /// Opens the outbox trees of `db` with the default bound; records get `domain` and `site`
+    /// filled in.
     pub fn open(db: &sled::Db, domain: &str, site: &str) -> Result<Self, Error> {
+        Self::open_bounded(db, domain, site, DEFAULT_MAX_RECORDS)
+    }
+
+    /// Opens the outbox trees of `db`, keeping at most `max_records` records (at least 2). Only
+    /// log records outside the batch in flight are dropped, so `status` records, the batch in
+    /// flight and a heartbeat kept beside an in-flight one may take the outbox over the bound.
+    pub fn open_bounded(
+        db: &sled::Db,
+        domain: &str,
+        site: &str,
+        max_records: usize,
+    ) -> Result<Self, Error> {
+        let records = db.open_tree("outbox")?;
+        let meta = db.open_tree("outbox-meta")?;
+        let state = load_state(&records, &meta)?;
         Ok(Self {
-            records: db.open_tree("outbox")?,
-            meta: db.open_tree("outbox-meta")?,
+            records,
+            meta,
             notify: Arc::new(Notify::new()),
             domain: domain.to_string(),
             site: site.to_string(),
+            max_records: max_records.max(2),
+            state: Arc::new(Mutex::new(state)),
         })
     }
 
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stores `record` (filling domain, site, sender_sequence and, when absent, observed_at)
-    /// and returns its sender_sequence.
+    /// and returns its sender_sequence. A heartbeat replaces the pending one; when the outbox is
+    /// full the oldest log records make room.
     pub fn append(&self, mut record: Record) -> Result<u64, Error> {
         record.domain.clone_from(&self.domain);
         record.site.clone_from(&self.site);
         if record.observed_at.is_none() {
-            record.observed_at = Some(maestro_common::time::timestamp(
-                maestro_common::time::now_millis(),
-            ));
+            record.observed_at = Some(now());
         }
-        let seq_key = format!("{SEQ_PREFIX}{}", record.stream);
-        let seq = (&self.records, &self.meta).transaction(|(records, meta)| {
-            let next = read_u64(meta.get(NEXT_KEY)?.as_deref());
-            let seq = read_u64(meta.get(seq_key.as_bytes())?.as_deref()) + 1;
-            let mut r = record.clone();
-            r.sender_sequence = seq;
-            records.insert(&next.to_be_bytes(), r.encode_to_vec())?;
-            meta.insert(NEXT_KEY, &(next + 1).to_be_bytes())?;
-            meta.insert(seq_key.as_bytes(), &seq.to_be_bytes())?;
-            Ok::<u64, sled::transaction::ConflictableTransactionError<Error>>(seq)
+        let mut st = self.lock();
+        let replaced = if record.stream == HEARTBEAT_STREAM {
+            st.heartbeat.filter(|k| !st.in_flight(*k))
+        } else {
+            None
+        };
+        let (key, seq) = (&self.records, &self.meta).transaction(|(records, meta)| {
+            if let Some(old) = replaced {
+                records.remove(&old.to_be_bytes())?;
+            }
+            insert_new(records, meta, &record)
         })?;
+        st.pending += 1;
+        match record.stream.as_str() {
+            LOG_STREAM => st.logs.push_back(key),
+            HEARTBEAT_STREAM => {
+                if replaced.is_some() {
+                    st.pending -= 1;
+                }
+                st.heartbeat = Some(key);
+            }
+            _ => {}
+        }
+        if st.pending > self.max_records
+            && let Err(e) = self.make_room(&mut st)
+        {
+            tracing::error!(error = %e, "cannot drop old log records from the outbox");
+        }
+        drop(st);
         self.notify.notify_one();
         Ok(seq)
+    }
+
+    /// Drops the oldest droppable log records so the outbox holds `max_records` again, counting
+    /// them in the pending marker record (rewritten in place) or in a new one.
+    fn make_room(&self, st: &mut State) -> Result<(), Error> {
+        let reuse = st.marker.filter(|m| !st.in_flight(m.key));
+        let new_marker = usize::from(reuse.is_none());
+        let excess = st.pending.saturating_sub(self.max_records) + new_marker;
+        // In-flight keys are a prefix of `logs` (both ascend).
+        let skip = st.logs.iter().take_while(|k| st.in_flight(**k)).count();
+        let victims: Vec<u64> = st.logs.iter().skip(skip).take(excess).copied().collect();
+        if victims.len() <= new_marker {
+            // Nothing to gain: every record left is a status, in flight, or the marker.
+            return Ok(());
+        }
+        let dropped = victims.len() as u64 + reuse.map_or(0, |m| m.dropped);
+        let text = dropped_message(dropped);
+        let template = self.marker_record(&text);
+        let key = (&self.records, &self.meta).transaction(|(records, meta)| {
+            for k in &victims {
+                records.remove(&k.to_be_bytes())?;
+            }
+            let existing = match reuse {
+                Some(m) => records
+                    .get(m.key.to_be_bytes())?
+                    .and_then(|v| Record::decode(v.as_ref()).ok())
+                    .map(|r| (m.key, r)),
+                None => None,
+            };
+            let key = match existing {
+                Some((key, mut r)) => {
+                    r.body.clone_from(&template.body);
+                    r.observed_at.clone_from(&template.observed_at);
+                    records.insert(&key.to_be_bytes(), r.encode_to_vec())?;
+                    key
+                }
+                None => insert_new(records, meta, &template)?.0,
+            };
+            meta.insert(MARKER_KEY, marker_value(key, dropped).as_slice())?;
+            Ok(key)
+        })?;
+        st.logs.drain(skip..skip + victims.len());
+        st.pending -= victims.len();
+        if st.marker.is_none_or(|m| m.key != key) {
+            st.pending += 1;
+        }
+        st.marker = Some(Marker { key, dropped });
+        Ok(())
+    }
+
+    fn marker_record(&self, text: &str) -> Record {
+        Record {
+            domain: self.domain.clone(),
+            site: self.site.clone(),
+            stream: LOG_STREAM.to_string(),
+            observed_at: Some(now()),
+            body: Some(record::Body::Log(LogLine {
+                level: "warn".to_string(),
+                message: text.to_string(),
+                source: DROPPED_SOURCE.to_string(),
+            })),
+            ..Record::default()
+        }
     }
 
     /// Appends a `log` record.
     pub fn log(&self, level: &str, blueprint: &str, source: &str, message: impl Into<String>) {
         let record = Record {
             blueprint: blueprint.to_string(),
-            stream: "log".to_string(),
+            stream: LOG_STREAM.to_string(),
             body: Some(record::Body::Log(LogLine {
                 level: level.to_string(),
                 message: message.into(),
@@ -99,16 +256,23 @@ impl Outbox {
 
     /// Number of records waiting.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.lock().pending
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
-    /// The oldest waiting records with their keys, bounded by count and size.
+    /// The bound on waiting records.
+    pub fn max_records(&self) -> usize {
+        self.max_records
+    }
+
+    /// The oldest waiting records with their keys, bounded by count and size; they are in flight
+    /// (never dropped) until `ack` or `release`.
     fn peek(&self) -> Result<Vec<(sled::IVec, Record)>, Error> {
+        let mut st = self.lock();
         let mut out = Vec::new();
         let mut bytes = 0;
         for item in self.records.iter() {
@@ -121,145 +285,115 @@ impl Outbox {
                 Ok(r) => out.push((k, r)),
                 Err(e) => {
                     tracing::error!(error = %e, "dropping undecodable outbox record");
-                    self.records.remove(k)?;
+                    self.records.remove(&k)?;
+                    let key = read_u64(Some(&k));
+                    st.pending = st.pending.saturating_sub(1);
+                    st.logs.retain(|l| *l != key);
                 }
             }
         }
+        st.in_flight_upto = out.last().map(|(k, _)| read_u64(Some(k)));
         Ok(out)
     }
 
-    /// Removes acknowledged records.
+    /// Removes acknowledged records (the batch `peek` returned).
     fn ack(&self, keys: &[sled::IVec]) -> Result<(), Error> {
+        let mut st = self.lock();
+        st.in_flight_upto = None;
+        let Some(upto) = keys.iter().map(|k| read_u64(Some(k))).max() else {
+            return Ok(());
+        };
         let mut batch = sled::Batch::default();
         for k in keys {
             batch.remove(k.clone());
         }
         self.records.apply_batch(batch)?;
+        st.pending = st.pending.saturating_sub(keys.len());
+        while st.logs.front().is_some_and(|k| *k <= upto) {
+            st.logs.pop_front();
+        }
+        if st.heartbeat.is_some_and(|k| k <= upto) {
+            st.heartbeat = None;
+        }
+        if st.marker.is_some_and(|m| m.key <= upto) {
+            // Delivered: the next drop starts a new count.
+            st.marker = None;
+            self.meta.remove(MARKER_KEY)?;
+        }
         Ok(())
     }
+
+    /// The batch `peek` returned was not delivered; its records may be dropped again.
+    fn release(&self) {
+        self.lock().in_flight_upto = None;
+    }
+}
+
+/// Stores `record` under the next key with the next sequence of its stream.
+fn insert_new(
+    records: &TransactionalTree,
+    meta: &TransactionalTree,
+    record: &Record,
+) -> TxResult<(u64, u64)> {
+    let seq_key = format!("{SEQ_PREFIX}{}", record.stream);
+    let key = read_u64(meta.get(NEXT_KEY)?.as_deref());
+    let seq = read_u64(meta.get(seq_key.as_bytes())?.as_deref()) + 1;
+    let mut r = record.clone();
+    r.sender_sequence = seq;
+    records.insert(&key.to_be_bytes(), r.encode_to_vec())?;
+    meta.insert(NEXT_KEY, &(key + 1).to_be_bytes())?;
+    meta.insert(seq_key.as_bytes(), &seq.to_be_bytes())?;
+    Ok((key, seq))
+}
+
+/// Rebuilds the bookkeeping from the stored records (one scan on open).
+fn load_state(records: &sled::Tree, meta: &sled::Tree) -> Result<State, Error> {
+    let marker = meta
+        .get(MARKER_KEY)?
+        .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok())
+        .map(|b| Marker {
+            key: read_u64(Some(&b[..8])),
+            dropped: read_u64(Some(&b[8..])),
+        });
+    let mut st = State::default();
+    for item in records.iter() {
+        let (k, v) = item?;
+        let key = read_u64(Some(&k));
+        st.pending += 1;
+        if marker.is_some_and(|m| m.key == key) {
+            st.marker = marker;
+            continue;
+        }
+        // Undecodable records count as pending until `peek` removes them.
+        let Ok(r) = Record::decode(v.as_ref()) else {
+            continue;
+        };
+        match r.stream.as_str() {
+            LOG_STREAM => st.logs.push_back(key),
+            HEARTBEAT_STREAM => st.heartbeat = Some(key),
+            _ => {}
+        }
+    }
+    Ok(st)
+}
+
+/// The message of the record standing for `n` dropped log records.
+pub fn dropped_message(n: u64) -> String {
+    format!("dropped {n} log records while the log server was unreachable")
+}
+
+fn marker_value(key: u64, dropped: u64) -> [u8; 16] {
+    let mut v = [0; 16];
+    v[..8].copy_from_slice(&key.to_be_bytes());
+    v[8..].copy_from_slice(&dropped.to_be_bytes());
+    v
+}
+
+fn now() -> prost_types::Timestamp {
+    maestro_common::time::timestamp(maestro_common::time::now_millis())
 }
 
 fn read_u64(v: Option<&[u8]>) -> u64 {
     v.and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map_or(0, u64::from_be_bytes)
-}
-
-/// Pushes outbox records to the log server at `endpoint` in order until `shutdown`, retrying with
-/// backoff while it is unreachable. Records stay on disk until acknowledged.
-pub async fn run_sender(outbox: Outbox, endpoint: String, shutdown: CancellationToken) {
-    let channel = match maestro_common::grpc::channel(&endpoint) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, endpoint, "invalid log server endpoint; records stay in the outbox");
-            return;
-        }
-    };
-    let mut client = LogServiceClient::new(channel)
-        .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES);
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-    loop {
-        let notified = outbox.notify.notified();
-        let batch = match outbox.peek() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "reading outbox");
-                Vec::new()
-            }
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = notified => continue,
-                // Re-check now and then in case a notification raced with the read.
-                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
-            }
-        }
-        let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let push = client.push(PushRequest { records });
-        let result = tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = push => r,
-        };
-        match result {
-            Ok(_) => {
-                backoff.reset();
-                if let Err(e) = outbox.ack(&keys) {
-                    tracing::error!(error = %e, "removing acknowledged records");
-                }
-            }
-            Err(status) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %status.message(), code = ?status.code(), retry_in_ms = delay.as_millis() as u64,
-                    pending = outbox.len(), "log server push failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn sequences_are_per_stream_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let db = sled::open(dir.path()).unwrap();
-            let o = Outbox::open(&db, "d", "s").unwrap();
-            assert_eq!(
-                o.append(Record {
-                    stream: "log".into(),
-                    ..Record::default()
-                })
-                .unwrap(),
-                1
-            );
-            assert_eq!(
-                o.append(Record {
-                    stream: "status".into(),
-                    ..Record::default()
-                })
-                .unwrap(),
-                1
-            );
-            assert_eq!(
-                o.append(Record {
-                    stream: "log".into(),
-                    ..Record::default()
-                })
-                .unwrap(),
-                2
-            );
-            let batch = o.peek().unwrap();
-            assert_eq!(batch.len(), 3);
-            o.ack(&[batch[0].0.clone()]).unwrap();
-            db.flush().unwrap();
-        }
-        // sled may hold its lock a moment after the last handle is dropped.
-        let db = crate::agent::open_db(dir.path()).await.unwrap();
-        let o = Outbox::open(&db, "d", "s").unwrap();
-        let batch = o.peek().unwrap();
-        let seqs: Vec<_> = batch
-            .iter()
-            .map(|(_, r)| (r.stream.clone(), r.sender_sequence))
-            .collect();
-        assert_eq!(
-            seqs,
-            vec![("status".to_string(), 1), ("log".to_string(), 2)]
-        );
-        assert_eq!(batch[0].1.site, "s");
-        assert_eq!(
-            o.append(Record {
-                stream: "log".into(),
-                ..Record::default()
-            })
-            .unwrap(),
-            3
-        );
-    }
 }

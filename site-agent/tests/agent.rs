@@ -3,7 +3,7 @@
 
 mod common;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use common::*;
 use maestro_proto::logs::v1::record;
 
@@ -514,4 +514,126 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
     stop_colony.cancel();
     server.stopped().await;
     result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_on_without_an_engine_refuses_to_start() -> Result<()> {
+    let (_tmp, dir) = data_dir()?;
+    let mut config = agent_config(&dir, SITE, "/nonexistent/repo.git", "http://127.0.0.1:9");
+    config.docker = site_agent::DockerMode::On;
+    config.docker_socket = dir.join("no-docker.sock");
+    let err = site_agent::run(config, tokio_util::sync::CancellationToken::new())
+        .await
+        .err()
+        .context("start must fail")?;
+    ensure!(
+        matches!(err, site_agent::Error::Docker(_)) && err.to_string().contains("no-docker.sock"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_auto_without_an_engine_runs_without_the_docker_reconciler() -> Result<()> {
+    let repo = TestRepo::new()?;
+    let logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let mut config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    config.docker = site_agent::DockerMode::Auto;
+    config.docker_socket = dir.join("no-docker.sock");
+    let agent = Agent::start(config).await?;
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    let executors = client.get_executors(&key, SITE).await?;
+    ensure!(
+        executors
+            .iter()
+            .all(|e| e.executor_type != docker_reconciler::EXECUTOR_TYPE),
+        "no docker executor: {executors:?}"
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json"))?)?;
+    ensure!(
+        keys.get("docker_reconciler")
+            .is_none_or(serde_json::Value::is_null),
+        "{keys}"
+    );
+    agent.stop().await
+}
+
+/// `bytes` (a blueprint file) with `maestro.io/depends-on: deps`.
+fn depending_on(bytes: Vec<u8>, deps: &str) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes)?;
+    v["metadata"]["annotations"]["maestro.io/depends-on"] = serde_json::json!(deps);
+    Ok(serde_json::to_vec(&v)?)
+}
+
+fn position(
+    seen: &[maestro_proto::logs::v1::Record],
+    what: &str,
+    pred: impl Fn(&maestro_proto::logs::v1::Record) -> bool,
+) -> Result<usize> {
+    seen.iter()
+        .position(pred)
+        .with_context(|| format!("no record of {what}; seen: {:#?}", summary(seen)))
+}
+
+fn is_removed(r: &maestro_proto::logs::v1::Record, blueprint: &str) -> bool {
+    r.blueprint == blueprint && matches!(&r.body, Some(record::Body::Status(s)) if s.removed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_come_first_and_go_last() -> Result<()> {
+    let guard = WorkloadGuard::new();
+    let intent = maestro_common::ids::intent_id("stack", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("db"),
+        process_blueprint("db", &intent, 1, 1, &["3600"], &guard.marker),
+    );
+    repo.put(
+        &bp_path("app"),
+        depending_on(
+            process_blueprint("app", &intent, 1, 1, &["3600"], &guard.marker),
+            "db",
+        )?,
+    );
+    repo.commit(&format!(
+        "maestro: stack gen 1 (order order-1, intent {intent})"
+    ))?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+
+    logs.wait_for("app converged", |r| is_converged(r, "app", 1, 1))
+        .await?;
+    let waited = position(&logs.seen, "app waiting for db", |r| {
+        r.blueprint == "app"
+            && matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("waiting for dependency db"))
+    })?;
+    let db_ready = position(&logs.seen, "db converged", |r| is_converged(r, "db", 1, 1))?;
+    let app_first = position(&logs.seen, "a status of app", |r| {
+        r.blueprint == "app" && r.stream == "status"
+    })?;
+    ensure!(
+        waited < app_first && db_ready < app_first,
+        "app reached the colony only after db converged: {:#?}",
+        summary(&logs.seen)
+    );
+
+    // Removing both: app goes first, db only after app's cleanup finished.
+    repo.delete(&bp_path("app"));
+    repo.delete(&bp_path("db"));
+    repo.commit(&format!(
+        "maestro: stack gen 2 (order order-2, intent {intent})"
+    ))?;
+    logs.wait_for("db removed", |r| is_removed(r, "db")).await?;
+    let app_gone = position(&logs.seen, "app removed", |r| is_removed(r, "app"))?;
+    let db_gone = position(&logs.seen, "db removed", |r| is_removed(r, "db"))?;
+    ensure!(app_gone < db_gone, "{:#?}", summary(&logs.seen));
+    position(&logs.seen, "db held for app", |r| {
+        r.blueprint == "db"
+            && matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("dependent app"))
+    })?;
+    ensure!(workloads(&guard.marker).is_empty(), "every process stopped");
+
+    teardown(agent, &dir, &guard.marker).await
 }

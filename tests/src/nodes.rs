@@ -35,6 +35,25 @@ impl Node {
         }
     }
 
+    /// A process of `component` (`maestro`, `domain`, `log-server`, `site`) with `config` written
+    /// to `dir/config.json` and its log at `dir/log.txt`; not started yet.
+    pub fn with_config(
+        bin: &Path,
+        name: &str,
+        component: &'static str,
+        dir: &Path,
+        config: &Value,
+    ) -> anyhow::Result<Self> {
+        let cfg = write_config(&dir.join("config.json"), config)?;
+        Ok(Self::new(
+            bin,
+            name.to_string(),
+            component,
+            cfg,
+            dir.join("log.txt"),
+        ))
+    }
+
     /// Starts the process (its stderr goes to a log file beside its config).
     pub fn start(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
@@ -114,6 +133,19 @@ pub struct ProcessFederation {
     pub domains: Vec<DomainNodes>,
 }
 
+/// Which component a config belongs to, for [`ProcessFederation::start_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// maestro.
+    Maestro,
+    /// A domain's log server.
+    LogServer,
+    /// A domain orchestrator.
+    Domain,
+    /// A site agent.
+    Site,
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -137,6 +169,30 @@ impl ProcessFederation {
         domains: &[&str],
         sites_per_domain: usize,
     ) -> anyhow::Result<Self> {
+        Self::start_with(
+            bin,
+            dir,
+            catalog_src,
+            domains,
+            sites_per_domain,
+            |_, _, _| {},
+        )
+    }
+
+    /// Like [`ProcessFederation::start`], but `tweak(component, domain, config)` may change each
+    /// component's JSON config before it is written (`domain` is "" for maestro).
+    pub fn start_with(
+        bin: &Path,
+        dir: &Path,
+        catalog_src: &Path,
+        domains: &[&str],
+        sites_per_domain: usize,
+        mut tweak: impl FnMut(Component, &str, &mut Value),
+    ) -> anyhow::Result<Self> {
+        let mut config = |component: Component, domain: &str, path: &Path, mut v: Value| {
+            tweak(component, domain, &mut v);
+            write_config(path, &v)
+        };
         let catalog = dir.join("catalog");
         std::fs::create_dir_all(&catalog)?;
         for f in std::fs::read_dir(catalog_src)? {
@@ -145,9 +201,11 @@ impl ProcessFederation {
         }
         let maestro_port = free_port()?;
         let maestro_url = format!("http://127.0.0.1:{maestro_port}");
-        let cfg = write_config(
+        let cfg = config(
+            Component::Maestro,
+            "",
             &dir.join("maestro/config.json"),
-            &json!({
+            json!({
                 "listen": format!("127.0.0.1:{maestro_port}"),
                 "data_dir": dir.join("maestro/data"),
                 "catalog_dir": catalog,
@@ -171,9 +229,11 @@ impl ProcessFederation {
             let remote = base.join("remote.git");
             let sites: Vec<String> = (1..=sites_per_domain).map(|i| format!("{d}-{i}")).collect();
             let log_url = format!("http://127.0.0.1:{log_port}");
-            let cfg = write_config(
+            let cfg = config(
+                Component::LogServer,
+                d,
                 &base.join("log-server/config.json"),
-                &json!({"listen": format!("127.0.0.1:{log_port}"), "data_dir": base.join("log-server/data"), "domain": d}),
+                json!({"listen": format!("127.0.0.1:{log_port}"), "data_dir": base.join("log-server/data"), "domain": d}),
             )?;
             let log_server = Node::new(
                 bin,
@@ -182,9 +242,11 @@ impl ProcessFederation {
                 cfg,
                 base.join("log-server/log.txt"),
             );
-            let cfg = write_config(
+            let cfg = config(
+                Component::Domain,
+                d,
                 &base.join("orchestrator/config.json"),
-                &json!({
+                json!({
                     "domain": d,
                     "listen": format!("127.0.0.1:{dom_port}"),
                     "data_dir": base.join("orchestrator/data"),
@@ -207,9 +269,11 @@ impl ProcessFederation {
             );
             let mut site_agents = Vec::new();
             for s in &sites {
-                let cfg = write_config(
+                let cfg = config(
+                    Component::Site,
+                    d,
                     &base.join(format!("sites/{s}/config.json")),
-                    &json!({
+                    json!({
                         "domain": d,
                         "site": s,
                         "data_dir": base.join(format!("sites/{s}/data")),

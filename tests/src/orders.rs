@@ -163,3 +163,37 @@ pub async fn wait_domains_ready(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Reads an order once.
+pub async fn get(
+    client: &mut OrderServiceClient<Channel>,
+    id: &str,
+) -> anyhow::Result<ServiceOrder> {
+    let reply = client
+        .get_order(maestro_proto::order::v1::GetOrderRequest { id: id.into() })
+        .await
+        .context("GetOrder")?;
+    Ok(reply.into_inner())
+}
+
+/// Reads an order until `done(order)` holds; returns that order.
+pub async fn get_until(
+    client: &mut OrderServiceClient<Channel>,
+    id: &str,
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&ServiceOrder) -> bool,
+) -> anyhow::Result<ServiceOrder> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let order = get(client, id).await?;
+        if done(&order) {
+            return Ok(order);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("order {id}: not {what} within {timeout:?}; last read: {order:#?}");
+        }
+        // GetOrder has no long-poll: read again after a short interval, under the deadline.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -4,12 +4,13 @@ use crate::client::MaestroClient;
 use crate::error::{CliError, CliResult};
 use crate::order_file::{self, OrderRequest};
 use crate::output::{self, Output};
-use crate::progress::ProgressTracker;
+use crate::progress::{LiveBlock, ProgressTracker};
 use crate::states;
 use crate::view::OrderView;
 use futures::StreamExt;
 use maestro_common::backoff::Backoff;
 use maestro_proto::order::v1 as pb;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 const PAGE_SIZE: u32 = 100;
 /// How often a broken watch stream is reopened before giving up.
 const WATCH_RECONNECTS: u32 = 5;
+/// While waiting, the progress is re-rendered at least this often (ages keep growing).
+const RENDER_EVERY: Duration = Duration::from_secs(1);
 
 /// Submits an already parsed order; returns the order and whether it was newly created.
 pub async fn submit(
@@ -123,26 +126,45 @@ pub async fn watch(client: &MaestroClient, id: &str, out: Output) -> CliResult<(
     outcome(&order)
 }
 
-/// Progress goes to stdout for tables and to stderr when stdout carries JSON/YAML.
+/// Progress goes to stdout for tables and to stderr when stdout carries JSON/YAML. On a
+/// terminal every line is redrawn in place each second; otherwise lines that changed are printed.
 async fn watch_to_end(
     client: &MaestroClient,
     id: &str,
     out: Output,
 ) -> CliResult<pb::ServiceOrder> {
+    let to_stdout = out == Output::Table;
+    let write = |text: &str| {
+        if to_stdout {
+            super::emit(text)
+        } else {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+        }
+    };
+    let terminal = if to_stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
+    if terminal {
+        let mut block = LiveBlock::new();
+        let mut show =
+            |o: &pb::ServiceOrder| write(&block.frame(o, maestro_common::time::now_millis()));
+        return follow_with(client, id, None, &mut show).await;
+    }
     let start = Instant::now();
     let mut print = |line: &str| {
-        let line = format!("[{:>6.1}s] {line}", start.elapsed().as_secs_f64());
-        if out == Output::Table {
-            super::emit(&format!("{line}\n"))
-        } else {
-            super::note(&line)
-        }
+        write(&format!(
+            "[{:>6.1}s] {line}\n",
+            start.elapsed().as_secs_f64()
+        ))
     };
     follow(client, id, None, &mut print).await
 }
 
-/// Follows an order through `WatchOrder`, calling `on_line` for every progress transition, until the
-/// order is final (returned) or `deadline` passes. A broken stream is reopened a few times.
+/// Follows an order through `WatchOrder`, calling `on_line` for every progress line that changed
+/// (re-rendered at least every second, so ages of silent entities advance), until the order is
+/// final (returned) or `deadline` passes. A broken stream is reopened a few times.
 pub async fn follow(
     client: &MaestroClient,
     id: &str,
@@ -150,6 +172,23 @@ pub async fn follow(
     on_line: &mut dyn FnMut(&str),
 ) -> CliResult<pb::ServiceOrder> {
     let mut tracker = ProgressTracker::new();
+    let mut show = |o: &pb::ServiceOrder| {
+        for line in tracker.update(o, maestro_common::time::now_millis()) {
+            on_line(&line);
+        }
+    };
+    follow_with(client, id, deadline, &mut show).await
+}
+
+/// Follows an order through `WatchOrder`, calling `show` with the latest order on every event
+/// and at least every second while waiting, until it is final or `deadline` passes.
+pub async fn follow_with(
+    client: &MaestroClient,
+    id: &str,
+    deadline: Option<Instant>,
+    show: &mut dyn FnMut(&pb::ServiceOrder),
+) -> CliResult<pb::ServiceOrder> {
+    let mut latest: Option<pb::ServiceOrder> = None;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(3));
     let mut last_error = String::new();
     for _ in 0..=WATCH_RECONNECTS {
@@ -157,7 +196,7 @@ pub async fn follow(
         if remaining == Some(Duration::ZERO) {
             break;
         }
-        let run = follow_once(client, id, &mut tracker, on_line);
+        let run = follow_once(client, id, &mut latest, show);
         let result = match remaining {
             Some(r) => tokio::time::timeout(r, run).await.unwrap_or(Ok(None)),
             None => run.await,
@@ -173,7 +212,7 @@ pub async fn follow(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        wait_rendering(backoff.next_delay(), latest.as_ref(), show).await;
     }
     if let Some(d) = deadline
         && Instant::now() >= d
@@ -187,11 +226,26 @@ pub async fn follow(
     )))
 }
 
+/// Sleeps `delay` while still re-rendering the last known order every second.
+async fn wait_rendering(
+    delay: Duration,
+    latest: Option<&pb::ServiceOrder>,
+    show: &mut dyn FnMut(&pb::ServiceOrder),
+) {
+    let until = tokio::time::Instant::now() + delay;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep_until(until.min(tokio::time::Instant::now() + RENDER_EVERY)).await;
+        if let Some(o) = latest {
+            show(o);
+        }
+    }
+}
+
 async fn follow_once(
     client: &MaestroClient,
     id: &str,
-    tracker: &mut ProgressTracker,
-    on_line: &mut dyn FnMut(&str),
+    latest: &mut Option<pb::ServiceOrder>,
+    show: &mut dyn FnMut(&pb::ServiceOrder),
 ) -> CliResult<Option<pb::ServiceOrder>> {
     let mut stream = client
         .call(
@@ -200,17 +254,29 @@ async fn follow_once(
                 .watch_order(pb::WatchOrderRequest { id: id.to_string() }),
         )
         .await?;
-    while let Some(event) = stream.next().await {
+    let mut render = tokio::time::interval(RENDER_EVERY);
+    render.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            e = stream.next() => e,
+            _ = render.tick() => {
+                if let Some(o) = latest.as_ref() {
+                    show(o);
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else { return Ok(None) };
         let event = event.map_err(|s| CliError::from_status("watch stream", &s))?;
         let Some(order) = event.order else { continue };
-        for line in tracker.update(&order) {
-            on_line(&line);
-        }
-        if event.r#final || states::is_final(order.state) {
-            return Ok(Some(order));
+        show(&order);
+        render.reset();
+        let fin = event.r#final || states::is_final(order.state);
+        *latest = Some(order);
+        if fin {
+            return Ok(latest.clone());
         }
     }
-    Ok(None)
 }
 
 /// Ok when the order completed; otherwise "operation failed" naming the state and reasons.

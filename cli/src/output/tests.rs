@@ -11,6 +11,8 @@ pub(crate) fn sample_order() -> pb::ServiceOrder {
         observed_generation: 1,
         message: String::new(),
         last_heard: Some(maestro_common::time::timestamp(1_700_000_000_000)),
+        unreachable: false,
+        observed_at: None,
     };
     pb::ServiceOrder {
         id: "0b7c6a2e-1111-2222-3333-444455556666".into(),

@@ -46,6 +46,7 @@ fn seen(generation: u64, converged: bool, removed: bool) -> ObservedBlueprint {
         removed,
         message: String::new(),
         sequence: 1,
+        observed_at: 1000 + i64::try_from(generation).unwrap(),
     }
 }
 
@@ -54,6 +55,21 @@ fn run(
     r: Option<&RenderedIntent>,
     observed: &[(&str, ObservedBlueprint)],
     error: Option<&str>,
+) -> IntentStatus {
+    let never = Reachability {
+        now: 1234,
+        applied_at: 0,
+        after_ms: 0,
+    };
+    run_at(intent, r, observed, error, never)
+}
+
+fn run_at(
+    intent: &Intent,
+    r: Option<&RenderedIntent>,
+    observed: &[(&str, ObservedBlueprint)],
+    error: Option<&str>,
+    reachability: Reachability,
 ) -> IntentStatus {
     let sites = vec![name("s1"), name("s2")];
     let observed: BTreeMap<_, _> = observed
@@ -69,6 +85,8 @@ fn run(
         observed: &observed,
         last_heard: &heard,
         error,
+        retrying: None,
+        reachability,
     })
 }
 
@@ -172,4 +190,119 @@ fn a_reconcile_error_is_inactive_with_its_message() {
         (s.state, s.message.as_str()),
         (IntentState::Inactive, "conflict")
     );
+}
+
+#[test]
+fn a_transient_failure_keeps_the_state_and_says_it_retries() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let sites = vec![name("s1"), name("s2")];
+    let heard = BTreeMap::new();
+    let s = compute(&StatusInputs {
+        domain: "d",
+        intent: &i,
+        sites: &sites,
+        rendered: Some(&r),
+        observed: &BTreeMap::new(),
+        last_heard: &heard,
+        error: None,
+        retrying: Some("git push: locked"),
+        reachability: at(0, 0),
+    });
+    assert_eq!(s.state, IntentState::Reserved);
+    assert!(
+        s.message.contains("retrying after: git push: locked"),
+        "{}",
+        s.message
+    );
+}
+
+/// s1 was last heard at 1234; the intent was applied at `applied_at`; threshold 1000 ms.
+fn at(now: i64, applied_at: i64) -> Reachability {
+    Reachability {
+        now,
+        applied_at,
+        after_ms: 1000,
+    }
+}
+
+#[test]
+fn a_silent_site_is_unreachable_and_keeps_its_last_known_counts() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let both = [("s1", seen(2, true, false)), ("s2", seen(2, true, false))];
+    let s = run_at(&i, Some(&r), &both, None, at(2234, 0));
+    assert!(
+        !s.sites[0].unreachable,
+        "exactly the threshold is not silence"
+    );
+    let s = run_at(&i, Some(&r), &both, None, at(2235, 0));
+    assert!(s.sites[0].unreachable);
+    assert_eq!((s.sites[0].ready, s.sites[0].total), (1, 1), "last known");
+    assert_eq!(s.sites[0].observed_at, Some(1002));
+    assert_eq!(
+        s.state,
+        IntentState::Active,
+        "the computed state stays; maestro holds the item pending on the flag"
+    );
+    assert!(
+        s.message.contains("2 of 2 sites unreachable"),
+        "{}",
+        s.message
+    );
+    let p = s.to_proto_at(2235, 33_234);
+    assert_eq!(p.sites[0].message, "unreachable (last seen 32 s ago)");
+    assert!(p.sites[0].unreachable);
+    assert_eq!(
+        p.sites[0].observed_at,
+        Some(maestro_common::time::timestamp(1002))
+    );
+    assert_eq!(p.sites[1].message, "unreachable (never heard from)");
+}
+
+#[test]
+fn a_site_never_heard_gets_the_threshold_from_the_apply_time() {
+    let i = intent(1, false);
+    let r = rendered(1, false, &["s1", "s2"]);
+    // s2 has never been heard; the intent was applied at 5000.
+    let s = run_at(&i, Some(&r), &[], None, at(5900, 5000));
+    assert!(!s.sites[1].unreachable);
+    assert!(
+        !s.sites[0].unreachable,
+        "s1 heard before the apply: grace too"
+    );
+    let s = run_at(&i, Some(&r), &[], None, at(6001, 5000));
+    assert!(s.sites[1].unreachable && s.sites[0].unreachable);
+    assert_eq!(s.state, IntentState::Reserved);
+    assert_eq!(
+        s.message,
+        "waiting for 2 of 2 sites; 2 of 2 sites unreachable"
+    );
+}
+
+#[test]
+fn reachability_differs_only_on_a_flip() {
+    let i = intent(1, false);
+    let r = rendered(1, false, &["s1", "s2"]);
+    let a = run_at(&i, Some(&r), &[], None, at(1500, 0));
+    let mut later = run_at(&i, Some(&r), &[], None, at(1600, 0));
+    assert!(!a.reachability_differs(&later));
+    later.sites[0].last_heard = Some(1550);
+    assert!(
+        !a.reachability_differs(&later),
+        "a newer record alone is no flip"
+    );
+    let b = run_at(&i, Some(&r), &[], None, at(9000, 0));
+    assert!(a.reachability_differs(&b));
+}
+
+#[test]
+fn a_zero_threshold_disables_unreachability() {
+    let r = Reachability {
+        now: i64::MAX,
+        applied_at: 0,
+        after_ms: 0,
+    };
+    assert!(!r.unreachable(None));
+    assert!(!r.unreachable(Some(0)));
 }

@@ -30,7 +30,17 @@ pub struct Domain {
 
 impl Domain {
     pub async fn start(data: &Path, remote: &Path, log_server: Option<String>) -> Domain {
-        let config = Config {
+        Self::start_with(data, remote, log_server, |_| {}).await
+    }
+
+    /// Like [`Domain::start`], with `tweak` applied to the config first.
+    pub async fn start_with(
+        data: &Path,
+        remote: &Path,
+        log_server: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Domain {
+        let mut config = Config {
             domain: DOMAIN.into(),
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data.to_path_buf(),
@@ -40,6 +50,7 @@ impl Domain {
             log_server: log_server.unwrap_or_default(),
             ..Config::default()
         };
+        tweak(&mut config);
         let shutdown = CancellationToken::new();
         let (running, ctx) = domain_orchestrator::run_with_context(config, shutdown.clone())
             .await
@@ -254,6 +265,19 @@ pub fn status_record(
                 "starting".into()
             },
         })),
+        ..Default::default()
+    }
+}
+
+pub fn heartbeat_record(site: &str) -> logs::Record {
+    logs::Record {
+        domain: DOMAIN.into(),
+        site: site.into(),
+        stream: "heartbeat".into(),
+        observed_at: Some(maestro_common::time::timestamp(
+            maestro_common::time::now_millis(),
+        )),
+        body: Some(logs::record::Body::Heartbeat(logs::SiteHeartbeat::default())),
         ..Default::default()
     }
 }

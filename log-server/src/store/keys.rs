@@ -20,11 +20,28 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 
 /// Key of the dedupe index: `(site, stream, sender_sequence)`.
 pub(super) fn dedupe_key(site: &str, stream: &str, sender_sequence: u64) -> Vec<u8> {
+    let mut k = dedupe_prefix(site, stream);
+    k.extend_from_slice(&sender_sequence.to_be_bytes());
+    k
+}
+
+/// Prefix of every dedupe key of `(site, stream)`; the keys under it sort by sender sequence.
+pub(super) fn dedupe_prefix(site: &str, stream: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + site.len() + stream.len() + 8);
     push_str(&mut k, site);
     push_str(&mut k, stream);
-    k.extend_from_slice(&sender_sequence.to_be_bytes());
     k
+}
+
+/// Key of the dedupe floor of `(site, stream)`: sender sequence 0, which no record has (senders
+/// start at 1). Its value is the highest sender sequence whose entry retention dropped.
+pub(super) fn dedupe_floor_key(site: &str, stream: &str) -> Vec<u8> {
+    dedupe_key(site, stream, 0)
+}
+
+/// Sender sequence of a dedupe key (its last 8 bytes).
+pub(super) fn dedupe_sender_sequence(key: &[u8]) -> Option<u64> {
+    read_u64(key.get(key.len().checked_sub(8)?..)?)
 }
 
 /// Key of the latest-status index: `(site, blueprint)`.
@@ -67,6 +84,20 @@ mod tests {
         assert!(seq_key(255) < seq_key(256));
         assert_eq!(read_u64(&seq_key(42)), Some(42));
         assert_eq!(read_u64(b"short"), None);
+    }
+
+    #[test]
+    fn dedupe_keys_of_a_stream_share_a_prefix_and_sort_by_sender_sequence() {
+        let p = dedupe_prefix("s", "log");
+        assert!(dedupe_key("s", "log", 7).starts_with(&p));
+        assert!(!dedupe_key("s", "logs", 7).starts_with(&p));
+        assert!(dedupe_floor_key("s", "log") < dedupe_key("s", "log", 1));
+        assert!(dedupe_key("s", "log", 255) < dedupe_key("s", "log", 256));
+        assert_eq!(
+            dedupe_sender_sequence(&dedupe_key("s", "log", 42)),
+            Some(42)
+        );
+        assert_eq!(dedupe_sender_sequence(b"short"), None);
     }
 
     #[test]

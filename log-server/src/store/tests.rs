@@ -289,6 +289,7 @@ async fn retention_by_count_keeps_latest_statuses() {
         .apply_retention(
             &Retention {
                 max_records: Some(3),
+                max_bytes: None,
                 max_age: None,
             },
             0,
@@ -334,6 +335,7 @@ async fn retention_by_age_keeps_latest_statuses() {
     let later = maestro_common::time::now_millis() + 60_000;
     let policy = Retention {
         max_records: None,
+        max_bytes: None,
         max_age: Some(Duration::from_secs(30)),
     };
     let out = store.apply_retention(&policy, later).await.unwrap();

@@ -136,23 +136,26 @@ impl pb::order_service_server::OrderService for OrderApi {
                         return;
                     }
                 }
-                let reload = tokio::select! {
+                // Every stored revision arrives with its change, so each one is sent; only a
+                // watcher that lagged behind the broadcast reads the latest back.
+                tokio::select! {
                     ev = changes.recv() => match ev {
-                        Ok(c) => c.order_id == id && c.revision > last,
-                        Err(RecvError::Lagged(_)) => true,
+                        Ok(c) => {
+                            if c.order_id == id && c.revision > last {
+                                order = Some((*c.order).clone());
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => match engine.store().get(&id) {
+                            Ok(o) => order = o,
+                            Err(e) => {
+                                let _ = tx.send(Err(e.into())).await;
+                                return;
+                            }
+                        },
                         Err(RecvError::Closed) => return,
                     },
                     () = tx.closed() => return,
                     () = engine.shutdown().cancelled() => return,
-                };
-                if reload {
-                    match engine.store().get(&id) {
-                        Ok(o) => order = o,
-                        Err(e) => {
-                            let _ = tx.send(Err(e.into())).await;
-                            return;
-                        }
-                    }
                 }
             }
         });

@@ -230,6 +230,8 @@ struct FakeIntents {
     gate: watch::Receiver<bool>,
     statuses: Arc<Mutex<BTreeMap<String, ipb::IntentStatus>>>,
     changes: broadcast::Sender<ipb::IntentStatus>,
+    /// Ends every status stream (the domain goes dark).
+    stop: CancellationToken,
 }
 
 #[tonic::async_trait]
@@ -288,13 +290,19 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
         let mut rx = self.changes.subscribe();
         let now: Vec<_> = self.statuses.lock().unwrap().values().cloned().collect();
         let (tx, out) = mpsc::channel(64);
+        let stop = self.stop.clone();
         tokio::spawn(async move {
             for s in now {
                 if tx.send(Ok(s)).await.is_err() {
                     return;
                 }
             }
-            while let Ok(s) = rx.recv().await {
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => return,
+                    n = rx.recv() => n,
+                };
+                let Ok(s) = next else { return };
                 if tx.send(Ok(s)).await.is_err() {
                     return;
                 }
@@ -336,6 +344,7 @@ pub struct FakeDomain {
     statuses: Arc<Mutex<BTreeMap<String, ipb::IntentStatus>>>,
     changes: broadcast::Sender<ipb::IntentStatus>,
     stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl FakeDomain {
@@ -352,15 +361,16 @@ impl FakeDomain {
         let (gate, gate_rx) = watch::channel(!gated);
         let statuses = Arc::new(Mutex::new(BTreeMap::new()));
         let changes = broadcast::channel(64).0;
+        let stop = CancellationToken::new();
         let svc = FakeIntents {
             received: tx,
             gate: gate_rx,
             statuses: statuses.clone(),
             changes: changes.clone(),
+            stop: stop.clone(),
         };
-        let stop = CancellationToken::new();
         let s = stop.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(ipb::intent_service_server::IntentServiceServer::new(svc))
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), s.cancelled_owned())
@@ -375,7 +385,30 @@ impl FakeDomain {
             statuses,
             changes,
             stop,
+            server: Some(server),
         }
+    }
+
+    /// Stops serving (every status stream ends, connections are refused) and returns the
+    /// address once the port is free again.
+    pub async fn go_dark(mut self) -> std::net::SocketAddr {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(WAIT, server)
+                .await
+                .expect("fake domain stops")
+                .unwrap();
+        }
+        self.addr
+    }
+
+    /// Publishes `s` as it is (kept for new watchers, sent to current ones).
+    pub fn push(&self, s: ipb::IntentStatus) {
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(s.intent_id.clone(), s.clone());
+        let _ = self.changes.send(s);
     }
 
     pub fn open_gate(&self) {
@@ -424,6 +457,28 @@ impl Drop for FakeDomain {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// Heartbeats for `ids` every `period` until the returned token is cancelled (live domains).
+pub fn heartbeat_every(m: &Maestro, ids: &[&str], period: Duration) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let (s, mut client) = (stop.clone(), m.domains.clone());
+    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                () = s.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for id in &ids {
+                let _ = client
+                    .heartbeat(dpb::HeartbeatRequest { id: id.clone() })
+                    .await;
+            }
+        }
+    });
+    stop
 }
 
 /// A port nobody listens on yet (bound, then released).

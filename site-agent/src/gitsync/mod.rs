@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod mirror;
+pub mod order;
 mod sync;
 
 pub use mirror::{GitMirror, Snapshot};

@@ -9,11 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::{self, FileProblem, INTENT_ID, ORDER_ID};
 use super::mirror::{GitMirror, Snapshot};
+use super::order::{self, ColonyEntry, DesiredEntry, OrderPlan};
 use crate::Error;
 use crate::context::SiteContext;
 use crate::report::removals::{PendingRemoval, Removals};
 
 const APPLIED_KEY: &[u8] = b"git/applied";
+/// Longest pause between rounds while blueprints wait for their dependencies.
+const WAITING_RECHECK: Duration = Duration::from_secs(2);
 
 /// Keeps the colony's managed blueprints equal to the site's files in Git.
 #[derive(Debug)]
@@ -27,6 +30,8 @@ pub struct GitSync {
     /// Commit whose file problems were already reported.
     reported_problems: Option<String>,
     fetch_failing: bool,
+    /// What each blueprint waits for, as last logged (logged again only when it changes).
+    waiting_logged: BTreeMap<String, String>,
 }
 
 /// What one apply did.
@@ -40,6 +45,9 @@ pub struct ApplyOutcome {
     pub removed: Vec<String>,
     /// Colony operations that failed (the commit is then not marked applied).
     pub errors: Vec<String>,
+    /// Blueprints left for a later round by dependency order: changes waiting for a
+    /// dependency, removals waiting for their dependents (the commit is then not marked applied).
+    pub waiting: Vec<String>,
 }
 
 impl GitSync {
@@ -53,6 +61,7 @@ impl GitSync {
             checked: false,
             reported_problems: None,
             fetch_failing: false,
+            waiting_logged: BTreeMap::new(),
         })
     }
 
@@ -64,15 +73,25 @@ impl GitSync {
             if force {
                 next_recheck = Instant::now() + recheck;
             }
-            tokio::select! {
+            let waiting = tokio::select! {
                 () = shutdown.cancelled() => return,
-                r = self.sync_once(force) => if let Err(e) = r {
-                    tracing::warn!(error = %e, site = %self.ctx.site, "sync failed; retrying next interval");
+                r = self.sync_once(force) => match r {
+                    Ok(outcome) => outcome.is_some_and(|o| !o.waiting.is_empty()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, site = %self.ctx.site, "sync failed; retrying next interval");
+                        false
+                    }
                 },
-            }
+            };
+            // Blueprints waiting for a dependency are looked at again sooner.
+            let pause = if waiting {
+                interval.min(WAITING_RECHECK)
+            } else {
+                interval
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -123,7 +142,7 @@ impl GitSync {
         let (mirror, site, commit) = (self.mirror.clone(), self.ctx.site.clone(), tip.clone());
         let snapshot = blocking(move || mirror.snapshot(&commit, &site)).await?;
         let outcome = self.apply(&snapshot, applied.as_deref()).await?;
-        if outcome.errors.is_empty() {
+        if outcome.errors.is_empty() && outcome.waiting.is_empty() {
             self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
             maestro_common::durable::flush(&self.meta).await?;
             self.checked = true;
@@ -174,16 +193,21 @@ impl GitSync {
             .into_iter()
             .map(|b| (b.metadata.name.clone(), b))
             .collect();
-        for (name, want) in &desired {
+        let mut unmanaged = BTreeSet::new();
+        for name in desired.keys() {
+            if current.get(name).is_some_and(|cur| !files::is_managed(cur)) {
+                unmanaged.insert(name.clone());
+                outcome.errors.push(format!(
+                    "{name}: exists in the colony but is not managed by maestro"
+                ));
+                ctx.outbox.log("error", name, "gitsync", "a blueprint of that name exists in the colony without the maestro.io/intent-id annotation; not touched");
+            }
+        }
+        let plan = self.plan(&desired, &current, &protected, &unmanaged)?;
+        for name in &plan.apply {
+            let want = &desired[name];
             let result = match current.get(name) {
                 None => self.add(want, &mut outcome).await,
-                Some(cur) if !files::is_managed(cur) => {
-                    outcome.errors.push(format!(
-                        "{name}: exists in the colony but is not managed by maestro"
-                    ));
-                    ctx.outbox.log("error", name, "gitsync", "a blueprint of that name exists in the colony without the maestro.io/intent-id annotation; not touched");
-                    continue;
-                }
                 Some(cur) if cur.kind != want.kind => {
                     match ctx
                         .client
@@ -194,7 +218,7 @@ impl GitSync {
                         Err(e) => Err(e.into()),
                     }
                 }
-                Some(cur) if differs(cur, want) => {
+                Some(cur) => {
                     let mut next = cur.clone();
                     next.spec = want.spec.clone();
                     next.metadata.labels = want.metadata.labels.clone();
@@ -212,7 +236,6 @@ impl GitSync {
                         Err(e) => Err(e.into()),
                     }
                 }
-                Some(_) => Ok(()),
             };
             if let Err(e) = result {
                 outcome.errors.push(format!("{name}: {e}"));
@@ -224,10 +247,10 @@ impl GitSync {
                 );
             }
         }
-        for (name, cur) in &current {
-            if !files::is_managed(cur) || desired.contains_key(name) || protected.contains(name) {
+        for name in &plan.remove {
+            let Some(cur) = current.get(name) else {
                 continue;
-            }
+            };
             if let Err(e) = self.remove(cur, previous, &snap.commit, &mut outcome).await {
                 outcome.errors.push(format!("{name}: {e}"));
                 ctx.outbox.log(
@@ -238,7 +261,93 @@ impl GitSync {
                 );
             }
         }
+        self.log_waiting(&plan);
+        outcome.waiting = plan
+            .waiting
+            .iter()
+            .map(|w| w.name.clone())
+            .chain(plan.held.iter().map(|h| h.name.clone()))
+            .collect();
         Ok(outcome)
+    }
+
+    /// Dependency order of this round: which changes and removals may happen now.
+    fn plan(
+        &self,
+        desired: &BTreeMap<String, Blueprint>,
+        current: &BTreeMap<String, Blueprint>,
+        protected: &BTreeSet<String>,
+        unmanaged: &BTreeSet<String>,
+    ) -> Result<OrderPlan, Error> {
+        let wanted: BTreeMap<String, DesiredEntry> = desired
+            .iter()
+            .filter(|(name, _)| !unmanaged.contains(*name))
+            .map(|(name, want)| {
+                let changed = current
+                    .get(name)
+                    .is_none_or(|cur| cur.kind != want.kind || differs(cur, want));
+                let entry = DesiredEntry {
+                    depends_on: order::dependencies(want),
+                    changed,
+                };
+                (name.clone(), entry)
+            })
+            .collect();
+        let colony: BTreeMap<String, ColonyEntry> = current
+            .iter()
+            .map(|(name, bp)| {
+                let entry = ColonyEntry {
+                    depends_on: order::dependencies(bp),
+                    converged: crate::report::assess::assess(bp).converged,
+                };
+                (name.clone(), entry)
+            })
+            .collect();
+        let removable: BTreeSet<String> = current
+            .iter()
+            .filter(|(name, cur)| {
+                files::is_managed(cur) && !desired.contains_key(*name) && !protected.contains(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let cleaning_up: BTreeMap<String, Vec<String>> = self
+            .removals
+            .list()?
+            .into_iter()
+            .filter(|r| !current.contains_key(&r.name))
+            .map(|r| (r.name, r.depends_on))
+            .collect();
+        Ok(order::plan_order(
+            &wanted,
+            &colony,
+            &removable,
+            &cleaning_up,
+        ))
+    }
+
+    /// Logs (once per change) what each held-back blueprint waits for.
+    fn log_waiting(&mut self, plan: &OrderPlan) {
+        let mut now = BTreeMap::new();
+        for w in &plan.waiting {
+            let message = format!("waiting for dependency {} ({})", w.dependency, w.reason);
+            now.insert(w.name.clone(), message);
+        }
+        for h in &plan.held {
+            let message = format!(
+                "removal waiting for dependent {} to be removed first",
+                h.dependent
+            );
+            now.insert(h.name.clone(), message);
+        }
+        for (name, message) in &now {
+            if self.waiting_logged.get(name) != Some(message) {
+                tracing::info!(site = %self.ctx.site, blueprint = %name, "{message}");
+                self.ctx
+                    .outbox
+                    .log("info", name, "gitsync", message.clone());
+            }
+        }
+        self.waiting_logged = now;
     }
 
     async fn apply_definitions(
@@ -354,6 +463,7 @@ impl GitSync {
             generation,
             removed_at_ms: maestro_common::time::now_millis(),
             cleanup_process: None,
+            depends_on: order::dependencies(cur),
         };
         // Recorded first so a crash between the two steps still reports the removal.
         self.removals.put(&pending)?;

@@ -22,6 +22,10 @@ pub struct PendingRemoval {
     pub removed_at_ms: i64,
     /// The cleanup process, once found.
     pub cleanup_process: Option<String>,
+    /// The blueprints it depended on (`maestro.io/depends-on`): they are removed only after
+    /// this cleanup finished.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
 }
 
 /// The persisted set of pending removals.

@@ -367,6 +367,10 @@ pub fn agent_config(
         colony_listen: "127.0.0.1:0".parse().expect("addr"),
         heartbeat_interval_ms: 2_000,
         colony_reconcile_interval_ms: 60_000,
+        outbox_max_records: site_agent::outbox::DEFAULT_MAX_RECORDS,
+        // These tests are about the process reconciler; Docker is exercised in `tests/`.
+        docker: site_agent::DockerMode::Off,
+        docker_socket: docker_reconciler::DEFAULT_SOCKET.into(),
     }
 }
 

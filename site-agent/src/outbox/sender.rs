@@ -1,0 +1,70 @@
+//! The task that drains the outbox into the log server.
+
+use std::time::Duration;
+
+use maestro_common::backoff::Backoff;
+use maestro_proto::logs::v1::PushRequest;
+use maestro_proto::logs::v1::log_service_client::LogServiceClient;
+use tokio_util::sync::CancellationToken;
+
+use super::Outbox;
+
+/// Pushes outbox records to the log server at `endpoint` in order until `shutdown`, retrying with
+/// backoff while it is unreachable (or refuses the push, e.g. over its rate limit). Records stay on
+/// disk until acknowledged (or dropped by the outbox bound).
+pub async fn run_sender(outbox: Outbox, endpoint: String, shutdown: CancellationToken) {
+    let channel = match maestro_common::grpc::channel(&endpoint) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, endpoint, "invalid log server endpoint; records stay in the outbox");
+            return;
+        }
+    };
+    let mut client = LogServiceClient::new(channel)
+        .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    loop {
+        let notified = outbox.notify.notified();
+        let batch = match outbox.peek() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "reading outbox");
+                outbox.release();
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = notified => continue,
+                // Re-check now and then in case a notification raced with the read.
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+            }
+        }
+        let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let push = client.push(PushRequest { records });
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = push => r,
+        };
+        match result {
+            Ok(_) => {
+                backoff.reset();
+                if let Err(e) = outbox.ack(&keys) {
+                    tracing::error!(error = %e, "removing acknowledged records");
+                }
+            }
+            Err(status) => {
+                outbox.release();
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %status.message(), code = ?status.code(), retry_in_ms = delay.as_millis() as u64,
+                    pending = outbox.len(), "log server push failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The Docker reconciler end to end (issue "ColonyOS fidelity ... and a Docker reconciler"): a
+//! real Docker Engine (started by `scripts/docker.sh`), a federation of one domain with one site
+//! whose agent runs with `docker: "on"`, and the `web-container` catalog entry: an order starts
+//! busybox httpd in a container that answers on the ordered port; a modify (image tag 1 -> 2)
+//! replaces the container; a delete removes it. Every container of the test's colony is removed
+//! when the test ends, however it ends.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptions;
+use docker_reconciler::labels;
+use maestro_proto::order::v1::{
+    Characteristic, ItemAction, OrderItemSpec, OrderSpec, OrderState, Placement, Service,
+    ServiceSpecRef, ServiceState,
+};
+use maestro_tests::nodes::{Component, ProcessFederation, free_port};
+use maestro_tests::orders;
+use maestro_tests::scenario::{catalog, with_logs};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const SOCKET: &str = docker_reconciler::DEFAULT_SOCKET;
+
+/// Runs `scripts/docker.sh` (a Docker Engine on the default socket and the local busybox
+/// images); fails the test with the script's output when it fails.
+fn ensure_docker() -> anyhow::Result<()> {
+    let out = std::process::Command::new("bash")
+        .arg("../scripts/docker.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .context("running scripts/docker.sh")?;
+    if !out.status.success() {
+        bail!(
+            "scripts/docker.sh failed ({}); this test needs a Docker Engine:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Force-removes every container of colony `site` when dropped. Declared before the federation,
+/// so it runs after the site agent (and its reconciler) stopped.
+struct ContainerCleanup(String);
+
+impl Drop for ContainerCleanup {
+    fn drop(&mut self) {
+        let filter = format!("label={}={}", labels::COLONY, self.0);
+        let Ok(out) = std::process::Command::new("docker")
+            .args([
+                "-H",
+                &format!("unix://{SOCKET}"),
+                "ps",
+                "-aq",
+                "--filter",
+                &filter,
+            ])
+            .output()
+        else {
+            return;
+        };
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["-H", &format!("unix://{SOCKET}"), "rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_order_add_modify_delete() -> anyhow::Result<()> {
+    ensure_docker()?;
+    // A domain name of its own: the site (= colony) name labels the containers, and no other
+    // agent on this host may take them for its orphans.
+    let domain = format!("dock{}", std::process::id());
+    let site = format!("{domain}-1");
+    let _cleanup = ContainerCleanup(site.clone());
+    let dir = tempfile::tempdir()?;
+    let fed = ProcessFederation::start_with(
+        maestro_tests::node_bin!(),
+        dir.path(),
+        &catalog(),
+        &[domain.as_str()],
+        1,
+        |component, _, config| {
+            if component == Component::Site {
+                config["docker"] = json!("on");
+                config["docker_socket"] = json!(SOCKET);
+            }
+        },
+    )?;
+    with_logs(&fed, scenario(&fed, &domain, &site)).await
+}
+
+async fn scenario(fed: &ProcessFederation, domain: &str, site: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let docker = Docker::connect_with_socket(SOCKET, 120, bollard::API_DEFAULT_VERSION)?
+        .negotiate_version()
+        .await?;
+    orders::wait_domains_ready(&fed.maestro_url, &[domain], TIMEOUT).await?;
+    let service = format!("web-{}", std::process::id());
+    let port = free_port()?;
+    let mut client = orders::order_client(&fed.maestro_url)?;
+
+    // 1. add: local/busybox:1 answers on the port.
+    let spec = web_order(ItemAction::Add, &service, Some(("1", port)), domain);
+    let order = orders::create(&mut client, &format!("{service}-add"), spec).await?;
+    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    eprintln!("add completed after {:?}", started.elapsed());
+    assert_eq!(done.state(), OrderState::Completed, "add order: {done:#?}");
+    let d = &done.items[0].domains[0];
+    assert_eq!(d.service_state(), ServiceState::Active, "{d:?}");
+    assert_eq!((d.ready, d.total), (1, 1), "{d:?}");
+    let first = containers(&docker, site, &service).await?;
+    assert_eq!(first.len(), 1, "one container: {first:?}");
+    assert_eq!(first[0].image, "local/busybox:1");
+    assert_eq!(first[0].state, "running");
+    assert_eq!(wait_http(port, "1").await?, "1");
+
+    // 2. modify: tag 2 replaces the container.
+    let spec = web_order(ItemAction::Modify, &service, Some(("2", port)), domain);
+    let order = orders::create(&mut client, &format!("{service}-modify"), spec).await?;
+    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    eprintln!("modify completed after {:?}", started.elapsed());
+    assert_eq!(
+        done.state(),
+        OrderState::Completed,
+        "modify order: {done:#?}"
+    );
+    assert_eq!(done.items[0].domains[0].generation, 2);
+    let second = containers(&docker, site, &service).await?;
+    assert_eq!(second.len(), 1, "still one container: {second:?}");
+    assert_ne!(second[0].id, first[0].id, "the container was replaced");
+    assert_eq!(second[0].image, "local/busybox:2");
+    assert_eq!(wait_http(port, "2").await?, "2");
+
+    // 3. delete: the container goes.
+    let spec = web_order(ItemAction::Delete, &service, None, domain);
+    let order = orders::create(&mut client, &format!("{service}-delete"), spec).await?;
+    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    eprintln!("delete completed after {:?}", started.elapsed());
+    assert_eq!(
+        done.state(),
+        OrderState::Completed,
+        "delete order: {done:#?}"
+    );
+    assert_eq!(
+        done.items[0].domains[0].service_state(),
+        ServiceState::Terminated
+    );
+    let left = containers(&docker, site, &service).await?;
+    assert!(left.is_empty(), "no container left after delete: {left:?}");
+    Ok(())
+}
+
+/// A one-item order of `web-container` on `domain`; `chars` = (tag, port), None for a delete.
+fn web_order(
+    action: ItemAction,
+    service: &str,
+    chars: Option<(&str, u16)>,
+    domain: &str,
+) -> OrderSpec {
+    let characteristic = |name: &str, v: Value| Characteristic {
+        name: name.into(),
+        value: Some(maestro_common::json::to_proto_value(&v)),
+        value_type: String::new(),
+    };
+    let service_characteristic = match chars {
+        Some((tag, port)) => vec![
+            characteristic("tag", json!(tag)),
+            characteristic("port", json!(port)),
+        ],
+        None => Vec::new(),
+    };
+    OrderSpec {
+        external_id: format!("e2e-{service}"),
+        description: format!("{action:?} {service}"),
+        category: String::new(),
+        priority: 0,
+        items: vec![OrderItemSpec {
+            id: "1".into(),
+            action: action as i32,
+            service: Some(Service {
+                name: service.into(),
+                service_specification: Some(ServiceSpecRef {
+                    id: "web-container".into(),
+                    ..Default::default()
+                }),
+                service_characteristic,
+            }),
+            placement: Some(Placement {
+                domains: vec![domain.to_string()],
+                ..Default::default()
+            }),
+        }],
+    }
+}
+
+/// One container as the test sees it.
+#[derive(Debug)]
+struct Seen {
+    id: String,
+    image: String,
+    state: String,
+}
+
+/// The containers of blueprint `service` in colony `site`.
+async fn containers(docker: &Docker, site: &str, service: &str) -> anyhow::Result<Vec<Seen>> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{}={site}", labels::COLONY),
+            format!("{}={service}", labels::BLUEPRINT),
+        ],
+    )]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|c| Seen {
+            id: c.id.unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `GET /version` on 127.0.0.1:`port` until it answers `want` (the order completes when the
+/// container runs; httpd may take a moment to bind). Polls under a deadline.
+async fn wait_http(port: u16, want: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = None;
+    loop {
+        let got = tokio::task::spawn_blocking(move || http_get(port, "/version")).await?;
+        if let Some(body) = &got
+            && body.trim() == want
+        {
+            return Ok(body.trim().to_string());
+        }
+        last = got.or(last);
+        if tokio::time::Instant::now() >= deadline {
+            bail!("port {port} did not serve version {want:?} within 30 s (last answer {last:?})");
+        }
+        // Readiness poll of a server with no other signal, not synchronisation.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `GET path` over HTTP/1.0; the body, or None when nothing answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
