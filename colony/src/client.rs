@@ -1,17 +1,22 @@
-//! `ColonyClient`: signed RPCs over HTTP/1.1 `POST /api` with a pooled hyper client.
+//! `ColonyClient`: signed RPCs over HTTP/1.1 `POST /api` (plain or TLS with a given CA) with a
+//! pooled hyper client.
 //!
 //! Only behaviour a real ColonyOS v1.9.12 server has is relied on: errors come back as error
 //! envelopes, "nothing to assign" and "blueprint not found" are 404, empty lists may be `null`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -27,26 +32,70 @@ use crate::model::{
 /// A client for a ColonyOS server (real or embedded). Cheap to clone; connections are pooled.
 #[derive(Clone, Debug)]
 pub struct ColonyClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     api: Uri,
     health: Uri,
 }
 
 impl ColonyClient {
     /// A client for `base_url`, e.g. `http://127.0.0.1:50080` (a bare `host:port` is accepted).
+    /// Only `http://`; use [`ColonyClient::new_with_tls`] for `https://`.
     pub fn new(base_url: &str) -> Result<Self, ColonyError> {
+        Self::build(
+            base_url,
+            "http",
+            tls_config(rustls::RootCertStore::empty())?,
+            false,
+        )
+    }
+
+    /// A client for `base_url` that trusts only the CA certificates in `ca_pem` (PEM, one or
+    /// more `CERTIFICATE` blocks), e.g. `https://colony.site.local:50080`; a bare `host:port`
+    /// means `https://`. `http://` URLs still work, in plain text.
+    pub fn new_with_tls(base_url: &str, ca_pem: &[u8]) -> Result<Self, ColonyError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let mut found = 0usize;
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|e| ColonyError::Tls(format!("invalid CA PEM: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ColonyError::Tls(format!("invalid CA certificate: {e}")))?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(ColonyError::Tls(
+                "no CERTIFICATE block in the CA PEM".to_owned(),
+            ));
+        }
+        Self::build(base_url, "https", tls_config(roots)?, true)
+    }
+
+    fn build(
+        base_url: &str,
+        default_scheme: &str,
+        tls: rustls::ClientConfig,
+        has_ca: bool,
+    ) -> Result<Self, ColonyError> {
         let trimmed = base_url.trim().trim_end_matches('/');
         let with_scheme = if trimmed.contains("://") {
             trimmed.to_owned()
         } else {
-            format!("http://{trimmed}")
+            format!("{default_scheme}://{trimmed}")
         };
         let invalid = |reason: String| ColonyError::InvalidUrl {
             url: base_url.to_owned(),
             reason,
         };
-        if !with_scheme.starts_with("http://") {
-            return Err(invalid("only http:// is supported".to_owned()));
+        let https = with_scheme.starts_with("https://");
+        if !https && !with_scheme.starts_with("http://") {
+            return Err(invalid(
+                "only http:// and https:// are supported".to_owned(),
+            ));
+        }
+        if https && !has_ca {
+            return Err(invalid(
+                "https:// needs a CA: use ColonyClient::new_with_tls".to_owned(),
+            ));
         }
         let api: Uri = format!("{with_scheme}/api")
             .parse()
@@ -57,14 +106,20 @@ impl ColonyClient {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { http, api, health })
     }
 
     /// A client for a server listening on `addr`.
     pub fn from_addr(addr: SocketAddr) -> Self {
-        // A socket address always forms a valid http URL.
-        Self::new(&format!("http://{addr}")).unwrap_or_else(|_| unreachable_client())
+        Self::new(&format!("http://{addr}"))
+            .expect("a socket address always forms a valid http URL")
     }
 
     async fn post(&self, req: &RpcRequest) -> Result<(u16, Bytes), ColonyError> {
@@ -75,11 +130,7 @@ impl ColonyClient {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ColonyError::Transport(e.to_string()))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| ColonyError::Transport(e.to_string()))?;
+        let response = self.http.request(request).await.map_err(transport)?;
         let status = response.status().as_u16();
         let bytes = response
             .into_body()
@@ -155,11 +206,7 @@ impl ColonyClient {
             .uri(self.health.clone())
             .body(Full::new(Bytes::new()))
             .map_err(|e| ColonyError::Transport(e.to_string()))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| ColonyError::Transport(e.to_string()))?;
+        let response = self.http.request(request).await.map_err(transport)?;
         let status = response.status().as_u16();
         if status == 200 {
             Ok(())
@@ -638,11 +685,28 @@ fn not_found_as_none<T>(result: Result<T, ColonyError>) -> Result<Option<T>, Col
     }
 }
 
-fn unreachable_client() -> ColonyClient {
-    let http = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    ColonyClient {
-        http,
-        api: Uri::from_static("http://127.0.0.1/api"),
-        health: Uri::from_static("http://127.0.0.1/health"),
+/// A rustls client config (ring provider) trusting `roots`.
+fn tls_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, ColonyError> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ColonyError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // ALPN (http/1.1) is set by the hyper-rustls connector.
+    Ok(config)
+}
+
+/// A transport error carrying the whole cause chain (hyper's top-level message alone says
+/// only "client error (Connect)").
+fn transport(e: hyper_util::client::legacy::Error) -> ColonyError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    ColonyError::Transport(text)
 }

@@ -27,6 +27,9 @@ pub enum ColonyError {
     /// The request could not be encoded.
     #[error("cannot encode request: {0}")]
     Encode(#[from] EnvelopeError),
+    /// The TLS settings (CA certificates) are not usable.
+    #[error("TLS configuration error: {0}")]
+    Tls(String),
     /// The server URL is not valid.
     #[error("invalid server URL {url:?}: {reason}")]
     InvalidUrl {

@@ -214,3 +214,51 @@ async fn cancel_removes_from_queue() {
         .unwrap_err();
     assert_eq!(err.status(), Some(404));
 }
+
+#[tokio::test]
+async fn removing_an_executor_requeues_its_running_processes() {
+    let h = Harness::start().await;
+    h.add_colony().await;
+    let w1 = h.approved_executor("w1", "worker", "").await;
+    let w2 = h.approved_executor("w2", "worker", "").await;
+    let user = h.user("dave").await;
+    let mut spec = FunctionSpec::new("f", COLONY, "worker");
+    spec.max_exec_time = 60;
+    let p = guard(h.client.submit(&user, &spec)).await.unwrap();
+    let taken = guard(h.client.assign(&w1, COLONY, -1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.process_id, p.process_id);
+    let p2 = guard(h.client.submit(&user, &spec)).await.unwrap();
+    let other = guard(h.client.assign(&w2, COLONY, -1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.process_id, p2.process_id);
+
+    guard(h.client.remove_executor(&h.owner_key, COLONY, "w1"))
+        .await
+        .unwrap();
+
+    let back = guard(h.client.get_process(&user, &p.process_id))
+        .await
+        .unwrap();
+    assert_eq!(back.process_state(), Some(ProcessState::Waiting));
+    assert!(!back.is_assigned);
+    assert!(back.assigned_executor_id.is_empty());
+    assert_eq!(back.retries, 0, "removal does not count as a retry");
+    let still = guard(h.client.get_process(&user, &p2.process_id))
+        .await
+        .unwrap();
+    assert_eq!(still.process_state(), Some(ProcessState::Running));
+    assert_eq!(still.assigned_executor_id, w2.id());
+
+    let again = guard(h.client.assign(&w2, COLONY, 5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.process_id, p.process_id);
+    assert_eq!(again.assigned_executor_id, w2.id());
+    assert_eq!(again.retries, 0);
+}

@@ -111,6 +111,33 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         );
         assert!(!workloads_per_site(&service).contains_key("south-1"));
 
+        // Once south is silent past the threshold, its item is pending with the reason and the age,
+        // north's part is active, and nothing failed.
+        let pending =
+            orders::get_until(&mut client, &order.id, "south unreachable", TIMEOUT, |o| {
+                o.items[0].reason.contains("domain south unreachable")
+            })
+            .await?;
+        let item = &pending.items[0];
+        assert_eq!(item.state(), OrderState::Pending, "{pending:#?}");
+        assert!(
+            item.reason.contains("ago"),
+            "the reason says how old the knowledge is: {}",
+            item.reason
+        );
+        let by_domain = |d: &str| {
+            item.domains
+                .iter()
+                .find(|p| p.domain == d)
+                .expect("domain progress")
+        };
+        assert!(by_domain("south").unreachable, "{pending:#?}");
+        assert_eq!(
+            by_domain("north").service_state(),
+            maestro_proto::order::v1::ServiceState::Active
+        );
+        assert_ne!(pending.state(), OrderState::Failed);
+
         fed.domain("south").orchestrator.start()?;
         let (done, _) = orders::watch_until_final(&url, &order.id, TIMEOUT).await?;
         assert_eq!(done.state(), OrderState::Completed, "{done:#?}");

@@ -14,6 +14,7 @@ mod scheduler;
 mod schema;
 mod state;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,11 +24,14 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use tls::{TlsError, TlsFiles};
 
 use state::ServerState;
 use store::Store;
@@ -49,10 +53,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Interval of the self-healing reconcile loops when a definition sets none.
     pub reconcile_interval: Duration,
+    /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServerConfig {
-    /// A config with the default reconcile interval (60 s).
+    /// A plain-HTTP config with the default reconcile interval (60 s).
     pub fn new(
         data_dir: impl Into<PathBuf>,
         server_id: impl Into<String>,
@@ -63,6 +69,7 @@ impl ServerConfig {
             server_id: server_id.into(),
             listen,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            tls: None,
         }
     }
 }
@@ -92,6 +99,9 @@ pub enum ServerError {
     /// The server id is empty.
     #[error("server id must not be empty")]
     NoServerId,
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A started server: its bound address and the task that runs until shutdown.
@@ -120,6 +130,7 @@ pub async fn start(
     if config.server_id.trim().is_empty() {
         return Err(ServerError::NoServerId);
     }
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let store = Store::open(&config.data_dir).map_err(|source| ServerError::Storage {
         path: config.data_dir.clone(),
         source,
@@ -142,12 +153,17 @@ pub async fn start(
     ));
     cron::restore(&state).map_err(ServerError::Restore)?;
     deadlines::spawn(&state);
-    tracing::info!(%addr, "colony server listening");
-    let join = tokio::spawn(accept_loop(listener, state, shutdown));
+    tracing::info!(%addr, tls = tls.is_some(), "colony server listening");
+    let join = tokio::spawn(accept_loop(listener, tls, state, shutdown));
     Ok(RunningServer { addr, join })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -162,21 +178,18 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: C
         };
         let st = Arc::clone(&state);
         let token = shutdown.clone();
+        let tls = tls.clone();
         state.tracker.spawn(async move {
-            let svc = service_fn(move |req| http::serve(Arc::clone(&st), req));
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        tracing::debug!(error = %e, "connection ended with error");
+            match tls {
+                None => serve_connection(stream, st, token).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        _ = token.cancelled() => None,
+                        tls = tls::handshake(&acceptor, stream) => tls,
+                    };
+                    if let Some(stream) = handshake {
+                        serve_connection(stream, st, token).await;
                     }
-                }
-                _ = token.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
                 }
             }
         });
@@ -189,4 +202,27 @@ async fn accept_loop(listener: TcpListener, state: Arc<ServerState>, shutdown: C
         tracing::warn!(error = %e, "final flush failed");
     }
     drop(state);
+}
+
+/// Serves HTTP/1.1 on one connection until it ends or shutdown drains it.
+async fn serve_connection<I>(io: I, state: Arc<ServerState>, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| http::serve(Arc::clone(&state), req));
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "connection ended with error");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.as_mut().await;
+        }
+    }
 }

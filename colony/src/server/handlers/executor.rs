@@ -1,4 +1,6 @@
 //! Executors (add pending, approve, reject, remove, get, list) and users.
+//!
+//! Removing an executor puts the processes it was running back into the waiting queue.
 
 use serde_json::Value;
 
@@ -6,10 +8,11 @@ use crate::messages::{
     AddExecutorMsg, AddUserMsg, GetExecutorMsg, GetExecutorsMsg, GetUsersMsg, RemoveExecutorMsg,
     RemoveUserMsg,
 };
-use crate::model::{Executor, ExecutorState, User};
+use crate::model::{Executor, ExecutorState, Process, ProcessState, User, zero_time};
 
 use super::super::auth;
 use super::super::error::ApiError;
+use super::super::scheduler;
 use super::super::state::ServerState;
 use super::super::store::{Store, key, prefix};
 use super::{empty, reply};
@@ -97,8 +100,44 @@ pub(super) fn remove(
         .store
         .executor_ids
         .remove(executor.executor_id.as_bytes())?;
+    let requeued = requeue_running(state, &executor)?;
     state.store.flush()?;
+    if requeued > 0 {
+        state.notify_submitted();
+    }
     empty()
+}
+
+/// Puts every process `executor` is running back into the waiting queue, as upstream does on
+/// executor removal: unassigned, start/end time cleared, `retries` unchanged. The caller holds
+/// the write lock and flushes. Returns how many were re-queued.
+fn requeue_running(state: &ServerState, executor: &Executor) -> Result<usize, ApiError> {
+    let running = ProcessState::Running.as_i32();
+    let mut requeued = 0;
+    for item in state.store.processes.iter() {
+        let (_, v) = item?;
+        let mut p: Process = serde_json::from_slice(&v)?;
+        if p.state != running
+            || p.assigned_executor_id != executor.executor_id
+            || p.spec.conditions.colony_name != executor.colony_name
+        {
+            continue;
+        }
+        p.state = ProcessState::Waiting.as_i32();
+        p.is_assigned = false;
+        p.assigned_executor_id.clear();
+        p.start_time = zero_time();
+        p.end_time = zero_time();
+        p.exec_deadline = zero_time();
+        state.store.running.remove(p.process_id.as_bytes())?;
+        state
+            .store
+            .queue
+            .insert(scheduler::queue_key(&p), p.process_id.as_bytes())?;
+        Store::put(&state.store.processes, &p.process_id, &p)?;
+        requeued += 1;
+    }
+    Ok(requeued)
 }
 
 pub(super) fn get(
