@@ -102,7 +102,7 @@ fn corrupt(what: &str) -> StoreError {
 impl RecordStore {
     /// Opens (or creates) the store in the directory `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(path)?;
+        let db = maestro_common::durable::open(path)?;
         let records = db.open_tree("records")?;
         let dedupe = db.open_tree("dedupe")?;
         let latest = db.open_tree("latest_status")?;

@@ -28,7 +28,7 @@ pub struct Running {
 /// `config.listen`, resumes unfinished deliveries and returns once serving.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     let catalog = Catalog::load(&config.catalog_dir)?;
-    let db = sled::open(&config.data_dir).map_err(StoreError::from)?;
+    let db = maestro_common::durable::open(&config.data_dir).map_err(StoreError::from)?;
     let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
     let store = OrderStore::open(&db)?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -40,7 +40,7 @@ fn observed_key(site: &str, blueprint: &str) -> Vec<u8> {
 impl SledStore {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(dir)?;
+        let db = maestro_common::durable::open(dir)?;
         Ok(Self {
             intents: db.open_tree("intents")?,
             rendered: db.open_tree("rendered")?,

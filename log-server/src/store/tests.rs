@@ -447,7 +447,7 @@ async fn closed_resolves_once_dropped_and_the_directory_reopens() {
     store.append(vec![log("s1", 1, "i1")]).await.unwrap();
     let closed = store.closed();
     // While open, the directory is locked.
-    assert!(RecordStore::open(dir.path()).is_err());
+    assert!(sled::open(dir.path()).is_err());
     drop(store);
     tokio::time::timeout(Duration::from_secs(5), closed)
         .await
