@@ -316,3 +316,27 @@ async fn two_intents_rendering_the_same_path_the_later_is_inactive() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_intent_never_seen_before_is_stored_and_terminated() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote_path(dir.path());
+    let mut d = Domain::start(&dir.path().join("data"), &remote, None).await;
+    let mut watch = d.watch().await;
+    let mut tombstone = intent("lost", 4, 1);
+    tombstone.deleted = true;
+    let id = tombstone.id.clone();
+    apply(&mut d.client, tombstone).await;
+    let s = wait_status(&mut watch, |s| {
+        s.intent_id == id && s.state() == pb::ServiceState::Terminated
+    })
+    .await;
+    assert_eq!(s.generation, 4);
+    if let Some(b) = branch(&remote) {
+        assert!(
+            !b.files.keys().any(|p| p.ends_with("/lost.json")),
+            "nothing of the service is published: {:?}",
+            b.files.keys()
+        );
+    }
+}

@@ -134,7 +134,19 @@ async fn attempt(engine: &Engine, entry: &OutboxEntry) -> Result<(), Failure> {
             order_item_id: i.order_item_id.clone(),
         });
         req.set_timeout(ATTEMPT_TIMEOUT);
-        client.delete_intent(req).await
+        match client.delete_intent(req).await {
+            // The domain does not know the intent (it lost its data, or never stored the add):
+            // deliver the deletion as a whole intent marked deleted, so the domain records the
+            // tombstone and reports TERMINATED once nothing of the service is left.
+            Err(s) if s.code() == Code::NotFound => {
+                let mut req = tonic::Request::new(pb::ApplyIntentRequest {
+                    intent: Some(i.into()),
+                });
+                req.set_timeout(ATTEMPT_TIMEOUT);
+                client.apply_intent(req).await
+            }
+            other => other,
+        }
     } else {
         let mut req = tonic::Request::new(pb::ApplyIntentRequest {
             intent: Some(i.into()),

@@ -827,3 +827,43 @@ async fn an_unreachable_domain_keeps_the_item_pending_with_its_age_until_it_hear
     assert_eq!(state(seen.last().unwrap()), OrderState::Completed);
     m.stop().await;
 }
+
+#[tokio::test]
+async fn a_delete_the_domain_does_not_know_is_delivered_as_a_deleted_intent() {
+    let (data, cat) = (tempfile::tempdir().unwrap(), catalog_dir());
+    let mut m = Maestro::start(data.path(), cat.path()).await;
+    let mut north = FakeDomain::start("north", false).await;
+    m.register("north", north.addr, &["n1"], &[("tier", "edge")])
+        .await;
+    let add = item(
+        "1",
+        ItemAction::Add,
+        "forgotten-web",
+        &["north"],
+        &[("message", text("v1"))],
+    );
+    m.orders
+        .create_order(order("k-add", vec![add]))
+        .await
+        .unwrap();
+    let applied = north.next_apply().await;
+    assert_eq!(applied.generation, 1);
+
+    // The domain answers NotFound to DeleteIntent; maestro applies the tombstone instead.
+    let del = item("1", ItemAction::Delete, "forgotten-web", &[], &[]);
+    let deleted = m
+        .orders
+        .create_order(order("k-del", vec![del]))
+        .await
+        .unwrap()
+        .into_inner();
+    let tombstone = north.next_apply().await;
+    assert_eq!(tombstone.id, intent_id("forgotten-web", "north"));
+    assert_eq!(tombstone.generation, 2);
+    assert!(tombstone.deleted, "{tombstone:?}");
+    assert_eq!(tombstone.service_name, "forgotten-web");
+    north.push_status(&tombstone.id, 2, ServiceState::Terminated);
+    let del_id = deleted.order.unwrap().id;
+    let seen = m.watch_until(&del_id, |o| is_final(o.state)).await;
+    assert_eq!(state(seen.last().unwrap()), OrderState::Completed);
+}

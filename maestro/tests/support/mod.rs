@@ -232,6 +232,9 @@ struct FakeIntents {
     changes: broadcast::Sender<ipb::IntentStatus>,
     /// Ends every status stream (the domain goes dark).
     stop: CancellationToken,
+    /// Intents of services named `forgotten*`: the domain answers NotFound to their deletion,
+    /// as a domain that lost its data would.
+    forgotten: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 #[tonic::async_trait]
@@ -247,6 +250,9 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
             return Err(Status::invalid_argument("blueprints[0]: no such kind"));
         }
         let generation = intent.generation;
+        if intent.service_name.starts_with("forgotten") && !intent.deleted {
+            self.forgotten.lock().unwrap().insert(intent.id.clone());
+        }
         let _ = self.received.send(Received::Apply(intent));
         Ok(Response::new(ipb::ApplyIntentResponse {
             stored_generation: generation,
@@ -260,6 +266,9 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
     ) -> Result<Response<ipb::ApplyIntentResponse>, Status> {
         let r = r.into_inner();
         let generation = r.generation;
+        if self.forgotten.lock().unwrap().contains(&r.id) {
+            return Err(Status::not_found(format!("intent {} not found", r.id)));
+        }
         let _ = self.received.send(Received::Delete(r));
         Ok(Response::new(ipb::ApplyIntentResponse {
             stored_generation: generation,
@@ -368,6 +377,7 @@ impl FakeDomain {
             statuses: statuses.clone(),
             changes: changes.clone(),
             stop: stop.clone(),
+            forgotten: Arc::default(),
         };
         let s = stop.clone();
         let server = tokio::spawn(async move {
