@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
+# A one-shot build: incremental artifacts would only cost disk and time.
+export CARGO_INCREMENTAL=0
 mkdir -p target
 # The Docker tests start a daemon through scripts/docker.sh; stop it (only if they started it) at the end.
 trap 'bash scripts/docker.sh stop >/dev/null 2>&1 || true' EXIT
