@@ -21,7 +21,8 @@ pub fn open(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
     }
 }
 
-fn is_lock_error(e: &sled::Error) -> bool {
+/// True when opening failed because another handle still holds the database's directory lock.
+pub fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
         || io.to_string().contains("could not acquire lock"))
 }

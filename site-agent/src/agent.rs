@@ -206,21 +206,14 @@ async fn start_docker(
 /// (sled finishes in-flight writes on background threads after the last handle is dropped).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-fn is_lock_error(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io)
-        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock"))
-}
-
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
 pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
-    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match sled::open(path) {
-            Err(e) if is_lock_error(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => return Ok(other?),
-        }
+    let path = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || maestro_common::durable::open(&path)).await {
+        Ok(db) => Ok(db?),
+        Err(join) => Err(Error::Runtime(format!(
+            "opening the agent database: {join}"
+        ))),
     }
 }
 
@@ -232,7 +225,8 @@ async fn start_colony(
     loop {
         match colony::start(config.clone(), shutdown.clone()).await {
             Err(colony::ServerError::Storage { source, .. })
-                if is_lock_error(&source) && tokio::time::Instant::now() < deadline =>
+                if maestro_common::durable::is_lock_error(&source)
+                    && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

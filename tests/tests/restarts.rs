@@ -90,21 +90,10 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         let order = orders::create(&mut client, &format!("{service}-1"), spec).await?;
 
         // North converges while south is down; the order is not final.
-        let north_done = async {
-            loop {
-                let o = client
-                    .get_order(maestro_proto::order::v1::GetOrderRequest {
-                        id: order.id.clone(),
-                    })
-                    .await?
-                    .into_inner();
-                if workloads_per_site(&service).contains_key("north-1") {
-                    return anyhow::Ok(o);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await; // poll a condition under a deadline
-            }
-        };
-        let o = tokio::time::timeout(TIMEOUT, north_done).await??;
+        let o = orders::get_until(&mut client, &order.id, "north running", TIMEOUT, |_| {
+            workloads_per_site(&service).contains_key("north-1")
+        })
+        .await?;
         assert!(
             !orders::is_final(o.state()),
             "order must wait for south: {o:#?}"
