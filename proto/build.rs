@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "maestro/domain/v1/domain.proto",
     "maestro/intent/v1/intent.proto",
     "maestro/logs/v1/logs.proto",
+    "maestro/status/v1/status.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -36,8 +36,13 @@ fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
-/// One order: a summary block and one row per (item, domain).
+/// One order: a summary block and one row per (item, domain); ages as of now.
 pub fn order(o: &OrderView, output: Output) -> String {
+    order_at(o, output, maestro_common::time::now_millis())
+}
+
+/// [`order`] with the ages in reasons computed at `now_ms`.
+pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
     if output != Output::Table {
         return structured(o, output);
     }
@@ -64,8 +69,11 @@ pub fn order(o: &OrderView, output: Output) -> String {
     let reasons: Vec<String> = o
         .order_item
         .iter()
-        .filter(|i| !i.reason.is_empty())
-        .map(|i| format!("  item {}: {}\n", i.id, i.reason))
+        .filter(|i| !i.reason.is_empty() || !i.reasons.is_empty())
+        .map(|i| {
+            let why = reason::shown(Some(&i.reasons), &i.reason, now_ms);
+            format!("  item {}: {why}\n", i.id)
+        })
         .collect();
     if !reasons.is_empty() {
         out.push_str("\nReasons:\n");
@@ -179,14 +187,23 @@ pub fn domains(list: &[DomainView], output: Output) -> String {
             d.endpoint.clone(),
             d.sites.join(","),
             labels.join(","),
-            format!("{}s ago", d.heartbeat_age_seconds),
+            // Computed here from the timestamp, so it is current at rendering.
+            d.last_heartbeat.as_deref().map_or_else(
+                || "never".to_string(),
+                |t| format!("{} ago", age_of(Some(t))),
+            ),
         ]);
     }
     t.render()
 }
 
-/// Intents of one domain.
+/// Intents of one domain; ages as of now.
 pub fn intents(list: &[IntentView], output: Output) -> String {
+    intents_at(list, output, maestro_common::time::now_millis())
+}
+
+/// [`intents`] with the ages in reasons computed at `now_ms`.
+pub fn intents_at(list: &[IntentView], output: Output, now_ms: i64) -> String {
     if output != Output::Table {
         return structured(list, output);
     }
@@ -203,7 +220,7 @@ pub fn intents(list: &[IntentView], output: Output) -> String {
             i.observed_generation.to_string(),
             i.deleted.to_string(),
             short(&i.order_id),
-            i.message.clone(),
+            reason::shown(Some(&i.reasons), &i.message, now_ms),
         ]);
     }
     t.render()
@@ -260,6 +277,8 @@ pub fn log_record(r: &LogRecordView, output: Output) -> String {
         Output::Yaml => format!("---\n{}", structured(r, Output::Yaml)),
     }
 }
+
+pub mod reason;
 
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,13 @@
 //! its last report, computed here from `last_heard` so that it keeps growing while nothing is
 //! heard. [`ProgressTracker`] yields the lines whose entity changed (for logs and pipes; the age
 //! counts as a change only for unreachable entities, coarsely); [`LiveBlock`] redraws every line
-//! in place (for terminals).
+//! in place (for terminals). Reasons are typed: lines render them with ages at `now`,
+//! signatures use their age-free text; no message is parsed.
 
+use crate::output::reason;
 use crate::states;
 use crate::table::human_age;
+use maestro_common::status::StatusReason;
 use maestro_common::time::millis;
 use maestro_proto::order::v1 as pb;
 use std::collections::HashMap;
@@ -55,32 +58,32 @@ fn silence(unreachable: bool, ts: Option<&prost_types::Timestamp>, now_ms: i64) 
     }
 }
 
-/// `text` with every server-computed age (`N s ago`) blanked, for signatures.
-fn without_ages(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find(" s ago") {
-        let (before, after) = rest.split_at(pos);
-        out.push_str(before.trim_end_matches(|c: char| c.is_ascii_digit()));
-        out.push('N');
-        rest = after;
-        out.push_str(" s ago");
-        rest = &rest[" s ago".len()..];
+/// Reasons as shown at `now_ms` (with ages) and as signed (without), typed when the server's
+/// reasons are understood, else the server's text for both. `keep` filters typed reasons.
+fn reasons(
+    wire: &[maestro_proto::status::v1::StatusReason],
+    text: &str,
+    now_ms: i64,
+    keep: impl Fn(&StatusReason) -> bool,
+) -> (String, String) {
+    match reason::typed(wire) {
+        Some(typed) if !typed.is_empty() => {
+            let kept: Vec<StatusReason> = typed.into_iter().filter(|r| keep(r)).collect();
+            (
+                reason::render_all(&kept, now_ms),
+                maestro_common::status::reasons_text(&kept),
+            )
+        }
+        _ => (text.to_string(), text.to_string()),
     }
-    out.push_str(rest);
-    out
 }
 
-/// A site's message without the domain's own `unreachable (last seen N s ago)` prefix: the line
-/// carries the marker and an age that is current.
-fn site_message(s: &pb::SiteProgress) -> &str {
-    let m = s.message.as_str();
-    if !s.unreachable || !m.starts_with("unreachable (") {
-        return m;
-    }
-    match m.find(')') {
-        Some(end) => m[end + 1..].trim_start_matches(';').trim_start(),
-        None => m,
+/// `, text` or nothing.
+fn clause(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(", {text}")
     }
 }
 
@@ -101,17 +104,21 @@ pub fn entries(order: &pb::ServiceOrder, now_ms: i64) -> Vec<ProgressEntry> {
         let name = item.service.as_ref().map_or("", |s| s.name.as_str());
         let label = format!("item {} {name}", item.id);
         let state = states::order_state(item.state);
-        let reason = if item.reason.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", item.reason)
+        let (shown, signed) = reasons(&item.reasons, &item.reason, now_ms, |_| true);
+        let paren = |t: &str| {
+            if t.is_empty() {
+                String::new()
+            } else {
+                format!(" ({t})")
+            }
         };
         out.push(ProgressEntry {
             key: format!("item/{}", item.id),
-            signature: format!("{state}{}", without_ages(&reason)),
+            signature: format!("{state}{}", paren(&signed)),
             line: format!(
-                "{label} ({}): {state}{reason}",
-                states::item_action(item.action)
+                "{label} ({}): {state}{}",
+                states::item_action(item.action),
+                paren(&shown)
             ),
         });
         for d in &item.domains {
@@ -125,13 +132,9 @@ pub fn entries(order: &pb::ServiceOrder, now_ms: i64) -> Vec<ProgressEntry> {
 }
 
 fn domain_entry(label: &str, item: &str, d: &pb::DomainProgress, now_ms: i64) -> ProgressEntry {
-    let message = if d.message.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", d.message)
-    };
-    let shown = format!(
-        "{}{} ready {}/{} at gen {}/{}, delivery {} (attempts {}){message}",
+    let (why, why_signed) = reasons(&d.reasons, &d.message, now_ms, |_| true);
+    let base = format!(
+        "{}{} ready {}/{} at gen {}/{}, delivery {} (attempts {})",
         marker(d.unreachable),
         states::service_state(d.service_state),
         d.ready,
@@ -144,13 +147,14 @@ fn domain_entry(label: &str, item: &str, d: &pb::DomainProgress, now_ms: i64) ->
     ProgressEntry {
         key: format!("item/{item}/{}", d.domain),
         signature: format!(
-            "{}{}",
-            without_ages(&shown),
+            "{base}{}{}",
+            clause(&why_signed),
             silence(d.unreachable, d.last_heard.as_ref(), now_ms)
         ),
         line: format!(
-            "{label} @ {}: {shown}, {}",
+            "{label} @ {}: {base}{}, {}",
             d.domain,
+            clause(&why),
             heard(d.last_heard.as_ref(), now_ms)
         ),
     }
@@ -163,12 +167,11 @@ fn site_entry(
     s: &pb::SiteProgress,
     now_ms: i64,
 ) -> ProgressEntry {
-    let message = match site_message(s) {
-        "" => String::new(),
-        m => format!(", {m}"),
-    };
-    let shown = format!(
-        "{}ready {}/{} at gen {}{message}",
+    // The marker and the age of the last report already say the site is cut off.
+    let not_cut_off = |r: &StatusReason| !matches!(r, StatusReason::Unreachable { .. });
+    let (why, why_signed) = reasons(&s.reasons, &s.message, now_ms, not_cut_off);
+    let base = format!(
+        "{}ready {}/{} at gen {}",
         marker(s.unreachable),
         s.ready,
         s.total,
@@ -177,13 +180,14 @@ fn site_entry(
     ProgressEntry {
         key: format!("item/{item}/{domain}/{}", s.site),
         signature: format!(
-            "{}{}",
-            without_ages(&shown),
+            "{base}{}{}",
+            clause(&why_signed),
             silence(s.unreachable, s.last_heard.as_ref(), now_ms)
         ),
         line: format!(
-            "{label} @ {domain}/{}: {shown}, {}",
+            "{label} @ {domain}/{}: {base}{}, {}",
             s.site,
+            clause(&why),
             heard(s.last_heard.as_ref(), now_ms)
         ),
     }
@@ -330,6 +334,14 @@ mod tests {
 
     const T: i64 = 1_700_000_000_000;
 
+    fn n2_cut_off() -> StatusReason {
+        StatusReason::Unreachable {
+            domain: "north".into(),
+            site: Some("n2".into()),
+            last_heard_ms: Some(T - 40_000),
+        }
+    }
+
     /// North with one reachable site and one cut off since `T - 40 s`.
     fn cut_off(domain_unreachable: bool) -> pb::ServiceOrder {
         pb::ServiceOrder {
@@ -338,7 +350,8 @@ mod tests {
             items: vec![pb::OrderItem {
                 id: "1".into(),
                 state: pb::OrderState::Pending as i32,
-                reason: "site n2 in north unreachable (last heard 40 s ago)".into(),
+                reason: n2_cut_off().to_string(),
+                reasons: vec![n2_cut_off().into()],
                 service: Some(pb::Service {
                     name: "hello".into(),
                     ..Default::default()
@@ -368,7 +381,16 @@ mod tests {
                             ready: 1,
                             total: 1,
                             observed_generation: 1,
-                            message: "unreachable (last seen 31 s ago); web: converged".into(),
+                            message: "site n2 in north unreachable; web: converged".into(),
+                            reasons: vec![
+                                n2_cut_off().into(),
+                                StatusReason::BlueprintPending {
+                                    blueprint: "web".into(),
+                                    generation: Some(1),
+                                    message: "converged".into(),
+                                }
+                                .into(),
+                            ],
                             unreachable: true,
                             last_heard: Some(timestamp(T - 40_000)),
                             ..Default::default()
@@ -389,6 +411,10 @@ mod tests {
             .map(|e| e.line)
             .collect();
         assert_eq!(
+            lines[1],
+            "item 1 hello (unknown): pending (site n2 in north unreachable (last heard 40s ago))"
+        );
+        assert_eq!(
             lines[2],
             "item 1 hello @ north: unreachable, active ready 2/2 at gen 1/1, delivery acknowledged (attempts 1), last report 2s ago"
         );
@@ -402,6 +428,11 @@ mod tests {
         );
         // The age keeps growing while nothing new arrives.
         let later = entries(&cut_off(true), T + 200_000);
+        assert!(
+            later[1].line.ends_with("(last heard 4m ago))"),
+            "{}",
+            later[1].line
+        );
         assert!(
             later[4].line.ends_with("last report 4m ago"),
             "{}",
@@ -425,10 +456,12 @@ mod tests {
                 && moved[0].ends_with("12s ago")
         );
         assert!(moved[1].contains("north/n2: unreachable") && moved[1].ends_with("50s ago"));
-        // A server-side age in the reason is not a change either.
-        let mut o = cut_off(true);
-        o.items[0].reason = "site n2 in north unreachable (last heard 41 s ago)".into();
-        assert!(t.update(&o, T + 10_000).is_empty());
+        // The item's reason renders a growing age, yet its signature holds none: not reprinted.
+        assert!(
+            entries(&cut_off(true), T + 10_000)[1]
+                .line
+                .contains("last heard 50s ago")
+        );
         // The domain heard again: its line changes (the marker goes).
         let back = t.update(&cut_off(false), T + 10_000);
         assert_eq!(back.len(), 1, "{back:#?}");
@@ -436,15 +469,11 @@ mod tests {
     }
 
     #[test]
-    fn ages_are_bucketed_and_blanked() {
+    fn ages_are_bucketed() {
         assert_eq!(age_bucket(Duration::from_secs(9)), "0s");
         assert_eq!(age_bucket(Duration::from_secs(59)), "50s");
         assert_eq!(age_bucket(Duration::from_secs(125)), "2m");
         assert_eq!(age_bucket(Duration::from_secs(7300)), "2h");
-        assert_eq!(
-            without_ages("domain d unreachable (last heard 42 s ago); site s (last heard 7 s ago)"),
-            "domain d unreachable (last heard N s ago); site s (last heard N s ago)"
-        );
     }
 
     #[test]

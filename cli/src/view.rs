@@ -1,8 +1,10 @@
 //! CLI-side views of what servers return: TMF camelCase field names, states as TMF strings,
 //! times as RFC 3339. JSON and YAML output serialise these, never the proto types.
 
+use crate::output::reason;
 use crate::states;
 use maestro_common::json::from_proto_value;
+use maestro_common::status::StatusReason;
 use maestro_common::time::{millis, rfc3339};
 use maestro_proto::{catalog::v1 as cat, domain::v1 as dom, intent::v1 as int, order::v1 as ord};
 use serde::Serialize;
@@ -15,6 +17,11 @@ fn time(ts: Option<&prost_types::Timestamp>) -> Option<String> {
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
+}
+
+/// Typed reasons from a server; empty when one is not understood (the text is shown then).
+fn reasons(r: &[maestro_proto::status::v1::StatusReason]) -> Vec<StatusReason> {
+    reason::typed(r).unwrap_or_default()
 }
 
 /// A service order (TMF641 ServiceOrder).
@@ -76,9 +83,12 @@ pub struct OrderItemView {
     pub action: String,
     /// TMF641 state.
     pub state: String,
-    /// Why the item is in its state.
+    /// Why the item is in its state, as text (no ages; rendered from `reasons` when typed).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// Why the item is in its state, typed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<StatusReason>,
     /// The service acted on.
     pub service: ServiceView,
     /// Where it goes.
@@ -165,9 +175,12 @@ pub struct DomainProgressView {
     pub ready: u32,
     /// Blueprints in total.
     pub total: u32,
-    /// Last message.
+    /// Why the domain is where it is, as text (no ages).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Why the domain is where it is, typed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<StatusReason>,
     /// When the domain last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_heard: Option<String>,
@@ -191,9 +204,12 @@ pub struct SiteProgressView {
     pub total: u32,
     /// Generation `ready` refers to.
     pub observed_generation: u64,
-    /// Last message.
+    /// Why the site is not ready, as text (no ages).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Why the site is not ready, typed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<StatusReason>,
     /// When the site last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_heard: Option<String>,
@@ -239,6 +255,7 @@ impl From<&ord::OrderItem> for OrderItemView {
             action: states::item_action(i.action).to_string(),
             state: states::order_state(i.state).to_string(),
             reason: i.reason.clone(),
+            reasons: reasons(&i.reasons),
             service: service_view(i.service.as_ref()),
             placement: placement_view(i.placement.as_ref()),
             domain_progress: i.domains.iter().map(DomainProgressView::from).collect(),
@@ -300,6 +317,7 @@ impl From<&ord::DomainProgress> for DomainProgressView {
             ready: d.ready,
             total: d.total,
             message: d.message.clone(),
+            reasons: reasons(&d.reasons),
             last_heard: time(d.last_heard.as_ref()),
             unreachable: d.unreachable,
             sites: d
@@ -311,6 +329,7 @@ impl From<&ord::DomainProgress> for DomainProgressView {
                     total: s.total,
                     observed_generation: s.observed_generation,
                     message: s.message.clone(),
+                    reasons: reasons(&s.reasons),
                     last_heard: time(s.last_heard.as_ref()),
                     unreachable: s.unreachable,
                     observed_at: time(s.observed_at.as_ref()),
@@ -390,9 +409,12 @@ pub struct IntentView {
     pub ready: u32,
     /// Blueprints in total.
     pub total: u32,
-    /// Status message.
+    /// Status message (no ages).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Why the intent is in its state, typed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<StatusReason>,
     /// Git commit holding the generation.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub commit: String,
@@ -420,6 +442,7 @@ impl From<&int::IntentRecord> for IntentView {
             ready: s.ready,
             total: s.total,
             message: s.message,
+            reasons: reasons(&s.reasons),
             commit: s.commit,
             updated_at: time(s.updated_at.as_ref()),
         }

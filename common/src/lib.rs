@@ -13,6 +13,7 @@ pub mod ids;
 pub mod json;
 pub mod names;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 pub mod template;
 pub mod time;

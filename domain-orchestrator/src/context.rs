@@ -3,7 +3,7 @@
 use crate::git::BlueprintRepo;
 use crate::hub::StatusHub;
 use crate::intent::Intent;
-use crate::status::{self, IntentStatus, Reachability, StatusInputs};
+use crate::status::{self, IntentStatus, Reachability, Retry, StatusInputs};
 use crate::store::{IntentStore, ObservedStore, StoreError};
 use maestro_common::backoff::Backoff;
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +17,10 @@ pub(crate) struct RunError {
     pub(crate) message: String,
     /// Whether retrying cannot help (see `ReconcileError::is_permanent`).
     pub(crate) permanent: bool,
+    /// Failed attempts in a row.
+    pub(crate) attempt: u32,
+    /// When the retry is due (millis), when one is scheduled.
+    pub(crate) next_attempt_ms: Option<i64>,
 }
 
 /// Shared state of the reconcilers.
@@ -124,6 +128,11 @@ impl Context {
             .next_delay()
     }
 
+    /// Failed attempts in a row of intent `id` (the retries its backoff has handed out).
+    pub(crate) fn attempts(&self, id: &str) -> u32 {
+        locked(&self.backoffs).get(id).map_or(0, Backoff::attempts)
+    }
+
     /// Computes the status of `intent` from the stores (pure computation over what they hold).
     pub fn status_of(&self, intent: &Intent) -> Result<IntentStatus, StoreError> {
         let sites = intent.target_sites(&self.sites);
@@ -144,8 +153,15 @@ impl Context {
         }
         let run_error = locked(&self.errors).get(&intent.id).cloned();
         let (error, retrying) = match &run_error {
-            Some(e) if e.permanent => (Some(e.message.clone()), None),
-            Some(e) => (None, Some(e.message.clone())),
+            Some(e) if e.permanent => (Some(e.message.as_str()), None),
+            Some(e) => (
+                None,
+                Some(Retry {
+                    error: &e.message,
+                    attempt: e.attempt,
+                    next_attempt_ms: e.next_attempt_ms,
+                }),
+            ),
             None => (None, None),
         };
         let now = maestro_common::time::now_millis();
@@ -161,8 +177,8 @@ impl Context {
             rendered: rendered.as_ref(),
             observed: &observed,
             last_heard: &last_heard,
-            error: error.as_deref(),
-            retrying: retrying.as_deref(),
+            error,
+            retrying,
             reachability,
         }))
     }

@@ -111,14 +111,24 @@ async fn run_once(
             (action, ReconcileReason::Requeue)
         }
         Err(e) => {
+            let action = error_policy(&intent, &e, &ctx);
+            let next_attempt_ms = match action {
+                Action::Requeue(delay) => Some(
+                    maestro_common::time::now_millis()
+                        .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+                ),
+                Action::AwaitChange => None,
+            };
             ctx.set_error(
                 &id,
                 Some(RunError {
                     message: e.to_string(),
                     permanent: e.is_permanent(),
+                    attempt: ctx.attempts(&id).max(1),
+                    next_attempt_ms,
                 }),
             );
-            (error_policy(&intent, &e, &ctx), ReconcileReason::ErrorRetry)
+            (action, ReconcileReason::ErrorRetry)
         }
     };
     ctx.refresh_status(&intent);

@@ -1,9 +1,12 @@
 //! Follows the log server from a persisted cursor: keeps the latest status per (site,
-//! blueprint) and when each site was last heard, and triggers reconciles of affected intents.
+//! blueprint) and when each site was last heard, and recomputes the status of affected intents.
+//!
+//! Invariant: a status record never reconciles. It changes what was observed, not what is
+//! desired, so it updates intent status (a pure roll-up over the stores) and publishes it to
+//! watchers; rendering templates and publishing to Git happen only for intent changes,
+//! requeues and retries (see `controller`).
 
 use crate::context::Context;
-use crate::controller::Controller;
-use crate::reconcile::ReconcileReason;
 use crate::source::StatusSource;
 use crate::status::ObservedBlueprint;
 use crate::store::StoreError;
@@ -25,15 +28,10 @@ enum FollowError {
 }
 
 /// Follows `source` until `shutdown`, reconnecting with backoff.
-pub async fn follow(
-    ctx: Arc<Context>,
-    controller: Controller,
-    source: Arc<dyn StatusSource>,
-    shutdown: CancellationToken,
-) {
+pub async fn follow(ctx: Arc<Context>, source: Arc<dyn StatusSource>, shutdown: CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     while !shutdown.is_cancelled() {
-        match follow_once(&ctx, &controller, source.as_ref(), &shutdown, &mut backoff).await {
+        match follow_once(&ctx, source.as_ref(), &shutdown, &mut backoff).await {
             Ok(()) => tracing::info!("log server subscription ended; resubscribing"),
             Err(e) => tracing::warn!(error = %e, "following the log server failed"),
         }
@@ -46,7 +44,6 @@ pub async fn follow(
 
 async fn follow_once(
     ctx: &Context,
-    controller: &Controller,
     source: &dyn StatusSource,
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
@@ -72,7 +69,9 @@ async fn follow_once(
         ctx.observed.set_cursor(record.sequence)?;
         cursor = record.sequence;
         for id in affected {
-            controller.trigger(&id, ReconcileReason::StatusRecord);
+            if let Some(intent) = ctx.store.get(&id)? {
+                ctx.refresh_status(&intent);
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 const CHANGES: usize = 256;
 
 /// Holds the latest status per intent (with the time it was published) and tells subscribers
-/// about changes. Snapshots render ages in messages at the time they are taken.
+/// about changes. Statuses carry timestamps, never ages: a snapshot is the status as published.
 pub struct StatusHub {
     current: Mutex<BTreeMap<String, (IntentStatus, i64)>>,
     changes: broadcast::Sender<pb::IntentStatus>,
@@ -66,18 +66,14 @@ impl StatusHub {
 
     /// The current status of one intent.
     pub fn get(&self, id: &str) -> Option<pb::IntentStatus> {
-        let now = maestro_common::time::now_millis();
-        self.current()
-            .get(id)
-            .map(|(s, at)| s.to_proto_at(*at, now))
+        self.current().get(id).map(|(s, at)| s.to_proto(*at))
     }
 
     /// The current status of every intent.
     pub fn snapshot(&self) -> Vec<pb::IntentStatus> {
-        let now = maestro_common::time::now_millis();
         self.current()
             .values()
-            .map(|(s, at)| s.to_proto_at(*at, now))
+            .map(|(s, at)| s.to_proto(*at))
             .collect()
     }
 

@@ -30,8 +30,6 @@ pub enum ReconcileReason {
     Startup,
     /// A new generation was applied or deleted.
     Applied,
-    /// A status record for the intent (or its sites) arrived.
-    StatusRecord,
     /// A requeue from a previous run.
     Requeue,
     /// A retry after a failure.

@@ -120,7 +120,6 @@ pub async fn run_with_context(
     if let Some(src) = &source {
         tasks.push(tokio::spawn(crate::follower::follow(
             ctx.clone(),
-            controller.clone(),
             src.clone(),
             shutdown.clone(),
         )));

@@ -4,6 +4,7 @@
 use crate::intent::Intent;
 use crate::store::RenderedIntent;
 use maestro_common::ResourceName;
+use maestro_common::status::{StatusReason, reasons_text, reasons_to_proto};
 use maestro_proto::intent::v1 as pb;
 use std::collections::BTreeMap;
 
@@ -49,8 +50,8 @@ pub struct SiteStatus {
     pub total: u32,
     /// Generation `ready` refers to.
     pub observed_generation: u64,
-    /// First message of a blueprint that is not ready.
-    pub message: String,
+    /// The first blueprint that is not ready (`StatusReason::BlueprintPending`), if any.
+    pub pending: Option<StatusReason>,
     /// Latest record of the site (millis), heartbeats included.
     pub last_heard: Option<i64>,
     /// Not heard from within the threshold: `ready`/`total` are the last known values.
@@ -78,8 +79,8 @@ pub struct IntentStatus {
     pub total: u32,
     /// Per target site.
     pub sites: Vec<SiteStatus>,
-    /// Why the state is what it is.
-    pub message: String,
+    /// Why the state is what it is (empty when active or terminated).
+    pub reasons: Vec<StatusReason>,
     /// Commit holding the desired generation.
     pub commit: String,
 }
@@ -98,12 +99,23 @@ pub struct StatusInputs<'a> {
     pub observed: &'a BTreeMap<(String, String), ObservedBlueprint>,
     /// Last record per site (millis).
     pub last_heard: &'a BTreeMap<String, i64>,
-    /// The last reconcile error, if the last run failed.
+    /// The last reconcile error, if the last run failed permanently.
     pub error: Option<&'a str>,
     /// A transient failure of the last reconcile run, being retried (state unaffected).
-    pub retrying: Option<&'a str>,
+    pub retrying: Option<Retry<'a>>,
     /// Reachability of the target sites.
     pub reachability: Reachability,
+}
+
+/// A transient reconcile failure being retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry<'a> {
+    /// What failed.
+    pub error: &'a str,
+    /// Failed attempts so far.
+    pub attempt: u32,
+    /// When the next attempt is due (millis), when known.
+    pub next_attempt_ms: Option<i64>,
 }
 
 /// What decides whether a site is unreachable: see [`Reachability::unreachable`].
@@ -145,7 +157,7 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             .unwrap_or_default();
         let mut ready = 0u32;
         let mut min_generation = u64::MAX;
-        let mut message = String::new();
+        let mut pending: Option<StatusReason> = None;
         let mut observed_at: Option<i64> = None;
         for b in &blueprints {
             let seen = input.observed.get(&(site.to_string(), b.name.to_string()));
@@ -161,14 +173,12 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             });
             if is_ready {
                 ready += 1;
-            } else if message.is_empty() {
-                message = match seen {
-                    None => format!("{}: no status yet", b.name),
-                    Some(o) if o.message.is_empty() => {
-                        format!("{}: at generation {}", b.name, o.generation)
-                    }
-                    Some(o) => format!("{}: {}", b.name, o.message),
-                };
+            } else if pending.is_none() {
+                pending = Some(StatusReason::BlueprintPending {
+                    blueprint: b.name.to_string(),
+                    generation: seen.map(|o| o.generation),
+                    message: seen.map(|o| o.message.clone()).unwrap_or_default(),
+                });
             }
             min_generation = min_generation.min(seen.map_or(0, |o| o.generation));
         }
@@ -184,7 +194,7 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             ready,
             total,
             observed_generation,
-            message,
+            pending,
             last_heard,
             unreachable: input.reachability.unreachable(last_heard),
             observed_at,
@@ -201,37 +211,45 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
     // The state stays the one computed from the last reports, even while a site is unreachable:
     // the per-site `unreachable` flags say the knowledge is stale, and maestro holds the item
     // pending on them (see "Status that never lies" in docs/contracts.md).
-    let (state, mut message) = match (input.error, all_ready, intent.deleted) {
-        (Some(e), _, _) => (IntentState::Inactive, e.to_string()),
-        (None, true, false) => (IntentState::Active, String::new()),
-        (None, true, true) => (IntentState::Terminated, String::new()),
+    let site_count = u32::try_from(sites.len()).unwrap_or(u32::MAX);
+    let (state, mut reasons) = match (input.error, all_ready, intent.deleted) {
+        (Some(e), _, _) => (
+            IntentState::Inactive,
+            vec![StatusReason::Failed {
+                domain: String::new(),
+                error: e.to_string(),
+            }],
+        ),
+        (None, true, false) => (IntentState::Active, Vec::new()),
+        (None, true, true) => (IntentState::Terminated, Vec::new()),
         (None, false, _) if published.is_none() => {
-            (IntentState::Reserved, "waiting for the commit".to_string())
+            (IntentState::Reserved, vec![StatusReason::WaitingForCommit])
         }
         (None, false, _) => {
             let waiting = sites.iter().filter(|s| s.ready < s.total).count();
             (
                 IntentState::Reserved,
-                format!("waiting for {waiting} of {} sites", sites.len()),
+                vec![StatusReason::WaitingForSites {
+                    waiting: u32::try_from(waiting).unwrap_or(u32::MAX),
+                    total: site_count,
+                }],
             )
         }
     };
-    if let Some(e) = input.retrying {
-        let note = format!("retrying after: {e}");
-        message = if message.is_empty() {
-            note
-        } else {
-            format!("{message}; {note}")
-        };
+    if let Some(r) = input.retrying {
+        reasons.push(StatusReason::Retrying {
+            domain: String::new(),
+            error: r.error.to_string(),
+            attempt: r.attempt,
+            next_attempt_ms: r.next_attempt_ms,
+        });
     }
     let unreachable = sites.iter().filter(|s| s.unreachable).count();
     if unreachable > 0 {
-        let note = format!("{unreachable} of {} sites unreachable", sites.len());
-        message = if message.is_empty() {
-            note
-        } else {
-            format!("{message}; {note}")
-        };
+        reasons.push(StatusReason::SitesUnreachable {
+            unreachable: u32::try_from(unreachable).unwrap_or(u32::MAX),
+            total: site_count,
+        });
     }
     IntentStatus {
         intent_id: intent.id.clone(),
@@ -246,7 +264,7 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         ready,
         total,
         sites,
-        message,
+        reasons,
         commit: published.and_then(|r| r.commit.clone()).unwrap_or_default(),
     }
 }
@@ -263,21 +281,18 @@ impl From<IntentState> for pb::ServiceState {
 }
 
 impl SiteStatus {
-    /// The message as reported: `unreachable (last seen N s ago)` (N at `now`) first when
-    /// the site is unreachable, then the blueprint message.
-    pub fn reported_message(&self, now: i64) -> String {
-        if !self.unreachable {
-            return self.message.clone();
-        }
-        let seen = match self.last_heard {
-            Some(t) => format!("last seen {} s ago", now.saturating_sub(t).max(0) / 1000),
-            None => "never heard from".to_string(),
-        };
-        if self.message.is_empty() {
-            format!("unreachable ({seen})")
-        } else {
-            format!("unreachable ({seen}); {}", self.message)
-        }
+    /// Why the site is not ready, typed: `Unreachable` (since its last record) first when it is
+    /// cut off, then the first blueprint that is not ready.
+    pub fn reasons(&self, domain: &str) -> Vec<StatusReason> {
+        let unreachable = self.unreachable.then(|| StatusReason::Unreachable {
+            domain: domain.to_string(),
+            site: Some(self.site.clone()),
+            last_heard_ms: self.last_heard,
+        });
+        unreachable
+            .into_iter()
+            .chain(self.pending.clone())
+            .collect()
     }
 
     /// Whether reachability differs between two views of the same site.
@@ -297,13 +312,9 @@ impl IntentStatus {
                 .any(|(a, b)| a.reachability_differs(b))
     }
 
-    /// The proto form, stamped with `updated_at` (millis).
+    /// The proto form, stamped with `updated_at` (millis). Holds timestamps, never ages: the
+    /// same status gives the same message whenever it is read.
     pub fn to_proto(&self, updated_at: i64) -> pb::IntentStatus {
-        self.to_proto_at(updated_at, updated_at)
-    }
-
-    /// The proto form, stamped with `updated_at`; ages in messages are computed at `now`.
-    pub fn to_proto_at(&self, updated_at: i64, now: i64) -> pb::IntentStatus {
         pb::IntentStatus {
             intent_id: self.intent_id.clone(),
             domain: self.domain.clone(),
@@ -315,20 +326,25 @@ impl IntentStatus {
             sites: self
                 .sites
                 .iter()
-                .map(|s| pb::SiteStatus {
-                    site: s.site.clone(),
-                    ready: s.ready,
-                    total: s.total,
-                    observed_generation: s.observed_generation,
-                    message: s.reported_message(now),
-                    last_heard: s.last_heard.map(maestro_common::time::timestamp),
-                    unreachable: s.unreachable,
-                    observed_at: s.observed_at.map(maestro_common::time::timestamp),
+                .map(|s| {
+                    let reasons = s.reasons(&self.domain);
+                    pb::SiteStatus {
+                        site: s.site.clone(),
+                        ready: s.ready,
+                        total: s.total,
+                        observed_generation: s.observed_generation,
+                        message: reasons_text(&reasons),
+                        last_heard: s.last_heard.map(maestro_common::time::timestamp),
+                        unreachable: s.unreachable,
+                        observed_at: s.observed_at.map(maestro_common::time::timestamp),
+                        reasons: reasons_to_proto(&reasons),
+                    }
                 })
                 .collect(),
-            message: self.message.clone(),
+            message: reasons_text(&self.reasons),
             commit: self.commit.clone(),
             updated_at: Some(maestro_common::time::timestamp(updated_at)),
+            reasons: reasons_to_proto(&self.reasons),
         }
     }
 }

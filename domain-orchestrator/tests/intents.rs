@@ -300,11 +300,17 @@ async fn two_intents_rendering_the_same_path_the_later_is_inactive() {
         s.intent_id == second.id && s.state == pb::ServiceState::Inactive as i32
     })
     .await;
-    assert!(
-        s.message.contains("sites/s1/ProcessDeployment/shared.json")
-            && s.message.contains(&first.id),
-        "{}",
-        s.message
+    let typed = maestro_common::status::reasons_from_proto("reasons", s.reasons.clone()).unwrap();
+    let [maestro_common::status::StatusReason::Failed { domain, error }] = typed.as_slice() else {
+        panic!("one failed reason expected: {typed:?}")
+    };
+    assert!(domain.is_empty(), "the domain reports about itself");
+    assert_eq!(
+        error,
+        &format!(
+            "blueprint sites/s1/ProcessDeployment/shared.json is already published by intent {}",
+            first.id
+        )
     );
     let b = branch(&remote).unwrap();
     assert_eq!(b.commits, 1);

@@ -1,10 +1,11 @@
 //! Status that never lies: a site that falls silent is reported unreachable (with its last
-//! known counts and how old they are) once the threshold passes, and reachable again as soon
+//! known counts and when it was last heard) once the threshold passes, and reachable again as soon
 //! as it is heard.
 
 mod common;
 
 use common::*;
+use maestro_common::status::{StatusReason, reasons_from_proto};
 use maestro_proto::intent::v1 as pb;
 
 const THRESHOLD_MS: u64 = 300;
@@ -18,6 +19,11 @@ async fn start(dir: &std::path::Path, endpoint: String) -> Domain {
 
 fn site<'a>(s: &'a pb::IntentStatus, name: &str) -> &'a pb::SiteStatus {
     s.sites.iter().find(|x| x.site == name).unwrap()
+}
+
+/// The typed reasons of a site.
+fn reasons(s: &pb::SiteStatus) -> Vec<StatusReason> {
+    reasons_from_proto("reasons", s.reasons.clone()).unwrap()
 }
 
 #[tokio::test]
@@ -47,9 +53,18 @@ async fn a_silent_site_turns_unreachable_and_back_when_heard() {
     })
     .await;
     let s1 = site(&s, "s1");
+    assert_eq!(
+        reasons(s1),
+        vec![StatusReason::Unreachable {
+            domain: DOMAIN.into(),
+            site: Some("s1".into()),
+            last_heard_ms: Some(maestro_common::time::millis(s1.last_heard.as_ref())),
+        }],
+        "unreachable since its last record, as a timestamp"
+    );
     assert!(
-        s1.message.starts_with("unreachable (last seen ") && s1.message.ends_with(" s ago)"),
-        "{}",
+        !s1.message.contains("ago"),
+        "no age in text: {}",
         s1.message
     );
     assert_eq!((s1.ready, s1.total), (1, 1), "the last known counts stay");
@@ -65,10 +80,13 @@ async fn a_silent_site_turns_unreachable_and_back_when_heard() {
         pb::ServiceState::Active as i32,
         "the computed state is kept; the flag says it is stale"
     );
+    let typed = reasons_from_proto("reasons", s.reasons.clone()).unwrap();
     assert!(
-        s.message.contains("1 of 1 sites unreachable"),
-        "{}",
-        s.message
+        typed.contains(&StatusReason::SitesUnreachable {
+            unreachable: 1,
+            total: 1
+        }),
+        "{typed:?}"
     );
 
     // Heard again: a heartbeat is enough.
@@ -77,6 +95,7 @@ async fn a_silent_site_turns_unreachable_and_back_when_heard() {
         s.intent_id == i.id && s.sites.iter().all(|x| !x.unreachable)
     })
     .await;
+    assert_eq!(reasons(site(&s, "s1")), vec![]);
     assert_eq!(site(&s, "s1").message, "");
     assert_eq!(s.state, pb::ServiceState::Active as i32);
     d.stop().await;
@@ -100,8 +119,19 @@ async fn a_site_never_heard_is_unreachable_only_after_the_threshold_since_the_ap
     .await;
     assert!(maestro_common::time::millis(s.updated_at.as_ref()) - applied > THRESHOLD_MS as i64);
     assert_eq!(
-        site(&s, "s2").message,
-        "unreachable (never heard from); web: no status yet"
+        reasons(site(&s, "s2")),
+        vec![
+            StatusReason::Unreachable {
+                domain: DOMAIN.into(),
+                site: Some("s2".into()),
+                last_heard_ms: None,
+            },
+            StatusReason::BlueprintPending {
+                blueprint: "web".into(),
+                generation: None,
+                message: String::new(),
+            }
+        ]
     );
     assert_eq!(s.state, pb::ServiceState::Reserved as i32);
     d.stop().await;

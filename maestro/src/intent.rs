@@ -3,6 +3,7 @@
 
 use crate::model::{ServiceState, SiteProgress};
 use maestro_common::FieldError;
+use maestro_common::status::{StatusReason, reasons_from_proto};
 use maestro_common::time::millis;
 use maestro_proto::intent::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -94,8 +95,8 @@ pub struct IntentStatus {
     pub total: u32,
     /// Per-site status.
     pub sites: Vec<SiteProgress>,
-    /// Message (e.g. a reconcile error).
-    pub message: String,
+    /// Why the intent is in its state, typed (e.g. a reconcile error as `Failed`).
+    pub reasons: Vec<StatusReason>,
     /// When the domain produced it, ms since the epoch.
     pub updated_at_ms: i64,
 }
@@ -113,13 +114,43 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
             ready,
             total,
             sites,
-            message,
+            // The text form of `reasons`: never parsed.
+            message: _,
             commit: _,
             updated_at,
+            reasons,
         } = s;
         if intent_id.is_empty() {
             return Err(FieldError::new("intent_id", "must not be empty"));
         }
+        let sites = sites
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let pb::SiteStatus {
+                    site,
+                    ready,
+                    total,
+                    observed_generation,
+                    message: _,
+                    last_heard,
+                    unreachable,
+                    observed_at,
+                    reasons,
+                } = s;
+                Ok(SiteProgress {
+                    site,
+                    ready,
+                    total,
+                    observed_generation,
+                    reasons: reasons_from_proto("reasons", reasons)
+                        .map_err(|e| e.within(&format!("sites[{i}]")))?,
+                    last_heard_ms: millis(last_heard.as_ref()),
+                    unreachable,
+                    observed_at_ms: millis(observed_at.as_ref()),
+                })
+            })
+            .collect::<Result<Vec<_>, FieldError>>()?;
         Ok(Self {
             intent_id,
             domain,
@@ -128,21 +159,128 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
             state: ServiceState::from_i32(state),
             ready,
             total,
-            sites: sites
-                .into_iter()
-                .map(|s| SiteProgress {
-                    site: s.site,
-                    ready: s.ready,
-                    total: s.total,
-                    observed_generation: s.observed_generation,
-                    message: s.message,
-                    last_heard_ms: millis(s.last_heard.as_ref()),
-                    unreachable: s.unreachable,
-                    observed_at_ms: millis(s.observed_at.as_ref()),
-                })
-                .collect(),
-            message,
+            sites,
+            reasons: reasons_from_proto("reasons", reasons)?,
             updated_at_ms: millis(updated_at.as_ref()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Delivery, DomainProgress};
+    use maestro_common::time::timestamp;
+    use maestro_proto::order::v1 as opb;
+
+    fn cut_off(site: &str) -> StatusReason {
+        StatusReason::Unreachable {
+            domain: "north".into(),
+            site: Some(site.into()),
+            last_heard_ms: Some(1_700_000_000_000),
+        }
+    }
+
+    fn wire() -> pb::IntentStatus {
+        pb::IntentStatus {
+            intent_id: "i-1".into(),
+            domain: "north".into(),
+            generation: 2,
+            state: pb::ServiceState::Reserved as i32,
+            sites: vec![pb::SiteStatus {
+                site: "n2".into(),
+                unreachable: true,
+                last_heard: Some(timestamp(1_700_000_000_000)),
+                message: "ignored text".into(),
+                reasons: vec![cut_off("n2").into()],
+                ..Default::default()
+            }],
+            message: "ignored text".into(),
+            reasons: vec![
+                StatusReason::SitesUnreachable {
+                    unreachable: 1,
+                    total: 1,
+                }
+                .into(),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn intent_status_reasons_arrive_typed_and_the_text_is_ignored() {
+        let s = IntentStatus::try_from(wire()).unwrap();
+        assert_eq!(
+            s.reasons,
+            vec![StatusReason::SitesUnreachable {
+                unreachable: 1,
+                total: 1
+            }]
+        );
+        assert_eq!(s.sites[0].reasons, vec![cut_off("n2")]);
+        assert_eq!(s.sites[0].last_heard_ms, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn an_invalid_site_reason_is_rejected_with_its_path() {
+        let mut w = wire();
+        w.sites[0]
+            .reasons
+            .push(maestro_proto::status::v1::StatusReason { kind: None });
+        assert_eq!(
+            IntentStatus::try_from(w),
+            Err(FieldError::new(
+                "sites[0].reasons[1].kind",
+                "missing or unknown"
+            ))
+        );
+    }
+
+    #[test]
+    fn domain_progress_goes_out_typed_with_text_without_ages() {
+        let s = IntentStatus::try_from(wire()).unwrap();
+        let mut dp = DomainProgress {
+            domain: "north".into(),
+            intent_id: "i-1".into(),
+            generation: 2,
+            sites: vec![],
+            delivery: Delivery::Acknowledged,
+            delivery_attempts: 1,
+            service_state: s.state,
+            observed_generation: 0,
+            ready: 0,
+            total: 1,
+            site_progress: s.sites.clone(),
+            message: String::new(),
+            reasons: s.reasons.clone(),
+            last_heard_ms: 0,
+            unreachable: true,
+        };
+        let out = opb::DomainProgress::from(&dp);
+        assert_eq!(out.message, "1 of 1 sites unreachable");
+        assert_eq!(
+            maestro_common::status::reasons_from_proto("reasons", out.reasons).unwrap(),
+            s.reasons
+        );
+        assert_eq!(out.sites[0].message, "site n2 in north unreachable");
+        assert_eq!(out.sites[0].reasons, vec![cut_off("n2").into()]);
+
+        dp.delivery = Delivery::Pending;
+        dp.message = "connection refused".into();
+        let out = opb::DomainProgress::from(&dp);
+        assert_eq!(
+            maestro_common::status::reasons_from_proto("reasons", out.reasons).unwrap(),
+            vec![StatusReason::AwaitingDelivery {
+                domain: "north".into(),
+                attempts: 1,
+                last_error: "connection refused".into()
+            }]
+        );
+        dp.delivery = Delivery::Rejected;
+        let out = opb::DomainProgress::from(&dp);
+        assert_eq!(
+            out.message,
+            "domain north rejected the intent: connection refused"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Domain types of orders, items and their per-domain progress (stored as JSON in sled), and
 //! their conversion to proto at the gRPC edge.
 
+use maestro_common::status::{StatusReason, reasons_text, reasons_to_proto};
 use maestro_common::time::timestamp;
 use maestro_proto::order::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -239,8 +240,9 @@ pub struct SiteProgress {
     pub total: u32,
     /// Generation `ready` refers to.
     pub observed_generation: u64,
-    /// Message from the domain.
-    pub message: String,
+    /// Why the site is not ready, typed, as the domain reported it.
+    #[serde(default)]
+    pub reasons: Vec<StatusReason>,
     /// Last time the site was heard from, ms since the epoch (0 = never).
     pub last_heard_ms: i64,
     /// Not heard from within the domain's threshold: the counts are the last known ones.
@@ -276,8 +278,11 @@ pub struct DomainProgress {
     pub total: u32,
     /// Per-site progress.
     pub site_progress: Vec<SiteProgress>,
-    /// Last message (delivery error or domain status message).
+    /// The last delivery error (free text of the domain's answer); empty when none.
     pub message: String,
+    /// Why the domain is where it is, typed: its own reasons at `generation`, or `Superseded`.
+    #[serde(default)]
+    pub reasons: Vec<StatusReason>,
     /// Last status time, ms since the epoch (0 = never).
     pub last_heard_ms: i64,
     /// The domain, or one of its sites, is unreachable: what is shown is the last known state.
@@ -300,8 +305,9 @@ pub struct OrderItem {
     pub placement: Placement,
     /// Progress per domain.
     pub domains: Vec<DomainProgress>,
-    /// Why the item is in its state.
-    pub reason: String,
+    /// Why the item is in its state (`None` when completed or not rolled up yet).
+    #[serde(default)]
+    pub status_reason: Option<StatusReason>,
 }
 
 /// A service order.
@@ -416,13 +422,56 @@ impl From<&OrderItem> for pb::OrderItem {
                 sites: i.placement.sites.clone(),
             }),
             domains: i.domains.iter().map(pb::DomainProgress::from).collect(),
-            reason: i.reason.clone(),
+            reason: i
+                .status_reason
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            reasons: i.status_reason.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl DomainProgress {
+    /// Everything known about why the domain is where it is: a delivery that is pending with an
+    /// error or rejected, else the domain's own reasons.
+    pub fn all_reasons(&self) -> Vec<StatusReason> {
+        match self.delivery {
+            Delivery::Rejected => vec![StatusReason::Rejected {
+                domain: self.domain.clone(),
+                reason: self.message.clone(),
+            }],
+            Delivery::Pending if !self.message.is_empty() => {
+                vec![StatusReason::AwaitingDelivery {
+                    domain: self.domain.clone(),
+                    attempts: self.delivery_attempts,
+                    last_error: self.message.clone(),
+                }]
+            }
+            _ => self.reasons.clone(),
+        }
+    }
+}
+
+impl From<&SiteProgress> for pb::SiteProgress {
+    fn from(s: &SiteProgress) -> Self {
+        Self {
+            site: s.site.clone(),
+            ready: s.ready,
+            total: s.total,
+            observed_generation: s.observed_generation,
+            message: reasons_text(&s.reasons),
+            last_heard: ts(s.last_heard_ms),
+            unreachable: s.unreachable,
+            observed_at: ts(s.observed_at_ms),
+            reasons: reasons_to_proto(&s.reasons),
         }
     }
 }
 
 impl From<&DomainProgress> for pb::DomainProgress {
     fn from(d: &DomainProgress) -> Self {
+        let reasons = d.all_reasons();
         Self {
             domain: d.domain.clone(),
             intent_id: d.intent_id.clone(),
@@ -432,24 +481,12 @@ impl From<&DomainProgress> for pb::DomainProgress {
             observed_generation: d.observed_generation,
             ready: d.ready,
             total: d.total,
-            sites: d
-                .site_progress
-                .iter()
-                .map(|s| pb::SiteProgress {
-                    site: s.site.clone(),
-                    ready: s.ready,
-                    total: s.total,
-                    observed_generation: s.observed_generation,
-                    message: s.message.clone(),
-                    last_heard: ts(s.last_heard_ms),
-                    unreachable: s.unreachable,
-                    observed_at: ts(s.observed_at_ms),
-                })
-                .collect(),
-            message: d.message.clone(),
+            sites: d.site_progress.iter().map(pb::SiteProgress::from).collect(),
+            message: reasons_text(&reasons),
             last_heard: ts(d.last_heard_ms),
             delivery_attempts: d.delivery_attempts,
             unreachable: d.unreachable,
+            reasons: reasons_to_proto(&reasons),
         }
     }
 }

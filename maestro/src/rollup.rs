@@ -3,9 +3,10 @@
 //!
 //! Rules: a domain's status counts only at the item's generation (older = still in progress);
 //! an item is completed when every domain is active (terminated for a delete) at that
-//! generation, failed when a domain is inactive or rejected the intent, pending (with reason and
-//! age) while a domain or one of its target sites is unreachable or the domain has not
-//! acknowledged, else in progress. Silence never fails or completes an item: an unreachable
+//! generation, failed when a domain is inactive or rejected the intent, pending (with a typed
+//! reason carrying when it was last heard) while a domain or one of its target sites is
+//! unreachable or the domain has not acknowledged, else in progress. Reasons hold timestamps,
+//! never ages, so time passing alone never changes an order. Silence never fails or completes an item: an unreachable
 //! domain or site holds it pending on its last known state, and when it is heard again the item
 //! converges from the real status. An order is
 //! completed when every item is, failed when every item failed, partial when all are final and
@@ -15,16 +16,17 @@
 use crate::intent::IntentStatus;
 use crate::model::{Action, Delivery, DomainProgress, Order, OrderItem, OrderState, ServiceState};
 use crate::registry::DomainHealth;
+use maestro_common::status::StatusReason;
 use std::collections::BTreeMap;
 
 /// How one domain stands for an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum DomainView {
-    Failed(String),
-    Unreachable(String),
-    Undelivered(String),
+    Failed(StatusReason),
+    Unreachable(StatusReason),
+    Undelivered(StatusReason),
     Done,
-    Working(String),
+    Working(StatusReason),
 }
 
 /// Folds `statuses` (by intent id) and `domains` (liveness by id) into `order` at `now_ms`.
@@ -59,15 +61,14 @@ pub fn roll_up(
             .is_some();
         }
         if state != item.state {
-            let why = if reason.is_empty() {
-                String::new()
-            } else {
-                format!(": {reason}")
-            };
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             notes.push(format!("item {} {}{why}", item.id, state.name()));
         }
         item.state = state;
-        item.reason = reason;
+        item.status_reason = reason;
     }
     if let Some(state) = order_state(&next.items).filter(|s| *s != next.state) {
         next.state = state;
@@ -92,16 +93,18 @@ fn apply_status(dp: &mut DomainProgress, st: &IntentStatus) {
         dp.ready = st.ready;
         dp.total = st.total;
         dp.site_progress = st.sites.clone();
-        dp.message = st.message.clone();
+        dp.reasons = st.reasons.clone();
         dp.last_heard_ms = st.updated_at_ms;
     } else if st.generation > dp.generation {
-        dp.message = format!("superseded by generation {}", st.generation);
+        dp.reasons = vec![StatusReason::Superseded {
+            generation: st.generation,
+        }];
     }
 }
 
-/// Seconds from `then_ms` to `now_ms` (0 when in the future).
-fn age_s(now_ms: i64, then_ms: i64) -> i64 {
-    (now_ms - then_ms).max(0) / 1000
+/// `Some(ms)` for a known time, `None` for 0 (never).
+fn known(ms: i64) -> Option<i64> {
+    (ms > 0).then_some(ms)
 }
 
 /// Why `dp`'s domain or one of its target sites counts as unreachable, if it does.
@@ -110,25 +113,39 @@ fn unreachable_reason(
     status: Option<&IntentStatus>,
     health: Option<&DomainHealth>,
     now_ms: i64,
-) -> Option<String> {
-    let d = &dp.domain;
+) -> Option<StatusReason> {
+    let domain = dp.domain.clone();
     match health {
-        None => return Some(format!("domain {d} is not registered")),
+        None => return Some(StatusReason::Unregistered { domain }),
         Some(h) if h.unreachable(now_ms) => {
-            let age = age_s(now_ms, h.last_heard_ms(now_ms));
-            return Some(format!("domain {d} unreachable (last heard {age} s ago)"));
+            return Some(StatusReason::Unreachable {
+                domain,
+                site: None,
+                last_heard_ms: known(h.last_heard_ms(now_ms)),
+            });
         }
         Some(_) => {}
     }
     // A status of a later generation supersedes this item: its sites are not this item's concern.
     let status = status.filter(|s| s.generation <= dp.generation)?;
     let site = status.sites.iter().find(|s| s.unreachable)?;
-    let heard = if site.last_heard_ms > 0 {
-        format!("last heard {} s ago", age_s(now_ms, site.last_heard_ms))
-    } else {
-        "never heard".to_string()
-    };
-    Some(format!("site {} in {d} unreachable ({heard})", site.site))
+    Some(StatusReason::Unreachable {
+        domain,
+        site: Some(site.site.clone()),
+        last_heard_ms: known(site.last_heard_ms),
+    })
+}
+
+/// The error of an inactive intent: its `Failed` reason, else all its reasons as text.
+fn failure(status: &IntentStatus) -> String {
+    status
+        .reasons
+        .iter()
+        .find_map(|r| match r {
+            StatusReason::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| maestro_common::status::reasons_text(&status.reasons))
 }
 
 fn domain_view(
@@ -138,13 +155,19 @@ fn domain_view(
     health: Option<&DomainHealth>,
     now_ms: i64,
 ) -> DomainView {
-    let d = &dp.domain;
+    let domain = dp.domain.clone();
     if dp.delivery == Delivery::Rejected {
-        return DomainView::Failed(format!("domain {d} rejected the intent: {}", dp.message));
+        return DomainView::Failed(StatusReason::Rejected {
+            domain,
+            reason: dp.message.clone(),
+        });
     }
     let at_gen = status.filter(|s| s.generation == dp.generation);
     if let Some(s) = at_gen.filter(|s| s.state == ServiceState::Inactive) {
-        return DomainView::Failed(format!("domain {d}: service inactive: {}", s.message));
+        return DomainView::Failed(StatusReason::Failed {
+            domain,
+            error: failure(s),
+        });
     }
     if let Some(reason) = unreachable_reason(dp, status, health, now_ms) {
         return DomainView::Unreachable(reason);
@@ -152,15 +175,11 @@ fn domain_view(
     let delivered = dp.delivery == Delivery::Acknowledged
         || status.is_some_and(|s| s.generation >= dp.generation);
     if !delivered {
-        let last = if dp.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", dp.message)
-        };
-        return DomainView::Undelivered(format!(
-            "awaiting delivery to domain {d} ({} attempts{last})",
-            dp.delivery_attempts
-        ));
+        return DomainView::Undelivered(StatusReason::AwaitingDelivery {
+            domain,
+            attempts: dp.delivery_attempts,
+            last_error: dp.message.clone(),
+        });
     }
     if status.is_some_and(|s| s.generation > dp.generation) {
         return DomainView::Done;
@@ -172,14 +191,27 @@ fn domain_view(
     };
     match at_gen {
         Some(s) if s.state == goal => DomainView::Done,
-        Some(s) => DomainView::Working(format!(
-            "domain {d}: {}/{} ready at generation {}",
-            s.ready, s.total, dp.generation
-        )),
-        None => DomainView::Working(format!(
-            "domain {d}: waiting for generation {}",
-            dp.generation
-        )),
+        Some(s) => DomainView::Working(StatusReason::Progressing {
+            domain,
+            ready: s.ready,
+            total: s.total,
+            generation: dp.generation,
+        }),
+        None => DomainView::Working(StatusReason::WaitingForGeneration {
+            domain,
+            generation: dp.generation,
+        }),
+    }
+}
+
+/// The strength of a view (lower decides), the item state it implies and its reason.
+fn rank(v: &DomainView) -> Option<(u8, OrderState, &StatusReason)> {
+    match v {
+        DomainView::Failed(r) => Some((0, OrderState::Failed, r)),
+        DomainView::Unreachable(r) => Some((1, OrderState::Pending, r)),
+        DomainView::Undelivered(r) => Some((2, OrderState::Pending, r)),
+        DomainView::Working(r) => Some((3, OrderState::InProgress, r)),
+        DomainView::Done => None,
     }
 }
 
@@ -188,7 +220,7 @@ fn item_state(
     statuses: &BTreeMap<String, IntentStatus>,
     domains: &BTreeMap<String, DomainHealth>,
     now_ms: i64,
-) -> (OrderState, String) {
+) -> (OrderState, Option<StatusReason>) {
     let views: Vec<DomainView> = item
         .domains
         .iter()
@@ -202,44 +234,14 @@ fn item_state(
             )
         })
         .collect();
-    let first = |f: fn(&DomainView) -> Option<&String>| views.iter().filter_map(f).next().cloned();
-    if let Some(r) = first(|v| {
-        if let DomainView::Failed(r) = v {
-            Some(r)
-        } else {
-            None
-        }
-    }) {
-        return (OrderState::Failed, r);
-    }
-    if let Some(r) = first(|v| {
-        if let DomainView::Unreachable(r) = v {
-            Some(r)
-        } else {
-            None
-        }
-    }) {
-        return (OrderState::Pending, r);
-    }
-    if let Some(r) = first(|v| {
-        if let DomainView::Undelivered(r) = v {
-            Some(r)
-        } else {
-            None
-        }
-    }) {
-        return (OrderState::Pending, r);
-    }
-    if let Some(r) = first(|v| {
-        if let DomainView::Working(r) = v {
-            Some(r)
-        } else {
-            None
-        }
-    }) {
-        return (OrderState::InProgress, r);
-    }
-    (OrderState::Completed, String::new())
+    // The first domain in the strongest view decides: failed, unreachable, undelivered, working.
+    views
+        .iter()
+        .filter_map(rank)
+        .min_by_key(|(rank, _, _)| *rank)
+        .map_or((OrderState::Completed, None), |(_, state, r)| {
+            (state, Some(r.clone()))
+        })
 }
 
 fn order_state(items: &[OrderItem]) -> Option<OrderState> {

@@ -17,6 +17,7 @@ fn dp(domain: &str, generation: u64, delivery: Delivery) -> DomainProgress {
         total: 0,
         site_progress: vec![],
         message: String::new(),
+        reasons: vec![],
         last_heard_ms: 0,
         unreachable: false,
     }
@@ -36,7 +37,7 @@ fn item(id: &str, action: Action, domains: Vec<DomainProgress>) -> OrderItem {
         },
         placement: Placement::default(),
         domains,
-        reason: String::new(),
+        status_reason: None,
     }
 }
 
@@ -70,10 +71,13 @@ fn status(domain: &str, generation: u64, state: ServiceState) -> (String, Intent
             ready: u32::from(state == ServiceState::Active),
             total: 1,
             sites: vec![],
-            message: if state == ServiceState::Inactive {
-                "boom".into()
+            reasons: if state == ServiceState::Inactive {
+                vec![StatusReason::Failed {
+                    domain: String::new(),
+                    error: "boom".into(),
+                }]
             } else {
-                String::new()
+                vec![]
             },
             updated_at_ms: NOW - 1,
         },
@@ -146,7 +150,13 @@ fn older_generation_is_still_in_progress() {
         r.items[0].domains[0].service_state,
         ServiceState::Unspecified
     );
-    assert!(r.items[0].reason.contains("north"), "{}", r.items[0].reason);
+    assert_eq!(
+        r.items[0].status_reason,
+        Some(StatusReason::WaitingForGeneration {
+            domain: "north".into(),
+            generation: 2
+        })
+    );
     assert_eq!(r.completion_date_ms, None);
 }
 
@@ -171,7 +181,13 @@ fn inactive_fails_the_item_and_mixed_results_are_partial() {
     let r = roll_up(&o, &st, &live(&["north", "south"]), NOW);
     assert_eq!(r.items[0].state, OrderState::Completed);
     assert_eq!(r.items[1].state, OrderState::Failed);
-    assert!(r.items[1].reason.contains("boom"));
+    assert_eq!(
+        r.items[1].status_reason,
+        Some(StatusReason::Failed {
+            domain: "south".into(),
+            error: "boom".into()
+        })
+    );
     assert_eq!(r.state, OrderState::Partial);
 }
 
@@ -184,12 +200,18 @@ fn all_items_failed_fails_the_order() {
     )]);
     let r = roll_up(&o, &BTreeMap::new(), &live(&["north"]), NOW);
     assert_eq!(r.items[0].state, OrderState::Failed);
-    assert!(r.items[0].reason.contains("rejected"));
+    assert_eq!(
+        r.items[0].status_reason,
+        Some(StatusReason::Rejected {
+            domain: "north".into(),
+            reason: String::new()
+        })
+    );
     assert_eq!(r.state, OrderState::Failed);
 }
 
 #[test]
-fn unreachable_domain_is_pending_with_age_never_completed() {
+fn unreachable_domain_is_pending_since_its_last_heartbeat_never_completed() {
     let o = two_domains();
     let st = BTreeMap::from([
         status("north", 1, ServiceState::Active),
@@ -200,8 +222,19 @@ fn unreachable_domain_is_pending_with_age_never_completed() {
     let r = roll_up(&o, &st, &domains, NOW);
     assert_eq!(r.items[0].state, OrderState::Pending);
     assert_eq!(
-        r.items[0].reason,
-        "domain south unreachable (last heard 42 s ago)"
+        r.items[0].status_reason,
+        Some(StatusReason::Unreachable {
+            domain: "south".into(),
+            site: None,
+            last_heard_ms: Some(NOW - 42_000),
+        })
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.text == "item 1 pending: domain south unreachable"),
+        "notes hold no age: {:?}",
+        r.notes
     );
     assert_eq!(r.state, OrderState::Pending);
 }
@@ -213,12 +246,13 @@ fn undelivered_is_pending_and_status_proves_delivery() {
     o.items[0].domains[1].message = "connection refused".into();
     let r = roll_up(&o, &BTreeMap::new(), &live(&["north", "south"]), NOW);
     assert_eq!(r.items[0].state, OrderState::Pending);
-    assert!(
-        r.items[0]
-            .reason
-            .contains("awaiting delivery to domain south"),
-        "{}",
-        r.items[0].reason
+    assert_eq!(
+        r.items[0].status_reason,
+        Some(StatusReason::AwaitingDelivery {
+            domain: "south".into(),
+            attempts: 1,
+            last_error: "connection refused".into(),
+        })
     );
     let st = BTreeMap::from([
         status("north", 1, ServiceState::Reserved),
@@ -275,7 +309,7 @@ fn site(name: &str, ready: u32, last_heard_ms: i64, unreachable: bool) -> SitePr
         ready,
         total: 1,
         observed_generation: 1,
-        message: String::new(),
+        reasons: vec![],
         last_heard_ms,
         unreachable,
         observed_at_ms: last_heard_ms - 5,
@@ -319,8 +353,12 @@ fn an_unreachable_site_holds_an_active_item_pending_never_completed() {
     let r = roll_up(&o, &st, &live(&["north"]), NOW);
     assert_eq!(r.items[0].state, OrderState::Pending);
     assert_eq!(
-        r.items[0].reason,
-        "site s1 in north unreachable (last heard 40 s ago)"
+        r.items[0].status_reason,
+        Some(StatusReason::Unreachable {
+            domain: "north".into(),
+            site: Some("s1".into()),
+            last_heard_ms: Some(NOW - 40_000),
+        })
     );
     assert_eq!(r.state, OrderState::Pending);
     assert_eq!(r.completion_date_ms, None);
@@ -357,8 +395,12 @@ fn an_unreachable_site_is_pending_not_failed_or_in_progress() {
     never.sites[0].last_heard_ms = 0;
     let r = roll_up(&o, &BTreeMap::from([(id, never)]), &live(&["north"]), NOW);
     assert_eq!(
-        r.items[0].reason,
-        "site s1 in north unreachable (never heard)"
+        r.items[0].status_reason,
+        Some(StatusReason::Unreachable {
+            domain: "north".into(),
+            site: Some("s1".into()),
+            last_heard_ms: None,
+        })
     );
 }
 
@@ -374,21 +416,20 @@ fn a_status_stream_down_too_long_holds_only_that_domains_items_pending() {
     let r = roll_up(&o, &st, &domains, NOW);
     assert_eq!(r.items[0].state, OrderState::Completed, "north proceeds");
     assert_eq!(r.items[1].state, OrderState::Pending);
-    assert_eq!(
-        r.items[1].reason,
-        "domain south unreachable (last heard 35 s ago)"
-    );
+    let since_stream_loss = Some(StatusReason::Unreachable {
+        domain: "south".into(),
+        site: None,
+        last_heard_ms: Some(NOW - 35_000),
+    });
+    assert_eq!(r.items[1].status_reason, since_stream_loss);
     assert!(r.items[1].domains[0].unreachable);
     assert!(!r.items[0].domains[0].unreachable);
     assert_eq!(r.state, OrderState::Pending);
 
-    // Still silent later: the age in the reason grows and the revision moves.
+    // Still silent later: time passing alone changes nothing (viewers compute the age).
     let later = roll_up(&r, &st, &domains, NOW + 10_000);
-    assert_eq!(
-        later.items[1].reason,
-        "domain south unreachable (last heard 45 s ago)"
-    );
-    assert_eq!(later.revision, r.revision + 1);
+    assert_eq!(later.items[1].status_reason, since_stream_loss);
+    assert_eq!(later, r, "no revision for the passing of time");
 
     // The stream is back: the order completes from the real status.
     let back = roll_up(&later, &st, &live(&["north", "south"]), NOW + 11_000);

@@ -133,8 +133,8 @@ async fn follow(
 }
 
 async fn tick_liveness(engine: Engine) {
-    // A quarter of the threshold, at most a second: flips show up soon after the threshold and
-    // the ages in reasons stay current to the second.
+    // A quarter of the threshold, at most a second: flips show up soon after the threshold.
+    // Reasons carry timestamps, not ages, so a tick without a flip changes no order.
     let every =
         Duration::from_millis((engine.config().domain_unreachable_after_ms / 4).clamp(100, 1_000));
     let mut interval = tokio::time::interval(every);

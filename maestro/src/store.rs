@@ -224,6 +224,7 @@ impl OrderStore {
                         total: 0,
                         site_progress: Vec::new(),
                         message: String::new(),
+                        reasons: Vec::new(),
                         last_heard_ms: 0,
                         unreachable: false,
                     });
@@ -260,7 +261,7 @@ impl OrderStore {
                     service: item.service.clone(),
                     placement: item.placement.clone(),
                     domains,
-                    reason: String::new(),
+                    status_reason: None,
                 });
             }
             tx.insert(format!("order/{order_id}").as_bytes(), encode(&order))?;

@@ -4,6 +4,7 @@
 mod support;
 
 use maestro_common::ids::intent_id;
+use maestro_common::status::StatusReason;
 use maestro_proto::catalog::v1 as cpb;
 use maestro_proto::domain::v1 as dpb;
 use maestro_proto::intent::v1::ServiceState;
@@ -311,8 +312,8 @@ async fn idempotent_create_then_modify_bumps_generation_and_delete_sends_delete(
         .find(|o| o.idempotency_key == "same-key")
         .unwrap();
     assert_eq!(
-        add.items[0].domains[0].message,
-        "superseded by generation 2"
+        domain_reasons(&add.items[0].domains[0]),
+        vec![StatusReason::Superseded { generation: 2 }]
     );
     m.stop().await;
 }
@@ -347,13 +348,14 @@ async fn a_domain_down_at_creation_receives_the_intent_once_it_starts() {
         .await;
     let pending = seen.last().unwrap();
     assert_eq!(state(pending), OrderState::Pending);
-    assert!(
-        pending.items[0]
-            .reason
-            .contains("awaiting delivery to domain south"),
-        "{}",
-        pending.items[0].reason
-    );
+    let Some(StatusReason::AwaitingDelivery {
+        domain, attempts, ..
+    }) = reason(&pending.items[0])
+    else {
+        panic!("awaiting delivery expected: {:?}", pending.items[0])
+    };
+    assert_eq!(domain, "south");
+    assert!(attempts >= 2, "{attempts}");
 
     let mut south = FakeDomain::on(
         "south",
@@ -633,11 +635,15 @@ async fn rejected_intent_fails_the_item_and_cancel_is_refused_when_final() {
         last.items[0].domains[0].delivery,
         pb::DeliveryState::Rejected as i32
     );
-    assert!(
-        last.items[0].reason.contains("no such kind"),
-        "{}",
-        last.items[0].reason
-    );
+    let Some(StatusReason::Rejected {
+        domain,
+        reason: why,
+    }) = reason(&last.items[0])
+    else {
+        panic!("rejected expected: {:?}", last.items[0])
+    };
+    assert_eq!(domain, "north");
+    assert!(why.contains("no such kind"), "{why}");
     let e = m
         .orders
         .cancel_order(pb::CancelOrderRequest {
@@ -789,17 +795,16 @@ async fn an_unreachable_domain_keeps_the_item_pending_with_its_age_until_it_hear
     let intent = south.next_apply().await;
     // No heartbeats: the liveness ticker turns the item pending with the age, never failed.
     let seen = m
-        .watch_until(&id, |o| o.items[0].reason.contains("unreachable"))
+        .watch_until(&id, |o| {
+            matches!(reason(&o.items[0]), Some(StatusReason::Unreachable { .. }))
+        })
         .await;
     let last = seen.last().unwrap();
     assert_eq!(state(last), OrderState::Pending);
-    assert!(
-        last.items[0]
-            .reason
-            .starts_with("domain south unreachable (last heard "),
-        "{}",
-        last.items[0].reason
-    );
+    let Some(StatusReason::Unreachable { domain, site, .. }) = reason(&last.items[0]) else {
+        panic!("unreachable expected: {:?}", last.items[0])
+    };
+    assert_eq!((domain.as_str(), site), ("south", None));
     let domains = m
         .domains
         .list_domains(dpb::ListDomainsRequest {})

@@ -5,7 +5,8 @@
 
 mod support;
 
-use maestro_common::time::{now_millis, timestamp};
+use maestro_common::status::StatusReason;
+use maestro_common::time::{millis, now_millis, timestamp};
 use maestro_proto::intent::v1 as ipb;
 use maestro_proto::order::v1 as pb;
 use pb::{ItemAction, OrderState};
@@ -55,14 +56,22 @@ fn status(
                 ready: *ready,
                 total: 1,
                 observed_generation: 1,
-                message: if *unreachable {
-                    "unreachable (last seen 40 s ago)".into()
-                } else {
-                    String::new()
-                },
                 last_heard: Some(timestamp(if *unreachable { now - 40_000 } else { now })),
                 unreachable: *unreachable,
                 observed_at: Some(timestamp(now - 41_000)),
+                reasons: if *unreachable {
+                    vec![
+                        StatusReason::Unreachable {
+                            domain: domain.into(),
+                            site: Some(name.to_string()),
+                            last_heard_ms: Some(now - 40_000),
+                        }
+                        .into(),
+                    ]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
             })
             .collect(),
         updated_at: Some(timestamp(now)),
@@ -108,15 +117,27 @@ async fn a_domain_whose_status_stream_goes_down_holds_its_items_pending_until_it
     let seen = m
         .watch_until(&o.id, |o| {
             o.items[0].state == OrderState::Completed as i32
-                && o.items[1].reason.contains("unreachable")
+                && matches!(reason(&o.items[1]), Some(StatusReason::Unreachable { .. }))
         })
         .await;
     let last = seen.last().unwrap();
     assert_eq!(last.items[1].state, OrderState::Pending as i32);
-    let reason = &last.items[1].reason;
+    let Some(StatusReason::Unreachable {
+        domain,
+        site,
+        last_heard_ms,
+    }) = reason(&last.items[1])
+    else {
+        panic!("unreachable expected: {:?}", last.items[1])
+    };
+    assert_eq!((domain.as_str(), site), ("south", None));
     assert!(
-        reason.starts_with("domain south unreachable (last heard ") && reason.ends_with(" s ago)"),
-        "{reason}"
+        last_heard_ms.is_some_and(|t| t <= now_millis()),
+        "when it was last heard: {last_heard_ms:?}"
+    );
+    assert_eq!(
+        last.items[1].reason, "domain south unreachable",
+        "no age in text"
     );
     assert!(last.items[1].domains[0].unreachable);
     assert!(!last.items[0].domains[0].unreachable, "north proceeds");
@@ -136,6 +157,7 @@ async fn a_domain_whose_status_stream_goes_down_holds_its_items_pending_until_it
     let last = seen.last().unwrap();
     assert_eq!(state(last), OrderState::Completed);
     assert!(!last.items[1].domains[0].unreachable);
+    assert_eq!(reason(&last.items[1]), None);
     assert_eq!(last.items[1].reason, "");
     beats.cancel();
     m.stop().await;
@@ -158,20 +180,25 @@ async fn an_unreachable_site_holds_the_item_pending_never_failed_until_it_is_hea
         &[("n1", 1, false), ("n2", 1, true)],
     ));
     let seen = m
-        .watch_until(&o.id, |o| o.items[0].reason.contains("unreachable"))
+        .watch_until(&o.id, |o| {
+            matches!(reason(&o.items[0]), Some(StatusReason::Unreachable { .. }))
+        })
         .await;
     never_failed_or_completed(&seen);
     let last = seen.last().unwrap();
     assert_eq!(state(last), OrderState::Pending);
-    let reason = &last.items[0].reason;
-    assert!(
-        reason.starts_with("site n2 in north unreachable (last heard 4")
-            && reason.ends_with(" s ago)"),
-        "{reason}"
-    );
     let d = &last.items[0].domains[0];
-    assert!(d.unreachable);
     let n2 = d.sites.iter().find(|s| s.site == "n2").unwrap();
+    assert_eq!(
+        reason(&last.items[0]),
+        Some(StatusReason::Unreachable {
+            domain: "north".into(),
+            site: Some("n2".into()),
+            last_heard_ms: Some(millis(n2.last_heard.as_ref())),
+        }),
+        "since the site's last record, as the domain reported it"
+    );
+    assert!(d.unreachable);
     assert!(n2.unreachable && n2.observed_at.is_some() && n2.last_heard.is_some());
     assert_eq!((n2.ready, n2.total), (1, 1), "last known counts");
 

@@ -26,6 +26,11 @@ pub mod intent {
         tonic::include_proto!("maestro.intent.v1");
     }
 }
+pub mod status {
+    pub mod v1 {
+        tonic::include_proto!("maestro.status.v1");
+    }
+}
 pub mod logs {
     pub mod v1 {
         tonic::include_proto!("maestro.logs.v1");

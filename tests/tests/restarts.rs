@@ -1,6 +1,7 @@
 //! Done-when 3 and 4: SIGKILLed domain orchestrators and maestro lose nothing and duplicate
 //! nothing; a domain that is down when the order is placed gets its intent when it returns.
 
+use maestro_common::status::{StatusReason, reasons_from_proto};
 use maestro_proto::order::v1::{ItemAction, OrderState};
 use maestro_tests::scenario::{WorkloadCleanup, catalog, workloads_per_site};
 use maestro_tests::{nodes::ProcessFederation, orders};
@@ -104,15 +105,24 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         // north's part is active, and nothing failed.
         let pending =
             orders::get_until(&mut client, &order.id, "south unreachable", TIMEOUT, |o| {
-                o.items[0].reason.contains("domain south unreachable")
+                matches!(
+                    reasons_from_proto("reasons", o.items[0].reasons.clone()).as_deref(),
+                    Ok([StatusReason::Unreachable { domain, site: None, .. }]) if domain == "south"
+                )
             })
             .await?;
         let item = &pending.items[0];
         assert_eq!(item.state(), OrderState::Pending, "{pending:#?}");
+        let typed = reasons_from_proto("reasons", item.reasons.clone())?;
         assert!(
-            item.reason.contains("ago"),
-            "the reason says how old the knowledge is: {}",
-            item.reason
+            matches!(
+                typed.as_slice(),
+                [StatusReason::Unreachable {
+                    last_heard_ms: Some(_),
+                    ..
+                }]
+            ),
+            "the reason says when south was last heard: {typed:?}"
         );
         let by_domain = |d: &str| {
             item.domains

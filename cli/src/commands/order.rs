@@ -284,11 +284,16 @@ pub fn outcome(order: &pb::ServiceOrder) -> CliResult<()> {
     if order.state == pb::OrderState::Completed as i32 {
         return Ok(());
     }
+    let now = maestro_common::time::now_millis();
     let reasons: Vec<String> = order
         .items
         .iter()
-        .filter(|i| !i.reason.is_empty())
-        .map(|i| format!("item {}: {}", i.id, i.reason))
+        .filter(|i| !i.reason.is_empty() || !i.reasons.is_empty())
+        .map(|i| {
+            let typed = output::reason::typed(&i.reasons);
+            let why = output::reason::shown(typed.as_deref(), &i.reason, now);
+            format!("item {}: {why}", i.id)
+        })
         .collect();
     let mut text = format!(
         "order {} ended {}",
@@ -314,16 +319,22 @@ mod tests {
         };
         assert!(outcome(&o).is_ok());
         o.state = pb::OrderState::Partial as i32;
+        let rejected = maestro_common::status::StatusReason::Rejected {
+            domain: "south".into(),
+            reason: "no such kind".into(),
+        };
         o.items.push(pb::OrderItem {
             id: "2".into(),
-            reason: "domain south rejected".into(),
+            reason: "text from the server".into(),
+            reasons: vec![rejected.into()],
             ..Default::default()
         });
         let e = outcome(&o).unwrap_err();
         assert_eq!(e.exit_code(), 1);
         assert_eq!(
             e.to_string(),
-            "order o1 ended partial (item 2: domain south rejected)"
+            "order o1 ended partial (item 2: domain south rejected the intent: no such kind)",
+            "rendered from the typed reason"
         );
         o.state = pb::OrderState::Cancelled as i32;
         assert_eq!(outcome(&o).unwrap_err().exit_code(), 1);

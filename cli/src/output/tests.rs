@@ -1,5 +1,6 @@
 use super::*;
 use maestro_common::json::to_proto_value;
+use maestro_common::status::StatusReason;
 use maestro_proto::order::v1 as pb;
 use serde_json::{Value, json};
 
@@ -9,10 +10,8 @@ pub(crate) fn sample_order() -> pb::ServiceOrder {
         ready,
         total: 1,
         observed_generation: 1,
-        message: String::new(),
         last_heard: Some(maestro_common::time::timestamp(1_700_000_000_000)),
-        unreachable: false,
-        observed_at: None,
+        ..Default::default()
     };
     pb::ServiceOrder {
         id: "0b7c6a2e-1111-2222-3333-444455556666".into(),
@@ -60,7 +59,15 @@ pub(crate) fn sample_order() -> pb::ServiceOrder {
                 delivery_attempts: 1,
                 ..Default::default()
             }],
-            reason: "waiting for north-2".into(),
+            reason: "site north-2 in north unreachable".into(),
+            reasons: vec![
+                StatusReason::Unreachable {
+                    domain: "north".into(),
+                    site: Some("north-2".into()),
+                    last_heard_ms: Some(1_700_000_000_000),
+                }
+                .into(),
+            ],
         }],
         ..Default::default()
     }
@@ -69,7 +76,7 @@ pub(crate) fn sample_order() -> pb::ServiceOrder {
 #[test]
 fn order_table_has_summary_and_aligned_rows() {
     let view = OrderView::from(&sample_order());
-    let text = order(&view, Output::Table);
+    let text = order_at(&view, Output::Table, 1_700_000_042_000);
     assert!(text.contains("State:       inProgress"), "{text}");
     let header = text
         .lines()
@@ -85,7 +92,10 @@ fn order_table_has_summary_and_aligned_rows() {
         row.contains("north") && row.contains("acknowledged (1)") && row.contains("1/2"),
         "{row}"
     );
-    assert!(text.contains("item 1: waiting for north-2"), "{text}");
+    assert!(
+        text.contains("item 1: site north-2 in north unreachable (last heard 42s ago)"),
+        "ages computed at the rendering time: {text}"
+    );
 }
 
 #[test]
@@ -102,6 +112,11 @@ fn order_json_uses_tmf_names_and_states() {
     assert_eq!(item["domainProgress"][0]["delivery"], "acknowledged");
     assert_eq!(item["domainProgress"][0]["serviceState"], "reserved");
     assert_eq!(item["domainProgress"][0]["sites"][1]["site"], "north-2");
+    assert_eq!(item["reason"], "site north-2 in north unreachable");
+    assert_eq!(
+        item["reasons"][0],
+        json!({"kind": "unreachable", "domain": "north", "site": "north-2", "lastHeardMs": 1_700_000_000_000_i64})
+    );
     assert!(v.get("items").is_none() && v.get("external_id").is_none());
 }
 

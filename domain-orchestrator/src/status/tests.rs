@@ -186,9 +186,13 @@ fn a_reconcile_error_is_inactive_with_its_message() {
         &[("s1", seen(2, true, false)), ("s2", seen(2, true, false))],
         Some("conflict"),
     );
+    assert_eq!(s.state, IntentState::Inactive);
     assert_eq!(
-        (s.state, s.message.as_str()),
-        (IntentState::Inactive, "conflict")
+        s.reasons,
+        vec![StatusReason::Failed {
+            domain: String::new(),
+            error: "conflict".into()
+        }]
     );
 }
 
@@ -206,14 +210,34 @@ fn a_transient_failure_keeps_the_state_and_says_it_retries() {
         observed: &BTreeMap::new(),
         last_heard: &heard,
         error: None,
-        retrying: Some("git push: locked"),
+        retrying: Some(Retry {
+            error: "git push: locked",
+            attempt: 3,
+            next_attempt_ms: Some(5_000),
+        }),
         reachability: at(0, 0),
     });
     assert_eq!(s.state, IntentState::Reserved);
-    assert!(
-        s.message.contains("retrying after: git push: locked"),
-        "{}",
-        s.message
+    assert_eq!(
+        s.reasons,
+        vec![
+            StatusReason::WaitingForSites {
+                waiting: 2,
+                total: 2
+            },
+            StatusReason::Retrying {
+                domain: String::new(),
+                error: "git push: locked".into(),
+                attempt: 3,
+                next_attempt_ms: Some(5_000),
+            }
+        ]
+    );
+    let p = s.to_proto(0);
+    assert_eq!(p.reasons.len(), 2);
+    assert_eq!(
+        p.message,
+        "waiting for 2 of 2 sites; retrying after: git push: locked (attempt 3)"
     );
 }
 
@@ -245,19 +269,71 @@ fn a_silent_site_is_unreachable_and_keeps_its_last_known_counts() {
         IntentState::Active,
         "the computed state stays; maestro holds the item pending on the flag"
     );
-    assert!(
-        s.message.contains("2 of 2 sites unreachable"),
-        "{}",
-        s.message
+    assert_eq!(
+        s.reasons,
+        vec![StatusReason::SitesUnreachable {
+            unreachable: 2,
+            total: 2
+        }]
     );
-    let p = s.to_proto_at(2235, 33_234);
-    assert_eq!(p.sites[0].message, "unreachable (last seen 32 s ago)");
+    let p = s.to_proto(2235);
     assert!(p.sites[0].unreachable);
     assert_eq!(
         p.sites[0].observed_at,
         Some(maestro_common::time::timestamp(1002))
     );
-    assert_eq!(p.sites[1].message, "unreachable (never heard from)");
+    let typed = |i: usize| {
+        maestro_common::status::reasons_from_proto("reasons", p.sites[i].reasons.clone()).unwrap()
+    };
+    assert_eq!(
+        typed(0),
+        vec![StatusReason::Unreachable {
+            domain: "d".into(),
+            site: Some("s1".into()),
+            last_heard_ms: Some(1234),
+        }],
+        "a timestamp, not an age"
+    );
+    assert_eq!(
+        typed(1),
+        vec![StatusReason::Unreachable {
+            domain: "d".into(),
+            site: Some("s2".into()),
+            last_heard_ms: None,
+        }]
+    );
+    assert_eq!(p.sites[0].message, "site s1 in d unreachable");
+    assert_eq!(
+        s.to_proto(2235),
+        s.to_proto(2235),
+        "the same status reads the same whenever it is read"
+    );
+}
+
+#[test]
+fn a_site_not_ready_names_its_first_pending_blueprint() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let mut pulling = seen(1, false, false);
+    pulling.message = "pulling image".into();
+    let s = run(&i, Some(&r), &[("s1", pulling)], None);
+    assert_eq!(
+        s.sites[0].pending,
+        Some(StatusReason::BlueprintPending {
+            blueprint: "web".into(),
+            generation: Some(1),
+            message: "pulling image".into(),
+        })
+    );
+    assert_eq!(
+        s.sites[1].reasons("d"),
+        vec![StatusReason::BlueprintPending {
+            blueprint: "web".into(),
+            generation: None,
+            message: String::new(),
+        }]
+    );
+    assert_eq!(s.to_proto(0).sites[1].message, "web: no status yet");
 }
 
 #[test]
@@ -275,8 +351,17 @@ fn a_site_never_heard_gets_the_threshold_from_the_apply_time() {
     assert!(s.sites[1].unreachable && s.sites[0].unreachable);
     assert_eq!(s.state, IntentState::Reserved);
     assert_eq!(
-        s.message,
-        "waiting for 2 of 2 sites; 2 of 2 sites unreachable"
+        s.reasons,
+        vec![
+            StatusReason::WaitingForSites {
+                waiting: 2,
+                total: 2
+            },
+            StatusReason::SitesUnreachable {
+                unreachable: 2,
+                total: 2
+            }
+        ]
     );
 }
 

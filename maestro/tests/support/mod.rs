@@ -145,6 +145,19 @@ impl Maestro {
     }
 }
 
+/// The typed reason of an item (none when it has none); panics on an invalid one.
+pub fn reason(item: &pb::OrderItem) -> Option<maestro_common::status::StatusReason> {
+    let mut r = maestro_common::status::reasons_from_proto("reasons", item.reasons.clone())
+        .expect("valid reasons");
+    assert!(r.len() <= 1, "one deciding reason per item: {r:?}");
+    r.pop()
+}
+
+/// The typed reasons of a domain's progress; panics on an invalid one.
+pub fn domain_reasons(d: &pb::DomainProgress) -> Vec<maestro_common::status::StatusReason> {
+    maestro_common::status::reasons_from_proto("reasons", d.reasons.clone()).expect("valid reasons")
+}
+
 pub fn is_final(state: i32) -> bool {
     use pb::OrderState as S;
     [
