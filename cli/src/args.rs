@@ -9,14 +9,15 @@ use std::time::Duration;
 #[derive(Debug, clap::Parser)]
 #[command(name = "maestroctl", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Maestro's gRPC endpoint.
-    #[arg(long, global = true, env = "MAESTRO_ADDR", value_name = "URL")]
+    /// Maestro's gRPC endpoint (settings key `maestro`; env `MAESTRO_ADDR` or `MAESTRO_MAESTRO`).
+    #[arg(long, global = true, value_name = "URL")]
     pub maestro: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long, global = true, env = "MAESTRO_OUTPUT", value_enum)]
+    /// Output format (settings key `output`; env `MAESTRO_OUTPUT`).
+    #[arg(short = 'o', long, global = true, value_enum)]
     pub output: Option<Output>,
-    /// Timeout of each call, e.g. 10s, 500ms, 2m (default 10s).
-    #[arg(long, global = true, env = "MAESTRO_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
+    /// Timeout of each call, e.g. 10s, 500ms, 2m (default 10s; settings key `timeout`; env
+    /// `MAESTRO_TIMEOUT`).
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// CLI settings file with `maestro:`, `output:` and `timeout:` keys (default
     /// ~/.config/maestro/config.yaml when it exists). Give it before the command.
@@ -44,7 +45,8 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Log and status records of an order's services.
     Logs(LogsArgs),
-    /// Run one component until SIGINT/SIGTERM.
+    /// Run one component until SIGINT/SIGTERM (as its own binary does: `maestro`,
+    /// `maestro-domain`, `maestro-log-server`, `maestro-site`).
     Run(RunArgs),
     /// Run a whole federation in this process on loopback.
     Dev(DevArgs),
@@ -151,7 +153,8 @@ pub struct RunArgs {
     /// The component.
     #[arg(value_enum)]
     pub component: Component,
-    /// Component config file (TOML, YAML or JSON); env `MAESTRO_<KEY>` overrides top-level keys.
+    /// Component config file (TOML, YAML or JSON); env `MAESTRO_<KEY>` overrides keys, `__`
+    /// between nesting levels (`MAESTRO_LABELS__TIER=edge`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -1,7 +1,10 @@
-//! CLI settings: defaults < settings file < `MAESTRO_*` environment < flags.
+//! CLI settings: defaults < settings file < `MAESTRO_*` environment < flags, layered by
+//! `maestro_common::config` like every component's config.
 
 use crate::error::{CliError, CliResult};
 use crate::output::Output;
+use maestro_common::FieldError;
+use maestro_common::config::{Flags, Sources, Validate, load_validated};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,8 +12,6 @@ use std::time::Duration;
 pub const DEFAULT_MAESTRO: &str = "http://127.0.0.1:7200";
 /// Call timeout used when nothing else is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest settings file read.
-const MAX_SETTINGS_BYTES: u64 = 64 * 1024;
 
 /// Resolved settings of the client commands.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,33 +34,89 @@ impl Default for Settings {
     }
 }
 
-/// The settings file (`~/.config/maestro/config.yaml`).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettingsFile {
-    #[serde(default)]
-    maestro: Option<String>,
-    #[serde(default)]
-    output: Option<Output>,
-    #[serde(default)]
-    timeout: Option<TimeoutValue>,
+/// The settings as layered by `maestro_common::config`: keys of the settings file and of the
+/// `MAESTRO_MAESTRO` (or `MAESTRO_ADDR`), `MAESTRO_OUTPUT`, `MAESTRO_TIMEOUT` variables.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Layered {
+    maestro: String,
+    output: String,
+    timeout: TimeoutValue,
 }
 
-#[derive(Debug, serde::Deserialize)]
+impl Default for Layered {
+    fn default() -> Self {
+        Self {
+            maestro: DEFAULT_MAESTRO.into(),
+            output: "table".into(),
+            timeout: TimeoutValue::Seconds(DEFAULT_TIMEOUT.as_secs_f64()),
+        }
+    }
+}
+
+/// `timeout:` as seconds (`2.5`) or a duration text (`500ms`, `10s`, `2m`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 enum TimeoutValue {
     Seconds(f64),
     Text(String),
 }
 
-/// Values given as flags or `MAESTRO_*` variables (clap merges those two, flags first).
+impl Layered {
+    /// The typed settings, or the key that cannot be used and why.
+    fn settings(&self) -> Result<Settings, FieldError> {
+        use clap::ValueEnum;
+        let output = Output::from_str(&self.output, true).map_err(|_| {
+            FieldError::new(
+                "output",
+                format!("{:?} is not one of table, json, yaml", self.output),
+            )
+        })?;
+        let timeout = match &self.timeout {
+            TimeoutValue::Seconds(secs) if secs.is_finite() && *secs > 0.0 && *secs < 1e9 => {
+                Duration::from_secs_f64(*secs)
+            }
+            TimeoutValue::Seconds(secs) => {
+                return Err(FieldError::new(
+                    "timeout",
+                    format!("{secs} must be a positive number of seconds"),
+                ));
+            }
+            TimeoutValue::Text(text) => {
+                crate::args::parse_duration(text).map_err(|e| FieldError::new("timeout", e))?
+            }
+        };
+        if !(self.maestro.starts_with("http://") || self.maestro.starts_with("https://")) {
+            return Err(FieldError::new(
+                "maestro",
+                format!(
+                    "endpoint {:?} must start with http:// or https://",
+                    self.maestro
+                ),
+            ));
+        }
+        Ok(Settings {
+            maestro: self.maestro.clone(),
+            output,
+            timeout,
+        })
+    }
+}
+
+impl Validate for Layered {
+    fn validate(&self) -> Result<(), FieldError> {
+        self.settings().map(|_| ())
+    }
+}
+
+/// Values given as flags (only those the user set).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    /// `--maestro` / `MAESTRO_ADDR`.
+    /// `--maestro`.
     pub maestro: Option<String>,
-    /// `-o` / `MAESTRO_OUTPUT`.
+    /// `-o`.
     pub output: Option<Output>,
-    /// `--timeout` / `MAESTRO_TIMEOUT`.
+    /// `--timeout`.
     pub timeout: Option<Duration>,
 }
 
@@ -76,86 +133,73 @@ pub fn default_file() -> Option<PathBuf> {
     Some(base.join("maestro").join("config.yaml"))
 }
 
-/// Resolves settings: `file` must exist when given explicitly; otherwise the default file is read
-/// when present. Errors are configuration errors (exit 64).
+/// Resolves settings with the process environment: `file` must exist when given explicitly;
+/// otherwise the default file is read when present. Errors are configuration errors (exit 64).
 pub fn resolve(explicit_file: Option<&Path>, overrides: Overrides) -> CliResult<Settings> {
-    let file = match explicit_file {
-        Some(path) => Some(read_file(path)?),
-        None => match default_file().filter(|p| p.is_file()) {
-            Some(path) => Some(read_file(&path)?),
-            None => None,
-        },
-    }
-    .unwrap_or_default();
-    let mut s = Settings::default();
-    if let Some(m) = file.maestro {
-        s.maestro = m;
-    }
-    if let Some(o) = file.output {
-        s.output = o;
-    }
-    if let Some(t) = file.timeout {
-        s.timeout = match t {
-            TimeoutValue::Seconds(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-                Duration::from_secs_f64(secs)
-            }
-            TimeoutValue::Seconds(secs) => {
-                return Err(CliError::Config(format!(
-                    "settings: timeout {secs} must be a positive number of seconds"
-                )));
-            }
-            TimeoutValue::Text(text) => crate::args::parse_duration(&text)
-                .map_err(|e| CliError::Config(format!("settings: timeout: {e}")))?,
-        };
-    }
-    if let Some(m) = overrides.maestro {
-        s.maestro = m;
-    }
-    if let Some(o) = overrides.output {
-        s.output = o;
-    }
-    if let Some(t) = overrides.timeout {
-        s.timeout = t;
-    }
-    if !(s.maestro.starts_with("http://") || s.maestro.starts_with("https://")) {
-        return Err(CliError::Config(format!(
-            "maestro endpoint {:?} must start with http:// or https://",
-            s.maestro
-        )));
-    }
-    Ok(s)
+    resolve_with(
+        explicit_file,
+        maestro_common::config::process_env(),
+        overrides,
+    )
 }
 
-fn read_file(path: &Path) -> CliResult<SettingsFile> {
-    use std::io::Read;
-    let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::Config(format!("reading settings {shown}: {e}")))?;
-    let mut text = String::new();
-    file.take(MAX_SETTINGS_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| CliError::Config(format!("reading settings {shown}: {e}")))?;
-    if text.len() as u64 > MAX_SETTINGS_BYTES {
-        return Err(CliError::Config(format!(
-            "settings {shown}: larger than {MAX_SETTINGS_BYTES} bytes"
-        )));
+/// [`resolve`] with the environment given as pairs (tests never touch the process's).
+pub fn resolve_with(
+    explicit_file: Option<&Path>,
+    mut env: Vec<(String, String)>,
+    overrides: Overrides,
+) -> CliResult<Settings> {
+    let file = match explicit_file {
+        Some(path) => Some(path.to_path_buf()),
+        None => default_file().filter(|p| p.is_file()),
+    };
+    // `MAESTRO_ADDR` is the CLI's historical name of the `maestro` key.
+    if !env.iter().any(|(k, _)| k == "MAESTRO_MAESTRO")
+        && let Some((_, v)) = env.iter().find(|(k, _)| k == "MAESTRO_ADDR")
+    {
+        env.push(("MAESTRO_MAESTRO".into(), v.clone()));
     }
-    if text.trim().is_empty() {
-        return Ok(SettingsFile::default());
-    }
-    serde_yaml::from_str(&text).map_err(|e| CliError::Config(format!("settings {shown}: {e}")))
+    let flags = Flags::new()
+        .set("maestro", overrides.maestro)
+        .set(
+            "output",
+            overrides.output.map(|o| match o {
+                Output::Table => "table",
+                Output::Json => "json",
+                Output::Yaml => "yaml",
+            }),
+        )
+        .set(
+            "timeout",
+            overrides
+                .timeout
+                .map(|t| format!("{}ms", t.as_millis().max(1))),
+        );
+    let sources = Sources { file, env, flags };
+    let layered: Layered =
+        load_validated(&sources).map_err(|e| CliError::Config(format!("settings: {e}")))?;
+    layered
+        .settings()
+        .map_err(|e| CliError::Config(format!("settings: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn precedence_defaults_file_overrides() {
+    fn precedence_defaults_file_env_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.yaml");
         std::fs::write(&file, "maestro: http://file:1\noutput: yaml\ntimeout: 3s\n").unwrap();
-        let s = resolve(Some(&file), Overrides::default()).unwrap();
+        let s = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap();
         assert_eq!(
             s,
             Settings {
@@ -164,8 +208,13 @@ mod tests {
                 timeout: Duration::from_secs(3)
             }
         );
-        let s = resolve(
+        let vars = env(&[("MAESTRO_OUTPUT", "json"), ("MAESTRO_TIMEOUT", "4s")]);
+        let s = resolve_with(Some(&file), vars.clone(), Overrides::default()).unwrap();
+        assert_eq!(s.output, Output::Json, "env overrides the file");
+        assert_eq!(s.timeout, Duration::from_secs(4));
+        let s = resolve_with(
             Some(&file),
+            vars,
             Overrides {
                 maestro: Some("http://flag:2".into()),
                 output: None,
@@ -174,26 +223,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.maestro, "http://flag:2");
-        assert_eq!(s.output, Output::Yaml);
-        assert_eq!(s.timeout, Duration::from_secs(1));
+        assert_eq!(s.output, Output::Json, "an unset flag overrides nothing");
+        assert_eq!(s.timeout, Duration::from_secs(1), "a flag overrides env");
         std::fs::write(&file, "timeout: 2.5\n").unwrap();
-        let s = resolve(Some(&file), Overrides::default()).unwrap();
+        let s = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap();
         assert_eq!(s.timeout, Duration::from_millis(2500));
         assert_eq!(s.maestro, DEFAULT_MAESTRO);
     }
 
     #[test]
-    fn bad_settings_are_config_errors() {
+    fn maestro_addr_still_names_the_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, "maestro: http://file:1\n").unwrap();
+        let s = resolve_with(
+            Some(&file),
+            env(&[("MAESTRO_ADDR", "http://env:3"), ("MAESTRO_LISTEN", "x")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.maestro, "http://env:3");
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors_naming_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.yaml");
         std::fs::write(&file, "maestro: http://x:1\nmaestr: typo\n").unwrap();
-        let e = resolve(Some(&file), Overrides::default()).unwrap_err();
+        let e = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap_err();
         assert_eq!(e.exit_code(), 64);
         assert!(e.to_string().contains("maestr"), "{e}");
-        let e = resolve(Some(&dir.path().join("missing.yaml")), Overrides::default()).unwrap_err();
+        let missing = dir.path().join("missing.yaml");
+        let e = resolve_with(Some(&missing), Vec::new(), Overrides::default()).unwrap_err();
         assert_eq!(e.exit_code(), 64);
-        let e = resolve(
+        let e = resolve_with(
             None,
+            Vec::new(),
             Overrides {
                 maestro: Some("localhost:1".into()),
                 ..Default::default()
@@ -201,5 +266,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.exit_code(), 64);
+        assert!(e.to_string().contains("maestro"), "{e}");
+        let e = resolve_with(
+            None,
+            env(&[("MAESTRO_OUTPUT", "xml")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 64);
+        assert!(e.to_string().contains("output"), "{e}");
+        let e = resolve_with(
+            None,
+            env(&[("MAESTRO_TIMEOUT", "soon")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("timeout"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod grpc;
 pub mod ids;
 pub mod json;
+pub mod launch;
 pub mod names;
 pub mod shutdown;
 pub mod status;

@@ -1,5 +1,8 @@
 //! Configuration of a domain orchestrator (see `docs/contracts.md`, "Configs").
 
+use maestro_common::config::Validate;
+use maestro_common::launch::{Service, StartError, Started};
+use maestro_common::{FieldError, ResourceName};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +59,164 @@ impl Default for Config {
             maestro: None,
             heartbeat_interval_ms: 5000,
             site_unreachable_after_ms: 30_000,
+        }
+    }
+}
+
+/// An endpoint key that must be an `http://` or `https://` URL when set.
+fn endpoint(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("{value:?} must start with http:// or https://"),
+        ))
+    }
+}
+
+impl Validate for Config {
+    /// Rejects values the orchestrator cannot work with, naming the key.
+    fn validate(&self) -> Result<(), FieldError> {
+        ResourceName::parse("domain", &self.domain)?;
+        for (i, s) in self.sites.iter().enumerate() {
+            ResourceName::parse(&format!("sites[{i}]"), s)?;
+        }
+        if self.git_remote.trim().is_empty() {
+            return Err(FieldError::new("git_remote", "must not be empty"));
+        }
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{}", self.branch)) {
+            return Err(FieldError::new(
+                "branch",
+                format!("invalid branch name {:?}", self.branch),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(FieldError::new("data_dir", "must not be empty"));
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return Err(FieldError::new(
+                "heartbeat_interval_ms",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(a) = &self.advertise {
+            endpoint("advertise", a)?;
+        }
+        if let Some(m) = &self.maestro {
+            endpoint("maestro", m)?;
+        }
+        if !self.log_server.is_empty() {
+            endpoint("log_server", &self.log_server)?;
+        }
+        Ok(())
+    }
+}
+
+impl Service for Config {
+    const NAME: &'static str = "domain orchestrator";
+    const SERVICE: &'static str = "domain-orchestrator";
+
+    async fn start(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Started, StartError> {
+        match crate::run(self, shutdown).await {
+            Ok(running) => Ok(Started {
+                addr: running.addr,
+                task: running.task,
+            }),
+            Err(e @ crate::Error::Config(_)) => Err(StartError::Config(e.to_string())),
+            Err(e) => Err(StartError::Failed(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config {
+            git_remote: "/srv/git/north.git".into(),
+            sites: vec!["north-1".into()],
+            log_server: "http://127.0.0.1:7400".into(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_config_is_valid() {
+        assert_eq!(valid().validate(), Ok(()));
+        // Without a Git remote the defaults alone are not enough.
+        assert_eq!(
+            Config::default().validate().unwrap_err().field,
+            "git_remote"
+        );
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: Vec<(Config, &str)> = vec![
+            (
+                Config {
+                    domain: "a/b".into(),
+                    ..valid()
+                },
+                "domain",
+            ),
+            (
+                Config {
+                    sites: vec!["ok".into(), "Not Ok".into()],
+                    ..valid()
+                },
+                "sites[1]",
+            ),
+            (
+                Config {
+                    git_remote: " ".into(),
+                    ..valid()
+                },
+                "git_remote",
+            ),
+            (
+                Config {
+                    branch: "a..b".into(),
+                    ..valid()
+                },
+                "branch",
+            ),
+            (
+                Config {
+                    heartbeat_interval_ms: 0,
+                    ..valid()
+                },
+                "heartbeat_interval_ms",
+            ),
+            (
+                Config {
+                    maestro: Some("maestro:7200".into()),
+                    ..valid()
+                },
+                "maestro",
+            ),
+            (
+                Config {
+                    advertise: Some("ftp://x".into()),
+                    ..valid()
+                },
+                "advertise",
+            ),
+            (
+                Config {
+                    log_server: "127.0.0.1:7400".into(),
+                    ..valid()
+                },
+                "log_server",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(config.validate().unwrap_err().field, key);
         }
     }
 }

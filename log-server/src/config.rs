@@ -1,6 +1,8 @@
 //! Configuration of the log server (see `docs/contracts.md`).
 
 use crate::push::MAX_RECORDS_PER_PUSH;
+use maestro_common::config::Validate;
+use maestro_common::launch::{Service, StartError, Started};
 use maestro_common::{FieldError, ResourceName};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -83,6 +85,31 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), FieldError> {
+        Config::validate(self)
+    }
+}
+
+impl Service for Config {
+    const NAME: &'static str = "log server";
+    const SERVICE: &'static str = "log-server";
+
+    async fn start(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Started, StartError> {
+        match crate::run(self, shutdown).await {
+            Ok(running) => Ok(Started {
+                addr: running.addr,
+                task: running.task,
+            }),
+            Err(e @ crate::Error::Config(_)) => Err(StartError::Config(e.to_string())),
+            Err(e) => Err(StartError::Failed(e.to_string())),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
-//! The log server's configuration as `maestroctl` loads it: defaults, file keys, environment
-//! overrides, unknown keys rejected, unusable values refused by `run` naming the key.
+//! The log server's configuration as its binary loads it: defaults, file keys, environment
+//! overrides, flags, unknown keys rejected, unusable values refused naming the key (by the loader
+//! and by `run`), and the `maestro-log-server` binary exiting 64 on an invalid config.
 
 use log_server::{Config, Error};
-use maestro_common::config::{ConfigError, load};
+use maestro_common::config::{ConfigError, Flags, Sources, load, load_validated};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -14,7 +15,7 @@ fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn defaults_are_those_of_the_contract() {
-    let c: Config = load(None, "MAESTRO_", Vec::new()).unwrap();
+    let c: Config = load(&Sources::default()).unwrap();
     assert_eq!(c, Config::default());
     assert_eq!(c.retention_max_records, None);
     assert_eq!(c.retention_max_bytes, None);
@@ -44,7 +45,12 @@ rate_limit_burst = 2000
         "MAESTRO_RETENTION_MAX_RECORDS".to_string(),
         "42".to_string(),
     )];
-    let c: Config = load(Some(&path), "MAESTRO_", env).unwrap();
+    let c: Config = load(&Sources {
+        file: Some(path.clone()),
+        env: env.clone(),
+        flags: Flags::new(),
+    })
+    .unwrap();
     assert_eq!(c.domain, "north");
     assert_eq!(c.retention_max_records, Some(42), "env overrides the file");
     assert_eq!(c.retention_max_bytes, Some(1 << 30));
@@ -53,6 +59,13 @@ rate_limit_burst = 2000
     assert_eq!(c.rate_limit_per_site, 500);
     assert_eq!(c.rate_limit_burst, 2000);
     assert_eq!(c.validate(), Ok(()));
+    let c: Config = load(&Sources {
+        file: Some(path),
+        env,
+        flags: Flags::new().set("retention_max_records", Some(7u64)),
+    })
+    .unwrap();
+    assert_eq!(c.retention_max_records, Some(7), "a flag overrides the env");
 }
 
 #[test]
@@ -64,11 +77,16 @@ fn unknown_keys_are_rejected() {
         ("c.json", r#"{"retention": {"max_records": 5}}"#),
     ] {
         let path = file(&dir, name, text);
-        let err = load::<Config>(Some(&path), "MAESTRO_", Vec::new()).unwrap_err();
+        let err = load::<Config>(&Sources {
+            file: Some(path),
+            ..Sources::default()
+        })
+        .unwrap_err();
         assert!(
             matches!(&err, ConfigError::Invalid { reason, .. } if reason.contains("unknown field")),
             "{name}: {err}"
         );
+        assert!(err.field().is_some(), "{name}: {err}");
     }
 }
 
@@ -108,4 +126,43 @@ async fn run_refuses_unusable_values_naming_the_key() {
             other => panic!("{key}: expected a config error, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn the_loader_validates_naming_the_key() {
+    let env = vec![("MAESTRO_RATE_LIMIT_PER_SITE".to_string(), "0".to_string())];
+    let err = load_validated::<Config>(&Sources {
+        env,
+        ..Sources::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.field(), Some("rate_limit_per_site"), "{err}");
+}
+
+#[test]
+fn the_binary_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "log-server.yaml", "rate_limit_burst: 1\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maestro-log-server"))
+        .arg("--config")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("MAESTRO_RATE_LIMIT_BURST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rate_limit_burst"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing started");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maestro-log-server"))
+        .args(["--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed flag is a usage error"
+    );
 }

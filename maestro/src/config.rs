@@ -1,11 +1,15 @@
 //! Maestro's configuration (`maestro::Config`), as listed in `docs/contracts.md`.
 
+use maestro_common::FieldError;
+use maestro_common::config::Validate;
+use maestro_common::launch::{Service, StartError, Started};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Configuration of the maestro service; every field is a config key (`MAESTRO_<KEY>` overrides).
+/// Configuration of the maestro service; every field is a config key, loaded through
+/// `maestro_common::config` (file, then `MAESTRO_<KEY>`, then flags).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -44,5 +48,114 @@ impl Config {
             Duration::from_millis(min),
             Duration::from_millis(self.fanout_backoff_max_ms.max(min)),
         )
+    }
+}
+
+impl Validate for Config {
+    /// Rejects values maestro cannot work with, naming the key.
+    fn validate(&self) -> Result<(), FieldError> {
+        for (field, dir) in [
+            ("data_dir", &self.data_dir),
+            ("catalog_dir", &self.catalog_dir),
+        ] {
+            if dir.as_os_str().is_empty() {
+                return Err(FieldError::new(field, "must not be empty"));
+            }
+        }
+        if self.domain_unreachable_after_ms == 0 {
+            return Err(FieldError::new(
+                "domain_unreachable_after_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.fanout_backoff_min_ms == 0 {
+            return Err(FieldError::new(
+                "fanout_backoff_min_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.fanout_backoff_max_ms < self.fanout_backoff_min_ms {
+            return Err(FieldError::new(
+                "fanout_backoff_max_ms",
+                format!(
+                    "must be at least fanout_backoff_min_ms ({})",
+                    self.fanout_backoff_min_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Service for Config {
+    const NAME: &'static str = "maestro";
+    const SERVICE: &'static str = "maestro";
+
+    async fn start(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Started, StartError> {
+        let running = crate::run(self, shutdown)
+            .await
+            .map_err(|e| StartError::Failed(e.to_string()))?;
+        Ok(Started {
+            addr: running.addr,
+            task: running.task,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: [(Config, &str); 5] = [
+            (
+                Config {
+                    data_dir: PathBuf::new(),
+                    ..Config::default()
+                },
+                "data_dir",
+            ),
+            (
+                Config {
+                    catalog_dir: PathBuf::new(),
+                    ..Config::default()
+                },
+                "catalog_dir",
+            ),
+            (
+                Config {
+                    domain_unreachable_after_ms: 0,
+                    ..Config::default()
+                },
+                "domain_unreachable_after_ms",
+            ),
+            (
+                Config {
+                    fanout_backoff_min_ms: 0,
+                    ..Config::default()
+                },
+                "fanout_backoff_min_ms",
+            ),
+            (
+                Config {
+                    fanout_backoff_min_ms: 500,
+                    fanout_backoff_max_ms: 100,
+                    ..Config::default()
+                },
+                "fanout_backoff_max_ms",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(config.validate().unwrap_err().field, key);
+        }
     }
 }

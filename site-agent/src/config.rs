@@ -75,6 +75,68 @@ impl Default for Config {
     }
 }
 
+impl maestro_common::config::Validate for Config {
+    /// Rejects values the agent cannot work with, naming the key (checked before anything starts).
+    fn validate(&self) -> Result<(), maestro_common::FieldError> {
+        use maestro_common::FieldError;
+        maestro_common::names::validate_name("site", &self.site)?;
+        maestro_common::names::validate_name("domain", &self.domain)?;
+        if self.git_remote.trim().is_empty() {
+            return Err(FieldError::new("git_remote", "required"));
+        }
+        let url = |field: &str, v: &str| {
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    field,
+                    format!("{v:?} must start with http:// or https://"),
+                ))
+            }
+        };
+        url("log_server", &self.log_server)?;
+        if let Some(c) = &self.colony_url {
+            url("colony_url", c)?;
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(FieldError::new("data_dir", "must not be empty"));
+        }
+        for (field, v) in [
+            ("sync_interval_ms", self.sync_interval_ms),
+            ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+            (
+                "colony_reconcile_interval_ms",
+                self.colony_reconcile_interval_ms,
+            ),
+        ] {
+            if v == 0 {
+                return Err(FieldError::new(field, "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl maestro_common::launch::Service for Config {
+    const NAME: &'static str = "site agent";
+    const SERVICE: &'static str = "site-agent";
+
+    async fn start(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<maestro_common::launch::Started, maestro_common::launch::StartError> {
+        use maestro_common::launch::{StartError, Started};
+        match crate::run(self, shutdown).await {
+            Ok(running) => Ok(Started {
+                addr: running.addr,
+                task: running.task,
+            }),
+            Err(e @ crate::Error::Config(_)) => Err(StartError::Config(e.to_string())),
+            Err(e) => Err(StartError::Failed(e.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

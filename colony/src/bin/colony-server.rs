@@ -1,9 +1,11 @@
 //! `colony-server`: the embedded colony server as a process.
 //!
-//! Configured like upstream ColonyOS v1.9.12: `COLONIES_SERVER_ID` (server owner identity,
-//! required), `COLONIES_SERVER_HTTP_PORT` or the legacy `COLONIES_SERVER_PORT` (default 50080),
-//! `COLONIES_DATA_DIR` or `--data-dir <dir>` (default `./colony-data`), `--listen <ip>`
-//! (default `0.0.0.0`).
+//! Arguments are parsed with clap; every setting also reads upstream ColonyOS v1.9.12's
+//! environment name, a flag winning over its variable: `COLONIES_SERVER_ID` / `--server-id`
+//! (server owner identity, required), `COLONIES_SERVER_HTTP_PORT` or the legacy
+//! `COLONIES_SERVER_PORT` / `--port` (default 50080), `COLONIES_DATA_DIR` / `--data-dir`
+//! (default `./colony-data`), `--listen <ip>` (default `0.0.0.0`). An empty variable counts as
+//! unset. Invalid arguments exit 64.
 //!
 //! TLS: the certificate is `--tlscert`, else `COLONIES_TLSCERT`, else
 //! `COLONIES_SERVER_HTTP_TLS_CERT`; the key is `--tlskey`, else `COLONIES_TLSKEY`, else
@@ -15,79 +17,81 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use colony::{ServerConfig, TlsFiles, start};
 use tokio_util::sync::CancellationToken;
 
 const EX_CONFIG: u8 = 64;
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// The embedded ColonyOS server as a process (ColonyOS v1.9.12 protocol and environment).
+#[derive(Debug, Parser)]
+#[command(name = "colony-server", version, about)]
+struct Args {
+    /// Id of the server owner (the key that may add colonies).
+    #[arg(long, env = "COLONIES_SERVER_ID", value_name = "ID")]
+    server_id: String,
+    /// HTTP port (default 50080).
+    #[arg(long, env = "COLONIES_SERVER_HTTP_PORT", value_name = "PORT")]
+    port: Option<String>,
+    /// Legacy name of the port variable (used when `COLONIES_SERVER_HTTP_PORT` is not set).
+    #[arg(long, env = "COLONIES_SERVER_PORT", hide = true)]
+    legacy_port: Option<String>,
+    /// Directory of the server's database.
+    #[arg(long, env = "COLONIES_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// IP address to listen on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    listen: IpAddr,
+    /// TLS certificate (PEM).
+    #[arg(long, env = "COLONIES_TLSCERT", value_name = "FILE")]
+    tlscert: Option<String>,
+    /// Alternative name of the certificate variable.
+    #[arg(long, env = "COLONIES_SERVER_HTTP_TLS_CERT", hide = true)]
+    http_tls_cert: Option<String>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "COLONIES_TLSKEY", value_name = "FILE")]
+    tlskey: Option<String>,
+    /// Alternative name of the key variable.
+    #[arg(long, env = "COLONIES_SERVER_HTTP_TLS_KEY", hide = true)]
+    http_tls_key: Option<String>,
+    /// `true` turns TLS on (certificate and key required), `false` off; wins over `--insecure`.
+    #[arg(long, env = "COLONIES_TLS", value_name = "true|false")]
+    tls: Option<String>,
+    /// Serve plain HTTP even when a certificate and a key are given.
+    #[arg(long)]
+    insecure: bool,
 }
 
-fn config() -> Result<ServerConfig, String> {
-    let server_id = std::env::var("COLONIES_SERVER_ID")
-        .map_err(|_| "COLONIES_SERVER_ID must be set to the server owner's id".to_owned())?;
-    let port = match env("COLONIES_SERVER_HTTP_PORT").or_else(|| env("COLONIES_SERVER_PORT")) {
+/// An option's value, an empty one counting as unset (as upstream reads its environment).
+fn given(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.is_empty())
+}
+
+fn config(args: Args) -> Result<ServerConfig, String> {
+    let port = match given(args.port).or_else(|| given(args.legacy_port)) {
         Some(p) => p
             .parse::<u16>()
             .map_err(|e| format!("COLONIES_SERVER_HTTP_PORT/COLONIES_SERVER_PORT {p:?}: {e}"))?,
         None => colony::server::DEFAULT_PORT,
     };
-    let mut data_dir = std::env::var("COLONIES_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("colony-data"));
-    let mut ip: IpAddr = IpAddr::from([0, 0, 0, 0]);
-    let mut cert: Option<PathBuf> = None;
-    let mut key: Option<PathBuf> = None;
-    let mut insecure = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data-dir" => {
-                data_dir = args
-                    .next()
-                    .map(PathBuf::from)
-                    .ok_or("--data-dir needs a value")?;
-            }
-            "--listen" => {
-                let v = args.next().ok_or("--listen needs an IP address")?;
-                ip = v.parse().map_err(|e| format!("--listen {v:?}: {e}"))?;
-            }
-            "--tlscert" => {
-                cert = Some(
-                    args.next()
-                        .map(PathBuf::from)
-                        .ok_or("--tlscert needs a file")?,
-                )
-            }
-            "--tlskey" => {
-                key = Some(
-                    args.next()
-                        .map(PathBuf::from)
-                        .ok_or("--tlskey needs a file")?,
-                )
-            }
-            "--insecure" => insecure = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let cert = cert.or_else(|| {
-        env("COLONIES_TLSCERT")
-            .or_else(|| env("COLONIES_SERVER_HTTP_TLS_CERT"))
-            .map(PathBuf::from)
-    });
-    let key = key.or_else(|| {
-        env("COLONIES_TLSKEY")
-            .or_else(|| env("COLONIES_SERVER_HTTP_TLS_KEY"))
-            .map(PathBuf::from)
-    });
-    let use_tls = match env("COLONIES_TLS").as_deref() {
+    let data_dir = args
+        .data_dir
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("colony-data"));
+    let cert = given(args.tlscert)
+        .or_else(|| given(args.http_tls_cert))
+        .map(PathBuf::from);
+    let key = given(args.tlskey)
+        .or_else(|| given(args.http_tls_key))
+        .map(PathBuf::from);
+    let use_tls = match given(args.tls).as_deref() {
         Some("true") => true,
         Some("false") => false,
         Some(other) => return Err(format!("COLONIES_TLS must be true or false, not {other:?}")),
-        None => !insecure && cert.is_some() && key.is_some(),
+        None => !args.insecure && cert.is_some() && key.is_some(),
     };
-    let mut config = ServerConfig::new(data_dir, server_id, SocketAddr::new(ip, port));
+    let mut config =
+        ServerConfig::new(data_dir, args.server_id, SocketAddr::new(args.listen, port));
     if use_tls {
         let cert = cert.ok_or(
             "TLS is on but no certificate: set --tlscert, COLONIES_TLSCERT or COLONIES_SERVER_HTTP_TLS_CERT",
@@ -100,6 +104,32 @@ fn config() -> Result<ServerConfig, String> {
     Ok(config)
 }
 
+/// Parses the arguments; help and version exit 0, anything else invalid exits 64 in one line.
+fn parse_args() -> Result<Args, ExitCode> {
+    use clap::error::ErrorKind;
+    Args::try_parse().map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line = lines.join(" ");
+            eprintln!(
+                "colony-server: {}",
+                line.strip_prefix("error: ").unwrap_or(&line)
+            );
+            ExitCode::from(EX_CONFIG)
+        }
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -108,7 +138,11 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = match config() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let config = match config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("colony-server: {e}");

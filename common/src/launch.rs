@@ -1,0 +1,162 @@
+//! Running one component as a process: the wiring every thin binary (`maestro`,
+//! `maestro-domain`, `maestro-log-server`, `maestro-site`) and `maestroctl run` share.
+//!
+//! A component's config type implements [`Service`]; [`main`] then loads and validates it
+//! ([`crate::config`]), initialises telemetry, roots shutdown in SIGINT/SIGTERM, starts the
+//! component, prints `<name> serving on <addr>` on stdout and waits until it has drained.
+//! Invalid configuration exits with [`EXIT_CONFIG`] and one `error: ...` line naming the key.
+
+use crate::config::{self, ConfigError, EXIT_CONFIG, Sources, Validate};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A component's configuration that knows how to start the component.
+pub trait Service: DeserializeOwned + Serialize + Default + Validate + Send + 'static {
+    /// The component in messages, e.g. `log server`.
+    const NAME: &'static str;
+    /// The telemetry service name, e.g. `log-server`.
+    const SERVICE: &'static str;
+
+    /// Starts the component; returns once it serves. It stops when `shutdown` is cancelled.
+    fn start(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = Result<Started, StartError>> + Send;
+}
+
+/// A started component.
+#[derive(Debug)]
+pub struct Started {
+    /// The address it serves on.
+    pub addr: SocketAddr,
+    /// Ends when the component has stopped and released its resources.
+    pub task: JoinHandle<()>,
+}
+
+/// Why a component did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration cannot work (found while starting, e.g. a Git remote that is no
+    /// repository); exit status 64.
+    #[error("{0}")]
+    Config(String),
+    /// Anything else (a port in use, an unreadable data directory); exit status 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why running a component ended in failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The configuration did not load or validate.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    /// The component rejected its configuration while starting.
+    #[error("invalid config: {0}")]
+    Rejected(String),
+    /// The component failed to start or stopped on its own.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl LaunchError {
+    /// The process exit status: 64 for configuration, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LaunchError::Config(_) | LaunchError::Rejected(_) => EXIT_CONFIG as u8,
+            LaunchError::Failed(_) => 1,
+        }
+    }
+}
+
+/// Loads and validates the config of `S`.
+pub fn load<S: Service>(sources: &Sources) -> Result<S, ConfigError> {
+    config::load_validated(sources)
+}
+
+/// Runs `config`'s component in the current runtime: telemetry (OTLP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set), a root token cancelled by SIGINT/SIGTERM, then
+/// [`serve_until`].
+pub async fn serve<S: Service>(config: S) -> Result<(), LaunchError> {
+    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let _telemetry = crate::telemetry::init(S::SERVICE, otlp.as_deref());
+    let shutdown = crate::shutdown::on_signals();
+    serve_until(config, shutdown).await
+}
+
+/// Starts the component, announces `<name> serving on <addr>` on stdout and waits for it to
+/// stop; an end before `shutdown` was cancelled is a failure.
+pub async fn serve_until<S: Service>(
+    config: S,
+    shutdown: CancellationToken,
+) -> Result<(), LaunchError> {
+    let name = S::NAME;
+    let started = config.start(shutdown.clone()).await.map_err(|e| match e {
+        StartError::Config(m) => LaunchError::Rejected(format!("{name}: {m}")),
+        StartError::Failed(m) => LaunchError::Failed(format!("starting {name}: {m}")),
+    })?;
+    let addr = started.addr;
+    tracing::info!(%addr, "{name} running; SIGINT/SIGTERM to stop");
+    announce(&format!("{name} serving on {addr}\n"));
+    if let Err(e) = started.task.await {
+        return Err(LaunchError::Failed(format!("{name} task failed: {e}")));
+    }
+    if !shutdown.is_cancelled() {
+        return Err(LaunchError::Failed(format!(
+            "{name} stopped unexpectedly (see the log above)"
+        )));
+    }
+    tracing::info!("{name} stopped");
+    Ok(())
+}
+
+/// A whole `main` for a component: builds the runtime, loads `sources`, serves; every failure
+/// is one `error: ...` line on stderr and its exit status.
+pub fn main<S: Service>(sources: Sources) -> ExitCode {
+    let config = match load::<S>(&sources) {
+        Ok(c) => c,
+        Err(e) => return report(&LaunchError::Config(e)),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&LaunchError::Failed(format!(
+                "starting the async runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints `error: <e>` as one line on stderr and returns its exit status.
+pub fn report(e: &LaunchError) -> ExitCode {
+    let text = e.to_string();
+    let line: Vec<&str> = text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("error: {}", line.join("; "));
+    ExitCode::from(e.exit_code())
+}
+
+/// Writes to stdout, ignoring a closed pipe (the caller may not read it).
+fn announce(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}

@@ -1,0 +1,99 @@
+//! The `maestro-site` binary refuses an invalid config with status 64 and one line naming the
+//! key, before it creates anything.
+
+use std::process::Command;
+
+#[test]
+fn invalid_config_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.json");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        r#"{"domain": "north", "site": "north-1", "git_remote": "/srv/git/north.git"}"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_maestro-site"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(extra)
+            .env_remove("MAESTRO_LOG_SERVER")
+            .env_remove("MAESTRO_SITE")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, stderr) = run(&["--log-server", "logs:7400"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("log_server"), "{stderr}");
+    let (code, stderr) = run(&["--site", "North 1"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("site"), "{stderr}");
+    assert!(!data.exists(), "nothing was started");
+}
+
+#[test]
+fn validation_names_the_key() {
+    use maestro_common::config::Validate;
+    use site_agent::Config;
+    let valid = || Config {
+        git_remote: "/srv/git/north.git".into(),
+        ..Config::default()
+    };
+    assert_eq!(valid().validate(), Ok(()));
+    let cases: Vec<(Config, &str)> = vec![
+        (
+            Config {
+                site: "Site 1".into(),
+                ..valid()
+            },
+            "site",
+        ),
+        (
+            Config {
+                domain: String::new(),
+                ..valid()
+            },
+            "domain",
+        ),
+        (Config::default(), "git_remote"),
+        (
+            Config {
+                log_server: "127.0.0.1:7400".into(),
+                ..valid()
+            },
+            "log_server",
+        ),
+        (
+            Config {
+                colony_url: Some("colony:50080".into()),
+                ..valid()
+            },
+            "colony_url",
+        ),
+        (
+            Config {
+                sync_interval_ms: 0,
+                ..valid()
+            },
+            "sync_interval_ms",
+        ),
+        (
+            Config {
+                colony_reconcile_interval_ms: 0,
+                ..valid()
+            },
+            "colony_reconcile_interval_ms",
+        ),
+    ];
+    for (config, key) in cases {
+        assert_eq!(config.validate().unwrap_err().field, key);
+    }
+}
