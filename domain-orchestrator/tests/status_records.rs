@@ -1,5 +1,6 @@
 //! A status record updates intent status without reconciling: no template is rendered and
-//! nothing is published to Git; only intent changes (and requeues, retries) reconcile.
+//! nothing is published to Git; only intent changes (and requeues, retries) reconcile. The
+//! proof: status keeps flowing while no reconciler runs at all.
 //! In-process: a counting [`BlueprintRepo`], a channel-fed [`StatusSource`], sled in a tempdir.
 
 mod common;
@@ -81,7 +82,8 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
         hub.clone(),
     ));
     let shutdown = CancellationToken::new();
-    let (controller, controller_task) = Controller::start(ctx.clone(), shutdown.clone());
+    let stop_controller = CancellationToken::new();
+    let (controller, controller_task) = Controller::start(ctx.clone(), stop_controller.clone());
     let mut reconciled = ctx.reconciled();
 
     // An intent change reconciles: one render, one publish.
@@ -97,6 +99,13 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     assert_eq!(repo.publishes.load(Ordering::SeqCst), 1);
     let before = hub.get(&i.id).expect("status after the run");
     assert_eq!(before.state, pb::ServiceState::Reserved as i32);
+
+    // No reconciler from here on: whatever status arrives did not come through a reconcile.
+    stop_controller.cancel();
+    tokio::time::timeout(GUARD, controller_task)
+        .await
+        .expect("controller stopped in time")
+        .unwrap();
 
     // A status record: the status turns active, with no reconcile run and no publish.
     let mut changes = hub.subscribe();
@@ -153,6 +162,7 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     assert_eq!(repo.publishes.load(Ordering::SeqCst), 1);
 
     // An intent change still reconciles and publishes.
+    let (controller, controller_task) = Controller::start(ctx.clone(), shutdown.clone());
     let mut wire = intent("web", 2, 3);
     wire.sites = vec!["s1".into()];
     store.apply(&Intent::try_from(wire).unwrap()).unwrap();
