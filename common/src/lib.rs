@@ -6,6 +6,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod contract;
 pub mod durable;
 pub mod error;
 pub mod grpc;

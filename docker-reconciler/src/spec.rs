@@ -241,11 +241,6 @@ pub fn desired_containers(
     Ok(out)
 }
 
-/// Desired replicas of a spec (1 when absent), for status reports even of invalid specs.
-pub fn desired_replicas(spec: &Value) -> u32 {
-    spec.as_object().and_then(|o| replicas(o).ok()).unwrap_or(1)
-}
-
 fn replicas(obj: &Map<String, Value>) -> Result<u32, String> {
     match obj.get("replicas") {
         None | Some(Value::Null) => Ok(1),

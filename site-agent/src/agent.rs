@@ -1,20 +1,22 @@
 //! `run`: wires keys, the colony (embedded or external), the outbox sender, the GitOps sync, the
-//! process reconciler, the Docker reconciler (when Docker is enabled) and the status reporter.
+//! reconcilers of [`crate::reconcilers`] that are enabled, and the status reporter.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use colony::ColonyClient;
+use reconciler::{Host, Registration};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Error;
-use crate::config::{Config, DockerMode};
+use crate::config::Config;
 use crate::context::SiteContext;
 use crate::gitsync::{GitMirror, GitSync};
 use crate::keys::SiteKeys;
 use crate::outbox::{self, Outbox};
-use crate::reconciler::ProcessReconciler;
+use crate::recorder::SiteRecorder;
 use crate::report::StatusReporter;
 
 /// Directory of the agent's sled database inside the data dir.
@@ -24,7 +26,13 @@ pub const COLONY_DIR: &str = "colony";
 /// Directory of the local Git mirror inside the data dir.
 pub const GIT_DIR: &str = "git";
 /// Directory of the native processes' output inside the data dir.
-pub const LOG_DIR: &str = "logs";
+pub const LOG_DIR: &str = reconciler::process::LOG_DIR;
+
+/// A reconciler that runs at this site, with its settings section.
+struct Enabled {
+    registration: Box<dyn Registration>,
+    settings: Value,
+}
 
 /// A started site agent.
 #[derive(Debug)]
@@ -70,8 +78,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
     let embedded = config.colony_url.is_none();
-    let docker = docker_enabled(&config).await?;
-    let keys = SiteKeys::load_or_create_with(&data_dir, embedded, docker)?;
+    let enabled = enabled_reconcilers(&config).await?;
+    let types: Vec<&str> = enabled
+        .iter()
+        .map(|e| e.registration.executor_type())
+        .collect();
+    let keys = SiteKeys::load_or_create(&data_dir, embedded, &types)?;
     let colony_shutdown = CancellationToken::new();
     let (client, addr, server) = match &config.colony_url {
         None => {
@@ -98,8 +110,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     };
     let bootstrapped = async {
         crate::bootstrap::bootstrap(&client, &keys, &config.site).await?;
-        if docker {
-            crate::bootstrap::bootstrap_docker(&client, &keys, &config.site).await?;
+        for e in &enabled {
+            let r = e.registration.as_ref();
+            let key = executor_key(&keys, r)?;
+            crate::bootstrap::bootstrap_reconciler(&client, &keys, &config.site, r, key).await?;
         }
         Ok::<(), Error>(())
     };
@@ -114,39 +128,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             return Err(e);
         }
     };
-    // The Docker reconciler gets its own child token so a failed start below can stop it.
-    let docker_shutdown = shutdown.child_token();
-    let docker_task = if docker {
-        match start_docker(&config, client.clone(), &keys, &docker_shutdown).await {
-            Ok(task) => Some(task),
-            Err(e) => {
-                stop_colony(&colony_shutdown, server).await;
-                return Err(e);
-            }
-        }
-    } else {
-        None
-    };
-    let started = start_loops(&config, client, keys, db.clone(), &shutdown);
-    let tracker = match started {
+    let tracker = match start_loops(&config, client, keys, db.clone(), &enabled, &shutdown).await {
         Ok(t) => t,
         Err(e) => {
-            docker_shutdown.cancel();
-            if let Some(task) = docker_task {
-                let _ = task.await;
-            }
             stop_colony(&colony_shutdown, server).await;
             return Err(e);
         }
     };
-    if let Some(task) = docker_task {
-        tracker.spawn(async move {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "docker reconciler task failed");
-            }
-        });
-    }
-    tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, docker, "site agent running");
+    let names: Vec<&str> = enabled.iter().map(|e| e.registration.name()).collect();
+    tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, reconcilers = ?names, "site agent running");
     let task = tokio::spawn(async move {
         shutdown.cancelled().await;
         tracker.close();
@@ -160,46 +150,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     Ok(Running { addr, task })
 }
 
-/// Whether the Docker reconciler runs, per the `docker` key: `auto` probes the engine once at
-/// start, `on` fails the start when the engine does not answer.
-async fn docker_enabled(config: &Config) -> Result<bool, Error> {
-    let socket = &config.docker_socket;
-    match config.docker {
-        DockerMode::Off => Ok(false),
-        DockerMode::Auto => {
-            let up = docker_reconciler::docker_available(socket).await;
-            if up {
-                tracing::info!(socket = %socket.display(), "Docker Engine answers; running the Docker reconciler");
-            } else {
-                tracing::info!(socket = %socket.display(), "no Docker Engine answers; the Docker reconciler stays off");
-            }
-            Ok(up)
+/// The reconcilers that run here, per their settings sections (a reconciler may probe what it
+/// needs, e.g. a Docker Engine, and fail the start when its settings require it).
+async fn enabled_reconcilers(config: &Config) -> Result<Vec<Enabled>, Error> {
+    let mut out = Vec::new();
+    for registration in crate::reconcilers::registrations() {
+        let settings = config
+            .reconcilers
+            .get(registration.name())
+            .cloned()
+            .unwrap_or(Value::Null);
+        if registration.enabled(&settings).await? {
+            out.push(Enabled {
+                registration,
+                settings,
+            });
         }
-        DockerMode::On if docker_reconciler::docker_available(socket).await => Ok(true),
-        DockerMode::On => Err(Error::Docker(format!(
-            "docker is \"on\" but no Docker Engine answers on {}",
-            socket.display()
-        ))),
     }
+    Ok(out)
 }
 
-/// Starts the Docker reconciler executor (location = site); it stops with `shutdown`.
-async fn start_docker(
-    config: &Config,
-    client: ColonyClient,
-    keys: &SiteKeys,
-    shutdown: &CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, Error> {
-    let key = keys
-        .docker_reconciler
-        .clone()
-        .ok_or_else(|| Error::Docker("no docker_reconciler key".into()))?;
-    let mut docker = docker_reconciler::DockerReconcilerConfig::new(client, &config.site, key);
-    docker.location = Some(config.site.clone());
-    docker.docker_socket = config.docker_socket.clone();
-    docker_reconciler::run(docker, shutdown.clone())
-        .await
-        .map_err(|e| Error::Docker(e.to_string()))
+fn executor_key<'k>(
+    keys: &'k SiteKeys,
+    r: &dyn Registration,
+) -> Result<&'k colony::PrivateKey, Error> {
+    keys.executor(r.executor_type())
+        .ok_or_else(|| Error::Corrupt(format!("no key for executor {}", r.executor_type())))
 }
 
 /// How long opening a sled database retries while a just-stopped instance still holds its lock
@@ -242,11 +218,12 @@ async fn stop_colony(token: &CancellationToken, server: Option<colony::RunningSe
     }
 }
 
-fn start_loops(
+async fn start_loops(
     config: &Config,
     client: ColonyClient,
     keys: SiteKeys,
     db: sled::Db,
+    enabled: &[Enabled],
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let tracker = TaskTracker::new();
@@ -262,6 +239,28 @@ fn start_loops(
         db,
         report_poke: std::sync::Arc::default(),
     };
+    // Reconcilers get a child token so a failed start stops the ones started before it.
+    let reconcilers = shutdown.child_token();
+    let host = Host {
+        client: ctx.client.clone(),
+        colony: ctx.colony.clone(),
+        location: ctx.site.clone(),
+        data_dir: config.data_dir.clone(),
+        db: ctx.db.clone(),
+        recorder: std::sync::Arc::new(SiteRecorder::new(outbox.clone(), ctx.report_poke.clone())),
+        tracker: tracker.clone(),
+        shutdown: reconcilers.clone(),
+    };
+    for e in enabled {
+        let r = e.registration.as_ref();
+        let key = executor_key(&ctx.keys, r)?.clone();
+        if let Err(err) = r.start(&e.settings, &host, key).await {
+            reconcilers.cancel();
+            tracker.close();
+            tracker.wait().await;
+            return Err(err.into());
+        }
+    }
     tracker.spawn(outbox::run_sender(
         outbox,
         config.log_server.clone(),
@@ -276,12 +275,6 @@ fn start_loops(
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
     tracker.spawn(sync.run(interval, recheck, shutdown.clone()));
-    ProcessReconciler::start(
-        ctx.clone(),
-        &config.data_dir.join(LOG_DIR),
-        shutdown.clone(),
-        &tracker,
-    )?;
     let reporter = StatusReporter::new(ctx, Duration::from_millis(config.heartbeat_interval_ms))?;
     tracker.spawn(reporter.run(shutdown.clone()));
     Ok(tracker)

@@ -1,14 +1,12 @@
-//! Colony bootstrap: the site colony, the reconciler executor, the agent's user and the built-in
-//! `ProcessDeployment` definition; with Docker enabled also the Docker reconciler executor and
-//! the `DockerDeployment` / `ExecutorDeployment` definitions. Every step is idempotent.
+//! Colony bootstrap: the site colony and the agent's user, then for each reconciler the site runs
+//! its executor and the blueprint definitions it brings. Every step is idempotent.
 
 use colony::model::{BlueprintDefinition, Colony, Executor, ExecutorState, User};
-use colony::{ColonyClient, ColonyError};
-use serde_json::json;
+use colony::{ColonyClient, ColonyError, PrivateKey};
+use reconciler::{Registration, executor_name};
 
 use crate::Error;
 use crate::keys::SiteKeys;
-use crate::reconciler::{self, EXECUTOR_TYPE, KIND};
 
 /// User name of the agent in the site colony.
 pub const AGENT_USER: &str = "site-agent";
@@ -17,8 +15,8 @@ fn exists(e: &ColonyError) -> bool {
     matches!(e, ColonyError::Api { status: 400 | 409, message } if message.contains("already exists"))
 }
 
-/// Prepares the colony `site`. The colony itself is only created with the server owner key
-/// (embedded colony); executor, user and definition need the colony owner key.
+/// Prepares the colony `site` for the agent: the colony itself (only with the server owner key,
+/// i.e. the embedded colony) and the agent's user (with the colony owner key).
 pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Result<(), Error> {
     if let Some(server_owner) = &keys.server_owner {
         let owner = keys
@@ -38,19 +36,11 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
     let Some(owner) = &keys.colony_owner else {
         tracing::warn!(
             colony = site,
-            reconciler_id = %keys.reconciler.id(),
             agent_id = %keys.agent.id(),
-            "no colony owner key: register executor {} (type {EXECUTOR_TYPE}, location {site}) and user {AGENT_USER} with these ids yourself",
-            reconciler::executor_name(site),
+            "no colony owner key: register user {AGENT_USER} with this id yourself",
         );
         return Ok(());
     };
-    let executor = ExecutorIdentity {
-        id: keys.reconciler.id(),
-        name: reconciler::executor_name(site),
-        executor_type: EXECUTOR_TYPE,
-    };
-    ensure_executor(client, owner, &executor, site).await?;
     let user = User {
         colony_name: site.to_string(),
         user_id: keys.agent.id(),
@@ -58,58 +48,42 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         ..User::default()
     };
     match client.add_user(owner, &user).await {
-        Ok(_) => {}
-        Err(e) if exists(&e) => {}
-        Err(e) => return Err(e.into()),
+        Ok(_) => Ok(()),
+        Err(e) if exists(&e) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    ensure_definitions(
-        client,
-        owner,
-        keys,
-        site,
-        &[process_deployment_definition(site)],
-    )
-    .await
 }
 
-/// Name of the Docker reconciler executor of `site`.
-pub fn docker_executor_name(site: &str) -> String {
-    format!("docker-reconciler-{site}")
-}
-
-/// Prepares the colony `site` for the Docker reconciler: registers and approves its executor
-/// (type `docker-reconciler`, location `site`, key `keys.docker_reconciler`) and adds the
-/// `DockerDeployment` and `ExecutorDeployment` definitions when missing. Needs the colony owner
-/// key; without it the ids an operator must register are logged.
-pub async fn bootstrap_docker(
+/// Prepares the colony `site` for one reconciler: registers and approves its executor (type
+/// `registration.executor_type()`, named `<type>-<site>`, location `site`, key `key`) and adds
+/// the blueprint definitions it brings when missing. Needs the colony owner key; without it the
+/// ids an operator must register are logged.
+pub async fn bootstrap_reconciler(
     client: &ColonyClient,
     keys: &SiteKeys,
     site: &str,
+    registration: &dyn Registration,
+    key: &PrivateKey,
 ) -> Result<(), Error> {
-    let key = keys
-        .docker_reconciler
-        .as_ref()
-        .ok_or_else(|| Error::Config("docker enabled without a docker_reconciler key".into()))?;
-    let name = docker_executor_name(site);
+    let executor_type = registration.executor_type();
+    let name = executor_name(executor_type, site);
+    let defs = registration.definitions(site);
     let Some(owner) = &keys.colony_owner else {
+        let kinds: Vec<&str> = defs.iter().map(|d| d.spec.names.kind.as_str()).collect();
         tracing::warn!(
             colony = site,
-            docker_reconciler_id = %key.id(),
-            "no colony owner key: register executor {name} (type {}, location {site}) with this id and add the DockerDeployment and ExecutorDeployment definitions yourself",
-            docker_reconciler::EXECUTOR_TYPE,
+            executor_id = %key.id(),
+            "no colony owner key: register executor {name} (type {executor_type}, location {site}) with this id and add the definitions of {} yourself",
+            kinds.join(", "),
         );
         return Ok(());
     };
     let executor = ExecutorIdentity {
         id: key.id(),
         name,
-        executor_type: docker_reconciler::EXECUTOR_TYPE,
+        executor_type,
     };
     ensure_executor(client, owner, &executor, site).await?;
-    let defs = [
-        docker_reconciler::docker_deployment_definition(site),
-        docker_reconciler::executor_deployment_definition(site),
-    ];
     ensure_definitions(client, owner, keys, site, &defs).await
 }
 
@@ -184,29 +158,4 @@ async fn add_executor(
     executor.location_name = site.to_string();
     client.add_executor(owner, &executor).await?;
     Ok(())
-}
-
-/// The built-in `ProcessDeployment` definition (group `maestro.io`, handler
-/// `process-reconciler` / `reconcile`).
-pub fn process_deployment_definition(colony: &str) -> BlueprintDefinition {
-    let mut def = BlueprintDefinition::new(
-        "processdeployments.maestro.io",
-        colony,
-        "maestro.io",
-        KIND,
-        EXECUTOR_TYPE,
-        "reconcile",
-    );
-    def.spec.schema = Some(json!({
-        "type": "object",
-        "properties": {
-            "command": {"type": "string"},
-            "args": {"type": "array", "items": {"type": "string"}},
-            "env": {"type": "object"},
-            "replicas": {"type": "integer"},
-            "workingDir": {"type": "string"}
-        },
-        "required": ["command"]
-    }));
-    def
 }

@@ -1,9 +1,11 @@
 //! The site agent's configuration (see `docs/contracts.md`).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Configuration of one site agent. Keys are the config file keys; `MAESTRO_<KEY>` overrides them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,24 +36,10 @@ pub struct Config {
     /// Most records the outbox keeps while the log server is unreachable; when full the oldest
     /// `log` records are dropped first (never `status` records).
     pub outbox_max_records: usize,
-    /// Whether the agent runs the Docker reconciler: `auto` (when the Docker Engine answers on
-    /// `docker_socket` at start), `on` (start fails when it does not) or `off`.
-    pub docker: DockerMode,
-    /// Unix socket of the Docker Engine.
-    pub docker_socket: PathBuf,
-}
-
-/// The `docker` config key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DockerMode {
-    /// Run the Docker reconciler when the engine answers at start.
-    #[default]
-    Auto,
-    /// Always run it; the agent does not start without a Docker Engine.
-    On,
-    /// Never run it.
-    Off,
+    /// Settings of each reconciler, by its name (`process`, `docker`, `config_file`; see
+    /// `docs/contracts.md`): e.g. `reconcilers.docker.mode = "off"`. A reconciler whose section
+    /// is absent runs with its defaults.
+    pub reconcilers: BTreeMap<String, Value>,
 }
 
 impl Default for Config {
@@ -69,8 +57,7 @@ impl Default for Config {
             heartbeat_interval_ms: 10_000,
             colony_reconcile_interval_ms: 60_000,
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
-            docker: DockerMode::Auto,
-            docker_socket: PathBuf::from(docker_reconciler::DEFAULT_SOCKET),
+            reconcilers: BTreeMap::new(),
         }
     }
 }
@@ -113,7 +100,7 @@ impl maestro_common::config::Validate for Config {
                 return Err(FieldError::new(field, "must be greater than 0"));
             }
         }
-        Ok(())
+        crate::reconcilers::validate_settings(&self.reconcilers)
     }
 }
 
@@ -142,18 +129,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_keys_parse_and_default_to_auto() {
+    fn reconciler_sections_are_kept_as_given() {
         let c: Config = serde_json::from_str("{}").unwrap();
-        assert_eq!(c.docker, DockerMode::Auto);
-        assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
-        let c: Config =
-            serde_json::from_str(r#"{"docker": "on", "docker_socket": "/run/d.sock"}"#).unwrap();
-        assert_eq!(
-            (c.docker, c.docker_socket),
-            (DockerMode::On, PathBuf::from("/run/d.sock"))
-        );
-        let c: Config = serde_json::from_str(r#"{"docker": "off"}"#).unwrap();
-        assert_eq!(c.docker, DockerMode::Off);
-        assert!(serde_json::from_str::<Config>(r#"{"docker": "maybe"}"#).is_err());
+        assert!(c.reconcilers.is_empty());
+        let c: Config = serde_json::from_str(
+            r#"{"reconcilers": {"docker": {"mode": "on", "socket": "/run/d.sock"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.reconcilers["docker"]["mode"], "on");
+        assert!(serde_json::from_str::<Config>(r#"{"docker": "on"}"#).is_err());
     }
 }

@@ -35,9 +35,10 @@ pub enum Error {
     /// A native process could not be started or stopped.
     #[error("process runtime: {0}")]
     Runtime(String),
-    /// The Docker Engine is unusable (`docker: on`) or the Docker reconciler failed to start.
-    #[error("docker: {0}")]
-    Docker(String),
+    /// A reconciler could not start (e.g. `reconcilers.docker.mode = "on"` without a Docker
+    /// Engine) or failed.
+    #[error("reconciler: {0}")]
+    Reconciler(#[from] reconciler::Error),
     /// The log server endpoint is unusable.
     #[error("log server endpoint: {0}")]
     Endpoint(#[from] tonic::transport::Error),

@@ -2,12 +2,14 @@
 //! reuses them.
 //!
 //! With the embedded colony every key is generated on first start: the server owner (the embedded
-//! server's id), the colony owner, the reconciler executor and the agent's user. Against an
+//! server's id), the colony owner, the agent's user and one executor key per reconciler the site
+//! runs (by executor type). Against an
 //! external colony the agent has no server-owner rights: the operator provisions `keys.json` with
 //! the `colony_owner` key of an existing colony (used to register the executor, the user and
-//! missing blueprint definitions); without it the operator must register the `reconciler` and
+//! missing blueprint definitions); without it the operator must register the executors and the
 //! `agent` ids themselves (they are generated and logged on first start).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -25,9 +27,33 @@ pub const KEYS_FILE: &str = "keys.json";
 struct KeyFile {
     server_owner: Option<String>,
     colony_owner: Option<String>,
-    reconciler: Option<String>,
     agent: Option<String>,
+    /// Executor type -> key of the site's executor of that type.
+    executors: BTreeMap<String, String>,
+    /// Key files written before executors were keyed by type (read, never written).
+    #[serde(skip_serializing)]
+    reconciler: Option<String>,
+    #[serde(skip_serializing)]
     docker_reconciler: Option<String>,
+}
+
+impl KeyFile {
+    /// Moves keys of the earlier layout into `executors`; true when something moved.
+    fn migrate(&mut self) -> bool {
+        let mut moved = false;
+        for (old, executor_type) in [
+            (self.reconciler.take(), "process-reconciler"),
+            (self.docker_reconciler.take(), "docker-reconciler"),
+        ] {
+            if let Some(hex) = old {
+                self.executors
+                    .entry(executor_type.to_string())
+                    .or_insert(hex);
+                moved = true;
+            }
+        }
+        moved
+    }
 }
 
 /// The keys the site agent signs with.
@@ -37,24 +63,21 @@ pub struct SiteKeys {
     pub server_owner: Option<PrivateKey>,
     /// Owner of the site colony; may be `None` against an external colony.
     pub colony_owner: Option<PrivateKey>,
-    /// The process reconciler executor.
-    pub reconciler: PrivateKey,
     /// The agent's user (GitOps sync and status reads).
     pub agent: PrivateKey,
-    /// The Docker reconciler executor; generated on the first start with Docker enabled.
-    pub docker_reconciler: Option<PrivateKey>,
+    /// The key of each executor the site runs, by executor type.
+    pub executors: BTreeMap<String, PrivateKey>,
 }
 
 impl SiteKeys {
-    /// Loads `<dir>/keys.json`, generating the missing keys (all four when `embedded`, else only
-    /// the reconciler and agent keys), and writes the file back when something was generated.
-    pub fn load_or_create(dir: &Path, embedded: bool) -> Result<Self, Error> {
-        Self::load_or_create_with(dir, embedded, false)
-    }
-
-    /// Like [`SiteKeys::load_or_create`]; with `docker` the `docker_reconciler` key is generated
-    /// too when missing (an existing one is always loaded).
-    pub fn load_or_create_with(dir: &Path, embedded: bool, docker: bool) -> Result<Self, Error> {
+    /// Loads `<dir>/keys.json`, generating the missing keys (the owners when `embedded`, the
+    /// agent's, and one per type in `executor_types`; keys of other executors are kept), and
+    /// writes the file back when something was generated or migrated.
+    pub fn load_or_create(
+        dir: &Path,
+        embedded: bool,
+        executor_types: &[&str],
+    ) -> Result<Self, Error> {
         let path = dir.join(KEYS_FILE);
         let mut file: KeyFile = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -62,13 +85,12 @@ impl SiteKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyFile::default(),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let mut changed = false;
+        let mut changed = file.migrate();
+        let corrupt = |e: colony::CryptoError| Error::Corrupt(format!("{}: {e}", path.display()));
         let mut take =
             |slot: &mut Option<String>, generate: bool| -> Result<Option<PrivateKey>, Error> {
                 match slot {
-                    Some(hex) => PrivateKey::from_hex(hex)
-                        .map(Some)
-                        .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display()))),
+                    Some(hex) => PrivateKey::from_hex(hex).map(Some).map_err(corrupt),
                     None if generate => {
                         let key = PrivateKey::generate();
                         *slot = Some(key.to_hex());
@@ -80,22 +102,32 @@ impl SiteKeys {
             };
         let server_owner = take(&mut file.server_owner, embedded)?;
         let colony_owner = take(&mut file.colony_owner, embedded)?;
-        let reconciler = take(&mut file.reconciler, true)?;
-        let agent = take(&mut file.agent, true)?;
-        let docker_reconciler = take(&mut file.docker_reconciler, docker)?;
-        let (Some(reconciler), Some(agent)) = (reconciler, agent) else {
-            return Err(Error::Corrupt("keys were not generated".into()));
-        };
+        let agent = take(&mut file.agent, true)?
+            .ok_or_else(|| Error::Corrupt("the agent key was not generated".into()))?;
+        let mut executors = BTreeMap::new();
+        for t in executor_types {
+            let mut slot = file.executors.get(*t).cloned();
+            if let Some(key) = take(&mut slot, true)? {
+                executors.insert((*t).to_string(), key);
+            }
+            if let Some(hex) = slot {
+                file.executors.insert((*t).to_string(), hex);
+            }
+        }
         if changed {
             write_private(&path, &file)?;
         }
         Ok(Self {
             server_owner: if embedded { server_owner } else { None },
             colony_owner,
-            reconciler,
             agent,
-            docker_reconciler,
+            executors,
         })
+    }
+
+    /// The key of the executor of `executor_type`.
+    pub fn executor(&self, executor_type: &str) -> Option<&PrivateKey> {
+        self.executors.get(executor_type)
     }
 }
 
@@ -120,35 +152,74 @@ fn write_private(path: &Path, file: &KeyFile) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    const TYPES: [&str; 2] = ["process-reconciler", "config-file-reconciler"];
+
     #[test]
     fn keys_are_reused_after_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let a = SiteKeys::load_or_create(dir.path(), true).unwrap();
-        let b = SiteKeys::load_or_create(dir.path(), true).unwrap();
+        let a = SiteKeys::load_or_create(dir.path(), true, &TYPES).unwrap();
+        let b = SiteKeys::load_or_create(dir.path(), true, &TYPES).unwrap();
         assert_eq!(a.agent.id(), b.agent.id());
-        assert_eq!(a.reconciler.id(), b.reconciler.id());
+        for t in TYPES {
+            assert_eq!(a.executor(t).unwrap().id(), b.executor(t).unwrap().id());
+            assert_ne!(b.agent.id(), b.executor(t).unwrap().id());
+        }
+        assert_ne!(
+            b.executor(TYPES[0]).unwrap().id(),
+            b.executor(TYPES[1]).unwrap().id()
+        );
         assert_eq!(a.colony_owner.unwrap().id(), b.colony_owner.unwrap().id());
         assert_eq!(a.server_owner.unwrap().id(), b.server_owner.unwrap().id());
-        assert_ne!(b.agent.id(), b.reconciler.id());
     }
 
     #[test]
-    fn docker_key_is_generated_once_when_enabled() {
+    fn an_executor_key_is_generated_once_when_its_type_runs_and_kept_when_not() {
         let dir = tempfile::tempdir().unwrap();
-        let a = SiteKeys::load_or_create(dir.path(), true).unwrap();
-        assert!(a.docker_reconciler.is_none());
-        let b = SiteKeys::load_or_create_with(dir.path(), true, true).unwrap();
-        let docker = b.docker_reconciler.expect("generated");
+        let a = SiteKeys::load_or_create(dir.path(), true, &["process-reconciler"]).unwrap();
+        assert!(a.executor("docker-reconciler").is_none());
+        let b = SiteKeys::load_or_create(
+            dir.path(),
+            true,
+            &["process-reconciler", "docker-reconciler"],
+        )
+        .unwrap();
+        let docker = b.executor("docker-reconciler").expect("generated").id();
         assert_eq!(a.agent.id(), b.agent.id());
-        assert_ne!(docker.id(), b.reconciler.id());
-        let c = SiteKeys::load_or_create(dir.path(), true).unwrap();
-        assert_eq!(c.docker_reconciler.map(|k| k.id()), Some(docker.id()));
+        SiteKeys::load_or_create(dir.path(), true, &["process-reconciler"]).unwrap();
+        let c = SiteKeys::load_or_create(dir.path(), true, &["docker-reconciler"]).unwrap();
+        assert_eq!(c.executor("docker-reconciler").unwrap().id(), docker);
+    }
+
+    #[test]
+    fn keys_of_the_earlier_layout_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, d, ag) = (
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+        );
+        let old = serde_json::json!({"reconciler": r.to_hex(), "docker_reconciler": d.to_hex(), "agent": ag.to_hex()});
+        std::fs::write(dir.path().join(KEYS_FILE), old.to_string()).unwrap();
+        let k = SiteKeys::load_or_create(
+            dir.path(),
+            false,
+            &["process-reconciler", "docker-reconciler"],
+        )
+        .unwrap();
+        assert_eq!(k.executor("process-reconciler").unwrap().id(), r.id());
+        assert_eq!(k.executor("docker-reconciler").unwrap().id(), d.id());
+        assert_eq!(k.agent.id(), ag.id());
+        let written = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
+        assert!(
+            !written.contains("docker_reconciler") && written.contains("executors"),
+            "{written}"
+        );
     }
 
     #[test]
     fn external_colony_gets_no_owner_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let k = SiteKeys::load_or_create(dir.path(), false).unwrap();
+        let k = SiteKeys::load_or_create(dir.path(), false, &TYPES).unwrap();
         assert!(k.server_owner.is_none() && k.colony_owner.is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! The Maestro site agent (`site_agent`): runs at a site, keeps the site's ColonyOS colony in
 //! step with the blueprint files of the domain's Git repository (in the order their
-//! `maestro.io/depends-on` annotations ask for), hosts the native process reconciler and, when
-//! Docker is enabled, the Docker reconciler (both ColonyOS executors), and reports blueprint
+//! `maestro.io/depends-on` annotations ask for), hosts the reconcilers of [`reconcilers`]
+//! (ColonyOS executors: native processes, config files, Docker when enabled), and reports blueprint
 //! status, logs and heartbeats to the domain's log server through an on-disk outbox.
 //!
 //! Invariants: the agent only dials out (Git, log server, its colony); it only touches colony
@@ -17,10 +17,21 @@ mod error;
 pub mod gitsync;
 pub mod keys;
 pub mod outbox;
-pub mod reconciler;
+pub mod reconcilers;
+mod recorder;
 pub mod report;
 
 pub use agent::{COLONY_DIR, DB_DIR, GIT_DIR, LOG_DIR, Running, run};
-pub use config::{Config, DockerMode};
+pub use config::Config;
 pub use error::Error;
-pub use reconciler::stop_all_instances;
+pub use recorder::SiteRecorder;
+
+/// Stops every native process instance recorded in the agent database under `data_dir` (SIGTERM,
+/// then SIGKILL) and forgets it; returns how many were stopped. Only for when the agent is not
+/// running (tests, decommissioning a site): a normal agent shutdown leaves workloads running.
+pub async fn stop_all_instances(data_dir: &std::path::Path) -> Result<usize, Error> {
+    let db = agent::open_db(&data_dir.join(DB_DIR)).await?;
+    let stopped = reconciler::process::stop_all_instances(&db).await?;
+    maestro_common::durable::flush(&db).await?;
+    Ok(stopped)
+}

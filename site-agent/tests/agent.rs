@@ -463,7 +463,7 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
             },
         )
         .await?;
-    let exec_name = site_agent::reconciler::executor_name(SITE);
+    let exec_name = ::reconciler::executor_name("process-reconciler", SITE);
     let mut executor = Executor::new(&reconciler.id(), "process-reconciler", &exec_name, SITE);
     executor.location_name = SITE.to_string();
     client.add_executor(&owner, &executor).await?;
@@ -520,14 +520,17 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
 async fn docker_on_without_an_engine_refuses_to_start() -> Result<()> {
     let (_tmp, dir) = data_dir()?;
     let mut config = agent_config(&dir, SITE, "/nonexistent/repo.git", "http://127.0.0.1:9");
-    config.docker = site_agent::DockerMode::On;
-    config.docker_socket = dir.join("no-docker.sock");
+    config.reconcilers.insert(
+        "docker".into(),
+        serde_json::json!({"mode": "on", "socket": dir.join("no-docker.sock")}),
+    );
     let err = site_agent::run(config, tokio_util::sync::CancellationToken::new())
         .await
         .err()
         .context("start must fail")?;
     ensure!(
-        matches!(err, site_agent::Error::Docker(_)) && err.to_string().contains("no-docker.sock"),
+        matches!(err, site_agent::Error::Reconciler(_))
+            && err.to_string().contains("no-docker.sock"),
         "{err}"
     );
     Ok(())
@@ -539,8 +542,10 @@ async fn docker_auto_without_an_engine_runs_without_the_docker_reconciler() -> R
     let logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let mut config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
-    config.docker = site_agent::DockerMode::Auto;
-    config.docker_socket = dir.join("no-docker.sock");
+    config.reconcilers.insert(
+        "docker".into(),
+        serde_json::json!({"mode": "auto", "socket": dir.join("no-docker.sock")}),
+    );
     let agent = Agent::start(config).await?;
     let (client, key) = colony_client(&dir, agent.running.addr)?;
     let executors = client.get_executors(&key, SITE).await?;
@@ -552,8 +557,10 @@ async fn docker_auto_without_an_engine_runs_without_the_docker_reconciler() -> R
     );
     let keys: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json"))?)?;
     ensure!(
-        keys.get("docker_reconciler")
-            .is_none_or(serde_json::Value::is_null),
+        keys["executors"]
+            .get(docker_reconciler::EXECUTOR_TYPE)
+            .is_none()
+            && keys["executors"].get("process-reconciler").is_some(),
         "{keys}"
     );
     agent.stop().await

@@ -32,6 +32,30 @@ pub fn demo_order(
         ("message", serde_json::json!(message)),
         ("replicas", serde_json::json!(replicas)),
     ];
+    service_order("demo-app", action, service, &chars, domains)
+}
+
+/// A one-item order of catalog entry `spec_id` for `service` on `domains`; a delete carries no
+/// characteristics.
+pub fn service_order(
+    spec_id: &str,
+    action: ItemAction,
+    service: &str,
+    chars: &[(&str, serde_json::Value)],
+    domains: &[&str],
+) -> OrderSpec {
+    let service_characteristic = if action == ItemAction::Delete {
+        Vec::new()
+    } else {
+        chars
+            .iter()
+            .map(|(n, v)| Characteristic {
+                name: (*n).into(),
+                value: Some(maestro_common::json::to_proto_value(v)),
+                value_type: String::new(),
+            })
+            .collect()
+    };
     OrderSpec {
         external_id: format!("e2e-{service}"),
         description: format!("{action:?} {service}"),
@@ -43,18 +67,10 @@ pub fn demo_order(
             service: Some(Service {
                 name: service.into(),
                 service_specification: Some(ServiceSpecRef {
-                    id: "demo-app".into(),
+                    id: spec_id.into(),
                     ..Default::default()
                 }),
-                service_characteristic: chars
-                    .iter()
-                    .filter(|(_, v)| action != ItemAction::Delete || v.is_null())
-                    .map(|(n, v)| Characteristic {
-                        name: (*n).into(),
-                        value: Some(maestro_common::json::to_proto_value(v)),
-                        value_type: String::new(),
-                    })
-                    .collect(),
+                service_characteristic,
             }),
             placement: Some(Placement {
                 domains: domains.iter().map(|d| (*d).to_string()).collect(),

@@ -1,7 +1,7 @@
 //! The Docker reconciler end to end (issue "ColonyOS fidelity ... and a Docker reconciler"): a
 //! real Docker Engine (started by `scripts/docker.sh`), a federation of one domain with one site
-//! whose agent runs with `docker: "on"`, and the `web-container` catalog entry: an order starts
-//! busybox httpd in a container that answers on the ordered port; a modify (image tag 1 -> 2)
+//! whose agent runs with `reconcilers.docker.mode: "on"`, and the `web-container` catalog entry: an
+//! order starts busybox httpd in a container that answers on the ordered port; a modify (image tag 1 -> 2)
 //! replaces the container; a delete removes it. Every container of the test's colony is removed
 //! when the test ends, however it ends.
 
@@ -14,14 +14,11 @@ use anyhow::{Context, bail};
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptions;
 use docker_reconciler::labels;
-use maestro_proto::order::v1::{
-    Characteristic, ItemAction, OrderItemSpec, OrderSpec, OrderState, Placement, Service,
-    ServiceSpecRef, ServiceState,
-};
+use maestro_proto::order::v1::{ItemAction, OrderSpec, OrderState, ServiceState};
 use maestro_tests::nodes::{Component, ProcessFederation, free_port};
 use maestro_tests::orders;
 use maestro_tests::scenario::{catalog, with_logs};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const SOCKET: &str = docker_reconciler::DEFAULT_SOCKET;
@@ -95,8 +92,7 @@ async fn docker_order_add_modify_delete() -> anyhow::Result<()> {
         1,
         |component, _, config| {
             if component == Component::Site {
-                config["docker"] = json!("on");
-                config["docker_socket"] = json!(SOCKET);
+                config["reconcilers"]["docker"] = json!({"mode": "on", "socket": SOCKET});
             }
         },
     )?;
@@ -171,40 +167,11 @@ fn web_order(
     chars: Option<(&str, u16)>,
     domain: &str,
 ) -> OrderSpec {
-    let characteristic = |name: &str, v: Value| Characteristic {
-        name: name.into(),
-        value: Some(maestro_common::json::to_proto_value(&v)),
-        value_type: String::new(),
-    };
-    let service_characteristic = match chars {
-        Some((tag, port)) => vec![
-            characteristic("tag", json!(tag)),
-            characteristic("port", json!(port)),
-        ],
+    let chars = match chars {
+        Some((tag, port)) => vec![("tag", json!(tag)), ("port", json!(port))],
         None => Vec::new(),
     };
-    OrderSpec {
-        external_id: format!("e2e-{service}"),
-        description: format!("{action:?} {service}"),
-        category: String::new(),
-        priority: 0,
-        items: vec![OrderItemSpec {
-            id: "1".into(),
-            action: action as i32,
-            service: Some(Service {
-                name: service.into(),
-                service_specification: Some(ServiceSpecRef {
-                    id: "web-container".into(),
-                    ..Default::default()
-                }),
-                service_characteristic,
-            }),
-            placement: Some(Placement {
-                domains: vec![domain.to_string()],
-                ..Default::default()
-            }),
-        }],
-    }
+    orders::service_order("web-container", action, service, &chars, &[domain])
 }
 
 /// One container as the test sees it.

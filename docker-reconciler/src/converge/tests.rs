@@ -1,10 +1,31 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use serde_json::json;
+use colony::model::Blueprint;
+use reconciler::{Reconciler, converge_blueprint, remove_blueprint};
+use serde_json::{Value, json};
 
-use super::*;
-use crate::FakeRuntime;
 use crate::runtime::ContainerState;
+use crate::spec::{DOCKER_DEPLOYMENT, EXECUTOR_DEPLOYMENT};
+use crate::{DockerReconciler, FakeRuntime, Settings, labels};
+
+/// What one convergence did, with the status JSON the framework writes.
+#[derive(Debug)]
+struct Converged {
+    done: Vec<String>,
+    errors: Vec<String>,
+    status: Option<Value>,
+}
+
+fn docker(rt: &FakeRuntime) -> DockerReconciler {
+    DockerReconciler::new(
+        Arc::new(rt.clone()),
+        Settings {
+            colony: "site".into(),
+            default_network_mode: "host".into(),
+        },
+    )
+}
 
 fn bp(generation: i64, replicas: u32, image: &str) -> Blueprint {
     let mut b = Blueprint::new(
@@ -18,8 +39,20 @@ fn bp(generation: i64, replicas: u32, image: &str) -> Blueprint {
     b
 }
 
-async fn converge(rt: &FakeRuntime, b: &Blueprint) -> Outcome {
-    converge_blueprint(rt, b, "site", "host").await.unwrap()
+async fn converge(rt: &FakeRuntime, b: &Blueprint) -> Converged {
+    let c = converge_blueprint(&docker(rt), b).await.unwrap();
+    let mut errors = c.outcome.errors;
+    if let Some(reason) = &c.invalid_spec {
+        errors.push(format!("invalid spec: {reason}"));
+    }
+    Converged {
+        done: c.outcome.done,
+        errors,
+        status: Some(
+            c.status
+                .to_json(b.metadata.generation, c.message.as_deref(), "now"),
+        ),
+    }
 }
 
 fn running(rt: &FakeRuntime) -> Vec<(String, Option<i64>)> {
@@ -139,14 +172,17 @@ async fn cleanup_and_orphans_touch_only_their_colony() {
     labels.insert(labels::KIND.to_string(), "SomethingElse".to_string());
     let not_ours = rt.insert("other-kind", "img:1", labels);
 
-    let known: BTreeSet<String> = ["web".to_string()].into();
-    let out = remove_orphans(&rt, "site", &known).await.unwrap();
+    let d = docker(&rt);
+    let existing = d.existing().await.unwrap();
+    assert_eq!(
+        existing,
+        BTreeSet::from(["web".to_string(), "gone".to_string()])
+    );
+    let out = remove_blueprint(&d, "gone").await.unwrap();
     assert_eq!(out.done.len(), 1, "{out:?}");
     assert!(rt.containers().iter().all(|c| c.id != orphan));
 
-    let out = remove_blueprint_containers(&rt, "site", "web")
-        .await
-        .unwrap();
+    let out = remove_blueprint(&d, "web").await.unwrap();
     assert_eq!(out.done.len(), 2);
     let left: BTreeSet<String> = rt.containers().into_iter().map(|c| c.id).collect();
     assert_eq!(left, [foreign, not_ours].into());

@@ -1,4 +1,6 @@
 use super::*;
+use maestro_common::contract::process_deployment_definition;
+use maestro_common::json::canonical;
 use serde_json::json;
 
 fn intent(templates: Vec<Value>) -> Intent {
@@ -85,7 +87,7 @@ fn unknown_variable_names_the_template_path() {
 
 #[test]
 fn definition_has_the_contract_shape() {
-    let d = process_deployment_definition();
+    let d = process_deployment_definition().to_value();
     assert_eq!(
         d["spec"]["handler"]["executorType"],
         json!("process-reconciler")

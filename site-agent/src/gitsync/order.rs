@@ -12,7 +12,7 @@ use std::fmt;
 use colony::model::Blueprint;
 
 /// Annotation listing the blueprints (comma-separated names) a blueprint depends on.
-pub const DEPENDS_ON: &str = "maestro.io/depends-on";
+pub use maestro_common::contract::ANN_DEPENDS_ON as DEPENDS_ON;
 
 /// The dependencies a blueprint declares: the comma-separated names of its
 /// [`DEPENDS_ON`] annotation, trimmed, without empties, duplicates and itself.

@@ -10,8 +10,8 @@ pub struct Assessment {
     pub ready: u32,
     /// Desired instances.
     pub total: u32,
-    /// Every instance runs the colony generation and running == total == the expected count
-    /// (`replicas`, or replicas × instances for a `DockerDeployment`).
+    /// The reconciler observed the colony generation, every instance runs it, and running ==
+    /// total (the count the current spec asks for, as the reconciler reports it).
     pub converged: bool,
     /// The reconciler's message, if any.
     pub message: String,
@@ -22,45 +22,15 @@ fn as_u32(v: Option<&Value>) -> Option<u32> {
         .and_then(|n| u32::try_from(n).ok())
 }
 
-fn spec_replicas(bp: &Blueprint) -> u32 {
-    bp.spec
-        .get("replicas")
-        .and_then(|r| {
-            r.as_u64()
-                .or_else(|| r.as_str().and_then(|s| s.trim().parse().ok()))
-        })
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(1)
-}
-
-/// How many instances `bp` asks for: `replicas` (default 1), or for the Docker reconciler's
-/// kinds the containers it derives from the spec (replicas × instances for a
-/// `DockerDeployment`), falling back to that product when the spec is invalid.
-pub fn expected_instances(bp: &Blueprint) -> u32 {
-    if !docker_reconciler::KINDS.contains(&bp.kind.as_str()) {
-        return spec_replicas(bp);
-    }
-    match docker_reconciler::desired_containers(bp, &bp.metadata.colony_name, "host") {
-        Ok(list) => u32::try_from(list.len()).unwrap_or(u32::MAX),
-        Err(_) if bp.kind == docker_reconciler::DOCKER_DEPLOYMENT => {
-            let instances = bp
-                .spec
-                .get("instances")
-                .and_then(Value::as_array)
-                .map_or(1, Vec::len);
-            spec_replicas(bp).saturating_mul(u32::try_from(instances).unwrap_or(u32::MAX))
-        }
-        Err(_) => spec_replicas(bp),
-    }
-}
-
-/// Assesses `bp` per `docs/contracts.md`. The same rules hold for every kind: the status's
-/// `observedGeneration` (when present) and every listed instance's `generation` equal
-/// `metadata.generation`, and `runningInstances == totalInstances == expected_instances(bp)`.
+/// Assesses `bp` per `docs/contracts.md`. The same rules hold for every kind, whose reconciler
+/// alone knows its spec: the status's `observedGeneration` and every listed instance's
+/// `generation` equal `metadata.generation` (so `totalInstances` is what the current spec asks
+/// for), and `runningInstances == totalInstances`.
 pub fn assess(bp: &Blueprint) -> Assessment {
     let generation = bp.metadata.generation;
     let status = &bp.status;
-    let replicas = expected_instances(bp);
+    let observed_now = status.get("observedGeneration").and_then(Value::as_i64) == Some(generation);
+    let replicas = as_u32(status.get("totalInstances")).unwrap_or(0);
     let message = status
         .get("message")
         .and_then(Value::as_str)
@@ -84,7 +54,7 @@ pub fn assess(bp: &Blueprint) -> Assessment {
     let total = as_u32(status.get("totalInstances"));
     let has_status = status.as_object().is_some_and(|m| !m.is_empty());
     let converged = has_status
-        && gen_ok(status.get("observedGeneration"))
+        && observed_now
         && instances.iter().all(|i| current(i))
         && running == Some(replicas)
         && total == Some(replicas)
@@ -176,34 +146,26 @@ mod tests {
         assert!(!assess(&bp(1, 1, json!({}))).converged);
     }
 
-    fn docker(generation: i64, replicas: u32, status: Value) -> Blueprint {
-        let mut b = Blueprint::new(
-            "DockerDeployment",
-            "arrowhead",
-            "s",
-            json!({"replicas": replicas, "instances": [
-                {"name": "db", "type": "container", "image": "mysql:8"},
-                {"name": "sr", "type": "container", "image": "sr:1"}
-            ]}),
-        );
-        b.metadata.generation = generation;
-        b.status = status;
-        b
-    }
-
     fn container(name: &str, state: &str, generation: i64) -> Value {
         json!({"name": name, "id": "c0ffee", "type": "container", "state": state,
                "image": "x", "generation": generation, "lastCheck": "t"})
     }
 
+    /// Any kind: the agent reads only the status the kind's reconciler wrote.
+    fn any(kind: &str, generation: i64, status: Value) -> Blueprint {
+        let mut b = Blueprint::new(kind, "arrowhead", "s", json!({"opaque": true}));
+        b.metadata.generation = generation;
+        b.status = status;
+        b
+    }
+
     #[test]
-    fn docker_deployment_expects_replicas_times_instances() {
+    fn the_reconcilers_total_at_the_current_generation_decides() {
         let two = |g: i64| {
             json!({"instances": [container("arrowhead-db-0", "running", g), container("arrowhead-sr-0", "running", g)],
                    "runningInstances": 2, "totalInstances": 2, "observedGeneration": g, "lastUpdated": "t"})
         };
-        let ok = docker(3, 1, two(3));
-        assert_eq!(expected_instances(&ok), 2);
+        let ok = any("DockerDeployment", 3, two(3));
         assert_eq!(
             assess(&ok),
             Assessment {
@@ -213,50 +175,34 @@ mod tests {
                 message: String::new()
             }
         );
-        // A newer blueprint generation than the status observed.
-        assert!(!assess(&docker(4, 1, two(3))).converged);
-        // Two replicas of two instances: four containers expected.
-        let short = docker(3, 2, two(3));
-        assert_eq!(expected_instances(&short), 4);
-        assert!(!assess(&short).converged);
-        assert_eq!(assess(&short).total, 4);
+        // A newer blueprint generation than the status observed: its total is stale.
+        assert!(!assess(&any("DockerDeployment", 4, two(3))).converged);
         // One container still starting.
-        let starting = docker(
+        let starting = any(
+            "SomeKind",
             3,
-            1,
             json!({"instances": [container("arrowhead-db-0", "running", 3), container("arrowhead-sr-0", "created", 3)],
                    "runningInstances": 1, "totalInstances": 2, "observedGeneration": 3, "message": "starting"}),
         );
         let a = assess(&starting);
         assert_eq!(
-            (a.ready, a.converged, a.message.as_str()),
-            (1, false, "starting")
+            (a.ready, a.total, a.converged, a.message.as_str()),
+            (1, 2, false, "starting")
         );
-        // Without observedGeneration the instances' generations decide.
-        let no_observed = docker(
+        // Without observedGeneration nothing counts as converged.
+        let no_observed = any(
+            "ConfigFile",
             3,
-            1,
-            json!({"instances": [container("arrowhead-db-0", "running", 3), container("arrowhead-sr-0", "running", 2)],
-                   "runningInstances": 2, "totalInstances": 2}),
+            json!({"instances": [container("a", "running", 3)], "runningInstances": 1, "totalInstances": 1}),
         );
         assert!(!assess(&no_observed).converged);
-    }
-
-    #[test]
-    fn executor_deployment_expects_replicas() {
-        let mut b = Blueprint::new(
-            "ExecutorDeployment",
-            "ex",
-            "s",
-            json!({"image": "e:1", "executorType": "python", "replicas": 3}),
+        // A reconciler that asks for nothing (zero replicas) is converged with nothing running.
+        let zero = any(
+            "ProcessDeployment",
+            2,
+            json!({"instances": [], "runningInstances": 0, "totalInstances": 0, "observedGeneration": 2}),
         );
-        b.metadata.generation = 1;
-        assert_eq!(expected_instances(&b), 3);
-        let list: Vec<Value> = (0..3)
-            .map(|i| container(&format!("ex-{i}"), "running", 1))
-            .collect();
-        b.status = json!({"instances": list, "runningInstances": 3, "totalInstances": 3, "observedGeneration": 1});
-        assert!(assess(&b).converged);
+        assert!(assess(&zero).converged);
     }
 
     #[test]

@@ -369,8 +369,7 @@ pub fn agent_config(
         colony_reconcile_interval_ms: 60_000,
         outbox_max_records: site_agent::outbox::DEFAULT_MAX_RECORDS,
         // These tests are about the process reconciler; Docker is exercised in `tests/`.
-        docker: site_agent::DockerMode::Off,
-        docker_socket: docker_reconciler::DEFAULT_SOCKET.into(),
+        reconcilers: [("docker".to_string(), serde_json::json!({"mode": "off"}))].into(),
     }
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
 use super::runtime::{ExitEvent, is_alive};
+use crate::{Driver, Level};
 
 /// How often recorded pids are checked (adopted processes are not our children).
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -36,11 +37,11 @@ pub(super) fn restart_delay(recent: usize) -> Duration {
 }
 
 pub(super) async fn run(
-    reconciler: ProcessReconciler,
+    driver: Driver<ProcessReconciler>,
     mut exits: mpsc::UnboundedReceiver<ExitEvent>,
     shutdown: CancellationToken,
 ) {
-    adopt(&reconciler, &shutdown).await;
+    adopt(&driver, &shutdown).await;
     let (due_tx, mut due_rx) = mpsc::unbounded_channel::<String>();
     let mut pending: BTreeSet<String> = BTreeSet::new();
     let mut restarts: HashMap<String, VecDeque<Instant>> = HashMap::new();
@@ -52,20 +53,20 @@ pub(super) async fn run(
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
                 // Instances the reconciler stopped itself are already forgotten.
-                if reconciler.table().contains(&ev.blueprint, ev.pid).unwrap_or(false) {
-                    reconciler.record(&ev.blueprint, "warn", &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
+                if driver.reconciler().table().contains(&ev.blueprint, ev.pid).unwrap_or(false) {
+                    driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
                     crashed.push(ev.blueprint);
                 }
             }
             _ = tick.tick() => {
-                if let Ok(all) = reconciler.table().all() {
-                    forward_output(&reconciler, &all);
+                if let Ok(all) = driver.reconciler().table().all() {
+                    forward_output(&driver, &all);
                     crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
                 }
             }
             Some(name) = due_rx.recv() => {
                 pending.remove(&name);
-                if let Err(e) = reconciler.converge_named(&name, None).await {
+                if let Err(e) = driver.reconcile_named(&name, None).await {
                     tracing::warn!(error = %e, blueprint = %name, "self-heal convergence failed");
                 }
             }
@@ -97,13 +98,14 @@ pub(super) async fn run(
 }
 
 /// Forwards new output lines of every recorded instance.
-fn forward_output(reconciler: &ProcessReconciler, instances: &[super::table::Instance]) {
-    let inner = &reconciler.inner;
+fn forward_output(driver: &Driver<ProcessReconciler>, instances: &[super::table::Instance]) {
+    let output = &driver.reconciler().output;
+    let recorder = driver.recorder().as_ref();
     let mut seen = BTreeSet::new();
     for i in instances {
         let name = i.name();
         if seen.insert(name.clone())
-            && let Err(e) = inner.output.forward(&inner.ctx.outbox, &i.blueprint, &name)
+            && let Err(e) = output.forward(recorder, &i.blueprint, &name)
         {
             tracing::debug!(error = %e, instance = %name, "forwarding process output failed");
         }
@@ -112,10 +114,11 @@ fn forward_output(reconciler: &ProcessReconciler, instances: &[super::table::Ins
 
 /// Converges everything once at start (re-adopting live pids, restarting dead ones, stopping
 /// orphans), retrying with backoff until the colony answers.
-async fn adopt(reconciler: &ProcessReconciler, shutdown: &CancellationToken) {
+async fn adopt(driver: &Driver<ProcessReconciler>, shutdown: &CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let live: Vec<String> = reconciler
+        let live: Vec<String> = driver
+            .reconciler()
             .table()
             .all()
             .unwrap_or_default()
@@ -123,14 +126,14 @@ async fn adopt(reconciler: &ProcessReconciler, shutdown: &CancellationToken) {
             .filter(is_alive)
             .map(|i| format!("{} (pid {})", i.name(), i.pid))
             .collect();
-        match reconciler.converge_all(None).await {
+        match driver.reconcile_all(None, None).await {
             Ok(_) => {
                 let message = format!(
                     "startup convergence done; adopted {} running instance(s): {}",
                     live.len(),
                     live.join(", ")
                 );
-                reconciler.record("", "info", &message, None).await;
+                driver.record(Level::Info, "", &message, None).await;
                 return;
             }
             // The colony did not answer: nothing was compared yet.

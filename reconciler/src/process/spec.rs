@@ -104,19 +104,6 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// Desired replicas of a blueprint spec, for status reports (1 when absent or invalid).
-pub fn desired_replicas(spec: &Value) -> u32 {
-    ProcessSpec::from_json(spec).map_or_else(
-        |_| {
-            spec.get("replicas")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1)
-        },
-        |s| s.replicas,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::outbox::Outbox;
+use crate::{Level, Recorder};
 
 /// Most bytes read from one file per round.
 const MAX_READ: u64 = 64 * 1024;
@@ -31,7 +31,7 @@ impl OutputForwarder {
     /// Sends the complete new lines of `<instance>.log` as log records of `blueprint`.
     pub fn forward(
         &self,
-        outbox: &Outbox,
+        recorder: &dyn Recorder,
         blueprint: &str,
         instance: &str,
     ) -> Result<usize, Error> {
@@ -69,7 +69,7 @@ impl OutputForwarder {
         let mut sent = 0;
         for line in buf[..end].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let text = String::from_utf8_lossy(&line[..line.len().min(MAX_LINE)]).into_owned();
-            outbox.log("info", blueprint, instance, text);
+            recorder.log(Level::Info, blueprint, instance, &text);
             sent += 1;
         }
         self.offsets
@@ -86,13 +86,14 @@ mod tests {
     fn forwards_complete_lines_once() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let outbox = Outbox::open(&db, "d", "s").unwrap();
+        let recorder = crate::MemoryRecorder::default();
         let f = OutputForwarder::open(&db, dir.path()).unwrap();
         std::fs::write(dir.path().join("web-0.log"), "one\ntwo\npart").unwrap();
-        assert_eq!(f.forward(&outbox, "web", "web-0").unwrap(), 2);
-        assert_eq!(f.forward(&outbox, "web", "web-0").unwrap(), 0);
+        assert_eq!(f.forward(&recorder, "web", "web-0").unwrap(), 2);
+        assert_eq!(f.forward(&recorder, "web", "web-0").unwrap(), 0);
         std::fs::write(dir.path().join("web-0.log"), "one\ntwo\npartial done\n").unwrap();
-        assert_eq!(f.forward(&outbox, "web", "web-0").unwrap(), 1);
-        assert_eq!(outbox.len(), 3);
+        assert_eq!(f.forward(&recorder, "web", "web-0").unwrap(), 1);
+        let lines: Vec<String> = recorder.lines().into_iter().map(|(_, _, m)| m).collect();
+        assert_eq!(lines, ["one", "two", "partial done"]);
     }
 }

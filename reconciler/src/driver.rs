@@ -1,0 +1,356 @@
+//! The [`Driver`]: everything around a [`Reconciler`] that is the same for every kind — fetching
+//! blueprints, the location filter, one convergence at a time, invalid specs, removal of what no
+//! blueprint asks for, the blueprint status and the log lines.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use colony::model::{Blueprint, Process};
+use colony::{ColonyClient, PrivateKey};
+use tracing::Instrument;
+
+use crate::host::{Level, Recorder};
+use crate::reconcile::{Outcome, Reconciler, converge_blueprint, remove_blueprint};
+use crate::{Error, Status};
+
+/// Drives one reconciler against one colony. Cheap to clone.
+pub struct Driver<R: Reconciler> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Reconciler> Clone for Driver<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<R> {
+    reconciler: R,
+    client: ColonyClient,
+    key: PrivateKey,
+    colony: String,
+    location: Option<String>,
+    recorder: Arc<dyn Recorder>,
+    source: String,
+    lock: tokio::sync::Mutex<()>,
+}
+
+/// Where a driver works.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Client of the colony.
+    pub client: ColonyClient,
+    /// The executor's key.
+    pub key: PrivateKey,
+    /// Colony name.
+    pub colony: String,
+    /// Only blueprints of this location (or of none) are converged; `None` for all.
+    pub location: Option<String>,
+    /// Name used as the source of log lines outside a process (the executor name).
+    pub source: String,
+}
+
+impl<R: Reconciler> Driver<R> {
+    /// A driver of `reconciler` at `target`, logging to `recorder`.
+    pub fn new(reconciler: R, target: Target, recorder: Arc<dyn Recorder>) -> Self {
+        let Target {
+            client,
+            key,
+            colony,
+            location,
+            source,
+        } = target;
+        Self {
+            inner: Arc::new(Inner {
+                reconciler,
+                client,
+                key,
+                colony,
+                location,
+                recorder,
+                source,
+                lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The reconciler.
+    pub fn reconciler(&self) -> &R {
+        &self.inner.reconciler
+    }
+
+    /// The colony client.
+    pub fn client(&self) -> &ColonyClient {
+        &self.inner.client
+    }
+
+    /// The executor key.
+    pub fn key(&self) -> &PrivateKey {
+        &self.inner.key
+    }
+
+    /// The colony name.
+    pub fn colony(&self) -> &str {
+        &self.inner.colony
+    }
+
+    /// The recorder.
+    pub fn recorder(&self) -> &Arc<dyn Recorder> {
+        &self.inner.recorder
+    }
+
+    /// Runs one assigned process: `reconcile` (kwargs `kind`, optional `blueprintName`) or
+    /// `cleanup` (kwargs `blueprintName`). Returns what was done, or the failure.
+    pub async fn handle(&self, process: &Process) -> Result<Vec<String>, Error> {
+        let spec = &process.spec;
+        let pid = Some(process.process_id.as_str());
+        let kind = spec.kwarg_str("kind").filter(|k| !k.is_empty());
+        if let Some(k) = kind
+            && !self.owns(k)
+        {
+            return Err(Error::Unsupported(format!(
+                "kind {k} is not handled by {}",
+                self.inner.source
+            )));
+        }
+        let name = spec.kwarg_str("blueprintName").filter(|n| !n.is_empty());
+        match (spec.func_name.as_str(), name) {
+            ("reconcile", Some(name)) => self.reconcile_named(name, pid).await,
+            ("reconcile", None) => self.reconcile_all(kind, pid).await,
+            ("cleanup", Some(name)) => self.cleanup(name, pid).await,
+            ("cleanup", None) => Err(Error::Unsupported(
+                "cleanup needs kwargs.blueprintName".into(),
+            )),
+            (other, _) => Err(Error::Unsupported(format!("unknown function {other:?}"))),
+        }
+    }
+
+    /// Converges the blueprint `name` (fetched from the colony); removes what runs for it when
+    /// it no longer exists.
+    pub async fn reconcile_named(
+        &self,
+        name: &str,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let _guard = self.inner.lock.lock().await;
+        self.reconcile_named_locked(name, process).await
+    }
+
+    /// Converges every blueprint of its kinds (only `kind` when given) at its location and
+    /// removes orphans: what exists for blueprints that are gone (the self-healing run).
+    pub async fn reconcile_all(
+        &self,
+        kind: Option<&str>,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let _guard = self.inner.lock.lock().await;
+        let inner = &self.inner;
+        let mut known = BTreeSet::new();
+        let mut todo: Vec<Blueprint> = Vec::new();
+        for &k in inner.reconciler.kinds() {
+            let list = inner
+                .client
+                .get_blueprints(&inner.key, &inner.colony, Some(k), None)
+                .await?;
+            for bp in list.into_iter().filter(|b| b.kind == k && self.is_mine(b)) {
+                known.insert(bp.metadata.name.clone());
+                if kind.is_none_or(|want| want == k) {
+                    todo.push(bp);
+                }
+            }
+        }
+        let mut done = Vec::new();
+        let mut errors = Vec::new();
+        for bp in &todo {
+            match self.converge_locked(bp, process).await {
+                Ok(a) => done.extend(a),
+                Err(e) => errors.push(format!("{}: {e}", bp.metadata.name)),
+            }
+        }
+        let orphans: Vec<String> = inner
+            .reconciler
+            .existing()
+            .await?
+            .into_iter()
+            .filter(|n| !known.contains(n))
+            .collect();
+        for name in orphans {
+            match self.remove_locked(&name, process).await {
+                Ok(a) => done.extend(a),
+                Err(e) => errors.push(format!("{name}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(done)
+        } else {
+            Err(Error::Failed(errors.join("; ")))
+        }
+    }
+
+    /// Removes what runs for the blueprint `name`; when a blueprint of that name exists again
+    /// (removed and re-added), it is converged afterwards.
+    pub async fn cleanup(&self, name: &str, process: Option<&str>) -> Result<Vec<String>, Error> {
+        let _guard = self.inner.lock.lock().await;
+        let mut done = self.remove_locked(name, process).await?;
+        let inner = &self.inner;
+        let again = inner
+            .client
+            .get_blueprint(&inner.key, &inner.colony, name)
+            .await?;
+        if again.is_some_and(|bp| self.owns(&bp.kind)) {
+            done.extend(self.reconcile_named_locked(name, process).await?);
+        }
+        Ok(done)
+    }
+
+    /// Logs a line through the recorder and, inside a colony process, as a process log.
+    pub async fn record(
+        &self,
+        level: Level,
+        blueprint: &str,
+        message: &str,
+        process: Option<&str>,
+    ) {
+        let inner = &self.inner;
+        inner
+            .recorder
+            .log(level, blueprint, process.unwrap_or(&inner.source), message);
+        let Some(pid) = process else { return };
+        let line = if blueprint.is_empty() {
+            message.to_string()
+        } else {
+            format!("{blueprint}: {message}")
+        };
+        if let Err(e) = inner.client.add_log(&inner.key, pid, &line).await {
+            tracing::debug!(error = %e, "adding process log failed");
+        }
+    }
+
+    fn owns(&self, kind: &str) -> bool {
+        self.inner.reconciler.kinds().contains(&kind)
+    }
+
+    fn is_mine(&self, bp: &Blueprint) -> bool {
+        match &self.inner.location {
+            None => true,
+            Some(loc) => bp.metadata.location_name.is_empty() || &bp.metadata.location_name == loc,
+        }
+    }
+
+    async fn reconcile_named_locked(
+        &self,
+        name: &str,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let inner = &self.inner;
+        match inner
+            .client
+            .get_blueprint(&inner.key, &inner.colony, name)
+            .await?
+        {
+            Some(bp) if self.owns(&bp.kind) => {
+                if !self.is_mine(&bp) {
+                    return Ok(vec![format!(
+                        "blueprint {name} belongs to location {}",
+                        bp.metadata.location_name
+                    )]);
+                }
+                self.converge_locked(&bp, process).await
+            }
+            Some(bp) => Err(Error::Unsupported(format!(
+                "blueprint {name} is a {}, not a kind {} handles",
+                bp.kind, inner.source
+            ))),
+            None => self.remove_locked(name, process).await,
+        }
+    }
+
+    async fn converge_locked(
+        &self,
+        bp: &Blueprint,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let span = tracing::info_span!(
+            "reconcile",
+            blueprint = %bp.metadata.name,
+            kind = %bp.kind,
+            generation = bp.metadata.generation
+        );
+        self.converge_inner(bp, process).instrument(span).await
+    }
+
+    async fn converge_inner(
+        &self,
+        bp: &Blueprint,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let name = &bp.metadata.name;
+        let c = converge_blueprint(&self.inner.reconciler, bp).await?;
+        self.write_status(
+            name,
+            &c.status,
+            bp.metadata.generation,
+            c.message.as_deref(),
+        )
+        .await;
+        if let (Some(reason), Some(message)) = (c.invalid_spec, c.message) {
+            self.record(Level::Error, name, &message, process).await;
+            return Err(Error::Spec(reason));
+        }
+        self.finish(name, c.outcome, process).await
+    }
+
+    async fn remove_locked(&self, name: &str, process: Option<&str>) -> Result<Vec<String>, Error> {
+        let out = remove_blueprint(&self.inner.reconciler, name).await?;
+        self.finish(name, out, process).await
+    }
+
+    async fn write_status(
+        &self,
+        name: &str,
+        status: &Status,
+        generation: i64,
+        message: Option<&str>,
+    ) {
+        let inner = &self.inner;
+        let now = maestro_common::time::rfc3339(maestro_common::time::now_millis());
+        let json = status.to_json(generation, message, &now);
+        match inner
+            .client
+            .update_blueprint_status(&inner.key, &inner.colony, name, json)
+            .await
+        {
+            Ok(()) => inner.recorder.changed(),
+            // Removed meanwhile: its cleanup follows.
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, blueprint = name, "writing blueprint status failed")
+            }
+        }
+    }
+
+    /// Logs an outcome and turns its errors into the result.
+    async fn finish(
+        &self,
+        name: &str,
+        out: Outcome,
+        process: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        for line in &out.done {
+            self.record(Level::Info, name, line, process).await;
+        }
+        for line in &out.errors {
+            self.record(Level::Error, name, line, process).await;
+        }
+        if !out.done.is_empty() {
+            self.inner.recorder.changed();
+        }
+        if out.errors.is_empty() {
+            Ok(out.done)
+        } else {
+            Err(Error::Failed(out.errors.join("; ")))
+        }
+    }
+}

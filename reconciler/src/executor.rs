@@ -1,0 +1,112 @@
+//! The one ColonyOS executor loop every reconciler runs: assign (long-poll), handle
+//! `reconcile` / `cleanup`, close the process successful or failed; processes assigned before a
+//! restart are resumed first; failed assigns back off.
+
+use std::time::Duration;
+
+use colony::model::{Process, ProcessState};
+use maestro_common::backoff::Backoff;
+use tokio_util::sync::CancellationToken;
+
+use crate::host::Level;
+use crate::{Driver, Reconciler};
+
+/// Long-poll timeout of one assign, in seconds.
+const ASSIGN_TIMEOUT_SECS: i64 = 5;
+/// Shortest and longest delay after a failed assign.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Most running processes looked at when resuming after a restart.
+const RESUME_LIMIT: i64 = 100;
+
+/// Runs the executor loop of `driver` until `shutdown`. A process being handled is finished and
+/// closed before the loop ends (a convergence is never cut in half).
+pub async fn run<R: Reconciler>(driver: Driver<R>, shutdown: CancellationToken) {
+    tracing::info!(colony = driver.colony(), "reconciler executor started");
+    resume_assigned(&driver).await;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    loop {
+        let assigned = tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = driver.client().assign(driver.key(), driver.colony(), ASSIGN_TIMEOUT_SECS) => r,
+        };
+        match assigned {
+            Ok(Some(process)) => {
+                backoff.reset();
+                handle_and_close(&driver, &process).await;
+            }
+            Ok(None) => backoff.reset(),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "assign failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    tracing::info!(colony = driver.colony(), "reconciler executor stopped");
+}
+
+/// Handles processes the colony assigned to this executor whose reply never reached it (an
+/// assign answered while it was stopping): they would otherwise stay running until their
+/// deadline.
+async fn resume_assigned<R: Reconciler>(driver: &Driver<R>) {
+    let me = driver.key().id();
+    let listed = driver
+        .client()
+        .get_processes(
+            driver.key(),
+            driver.colony(),
+            ProcessState::Running,
+            RESUME_LIMIT,
+        )
+        .await;
+    match listed {
+        Ok(list) => {
+            for p in list.iter().filter(|p| p.assigned_executor_id == me) {
+                handle_and_close(driver, p).await;
+                let message = format!(
+                    "resumed process {} ({}) assigned before the restart",
+                    p.process_id, p.spec.func_name
+                );
+                driver.record(Level::Info, "", &message, None).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing running processes failed"),
+    }
+}
+
+async fn handle_and_close<R: Reconciler>(driver: &Driver<R>, process: &Process) {
+    let pid = process.process_id.as_str();
+    let key = driver.key();
+    let closed = match driver.handle(process).await {
+        Ok(done) => {
+            let summary = if done.is_empty() {
+                "no changes".to_string()
+            } else {
+                done.join("; ")
+            };
+            driver
+                .client()
+                .close_successful(key, pid, vec![summary])
+                .await
+        }
+        Err(e) => {
+            let target = process.spec.kwarg_str("blueprintName").unwrap_or_default();
+            let message = format!("{} failed: {e}", process.spec.func_name);
+            driver
+                .record(Level::Error, target, &message, Some(pid))
+                .await;
+            driver
+                .client()
+                .close_failed(key, pid, vec![e.to_string()])
+                .await
+        }
+    };
+    if let Err(e) = closed {
+        tracing::warn!(error = %e, process = pid, "closing process failed");
+    }
+    driver.recorder().changed();
+}

@@ -1,0 +1,296 @@
+//! `ProcessDeployment` as a [`Reconciler`]: desired = spec + generation, observed = the
+//! instance table with liveness from `/proc`, steps = forget / stop / start.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use colony::model::Blueprint;
+use serde_json::Map;
+
+use super::output::OutputForwarder;
+use super::plan::{Observed, plan};
+use super::runtime::{ProcessRuntime, is_alive};
+use super::spec::{KIND, ProcessSpec};
+use super::table::{Instance, InstanceTable};
+use crate::{Error, InstanceStatus, Outcome, Reconciler, Status};
+
+/// What a `ProcessDeployment` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDesired {
+    /// The validated spec.
+    pub spec: ProcessSpec,
+    /// The blueprint generation instances must run.
+    pub generation: i64,
+}
+
+/// One recorded instance and whether it is still alive (and still ours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedInstance {
+    /// The table row.
+    pub instance: Instance,
+    /// Alive per `/proc`.
+    pub alive: bool,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Drop a dead instance from the table.
+    Forget(Instance),
+    /// Stop a live instance (older generation, duplicate, beyond `replicas`, or unwanted).
+    Stop(Instance),
+    /// Start instance slot `index`.
+    Start(u32),
+}
+
+/// The process reconciler.
+#[derive(Debug)]
+pub struct ProcessReconciler {
+    table: InstanceTable,
+    runtime: ProcessRuntime,
+    pub(super) output: OutputForwarder,
+    grace: Duration,
+}
+
+impl ProcessReconciler {
+    /// A reconciler over `table`, starting processes through `runtime`.
+    pub fn new(
+        table: InstanceTable,
+        runtime: ProcessRuntime,
+        output: OutputForwarder,
+        grace: Duration,
+    ) -> Self {
+        Self {
+            table,
+            runtime,
+            output,
+            grace,
+        }
+    }
+
+    /// The instance table.
+    pub fn table(&self) -> &InstanceTable {
+        &self.table
+    }
+}
+
+/// Pure: the steps for `observed` towards `desired` (everything removed when `None`).
+pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) -> Vec<Step> {
+    let Some(d) = desired else {
+        return observed
+            .iter()
+            .map(|o| {
+                if o.alive {
+                    Step::Stop(o.instance.clone())
+                } else {
+                    Step::Forget(o.instance.clone())
+                }
+            })
+            .collect();
+    };
+    let view: Vec<Observed> = observed
+        .iter()
+        .map(|o| Observed {
+            pid: o.instance.pid,
+            index: o.instance.index,
+            generation: o.instance.generation,
+            alive: o.alive,
+        })
+        .collect();
+    let p = plan(d.generation, d.spec.replicas, &view);
+    let row = |pid: &u32| observed.iter().find(|o| o.instance.pid == *pid);
+    let mut out: Vec<Step> = Vec::new();
+    out.extend(
+        p.forget
+            .iter()
+            .filter_map(row)
+            .map(|o| Step::Forget(o.instance.clone())),
+    );
+    out.extend(
+        p.stop
+            .iter()
+            .filter_map(row)
+            .map(|o| Step::Stop(o.instance.clone())),
+    );
+    out.extend(p.start.into_iter().map(Step::Start));
+    out
+}
+
+#[async_trait]
+impl Reconciler for ProcessReconciler {
+    type Desired = ProcessDesired;
+    type Observed = Vec<ObservedInstance>;
+    type Action = Step;
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &[KIND]
+    }
+
+    fn desired(&self, bp: &Blueprint) -> Result<ProcessDesired, String> {
+        Ok(ProcessDesired {
+            spec: ProcessSpec::from_json(&bp.spec)?,
+            generation: bp.metadata.generation,
+        })
+    }
+
+    async fn observe(&self, name: &str) -> Result<Vec<ObservedInstance>, Error> {
+        let mut rows = self.table.of_blueprint(name)?;
+        rows.sort_by_key(|i| (i.index, i.pid));
+        Ok(rows
+            .into_iter()
+            .map(|instance| ObservedInstance {
+                alive: is_alive(&instance),
+                instance,
+            })
+            .collect())
+    }
+
+    fn plan(
+        &self,
+        desired: Option<&ProcessDesired>,
+        observed: &Vec<ObservedInstance>,
+    ) -> Vec<Step> {
+        steps(desired, observed)
+    }
+
+    async fn apply(
+        &self,
+        name: &str,
+        desired: Option<&ProcessDesired>,
+        _observed: &Vec<ObservedInstance>,
+        step: Step,
+    ) -> Outcome {
+        match step {
+            Step::Forget(i) => match self.table.remove(name, i.pid) {
+                Ok(_) if desired.is_some() => Outcome::done(format!(
+                    "instance {} (pid {}) is gone; replacing it",
+                    i.name(),
+                    i.pid
+                )),
+                Ok(_) => Outcome::done(format!(
+                    "forgot exited instance {} (pid {})",
+                    i.name(),
+                    i.pid
+                )),
+                Err(e) => Outcome::failed(format!("forgetting {}: {e}", i.name())),
+            },
+            Step::Stop(i) => {
+                // Forget first: the exit this causes must not look like a crash.
+                if let Err(e) = self.table.remove(name, i.pid) {
+                    return Outcome::failed(format!("forgetting {}: {e}", i.name()));
+                }
+                match self.runtime.stop(&i, self.grace).await {
+                    Ok(()) => Outcome::done(format!(
+                        "stopped instance {} (pid {}, generation {})",
+                        i.name(),
+                        i.pid,
+                        i.generation
+                    )),
+                    Err(e) => {
+                        Outcome::failed(format!("stopping {} (pid {}): {e}", i.name(), i.pid))
+                    }
+                }
+            }
+            Step::Start(index) => {
+                let Some(d) = desired else {
+                    return Outcome::failed(format!("starting instance {index}: nothing desired"));
+                };
+                match self.runtime.spawn(name, index, d.generation, &d.spec).await {
+                    Ok(instance) => match self.table.insert(&instance).await {
+                        Ok(()) => Outcome::done(format!(
+                            "started instance {} (pid {}, generation {})",
+                            instance.name(),
+                            instance.pid,
+                            d.generation
+                        )),
+                        Err(e) => Outcome::failed(format!("recording {}: {e}", instance.name())),
+                    },
+                    Err(e) => Outcome::failed(format!("starting instance {index}: {e}")),
+                }
+            }
+        }
+    }
+
+    fn status(&self, desired: Option<&ProcessDesired>, observed: &Vec<ObservedInstance>) -> Status {
+        let current = |o: &ObservedInstance| {
+            o.alive && desired.is_none_or(|d| d.generation == o.instance.generation)
+        };
+        Status {
+            instances: observed
+                .iter()
+                .map(|o| InstanceStatus {
+                    name: o.instance.name(),
+                    id: o.instance.pid.to_string(),
+                    instance_type: "process",
+                    state: if o.alive { "running" } else { "exited" }.to_string(),
+                    generation: Some(o.instance.generation),
+                    extra: Map::new(),
+                })
+                .collect(),
+            running: u32::try_from(observed.iter().filter(|o| current(o)).count())
+                .unwrap_or(u32::MAX),
+            total: desired.map_or(0, |d| d.spec.replicas),
+        }
+    }
+
+    async fn existing(&self) -> Result<BTreeSet<String>, Error> {
+        Ok(self.table.all()?.into_iter().map(|i| i.blueprint).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pid: u32, index: u32, generation: i64, alive: bool) -> ObservedInstance {
+        ObservedInstance {
+            instance: Instance {
+                blueprint: "web".into(),
+                index,
+                pid,
+                generation,
+                started_at_ms: 0,
+                start_ticks: None,
+            },
+            alive,
+        }
+    }
+
+    fn desired(replicas: u32, generation: i64) -> ProcessDesired {
+        ProcessDesired {
+            spec: ProcessSpec::from_json(
+                &serde_json::json!({"command": "/bin/true", "replicas": replicas}),
+            )
+            .unwrap(),
+            generation,
+        }
+    }
+
+    #[test]
+    fn scaling_up_keeps_running_instances() {
+        let obs = vec![row(10, 0, 1, true), row(11, 1, 1, true)];
+        assert_eq!(steps(Some(&desired(3, 1)), &obs), vec![Step::Start(2)]);
+    }
+
+    #[test]
+    fn no_desired_state_removes_everything_observed() {
+        let obs = vec![row(10, 0, 1, true), row(11, 1, 1, false)];
+        assert_eq!(
+            steps(None, &obs),
+            vec![
+                Step::Stop(obs[0].instance.clone()),
+                Step::Forget(obs[1].instance.clone())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dead_instance_is_forgotten_and_its_slot_restarted() {
+        let obs = vec![row(10, 0, 2, false)];
+        assert_eq!(
+            steps(Some(&desired(1, 2)), &obs),
+            vec![Step::Forget(obs[0].instance.clone()), Step::Start(0)]
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! How a site starts the process reconciler.
+
+use async_trait::async_trait;
+use colony::PrivateKey;
+use colony::model::BlueprintDefinition;
+use maestro_common::contract::process_deployment_definition;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::output::OutputForwarder;
+use super::runtime::ProcessRuntime;
+use super::spec::EXECUTOR_TYPE;
+use super::table::InstanceTable;
+use super::{ProcessReconciler, STOP_GRACE, heal};
+use crate::driver::Target;
+use crate::host::{executor_name, parse_settings};
+use crate::{Driver, Error, Host, Registration, definition_from_contract, executor};
+
+/// Folder of the native processes' output inside the site's data dir.
+pub const LOG_DIR: &str = "logs";
+
+/// Settings of `reconcilers.process` (none yet; unknown keys are refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {}
+
+/// The process reconciler's registration. It always runs.
+#[derive(Debug, Default)]
+pub struct ProcessRegistration;
+
+#[async_trait]
+impl Registration for ProcessRegistration {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn executor_type(&self) -> &'static str {
+        EXECUTOR_TYPE
+    }
+
+    fn definitions(&self, colony: &str) -> Vec<BlueprintDefinition> {
+        vec![definition_from_contract(
+            &process_deployment_definition(),
+            colony,
+        )]
+    }
+
+    fn validate(&self, settings: &Value) -> Result<(), String> {
+        parse_settings::<Settings>(self.name(), settings).map(|_| ())
+    }
+
+    async fn enabled(&self, _settings: &Value) -> Result<bool, Error> {
+        Ok(true)
+    }
+
+    async fn start(&self, _settings: &Value, host: &Host, key: PrivateKey) -> Result<(), Error> {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let log_dir = host.data_dir.join(LOG_DIR);
+        let runtime = ProcessRuntime::new(
+            &host.location,
+            &log_dir,
+            exits_tx,
+            host.shutdown.clone(),
+            host.tracker.clone(),
+        );
+        let reconciler = ProcessReconciler::new(
+            InstanceTable::open(&host.db)?,
+            runtime,
+            OutputForwarder::open(&host.db, &log_dir)?,
+            STOP_GRACE,
+        );
+        let target = Target {
+            client: host.client.clone(),
+            key,
+            colony: host.colony.clone(),
+            location: Some(host.location.clone()),
+            source: executor_name(EXECUTOR_TYPE, &host.location),
+        };
+        let driver = Driver::new(reconciler, target, host.recorder.clone());
+        host.tracker
+            .spawn(executor::run(driver.clone(), host.shutdown.clone()));
+        host.tracker
+            .spawn(heal::run(driver, exits_rx, host.shutdown.clone()));
+        Ok(())
+    }
+}

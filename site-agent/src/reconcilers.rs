@@ -1,0 +1,77 @@
+//! The reconcilers a site runs. Adding a kind is one line here (and its module in its crate);
+//! the agent knows nothing else about any of them.
+
+use reconciler::Registration;
+
+/// Every reconciler the site agent can run, in start order.
+pub fn registrations() -> Vec<Box<dyn Registration>> {
+    vec![
+        Box::new(reconciler::process::ProcessRegistration),
+        Box::new(docker_reconciler::DockerRegistration),
+        Box::new(reconciler::config_file::ConfigFileRegistration),
+    ]
+}
+
+/// Checks the `reconcilers` section of the site config: every key names a reconciler and every
+/// section is valid for it. The error names the key.
+pub fn validate_settings(
+    sections: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), maestro_common::FieldError> {
+    let all = registrations();
+    for (name, settings) in sections {
+        let field = format!("reconcilers.{name}");
+        let Some(r) = all.iter().find(|r| r.name() == name) else {
+            let known: Vec<&str> = all.iter().map(|r| r.name()).collect();
+            return Err(maestro_common::FieldError::new(
+                field,
+                format!("unknown reconciler; known: {}", known.join(", ")),
+            ));
+        };
+        r.validate(settings)
+            .map_err(|reason| maestro_common::FieldError::new(field, reason))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_and_executor_types_are_unique() {
+        let all = registrations();
+        let mut names: Vec<&str> = all.iter().map(|r| r.name()).collect();
+        let mut types: Vec<&str> = all.iter().map(|r| r.executor_type()).collect();
+        names.sort_unstable();
+        names.dedup();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!((names.len(), types.len()), (all.len(), all.len()));
+    }
+
+    #[test]
+    fn settings_are_checked_by_their_reconciler() {
+        let ok = [
+            ("docker".to_string(), json!({"mode": "off"})),
+            ("config_file".to_string(), json!({"dir": "/srv/gateway"})),
+        ]
+        .into();
+        validate_settings(&ok).unwrap();
+        let unknown = [("kubernetes".to_string(), json!({}))].into();
+        let e = validate_settings(&unknown).unwrap_err();
+        assert_eq!(e.field, "reconcilers.kubernetes");
+        let bad = [("docker".to_string(), json!({"mode": "maybe"}))].into();
+        assert_eq!(
+            validate_settings(&bad).unwrap_err().field,
+            "reconcilers.docker"
+        );
+        let relative = [("config_file".to_string(), json!({"dir": "rel"}))].into();
+        assert!(
+            validate_settings(&relative)
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+    }
+}
