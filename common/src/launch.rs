@@ -12,8 +12,13 @@ use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How long a component may take to stop after shutdown was requested before the process gives
+/// up on it (a second signal exits at once, see [`crate::shutdown`]).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// A component's configuration that knows how to start the component.
 pub trait Service: DeserializeOwned + Serialize + Default + Validate + Send + 'static {
@@ -92,7 +97,8 @@ pub async fn serve<S: Service>(config: S) -> Result<(), LaunchError> {
 }
 
 /// Starts the component, announces `<name> serving on <addr>` on stdout and waits for it to
-/// stop; an end before `shutdown` was cancelled is a failure.
+/// stop; an end before `shutdown` was cancelled is a failure, and so is a drain longer than
+/// [`DRAIN_LIMIT`].
 pub async fn serve_until<S: Service>(
     config: S,
     shutdown: CancellationToken,
@@ -105,7 +111,22 @@ pub async fn serve_until<S: Service>(
     let addr = started.addr;
     tracing::info!(%addr, "{name} running; SIGINT/SIGTERM to stop");
     announce(&format!("{name} serving on {addr}\n"));
-    if let Err(e) = started.task.await {
+    let mut task = started.task;
+    let drained = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN_LIMIT).await;
+    };
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = drained => {
+            task.abort();
+            return Err(LaunchError::Failed(format!(
+                "{name} did not stop within {}s of the shutdown request",
+                DRAIN_LIMIT.as_secs()
+            )));
+        }
+    };
+    if let Err(e) = joined {
         return Err(LaunchError::Failed(format!("{name} task failed: {e}")));
     }
     if !shutdown.is_cancelled() {
@@ -160,3 +181,6 @@ fn announce(text: &str) {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
+
+#[cfg(test)]
+mod tests;
