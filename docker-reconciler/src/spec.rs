@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use colony::model::Blueprint;
 use serde_json::{Map, Value};
 
+use reconciler::values::scalar;
+
 use crate::labels;
 
 /// Kind of the multi-container deployment (group `colonyos.io`).
@@ -607,15 +609,6 @@ fn array<'a>(v: Option<&'a Value>, path: &str) -> Result<Option<&'a Vec<Value>>,
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
         Some(_) => Err(format!("{path}: not an array")),
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

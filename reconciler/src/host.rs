@@ -13,7 +13,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::Error;
+use crate::driver::Target;
+use crate::{Driver, Error, Reconciler, executor};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +114,32 @@ pub struct Host {
     pub tracker: TaskTracker,
     /// Stops its loops (never its workloads).
     pub shutdown: CancellationToken,
+}
+
+impl Host {
+    /// A driver of `reconciler` acting as this site's executor of `executor_type` (key `key`),
+    /// converging the blueprints of this location.
+    pub fn driver<R: Reconciler>(
+        &self,
+        reconciler: R,
+        executor_type: &str,
+        key: PrivateKey,
+    ) -> Driver<R> {
+        let target = Target {
+            client: self.client.clone(),
+            key,
+            colony: self.colony.clone(),
+            location: Some(self.location.clone()),
+            source: executor_name(executor_type, &self.location),
+        };
+        Driver::new(reconciler, target, self.recorder.clone())
+    }
+
+    /// Runs the executor loop of `driver` on the host's tracker until the host's shutdown.
+    pub fn spawn_executor<R: Reconciler>(&self, driver: Driver<R>) {
+        self.tracker
+            .spawn(executor::run(driver, self.shutdown.clone()));
+    }
 }
 
 /// A kind of reconciler as a site agent sees it: its name, its executor type, the blueprint

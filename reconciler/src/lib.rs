@@ -21,6 +21,7 @@ mod host;
 pub mod process;
 mod reconcile;
 mod status;
+pub mod values;
 
 pub use driver::{Driver, Target};
 pub use error::Error;

@@ -13,9 +13,8 @@ use super::disk::ManagedDir;
 use super::manifest::Manifest;
 use super::reconcile::ConfigFileReconciler;
 use super::spec::{EXECUTOR_TYPE, KIND};
-use crate::driver::Target;
-use crate::host::{executor_name, parse_settings};
-use crate::{Driver, Error, Host, Registration, definition_from_contract, executor};
+use crate::host::parse_settings;
+use crate::{Error, Host, Registration, definition_from_contract};
 
 /// The managed directory inside the site's data dir when `reconcilers.config_file.dir` is unset.
 pub const DEFAULT_DIR: &str = "config-files";
@@ -86,16 +85,7 @@ impl Registration for ConfigFileRegistration {
         let dir = ManagedDir::open(&root)
             .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
         let reconciler = ConfigFileReconciler::new(dir, Manifest::open(&host.db)?);
-        let target = Target {
-            client: host.client.clone(),
-            key,
-            colony: host.colony.clone(),
-            location: Some(host.location.clone()),
-            source: executor_name(EXECUTOR_TYPE, &host.location),
-        };
-        let driver = Driver::new(reconciler, target, host.recorder.clone());
-        host.tracker
-            .spawn(executor::run(driver, host.shutdown.clone()));
+        host.spawn_executor(host.driver(reconciler, EXECUTOR_TYPE, key));
         Ok(())
     }
 }

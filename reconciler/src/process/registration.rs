@@ -13,9 +13,8 @@ use super::runtime::ProcessRuntime;
 use super::spec::EXECUTOR_TYPE;
 use super::table::InstanceTable;
 use super::{ProcessReconciler, STOP_GRACE, heal};
-use crate::driver::Target;
-use crate::host::{executor_name, parse_settings};
-use crate::{Driver, Error, Host, Registration, definition_from_contract, executor};
+use crate::host::parse_settings;
+use crate::{Error, Host, Registration, definition_from_contract};
 
 /// Folder of the native processes' output inside the site's data dir.
 pub const LOG_DIR: &str = "logs";
@@ -70,16 +69,8 @@ impl Registration for ProcessRegistration {
             OutputForwarder::open(&host.db, &log_dir)?,
             STOP_GRACE,
         );
-        let target = Target {
-            client: host.client.clone(),
-            key,
-            colony: host.colony.clone(),
-            location: Some(host.location.clone()),
-            source: executor_name(EXECUTOR_TYPE, &host.location),
-        };
-        let driver = Driver::new(reconciler, target, host.recorder.clone());
-        host.tracker
-            .spawn(executor::run(driver.clone(), host.shutdown.clone()));
+        let driver = host.driver(reconciler, EXECUTOR_TYPE, key);
+        host.spawn_executor(driver.clone());
         host.tracker
             .spawn(heal::run(driver, exits_rx, host.shutdown.clone()));
         Ok(())

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::values::scalar;
+
 /// Kind handled by the process reconciler.
 pub const KIND: &str = "ProcessDeployment";
 /// Executor type of the process reconciler.
@@ -92,15 +94,6 @@ impl ProcessSpec {
             replicas,
             working_dir,
         })
-    }
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -90,38 +90,23 @@ pub fn is_managed(bp: &Blueprint) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn file(kind: &str, name: &str) -> Vec<u8> {
-        serde_json::to_vec(&json!({
-            "kind": kind,
-            "metadata": {"name": name, "labels": {"maestro.io/service": "web"},
-                         "annotations": {INTENT_ID: "i-1", INTENT_GENERATION: "2"}},
-            "spec": {"command": "/bin/sleep", "replicas": 2}
-        }))
-        .unwrap()
-    }
 
     #[test]
-    fn valid_file_gets_colony_and_location() {
-        let bp = parse_blueprint(
-            "ProcessDeployment",
-            "web",
-            &file("ProcessDeployment", "web"),
-            "s1",
-            "s1",
-        )
-        .unwrap();
-        assert_eq!(bp.metadata.colony_name, "s1");
-        assert_eq!(bp.metadata.location_name, "s1");
-        assert_eq!(intent_generation(&bp), 2);
+    fn a_valid_file_gets_colony_and_location_and_a_violation_is_refused() {
+        let bytes = br#"{"kind": "ConfigFile", "metadata": {"name": "gw",
+            "annotations": {"maestro.io/intent-id": "i-9", "maestro.io/intent-generation": "4"}},
+            "spec": {"files": []}}"#;
+        let bp = parse_blueprint("ConfigFile", "gw", bytes, "s1", "s1").unwrap();
+        assert_eq!(
+            (
+                bp.metadata.colony_name.as_str(),
+                bp.metadata.location_name.as_str()
+            ),
+            ("s1", "s1")
+        );
+        assert_eq!(intent_generation(&bp), 4);
         assert!(is_managed(&bp));
-    }
-
-    #[test]
-    fn a_contract_violation_is_refused() {
-        let e = parse_blueprint("ProcessDeployment", "web", &file("Other", "web"), "s", "s")
-            .unwrap_err();
+        let e = parse_blueprint("ProcessDeployment", "gw", bytes, "s", "s").unwrap_err();
         assert!(e.contains("does not match the directory"), "{e}");
     }
 }
