@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 /// Doubling backoff between `min` and `max`, with ±20 % jitter derived from a counter
 /// (deterministic, so paused-time tests can reason about it).
 #[derive(Debug, Clone)]
@@ -40,6 +42,53 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
+
+    /// Waits the next delay unless `shutdown` comes first; true when it did (stop retrying).
+    pub async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        pause(self.next_delay(), shutdown).await
+    }
+}
+
+/// Waits `delay` unless `shutdown` comes first; true when it did.
+pub async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(delay) => false,
+    }
+}
+
+/// Runs `op` until it succeeds, waiting `backoff` between failed attempts (each failure is
+/// logged as a warning about `what`); `None` when `shutdown` came first. The one retry loop of
+/// the workspace: callers never write "attempt, select on shutdown, sleep" by hand.
+pub async fn retry<T, E, F, Fut>(
+    what: &str,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+    mut op: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    loop {
+        let attempt = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            r = op() => r,
+        };
+        match attempt {
+            Ok(v) => {
+                backoff.reset();
+                return Some(v);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt = backoff.attempts() + 1, "{what} failed; retrying");
+                if backoff.wait(shutdown).await {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +104,45 @@ mod tests {
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(2)));
         b.reset();
         assert_eq!(b.attempts(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_backs_off_until_success_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let shutdown = CancellationToken::new();
+        let start = tokio::time::Instant::now();
+        let mut calls = 0;
+        let got = retry("test", &mut b, &shutdown, || {
+            calls += 1;
+            let n = calls;
+            async move { if n < 4 { Err("not yet") } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(got, Some(4));
+        // Three waits of about 100, 200 and 400 ms (±20 %).
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(560) && waited <= Duration::from_millis(840),
+            "{waited:?}"
+        );
+        assert_eq!(b.attempts(), 0, "reset after success");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_and_wait_stop_at_shutdown() {
+        let mut b = Backoff::new(Duration::from_secs(60), Duration::from_secs(60));
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop.cancel();
+        });
+        let got: Option<()> = retry("test", &mut b, &shutdown, || async { Err("down") }).await;
+        assert_eq!(got, None);
+        assert!(
+            b.wait(&shutdown).await,
+            "a cancelled token ends the wait at once"
+        );
+        assert!(!pause(Duration::from_millis(1), &CancellationToken::new()).await);
     }
 }

@@ -1,7 +1,7 @@
 //! Registration with maestro's `DomainRegistry`: register (retrying with backoff while maestro
 //! is down), then heartbeat; re-register when maestro forgot the domain. Never blocks serving.
 
-use maestro_common::backoff::Backoff;
+use maestro_common::backoff::{Backoff, pause};
 use maestro_proto::domain::v1::{
     HeartbeatRequest, RegisterDomainRequest, domain_registry_client::DomainRegistryClient,
 };
@@ -39,14 +39,14 @@ pub async fn register_and_heartbeat(reg: Registration, shutdown: CancellationTok
             }
             Err(e) => {
                 tracing::warn!(domain = %reg.request.id, error = %e, "registering with maestro failed; retrying");
-                if sleep_or_cancel(backoff.next_delay(), &shutdown).await {
+                if backoff.wait(&shutdown).await {
                     return;
                 }
                 continue;
             }
         }
         loop {
-            if sleep_or_cancel(heartbeat, &shutdown).await {
+            if pause(heartbeat, &shutdown).await {
                 return;
             }
             match client
@@ -65,13 +65,5 @@ pub async fn register_and_heartbeat(reg: Registration, shutdown: CancellationTok
                 }
             }
         }
-    }
-}
-
-/// Sleeps for `d`; true when cancelled first.
-async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => true,
-        () = tokio::time::sleep(d) => false,
     }
 }

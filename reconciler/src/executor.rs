@@ -37,11 +37,9 @@ pub async fn run<R: Reconciler>(driver: Driver<R>, shutdown: CancellationToken) 
             }
             Ok(None) => backoff.reset(),
             Err(e) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "assign failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
+                tracing::warn!(error = %e, attempt = backoff.attempts() + 1, "assign failed");
+                if backoff.wait(&shutdown).await {
+                    break;
                 }
             }
         }

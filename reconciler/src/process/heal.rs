@@ -146,9 +146,8 @@ async fn adopt(driver: &Driver<ProcessReconciler>, shutdown: &CancellationToken)
                 return;
             }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff.next_delay()) => {}
+        if backoff.wait(shutdown).await {
+            return;
         }
     }
 }

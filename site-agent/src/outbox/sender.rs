@@ -57,12 +57,10 @@ pub async fn run_sender(outbox: Outbox, endpoint: String, shutdown: Cancellation
             }
             Err(status) => {
                 outbox.release();
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %status.message(), code = ?status.code(), retry_in_ms = delay.as_millis() as u64,
+                tracing::warn!(error = %status.message(), code = ?status.code(), attempt = backoff.attempts() + 1,
                     pending = outbox.len(), "log server push failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
+                if backoff.wait(&shutdown).await {
+                    return;
                 }
             }
         }
