@@ -13,7 +13,6 @@ use crate::registration::{Registration, register_and_heartbeat};
 use crate::service::IntentGrpc;
 use crate::source::{LogServerSource, StatusSource};
 use crate::store::{IntentStore, SledStore};
-use maestro_common::ResourceName;
 use maestro_proto::domain::v1::RegisterDomainRequest;
 use maestro_proto::intent::v1::intent_service_server::IntentServiceServer;
 use std::sync::Arc;
@@ -31,22 +30,10 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// [`Config::validate`] as a start error, for callers that skip the config loader.
 fn validate(config: &Config) -> Result<(), Error> {
-    ResourceName::parse("domain", &config.domain).map_err(|e| Error::Config(e.to_string()))?;
-    for (i, s) in config.sites.iter().enumerate() {
-        ResourceName::parse(&format!("sites[{i}]"), s).map_err(|e| Error::Config(e.to_string()))?;
-    }
-    if config.git_remote.is_empty() {
-        return Err(Error::Config("git_remote: must not be empty".into()));
-    }
-    if git2::Reference::is_valid_name(&format!("refs/heads/{}", config.branch)) {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "branch: invalid branch name '{}'",
-            config.branch
-        )))
-    }
+    use maestro_common::config::Validate;
+    config.validate().map_err(|e| Error::Config(e.to_string()))
 }
 
 /// Starts the domain orchestrator and returns once it is serving.
