@@ -44,36 +44,11 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-fn validate(config: &Config) -> Result<(), Error> {
-    maestro_common::names::validate_name("site", &config.site)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    maestro_common::names::validate_name("domain", &config.domain)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    if config.git_remote.trim().is_empty() {
-        return Err(Error::Config("git_remote: required".into()));
-    }
-    if config.log_server.trim().is_empty() {
-        return Err(Error::Config("log_server: required".into()));
-    }
-    for (field, v) in [
-        ("sync_interval_ms", config.sync_interval_ms),
-        ("heartbeat_interval_ms", config.heartbeat_interval_ms),
-        (
-            "colony_reconcile_interval_ms",
-            config.colony_reconcile_interval_ms,
-        ),
-    ] {
-        if v == 0 {
-            return Err(Error::Config(format!("{field}: must be greater than 0")));
-        }
-    }
-    Ok(())
-}
-
 /// Starts the site agent; returns once the colony is serving and every loop runs. Cancelling
 /// `shutdown` stops the agent (never its workloads).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
-    validate(&config)?;
+    maestro_common::config::Validate::validate(&config)
+        .map_err(|e| Error::Config(e.to_string()))?;
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
