@@ -6,6 +6,8 @@ mod common;
 use anyhow::{Context, Result, ensure};
 use common::*;
 use maestro_proto::logs::v1::record;
+use maestro_testkit::git::TestRepo;
+use maestro_testkit::procs::alive;
 
 const SITE: &str = "plant-1";
 
@@ -15,12 +17,12 @@ fn bp_path(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("web", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("web"),
-        process_blueprint("web", &intent, 1, 2, &["3600"], &guard.marker),
+        process_blueprint("web", &intent, 1, 2, &["3600"], &guard.value),
     );
     repo.commit(&format!(
         "maestro: web gen 1 (order order-1, intent {intent})"
@@ -37,7 +39,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     assert_eq!(rec.order_id, "order-1");
     assert_eq!(rec.domain, "north");
     assert_eq!(rec.site, SITE);
-    let first = workloads(&guard.marker);
+    let first = guard.workloads();
     assert_eq!(first.len(), 2, "{first:?}");
     assert_eq!(
         status_pids(&rec),
@@ -58,7 +60,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     // Three replicas and a new argument: exactly three processes of colony generation 2.
     repo.put(
         &bp_path("web"),
-        process_blueprint("web", &intent, 2, 3, &["3601"], &guard.marker),
+        process_blueprint("web", &intent, 2, 3, &["3601"], &guard.value),
     );
     repo.commit(&format!(
         "maestro: web gen 2 (order order-2, intent {intent})"
@@ -66,7 +68,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     let rec = logs
         .wait_for("converged gen 2", |r| is_converged(r, "web", 2, 3))
         .await?;
-    let second = workloads(&guard.marker);
+    let second = guard.workloads();
     assert_eq!(second.len(), 3, "{second:?}");
     assert_eq!(
         status_pids(&rec),
@@ -96,11 +98,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     assert_eq!(rec.generation, 3);
     assert_eq!(rec.order_id, "order-3");
     assert_eq!(rec.intent_id, intent);
-    assert!(
-        workloads(&guard.marker).is_empty(),
-        "{:?}",
-        workloads(&guard.marker)
-    );
+    assert!(guard.workloads().is_empty(), "{:?}", guard.workloads());
     let removed_logs = logs
         .seen
         .iter()
@@ -111,12 +109,12 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
         "reconciler actions are reported as log records"
     );
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_an_instance_that_was_killed() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("api", "north");
     let mut repo = TestRepo::new()?;
     let script = "echo started $MAESTRO_INSTANCE; exec /bin/sleep 3600";
@@ -129,7 +127,7 @@ async fn restarts_an_instance_that_was_killed() -> Result<()> {
             2,
             "/bin/sh",
             &["-c", script],
-            &guard.marker,
+            &guard.value,
         ),
     );
     repo.commit("add api")?;
@@ -162,25 +160,25 @@ async fn restarts_an_instance_that_was_killed() -> Result<()> {
         after.contains(&before[1]),
         "the other instance was left alone: {before:?} -> {after:?}"
     );
-    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    let live = guard.pids();
     assert_eq!(live, after);
     assert!(!alive(victim));
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("good", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("good"),
-        process_blueprint("good", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("good", &intent, 1, 1, &["3600"], &guard.value),
     );
     repo.put(
         &format!("sites/{SITE}/ProcessDeployment/bad name.json"),
-        process_blueprint("bad", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("bad", &intent, 1, 1, &["3600"], &guard.value),
     );
     let mut mismatch: serde_json::Value = serde_json::from_slice(&process_blueprint(
         "other",
@@ -188,7 +186,7 @@ async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
         1,
         1,
         &["3600"],
-        &guard.marker,
+        &guard.value,
     ))?;
     mismatch["kind"] = "Other".into();
     repo.put(&bp_path("other"), serde_json::to_vec(&mismatch)?);
@@ -215,9 +213,9 @@ async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
         .map(|b| b.metadata.name)
         .collect();
     assert_eq!(names, ["good"]);
-    assert_eq!(workloads(&guard.marker).len(), 1);
+    assert_eq!(guard.workloads().len(), 1);
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
@@ -226,12 +224,12 @@ fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("db", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("db"),
-        process_blueprint("db", &intent, 1, 2, &["3600"], &guard.marker),
+        process_blueprint("db", &intent, 1, 2, &["3600"], &guard.value),
     );
     repo.commit("add db")?;
     let mut logs = LogServer::start().await?;
@@ -246,7 +244,7 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
 
     // A normal shutdown leaves the workloads running.
     agent.stop().await?;
-    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    let live = guard.pids();
     assert_eq!(live, before, "stopping the agent must not stop workloads");
 
     // Everything the first run pushed is in; later status records come from the new run.
@@ -290,24 +288,24 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
         summary(std::slice::from_ref(&rec))
     );
     assert_eq!(status_pids(&rec), before, "the same pids are adopted");
-    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    let live = guard.pids();
     assert_eq!(live, before, "no duplicates after restart");
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("late", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("late"),
-        process_blueprint("late", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("late", &intent, 1, 1, &["3600"], &guard.value),
     );
     repo.commit("add late")?;
     // Reserve an address, then leave nothing listening on it.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let addr = maestro_testkit::net::free_addr();
     let (_tmp, dir) = data_dir()?;
     let agent = Agent::start(agent_config(
         &dir,
@@ -319,16 +317,9 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
 
     // Wait (on the colony, the only observable) until the blueprint converged: status records exist.
     let (client, key) = colony_client(&dir, agent.running.addr)?;
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Ok(Some(bp)) = client.get_blueprint(&key, SITE, "late").await
-                && bp.status["runningInstances"] == 1
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+    maestro_testkit::until("late running in the colony", GUARD, async || {
+        let bp = client.get_blueprint(&key, SITE, "late").await;
+        Ok(matches!(bp, Ok(Some(bp)) if bp.status["runningInstances"] == 1).then_some(()))
     })
     .await?;
 
@@ -356,17 +347,17 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
         "{per_stream:?}"
     );
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("edge", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("edge"),
-        process_blueprint("edge", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("edge", &intent, 1, 1, &["3600"], &guard.value),
     );
     let widget = serde_json::json!({
         "kind": "BlueprintDefinition",
@@ -420,27 +411,27 @@ async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
     assert!(is_converged(&rec, "edge", 1, 1));
     let (client, key) = colony_client(&dir, agent.running.addr)?;
     assert!(client.get_blueprint(&key, SITE, "edge").await?.is_some());
-    let live: Vec<u32> = workloads(&guard.marker).iter().map(|w| w.pid).collect();
+    let live = guard.pids();
     assert_eq!(live, pids);
 
     // Back online: new commits apply again.
     std::fs::rename(&moved, repo.dir.path())?;
     repo.put(
         &bp_path("edge"),
-        process_blueprint("edge", &intent, 2, 2, &["3600"], &guard.marker),
+        process_blueprint("edge", &intent, 2, 2, &["3600"], &guard.value),
     );
     repo.commit("scale edge")?;
     logs.wait_for("converged after outage", |r| is_converged(r, "edge", 2, 2))
         .await?;
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<()> {
     use colony::model::{Colony, Executor, FunctionSpec, ProcessState};
     init_tracing();
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     // An external colony the agent does not own: the operator created the colony and registered
     // the reconciler executor, and hands the agent the colony owner key.
     let colony_dir = tempfile::tempdir()?;
@@ -487,7 +478,7 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("ext"),
-        process_blueprint("ext", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("ext", &intent, 1, 1, &["3600"], &guard.value),
     );
     repo.commit("add ext")?;
     let mut logs = LogServer::start().await?;
@@ -510,7 +501,7 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
     let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("keys.json"))?)?;
     assert!(stored["agent"].is_string() && stored["server_owner"].is_null());
 
-    let result = teardown(agent, &dir, &guard.marker).await;
+    let result = teardown(agent, &dir, &guard).await;
     stop_colony.cancel();
     server.stopped().await;
     result
@@ -589,17 +580,17 @@ fn is_removed(r: &maestro_proto::logs::v1::Record, blueprint: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependencies_come_first_and_go_last() -> Result<()> {
-    let guard = WorkloadGuard::new();
+    let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("stack", "north");
     let mut repo = TestRepo::new()?;
     repo.put(
         &bp_path("db"),
-        process_blueprint("db", &intent, 1, 1, &["3600"], &guard.marker),
+        process_blueprint("db", &intent, 1, 1, &["3600"], &guard.value),
     );
     repo.put(
         &bp_path("app"),
         depending_on(
-            process_blueprint("app", &intent, 1, 1, &["3600"], &guard.marker),
+            process_blueprint("app", &intent, 1, 1, &["3600"], &guard.value),
             "db",
         )?,
     );
@@ -640,7 +631,7 @@ async fn dependencies_come_first_and_go_last() -> Result<()> {
         r.blueprint == "db"
             && matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("dependent app"))
     })?;
-    ensure!(workloads(&guard.marker).is_empty(), "every process stopped");
+    ensure!(guard.workloads().is_empty(), "every process stopped");
 
-    teardown(agent, &dir, &guard.marker).await
+    teardown(agent, &dir, &guard).await
 }

@@ -2,10 +2,9 @@
 //! 0 on SIGTERM; refuses an invalid config with status 64 and one line naming the key, before it
 //! creates anything.
 
-use std::io::{BufRead, BufReader};
+use maestro_testkit::GUARD;
+use maestro_testkit::binary::Serving;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 #[test]
 fn serves_its_colony_and_stops_on_sigterm() {
@@ -23,50 +22,28 @@ fn serves_its_colony_and_stops_on_sigterm() {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maestro-site"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .env_remove("MAESTRO_SITE")
-        .env_remove("MAESTRO_LOG_SERVER")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-        let _ = child.kill();
-        panic!("no serving line");
-    };
-    let addr: std::net::SocketAddr = line
-        .strip_prefix("site agent serving on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .parse()
-        .unwrap();
+    let site = Serving::spawn(
+        Command::new(env!("CARGO_BIN_EXE_maestro-site"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("MAESTRO_SITE")
+            .env_remove("MAESTRO_LOG_SERVER")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stderr(Stdio::null()),
+        "site agent serving on ",
+        GUARD,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = site.addr.parse().unwrap();
     assert!(
         std::net::TcpStream::connect(addr).is_ok(),
         "colony on {addr}"
     );
     assert!(data.exists(), "--data-dir is used");
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(child.wait());
-    });
-    let Ok(status) = done_rx.recv_timeout(Duration::from_secs(60)) else {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        panic!("did not stop after SIGTERM");
-    };
-    assert_eq!(status.unwrap().code(), Some(0));
+    let status = site.terminate(GUARD).expect("stops after SIGTERM");
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -3,8 +3,9 @@
 mod common;
 
 use anyhow::{Context, Result, ensure};
-use common::{LogServer, WAIT};
+use common::LogServer;
 use maestro_proto::logs::v1::{BlueprintStatus, Record, record};
+use maestro_testkit::{GUARD, until, within};
 use site_agent::outbox::{self, DROPPED_SOURCE, Outbox};
 use std::collections::BTreeSet;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +33,7 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
     let db = sled::open(dir.path())?;
     let ob = Outbox::open_bounded(&db, "north", "plant-1", MAX)?;
     // A port nothing listens on yet.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let addr = maestro_testkit::net::free_addr();
     let stop = CancellationToken::new();
     let sender = tokio::spawn(outbox::run_sender(
         ob.clone(),
@@ -86,9 +87,7 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
         }
         Ok(())
     };
-    tokio::time::timeout(WAIT, collect)
-        .await
-        .context("records did not arrive")??;
+    within("every status and the newest logs", GUARD, collect).await??;
     ensure!(dropped > 0, "the bound must have dropped log records");
     ensure!(heartbeats <= 2, "heartbeats are coalesced: {heartbeats}");
     // The kept lines are the newest ones.
@@ -96,14 +95,11 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
         .map(|i| format!("line {i}"))
         .collect();
     ensure!(lines == newest, "kept {lines:?}");
-    tokio::time::timeout(WAIT, async {
-        while !ob.is_empty() {
-            // The ack follows the reply the log server already sent: poll briefly.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+    // The ack follows the reply the log server already sent: poll the outbox.
+    until("the outbox to drain", GUARD, async || {
+        Ok(ob.is_empty().then_some(()))
     })
-    .await
-    .context("outbox not drained")?;
+    .await?;
     stop.cancel();
     sender.await?;
     Ok(())

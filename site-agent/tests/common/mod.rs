@@ -1,107 +1,30 @@
-//! Test harness: a bare Git repository the test commits into, an in-test log server, the agent
-//! started on a temp data dir, and process helpers that look at /proc.
+//! Test harness of the site agent: ProcessDeployment blueprint files for a bare Git repository,
+//! an in-test log server that hands pushed records to the test, the agent started on a temp data
+//! dir, and its workloads marked by an environment variable. Waiting, Git, /proc and servers
+//! come from `maestro-testkit`.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use maestro_proto::logs::v1::log_service_server::{LogService, LogServiceServer};
 use maestro_proto::logs::v1::{
     PushRequest, PushResponse, QueryRequest, QueryResponse, Record, SubscribeRequest, record,
 };
+pub use maestro_testkit::GUARD;
+use maestro_testkit::grpc::TestServer;
+pub use maestro_testkit::procs::WorkloadGuard;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Deadlock guard for every wait.
-pub const WAIT: Duration = Duration::from_secs(60);
-
 /// Env variable put into every test workload so leftovers can be found and killed.
 pub const MARKER_ENV: &str = "SITE_AGENT_TEST_MARKER";
 
-// ---- Git ---------------------------------------------------------------------------------------
-
-/// A bare repository in a temp dir; the test commits whole file sets to `main`.
-pub struct TestRepo {
-    pub dir: tempfile::TempDir,
-    files: BTreeMap<String, Vec<u8>>,
-}
-
-impl TestRepo {
-    pub fn new() -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        git2::Repository::init_bare(dir.path())?;
-        Ok(Self {
-            dir,
-            files: BTreeMap::new(),
-        })
-    }
-
-    pub fn path(&self) -> String {
-        self.dir.path().display().to_string()
-    }
-
-    pub fn put(&mut self, path: &str, bytes: impl Into<Vec<u8>>) {
-        self.files.insert(path.to_string(), bytes.into());
-    }
-
-    pub fn delete(&mut self, path: &str) {
-        self.files.remove(path);
-    }
-
-    /// Commits the current file set to `main`; returns the commit id.
-    pub fn commit(&self, message: &str) -> Result<String> {
-        let repo = git2::Repository::open_bare(self.dir.path())?;
-        let tree = build_tree(&repo, &self.files, "")?;
-        let tree = repo.find_tree(tree)?;
-        let sig = git2::Signature::now("test", "test@example.com")?;
-        let parent = repo
-            .refname_to_id("refs/heads/main")
-            .ok()
-            .map(|id| repo.find_commit(id))
-            .transpose()?;
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        let id = repo.commit(
-            Some("refs/heads/main"),
-            &sig,
-            &sig,
-            message,
-            &tree,
-            &parents,
-        )?;
-        Ok(id.to_string())
-    }
-}
-
-fn build_tree(
-    repo: &git2::Repository,
-    files: &BTreeMap<String, Vec<u8>>,
-    prefix: &str,
-) -> Result<git2::Oid> {
-    let mut builder = repo.treebuilder(None)?;
-    let mut subdirs: BTreeMap<String, ()> = BTreeMap::new();
-    for (path, bytes) in files.range(prefix.to_string()..) {
-        let Some(rest) = path.strip_prefix(prefix) else {
-            break;
-        };
-        match rest.split_once('/') {
-            Some((dir, _)) => {
-                subdirs.insert(dir.to_string(), ());
-            }
-            None => {
-                let blob = repo.blob(bytes)?;
-                builder.insert(rest, blob, 0o100644)?;
-            }
-        }
-    }
-    for dir in subdirs.keys() {
-        let oid = build_tree(repo, files, &format!("{prefix}{dir}/"))?;
-        builder.insert(dir, oid, 0o040000)?;
-    }
-    Ok(builder.write()?)
+/// A guard over the workloads of one test: they carry [`MARKER_ENV`] = `guard.value`.
+pub fn workload_guard() -> WorkloadGuard {
+    WorkloadGuard::unique(MARKER_ENV)
 }
 
 /// A ProcessDeployment blueprint file running `/bin/sleep <args>`, as the domain writes it.
@@ -195,51 +118,35 @@ impl LogService for LogSink {
 
 /// A running test log server.
 pub struct LogServer {
-    pub addr: SocketAddr,
+    /// Pushed records, in arrival order, not yet moved to `seen`.
     pub records: mpsc::UnboundedReceiver<Record>,
-    pub stop: CancellationToken,
     /// Everything received so far, in arrival order.
     pub seen: Vec<Record>,
+    server: TestServer,
 }
 
 impl LogServer {
     /// Serves on 127.0.0.1:0.
     pub async fn start() -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        Self::serve(listener).await
+        Self::start_on("127.0.0.1:0".parse()?).await
     }
 
     /// Serves on a given address (used to bring a "down" server up).
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        Self::serve(listener).await
-    }
-
-    async fn serve(listener: tokio::net::TcpListener) -> Result<Self> {
-        let addr = listener.local_addr()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let svc = LogServiceServer::new(LogSink { tx });
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    token.cancelled_owned(),
-                )
-                .await;
-        });
+        let (tx, records) = mpsc::unbounded_channel();
+        let router =
+            tonic::transport::Server::builder().add_service(LogServiceServer::new(LogSink { tx }));
+        let server = TestServer::start_on(addr, router).await?;
         Ok(Self {
-            addr,
-            records: rx,
-            stop,
+            records,
             seen: Vec::new(),
+            server,
         })
     }
 
+    /// Its URL.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.endpoint()
     }
 
     /// A record matching `pred` among those already seen, else the next one that arrives.
@@ -256,38 +163,21 @@ impl LogServer {
 
     /// Waits for a record matching `pred` (records before it are kept in `seen`).
     pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Record) -> bool) -> Result<Record> {
-        let started = tokio::time::Instant::now();
-        let deadline = started + WAIT;
-        let _report = ElapsedReport {
-            what: what.to_string(),
-            started,
-        };
-        loop {
-            let r = tokio::time::timeout_at(deadline, self.records.recv())
-                .await
-                .with_context(|| {
-                    format!(
-                        "timed out waiting for {what}; received: {:#?}",
-                        summary(&self.seen)
-                    )
-                })?
-                .context("log server channel closed")?;
-            self.seen.push(r.clone());
-            if pred(&r) {
-                return Ok(r);
+        let (records, seen) = (&mut self.records, &mut self.seen);
+        let found = maestro_testkit::within(what, GUARD, async {
+            loop {
+                let r = records.recv().await.context("log server channel closed")?;
+                seen.push(r.clone());
+                if pred(&r) {
+                    return Ok(r);
+                }
             }
+        })
+        .await;
+        match found {
+            Ok(found) => found,
+            Err(e) => bail!("{e}; received: {:#?}", summary(&self.seen)),
         }
-    }
-}
-
-struct ElapsedReport {
-    what: String,
-    started: tokio::time::Instant,
-}
-
-impl Drop for ElapsedReport {
-    fn drop(&mut self) {
-        eprintln!("waited {:?} for {}", self.started.elapsed(), self.what);
     }
 }
 
@@ -375,12 +265,7 @@ pub fn agent_config(
 
 /// Logs to the test's captured output (shown for failing tests); `RUST_LOG` overrides.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("site_agent=debug,colony=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    maestro_testkit::tracing::init("site_agent=debug,colony=info");
 }
 
 /// A started agent and how to stop it.
@@ -400,9 +285,7 @@ impl Agent {
     /// Stops the agent and waits until it released everything.
     pub async fn stop(self) -> Result<()> {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.running.task)
-            .await
-            .context("agent did not stop")??;
+        maestro_testkit::within("the agent to stop", GUARD, self.running.task).await??;
         Ok(())
     }
 }
@@ -419,96 +302,12 @@ pub fn colony_client(
 
 // ---- processes ---------------------------------------------------------------------------------
 
-/// A live (non-zombie) process with its environment.
-#[derive(Debug, Clone)]
-pub struct Workload {
-    pub pid: u32,
-    pub env: HashMap<String, String>,
-}
-
-fn environ(pid: u32) -> Option<HashMap<String, String>> {
-    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    Some(
-        bytes
-            .split(|b| *b == 0)
-            .filter_map(|kv| {
-                std::str::from_utf8(kv)
-                    .ok()?
-                    .split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect(),
-    )
-}
-
-/// True when `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
-    !matches!(state.as_deref(), None | Some("Z") | Some("X"))
-}
-
-/// Live processes whose environment carries `marker`, sorted by pid.
-pub fn workloads(marker: &str) -> Vec<Workload> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !alive(pid) {
-            continue;
-        }
-        if let Some(env) = environ(pid)
-            && env.get(MARKER_ENV).map(String::as_str) == Some(marker)
-        {
-            out.push(Workload { pid, env });
-        }
-    }
-    out.sort_by_key(|w| w.pid);
-    out
-}
-
-/// Kills every process carrying `marker` when dropped (also on panic).
-pub struct WorkloadGuard {
-    pub marker: String,
-}
-
-impl WorkloadGuard {
-    pub fn new() -> Self {
-        Self {
-            marker: uuid::Uuid::new_v4().to_string(),
-        }
-    }
-}
-
-impl Drop for WorkloadGuard {
-    fn drop(&mut self) {
-        for w in workloads(&self.marker) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(w.pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
 /// Stops the agent, then its workloads through the library's cleanup helper, and checks that
-/// nothing carrying `marker` survived.
-pub async fn teardown(agent: Agent, data_dir: &Path, marker: &str) -> Result<()> {
+/// nothing `guard` guards survived.
+pub async fn teardown(agent: Agent, data_dir: &Path, guard: &WorkloadGuard) -> Result<()> {
     agent.stop().await?;
     site_agent::stop_all_instances(data_dir).await?;
-    let left = workloads(marker);
+    let left = guard.workloads();
     if !left.is_empty() {
         bail!("workloads survived cleanup: {left:?}");
     }
