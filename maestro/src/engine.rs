@@ -5,17 +5,42 @@
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::OrderError;
+use crate::intent::OutboxEntry;
 use crate::model::{Order, OrderState};
+use crate::plan::{CurrentState, Decision, Fresh, plan};
 use crate::registry::DomainRegistry;
 use crate::request::NewOrder;
-use crate::resolve::{Context, resolve_item};
 use crate::rollup::roll_up;
-use crate::store::{Created, OrderStore};
+use crate::store::{OrderStore, Persisted};
 use maestro_common::time::now_millis;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How often CreateOrder plans again when the inventory moved under it before giving up.
+const MAX_PLANS: usize = 8;
+
+/// The result of [`Engine::create_order`].
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The order (new or the one the idempotency key already named).
+    pub order: Order,
+    /// False when the key matched an existing order.
+    pub created: bool,
+    /// Outbox entries to deliver (empty when not created).
+    pub outbox: Vec<OutboxEntry>,
+}
+
+impl Created {
+    fn existing(order: Order) -> Self {
+        Self {
+            order,
+            created: false,
+            outbox: Vec::new(),
+        }
+    }
+}
 
 /// Shared state of a running maestro.
 #[derive(Debug, Clone)]
@@ -28,7 +53,7 @@ struct Inner {
     config: Config,
     catalog: Catalog,
     registry: DomainRegistry,
-    store: OrderStore,
+    store: Arc<dyn OrderStore>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     delivering: Mutex<HashSet<String>>,
@@ -42,7 +67,7 @@ impl Engine {
         config: Config,
         catalog: Catalog,
         registry: DomainRegistry,
-        store: OrderStore,
+        store: Arc<dyn OrderStore>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
@@ -77,7 +102,7 @@ impl Engine {
     }
 
     /// The order store.
-    pub fn store(&self) -> &OrderStore {
+    pub fn store(&self) -> &Arc<dyn OrderStore> {
         &self.inner.store
     }
 
@@ -106,52 +131,56 @@ impl Engine {
         }
     }
 
-    /// Validates `new` against the catalog, registry and inventory, stores it (one transaction,
-    /// flushed) and starts its fan-out. The same idempotency key returns the stored order.
+    /// Plans `new` against the current state (catalog, registry, inventory, the order its
+    /// idempotency key names), stores the plan (one transaction, flushed) and starts its
+    /// deliveries. The same idempotency key returns the stored order. A plan made from a state
+    /// that moved before it was stored is made again from the new state.
     pub async fn create_order(&self, new: NewOrder) -> Result<Created, OrderError> {
         let store = self.store();
-        if let Some(order) = store.find_by_key(&new.idempotency_key)? {
-            return Ok(Created {
-                order,
-                created: false,
-                outbox: Vec::new(),
-            });
-        }
-        let result = self.resolve_and_store(&new).await;
-        if result.is_err() {
-            // A concurrent request with the same key may have won the race.
-            if let Some(order) = store.find_by_key(&new.idempotency_key)? {
-                return Ok(Created {
-                    order,
-                    created: false,
-                    outbox: Vec::new(),
-                });
+        let key = new.idempotency_key.as_str();
+        let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
+        for _ in 0..MAX_PLANS {
+            let existing = store.find_by_key(key)?;
+            let inventory = store.inventory(&names)?;
+            let domains = self.registry().list()?;
+            let state = CurrentState {
+                existing: existing.as_ref(),
+                inventory: &inventory,
+                domains: &domains,
+                catalog: self.catalog(),
+            };
+            let decision = match plan(&new, state, &Fresh::new(now_millis())) {
+                Ok(d) => d,
+                // A concurrent request with the same key may have won the race.
+                Err(e) => match store.find_by_key(key)? {
+                    Some(order) => Decision::Existing(order),
+                    None => return Err(e),
+                },
+            };
+            let plan = match decision {
+                Decision::Existing(order) => return Ok(Created::existing(order)),
+                Decision::Create(plan) => plan,
+            };
+            match store.create(&plan).await? {
+                Persisted::Created(order) => {
+                    for entry in &plan.outbox {
+                        crate::fanout::spawn(self, entry.clone());
+                    }
+                    return Ok(Created {
+                        order,
+                        created: true,
+                        outbox: plan.outbox,
+                    });
+                }
+                Persisted::KeyTaken(order) => return Ok(Created::existing(order)),
+                Persisted::Stale => {
+                    tracing::debug!("inventory moved while planning; planning again")
+                }
             }
         }
-        let created = result?;
-        for entry in &created.outbox {
-            crate::fanout::spawn(self, entry.clone());
-        }
-        Ok(created)
-    }
-
-    async fn resolve_and_store(&self, new: &NewOrder) -> Result<Created, OrderError> {
-        let inventory = self
-            .store()
-            .inventory(new.items.iter().map(|i| i.service_name.as_str()))?;
-        let domains = self.registry().list()?;
-        let ctx = Context {
-            catalog: self.catalog(),
-            domains: &domains,
-            inventory: &inventory,
-        };
-        let items = new
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| resolve_item(i, item, ctx))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.store().create(new, &items, now_millis()).await
+        Err(OrderError::FailedPrecondition(format!(
+            "the services of the order changed {MAX_PLANS} times while it was planned; retry"
+        )))
     }
 
     /// Applies `mutate` to order `id` and rolls it up with the latest statuses and liveness;
@@ -160,26 +189,25 @@ impl Engine {
         &self,
         id: &str,
         outbox_key: Option<&str>,
-        mutate: impl Fn(&mut Order),
+        mutate: impl Fn(&mut Order) + Send + Sync,
     ) -> Result<Option<Order>, OrderError> {
         let _rolling = self.inner.rolling.lock().await;
         let Some(current) = self.store().get(id)? else {
-            return self.store().update_with(id, outbox_key, Clone::clone).await;
+            return Ok(self.store().update(id, outbox_key, &Clone::clone).await?);
         };
         let statuses = self.store().statuses_for(&current)?;
         let health = self.registry().health_map()?;
         let now = now_millis();
-        self.store()
-            .update_with(id, outbox_key, |old| {
-                let mut changed = old.clone();
-                mutate(&mut changed);
-                let mut next = roll_up(&changed, &statuses, &health, now);
-                if next != *old && next.revision == old.revision {
-                    next.revision = old.revision + 1;
-                }
-                next
-            })
-            .await
+        let change = |old: &Order| {
+            let mut changed = old.clone();
+            mutate(&mut changed);
+            let mut next = roll_up(&changed, &statuses, &health, now);
+            if next != *old && next.revision == old.revision {
+                next.revision = old.revision + 1;
+            }
+            next
+        };
+        Ok(self.store().update(id, outbox_key, &change).await?)
     }
 
     /// Re-rolls every order that is not final (liveness changes without events).
@@ -225,7 +253,7 @@ impl Engine {
         };
         let updated = self
             .store()
-            .update(id, |o| {
+            .update(id, None, &|o: &Order| {
                 let mut o = o.clone();
                 if o.state.is_final() {
                     return o;

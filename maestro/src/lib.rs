@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod intent;
 pub mod inventory;
 pub mod model;
+pub mod plan;
 pub mod registry;
 pub mod request;
 pub mod resolve;
@@ -23,6 +24,9 @@ pub mod rollup;
 pub mod server;
 pub mod status_watch;
 pub mod store;
+
+#[cfg(test)]
+mod fixtures;
 
 pub use config::Config;
 pub use error::Error;

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, StoreError};
 use crate::registry::DomainRegistry;
-use crate::store::OrderStore;
+use crate::store::SledOrderStore;
 use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
 use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use maestro_proto::domain::v1::domain_registry_server::DomainRegistryServer;
@@ -30,7 +30,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let catalog = Catalog::load(&config.catalog_dir)?;
     let db = maestro_common::durable::open(&config.data_dir).map_err(StoreError::from)?;
     let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
-    let store = OrderStore::open(&db)?;
+    let store = std::sync::Arc::new(SledOrderStore::open(&db)?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {

@@ -1,0 +1,212 @@
+//! The pure decision behind CreateOrder: from a validated request and the current state (the
+//! order its idempotency key already names, the inventory of the services it names, the
+//! registered domains and the catalog) to what must be stored — the order, the inventory
+//! entries it moves, and one outbox entry per (item, domain) — or to a rejection. No I/O: the
+//! store persists a [`Decision`] as it is, and refuses it when the state it was made from moved
+//! (the caller then reads again and plans again).
+
+use crate::catalog::Catalog;
+use crate::error::OrderError;
+use crate::intent::{IntentPayload, OutboxEntry};
+use crate::inventory::InventoryEntry;
+use crate::model::{Action, Delivery, DomainProgress, Order, OrderItem, OrderState, ServiceState};
+use crate::registry::DomainRecord;
+use crate::request::NewOrder;
+use crate::resolve::{Context, ResolvedItem, resolve_item};
+use maestro_common::ids;
+use std::collections::BTreeMap;
+
+/// What `plan` reads: the state of the world when the request arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentState<'a> {
+    /// The order the request's idempotency key already names.
+    pub existing: Option<&'a Order>,
+    /// Inventory entries of the services the request names (absent = never ordered).
+    pub inventory: &'a BTreeMap<String, InventoryEntry>,
+    /// Registered domains.
+    pub domains: &'a [DomainRecord],
+    /// The service catalog.
+    pub catalog: &'a Catalog,
+}
+
+/// The values a new order gets that are not derived from its inputs (chosen by the caller, so
+/// that `plan` stays a function).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fresh {
+    /// The new order's id.
+    pub order_id: String,
+    /// Its W3C traceparent.
+    pub traceparent: String,
+    /// Now, ms since the epoch.
+    pub now_ms: i64,
+}
+
+impl Fresh {
+    /// A new order id and traceparent at `now_ms`.
+    pub fn new(now_ms: i64) -> Self {
+        let trace = uuid::Uuid::new_v4().simple().to_string();
+        let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+        Self {
+            order_id: ids::new_id(),
+            traceparent: format!("00-{trace}-{span}-01"),
+            now_ms,
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The idempotency key already names this order: answer with it, store nothing.
+    Existing(Order),
+    /// Store a new order.
+    Create(OrderPlan),
+}
+
+/// Everything a new order writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    /// The order, acknowledged.
+    pub order: Order,
+    /// The inventory entries it replaces or adds, one per item.
+    pub inventory: Vec<InventoryEntry>,
+    /// The generation each named service had when planned (`None` = not in the inventory):
+    /// the store refuses the plan when one of them moved since.
+    pub expected: BTreeMap<String, Option<u64>>,
+    /// One delivery per (item, domain).
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// Decides what `new` does to `state`.
+pub fn plan(
+    new: &NewOrder,
+    state: CurrentState<'_>,
+    fresh: &Fresh,
+) -> Result<Decision, OrderError> {
+    if let Some(order) = state.existing {
+        return Ok(Decision::Existing(order.clone()));
+    }
+    let ctx = Context {
+        catalog: state.catalog,
+        domains: state.domains,
+        inventory: state.inventory,
+    };
+    let items = new
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| resolve_item(i, item, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut order = Order {
+        id: fresh.order_id.clone(),
+        idempotency_key: new.idempotency_key.clone(),
+        external_id: new.external_id.clone(),
+        description: new.description.clone(),
+        category: new.category.clone(),
+        priority: new.priority,
+        state: OrderState::Acknowledged,
+        order_date_ms: fresh.now_ms,
+        completion_date_ms: None,
+        notes: Vec::new(),
+        items: Vec::with_capacity(items.len()),
+        revision: 1,
+        traceparent: fresh.traceparent.clone(),
+    };
+    order.note(fresh.now_ms, "acknowledged");
+    let mut plan = OrderPlan {
+        order,
+        inventory: Vec::with_capacity(items.len()),
+        expected: BTreeMap::new(),
+        outbox: Vec::new(),
+    };
+    for item in &items {
+        let name = item.service.name.as_str();
+        plan.expected.insert(
+            name.to_string(),
+            state.inventory.get(name).map(|e| e.generation),
+        );
+        plan.inventory.push(inventory_entry(item, &fresh.order_id));
+        let outbox = outbox_entries(item, &fresh.order_id, &fresh.traceparent);
+        plan.order.items.push(order_item(item, &outbox));
+        plan.outbox.extend(outbox);
+    }
+    Ok(Decision::Create(plan))
+}
+
+fn inventory_entry(item: &ResolvedItem, order_id: &str) -> InventoryEntry {
+    InventoryEntry {
+        name: item.service.name.clone(),
+        generation: item.generation,
+        deleted: item.action == Action::Delete,
+        spec_id: item.service.spec_id.clone(),
+        spec_version: item.service.spec_version.clone(),
+        characteristics: item.service.characteristics.clone(),
+        placement: item.placement.clone(),
+        targets: item.targets.clone(),
+        order_id: order_id.to_string(),
+    }
+}
+
+fn outbox_entries(item: &ResolvedItem, order_id: &str, traceparent: &str) -> Vec<OutboxEntry> {
+    let name = item.service.name.as_str();
+    let characteristics_json =
+        serde_json::Value::Object(item.service.characteristics_object()).to_string();
+    item.targets
+        .iter()
+        .map(|t| OutboxEntry {
+            order_id: order_id.to_string(),
+            item_id: item.id.clone(),
+            domain: t.domain.clone(),
+            intent: IntentPayload {
+                id: ids::intent_id(name, &t.domain),
+                generation: item.generation,
+                service_name: name.to_string(),
+                order_id: order_id.to_string(),
+                order_item_id: item.id.clone(),
+                spec_id: item.service.spec_id.clone(),
+                spec_version: item.service.spec_version.clone(),
+                sites: t.sites.clone(),
+                characteristics_json: characteristics_json.clone(),
+                blueprint_templates_json: item.templates.clone(),
+                deleted: item.action == Action::Delete,
+                traceparent: traceparent.to_string(),
+            },
+        })
+        .collect()
+}
+
+fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
+    let domains = outbox
+        .iter()
+        .map(|e| DomainProgress {
+            domain: e.domain.clone(),
+            intent_id: e.intent.id.clone(),
+            generation: e.intent.generation,
+            sites: e.intent.sites.clone(),
+            delivery: Delivery::Pending,
+            delivery_attempts: 0,
+            service_state: ServiceState::Unspecified,
+            observed_generation: 0,
+            ready: 0,
+            total: 0,
+            site_progress: Vec::new(),
+            message: String::new(),
+            reasons: Vec::new(),
+            last_heard_ms: 0,
+            unreachable: false,
+        })
+        .collect();
+    OrderItem {
+        id: item.id.clone(),
+        action: item.action,
+        state: OrderState::Acknowledged,
+        service: item.service.clone(),
+        placement: item.placement.clone(),
+        domains,
+        status_reason: None,
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

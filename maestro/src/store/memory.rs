@@ -1,0 +1,198 @@
+//! [`OrderStore`] in memory, for logic tests: the same contract as the sled store (the tests in
+//! `tests.rs` run against both), nothing durable.
+
+use super::{
+    Changes, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+};
+use crate::error::{OrderError, StoreError};
+use crate::intent::{IntentStatus, OutboxEntry};
+use crate::inventory::InventoryEntry;
+use crate::model::{Order, OrderState};
+use crate::plan::OrderPlan;
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tokio::sync::broadcast;
+
+#[derive(Debug, Default)]
+struct State {
+    orders: BTreeMap<String, Order>,
+    keys: BTreeMap<String, String>,
+    /// Position (newest first, like the sled index) -> order id.
+    index: BTreeMap<u64, String>,
+    created: u64,
+    inventory: BTreeMap<String, InventoryEntry>,
+    outbox: BTreeMap<String, OutboxEntry>,
+    open: BTreeSet<String>,
+    by_intent: BTreeSet<(String, String)>,
+    statuses: BTreeMap<String, IntentStatus>,
+}
+
+/// Orders in memory.
+#[derive(Debug, Default)]
+pub struct MemoryOrderStore {
+    state: Mutex<State>,
+    changes: Changes,
+}
+
+impl MemoryOrderStore {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl OrderStore for MemoryOrderStore {
+    fn subscribe(&self) -> broadcast::Receiver<OrderChange> {
+        self.changes.subscribe()
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        Ok(self.state().orders.get(id).cloned())
+    }
+
+    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
+        let s = self.state();
+        Ok(s.keys.get(key).and_then(|id| s.orders.get(id)).cloned())
+    }
+
+    fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        let s = self.state();
+        Ok(names
+            .iter()
+            .filter_map(|n| s.inventory.get(*n).map(|e| (n.to_string(), e.clone())))
+            .collect())
+    }
+
+    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+        Box::pin(async move {
+            let order = &plan.order;
+            let persisted = {
+                let mut s = self.state();
+                if let Some(id) = s.keys.get(&order.idempotency_key) {
+                    return Ok(Persisted::KeyTaken(s.orders[id].clone()));
+                }
+                let moved = plan.expected.iter().any(|(name, expected)| {
+                    s.inventory.get(name).map(|e| e.generation) != *expected
+                });
+                if moved {
+                    return Ok(Persisted::Stale);
+                }
+                for entry in &plan.inventory {
+                    s.inventory.insert(entry.name.clone(), entry.clone());
+                }
+                for entry in &plan.outbox {
+                    s.outbox.insert(entry.key(), entry.clone());
+                    s.by_intent
+                        .insert((entry.intent.id.clone(), order.id.clone()));
+                }
+                s.orders.insert(order.id.clone(), order.clone());
+                s.keys
+                    .insert(order.idempotency_key.clone(), order.id.clone());
+                s.created += 1;
+                let position = u64::MAX - s.created;
+                s.index.insert(position, order.id.clone());
+                s.open.insert(order.id.clone());
+                Persisted::Created(order.clone())
+            };
+            self.changes.announce(order);
+            Ok(persisted)
+        })
+    }
+
+    fn list(
+        &self,
+        page_size: usize,
+        page_token: &str,
+        state: Option<OrderState>,
+    ) -> Result<(Vec<Order>, String), OrderError> {
+        let start = parse_page_token(page_token)?.map_or(0, |p| p.saturating_add(1));
+        let s = self.state();
+        let mut orders = Vec::new();
+        let mut next = String::new();
+        let mut more = false;
+        for (position, id) in s.index.range(start..) {
+            let order = &s.orders[id];
+            if state.is_some_and(|st| st != order.state) {
+                continue;
+            }
+            if orders.len() == page_size {
+                more = true;
+                break;
+            }
+            orders.push(order.clone());
+            next = position.to_string();
+        }
+        if !more {
+            next.clear();
+        }
+        Ok((orders, next))
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        delivered: Option<&'a str>,
+        change: OrderUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        Box::pin(async move {
+            let order = {
+                let mut s = self.state();
+                if let Some(k) = delivered {
+                    s.outbox.remove(k);
+                }
+                let Some(old) = s.orders.get(id) else {
+                    return Ok(None);
+                };
+                let new = change(old);
+                if new == *old {
+                    return Ok(Some(new));
+                }
+                s.orders.insert(id.to_string(), new.clone());
+                if new.state.is_final() {
+                    s.open.remove(id);
+                    for (_, intent) in new.intent_ids() {
+                        s.by_intent.remove(&(intent.to_string(), id.to_string()));
+                    }
+                }
+                new
+            };
+            self.changes.announce(&order);
+            Ok(Some(order))
+        })
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.state().outbox.values().cloned().collect())
+    }
+
+    fn open_orders(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.state().open.iter().cloned().collect())
+    }
+
+    fn orders_for_intent(&self, intent_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .state()
+            .by_intent
+            .iter()
+            .filter(|(i, _)| i == intent_id)
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+
+    fn record_status(&self, status: &IntentStatus) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        if keeps_status(s.statuses.get(&status.intent_id), status) {
+            return Ok(false);
+        }
+        s.statuses.insert(status.intent_id.clone(), status.clone());
+        Ok(true)
+    }
+
+    fn statuses_for(&self, order: &Order) -> Result<BTreeMap<String, IntentStatus>, StoreError> {
+        let s = self.state();
+        Ok(order
+            .intent_ids()
+            .filter_map(|(_, i)| s.statuses.get(i).map(|st| (i.to_string(), st.clone())))
+            .collect())
+    }
+}

@@ -1,0 +1,143 @@
+//! Durable state of orders behind one small trait, [`OrderStore`]: orders, idempotency keys,
+//! the service inventory, the delivery outbox, intent statuses and their indexes. A store only
+//! persists: what to write is decided by [`crate::plan::plan`] and by the engine's roll-up.
+//!
+//! Guarantees every implementation keeps: a new order, its idempotency key, its inventory
+//! changes and its outbox entries are written at once, and durable before `create` returns; a
+//! plan made from a state that moved since (the key was taken, an inventory entry changed) is
+//! refused, not merged; an outbox entry leaves only in the update that records its outcome;
+//! every stored revision of an order is announced with the order itself.
+
+mod sled_store;
+
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+pub use memory::MemoryOrderStore;
+pub use sled_store::SledOrderStore;
+
+use crate::error::{OrderError, StoreError};
+use crate::intent::{IntentStatus, OutboxEntry};
+use crate::inventory::InventoryEntry;
+use crate::model::{Order, OrderState};
+use crate::plan::OrderPlan;
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// How many changes a slow watcher may lag behind before it skips to the latest.
+const CHANGE_BUFFER: usize = 1024;
+
+/// An order changed (sent after the change is stored), with the stored order itself so that
+/// watchers see every revision without reading it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderChange {
+    /// Order id.
+    pub order_id: String,
+    /// Its new revision.
+    pub revision: u64,
+    /// The order as stored at `revision`.
+    pub order: Arc<Order>,
+}
+
+/// What [`OrderStore::create`] did with a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Persisted {
+    /// Stored (durably) as planned.
+    Created(Order),
+    /// The idempotency key already names this order (a concurrent request stored it first);
+    /// nothing was written.
+    KeyTaken(Order),
+    /// An inventory entry the plan was made from changed since; nothing was written. Read the
+    /// state again and plan again.
+    Stale,
+}
+
+/// A change to one stored order: computes the next order from the stored one.
+pub type OrderUpdate<'a> = &'a (dyn Fn(&Order) -> Order + Send + Sync);
+
+/// Orders, inventory, outbox and intent statuses.
+pub trait OrderStore: Send + Sync + std::fmt::Debug {
+    /// Order changes from now on.
+    fn subscribe(&self) -> broadcast::Receiver<OrderChange>;
+    /// The order `id`.
+    fn get(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    /// The order created with idempotency key `key`.
+    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError>;
+    /// Inventory entries of `names` that exist.
+    fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError>;
+    /// Stores `plan` in one transaction (order, key, inventory, outbox, indexes) and makes it
+    /// durable, unless the state it was planned from moved.
+    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>>;
+    /// Orders newest first, after `page_token`, optionally only in `state`; and the token of
+    /// the next page (empty at the end).
+    fn list(
+        &self,
+        page_size: usize,
+        page_token: &str,
+        state: Option<OrderState>,
+    ) -> Result<(Vec<Order>, String), OrderError>;
+    /// Replaces order `id` with `change(stored)` when that differs, and removes the outbox
+    /// entry `delivered` (its key) in the same transaction; durable before it returns. Returns
+    /// the stored order, changed or not; `None` when there is no such order.
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        delivered: Option<&'a str>,
+        change: OrderUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>>;
+    /// Every outbox entry not yet acknowledged or rejected.
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Ids of orders that are not final.
+    fn open_orders(&self) -> Result<Vec<String>, StoreError>;
+    /// Ids of non-final orders whose items address `intent_id`.
+    fn orders_for_intent(&self, intent_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Stores `status` unless a status of a higher generation is stored; true when it changed.
+    fn record_status(&self, status: &IntentStatus) -> Result<bool, StoreError>;
+    /// The latest statuses of every intent of `order`, by intent id.
+    fn statuses_for(&self, order: &Order) -> Result<BTreeMap<String, IntentStatus>, StoreError>;
+}
+
+/// Announces stored revisions to watchers.
+#[derive(Debug, Clone)]
+struct Changes(broadcast::Sender<OrderChange>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self(broadcast::channel(CHANGE_BUFFER).0)
+    }
+}
+
+impl Changes {
+    fn subscribe(&self) -> broadcast::Receiver<OrderChange> {
+        self.0.subscribe()
+    }
+
+    fn announce(&self, order: &Order) {
+        // No receiver is fine: nobody watches.
+        let _ = self.0.send(OrderChange {
+            order_id: order.id.clone(),
+            revision: order.revision,
+            order: Arc::new(order.clone()),
+        });
+    }
+}
+
+/// Whether a stored status `old` keeps its place against `new`.
+fn keeps_status(old: Option<&IntentStatus>, new: &IntentStatus) -> bool {
+    old.is_some_and(|o| o.generation > new.generation || o == new)
+}
+
+/// The ListOrders page token as an index position.
+fn parse_page_token(token: &str) -> Result<Option<u64>, OrderError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token.parse().map(Some).map_err(|_| {
+        maestro_common::FieldError::new("page_token", "not a token returned by ListOrders").into()
+    })
+}

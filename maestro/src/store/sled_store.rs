@@ -1,0 +1,298 @@
+//! [`OrderStore`] over sled.
+//!
+//! Keys (tree `orders`): `order/<id>`, `idem/<key>`, `idx/<seq>` (newest first), `inv/<service>`,
+//! `outbox/<order>/<item>/<domain>`, `open/<order>`, `byintent/<intent>/<order>`.
+//! Tree `intent_status`: `<intent id>` -> latest status.
+
+use super::{
+    Changes, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+};
+use crate::error::{OrderError, StoreError};
+use crate::intent::{IntentStatus, OutboxEntry};
+use crate::inventory::InventoryEntry;
+use crate::model::{Order, OrderState};
+use crate::plan::OrderPlan;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{
+    ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
+};
+use std::collections::BTreeMap;
+use tokio::sync::broadcast;
+
+/// Orders, inventory and outbox in sled; every write is flushed before it is acknowledged.
+#[derive(Debug, Clone)]
+pub struct SledOrderStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    statuses: sled::Tree,
+    changes: Changes,
+}
+
+type TxResult<T> = Result<T, Abortable<StoreError>>;
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn tx_get<T: DeserializeOwned>(tx: &TransactionalTree, key: &str) -> TxResult<Option<T>> {
+    match tx.get(key.as_bytes())? {
+        None => Ok(None),
+        Some(v) => decode(key, &v).map(Some).map_err(Abortable::Abort),
+    }
+}
+
+fn flatten<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    })
+}
+
+impl SledOrderStore {
+    /// Opens the store in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: db.clone(),
+            tree: db.open_tree("orders")?,
+            statuses: db.open_tree("intent_status")?,
+            changes: Changes::default(),
+        })
+    }
+
+    fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.tree
+            .get(key.as_bytes())?
+            .map(|v| decode(key, &v))
+            .transpose()
+    }
+
+    fn scan_values<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&String::from_utf8_lossy(&k), &v)
+            })
+            .collect()
+    }
+
+    fn scan_suffixes(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.tree
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| Ok(String::from_utf8_lossy(&kv?.0[prefix.len()..]).to_string()))
+            .collect()
+    }
+
+    /// The transaction of [`OrderStore::create`].
+    fn write_plan(&self, plan: &OrderPlan, seq: u64) -> Result<Persisted, StoreError> {
+        let order = &plan.order;
+        let id = &order.id;
+        let result = self.tree.transaction(|tx| {
+            let idem = format!("idem/{}", order.idempotency_key);
+            if let Some(existing) = tx_get::<String>(tx, &idem)? {
+                let stored =
+                    tx_get::<Order>(tx, &format!("order/{existing}"))?.ok_or_else(|| {
+                        Abortable::Abort(StoreError::Corrupt {
+                            key: idem.clone(),
+                            reason: format!("names order {existing}, which is not stored"),
+                        })
+                    })?;
+                return Ok(Persisted::KeyTaken(stored));
+            }
+            for (name, expected) in &plan.expected {
+                let current = tx_get::<InventoryEntry>(tx, &format!("inv/{name}"))?;
+                if current.map(|c| c.generation) != *expected {
+                    return Ok(Persisted::Stale);
+                }
+            }
+            for entry in &plan.inventory {
+                tx.insert(format!("inv/{}", entry.name).as_bytes(), encode(entry))?;
+            }
+            for entry in &plan.outbox {
+                tx.insert(format!("outbox/{}", entry.key()).as_bytes(), encode(entry))?;
+                let intent = &entry.intent.id;
+                tx.insert(format!("byintent/{intent}/{id}").as_bytes(), &[][..])?;
+            }
+            tx.insert(format!("order/{id}").as_bytes(), encode(order))?;
+            tx.insert(idem.as_bytes(), encode(id))?;
+            tx.insert(format!("idx/{seq:020}").as_bytes(), encode(id))?;
+            tx.insert(format!("open/{id}").as_bytes(), &[][..])?;
+            Ok(Persisted::Created(order.clone()))
+        });
+        flatten(result)
+    }
+
+    /// The transaction of [`OrderStore::update`]: the stored order and whether it changed.
+    fn write_update(
+        &self,
+        id: &str,
+        delivered: Option<&str>,
+        change: OrderUpdate<'_>,
+    ) -> Result<Option<(Order, bool)>, StoreError> {
+        let result = self.tree.transaction(|tx| {
+            if let Some(k) = delivered {
+                tx.remove(format!("outbox/{k}").as_bytes())?;
+            }
+            let Some(old) = tx_get::<Order>(tx, &format!("order/{id}"))? else {
+                return Ok(None);
+            };
+            let new = change(&old);
+            if new == old {
+                return Ok(Some((new, false)));
+            }
+            tx.insert(format!("order/{id}").as_bytes(), encode(&new))?;
+            if new.state.is_final() {
+                tx.remove(format!("open/{id}").as_bytes())?;
+                for (_, intent) in new.intent_ids() {
+                    tx.remove(format!("byintent/{intent}/{id}").as_bytes())?;
+                }
+            }
+            Ok(Some((new, true)))
+        });
+        flatten(result)
+    }
+}
+
+impl OrderStore for SledOrderStore {
+    fn subscribe(&self) -> broadcast::Receiver<OrderChange> {
+        self.changes.subscribe()
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.read(&format!("order/{id}"))
+    }
+
+    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
+        match self.read::<String>(&format!("idem/{key}"))? {
+            Some(id) => self.get(&id),
+            None => Ok(None),
+        }
+    }
+
+    fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        let mut out = BTreeMap::new();
+        for n in names {
+            if let Some(e) = self.read::<InventoryEntry>(&format!("inv/{n}"))? {
+                out.insert(n.to_string(), e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+        Box::pin(async move {
+            let seq = u64::MAX - self.db.generate_id()?;
+            let persisted = self.write_plan(plan, seq)?;
+            // Also when the key was taken: the order it names may not be flushed yet.
+            maestro_common::durable::flush(&self.db).await?;
+            if let Persisted::Created(order) = &persisted {
+                self.changes.announce(order);
+            }
+            Ok(persisted)
+        })
+    }
+
+    fn list(
+        &self,
+        page_size: usize,
+        page_token: &str,
+        state: Option<OrderState>,
+    ) -> Result<(Vec<Order>, String), OrderError> {
+        let start = match parse_page_token(page_token)? {
+            None => "idx/".to_string(),
+            Some(seq) => format!("idx/{:020}", seq.saturating_add(1)),
+        };
+        let mut orders = Vec::new();
+        let mut next = String::new();
+        let mut more = false;
+        for kv in self.tree.range(start.into_bytes()..) {
+            let (k, v) = kv.map_err(StoreError::from)?;
+            let Some(seq) = k.strip_prefix(b"idx/") else {
+                break;
+            };
+            let key = String::from_utf8_lossy(&k).to_string();
+            let id: String = decode(&key, &v)?;
+            let Some(order) = self.get(&id)? else {
+                continue;
+            };
+            if state.is_some_and(|s| s != order.state) {
+                continue;
+            }
+            if orders.len() == page_size {
+                more = true;
+                break;
+            }
+            orders.push(order);
+            next = String::from_utf8_lossy(seq).to_string();
+        }
+        if !more {
+            next.clear();
+        }
+        Ok((orders, next))
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        delivered: Option<&'a str>,
+        change: OrderUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        Box::pin(async move {
+            let Some((order, changed)) = self.write_update(id, delivered, change)? else {
+                return Ok(None);
+            };
+            if changed || delivered.is_some() {
+                maestro_common::durable::flush(&self.db).await?;
+            }
+            if changed {
+                self.changes.announce(&order);
+            }
+            Ok(Some(order))
+        })
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.scan_values("outbox/")
+    }
+
+    fn open_orders(&self) -> Result<Vec<String>, StoreError> {
+        self.scan_suffixes("open/")
+    }
+
+    fn orders_for_intent(&self, intent_id: &str) -> Result<Vec<String>, StoreError> {
+        self.scan_suffixes(&format!("byintent/{intent_id}/"))
+    }
+
+    fn record_status(&self, status: &IntentStatus) -> Result<bool, StoreError> {
+        let key = status.intent_id.as_bytes();
+        let old: Option<IntentStatus> = self
+            .statuses
+            .get(key)?
+            .map(|v| decode(&status.intent_id, &v))
+            .transpose()?;
+        if keeps_status(old.as_ref(), status) {
+            return Ok(false);
+        }
+        self.statuses.insert(key, encode(status))?;
+        Ok(true)
+    }
+
+    fn statuses_for(&self, order: &Order) -> Result<BTreeMap<String, IntentStatus>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (_, intent) in order.intent_ids() {
+            if let Some(v) = self.statuses.get(intent.as_bytes())? {
+                out.insert(intent.to_string(), decode(intent, &v)?);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,211 @@
+//! The [`OrderStore`] contract, run against the sled store (on a real sled database) and the
+//! in-memory fake, so the fake the logic tests use behaves like the real thing.
+
+use super::*;
+use crate::fixtures::{add, catalog, domain};
+use crate::model::ServiceState;
+use crate::plan::{CurrentState, Decision, Fresh, plan};
+use crate::request::NewOrder;
+
+/// Plans `new` against what `store` holds now.
+fn planned(store: &dyn OrderStore, new: &NewOrder, order_id: &str) -> OrderPlan {
+    let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
+    let inventory = store.inventory(&names).unwrap();
+    let domains = [domain("north", &["n1"])];
+    let catalog = catalog();
+    let state = CurrentState {
+        existing: None,
+        inventory: &inventory,
+        domains: &domains,
+        catalog: &catalog,
+    };
+    let fresh = Fresh {
+        order_id: order_id.into(),
+        traceparent: String::new(),
+        now_ms: 1,
+    };
+    match plan(new, state, &fresh).unwrap() {
+        Decision::Create(p) => p,
+        Decision::Existing(o) => panic!("unexpected existing order {}", o.id),
+    }
+}
+
+fn status(intent_id: &str, generation: u64) -> IntentStatus {
+    IntentStatus {
+        intent_id: intent_id.into(),
+        domain: "north".into(),
+        generation,
+        observed_generation: generation,
+        state: ServiceState::Active,
+        ready: 1,
+        total: 1,
+        sites: vec![],
+        reasons: vec![],
+        updated_at_ms: 1,
+    }
+}
+
+async fn creates_once_per_key_and_refuses_stale_plans(store: &dyn OrderStore) {
+    let mut changes = store.subscribe();
+    let first = planned(store, &add("k1", "web", &["north"]), "o-1");
+    let racing = planned(store, &add("k1", "web", &["north"]), "o-2");
+    let stale = planned(store, &add("k2", "web", &["north"]), "o-3");
+    assert_eq!(
+        store.create(&first).await.unwrap(),
+        Persisted::Created(first.order.clone())
+    );
+    assert_eq!(changes.try_recv().unwrap().order_id, "o-1");
+    assert_eq!(
+        store.create(&racing).await.unwrap(),
+        Persisted::KeyTaken(first.order.clone()),
+        "the key names the first order"
+    );
+    assert_eq!(store.create(&stale).await.unwrap(), Persisted::Stale);
+    assert!(changes.try_recv().is_err(), "nothing else was stored");
+    assert_eq!(store.find_by_key("k1").unwrap().unwrap().id, "o-1");
+    assert!(store.find_by_key("k2").unwrap().is_none());
+    assert!(store.get("o-3").unwrap().is_none());
+    assert_eq!(
+        store.inventory(&["web", "db"]).unwrap()["web"].order_id,
+        "o-1"
+    );
+    assert_eq!(store.outbox().unwrap(), first.outbox);
+    assert_eq!(store.open_orders().unwrap(), ["o-1"]);
+    let intent = &first.outbox[0].intent.id;
+    assert_eq!(store.orders_for_intent(intent).unwrap(), ["o-1"]);
+}
+
+async fn an_entry_leaves_the_outbox_only_with_its_recorded_outcome(store: &dyn OrderStore) {
+    let p = planned(store, &add("k1", "web", &["north"]), "o-1");
+    store.create(&p).await.unwrap();
+    let key = p.outbox[0].key();
+    let same = store.update("o-1", None, &Clone::clone).await.unwrap();
+    assert_eq!(
+        same.unwrap().revision,
+        1,
+        "an unchanged order is not rewritten"
+    );
+    assert_eq!(store.outbox().unwrap().len(), 1);
+    let mut changes = store.subscribe();
+    let done = |o: &Order| {
+        let mut o = o.clone();
+        o.state = OrderState::Completed;
+        o.revision += 1;
+        o
+    };
+    let stored = store
+        .update("o-1", Some(&key), &done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.revision, 2);
+    assert_eq!(*changes.try_recv().unwrap().order, stored);
+    assert!(store.outbox().unwrap().is_empty());
+    assert!(
+        store.open_orders().unwrap().is_empty(),
+        "final orders are not open"
+    );
+    assert!(
+        store
+            .orders_for_intent(&p.outbox[0].intent.id)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .update("nope", None, &Clone::clone)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn lists_newest_first_in_pages(store: &dyn OrderStore) {
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let p = planned(
+            store,
+            &add(&format!("k{i}"), name, &["north"]),
+            &format!("o-{i}"),
+        );
+        store.create(&p).await.unwrap();
+    }
+    let (page, token) = store.list(2, "", None).unwrap();
+    let ids: Vec<_> = page.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["o-2", "o-1"]);
+    let (page, end) = store.list(2, &token, None).unwrap();
+    assert_eq!(page[0].id, "o-0");
+    assert!(end.is_empty());
+    assert!(
+        store
+            .list(2, "", Some(OrderState::Completed))
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert!(matches!(
+        store.list(2, "x", None),
+        Err(OrderError::Invalid(_))
+    ));
+}
+
+async fn keeps_the_latest_status_per_intent(store: &dyn OrderStore) {
+    let p = planned(store, &add("k1", "web", &["north"]), "o-1");
+    store.create(&p).await.unwrap();
+    let intent = p.outbox[0].intent.id.clone();
+    assert!(store.record_status(&status(&intent, 2)).unwrap());
+    assert!(
+        !store.record_status(&status(&intent, 2)).unwrap(),
+        "same status"
+    );
+    assert!(
+        !store.record_status(&status(&intent, 1)).unwrap(),
+        "older generation"
+    );
+    assert_eq!(store.statuses_for(&p.order).unwrap()[&intent].generation, 2);
+}
+
+macro_rules! contract {
+    ($($case:ident),*) => {
+        mod sled_store {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let db = sled::open(dir.path()).unwrap();
+                    super::$case(&super::SledOrderStore::open(&db).unwrap()).await;
+                }
+            )*
+        }
+        mod memory_store {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&super::MemoryOrderStore::default()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    creates_once_per_key_and_refuses_stale_plans,
+    an_entry_leaves_the_outbox_only_with_its_recorded_outcome,
+    lists_newest_first_in_pages,
+    keeps_the_latest_status_per_intent
+);
+
+#[tokio::test]
+async fn the_sled_store_keeps_orders_and_the_outbox_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = {
+        let db = sled::open(dir.path()).unwrap();
+        let store = SledOrderStore::open(&db).unwrap();
+        let p = planned(&store, &add("k1", "web", &["north"]), "o-1");
+        store.create(&p).await.unwrap();
+        p
+    };
+    let db = maestro_common::durable::open(dir.path()).unwrap();
+    let store = SledOrderStore::open(&db).unwrap();
+    assert_eq!(store.find_by_key("k1").unwrap(), Some(p.order));
+    assert_eq!(store.outbox().unwrap(), p.outbox);
+}
