@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use colony::model::ProcessState;
-use common::{Harness, free_port, http_get, label, wait_for};
+use common::{Harness, WAIT, label};
 use docker_reconciler::{DOCKER_DEPLOYMENT, EXECUTOR_DEPLOYMENT, docker_available, labels};
+use maestro_testkit::net::{free_port, http_get_async};
+use maestro_testkit::until;
 use serde_json::json;
 
 const CRON: Duration = Duration::from_secs(60);
@@ -29,8 +31,8 @@ async fn httpd_serves_then_rolls_to_a_new_image() -> Result<()> {
         }]}),
     )
     .await?;
-    let body = wait_for("httpd answering", || async {
-        Ok(http_get(port, "/version"))
+    let body = until("httpd answering", WAIT, async || {
+        Ok(http_get_async(port, "/version").await)
     })
     .await?;
     assert_eq!(body.trim(), "1");
@@ -68,8 +70,10 @@ async fn httpd_serves_then_rolls_to_a_new_image() -> Result<()> {
     let second = h.wait_running(&name, &want, 2).await?;
     assert_ne!(second[0].id, first[0].id, "the container is replaced");
     assert_eq!(second[0].image.as_deref(), Some("local/busybox:2"));
-    let body = wait_for("new httpd answering", || async {
-        Ok(http_get(port, "/version").filter(|b| b.trim() == "2"))
+    let body = until("new httpd answering", WAIT, async || {
+        Ok(http_get_async(port, "/version")
+            .await
+            .filter(|b| b.trim() == "2"))
     })
     .await?;
     assert_eq!(body.trim(), "2");
@@ -106,7 +110,7 @@ async fn container_settings_are_applied() -> Result<()> {
     .await?;
     let want = vec![format!("{name}-job-0")];
     let list = h.wait_running(&name, &want, 1).await?;
-    let result = wait_for("the container's output file", || async {
+    let result = until("the container's output file", WAIT, async || {
         Ok(std::fs::read_to_string(output.path().join("result"))
             .ok()
             .filter(|s| s.lines().count() == 2))
@@ -153,7 +157,7 @@ async fn missing_image_is_reported_not_pulled() -> Result<()> {
             json!({"instances": [{"name": "x", "image": "local/does-not-exist:1"}]}),
         )
         .await?;
-    let status = wait_for("status reporting the missing image", || async {
+    let status = until("status reporting the missing image", WAIT, async || {
         let s = h.blueprint(&name).await?.status;
         Ok(s["message"]
             .as_str()
@@ -165,7 +169,7 @@ async fn missing_image_is_reported_not_pulled() -> Result<()> {
     assert_eq!(status["totalInstances"], 1);
     let process = bp.metadata.last_reconciliation_process;
     ensure!(!process.is_empty(), "add submitted a reconcile process");
-    let closed = wait_for("the reconcile process to close", || async {
+    let closed = until("the reconcile process to close", WAIT, async || {
         let p = h.client.get_process(&h.member, &process).await?;
         Ok(matches!(
             p.process_state(),
@@ -235,7 +239,7 @@ async fn executor_deployment_runs_its_replicas() -> Result<()> {
 
 #[tokio::test]
 async fn docker_availability_probe() {
-    common::ensure_docker();
-    assert!(docker_available(std::path::Path::new(common::SOCKET)).await);
+    maestro_testkit::docker::ensure_docker();
+    assert!(docker_available(std::path::Path::new(maestro_testkit::docker::SOCKET)).await);
     assert!(!docker_available(std::path::Path::new("/nonexistent/docker.sock")).await);
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bollard::query_parameters::KillContainerOptions;
-use common::{Harness, container_name, state, wait_for};
+use common::{Harness, WAIT, container_name, state};
 use docker_reconciler::{DOCKER_DEPLOYMENT, labels};
+use maestro_testkit::until;
 use serde_json::{Value, json};
 
 const CRON: Duration = Duration::from_secs(60);
@@ -57,7 +58,7 @@ async fn killed_container_comes_back_and_strays_go() -> Result<()> {
     h.docker
         .kill_container(&id, None::<KillContainerOptions>)
         .await?;
-    wait_for("the killed container to exit", || async {
+    until("the killed container to exit", WAIT, async || {
         let list = h.containers(&name).await?;
         Ok(list.iter().all(|c| state(c) != "running").then_some(()))
     })
@@ -99,7 +100,7 @@ async fn orphans_are_removed_by_the_self_healing_run() -> Result<()> {
     let ghost = h.name("ghost");
     h.create_by_hand(&format!("{ghost}-s-0"), managed_labels(&h, &ghost, 1))
         .await?;
-    wait_for("the orphan to be removed", || async {
+    until("the orphan to be removed", WAIT, async || {
         Ok(h.containers(&ghost).await?.is_empty().then_some(()))
     })
     .await?;
@@ -118,7 +119,7 @@ async fn removing_the_blueprint_removes_its_containers() -> Result<()> {
     h.client
         .remove_blueprint(&h.owner, &h.colony, &name)
         .await?;
-    wait_for("cleanup to remove every container", || async {
+    until("cleanup to remove every container", WAIT, async || {
         Ok(h.containers(&name).await?.is_empty().then_some(()))
     })
     .await?;

@@ -1,17 +1,14 @@
 //! Test harness: a real Docker Engine (started through `scripts/docker.sh`), an embedded colony
 //! server with the two definitions and an approved reconciler executor, the reconciler running,
-//! and a guard that removes every container and volume a test made, even when it fails.
+//! and a guard that removes every container and volume a test made, even when it fails. The
+//! engine, waiting and ports come from `maestro-testkit`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
 use bollard::query_parameters::{
@@ -24,89 +21,21 @@ use docker_reconciler::{
     DockerReconcilerConfig, EXECUTOR_TYPE, RestartPolicy, docker_deployment_definition,
     executor_deployment_definition, labels,
 };
+use maestro_testkit::docker::{SOCKET, ensure_docker};
+use maestro_testkit::{until, within};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-/// Deadlock guard of every wait.
+/// Deadlock guard of every wait: a Docker Engine on vfs storage can be slow to create containers.
 pub const WAIT: Duration = Duration::from_secs(90);
-/// Poll interval of state checks.
-const POLL: Duration = Duration::from_millis(100);
-/// The engine socket `scripts/docker.sh` provides.
-pub const SOCKET: &str = "/var/run/docker.sock";
 
-static DOCKER_READY: OnceLock<Result<String, String>> = OnceLock::new();
 static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// Runs `scripts/docker.sh` once per test binary; panics with its output when it fails.
-pub fn ensure_docker() {
-    let result = DOCKER_READY.get_or_init(|| {
-        let out = std::process::Command::new("bash")
-            .arg("../scripts/docker.sh")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .map_err(|e| format!("cannot run scripts/docker.sh: {e}"))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(format!(
-                "scripts/docker.sh failed ({}):\n{text}",
-                out.status
-            ))
-        }
-    });
-    if let Err(e) = result {
-        panic!("a Docker Engine is required for these tests and could not be provided: {e}");
-    }
-}
 
 /// A name unique to this test process and call, usable in container names.
 pub fn unique(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("dr{}x{n}-{tag}", std::process::id())
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
-
-/// `GET path` over plain HTTP/1.0; the body, or None when nothing answers yet.
-pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
-}
-
-/// Polls `check` until it yields a value; fails after [`WAIT`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("timed out after {WAIT:?} waiting for {what}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// Connects bollard to the test engine.
@@ -261,9 +190,10 @@ impl Harness {
 
     /// Waits until the status of `name` shows `running == total == n` at `generation`.
     pub async fn wait_status(&self, name: &str, n: u64, generation: i64) -> Result<Value> {
-        wait_for(
-            &format!("status of {name}: {n} running at generation {generation}"),
-            || async {
+        until(
+            format!("status of {name}: {n} running at generation {generation}"),
+            WAIT,
+            async || {
                 let s = self.blueprint(name).await?.status;
                 let ok = s["runningInstances"] == n
                     && s["totalInstances"] == n
@@ -303,9 +233,10 @@ impl Harness {
         want: &[String],
         generation: i64,
     ) -> Result<Vec<ContainerSummary>> {
-        wait_for(
-            &format!("containers {want:?} of {name} running at generation {generation}"),
-            || async {
+        until(
+            format!("containers {want:?} of {name} running at generation {generation}"),
+            WAIT,
+            async || {
                 let list = self.containers(name).await?;
                 let names: Vec<String> = list.iter().map(container_name).collect();
                 let ok = names == want
@@ -354,14 +285,10 @@ impl Harness {
     pub async fn finish(mut self) -> Result<()> {
         self.shutdown.cancel();
         if let Some(r) = self.reconciler.take() {
-            tokio::time::timeout(WAIT, r)
-                .await
-                .context("reconciler did not stop")??;
+            within("the reconciler to stop", WAIT, r).await??;
         }
         if let Some(s) = self.server.take() {
-            tokio::time::timeout(WAIT, s.stopped())
-                .await
-                .context("colony server did not stop")?;
+            within("the colony server to stop", WAIT, s.stopped()).await?;
         }
         self.sweep.0.run().await
     }
