@@ -12,8 +12,7 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    StartContainerOptions,
+    CreateContainerOptions, ListContainersOptions, StartContainerOptions,
 };
 use colony::model::{Blueprint, Colony, Executor, User};
 use colony::{ColonyClient, PrivateKey, ServerConfig};
@@ -21,7 +20,7 @@ use docker_reconciler::{
     DockerReconcilerConfig, EXECUTOR_TYPE, RestartPolicy, docker_deployment_definition,
     executor_deployment_definition, labels,
 };
-use maestro_testkit::docker::{SOCKET, ensure_docker};
+use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, ensure_docker};
 use maestro_testkit::{until, within};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -36,15 +35,6 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub fn unique(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("dr{}x{n}-{tag}", std::process::id())
-}
-
-/// Connects bollard to the test engine.
-pub async fn docker() -> Result<Docker> {
-    Ok(
-        Docker::connect_with_socket(SOCKET, 120, bollard::API_DEFAULT_VERSION)?
-            .negotiate_version()
-            .await?,
-    )
 }
 
 /// A colony server, a colony with the definitions, and the reconciler running against it.
@@ -66,7 +56,7 @@ pub struct Harness {
     server: Option<colony::RunningServer>,
     // Field order is drop order: stop everything, then sweep, then delete the data dir.
     _stop: DropGuard,
-    sweep: Sweep,
+    sweep: SweepGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -78,9 +68,9 @@ impl Harness {
         let colony = prefix.clone();
         let dir = tempfile::tempdir()?;
         let shutdown = CancellationToken::new();
-        let sweep = Sweep(Targets {
-            prefix: prefix.clone(),
-            colony: colony.clone(),
+        let sweep = SweepGuard(Sweep {
+            labels: vec![format!("{}={colony}", labels::COLONY)],
+            names: vec![prefix.clone()],
             volumes: Vec::new(),
         });
         let server_key = PrivateKey::generate();
@@ -142,7 +132,7 @@ impl Harness {
             colony,
             owner,
             member,
-            docker: docker().await?,
+            docker: connect().await?,
             prefix,
             shutdown: shutdown.clone(),
             reconciler: Some(reconciler),
@@ -315,91 +305,4 @@ pub fn label(c: &ContainerSummary, key: &str) -> String {
         .and_then(|l| l.get(key))
         .cloned()
         .unwrap_or_default()
-}
-
-/// What a test made: containers of its colony or with its name prefix, and its volumes.
-#[derive(Clone)]
-struct Targets {
-    prefix: String,
-    colony: String,
-    volumes: Vec<String>,
-}
-
-impl Targets {
-    async fn run(&self) -> Result<()> {
-        let docker = docker().await?;
-        for filters in [
-            HashMap::from([(
-                "label".to_string(),
-                vec![format!("{}={}", labels::COLONY, self.colony)],
-            )]),
-            HashMap::from([("name".to_string(), vec![self.prefix.clone()])]),
-        ] {
-            let list = docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(filters),
-                    ..Default::default()
-                }))
-                .await?;
-            for c in list {
-                let id = c.id.unwrap_or_default();
-                match docker
-                    .remove_container(
-                        &id,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: true,
-                            ..Default::default()
-                        }),
-                    )
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404 | 409,
-                        ..
-                    }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        for v in &self.volumes {
-            match docker
-                .remove_volume(v, Some(RemoveVolumeOptions { force: true }))
-                .await
-            {
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Removes the targets on drop, so a failing test leaves nothing behind (after `finish` it
-/// finds nothing).
-struct Sweep(Targets);
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        // Drop cannot await: a thread with its own runtime.
-        let targets = self.0.clone();
-        let joined = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(targets.run()))
-        })
-        .join();
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("cleanup of {} failed: {e:#}", self.0.prefix),
-            Err(_) => eprintln!("cleanup of {} panicked", self.0.prefix),
-        }
-    }
 }
