@@ -78,6 +78,12 @@ impl From<OrderError> for tonic::Status {
     }
 }
 
+impl From<crate::order_logs::LogsError> for tonic::Status {
+    fn from(e: crate::order_logs::LogsError) -> Self {
+        tonic::Status::unavailable(e.to_string())
+    }
+}
+
 impl From<StoreError> for tonic::Status {
     fn from(e: StoreError) -> Self {
         OrderError::Store(e).into()

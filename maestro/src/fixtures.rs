@@ -1,12 +1,17 @@
 //! Test fixtures shared by the unit tests: a one-spec catalog, registered domains and
-//! requests. Built in memory; no files, no network.
+//! requests, and a scripted fake domain client. Built in memory; no files, no network.
 
 use crate::catalog::{Catalog, ServiceSpec, SpecCharacteristic, ValueType};
+use crate::delivery::{DeliveryError, DomainClient};
+use crate::intent::{IntentPayload, OutboxEntry};
 use crate::registry::DomainRecord;
 use crate::request::NewOrder;
+use futures::future::BoxFuture;
 use maestro_common::ResourceName;
 use maestro_proto::order::v1 as pb;
 use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::Mutex;
 
 /// A catalog with spec `demo` (characteristics `replicas` = 1 and a required `message`).
 pub fn catalog() -> Catalog {
@@ -99,4 +104,91 @@ pub fn order(key: &str, items: Vec<pb::OrderItemSpec>) -> NewOrder {
 /// An add of `service` in `domains`.
 pub fn add(key: &str, service: &str, domains: &[&str]) -> NewOrder {
     order(key, vec![item("1", pb::ItemAction::Add, service, domains)])
+}
+
+/// One call a [`FakeDomainClient`] received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCall {
+    /// When (tokio time, so paused tests can measure backoff).
+    pub at: tokio::time::Instant,
+    /// The domain.
+    pub domain: String,
+    /// The intent delivered.
+    pub intent: IntentPayload,
+}
+
+/// A [`DomainClient`] that answers from a script (then `otherwise`) and records every call.
+#[derive(Debug)]
+pub struct FakeDomainClient {
+    script: Mutex<VecDeque<Result<(), DeliveryError>>>,
+    otherwise: Result<(), DeliveryError>,
+    calls: Mutex<Vec<DeliveryCall>>,
+}
+
+impl FakeDomainClient {
+    /// Answers `script` in order, then acknowledges everything.
+    pub fn answering(script: impl IntoIterator<Item = Result<(), DeliveryError>>) -> Self {
+        Self {
+            script: Mutex::new(script.into_iter().collect()),
+            otherwise: Ok(()),
+            calls: Mutex::default(),
+        }
+    }
+
+    /// Fails every call with `error` (the domain stays unreachable).
+    pub fn unreachable(error: &str) -> Self {
+        Self {
+            otherwise: Err(DeliveryError::Unavailable(error.into())),
+            ..Self::answering([])
+        }
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<DeliveryCall> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl DomainClient for FakeDomainClient {
+    fn deliver<'a>(
+        &'a self,
+        domain: &'a str,
+        intent: &'a IntentPayload,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        self.calls.lock().unwrap().push(DeliveryCall {
+            at: tokio::time::Instant::now(),
+            domain: domain.into(),
+            intent: intent.clone(),
+        });
+        let answer = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.otherwise.clone());
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// The outbox entry of an add of `service` in `domain`, from order `order_id`.
+pub fn outbox_entry(order_id: &str, service: &str, domain: &str) -> OutboxEntry {
+    OutboxEntry {
+        order_id: order_id.into(),
+        item_id: "1".into(),
+        domain: domain.into(),
+        intent: IntentPayload {
+            id: maestro_common::ids::intent_id(service, domain),
+            generation: 1,
+            service_name: service.into(),
+            order_id: order_id.into(),
+            order_item_id: "1".into(),
+            spec_id: "demo".into(),
+            spec_version: "1.0".into(),
+            sites: vec![],
+            characteristics_json: "{}".into(),
+            blueprint_templates_json: vec![],
+            deleted: false,
+            traceparent: String::new(),
+        },
+    }
 }

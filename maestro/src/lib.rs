@@ -10,12 +10,15 @@
 pub mod api;
 pub mod catalog;
 pub mod config;
+pub mod delivery;
+pub mod domain_channels;
 pub mod engine;
 pub mod error;
-pub mod fanout;
 pub mod intent;
 pub mod inventory;
 pub mod model;
+pub mod order_logs;
+pub mod order_watch;
 pub mod plan;
 pub mod registry;
 pub mod request;

@@ -1,17 +1,21 @@
-//! `run`: opens sled and the catalog, resumes the fan-out, starts the status watchers and serves
+//! `run`: opens sled and the catalog, starts delivery and the engine (resuming the outbox), starts the status watchers and serves
 //! gRPC until shutdown.
 
 use crate::api::{catalog::CatalogApi, domains::DomainApi, orders::OrderApi};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::delivery::{self, TonicDomainClient};
+use crate::domain_channels::DomainChannels;
 use crate::engine::Engine;
 use crate::error::{Error, StoreError};
+use crate::order_logs::OrderLogs;
 use crate::registry::DomainRegistry;
 use crate::store::SledOrderStore;
 use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
 use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use maestro_proto::domain::v1::domain_registry_server::DomainRegistryServer;
 use maestro_proto::order::v1::order_service_server::OrderServiceServer;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,7 +34,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let catalog = Catalog::load(&config.catalog_dir)?;
     let db = maestro_common::durable::open(&config.data_dir).map_err(StoreError::from)?;
     let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
-    let store = std::sync::Arc::new(SledOrderStore::open(&db)?);
+    let store = Arc::new(SledOrderStore::open(&db)?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -42,20 +46,31 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         source,
     })?;
     let tasks = TaskTracker::new();
+    let channels = DomainChannels::new(registry.clone());
+    let (deliveries, reports) = delivery::start(
+        Arc::new(TonicDomainClient::new(channels.clone())),
+        config.backoff(),
+        shutdown.clone(),
+        &tasks,
+    );
     let engine = Engine::new(
         config,
         catalog.clone(),
         registry.clone(),
         store,
+        deliveries,
         shutdown.clone(),
         tasks.clone(),
     );
-    let resumed = crate::fanout::resume(&engine)?;
-    crate::status_watch::start(&engine);
+    let resumed = engine.start(reports).await?;
+    crate::status_watch::start(&engine, channels.clone());
     tracing::info!(%addr, specs = catalog.specs().count(), resumed, "maestro serving");
     let routes = tonic::service::Routes::new(
-        OrderServiceServer::new(OrderApi::new(engine.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        OrderServiceServer::new(OrderApi::new(
+            engine.clone(),
+            OrderLogs::new(channels, shutdown.clone()),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
         CatalogServiceServer::new(CatalogApi::new(catalog))

@@ -1,13 +1,14 @@
-//! Status watchers: one task per registered domain follows its `WatchIntentStatus` stream
-//! (reconnecting with backoff; restarted when the domain re-registers with a new endpoint),
-//! records whether the stream is open (a stream down longer than the threshold makes the domain
+//! Status watchers: one task per registered domain follows its `WatchIntentStatus` stream over
+//! the domain's shared channel (reconnecting with backoff; restarted when the domain
+//! re-registers with a new endpoint), records whether the stream is open (a stream down longer than the threshold makes the domain
 //! unreachable) and feeds every status to the engine. A domain heard again re-rolls its orders
 //! at once; a liveness ticker re-rolls open orders so silence shows up without any event.
 
+use crate::domain_channels::DomainChannels;
 use crate::engine::Engine;
 use crate::intent::IntentStatus;
 use crate::registry::{DomainEvent, DomainRecord};
-use maestro_common::grpc::{MAX_MESSAGE_BYTES, channel};
+use maestro_common::grpc::MAX_MESSAGE_BYTES;
 use maestro_proto::intent::v1 as pb;
 use pb::intent_service_client::IntentServiceClient;
 use std::collections::HashMap;
@@ -15,15 +16,18 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-/// Starts the watcher supervisor and the liveness ticker.
-pub fn start(engine: &Engine) {
+/// Starts the watcher supervisor (watching over the shared `channels`) and the liveness
+/// ticker.
+pub fn start(engine: &Engine, channels: DomainChannels) {
     let e = engine.clone();
-    engine.tasks().spawn(async move { supervise(e).await });
+    engine
+        .tasks()
+        .spawn(async move { supervise(e, channels).await });
     let e = engine.clone();
     engine.tasks().spawn(async move { tick_liveness(e).await });
 }
 
-async fn supervise(engine: Engine) {
+async fn supervise(engine: Engine, channels: DomainChannels) {
     let mut events = engine.registry().subscribe();
     let mut watchers: HashMap<String, (String, CancellationToken)> = HashMap::new();
     let mut relist = true;
@@ -33,13 +37,13 @@ async fn supervise(engine: Engine) {
             match engine.registry().list() {
                 Ok(domains) => domains
                     .into_iter()
-                    .for_each(|d| ensure(&engine, &mut watchers, d)),
+                    .for_each(|d| ensure(&engine, &channels, &mut watchers, d)),
                 Err(e) => tracing::error!(error = %e, "listing domains failed"),
             }
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(DomainEvent::Registered(d)) => ensure(&engine, &mut watchers, d),
+                Ok(DomainEvent::Registered(d)) => ensure(&engine, &channels, &mut watchers, d),
                 Ok(DomainEvent::BackOnline(id)) => {
                     let e = engine.clone();
                     engine.tasks().spawn(async move {
@@ -60,6 +64,7 @@ async fn supervise(engine: Engine) {
 /// Starts a watcher for `d` unless one runs for the same endpoint.
 fn ensure(
     engine: &Engine,
+    channels: &DomainChannels,
     watchers: &mut HashMap<String, (String, CancellationToken)>,
     d: DomainRecord,
 ) {
@@ -74,18 +79,23 @@ fn ensure(
         .registry()
         .stream_watching(&d.id, maestro_common::time::now_millis());
     watchers.insert(d.id.clone(), (d.endpoint.clone(), token.clone()));
-    let e = engine.clone();
+    let (e, c) = (engine.clone(), channels.clone());
     engine
         .tasks()
-        .spawn(async move { watch_domain(e, d, token).await });
+        .spawn(async move { watch_domain(e, c, d, token).await });
 }
 
 #[tracing::instrument(skip_all, fields(domain = %domain.id))]
-async fn watch_domain(engine: Engine, domain: DomainRecord, stop: CancellationToken) {
+async fn watch_domain(
+    engine: Engine,
+    channels: DomainChannels,
+    domain: DomainRecord,
+    stop: CancellationToken,
+) {
     let mut backoff = engine.config().backoff();
     while !stop.is_cancelled() {
         let followed = tokio::select! {
-            r = follow(&engine, &domain, &mut backoff) => r,
+            r = follow(&engine, &channels, &domain, &mut backoff) => r,
             () = stop.cancelled() => return,
         };
         engine
@@ -94,19 +104,21 @@ async fn watch_domain(engine: Engine, domain: DomainRecord, stop: CancellationTo
         if let Err(e) = followed {
             tracing::debug!(error = %e, "intent status stream ended; reconnecting");
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff.next_delay()) => {}
-            () = stop.cancelled() => return,
+        if backoff.wait(&stop).await {
+            return;
         }
     }
 }
 
 async fn follow(
     engine: &Engine,
+    channels: &DomainChannels,
     domain: &DomainRecord,
     backoff: &mut maestro_common::backoff::Backoff,
 ) -> Result<(), tonic::Status> {
-    let ch = channel(&domain.endpoint).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let ch = channels
+        .channel(&domain.id)
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let mut client = IntentServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut stream = client
         .watch_intent_status(pb::WatchIntentStatusRequest {})

@@ -3,15 +3,12 @@
 use crate::engine::Engine;
 use crate::error::OrderError;
 use crate::model::OrderState;
+use crate::order_logs::OrderLogs;
+use crate::order_watch::watch_order;
 use crate::request::NewOrder;
 use futures::{Stream, StreamExt};
-use maestro_common::grpc::{MAX_MESSAGE_BYTES, channel};
-use maestro_proto::intent::v1 as ipb;
 use maestro_proto::order::v1 as pb;
-use std::collections::BTreeMap;
 use std::pin::Pin;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -27,12 +24,13 @@ pub type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 
 #[derive(Debug, Clone)]
 pub struct OrderApi {
     engine: Engine,
+    logs: OrderLogs,
 }
 
 impl OrderApi {
-    /// A handler over `engine`.
-    pub fn new(engine: Engine) -> Self {
-        Self { engine }
+    /// A handler over `engine`, streaming logs through `logs`.
+    pub fn new(engine: Engine, logs: OrderLogs) -> Self {
+        Self { engine, logs }
     }
 
     fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
@@ -106,136 +104,41 @@ impl pb::order_service_server::OrderService for OrderApi {
         Ok(Response::new((&order).into()))
     }
 
-    type WatchOrderStream = ReceiverStream<Result<pb::OrderEvent, Status>>;
+    type WatchOrderStream = ReplyStream<pb::OrderEvent>;
 
+    #[tracing::instrument(skip_all, fields(order.id = %request.get_ref().id))]
     async fn watch_order(
         &self,
         request: Request<pb::WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
         let id = request.into_inner().id;
-        let mut changes = self.engine.store().subscribe();
-        let first = self.load(&id)?;
-        let (tx, rx) = mpsc::channel(16);
-        let engine = self.engine.clone();
-        self.engine.tasks().spawn(async move {
-            let mut last = 0;
-            let mut order = Some(first);
-            loop {
-                if let Some(o) = order.take().filter(|o| o.revision > last) {
-                    last = o.revision;
-                    let fin = o.state.is_final();
-                    if tx
-                        .send(Ok(pb::OrderEvent {
-                            order: Some((&o).into()),
-                            r#final: fin,
-                        }))
-                        .await
-                        .is_err()
-                        || fin
-                    {
-                        return;
-                    }
-                }
-                // Every stored revision arrives with its change, so each one is sent; only a
-                // watcher that lagged behind the broadcast reads the latest back.
-                tokio::select! {
-                    ev = changes.recv() => match ev {
-                        Ok(c) => {
-                            if c.order_id == id && c.revision > last {
-                                order = Some((*c.order).clone());
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => match engine.store().get(&id) {
-                            Ok(o) => order = o,
-                            Err(e) => {
-                                let _ = tx.send(Err(e.into())).await;
-                                return;
-                            }
-                        },
-                        Err(RecvError::Closed) => return,
-                    },
-                    () = tx.closed() => return,
-                    () = engine.shutdown().cancelled() => return,
-                }
-            }
+        let engine = &self.engine;
+        let revisions = watch_order(
+            engine.store().clone(),
+            &id,
+            engine.shutdown().clone(),
+            engine.tasks(),
+        )?;
+        let events = ReceiverStream::new(revisions).map(|revision| {
+            let order = revision?;
+            Ok(pb::OrderEvent {
+                order: Some((&order).into()),
+                r#final: order.state.is_final(),
+            })
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(Box::pin(events)))
     }
 
     type StreamOrderLogsStream = ReplyStream<pb::OrderLogRecord>;
 
+    #[tracing::instrument(skip_all, fields(order.id = %request.get_ref().id))]
     async fn stream_order_logs(
         &self,
         request: Request<pb::StreamOrderLogsRequest>,
     ) -> Result<Response<Self::StreamOrderLogsStream>, Status> {
         let pb::StreamOrderLogsRequest { id, follow } = request.into_inner();
         let order = self.load(&id)?;
-        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (domain, intent) in order.intent_ids() {
-            let list = by_domain.entry(domain.to_string()).or_default();
-            if !list.iter().any(|i| i == intent) {
-                list.push(intent.to_string());
-            }
-        }
-        let mut streams: Vec<ReplyStream<pb::OrderLogRecord>> = Vec::new();
-        for (domain, intent_ids) in by_domain {
-            match open_logs(&self.engine, &domain, intent_ids, follow).await {
-                Ok(s) => streams.push(s),
-                Err(e) => {
-                    tracing::warn!(domain = %domain, error = %e, "domain logs unavailable; skipping")
-                }
-            }
-        }
-        if streams.is_empty() && !order.items.is_empty() {
-            return Err(Status::unavailable(
-                "no domain of the order could stream logs",
-            ));
-        }
-        let stop = self.engine.shutdown().clone();
-        let merged = futures::stream::select_all(streams).take_until(stop.cancelled_owned());
-        Ok(Response::new(Box::pin(merged)))
+        let lines = self.logs.open(&order, follow).await?;
+        Ok(Response::new(Box::pin(lines.map(|l| Ok(l.into())))))
     }
-}
-
-async fn open_logs(
-    engine: &Engine,
-    domain: &str,
-    intent_ids: Vec<String>,
-    follow: bool,
-) -> Result<ReplyStream<pb::OrderLogRecord>, Status> {
-    let record = engine
-        .registry()
-        .get(domain)?
-        .ok_or_else(|| Status::unavailable(format!("domain {domain} is not registered")))?;
-    let ch = channel(&record.endpoint).map_err(|e| Status::unavailable(e.to_string()))?;
-    let mut client = ipb::intent_service_client::IntentServiceClient::new(ch)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let stream = client
-        .stream_intent_logs(ipb::StreamIntentLogsRequest { intent_ids, follow })
-        .await?
-        .into_inner();
-    let domain = domain.to_string();
-    let mapped = stream
-        .take_while(|r| {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "domain log stream failed");
-            }
-            futures::future::ready(r.is_ok())
-        })
-        .filter_map(move |r| {
-            let out = r.ok().map(|l| {
-                Ok(pb::OrderLogRecord {
-                    domain: domain.clone(),
-                    site: l.site,
-                    blueprint: l.blueprint,
-                    generation: l.generation,
-                    observed_at: l.observed_at,
-                    level: l.level,
-                    message: l.message,
-                    sequence: l.sequence,
-                })
-            });
-            futures::future::ready(out)
-        });
-    Ok(Box::pin(mapped))
 }

@@ -1,9 +1,16 @@
-//! The engine: what the gRPC handlers and the background tasks call. Holds the catalog, the
-//! registry and the order store, and re-runs the roll-up whenever a delivery, a status or a
-//! liveness change touches an order.
+//! The engine, maestro's controller: what the gRPC handlers and the background loops call.
+//! CreateOrder reads the current state, asks the pure [`crate::plan::plan`] what to do, has the
+//! store persist exactly that and hands the outbox entries to delivery; delivery reports come
+//! back as data ([`deliveries`]) and, like intent statuses and liveness changes, re-run the pure
+//! roll-up of the orders they touch.
+
+mod deliveries;
+#[cfg(test)]
+mod tests;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::delivery::DeliveryQueue;
 use crate::error::OrderError;
 use crate::intent::OutboxEntry;
 use crate::model::{Order, OrderState};
@@ -13,8 +20,7 @@ use crate::request::NewOrder;
 use crate::rollup::roll_up;
 use crate::store::{OrderStore, Persisted};
 use maestro_common::time::now_millis;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -56,18 +62,20 @@ struct Inner {
     store: Arc<dyn OrderStore>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    delivering: Mutex<HashSet<String>>,
+    deliveries: DeliveryQueue,
     /// Serialises roll-ups, so one computed from older statuses never lands after a newer one.
     rolling: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
-    /// An engine over opened parts; background tasks go to `tasks` and stop on `shutdown`.
+    /// An engine over opened parts that sends delivery work to `deliveries`; background tasks
+    /// go to `tasks` and stop on `shutdown`. Start its loops with [`Self::start`].
     pub fn new(
         config: Config,
         catalog: Catalog,
         registry: DomainRegistry,
         store: Arc<dyn OrderStore>,
+        deliveries: DeliveryQueue,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
@@ -78,7 +86,7 @@ impl Engine {
             store,
             shutdown,
             tasks,
-            delivering: Mutex::default(),
+            deliveries,
             rolling: tokio::sync::Mutex::new(()),
         };
         Self {
@@ -116,21 +124,6 @@ impl Engine {
         &self.inner.tasks
     }
 
-    /// Marks outbox entry `key` as being delivered; false when a task already delivers it.
-    pub(crate) fn claim_delivery(&self, key: &str) -> bool {
-        self.inner
-            .delivering
-            .lock()
-            .is_ok_and(|mut s| s.insert(key.to_string()))
-    }
-
-    /// Releases a claim taken with [`Self::claim_delivery`].
-    pub(crate) fn release_delivery(&self, key: &str) {
-        if let Ok(mut s) = self.inner.delivering.lock() {
-            s.remove(key);
-        }
-    }
-
     /// Plans `new` against the current state (catalog, registry, inventory, the order its
     /// idempotency key names), stores the plan (one transaction, flushed) and starts its
     /// deliveries. The same idempotency key returns the stored order. A plan made from a state
@@ -164,7 +157,7 @@ impl Engine {
             match store.create(&plan).await? {
                 Persisted::Created(order) => {
                     for entry in &plan.outbox {
-                        crate::fanout::spawn(self, entry.clone());
+                        self.inner.deliveries.deliver(entry.clone()).await;
                     }
                     return Ok(Created {
                         order,

@@ -1,0 +1,180 @@
+//! The controller end to end in process, in paused time: an order is planned, stored in the
+//! in-memory store, delivered through the fake domain client, and the acknowledgement comes back
+//! as a report that removes the entry from the outbox.
+
+use super::*;
+use crate::config::Config;
+use crate::delivery::{self, DeliveryError};
+use crate::fixtures::{FakeDomainClient, add, catalog};
+use crate::model::Delivery;
+use crate::registry::DomainRegistration;
+use crate::store::{MemoryOrderStore, OrderChange};
+use maestro_proto::domain::v1 as dpb;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+struct Harness {
+    engine: Engine,
+    store: Arc<MemoryOrderStore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+async fn registry() -> DomainRegistry {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let registry = DomainRegistry::open(&db, 60_000).unwrap();
+    let reg = DomainRegistration::try_from(dpb::RegisterDomainRequest {
+        id: "north".into(),
+        endpoint: "http://127.0.0.1:1".into(),
+        sites: vec!["n1".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    registry.register(reg, now_millis()).await.unwrap();
+    registry
+}
+
+async fn start(store: Arc<MemoryOrderStore>, client: &Arc<FakeDomainClient>) -> Harness {
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let config = Config {
+        fanout_backoff_min_ms: 100,
+        fanout_backoff_max_ms: 1_000,
+        ..Config::default()
+    };
+    let (deliveries, reports) =
+        delivery::start(client.clone(), config.backoff(), shutdown.clone(), &tasks);
+    let engine = Engine::new(
+        config,
+        catalog(),
+        registry().await,
+        store.clone(),
+        deliveries,
+        shutdown.clone(),
+        tasks.clone(),
+    );
+    engine.start(reports).await.unwrap();
+    Harness {
+        engine,
+        store,
+        shutdown,
+        tasks,
+    }
+}
+
+impl Harness {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// The next stored revision whose delivery to its first domain is `want`.
+async fn delivered(changes: &mut broadcast::Receiver<OrderChange>, want: Delivery) -> Order {
+    loop {
+        let change = changes.recv().await.unwrap();
+        if change.order.items[0].domains[0].delivery == want {
+            return (*change.order).clone();
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_order_is_planned_delivered_and_acknowledged() {
+    let down = Err(DeliveryError::Unavailable("connection refused".into()));
+    let client = Arc::new(FakeDomainClient::answering([down]));
+    let h = start(Arc::new(MemoryOrderStore::default()), &client).await;
+    let mut changes = h.store.subscribe();
+
+    let created = h
+        .engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    assert!(created.created);
+    assert_eq!(created.outbox.len(), 1);
+    let first = changes.recv().await.unwrap();
+    assert_eq!(
+        (first.order_id.as_str(), first.revision),
+        (created.order.id.as_str(), 1)
+    );
+
+    let pending = delivered(&mut changes, Delivery::Pending).await;
+    let dp = &pending.items[0].domains[0];
+    assert_eq!(
+        (dp.delivery_attempts, dp.message.as_str()),
+        (1, "connection refused")
+    );
+    assert_eq!(
+        h.store.outbox().unwrap().len(),
+        1,
+        "kept until acknowledged"
+    );
+
+    let acked = delivered(&mut changes, Delivery::Acknowledged).await;
+    assert_eq!(acked.items[0].domains[0].delivery_attempts, 2);
+    assert!(
+        h.store.outbox().unwrap().is_empty(),
+        "left with the acknowledgement"
+    );
+    let calls = client.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].intent, created.outbox[0].intent);
+
+    let again = h
+        .engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.order.id, created.order.id);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        client.calls().len(),
+        2,
+        "the same key delivers nothing again"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_intent_fails_the_item_and_leaves_the_outbox() {
+    let refused = Err(DeliveryError::Rejected("unknown kind".into()));
+    let client = Arc::new(FakeDomainClient::answering([refused]));
+    let h = start(Arc::new(MemoryOrderStore::default()), &client).await;
+    let mut changes = h.store.subscribe();
+    h.engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    let order = delivered(&mut changes, Delivery::Rejected).await;
+    assert_eq!(order.items[0].state, OrderState::Failed);
+    assert_eq!(order.state, OrderState::Failed);
+    assert!(h.store.outbox().unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_left_in_the_outbox_are_delivered_after_a_restart() {
+    let store = Arc::new(MemoryOrderStore::default());
+    let unreachable = Arc::new(FakeDomainClient::unreachable("connection refused"));
+    let h = start(store.clone(), &unreachable).await;
+    let mut changes = store.subscribe();
+    let created = h
+        .engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    delivered(&mut changes, Delivery::Pending).await;
+    h.stop().await;
+    assert_eq!(store.outbox().unwrap(), created.outbox);
+
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let h = start(store.clone(), &client).await;
+    let acked = delivered(&mut changes, Delivery::Acknowledged).await;
+    assert_eq!(acked.id, created.order.id);
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(client.calls().len(), 1);
+    h.stop().await;
+}
