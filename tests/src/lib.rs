@@ -1,8 +1,7 @@
-//! Harness for Maestro's end-to-end tests: components as real child processes on loopback, the
-//! native workloads they start, the domains' Git repositories, and waits on gRPC streams.
+//! Harness for Maestro's end-to-end tests: federations of real child processes on loopback,
+//! orders and waits on them through maestro's gRPC API, and the scenarios' shared pieces. Waiting,
+//! processes, workloads, Git and Docker come from `maestro-testkit`.
 
-pub mod git;
 pub mod nodes;
 pub mod orders;
 pub mod scenario;
-pub mod workloads;

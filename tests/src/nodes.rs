@@ -1,108 +1,44 @@
 //! A federation whose components run as separate child processes (`maestro-node run ...`), so a
-//! test can SIGKILL one and start it again on the same data directory and ports.
+//! test can SIGKILL one and start it again on the same data directory and ports. The process
+//! handling is the test kit's [`Node`].
 
 use anyhow::Context;
+use maestro_testkit::net::free_port;
 use serde_json::{Value, json};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-/// One component process.
-pub struct Node {
-    /// Component name for messages, e.g. `domain north`.
-    pub name: String,
-    bin: PathBuf,
-    component: &'static str,
-    config: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
+pub use maestro_testkit::binary::Node;
+
+/// A `maestro-node run <component> --config <config>` process named `name`, its log at `log`;
+/// not started yet.
+fn component(bin: &Path, name: String, component: &str, config: PathBuf, log: PathBuf) -> Node {
+    let args = vec![
+        OsString::from("run"),
+        component.into(),
+        "--config".into(),
+        config.into(),
+    ];
+    Node::new(&name, bin, args, &log)
 }
 
-impl Node {
-    fn new(
-        bin: &Path,
-        name: String,
-        component: &'static str,
-        config: PathBuf,
-        log: PathBuf,
-    ) -> Self {
-        Self {
-            name,
-            bin: bin.to_path_buf(),
-            component,
-            config,
-            log,
-            child: None,
-        }
-    }
-
-    /// A process of `component` (`maestro`, `domain`, `log-server`, `site`) with `config` written
-    /// to `dir/config.json` and its log at `dir/log.txt`; not started yet.
-    pub fn with_config(
-        bin: &Path,
-        name: &str,
-        component: &'static str,
-        dir: &Path,
-        config: &Value,
-    ) -> anyhow::Result<Self> {
-        let cfg = write_config(&dir.join("config.json"), config)?;
-        Ok(Self::new(
-            bin,
-            name.to_string(),
-            component,
-            cfg,
-            dir.join("log.txt"),
-        ))
-    }
-
-    /// Starts the process (its stderr goes to a log file beside its config).
-    pub fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(&self.bin)
-            .args(["run", self.component, "--config"])
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", self.name))?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    /// SIGKILLs the process and reaps it.
-    pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// The process id, while running.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// The last lines of its log, for failure messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = c.wait();
-        }
-    }
+/// A process of `component` (`maestro`, `domain`, `log-server`, `site`) with `config` written to
+/// `dir/config.json` and its log at `dir/log.txt`; not started yet.
+pub fn with_config(
+    bin: &Path,
+    name: &str,
+    component_name: &'static str,
+    dir: &Path,
+    config: &Value,
+) -> anyhow::Result<Node> {
+    let cfg = write_config(&dir.join("config.json"), config)?;
+    Ok(component(
+        bin,
+        name.to_string(),
+        component_name,
+        cfg,
+        dir.join("log.txt"),
+    ))
 }
 
 /// The components of one domain.
@@ -144,13 +80,6 @@ pub enum Component {
     Domain,
     /// A site agent.
     Site,
-}
-
-/// A free loopback port (bound, then released).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn write_config(path: &Path, v: &Value) -> anyhow::Result<PathBuf> {
@@ -199,7 +128,7 @@ impl ProcessFederation {
             let f = f?;
             std::fs::copy(f.path(), catalog.join(f.file_name()))?;
         }
-        let maestro_port = free_port()?;
+        let maestro_port = free_port();
         let maestro_url = format!("http://127.0.0.1:{maestro_port}");
         let cfg = config(
             Component::Maestro,
@@ -214,7 +143,7 @@ impl ProcessFederation {
                 "fanout_backoff_max_ms": 1000,
             }),
         )?;
-        let mut maestro = Node::new(
+        let mut maestro = component(
             bin,
             "maestro".into(),
             "maestro",
@@ -224,8 +153,8 @@ impl ProcessFederation {
         let mut nodes = Vec::new();
         for d in domains {
             let base = dir.join(d);
-            let log_port = free_port()?;
-            let dom_port = free_port()?;
+            let log_port = free_port();
+            let dom_port = free_port();
             let remote = base.join("remote.git");
             let sites: Vec<String> = (1..=sites_per_domain).map(|i| format!("{d}-{i}")).collect();
             let log_url = format!("http://127.0.0.1:{log_port}");
@@ -235,7 +164,7 @@ impl ProcessFederation {
                 &base.join("log-server/config.json"),
                 json!({"listen": format!("127.0.0.1:{log_port}"), "data_dir": base.join("log-server/data"), "domain": d}),
             )?;
-            let log_server = Node::new(
+            let log_server = component(
                 bin,
                 format!("log-server {d}"),
                 "log-server",
@@ -260,7 +189,7 @@ impl ProcessFederation {
                     "heartbeat_interval_ms": 500,
                 }),
             )?;
-            let orchestrator = Node::new(
+            let orchestrator = component(
                 bin,
                 format!("domain {d}"),
                 "domain",
@@ -283,7 +212,7 @@ impl ProcessFederation {
                         "heartbeat_interval_ms": 1000,
                     }),
                 )?;
-                site_agents.push(Node::new(
+                site_agents.push(component(
                     bin,
                     format!("site {s}"),
                     "site",

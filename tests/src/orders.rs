@@ -1,6 +1,7 @@
 //! Building orders and waiting on them through maestro's gRPC API.
 
 use anyhow::{Context, bail};
+use maestro_common::backoff::Backoff;
 use maestro_proto::domain::v1::{
     DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient,
 };
@@ -9,8 +10,10 @@ use maestro_proto::order::v1::{
     Placement, Service, ServiceOrder, ServiceSpecRef, WatchOrderRequest,
     order_service_client::OrderServiceClient,
 };
+use maestro_testkit::{until, within};
 use std::time::Duration;
 use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 /// A client of maestro's OrderService.
@@ -98,25 +101,31 @@ pub async fn create(
 }
 
 /// Watches an order until it is final; returns the final order and every order state seen, in order
-/// (consecutive repeats collapsed). Reconnects if the stream breaks (a maestro restart).
+/// (consecutive repeats collapsed). Reconnects with backoff if the stream breaks (a maestro
+/// restart).
 pub async fn watch_until_final(
     maestro_url: &str,
     id: &str,
     timeout: Duration,
 ) -> anyhow::Result<(ServiceOrder, Vec<OrderState>)> {
     let mut seen: Vec<OrderState> = Vec::new();
-    let fut = async {
+    let watch = async {
+        let never = CancellationToken::new();
+        let mut reconnect = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         loop {
-            let Ok(mut client) = order_client(maestro_url) else {
-                continue;
+            let stream = match order_client(maestro_url) {
+                Ok(mut client) => {
+                    client
+                        .watch_order(WatchOrderRequest { id: id.into() })
+                        .await
+                }
+                Err(e) => Err(tonic::Status::unavailable(e.to_string())),
             };
-            let stream = client
-                .watch_order(WatchOrderRequest { id: id.into() })
-                .await;
             let Ok(stream) = stream else {
-                tokio::time::sleep(Duration::from_millis(200)).await; // reconnect backoff, not synchronisation
+                reconnect.wait(&never).await;
                 continue;
             };
+            reconnect.reset();
             let mut stream = stream.into_inner();
             while let Some(ev) = stream.next().await {
                 let Ok(ev) = ev else { break };
@@ -131,9 +140,9 @@ pub async fn watch_until_final(
             }
         }
     };
-    match tokio::time::timeout(timeout, fut).await {
+    match within(format!("order {id} to be final"), timeout, watch).await {
         Ok(order) => Ok((order, seen)),
-        Err(_) => bail!("order {id} not final within {timeout:?}; states seen: {seen:?}"),
+        Err(e) => bail!("{e}; states seen: {seen:?}"),
     }
 }
 
@@ -149,35 +158,40 @@ pub fn is_final(s: OrderState) -> bool {
     )
 }
 
-/// Waits until maestro lists `expected` domains as READY.
+/// Waits until maestro lists `expected` domains as READY (the registry has no watch API: it is
+/// polled).
 pub async fn wait_domains_ready(
     maestro_url: &str,
     expected: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Ok(ch) = maestro_common::grpc::channel(maestro_url) {
-            let mut c = DomainRegistryClient::new(ch);
-            if let Ok(r) = c.list_domains(ListDomainsRequest {}).await {
-                let ready: Vec<String> = r
-                    .into_inner()
-                    .domains
-                    .into_iter()
-                    .filter(|d| d.state() == DomainState::Ready)
-                    .map(|d| d.id)
-                    .collect();
-                if expected.iter().all(|e| ready.iter().any(|r| r == e)) {
-                    return Ok(());
-                }
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("domains {expected:?} not ready within {timeout:?}");
-        }
-        // The registry has no watch API: poll it with a short interval under a deadline.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(
+        format!("domains {expected:?} to be ready"),
+        timeout,
+        async || {
+            let Ok(ch) = maestro_common::grpc::channel(maestro_url) else {
+                return Ok(None);
+            };
+            let Ok(r) = DomainRegistryClient::new(ch)
+                .list_domains(ListDomainsRequest {})
+                .await
+            else {
+                return Ok(None);
+            };
+            let ready: Vec<String> = r
+                .into_inner()
+                .domains
+                .into_iter()
+                .filter(|d| d.state() == DomainState::Ready)
+                .map(|d| d.id)
+                .collect();
+            Ok(expected
+                .iter()
+                .all(|e| ready.iter().any(|r| r == e))
+                .then_some(()))
+        },
+    )
+    .await
 }
 
 /// Reads an order once.
@@ -192,7 +206,8 @@ pub async fn get(
     Ok(reply.into_inner())
 }
 
-/// Reads an order until `done(order)` holds; returns that order.
+/// Reads an order until `done(order)` holds (GetOrder has no long-poll: it is polled); returns
+/// that order.
 pub async fn get_until(
     client: &mut OrderServiceClient<Channel>,
     id: &str,
@@ -200,16 +215,15 @@ pub async fn get_until(
     timeout: Duration,
     mut done: impl FnMut(&ServiceOrder) -> bool,
 ) -> anyhow::Result<ServiceOrder> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
+    let mut last = None;
+    let found = until(format!("order {id}: {what}"), timeout, async || {
         let order = get(client, id).await?;
         if done(&order) {
-            return Ok(order);
+            return Ok(Some(order));
         }
-        if tokio::time::Instant::now() > deadline {
-            bail!("order {id}: not {what} within {timeout:?}; last read: {order:#?}");
-        }
-        // GetOrder has no long-poll: read again after a short interval, under the deadline.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        last = Some(order);
+        Ok(None)
+    })
+    .await;
+    found.map_err(|e| anyhow::anyhow!("{e}; last read: {last:#?}"))
 }

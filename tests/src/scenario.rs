@@ -1,6 +1,7 @@
 //! Pieces the end-to-end scenarios share.
 
-use crate::{nodes::ProcessFederation, workloads};
+use crate::nodes::ProcessFederation;
+use maestro_testkit::procs::{self, Workload, WorkloadGuard};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -18,20 +19,16 @@ pub fn catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
 }
 
-/// Kills a test's workloads (by blueprint name) when dropped, however the test ends. Declare it
-/// before the federation so it runs after the site agents stopped.
-pub struct WorkloadCleanup(pub String);
-
-impl Drop for WorkloadCleanup {
-    fn drop(&mut self) {
-        workloads::kill_all("MAESTRO_BLUEPRINT", &self.0);
-    }
+/// Kills a test's workloads (those of blueprint `service`) when dropped, however the test ends.
+/// Declare it before the federation so it runs after the site agents stopped.
+pub fn workload_cleanup(service: &str) -> WorkloadGuard {
+    WorkloadGuard::new("MAESTRO_BLUEPRINT", service)
 }
 
 /// Live workloads of `service`, grouped by the site they run at.
-pub fn workloads_per_site(service: &str) -> BTreeMap<String, Vec<workloads::Workload>> {
+pub fn workloads_per_site(service: &str) -> BTreeMap<String, Vec<Workload>> {
     let mut m = BTreeMap::<String, Vec<_>>::new();
-    for w in workloads::find("MAESTRO_BLUEPRINT", service) {
+    for w in procs::find("MAESTRO_BLUEPRINT", service) {
         m.entry(w.var("DEMO_SITE").to_string()).or_default().push(w);
     }
     m

@@ -2,8 +2,9 @@
 //! nothing.
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderSpec};
+use maestro_testkit::git::commit_messages;
 use maestro_tests::scenario::catalog;
-use maestro_tests::{git, nodes::ProcessFederation, orders};
+use maestro_tests::{nodes::ProcessFederation, orders};
 use std::time::Duration;
 
 async fn rejected(url: &str, key: &str, spec: OrderSpec) -> tonic::Status {
@@ -107,7 +108,7 @@ async fn bad_orders_are_rejected_with_field_and_reason() -> anyhow::Result<()> {
         .await?
         .into_inner();
     assert!(list.orders.is_empty(), "{:#?}", list.orders);
-    let commits = git::commit_messages(&fed.domains[0].remote, "main")?;
+    let commits = commit_messages(&fed.domains[0].remote, "main")?;
     assert!(
         commits.iter().all(|m| !m.contains("bad-input")),
         "{commits:?}"

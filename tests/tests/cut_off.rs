@@ -10,9 +10,10 @@ use maestro_proto::logs::v1::{QueryRequest, RecordFilter};
 use maestro_proto::order::v1::{
     DomainProgress, ItemAction, OrderState, ServiceOrder, ServiceState,
 };
+use maestro_testkit::until;
 use maestro_tests::nodes::{Component, ProcessFederation};
 use maestro_tests::orders;
-use maestro_tests::scenario::{WorkloadCleanup, catalog, workloads_per_site};
+use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -83,7 +84,7 @@ fn last_heard_ms(order: &ServiceOrder) -> anyhow::Result<Option<i64>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_site_is_unreachable_not_failed_and_completes_when_back() -> anyhow::Result<()> {
     let service = format!("cutoff-{}", std::process::id());
-    let _cleanup = WorkloadCleanup(service.clone());
+    let _cleanup = workload_cleanup(&service);
     let dir = tempfile::tempdir()?;
     let mut fed = ProcessFederation::start_with(
         maestro_tests::node_bin!(),
@@ -120,20 +121,11 @@ async fn cut_off_site_is_unreachable_not_failed_and_completes_when_back() -> any
             after_sequence: 0,
             page_size: 1,
         };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while logs
-            .query(site_records.clone())
-            .await?
-            .into_inner()
-            .records
-            .is_empty()
-        {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "north-1 never reported"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await; // poll the log server under a deadline
-        }
+        until("north-1 to report to its log server", TIMEOUT, async || {
+            let page = logs.query(site_records.clone()).await?.into_inner();
+            Ok((!page.records.is_empty()).then_some(()))
+        })
+        .await?;
 
         let cut_at = maestro_common::time::now_millis();
         fed.domain("north").log_server.kill9();
@@ -141,14 +133,12 @@ async fn cut_off_site_is_unreachable_not_failed_and_completes_when_back() -> any
         let order = orders::create(&mut client, &format!("{service}-1"), spec).await?;
 
         // North keeps reconciling without its log server; south completes its part.
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while !workloads_per_site(&service).contains_key("north-1") {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "north-1 never ran {service}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await; // poll /proc under a deadline
-        }
+        until(format!("north-1 to run {service}"), TIMEOUT, async || {
+            Ok(workloads_per_site(&service)
+                .contains_key("north-1")
+                .then_some(()))
+        })
+        .await?;
         let first = orders::get_until(&mut client, &order.id, "cut off at north", TIMEOUT, |o| {
             let south_done = progress(o, "south").is_some_and(|d| {
                 d.service_state() == ServiceState::Active && d.ready == d.total && d.total > 0

@@ -6,83 +6,33 @@
 //! when the test ends, however it ends.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptions;
 use docker_reconciler::labels;
 use maestro_proto::order::v1::{ItemAction, OrderSpec, OrderState, ServiceState};
-use maestro_tests::nodes::{Component, ProcessFederation, free_port};
+use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, ensure_docker};
+use maestro_testkit::net::{free_port, http_get_async};
+use maestro_testkit::until;
+use maestro_tests::nodes::{Component, ProcessFederation};
 use maestro_tests::orders;
 use maestro_tests::scenario::{catalog, with_logs};
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-const SOCKET: &str = docker_reconciler::DEFAULT_SOCKET;
-
-/// Runs `scripts/docker.sh` (a Docker Engine on the default socket and the local busybox
-/// images); fails the test with the script's output when it fails.
-fn ensure_docker() -> anyhow::Result<()> {
-    let out = std::process::Command::new("bash")
-        .arg("../scripts/docker.sh")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .context("running scripts/docker.sh")?;
-    if !out.status.success() {
-        bail!(
-            "scripts/docker.sh failed ({}); this test needs a Docker Engine:\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// Force-removes every container of colony `site` when dropped. Declared before the federation,
-/// so it runs after the site agent (and its reconciler) stopped.
-struct ContainerCleanup(String);
-
-impl Drop for ContainerCleanup {
-    fn drop(&mut self) {
-        let filter = format!("label={}={}", labels::COLONY, self.0);
-        let Ok(out) = std::process::Command::new("docker")
-            .args([
-                "-H",
-                &format!("unix://{SOCKET}"),
-                "ps",
-                "-aq",
-                "--filter",
-                &filter,
-            ])
-            .output()
-        else {
-            return;
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["-H", &format!("unix://{SOCKET}"), "rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_order_add_modify_delete() -> anyhow::Result<()> {
-    ensure_docker()?;
+    ensure_docker();
     // A domain name of its own: the site (= colony) name labels the containers, and no other
     // agent on this host may take them for its orphans.
     let domain = format!("dock{}", std::process::id());
     let site = format!("{domain}-1");
-    let _cleanup = ContainerCleanup(site.clone());
+    let _cleanup = SweepGuard(Sweep {
+        labels: vec![format!("{}={site}", labels::COLONY)],
+        ..Sweep::default()
+    });
     let dir = tempfile::tempdir()?;
     let fed = ProcessFederation::start_with(
         maestro_tests::node_bin!(),
@@ -101,12 +51,10 @@ async fn docker_order_add_modify_delete() -> anyhow::Result<()> {
 
 async fn scenario(fed: &ProcessFederation, domain: &str, site: &str) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let docker = Docker::connect_with_socket(SOCKET, 120, bollard::API_DEFAULT_VERSION)?
-        .negotiate_version()
-        .await?;
+    let docker = connect().await?;
     orders::wait_domains_ready(&fed.maestro_url, &[domain], TIMEOUT).await?;
     let service = format!("web-{}", std::process::id());
-    let port = free_port()?;
+    let port = free_port();
     let mut client = orders::order_client(&fed.maestro_url)?;
 
     // 1. add: local/busybox:1 answers on the port.
@@ -209,34 +157,23 @@ async fn containers(docker: &Docker, site: &str, service: &str) -> anyhow::Resul
 }
 
 /// `GET /version` on 127.0.0.1:`port` until it answers `want` (the order completes when the
-/// container runs; httpd may take a moment to bind). Polls under a deadline.
+/// container runs; httpd may take a moment to bind, and it has no other readiness signal).
 async fn wait_http(port: u16, want: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut last = None;
-    loop {
-        let got = tokio::task::spawn_blocking(move || http_get(port, "/version")).await?;
-        if let Some(body) = &got
-            && body.trim() == want
-        {
-            return Ok(body.trim().to_string());
-        }
-        last = got.or(last);
-        if tokio::time::Instant::now() >= deadline {
-            bail!("port {port} did not serve version {want:?} within 30 s (last answer {last:?})");
-        }
-        // Readiness poll of a server with no other signal, not synchronisation.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// `GET path` over HTTP/1.0; the body, or None when nothing answers.
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
+    let found = until(
+        format!("port {port} to serve version {want:?}"),
+        Duration::from_secs(30),
+        async || {
+            let got = http_get_async(port, "/version").await;
+            if let Some(body) = &got
+                && body.trim() == want
+            {
+                return Ok(Some(body.trim().to_string()));
+            }
+            last = got.or(last.take());
+            Ok(None)
+        },
+    )
+    .await;
+    found.map_err(|e| anyhow::anyhow!("{e} (last answer {last:?})"))
 }

@@ -52,7 +52,8 @@ async fn every_server_has_health_and_reflection() -> anyhow::Result<()> {
     opts.domains = 1;
     opts.sites_per_domain = 1;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let mut fed = tokio::time::timeout(
+    let mut fed = maestro_testkit::within(
+        "the dev federation to start",
         Duration::from_secs(60),
         start_federation(opts, shutdown.clone()),
     )

@@ -2,10 +2,13 @@
 //! sites push 10,000 records through their real outboxes while a subscriber follows from cursor 0
 //! and resubscribes from its last sequence; the log server restarts on the same data and port.
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
+use maestro_common::backoff::Backoff;
 use maestro_proto::logs::v1::log_service_client::LogServiceClient;
 use maestro_proto::logs::v1::{BlueprintStatus, QueryRequest, Record, SubscribeRequest, record};
-use maestro_tests::nodes::{Node, free_port};
+use maestro_testkit::net::free_port;
+use maestro_testkit::{until, within};
+use maestro_tests::nodes::{self, Node};
 use site_agent::outbox::{self, Outbox};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -50,6 +53,8 @@ fn record(i: u64) -> Record {
 /// the stream breaks, and forwards every record.
 async fn follow(url: String, tx: mpsc::UnboundedSender<Record>) {
     let mut last = 0;
+    let never = CancellationToken::new();
+    let mut reconnect = Backoff::new(Duration::from_millis(50), Duration::from_millis(200));
     loop {
         if let Ok(channel) = maestro_common::grpc::channel(&url) {
             let mut client = LogServiceClient::new(channel)
@@ -60,6 +65,7 @@ async fn follow(url: String, tx: mpsc::UnboundedSender<Record>) {
                 filter: None,
             };
             if let Ok(stream) = client.subscribe(request).await {
+                reconnect.reset();
                 let mut stream = stream.into_inner();
                 while let Some(Ok(r)) = stream.next().await {
                     last = r.sequence;
@@ -70,38 +76,38 @@ async fn follow(url: String, tx: mpsc::UnboundedSender<Record>) {
             }
         }
         // Reconnect backoff while the server is down, not synchronisation.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        reconnect.wait(&never).await;
     }
 }
 
 /// Waits until the log server answers a Query.
 async fn wait_serving(url: &str, node: &Node) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(ch) = maestro_common::grpc::channel(url) {
+    let serving = until(
+        "the log server to serve",
+        Duration::from_secs(30),
+        async || {
+            let Ok(ch) = maestro_common::grpc::channel(url) else {
+                return Ok(None);
+            };
             let query = LogServiceClient::new(ch)
                 .query(QueryRequest {
                     page_size: 1,
                     ..QueryRequest::default()
                 })
                 .await;
-            if query.is_ok() {
-                return Ok(());
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("log server not serving:\n{}", node.log_tail());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await; // poll a health condition under a deadline
-    }
+            Ok(query.is_ok().then_some(()))
+        },
+    )
+    .await;
+    serving.map_err(|e| anyhow::anyhow!("{e}:\n{}", node.log_tail()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_log_server_delivers_every_record_once_and_in_order() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let port = free_port()?;
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = Node::with_config(
+    let mut server = nodes::with_config(
         maestro_tests::node_bin!(),
         "log-server",
         "log-server",
@@ -163,7 +169,7 @@ async fn sigkilled_log_server_delivers_every_record_once_and_in_order() -> anyho
         }
         anyhow::Ok(())
     };
-    let collected = tokio::time::timeout(TIMEOUT, collect).await;
+    let collected = within("every record to arrive", TIMEOUT, collect).await;
     eprintln!("{} records in {:?}", seen.len(), started.elapsed());
     stop.cancel();
     subscriber.abort();

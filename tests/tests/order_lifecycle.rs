@@ -2,10 +2,11 @@
 //! generation and replaces the processes; a delete removes them.
 
 use maestro_proto::order::v1::{ItemAction, OrderState, ServiceState};
+use maestro_testkit::git::{commit_messages, read_file};
 use maestro_tests::scenario::{
-    WorkloadCleanup, catalog, with_logs, workloads_per_site as per_site,
+    catalog, with_logs, workload_cleanup, workloads_per_site as per_site,
 };
-use maestro_tests::{git, nodes::ProcessFederation, orders};
+use maestro_tests::{nodes::ProcessFederation, orders};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -13,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_modify_delete_cross_every_tier() -> anyhow::Result<()> {
     let service = format!("lifecycle-{}", std::process::id());
-    let _cleanup = WorkloadCleanup(service.clone());
+    let _cleanup = workload_cleanup(&service);
     let dir = tempfile::tempdir()?;
     let fed = ProcessFederation::start(
         maestro_tests::node_bin!(),
@@ -55,7 +56,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
         );
     }
     for d in &fed.domains {
-        let commits = git::commit_messages(&d.remote, "main")?;
+        let commits = commit_messages(&d.remote, "main")?;
         assert!(
             commits.iter().any(|m| m.contains(service)),
             "{}: {commits:?}",
@@ -63,7 +64,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
         );
         for s in &d.sites {
             let path = format!("sites/{s}/ProcessDeployment/{service}.json");
-            let file = git::read_file(&d.remote, "main", &path)?.unwrap_or_default();
+            let file = read_file(&d.remote, "main", &path)?.unwrap_or_default();
             let v: serde_json::Value =
                 serde_json::from_str(&file).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
             assert_eq!(v["spec"]["replicas"], 2, "{path}");
@@ -78,7 +79,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
     let commits_after_add: Vec<usize> = fed
         .domains
         .iter()
-        .map(|d| git::commit_messages(&d.remote, "main").map(|c| c.len()))
+        .map(|d| commit_messages(&d.remote, "main").map(|c| c.len()))
         .collect::<Result<_, _>>()?;
 
     // 2. modify: replicas 3 and a changed argument.
@@ -100,7 +101,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
     assert!(done.items[0].domains.iter().all(|d| d.generation == 2));
     for (d, before) in fed.domains.iter().zip(commits_after_add) {
         assert_eq!(
-            git::commit_messages(&d.remote, "main")?.len(),
+            commit_messages(&d.remote, "main")?.len(),
             before + 1,
             "one new commit in {}",
             d.id
@@ -137,7 +138,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
         for s in &d.sites {
             let path = format!("sites/{s}/ProcessDeployment/{service}.json");
             assert!(
-                git::read_file(&d.remote, "main", &path)?.is_none(),
+                read_file(&d.remote, "main", &path)?.is_none(),
                 "{path} removed from Git"
             );
         }

@@ -3,7 +3,7 @@
 
 use maestro_common::status::{StatusReason, reasons_from_proto};
 use maestro_proto::order::v1::{ItemAction, OrderState};
-use maestro_tests::scenario::{WorkloadCleanup, catalog, workloads_per_site};
+use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
 use maestro_tests::{nodes::ProcessFederation, orders};
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ fn assert_exactly(service: &str, sites: usize, replicas: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
     let service = format!("restart-{}", std::process::id());
-    let _cleanup = WorkloadCleanup(service.clone());
+    let _cleanup = workload_cleanup(&service);
     let dir = tempfile::tempdir()?;
     let mut fed = ProcessFederation::start(
         maestro_tests::node_bin!(),
@@ -73,7 +73,7 @@ async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result<()> {
     let service = format!("down-{}", std::process::id());
-    let _cleanup = WorkloadCleanup(service.clone());
+    let _cleanup = workload_cleanup(&service);
     let dir = tempfile::tempdir()?;
     let mut fed = ProcessFederation::start(
         maestro_tests::node_bin!(),
