@@ -71,3 +71,80 @@ impl DomainChannels {
         Ok(channel)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::DomainRegistration;
+    use futures::StreamExt;
+    use maestro_proto::domain::v1 as dpb;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_stream::wrappers::TcpListenerStream;
+    use tokio_util::sync::CancellationToken;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    /// A gRPC server (health only) on loopback that counts the connections it accepts.
+    async fn server(stop: &CancellationToken) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let incoming = TcpListenerStream::new(listener).inspect(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let stop = stop.clone().cancelled_owned();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(incoming, stop),
+        );
+        (url, accepted)
+    }
+
+    async fn register(registry: &DomainRegistry, endpoint: &str) {
+        let reg = DomainRegistration::try_from(dpb::RegisterDomainRequest {
+            id: "north".into(),
+            endpoint: endpoint.into(),
+            ..Default::default()
+        })
+        .unwrap();
+        registry.register(reg, 1).await.unwrap();
+    }
+
+    async fn call(channels: &DomainChannels) {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let channel = channels.channel("north").unwrap();
+        HealthClient::new(channel).check(request).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_connection_per_domain_across_calls_and_a_new_one_for_a_new_endpoint() {
+        let stop = CancellationToken::new();
+        let (first, first_accepted) = server(&stop).await;
+        let (second, second_accepted) = server(&stop).await;
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let registry = DomainRegistry::open(&db, 60_000).unwrap();
+        let channels = DomainChannels::new(registry.clone());
+        assert!(matches!(
+            channels.channel("north"),
+            Err(ChannelError::NotRegistered(_))
+        ));
+
+        register(&registry, &first).await;
+        for _ in 0..3 {
+            call(&channels).await;
+        }
+        assert_eq!(first_accepted.load(Ordering::SeqCst), 1);
+
+        register(&registry, &second).await;
+        for _ in 0..3 {
+            call(&channels).await;
+        }
+        assert_eq!(second_accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(first_accepted.load(Ordering::SeqCst), 1);
+        stop.cancel();
+    }
+}

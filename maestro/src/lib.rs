@@ -6,6 +6,15 @@
 //! changes and its outbox entries are written in one transaction; an outbox entry is removed
 //! only together with the recorded delivery outcome; the roll-up ([`rollup::roll_up`]) is a pure
 //! function; final orders and items never change state again.
+//!
+//! Shape (the domain orchestrator's controller, copied): [`plan::plan`] decides what an order
+//! does from the request and the current state, without I/O; a [`store::OrderStore`] only
+//! persists that decision; [`engine::Engine`] is the controller that reads the state, plans,
+//! persists, hands outbox entries to [`delivery`] (its own component: work in through a
+//! channel, reports out as data, one long-lived channel per domain from [`domain_channels`])
+//! and re-runs the roll-up on reports, statuses and liveness. [`order_watch`] and
+//! [`order_logs`] serve the streaming calls; the handlers in [`api`] only convert and map
+//! errors.
 
 pub mod api;
 pub mod catalog;
