@@ -8,7 +8,7 @@ use crate::delivery::{self, TonicDomainClient};
 use crate::domain_channels::DomainChannels;
 use crate::engine::Engine;
 use crate::error::{Error, StoreError};
-use crate::order_logs::OrderLogs;
+use crate::order_logs::{OrderLogs, TonicLogSource};
 use crate::registry::DomainRegistry;
 use crate::store::SledOrderStore;
 use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
@@ -68,7 +68,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let routes = tonic::service::Routes::new(
         OrderServiceServer::new(OrderApi::new(
             engine.clone(),
-            OrderLogs::new(channels, shutdown.clone()),
+            OrderLogs::new(Arc::new(TonicLogSource::new(channels)), shutdown.clone()),
         ))
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
