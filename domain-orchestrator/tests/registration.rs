@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use maestro_proto::domain::v1 as reg;
-use std::time::Duration;
+use maestro_testkit::grpc::TestServer;
+use maestro_testkit::within;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +48,7 @@ impl reg::domain_registry_server::DomainRegistry for FakeRegistry {
 #[tokio::test]
 async fn registers_once_maestro_is_up_then_heartbeats() {
     // Take a free port and release it: maestro is "down" when the domain starts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let maestro_addr = maestro_testkit::net::free_addr();
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();
     let config = domain_orchestrator::Config {
@@ -62,7 +59,7 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
         git_init_remote: true,
         sites: vec!["s1".into()],
         region: "eu-north".into(),
-        maestro: Some(format!("http://127.0.0.1:{port}")),
+        maestro: Some(format!("http://{maestro_addr}")),
         heartbeat_interval_ms: 50,
         ..Default::default()
     };
@@ -79,24 +76,11 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
         .unwrap();
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(reg::domain_registry_server::DomainRegistryServer::new(
-                FakeRegistry(tx),
-            ))
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                s.cancelled_owned(),
-            )
-            .await
-            .unwrap();
-    });
-    let first = tokio::time::timeout(GUARD, rx.recv())
+    let router = tonic::transport::Server::builder().add_service(
+        reg::domain_registry_server::DomainRegistryServer::new(FakeRegistry(tx)),
+    );
+    let maestro = TestServer::start_on(maestro_addr, router).await.unwrap();
+    let first = within("the registration", GUARD, rx.recv())
         .await
         .unwrap()
         .unwrap();
@@ -107,15 +91,15 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
             running.addr
         )
     );
-    let second = tokio::time::timeout(GUARD, rx.recv())
+    let second = within("a heartbeat", GUARD, rx.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(second, format!("heartbeat {DOMAIN}"));
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(20), running.task)
+    within("the domain to shut down", GUARD, running.task)
         .await
         .unwrap()
         .unwrap();
-    stop.cancel();
+    maestro.cancel();
 }

@@ -161,15 +161,16 @@ async fn stream_intent_logs_maps_log_records() {
         .await
         .unwrap()
         .into_inner();
-    let got: Vec<_> = tokio::time::timeout(GUARD, async {
+    let read = async {
         let mut v = Vec::new();
         while let Some(r) = stream.next().await {
             v.push(r.unwrap());
         }
         v
-    })
-    .await
-    .unwrap();
+    };
+    let got: Vec<_> = maestro_testkit::within("the log stream to end", GUARD, read)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
         (

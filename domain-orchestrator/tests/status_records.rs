@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use maestro_proto::intent::v1 as pb;
 use maestro_proto::logs::v1::Record;
+use maestro_testkit::within;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,19 +93,23 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     let i = Intent::try_from(wire).unwrap();
     store.apply(&i).unwrap();
     controller.trigger(&i.id, ReconcileReason::Applied);
-    tokio::time::timeout(GUARD, reconciled.wait_for(|n| *n >= 1))
-        .await
-        .expect("reconciled in time")
-        .unwrap();
+    within(
+        "the first reconcile run",
+        GUARD,
+        reconciled.wait_for(|n| *n >= 1),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(repo.publishes.load(Ordering::SeqCst), 1);
     let before = hub.get(&i.id).expect("status after the run");
     assert_eq!(before.state, pb::ServiceState::Reserved as i32);
 
     // No reconciler from here on: whatever status arrives did not come through a reconcile.
     stop_controller.cancel();
-    tokio::time::timeout(GUARD, controller_task)
+    within("the controller to stop", GUARD, controller_task)
         .await
-        .expect("controller stopped in time")
+        .unwrap()
         .unwrap();
 
     // A status record: the status turns active, with no reconcile run and no publish.
@@ -121,7 +126,7 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     let mut record = status_record("s1", "web", &i.id, 1, true);
     record.sequence = 1;
     tx.send(record).unwrap();
-    let active = tokio::time::timeout(GUARD, async {
+    let active = within("the intent to turn active", GUARD, async {
         loop {
             let s = changes.recv().await.unwrap();
             if s.intent_id == i.id && s.state == pb::ServiceState::Active as i32 {
@@ -130,7 +135,7 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
         }
     })
     .await
-    .expect("status in time");
+    .unwrap();
     assert_eq!((active.ready, active.total), (1, 1));
     assert_eq!(active.commit, "commit-1");
     assert_eq!(
@@ -148,7 +153,7 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     let mut record = status_record("s1", "web", &i.id, 1, false);
     record.sequence = 2;
     tx.send(record).unwrap();
-    tokio::time::timeout(GUARD, async {
+    within("the intent to turn reserved", GUARD, async {
         loop {
             let s = changes.recv().await.unwrap();
             if s.intent_id == i.id && s.state == pb::ServiceState::Reserved as i32 {
@@ -157,7 +162,7 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
         }
     })
     .await
-    .expect("status in time");
+    .unwrap();
     assert_eq!(*reconciled.borrow(), 1);
     assert_eq!(repo.publishes.load(Ordering::SeqCst), 1);
 
@@ -167,17 +172,21 @@ async fn a_status_record_updates_status_without_rendering_or_publishing() {
     wire.sites = vec!["s1".into()];
     store.apply(&Intent::try_from(wire).unwrap()).unwrap();
     controller.trigger(&i.id, ReconcileReason::Applied);
-    tokio::time::timeout(GUARD, reconciled.wait_for(|n| *n >= 2))
-        .await
-        .expect("reconciled in time")
-        .unwrap();
+    within(
+        "the second reconcile run",
+        GUARD,
+        reconciled.wait_for(|n| *n >= 2),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(repo.publishes.load(Ordering::SeqCst), 2);
 
     shutdown.cancel();
-    tokio::time::timeout(GUARD, async {
+    within("the controller and the follower to stop", GUARD, async {
         controller_task.await.unwrap();
         follower.await.unwrap();
     })
     .await
-    .expect("stopped in time");
+    .unwrap();
 }

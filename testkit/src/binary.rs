@@ -180,10 +180,17 @@ impl Serving {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// SIGTERMs it and waits up to `grace` for its exit (see [`terminate`]).
+    /// SIGTERMs it and waits up to `grace` for its exit (see [`terminate`]), blocking the thread.
     pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
         let child = self.child.take().context("already stopped")?;
         terminate(child, grace)
+    }
+
+    /// Like [`Serving::terminate`], off the async runtime's thread, so the test's own connections
+    /// to the binary can close while it drains.
+    pub async fn stop(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
+        let child = self.child.take().context("already stopped")?;
+        tokio::task::spawn_blocking(move || terminate(child, grace)).await?
     }
 }
 

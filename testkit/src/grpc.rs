@@ -49,6 +49,11 @@ impl TestServer {
         self.stop.clone()
     }
 
+    /// Stops serving without waiting for open streams to end.
+    pub fn cancel(&self) {
+        self.stop.cancel();
+    }
+
     /// Stops serving and waits (under [`crate::GUARD`]) until the port is released.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.stop.cancel();

@@ -1,5 +1,6 @@
 //! Test fixtures: a domain orchestrator on loopback with a real bare Git remote in a tempdir,
-//! an in-test log server fed through a channel, and Git inspection helpers.
+//! an in-test log server fed through a channel, and Git inspection. Waiting, Git reading and
+//! the in-test server come from `maestro-testkit`.
 #![allow(dead_code)]
 
 use domain_orchestrator::context::Context;
@@ -12,13 +13,15 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-/// Deadlock guard for every wait.
-pub const GUARD: Duration = Duration::from_secs(20);
+pub use maestro_testkit::GUARD;
+use maestro_testkit::grpc::TestServer;
+use maestro_testkit::within;
+
+/// The domain of every test.
 pub const DOMAIN: &str = "north";
 
 pub struct Domain {
@@ -66,9 +69,9 @@ impl Domain {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(GUARD, self.running.task)
+        within("the domain to shut down", GUARD, self.running.task)
             .await
-            .expect("shutdown in time")
+            .unwrap()
             .unwrap();
     }
 
@@ -84,10 +87,14 @@ impl Domain {
     /// Waits until the number of finished reconcile runs reaches `n`.
     pub async fn wait_runs(&self, n: u64) {
         let mut rx = self.ctx.reconciled();
-        tokio::time::timeout(GUARD, rx.wait_for(|r| *r >= n))
-            .await
-            .expect("reconciles in time")
-            .unwrap();
+        within(
+            format!("{n} reconcile runs"),
+            GUARD,
+            rx.wait_for(|r| *r >= n),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     }
 }
 
@@ -96,7 +103,7 @@ pub async fn wait_status(
     watch: &mut tonic::Streaming<pb::IntentStatus>,
     pred: impl Fn(&pb::IntentStatus) -> bool,
 ) -> pb::IntentStatus {
-    tokio::time::timeout(GUARD, async {
+    let status = async {
         while let Some(s) = watch.next().await {
             let s = s.unwrap();
             if pred(&s) {
@@ -104,9 +111,10 @@ pub async fn wait_status(
             }
         }
         panic!("watch ended");
-    })
-    .await
-    .expect("status in time")
+    };
+    within("a matching intent status", GUARD, status)
+        .await
+        .unwrap()
 }
 
 /// Waits for the commit of generation `g` of intent `id`.
@@ -161,33 +169,14 @@ pub struct Branch {
     pub head: String,
 }
 
+/// Reads the remote branch `main` (None while it does not exist).
 pub fn branch(remote: &Path) -> Option<Branch> {
-    let repo = git2::Repository::open_bare(remote).unwrap();
-    let head = repo
-        .find_reference("refs/heads/main")
-        .ok()?
-        .peel_to_commit()
-        .unwrap();
-    let mut walk = repo.revwalk().unwrap();
-    walk.push(head.id()).unwrap();
-    let commits = walk.count();
-    let mut files = BTreeMap::new();
-    head.tree()
-        .unwrap()
-        .walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(git2::ObjectType::Blob) {
-                let blob = repo.find_blob(entry.id()).unwrap();
-                let path = format!("{dir}{}", entry.name().unwrap());
-                files.insert(path, String::from_utf8(blob.content().to_vec()).unwrap());
-            }
-            git2::TreeWalkResult::Ok
-        })
-        .unwrap();
+    let b = maestro_testkit::git::Branch::read(remote, "main").unwrap()?;
     Some(Branch {
-        commits,
-        files,
-        message: head.message().unwrap().to_string(),
-        head: head.id().to_string(),
+        commits: b.commits(),
+        message: b.message().to_string(),
+        head: b.head,
+        files: b.files,
     })
 }
 
@@ -204,27 +193,16 @@ pub struct FakeLogs {
 }
 
 impl FakeLogs {
-    pub async fn start() -> (FakeLogs, String, CancellationToken) {
+    /// Serves a fresh fake on 127.0.0.1:0; returns it, its URL and the server (stops on drop).
+    pub async fn start() -> (FakeLogs, String, TestServer) {
         let fake = FakeLogs {
             records: Arc::default(),
             live: broadcast::channel(1024).0,
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
         let svc = logs::log_service_server::LogServiceServer::new(fake.clone());
-        let s = stop.clone();
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    s.cancelled_owned(),
-                )
-                .await
-                .unwrap();
-        });
-        (fake, format!("http://{addr}"), stop)
+        let router = tonic::transport::Server::builder().add_service(svc);
+        let server = TestServer::start(router).await.unwrap();
+        (fake, server.endpoint(), server)
     }
 
     pub fn push(&self, mut r: logs::Record) {
