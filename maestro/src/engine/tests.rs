@@ -1,12 +1,13 @@
 //! The controller end to end in process, in paused time: an order is planned, stored in the
-//! in-memory store, delivered through the fake domain client, and the acknowledgement comes back
-//! as a report that removes the entry from the outbox.
+//! in-memory store, delivered through the fake domain client, the acknowledgement comes back as
+//! a report that removes the entry from the outbox, and the domain's status completes it.
 
 use super::*;
 use crate::config::Config;
 use crate::delivery::{self, DeliveryError};
 use crate::fixtures::{FakeDomainClient, add, catalog};
-use crate::model::Delivery;
+use crate::intent::IntentStatus;
+use crate::model::{Delivery, ServiceState};
 use crate::registry::DomainRegistration;
 use crate::store::{MemoryOrderStore, OrderChange};
 use maestro_proto::domain::v1 as dpb;
@@ -121,6 +122,27 @@ async fn an_order_is_planned_delivered_and_acknowledged() {
     let calls = client.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].intent, created.outbox[0].intent);
+
+    let status = IntentStatus {
+        intent_id: created.outbox[0].intent.id.clone(),
+        domain: "north".into(),
+        generation: 1,
+        observed_generation: 1,
+        state: ServiceState::Active,
+        ready: 1,
+        total: 1,
+        sites: vec![],
+        reasons: vec![],
+        updated_at_ms: now_millis(),
+    };
+    h.engine.on_status(status).await.unwrap();
+    let done = h.store.get(&created.order.id).unwrap().unwrap();
+    assert_eq!(
+        done.state,
+        OrderState::Completed,
+        "the domain's status completes it"
+    );
+    assert!(h.store.open_orders().unwrap().is_empty());
 
     let again = h
         .engine
