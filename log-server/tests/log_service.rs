@@ -7,6 +7,7 @@ use common::*;
 use futures::StreamExt;
 use log_server::{Config, SERVICE_NAME};
 use maestro_proto::logs::v1 as proto;
+use maestro_testkit::within;
 use tonic::Code;
 
 #[tokio::test]
@@ -79,9 +80,9 @@ async fn subscribe_with_follow_receives_records_pushed_later() {
     assert_eq!((got[0].sequence, got[0].site.as_str()), (5, "s2"));
     server.stop().await;
     // Shutdown ends a following stream (with a reason), it does not hang.
-    let end = tokio::time::timeout(GUARD, stream.next())
+    let end = within("the stream to end on shutdown", GUARD, stream.next())
         .await
-        .expect("stream ends on shutdown");
+        .unwrap();
     assert!(matches!(end, None | Some(Err(_))), "{end:?}");
 }
 
@@ -92,12 +93,13 @@ async fn a_subscriber_that_does_not_read_does_not_block_pushes() {
     let mut client = server.client();
     let mut stream = subscribe(&mut client, 0, true, None).await;
     for batch in 0..5u64 {
-        let out = tokio::time::timeout(
+        let out = within(
+            "a push while a subscriber lags",
             GUARD,
             push(&mut client, logs("s1", batch * 200 + 1..=batch * 200 + 200)),
         )
         .await
-        .expect("push completes while a subscriber lags");
+        .unwrap();
         assert_eq!(out.accepted, 200);
     }
     let got = take(&mut stream, 1000).await;

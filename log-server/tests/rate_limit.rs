@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use log_server::{Config, MAX_RECORDS_PER_PUSH};
 use maestro_proto::logs::v1 as proto;
-use std::time::Duration;
+use maestro_testkit::until;
 use tonic::Code;
 
 #[tokio::test]
@@ -51,28 +51,24 @@ async fn a_push_over_the_limit_is_refused_whole_then_accepted_after_refill() {
     let out = push(&mut client, logs("s2", 1..=3)).await;
     assert_eq!(out.accepted, 3);
 
-    // Like a site's outbox: retry with backoff until the bucket has refilled enough.
-    let accepted = tokio::time::timeout(GUARD, async {
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match client
-                .push(proto::PushRequest {
-                    records: logs("s1", burst + 1..=burst + 1),
-                })
-                .await
-            {
-                Ok(reply) => return (reply.into_inner(), attempts),
-                Err(e) => {
-                    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+    // Like a site's outbox: push again until the bucket has refilled enough.
+    let accepted = until("a token to refill", GUARD, async || {
+        let push = client
+            .push(proto::PushRequest {
+                records: logs("s1", burst + 1..=burst + 1),
+            })
+            .await;
+        match push {
+            Ok(reply) => Ok(Some(reply.into_inner())),
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                Ok(None)
             }
         }
     })
     .await
-    .expect("accepted once a token has refilled");
-    assert_eq!(accepted.0.accepted, 1);
+    .unwrap();
+    assert_eq!(accepted.accepted, 1);
     assert_eq!(everything(&mut client).await.len() as u64, burst + 3 + 1);
     server.stop().await;
 }

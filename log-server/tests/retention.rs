@@ -8,8 +8,8 @@ use common::*;
 use futures::StreamExt;
 use log_server::{Config, RETENTION_NOTICE_STREAM};
 use maestro_proto::logs::v1::{self as proto, log_service_client::LogServiceClient};
+use maestro_testkit::{until, within};
 use std::path::Path;
-use std::time::Duration;
 use tonic::transport::Channel;
 
 fn status(blueprint: &str, sender_sequence: u64) -> proto::Record {
@@ -140,9 +140,11 @@ async fn retention_by_age_at_start_keeps_only_latest_statuses_of_old_records() {
     // Let the wall clock pass the last `received_at` (a millisecond at most), so that with a zero
     // age everything stored is due when the server starts.
     let seeded = maestro_common::time::now_millis();
-    while maestro_common::time::now_millis() <= seeded {
-        tokio::task::yield_now().await;
-    }
+    until("the wall clock to pass the seeding", GUARD, async || {
+        Ok((maestro_common::time::now_millis() > seeded).then_some(()))
+    })
+    .await
+    .unwrap();
     let server = Server::start_with(Config {
         retention_max_age_ms: Some(0),
         ..config(dir.path())
@@ -165,23 +167,17 @@ async fn the_retention_loop_trims_a_running_server() {
     let mut client = server.client();
     push(&mut client, vec![status("web", 1)]).await;
     push(&mut client, logs("s1", 1..=10)).await;
-    // Bounded poll: the loop runs every 20 ms; GUARD only catches a loop that never runs.
-    let trimmed = tokio::time::timeout(GUARD, async {
-        let mut ticks = tokio::time::interval(Duration::from_millis(10));
-        loop {
-            ticks.tick().await;
-            let left = query_all(&mut client).await;
-            if left.len() == 3 {
-                return left;
-            }
-        }
+    // Polled: the loop runs every 20 ms; GUARD only catches a loop that never runs.
+    let trimmed = until("retention to trim to 3 records", GUARD, async || {
+        let left = query_all(&mut client).await;
+        Ok((left.len() == 3).then_some(left))
     })
     .await
-    .expect("retention runs on its interval");
+    .unwrap();
     assert_eq!(trimmed, vec![1, 10, 11]);
     // A subscriber from the start learns about it first.
     let mut stream = subscribe(&mut client, 0, true, None).await;
-    let first = tokio::time::timeout(GUARD, stream.next())
+    let first = within("the retention notice", GUARD, stream.next())
         .await
         .unwrap()
         .unwrap()

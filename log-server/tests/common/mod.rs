@@ -1,17 +1,16 @@
 //! Shared harness of the contract tests: a real server on 127.0.0.1:0 with sled in a temp dir,
-//! reached through a real tonic client.
+//! reached through a real tonic client. Waits come from `maestro-testkit`.
 #![allow(dead_code)] // each test binary uses a different part
 
 use futures::StreamExt;
 use log_server::Config;
 use maestro_proto::logs::v1::{self as proto, log_service_client::LogServiceClient};
+pub use maestro_testkit::GUARD;
+use maestro_testkit::within;
 use std::path::Path;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 use tonic::transport::Channel;
-
-pub const GUARD: Duration = Duration::from_secs(10);
 
 pub struct Server {
     pub addr: std::net::SocketAddr,
@@ -53,9 +52,9 @@ impl Server {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(GUARD, self.task)
+        within("the server to stop", GUARD, self.task)
             .await
-            .expect("server stops in time")
+            .unwrap()
             .unwrap();
     }
 }
@@ -114,9 +113,13 @@ pub async fn subscribe(
 pub async fn take(stream: &mut Streaming<proto::Record>, n: usize) -> Vec<proto::Record> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let next = tokio::time::timeout(GUARD, stream.next())
-            .await
-            .expect("record arrives in time");
+        let next = within(
+            format!("record {} of {n}", out.len() + 1),
+            GUARD,
+            stream.next(),
+        )
+        .await
+        .unwrap();
         out.push(next.expect("stream still open").expect("record, not error"));
     }
     out
@@ -124,14 +127,14 @@ pub async fn take(stream: &mut Streaming<proto::Record>, n: usize) -> Vec<proto:
 
 /// Reads a non-following stream to its end.
 pub async fn drain(mut stream: Streaming<proto::Record>) -> Vec<proto::Record> {
-    let all = tokio::time::timeout(GUARD, async {
+    let all = async {
         let mut out = Vec::new();
         while let Some(r) = stream.next().await {
             out.push(r.expect("record, not error"));
         }
         out
-    });
-    all.await.expect("stream ends in time")
+    };
+    within("the stream to end", GUARD, all).await.unwrap()
 }
 
 pub fn seqs(records: &[proto::Record]) -> Vec<u64> {
