@@ -4,7 +4,8 @@ use maestro_cli::dev::{DevOptions, run_demo, start_federation};
 use maestro_proto::domain::v1::{
     DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient,
 };
-use std::time::{Duration, Instant};
+use maestro_testkit::until;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn small(dir: &std::path::Path) -> DevOptions {
@@ -30,23 +31,19 @@ async fn one_domain_registers_ready() {
     );
     let mut client =
         DomainRegistryClient::new(maestro_common::grpc::channel(&fed.maestro_url).unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let domain = loop {
+    // The registry has no watch API: it is polled.
+    let domain = until("north to be ready", Duration::from_secs(30), async || {
         let resp = client
             .list_domains(ListDomainsRequest {})
-            .await
-            .unwrap()
+            .await?
             .into_inner();
-        if let Some(d) = resp
+        Ok(resp
             .domains
             .into_iter()
-            .find(|d| d.id == "north" && d.state == DomainState::Ready as i32)
-        {
-            break d;
-        }
-        assert!(Instant::now() < deadline, "north never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+            .find(|d| d.id == "north" && d.state == DomainState::Ready as i32))
+    })
+    .await
+    .unwrap();
     assert_eq!(domain.endpoint, fed.domains[0].endpoint);
     assert_eq!(domain.sites, vec!["north-1"]);
     assert_eq!(domain.labels.get("tier").map(String::as_str), Some("edge"));
