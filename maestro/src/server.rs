@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, StoreError};
 use crate::order_logs::{OrderLogs, TonicLogSource};
 use crate::registry::DomainRegistry;
+use crate::status_watch;
 use crate::store::SledOrderStore;
 use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
 use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
@@ -62,8 +63,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         shutdown.clone(),
         tasks.clone(),
     );
-    let resumed = engine.start(reports).await?;
-    crate::status_watch::start(&engine, channels.clone());
+    let statuses = status_watch::start(
+        registry.clone(),
+        channels.clone(),
+        engine.config(),
+        shutdown.clone(),
+        &tasks,
+    );
+    let resumed = engine.start(reports, statuses).await?;
     tracing::info!(%addr, specs = catalog.specs().count(), resumed, "maestro serving");
     let routes = tonic::service::Routes::new(
         OrderServiceServer::new(OrderApi::new(

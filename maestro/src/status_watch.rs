@@ -1,61 +1,104 @@
-//! Status watchers: one task per registered domain follows its `WatchIntentStatus` stream over
-//! the domain's shared channel (reconnecting with backoff; restarted when the domain
-//! re-registers with a new endpoint), records whether the stream is open (a stream down longer than the threshold makes the domain
-//! unreachable) and feeds every status to the engine. A domain heard again re-rolls its orders
-//! at once; a liveness ticker re-rolls open orders so silence shows up without any event.
+//! Status watching as its own component: one task per registered domain follows its
+//! `WatchIntentStatus` stream over the domain's shared channel (reconnecting with backoff;
+//! restarted when the domain re-registers with a new endpoint) and records in the registry
+//! whether the stream is open (a stream down longer than the threshold makes the domain
+//! unreachable). What it hears goes out as data, [`StatusEvent`], through a channel: every
+//! status, a domain heard again (its orders re-roll at once), and a liveness tick so that
+//! silence shows up without any event. It never touches orders.
 
+use crate::config::Config;
 use crate::domain_channels::DomainChannels;
-use crate::engine::Engine;
 use crate::intent::IntentStatus;
-use crate::registry::{DomainEvent, DomainRecord};
+use crate::registry::{DomainEvent, DomainRecord, DomainRegistry};
+use maestro_common::backoff::Backoff;
 use maestro_common::grpc::MAX_MESSAGE_BYTES;
+use maestro_common::time::now_millis;
 use maestro_proto::intent::v1 as pb;
 use pb::intent_service_client::IntentServiceClient;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Starts the watcher supervisor (watching over the shared `channels`) and the liveness
-/// ticker.
-pub fn start(engine: &Engine, channels: DomainChannels) {
-    let e = engine.clone();
-    engine
-        .tasks()
-        .spawn(async move { supervise(e, channels).await });
-    let e = engine.clone();
-    engine.tasks().spawn(async move { tick_liveness(e).await });
+/// How many events may wait for the engine before the watchers wait for it.
+const QUEUE: usize = 1024;
+
+/// What the watchers heard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusEvent {
+    /// A domain reported an intent status (`domain` is the domain it came from).
+    Status(IntentStatus),
+    /// A domain was heard again after being unreachable.
+    DomainHeard(String),
+    /// Time passed: liveness may have flipped without any event.
+    LivenessTick,
 }
 
-async fn supervise(engine: Engine, channels: DomainChannels) {
-    let mut events = engine.registry().subscribe();
+/// Everything a watcher needs.
+#[derive(Debug, Clone)]
+struct Watching {
+    registry: DomainRegistry,
+    channels: DomainChannels,
+    backoff: Backoff,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    events: mpsc::Sender<StatusEvent>,
+}
+
+/// Starts the watcher supervisor over the domains of `registry` and the liveness ticker;
+/// returns where their events arrive. They stop at `shutdown`.
+pub fn start(
+    registry: DomainRegistry,
+    channels: DomainChannels,
+    config: &Config,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> mpsc::Receiver<StatusEvent> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    // A quarter of the threshold, at most a second: flips show up soon after the threshold.
+    // Reasons carry timestamps, not ages, so a tick without a flip changes no order.
+    let every = Duration::from_millis((config.domain_unreachable_after_ms / 4).clamp(100, 1_000));
+    let watching = Watching {
+        registry,
+        channels,
+        backoff: config.backoff(),
+        shutdown,
+        tasks: tasks.clone(),
+        events: tx,
+    };
+    tasks.spawn(tick_liveness(watching.clone(), every));
+    tasks.spawn(supervise(watching));
+    rx
+}
+
+async fn supervise(w: Watching) {
+    let mut events = w.registry.subscribe();
     let mut watchers: HashMap<String, (String, CancellationToken)> = HashMap::new();
     let mut relist = true;
     loop {
         if relist {
             relist = false;
-            match engine.registry().list() {
+            match w.registry.list() {
                 Ok(domains) => domains
                     .into_iter()
-                    .for_each(|d| ensure(&engine, &channels, &mut watchers, d)),
+                    .for_each(|d| ensure(&w, &mut watchers, d)),
                 Err(e) => tracing::error!(error = %e, "listing domains failed"),
             }
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(DomainEvent::Registered(d)) => ensure(&engine, &channels, &mut watchers, d),
+                Ok(DomainEvent::Registered(d)) => ensure(&w, &mut watchers, d),
                 Ok(DomainEvent::BackOnline(id)) => {
-                    let e = engine.clone();
-                    engine.tasks().spawn(async move {
-                        if let Err(err) = e.reroll_domain(&id).await {
-                            tracing::error!(domain = %id, error = %err, "re-rolling after the domain was heard failed");
-                        }
-                    });
+                    if w.events.send(StatusEvent::DomainHeard(id)).await.is_err() {
+                        break;
+                    }
                 }
                 Err(RecvError::Lagged(_)) => relist = true,
                 Err(RecvError::Closed) => break,
             },
-            () = engine.shutdown().cancelled() => break,
+            () = w.shutdown.cancelled() => break,
         }
     }
     watchers.values().for_each(|(_, t)| t.cancel());
@@ -63,8 +106,7 @@ async fn supervise(engine: Engine, channels: DomainChannels) {
 
 /// Starts a watcher for `d` unless one runs for the same endpoint.
 fn ensure(
-    engine: &Engine,
-    channels: &DomainChannels,
+    w: &Watching,
     watchers: &mut HashMap<String, (String, CancellationToken)>,
     d: DomainRecord,
 ) {
@@ -74,33 +116,21 @@ fn ensure(
     if let Some((_, old)) = watchers.remove(&d.id) {
         old.cancel();
     }
-    let token = engine.shutdown().child_token();
-    engine
-        .registry()
-        .stream_watching(&d.id, maestro_common::time::now_millis());
+    let token = w.shutdown.child_token();
+    w.registry.stream_watching(&d.id, now_millis());
     watchers.insert(d.id.clone(), (d.endpoint.clone(), token.clone()));
-    let (e, c) = (engine.clone(), channels.clone());
-    engine
-        .tasks()
-        .spawn(async move { watch_domain(e, c, d, token).await });
+    w.tasks.spawn(watch_domain(w.clone(), d, token));
 }
 
 #[tracing::instrument(skip_all, fields(domain = %domain.id))]
-async fn watch_domain(
-    engine: Engine,
-    channels: DomainChannels,
-    domain: DomainRecord,
-    stop: CancellationToken,
-) {
-    let mut backoff = engine.config().backoff();
+async fn watch_domain(w: Watching, domain: DomainRecord, stop: CancellationToken) {
+    let mut backoff = w.backoff.clone();
     while !stop.is_cancelled() {
         let followed = tokio::select! {
-            r = follow(&engine, &channels, &domain, &mut backoff) => r,
+            r = follow(&w, &domain, &mut backoff) => r,
             () = stop.cancelled() => return,
         };
-        engine
-            .registry()
-            .stream_lost(&domain.id, maestro_common::time::now_millis());
+        w.registry.stream_lost(&domain.id, now_millis());
         if let Err(e) = followed {
             tracing::debug!(error = %e, "intent status stream ended; reconnecting");
         }
@@ -111,12 +141,12 @@ async fn watch_domain(
 }
 
 async fn follow(
-    engine: &Engine,
-    channels: &DomainChannels,
+    w: &Watching,
     domain: &DomainRecord,
-    backoff: &mut maestro_common::backoff::Backoff,
+    backoff: &mut Backoff,
 ) -> Result<(), tonic::Status> {
-    let ch = channels
+    let ch = w
+        .channels
         .channel(&domain.id)
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let mut client = IntentServiceClient::new(ch).max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -124,9 +154,7 @@ async fn follow(
         .watch_intent_status(pb::WatchIntentStatusRequest {})
         .await?
         .into_inner();
-    engine
-        .registry()
-        .stream_opened(&domain.id, maestro_common::time::now_millis());
+    w.registry.stream_opened(&domain.id, now_millis());
     while let Some(msg) = stream.message().await? {
         backoff.reset();
         let mut status = match IntentStatus::try_from(msg) {
@@ -137,28 +165,25 @@ async fn follow(
             }
         };
         status.domain = domain.id.clone();
-        if let Err(e) = engine.on_status(status).await {
-            tracing::error!(error = %e, "recording intent status failed");
+        if w.events.send(StatusEvent::Status(status)).await.is_err() {
+            // The engine stopped: we are shutting down.
+            return Ok(());
         }
     }
     Ok(())
 }
 
-async fn tick_liveness(engine: Engine) {
-    // A quarter of the threshold, at most a second: flips show up soon after the threshold.
-    // Reasons carry timestamps, not ages, so a tick without a flip changes no order.
-    let every =
-        Duration::from_millis((engine.config().domain_unreachable_after_ms / 4).clamp(100, 1_000));
+async fn tick_liveness(w: Watching, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {
-                if let Err(e) = engine.reroll_open().await {
-                    tracing::error!(error = %e, "liveness roll-up failed");
+                if w.events.send(StatusEvent::LivenessTick).await.is_err() {
+                    return;
                 }
             }
-            () = engine.shutdown().cancelled() => return,
+            () = w.shutdown.cancelled() => return,
         }
     }
 }

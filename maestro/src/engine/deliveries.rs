@@ -9,21 +9,26 @@ use crate::error::StoreError;
 use crate::intent::OutboxEntry;
 use crate::model::{Delivery, Order};
 use crate::registry::DomainEvent;
+use crate::status_watch::StatusEvent;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 impl Engine {
-    /// Starts the engine's loops: records the delivery `reports`, forwards domain changes to
-    /// delivery, and resumes every entry left in the outbox (after a restart). Returns how
-    /// many entries were resumed.
+    /// Starts the engine's loops: records the delivery `reports` and the `statuses` events,
+    /// forwards domain changes to delivery, and resumes every entry left in the outbox (after a
+    /// restart). Returns how many entries were resumed.
     pub async fn start(
         &self,
         reports: mpsc::Receiver<DeliveryReport>,
+        statuses: mpsc::Receiver<StatusEvent>,
     ) -> Result<usize, StoreError> {
         let events = self.registry().subscribe();
         let engine = self.clone();
         self.tasks()
             .spawn(async move { engine.record_reports(reports).await });
+        let engine = self.clone();
+        self.tasks()
+            .spawn(async move { engine.record_status_events(statuses).await });
         let engine = self.clone();
         self.tasks()
             .spawn(async move { engine.forward_domain_changes(events).await });

@@ -5,6 +5,7 @@
 //! roll-up of the orders they touch.
 
 mod deliveries;
+mod status_events;
 #[cfg(test)]
 mod tests;
 

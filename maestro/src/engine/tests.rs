@@ -9,6 +9,7 @@ use crate::fixtures::{FakeDomainClient, add, catalog};
 use crate::intent::IntentStatus;
 use crate::model::{Delivery, ServiceState};
 use crate::registry::DomainRegistration;
+use crate::status_watch::StatusEvent;
 use crate::store::{MemoryOrderStore, OrderChange};
 use maestro_proto::domain::v1 as dpb;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio::sync::broadcast;
 
 struct Harness {
     engine: Engine,
+    statuses: tokio::sync::mpsc::Sender<StatusEvent>,
     store: Arc<MemoryOrderStore>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -54,9 +56,11 @@ async fn start(store: Arc<MemoryOrderStore>, client: &Arc<FakeDomainClient>) -> 
         shutdown.clone(),
         tasks.clone(),
     );
-    engine.start(reports).await.unwrap();
+    let (statuses, status_events) = tokio::sync::mpsc::channel(16);
+    engine.start(reports, status_events).await.unwrap();
     Harness {
         engine,
+        statuses,
         store,
         shutdown,
         tasks,
@@ -135,8 +139,13 @@ async fn an_order_is_planned_delivered_and_acknowledged() {
         reasons: vec![],
         updated_at_ms: now_millis(),
     };
-    h.engine.on_status(status).await.unwrap();
-    let done = h.store.get(&created.order.id).unwrap().unwrap();
+    h.statuses.send(StatusEvent::Status(status)).await.unwrap();
+    let done = loop {
+        let change = changes.recv().await.unwrap();
+        if change.order.state.is_final() {
+            break change.order;
+        }
+    };
     assert_eq!(
         done.state,
         OrderState::Completed,
