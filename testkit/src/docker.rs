@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use bollard::Docker;
 use bollard::errors::Error;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{
     ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
 };
@@ -48,6 +49,28 @@ pub async fn connect() -> anyhow::Result<Docker> {
     )
 }
 
+/// Every container, in any state, matching all of `filters` (Docker's list filters, e.g.
+/// `("label", "key=value")` or `("name", "prefix")`).
+pub async fn containers(
+    docker: &Docker,
+    filters: &[(&str, String)],
+) -> anyhow::Result<Vec<ContainerSummary>> {
+    let mut by_kind: HashMap<String, Vec<String>> = HashMap::new();
+    for (kind, value) in filters {
+        by_kind
+            .entry(kind.to_string())
+            .or_default()
+            .push(value.clone());
+    }
+    Ok(docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(by_kind),
+            ..Default::default()
+        }))
+        .await?)
+}
+
 /// What a test made on the engine: containers carrying any of `labels` (`key=value`) or whose
 /// name contains any of `names`, in any state, and the named `volumes`.
 #[derive(Debug, Clone, Default)]
@@ -65,24 +88,10 @@ impl Sweep {
     /// what is already gone is no error.
     pub async fn run(&self) -> anyhow::Result<()> {
         let docker = connect().await?;
-        let filters = self
-            .labels
-            .iter()
-            .map(|l| HashMap::from([("label".to_string(), vec![l.clone()])]))
-            .chain(
-                self.names
-                    .iter()
-                    .map(|n| HashMap::from([("name".to_string(), vec![n.clone()])])),
-            );
-        for filters in filters {
-            let list = docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(filters),
-                    ..Default::default()
-                }))
-                .await?;
-            for c in list {
+        let filters = (self.labels.iter().map(|l| ("label", l.clone())))
+            .chain(self.names.iter().map(|n| ("name", n.clone())));
+        for filter in filters {
+            for c in containers(&docker, &[filter]).await? {
                 let options = RemoveContainerOptions {
                     force: true,
                     v: true,

@@ -5,11 +5,9 @@
 //! replaces the container; a delete removes it. Every container of the test's colony is removed
 //! when the test ends, however it ends.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptions;
 use docker_reconciler::labels;
 use maestro_proto::order::v1::{ItemAction, OrderSpec, OrderState, ServiceState};
 use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, ensure_docker};
@@ -132,20 +130,11 @@ struct Seen {
 
 /// The containers of blueprint `service` in colony `site`.
 async fn containers(docker: &Docker, site: &str, service: &str) -> anyhow::Result<Vec<Seen>> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{}={site}", labels::COLONY),
-            format!("{}={service}", labels::BLUEPRINT),
-        ],
-    )]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await?;
+    let filters = [
+        ("label", format!("{}={site}", labels::COLONY)),
+        ("label", format!("{}={service}", labels::BLUEPRINT)),
+    ];
+    let list = maestro_testkit::docker::containers(docker, &filters).await?;
     Ok(list
         .into_iter()
         .map(|c| Seen {

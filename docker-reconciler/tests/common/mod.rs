@@ -11,16 +11,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, StartContainerOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, StartContainerOptions};
 use colony::model::{Blueprint, Colony, Executor, User};
 use colony::{ColonyClient, PrivateKey, ServerConfig};
 use docker_reconciler::{
     DockerReconcilerConfig, EXECUTOR_TYPE, RestartPolicy, docker_deployment_definition,
     executor_deployment_definition, labels,
 };
-use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, ensure_docker};
+use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, containers, ensure_docker};
 use maestro_testkit::{until, within};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -196,21 +194,11 @@ impl Harness {
 
     /// Every container labelled with this colony and blueprint `name`, in any state.
     pub async fn containers(&self, name: &str) -> Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{}={}", labels::COLONY, self.colony),
-                format!("{}={name}", labels::BLUEPRINT),
-            ],
-        )]);
-        let mut list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await?;
+        let filters = [
+            ("label", format!("{}={}", labels::COLONY, self.colony)),
+            ("label", format!("{}={name}", labels::BLUEPRINT)),
+        ];
+        let mut list = containers(&self.docker, &filters).await?;
         list.sort_by_key(container_name);
         Ok(list)
     }
