@@ -154,7 +154,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Something that happened to a domain, for the status watchers and the fan-out.
+/// Something that happened to a domain, for the status watchers and delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
     /// Registered or re-registered.

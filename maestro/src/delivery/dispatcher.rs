@@ -5,7 +5,7 @@ use super::{DeliveryOutcome, DeliveryReport, DeliveryWork, DomainClient};
 use crate::delivery::DeliveryError;
 use crate::intent::OutboxEntry;
 use maestro_common::backoff::{Backoff, retry};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
@@ -47,6 +47,8 @@ pub(super) struct Dispatcher {
     running: JoinSet<()>,
     /// Outbox key of each running delivery.
     keys: HashMap<Id, String>,
+    /// The keys of `keys`, to find a running entry at once.
+    busy: HashSet<String>,
     /// Entries asked for again while being delivered, by key.
     again: HashMap<String, OutboxEntry>,
 }
@@ -69,6 +71,7 @@ impl Dispatcher {
             reports,
             running: JoinSet::new(),
             keys: HashMap::new(),
+            busy: HashSet::new(),
             again: HashMap::new(),
         }
     }
@@ -90,10 +93,11 @@ impl Dispatcher {
                             e.id()
                         }
                     };
-                    if let Some(key) = self.keys.remove(&id)
-                        && let Some(entry) = self.again.remove(&key)
-                    {
-                        self.deliver(entry);
+                    if let Some(key) = self.keys.remove(&id) {
+                        self.busy.remove(&key);
+                        if let Some(entry) = self.again.remove(&key) {
+                            self.deliver(entry);
+                        }
                     }
                 }
             }
@@ -104,7 +108,7 @@ impl Dispatcher {
 
     fn deliver(&mut self, entry: OutboxEntry) {
         let key = entry.key();
-        if self.keys.values().any(|k| *k == key) {
+        if self.busy.contains(&key) {
             self.again.insert(key, entry);
             return;
         }
@@ -117,6 +121,7 @@ impl Dispatcher {
             self.reports.clone(),
         );
         let handle = self.running.spawn(task);
+        self.busy.insert(key.clone());
         self.keys.insert(handle.id(), key);
     }
 }

@@ -1,8 +1,8 @@
 //! The engine, maestro's controller: what the gRPC handlers and the background loops call.
 //! CreateOrder reads the current state, asks the pure [`crate::plan::plan`] what to do, has the
-//! store persist exactly that and hands the outbox entries to delivery; delivery reports come
-//! back as data ([`deliveries`]) and, like intent statuses and liveness changes, re-run the pure
-//! roll-up of the orders they touch.
+//! store persist exactly that and hands the outbox entries to [`crate::delivery`]. Delivery
+//! reports and status events ([`crate::status_watch`]) come back as data through channels; each
+//! re-runs the pure roll-up of the orders it touches. Nothing calls back into the engine.
 
 mod deliveries;
 mod status_events;
