@@ -145,14 +145,17 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let mut wait_for = async |want: u32| -> anyhow::Result<Instant> {
-        loop {
-            match tokio::time::timeout(WAIT, events.recv()).await {
-                Ok(Some((at, Some((ready, 1))))) if ready == want => return Ok(at),
-                Ok(Some(_)) => {}
-                Ok(None) => bail!("WatchOrder stream ended"),
-                Err(_) => bail!("no WatchOrder event with {SITE} ready = {want} within {WAIT:?}"),
+        let what = format!("a WatchOrder event with {SITE} ready = {want}");
+        let event = async {
+            loop {
+                match events.recv().await {
+                    Some((at, Some((ready, 1)))) if ready == want => return Ok(at),
+                    Some(_) => {}
+                    None => bail!("WatchOrder stream ended"),
+                }
             }
-        }
+        };
+        maestro_testkit::within(what, WAIT, event).await?
     };
     // The intent is rendered for site-1 (total 1) before the first sample.
     wait_for(0).await.context("rendering")?;
