@@ -187,3 +187,83 @@ async fn tick_liveness(w: Watching, every: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::DomainRegistration;
+    use maestro_proto::domain::v1 as dpb;
+    use tokio::time::Instant;
+
+    struct Watched {
+        registry: DomainRegistry,
+        events: mpsc::Receiver<StatusEvent>,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    }
+
+    fn watch(unreachable_after_ms: u64) -> Watched {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let registry = DomainRegistry::open(&db, unreachable_after_ms).unwrap();
+        let config = Config {
+            domain_unreachable_after_ms: unreachable_after_ms,
+            ..Config::default()
+        };
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let channels = DomainChannels::new(registry.clone());
+        let events = start(
+            registry.clone(),
+            channels,
+            &config,
+            shutdown.clone(),
+            &tasks,
+        );
+        Watched {
+            registry,
+            events,
+            shutdown,
+            tasks,
+        }
+    }
+
+    impl Watched {
+        async fn stop(self) {
+            self.shutdown.cancel();
+            self.tasks.close();
+            self.tasks.wait().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ticks_a_quarter_of_the_threshold_apart() {
+        let mut w = watch(2_000);
+        let start = Instant::now();
+        assert_eq!(w.events.recv().await, Some(StatusEvent::LivenessTick));
+        assert_eq!(w.events.recv().await, Some(StatusEvent::LivenessTick));
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        w.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_domain_heard_again_is_reported() {
+        let mut w = watch(60_000);
+        let reg = DomainRegistration::try_from(dpb::RegisterDomainRequest {
+            id: "north".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        // Registered long ago and silent since: unreachable until this heartbeat.
+        w.registry.register(reg, 1_000).await.unwrap();
+        w.registry.heartbeat("north", now_millis()).unwrap();
+        loop {
+            match w.events.recv().await.unwrap() {
+                StatusEvent::DomainHeard(d) => break assert_eq!(d, "north"),
+                StatusEvent::LivenessTick => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        w.stop().await;
+    }
+}
