@@ -5,6 +5,8 @@
 //! re-runs the pure roll-up of the orders it touches. Nothing calls back into the engine.
 
 mod deliveries;
+#[cfg(test)]
+mod fault_tests;
 mod status_events;
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,8 @@ use maestro_proto::domain::v1 as dpb;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-struct Harness {
-    engine: Engine,
+pub(super) struct Harness {
+    pub(super) engine: Engine,
     statuses: tokio::sync::mpsc::Sender<StatusEvent>,
     store: Arc<dyn OrderStore>,
     shutdown: CancellationToken,
@@ -37,7 +37,7 @@ async fn registry() -> DomainRegistry {
     registry
 }
 
-async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainClient>) -> Harness {
+pub(super) async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainClient>) -> Harness {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let config = Config {
@@ -68,7 +68,7 @@ async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainClient>) -> Ha
 }
 
 impl Harness {
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -76,7 +76,10 @@ impl Harness {
 }
 
 /// The next stored revision whose delivery to its first domain is `want`.
-async fn delivered(changes: &mut broadcast::Receiver<OrderChange>, want: Delivery) -> Order {
+pub(super) async fn delivered(
+    changes: &mut broadcast::Receiver<OrderChange>,
+    want: Delivery,
+) -> Order {
     loop {
         let change = changes.recv().await.unwrap();
         if change.order.items[0].domains[0].delivery == want {
@@ -208,100 +211,4 @@ async fn entries_left_in_the_outbox_are_delivered_after_a_restart() {
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(client.calls().len(), 1);
     h.stop().await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_acknowledgement_that_could_not_be_recorded_is_delivered_again() {
-    let client = Arc::new(FakeDomainClient::answering([]));
-    let store = Arc::new(FailsFirstOutcome::default());
-    let h = start(store.clone(), &client).await;
-    let mut changes = store.subscribe();
-    h.engine
-        .create_order(add("k1", "web", &["north"]))
-        .await
-        .unwrap();
-    let acked = delivered(&mut changes, Delivery::Acknowledged).await;
-    assert_eq!(acked.items[0].domains[0].delivery_attempts, 1);
-    assert!(store.outbox().unwrap().is_empty());
-    assert_eq!(
-        client.calls().len(),
-        2,
-        "the entry stayed and went out again"
-    );
-    h.stop().await;
-}
-
-/// The in-memory store, except that recording the first final delivery outcome fails.
-#[derive(Debug, Default)]
-struct FailsFirstOutcome {
-    inner: MemoryOrderStore,
-    failed: std::sync::atomic::AtomicBool,
-}
-
-impl OrderStore for FailsFirstOutcome {
-    fn subscribe(&self) -> broadcast::Receiver<OrderChange> {
-        self.inner.subscribe()
-    }
-    fn get(&self, id: &str) -> Result<Option<Order>, crate::error::StoreError> {
-        self.inner.get(id)
-    }
-    fn find_by_key(&self, key: &str) -> Result<Option<Order>, crate::error::StoreError> {
-        self.inner.find_by_key(key)
-    }
-    fn inventory(
-        &self,
-        names: &[&str],
-    ) -> Result<
-        std::collections::BTreeMap<String, crate::inventory::InventoryEntry>,
-        crate::error::StoreError,
-    > {
-        self.inner.inventory(names)
-    }
-    fn create<'a>(
-        &'a self,
-        plan: &'a crate::plan::OrderPlan,
-    ) -> futures::future::BoxFuture<'a, Result<Persisted, crate::error::StoreError>> {
-        self.inner.create(plan)
-    }
-    fn list(
-        &self,
-        page_size: usize,
-        page_token: &str,
-        state: Option<OrderState>,
-    ) -> Result<(Vec<Order>, String), OrderError> {
-        self.inner.list(page_size, page_token, state)
-    }
-    fn update<'a>(
-        &'a self,
-        id: &'a str,
-        delivered: Option<&'a str>,
-        change: crate::store::OrderUpdate<'a>,
-    ) -> futures::future::BoxFuture<'a, Result<Option<Order>, crate::error::StoreError>> {
-        if delivered.is_some() && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let e = crate::error::StoreError::Corrupt {
-                key: "outbox".into(),
-                reason: "disk full".into(),
-            };
-            return Box::pin(std::future::ready(Err(e)));
-        }
-        self.inner.update(id, delivered, change)
-    }
-    fn outbox(&self) -> Result<Vec<crate::intent::OutboxEntry>, crate::error::StoreError> {
-        self.inner.outbox()
-    }
-    fn open_orders(&self) -> Result<Vec<String>, crate::error::StoreError> {
-        self.inner.open_orders()
-    }
-    fn orders_for_intent(&self, intent_id: &str) -> Result<Vec<String>, crate::error::StoreError> {
-        self.inner.orders_for_intent(intent_id)
-    }
-    fn record_status(&self, status: &IntentStatus) -> Result<bool, crate::error::StoreError> {
-        self.inner.record_status(status)
-    }
-    fn statuses_for(
-        &self,
-        order: &Order,
-    ) -> Result<std::collections::BTreeMap<String, IntentStatus>, crate::error::StoreError> {
-        self.inner.statuses_for(order)
-    }
 }

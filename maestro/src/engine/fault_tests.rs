@@ -1,0 +1,188 @@
+//! The controller when the world moves under it, in paused time: a concurrent request stores
+//! first (the same key answers with its order; another key on the same service makes the plan
+//! stale, so it is planned again and refused), and a final delivery outcome the store cannot
+//! record keeps the entry in the outbox and delivers it again.
+
+use super::tests::{delivered, start};
+use super::*;
+use crate::error::StoreError;
+use crate::fixtures::{FakeDomainClient, add, catalog, domain};
+use crate::intent::{IntentStatus, OutboxEntry};
+use crate::inventory::InventoryEntry;
+use crate::model::Delivery;
+use crate::plan::OrderPlan;
+use crate::store::{MemoryOrderStore, OrderChange, OrderUpdate};
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::broadcast;
+
+/// What goes wrong, once.
+#[derive(Debug)]
+enum Interference {
+    /// Just before the first create, this other plan is stored (a concurrent request won).
+    RaceFirstCreate(Box<OrderPlan>),
+    /// Recording the first final delivery outcome fails.
+    FailFirstOutcome,
+}
+
+/// The in-memory store with one [`Interference`].
+#[derive(Debug)]
+struct Interfering {
+    inner: MemoryOrderStore,
+    interference: Interference,
+    fired: AtomicBool,
+}
+
+impl Interfering {
+    fn new(interference: Interference) -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryOrderStore::default(),
+            interference,
+            fired: AtomicBool::new(false),
+        })
+    }
+
+    fn fire(&self) -> bool {
+        !self.fired.swap(true, Ordering::SeqCst)
+    }
+}
+
+impl OrderStore for Interfering {
+    fn subscribe(&self) -> broadcast::Receiver<OrderChange> {
+        self.inner.subscribe()
+    }
+    fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.inner.get(id)
+    }
+    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
+        self.inner.find_by_key(key)
+    }
+    fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        self.inner.inventory(names)
+    }
+    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+        Box::pin(async move {
+            if let Interference::RaceFirstCreate(other) = &self.interference
+                && self.fire()
+            {
+                self.inner.create(other).await?;
+            }
+            self.inner.create(plan).await
+        })
+    }
+    fn list(
+        &self,
+        page_size: usize,
+        page_token: &str,
+        state: Option<OrderState>,
+    ) -> Result<(Vec<Order>, String), OrderError> {
+        self.inner.list(page_size, page_token, state)
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        delivered: Option<&'a str>,
+        change: OrderUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        if matches!(self.interference, Interference::FailFirstOutcome)
+            && delivered.is_some()
+            && self.fire()
+        {
+            let e = StoreError::Corrupt {
+                key: "outbox".into(),
+                reason: "disk full".into(),
+            };
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        self.inner.update(id, delivered, change)
+    }
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox()
+    }
+    fn open_orders(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.open_orders()
+    }
+    fn orders_for_intent(&self, intent_id: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.orders_for_intent(intent_id)
+    }
+    fn record_status(&self, status: &IntentStatus) -> Result<bool, StoreError> {
+        self.inner.record_status(status)
+    }
+    fn statuses_for(&self, order: &Order) -> Result<BTreeMap<String, IntentStatus>, StoreError> {
+        self.inner.statuses_for(order)
+    }
+}
+
+/// The plan of another request, made against an empty store.
+fn competitor(key: &str, order_id: &str) -> Box<OrderPlan> {
+    let domains = [domain("north", &["n1"])];
+    let catalog = catalog();
+    let inventory = BTreeMap::new();
+    let state = CurrentState {
+        existing: None,
+        inventory: &inventory,
+        domains: &domains,
+        catalog: &catalog,
+    };
+    let fresh = Fresh {
+        order_id: order_id.into(),
+        traceparent: String::new(),
+        now_ms: 1,
+    };
+    match plan(&add(key, "web", &["north"]), state, &fresh).unwrap() {
+        Decision::Create(p) => Box::new(p),
+        Decision::Existing(_) => unreachable!("the store is empty"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_request_with_the_same_key_answers_with_its_order() {
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let store = Interfering::new(Interference::RaceFirstCreate(competitor("k1", "winner")));
+    let h = start(store.clone(), &client).await;
+    let created = h
+        .engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    assert!(!created.created);
+    assert_eq!(created.order.id, "winner");
+    assert_eq!(store.outbox().unwrap().len(), 1, "only the winner's entry");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_made_stale_by_another_order_is_planned_again() {
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let store = Interfering::new(Interference::RaceFirstCreate(competitor("k0", "winner")));
+    let h = start(store.clone(), &client).await;
+    let refused = h.engine.create_order(add("k1", "web", &["north"])).await;
+    assert!(
+        matches!(refused, Err(OrderError::AlreadyExists(_))),
+        "planned again against the new inventory: {refused:?}"
+    );
+    assert!(store.find_by_key("k1").unwrap().is_none(), "nothing stored");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_that_could_not_be_recorded_is_delivered_again() {
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let store = Interfering::new(Interference::FailFirstOutcome);
+    let h = start(store.clone(), &client).await;
+    let mut changes = store.subscribe();
+    h.engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    let acked = delivered(&mut changes, Delivery::Acknowledged).await;
+    assert_eq!(acked.items[0].domains[0].delivery_attempts, 1);
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(
+        client.calls().len(),
+        2,
+        "the entry stayed and went out again"
+    );
+    h.stop().await;
+}
