@@ -10,7 +10,7 @@ use maestro_proto::logs::v1 as logs;
 #[tokio::test]
 async fn converged_records_at_the_generation_make_the_intent_active() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (logs_server, endpoint, stop_logs) = fake_logs().await;
     let mut d = Domain::start(
         &dir.path().join("data"),
         &remote_path(dir.path()),
@@ -53,7 +53,7 @@ async fn converged_records_at_the_generation_make_the_intent_active() {
 #[tokio::test]
 async fn records_at_an_older_generation_do_not_make_it_active() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (logs_server, endpoint, stop_logs) = fake_logs().await;
     let mut d = Domain::start(
         &dir.path().join("data"),
         &remote_path(dir.path()),
@@ -93,7 +93,7 @@ async fn records_at_an_older_generation_do_not_make_it_active() {
 #[tokio::test]
 async fn resumes_from_the_persisted_cursor_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (logs_server, endpoint, stop_logs) = fake_logs().await;
     let data = dir.path().join("data");
     let remote = remote_path(dir.path());
     let mut d = Domain::start(&data, &remote, Some(endpoint.clone())).await;
@@ -129,7 +129,7 @@ async fn resumes_from_the_persisted_cursor_after_restart() {
 #[tokio::test]
 async fn stream_intent_logs_maps_log_records() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (logs_server, endpoint, stop_logs) = fake_logs().await;
     let mut d = Domain::start(
         &dir.path().join("data"),
         &remote_path(dir.path()),

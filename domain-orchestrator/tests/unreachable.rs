@@ -29,7 +29,7 @@ fn reasons(s: &pb::SiteStatus) -> Vec<StatusReason> {
 #[tokio::test]
 async fn a_silent_site_turns_unreachable_and_back_when_heard() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (logs_server, endpoint, stop_logs) = fake_logs().await;
     let mut d = start(dir.path(), endpoint).await;
     let mut watch = d.watch().await;
     let mut i = intent("web", 1, 2);
@@ -105,7 +105,7 @@ async fn a_silent_site_turns_unreachable_and_back_when_heard() {
 #[tokio::test]
 async fn a_site_never_heard_is_unreachable_only_after_the_threshold_since_the_apply() {
     let dir = tempfile::tempdir().unwrap();
-    let (_logs_server, endpoint, stop_logs) = FakeLogs::start().await;
+    let (_logs_server, endpoint, stop_logs) = fake_logs().await;
     let mut d = start(dir.path(), endpoint).await;
     let mut watch = d.watch().await;
     let i = intent("web", 1, 1);

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, ensure};
 use common::*;
 use maestro_proto::logs::v1::record;
 use maestro_testkit::git::TestRepo;
+use maestro_testkit::logs::summary;
 use maestro_testkit::procs::alive;
 
 const SITE: &str = "plant-1";
@@ -248,9 +249,7 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
     assert_eq!(live, before, "stopping the agent must not stop workloads");
 
     // Everything the first run pushed is in; later status records come from the new run.
-    while let Ok(r) = logs.records.try_recv() {
-        logs.seen.push(r);
-    }
+    logs.drain();
     let last_status = logs
         .seen
         .iter()

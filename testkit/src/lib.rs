@@ -1,7 +1,8 @@
 //! The test kit every Maestro test harness shares: one way to wait (a condition polled under a
 //! deadline, a future under a deadlock guard), free ports and a tiny HTTP client, bare Git
 //! repositories, workloads found through /proc, child processes of the real binaries, in-test
-//! gRPC servers on ephemeral ports, the Docker Engine from `scripts/docker.sh`, and test logging.
+//! gRPC servers on ephemeral ports (and an in-test log server), the Docker Engine from
+//! `scripts/docker.sh`, and test logging.
 //!
 //! Invariants: nothing here sleeps to synchronise (waits poll a condition or await a signal,
 //! always under a timeout that only guards against deadlock); servers bind 127.0.0.1; a child
@@ -12,6 +13,7 @@ pub mod binary;
 pub mod docker;
 pub mod git;
 pub mod grpc;
+pub mod logs;
 pub mod net;
 pub mod procs;
 pub mod tracing;

@@ -1,6 +1,6 @@
 //! Test fixtures: a domain orchestrator on loopback with a real bare Git remote in a tempdir,
-//! an in-test log server fed through a channel, and Git inspection. Waiting, Git reading and
-//! the in-test server come from `maestro-testkit`.
+//! the test kit's in-test log server, and Git inspection. Waiting, Git reading and the servers
+//! come from `maestro-testkit`.
 #![allow(dead_code)]
 
 use domain_orchestrator::context::Context;
@@ -12,13 +12,13 @@ use maestro_proto::logs::v1 as logs;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub use maestro_testkit::GUARD;
 use maestro_testkit::grpc::TestServer;
+use maestro_testkit::logs::FakeLogs;
 use maestro_testkit::within;
 
 /// The domain of every test.
@@ -184,33 +184,12 @@ pub fn remote_path(dir: &Path) -> PathBuf {
     dir.join("remote.git")
 }
 
-/// An in-test log server: records pushed through [`FakeLogs::push`] get sequences and are
-/// served by `Subscribe` (history after the cursor, then live when `follow`).
-#[derive(Clone)]
-pub struct FakeLogs {
-    records: Arc<Mutex<Vec<logs::Record>>>,
-    live: broadcast::Sender<logs::Record>,
-}
-
-impl FakeLogs {
-    /// Serves a fresh fake on 127.0.0.1:0; returns it, its URL and the server (stops on drop).
-    pub async fn start() -> (FakeLogs, String, TestServer) {
-        let fake = FakeLogs {
-            records: Arc::default(),
-            live: broadcast::channel(1024).0,
-        };
-        let svc = logs::log_service_server::LogServiceServer::new(fake.clone());
-        let router = tonic::transport::Server::builder().add_service(svc);
-        let server = TestServer::start(router).await.unwrap();
-        (fake, server.endpoint(), server)
-    }
-
-    pub fn push(&self, mut r: logs::Record) {
-        let mut records = self.records.lock().unwrap();
-        r.sequence = records.len() as u64 + 1;
-        records.push(r.clone());
-        let _ = self.live.send(r);
-    }
+/// An in-test log server (the test kit's): records pushed through [`FakeLogs::push`] get
+/// sequences and are served by `Subscribe`. Returns it, its URL and the server (stops on drop).
+pub async fn fake_logs() -> (FakeLogs, String, TestServer) {
+    let (fake, _, server) = FakeLogs::start().await.unwrap();
+    let url = server.endpoint();
+    (fake, url, server)
 }
 
 pub fn status_record(
@@ -257,59 +236,5 @@ pub fn heartbeat_record(site: &str) -> logs::Record {
         )),
         body: Some(logs::record::Body::Heartbeat(logs::SiteHeartbeat::default())),
         ..Default::default()
-    }
-}
-
-fn matches(r: &logs::Record, req: &logs::SubscribeRequest) -> bool {
-    r.sequence > req.after_sequence
-        && req
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.intent_ids.is_empty() || f.intent_ids.contains(&r.intent_id))
-}
-
-#[tonic::async_trait]
-impl logs::log_service_server::LogService for FakeLogs {
-    async fn push(
-        &self,
-        _: tonic::Request<logs::PushRequest>,
-    ) -> Result<tonic::Response<logs::PushResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("fake"))
-    }
-
-    type SubscribeStream = futures::stream::BoxStream<'static, Result<logs::Record, tonic::Status>>;
-
-    async fn subscribe(
-        &self,
-        req: tonic::Request<logs::SubscribeRequest>,
-    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
-        let req = req.into_inner();
-        let (history, live) = {
-            let records = self.records.lock().unwrap();
-            (
-                records
-                    .iter()
-                    .filter(|r| matches(r, &req))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-                self.live.subscribe(),
-            )
-        };
-        let head = futures::stream::iter(history.into_iter().map(Ok));
-        if !req.follow {
-            return Ok(tonic::Response::new(head.boxed()));
-        }
-        let tail = tokio_stream::wrappers::BroadcastStream::new(live).filter_map(move |r| {
-            let keep = r.ok().filter(|r| matches(r, &req)).map(Ok);
-            async move { keep }
-        });
-        Ok(tonic::Response::new(head.chain(tail).boxed()))
-    }
-
-    async fn query(
-        &self,
-        _: tonic::Request<logs::QueryRequest>,
-    ) -> Result<tonic::Response<logs::QueryResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("fake"))
     }
 }

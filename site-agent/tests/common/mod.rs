@@ -8,15 +8,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use maestro_proto::logs::v1::log_service_server::{LogService, LogServiceServer};
-use maestro_proto::logs::v1::{
-    PushRequest, PushResponse, QueryRequest, QueryResponse, Record, SubscribeRequest, record,
-};
+use maestro_proto::logs::v1::{Record, record};
 pub use maestro_testkit::GUARD;
 use maestro_testkit::grpc::TestServer;
+use maestro_testkit::logs::{FakeLogs, Pushed};
 pub use maestro_testkit::procs::WorkloadGuard;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Env variable put into every test workload so leftovers can be found and killed.
@@ -76,52 +73,9 @@ pub fn command_blueprint(
 
 // ---- log server --------------------------------------------------------------------------------
 
-/// A log server that forwards pushed records to the test.
-pub struct LogSink {
-    tx: mpsc::UnboundedSender<Record>,
-}
-
-#[tonic::async_trait]
-impl LogService for LogSink {
-    async fn push(
-        &self,
-        request: tonic::Request<PushRequest>,
-    ) -> Result<tonic::Response<PushResponse>, tonic::Status> {
-        let records = request.into_inner().records;
-        let accepted = records.len() as u32;
-        for r in records {
-            let _ = self.tx.send(r);
-        }
-        Ok(tonic::Response::new(PushResponse {
-            accepted,
-            duplicates: 0,
-            last_sequence: 0,
-        }))
-    }
-
-    type SubscribeStream = tokio_stream::Empty<Result<Record, tonic::Status>>;
-
-    async fn subscribe(
-        &self,
-        _: tonic::Request<SubscribeRequest>,
-    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented("test sink"))
-    }
-
-    async fn query(
-        &self,
-        _: tonic::Request<QueryRequest>,
-    ) -> Result<tonic::Response<QueryResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("test sink"))
-    }
-}
-
-/// A running test log server.
+/// A running in-test log server; derefs to what reached it ([`Pushed`]).
 pub struct LogServer {
-    /// Pushed records, in arrival order, not yet moved to `seen`.
-    pub records: mpsc::UnboundedReceiver<Record>,
-    /// Everything received so far, in arrival order.
-    pub seen: Vec<Record>,
+    pushed: Pushed,
     server: TestServer,
 }
 
@@ -133,82 +87,27 @@ impl LogServer {
 
     /// Serves on a given address (used to bring a "down" server up).
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
-        let (tx, records) = mpsc::unbounded_channel();
-        let router =
-            tonic::transport::Server::builder().add_service(LogServiceServer::new(LogSink { tx }));
-        let server = TestServer::start_on(addr, router).await?;
-        Ok(Self {
-            records,
-            seen: Vec::new(),
-            server,
-        })
+        let (_, pushed, server) = FakeLogs::start_on(addr).await?;
+        Ok(Self { pushed, server })
     }
 
     /// Its URL.
     pub fn endpoint(&self) -> String {
         self.server.endpoint()
     }
+}
 
-    /// A record matching `pred` among those already seen, else the next one that arrives.
-    pub async fn seen_or_wait_for(
-        &mut self,
-        what: &str,
-        pred: impl Fn(&Record) -> bool,
-    ) -> Result<Record> {
-        if let Some(r) = self.seen.iter().find(|r| pred(r)) {
-            return Ok(r.clone());
-        }
-        self.wait_for(what, pred).await
-    }
-
-    /// Waits for a record matching `pred` (records before it are kept in `seen`).
-    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Record) -> bool) -> Result<Record> {
-        let (records, seen) = (&mut self.records, &mut self.seen);
-        let found = maestro_testkit::within(what, GUARD, async {
-            loop {
-                let r = records.recv().await.context("log server channel closed")?;
-                seen.push(r.clone());
-                if pred(&r) {
-                    return Ok(r);
-                }
-            }
-        })
-        .await;
-        match found {
-            Ok(found) => found,
-            Err(e) => bail!("{e}; received: {:#?}", summary(&self.seen)),
-        }
+impl std::ops::Deref for LogServer {
+    type Target = Pushed;
+    fn deref(&self) -> &Pushed {
+        &self.pushed
     }
 }
 
-/// Short description of records, for failure messages.
-pub fn summary(records: &[Record]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| match &r.body {
-            Some(record::Body::Status(s)) => format!(
-                "{}#{} status {} gen {} ready {}/{} converged {} removed {} {}",
-                r.stream,
-                r.sender_sequence,
-                r.blueprint,
-                r.generation,
-                s.ready_instances,
-                s.total_instances,
-                s.converged,
-                s.removed,
-                s.message
-            ),
-            Some(record::Body::Log(l)) => format!(
-                "{}#{} log {} [{}] {}",
-                r.stream, r.sender_sequence, r.blueprint, l.level, l.message
-            ),
-            Some(record::Body::Heartbeat(h)) => format!(
-                "{}#{} heartbeat {}",
-                r.stream, r.sender_sequence, h.blueprints
-            ),
-            None => format!("{}#{} empty", r.stream, r.sender_sequence),
-        })
-        .collect()
+impl std::ops::DerefMut for LogServer {
+    fn deref_mut(&mut self) -> &mut Pushed {
+        &mut self.pushed
+    }
 }
 
 /// True for a converged status record of `blueprint` at intent generation `generation` with
