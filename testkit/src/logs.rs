@@ -200,3 +200,60 @@ pub fn summary(records: &[Record]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maestro_proto::logs::v1::log_service_client::LogServiceClient;
+
+    fn log(intent: &str, message: &str) -> Record {
+        Record {
+            intent_id: intent.into(),
+            stream: "log".into(),
+            body: Some(record::Body::Log(maestro_proto::logs::v1::LogLine {
+                message: message.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn pushed_records_reach_the_test_and_subscribers() {
+        let (fake, mut pushed, server) = FakeLogs::start().await.unwrap();
+        let mut client = LogServiceClient::connect(server.endpoint()).await.unwrap();
+        let reply = client
+            .push(PushRequest {
+                records: vec![log("a", "one"), log("b", "two")],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((reply.accepted, reply.last_sequence), (2, 2));
+        let got = pushed
+            .wait_for("two", |r| r.intent_id == "b")
+            .await
+            .unwrap();
+        assert_eq!(got.sequence, 2);
+        assert_eq!(pushed.seen.len(), 2);
+        fake.push(log("a", "three"));
+        let request = SubscribeRequest {
+            after_sequence: 0,
+            follow: false,
+            filter: Some(maestro_proto::logs::v1::RecordFilter {
+                intent_ids: vec!["a".into()],
+                ..Default::default()
+            }),
+        };
+        let stream = client.subscribe(request).await.unwrap().into_inner();
+        let sequences: Vec<u64> =
+            crate::within("the history", crate::GUARD, stream.collect::<Vec<_>>())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.unwrap().sequence)
+                .collect();
+        assert_eq!(sequences, [1, 3]);
+        server.stop().await.unwrap();
+    }
+}

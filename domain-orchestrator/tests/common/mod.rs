@@ -163,9 +163,13 @@ pub async fn apply(
 
 /// The remote branch `main`: number of commits, files (path -> content), head message.
 pub struct Branch {
+    /// Commits leading to the tip.
     pub commits: usize,
+    /// Every file of the tip.
     pub files: BTreeMap<String, String>,
+    /// The tip's commit message.
     pub message: String,
+    /// The tip's commit id.
     pub head: String,
 }
 
