@@ -1,6 +1,8 @@
 //! The `maestro` binary: answers gRPC health on a valid config and stops with status 0 on
 //! SIGTERM; refuses an invalid config with status 64 and one line naming the key.
 
+use maestro_testkit::GUARD;
+use maestro_testkit::binary::Serving;
 use std::process::Command;
 
 #[test]
@@ -37,71 +39,29 @@ fn invalid_config_exits_64_naming_the_key() {
 
 #[tokio::test]
 async fn serves_health_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog");
     std::fs::create_dir_all(&catalog).unwrap();
     let config = dir.path().join("maestro.json");
     std::fs::write(&config, r#"{"listen": "127.0.0.1:0"}"#).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maestro"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("MAESTRO_CATALOG_DIR", &catalog)
-        .env_remove("MAESTRO_LISTEN")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout).lines().next().and_then(Result::ok)
-        }),
+    let maestro = Serving::spawn(
+        Command::new(env!("CARGO_BIN_EXE_maestro"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("MAESTRO_CATALOG_DIR", &catalog)
+            .env_remove("MAESTRO_LISTEN")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stderr(std::process::Stdio::null()),
+        "maestro serving on ",
+        GUARD,
     )
-    .await;
-    let Ok(Ok(Some(line))) = line else {
-        let _ = child.kill();
-        panic!("no serving line: {line:?}");
-    };
-    let addr = line
-        .strip_prefix("maestro serving on ")
-        .unwrap_or_else(|| panic!("{line}"));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let reply = tonic_health::pb::health_client::HealthClient::new(channel)
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        reply.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::task::spawn_blocking(move || child.wait()),
-    )
-    .await
-    .expect("stops after SIGTERM")
-    .unwrap()
     .unwrap();
+    assert_eq!(
+        maestro_testkit::grpc::health(&maestro.addr).await.unwrap(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    let status = maestro.stop(GUARD).await.expect("stops after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }

@@ -9,6 +9,7 @@ use maestro_proto::catalog::v1 as cpb;
 use maestro_proto::domain::v1 as dpb;
 use maestro_proto::intent::v1::ServiceState;
 use maestro_proto::order::v1 as pb;
+use maestro_testkit::within;
 use pb::{ItemAction, OrderState};
 use support::*;
 use tonic::Code;
@@ -75,7 +76,7 @@ async fn create_fans_out_and_statuses_complete_the_order() {
     assert!(n.traceparent.starts_with("00-"));
 
     let mut seen = vec![first.order.unwrap()];
-    let in_progress = tokio::time::timeout(WAIT, async {
+    let in_progress = within("the order to go in progress once delivered", WAIT, async {
         loop {
             let ev = stream.message().await.unwrap().unwrap();
             let o = ev.order.unwrap();
@@ -86,7 +87,7 @@ async fn create_fans_out_and_statuses_complete_the_order() {
         }
     })
     .await
-    .expect("order goes in progress once delivered");
+    .unwrap();
     assert!(
         in_progress.items[0]
             .domains
@@ -95,7 +96,7 @@ async fn create_fans_out_and_statuses_complete_the_order() {
     );
     north.push_status(&n.id, 1, ServiceState::Active);
     south.push_status(&s.id, 1, ServiceState::Active);
-    let last = tokio::time::timeout(WAIT, async {
+    let last = within("the order to complete", WAIT, async {
         loop {
             let ev = stream.message().await.unwrap().unwrap();
             let o = ev.order.unwrap();
@@ -106,7 +107,7 @@ async fn create_fans_out_and_statuses_complete_the_order() {
         }
     })
     .await
-    .expect("order completes");
+    .unwrap();
     assert_eq!(state(&last), OrderState::Completed);
     assert!(last.completion_date.is_some());
     assert_eq!(last.items[0].state, OrderState::Completed as i32);
@@ -357,11 +358,7 @@ async fn a_domain_down_at_creation_receives_the_intent_once_it_starts() {
     assert_eq!(domain, "south");
     assert!(attempts >= 2, "{attempts}");
 
-    let mut south = FakeDomain::on(
-        "south",
-        tokio::net::TcpListener::bind(port).await.unwrap(),
-        false,
-    );
+    let mut south = FakeDomain::on("south", port, false).await;
     let intent = south.next_apply().await;
     assert_eq!(intent.id, intent_id("web", "south"));
     let seen = m
@@ -403,11 +400,7 @@ async fn restart_delivers_an_unacknowledged_outbox_entry_exactly_once() {
         .await;
     m.stop().await;
 
-    let mut south = FakeDomain::on(
-        "south",
-        tokio::net::TcpListener::bind(port).await.unwrap(),
-        false,
-    );
+    let mut south = FakeDomain::on("south", port, false).await;
     let mut m = Maestro::start(data.path(), cat.path()).await;
     let intent = south.next_apply().await;
     assert_eq!(

@@ -147,11 +147,7 @@ async fn a_domain_whose_status_stream_goes_down_holds_its_items_pending_until_it
     }
 
     // South comes back on the same address, now ACTIVE: the order completes from it.
-    let south = FakeDomain::on(
-        "south",
-        tokio::net::TcpListener::bind(port).await.unwrap(),
-        false,
-    );
+    let south = FakeDomain::on("south", port, false).await;
     south.push_status(&s.id, 1, ipb::ServiceState::Active);
     let seen = m.watch_until(&o.id, |o| is_final(o.state)).await;
     let last = seen.last().unwrap();
@@ -251,7 +247,7 @@ async fn watch_order_sends_every_revision_of_site_counts_and_reachability() {
         north.push(status("north", &i.id, state, sites));
     }
     let mut seen = Vec::new();
-    tokio::time::timeout(WAIT, async {
+    maestro_testkit::within("the order to become final", WAIT, async {
         while let Some(ev) = stream.message().await.unwrap() {
             let o = ev.order.unwrap();
             let fin = ev.r#final;
@@ -262,7 +258,7 @@ async fn watch_order_sends_every_revision_of_site_counts_and_reachability() {
         }
     })
     .await
-    .expect("final in time");
+    .unwrap();
     let revisions: Vec<u64> = seen.iter().map(|o| o.revision).collect();
     let expected: Vec<u64> =
         (first.revision + 1..=first.revision + revisions.len() as u64).collect();

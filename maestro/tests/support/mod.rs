@@ -4,18 +4,19 @@
 use maestro_proto::domain::v1 as dpb;
 use maestro_proto::intent::v1 as ipb;
 use maestro_proto::order::v1 as pb;
+use maestro_testkit::grpc::TestServer;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 /// Deadlock guard for every wait.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub use maestro_testkit::GUARD as WAIT;
 
 pub const DEMO_SPEC: &str = r#"id: demo-app
 name: Demo app
@@ -86,9 +87,9 @@ impl Maestro {
     /// Cancels and waits until everything stopped.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.running.task)
+        maestro_testkit::within("maestro to stop", WAIT, self.running.task)
             .await
-            .expect("maestro stops")
+            .unwrap()
             .unwrap();
     }
 
@@ -127,7 +128,7 @@ impl Maestro {
             .unwrap()
             .into_inner();
         let mut seen = Vec::new();
-        tokio::time::timeout(WAIT, async {
+        maestro_testkit::within(format!("order {id} to reach the condition"), WAIT, async {
             while let Some(ev) = stream.message().await.unwrap() {
                 let o = ev.order.unwrap();
                 let stop = done(&o);
@@ -140,7 +141,7 @@ impl Maestro {
             panic!("watch ended before the condition held: {seen:#?}");
         })
         .await
-        .unwrap_or_else(|_| panic!("timed out watching order {id}"));
+        .unwrap();
         seen
     }
 }
@@ -365,20 +366,17 @@ pub struct FakeDomain {
     gate: watch::Sender<bool>,
     statuses: Arc<Mutex<BTreeMap<String, ipb::IntentStatus>>>,
     changes: broadcast::Sender<ipb::IntentStatus>,
-    stop: CancellationToken,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: TestServer,
 }
 
 impl FakeDomain {
     /// Starts on a fresh port; applies go through at once unless `gated`.
     pub async fn start(name: &str, gated: bool) -> Self {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::on(name, l, gated)
+        Self::on(name, free_port(), gated).await
     }
 
-    /// Starts on `listener`.
-    pub fn on(name: &str, listener: tokio::net::TcpListener, gated: bool) -> Self {
-        let addr = listener.local_addr().unwrap();
+    /// Starts on `addr` (an address a test reserved, e.g. to bring a "down" domain back).
+    pub async fn on(name: &str, addr: std::net::SocketAddr, gated: bool) -> Self {
         let (tx, received) = mpsc::unbounded_channel();
         let (gate, gate_rx) = watch::channel(!gated);
         let statuses = Arc::new(Mutex::new(BTreeMap::new()));
@@ -392,37 +390,32 @@ impl FakeDomain {
             stop: stop.clone(),
             forgotten: Arc::default(),
         };
-        let s = stop.clone();
-        let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(ipb::intent_service_server::IntentServiceServer::new(svc))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), s.cancelled_owned())
-                .await
-                .unwrap();
+        let router = tonic::transport::Server::builder()
+            .add_service(ipb::intent_service_server::IntentServiceServer::new(svc));
+        let server = TestServer::start_on(addr, router).await.unwrap();
+        // The service's own streams end with the server.
+        let server_stop = server.stop_token();
+        tokio::spawn(async move {
+            server_stop.cancelled().await;
+            stop.cancel();
         });
         Self {
             name: name.into(),
-            addr,
+            addr: server.addr,
             received,
             gate,
             statuses,
             changes,
-            stop,
-            server: Some(server),
+            server,
         }
     }
 
     /// Stops serving (every status stream ends, connections are refused) and returns the
     /// address once the port is free again.
-    pub async fn go_dark(mut self) -> std::net::SocketAddr {
-        self.stop.cancel();
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(WAIT, server)
-                .await
-                .expect("fake domain stops")
-                .unwrap();
-        }
-        self.addr
+    pub async fn go_dark(self) -> std::net::SocketAddr {
+        let addr = self.addr;
+        self.server.stop().await.expect("fake domain stops");
+        addr
     }
 
     /// Publishes `s` as it is (kept for new watchers, sent to current ones).
@@ -462,9 +455,10 @@ impl FakeDomain {
 
     /// The next thing this domain received.
     pub async fn next(&mut self) -> Received {
-        tokio::time::timeout(WAIT, self.received.recv())
+        let what = format!("domain {} to receive something", self.name);
+        maestro_testkit::within(what, WAIT, self.received.recv())
             .await
-            .unwrap_or_else(|_| panic!("domain {} received nothing", self.name))
+            .unwrap()
             .unwrap()
     }
 
@@ -473,12 +467,6 @@ impl FakeDomain {
             Received::Apply(i) => i,
             other => panic!("expected an apply, got {other:?}"),
         }
-    }
-}
-
-impl Drop for FakeDomain {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 
@@ -505,9 +493,4 @@ pub fn heartbeat_every(m: &Maestro, ids: &[&str], period: Duration) -> Cancellat
 }
 
 /// A port nobody listens on yet (bound, then released).
-pub fn free_port() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+pub use maestro_testkit::net::free_addr as free_port;
