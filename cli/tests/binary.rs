@@ -1,5 +1,7 @@
 //! The `maestroctl` binary: exit codes and one-line errors without any server.
 
+use maestro_testkit::GUARD;
+use maestro_testkit::binary::Serving;
 use std::process::{Command, Output};
 
 fn maestroctl(args: &[&str]) -> (Output, tempfile::TempDir) {
@@ -153,7 +155,6 @@ fn settings_file_supplies_the_endpoint() {
 
 #[test]
 fn run_log_server_serves_until_sigint() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("log-server.toml");
     let data = dir.path().join("data");
@@ -165,51 +166,25 @@ fn run_log_server_serves_until_sigint() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maestroctl"))
-        .args(["run", "log-server", "--config", config.to_str().unwrap()])
-        .env("MAESTRO_DOMAIN", "north")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let line = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = child.kill();
-            panic!("no serving line: {e}");
-        }
-    };
-    assert!(
-        line.starts_with("log server serving on 127.0.0.1:"),
-        "{line}"
-    );
-    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let server = Serving::spawn(
+        Command::new(env!("CARGO_BIN_EXE_maestroctl"))
+            .args(["run", "log-server", "--config", config.to_str().unwrap()])
+            .env("MAESTRO_DOMAIN", "north")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stderr(std::process::Stdio::null()),
+        "log server serving on ",
+        GUARD,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
+    assert!(addr.ip().is_loopback(), "{addr}");
     assert!(
         std::net::TcpStream::connect(addr).is_ok(),
         "listening on {addr}"
     );
     assert!(data.exists(), "data_dir from the config file is used");
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(child.wait());
-    });
-    let Ok(status) = done_rx.recv_timeout(std::time::Duration::from_secs(30)) else {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        panic!("did not stop after SIGINT");
-    };
-    let status = status.unwrap();
+    let status = server
+        .signal_and_wait(nix::sys::signal::Signal::SIGINT, GUARD)
+        .expect("stops after SIGINT");
     assert_eq!(status.code(), Some(0));
 }

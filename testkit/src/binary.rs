@@ -22,8 +22,18 @@ pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
 /// SIGTERMs `child` and reaps it; SIGKILLs it when it has not exited within `grace`, and then
 /// fails. Returns how it exited.
 pub fn terminate(child: Child, grace: Duration) -> anyhow::Result<ExitStatus> {
+    stop_with(child, nix::sys::signal::Signal::SIGTERM, grace)
+}
+
+/// Sends `sig` to `child` and reaps it; SIGKILLs it when it has not exited within `grace`, and
+/// then fails. Returns how it exited.
+pub fn stop_with(
+    child: Child,
+    sig: nix::sys::signal::Signal,
+    grace: Duration,
+) -> anyhow::Result<ExitStatus> {
     let pid = child.id();
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    signal(pid, sig);
     let (tx, rx) = mpsc::channel();
     let mut child = child;
     let reaper = std::thread::spawn(move || {
@@ -35,7 +45,7 @@ pub fn terminate(child: Child, grace: Duration) -> anyhow::Result<ExitStatus> {
             signal(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = rx.recv();
             Err(anyhow::anyhow!(
-                "pid {pid} did not stop within {grace:?} of SIGTERM; SIGKILLed"
+                "pid {pid} did not stop within {grace:?} of {sig}; SIGKILLed"
             ))
         }
     };
@@ -181,9 +191,18 @@ impl Serving {
     }
 
     /// SIGTERMs it and waits up to `grace` for its exit (see [`terminate`]), blocking the thread.
-    pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
+    pub fn terminate(self, grace: Duration) -> anyhow::Result<ExitStatus> {
+        self.signal_and_wait(nix::sys::signal::Signal::SIGTERM, grace)
+    }
+
+    /// Sends `sig` (e.g. SIGINT) and waits up to `grace` for its exit (see [`stop_with`]).
+    pub fn signal_and_wait(
+        mut self,
+        sig: nix::sys::signal::Signal,
+        grace: Duration,
+    ) -> anyhow::Result<ExitStatus> {
         let child = self.child.take().context("already stopped")?;
-        terminate(child, grace)
+        stop_with(child, sig, grace)
     }
 
     /// Like [`Serving::terminate`], off the async runtime's thread, so the test's own connections
