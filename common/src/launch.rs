@@ -43,6 +43,21 @@ pub struct Started {
     pub task: JoinHandle<()>,
 }
 
+impl Started {
+    /// What a component's `run` returned, as a start: its address and task, or its error — a
+    /// configuration error (per `is_config`) exits 64, any other 1.
+    pub fn from_run<E: std::fmt::Display>(
+        run: Result<(SocketAddr, JoinHandle<()>), E>,
+        is_config: impl FnOnce(&E) -> bool,
+    ) -> Result<Started, StartError> {
+        match run {
+            Ok((addr, task)) => Ok(Started { addr, task }),
+            Err(e) if is_config(&e) => Err(StartError::Config(e.to_string())),
+            Err(e) => Err(StartError::Failed(e.to_string())),
+        }
+    }
+}
+
 /// Why a component did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

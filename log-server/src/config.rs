@@ -102,14 +102,8 @@ impl Service for Config {
         self,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Started, StartError> {
-        match crate::run(self, shutdown).await {
-            Ok(running) => Ok(Started {
-                addr: running.addr,
-                task: running.task,
-            }),
-            Err(e @ crate::Error::Config(_)) => Err(StartError::Config(e.to_string())),
-            Err(e) => Err(StartError::Failed(e.to_string())),
-        }
+        let run = crate::run(self, shutdown).await.map(|r| (r.addr, r.task));
+        Started::from_run(run, |e| matches!(e, crate::Error::Config(_)))
     }
 }
 

@@ -95,13 +95,8 @@ impl Service for Config {
         self,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Started, StartError> {
-        let running = crate::run(self, shutdown)
-            .await
-            .map_err(|e| StartError::Failed(e.to_string()))?;
-        Ok(Started {
-            addr: running.addr,
-            task: running.task,
-        })
+        let run = crate::run(self, shutdown).await.map(|r| (r.addr, r.task));
+        Started::from_run(run, |_| false)
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use maestro_common::launch::{Service, StartError, Started};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -104,23 +105,16 @@ impl maestro_common::config::Validate for Config {
     }
 }
 
-impl maestro_common::launch::Service for Config {
+impl Service for Config {
     const NAME: &'static str = "site agent";
     const SERVICE: &'static str = "site-agent";
 
     async fn start(
         self,
         shutdown: tokio_util::sync::CancellationToken,
-    ) -> Result<maestro_common::launch::Started, maestro_common::launch::StartError> {
-        use maestro_common::launch::{StartError, Started};
-        match crate::run(self, shutdown).await {
-            Ok(running) => Ok(Started {
-                addr: running.addr,
-                task: running.task,
-            }),
-            Err(e @ crate::Error::Config(_)) => Err(StartError::Config(e.to_string())),
-            Err(e) => Err(StartError::Failed(e.to_string())),
-        }
+    ) -> Result<Started, StartError> {
+        let run = crate::run(self, shutdown).await.map(|r| (r.addr, r.task));
+        Started::from_run(run, |e| matches!(e, crate::Error::Config(_)))
     }
 }
 
