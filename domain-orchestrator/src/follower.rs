@@ -35,9 +35,8 @@ pub async fn follow(ctx: Arc<Context>, source: Arc<dyn StatusSource>, shutdown: 
             Ok(()) => tracing::info!("log server subscription ended; resubscribing"),
             Err(e) => tracing::warn!(error = %e, "following the log server failed"),
         }
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(backoff.next_delay()) => {}
+        if backoff.wait(&shutdown).await {
+            break;
         }
     }
 }

@@ -89,9 +89,8 @@ impl GitSync {
             } else {
                 interval
             };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(pause) => {}
+            if maestro_common::backoff::pause(pause, &shutdown).await {
+                return;
             }
         }
     }
