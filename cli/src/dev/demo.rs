@@ -195,4 +195,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn gateway_example_order_parses() {
+        let text = include_str!("../../../examples/orders/gateway-config.yaml");
+        let req = order_file::parse("gateway-config.yaml", text.as_bytes(), false).unwrap();
+        let service = req.spec.items[0].service.as_ref().unwrap();
+        assert_eq!(service.name, "gw-main");
+        assert_eq!(
+            service.service_specification.as_ref().unwrap().id,
+            "gateway-config"
+        );
+        assert_eq!(service.service_characteristic.len(), 2);
+    }
 }
