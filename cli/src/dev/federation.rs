@@ -8,10 +8,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The default catalog written to `<data>/catalog` (file name, contents).
-pub const DEFAULT_CATALOG: &[(&str, &str)] = &[(
-    "demo-app.yaml",
-    include_str!("../../../examples/catalog/demo-app.yaml"),
-)];
+pub const DEFAULT_CATALOG: &[(&str, &str)] = &[
+    (
+        "demo-app.yaml",
+        include_str!("../../../examples/catalog/demo-app.yaml"),
+    ),
+    (
+        "gateway-config.yaml",
+        include_str!("../../../examples/catalog/gateway-config.yaml"),
+    ),
+];
 
 /// Names of the first domains; later ones are `domain-5`, `domain-6`, ...
 const DOMAIN_NAMES: [&str; 4] = ["north", "south", "east", "west"];
@@ -459,6 +465,7 @@ mod tests {
                 .unwrap()
                 .contains("id: demo-app")
         );
+        assert!(dir.path().join("gateway-config.yaml").exists());
         std::fs::write(&file, "id: mine\n").unwrap();
         write_default_catalog(dir.path()).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "id: mine\n");
