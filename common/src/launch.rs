@@ -6,11 +6,12 @@
 //! component, prints `<name> serving on <addr>` on stdout and waits until it has drained.
 //! Invalid configuration exits with [`EXIT_CONFIG`] and one `error: ...` line naming the key.
 
-use crate::config::{self, ConfigError, EXIT_CONFIG, Sources, Validate};
+use crate::config::{self, ConfigError, EXIT_CONFIG, Flags, Sources, Validate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -19,6 +20,28 @@ use tokio_util::sync::CancellationToken;
 /// How long a component may take to stop after shutdown was requested before the process gives
 /// up on it (a second signal exits at once, see [`crate::shutdown`]).
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// The flags every component binary takes; a binary flattens them into its own arguments.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// Config file (TOML, YAML or JSON, by extension).
+    #[arg(long, env = "MAESTRO_CONFIG_FILE", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (key `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ServiceArgs {
+    /// The whole life of component `S` (see [`main`]) with these flags and the binary's own
+    /// `flags` as the last configuration layer.
+    pub fn run<S: Service>(self, flags: Flags) -> ExitCode {
+        main::<S>(Sources::from_process(
+            self.config,
+            flags.set("data_dir", self.data_dir),
+        ))
+    }
+}
 
 /// A component's configuration that knows how to start the component.
 pub trait Service: DeserializeOwned + Serialize + Default + Validate + Send + 'static {

@@ -2,7 +2,8 @@
 //! `--config FILE` (TOML, YAML or JSON), then `MAESTRO_<KEY>` variables, then these flags.
 
 use clap::Parser;
-use maestro_common::config::{Flags, Sources};
+use maestro_common::config::Flags;
+use maestro_common::launch::ServiceArgs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -10,15 +11,11 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "maestro", version, about)]
 struct Args {
-    /// Config file (TOML, YAML or JSON, by extension).
-    #[arg(long, env = "MAESTRO_CONFIG_FILE", value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// gRPC listen address (key `listen`).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// Data directory (key `data_dir`).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
     /// Directory of service specifications (key `catalog_dir`).
     #[arg(long, value_name = "DIR")]
     catalog_dir: Option<PathBuf>,
@@ -28,7 +25,6 @@ fn main() -> std::process::ExitCode {
     let a = Args::parse();
     let flags = Flags::new()
         .set("listen", a.listen)
-        .set("data_dir", a.data_dir)
         .set("catalog_dir", a.catalog_dir);
-    maestro_common::launch::main::<maestro::Config>(Sources::from_process(a.config, flags))
+    a.service.run::<maestro::Config>(flags)
 }

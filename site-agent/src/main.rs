@@ -3,20 +3,16 @@
 //! variables, then these flags.
 
 use clap::Parser;
-use maestro_common::config::{Flags, Sources};
-use std::path::PathBuf;
+use maestro_common::config::Flags;
+use maestro_common::launch::ServiceArgs;
 
 /// Syncs the site's blueprints from Git into its colony, reconciles them and reports to the
 /// domain's log server until SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "maestro-site", version, about)]
 struct Args {
-    /// Config file (TOML, YAML or JSON, by extension).
-    #[arg(long, env = "MAESTRO_CONFIG_FILE", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Data directory (key `data_dir`).
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    service: ServiceArgs,
     /// The site (key `site`).
     #[arg(long)]
     site: Option<String>,
@@ -34,10 +30,9 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let a = Args::parse();
     let flags = Flags::new()
-        .set("data_dir", a.data_dir)
         .set("site", a.site)
         .set("domain", a.domain)
         .set("git_remote", a.git_remote)
         .set("log_server", a.log_server);
-    maestro_common::launch::main::<site_agent::Config>(Sources::from_process(a.config, flags))
+    a.service.run::<site_agent::Config>(flags)
 }
