@@ -10,6 +10,7 @@ pub mod contract;
 pub mod durable;
 pub mod error;
 pub mod grpc;
+pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod launch;
