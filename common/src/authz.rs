@@ -1,0 +1,268 @@
+//! Deny-by-default authorization. A call is allowed only when a rule below allows it for the
+//! caller's authenticated [`PeerIdentity`] — never because of a field of the request — and every
+//! refusal names the rule that refused it, for the log and for the caller.
+//!
+//! | call | allowed for |
+//! |---|---|
+//! | apply / delete intents at domain `d` | maestro |
+//! | read intents at domain `d` (get, list, watch status, stream logs) | maestro |
+//! | register / heartbeat domain `d` | domain `d` itself |
+//! | push records to the log server of `d` | site `s` of `d`, only records of (`d`, `s`) |
+//! | read records of the log server of `d` (subscribe, query) | domain `d` itself |
+//! | operator calls at maestro | operators of the [`OperatorPolicy`], by role and scope |
+//!
+//! Operator roles: `viewer` (get, list, watch, logs), `operator` (also create and cancel
+//! orders), `admin` (everything). A grant may be scoped to regions or domains; a call that
+//! targets domains is allowed only when every target is in scope.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{PeerIdentity, Role};
+
+/// What an operator call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verb {
+    /// Get, list, watch, logs.
+    Read,
+    /// Create and cancel orders.
+    Write,
+    /// Everything else (registry changes, policy).
+    Admin,
+}
+
+/// A domain a call targets, with its region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The domain.
+    pub domain: &'a str,
+    /// Its region.
+    pub region: &'a str,
+}
+
+/// A call to be authorized, with what it acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call<'a> {
+    /// ApplyIntent or DeleteIntent at the orchestrator of `domain`.
+    WriteIntents {
+        /// The orchestrator's domain.
+        domain: &'a str,
+    },
+    /// Reading intents, their status or their logs at the orchestrator of `domain`.
+    ReadIntents {
+        /// The orchestrator's domain.
+        domain: &'a str,
+    },
+    /// RegisterDomain or Heartbeat naming domain `domain`.
+    RegisterDomain {
+        /// The domain the request names.
+        domain: &'a str,
+    },
+    /// Pushing one record, of (`domain`, `site`), to the log server of `server_domain`.
+    PushRecord {
+        /// The log server's domain.
+        server_domain: &'a str,
+        /// The record's domain.
+        domain: &'a str,
+        /// The record's site.
+        site: &'a str,
+    },
+    /// Subscribing to or querying the log server of `server_domain`.
+    ReadRecords {
+        /// The log server's domain.
+        server_domain: &'a str,
+    },
+    /// An operator call at maestro acting on `targets` (none for calls without a scope, such as
+    /// listing the catalog).
+    Operate {
+        /// What it does.
+        verb: Verb,
+        /// The domains it acts on.
+        targets: &'a [Target<'a>],
+    },
+}
+
+/// Why a call was refused: the rule and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// The rule's name, stable for logs and tests (e.g. `intents-from-maestro-only`).
+    pub rule: &'static str,
+    /// What did not match.
+    pub reason: String,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused by rule {}: {}", self.rule, self.reason)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// An operator's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorRole {
+    /// Read only.
+    Viewer,
+    /// Read, create and cancel orders.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl OperatorRole {
+    fn allows(self, verb: Verb) -> bool {
+        match self {
+            Self::Viewer => verb == Verb::Read,
+            Self::Operator => verb <= Verb::Write,
+            Self::Admin => true,
+        }
+    }
+}
+
+/// What one operator may do, and where (empty `regions` and `domains`: everywhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// The role.
+    pub role: OperatorRole,
+    /// Regions in scope.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Domains in scope.
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+impl Grant {
+    fn covers(&self, t: &Target<'_>) -> bool {
+        (self.regions.is_empty() && self.domains.is_empty())
+            || self.domains.iter().any(|d| d == t.domain)
+            || self.regions.iter().any(|r| r == t.region)
+    }
+}
+
+/// The operators and their grants (a policy file: `operators: {alice: {role: admin}, bob:
+/// {role: operator, domains: [north]}}`). An operator not listed may do nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// Grants by operator name.
+    #[serde(default)]
+    pub operators: BTreeMap<String, Grant>,
+}
+
+fn deny(rule: &'static str, reason: impl Into<String>) -> Result<(), Denied> {
+    Err(Denied {
+        rule,
+        reason: reason.into(),
+    })
+}
+
+/// Decides `call` for `peer`, which must belong to `trust_domain`.
+pub fn authorize(
+    peer: &PeerIdentity,
+    trust_domain: &str,
+    call: &Call<'_>,
+    policy: &OperatorPolicy,
+) -> Result<(), Denied> {
+    if peer.trust_domain != trust_domain {
+        return deny(
+            "same-trust-domain",
+            format!("{peer} is not of trust domain {trust_domain}"),
+        );
+    }
+    match (call, &peer.role) {
+        (Call::WriteIntents { .. }, Role::Maestro) => Ok(()),
+        (Call::WriteIntents { domain }, _) => deny(
+            "intents-from-maestro-only",
+            format!("{peer} may not change intents of domain {domain}"),
+        ),
+        (Call::ReadIntents { .. }, Role::Maestro) => Ok(()),
+        (Call::ReadIntents { domain }, _) => deny(
+            "intents-read-by-maestro-only",
+            format!("{peer} may not read intents of domain {domain}"),
+        ),
+        (Call::RegisterDomain { domain }, Role::Domain { domain: me })
+            if me.as_str() == *domain =>
+        {
+            Ok(())
+        }
+        (Call::RegisterDomain { domain }, _) => deny(
+            "domain-registers-as-itself",
+            format!("{peer} may not register or heartbeat as domain {domain}"),
+        ),
+        (
+            Call::PushRecord {
+                server_domain,
+                domain,
+                site,
+            },
+            Role::Site { domain: d, site: s },
+        ) => {
+            if d.as_str() != *server_domain {
+                deny(
+                    "site-pushes-to-own-domain",
+                    format!("{peer} may not push to the log server of domain {server_domain}"),
+                )
+            } else if d.as_str() != *domain || s.as_str() != *site {
+                deny(
+                    "site-pushes-own-records",
+                    format!("{peer} may not push records of site {site} in domain {domain}"),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        (Call::PushRecord { server_domain, .. }, _) => deny(
+            "records-from-sites-only",
+            format!("{peer} may not push records to the log server of {server_domain}"),
+        ),
+        (Call::ReadRecords { server_domain }, Role::Domain { domain: me })
+            if me.as_str() == *server_domain =>
+        {
+            Ok(())
+        }
+        (Call::ReadRecords { server_domain }, _) => deny(
+            "records-read-by-own-domain",
+            format!("{peer} may not read the records of domain {server_domain}"),
+        ),
+        (Call::Operate { verb, targets }, Role::Operator { name }) => {
+            let Some(grant) = policy.operators.get(name.as_str()) else {
+                return deny(
+                    "operator-listed",
+                    format!("operator {name} is not in the operator policy"),
+                );
+            };
+            if !grant.role.allows(*verb) {
+                return deny(
+                    "operator-role",
+                    format!(
+                        "operator {name} is a {:?}; {verb:?} calls need more",
+                        grant.role
+                    ),
+                );
+            }
+            match targets.iter().find(|t| !grant.covers(t)) {
+                Some(t) => deny(
+                    "operator-scope",
+                    format!(
+                        "operator {name} may not act on domain {} (region {})",
+                        t.domain, t.region
+                    ),
+                ),
+                None => Ok(()),
+            }
+        }
+        (Call::Operate { .. }, _) => deny(
+            "operator-calls-by-operators",
+            format!("{peer} is not an operator"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
