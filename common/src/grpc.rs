@@ -1,5 +1,6 @@
 //! Serving gRPC the same way everywhere: health checking, reflection, size limits, graceful stop.
 
+use crate::tls::TlsMaterial;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,18 @@ pub async fn serve(
     service_names: &[&str],
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    serve_with(listener, routes, service_names, None, shutdown).await
+}
+
+/// Like [`serve`]; with `tls`, every connection is mutual TLS (a client without a certificate
+/// signed by the CA fails the handshake).
+pub async fn serve_with(
+    listener: TcpListener,
+    routes: tonic::service::Routes,
+    service_names: &[&str],
+    tls: Option<TlsMaterial>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names {
         reporter
@@ -48,7 +61,11 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_alpha);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.server())?;
+    }
+    builder
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await?;
@@ -57,12 +74,23 @@ pub async fn serve(
 
 /// Opens a lazy channel to `endpoint` (e.g. `http://127.0.0.1:7001`) with sane timeouts.
 pub fn channel(endpoint: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    Ok(
-        tonic::transport::Endpoint::from_shared(endpoint.to_string())?
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .connect_lazy(),
-    )
+    channel_with(endpoint, None)
+}
+
+/// Like [`channel`]; with `tls`, the channel is mutual TLS (`https://` endpoints): it trusts
+/// only the CA and presents the component's certificate.
+pub fn channel_with(
+    endpoint: &str,
+    tls: Option<&TlsMaterial>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.to_string())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.client(None))?;
+    }
+    Ok(endpoint
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
 }

@@ -21,6 +21,7 @@ pub mod status;
 pub mod telemetry;
 pub mod template;
 pub mod time;
+pub mod tls;
 
 pub use error::FieldError;
 pub use names::ResourceName;
