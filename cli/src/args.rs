@@ -50,6 +50,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run a whole federation in this process on loopback.
     Dev(DevArgs),
+    /// Certificates for deployments without a PKI: create a CA, issue, inspect.
+    #[command(subcommand)]
+    Pki(PkiCommand),
 }
 
 /// `order ...`
@@ -179,6 +182,101 @@ pub struct DevArgs {
     pub demo_timeout: u64,
 }
 
+/// `pki ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum PkiCommand {
+    /// Create a CA (ca.pem, ca-key.pem, pki.json) in a directory.
+    Init {
+        /// The PKI directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Trust domain of every identity the CA issues, e.g. maestro.example.
+        #[arg(long, value_name = "NAME")]
+        trust_domain: String,
+        /// Days the CA is valid.
+        #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        valid_days: u32,
+        /// Replace an existing CA (certificates it issued stop being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a certificate for maestro, a domain, a site or an operator, signed by the CA.
+    Issue(PkiIssueArgs),
+    /// Show a certificate's identity, validity and names.
+    Inspect {
+        /// Certificate file (PEM or DER).
+        file: PathBuf,
+    },
+}
+
+/// `pki issue [OPTIONS] <maestro | domain D | site D S | operator NAME>`; options may come before
+/// or after the identity.
+#[derive(Debug, clap::Args)]
+pub struct PkiIssueArgs {
+    /// The PKI directory made by `pki init` (required).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// DNS name for a server (repeatable; default localhost for maestro and domains).
+    #[arg(long = "dns", global = true, value_name = "NAME")]
+    pub dns: Vec<String>,
+    /// IP address for a server (repeatable; default 127.0.0.1 for maestro and domains).
+    #[arg(long = "ip", global = true, value_name = "ADDR")]
+    pub ip: Vec<std::net::IpAddr>,
+    /// Days the certificate is valid (at most until the CA expires).
+    #[arg(long, global = true, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub valid_days: u32,
+    /// Path prefix of the files: PREFIX.pem and PREFIX-key.pem (default DIR/<identity name>).
+    #[arg(long, global = true, value_name = "PREFIX")]
+    pub out: Option<PathBuf>,
+    /// Replace existing files.
+    #[arg(long, global = true)]
+    pub force: bool,
+    /// Who the certificate is for.
+    #[command(subcommand)]
+    pub identity: PkiIdentity,
+}
+
+/// The identity of `pki issue`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum PkiIdentity {
+    /// The central maestro (server and client).
+    Maestro,
+    /// A domain's orchestrator and log server (server and client).
+    Domain {
+        /// Domain id.
+        domain: String,
+    },
+    /// A site agent (client).
+    Site {
+        /// Its domain.
+        domain: String,
+        /// The site.
+        site: String,
+    },
+    /// A person using maestroctl (client only).
+    Operator {
+        /// The operator's name.
+        name: String,
+    },
+}
+
+impl Cli {
+    /// Checks what clap cannot express: `pki issue` needs `--dir` (its options are global so they
+    /// may follow the identity, and clap refuses required global options).
+    pub fn check(self) -> Result<Self, clap::Error> {
+        if let Command::Pki(PkiCommand::Issue(args)) = &self.command
+            && args.dir.is_none()
+        {
+            use clap::CommandFactory;
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "pki issue: the following required argument was not provided: --dir <DIR>",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// Parses `500ms`, `10s`, `2m`, `1h` or plain (fractional) seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -269,5 +367,70 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["maestroctl", "order", "list", "--state", "done"]).is_err());
         assert!(Cli::try_parse_from(["maestroctl", "dev", "--domains", "0"]).is_err());
+    }
+
+    #[test]
+    fn pki_issue_takes_options_before_and_after_the_identity() {
+        let cli = Cli::try_parse_from([
+            "maestroctl",
+            "pki",
+            "issue",
+            "--dir",
+            "p",
+            "site",
+            "north",
+            "mine-7",
+            "--dns",
+            "a",
+            "--dns",
+            "b",
+            "--ip",
+            "10.0.0.1",
+            "--force",
+        ])
+        .unwrap()
+        .check()
+        .unwrap();
+        match cli.command {
+            Command::Pki(PkiCommand::Issue(a)) => {
+                assert_eq!(a.dir.as_deref(), Some(std::path::Path::new("p")));
+                assert_eq!(
+                    a.identity,
+                    PkiIdentity::Site {
+                        domain: "north".into(),
+                        site: "mine-7".into()
+                    }
+                );
+                assert_eq!(a.dns, ["a", "b"]);
+                assert_eq!(a.ip.len(), 1);
+                assert!(a.force);
+                assert_eq!(a.valid_days, 365);
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing_dir = Cli::try_parse_from(["maestroctl", "pki", "issue", "maestro"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert_eq!(
+            missing_dir.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(
+            Cli::try_parse_from(["maestroctl", "pki", "issue", "--dir", "p", "site", "x"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "maestroctl",
+                "pki",
+                "issue",
+                "--dir",
+                "p",
+                "--ip",
+                "x",
+                "maestro"
+            ])
+            .is_err()
+        );
     }
 }

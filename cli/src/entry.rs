@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Runs `maestroctl` with the process arguments and returns its exit status.
 pub fn main_entry() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(Cli::check) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
@@ -108,5 +108,6 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
             crate::run::run_component(args.component, args.config.as_deref()).await
         }
         Command::Dev(args) => crate::dev::run_dev(args).await,
+        Command::Pki(cmd) => commands::pki::run(cmd, || Ok(settings()?.output)),
     }
 }

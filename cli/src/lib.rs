@@ -14,6 +14,7 @@ pub mod entry;
 pub mod error;
 pub mod order_file;
 pub mod output;
+pub mod pki;
 pub mod progress;
 pub mod run;
 pub mod settings;

@@ -5,6 +5,7 @@ pub mod domain;
 pub mod intent;
 pub mod logs;
 pub mod order;
+pub mod pki;
 
 use std::io::Write;
 
