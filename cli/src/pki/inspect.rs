@@ -212,7 +212,7 @@ pub fn render(view: &CertificateView, output: crate::output::Output) -> String {
     field("URI SANs", &view.sans.uris.join(", "));
     field("DNS SANs", &view.sans.dns.join(", "));
     field("IP SANs", &view.sans.ips.join(", "));
-    field("Key usage", &view.extended_key_usage.join(", "));
+    field("EKU", &view.extended_key_usage.join(", "));
     out
 }
 
