@@ -84,12 +84,15 @@ impl IntentApi {
     async fn stored(&self, id: &str, outcome: ApplyOutcome) -> Result<ApplyOutcome, ApiError> {
         // Flushed before acknowledging, also for no-ops: a concurrent equal apply may not be durable yet.
         self.ctx.store.flush().await?;
-        if outcome.changed {
-            if let Some(intent) = self.ctx.store.get(id)? {
-                self.ctx.refresh_status(&intent);
-            }
-            self.controller.trigger(id, ReconcileReason::Applied);
+        if outcome.changed
+            && let Some(intent) = self.ctx.store.get(id)?
+        {
+            self.ctx.refresh_status(&intent);
         }
+        // Also for no-ops: a caller that went away while its apply was being stored cancels this
+        // handler after the store and before the trigger, and its retry is a no-op. A reconcile
+        // of an unchanged intent publishes nothing.
+        self.controller.trigger(id, ReconcileReason::Applied);
         Ok(outcome)
     }
 

@@ -107,6 +107,18 @@ impl GitPublisher {
             init_bare_remote(Path::new(remote), branch)?;
         }
         remove_stale_locks(local);
+        if is_path(remote) {
+            // A push to a path writes the remote's refs in place: a process killed mid-push leaves
+            // the ref locked there for good. This domain is its remote's only writer (sites only
+            // read it), so at start-up such a lock is stale too. Objects are never touched.
+            let remote = Path::new(remote);
+            remove_stale_locks(&remote.join("refs"));
+            let packed = remote.join("packed-refs.lock");
+            if packed.exists() {
+                tracing::warn!(path = %packed.display(), "removing a stale Git lock file");
+                let _ = std::fs::remove_file(&packed);
+            }
+        }
         let repo = match Repository::open_bare(local) {
             Ok(r) => r,
             Err(_) => {
@@ -314,6 +326,33 @@ mod tests {
         std::fs::write(&lock, "").unwrap();
         let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
         assert!(!lock.exists(), "stale lock removed");
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish(&two, "second").unwrap().changed);
+    }
+
+    #[test]
+    fn a_push_killed_midway_does_not_lock_a_path_remote_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let local = dir.path().join("mirror");
+        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        {
+            let p =
+                GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+            p.publish(&files, "first").unwrap();
+        }
+        // What a SIGKILL during the push leaves in the remote.
+        let lock = remote.join("refs/heads/main.lock");
+        std::fs::write(&lock, "").unwrap();
+        let objects_before = std::fs::read_dir(remote.join("objects")).unwrap().count();
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        assert!(!lock.exists(), "stale remote ref lock removed");
+        assert_eq!(
+            std::fs::read_dir(remote.join("objects")).unwrap().count(),
+            objects_before,
+            "objects untouched"
+        );
         let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
         assert!(p.publish(&two, "second").unwrap().changed);
     }
