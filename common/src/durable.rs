@@ -38,8 +38,60 @@ pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
     }
 }
 
+/// Writes `contents` to `path` with permission bits `mode`, atomically: a temporary file created
+/// exclusively (never through a link) with that mode in the same directory, written, fsynced, then
+/// renamed over `path` (with `replace`) or hard-linked to it (without: an existing `path` is never
+/// clobbered and the error is `AlreadyExists`); the directory is fsynced last. A reader sees the
+/// old file or the new one, never a part, and so does whoever looks after a crash.
+pub fn write_file(
+    path: &std::path::Path,
+    contents: &[u8],
+    mode: u32,
+    replace: bool,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have removed bits: the file gets the mode asked for.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            std::fs::hard_link(&tmp, path)?;
+            std::fs::remove_file(&tmp)
+        }
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::write_file;
+    use std::os::unix::fs::PermissionsExt;
+
     #[tokio::test]
     async fn flushed_data_survives_reopen() {
         let dir = std::env::temp_dir().join(format!("maestro-durable-{}", std::process::id()));
@@ -52,5 +104,22 @@ mod tests {
         assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn write_file_sets_the_mode_replaces_only_when_asked_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        write_file(&path, b"one", 0o600, false).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let e = write_file(&path, b"two", 0o600, false).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        write_file(&path, b"two", 0o640, true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

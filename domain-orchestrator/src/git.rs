@@ -309,18 +309,22 @@ fn write_node(repo: &Repository, node: &Node<'_>) -> Result<(Oid, FileMode), Git
 mod tests {
     use super::*;
 
+    /// A remote and a mirror that published one commit, and the publisher closed again (as a
+    /// process that was killed).
+    fn published_once(dir: &Path) -> (PathBuf, PathBuf) {
+        let remote = dir.join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let local = dir.join("mirror");
+        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        p.publish(&files, "first").unwrap();
+        (remote, local)
+    }
+
     #[test]
     fn a_lock_left_by_a_killed_process_is_removed_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let remote = dir.path().join("remote.git");
-        init_bare_remote(&remote, "main").unwrap();
-        let local = dir.path().join("mirror");
-        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
-        {
-            let p =
-                GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
-            p.publish(&files, "first").unwrap();
-        }
+        let (remote, local) = published_once(dir.path());
         let lock = local.join("refs/remotes/origin/main.lock");
         std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
         std::fs::write(&lock, "").unwrap();
@@ -333,15 +337,7 @@ mod tests {
     #[test]
     fn a_push_killed_midway_does_not_lock_a_path_remote_for_good() {
         let dir = tempfile::tempdir().unwrap();
-        let remote = dir.path().join("remote.git");
-        init_bare_remote(&remote, "main").unwrap();
-        let local = dir.path().join("mirror");
-        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
-        {
-            let p =
-                GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
-            p.publish(&files, "first").unwrap();
-        }
+        let (remote, local) = published_once(dir.path());
         // What a SIGKILL during the push leaves in the remote.
         let lock = remote.join("refs/heads/main.lock");
         std::fs::write(&lock, "").unwrap();

@@ -116,6 +116,11 @@ impl<R: Reconciler> Driver<R> {
             )));
         }
         let name = spec.kwarg_str("blueprintName").filter(|n| !n.is_empty());
+        if let Some(n) = name {
+            // A process's kwargs come from whoever submitted it: the name keys stores and labels.
+            maestro_common::names::validate_name("kwargs.blueprintName", n)
+                .map_err(|e| Error::Unsupported(e.to_string()))?;
+        }
         match (spec.func_name.as_str(), name) {
             ("reconcile", Some(name)) => self.reconcile_named(name, pid).await,
             ("reconcile", None) => self.reconcile_all(kind, pid).await,
@@ -352,5 +357,43 @@ impl<R: Reconciler> Driver<R> {
         } else {
             Err(Error::Failed(out.errors.join("; ")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use colony::model::{FunctionSpec, Process};
+
+    use super::*;
+    use crate::MemoryRecorder;
+    use crate::config_file::{ConfigFileReconciler, KIND, ManagedDir, Manifest};
+
+    #[tokio::test]
+    async fn a_process_naming_an_invalid_blueprint_is_refused_before_any_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let reconciler = ConfigFileReconciler::new(
+            ManagedDir::open(dir.path()).unwrap(),
+            Manifest::open(&db).unwrap(),
+        );
+        // Nothing listens there: a colony call would fail with another error.
+        let target = Target {
+            client: ColonyClient::from_addr("127.0.0.1:9".parse().unwrap()),
+            key: PrivateKey::generate(),
+            colony: "site".into(),
+            location: None,
+            source: "config-file-reconciler-site".into(),
+        };
+        let driver = Driver::new(reconciler, target, Arc::new(MemoryRecorder::default()));
+        let mut spec = FunctionSpec::new("cleanup", "site", "config-file-reconciler");
+        spec.kwargs.insert("kind".into(), KIND.into());
+        spec.kwargs.insert("blueprintName".into(), "../etc".into());
+        let process = Process {
+            spec,
+            ..Process::default()
+        };
+        let e = driver.handle(&process).await.unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains("kwargs.blueprintName"), "{e}");
     }
 }

@@ -10,9 +10,7 @@
 //! `agent` ids themselves (they are generated and logged on first start).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use colony::crypto::PrivateKey;
 use serde::{Deserialize, Serialize};
@@ -132,20 +130,9 @@ impl SiteKeys {
 }
 
 fn write_private(path: &Path, file: &KeyFile) -> Result<(), Error> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let bytes = serde_json::to_vec_pretty(file).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    maestro_common::durable::write_file(path, &bytes, 0o600, true)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]

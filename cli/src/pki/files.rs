@@ -3,9 +3,7 @@
 //! never readable by others even for a moment).
 
 use crate::error::{CliError, CliResult};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Mode of private keys.
@@ -70,54 +68,16 @@ pub fn write_all(files: &[PlannedFile], force: bool) -> CliResult<()> {
 /// directory, fsynced, then renamed over `path` (with `replace`) or hard-linked to it (without, so
 /// a file that appeared meanwhile is never clobbered); the directory is fsynced last.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, replace: bool) -> CliResult<()> {
-    let io =
-        |what: &str, e: std::io::Error| CliError::Failed(format!("{what} {}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| CliError::Invalid(format!("{} names no file", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| io("creating a temporary file for", e))?;
-        // The umask may have removed bits; the mode asked for is the mode the file gets.
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| io("setting the mode of", e))?;
-        file.write_all(contents).map_err(|e| io("writing", e))?;
-        file.sync_all().map_err(|e| io("syncing", e))?;
-        if replace {
-            fs::rename(&tmp, path).map_err(|e| io("replacing", e))?;
-        } else {
-            fs::hard_link(&tmp, path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => CliError::Invalid(format!(
-                    "{} already exists; not overwritten (use --force to replace)",
-                    path.display()
-                )),
-                _ => io("creating", e),
-            })?;
-            fs::remove_file(&tmp).map_err(|e| io("removing the temporary file of", e))?;
+    maestro_common::durable::write_file(path, contents, mode, replace).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => CliError::Invalid(format!(
+            "{} already exists; not overwritten (use --force to replace)",
+            path.display()
+        )),
+        std::io::ErrorKind::InvalidInput => {
+            CliError::Invalid(format!("{} names no file", path.display()))
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        _ => CliError::Failed(format!("writing {}: {e}", path.display())),
+    })
 }
 
 /// Reads a whole file; a missing file is "not found" (exit 3).

@@ -2,8 +2,7 @@
 //! fsync of the directory), never through a symbolic link, never outside the directory.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::spec::sha256_hex;
@@ -94,30 +93,8 @@ impl ManagedDir {
         fs::create_dir_all(&parent).map_err(|e| format!("creating the folder of {rel}: {e}"))?;
         // Created folders are checked again: nothing may have become a link meanwhile.
         let path = self.resolve(rel)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = parent.join(format!(".{file_name}.maestro-tmp"));
-        let write = || -> std::io::Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(content)?;
-            // The umask may have narrowed the mode given at creation.
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            fs::File::open(&parent)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            format!("writing {rel}: {e}")
-        })
+        maestro_common::durable::write_file(&path, content, mode, true)
+            .map_err(|e| format!("writing {rel}: {e}"))
     }
 
     /// Removes `rel` (true when it existed) and then every folder on its way that became empty
