@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colony::{ColonyClient, PrivateKey};
-use reconciler::{Driver, Recorder, Target, TracingRecorder, executor, executor_name};
+use reconciler::{DiscardRecorder, Driver, Recorder, Target, executor, executor_name};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +39,7 @@ pub struct DockerReconcilerConfig {
     pub stop_grace: Duration,
     /// Restart policy of created containers (default `unless-stopped`).
     pub restart_policy: RestartPolicy,
-    /// Where log lines go (default: tracing only).
+    /// Where log lines go besides tracing (default: nowhere).
     pub recorder: Arc<dyn Recorder>,
 }
 
@@ -57,7 +57,7 @@ impl DockerReconcilerConfig {
             allow_pull: false,
             stop_grace: Duration::from_secs(10),
             restart_policy: RestartPolicy::UnlessStopped,
-            recorder: Arc::new(TracingRecorder),
+            recorder: Arc::new(DiscardRecorder),
         }
     }
 

@@ -219,6 +219,10 @@ impl<R: Reconciler> Driver<R> {
         process: Option<&str>,
     ) {
         let inner = &self.inner;
+        match level {
+            Level::Info => tracing::info!(blueprint, "{message}"),
+            Level::Warn | Level::Error => tracing::warn!(blueprint, "{message}"),
+        }
         inner
             .recorder
             .log(level, blueprint, process.unwrap_or(&inner.source), message);

@@ -39,7 +39,8 @@ impl Level {
 }
 
 /// Where reconcilers' log lines go (the site's outbox to the log server), and who is told that
-/// something changed (the site's status reporter).
+/// something changed (the site's status reporter). The driver traces its own lines; a recorder
+/// only forwards (workload output goes through it too, so it must stay cheap).
 pub trait Recorder: Send + Sync + fmt::Debug {
     /// A log line about `blueprint` ("" for none) from `source` (an executor, a process id or an
     /// instance name).
@@ -48,17 +49,12 @@ pub trait Recorder: Send + Sync + fmt::Debug {
     fn changed(&self);
 }
 
-/// A recorder that only writes tracing events (a reconciler run on its own).
+/// A recorder that keeps nothing (a reconciler run on its own: the driver traces its lines).
 #[derive(Debug, Default)]
-pub struct TracingRecorder;
+pub struct DiscardRecorder;
 
-impl Recorder for TracingRecorder {
-    fn log(&self, level: Level, blueprint: &str, source: &str, message: &str) {
-        match level {
-            Level::Info => tracing::info!(blueprint, source, "{message}"),
-            Level::Warn | Level::Error => tracing::warn!(blueprint, source, "{message}"),
-        }
-    }
+impl Recorder for DiscardRecorder {
+    fn log(&self, _level: Level, _blueprint: &str, _source: &str, _message: &str) {}
 
     fn changed(&self) {}
 }

@@ -26,7 +26,7 @@ pub mod values;
 pub use driver::{Driver, Target};
 pub use error::Error;
 pub use host::{
-    Host, Level, MemoryRecorder, Recorder, Registration, TracingRecorder, definition_from_contract,
+    DiscardRecorder, Host, Level, MemoryRecorder, Recorder, Registration, definition_from_contract,
     executor_name, parse_settings,
 };
 pub use reconcile::{Converged, Outcome, Reconciler, converge_blueprint, remove_blueprint};

@@ -24,10 +24,6 @@ impl SiteRecorder {
 
 impl Recorder for SiteRecorder {
     fn log(&self, level: Level, blueprint: &str, source: &str, message: &str) {
-        match level {
-            Level::Info => tracing::info!(blueprint, source, "{message}"),
-            Level::Warn | Level::Error => tracing::warn!(blueprint, source, "{message}"),
-        }
         self.outbox.log(level.as_str(), blueprint, source, message);
     }
 
