@@ -19,7 +19,17 @@ pub struct Cli {
     /// `MAESTRO_TIMEOUT`).
     #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// CLI settings file with `maestro:`, `output:` and `timeout:` keys (default
+    /// CA bundle that signs maestro's certificate, for an `https://` endpoint (settings key
+    /// `tls.ca`; env `MAESTRO_TLS__CA`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// The operator's certificate (settings key `tls.cert`; env `MAESTRO_TLS__CERT`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The operator's private key (settings key `tls.key`; env `MAESTRO_TLS__KEY`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CLI settings file with `maestro:`, `output:`, `timeout:` and `tls:` keys (default
     /// ~/.config/maestro/config.yaml when it exists). Give it before the command.
     #[arg(long, env = "MAESTROCTL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -180,6 +190,9 @@ pub struct DevArgs {
     /// Seconds the demo may take before it fails.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub demo_timeout: u64,
+    /// Plaintext gRPC without certificates (default: mutual TLS with a CA in the data dir).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `pki ...`

@@ -2,6 +2,8 @@
 
 use crate::error::{CliError, CliResult};
 use crate::settings::Settings;
+use maestro_common::identity::Role;
+use maestro_common::tls::TlsSource;
 use maestro_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use maestro_proto::domain::v1::domain_registry_client::DomainRegistryClient;
 use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
@@ -28,12 +30,28 @@ pub struct MaestroClient {
 }
 
 impl MaestroClient {
-    /// Clients for the endpoint and timeout of `settings`.
+    /// Clients for the endpoint, timeout and TLS of `settings` (with TLS, the server must
+    /// present maestro's certificate).
     pub fn new(settings: &Settings) -> CliResult<Self> {
+        let channel = match &settings.tls {
+            None => channel(&settings.maestro)?,
+            Some(tls) => {
+                let tls = TlsSource::load(tls)
+                    .map_err(|e| CliError::Config(format!("settings: tls: {e}")))?;
+                maestro_common::grpc::channel_with(
+                    &settings.maestro,
+                    tls.as_ref(),
+                    Some(Role::Maestro),
+                )
+                .map_err(|e| {
+                    CliError::Config(format!("invalid endpoint {:?}: {e}", settings.maestro))
+                })?
+            }
+        };
         Ok(Self {
             endpoint: settings.maestro.clone(),
             timeout: settings.timeout,
-            channel: channel(&settings.maestro)?,
+            channel,
         })
     }
 

@@ -62,6 +62,9 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
         maestro: cli.maestro,
         output: cli.output,
         timeout: cli.timeout,
+        tls_ca: cli.tls_ca,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
     };
     let settings = || settings::resolve(cli.config.as_deref(), overrides.clone());
     let client = || -> CliResult<(MaestroClient, crate::output::Output)> {

@@ -14,6 +14,8 @@ pub const EXIT_NOT_FOUND: u8 = 3;
 pub const EXIT_INVALID: u8 = 4;
 /// Exit status: a server was unreachable or a call timed out.
 pub const EXIT_UNAVAILABLE: u8 = 5;
+/// Exit status: the caller's identity was refused (PermissionDenied, Unauthenticated).
+pub const EXIT_DENIED: u8 = 6;
 /// Exit status: invalid configuration (EX_USAGE, = `maestro_common::config::EXIT_CONFIG`).
 pub const EXIT_CONFIG: u8 = 64;
 
@@ -32,6 +34,9 @@ pub enum CliError {
     /// A server could not be reached or did not answer in time (exit 5).
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's identity may not make the call (exit 6).
+    #[error("{0}")]
+    Denied(String),
     /// The configuration is invalid (exit 64).
     #[error("{0}")]
     Config(String),
@@ -48,6 +53,7 @@ impl CliError {
             CliError::NotFound(_) => EXIT_NOT_FOUND,
             CliError::Invalid(_) => EXIT_INVALID,
             CliError::Unavailable(_) => EXIT_UNAVAILABLE,
+            CliError::Denied(_) => EXIT_DENIED,
             CliError::Config(_) => EXIT_CONFIG,
         }
     }
@@ -61,10 +67,22 @@ impl CliError {
     pub fn from_status(what: &str, status: &tonic::Status) -> Self {
         let message = status_message(status);
         let text = format!("{what}: {message}");
-        match exit_code_for(status.code()) {
+        // A connection that broke before any reply (e.g. plaintext against a TLS server) is
+        // the server being unreachable, not a failed call.
+        let code = match status.code() {
+            tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal
+                if std::error::Error::source(status)
+                    .is_some_and(|s| s.is::<tonic::transport::Error>()) =>
+            {
+                tonic::Code::Unavailable
+            }
+            code => code,
+        };
+        match exit_code_for(code) {
             EXIT_NOT_FOUND => CliError::NotFound(text),
             EXIT_INVALID => CliError::Invalid(text),
             EXIT_UNAVAILABLE => CliError::Unavailable(text),
+            EXIT_DENIED => CliError::Denied(text),
             _ => CliError::Failed(text),
         }
     }
@@ -81,6 +99,7 @@ pub fn exit_code_for(code: tonic::Code) -> u8 {
         | Code::AlreadyExists
         | Code::OutOfRange => EXIT_INVALID,
         Code::Unavailable | Code::DeadlineExceeded => EXIT_UNAVAILABLE,
+        Code::PermissionDenied | Code::Unauthenticated => EXIT_DENIED,
         _ => EXIT_FAILED,
     }
 }
@@ -149,6 +168,8 @@ mod tests {
         assert_eq!(exit_code_for(Code::AlreadyExists), 4);
         assert_eq!(exit_code_for(Code::Unavailable), 5);
         assert_eq!(exit_code_for(Code::DeadlineExceeded), 5);
+        assert_eq!(exit_code_for(Code::PermissionDenied), 6);
+        assert_eq!(exit_code_for(Code::Unauthenticated), 6);
         assert_eq!(exit_code_for(Code::Internal), 1);
         assert_eq!(exit_code_for(Code::Ok), 0);
     }

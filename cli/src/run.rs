@@ -54,7 +54,7 @@ mod tests {
         let file = dir.path().join("domain.yaml");
         std::fs::write(
             &file,
-            "domain: north\nsites: [north-1]\ngit_remote: /tmp/x.git\n",
+            "domain: north\nsites: [north-1]\ngit_remote: /tmp/x.git\ntls: {insecure: true}\n",
         )
         .unwrap();
         let env = vec![

@@ -5,6 +5,7 @@ use crate::error::{CliError, CliResult};
 use crate::output::Output;
 use maestro_common::FieldError;
 use maestro_common::config::{Flags, Sources, Validate, load_validated};
+use maestro_common::tls::TlsSettings;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub struct Settings {
     pub output: Output,
     /// Timeout of each unary call (and of opening a stream).
     pub timeout: Duration,
+    /// Mutual TLS with maestro: the operator's certificate, key and CA; set exactly when
+    /// `maestro` is an `https://` endpoint.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for Settings {
@@ -30,6 +34,7 @@ impl Default for Settings {
             maestro: DEFAULT_MAESTRO.into(),
             output: Output::Table,
             timeout: DEFAULT_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -42,6 +47,17 @@ struct Layered {
     maestro: String,
     output: String,
     timeout: TimeoutValue,
+    tls: ClientTls,
+}
+
+/// `tls:` of the settings: the operator's files (used with an `https://` endpoint).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ClientTls {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    server_name: Option<String>,
 }
 
 impl Default for Layered {
@@ -50,6 +66,7 @@ impl Default for Layered {
             maestro: DEFAULT_MAESTRO.into(),
             output: "table".into(),
             timeout: TimeoutValue::Seconds(DEFAULT_TIMEOUT.as_secs_f64()),
+            tls: ClientTls::default(),
         }
     }
 }
@@ -95,10 +112,34 @@ impl Layered {
                 ),
             ));
         }
+        let tls = if self.maestro.starts_with("https://") {
+            let tls = TlsSettings {
+                ca: self.tls.ca.clone(),
+                cert: self.tls.cert.clone(),
+                key: self.tls.key.clone(),
+                server_name: self.tls.server_name.clone(),
+                ..TlsSettings::default()
+            };
+            tls.validate("tls").map_err(|e| {
+                if !e.reason.starts_with("required") {
+                    return e;
+                }
+                let flag = e.field.replace("tls.", "--tls-");
+                let var = format!("MAESTRO_{}", e.field.replace('.', "__").to_uppercase());
+                FieldError::new(
+                    &e.field,
+                    format!("required for an https:// maestro (settings key, {var} or {flag})"),
+                )
+            })?;
+            Some(tls)
+        } else {
+            None
+        };
         Ok(Settings {
             maestro: self.maestro.clone(),
             output,
             timeout,
+            tls,
         })
     }
 }
@@ -118,6 +159,12 @@ pub struct Overrides {
     pub output: Option<Output>,
     /// `--timeout`.
     pub timeout: Option<Duration>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The default settings file: `$XDG_CONFIG_HOME/maestro/config.yaml` or `~/.config/maestro/config.yaml`.
@@ -131,6 +178,10 @@ pub fn default_file() -> Option<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".config"))
         })?;
     Some(base.join("maestro").join("config.yaml"))
+}
+
+fn shown(path: Option<PathBuf>) -> Option<String> {
+    path.map(|p| p.display().to_string())
 }
 
 /// Resolves settings with the process environment: `file` must exist when given explicitly;
@@ -174,7 +225,10 @@ pub fn resolve_with(
             overrides
                 .timeout
                 .map(|t| format!("{}ms", t.as_millis().max(1))),
-        );
+        )
+        .set("tls.ca", shown(overrides.tls_ca))
+        .set("tls.cert", shown(overrides.tls_cert))
+        .set("tls.key", shown(overrides.tls_key));
     let sources = Sources { file, env, flags };
     let layered: Layered =
         load_validated(&sources).map_err(|e| CliError::Config(format!("settings: {e}")))?;
@@ -205,7 +259,8 @@ mod tests {
             Settings {
                 maestro: "http://file:1".into(),
                 output: Output::Yaml,
-                timeout: Duration::from_secs(3)
+                timeout: Duration::from_secs(3),
+                tls: None,
             }
         );
         let vars = env(&[("MAESTRO_OUTPUT", "json"), ("MAESTRO_TIMEOUT", "4s")]);
@@ -219,6 +274,7 @@ mod tests {
                 maestro: Some("http://flag:2".into()),
                 output: None,
                 timeout: Some(Duration::from_secs(1)),
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -229,6 +285,44 @@ mod tests {
         let s = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap();
         assert_eq!(s.timeout, Duration::from_millis(2500));
         assert_eq!(s.maestro, DEFAULT_MAESTRO);
+    }
+
+    #[test]
+    fn an_https_maestro_needs_the_operator_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(
+            &file,
+            "maestro: https://m:1\ntls: {ca: ca.pem, cert: op.pem}\n",
+        )
+        .unwrap();
+        let e = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap_err();
+        assert_eq!(e.exit_code(), 64);
+        assert!(
+            e.to_string().contains("tls.key") && e.to_string().contains("--tls-key"),
+            "{e}"
+        );
+        let s = resolve_with(
+            Some(&file),
+            env(&[("MAESTRO_TLS__KEY", "env.key")]),
+            Overrides {
+                tls_ca: Some("flag-ca.pem".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        let tls = s.tls.unwrap();
+        assert_eq!(
+            tls.ca.unwrap(),
+            PathBuf::from("flag-ca.pem"),
+            "a flag overrides the file"
+        );
+        assert_eq!(tls.cert.unwrap(), PathBuf::from("op.pem"));
+        assert_eq!(tls.key.unwrap(), PathBuf::from("env.key"));
+        // Plaintext endpoints take no certificate.
+        std::fs::write(&file, "maestro: http://m:1\n").unwrap();
+        let s = resolve_with(Some(&file), Vec::new(), Overrides::default()).unwrap();
+        assert!(s.tls.is_none());
     }
 
     #[test]

@@ -170,6 +170,7 @@ fn run_log_server_serves_until_sigint() {
         Command::new(env!("CARGO_BIN_EXE_maestroctl"))
             .args(["run", "log-server", "--config", config.to_str().unwrap()])
             .env("MAESTRO_DOMAIN", "north")
+            .env("MAESTRO_TLS__INSECURE", "true")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stderr(std::process::Stdio::null()),
         "log server serving on ",

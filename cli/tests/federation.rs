@@ -1,9 +1,7 @@
 //! The in-process federation of `maestroctl dev`, and the binary against it.
 
 use maestro_cli::dev::{DevOptions, run_demo, start_federation};
-use maestro_proto::domain::v1::{
-    DomainState, ListDomainsRequest, domain_registry_client::DomainRegistryClient,
-};
+use maestro_proto::domain::v1::{DomainState, ListDomainsRequest};
 use maestro_testkit::until;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -16,12 +14,19 @@ fn small(dir: &std::path::Path) -> DevOptions {
     }
 }
 
+/// With `--insecure`: plaintext, no certificates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_domain_registers_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let mut fed = start_federation(small(dir.path()), CancellationToken::new())
+    let opts = DevOptions {
+        insecure: true,
+        ..small(dir.path())
+    };
+    let mut fed = start_federation(opts, CancellationToken::new())
         .await
         .unwrap();
+    assert!(fed.tls.is_none() && fed.maestro_url.starts_with("http://"));
+    assert!(!dir.path().join("pki").exists(), "no certificates");
     assert_eq!(fed.domains.len(), 1);
     assert_eq!(fed.domains[0].id, "north");
     assert_eq!(fed.domains[0].sites[0].name, "north-1");
@@ -29,8 +34,9 @@ async fn one_domain_registers_ready() {
         fed.domains[0].remote_repo.join("HEAD").exists(),
         "bare repo created"
     );
-    let mut client =
-        DomainRegistryClient::new(maestro_common::grpc::channel(&fed.maestro_url).unwrap());
+    let mut client = maestro_cli::client::MaestroClient::new(&fed.client_settings())
+        .unwrap()
+        .domains();
     // The registry has no watch API: it is polled.
     let domain = until("north to be ready", Duration::from_secs(30), async || {
         let resp = client
@@ -77,24 +83,70 @@ async fn demo_completes_and_its_processes_are_stopped() {
         "{lines:#?}"
     );
 
-    // The binary sees the completed order.
+    // The binary sees the completed order: through the settings file dev wrote, and through
+    // flags; without the operator's certificate it gets nothing.
+    assert!(
+        fed.maestro_url.starts_with("https://"),
+        "mutual TLS by default"
+    );
     let (url, id) = (fed.maestro_url.clone(), outcome.order_id.clone());
-    let (get, watch) = tokio::task::spawn_blocking(move || {
-        let run = |args: &[&str]| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_maestroctl"))
-                .args(args)
+    let settings = fed.cli_settings.clone();
+    let operator = fed.tls.as_ref().unwrap().operator.clone();
+    let (get, watch, anonymous) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str], settings: Option<&std::path::Path>| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_maestroctl"));
+            cmd.args(args)
                 .env_remove("MAESTRO_OUTPUT")
-                .env_remove("MAESTROCTL_CONFIG")
-                .output()
-                .unwrap()
+                .env_remove("MAESTROCTL_CONFIG");
+            if let Some(s) = settings {
+                cmd.env("MAESTROCTL_CONFIG", s);
+            }
+            cmd.output().unwrap()
         };
+        let path = |p: &Option<std::path::PathBuf>| p.as_ref().unwrap().display().to_string();
+        let (ca, cert, key) = (
+            path(&operator.ca),
+            path(&operator.cert),
+            path(&operator.key),
+        );
         (
-            run(&["--maestro", &url, "-o", "json", "order", "get", &id]),
-            run(&["--maestro", &url, "order", "watch", &id]),
+            run(&["-o", "json", "order", "get", &id], Some(&settings)),
+            run(
+                &[
+                    "--maestro",
+                    &url,
+                    "--tls-ca",
+                    &ca,
+                    "--tls-cert",
+                    &cert,
+                    "--tls-key",
+                    &key,
+                    "order",
+                    "watch",
+                    &id,
+                ],
+                None,
+            ),
+            run(
+                &[
+                    "--maestro",
+                    &url.replace("https://", "http://"),
+                    "order",
+                    "get",
+                    &id,
+                ],
+                None,
+            ),
         )
     })
     .await
     .unwrap();
+    assert_eq!(
+        anonymous.status.code(),
+        Some(5),
+        "plaintext against mutual TLS is unavailable: {}",
+        String::from_utf8_lossy(&anonymous.stderr)
+    );
     assert_eq!(
         get.status.code(),
         Some(0),

@@ -155,6 +155,47 @@ pub struct OperatorPolicy {
     pub operators: BTreeMap<String, Grant>,
 }
 
+/// Largest policy file read.
+const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+impl OperatorPolicy {
+    /// Reads a policy file (YAML or JSON); errors name the file and the key.
+    pub fn load(path: &std::path::Path) -> Result<Self, crate::FieldError> {
+        let shown = path.display().to_string();
+        let fail = |reason: String| crate::FieldError::new(shown.clone(), reason);
+        let size = std::fs::metadata(path)
+            .map_err(|e| fail(e.to_string()))?
+            .len();
+        if size > MAX_POLICY_BYTES {
+            return Err(fail(format!("larger than {MAX_POLICY_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let policy: Self = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        policy.validate().map_err(|e| e.within(&shown))?;
+        Ok(policy)
+    }
+
+    /// Checks every name in the policy.
+    pub fn validate(&self) -> Result<(), crate::FieldError> {
+        for (name, grant) in &self.operators {
+            let at = format!("operators.{name}");
+            crate::ResourceName::parse(&at, name)?;
+            for (i, d) in grant.domains.iter().enumerate() {
+                crate::ResourceName::parse(&format!("{at}.domains[{i}]"), d)?;
+            }
+            for (i, r) in grant.regions.iter().enumerate() {
+                if r.is_empty() || r.len() > 253 || r.chars().any(char::is_control) {
+                    return Err(crate::FieldError::new(
+                        format!("{at}.regions[{i}]"),
+                        "must be 1 to 253 printable characters",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn deny(rule: &'static str, reason: impl Into<String>) -> Result<(), Denied> {
     Err(Denied {
         rule,

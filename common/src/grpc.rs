@@ -1,6 +1,7 @@
 //! Serving gRPC the same way everywhere: health checking, reflection, size limits, graceful stop.
 
-use crate::tls::TlsMaterial;
+use crate::identity::Role;
+use crate::tls::TlsSource;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -32,12 +33,13 @@ pub async fn serve(
 }
 
 /// Like [`serve`]; with `tls`, every connection is mutual TLS (a client without a certificate
-/// signed by the CA fails the handshake).
+/// signed by the CA fails the handshake), with the material current at each handshake, and each
+/// request carries its caller's [`crate::tls::PeerInfo`].
 pub async fn serve_with(
     listener: TcpListener,
     routes: tonic::service::Routes,
     service_names: &[&str],
-    tls: Option<TlsMaterial>,
+    tls: Option<TlsSource>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -61,36 +63,60 @@ pub async fn serve_with(
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_alpha);
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &tls {
-        builder = builder.tls_config(tls.server())?;
+    let router = tonic::transport::Server::builder().add_routes(routes);
+    match tls {
+        Some(tls) => {
+            let incoming = crate::tls::server::incoming(listener, tls, shutdown.clone());
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await?
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(listener),
+                    shutdown.cancelled_owned(),
+                )
+                .await?
+        }
     }
-    builder
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await?;
     Ok(())
 }
 
 /// Opens a lazy channel to `endpoint` (e.g. `http://127.0.0.1:7001`) with sane timeouts.
 pub fn channel(endpoint: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    channel_with(endpoint, None)
+    channel_with(endpoint, None, None)
 }
 
-/// Like [`channel`]; with `tls`, the channel is mutual TLS (`https://` endpoints): it trusts
-/// only the CA and presents the component's certificate.
+/// Like [`channel`]; with `tls`, the channel is mutual TLS: it trusts only the CA, presents the
+/// component's certificate, and picks up reloaded material when it reconnects.
+///
+/// With `expect`, the server must also present a certificate naming that identity.
 pub fn channel_with(
     endpoint: &str,
-    tls: Option<&TlsMaterial>,
+    tls: Option<&TlsSource>,
+    expect: Option<Role>,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    let mut endpoint = tonic::transport::Endpoint::from_shared(endpoint.to_string())?;
-    if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls.client(None))?;
-    }
-    Ok(endpoint
-        .connect_timeout(std::time::Duration::from_secs(3))
+    // With TLS, the connector speaks it whatever the scheme says; tonic is told `http` so that
+    // it does not look for its own TLS stack.
+    let endpoint = match (tls, endpoint.strip_prefix("https://")) {
+        (Some(_), Some(rest)) => format!("http://{rest}"),
+        _ => endpoint.to_string(),
+    };
+    let endpoint = tonic::transport::Endpoint::from_shared(endpoint)?
+        .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true);
+    Ok(match tls {
+        Some(tls) => endpoint.connect_with_connector_lazy(crate::tls::client::connector(
+            tls.clone(),
+            CONNECT_TIMEOUT,
+            expect,
+        )),
+        None => endpoint.connect_lazy(),
+    })
 }
+
+/// Longest time to open a connection (TCP and, with TLS, the handshake).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

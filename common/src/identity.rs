@@ -197,3 +197,14 @@ impl fmt::Display for PeerIdentity {
 
 #[cfg(test)]
 mod tests;
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Maestro => f.write_str("maestro"),
+            Role::Domain { domain } => write!(f, "domain {domain}"),
+            Role::Site { domain, site } => write!(f, "site {site} of domain {domain}"),
+            Role::Operator { name } => write!(f, "operator {name}"),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! Invariants: a [`names::ResourceName`] is always safe to use as a path component; [`json::canonical`]
 //! output is byte-for-byte reproducible; [`ids`] derivations are stable across releases.
 
+pub mod access;
 pub mod authz;
 pub mod backoff;
 pub mod config;

@@ -2,6 +2,7 @@
 
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
+use maestro_common::tls::{TlsSettings, check_scheme};
 use maestro_common::{FieldError, ResourceName};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -40,6 +41,9 @@ pub struct Config {
     /// A target site whose last record (status, log or heartbeat) is older than this is
     /// reported `unreachable`; re-evaluated every quarter of it (100 ms..5 s). 0 disables it.
     pub site_unreachable_after_ms: u64,
+    /// Mutual TLS of the orchestrator's server and of its calls to maestro and the log server:
+    /// its certificate (identity `…/domain/<domain>`), key and CA.
+    pub tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -59,19 +63,8 @@ impl Default for Config {
             maestro: None,
             heartbeat_interval_ms: 5000,
             site_unreachable_after_ms: 30_000,
+            tls: TlsSettings::default(),
         }
-    }
-}
-
-/// An endpoint key that must be an `http://` or `https://` URL when set.
-fn endpoint(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!("{value:?} must start with http:// or https://"),
-        ))
     }
 }
 
@@ -100,14 +93,15 @@ impl Validate for Config {
                 "must be greater than 0",
             ));
         }
+        self.tls.validate("tls")?;
         if let Some(a) = &self.advertise {
-            endpoint("advertise", a)?;
+            check_scheme(&self.tls, "advertise", a)?;
         }
         if let Some(m) = &self.maestro {
-            endpoint("maestro", m)?;
+            check_scheme(&self.tls, "maestro", m)?;
         }
         if !self.log_server.is_empty() {
-            endpoint("log_server", &self.log_server)?;
+            check_scheme(&self.tls, "log_server", &self.log_server)?;
         }
         Ok(())
     }
@@ -135,6 +129,7 @@ mod tests {
             git_remote: "/srv/git/north.git".into(),
             sites: vec!["north-1".into()],
             log_server: "http://127.0.0.1:7400".into(),
+            tls: TlsSettings::insecure(),
             ..Config::default()
         }
     }
@@ -147,6 +142,24 @@ mod tests {
             Config::default().validate().unwrap_err().field,
             "git_remote"
         );
+        // TLS is required unless insecure is set explicitly, and endpoints follow it.
+        let secure = Config {
+            tls: TlsSettings::default(),
+            ..valid()
+        };
+        assert_eq!(secure.validate().unwrap_err().field, "tls.ca");
+        let secure = Config {
+            tls: TlsSettings::files("ca.pem", "d.pem", "d.key"),
+            ..valid()
+        };
+        let e = secure.validate().unwrap_err();
+        assert_eq!(e.field, "log_server");
+        assert!(e.reason.contains("https://"), "{e}");
+        let secure = Config {
+            log_server: "https://127.0.0.1:7400".into(),
+            ..secure
+        };
+        assert_eq!(secure.validate(), Ok(()));
     }
 
     #[test]

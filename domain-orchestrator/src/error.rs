@@ -20,6 +20,9 @@ pub enum Error {
     /// The Git repository could not be prepared.
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] maestro_common::tls::TlsError),
     /// The listener could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {

@@ -2,6 +2,7 @@
 //! is down), then heartbeat; re-register when maestro forgot the domain. Never blocks serving.
 
 use maestro_common::backoff::{Backoff, pause};
+use maestro_common::tls::TlsSource;
 use maestro_proto::domain::v1::{
     HeartbeatRequest, RegisterDomainRequest, domain_registry_client::DomainRegistryClient,
 };
@@ -17,11 +18,17 @@ pub struct Registration {
     pub request: RegisterDomainRequest,
     /// Interval between heartbeats.
     pub heartbeat: Duration,
+    /// Mutual TLS with maestro (`None`: plaintext).
+    pub tls: Option<TlsSource>,
 }
 
 /// Registers and heartbeats until `shutdown`.
 pub async fn register_and_heartbeat(reg: Registration, shutdown: CancellationToken) {
-    let channel = match maestro_common::grpc::channel(&reg.maestro) {
+    let channel = match maestro_common::grpc::channel_with(
+        &reg.maestro,
+        reg.tls.as_ref(),
+        Some(maestro_common::identity::Role::Maestro),
+    ) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(endpoint = %reg.maestro, error = %e, "invalid maestro endpoint; not registering");

@@ -13,6 +13,9 @@ use crate::registration::{Registration, register_and_heartbeat};
 use crate::service::IntentGrpc;
 use crate::source::{LogServerSource, StatusSource};
 use crate::store::{IntentStore, SledStore};
+use maestro_common::ResourceName;
+use maestro_common::access::Access;
+use maestro_common::identity::Role;
 use maestro_proto::domain::v1::RegisterDomainRequest;
 use maestro_proto::intent::v1::intent_service_server::IntentServiceServer;
 use std::sync::Arc;
@@ -47,6 +50,13 @@ pub async fn run_with_context(
     shutdown: CancellationToken,
 ) -> Result<(Running, Arc<Context>), Error> {
     validate(&config)?;
+    let own = Role::Domain {
+        domain: ResourceName::parse("domain", &config.domain)
+            .map_err(|e| Error::Config(e.to_string()))?,
+    };
+    let tls = maestro_common::tls::start(&config.tls, "domain orchestrator", &own, &shutdown)?;
+    let access = Access::from_tls(tls.as_ref(), Default::default());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| Error::DataDir {
         path: dir.display().to_string(),
@@ -99,7 +109,7 @@ pub async fn run_with_context(
         controller.trigger(id, ReconcileReason::Startup);
     }
     let source: Option<Arc<dyn StatusSource>> = (!config.log_server.is_empty())
-        .then(|| Arc::new(LogServerSource::new(config.log_server.clone())) as _);
+        .then(|| Arc::new(LogServerSource::new(config.log_server.clone(), tls.clone())) as _);
     let mut tasks = vec![
         controller_task,
         tokio::spawn(crate::liveness::watch_sites(ctx.clone(), shutdown.clone())),
@@ -119,18 +129,20 @@ pub async fn run_with_context(
                 endpoint: config
                     .advertise
                     .clone()
-                    .unwrap_or_else(|| format!("http://{addr}")),
+                    .unwrap_or_else(|| format!("{scheme}://{addr}")),
                 labels: config.labels.clone().into_iter().collect(),
                 region: config.region.clone(),
                 sites: config.sites.clone(),
             },
             heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
+            tls: tls.clone(),
         };
         tasks.push(tokio::spawn(register_and_heartbeat(reg, shutdown.clone())));
     }
     let grpc = IntentGrpc::new(
         IntentApi::new(ctx.clone(), controller),
         source,
+        access,
         shutdown.clone(),
     );
     let routes = tonic::service::Routes::new(
@@ -139,9 +151,14 @@ pub async fn run_with_context(
     );
     let server_shutdown = shutdown.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) =
-            maestro_common::grpc::serve(listener, routes, &[SERVICE_NAME], server_shutdown.clone())
-                .await
+        if let Err(e) = maestro_common::grpc::serve_with(
+            listener,
+            routes,
+            &[SERVICE_NAME],
+            tls,
+            server_shutdown.clone(),
+        )
+        .await
         {
             tracing::error!(error = %e, "intent server failed");
             server_shutdown.cancel();

@@ -5,6 +5,8 @@ use crate::intent::{Intent, IntentDeletion};
 use crate::source::StatusSource;
 use futures::StreamExt;
 use maestro_common::FieldError;
+use maestro_common::access::Access;
+use maestro_common::authz::Call;
 use maestro_proto::intent::v1 as pb;
 use maestro_proto::logs::v1::{Record, record::Body};
 use std::pin::Pin;
@@ -21,21 +23,39 @@ const STREAM_BUFFER: usize = 64;
 pub struct IntentGrpc {
     api: IntentApi,
     logs: Option<Arc<dyn StatusSource>>,
+    access: Access,
     shutdown: CancellationToken,
 }
 
 impl IntentGrpc {
-    /// Handlers over `api`; `logs` serves `StreamIntentLogs`; streams end on `shutdown`.
+    /// Handlers over `api`; `logs` serves `StreamIntentLogs`; `access` decides who may call
+    /// (only maestro); streams end on `shutdown`.
     pub fn new(
         api: IntentApi,
         logs: Option<Arc<dyn StatusSource>>,
+        access: Access,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             api,
             logs,
+            access,
             shutdown,
         }
+    }
+
+    fn may_write<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let domain = self.api.context().domain.as_str();
+        self.access
+            .check(req, &Call::WriteIntents { domain })
+            .map(|_| ())
+    }
+
+    fn may_read<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let domain = self.api.context().domain.as_str();
+        self.access
+            .check(req, &Call::ReadIntents { domain })
+            .map(|_| ())
     }
 }
 
@@ -47,6 +67,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::ApplyIntentRequest>,
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
+        self.may_write(&req)?;
         let raw = req
             .into_inner()
             .intent
@@ -63,6 +84,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::DeleteIntentRequest>,
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
+        self.may_write(&req)?;
         let deletion = IntentDeletion::try_from(req.into_inner())?;
         let out = self.api.delete(deletion).await?;
         Ok(Response::new(pb::ApplyIntentResponse {
@@ -75,6 +97,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::GetIntentRequest>,
     ) -> Result<Response<pb::IntentRecord>, Status> {
+        self.may_read(&req)?;
         Ok(Response::new(self.api.get(&req.into_inner().id)?))
     }
 
@@ -82,6 +105,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::ListIntentsRequest>,
     ) -> Result<Response<pb::ListIntentsResponse>, Status> {
+        self.may_read(&req)?;
         let pb::ListIntentsRequest {
             page_size,
             page_token,
@@ -97,8 +121,9 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
 
     async fn watch_intent_status(
         &self,
-        _req: Request<pb::WatchIntentStatusRequest>,
+        req: Request<pb::WatchIntentStatusRequest>,
     ) -> Result<Response<Self::WatchIntentStatusStream>, Status> {
+        self.may_read(&req)?;
         let hub = self.api.context().hub.clone();
         let mut changes = hub.subscribe();
         let snapshot = hub.snapshot();
@@ -132,6 +157,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::StreamIntentLogsRequest>,
     ) -> Result<Response<Self::StreamIntentLogsStream>, Status> {
+        self.may_read(&req)?;
         let pb::StreamIntentLogsRequest { intent_ids, follow } = req.into_inner();
         for (i, id) in intent_ids.iter().enumerate() {
             uuid::Uuid::parse_str(id)

@@ -3,6 +3,7 @@
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
+use maestro_common::tls::TlsSource;
 use maestro_proto::logs::v1::{
     Record, RecordFilter, SubscribeRequest, log_service_client::LogServiceClient,
 };
@@ -21,13 +22,16 @@ pub trait StatusSource: Send + Sync {
 /// [`StatusSource`] backed by `maestro.logs.v1.LogService/Subscribe`.
 pub struct LogServerSource {
     endpoint: String,
+    tls: Option<TlsSource>,
 }
 
 impl LogServerSource {
-    /// A source dialing `endpoint` (e.g. `http://127.0.0.1:7400`) lazily.
-    pub fn new(endpoint: impl Into<String>) -> Self {
+    /// A source dialing `endpoint` (e.g. `https://127.0.0.1:7400`) lazily, with mutual TLS
+    /// when `tls` is given.
+    pub fn new(endpoint: impl Into<String>, tls: Option<TlsSource>) -> Self {
         Self {
             endpoint: endpoint.into(),
+            tls,
         }
     }
 }
@@ -41,7 +45,13 @@ impl StatusSource for LogServerSource {
     ) -> BoxFuture<'_, Result<BoxStream<'static, Result<Record, tonic::Status>>, tonic::Status>>
     {
         Box::pin(async move {
-            let channel = maestro_common::grpc::channel(&self.endpoint).map_err(|e| {
+            let channel = maestro_common::grpc::channel_with(
+                &self.endpoint,
+                self.tls.as_ref(),
+                // The log server is a component of this same domain.
+                self.tls.as_ref().map(|t| t.identity().role),
+            )
+            .map_err(|e| {
                 tonic::Status::unavailable(format!("log server {}: {e}", self.endpoint))
             })?;
             let mut client = LogServiceClient::new(channel)

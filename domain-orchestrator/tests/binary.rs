@@ -4,7 +4,8 @@
 
 use maestro_testkit::GUARD;
 use maestro_testkit::binary::Serving;
-use maestro_testkit::grpc::health;
+use maestro_testkit::grpc::{health, health_with};
+use maestro_testkit::pki::TestPki;
 use std::process::Command;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -14,7 +15,8 @@ fn invalid_config_exits_64_naming_the_key() {
     let config = dir.path().join("domain.toml");
     std::fs::write(
         &config,
-        "domain = \"north\"\nsites = [\"north-1\"]\ngit_remote = \"/srv/git/north.git\"\n",
+        "domain = \"north\"\nsites = [\"north-1\"]\ngit_remote = \"/srv/git/north.git\"\n\
+         [tls]\ninsecure = true\n",
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -53,13 +55,16 @@ fn invalid_config_exits_64_naming_the_key() {
 #[tokio::test]
 async fn serves_health_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new("mines.example");
+    let tls = pki.issue("domain/north");
     let config = dir.path().join("domain.yaml");
     std::fs::write(
         &config,
         format!(
             "domain: north\nsites: [north-1]\nlisten: 127.0.0.1:0\ngit_init_remote: true\n\
-             git_remote: {:?}\n",
-            dir.path().join("remote.git").display().to_string()
+             git_remote: {:?}\ntls: {}\n",
+            dir.path().join("remote.git").display().to_string(),
+            serde_json::to_string(&tls).unwrap()
         ),
     )
     .unwrap();
@@ -77,7 +82,13 @@ async fn serves_health_and_stops_on_sigterm() {
         GUARD,
     )
     .unwrap();
-    assert_eq!(health(&domain.addr).await.unwrap(), ServingStatus::Serving);
+    // Over mutual TLS with maestro's certificate (health is open to any client of the CA).
+    let maestro = pki.issue("maestro");
+    assert_eq!(
+        health_with(&domain.addr, Some(&maestro)).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert!(health(&domain.addr).await.is_err(), "plaintext is refused");
     let status = domain.stop(GUARD).await.expect("stops after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }

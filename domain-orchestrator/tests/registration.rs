@@ -61,6 +61,7 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
         region: "eu-north".into(),
         maestro: Some(format!("http://{maestro_addr}")),
         heartbeat_interval_ms: 50,
+        tls: maestro_common::tls::TlsSettings::insecure(),
         ..Default::default()
     };
     let running = domain_orchestrator::run(config, shutdown.clone())

@@ -3,6 +3,7 @@
 use crate::push::MAX_RECORDS_PER_PUSH;
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
+use maestro_common::tls::TlsSettings;
 use maestro_common::{FieldError, ResourceName};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct Config {
     /// Records a site may push at once after being quiet (token bucket size); at least
     /// [`MAX_RECORDS_PER_PUSH`], so that every valid push can eventually be accepted.
     pub rate_limit_burst: u32,
+    /// Mutual TLS: this log server's certificate (identity `…/domain/<domain>`), key and CA.
+    pub tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             retention_interval_ms: 10_000,
             rate_limit_per_site: 2000,
             rate_limit_burst: 10_000,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -84,7 +88,7 @@ impl Config {
                 ),
             ));
         }
-        Ok(())
+        self.tls.validate("tls")
     }
 }
 
@@ -124,7 +128,17 @@ mod tests {
         assert_eq!(c.retention_interval_ms, 10_000);
         assert_eq!(c.rate_limit_per_site, 2000);
         assert_eq!(c.rate_limit_burst, 10_000);
-        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.tls, TlsSettings::default());
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "tls.ca",
+            "TLS is required by default"
+        );
+        let insecure = Config {
+            tls: TlsSettings::insecure(),
+            ..Config::default()
+        };
+        assert_eq!(insecure.validate(), Ok(()));
     }
 
     #[test]

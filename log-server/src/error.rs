@@ -40,6 +40,9 @@ pub enum Error {
     /// The record store could not be opened.
     #[error("opening record store: {0}")]
     Store(#[from] StoreError),
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] maestro_common::tls::TlsError),
     /// The listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {

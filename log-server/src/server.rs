@@ -8,7 +8,10 @@ use crate::rate_limit::SiteRateLimiter;
 use crate::retention_loop;
 use crate::service::LogServer;
 use crate::store::RecordStore;
+use maestro_common::ResourceName;
+use maestro_common::access::Access;
 use maestro_common::grpc;
+use maestro_common::identity::Role;
 use maestro_proto::logs::v1::log_service_server::LogServiceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +51,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         retention_interval_ms,
         rate_limit_per_site,
         rate_limit_burst,
+        tls,
     } = config;
     std::fs::create_dir_all(&data_dir).map_err(|source| Error::DataDir {
         path: data_dir.display().to_string(),
@@ -69,6 +73,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     })?;
 
     let stop = shutdown.child_token();
+    let own = Role::Domain {
+        domain: ResourceName::parse("domain", &domain)?,
+    };
+    let tls = maestro_common::tls::start(&tls, "log server", &own, &stop)?;
+    let access = Access::from_tls(tls.as_ref(), Default::default());
     // Subscriptions and the retention loop: awaited on shutdown before the store is closed.
     let subscriptions = TaskTracker::new();
     if policy.is_limited() {
@@ -86,6 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         rate_limit: Arc::new(SiteRateLimiter::new(rate_limit_per_site, rate_limit_burst)),
         subscriptions: subscriptions.clone(),
         shutdown: stop.clone(),
+        access,
     };
     let routes = tonic::service::Routes::new(
         LogServiceServer::new(service).max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),
@@ -93,7 +103,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     tracing::info!(%addr, domain, last_sequence = store.last_sequence(), "log server serving");
 
     let task = tokio::spawn(async move {
-        if let Err(e) = grpc::serve(listener, routes, &[SERVICE_NAME], stop.clone()).await {
+        if let Err(e) = grpc::serve_with(listener, routes, &[SERVICE_NAME], tls, stop.clone()).await
+        {
             tracing::error!(error = %e, "log server stopped with an error");
         }
         stop.cancel();

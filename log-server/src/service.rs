@@ -6,6 +6,8 @@ use crate::push::validate_push;
 use crate::rate_limit::{SiteRateLimiter, per_site};
 use crate::store::RecordStore;
 use crate::subscription::{self, Subscription};
+use maestro_common::access::Access;
+use maestro_common::authz::Call;
 use maestro_proto::logs::v1 as proto;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -34,6 +36,17 @@ pub(crate) struct LogServer {
     /// Subscription tasks, awaited on shutdown before the store is closed.
     pub subscriptions: TaskTracker,
     pub shutdown: CancellationToken,
+    /// Who may push (sites of this domain, their own records) and read (this domain).
+    pub access: Access,
+}
+
+impl LogServer {
+    fn check_read<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let call = Call::ReadRecords {
+            server_domain: &self.domain,
+        };
+        self.access.check(request, &call).map(|_| ())
+    }
 }
 
 fn filter(f: Option<proto::RecordFilter>) -> Result<RecordFilter, Status> {
@@ -47,7 +60,28 @@ impl proto::log_service_server::LogService for LogServer {
         &self,
         request: Request<proto::PushRequest>,
     ) -> Result<Response<proto::PushResponse>, Status> {
+        // Nothing is stored unless the caller is a site of this domain pushing only its own
+        // records; the dedup and rate-limit keys (the record's site) are then its identity.
+        let caller = self.access.caller(&request)?;
         let proto::PushRequest { records } = request.into_inner();
+        if let Some(caller) = &caller {
+            let mut checked = std::collections::BTreeSet::new();
+            for r in &records {
+                let domain = if r.domain.is_empty() {
+                    &self.domain
+                } else {
+                    &r.domain
+                };
+                if checked.insert((domain.as_str(), r.site.as_str())) {
+                    let call = Call::PushRecord {
+                        server_domain: &self.domain,
+                        domain,
+                        site: &r.site,
+                    };
+                    self.access.allow(caller, &call)?;
+                }
+            }
+        }
         let records = validate_push(records, &self.domain, self.max_record_bytes)?;
         let counts = per_site(records.iter().map(|r| r.site.as_str()));
         if let Err(e) = self.rate_limit.admit(counts, tokio::time::Instant::now()) {
@@ -81,6 +115,7 @@ impl proto::log_service_server::LogService for LogServer {
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.check_read(&request)?;
         let proto::SubscribeRequest {
             after_sequence,
             follow,
@@ -108,6 +143,7 @@ impl proto::log_service_server::LogService for LogServer {
         &self,
         request: Request<proto::QueryRequest>,
     ) -> Result<Response<proto::QueryResponse>, Status> {
+        self.check_read(&request)?;
         let proto::QueryRequest {
             filter: f,
             after_sequence,

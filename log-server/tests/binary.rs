@@ -20,6 +20,8 @@ async fn serves_health_and_stops_on_sigterm() {
             .arg("--data-dir")
             .arg(&data)
             .env("MAESTRO_DOMAIN", "north")
+            // Plaintext, set explicitly through the environment's nesting.
+            .env("MAESTRO_TLS__INSECURE", "true")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stderr(Stdio::null()),
         "log server serving on ",

@@ -39,6 +39,12 @@ retention_max_age_ms = 604800000
 retention_interval_ms = 5000
 rate_limit_per_site = 500
 rate_limit_burst = 2000
+
+[tls]
+ca = "/etc/maestro/ca.pem"
+cert = "/etc/maestro/log-server.pem"
+key = "/etc/maestro/log-server-key.pem"
+reload_secs = 30
 "#,
     );
     let env = vec![(
@@ -58,6 +64,11 @@ rate_limit_burst = 2000
     assert_eq!(c.retention_interval_ms, 5000);
     assert_eq!(c.rate_limit_per_site, 500);
     assert_eq!(c.rate_limit_burst, 2000);
+    assert_eq!(
+        c.tls.cert.as_deref(),
+        Some(std::path::Path::new("/etc/maestro/log-server.pem"))
+    );
+    assert_eq!(c.tls.reload_secs, 30);
     assert_eq!(c.validate(), Ok(()));
     let c: Config = load(&Sources {
         file: Some(path),
@@ -119,6 +130,7 @@ async fn run_refuses_unusable_values_naming_the_key() {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
+            tls: maestro_common::tls::TlsSettings::insecure(),
             ..config
         };
         match log_server::run(config, CancellationToken::new()).await {

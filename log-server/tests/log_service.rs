@@ -152,6 +152,7 @@ async fn invalid_records_are_rejected_with_the_field_named_and_nothing_stored() 
         data_dir: dir.path().to_path_buf(),
         domain: "north".into(),
         max_record_bytes: 512,
+        tls: maestro_common::tls::TlsSettings::insecure(),
         ..Config::default()
     })
     .await;

@@ -3,6 +3,7 @@
 use maestro_common::FieldError;
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
+use maestro_common::tls::TlsSettings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,12 @@ pub struct Config {
     pub fanout_backoff_min_ms: u64,
     /// Largest delay between intent delivery (and status watch) retries.
     pub fanout_backoff_max_ms: u64,
+    /// Mutual TLS of maestro's server and of its calls to domains: its certificate (identity
+    /// `…/maestro`), key and CA.
+    pub tls: TlsSettings,
+    /// The operator policy file (YAML or JSON: `operators: {<name>: {role, regions, domains}}`).
+    /// Without it, no operator may call (deny by default); unused with `tls.insecure`.
+    pub operator_policy: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -36,6 +43,8 @@ impl Default for Config {
             domain_unreachable_after_ms: 30_000,
             fanout_backoff_min_ms: 200,
             fanout_backoff_max_ms: 10_000,
+            tls: TlsSettings::default(),
+            operator_policy: None,
         }
     }
 }
@@ -83,7 +92,7 @@ impl Validate for Config {
                 ),
             ));
         }
-        Ok(())
+        self.tls.validate("tls")
     }
 }
 
@@ -96,7 +105,7 @@ impl Service for Config {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Started, StartError> {
         let run = crate::run(self, shutdown).await.map(|r| (r.addr, r.task));
-        Started::from_run(run, |_| false)
+        Started::from_run(run, |e| matches!(e, crate::Error::Config(_)))
     }
 }
 
@@ -105,8 +114,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid() {
-        assert_eq!(Config::default().validate(), Ok(()));
+    fn defaults_are_valid_but_for_tls() {
+        assert_eq!(Config::default().validate().unwrap_err().field, "tls.ca");
+        let insecure = Config {
+            tls: TlsSettings::insecure(),
+            ..Config::default()
+        };
+        assert_eq!(insecure.validate(), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 
 use crate::error::StoreError;
 use crate::registry::DomainRegistry;
+use maestro_common::ResourceName;
+use maestro_common::identity::Role;
+use maestro_common::tls::TlsSource;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tonic::transport::Channel;
@@ -34,14 +37,17 @@ pub enum ChannelError {
 #[derive(Debug, Clone)]
 pub struct DomainChannels {
     registry: DomainRegistry,
+    tls: Option<TlsSource>,
     open: Arc<Mutex<HashMap<String, (String, Channel)>>>,
 }
 
 impl DomainChannels {
-    /// Channels to the domains of `registry`.
-    pub fn new(registry: DomainRegistry) -> Self {
+    /// Channels to the domains of `registry`, mutual TLS with `tls` (each domain's server must
+    /// present the certificate of that domain).
+    pub fn new(registry: DomainRegistry, tls: Option<TlsSource>) -> Self {
         Self {
             registry,
+            tls,
             open: Arc::default(),
         }
     }
@@ -59,13 +65,21 @@ impl DomainChannels {
         {
             return Ok(channel.clone());
         }
-        let channel = maestro_common::grpc::channel(&record.endpoint).map_err(|source| {
-            ChannelError::Endpoint {
-                domain: domain.to_string(),
-                endpoint: record.endpoint.clone(),
-                source,
-            }
-        })?;
+        let endpoint_error = |source| ChannelError::Endpoint {
+            domain: domain.to_string(),
+            endpoint: record.endpoint.clone(),
+            source,
+        };
+        let expect = match &self.tls {
+            Some(_) => Some(Role::Domain {
+                domain: ResourceName::parse("domain", domain)
+                    .map_err(|e| ChannelError::NotRegistered(format!("{domain} ({e})")))?,
+            }),
+            None => None,
+        };
+        let channel =
+            maestro_common::grpc::channel_with(&record.endpoint, self.tls.as_ref(), expect)
+                .map_err(endpoint_error)?;
         tracing::debug!(domain, endpoint = %record.endpoint, "new channel to the domain");
         open.insert(domain.to_string(), (record.endpoint, channel.clone()));
         Ok(channel)
@@ -127,7 +141,7 @@ mod tests {
         let (second, second_accepted) = server(&stop).await;
         let db = sled::Config::new().temporary(true).open().unwrap();
         let registry = DomainRegistry::open(&db, 60_000).unwrap();
-        let channels = DomainChannels::new(registry.clone());
+        let channels = DomainChannels::new(registry.clone(), None);
         assert!(matches!(
             channels.channel("north"),
             Err(ChannelError::NotRegistered(_))

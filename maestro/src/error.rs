@@ -5,6 +5,12 @@ use maestro_common::FieldError;
 /// Why `run` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration (or the operator policy it names) is unusable.
+    #[error("invalid config: {0}")]
+    Config(#[from] FieldError),
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] maestro_common::tls::TlsError),
     /// The catalog could not be loaded.
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
@@ -55,6 +61,9 @@ pub enum OrderError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The caller may not act on the order (the status says which rule refused it).
+    #[error("{}", .0.message())]
+    Refused(tonic::Status),
 }
 
 impl From<sled::Error> for OrderError {
@@ -70,6 +79,7 @@ impl From<OrderError> for tonic::Status {
             OrderError::NotFound(_) => tonic::Status::not_found(e.to_string()),
             OrderError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
             OrderError::AlreadyExists(_) => tonic::Status::already_exists(e.to_string()),
+            OrderError::Refused(status) => status.clone(),
             OrderError::Store(_) => {
                 tracing::error!(error = %e, "storage failure");
                 tonic::Status::internal(e.to_string())

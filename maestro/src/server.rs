@@ -12,7 +12,10 @@ use crate::order_logs::{OrderLogs, TonicLogSource};
 use crate::registry::DomainRegistry;
 use crate::status_watch;
 use crate::store::SledOrderStore;
-use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve};
+use maestro_common::access::Access;
+use maestro_common::authz::OperatorPolicy;
+use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve_with};
+use maestro_common::identity::Role;
 use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use maestro_proto::domain::v1::domain_registry_server::DomainRegistryServer;
 use maestro_proto::order::v1::order_service_server::OrderServiceServer;
@@ -32,6 +35,17 @@ pub struct Running {
 /// Starts maestro: loads the catalog (a bad file fails here, named), opens sled, binds
 /// `config.listen`, resumes unfinished deliveries and returns once serving.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    maestro_common::config::Validate::validate(&config)?;
+    let tls = maestro_common::tls::start(&config.tls, "maestro", &Role::Maestro, &shutdown)?;
+    let operators = match (&tls, &config.operator_policy) {
+        (Some(_), Some(path)) => OperatorPolicy::load(path)?,
+        (Some(_), None) => {
+            tracing::warn!("no operator_policy: every operator call is refused");
+            OperatorPolicy::default()
+        }
+        (None, _) => OperatorPolicy::default(),
+    };
+    let access = Access::from_tls(tls.as_ref(), operators);
     let catalog = Catalog::load(&config.catalog_dir)?;
     let db = maestro_common::durable::open(&config.data_dir).map_err(StoreError::from)?;
     let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
@@ -47,7 +61,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         source,
     })?;
     let tasks = TaskTracker::new();
-    let channels = DomainChannels::new(registry.clone());
+    let channels = DomainChannels::new(registry.clone(), tls.clone());
     let (deliveries, reports) = delivery::start(
         Arc::new(TonicDomainClient::new(channels.clone())),
         config.backoff(),
@@ -76,15 +90,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         OrderServiceServer::new(OrderApi::new(
             engine.clone(),
             OrderLogs::new(Arc::new(TonicLogSource::new(channels)), shutdown.clone()),
+            access.clone(),
         ))
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
-        CatalogServiceServer::new(CatalogApi::new(catalog))
+        CatalogServiceServer::new(CatalogApi::new(catalog, access.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
-        DomainRegistryServer::new(DomainApi::new(registry))
+        DomainRegistryServer::new(DomainApi::new(registry, access))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
     );
     let task = tokio::spawn(async move {
@@ -93,7 +108,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             "maestro.catalog.v1.CatalogService",
             "maestro.domain.v1.DomainRegistry",
         ];
-        if let Err(e) = serve(listener, routes, &names, shutdown.clone()).await {
+        if let Err(e) = serve_with(listener, routes, &names, tls, shutdown.clone()).await {
             tracing::error!(error = %e, "gRPC server failed");
             shutdown.cancel();
         }

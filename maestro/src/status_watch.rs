@@ -211,7 +211,7 @@ mod tests {
         };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let channels = DomainChannels::new(registry.clone());
+        let channels = DomainChannels::new(registry.clone(), None);
         let events = start(
             registry.clone(),
             channels,

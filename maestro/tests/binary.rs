@@ -35,6 +35,45 @@ fn invalid_config_exits_64_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("listen_typo"), "{stderr}");
+
+    // TLS is required unless set insecure, and a bad operator policy is named.
+    std::fs::write(&config, "listen: 127.0.0.1:0\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .arg("--config")
+        .arg(&config)
+        .env_remove("MAESTRO_TLS__INSECURE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("tls.ca"), "{stderr}");
+    let pki = maestro_testkit::pki::TestPki::new("mines.example");
+    let tls = pki.issue("maestro");
+    let policy = dir.path().join("operators.yaml");
+    std::fs::write(&policy, "operators:\n  alice: {role: root}\n").unwrap();
+    let catalog = dir.path().join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ncatalog_dir: {catalog:?}\noperator_policy: {policy:?}\ntls: {}\n",
+            serde_json::to_string(&tls).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("operators.yaml") && stderr.contains("root"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -51,6 +90,7 @@ async fn serves_health_and_stops_on_sigterm() {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .env("MAESTRO_CATALOG_DIR", &catalog)
+            .env("MAESTRO_TLS__INSECURE", "true")
             .env_remove("MAESTRO_LISTEN")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stderr(std::process::Stdio::null()),

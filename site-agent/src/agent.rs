@@ -1,6 +1,9 @@
 //! `run`: wires keys, the colony (embedded or external), the outbox sender, the GitOps sync, the
 //! reconcilers of [`crate::reconcilers`] that are enabled, and the status reporter.
 
+use maestro_common::ResourceName;
+use maestro_common::identity::Role;
+use maestro_common::tls::TlsSource;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,6 +52,13 @@ pub struct Running {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     maestro_common::config::Validate::validate(&config)
         .map_err(|e| Error::Config(e.to_string()))?;
+    let own = Role::Site {
+        domain: ResourceName::parse("domain", &config.domain)
+            .map_err(|e| Error::Config(e.to_string()))?,
+        site: ResourceName::parse("site", &config.site)
+            .map_err(|e| Error::Config(e.to_string()))?,
+    };
+    let tls = maestro_common::tls::start(&config.tls, "site agent", &own, &shutdown)?;
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
@@ -103,13 +113,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             return Err(e);
         }
     };
-    let tracker = match start_loops(&config, client, keys, db.clone(), &enabled, &shutdown).await {
-        Ok(t) => t,
-        Err(e) => {
-            stop_colony(&colony_shutdown, server).await;
-            return Err(e);
-        }
-    };
+    let tracker =
+        match start_loops(&config, client, keys, db.clone(), &enabled, tls, &shutdown).await {
+            Ok(t) => t,
+            Err(e) => {
+                stop_colony(&colony_shutdown, server).await;
+                return Err(e);
+            }
+        };
     let names: Vec<&str> = enabled.iter().map(|e| e.registration.name()).collect();
     tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, reconcilers = ?names, "site agent running");
     let task = tokio::spawn(async move {
@@ -199,6 +210,7 @@ async fn start_loops(
     keys: SiteKeys,
     db: sled::Db,
     enabled: &[Enabled],
+    tls: Option<TlsSource>,
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let tracker = TaskTracker::new();
@@ -239,6 +251,7 @@ async fn start_loops(
     tracker.spawn(outbox::run_sender(
         outbox,
         config.log_server.clone(),
+        tls,
         shutdown.clone(),
     ));
     let mirror = GitMirror::new(

@@ -1,5 +1,6 @@
 //! The site agent's configuration (see `docs/contracts.md`).
 
+use maestro_common::tls::TlsSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ pub struct Config {
     /// `docs/contracts.md`): e.g. `reconcilers.docker.mode = "off"`. A reconciler whose section
     /// is absent runs with its defaults.
     pub reconcilers: BTreeMap<String, Value>,
+    /// Mutual TLS with the log server: the site's certificate (identity
+    /// `…/domain/<domain>/site/<site>`), key and CA.
+    pub tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             colony_reconcile_interval_ms: 60_000,
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
             reconcilers: BTreeMap::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -82,7 +87,8 @@ impl maestro_common::config::Validate for Config {
                 ))
             }
         };
-        url("log_server", &self.log_server)?;
+        self.tls.validate("tls")?;
+        maestro_common::tls::check_scheme(&self.tls, "log_server", &self.log_server)?;
         if let Some(c) = &self.colony_url {
             url("colony_url", c)?;
         }

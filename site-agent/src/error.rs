@@ -6,6 +6,9 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid config: {0}")]
     Config(String),
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] maestro_common::tls::TlsError),
     /// The local sled database failed.
     #[error("local store: {0}")]
     Store(#[from] sled::Error),

@@ -12,12 +12,19 @@ fn serves_its_colony_and_stops_on_sigterm() {
     let remote = dir.path().join("remote.git");
     git2::Repository::init_bare(&remote).unwrap();
     let config = dir.path().join("site.toml");
+    let pki = maestro_testkit::pki::TestPki::new("mines.example");
+    let tls = pki.issue("domain/north/site/north-1");
+    let path = |p: Option<std::path::PathBuf>| p.unwrap().display().to_string();
     std::fs::write(
         &config,
         format!(
             "domain = \"north\"\nsite = \"north-1\"\ngit_remote = {:?}\n\
-             log_server = \"http://127.0.0.1:9\"\ncolony_listen = \"127.0.0.1:0\"\n",
-            remote.display().to_string()
+             log_server = \"https://127.0.0.1:9\"\ncolony_listen = \"127.0.0.1:0\"\n\
+             [tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
+            remote.display().to_string(),
+            path(tls.ca),
+            path(tls.cert),
+            path(tls.key),
         ),
     )
     .unwrap();
@@ -53,7 +60,8 @@ fn invalid_config_exits_64_naming_the_key() {
     let data = dir.path().join("data");
     std::fs::write(
         &config,
-        r#"{"domain": "north", "site": "north-1", "git_remote": "/srv/git/north.git"}"#,
+        r#"{"domain": "north", "site": "north-1", "git_remote": "/srv/git/north.git",
+            "tls": {"insecure": true}}"#,
     )
     .unwrap();
     let run = |extra: &[&str]| {
@@ -88,9 +96,24 @@ fn validation_names_the_key() {
     use site_agent::Config;
     let valid = || Config {
         git_remote: "/srv/git/north.git".into(),
+        tls: maestro_common::tls::TlsSettings::insecure(),
         ..Config::default()
     };
     assert_eq!(valid().validate(), Ok(()));
+    let secure = Config {
+        tls: maestro_common::tls::TlsSettings::files("ca.pem", "s.pem", "s.key"),
+        ..valid()
+    };
+    assert_eq!(
+        secure.validate().unwrap_err().field,
+        "log_server",
+        "http:// with TLS"
+    );
+    let secure = Config {
+        log_server: "https://127.0.0.1:7400".into(),
+        ..secure
+    };
+    assert_eq!(secure.validate(), Ok(()));
     let cases: Vec<(Config, &str)> = vec![
         (
             Config {

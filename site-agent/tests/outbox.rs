@@ -38,6 +38,7 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
     let sender = tokio::spawn(outbox::run_sender(
         ob.clone(),
         format!("http://{addr}"),
+        None,
         stop.clone(),
     ));
 

@@ -70,20 +70,31 @@ impl Drop for TestServer {
     }
 }
 
-/// The serving status the standard gRPC health service at `addr` reports for the whole server.
+/// The serving status the standard gRPC health service at `addr` reports for the whole server
+/// (plaintext).
 pub async fn health(
     addr: &str,
 ) -> anyhow::Result<tonic_health::pb::health_check_response::ServingStatus> {
+    health_with(addr, None).await
+}
+
+/// [`health`] over mutual TLS with the client material of `tls` when given.
+pub async fn health_with(
+    addr: &str,
+    tls: Option<&maestro_common::tls::TlsSettings>,
+) -> anyhow::Result<tonic_health::pb::health_check_response::ServingStatus> {
     use tonic_health::pb::HealthCheckRequest;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let url = if addr.contains("://") {
         addr.to_string()
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     };
-    let channel = tonic::transport::Endpoint::from_shared(url)?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
+    let tls = match tls {
+        Some(settings) => maestro_common::tls::TlsSource::load(settings)?,
+        None => None,
+    };
+    let channel = maestro_common::grpc::channel_with(&url, tls.as_ref(), None)?;
     let reply = tonic_health::pb::health_client::HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),

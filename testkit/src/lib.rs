@@ -15,6 +15,7 @@ pub mod git;
 pub mod grpc;
 pub mod logs;
 pub mod net;
+pub mod pki;
 pub mod procs;
 pub mod tracing;
 pub mod wait;

@@ -2,6 +2,7 @@
 //! orders and waits on them through maestro's gRPC API, and the scenarios' shared pieces. Waiting,
 //! processes, workloads, Git and Docker come from `maestro-testkit`.
 
+pub mod api;
 pub mod nodes;
 pub mod orders;
 pub mod scenario;

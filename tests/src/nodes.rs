@@ -2,6 +2,7 @@
 //! test can SIGKILL one and start it again on the same data directory and ports. The process
 //! handling is the test kit's [`Node`].
 
+use crate::api::MaestroApi;
 use anyhow::Context;
 use maestro_testkit::net::free_port;
 use serde_json::{Value, json};
@@ -57,12 +58,15 @@ pub struct DomainNodes {
     pub site_agents: Vec<Node>,
 }
 
-/// A federation of processes on loopback.
+/// A federation of processes on loopback, with mutual TLS on every hop (certificates of a CA
+/// under `<dir>/pki`, as `maestroctl dev` makes them).
 pub struct ProcessFederation {
     /// Root data directory.
     pub dir: PathBuf,
-    /// maestro's URL.
-    pub maestro_url: String,
+    /// maestro's API as the `dev` operator (admin) sees it.
+    pub api: MaestroApi,
+    /// Every component's certificate.
+    pub pki: maestro_cli::dev::pki::DevTls,
     /// maestro.
     pub maestro: Node,
     /// The domains.
@@ -128,8 +132,18 @@ impl ProcessFederation {
             let f = f?;
             std::fs::copy(f.path(), catalog.join(f.file_name()))?;
         }
+        let site_names = |d: &str| -> Vec<String> {
+            (1..=sites_per_domain).map(|i| format!("{d}-{i}")).collect()
+        };
+        let all_sites: Vec<(String, String)> = domains
+            .iter()
+            .flat_map(|d| site_names(d).into_iter().map(|s| (d.to_string(), s)))
+            .collect();
+        let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        let pki = maestro_cli::dev::pki::prepare(dir, &names, &all_sites)?;
+        let tls = |s: &maestro_common::tls::TlsSettings| serde_json::to_value(s);
         let maestro_port = free_port();
-        let maestro_url = format!("http://127.0.0.1:{maestro_port}");
+        let maestro_url = format!("https://127.0.0.1:{maestro_port}");
         let cfg = config(
             Component::Maestro,
             "",
@@ -141,6 +155,8 @@ impl ProcessFederation {
                 "domain_unreachable_after_ms": 5000,
                 "fanout_backoff_min_ms": 100,
                 "fanout_backoff_max_ms": 1000,
+                "tls": tls(&pki.maestro)?,
+                "operator_policy": pki.policy,
             }),
         )?;
         let mut maestro = component(
@@ -156,13 +172,19 @@ impl ProcessFederation {
             let log_port = free_port();
             let dom_port = free_port();
             let remote = base.join("remote.git");
-            let sites: Vec<String> = (1..=sites_per_domain).map(|i| format!("{d}-{i}")).collect();
-            let log_url = format!("http://127.0.0.1:{log_port}");
+            let sites = site_names(d);
+            let log_url = format!("https://127.0.0.1:{log_port}");
+            let domain_tls = tls(&pki.domains[*d])?;
             let cfg = config(
                 Component::LogServer,
                 d,
                 &base.join("log-server/config.json"),
-                json!({"listen": format!("127.0.0.1:{log_port}"), "data_dir": base.join("log-server/data"), "domain": d}),
+                json!({
+                    "listen": format!("127.0.0.1:{log_port}"),
+                    "data_dir": base.join("log-server/data"),
+                    "domain": d,
+                    "tls": domain_tls,
+                }),
             )?;
             let log_server = component(
                 bin,
@@ -187,6 +209,7 @@ impl ProcessFederation {
                     "log_server": log_url,
                     "maestro": maestro_url,
                     "heartbeat_interval_ms": 500,
+                    "tls": domain_tls,
                 }),
             )?;
             let orchestrator = component(
@@ -210,6 +233,7 @@ impl ProcessFederation {
                         "sync_interval_ms": 300,
                         "log_server": log_url,
                         "heartbeat_interval_ms": 1000,
+                        "tls": tls(&pki.sites[s])?,
                     }),
                 )?;
                 site_agents.push(component(
@@ -241,7 +265,8 @@ impl ProcessFederation {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            maestro_url,
+            api: MaestroApi::tls(maestro_url, &pki.operator)?,
+            pki,
             maestro,
             domains: nodes,
         })

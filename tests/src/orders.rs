@@ -1,5 +1,6 @@
 //! Building orders and waiting on them through maestro's gRPC API.
 
+use crate::api::MaestroApi;
 use anyhow::{Context, bail};
 use maestro_common::backoff::Backoff;
 use maestro_proto::domain::v1::{
@@ -17,10 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 /// A client of maestro's OrderService.
-pub fn order_client(maestro_url: &str) -> anyhow::Result<OrderServiceClient<Channel>> {
-    Ok(OrderServiceClient::new(maestro_common::grpc::channel(
-        maestro_url,
-    )?))
+pub fn order_client(maestro: &MaestroApi) -> anyhow::Result<OrderServiceClient<Channel>> {
+    Ok(OrderServiceClient::new(maestro.channel()?))
 }
 
 /// A one-item order of the `demo-app` service.
@@ -104,7 +103,7 @@ pub async fn create(
 /// (consecutive repeats collapsed). Reconnects with backoff if the stream breaks (a maestro
 /// restart).
 pub async fn watch_until_final(
-    maestro_url: &str,
+    maestro: &MaestroApi,
     id: &str,
     timeout: Duration,
 ) -> anyhow::Result<(ServiceOrder, Vec<OrderState>)> {
@@ -113,7 +112,7 @@ pub async fn watch_until_final(
         let never = CancellationToken::new();
         let mut reconnect = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         loop {
-            let stream = match order_client(maestro_url) {
+            let stream = match order_client(maestro) {
                 Ok(mut client) => {
                     client
                         .watch_order(WatchOrderRequest { id: id.into() })
@@ -161,7 +160,7 @@ pub fn is_final(s: OrderState) -> bool {
 /// Waits until maestro lists `expected` domains as READY (the registry has no watch API: it is
 /// polled).
 pub async fn wait_domains_ready(
-    maestro_url: &str,
+    maestro: &MaestroApi,
     expected: &[&str],
     timeout: Duration,
 ) -> anyhow::Result<()> {
@@ -169,7 +168,7 @@ pub async fn wait_domains_ready(
         format!("domains {expected:?} to be ready"),
         timeout,
         async || {
-            let Ok(ch) = maestro_common::grpc::channel(maestro_url) else {
+            let Ok(ch) = maestro.channel() else {
                 return Ok(None);
             };
             let Ok(r) = DomainRegistryClient::new(ch)

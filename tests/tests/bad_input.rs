@@ -3,11 +3,12 @@
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderSpec};
 use maestro_testkit::git::commit_messages;
+use maestro_tests::api::MaestroApi;
 use maestro_tests::scenario::catalog;
 use maestro_tests::{nodes::ProcessFederation, orders};
 use std::time::Duration;
 
-async fn rejected(url: &str, key: &str, spec: OrderSpec) -> tonic::Status {
+async fn rejected(url: &MaestroApi, key: &str, spec: OrderSpec) -> tonic::Status {
     let mut client = orders::order_client(url).expect("client");
     match orders::create(&mut client, key, spec).await {
         Ok(o) => panic!("accepted bad order {o:#?}"),
@@ -37,8 +38,8 @@ async fn bad_orders_are_rejected_with_field_and_reason() -> anyhow::Result<()> {
         &["north"],
         1,
     )?;
-    orders::wait_domains_ready(&fed.maestro_url, &["north"], Duration::from_secs(60)).await?;
-    let url = fed.maestro_url.as_str();
+    orders::wait_domains_ready(&fed.api, &["north"], Duration::from_secs(60)).await?;
+    let url = &fed.api;
     let good = || orders::demo_order(ItemAction::Add, "bad-input", "m", 1, &["north"]);
 
     let s = rejected(

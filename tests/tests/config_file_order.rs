@@ -47,9 +47,9 @@ fn read(path: &Path) -> anyhow::Result<(String, u32)> {
 }
 
 async fn run(fed: &ProcessFederation, key: &str, spec: OrderSpec) -> anyhow::Result<u64> {
-    let mut client = orders::order_client(&fed.maestro_url)?;
+    let mut client = orders::order_client(&fed.api)?;
     let order = orders::create(&mut client, key, spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     assert_eq!(done.state(), OrderState::Completed, "{key}: {done:#?}");
     let d = &done.items[0].domains[0];
     if d.service_state() == ServiceState::Active {
@@ -63,7 +63,7 @@ async fn run(fed: &ProcessFederation, key: &str, spec: OrderSpec) -> anyhow::Res
 }
 
 async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> {
-    orders::wait_domains_ready(&fed.maestro_url, &[DOMAIN], TIMEOUT).await?;
+    orders::wait_domains_ready(&fed.api, &[DOMAIN], TIMEOUT).await?;
     let sites = fed.domains[0].sites.clone();
     assert_eq!(sites.len(), 2);
     let by_hand = managed_dir(fed, &sites[0]).join("operator.conf");

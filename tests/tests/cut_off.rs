@@ -100,19 +100,25 @@ async fn cut_off_site_is_unreachable_not_failed_and_completes_when_back() -> any
             Component::LogServer | Component::Site => {}
         },
     )?;
-    let url = fed.maestro_url.clone();
+    let url = fed.api.clone();
     let north_log_url = {
         let cfg = std::fs::read(dir.path().join("north/log-server/config.json"))?;
         let cfg: serde_json::Value = serde_json::from_slice(&cfg)?;
-        format!("http://{}", cfg["listen"].as_str().unwrap_or_default())
+        format!("https://{}", cfg["listen"].as_str().unwrap_or_default())
     };
+    // Only domain north may read its log server's records.
+    let north_tls = maestro_common::tls::TlsSource::load(&fed.pki.domains["north"])?;
     let scenario = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
         let mut client = orders::order_client(&url)?;
 
         // North's domain has heard its site (a heartbeat reached the log server), so the age
         // shown while cut off counts from a real record.
-        let mut logs = LogServiceClient::new(maestro_common::grpc::channel(&north_log_url)?);
+        let mut logs = LogServiceClient::new(maestro_common::grpc::channel_with(
+            &north_log_url,
+            north_tls.as_ref(),
+            None,
+        )?);
         let site_records = QueryRequest {
             filter: Some(RecordFilter {
                 site: "north-1".into(),

@@ -50,15 +50,15 @@ async fn docker_order_add_modify_delete() -> anyhow::Result<()> {
 async fn scenario(fed: &ProcessFederation, domain: &str, site: &str) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let docker = connect().await?;
-    orders::wait_domains_ready(&fed.maestro_url, &[domain], TIMEOUT).await?;
+    orders::wait_domains_ready(&fed.api, &[domain], TIMEOUT).await?;
     let service = format!("web-{}", std::process::id());
     let port = free_port();
-    let mut client = orders::order_client(&fed.maestro_url)?;
+    let mut client = orders::order_client(&fed.api)?;
 
     // 1. add: local/busybox:1 answers on the port.
     let spec = web_order(ItemAction::Add, &service, Some(("1", port)), domain);
     let order = orders::create(&mut client, &format!("{service}-add"), spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("add completed after {:?}", started.elapsed());
     assert_eq!(done.state(), OrderState::Completed, "add order: {done:#?}");
     let d = &done.items[0].domains[0];
@@ -73,7 +73,7 @@ async fn scenario(fed: &ProcessFederation, domain: &str, site: &str) -> anyhow::
     // 2. modify: tag 2 replaces the container.
     let spec = web_order(ItemAction::Modify, &service, Some(("2", port)), domain);
     let order = orders::create(&mut client, &format!("{service}-modify"), spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("modify completed after {:?}", started.elapsed());
     assert_eq!(
         done.state(),
@@ -90,7 +90,7 @@ async fn scenario(fed: &ProcessFederation, domain: &str, site: &str) -> anyhow::
     // 3. delete: the container goes.
     let spec = web_order(ItemAction::Delete, &service, None, domain);
     let order = orders::create(&mut client, &format!("{service}-delete"), spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("delete completed after {:?}", started.elapsed());
     assert_eq!(
         done.state(),

@@ -2,6 +2,7 @@
 //! server reflection, so `grpcurl` works against each of them.
 
 use maestro_cli::dev::{DevOptions, start_federation};
+use maestro_common::tls::TlsSource;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic_health::pb::{
@@ -12,8 +13,14 @@ use tonic_reflection::pb::v1::{
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
-async fn listed_services(url: &str) -> anyhow::Result<Vec<String>> {
-    let mut client = ServerReflectionClient::new(maestro_common::grpc::channel(url)?);
+/// A channel as an operator of the federation (health and reflection are open to every client
+/// the CA signed; the services behind them check the caller's identity).
+fn channel(url: &str, tls: &TlsSource) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(maestro_common::grpc::channel_with(url, Some(tls), None)?)
+}
+
+async fn listed_services(url: &str, tls: &TlsSource) -> anyhow::Result<Vec<String>> {
+    let mut client = ServerReflectionClient::new(channel(url, tls)?);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -34,8 +41,8 @@ async fn listed_services(url: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-async fn serving(url: &str, service: &str) -> anyhow::Result<bool> {
-    let mut client = HealthClient::new(maestro_common::grpc::channel(url)?);
+async fn serving(url: &str, tls: &TlsSource, service: &str) -> anyhow::Result<bool> {
+    let mut client = HealthClient::new(channel(url, tls)?);
     let reply = client
         .check(HealthCheckRequest {
             service: service.into(),
@@ -59,6 +66,9 @@ async fn every_server_has_health_and_reflection() -> anyhow::Result<()> {
     )
     .await??;
     let domain = &fed.domains[0];
+    let operator = fed.tls.as_ref().map(|t| t.operator.clone());
+    let tls = TlsSource::load(&operator.expect("the dev federation runs mutual TLS"))?
+        .expect("TLS material");
     let servers = [
         (
             fed.maestro_url.clone(),
@@ -78,14 +88,14 @@ async fn every_server_has_health_and_reflection() -> anyhow::Result<()> {
         ),
     ];
     for (url, expected) in servers {
-        let listed = listed_services(&url).await?;
+        let listed = listed_services(&url, &tls).await?;
         for service in &expected {
             assert!(
                 listed.iter().any(|s| s == service),
                 "{url} lists {listed:?}, missing {service}"
             );
             assert!(
-                serving(&url, service).await?,
+                serving(&url, &tls, service).await?,
                 "{service} at {url} is SERVING"
             );
         }
@@ -93,7 +103,10 @@ async fn every_server_has_health_and_reflection() -> anyhow::Result<()> {
             listed.iter().any(|s| s == "grpc.health.v1.Health"),
             "{url} lists Health: {listed:?}"
         );
-        assert!(serving(&url, "").await?, "{url} reports overall SERVING");
+        assert!(
+            serving(&url, &tls, "").await?,
+            "{url} reports overall SERVING"
+        );
     }
     let report = fed.stop().await;
     assert!(report.timed_out.is_empty(), "{report:?}");

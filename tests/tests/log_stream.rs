@@ -116,6 +116,8 @@ async fn sigkilled_log_server_delivers_every_record_once_and_in_order() -> anyho
             "listen": format!("127.0.0.1:{port}"),
             "data_dir": dir.path().join("log-server/data"),
             "domain": DOMAIN,
+            // A delivery test: plaintext keeps one process pushing for many sites.
+            "tls": {"insecure": true},
         }),
     )?;
     server.start()?;
@@ -132,7 +134,12 @@ async fn sigkilled_log_server_delivers_every_record_once_and_in_order() -> anyho
         let ob = Outbox::open(&db, DOMAIN, &format!("site-{s}"))?;
         dbs.push(db);
         outboxes.push(ob.clone());
-        tokio::spawn(outbox::run_sender(ob.clone(), url.clone(), stop.clone()));
+        tokio::spawn(outbox::run_sender(
+            ob.clone(),
+            url.clone(),
+            None,
+            stop.clone(),
+        ));
         producers.push(tokio::task::spawn_blocking(move || {
             for i in 0..PER_SITE {
                 ob.append(record(i))?;

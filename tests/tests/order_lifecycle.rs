@@ -28,14 +28,14 @@ async fn add_modify_delete_cross_every_tier() -> anyhow::Result<()> {
 
 async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    orders::wait_domains_ready(&fed.maestro_url, &["north", "south"], TIMEOUT).await?;
+    orders::wait_domains_ready(&fed.api, &["north", "south"], TIMEOUT).await?;
     eprintln!("domains ready after {:?}", started.elapsed());
-    let mut client = orders::order_client(&fed.maestro_url)?;
+    let mut client = orders::order_client(&fed.api)?;
 
     // 1. add: replicas 2 on both domains.
     let spec = orders::demo_order(ItemAction::Add, service, "hello v1", 2, &["north", "south"]);
     let order = orders::create(&mut client, &format!("{service}-add"), spec).await?;
-    let (done, states) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, states) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("add completed after {:?}", started.elapsed());
     assert_eq!(done.state(), OrderState::Completed, "add order: {done:#?}");
     assert!(
@@ -91,7 +91,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
         &["north", "south"],
     );
     let order = orders::create(&mut client, &format!("{service}-modify"), spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("modify completed after {:?}", started.elapsed());
     assert_eq!(
         done.state(),
@@ -120,7 +120,7 @@ async fn scenario(fed: &ProcessFederation, service: &str) -> anyhow::Result<()> 
     // 3. delete: processes go, item completed (terminated).
     let spec = orders::demo_order(ItemAction::Delete, service, "", 0, &["north", "south"]);
     let order = orders::create(&mut client, &format!("{service}-delete"), spec).await?;
-    let (done, _) = orders::watch_until_final(&fed.maestro_url, &order.id, TIMEOUT).await?;
+    let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
     eprintln!("delete completed after {:?}", started.elapsed());
     assert_eq!(
         done.state(),

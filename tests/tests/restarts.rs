@@ -33,7 +33,7 @@ async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
         &["north", "south"],
         1,
     )?;
-    let url = fed.maestro_url.clone();
+    let url = fed.api.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
         let mut client = orders::order_client(&url)?;
@@ -82,7 +82,7 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         &["north", "south"],
         1,
     )?;
-    let url = fed.maestro_url.clone();
+    let url = fed.api.clone();
     let result = async {
         orders::wait_domains_ready(&url, &["north", "south"], TIMEOUT).await?;
         fed.domain("south").orchestrator.kill9();

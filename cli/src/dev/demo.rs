@@ -5,7 +5,6 @@ use crate::client::MaestroClient;
 use crate::commands::order::{follow, outcome, submit};
 use crate::error::{CliError, CliResult};
 use crate::order_file::{self, OrderRequest};
-use crate::settings::Settings;
 use maestro_common::time::millis;
 use maestro_proto::domain::v1::{DomainState, ListDomainsRequest};
 use std::time::{Duration, Instant};
@@ -97,11 +96,7 @@ pub async fn run_demo(
 ) -> CliResult<DemoOutcome> {
     let start = Instant::now();
     let deadline = start + timeout;
-    let settings = Settings {
-        maestro: fed.maestro_url.clone(),
-        ..Settings::default()
-    };
-    let client = MaestroClient::new(&settings)?;
+    let client = MaestroClient::new(&fed.client_settings())?;
     let ids: Vec<String> = fed.domains.iter().map(|d| d.id.clone()).collect();
     on_line(&format!(
         "waiting for domains {} to register",

@@ -1,6 +1,8 @@
 //! A whole federation in one process on loopback: per domain a log server, a domain orchestrator
 //! (with a bare Git repo under the data dir) and its site agents (embedded colonies); one maestro.
 
+use super::pki::DevTls;
+use maestro_common::tls::TlsSettings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +42,9 @@ pub struct DevOptions {
     pub site_heartbeat_interval_ms: u64,
     /// Domain orchestrators' heartbeat interval to maestro.
     pub domain_heartbeat_interval_ms: u64,
+    /// Plaintext without certificates (default: mutual TLS on every hop, with a CA in
+    /// `<data>/pki`).
+    pub insecure: bool,
 }
 
 impl DevOptions {
@@ -52,6 +57,7 @@ impl DevOptions {
             sync_interval_ms: 500,
             site_heartbeat_interval_ms: 2000,
             domain_heartbeat_interval_ms: 2000,
+            insecure: false,
         }
     }
 }
@@ -134,6 +140,10 @@ pub struct Federation {
     pub domains: Vec<DevDomain>,
     /// Every component's task, in start order.
     pub tasks: Vec<ComponentTask>,
+    /// The certificates (`None` with `insecure`).
+    pub tls: Option<DevTls>,
+    /// The `maestroctl` settings file for this federation (written at start).
+    pub cli_settings: PathBuf,
     shutdown: CancellationToken,
     /// One child of `shutdown` per kind, so [`Federation::stop`] can stop sites first.
     kind_tokens: Vec<(ComponentKind, CancellationToken)>,
@@ -212,6 +222,8 @@ pub async fn start_federation(
         maestro_url: String::new(),
         domains: Vec::new(),
         tasks: Vec::new(),
+        tls: None,
+        cli_settings: PathBuf::new(),
         kind_tokens: KINDS.iter().map(|k| (*k, token.child_token())).collect(),
         shutdown: token,
     };
@@ -229,19 +241,37 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
     write_default_catalog(&fed.catalog_dir)?;
 
     let names: Vec<String> = (0..opts.domains).map(domain_name).collect();
+    let site_names = |domain: &str| -> Vec<String> {
+        (1..=opts.sites_per_domain)
+            .map(|n| format!("{domain}-{n}"))
+            .collect()
+    };
+    if !opts.insecure {
+        let sites: Vec<(String, String)> = names
+            .iter()
+            .flat_map(|d| site_names(d).into_iter().map(move |s| (d.clone(), s)))
+            .collect();
+        fed.tls = Some(super::pki::prepare(&fed.data_dir, &names, &sites)?);
+    }
+    let tls = fed.tls.clone();
+    let (scheme, tls_of) = match &tls {
+        Some(_) => ("https", TlsOf(tls.as_ref())),
+        None => ("http", TlsOf(None)),
+    };
     let mut log_urls = Vec::new();
     for name in &names {
         let config = log_server::Config {
             listen: loopback(),
             data_dir: fed.data_dir.join(name).join("log-server"),
             domain: name.clone(),
+            tls: tls_of.domain(name),
             ..Default::default()
         };
         let component = format!("log-server {name}");
         let running = log_server::run(config, fed.token(ComponentKind::LogServer))
             .await
             .map_err(|e| start_err(&component, &e))?;
-        log_urls.push(format!("http://{}", running.addr));
+        log_urls.push(format!("{scheme}://{}", running.addr));
         fed.tasks.push(ComponentTask {
             kind: ComponentKind::LogServer,
             name: component,
@@ -253,12 +283,19 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
         listen: loopback(),
         data_dir: fed.data_dir.join("maestro"),
         catalog_dir: fed.catalog_dir.clone(),
+        tls: tls_of.maestro(),
+        operator_policy: tls.as_ref().map(|t| t.policy.clone()),
         ..Default::default()
     };
     let running = maestro::run(config, fed.token(ComponentKind::Maestro))
         .await
         .map_err(|e| start_err("maestro", &e))?;
-    fed.maestro_url = format!("http://{}", running.addr);
+    fed.maestro_url = format!("{scheme}://{}", running.addr);
+    fed.cli_settings = super::pki::write_cli_settings(
+        &fed.data_dir,
+        &fed.maestro_url,
+        tls.as_ref().map(|t| &t.operator),
+    )?;
     fed.tasks.push(ComponentTask {
         kind: ComponentKind::Maestro,
         name: "maestro".into(),
@@ -266,9 +303,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
     });
 
     for (name, log_url) in names.iter().zip(&log_urls) {
-        let sites: Vec<String> = (1..=opts.sites_per_domain)
-            .map(|n| format!("{name}-{n}"))
-            .collect();
+        let sites = site_names(name);
         let remote_repo = fed.data_dir.join(name).join("remote.git");
         let config = domain_orchestrator::Config {
             domain: name.clone(),
@@ -287,6 +322,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
             log_server: log_url.clone(),
             maestro: Some(fed.maestro_url.clone()),
             heartbeat_interval_ms: opts.domain_heartbeat_interval_ms,
+            tls: tls_of.domain(name),
             ..Default::default()
         };
         let component = format!("domain {name}");
@@ -300,7 +336,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
         });
         fed.domains.push(DevDomain {
             id: name.clone(),
-            endpoint: format!("http://{}", running.addr),
+            endpoint: format!("{scheme}://{}", running.addr),
             log_server_url: log_url.clone(),
             remote_repo,
             sites: Vec::new(),
@@ -326,6 +362,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
                 colony_url: None,
                 colony_listen: loopback(),
                 heartbeat_interval_ms: opts.site_heartbeat_interval_ms,
+                tls: tls_of.site(&site),
                 ..Default::default()
             };
             let component = format!("site {site}");
@@ -347,6 +384,31 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
     Ok(())
 }
 
+/// Each component's TLS settings: from the dev PKI, or `insecure` without one.
+#[derive(Clone, Copy)]
+struct TlsOf<'a>(Option<&'a DevTls>);
+
+impl TlsOf<'_> {
+    fn pick(&self, f: impl Fn(&DevTls) -> Option<&TlsSettings>) -> TlsSettings {
+        self.0
+            .and_then(f)
+            .cloned()
+            .unwrap_or_else(TlsSettings::insecure)
+    }
+
+    fn maestro(&self) -> TlsSettings {
+        self.pick(|t| Some(&t.maestro))
+    }
+
+    fn domain(&self, name: &str) -> TlsSettings {
+        self.pick(|t| t.domains.get(name))
+    }
+
+    fn site(&self, name: &str) -> TlsSettings {
+        self.pick(|t| t.sites.get(name))
+    }
+}
+
 /// What shutting the federation down did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StopReport {
@@ -361,6 +423,15 @@ pub struct StopReport {
 }
 
 impl Federation {
+    /// Settings for a `maestroctl` client of this federation (the `dev` operator with TLS).
+    pub fn client_settings(&self) -> crate::settings::Settings {
+        crate::settings::Settings {
+            maestro: self.maestro_url.clone(),
+            tls: self.tls.as_ref().map(|t| t.operator.clone()),
+            ..crate::settings::Settings::default()
+        }
+    }
+
     /// The token that stops the federation (a child of the one given at start).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

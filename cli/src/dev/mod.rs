@@ -2,6 +2,7 @@
 
 mod demo;
 mod federation;
+pub mod pki;
 
 pub use demo::{DEMO_ORDER, DemoOutcome, demo_request, run_demo, wait_for_domains};
 pub use federation::{
@@ -81,6 +82,7 @@ pub async fn run_dev(args: DevArgs) -> CliResult<()> {
     let opts = DevOptions {
         domains: args.domains as usize,
         sites_per_domain: args.sites_per_domain as usize,
+        insecure: args.insecure,
         ..DevOptions::new(&data_dir)
     };
     let signals = maestro_common::shutdown::on_signals();
@@ -93,7 +95,15 @@ pub async fn run_dev(args: DevArgs) -> CliResult<()> {
             other => CliError::Failed(other.to_string()),
         })?;
     emit(&endpoints_table(&fed));
-    emit(&format!("MAESTRO_ADDR={}\n", fed.maestro_url));
+    emit(&format!(
+        "maestroctl settings: {}\n  export MAESTROCTL_CONFIG={}\n",
+        if fed.tls.is_some() {
+            "mutual TLS as operator dev (admin)"
+        } else {
+            "plaintext (--insecure)"
+        },
+        fed.cli_settings.display()
+    ));
     let result = if args.demo {
         let deadline = Duration::from_secs(args.demo_timeout);
         let mut print = |line: &str| emit(&format!("{line}\n"));

@@ -36,6 +36,22 @@ impl Ca {
     }
 
     fn leaf(&self, spiffe: &str, server: bool) -> Leaf {
+        self.leaf_with(spiffe, server, |_| {})
+    }
+
+    fn expired_leaf(&self, spiffe: &str) -> Leaf {
+        self.leaf_with(spiffe, true, |p| {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        })
+    }
+
+    fn leaf_with(
+        &self,
+        spiffe: &str,
+        server: bool,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.subject_alt_names = vec![SanType::URI(spiffe.try_into().unwrap())];
         if server {
@@ -48,6 +64,7 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        edit(&mut p);
         let key = KeyPair::generate().unwrap();
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         Leaf {
@@ -56,30 +73,33 @@ impl Ca {
         }
     }
 
-    fn material(&self, leaf: &Leaf) -> TlsMaterial {
-        TlsMaterial::from_pem(
-            self.pem().as_bytes(),
-            leaf.cert.as_bytes(),
-            leaf.key.as_bytes(),
-        )
+    /// Writes the CA and `leaf` into `dir` and loads them.
+    fn source(&self, dir: &std::path::Path, leaf: &Leaf) -> TlsSource {
+        TlsSource::load(&self.write(dir, leaf)).unwrap().unwrap()
     }
+
+    fn write(&self, dir: &std::path::Path, leaf: &Leaf) -> TlsSettings {
+        write_files(dir, &self.pem(), leaf)
+    }
+}
+
+fn write_files(dir: &std::path::Path, ca: &str, leaf: &Leaf) -> TlsSettings {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.join("cert.pem"), &leaf.cert).unwrap();
+    std::fs::write(dir.join("key.pem"), &leaf.key).unwrap();
+    TlsSettings::files(
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
 }
 
 #[test]
 fn settings_are_insecure_or_complete() {
-    let all = TlsSettings {
-        ca: Some("ca.pem".into()),
-        cert: Some("c.pem".into()),
-        key: Some("k.pem".into()),
-        insecure: false,
-    };
+    let all = TlsSettings::files("ca.pem", "c.pem", "k.pem");
     all.validate("tls").unwrap();
-    TlsSettings {
-        insecure: true,
-        ..TlsSettings::default()
-    }
-    .validate("tls")
-    .unwrap();
+    TlsSettings::insecure().validate("tls").unwrap();
     let e = TlsSettings::default().validate("tls").unwrap_err();
     assert_eq!(e.field, "tls.ca");
     let e = TlsSettings {
@@ -91,11 +111,25 @@ fn settings_are_insecure_or_complete() {
     assert_eq!(e.field, "tls.key");
     let e = TlsSettings {
         insecure: true,
-        ..all
+        ..all.clone()
     }
     .validate("tls")
     .unwrap_err();
     assert!(e.reason.contains("insecure"), "{e}");
+    let e = TlsSettings {
+        reload_secs: 0,
+        ..all.clone()
+    }
+    .validate("tls")
+    .unwrap_err();
+    assert_eq!(e.field, "tls.reload_secs");
+    let e = TlsSettings {
+        server_name: Some("not a name".into()),
+        ..all
+    }
+    .validate("tls")
+    .unwrap_err();
+    assert_eq!(e.field, "tls.server_name");
 }
 
 #[test]
@@ -103,23 +137,36 @@ fn unreadable_or_non_pem_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "hello").unwrap();
-    let s = TlsSettings {
-        ca: Some(junk.clone()),
-        cert: Some(junk.clone()),
-        key: Some(dir.path().join("missing.pem")),
-        insecure: false,
-    };
-    let e = s.load().unwrap_err().to_string();
+    let s = TlsSettings::files(&junk, &junk, dir.path().join("missing.pem"));
+    let e = TlsSource::load(&s).unwrap_err().to_string();
     assert!(e.contains("junk.pem") && e.contains("not a PEM"), "{e}");
+    assert!(TlsSource::load(&TlsSettings::insecure()).unwrap().is_none());
+}
+
+#[test]
+fn expired_certificates_and_certificates_of_another_ca_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let e = TlsSource::load(&ca.write(dir.path(), &ca.expired_leaf("spiffe://td/maestro")))
+        .unwrap_err()
+        .to_string();
     assert!(
-        TlsSettings {
-            insecure: true,
-            ..TlsSettings::default()
-        }
-        .load()
-        .unwrap()
-        .is_none()
+        e.contains("cert.pem") && e.contains("expired at 2021-01-01"),
+        "{e}"
     );
+
+    let replaced = Ca::new();
+    let leaf = ca.leaf("spiffe://td/maestro", true);
+    let e = TlsSource::load(&write_files(dir.path(), &replaced.pem(), &leaf))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not signed by the CA") && e.contains("ca.pem"),
+        "{e}"
+    );
+
+    let source = ca.source(dir.path(), &leaf);
+    assert_eq!(source.identity().to_uri(), "spiffe://td/maestro");
 }
 
 async fn health(channel: tonic::transport::Channel) -> Result<i32, tonic::Status> {
@@ -131,32 +178,65 @@ async fn health(channel: tonic::transport::Channel) -> Result<i32, tonic::Status
     Ok(reply.into_inner().status)
 }
 
+const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+
+struct Server {
+    url: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), crate::grpc::ServeError>>,
+}
+
+impl Server {
+    async fn start(tls: TlsSource, routes: tonic::service::Routes) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(crate::grpc::serve_with(
+            listener,
+            routes,
+            &[],
+            Some(tls),
+            stop.clone(),
+        ));
+        Self { url, stop, task }
+    }
+
+    fn channel(&self, tls: &TlsSource) -> tonic::transport::Channel {
+        crate::grpc::channel_with(&self.url, Some(tls), None).unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn mutual_tls_admits_only_clients_of_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new();
-    let server = ca.material(&ca.leaf("spiffe://td/domain/north", true));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(crate::grpc::serve_with(
-        listener,
+    let server = Server::start(
+        ca.source(
+            &dir.path().join("s"),
+            &ca.leaf("spiffe://td/domain/north", true),
+        ),
         tonic::service::Routes::default(),
-        &[],
-        Some(server),
-        stop.clone(),
-    ));
+    )
+    .await;
 
-    let maestro = ca.material(&ca.leaf("spiffe://td/maestro", false));
-    let ch = crate::grpc::channel_with(&url, Some(&maestro)).unwrap();
-    assert_eq!(
-        health(ch).await.unwrap(),
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    let maestro = ca.source(
+        &dir.path().join("m"),
+        &ca.leaf("spiffe://td/maestro", false),
     );
+    assert_eq!(health(server.channel(&maestro)).await.unwrap(), SERVING);
 
     // No client certificate: refused at the handshake.
-    let anonymous = tonic::transport::Endpoint::from_shared(url.clone())
+    let anonymous = tonic::transport::Endpoint::from_shared(server.url.clone())
         .unwrap()
-        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca.pem())))
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem())),
+        )
         .unwrap()
         .connect_lazy();
     let e = health(anonymous).await.unwrap_err();
@@ -165,32 +245,36 @@ async fn mutual_tls_admits_only_clients_of_the_ca() {
     // A client certificate of another CA: the server refuses it at the handshake.
     let other = Ca::new();
     let foreign = other.leaf("spiffe://td/maestro", false);
-    let stranger = TlsMaterial::from_pem(
-        ca.pem().as_bytes(),
-        foreign.cert.as_bytes(),
-        foreign.key.as_bytes(),
-    );
-    let ch = crate::grpc::channel_with(&url, Some(&stranger)).unwrap();
-    let e = health(ch).await.unwrap_err();
+    let stranger = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem()))
+                .identity(tonic::transport::Identity::from_pem(
+                    &foreign.cert,
+                    &foreign.key,
+                )),
+        )
+        .unwrap()
+        .connect_lazy();
+    let e = health(stranger).await.unwrap_err();
     assert!(format!("{e:?}").contains("received fatal alert"), "{e:?}");
 
     // A client that trusts only another CA does not accept this server.
-    let wrong_trust = other.material(&other.leaf("spiffe://td/maestro", false));
-    let ch = crate::grpc::channel_with(&url, Some(&wrong_trust)).unwrap();
-    let e = health(ch).await.unwrap_err();
+    let wrong_trust = other.source(&dir.path().join("o"), &foreign);
+    let e = health(server.channel(&wrong_trust)).await.unwrap_err();
     assert!(
         format!("{e:?}").contains("invalid peer certificate"),
         "{e:?}"
     );
 
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_caller_is_known_by_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new();
-    let server = ca.material(&ca.leaf("spiffe://td/domain/north", true));
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = seen.clone();
     let (_, health_service) = tonic_health::server::health_reporter();
@@ -202,19 +286,25 @@ async fn the_caller_is_known_by_its_certificate() {
             Ok(req)
         },
     );
+    // Routes rather than serve_with's own health service: this one checks the caller.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = ca.source(
+        &dir.path().join("s"),
+        &ca.leaf("spiffe://td/domain/north", true),
+    );
+    let incoming = server::incoming(listener, server, stop.clone());
     let task = tokio::spawn(
         tonic::transport::Server::builder()
-            .tls_config(server.server())
-            .unwrap()
             .add_service(checked)
             .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned()),
     );
-    let site = ca.material(&ca.leaf("spiffe://td/domain/north/site/n1", false));
-    let ch = crate::grpc::channel_with(&url, Some(&site)).unwrap();
+    let site = ca.source(
+        &dir.path().join("c"),
+        &ca.leaf("spiffe://td/domain/north/site/n1", false),
+    );
+    let ch = crate::grpc::channel_with(&url, Some(&site), None).unwrap();
     // The health reporter of this test reports nothing: NOT_FOUND after the interceptor ran.
     let _ = health(ch).await;
     assert_eq!(
@@ -229,4 +319,96 @@ async fn the_caller_is_known_by_its_certificate() {
 fn a_plaintext_request_has_no_identity() {
     let e = peer_identity(&tonic::Request::new(())).unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_replaced_ca_and_certificates_are_picked_up_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = Ca::new();
+    let server_settings = TlsSettings {
+        reload_secs: 1,
+        ..old.write(
+            &dir.path().join("s"),
+            &old.leaf("spiffe://td/domain/north", true),
+        )
+    };
+    let server_tls = TlsSource::load(&server_settings).unwrap().unwrap();
+    let stop_reload = CancellationToken::new();
+    let reloader = server_tls.spawn_reloader(stop_reload.clone());
+    let mut swaps = server_tls.swaps();
+    let server = Server::start(server_tls.clone(), tonic::service::Routes::default()).await;
+
+    let old_client = old.source(
+        &dir.path().join("c1"),
+        &old.leaf("spiffe://td/maestro", false),
+    );
+    assert_eq!(health(server.channel(&old_client)).await.unwrap(), SERVING);
+
+    // An expired certificate written over the server's files is refused; the old one stays.
+    old.write(
+        &dir.path().join("s"),
+        &old.expired_leaf("spiffe://td/domain/north"),
+    );
+    let e = server_tls.reload().unwrap_err().to_string();
+    assert!(e.contains("expired"), "{e}");
+    assert_eq!(health(server.channel(&old_client)).await.unwrap(), SERVING);
+
+    // The CA is replaced and the server gets a certificate of the new CA: the reloader swaps it
+    // in, new connections of old-CA clients are refused, new-CA clients are admitted.
+    let new = Ca::new();
+    new.write(
+        &dir.path().join("s"),
+        &new.leaf("spiffe://td/domain/north", true),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), swaps.changed())
+        .await
+        .expect("the reloader swaps the new material in within 10 s")
+        .unwrap();
+    let e = health(server.channel(&old_client)).await.unwrap_err();
+    assert!(
+        format!("{e:?}").contains("invalid peer certificate"),
+        "{e:?}"
+    );
+    let new_client = new.source(
+        &dir.path().join("c2"),
+        &new.leaf("spiffe://td/maestro", false),
+    );
+    assert_eq!(health(server.channel(&new_client)).await.unwrap(), SERVING);
+
+    stop_reload.cancel();
+    reloader.await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_can_require_the_identity_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let server = Server::start(
+        ca.source(
+            &dir.path().join("s"),
+            &ca.leaf("spiffe://td/domain/north", true),
+        ),
+        tonic::service::Routes::default(),
+    )
+    .await;
+    let maestro = ca.source(
+        &dir.path().join("m"),
+        &ca.leaf("spiffe://td/maestro", false),
+    );
+    let north = crate::identity::Role::Domain {
+        domain: crate::ResourceName::parse("domain", "north").unwrap(),
+    };
+    let south = crate::identity::Role::Domain {
+        domain: crate::ResourceName::parse("domain", "south").unwrap(),
+    };
+    let ch = crate::grpc::channel_with(&server.url, Some(&maestro), Some(north)).unwrap();
+    assert_eq!(health(ch).await.unwrap(), SERVING);
+    let ch = crate::grpc::channel_with(&server.url, Some(&maestro), Some(south)).unwrap();
+    let e = health(ch).await.unwrap_err();
+    assert!(
+        format!("{e:?}").contains("is spiffe://td/domain/north, expected domain south"),
+        "{e:?}"
+    );
+    server.stop().await;
 }

@@ -51,6 +51,7 @@ impl Domain {
             git_init_remote: true,
             sites: vec!["s1".into(), "s2".into()],
             log_server: log_server.unwrap_or_default(),
+            tls: maestro_common::tls::TlsSettings::insecure(),
             ..Config::default()
         };
         tweak(&mut config);

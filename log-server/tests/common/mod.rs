@@ -24,6 +24,7 @@ pub fn config(dir: &Path) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         domain: "north".into(),
+        tls: maestro_common::tls::TlsSettings::insecure(),
         ..Config::default()
     }
 }

@@ -1,6 +1,8 @@
 //! `maestro.catalog.v1.CatalogService`.
 
 use crate::catalog::Catalog;
+use maestro_common::access::Access;
+use maestro_common::authz::{Call, Verb};
 use maestro_proto::catalog::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -8,12 +10,21 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct CatalogApi {
     catalog: Catalog,
+    access: Access,
 }
 
 impl CatalogApi {
-    /// A handler over `catalog`.
-    pub fn new(catalog: Catalog) -> Self {
-        Self { catalog }
+    /// A handler over `catalog`, readable by operators `access` allows to read.
+    pub fn new(catalog: Catalog, access: Access) -> Self {
+        Self { catalog, access }
+    }
+
+    fn may_read<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let read = Call::Operate {
+            verb: Verb::Read,
+            targets: &[],
+        };
+        self.access.check(request, &read).map(|_| ())
     }
 }
 
@@ -21,8 +32,9 @@ impl CatalogApi {
 impl pb::catalog_service_server::CatalogService for CatalogApi {
     async fn list_service_specs(
         &self,
-        _request: Request<pb::ListServiceSpecsRequest>,
+        request: Request<pb::ListServiceSpecsRequest>,
     ) -> Result<Response<pb::ListServiceSpecsResponse>, Status> {
+        self.may_read(&request)?;
         Ok(Response::new(pb::ListServiceSpecsResponse {
             specs: self.catalog.specs().map(Into::into).collect(),
         }))
@@ -32,6 +44,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetServiceSpecRequest>,
     ) -> Result<Response<pb::ServiceSpec>, Status> {
+        self.may_read(&request)?;
         let id = request.into_inner().id;
         let spec = self
             .catalog

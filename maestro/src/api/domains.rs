@@ -1,6 +1,8 @@
 //! `maestro.domain.v1.DomainRegistry`.
 
 use crate::registry::{DomainRegistration, DomainRegistry};
+use maestro_common::access::Access;
+use maestro_common::authz::{Call, Verb};
 use maestro_common::time::now_millis;
 use maestro_proto::domain::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -9,12 +11,14 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct DomainApi {
     registry: DomainRegistry,
+    access: Access,
 }
 
 impl DomainApi {
-    /// A handler over `registry`.
-    pub fn new(registry: DomainRegistry) -> Self {
-        Self { registry }
+    /// A handler over `registry`; `access` lets a domain register and heartbeat only as itself
+    /// (so no one else can change its endpoint) and operators list.
+    pub fn new(registry: DomainRegistry, access: Access) -> Self {
+        Self { registry, access }
     }
 }
 
@@ -25,6 +29,9 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         &self,
         request: Request<pb::RegisterDomainRequest>,
     ) -> Result<Response<pb::Domain>, Status> {
+        let domain = request.get_ref().id.clone();
+        self.access
+            .check(&request, &Call::RegisterDomain { domain: &domain })?;
         let reg = DomainRegistration::try_from(request.into_inner())?;
         let now = now_millis();
         let record = self.registry.register(reg, now).await?;
@@ -36,6 +43,9 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let domain = request.get_ref().id.clone();
+        self.access
+            .check(&request, &Call::RegisterDomain { domain: &domain })?;
         let id = request.into_inner().id;
         match self.registry.heartbeat(&id, now_millis())? {
             Some(_) => Ok(Response::new(pb::HeartbeatResponse {})),
@@ -47,8 +57,13 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
 
     async fn list_domains(
         &self,
-        _request: Request<pb::ListDomainsRequest>,
+        request: Request<pb::ListDomainsRequest>,
     ) -> Result<Response<pb::ListDomainsResponse>, Status> {
+        let read = Call::Operate {
+            verb: Verb::Read,
+            targets: &[],
+        };
+        self.access.check(&request, &read)?;
         let now = now_millis();
         let domains = self
             .registry

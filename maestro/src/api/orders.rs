@@ -7,6 +7,9 @@ use crate::order_logs::OrderLogs;
 use crate::order_watch::watch_order;
 use crate::request::NewOrder;
 use futures::{Stream, StreamExt};
+use maestro_common::access::Access;
+use maestro_common::authz::{Call, Target, Verb};
+use maestro_common::identity::PeerIdentity;
 use maestro_proto::order::v1 as pb;
 use std::pin::Pin;
 use tokio_stream::wrappers::ReceiverStream;
@@ -25,12 +28,82 @@ pub type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 
 pub struct OrderApi {
     engine: Engine,
     logs: OrderLogs,
+    access: Access,
 }
 
 impl OrderApi {
-    /// A handler over `engine`, streaming logs through `logs`.
-    pub fn new(engine: Engine, logs: OrderLogs) -> Self {
-        Self { engine, logs }
+    /// A handler over `engine`, streaming logs through `logs`; `access` decides which operator
+    /// may do what, on which domains.
+    pub fn new(engine: Engine, logs: OrderLogs, access: Access) -> Self {
+        Self {
+            engine,
+            logs,
+            access,
+        }
+    }
+
+    /// The domains `order` acts on, with their regions.
+    fn scope(&self, order: &crate::model::Order) -> Vec<(String, String)> {
+        order_domains(order)
+            .into_iter()
+            .map(|d| {
+                let region = self
+                    .engine
+                    .registry()
+                    .get(&d)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.region)
+                    .unwrap_or_default();
+                (d, region)
+            })
+            .collect()
+    }
+
+    /// Checks `verb` on the domains `order` targets for `caller` (`None`: nothing is checked).
+    fn may(
+        &self,
+        caller: Option<&PeerIdentity>,
+        verb: Verb,
+        order: &crate::model::Order,
+    ) -> Result<(), Status> {
+        let Some(caller) = caller else {
+            return Ok(());
+        };
+        let scope = self.scope(order);
+        let targets: Vec<Target<'_>> = scope
+            .iter()
+            .map(|(domain, region)| Target { domain, region })
+            .collect();
+        let call = Call::Operate {
+            verb,
+            targets: &targets,
+        };
+        self.access.allow(caller, &call)
+    }
+
+    /// Whether `caller` may read `order`, without logging a refusal (for filtering lists).
+    fn may_quietly(&self, caller: &PeerIdentity, order: &crate::model::Order) -> bool {
+        let scope = self.scope(order);
+        let targets: Vec<Target<'_>> = scope
+            .iter()
+            .map(|(domain, region)| Target { domain, region })
+            .collect();
+        let call = Call::Operate {
+            verb: Verb::Read,
+            targets: &targets,
+        };
+        self.access.allows(caller, &call)
+    }
+
+    /// The operator calling, after checking that its role allows `verb` at all.
+    fn operator<T>(
+        &self,
+        request: &Request<T>,
+        verb: Verb,
+    ) -> Result<Option<PeerIdentity>, Status> {
+        self.access
+            .check(request, &Call::Operate { verb, targets: &[] })
     }
 
     fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
@@ -49,8 +122,13 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::CreateOrderRequest>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
         let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
-        let created = self.engine.create_order(new).await?;
+        let admit = |order: &crate::model::Order| {
+            self.may(caller.as_ref(), Verb::Write, order)
+                .map_err(OrderError::Refused)
+        };
+        let created = self.engine.create_order_as(new, admit).await?;
         tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
         Ok(Response::new(pb::CreateOrderResponse {
             order: Some((&created.order).into()),
@@ -62,15 +140,17 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::ServiceOrder>, Status> {
-        Ok(Response::new(
-            (&self.load(&request.into_inner().id)?).into(),
-        ))
+        let caller = self.operator(&request, Verb::Read)?;
+        let order = self.load(&request.into_inner().id)?;
+        self.may(caller.as_ref(), Verb::Read, &order)?;
+        Ok(Response::new((&order).into()))
     }
 
     async fn list_orders(
         &self,
         request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let caller = self.operator(&request, Verb::Read)?;
         let pb::ListOrdersRequest {
             page_size,
             page_token,
@@ -88,8 +168,13 @@ impl pb::order_service_server::OrderService for OrderApi {
             ),
         };
         let (orders, next) = self.engine.store().list(size, &page_token, state)?;
+        // Orders outside the caller's scope are left out of the page.
+        let visible = orders.iter().filter(|o| match &caller {
+            Some(c) => self.may_quietly(c, o),
+            None => true,
+        });
         Ok(Response::new(pb::ListOrdersResponse {
-            orders: orders.iter().map(Into::into).collect(),
+            orders: visible.map(Into::into).collect(),
             next_page_token: next,
         }))
     }
@@ -99,7 +184,9 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::ServiceOrder>, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
         let pb::CancelOrderRequest { id, reason } = request.into_inner();
+        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
         let order = self.engine.cancel_order(&id, &reason).await?;
         Ok(Response::new((&order).into()))
     }
@@ -111,7 +198,9 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::WatchOrderRequest>,
     ) -> Result<Response<Self::WatchOrderStream>, Status> {
+        let caller = self.operator(&request, Verb::Read)?;
         let id = request.into_inner().id;
+        self.may(caller.as_ref(), Verb::Read, &self.load(&id)?)?;
         let engine = &self.engine;
         let revisions = watch_order(
             engine.store().clone(),
@@ -136,9 +225,23 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::StreamOrderLogsRequest>,
     ) -> Result<Response<Self::StreamOrderLogsStream>, Status> {
+        let caller = self.operator(&request, Verb::Read)?;
         let pb::StreamOrderLogsRequest { id, follow } = request.into_inner();
         let order = self.load(&id)?;
+        self.may(caller.as_ref(), Verb::Read, &order)?;
         let lines = self.logs.open(&order, follow).await?;
         Ok(Response::new(Box::pin(lines.map(|l| Ok(l.into())))))
     }
+}
+
+/// The domains an order acts on, each once.
+fn order_domains(order: &crate::model::Order) -> Vec<String> {
+    let mut domains: Vec<String> = order
+        .items
+        .iter()
+        .flat_map(|i| i.domains.iter().map(|d| d.domain.clone()))
+        .collect();
+    domains.sort();
+    domains.dedup();
+    domains
 }

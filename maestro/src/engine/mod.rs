@@ -132,6 +132,17 @@ impl Engine {
     /// deliveries. The same idempotency key returns the stored order. A plan made from a state
     /// that moved before it was stored is made again from the new state.
     pub async fn create_order(&self, new: NewOrder) -> Result<Created, OrderError> {
+        self.create_order_as(new, |_| Ok(())).await
+    }
+
+    /// [`Self::create_order`] for a caller that `admit` must allow to act on the order (the
+    /// planned one, or the stored one its idempotency key names) before anything is stored or
+    /// returned.
+    pub async fn create_order_as(
+        &self,
+        new: NewOrder,
+        admit: impl Fn(&Order) -> Result<(), OrderError>,
+    ) -> Result<Created, OrderError> {
         let store = self.store();
         let key = new.idempotency_key.as_str();
         let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
@@ -154,9 +165,13 @@ impl Engine {
                 },
             };
             let plan = match decision {
-                Decision::Existing(order) => return Ok(Created::existing(order)),
+                Decision::Existing(order) => {
+                    admit(&order)?;
+                    return Ok(Created::existing(order));
+                }
                 Decision::Create(plan) => plan,
             };
+            admit(&plan.order)?;
             match store.create(&plan).await? {
                 Persisted::Created(order) => {
                     for entry in &plan.outbox {
@@ -168,7 +183,10 @@ impl Engine {
                         outbox: plan.outbox,
                     });
                 }
-                Persisted::KeyTaken(order) => return Ok(Created::existing(order)),
+                Persisted::KeyTaken(order) => {
+                    admit(&order)?;
+                    return Ok(Created::existing(order));
+                }
                 Persisted::Stale => {
                     tracing::debug!("inventory moved while planning; planning again")
                 }

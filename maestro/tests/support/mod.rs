@@ -47,6 +47,8 @@ pub fn config(data: &Path, catalog: &Path) -> maestro::Config {
         domain_unreachable_after_ms: 60_000,
         fanout_backoff_min_ms: 20,
         fanout_backoff_max_ms: 200,
+        tls: maestro_common::tls::TlsSettings::insecure(),
+        operator_policy: None,
     }
 }
 

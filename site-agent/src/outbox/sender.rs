@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use maestro_common::backoff::Backoff;
+use maestro_common::identity::Role;
+use maestro_common::tls::TlsSource;
 use maestro_proto::logs::v1::PushRequest;
 use maestro_proto::logs::v1::log_service_client::LogServiceClient;
 use tokio_util::sync::CancellationToken;
@@ -12,8 +14,20 @@ use super::Outbox;
 /// Pushes outbox records to the log server at `endpoint` in order until `shutdown`, retrying with
 /// backoff while it is unreachable (or refuses the push, e.g. over its rate limit). Records stay on
 /// disk until acknowledged (or dropped by the outbox bound).
-pub async fn run_sender(outbox: Outbox, endpoint: String, shutdown: CancellationToken) {
-    let channel = match maestro_common::grpc::channel(&endpoint) {
+///
+/// With `tls`, the connection is mutual TLS and the server must present the certificate of this
+/// site's domain.
+pub async fn run_sender(
+    outbox: Outbox,
+    endpoint: String,
+    tls: Option<TlsSource>,
+    shutdown: CancellationToken,
+) {
+    let expect = tls.as_ref().map(|t| match t.identity().role {
+        Role::Site { domain, .. } => Role::Domain { domain },
+        other => other,
+    });
+    let channel = match maestro_common::grpc::channel_with(&endpoint, tls.as_ref(), expect) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, endpoint, "invalid log server endpoint; records stay in the outbox");

@@ -159,6 +159,7 @@ pub fn agent_config(
         outbox_max_records: site_agent::outbox::DEFAULT_MAX_RECORDS,
         // These tests are about the process reconciler; Docker is exercised in `tests/`.
         reconcilers: [("docker".to_string(), serde_json::json!({"mode": "off"}))].into(),
+        tls: maestro_common::tls::TlsSettings::insecure(),
     }
 }
 

@@ -9,9 +9,11 @@
 //! Usage: `cargo run --release -p maestro-tests --bin bench-status-latency [SAMPLES]` (default 600).
 
 use anyhow::{Context, bail};
+use maestro_common::tls::TlsSettings;
 use maestro_proto::logs::v1::log_service_client::LogServiceClient;
 use maestro_proto::logs::v1::{BlueprintStatus, PushRequest, Record, record};
 use maestro_proto::order::v1::{ItemAction, ServiceOrder, WatchOrderRequest};
+use maestro_tests::api::MaestroApi;
 use maestro_tests::orders;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -82,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
             listen: loopback(),
             data_dir: dir.path().join("log-server"),
             domain: DOMAIN.into(),
+            tls: TlsSettings::insecure(),
             ..Default::default()
         },
         shutdown.clone(),
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir: dir.path().join("maestro"),
             catalog_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../examples/catalog"),
+            tls: TlsSettings::insecure(),
             ..Default::default()
         },
         shutdown.clone(),
@@ -115,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
             heartbeat_interval_ms: 500,
             // The bench's silent site-2 must not turn the order's reason into "unreachable".
             site_unreachable_after_ms: 0,
+            tls: TlsSettings::insecure(),
             ..Default::default()
         },
         shutdown.clone(),
@@ -122,8 +127,9 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("domain orchestrator")?;
 
-    orders::wait_domains_ready(&maestro_url, &[DOMAIN], WAIT).await?;
-    let mut client = orders::order_client(&maestro_url)?;
+    let api = MaestroApi::plaintext(maestro_url.clone());
+    orders::wait_domains_ready(&api, &[DOMAIN], WAIT).await?;
+    let mut client = orders::order_client(&api)?;
     let spec = orders::demo_order(ItemAction::Add, SERVICE, "bench", 1, &[DOMAIN]);
     let order = orders::create(&mut client, "latency-bench-1", spec).await?;
 
