@@ -58,11 +58,13 @@ impl Drop for Scope {
 }
 
 /// How to reach one Git remote: its settings, checked and loaded (CA bundle, the HTTPS client,
-/// the SSH key and pinned host keys present). Cheap to clone.
-#[derive(Clone)]
+/// the SSH key and pinned host keys present). Cheap to clone. The default has no settings of
+/// its own: a local path works, an https remote is checked against the platform's roots with
+/// no credentials, an ssh remote is refused for want of a key.
+#[derive(Clone, Default)]
 pub struct RemoteAccess {
-    inner: Arc<Resolved>,
-    kind: RemoteKind,
+    inner: Option<Arc<Resolved>>,
+    kind: Option<RemoteKind>,
 }
 
 impl std::fmt::Debug for RemoteAccess {
@@ -113,36 +115,19 @@ impl RemoteAccess {
             RemoteKind::Local | RemoteKind::Http => {}
         }
         Ok(Self {
-            inner: Arc::new(Resolved {
+            inner: Some(Arc::new(Resolved {
                 settings: settings.clone(),
                 password,
                 agent,
-            }),
-            kind,
+            })),
+            kind: Some(kind),
         })
-    }
-
-    /// Access to a local path with no settings (tests and development setups).
-    pub fn local() -> Self {
-        Self {
-            inner: Arc::new(Resolved {
-                settings: GitSettings::default(),
-                password: PasswordSource::None,
-                agent: None,
-            }),
-            kind: RemoteKind::Local,
-        }
-    }
-
-    /// The kind of remote this access was built for.
-    pub fn kind(&self) -> &RemoteKind {
-        &self.kind
     }
 
     /// Runs `f` (a blocking git2 fetch or push on this thread) with these settings in scope.
     pub fn run<T>(&self, f: impl FnOnce() -> Result<T, git2::Error>) -> Result<T, git2::Error> {
         ensure_registered().map_err(|e| git2::Error::from_str(&e.to_string()))?;
-        let _scope = Scope::enter(self.inner.clone());
+        let _scope = self.inner.clone().map(Scope::enter);
         f()
     }
 }
@@ -153,9 +138,9 @@ mod tests {
 
     #[test]
     fn scopes_nest_and_restore() {
-        let outer = RemoteAccess::local();
-        let inner = RemoteAccess::local();
-        let ptr = |a: &RemoteAccess| Arc::as_ptr(&a.inner);
+        let outer = RemoteAccess::new("/srv/git/a.git", &GitSettings::default()).unwrap();
+        let inner = RemoteAccess::new("/srv/git/b.git", &GitSettings::default()).unwrap();
+        let ptr = |a: &RemoteAccess| Arc::as_ptr(a.inner.as_ref().unwrap());
         outer
             .run(|| {
                 assert_eq!(Arc::as_ptr(&current().unwrap()), ptr(&outer));
@@ -164,7 +149,10 @@ mod tests {
                     Ok(())
                 })?;
                 assert_eq!(Arc::as_ptr(&current().unwrap()), ptr(&outer));
-                Ok(())
+                RemoteAccess::default().run(|| {
+                    assert_eq!(Arc::as_ptr(&current().unwrap()), ptr(&outer));
+                    Ok(())
+                })
             })
             .unwrap();
         assert!(CURRENT.with(|c| c.borrow().is_none()));

@@ -49,6 +49,9 @@ pub struct Running {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     maestro_common::config::Validate::validate(&config)
         .map_err(|e| Error::Config(e.to_string()))?;
+    // Checks the Git transport's files (CA, key, known hosts, password) before anything starts.
+    let git = maestro_git_transport::RemoteAccess::new(&config.git_remote, &config.git)
+        .map_err(|e| Error::Config(format!("git: {e}")))?;
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
@@ -103,13 +106,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             return Err(e);
         }
     };
-    let tracker = match start_loops(&config, client, keys, db.clone(), &enabled, &shutdown).await {
-        Ok(t) => t,
-        Err(e) => {
-            stop_colony(&colony_shutdown, server).await;
-            return Err(e);
-        }
-    };
+    let tracker =
+        match start_loops(&config, client, keys, db.clone(), &enabled, &git, &shutdown).await {
+            Ok(t) => t,
+            Err(e) => {
+                stop_colony(&colony_shutdown, server).await;
+                return Err(e);
+            }
+        };
     let names: Vec<&str> = enabled.iter().map(|e| e.registration.name()).collect();
     tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, reconcilers = ?names, "site agent running");
     let task = tokio::spawn(async move {
@@ -199,6 +203,7 @@ async fn start_loops(
     keys: SiteKeys,
     db: sled::Db,
     enabled: &[Enabled],
+    git: &maestro_git_transport::RemoteAccess,
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let tracker = TaskTracker::new();
@@ -245,7 +250,8 @@ async fn start_loops(
         &config.data_dir.join(GIT_DIR),
         &config.git_remote,
         &config.branch,
-    );
+    )
+    .with_access(git.clone());
     let sync = GitSync::new(ctx.clone(), mirror)?;
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
