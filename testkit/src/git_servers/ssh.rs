@@ -119,11 +119,17 @@ impl SshGitServer {
 
     /// The `ssh://` URL of repository `name`.
     pub fn url(&self, name: &str) -> String {
+        self.url_of(&self.dir.path().join("repos").join(format!("{name}.git")))
+    }
+
+    /// The `ssh://` URL of the repository at the absolute `path` on this machine (e.g. one an
+    /// [`super::HttpsGitServer`] serves too).
+    pub fn url_of(&self, path: &Path) -> String {
         format!(
-            "ssh://{}@127.0.0.1:{}{}/repos/{name}.git",
+            "ssh://{}@127.0.0.1:{}{}",
             self.user,
             self.port,
-            self.dir.path().display()
+            path.display()
         )
     }
 
