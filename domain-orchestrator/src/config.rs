@@ -157,6 +157,13 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_is_valid() {
+        let c: Config =
+            serde_json::from_str(include_str!("../../deploy/config/domain.json")).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let cases: Vec<(Config, &str)> = vec![
             (

@@ -142,6 +142,15 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_is_valid() {
+        use maestro_common::config::Validate;
+        let c: Config =
+            serde_json::from_str(include_str!("../../deploy/config/site.json")).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert!(c.git.password_file.is_some());
+    }
+
+    #[test]
     fn git_settings_are_validated_with_the_remote() {
         use maestro_common::config::Validate;
         let https: Config = serde_json::from_str(
