@@ -284,6 +284,13 @@ impl HttpsStream {
 
 /// A ureq error in words, naming timeouts and certificate problems plainly.
 fn describe(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("certificate") {
+        let text = text.trim_start_matches("io: ");
+        return format!(
+            "TLS: {text} (is the server's CA the one git.ca names, or a platform root?)"
+        );
+    }
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::Rustls(r) => format!("TLS: {r}"),

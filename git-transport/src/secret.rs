@@ -102,6 +102,14 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_is_read_by_name() {
+        // PATH is set in every test environment; the value is only compared, never shown.
+        let path = std::env::var("PATH").unwrap();
+        let secret = PasswordSource::Env("PATH".into()).read().unwrap().unwrap();
+        assert_eq!(secret.expose(), path);
+    }
+
+    #[test]
     fn a_missing_variable_is_named_without_a_value() {
         let err = PasswordSource::Env("MAESTRO_TEST_UNSET_GIT_TOKEN_4711".into())
             .read()

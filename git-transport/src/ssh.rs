@@ -20,6 +20,8 @@ use crate::remote_url::{RemoteKind, SshTarget, classify};
 
 /// Most bytes of the client's stderr kept for an error message.
 const MAX_STDERR: usize = 4096;
+/// How long a client whose session is over may take to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// The `ssh` subtransport of one fetch or push.
 pub(crate) struct SshSubtransport {
@@ -293,8 +295,12 @@ impl Write for SshStream {
 
 impl Drop for SshStream {
     fn drop(&mut self) {
-        // Closing the input ends the remote command; a client still running is stopped.
+        // Closing the input ends the remote command; the client gets a moment to exit on its
+        // own (its stderr closes then), and is stopped when it is still running after that.
         drop(self.stdin.take());
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.stderr.recv_timeout(self.timeout.min(EXIT_GRACE));
+        }
         if !matches!(self.child.try_wait(), Ok(Some(_))) {
             let _ = self.child.kill();
             let _ = self.child.wait();
