@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Maestro on a fresh machine: formatting, clippy (-D warnings), the
-# Rust unit, contract and end-to-end tests, and the ColonyOS conformance suite (pycolonies in a
-# venv it creates). Self-sufficient: it installs what the tests need and fails loudly otherwise.
+# Rust unit, contract and end-to-end tests (with real HTTPS and SSH Git servers on loopback), and the
+# ColonyOS conformance suite (pycolonies in a venv it creates). Self-sufficient: it installs what the
+# tests need and fails loudly otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== Docker Engine for the Docker reconciler tests (installs and starts it when missing)"
 bash scripts/docker.sh
+
+echo "== nginx, fcgiwrap, sshd, ssh and git for the Git transport tests (installs them when missing)"
+bash scripts/git-servers.sh
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

@@ -4,6 +4,7 @@ use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
 use maestro_common::tls::{TlsSettings, check_scheme};
 use maestro_common::{FieldError, ResourceName};
+use maestro_git_transport::GitSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +21,11 @@ pub struct Config {
     pub advertise: Option<String>,
     /// Directory for sled and the local Git mirror.
     pub data_dir: PathBuf,
-    /// URL or path of the domain's bare Git repository.
+    /// URL or path of the domain's bare Git repository (`https://`, `ssh://`, `user@host:path`
+    /// or a path; never with a password in it).
     pub git_remote: String,
+    /// How to reach `git_remote`: CA, credentials, SSH key and pinned host keys, timeouts.
+    pub git: GitSettings,
     /// Create the bare repository at `git_remote` when it is a missing path (dev setups).
     pub git_init_remote: bool,
     /// Branch the blueprints are committed to.
@@ -54,6 +58,7 @@ impl Default for Config {
             advertise: None,
             data_dir: PathBuf::from("./data/domain"),
             git_remote: String::new(),
+            git: GitSettings::default(),
             git_init_remote: false,
             branch: "main".into(),
             sites: Vec::new(),
@@ -78,6 +83,8 @@ impl Validate for Config {
         if self.git_remote.trim().is_empty() {
             return Err(FieldError::new("git_remote", "must not be empty"));
         }
+        self.git
+            .validate_for("git", "git_remote", &self.git_remote)?;
         if !git2::Reference::is_valid_name(&format!("refs/heads/{}", self.branch)) {
             return Err(FieldError::new(
                 "branch",
@@ -163,6 +170,13 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_example_is_valid() {
+        let c: Config =
+            serde_json::from_str(include_str!("../../deploy/config/domain.json")).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn validation_names_the_key() {
         let cases: Vec<(Config, &str)> = vec![
             (
@@ -185,6 +199,20 @@ mod tests {
                     ..valid()
                 },
                 "git_remote",
+            ),
+            (
+                Config {
+                    git_remote: "https://deploy:s3cret@git.example/north.git".into(),
+                    ..valid()
+                },
+                "git_remote",
+            ),
+            (
+                Config {
+                    git_remote: "ssh://git@git.example/north.git".into(),
+                    ..valid()
+                },
+                "git.ssh_key",
             ),
             (
                 Config {

@@ -32,3 +32,14 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+impl Error {
+    /// A Git setup failure at start-up: unusable transport settings (a missing CA bundle, key
+    /// or password file) are a configuration error, the rest a Git error.
+    pub fn from_git_setup(e: crate::git::GitError) -> Self {
+        match e {
+            crate::git::GitError::Settings(t) => Error::Config(format!("git: {t}")),
+            other => Error::Git(other),
+        }
+    }
+}

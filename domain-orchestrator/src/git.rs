@@ -3,6 +3,7 @@
 //! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward).
 
 use git2::{FileMode, Oid, Repository, Signature};
+use maestro_git_transport::{GitSettings, RemoteAccess, TransportError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,6 +33,9 @@ pub enum GitError {
     /// Creating a directory failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The transport settings of the remote are unusable (a file missing, a CA bundle invalid).
+    #[error("git settings: {0}")]
+    Settings(#[from] TransportError),
 }
 
 /// The result of a publish.
@@ -58,6 +62,7 @@ pub trait BlueprintRepo: Send + Sync {
 pub struct GitPublisher {
     repo: Mutex<Repository>,
     remote: String,
+    access: RemoteAccess,
     branch: String,
     signature: (String, String),
 }
@@ -138,12 +143,20 @@ impl GitPublisher {
         Ok(Self {
             repo: Mutex::new(repo),
             remote,
+            access: RemoteAccess::default(),
             branch: branch.to_string(),
             signature: (
                 format!("maestro domain {domain}"),
                 format!("maestro+{domain}@localhost"),
             ),
         })
+    }
+
+    /// Reaches the remote with `settings` (CA, credentials, SSH key, timeouts); checks their
+    /// files now, so a bad setting fails at start-up.
+    pub fn with_settings(mut self, settings: &GitSettings) -> Result<Self, GitError> {
+        self.access = RemoteAccess::new(&self.remote, settings)?;
+        Ok(self)
     }
 
     fn tracking_ref(&self) -> String {
@@ -156,7 +169,8 @@ impl GitPublisher {
         // Prune: a branch the remote no longer has must not leave a stale tracking ref.
         let mut opts = git2::FetchOptions::new();
         opts.prune(git2::FetchPrune::On);
-        remote.fetch(&[&spec], Some(&mut opts), None)?;
+        self.access
+            .run(|| remote.fetch(&[&spec], Some(&mut opts), None))?;
         Ok(repo
             .find_reference(&self.tracking_ref())
             .ok()
@@ -177,7 +191,10 @@ impl GitPublisher {
         });
         let mut opts = git2::PushOptions::new();
         opts.remote_callbacks(callbacks);
-        let result = remote.push(&[&format!("{local_ref}:{local_ref}")], Some(&mut opts));
+        let refspec = format!("{local_ref}:{local_ref}");
+        let result = self
+            .access
+            .run(|| remote.push(&[&refspec], Some(&mut opts)));
         drop(opts);
         match (result, rejection) {
             (Err(e), _) => Ok(Err(e.message().to_string())),

@@ -68,13 +68,14 @@ pub async fn run_with_context(
         config.branch.clone(),
         config.domain.clone(),
     );
-    let init = config.git_init_remote;
+    let (init, git) = (config.git_init_remote, config.git.clone());
     let git_dir = dir.join("git");
     let repo = tokio::task::spawn_blocking(move || {
-        GitPublisher::open(&git_dir, &remote, &branch, init, &domain)
+        GitPublisher::open(&git_dir, &remote, &branch, init, &domain)?.with_settings(&git)
     })
     .await
-    .map_err(|e| Error::Config(format!("git setup task: {e}")))??;
+    .map_err(|e| Error::Config(format!("git setup task: {e}")))?
+    .map_err(Error::from_git_setup)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {

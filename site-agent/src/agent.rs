@@ -52,6 +52,9 @@ pub struct Running {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
     maestro_common::config::Validate::validate(&config)
         .map_err(|e| Error::Config(e.to_string()))?;
+    // Checks the Git transport's files (CA, key, known hosts, password) before anything starts.
+    let git = maestro_git_transport::RemoteAccess::new(&config.git_remote, &config.git)
+        .map_err(|e| Error::Config(format!("git: {e}")))?;
     let own = Role::Site {
         domain: ResourceName::parse("domain", &config.domain)
             .map_err(|e| Error::Config(e.to_string()))?,
@@ -113,14 +116,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             return Err(e);
         }
     };
-    let tracker =
-        match start_loops(&config, client, keys, db.clone(), &enabled, tls, &shutdown).await {
-            Ok(t) => t,
-            Err(e) => {
-                stop_colony(&colony_shutdown, server).await;
-                return Err(e);
-            }
-        };
+    let tracker = match start_loops(
+        &config,
+        client,
+        keys,
+        db.clone(),
+        &enabled,
+        Outbound { git, tls },
+        &shutdown,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            stop_colony(&colony_shutdown, server).await;
+            return Err(e);
+        }
+    };
     let names: Vec<&str> = enabled.iter().map(|e| e.registration.name()).collect();
     tracing::info!(site = %config.site, domain = %config.domain, colony = %addr, reconcilers = ?names, "site agent running");
     let task = tokio::spawn(async move {
@@ -204,15 +216,23 @@ async fn stop_colony(token: &CancellationToken, server: Option<colony::RunningSe
     }
 }
 
+/// How the site reaches out: its Git remote and its domain's log server (the only connections
+/// a site makes).
+struct Outbound {
+    git: maestro_git_transport::RemoteAccess,
+    tls: Option<TlsSource>,
+}
+
 async fn start_loops(
     config: &Config,
     client: ColonyClient,
     keys: SiteKeys,
     db: sled::Db,
     enabled: &[Enabled],
-    tls: Option<TlsSource>,
+    outbound: Outbound,
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
+    let Outbound { git, tls } = outbound;
     let tracker = TaskTracker::new();
     let outbox =
         Outbox::open_bounded(&db, &config.domain, &config.site, config.outbox_max_records)?;
@@ -258,7 +278,8 @@ async fn start_loops(
         &config.data_dir.join(GIT_DIR),
         &config.git_remote,
         &config.branch,
-    );
+    )
+    .with_access(git);
     let sync = GitSync::new(ctx.clone(), mirror)?;
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);

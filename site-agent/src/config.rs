@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use maestro_common::launch::{Service, StartError, Started};
+use maestro_git_transport::GitSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,8 +20,11 @@ pub struct Config {
     pub site: String,
     /// Where the agent keeps its sled database, keys, Git mirror and the embedded colony.
     pub data_dir: PathBuf,
-    /// URL or filesystem path of the domain's Git repository.
+    /// URL or filesystem path of the domain's Git repository (`https://`, `ssh://`,
+    /// `user@host:path` or a path; never with a password in it).
     pub git_remote: String,
+    /// How to reach `git_remote`: CA, credentials, SSH key and pinned host keys, timeouts.
+    pub git: GitSettings,
     /// Branch to follow.
     pub branch: String,
     /// Milliseconds between Git fetches.
@@ -54,6 +58,7 @@ impl Default for Config {
             site: "site".to_string(),
             data_dir: PathBuf::from("./data/site"),
             git_remote: String::new(),
+            git: GitSettings::default(),
             branch: "main".to_string(),
             sync_interval_ms: 30_000,
             log_server: "http://127.0.0.1:7400".to_string(),
@@ -77,6 +82,8 @@ impl maestro_common::config::Validate for Config {
         if self.git_remote.trim().is_empty() {
             return Err(FieldError::new("git_remote", "required"));
         }
+        self.git
+            .validate_for("git", "git_remote", &self.git_remote)?;
         let url = |field: &str, v: &str| {
             if v.starts_with("http://") || v.starts_with("https://") {
                 Ok(())
@@ -138,5 +145,41 @@ mod tests {
         .unwrap();
         assert_eq!(c.reconcilers["docker"]["mode"], "on");
         assert!(serde_json::from_str::<Config>(r#"{"docker": "on"}"#).is_err());
+    }
+
+    #[test]
+    fn the_deploy_example_is_valid() {
+        use maestro_common::config::Validate;
+        let c: Config =
+            serde_json::from_str(include_str!("../../deploy/config/site.json")).unwrap();
+        assert_eq!(c.validate(), Ok(()));
+        assert!(c.git.password_file.is_some());
+    }
+
+    #[test]
+    fn git_settings_are_validated_with_the_remote() {
+        use maestro_common::config::Validate;
+        let https: Config = serde_json::from_str(
+            r#"{"git_remote": "https://git.example/north.git",
+                "git": {"ca": "/etc/maestro/git-ca.pem", "username": "site", "password_env": "GIT_TOKEN"},
+                "tls": {"insecure": true}}"#,
+        )
+        .unwrap();
+        assert_eq!(https.validate(), Ok(()));
+        let inline = Config {
+            git_remote: "https://site:s3cret@git.example/north.git".into(),
+            tls: TlsSettings::insecure(),
+            ..Config::default()
+        };
+        let err = inline.validate().unwrap_err();
+        assert_eq!(err.field, "git_remote");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let ssh = Config {
+            git_remote: "git@git.example:north.git".into(),
+            tls: TlsSettings::insecure(),
+            ..Config::default()
+        };
+        assert_eq!(ssh.validate().unwrap_err().field, "git.ssh_key");
+        assert!(serde_json::from_str::<Config>(r#"{"git": {"password": "x"}}"#).is_err());
     }
 }

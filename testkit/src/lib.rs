@@ -1,7 +1,7 @@
 //! The test kit every Maestro test harness shares: one way to wait (a condition polled under a
 //! deadline, a future under a deadlock guard), free ports and a tiny HTTP client, bare Git
-//! repositories, workloads found through /proc, child processes of the real binaries, in-test
-//! gRPC servers on ephemeral ports (and an in-test log server), the Docker Engine from
+//! repositories and real Git servers (HTTPS, SSH, a silent one), workloads found through /proc,
+//! child processes of the real binaries, in-test gRPC servers on ephemeral ports (and an in-test log server), the Docker Engine from
 //! `scripts/docker.sh`, and test logging.
 //!
 //! Invariants: nothing here sleeps to synchronise (waits poll a condition or await a signal,
@@ -12,6 +12,7 @@
 pub mod binary;
 pub mod docker;
 pub mod git;
+pub mod git_servers;
 pub mod grpc;
 pub mod logs;
 pub mod net;

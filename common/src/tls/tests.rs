@@ -412,3 +412,66 @@ async fn a_client_can_require_the_identity_of_the_server() {
     );
     server.stop().await;
 }
+
+#[test]
+fn a_component_starts_only_with_its_own_identity_and_a_matching_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let north = crate::identity::Role::Domain {
+        domain: crate::ResourceName::parse("domain", "north").unwrap(),
+    };
+    let stop = CancellationToken::new();
+    let south = ca.write(
+        &dir.path().join("s"),
+        &ca.leaf("spiffe://td/domain/south", true),
+    );
+    let e = start(&south, "domain orchestrator", &north, &stop).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "names spiffe://td/domain/south, but this domain orchestrator is domain north"
+        ),
+        "{e}"
+    );
+    // A certificate with the key of another: refused (a renewal caught between its two writes).
+    let (a, b) = (
+        ca.leaf("spiffe://td/domain/north", true),
+        ca.leaf("spiffe://td/domain/north", true),
+    );
+    let mixed = Leaf {
+        cert: a.cert,
+        key: b.key,
+    };
+    let e = TlsSource::load(&ca.write(&dir.path().join("m"), &mixed)).unwrap_err();
+    assert!(e.to_string().contains("does not match its key"), "{e}");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_bundle_of_two_cas_trusts_both_during_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (Ca::new(), Ca::new());
+    let bundle = format!("{}{}", old.pem(), new.pem());
+    let server_tls = TlsSource::load(&write_files(
+        &dir.path().join("s"),
+        &bundle,
+        &new.leaf("spiffe://td/domain/north", true),
+    ))
+    .unwrap()
+    .unwrap();
+    let server = Server::start(server_tls, tonic::service::Routes::default()).await;
+    for (name, ca) in [("old", &old), ("new", &new)] {
+        let client = TlsSource::load(&write_files(
+            &dir.path().join(name),
+            &bundle,
+            &ca.leaf("spiffe://td/maestro", false),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            health(server.channel(&client)).await.unwrap(),
+            SERVING,
+            "{name}"
+        );
+    }
+    server.stop().await;
+}

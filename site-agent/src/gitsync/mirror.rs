@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use maestro_git_transport::RemoteAccess;
 
 use crate::Error;
 
@@ -25,16 +26,25 @@ pub struct GitMirror {
     path: PathBuf,
     remote: String,
     branch: String,
+    access: RemoteAccess,
 }
 
 impl GitMirror {
-    /// A mirror at `path` of `remote` (URL or path), following `branch`.
+    /// A mirror at `path` of `remote` (URL or path), following `branch`, reached with no
+    /// transport settings (see [`GitMirror::with_access`]).
     pub fn new(path: &Path, remote: &str, branch: &str) -> Self {
         Self {
             path: path.to_path_buf(),
             remote: remote.to_string(),
             branch: branch.to_string(),
+            access: RemoteAccess::default(),
         }
+    }
+
+    /// Reaches the remote through `access` (CA, credentials, SSH key, timeouts).
+    pub fn with_access(mut self, access: RemoteAccess) -> Self {
+        self.access = access;
+        self
     }
 
     fn tracking_ref(&self) -> String {
@@ -59,7 +69,8 @@ impl GitMirror {
         let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
         let mut opts = FetchOptions::new();
         opts.download_tags(git2::AutotagOption::None);
-        remote.fetch(&[refspec.as_str()], Some(&mut opts), None)?;
+        self.access
+            .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None))?;
         self.tip_in(&repo)
     }
 

@@ -149,6 +149,7 @@ pub fn agent_config(
         site: site.to_string(),
         data_dir: data_dir.to_path_buf(),
         git_remote: git_remote.to_string(),
+        git: Default::default(),
         branch: "main".to_string(),
         sync_interval_ms: 200,
         log_server: log_server.to_string(),
