@@ -26,6 +26,9 @@ bash scripts/docker.sh
 echo "== nginx, fcgiwrap, sshd, ssh and git for the Git transport tests (installs them when missing)"
 bash scripts/git-servers.sh
 
+echo "== iproute2 and iptables for the multi-host test (installs them when missing)"
+bash scripts/net-tools.sh
+
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
 

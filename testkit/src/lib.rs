@@ -16,6 +16,7 @@ pub mod git_servers;
 pub mod grpc;
 pub mod logs;
 pub mod net;
+pub mod netns;
 pub mod pki;
 pub mod procs;
 pub mod tracing;

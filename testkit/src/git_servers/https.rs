@@ -7,14 +7,18 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::process::{ServerProcess, bare_repo, program, wait_listening};
+use super::process::{ServerProcess, bare_repo, program, wait_listening_at};
 use super::tls::TestCa;
+use crate::netns::Netns;
+use std::net::{IpAddr, SocketAddr};
 
 const GIT_HTTP_BACKEND: &str = "/usr/lib/git-core/git-http-backend";
 
 /// A running HTTPS Git server; nginx and fcgiwrap are killed when it drops.
 pub struct HttpsGitServer {
-    /// The port nginx listens on (127.0.0.1).
+    /// The address nginx listens on (127.0.0.1 unless started with [`HttpsGitServer::start_in`]).
+    pub ip: IpAddr,
+    /// The port nginx listens on.
     pub port: u16,
     /// The user basic authentication accepts.
     pub username: String,
@@ -28,7 +32,7 @@ pub struct HttpsGitServer {
     _fcgiwrap: ServerProcess,
 }
 
-fn nginx_config(dir: &Path, port: u16) -> String {
+fn nginx_config(dir: &Path, ip: IpAddr, port: u16) -> String {
     let d = dir.display();
     format!(
         r#"# Test server: one process as root (fcgiwrap's socket is in a private temp dir).
@@ -48,7 +52,7 @@ http {{
     scgi_temp_path {d}/tmp/scgi;
     client_max_body_size 0;
     server {{
-        listen 127.0.0.1:{port} ssl;
+        listen {ip}:{port} ssl;
         ssl_certificate {d}/server.pem;
         ssl_certificate_key {d}/server-key.pem;
         location ~ ^/git(/.*)$ {{
@@ -71,6 +75,12 @@ http {{
 impl HttpsGitServer {
     /// Starts nginx and fcgiwrap in a new temp dir and waits until nginx accepts connections.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in(None, IpAddr::from([127, 0, 0, 1])).await
+    }
+
+    /// Like [`HttpsGitServer::start`], inside network namespace `netns` (when given), listening
+    /// on `ip` (which its certificate names).
+    pub async fn start_in(netns: Option<&Netns>, ip: IpAddr) -> anyhow::Result<Self> {
         let (nginx, fcgiwrap) = (program("nginx")?, program("fcgiwrap")?);
         anyhow::ensure!(
             Path::new(GIT_HTTP_BACKEND).is_file(),
@@ -82,7 +92,9 @@ impl HttpsGitServer {
             std::fs::create_dir_all(d.join(sub))?;
         }
         let ca = TestCa::new(d, "ca")?;
-        ca.issue_server(d)?;
+        let mut sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        sans.push(ip.to_string());
+        ca.issue_server_for(d, &sans)?;
         let (username, password) = (
             "deploy".to_string(),
             format!("pw-{}", crate::net::free_port()),
@@ -93,10 +105,14 @@ impl HttpsGitServer {
             format!("{username}:{{PLAIN}}{password}\n"),
         )?;
         let port = crate::net::free_port();
-        std::fs::write(d.join("nginx.conf"), nginx_config(d, port))?;
+        std::fs::write(d.join("nginx.conf"), nginx_config(d, ip, port))?;
+        let command = |program: &Path| match netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        };
 
         let socket = d.join("fcgiwrap.sock");
-        let mut fcgi_cmd = Command::new(fcgiwrap);
+        let mut fcgi_cmd = command(&fcgiwrap);
         fcgi_cmd
             .arg("-c")
             .arg("1")
@@ -109,7 +125,7 @@ impl HttpsGitServer {
         })
         .await?;
 
-        let mut nginx_cmd = Command::new(nginx);
+        let mut nginx_cmd = command(&nginx);
         nginx_cmd
             .arg("-p")
             .arg(d)
@@ -118,10 +134,11 @@ impl HttpsGitServer {
             .arg("-c")
             .arg(d.join("nginx.conf"));
         let mut nginx = ServerProcess::spawn("nginx", nginx_cmd, &d.join("nginx.log"))?;
-        wait_listening(&mut nginx, port)
+        wait_listening_at(&mut nginx, SocketAddr::new(ip, port), netns)
             .await
             .with_context(|| nginx_log(d))?;
         Ok(Self {
+            ip,
             port,
             username,
             password,
@@ -144,7 +161,10 @@ impl HttpsGitServer {
 
     /// The HTTPS URL of repository `name` (no credentials in it).
     pub fn url(&self, name: &str) -> String {
-        format!("https://127.0.0.1:{}/git/{name}.git", self.port)
+        format!(
+            "https://{}/git/{name}.git",
+            SocketAddr::new(self.ip, self.port)
+        )
     }
 
     /// Writes `password` to a file (mode 0600) in the server's folder and returns its path.

@@ -117,15 +117,27 @@ pub(crate) fn bare_repo(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`, failing early when
 /// `process` exits.
 pub(crate) async fn wait_listening(process: &mut ServerProcess, port: u16) -> anyhow::Result<()> {
-    let what = format!("{} to listen on 127.0.0.1:{port}", process.name);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening_at(process, addr, None).await
+}
+
+/// Waits until something accepts TCP connections on `addr`, seen from namespace `netns` when
+/// given; fails early when `process` exits.
+pub(crate) async fn wait_listening_at(
+    process: &mut ServerProcess,
+    addr: std::net::SocketAddr,
+    netns: Option<&crate::netns::Netns>,
+) -> anyhow::Result<()> {
+    let what = format!("{} to listen on {addr}", process.name);
+    let connects =
+        move || std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
     crate::wait::until(what, crate::GUARD, async || {
         process.check_running()?;
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        Ok(
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
-                .ok()
-                .map(drop),
-        )
+        let up = match netns {
+            Some(ns) => ns.block_on(move || async move { connects() })?,
+            None => connects(),
+        };
+        Ok(up.then_some(()))
     })
     .await
 }

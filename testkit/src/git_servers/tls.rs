@@ -37,9 +37,17 @@ impl TestCa {
     /// Issues a server certificate for 127.0.0.1 and localhost; writes `dir/server.pem` and
     /// `dir/server-key.pem` and returns their paths.
     pub fn issue_server(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+        self.issue_server_for(dir, &["127.0.0.1".to_string(), "localhost".to_string()])
+    }
+
+    /// [`Self::issue_server`] for the names and addresses `sans`.
+    pub fn issue_server_for(
+        &self,
+        dir: &Path,
+        sans: &[String],
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
         let key = KeyPair::generate()?;
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        let mut params = CertificateParams::new(sans.to_vec())?;
         params
             .distinguished_name
             .push(DnType::CommonName, "maestro test git server");
