@@ -131,3 +131,73 @@ impl Access {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::identity::Role;
+
+    /// Collects what is logged while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn peer(role: Role) -> PeerIdentity {
+        PeerIdentity::new("td", role).unwrap()
+    }
+
+    #[test]
+    fn a_refusal_is_logged_with_its_rule_and_returned_as_permission_denied() {
+        let access = Access::checked(&peer(Role::Maestro), OperatorPolicy::default());
+        let site = peer(Role::Site {
+            domain: crate::ResourceName::parse("d", "north").unwrap(),
+            site: crate::ResourceName::parse("s", "n1").unwrap(),
+        });
+        let call = Call::WriteIntents { domain: "north" };
+        let mut status = None;
+        let log = logged(|| status = Some(access.allow(&site, &call).unwrap_err()));
+        let status = status.unwrap();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(status.message().contains("intents-from-maestro-only"), "{status:?}");
+        assert!(
+            log.contains("call refused")
+                && log.contains("rule=\"intents-from-maestro-only\"")
+                && log.contains("spiffe://td/domain/north/site/n1"),
+            "{log}"
+        );
+        // Allowed calls are not logged; open access allows everything.
+        let maestro = peer(Role::Maestro);
+        assert!(logged(|| access.allow(&maestro, &call).unwrap()).is_empty());
+        assert!(Access::open().allow(&site, &call).is_ok());
+        assert!(!Access::open().is_checked());
+    }
+
+    #[test]
+    fn a_request_without_an_identity_is_unauthenticated_when_checked() {
+        let access = Access::checked(&peer(Role::Maestro), OperatorPolicy::default());
+        let call = Call::ReadIntents { domain: "north" };
+        let e = access.check(&tonic::Request::new(()), &call).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        assert_eq!(Access::open().check(&tonic::Request::new(()), &call).unwrap(), None);
+    }
+}
