@@ -16,6 +16,10 @@ pub const INSTANCE: &str = "colonies.instance";
 pub const REPLICA: &str = "colonies.replica";
 /// Declared ports, `host:container/protocol` comma-separated (informational with host networking).
 pub const PORTS: &str = "colonies.ports";
+/// What the container runs, as a hash of its desired configuration without the generation (see
+/// [`crate::spec::DesiredContainer::template`]): a container with the desired template is kept
+/// when only the generation changed (e.g. `replicas`).
+pub const TEMPLATE: &str = "maestro.template";
 
 /// Longest container name produced.
 const MAX_NAME: usize = 128;

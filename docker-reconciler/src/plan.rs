@@ -68,10 +68,14 @@ impl Action {
     }
 }
 
-/// Plans the convergence of `observed` (the managed containers of one blueprint) to `desired`.
-/// Removals come first (they free names), then starts, then creations; each group is sorted by
-/// container name. A container is kept when its name is a desired slot, its labels match that
-/// slot, and it carries the desired generation; exited ones are started again.
+/// Plans one round of the convergence of `observed` (the managed containers of one blueprint)
+/// to `desired`. Removals come first (they free names), then starts, then creations; each group
+/// is sorted by container name. A container is kept when its name is a desired slot, its labels
+/// match that slot, and it runs the desired template (see [`DesiredContainer::template`]; a
+/// container made before templates were must carry the desired generation): a change of the
+/// generation alone (e.g. `replicas`) touches no running container. Containers of another
+/// template are replaced in place, at most `maxUnavailable` slots down at a time counting the
+/// slots already down; the rest keep running until a later round. Exited ones are started again.
 pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec<Action> {
     let slots: BTreeMap<&str, &DesiredContainer> =
         desired.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -81,6 +85,8 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
     let mut kept: BTreeSet<&str> = BTreeSet::new();
     let mut removes = Vec::new();
     let mut starts = Vec::new();
+    // Running containers of another template, by slot: replaced within the rollout budget.
+    let mut outdated: Vec<&ObservedContainer> = Vec::new();
     for o in sorted {
         let remove = |reason| Action::Remove {
             id: o.id.clone(),
@@ -95,8 +101,13 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
             removes.push(remove(RemoveReason::NotInSpec));
         } else if !labels_match(o, d) {
             removes.push(remove(RemoveReason::LabelMismatch));
-        } else if o.generation() != Some(d.generation) {
-            removes.push(remove(RemoveReason::OldGeneration));
+        } else if !is_current(o, d) {
+            if o.is_up() {
+                kept.insert(d.name.as_str());
+                outdated.push(o);
+            } else {
+                removes.push(remove(RemoveReason::OldGeneration));
+            }
         } else {
             match o.state {
                 ContainerState::Running | ContainerState::Paused | ContainerState::Restarting => {
@@ -115,12 +126,38 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
             }
         }
     }
+    // Slots down now: to be created (nothing up in them) or to be started again.
+    let down = desired
+        .iter()
+        .filter(|d| !kept.contains(d.name.as_str()))
+        .count()
+        + starts.len();
+    let max_unavailable = desired.first().map_or(1, |d| d.max_unavailable) as usize;
+    for o in outdated
+        .into_iter()
+        .take(max_unavailable.saturating_sub(down))
+    {
+        kept.remove(o.name.as_str());
+        removes.push(Action::Remove {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            reason: RemoveReason::OldGeneration,
+        });
+    }
     let creates = desired
         .iter()
         .filter(|d| !kept.contains(d.name.as_str()))
         .map(|d| Action::Create(Box::new(d.clone())));
     removes.sort_by(|a: &Action, b| a.name().cmp(b.name()));
     removes.into_iter().chain(starts).chain(creates).collect()
+}
+
+/// Whether `o` runs what `d` asks for.
+pub fn is_current(o: &ObservedContainer, d: &DesiredContainer) -> bool {
+    match o.label(labels::TEMPLATE) {
+        "" => o.generation() == Some(d.generation),
+        template => template == d.template(),
+    }
 }
 
 fn labels_match(o: &ObservedContainer, d: &DesiredContainer) -> bool {

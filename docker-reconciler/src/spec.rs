@@ -103,9 +103,41 @@ pub struct DesiredContainer {
     pub nano_cpus: Option<i64>,
     /// Memory limit in bytes.
     pub memory_bytes: Option<i64>,
+    /// `spec.rollout.maxUnavailable`: how many containers of the blueprint may be down at once
+    /// while a new template replaces them (default 1; containers keep their names, so there is
+    /// no surge).
+    pub max_unavailable: u32,
 }
 
 impl DesiredContainer {
+    /// What this container runs, as a hash of everything it is created with except the
+    /// generation and the rollout limits.
+    pub fn template(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let ports: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("{:?}:{:?}:{}/{}", p.name, p.host, p.container, p.protocol))
+            .collect();
+        let volumes: Vec<String> = self.volumes.iter().map(|v| v.bind_string()).collect();
+        let canonical = serde_json::json!({
+            "name": self.name,
+            "kind": self.kind,
+            "image": self.image,
+            "env": self.env,
+            "ports": ports,
+            "volumes": volumes,
+            "entrypoint": self.entrypoint,
+            "cmd": self.cmd,
+            "privileged": self.privileged,
+            "networkMode": self.network_mode,
+            "nanoCpus": self.nano_cpus,
+            "memoryBytes": self.memory_bytes,
+        });
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The labels the container is created with.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
@@ -116,6 +148,7 @@ impl DesiredContainer {
         l.insert(labels::KIND.to_string(), self.kind.clone());
         l.insert(labels::INSTANCE.to_string(), self.instance.clone());
         l.insert(labels::REPLICA.to_string(), self.replica.to_string());
+        l.insert(labels::TEMPLATE.to_string(), self.template());
         if !self.ports.is_empty() {
             l.insert(labels::PORTS.to_string(), self.ports_label());
         }
@@ -174,6 +207,7 @@ pub fn desired_containers(
 ) -> Result<Vec<DesiredContainer>, String> {
     let obj = bp.spec.as_object().ok_or("spec: not an object")?;
     let replicas = replicas(obj)?;
+    let max_unavailable = max_unavailable(obj)?;
     let templates = match bp.kind.as_str() {
         DOCKER_DEPLOYMENT => docker_templates(obj)?,
         EXECUTOR_DEPLOYMENT => vec![executor_template(obj)?],
@@ -229,6 +263,7 @@ pub fn desired_containers(
                     .unwrap_or_else(|| default_network_mode.to_string()),
                 nano_cpus: t.nano_cpus,
                 memory_bytes: t.memory_bytes,
+                max_unavailable,
             });
         }
     }
@@ -241,6 +276,39 @@ pub fn desired_containers(
         ));
     }
     Ok(out)
+}
+
+/// `spec.rollout`: only `maxUnavailable` (1 to `MAX_REPLICAS`, default 1); a surge would need
+/// a second container under the same name.
+fn max_unavailable(obj: &Map<String, Value>) -> Result<u32, String> {
+    let rollout = match obj.get("rollout") {
+        None | Some(Value::Null) => return Ok(1),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err("spec.rollout: not an object".into()),
+    };
+    for (k, v) in rollout {
+        match k.as_str() {
+            "maxUnavailable" => {}
+            "maxSurge" if uint(v) == Some(0) => {}
+            "maxSurge" => {
+                return Err(
+                    "spec.rollout.maxSurge: containers keep their names, so only 0 (use \
+                     maxUnavailable)"
+                        .into(),
+                );
+            }
+            other => return Err(format!("spec.rollout.{other}: unknown field")),
+        }
+    }
+    match rollout.get("maxUnavailable") {
+        None | Some(Value::Null) => Ok(1),
+        Some(v) => uint(v)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=MAX_REPLICAS).contains(n))
+            .ok_or(format!(
+                "spec.rollout.maxUnavailable: an integer from 1 to {MAX_REPLICAS}"
+            )),
+    }
 }
 
 fn replicas(obj: &Map<String, Value>) -> Result<u32, String> {

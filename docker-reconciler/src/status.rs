@@ -9,8 +9,8 @@ use crate::spec::DesiredContainer;
 /// The status from `desired` (none when the spec is invalid) and `observed` containers.
 ///
 /// `total` is the number of desired containers; `running` counts running containers in a
-/// desired slot at the desired generation, so "converged" is `running == total` at the
-/// blueprint's generation.
+/// desired slot that run its template (see [`crate::plan::is_current`]), so "converged" is
+/// `running == total` once every container runs what the blueprint's generation asks for.
 pub fn build_status(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Status {
     let mut sorted: Vec<&ObservedContainer> = observed.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
@@ -20,7 +20,7 @@ pub fn build_status(desired: &[DesiredContainer], observed: &[ObservedContainer]
         .map(|o| {
             let slot = desired.iter().find(|d| d.name == o.name);
             if o.state == ContainerState::Running
-                && slot.is_some_and(|d| o.generation() == Some(d.generation))
+                && slot.is_some_and(|d| crate::plan::is_current(o, d))
             {
                 running += 1;
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bollard::query_parameters::KillContainerOptions;
-use common::{Harness, WAIT, container_name, state};
+use common::{Harness, WAIT, container_name, label, state};
 use docker_reconciler::{DOCKER_DEPLOYMENT, labels};
 use maestro_testkit::until;
 use serde_json::{Value, json};
@@ -36,13 +36,18 @@ async fn scales_up_and_down() -> Result<()> {
     let name = h.name("sl");
     h.add(DOCKER_DEPLOYMENT, &name, sleeper(1)).await?;
     let slot = |i: u32| format!("{name}-s-{i}");
-    h.wait_running(&name, &[slot(0)], 1).await?;
+    let first = h.wait_running(&name, &[slot(0)], 1).await?[0].id.clone();
+    // Only replicas change: the running container is never touched (it keeps the generation
+    // label it was made with); the status is converged at the new generation.
     let g = h.update(&name, |s| s["replicas"] = json!(2)).await?;
-    h.wait_running(&name, &[slot(0), slot(1)], g).await?;
+    let up = h.wait_running_at(&name, &[slot(0), slot(1)], None).await?;
     h.wait_status(&name, 2, g).await?;
+    assert_eq!(up[0].id, first, "scaling up kept {}", slot(0));
+    assert_eq!(label(&up[1], labels::GENERATION), g.to_string());
     let g = h.update(&name, |s| s["replicas"] = json!(1)).await?;
-    h.wait_running(&name, &[slot(0)], g).await?;
+    let down = h.wait_running_at(&name, &[slot(0)], None).await?;
     h.wait_status(&name, 1, g).await?;
+    assert_eq!(down[0].id, first, "scaling down kept {}", slot(0));
     h.finish().await
 }
 

@@ -98,9 +98,14 @@ pub struct Converged {
     pub invalid_spec: Option<String>,
 }
 
-/// Converges `bp` through `r`: `desired` → `observe` → `plan` → `apply` each step (continuing
-/// past failures) → `observe` → `status`. An invalid spec changes nothing. No colony I/O: the
-/// caller writes the status and the log lines.
+/// Most plan/apply rounds of one convergence (a rollout of N instances takes about 2N).
+pub const MAX_ROUNDS: usize = 2 * 256 + 8;
+
+/// Converges `bp` through `r`: `desired`, then rounds of `observe` → `plan` → `apply` each step
+/// (continuing past failures within a round) until the plan is empty, a round fails or
+/// [`MAX_ROUNDS`] is reached, then `observe` → `status`. Rounds let a reconciler roll a change
+/// out step by step (start a new instance, stop the old one once the new one runs). An invalid
+/// spec changes nothing. No colony I/O: the caller writes the status and the log lines.
 pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<Converged, Error> {
     let name = &bp.metadata.name;
     let desired = match r.desired(bp) {
@@ -115,10 +120,23 @@ pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<
             });
         }
     };
-    let observed = r.observe(name).await?;
     let mut outcome = Outcome::default();
-    for action in r.plan(Some(&desired), &observed) {
-        outcome.extend(r.apply(name, Some(&desired), &observed, action).await);
+    for _ in 0..MAX_ROUNDS {
+        let observed = r.observe(name).await?;
+        let actions = r.plan(Some(&desired), &observed);
+        if actions.is_empty() {
+            break;
+        }
+        let mut round = Outcome::default();
+        for action in actions {
+            round.extend(r.apply(name, Some(&desired), &observed, action).await);
+        }
+        let failed = !round.errors.is_empty();
+        outcome.extend(round);
+        if failed {
+            // The next convergence (a trigger, the periodic recheck) tries again.
+            break;
+        }
     }
     let observed = r.observe(name).await?;
     Ok(Converged {

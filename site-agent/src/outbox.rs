@@ -68,8 +68,10 @@ struct State {
     pending: usize,
     /// Keys of droppable `log` records (every log record but the marker), oldest first.
     logs: VecDeque<u64>,
-    /// Key of the newest pending heartbeat.
-    heartbeat: Option<u64>,
+    /// Keys of the stored heartbeats: the newest, plus older ones only while they are in flight
+    /// (a new heartbeat replaces every stored one not in flight, so a failing push cannot make
+    /// them pile up).
+    heartbeats: std::collections::BTreeSet<u64>,
     /// The pending record standing for dropped log records.
     marker: Option<Marker>,
     /// Highest key of the batch being pushed; it and every key below it are in flight.
@@ -142,13 +144,17 @@ impl Outbox {
             record.observed_at = Some(now());
         }
         let mut st = self.lock();
-        let replaced = if record.stream == HEARTBEAT_STREAM {
-            st.heartbeat.filter(|k| !st.in_flight(*k))
+        let replaced: Vec<u64> = if record.stream == HEARTBEAT_STREAM {
+            st.heartbeats
+                .iter()
+                .copied()
+                .filter(|k| !st.in_flight(*k))
+                .collect()
         } else {
-            None
+            Vec::new()
         };
         let (key, seq) = (&self.records, &self.meta).transaction(|(records, meta)| {
-            if let Some(old) = replaced {
+            for old in &replaced {
                 records.remove(&old.to_be_bytes())?;
             }
             insert_new(records, meta, &record)
@@ -157,10 +163,11 @@ impl Outbox {
         match record.stream.as_str() {
             LOG_STREAM => st.logs.push_back(key),
             HEARTBEAT_STREAM => {
-                if replaced.is_some() {
-                    st.pending -= 1;
+                st.pending = st.pending.saturating_sub(replaced.len());
+                for old in &replaced {
+                    st.heartbeats.remove(old);
                 }
-                st.heartbeat = Some(key);
+                st.heartbeats.insert(key);
             }
             _ => {}
         }
@@ -312,9 +319,7 @@ impl Outbox {
         while st.logs.front().is_some_and(|k| *k <= upto) {
             st.logs.pop_front();
         }
-        if st.heartbeat.is_some_and(|k| k <= upto) {
-            st.heartbeat = None;
-        }
+        st.heartbeats.retain(|k| *k > upto);
         if st.marker.is_some_and(|m| m.key <= upto) {
             // Delivered: the next drop starts a new count.
             st.marker = None;
@@ -323,9 +328,21 @@ impl Outbox {
         Ok(())
     }
 
-    /// The batch `peek` returned was not delivered; its records may be dropped again.
+    /// The batch `peek` returned was not delivered; its records may be dropped again, and of the
+    /// heartbeats only the newest is kept.
     fn release(&self) {
-        self.lock().in_flight_upto = None;
+        let mut st = self.lock();
+        st.in_flight_upto = None;
+        let older: Vec<u64> = st.heartbeats.iter().rev().skip(1).copied().collect();
+        for key in older {
+            match self.records.remove(key.to_be_bytes()) {
+                Ok(_) => {
+                    st.heartbeats.remove(&key);
+                    st.pending = st.pending.saturating_sub(1);
+                }
+                Err(e) => tracing::warn!(error = %e, "dropping an older heartbeat"),
+            }
+        }
     }
 }
 
@@ -370,7 +387,9 @@ fn load_state(records: &sled::Tree, meta: &sled::Tree) -> Result<State, Error> {
         };
         match r.stream.as_str() {
             LOG_STREAM => st.logs.push_back(key),
-            HEARTBEAT_STREAM => st.heartbeat = Some(key),
+            HEARTBEAT_STREAM => {
+                st.heartbeats.insert(key);
+            }
             _ => {}
         }
     }

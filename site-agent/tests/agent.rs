@@ -113,6 +113,121 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     teardown(agent, &dir, &guard).await
 }
 
+/// Running instances in the order the reconciler's own log lines say they started and stopped.
+fn running_over_time(
+    logs: &[maestro_proto::logs::v1::Record],
+    blueprint: &str,
+    from: usize,
+) -> Vec<usize> {
+    let mut running = from;
+    let mut timeline = vec![running];
+    for r in logs.iter().filter(|r| r.blueprint == blueprint) {
+        let Some(record::Body::Log(l)) = &r.body else {
+            continue;
+        };
+        if l.message.starts_with("started instance ") {
+            running += 1;
+        } else if l.message.starts_with("stopped instance ") {
+            running = running.saturating_sub(1);
+        } else {
+            continue;
+        }
+        timeline.push(running);
+    }
+    timeline
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_touches_no_instance_and_a_new_command_rolls_out_one_at_a_time() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("api"),
+        process_blueprint("api", &intent, 1, 2, &["3600"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: api gen 1 (order order-1, intent {intent})"
+    ))?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    logs.wait_for("converged gen 1", |r| is_converged(r, "api", 1, 2))
+        .await?;
+    let first: Vec<u32> = guard.workloads().iter().map(|w| w.pid).collect();
+    assert_eq!(first.len(), 2);
+
+    // Replicas 2 -> 3 (same command): the two keep running, one is added.
+    repo.put(
+        &bp_path("api"),
+        process_blueprint("api", &intent, 2, 3, &["3600"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: api gen 2 (order order-2, intent {intent})"
+    ))?;
+    logs.wait_for("converged gen 2", |r| is_converged(r, "api", 2, 3))
+        .await?;
+    let second: Vec<u32> = guard.workloads().iter().map(|w| w.pid).collect();
+    assert_eq!(second.len(), 3, "{second:?}");
+    for pid in &first {
+        assert!(
+            second.contains(pid),
+            "instance {pid} was not touched: {second:?}"
+        );
+    }
+    // Replicas 3 -> 2: one stopped, the other two untouched.
+    repo.put(
+        &bp_path("api"),
+        process_blueprint("api", &intent, 3, 2, &["3600"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: api gen 3 (order order-3, intent {intent})"
+    ))?;
+    logs.wait_for("converged gen 3", |r| is_converged(r, "api", 3, 2))
+        .await?;
+    let third: Vec<u32> = guard.workloads().iter().map(|w| w.pid).collect();
+    assert_eq!(third.len(), 2);
+    assert!(
+        third.iter().all(|p| second.contains(p)),
+        "{third:?} of {second:?}"
+    );
+
+    // A new command: replaced one at a time, never fewer than 2 running, at most 3.
+    repo.put(
+        &bp_path("api"),
+        process_blueprint("api", &intent, 4, 2, &["3601"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: api gen 4 (order order-4, intent {intent})"
+    ))?;
+    logs.wait_for("converged gen 4", |r| is_converged(r, "api", 4, 2))
+        .await?;
+    let fourth: Vec<u32> = guard.workloads().iter().map(|w| w.pid).collect();
+    assert_eq!(fourth.len(), 2);
+    assert!(
+        fourth.iter().all(|p| !third.contains(p)),
+        "all replaced: {fourth:?}"
+    );
+    let log_line = |r: &maestro_proto::logs::v1::Record, text: &str| matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == "api" && l.message.contains(text));
+    // The log lines of the last step may trail the status.
+    logs.wait_for("the last old instance stopped", |r| {
+        log_line(r, "stopped instance api-1") && log_line(r, "generation 3")
+    })
+    .await?;
+    let rollout_start = logs
+        .seen
+        .iter()
+        .position(|r| log_line(r, "started instance") && log_line(r, "generation 4"))
+        .expect("a generation 4 instance started");
+    let timeline = running_over_time(&logs.seen[rollout_start..], "api", 2);
+    assert_eq!(
+        timeline,
+        vec![2, 3, 2, 3, 2],
+        "start one, stop one, twice: {timeline:?}"
+    );
+    teardown(agent, &dir, &guard).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_an_instance_that_was_killed() -> Result<()> {
     let guard = workload_guard();

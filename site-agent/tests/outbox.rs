@@ -91,11 +91,20 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
     within("every status and the newest logs", GUARD, collect).await??;
     ensure!(dropped > 0, "the bound must have dropped log records");
     ensure!(heartbeats <= 2, "heartbeats are coalesced: {heartbeats}");
-    // The kept lines are the newest ones.
-    let newest: BTreeSet<String> = (LOGS - lines.len() as u64..LOGS)
-        .map(|i| format!("line {i}"))
-        .collect();
-    ensure!(lines == newest, "kept {lines:?}");
+    // Every line is delivered or counted as dropped. Which ones were kept depends on timing:
+    // the oldest go first, except lines a failed push held in flight while the outbox
+    // overflowed (they cannot be dropped, they may have been delivered), so newer lines went in
+    // their place. The exact drop order without a push in flight is unit-tested.
+    ensure!(
+        lines.len() as u64 + dropped == LOGS,
+        "kept {} + dropped {dropped}",
+        lines.len()
+    );
+    ensure!(
+        lines.len() <= MAX,
+        "kept more than the bound: {}",
+        lines.len()
+    );
     // The ack follows the reply the log server already sent: poll the outbox.
     until("the outbox to drain", GUARD, async || {
         Ok(ob.is_empty().then_some(()))

@@ -85,7 +85,7 @@ async fn creates_then_is_idempotent() {
 }
 
 #[tokio::test]
-async fn new_generation_replaces_and_scales() {
+async fn a_new_image_replaces_and_scaling_keeps_running_containers() {
     let rt = FakeRuntime::with_images(["img:1", "img:2"]);
     converge(&rt, &bp(1, 1, "img:1")).await;
     let first = rt.containers()[0].id.clone();
@@ -95,17 +95,20 @@ async fn new_generation_replaces_and_scales() {
     assert_eq!(now.len(), 1);
     assert_ne!(now[0].id, first);
     assert_eq!(now[0].image, "img:2");
+    let kept = now[0].id.clone();
+    // Only replicas change: the running container stays (with the generation it was made at).
     converge(&rt, &bp(3, 3, "img:2")).await;
     assert_eq!(
         running(&rt),
         [
-            ("web-app-0".into(), Some(3)),
+            ("web-app-0".into(), Some(2)),
             ("web-app-1".into(), Some(3)),
             ("web-app-2".into(), Some(3))
         ]
     );
     converge(&rt, &bp(4, 1, "img:2")).await;
-    assert_eq!(running(&rt), [("web-app-0".into(), Some(4))]);
+    assert_eq!(running(&rt), [("web-app-0".into(), Some(2))]);
+    assert_eq!(rt.containers()[0].id, kept, "never replaced");
 }
 
 #[tokio::test]

@@ -4,11 +4,15 @@ use colony::model::Blueprint;
 use serde_json::json;
 
 fn desired(generation: i64, replicas: u32) -> Vec<DesiredContainer> {
+    desired_image(generation, replicas, "img:1")
+}
+
+fn desired_image(generation: i64, replicas: u32, image: &str) -> Vec<DesiredContainer> {
     let mut bp = Blueprint::new(
         "DockerDeployment",
         "web",
         "site",
-        json!({"replicas": replicas, "instances": [{"name": "app", "image": "img:1"}]}),
+        json!({"replicas": replicas, "instances": [{"name": "app", "image": image}]}),
     );
     bp.metadata.generation = generation;
     desired_containers(&bp, "site", "host").unwrap()
@@ -62,9 +66,9 @@ fn converged_is_a_no_op() {
 }
 
 #[test]
-fn older_generation_is_replaced_removal_first() {
+fn another_template_is_replaced_removal_first() {
     let old = desired(1, 1);
-    let new = desired(2, 1);
+    let new = desired_image(2, 1, "img:2");
     let a = plan(&new, &[observed(&old[0], "a", ContainerState::Running)]);
     assert_eq!(
         a[0],
@@ -148,4 +152,102 @@ fn duplicates_keep_the_running_one() {
     let a = plan(&d, &o);
     assert_eq!(removes(&a), [("x-exited", RemoveReason::NotInSpec)]);
     assert_eq!(a.len(), 1);
+}
+
+#[test]
+fn a_new_generation_with_the_same_template_touches_no_container() {
+    let old = desired(1, 2);
+    let running = [
+        observed(&old[0], "a", ContainerState::Running),
+        observed(&old[1], "b", ContainerState::Running),
+    ];
+    assert!(
+        plan(&desired(2, 2), &running).is_empty(),
+        "only the generation changed"
+    );
+    let up = plan(&desired(3, 3), &running);
+    assert_eq!(creates(&up), ["web-app-2"]);
+    assert_eq!(up.len(), 1, "scaling up adds one: {up:?}");
+    // A container made before templates were is kept only at its own generation.
+    let mut legacy = observed(&old[0], "a", ContainerState::Running);
+    legacy.labels.remove(labels::TEMPLATE);
+    assert!(plan(&desired(1, 1), std::slice::from_ref(&legacy)).is_empty());
+    assert_eq!(removes(&plan(&desired(2, 1), &[legacy])).len(), 1);
+}
+
+#[test]
+fn a_new_image_is_rolled_out_one_container_at_a_time() {
+    let old = desired(1, 3);
+    let new = desired_image(2, 3, "img:2");
+    let mut live: Vec<ObservedContainer> = old
+        .iter()
+        .enumerate()
+        .map(|(i, d)| observed(d, &format!("old{i}"), ContainerState::Running))
+        .collect();
+    let mut fewest_up = usize::MAX;
+    for round in 0..10 {
+        let actions = plan(&new, &live);
+        if actions.is_empty() {
+            break;
+        }
+        for a in actions {
+            match a {
+                Action::Remove { id, .. } => live.retain(|o| o.id != id),
+                Action::Create(d) => {
+                    fewest_up = fewest_up.min(live.len());
+                    live.push(observed(
+                        &d,
+                        &format!("new{round}-{}", d.replica),
+                        ContainerState::Running,
+                    ));
+                }
+                Action::Start { .. } => panic!("nothing to start"),
+            }
+        }
+    }
+    assert!(plan(&new, &live).is_empty());
+    assert!(live.iter().all(|o| o.image == "img:2") && live.len() == 3);
+    assert_eq!(fewest_up, 2, "one container down at a time");
+    // A down container uses the budget: nothing else is replaced in that round.
+    let mut one_down: Vec<ObservedContainer> = old
+        .iter()
+        .enumerate()
+        .map(|(i, d)| observed(d, &format!("o{i}"), ContainerState::Running))
+        .collect();
+    one_down[0].state = ContainerState::Exited;
+    let a = plan(&new, &one_down);
+    assert_eq!(removes(&a), [("o0", RemoveReason::OldGeneration)]);
+    assert_eq!(creates(&a), ["web-app-0"]);
+}
+
+#[test]
+fn rollout_settings_are_validated() {
+    let spec = |rollout: serde_json::Value| {
+        let bp = Blueprint::new(
+            "DockerDeployment",
+            "web",
+            "site",
+            json!({"instances": [{"name": "app", "image": "img"}], "rollout": rollout}),
+        );
+        desired_containers(&bp, "site", "host")
+    };
+    assert_eq!(
+        spec(json!({"maxUnavailable": 2})).unwrap()[0].max_unavailable,
+        2
+    );
+    assert!(
+        spec(json!({"maxSurge": 1}))
+            .unwrap_err()
+            .contains("maxSurge")
+    );
+    assert!(
+        spec(json!({"maxUnavailable": 0}))
+            .unwrap_err()
+            .contains("maxUnavailable")
+    );
+    assert!(
+        spec(json!({"pause": true}))
+            .unwrap_err()
+            .contains("rollout.pause")
+    );
 }

@@ -211,8 +211,18 @@ impl Harness {
         want: &[String],
         generation: i64,
     ) -> Result<Vec<ContainerSummary>> {
+        self.wait_running_at(name, want, Some(generation)).await
+    }
+
+    /// [`Self::wait_running`], at any generation when `generation` is `None`.
+    pub async fn wait_running_at(
+        &self,
+        name: &str,
+        want: &[String],
+        generation: Option<i64>,
+    ) -> Result<Vec<ContainerSummary>> {
         until(
-            format!("containers {want:?} of {name} running at generation {generation}"),
+            format!("containers {want:?} of {name} running at generation {generation:?}"),
             WAIT,
             async || {
                 let list = self.containers(name).await?;
@@ -220,7 +230,8 @@ impl Harness {
                 let ok = names == want
                     && list.iter().all(|c| {
                         state(c) == "running"
-                            && label(c, labels::GENERATION) == generation.to_string()
+                            && generation
+                                .is_none_or(|g| label(c, labels::GENERATION) == g.to_string())
                     });
                 Ok(ok.then_some(list))
             },

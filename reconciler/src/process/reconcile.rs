@@ -1,5 +1,7 @@
 //! `ProcessDeployment` as a [`Reconciler`]: desired = spec + generation, observed = the
-//! instance table with liveness from `/proc`, steps = forget / stop / start.
+//! instance table with liveness from `/proc`, steps = forget / adopt / stop / start, planned
+//! round by round (see [`super::plan`]) so that changing `replicas` touches no running
+//! instance and a new template is rolled out within the spec's `rollout` limits.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,6 +24,20 @@ pub struct ProcessDesired {
     pub spec: ProcessSpec,
     /// The blueprint generation instances must run.
     pub generation: i64,
+    /// [`ProcessSpec::template`] of the spec.
+    pub template: String,
+}
+
+impl ProcessDesired {
+    /// Whether `i` runs what this asks for: its template (or, for an instance recorded without
+    /// one, its generation).
+    pub fn is_current(&self, i: &Instance) -> bool {
+        if i.template.is_empty() {
+            i.generation == self.generation
+        } else {
+            i.template == self.template
+        }
+    }
 }
 
 /// One recorded instance and whether it is still alive (and still ours).
@@ -38,6 +54,8 @@ pub struct ObservedInstance {
 pub enum Step {
     /// Drop a dead instance from the table.
     Forget(Instance),
+    /// Record a current instance at the desired generation.
+    Adopt(Instance),
     /// Stop a live instance (older generation, duplicate, beyond `replicas`, or unwanted).
     Stop(Instance),
     /// Start instance slot `index`.
@@ -73,6 +91,14 @@ impl ProcessReconciler {
     pub fn table(&self) -> &InstanceTable {
         &self.table
     }
+
+    /// Whether a just-started instance is still alive after `min_ready_ms` (at once when 0).
+    async fn ready(&self, instance: &Instance, min_ready_ms: u64) -> bool {
+        if min_ready_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(min_ready_ms)).await;
+        }
+        is_alive(instance)
+    }
 }
 
 /// Pure: the steps for `observed` towards `desired` (everything removed when `None`).
@@ -94,11 +120,12 @@ pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) ->
         .map(|o| Observed {
             pid: o.instance.pid,
             index: o.instance.index,
-            generation: o.instance.generation,
+            current: d.is_current(&o.instance),
+            at_generation: o.instance.generation == d.generation,
             alive: o.alive,
         })
         .collect();
-    let p = plan(d.generation, d.spec.replicas, &view);
+    let p = plan(d.spec.replicas, d.spec.rollout, &view);
     let row = |pid: &u32| observed.iter().find(|o| o.instance.pid == *pid);
     let mut out: Vec<Step> = Vec::new();
     out.extend(
@@ -106,6 +133,12 @@ pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) ->
             .iter()
             .filter_map(row)
             .map(|o| Step::Forget(o.instance.clone())),
+    );
+    out.extend(
+        p.adopt
+            .iter()
+            .filter_map(row)
+            .map(|o| Step::Adopt(o.instance.clone())),
     );
     out.extend(
         p.stop
@@ -128,8 +161,10 @@ impl Reconciler for ProcessReconciler {
     }
 
     fn desired(&self, bp: &Blueprint) -> Result<ProcessDesired, String> {
+        let spec = ProcessSpec::from_json(&bp.spec)?;
         Ok(ProcessDesired {
-            spec: ProcessSpec::from_json(&bp.spec)?,
+            template: spec.template(),
+            spec,
             generation: bp.metadata.generation,
         })
     }
@@ -175,6 +210,25 @@ impl Reconciler for ProcessReconciler {
                 )),
                 Err(e) => Outcome::failed(format!("forgetting {}: {e}", i.name())),
             },
+            Step::Adopt(i) => {
+                let Some(d) = desired else {
+                    return Outcome::failed(format!("adopting {}: nothing desired", i.name()));
+                };
+                let adopted = Instance {
+                    generation: d.generation,
+                    template: d.template.clone(),
+                    ..i.clone()
+                };
+                match self.table.insert(&adopted).await {
+                    Ok(()) => Outcome::done(format!(
+                        "kept instance {} (pid {}) at generation {}: what it runs did not change",
+                        i.name(),
+                        i.pid,
+                        d.generation
+                    )),
+                    Err(e) => Outcome::failed(format!("recording {}: {e}", i.name())),
+                }
+            }
             Step::Stop(i) => {
                 // Forget first: the exit this causes must not look like a crash.
                 if let Err(e) = self.table.remove(name, i.pid) {
@@ -198,6 +252,13 @@ impl Reconciler for ProcessReconciler {
                 };
                 match self.runtime.spawn(name, index, d.generation, &d.spec).await {
                     Ok(instance) => match self.table.insert(&instance).await {
+                        Ok(()) if !self.ready(&instance, d.spec.rollout.min_ready_ms).await => {
+                            Outcome::failed(format!(
+                                "instance {} (pid {}) exited within minReadySeconds",
+                                instance.name(),
+                                instance.pid
+                            ))
+                        }
                         Ok(()) => Outcome::done(format!(
                             "started instance {} (pid {}, generation {})",
                             instance.name(),
@@ -213,9 +274,8 @@ impl Reconciler for ProcessReconciler {
     }
 
     fn status(&self, desired: Option<&ProcessDesired>, observed: &Vec<ObservedInstance>) -> Status {
-        let current = |o: &ObservedInstance| {
-            o.alive && desired.is_none_or(|d| d.generation == o.instance.generation)
-        };
+        let current =
+            |o: &ObservedInstance| o.alive && desired.is_none_or(|d| d.is_current(&o.instance));
         Status {
             instances: observed
                 .iter()
@@ -250,6 +310,7 @@ mod tests {
                 index,
                 pid,
                 generation,
+                template: String::new(),
                 started_at_ms: 0,
                 start_ticks: None,
             },
@@ -258,11 +319,13 @@ mod tests {
     }
 
     fn desired(replicas: u32, generation: i64) -> ProcessDesired {
+        let spec = ProcessSpec::from_json(
+            &serde_json::json!({"command": "/bin/true", "replicas": replicas}),
+        )
+        .unwrap();
         ProcessDesired {
-            spec: ProcessSpec::from_json(
-                &serde_json::json!({"command": "/bin/true", "replicas": replicas}),
-            )
-            .unwrap(),
+            template: spec.template(),
+            spec,
             generation,
         }
     }

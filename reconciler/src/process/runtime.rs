@@ -142,6 +142,7 @@ impl ProcessRuntime {
             index,
             pid,
             generation,
+            template: spec.template(),
             started_at_ms: maestro_common::time::now_millis(),
             start_ticks: proc_stat(pid).map(|s| s.start_ticks),
         };
@@ -315,6 +316,7 @@ mod tests {
             index: 0,
             pid: std::process::id(),
             generation: 1,
+            template: String::new(),
             started_at_ms: 0,
             start_ticks: None,
         };

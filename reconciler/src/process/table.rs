@@ -14,8 +14,12 @@ pub struct Instance {
     pub index: u32,
     /// Process id (also the process group id).
     pub pid: u32,
-    /// Colony generation of the spec it runs.
+    /// Colony generation of the spec it runs (adopted forward when only `replicas` changed).
     pub generation: i64,
+    /// [`super::spec::ProcessSpec::template`] of what it runs (empty for instances recorded
+    /// before templates were: those are current only at their own generation).
+    #[serde(default)]
+    pub template: String,
     /// When it was started (ms since the epoch).
     pub started_at_ms: i64,
     /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22), to detect pid reuse.
@@ -117,6 +121,7 @@ mod tests {
             index: 0,
             pid,
             generation: 1,
+            template: String::new(),
             started_at_ms: 0,
             start_ticks: None,
         };

@@ -174,6 +174,33 @@ fn only_the_newest_pending_heartbeat_is_kept() {
 }
 
 #[test]
+fn failed_pushes_do_not_pile_heartbeats_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, o) = open(&dir, 100);
+    o.append(rec("heartbeat", "")).unwrap();
+    // Each round: a push takes everything in flight, a heartbeat arrives, the push fails.
+    for _ in 0..5 {
+        let _batch = o.peek().unwrap();
+        o.append(rec("heartbeat", "")).unwrap();
+        o.release();
+    }
+    assert_eq!(
+        contents(&o),
+        strs(&["heartbeat:"]),
+        "one heartbeat, not six"
+    );
+    assert_eq!(o.len(), 1);
+    // While a push is in flight: the one in flight and the newest.
+    let batch = o.peek().unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    assert_eq!(o.len(), 2);
+    o.ack(&batch.into_iter().map(|(k, _)| k).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(o.len(), 1);
+}
+
+#[test]
 fn records_in_flight_are_neither_dropped_nor_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     let (_db, o) = open(&dir, 4);

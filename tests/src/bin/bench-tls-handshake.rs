@@ -8,9 +8,8 @@
 //! - later calls on an established channel (1,000 sequential `Check`s, each timed);
 //! - calls per second with 16 concurrent callers sharing one established channel.
 //!
-//! Plaintext is served twice: as `serve_with` accepts it (Nagle's algorithm left on), and from a
-//! listening socket with TCP_NODELAY, as the TLS path sets it; ratios are to the latter. Mutual
-//! TLS is measured twice: with one `TlsSource` for every channel, as a running component dials,
+//! `serve_with` sets TCP_NODELAY on every accepted connection, plaintext or TLS. Mutual TLS is
+//! measured twice: with one `TlsSource` for every channel, as a running component dials,
 //! so a reconnect resumes the session with a ticket from an earlier one; and with material
 //! loaded afresh for each channel (untimed), so every handshake is a full one.
 //!
@@ -50,18 +49,9 @@ async fn check(channel: Channel) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves health (and reflection) on an ephemeral loopback port; returns its URL. With
-/// `nodelay`, the listening socket has TCP_NODELAY, which Linux passes on to every accepted
-/// connection (the TLS path of `serve_with` sets it per connection; the plaintext path does not).
-async fn start(
-    tls: Option<TlsSource>,
-    nodelay: bool,
-    stop: &CancellationToken,
-) -> anyhow::Result<String> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_nodelay(nodelay)?;
-    socket.bind(([127, 0, 0, 1], 0).into())?;
-    let listener = socket.listen(1024)?;
+/// Serves health (and reflection) on an ephemeral loopback port; returns its URL.
+async fn start(tls: Option<TlsSource>, stop: &CancellationToken) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{}", listener.local_addr()?);
     let routes = tonic::service::Routes::default();
@@ -165,11 +155,9 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let stop = CancellationToken::new();
-    let nagle_url = start(None, false, &stop).await?;
-    let plain_url = start(None, true, &stop).await?;
-    let tls_url = start(Some(server_tls), false, &stop).await?;
+    let plain_url = start(None, &stop).await?;
+    let tls_url = start(Some(server_tls), &stop).await?;
 
-    let nagle = measure(samples, || Ok(channel_with(&nagle_url, None, None)?)).await?;
     let plain = measure(samples, || Ok(channel_with(&plain_url, None, None)?)).await?;
     let resumed = measure(samples, || {
         Ok(channel_with(
@@ -195,8 +183,7 @@ async fn main() -> anyhow::Result<()> {
         "mode", "first call: median p90 p99", "later call: median p90 p99", "calls/s"
     );
     let modes = [
-        ("plaintext, as served", &nagle),
-        ("plaintext, TCP_NODELAY", &plain),
+        ("plaintext", &plain),
         ("mutual TLS, resumed", &resumed),
         ("mutual TLS, full handshake", &full),
     ];
@@ -208,8 +195,8 @@ async fn main() -> anyhow::Result<()> {
         [0, 1, 2].map(|i| a[i] / b[i])
     };
     for (mode, f) in [
-        ("TLS resumed / TCP_NODELAY", &resumed),
-        ("TLS full / TCP_NODELAY", &full),
+        ("TLS resumed / plaintext", &resumed),
+        ("TLS full / plaintext", &full),
     ] {
         let first = ratio(&f.first, &plain.first);
         let later = ratio(&f.later, &plain.later);
