@@ -178,7 +178,10 @@ mod tests {
         let log = logged(|| status = Some(access.allow(&site, &call).unwrap_err()));
         let status = status.unwrap();
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
-        assert!(status.message().contains("intents-from-maestro-only"), "{status:?}");
+        assert!(
+            status.message().contains("intents-from-maestro-only"),
+            "{status:?}"
+        );
         assert!(
             log.contains("call refused")
                 && log.contains("rule=\"intents-from-maestro-only\"")
@@ -198,6 +201,11 @@ mod tests {
         let call = Call::ReadIntents { domain: "north" };
         let e = access.check(&tonic::Request::new(()), &call).unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
-        assert_eq!(Access::open().check(&tonic::Request::new(()), &call).unwrap(), None);
+        assert_eq!(
+            Access::open()
+                .check(&tonic::Request::new(()), &call)
+                .unwrap(),
+            None
+        );
     }
 }
