@@ -54,11 +54,12 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     assert_eq!(instances, ["web-0", "web-1"]);
     for w in &first {
         assert_eq!(w.env["MAESTRO_BLUEPRINT"], "web");
-        assert_eq!(w.env["MAESTRO_GENERATION"], "1");
+        assert_eq!(w.env["MAESTRO_GENERATION"], "0");
         assert_eq!(w.env["MAESTRO_SITE"], SITE);
     }
 
-    // Three replicas and a new argument: exactly three processes of colony generation 2.
+    // Three replicas and a new argument: exactly three processes of colony generation 1 (the
+    // colony counts from 0, as upstream).
     repo.put(
         &bp_path("web"),
         process_blueprint("web", &intent, 2, 3, &["3601"], &guard.value),
@@ -76,7 +77,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
         second.iter().map(|w| w.pid).collect::<Vec<_>>()
     );
     for w in &second {
-        assert_eq!(w.env["MAESTRO_GENERATION"], "2");
+        assert_eq!(w.env["MAESTRO_GENERATION"], "1");
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", w.pid))?;
         assert!(
             cmdline.ends_with(b"3601\0"),
