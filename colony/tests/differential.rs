@@ -62,6 +62,10 @@ const DELIBERATE: &[(&str, &str)] = &[
     ),
 ];
 
+/// Calls of pycolonies outside the project's scope: the embedded colony answers 400
+/// `unsupported payload type`, upstream serves them.
+const NOT_IMPLEMENTED: &str = "not implemented (outside the project's scope): the embedded colony answers 400 unsupported payload type";
+
 /// List calls whose order upstream does not define (database row order): compared as sets.
 const UNORDERED: &[&str] = &[
     "getcoloniesmsg",
@@ -104,6 +108,7 @@ impl Keys {
     fn signer(&self, name: &str) -> Signer<'_> {
         match name {
             "garbage" => Signer::Garbage,
+            "unsigned" => Signer::Unsigned,
             other => Signer::Key(
                 self.by_name
                     .get(other)
@@ -217,10 +222,12 @@ async fn embedded_colony_answers_like_colonies_v1_9_12() {
             }
         }
         let unordered = UNORDERED.contains(&step.payload_type);
-        match (
-            compare(&r, &e, &known, unordered),
-            deliberate.get(step.label),
-        ) {
+        let reason = deliberate.get(step.label).copied().or_else(|| {
+            step.label
+                .starts_with("pycolonies-only")
+                .then_some(NOT_IMPLEMENTED)
+        });
+        match (compare(&r, &e, &known, unordered), reason) {
             (Some(diff), Some(reason)) => report.push(format!(
                 "deliberate  {}: {reason}\n          {diff}",
                 step.label
@@ -251,4 +258,100 @@ async fn embedded_colony_answers_like_colonies_v1_9_12() {
         unexpected.join("\n"),
         real.log_tail(20)
     );
+}
+
+/// On both servers: a process past its waiting deadline (`maxwaittime`) or its execution deadline
+/// (no retries left) fails; the failure reasons must be the same.
+async fn waiting_process_fails_alike(maxwaittime: bool) {
+    let real = tokio::task::spawn_blocking(RealColonies::start)
+        .await
+        .expect("launcher task")
+        .expect("the real ColonyOS server must start (scripts/colonies.sh)");
+    let server_key = PrivateKey::from_hex(&real.server_prvkey).expect("server key");
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let config = ServerConfig::new(dir.path(), server_key.id(), "127.0.0.1:0".parse().unwrap());
+    let embedded = colony::start(config, shutdown.clone()).await.unwrap();
+    let urls = [real.url.clone(), format!("http://{}", embedded.addr)];
+    let keys = Keys::new(server_key);
+    let (owner, user, exec) = (keys.id("owner"), keys.id("user"), keys.id("exec"));
+    let colony = "deadlines";
+    let mut errors = Vec::new();
+    for url in &urls {
+        let setup = [
+            (
+                "server",
+                "addcolonymsg",
+                serde_json::json!({ "colony": { "colonyid": owner, "name": colony } }),
+            ),
+            (
+                "owner",
+                "addusermsg",
+                serde_json::json!({ "user": { "colonyname": colony, "userid": user, "name": "u", "email": "", "phone": "" } }),
+            ),
+            (
+                "owner",
+                "addexecutormsg",
+                serde_json::json!({ "executor": colony::Executor::new(&exec, "w", "x", colony) }),
+            ),
+            (
+                "owner",
+                "approveexecutormsg",
+                serde_json::json!({ "colonyname": colony, "executorname": "x" }),
+            ),
+        ];
+        for (signer, payload_type, inner) in setup {
+            let o = send(url, keys.signer(signer), payload_type, &inner).await;
+            assert_eq!(o.status, 200, "{url} {payload_type}: {:?}", o.payload);
+        }
+        let mut spec = colony::FunctionSpec::new("f", colony, "w");
+        if maxwaittime {
+            spec.max_wait_time = 1;
+        } else {
+            spec.max_exec_time = 1;
+            spec.max_retries = 0;
+        }
+        let submitted = send(
+            url,
+            keys.signer("user"),
+            "submitfuncspecmsg",
+            &serde_json::json!({ "spec": spec }),
+        )
+        .await;
+        let pid = submitted.payload["processid"]
+            .as_str()
+            .expect("process id")
+            .to_owned();
+        if !maxwaittime {
+            let assign = serde_json::json!({ "colonyname": colony, "timeout": 5, "availablecpu": "", "availablemem": "" });
+            let o = send(url, keys.signer("exec"), "assignprocessmsg", &assign).await;
+            assert_eq!(o.status, 200, "{url} assign: {:?}", o.payload);
+        }
+        let failed = maestro_testkit::until(
+            format!("{url}: the process to fail"),
+            maestro_testkit::GUARD,
+            async || {
+                let o = send(
+                    url,
+                    keys.signer("user"),
+                    "getprocessmsg",
+                    &serde_json::json!({ "processid": pid }),
+                )
+                .await;
+                Ok((o.payload["state"] == 3).then_some(o.payload))
+            },
+        )
+        .await
+        .expect("the process fails by its deadline");
+        errors.push(failed["errors"].clone());
+    }
+    shutdown.cancel();
+    embedded.stopped().await;
+    assert_eq!(errors[0], errors[1], "failure reasons: real, embedded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_failures_have_upstreams_reasons() {
+    waiting_process_fails_alike(true).await;
+    waiting_process_fails_alike(false).await;
 }

@@ -391,6 +391,30 @@ pub fn steps(ids: &Ids<'_>) -> Vec<Step> {
             "getprocessesmsg",
             processes(A, 0, 10),
         ),
+        step(
+            "getprocesses unknown initiator",
+            "exec",
+            "getprocessesmsg",
+            json!({ "colonyname": A, "count": 10, "state": 0, "executortype": "", "label": "", "initiator": "nobody" }),
+        ),
+        step(
+            "getprocesses by initiator",
+            "exec",
+            "getprocessesmsg",
+            json!({ "colonyname": A, "count": 10, "state": 0, "executortype": "", "label": "", "initiator": "alice" }),
+        ),
+        step(
+            "getprocesses invalid state",
+            "exec",
+            "getprocessesmsg",
+            processes(A, 7, 10),
+        ),
+        step(
+            "assign timeout zero",
+            "exec",
+            "assignprocessmsg",
+            json!({ "colonyname": A, "timeout": 0, "availablecpu": "", "availablemem": "" }),
+        ),
         step("assign by user", "user", "assignprocessmsg", assign(A)),
         step(
             "assign by pending executor",
@@ -760,5 +784,60 @@ pub fn steps(ids: &Ids<'_>) -> Vec<Step> {
         ),
         step("removecolony B", "server", "removecolonymsg", cn(B)),
         step("removecolony twice", "server", "removecolonymsg", cn(B)),
+        // ---- pycolonies calls outside the project's scope (last: some change state)
+        step(
+            "pycolonies-only getcolonystatsmsg",
+            "user_b",
+            "getcolonystatsmsg",
+            cn(A),
+        ),
+        step(
+            "pycolonies-only getfunctionsmsg",
+            "pending",
+            "getfunctionsmsg",
+            json!({ "colonyname": A, "executorname": "pending" }),
+        ),
+        step(
+            "pycolonies-only getcronsmsg",
+            "pending",
+            "getcronsmsg",
+            json!({ "colonyname": A, "count": 10 }),
+        ),
+        step(
+            "pycolonies-only getgeneratorsmsg",
+            "pending",
+            "getgeneratorsmsg",
+            json!({ "colonyname": A, "count": 10 }),
+        ),
+        step(
+            "pycolonies-only getprocessgraphsmsg",
+            "pending",
+            "getprocessgraphsmsg",
+            json!({ "colonyname": A, "count": 10, "state": 0 }),
+        ),
+        step(
+            "pycolonies-only getfilelabelsmsg",
+            "pending",
+            "getfilelabelsmsg",
+            json!({ "colonyname": A, "name": "", "exact": false }),
+        ),
+        step(
+            "pycolonies-only getsnapshotsmsg",
+            "pending",
+            "getsnapshotsmsg",
+            cn(A),
+        ),
+        step(
+            "pycolonies-only getattributemsg",
+            "pending",
+            "getattributemsg",
+            json!({ "attributeid": "0".repeat(64) }),
+        ),
+        step(
+            "pycolonies-only removeallprocessesmsg",
+            "owner",
+            "removeallprocessesmsg",
+            json!({ "colonyname": A, "state": -1 }),
+        ),
     ]
 }

@@ -7,13 +7,13 @@ use crate::messages::{
     CancelProcessMsg, GetProcessMsg, GetProcessesMsg, RemoveProcessMsg, SetOutputMsg,
     SubmitFuncSpecMsg,
 };
-use crate::model::{Process, ProcessState};
+use crate::model::{Process, ProcessState, User};
 
 use super::super::auth::{self, Member};
 use super::super::error::ApiError;
 use super::super::scheduler;
 use super::super::state::ServerState;
-use super::super::store::Store;
+use super::super::store::{Store, prefix};
 use super::{empty, reply};
 
 /// Largest `count` of `getprocessesmsg`.
@@ -66,6 +66,15 @@ pub(super) fn list(
         return Err(ApiError::bad_request(format!(
             "Count is larger than MaxCount limit <{MAX_COUNT}>"
         )));
+    }
+    if !msg.initiator.is_empty() {
+        let users: Vec<User> = Store::scan(&state.store.users, prefix(&msg.colonyname))?;
+        if !users.iter().any(|u| u.name == msg.initiator) {
+            return Err(ApiError::bad_request(format!(
+                "User <{}> does not exist",
+                msg.initiator
+            )));
+        }
     }
     let Some(wanted) = ProcessState::from_i32(msg.state) else {
         return Err(ApiError::bad_request(
