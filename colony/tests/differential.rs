@@ -53,6 +53,10 @@ const DELIBERATE: &[(&str, &str)] = &[
         "the reconcile process the server submits lists executornames, fs.snapshots and fs.dirs as [] where upstream's Go nil slices give null",
     ),
     (
+        "getprocesses after blueprint calls",
+        "the reconcile process the server submits lists executornames, fs.snapshots and fs.dirs as [] where upstream's Go nil slices give null",
+    ),
+    (
         "addexecutor duplicate id",
         "one key is one identity: a second executor with the id of a registered one is refused (upstream stores both and resolves the caller to either)",
     ),

@@ -26,7 +26,8 @@ impl Member {
         match self {
             Self::Executor(e) => e.executor_name.clone(),
             Self::User(u) => u.name.clone(),
-            Self::Owner(c) => format!("{}-owner", c.name),
+            // Upstream cannot derive a name for the owner and leaves it empty.
+            Self::Owner(_) => String::new(),
         }
     }
 }

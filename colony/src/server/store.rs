@@ -205,6 +205,41 @@ mod tests {
     }
 
     #[test]
+    fn a_store_with_nul_joined_keys_is_rekeyed_once_on_open() {
+        use crate::model::{Colony, Executor, User};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let colony = Colony {
+            colony_id: "owner".into(),
+            name: "c".into(),
+        };
+        let executor = Executor::new("eid", "t", "e", "c");
+        let user = User {
+            colony_name: "c".into(),
+            user_id: "uid".into(),
+            name: "u".into(),
+            ..User::default()
+        };
+        Store::put(&store.colonies, b"c", &colony).unwrap();
+        Store::put(&store.executors, b"c\0e", &executor).unwrap();
+        store.executor_ids.insert(b"eid", b"c\0e").unwrap();
+        Store::put(&store.users, b"c\0u", &user).unwrap();
+        store.migrate_keys().unwrap();
+        store.migrate_keys().unwrap();
+
+        let got: Option<Colony> = Store::get(&store.colonies, key(&["c"])).unwrap();
+        assert_eq!(got, Some(colony));
+        let k = store.executor_ids.get(b"eid").unwrap().unwrap();
+        assert_eq!(k.as_ref(), key(&["c", "e"]).as_slice());
+        let got: Option<Executor> = Store::get(&store.executors, k).unwrap();
+        assert_eq!(got.map(|e| e.executor_name), Some("e".to_owned()));
+        let by_id: Option<User> = Store::get(&store.user_ids, key(&["c", "uid"])).unwrap();
+        assert_eq!(by_id, Some(user));
+        let listed: Vec<User> = Store::scan(&store.users, prefix("c")).unwrap();
+        assert_eq!(listed.len(), 1);
+    }
+
+    #[test]
     fn old_nul_joined_keys_are_reencoded() {
         assert_eq!(
             rekey_nul_joined(b"colony\0exec", 2),

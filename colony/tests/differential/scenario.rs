@@ -658,6 +658,34 @@ pub fn steps(ids: &Ids<'_>) -> Vec<Step> {
             json!({ "namespace": A, "name": "w1" }),
         ),
         step(
+            "addblueprint by colony owner",
+            "owner",
+            "addblueprintmsg",
+            {
+                let mut b = blueprint(3);
+                b["blueprint"]["metadata"]["name"] = json!("w2");
+                b
+            },
+        ),
+        step(
+            "reconcileblueprint by colony owner",
+            "owner",
+            "reconcileblueprintmsg",
+            json!({ "namespace": A, "name": "w2", "force": false }),
+        ),
+        step(
+            "getprocesses after blueprint calls",
+            "exec",
+            "getprocessesmsg",
+            processes(A, 0, 100),
+        ),
+        step(
+            "removeblueprint by colony owner",
+            "owner",
+            "removeblueprintmsg",
+            json!({ "namespace": A, "name": "w2" }),
+        ),
+        step(
             "removeblueprintdefinition by user",
             "user",
             "removeblueprintdefinitionmsg",
