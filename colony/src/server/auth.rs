@@ -17,7 +17,7 @@ pub(crate) enum Member {
     /// A user of the colony.
     User(User),
     /// The colony owner, on the blueprint calls where upstream falls back to the owner check.
-    Owner(Colony),
+    Owner,
 }
 
 impl Member {
@@ -27,7 +27,7 @@ impl Member {
             Self::Executor(e) => e.executor_name.clone(),
             Self::User(u) => u.name.clone(),
             // Upstream cannot derive a name for the owner and leaves it empty.
-            Self::Owner(_) => String::new(),
+            Self::Owner => String::new(),
         }
     }
 }
@@ -123,6 +123,6 @@ pub(crate) fn require_member_or_owner(
 ) -> Result<Member, ApiError> {
     match require_member(state, caller, colony_name, true) {
         Ok(m) => Ok(m),
-        Err(_) => require_colony_owner(state, caller, colony_name).map(Member::Owner),
+        Err(_) => require_colony_owner(state, caller, colony_name).map(|_| Member::Owner),
     }
 }
