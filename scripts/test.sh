@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of Maestro on a fresh machine: formatting, clippy (-D warnings), the
-# Rust unit, contract and end-to-end tests (with real HTTPS and SSH Git servers on loopback), and the
+# Rust unit, contract and end-to-end tests (with real HTTPS and SSH Git servers on loopback and a real
+# ColonyOS server with PostgreSQL, through scripts/colonies.sh), and the
 # ColonyOS conformance suite (pycolonies in a venv it creates). Self-sufficient: it installs what the
 # tests need and fails loudly otherwise.
 set -euo pipefail
@@ -28,6 +29,9 @@ bash scripts/git-servers.sh
 
 echo "== iproute2 and iptables for the multi-host test (installs them when missing)"
 bash scripts/net-tools.sh
+
+echo "== the real ColonyOS server (colonies v1.9.12) for the interoperability tests (builds it when not cached)"
+bash scripts/colonies.sh build
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt

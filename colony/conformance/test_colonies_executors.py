@@ -15,8 +15,12 @@ def test_health_and_unsigned_version(server):
 def test_server_owner_adds_and_lists_colonies(server, colony):
     colonies = colony.client.list_colonies(server.prvkey)
     assert {"colonyid": colony.colony_id, "name": colony.name} in colonies
-    got = colony.client.get_colony(colony.name, colony.prvkey)
+    _, uprv, _ = colony.add_user()
+    got = colony.client.get_colony(colony.name, uprv)
     assert got == {"colonyid": colony.colony_id, "name": colony.name}
+    # As upstream: the colony owner is not a member.
+    reply = expect_status(server, {"msgtype": "getcolonymsg", "colonyname": colony.name}, colony.prvkey, 403)
+    assert f"not a member of Colony with name <{colony.name}>" in reply
 
 
 def test_only_server_owner_adds_colonies(server, colony):
@@ -30,7 +34,8 @@ def test_only_server_owner_adds_colonies(server, colony):
 
 def test_pending_executor_cannot_assign_until_approved(server, colony):
     name, prv, eid = colony.add_executor(approve=False)
-    executors = colony.client.list_executors(colony.name, colony.prvkey)
+    _, uprv, _ = colony.add_user()
+    executors = colony.client.list_executors(colony.name, uprv)
     mine = [e for e in executors if e["executorname"] == name]
     assert len(mine) == 1 and mine[0]["state"] == 0 and mine[0]["executorid"] == eid
 
@@ -40,25 +45,27 @@ def test_pending_executor_cannot_assign_until_approved(server, colony):
         colony.client.assign(colony.name, -1, prv)
 
     colony.client.approve_executor(colony.name, name, colony.prvkey)
-    assert colony.client.get_executor(colony.name, name, colony.prvkey)["state"] == 1
+    assert colony.client.get_executor(colony.name, name, uprv)["state"] == 1
     # Approved: nothing is queued, so a single try is 404, not 403.
     expect_status(server, msg, prv, 404)
 
 
 def test_rejected_and_removed_executors_lose_access(server, colony):
     name, prv, _ = colony.add_executor()
+    _, uprv, _ = colony.add_user()
     colony.client.reject_executor(colony.name, name, colony.prvkey)
-    assert colony.client.get_executor(colony.name, name, colony.prvkey)["state"] == 2
+    assert colony.client.get_executor(colony.name, name, uprv)["state"] == 2
     msg = {"msgtype": "assignprocessmsg", "colonyname": colony.name, "timeout": -1}
     expect_status(server, msg, prv, 403)
 
     other, other_prv, _ = colony.add_executor()
     colony.client.remove_executor(colony.name, other, colony.prvkey)
-    names = [e["executorname"] for e in colony.client.list_executors(colony.name, colony.prvkey)]
-    assert other not in names
+    # As upstream: a removed executor stays listed, unregistered (state 3).
+    states = {e["executorname"]: e["state"] for e in colony.client.list_executors(colony.name, uprv)}
+    assert states[other] == 3
     expect_status(server, msg, other_prv, 403)
-    get = {"msgtype": "getexecutormsg", "colonyname": colony.name, "executorname": other}
-    expect_status(server, get, colony.prvkey, 404)
+    get = {"msgtype": "getexecutormsg", "colonyname": colony.name, "executorname": "ghost"}
+    expect_status(server, get, uprv, 500)
 
 
 def test_only_colony_owner_manages_executors(server, colony):
@@ -83,7 +90,8 @@ def test_only_colony_owner_manages_executors(server, colony):
 
 def test_executor_reply_shape(colony):
     name, _, eid = colony.add_executor(executor_type="shape", location="north")
-    e = colony.client.get_executor(colony.name, name, colony.prvkey)
+    _, uprv, _ = colony.add_user()
+    e = colony.client.get_executor(colony.name, name, uprv)
     for f in [
         "executorid",
         "executortype",
@@ -125,11 +133,13 @@ def test_unknown_key_is_rejected(server, colony):
         {"msgtype": "submitfuncspecmsg", "spec": {"funcname": "f", **spec}},
         {"msgtype": "assignprocessmsg", "colonyname": colony.name, "timeout": -1},
         {"msgtype": "getprocessesmsg", "colonyname": colony.name, "count": 10, "state": 0},
-        {"msgtype": "getlogsmsg", "colonyname": colony.name, "processid": "", "count": 10},
         {"msgtype": "getblueprintsmsg", "namespace": colony.name},
     ]
     for msg in msgs:
         expect_status(server, msg, stranger, 403)
+    # As upstream, logs of a process that does not exist are a 500 before any membership check.
+    logs = {"msgtype": "getlogsmsg", "colonyname": colony.name, "processid": "", "count": 10}
+    expect_status(server, logs, stranger, 500)
 
 
 def test_bad_signature_and_msgtype_mismatch(server, colony):
@@ -146,7 +156,8 @@ def test_bad_signature_and_msgtype_mismatch(server, colony):
     assert r.status_code in (400, 403) and r.json()["error"] is True
 
     msg = {"msgtype": "getcolonymsg", "colonyname": colony.name}
-    reply = raw_rpc(server, msg, colony.prvkey)
+    _, uprv, _ = colony.add_user()
+    reply = raw_rpc(server, msg, uprv)
     assert not reply.error
     from conftest import CRYPTO
 

@@ -351,6 +351,20 @@ impl ColonyClient {
         self.rpc(colony_owner_key, &msg).await
     }
 
+    /// Removes the user `name` from a colony; signed by the colony owner.
+    pub async fn remove_user(
+        &self,
+        colony_owner_key: &PrivateKey,
+        colony_name: &str,
+        name: &str,
+    ) -> Result<(), ColonyError> {
+        let msg = RemoveUserMsg {
+            colonyname: colony_name.to_owned(),
+            name: name.to_owned(),
+        };
+        self.rpc_unit(colony_owner_key, &msg).await
+    }
+
     // ---- processes ---------------------------------------------------------------------------
 
     /// Submits a function spec; signed by a member. Returns the waiting process.
@@ -465,6 +479,18 @@ impl ColonyClient {
         process_id: &str,
     ) -> Result<(), ColonyError> {
         let msg = CancelProcessMsg {
+            processid: process_id.to_owned(),
+        };
+        self.rpc_unit(key, &msg).await
+    }
+
+    /// Removes a waiting or closed process; signed by a member.
+    pub async fn remove_process(
+        &self,
+        key: &PrivateKey,
+        process_id: &str,
+    ) -> Result<(), ColonyError> {
+        let msg = RemoveProcessMsg {
             processid: process_id.to_owned(),
         };
         self.rpc_unit(key, &msg).await

@@ -81,6 +81,8 @@ GetProcessesMsg = "getprocessesmsg" {
 });
 message!(/// Cancel a waiting or running process (member).
     CancelProcessMsg = "cancelprocessmsg" { processid: String });
+message!(/// Remove a closed or waiting process (member).
+    RemoveProcessMsg = "removeprocessmsg" { processid: String });
 message!(/// Add a log line to a running process (assigned executor).
     AddLogMsg = "addlogmsg" { processid: String, message: String });
 message!(/// Get log lines (member); `count` <= 500, `since` in Unix ns.

@@ -36,7 +36,7 @@ async fn scales_up_and_down() -> Result<()> {
     let name = h.name("sl");
     h.add(DOCKER_DEPLOYMENT, &name, sleeper(1)).await?;
     let slot = |i: u32| format!("{name}-s-{i}");
-    let first = h.wait_running(&name, &[slot(0)], 1).await?[0].id.clone();
+    let first = h.wait_running(&name, &[slot(0)], 0).await?[0].id.clone();
     // Only replicas change: the running container is never touched (it keeps the generation
     // label it was made with); the status is converged at the new generation.
     let g = h.update(&name, |s| s["replicas"] = json!(2)).await?;
@@ -57,7 +57,7 @@ async fn killed_container_comes_back_and_strays_go() -> Result<()> {
     let name = h.name("hl");
     h.add(DOCKER_DEPLOYMENT, &name, sleeper(1)).await?;
     let want = vec![format!("{name}-s-0")];
-    let list = h.wait_running(&name, &want, 1).await?;
+    let list = h.wait_running(&name, &want, 0).await?;
     let id = list[0].id.clone().context("id")?;
 
     h.docker
@@ -71,7 +71,7 @@ async fn killed_container_comes_back_and_strays_go() -> Result<()> {
     h.client
         .reconcile_blueprint(&h.member, &h.colony, &name, false)
         .await?;
-    let back = h.wait_running(&name, &want, 1).await?;
+    let back = h.wait_running(&name, &want, 0).await?;
     assert_eq!(
         back[0].id.as_deref(),
         Some(id.as_str()),
@@ -79,7 +79,7 @@ async fn killed_container_comes_back_and_strays_go() -> Result<()> {
     );
 
     let stray = format!("{name}-by-hand");
-    h.create_by_hand(&stray, managed_labels(&h, &name, 1))
+    h.create_by_hand(&stray, managed_labels(&h, &name, 0))
         .await?;
     assert!(
         h.containers(&name)
@@ -90,7 +90,7 @@ async fn killed_container_comes_back_and_strays_go() -> Result<()> {
     h.client
         .reconcile_blueprint(&h.member, &h.colony, &name, false)
         .await?;
-    h.wait_running(&name, &want, 1).await?;
+    h.wait_running(&name, &want, 0).await?;
     h.finish().await
 }
 
@@ -101,16 +101,16 @@ async fn orphans_are_removed_by_the_self_healing_run() -> Result<()> {
     let name = h.name("keep");
     h.add(DOCKER_DEPLOYMENT, &name, sleeper(1)).await?;
     let want = vec![format!("{name}-s-0")];
-    h.wait_running(&name, &want, 1).await?;
+    h.wait_running(&name, &want, 0).await?;
     let ghost = h.name("ghost");
-    h.create_by_hand(&format!("{ghost}-s-0"), managed_labels(&h, &ghost, 1))
+    h.create_by_hand(&format!("{ghost}-s-0"), managed_labels(&h, &ghost, 0))
         .await?;
     until("the orphan to be removed", WAIT, async || {
         Ok(h.containers(&ghost).await?.is_empty().then_some(()))
     })
     .await?;
     // The blueprint that exists is left alone.
-    h.wait_running(&name, &want, 1).await?;
+    h.wait_running(&name, &want, 0).await?;
     h.finish().await
 }
 
@@ -119,7 +119,7 @@ async fn removing_the_blueprint_removes_its_containers() -> Result<()> {
     let h = Harness::start("cleanup", CRON).await?;
     let name = h.name("gone");
     h.add(DOCKER_DEPLOYMENT, &name, sleeper(2)).await?;
-    h.wait_running(&name, &[format!("{name}-s-0"), format!("{name}-s-1")], 1)
+    h.wait_running(&name, &[format!("{name}-s-0"), format!("{name}-s-1")], 0)
         .await?;
     h.client
         .remove_blueprint(&h.owner, &h.colony, &name)

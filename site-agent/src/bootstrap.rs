@@ -1,5 +1,10 @@
 //! Colony bootstrap: the site colony and the agent's user, then for each reconciler the site runs
 //! its executor and the blueprint definitions it brings. Every step is idempotent.
+//!
+//! Only the rights a colony owner has on a real ColonyOS v1.9.12 server are used: the owner adds
+//! users and executors, approves executors and adds definitions, but is not a member, so every
+//! read (listing executors, definitions) is signed by the agent's user, which the owner adds
+//! first.
 
 use colony::model::{BlueprintDefinition, Colony, Executor, ExecutorState, User};
 use colony::{ColonyClient, ColonyError, PrivateKey};
@@ -41,6 +46,17 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         );
         return Ok(());
     };
+    ensure_agent_user(client, owner, keys, site).await
+}
+
+/// Adds the agent's user. When a user of that name exists but the agent's key is not a member
+/// (it was registered with a key this agent no longer has), it is replaced.
+async fn ensure_agent_user(
+    client: &ColonyClient,
+    owner: &PrivateKey,
+    keys: &SiteKeys,
+    site: &str,
+) -> Result<(), Error> {
     let user = User {
         colony_name: site.to_string(),
         user_id: keys.agent.id(),
@@ -48,8 +64,21 @@ pub async fn bootstrap(client: &ColonyClient, keys: &SiteKeys, site: &str) -> Re
         ..User::default()
     };
     match client.add_user(owner, &user).await {
+        Ok(_) => return Ok(()),
+        Err(e) if exists(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match client.get_colony(&keys.agent, site).await {
         Ok(_) => Ok(()),
-        Err(e) if exists(&e) => Ok(()),
+        Err(e) if e.status() == Some(403) => {
+            tracing::warn!(
+                colony = site,
+                "user {AGENT_USER} has another key: replacing it"
+            );
+            client.remove_user(owner, site, AGENT_USER).await?;
+            client.add_user(owner, &user).await?;
+            Ok(())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -83,14 +112,14 @@ pub async fn bootstrap_reconciler(
         name,
         executor_type,
     };
-    ensure_executor(client, owner, &executor, site).await?;
+    ensure_executor(client, owner, &keys.agent, &executor, site).await?;
     ensure_definitions(client, owner, keys, site, &defs).await
 }
 
 /// Adds each of `defs` whose kind the colony does not know yet.
 async fn ensure_definitions(
     client: &ColonyClient,
-    owner: &colony::PrivateKey,
+    owner: &PrivateKey,
     keys: &SiteKeys,
     site: &str,
     defs: &[BlueprintDefinition],
@@ -117,25 +146,37 @@ struct ExecutorIdentity {
     executor_type: &'static str,
 }
 
+/// Registers (when missing) and approves (when not approved) the executor. The list is read as
+/// `member` (the agent's user): the colony owner may not list executors upstream.
 async fn ensure_executor(
     client: &ColonyClient,
-    owner: &colony::PrivateKey,
+    owner: &PrivateKey,
+    member: &PrivateKey,
     executor: &ExecutorIdentity,
     site: &str,
 ) -> Result<(), Error> {
     let ExecutorIdentity { id, name, .. } = executor;
     let existing = client
-        .get_executors(owner, site)
+        .get_executors(member, site)
         .await?
         .into_iter()
         .find(|e| &e.executor_name == name);
     let approved = match existing {
         Some(e) if &e.executor_id == id => e.state == ExecutorState::Approved.as_i32(),
         Some(_) => {
-            // Registered with a key this agent no longer has: replace it.
-            client.remove_executor(owner, site, name).await?;
-            add_executor(client, owner, executor, site).await?;
-            false
+            // Registered with a key this agent no longer has. Upstream keeps a removed executor's
+            // name (unregistered), so it can only be replaced where re-registration is allowed.
+            match add_executor(client, owner, executor, site).await {
+                Ok(()) => false,
+                Err(Error::Colony(e)) if exists(&e) => {
+                    return Err(Error::Config(format!(
+                        "executor {name} in colony {site} is registered with another key; \
+                         register this agent's key {id} under that name (or allow executor \
+                         re-registration on the server)"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
         }
         None => {
             add_executor(client, owner, executor, site).await?;
@@ -150,7 +191,7 @@ async fn ensure_executor(
 
 async fn add_executor(
     client: &ColonyClient,
-    owner: &colony::PrivateKey,
+    owner: &PrivateKey,
     executor: &ExecutorIdentity,
     site: &str,
 ) -> Result<(), Error> {

@@ -54,11 +54,12 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
     assert_eq!(instances, ["web-0", "web-1"]);
     for w in &first {
         assert_eq!(w.env["MAESTRO_BLUEPRINT"], "web");
-        assert_eq!(w.env["MAESTRO_GENERATION"], "1");
+        assert_eq!(w.env["MAESTRO_GENERATION"], "0");
         assert_eq!(w.env["MAESTRO_SITE"], SITE);
     }
 
-    // Three replicas and a new argument: exactly three processes of colony generation 2.
+    // Three replicas and a new argument: exactly three processes of colony generation 1 (the
+    // colony counts from 0, as upstream).
     repo.put(
         &bp_path("web"),
         process_blueprint("web", &intent, 2, 3, &["3601"], &guard.value),
@@ -76,7 +77,7 @@ async fn deploys_updates_and_removes_a_process_deployment() -> Result<()> {
         second.iter().map(|w| w.pid).collect::<Vec<_>>()
     );
     for w in &second {
-        assert_eq!(w.env["MAESTRO_GENERATION"], "2");
+        assert_eq!(w.env["MAESTRO_GENERATION"], "1");
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", w.pid))?;
         assert!(
             cmdline.ends_with(b"3601\0"),
@@ -209,16 +210,22 @@ async fn scaling_touches_no_instance_and_a_new_command_rolls_out_one_at_a_time()
         "all replaced: {fourth:?}"
     );
     let log_line = |r: &maestro_proto::logs::v1::Record, text: &str| matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == "api" && l.message.contains(text));
-    // The log lines of the last step may trail the status.
-    logs.wait_for("the last old instance stopped", |r| {
-        log_line(r, "stopped instance api-1") && log_line(r, "generation 3")
-    })
-    .await?;
+    // The log lines of the last step may trail the status: wait for the stop of every old one.
+    let stopped = |r: &maestro_proto::logs::v1::Record, pid: u32| {
+        log_line(r, "stopped instance") && log_line(r, &format!("(pid {pid},"))
+    };
+    for &pid in &third {
+        logs.seen_or_wait_for("an old instance stopped", |r| stopped(r, pid))
+            .await?;
+    }
     let rollout_start = logs
         .seen
         .iter()
-        .position(|r| log_line(r, "started instance") && log_line(r, "generation 4"))
-        .expect("a generation 4 instance started");
+        .position(|r| {
+            log_line(r, "started instance")
+                && fourth.iter().any(|p| log_line(r, &format!("(pid {p},")))
+        })
+        .expect("a new instance started");
     let timeline = running_over_time(&logs.seen[rollout_start..], "api", 2);
     assert_eq!(
         timeline,

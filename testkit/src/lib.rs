@@ -2,7 +2,7 @@
 //! deadline, a future under a deadlock guard), free ports and a tiny HTTP client, bare Git
 //! repositories and real Git servers (HTTPS, SSH, a silent one), workloads found through /proc,
 //! child processes of the real binaries, in-test gRPC servers on ephemeral ports (and an in-test log server), the Docker Engine from
-//! `scripts/docker.sh`, and test logging.
+//! `scripts/docker.sh`, a real ColonyOS server from `scripts/colonies.sh`, and test logging.
 //!
 //! Invariants: nothing here sleeps to synchronise (waits poll a condition or await a signal,
 //! always under a timeout that only guards against deadlock); servers bind 127.0.0.1; a child
@@ -10,6 +10,7 @@
 //! a dev-dependency (and by the end-to-end `tests` crate).
 
 pub mod binary;
+pub mod colonies;
 pub mod docker;
 pub mod git;
 pub mod git_servers;

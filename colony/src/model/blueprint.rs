@@ -54,14 +54,14 @@ pub struct BlueprintMetadata {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub annotations: BTreeMap<String, String>,
-    /// Generation: 1 on add, +1 on every spec change or forced update.
+    /// Generation: as sent on add (0 by default), +1 on every spec change or forced update.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: i64,
     /// When it was added.
-    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "createdAt", default, serialize_with = "time_or_zero")]
     pub created_at: Option<DateTime<Utc>>,
     /// When it was last changed.
-    #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "updatedAt", default, serialize_with = "time_or_zero")]
     pub updated_at: Option<DateTime<Utc>>,
     /// Id of the last reconcile process.
     #[serde(
@@ -74,9 +74,14 @@ pub struct BlueprintMetadata {
     #[serde(
         rename = "lastReconciliationTime",
         default,
-        skip_serializing_if = "Option::is_none"
+        serialize_with = "time_or_zero"
     )]
     pub last_reconciliation_time: Option<DateTime<Utc>>,
+}
+
+/// Go's `time.Time` is always on the wire: an unset time is the zero time, as upstream sends it.
+fn time_or_zero<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    t.unwrap_or_else(super::time::zero_time).serialize(s)
 }
 
 /// A blueprint: desired state of one deployable thing, reconciled by the kind's handler.

@@ -15,15 +15,18 @@ pub enum ExecutorState {
     Approved,
     /// Rejected by the colony owner.
     Rejected,
+    /// Removed by the colony owner; kept for traceability, as upstream does.
+    Unregistered,
 }
 
 impl ExecutorState {
-    /// The wire value (0 pending, 1 approved, 2 rejected).
+    /// The wire value (0 pending, 1 approved, 2 rejected, 3 unregistered).
     pub fn as_i32(self) -> i32 {
         match self {
             Self::Pending => 0,
             Self::Approved => 1,
             Self::Rejected => 2,
+            Self::Unregistered => 3,
         }
     }
 }

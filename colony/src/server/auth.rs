@@ -1,4 +1,7 @@
-//! Roles: server owner, colony owner, member (approved executor or user of the colony).
+//! Roles, exactly as ColonyOS v1.9.12 checks them: the server owner; the colony owner (the key
+//! whose id is `colony.colonyid`); a member (an executor of the colony — approved where the call
+//! requires it — or a user of the colony). The colony owner is *not* a member: upstream refuses
+//! it every member-only call. Error texts are upstream's; handlers reply 403 with them.
 
 use crate::model::{Colony, Executor, ExecutorState, User};
 
@@ -13,8 +16,8 @@ pub(crate) enum Member {
     Executor(Box<Executor>),
     /// A user of the colony.
     User(User),
-    /// The colony owner (allowed where upstream falls back to colony-owner checks).
-    Owner(Colony),
+    /// The colony owner, on the blueprint calls where upstream falls back to the owner check.
+    Owner,
 }
 
 impl Member {
@@ -23,9 +26,17 @@ impl Member {
         match self {
             Self::Executor(e) => e.executor_name.clone(),
             Self::User(u) => u.name.clone(),
-            Self::Owner(c) => format!("{}-owner", c.name),
+            // Upstream cannot derive a name for the owner and leaves it empty.
+            Self::Owner => String::new(),
         }
     }
+}
+
+/// Upstream's "not a member" refusal.
+pub(crate) fn not_member(colony_name: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "Access denied, not a member of Colony with name <{colony_name}>"
+    ))
 }
 
 /// Fails with 403 unless `caller` is the server owner.
@@ -39,7 +50,7 @@ pub(crate) fn require_server_owner(state: &ServerState, caller: &str) -> Result<
 
 /// The colony named `name`, if any.
 pub(crate) fn find_colony(state: &ServerState, name: &str) -> Result<Option<Colony>, ApiError> {
-    Store::get(&state.store.colonies, name)
+    Store::get(&state.store.colonies, key(&[name]))
 }
 
 /// Fails with 403 unless `caller` owns the colony `colony_name`.
@@ -48,16 +59,19 @@ pub(crate) fn require_colony_owner(
     caller: &str,
     colony_name: &str,
 ) -> Result<Colony, ApiError> {
+    if colony_name.is_empty() {
+        return Err(ApiError::forbidden("Empty Colony name"));
+    }
     match find_colony(state, colony_name)? {
         Some(c) if c.colony_id == caller => Ok(c),
         Some(_) => Err(ApiError::forbidden("Access denied, not colony owner")),
         None => Err(ApiError::forbidden(format!(
-            "Access denied, colony {colony_name:?} does not exist"
+            "Colony with name <{colony_name}> does not exists"
         ))),
     }
 }
 
-/// The executor whose key is `id`, if any.
+/// The executor whose key is `id`, in any colony, if any.
 pub(crate) fn executor_by_id(state: &ServerState, id: &str) -> Result<Option<Executor>, ApiError> {
     match state.store.executor_ids.get(id)? {
         Some(k) => Store::get(&state.store.executors, k),
@@ -71,33 +85,37 @@ pub(crate) fn user_by_id(
     colony_name: &str,
     id: &str,
 ) -> Result<Option<User>, ApiError> {
-    let users: Vec<User> = Store::scan(&state.store.users, key(&[colony_name, ""]))?;
-    Ok(users.into_iter().find(|u| u.user_id == id))
+    Store::get(&state.store.user_ids, key(&[colony_name, id]))
 }
 
-/// Fails with 403 unless `caller` is an executor (approved when `approved`) or a user of the
-/// colony.
+/// Fails with 403 unless `caller` is an executor of the colony (approved when `approved`; an
+/// unregistered one counts only when not) or a user of it. As upstream, when the executor check
+/// fails the user check's error is the one reported.
 pub(crate) fn require_member(
     state: &ServerState,
     caller: &str,
     colony_name: &str,
     approved: bool,
 ) -> Result<Member, ApiError> {
+    let Some(colony) = find_colony(state, colony_name)? else {
+        return Err(ApiError::forbidden(format!(
+            "Colony with name <{colony_name}> does not exists"
+        )));
+    };
     if let Some(e) = executor_by_id(state, caller)?
-        && e.colony_name == colony_name
+        && e.colony_name == colony.name
         && (!approved || e.state == ExecutorState::Approved.as_i32())
     {
         return Ok(Member::Executor(Box::new(e)));
     }
-    if let Some(u) = user_by_id(state, colony_name, caller)? {
-        return Ok(Member::User(u));
+    match user_by_id(state, &colony.name, caller)? {
+        Some(u) => Ok(Member::User(u)),
+        None => Err(not_member(&colony.name)),
     }
-    Err(ApiError::forbidden(format!(
-        "Access denied, not a member of colony {colony_name:?}"
-    )))
 }
 
-/// Like [`require_member`] (approved) but also lets the colony owner through.
+/// The blueprint calls' rule: an approved member, or else the colony owner; when both fail the
+/// colony-owner error is reported, as upstream.
 pub(crate) fn require_member_or_owner(
     state: &ServerState,
     caller: &str,
@@ -105,9 +123,6 @@ pub(crate) fn require_member_or_owner(
 ) -> Result<Member, ApiError> {
     match require_member(state, caller, colony_name, true) {
         Ok(m) => Ok(m),
-        Err(member_err) => match require_colony_owner(state, caller, colony_name) {
-            Ok(c) => Ok(Member::Owner(c)),
-            Err(_) => Err(member_err),
-        },
+        Err(_) => require_colony_owner(state, caller, colony_name).map(|_| Member::Owner),
     }
 }

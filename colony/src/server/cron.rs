@@ -166,7 +166,7 @@ mod tests {
             colony_id: "owner".into(),
             name: "c".into(),
         };
-        Store::put(&state.store.colonies, "c", &colony).unwrap();
+        Store::put(&state.store.colonies, key(&["c"]), &colony).unwrap();
         let def = BlueprintDefinition::new("d", "c", "g", "K", "rec", "reconcile");
         Store::put(&state.store.definitions, key(&["c", "d"]), &def).unwrap();
         let mut bp = Blueprint::new("K", "b", "c", serde_json::json!({}));

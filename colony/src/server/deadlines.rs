@@ -59,7 +59,8 @@ pub(crate) fn sweep(state: &ServerState, now: DateTime<Utc>) -> Result<(), ApiEr
         if p.spec.max_retries >= 0 && p.retries >= p.spec.max_retries {
             p.state = ProcessState::Failed.as_i32();
             p.end_time = now;
-            p.errors.push("maximum execution time exceeded".to_owned());
+            p.errors
+                .push("Maximum execution time limit exceeded".to_owned());
         } else {
             p.state = ProcessState::Waiting.as_i32();
             p.is_assigned = false;
@@ -86,7 +87,8 @@ pub(crate) fn sweep(state: &ServerState, now: DateTime<Utc>) -> Result<(), ApiEr
         state.store.queue.remove(k)?;
         p.state = ProcessState::Failed.as_i32();
         p.end_time = now;
-        p.errors.push("maximum wait time exceeded".to_owned());
+        p.errors
+            .push("Maximum waiting time limit exceeded".to_owned());
         Store::put(&state.store.processes, &p.process_id, &p)?;
         changed = true;
     }

@@ -10,6 +10,8 @@ mod deadlines;
 mod error;
 mod handlers;
 mod http;
+mod names;
+mod resources;
 mod scheduler;
 mod schema;
 mod state;
@@ -135,6 +137,7 @@ pub async fn start(
         path: config.data_dir.clone(),
         source,
     })?;
+    store.migrate_keys().map_err(ServerError::Restore)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {

@@ -53,6 +53,7 @@ pub(crate) fn enqueue(
     if spec.node_name.is_empty() {
         spec.node_name = spec.func_name.clone();
     }
+    super::resources::normalise(&mut spec.conditions)?;
     let now = state.unique_now_nanos();
     let id = sha3_256_hex(uuid::Uuid::new_v4().to_string().as_bytes());
     let mut process = Process {
@@ -119,6 +120,20 @@ pub(crate) fn try_assign(
     Ok(None)
 }
 
+/// Records that `executor` was heard from at `now` (upstream marks it alive on assign).
+fn mark_alive(
+    state: &ServerState,
+    executor: &Executor,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let k = super::store::key(&[&executor.colony_name, &executor.executor_name]);
+    if let Some(mut e) = Store::get::<Executor>(&state.store.executors, &k)? {
+        e.last_heard_from_time = now;
+        Store::put(&state.store.executors, &k, &e)?;
+    }
+    Ok(())
+}
+
 /// Removes a process from the waiting queue (no-op when absent).
 pub(crate) fn dequeue(state: &ServerState, p: &Process) -> Result<(), ApiError> {
     state.store.queue.remove(queue_key(p))?;
@@ -142,10 +157,12 @@ pub(crate) async fn assign(
                 Some(e)
                     if e.colony_name == colony && e.state == ExecutorState::Approved.as_i32() =>
                 {
+                    let _guard = state.write_lock();
+                    mark_alive(&state, &e, Utc::now())?;
                     Ok(e)
                 }
-                _ => Err(ApiError::forbidden(
-                    "Access denied, only approved executors of the colony may assign",
+                _ => Err(ApiError::internal(
+                    "Failed to assign process, executor not found",
                 )),
             }
         })

@@ -28,10 +28,6 @@ fn empty_object() -> Value {
     Value::Object(Map::new())
 }
 
-fn is_empty_status(v: &Value) -> bool {
-    v.is_null() || v.as_object().is_some_and(Map::is_empty)
-}
-
 // ---- definitions ------------------------------------------------------------------------------
 
 pub(super) fn add_definition(
@@ -68,10 +64,6 @@ pub(super) fn add_definition(
     if def.kind.is_empty() {
         def.kind = "BlueprintDefinition".to_owned();
     }
-    let now = Utc::now();
-    def.metadata.generation = 1;
-    def.metadata.created_at = Some(now);
-    def.metadata.updated_at = Some(now);
     Store::put(&state.store.definitions, &k, &def)?;
     state.store.flush()?;
     reply(&def)
@@ -180,7 +172,7 @@ fn add_history(
         name: bp.metadata.name.clone(),
         generation: bp.metadata.generation,
         spec: bp.spec.clone(),
-        status: bp.status.clone(),
+        status: Value::Null,
         timestamp: Utc::now(),
         changed_by: caller.to_owned(),
         change_type: change_type.to_owned(),
@@ -190,11 +182,12 @@ fn add_history(
     Store::put(&state.store.history, k, &entry)
 }
 
-/// Submits the handler function for one blueprint (kwargs `{kind, blueprintName[, force]}`)
-/// and records it on the blueprint. `None` when the definition has no handler.
+/// Submits the handler function for one blueprint (kwargs `{kind, blueprintName[, force]}`).
+/// As upstream, the blueprint's `lastReconciliation*` fields are left as they are. `None` when
+/// the definition has no handler.
 fn submit_reconcile(
     state: &ServerState,
-    bp: &mut Blueprint,
+    bp: &Blueprint,
     def: &BlueprintDefinition,
     caller: &str,
     initiator_name: &str,
@@ -221,8 +214,6 @@ fn submit_reconcile(
         spec.kwargs.insert("force".to_owned(), Value::Bool(true));
     }
     let process = scheduler::enqueue(state, spec, caller, initiator_name)?;
-    bp.metadata.last_reconciliation_process = process.process_id.clone();
-    bp.metadata.last_reconciliation_time = Some(process.submission_time);
     Ok(Some(process))
 }
 
@@ -248,14 +239,10 @@ pub(super) fn add(
         if bp.blueprint_id.is_empty() {
             bp.blueprint_id = random_id();
         }
-        let now = Utc::now();
-        bp.metadata.generation = 1;
-        bp.metadata.created_at = Some(now);
-        bp.metadata.updated_at = Some(now);
         if bp.status.is_null() {
             bp.status = empty_object();
         }
-        submit_reconcile(state, &mut bp, &def, caller, &member.name(), false)?;
+        submit_reconcile(state, &bp, &def, caller, &member.name(), false)?;
         store_blueprint(state, &bp)?;
         add_history(state, &bp, caller, "create")?;
         state.store.flush()?;
@@ -306,12 +293,8 @@ pub(super) fn update(
         old_key = cron::key_of(&old);
         let spec_changed = old.spec != bp.spec || msg.forcegeneration;
         bp.blueprint_id = old.blueprint_id.clone();
-        bp.metadata.created_at = old.metadata.created_at;
-        bp.metadata.updated_at = Some(Utc::now());
-        bp.metadata.last_reconciliation_process = old.metadata.last_reconciliation_process.clone();
-        bp.metadata.last_reconciliation_time = old.metadata.last_reconciliation_time;
-        if is_empty_status(&bp.status) {
-            bp.status = old.status.clone();
+        if bp.status.is_null() {
+            bp.status = empty_object();
         }
         bp.metadata.generation = if spec_changed {
             old.metadata.generation + 1
@@ -319,7 +302,7 @@ pub(super) fn update(
             old.metadata.generation
         };
         if spec_changed {
-            submit_reconcile(state, &mut bp, &def, caller, &member.name(), false)?;
+            submit_reconcile(state, &bp, &def, caller, &member.name(), false)?;
             add_history(state, &bp, caller, "update")?;
         }
         store_blueprint(state, &bp)?;
@@ -364,9 +347,8 @@ pub(super) fn reconcile(
     })?;
     if msg.force {
         bp.metadata.generation += 1;
-        bp.metadata.updated_at = Some(Utc::now());
     }
-    let process = submit_reconcile(state, &mut bp, &def, caller, &member.name(), msg.force)?
+    let process = submit_reconcile(state, &bp, &def, caller, &member.name(), msg.force)?
         .ok_or_else(|| {
             ApiError::bad_request("Blueprint has no handler with executor type defined")
         })?;

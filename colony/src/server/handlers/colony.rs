@@ -1,4 +1,4 @@
-//! Colonies: add, list, get, remove.
+//! Colonies: add, list, get, remove — with upstream's order of checks and texts.
 
 use serde_json::Value;
 
@@ -7,26 +7,31 @@ use crate::model::{Colony, Executor};
 
 use super::super::auth;
 use super::super::error::ApiError;
+use super::super::names;
 use super::super::state::ServerState;
-use super::super::store::{Store, prefix};
+use super::super::store::{Store, key, prefix};
 use super::{empty, reply};
+
+/// Length of a colony id (hex SHA3-256).
+const ID_LEN: usize = 64;
 
 pub(super) fn add(state: &ServerState, caller: &str, msg: AddColonyMsg) -> Result<Value, ApiError> {
     auth::require_server_owner(state, caller)?;
     let colony = msg.colony;
-    if colony.name.is_empty() || colony.colony_id.is_empty() {
+    if colony.colony_id.len() != ID_LEN {
         return Err(ApiError::bad_request(
-            "colony.name and colony.colonyid are required",
+            "Failed to add colony, invalid colony Id length",
         ));
     }
+    names::validate("colony.name", &colony.name)?;
     let _guard = state.write_lock();
     if auth::find_colony(state, &colony.name)?.is_some() {
         return Err(ApiError::bad_request(format!(
-            "A colony with name {:?} already exists",
+            "A Colony with name <{}> already exists",
             colony.name
         )));
     }
-    Store::put(&state.store.colonies, &colony.name, &colony)?;
+    Store::put(&state.store.colonies, key(&[&colony.name]), &colony)?;
     state.store.flush()?;
     reply(&colony)
 }
@@ -38,10 +43,10 @@ pub(super) fn list(state: &ServerState, caller: &str) -> Result<Value, ApiError>
 }
 
 pub(super) fn get(state: &ServerState, caller: &str, msg: GetColonyMsg) -> Result<Value, ApiError> {
-    auth::require_member_or_owner(state, caller, &msg.colonyname)?;
+    auth::require_member(state, caller, &msg.colonyname, true)?;
     match auth::find_colony(state, &msg.colonyname)? {
         Some(c) => reply(&c),
-        None => Err(ApiError::not_found("Colony not found")),
+        None => Err(ApiError::internal("Failed to get colony, colony is nil")),
     }
 }
 
@@ -52,8 +57,16 @@ pub(super) fn remove(
 ) -> Result<Value, ApiError> {
     auth::require_server_owner(state, caller)?;
     let _guard = state.write_lock();
-    if state.store.colonies.remove(&msg.colonyname)?.is_none() {
-        return Err(ApiError::not_found("Colony not found"));
+    if state
+        .store
+        .colonies
+        .remove(key(&[&msg.colonyname]))?
+        .is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "Colony with name <{}> not found",
+            msg.colonyname
+        )));
     }
     let p = prefix(&msg.colonyname);
     for item in state.store.executors.scan_prefix(&p) {
@@ -62,9 +75,11 @@ pub(super) fn remove(
         state.store.executor_ids.remove(e.executor_id.as_bytes())?;
         state.store.executors.remove(k)?;
     }
-    for item in state.store.users.scan_prefix(&p) {
-        let (k, _) = item?;
-        state.store.users.remove(k)?;
+    for tree in [&state.store.users, &state.store.user_ids] {
+        for item in tree.scan_prefix(&p) {
+            let (k, _) = item?;
+            tree.remove(k)?;
+        }
     }
     state.store.flush()?;
     empty()

@@ -1,17 +1,18 @@
-//! Executors (add pending, approve, reject, remove, get, list) and users.
+//! Executors: add (pending), approve, reject, remove (unregister), get, list — with upstream's
+//! order of checks and texts.
 //!
-//! Removing an executor puts the processes it was running back into the waiting queue.
+//! Removing an executor marks it unregistered (state 3) and keeps it, as upstream does: it stays
+//! listed, its name cannot be added again, and the processes it was running go back to the
+//! waiting queue.
 
 use serde_json::Value;
 
-use crate::messages::{
-    AddExecutorMsg, AddUserMsg, GetExecutorMsg, GetExecutorsMsg, GetUsersMsg, RemoveExecutorMsg,
-    RemoveUserMsg,
-};
-use crate::model::{Executor, ExecutorState, Process, ProcessState, User, zero_time};
+use crate::messages::{AddExecutorMsg, GetExecutorMsg, GetExecutorsMsg, RemoveExecutorMsg};
+use crate::model::{Executor, ExecutorState, Process, ProcessState, zero_time};
 
 use super::super::auth;
 use super::super::error::ApiError;
+use super::super::names;
 use super::super::scheduler;
 use super::super::state::ServerState;
 use super::super::store::{Store, key, prefix};
@@ -24,9 +25,10 @@ pub(super) fn add(
 ) -> Result<Value, ApiError> {
     let mut executor = msg.executor;
     auth::require_colony_owner(state, caller, &executor.colony_name)?;
-    if executor.executor_id.is_empty() || executor.executor_name.is_empty() {
+    names::validate("executor.executorname", &executor.executor_name)?;
+    if executor.executor_id.is_empty() {
         return Err(ApiError::bad_request(
-            "executor.executorid and executor.executorname are required",
+            "Invalid executor.executorid: must not be empty",
         ));
     }
     let _guard = state.write_lock();
@@ -37,19 +39,15 @@ pub(super) fn add(
             executor.executor_name, executor.colony_name
         )));
     }
-    if state
-        .store
-        .executor_ids
-        .contains_key(executor.executor_id.as_bytes())?
+    if let Some(other) = auth::executor_by_id(state, &executor.executor_id)?
+        && other.state != ExecutorState::Unregistered.as_i32()
     {
         return Err(ApiError::bad_request(
-            "Executor with that id already exists",
+            "Executor not unique, both Name and ExecutorId must be unique within a Colony",
         ));
     }
-    let now = chrono::Utc::now();
     executor.state = ExecutorState::Pending.as_i32();
-    executor.commission_time = now;
-    executor.last_heard_from_time = now;
+    executor.commission_time = chrono::Utc::now();
     Store::put(&state.store.executors, &k, &executor)?;
     state
         .store
@@ -59,9 +57,20 @@ pub(super) fn add(
     reply(&executor)
 }
 
-fn find(state: &ServerState, colony: &str, name: &str) -> Result<Executor, ApiError> {
-    Store::get(&state.store.executors, key(&[colony, name]))?
-        .ok_or_else(|| ApiError::not_found(format!("Executor {name:?} not found")))
+/// The executor `name` of `colony`; `None` when there is none.
+fn find(state: &ServerState, colony: &str, name: &str) -> Result<Option<Executor>, ApiError> {
+    Store::get(&state.store.executors, key(&[colony, name]))
+}
+
+/// Upstream's 500 for an executor that does not exist: `Failed to <action>, executor is nil`.
+fn find_or_nil(
+    state: &ServerState,
+    colony: &str,
+    name: &str,
+    action: &str,
+) -> Result<Executor, ApiError> {
+    find(state, colony, name)?
+        .ok_or_else(|| ApiError::internal(format!("Failed to {action}, executor is nil")))
 }
 
 pub(super) fn set_state(
@@ -71,9 +80,14 @@ pub(super) fn set_state(
     name: &str,
     approve: bool,
 ) -> Result<Value, ApiError> {
-    auth::require_colony_owner(state, caller, colony)?;
+    let action = if approve {
+        "approve executor"
+    } else {
+        "reject executor"
+    };
     let _guard = state.write_lock();
-    let mut executor = find(state, colony, name)?;
+    let mut executor = find_or_nil(state, colony, name, action)?;
+    auth::require_colony_owner(state, caller, &executor.colony_name)?;
     executor.state = if approve {
         ExecutorState::Approved.as_i32()
     } else {
@@ -89,17 +103,15 @@ pub(super) fn remove(
     caller: &str,
     msg: RemoveExecutorMsg,
 ) -> Result<Value, ApiError> {
-    auth::require_colony_owner(state, caller, &msg.colonyname)?;
     let _guard = state.write_lock();
-    let executor = find(state, &msg.colonyname, &msg.executorname)?;
-    state
-        .store
-        .executors
-        .remove(key(&[&msg.colonyname, &msg.executorname]))?;
-    state
-        .store
-        .executor_ids
-        .remove(executor.executor_id.as_bytes())?;
+    let mut executor = find_or_nil(state, &msg.colonyname, &msg.executorname, "remove executor")?;
+    auth::require_colony_owner(state, caller, &executor.colony_name)?;
+    executor.state = ExecutorState::Unregistered.as_i32();
+    Store::put(
+        &state.store.executors,
+        key(&[&msg.colonyname, &msg.executorname]),
+        &executor,
+    )?;
     let requeued = requeue_running(state, &executor)?;
     state.store.flush()?;
     if requeued > 0 {
@@ -145,8 +157,9 @@ pub(super) fn get(
     caller: &str,
     msg: GetExecutorMsg,
 ) -> Result<Value, ApiError> {
-    auth::require_member_or_owner(state, caller, &msg.colonyname)?;
-    reply(&find(state, &msg.colonyname, &msg.executorname)?)
+    let executor = find_or_nil(state, &msg.colonyname, &msg.executorname, "get executor")?;
+    auth::require_member(state, caller, &executor.colony_name, true)?;
+    reply(&executor)
 }
 
 pub(super) fn list(
@@ -154,66 +167,7 @@ pub(super) fn list(
     caller: &str,
     msg: GetExecutorsMsg,
 ) -> Result<Value, ApiError> {
-    if auth::require_member(state, caller, &msg.colonyname, false).is_err() {
-        auth::require_colony_owner(state, caller, &msg.colonyname)?;
-    }
+    auth::require_member(state, caller, &msg.colonyname, false)?;
     let executors: Vec<Executor> = Store::scan(&state.store.executors, prefix(&msg.colonyname))?;
     reply(&executors)
-}
-
-pub(super) fn add_user(
-    state: &ServerState,
-    caller: &str,
-    msg: AddUserMsg,
-) -> Result<Value, ApiError> {
-    let user = msg.user;
-    auth::require_colony_owner(state, caller, &user.colony_name)?;
-    if user.user_id.is_empty() || user.name.is_empty() {
-        return Err(ApiError::bad_request(
-            "user.userid and user.name are required",
-        ));
-    }
-    let _guard = state.write_lock();
-    let k = key(&[&user.colony_name, &user.name]);
-    if state.store.users.contains_key(&k)? {
-        return Err(ApiError::bad_request(format!(
-            "A user with name <{}> already exists in colony <{}>",
-            user.name, user.colony_name
-        )));
-    }
-    if auth::user_by_id(state, &user.colony_name, &user.user_id)?.is_some() {
-        return Err(ApiError::bad_request("A user with that id already exists"));
-    }
-    Store::put(&state.store.users, &k, &user)?;
-    state.store.flush()?;
-    reply(&user)
-}
-
-pub(super) fn list_users(
-    state: &ServerState,
-    caller: &str,
-    msg: GetUsersMsg,
-) -> Result<Value, ApiError> {
-    auth::require_member_or_owner(state, caller, &msg.colonyname)?;
-    let users: Vec<User> = Store::scan(&state.store.users, prefix(&msg.colonyname))?;
-    reply(&users)
-}
-
-pub(super) fn remove_user(
-    state: &ServerState,
-    caller: &str,
-    msg: RemoveUserMsg,
-) -> Result<Value, ApiError> {
-    auth::require_colony_owner(state, caller, &msg.colonyname)?;
-    let _guard = state.write_lock();
-    if state
-        .store
-        .users
-        .remove(key(&[&msg.colonyname, &msg.name]))?
-        .is_none()
-    {
-        return Err(ApiError::not_found("User not found"));
-    }
-    state.store.flush()?;
-    empty()
 }

@@ -1,26 +1,38 @@
-//! Process logs: add (assigned executor) and get (member).
+//! Process logs: add (the assigned executor of a running process) and get (member of the colony
+//! of the process, or of the named executor) — with upstream's checks and texts.
 
 use serde_json::Value;
 
 use crate::messages::{AddLogMsg, GetLogsMsg};
-use crate::model::Log;
+use crate::model::{Executor, Log, Process};
 
 use super::super::auth::{self, Member};
 use super::super::error::ApiError;
 use super::super::state::ServerState;
-use super::super::store::{Store, prefix, sortable_i64};
-use super::process::load_assigned;
+use super::super::store::{Store, key, prefix, sortable_i64};
+use super::process::load_for_member;
 use super::{empty, reply};
 
 /// Largest `count` of `getlogsmsg`.
 const MAX_LOG_COUNT: i64 = 500;
 
 pub(super) fn add(state: &ServerState, caller: &str, msg: AddLogMsg) -> Result<Value, ApiError> {
-    let (process, member) = load_assigned(state, caller, &msg.processid)?;
-    let Member::Executor(executor) = member else {
+    let (process, member) = load_for_member(state, caller, &msg.processid, "add log")?;
+    if process.state != crate::model::ProcessState::Running.as_i32() {
         return Err(ApiError::forbidden(
-            "only the assigned executor may add logs",
+            "Failed to set output, process is not running",
         ));
+    }
+    let not_assigned = || {
+        ApiError::forbidden(
+            "Failed to add log, not allowed to add log, only the assigned Executor may att logs",
+        )
+    };
+    if process.assigned_executor_id != caller {
+        return Err(not_assigned());
+    }
+    let Member::Executor(executor) = member else {
+        return Err(not_assigned());
     };
     let timestamp = state.unique_now_nanos();
     let log = Log {
@@ -38,9 +50,20 @@ pub(super) fn add(state: &ServerState, caller: &str, msg: AddLogMsg) -> Result<V
 }
 
 pub(super) fn list(state: &ServerState, caller: &str, msg: GetLogsMsg) -> Result<Value, ApiError> {
-    auth::require_member(state, caller, &msg.colonyname, true)?;
+    if msg.executorname.is_empty() {
+        let process: Process = Store::get(&state.store.processes, &msg.processid)?
+            .ok_or_else(|| ApiError::internal("Failed to get logs, process does not exist"))?;
+        auth::require_member(state, caller, &process.spec.conditions.colony_name, true)?;
+    } else {
+        let executor: Executor = Store::get(
+            &state.store.executors,
+            key(&[&msg.colonyname, &msg.executorname]),
+        )?
+        .ok_or_else(|| ApiError::internal("Failed to get logs, executor does not exist"))?;
+        auth::require_member(state, caller, &executor.colony_name, true)?;
+    }
     if msg.count > MAX_LOG_COUNT {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::forbidden(format!(
             "Count exceeds max log count ({MAX_LOG_COUNT})"
         )));
     }

@@ -5,6 +5,7 @@ mod colony;
 mod executor;
 mod log;
 mod process;
+mod user;
 
 use std::sync::Arc;
 
@@ -62,9 +63,9 @@ pub(crate) fn dispatch(
         RemoveExecutorMsg::PAYLOAD_TYPE => executor::remove(s, c, parse(inner)?),
         GetExecutorMsg::PAYLOAD_TYPE => executor::get(s, c, parse(inner)?),
         GetExecutorsMsg::PAYLOAD_TYPE => executor::list(s, c, parse(inner)?),
-        AddUserMsg::PAYLOAD_TYPE => executor::add_user(s, c, parse(inner)?),
-        GetUsersMsg::PAYLOAD_TYPE => executor::list_users(s, c, parse(inner)?),
-        RemoveUserMsg::PAYLOAD_TYPE => executor::remove_user(s, c, parse(inner)?),
+        AddUserMsg::PAYLOAD_TYPE => user::add(s, c, parse(inner)?),
+        GetUsersMsg::PAYLOAD_TYPE => user::list(s, c, parse(inner)?),
+        RemoveUserMsg::PAYLOAD_TYPE => user::remove(s, c, parse(inner)?),
         SubmitFuncSpecMsg::PAYLOAD_TYPE => process::submit(s, c, parse(inner)?),
         GetProcessMsg::PAYLOAD_TYPE => process::get(s, c, parse(inner)?),
         GetProcessesMsg::PAYLOAD_TYPE => process::list(s, c, parse(inner)?),
@@ -78,6 +79,7 @@ pub(crate) fn dispatch(
         }
         SetOutputMsg::PAYLOAD_TYPE => process::set_output(s, c, parse(inner)?),
         CancelProcessMsg::PAYLOAD_TYPE => process::cancel(s, c, parse(inner)?),
+        RemoveProcessMsg::PAYLOAD_TYPE => process::remove(s, c, parse(inner)?),
         AddLogMsg::PAYLOAD_TYPE => log::add(s, c, parse(inner)?),
         GetLogsMsg::PAYLOAD_TYPE => log::list(s, c, parse(inner)?),
         AddBlueprintDefinitionMsg::PAYLOAD_TYPE => blueprint::add_definition(s, c, parse(inner)?),

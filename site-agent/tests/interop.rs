@@ -1,0 +1,134 @@
+//! One interoperability suite, run twice: the site agent on its embedded colony, and the site
+//! agent pointed at a real ColonyOS v1.9.12 server (from `scripts/colonies.sh`) with nothing but
+//! the colony owner's key — the same expectations on both. Bootstrap succeeds, a
+//! ProcessDeployment from a bare Git repository converges, its status is written back into the
+//! colony and reported, and deleting the file cleans up.
+
+mod common;
+
+use anyhow::{Context, Result};
+use colony::{Colony, ColonyClient, PrivateKey};
+use common::*;
+use maestro_proto::logs::v1::record;
+use maestro_testkit::colonies::RealColonies;
+use maestro_testkit::git::TestRepo;
+use maestro_testkit::until;
+use serde_json::json;
+
+const SITE: &str = "plant-interop";
+
+/// The colony the agent uses.
+enum Target {
+    /// The agent starts its own.
+    Embedded,
+    /// A real server; the test (as its server owner) creates the site's colony.
+    Real(RealColonies),
+}
+
+/// Creates the site's colony on `real` and hands the agent only its owner's key.
+async fn prepare_real_colony(real: &RealColonies, data_dir: &std::path::Path) -> Result<()> {
+    let server_owner = PrivateKey::from_hex(&real.server_prvkey)?;
+    let colony_owner = PrivateKey::generate();
+    ColonyClient::new(&real.url)?
+        .add_colony(
+            &server_owner,
+            &Colony {
+                colony_id: colony_owner.id(),
+                name: SITE.to_owned(),
+            },
+        )
+        .await
+        .context("the server owner creates the site's colony")?;
+    std::fs::create_dir_all(data_dir)?;
+    let keys = json!({ "colony_owner": colony_owner.to_hex() });
+    maestro_common::durable::write_file(
+        &data_dir.join("keys.json"),
+        keys.to_string().as_bytes(),
+        0o600,
+        true,
+    )?;
+    Ok(())
+}
+
+async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("web", "north");
+    let path = format!("sites/{SITE}/ProcessDeployment/web.json");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &path,
+        process_blueprint("web", &intent, 1, 2, &["3600"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: web gen 1 (order order-1, intent {intent})"
+    ))?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let mut config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    if let Target::Real(real) = target {
+        prepare_real_colony(real, &dir).await?;
+        config.colony_url = Some(real.url.clone());
+    }
+    let agent = Agent::start(config).await?;
+
+    let rec = logs
+        .wait_for("converged gen 1", |r| is_converged(r, "web", 1, 2))
+        .await?;
+    assert_eq!(rec.intent_id, intent);
+    let running = guard.workloads();
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert_eq!(
+        status_pids(&rec),
+        running.iter().map(|w| w.pid).collect::<Vec<_>>()
+    );
+
+    // The reconciler's status is in the colony itself, readable by the agent's user.
+    let (client, agent_key) = colony_client(&dir, agent.running.addr)?;
+    let status = until("the blueprint status in the colony", GUARD, async || {
+        let bp = client.get_blueprint(&agent_key, SITE, "web").await?;
+        Ok(bp
+            .map(|b| b.status)
+            .filter(|s| s["instances"].as_array().is_some_and(|a| a.len() == 2)))
+    })
+    .await?;
+    assert_eq!(status["runningInstances"], 2, "{status}");
+
+    repo.delete(&path);
+    repo.commit(&format!(
+        "maestro: web gen 2 (order order-2, intent {intent})"
+    ))?;
+    logs.wait_for(
+        "removed",
+        |r| matches!(&r.body, Some(record::Body::Status(s)) if r.blueprint == "web" && s.removed),
+    )
+    .await?;
+    until("the workloads to be gone", GUARD, async || {
+        Ok(guard.workloads().is_empty().then_some(()))
+    })
+    .await?;
+    assert!(
+        client
+            .get_blueprint(&agent_key, SITE, "web")
+            .await?
+            .is_none()
+    );
+    teardown(agent, &dir, &guard).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_colony() -> Result<()> {
+    deploy_converge_and_delete(&Target::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_real_colonies_v1_9_12_server() -> Result<()> {
+    let real = tokio::task::spawn_blocking(RealColonies::start)
+        .await?
+        .context("the real ColonyOS server must start (scripts/colonies.sh)")?;
+    let target = Target::Real(real);
+    let result = deploy_converge_and_delete(&target).await;
+    if let (Err(_), Target::Real(real)) = (&result, &target) {
+        eprintln!("real server log tail:\n{}", real.log_tail(40));
+    }
+    result
+}
