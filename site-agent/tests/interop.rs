@@ -2,7 +2,8 @@
 //! agent pointed at a real ColonyOS v1.9.12 server (from `scripts/colonies.sh`) with nothing but
 //! the colony owner's key — the same expectations on both. Bootstrap succeeds, a
 //! ProcessDeployment from a bare Git repository converges, its status is written back into the
-//! colony and reported, and deleting the file cleans up.
+//! colony and reported, replicas go up and down without touching running instances, a spec
+//! change replaces them, and deleting the file cleans up.
 
 mod common;
 
@@ -93,9 +94,62 @@ async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
     .await?;
     assert_eq!(status["runningInstances"], 2, "{status}");
 
+    // Replicas up, then down: the running instances are kept, one is added, then one stopped.
+    let pids = |g: &maestro_testkit::procs::WorkloadGuard| -> Vec<u32> {
+        g.workloads().iter().map(|w| w.pid).collect()
+    };
+    let first = pids(&guard);
+    for (generation, replicas) in [(2, 3), (3, 2)] {
+        repo.put(
+            &path,
+            process_blueprint(
+                "web",
+                &intent,
+                generation,
+                replicas,
+                &["3600"],
+                &guard.value,
+            ),
+        );
+        repo.commit(&format!(
+            "maestro: web gen {generation} (order order-{generation}, intent {intent})"
+        ))?;
+        logs.wait_for("converged after scaling", |r| {
+            is_converged(r, "web", generation, replicas)
+        })
+        .await?;
+        let now = pids(&guard);
+        assert_eq!(now.len(), replicas as usize, "{now:?}");
+        let kept = first.iter().filter(|p| now.contains(p)).count();
+        assert_eq!(
+            kept,
+            2.min(replicas as usize),
+            "scaling kept the running instances"
+        );
+    }
+    // A spec change: every instance replaced.
+    let before = pids(&guard);
+    repo.put(
+        &path,
+        process_blueprint("web", &intent, 4, 2, &["3601"], &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: web gen 4 (order order-4, intent {intent})"
+    ))?;
+    logs.wait_for("converged after a spec change", |r| {
+        is_converged(r, "web", 4, 2)
+    })
+    .await?;
+    let after = pids(&guard);
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
+
     repo.delete(&path);
     repo.commit(&format!(
-        "maestro: web gen 2 (order order-2, intent {intent})"
+        "maestro: web gen 5 (order order-5, intent {intent})"
     ))?;
     logs.wait_for(
         "removed",
