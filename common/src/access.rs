@@ -67,7 +67,11 @@ impl Access {
     ) -> Result<Option<PeerIdentity>, tonic::Status> {
         match &self.mode {
             Mode::Open => Ok(None),
-            Mode::Checked { .. } => peer_identity(request).map(Some),
+            Mode::Checked { .. } => peer_identity(request)
+                .inspect_err(|e| {
+                    tracing::warn!(reason = %e.message(), "call refused: no identity");
+                })
+                .map(Some),
         }
     }
 

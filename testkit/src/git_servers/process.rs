@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,26 +11,7 @@ use anyhow::{Context, bail};
 /// openssh-server, openssh-client and git when missing); panics with its output when it fails,
 /// so a test never passes without the servers.
 pub fn ensure_programs() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = READY.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/git-servers.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .output()
-            .map_err(|e| format!("cannot run {script}: {e}"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "{script} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    });
-    if let Err(e) = result {
-        panic!("the Git server programs are required for this test and could not be provided: {e}");
-    }
+    crate::scripts::ensure("git-servers.sh", "the Git server programs");
 }
 
 /// The absolute path of a server program (sshd insists on one), looked up in the sbin folders.
