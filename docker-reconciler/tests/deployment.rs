@@ -1,5 +1,6 @@
 //! DockerDeployment and ExecutorDeployment against a real Docker Engine: containers serve, carry
-//! their labels and settings, roll to a new image, and a missing image is reported.
+//! their labels and settings, roll to a new image, and a missing image is reported. The serving
+//! and rolling test runs on an embedded colony and on a real colonies v1.9.12 server.
 
 mod common;
 
@@ -19,6 +20,22 @@ const CRON: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn httpd_serves_then_rolls_to_a_new_image() -> Result<()> {
     let h = Harness::start("httpd", CRON).await?;
+    serves_then_rolls(&h).await?;
+    h.finish().await
+}
+
+#[tokio::test]
+async fn on_a_real_colonies_v1_9_12_server_httpd_serves_then_rolls() -> Result<()> {
+    let h = Harness::start_real("real").await?;
+    if let Err(e) = serves_then_rolls(&h).await {
+        eprintln!("real server log tail:\n{}", h.server_log_tail(40));
+        return Err(e);
+    }
+    h.finish().await
+}
+
+/// An httpd container serves, carries its labels, and is replaced by one of a new image.
+async fn serves_then_rolls(h: &Harness) -> Result<()> {
     let name = h.name("web");
     let port = free_port();
     h.add(
@@ -78,7 +95,7 @@ async fn httpd_serves_then_rolls_to_a_new_image() -> Result<()> {
     .await?;
     assert_eq!(body.trim(), "2");
     h.wait_status(&name, 1, 1).await?;
-    h.finish().await
+    Ok(())
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn removing_the_blueprint_removes_its_containers() -> Result<()> {
     h.wait_running(&name, &[format!("{name}-s-0"), format!("{name}-s-1")], 0)
         .await?;
     h.client
-        .remove_blueprint(&h.owner, &h.colony, &name)
+        .remove_blueprint(&h.member, &h.colony, &name)
         .await?;
     until("cleanup to remove every container", WAIT, async || {
         Ok(h.containers(&name).await?.is_empty().then_some(()))

@@ -3,11 +3,16 @@
 //! the colony owner's key — the same expectations on both. Bootstrap succeeds, a
 //! ProcessDeployment from a bare Git repository converges, its status is written back into the
 //! colony and reported, replicas go up and down without touching running instances, a spec
-//! change replaces them, and deleting the file cleans up.
+//! change replaces them, a restart of the agent adopts what runs, the self-healing cron's
+//! reconcile (kwargs `{kind}` only, every 60 s upstream) is handled, and deleting the file cleans
+//! up.
 
 mod common;
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
+use colony::model::{Process, ProcessState};
 use colony::{Colony, ColonyClient, PrivateKey};
 use common::*;
 use maestro_proto::logs::v1::record;
@@ -17,6 +22,13 @@ use maestro_testkit::until;
 use serde_json::json;
 
 const SITE: &str = "plant-interop";
+
+/// Deadlock guard of the wait for the self-healing cron: upstream fires it 60 s after the first
+/// blueprint of a kind was added.
+const CRON_GUARD: Duration = Duration::from_secs(120);
+
+/// The embedded colony's cron interval in this suite (upstream's is fixed at 60 s).
+const EMBEDDED_CRON_MS: u64 = 3_000;
 
 /// The colony the agent uses.
 enum Target {
@@ -66,11 +78,14 @@ async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let mut config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
-    if let Target::Real(real) = target {
-        prepare_real_colony(real, &dir).await?;
-        config.colony_url = Some(real.url.clone());
+    match target {
+        Target::Real(real) => {
+            prepare_real_colony(real, &dir).await?;
+            config.colony_url = Some(real.url.clone());
+        }
+        Target::Embedded => config.colony_reconcile_interval_ms = EMBEDDED_CRON_MS,
     }
-    let agent = Agent::start(config).await?;
+    let agent = Agent::start(config.clone()).await?;
 
     let rec = logs
         .wait_for("converged gen 1", |r| is_converged(r, "web", 1, 2))
@@ -94,11 +109,68 @@ async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
     .await?;
     assert_eq!(status["runningInstances"], 2, "{status}");
 
-    // Replicas up, then down: the running instances are kept, one is added, then one stopped.
     let pids = |g: &maestro_testkit::procs::WorkloadGuard| -> Vec<u32> {
         g.workloads().iter().map(|w| w.pid).collect()
     };
     let first = pids(&guard);
+
+    // A restart adopts the running instances: the same pids, no duplicates.
+    agent.stop().await?;
+    assert_eq!(
+        pids(&guard),
+        first,
+        "stopping the agent leaves its workloads"
+    );
+    logs.drain();
+    let last_status = logs
+        .seen
+        .iter()
+        .filter(|r| r.stream == "status")
+        .map(|r| r.sender_sequence)
+        .max()
+        .unwrap_or(0);
+    let agent = Agent::start(config).await?;
+    logs.wait_for("the adoption log", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("startup convergence done; adopted 2 "))
+    })
+    .await?;
+    let rec = logs
+        .wait_for("status after the restart", |r| {
+            r.stream == "status" && r.sender_sequence > last_status && r.blueprint == "web"
+        })
+        .await?;
+    assert!(is_converged(&rec, "web", 1, 2));
+    assert_eq!(status_pids(&rec), first, "the same instances are adopted");
+    assert_eq!(pids(&guard), first, "no duplicates after the restart");
+
+    // The self-healing cron: the colony submits a reconcile with kwargs `{kind}` only; the
+    // reconciler handles it (all blueprints of the kind), writes the status and closes it.
+    let (client, agent_key) = colony_client(&dir, agent.running.addr)?;
+    let cron = until("a cron reconcile handled", CRON_GUARD, async || {
+        let done = client
+            .get_processes(&agent_key, SITE, ProcessState::Success, 100)
+            .await?;
+        Ok(done.into_iter().find(is_cron_reconcile))
+    })
+    .await?;
+    assert!(!cron.assigned_executor_id.is_empty());
+    let status = client
+        .get_blueprint(&agent_key, SITE, "web")
+        .await?
+        .context("web")?
+        .status;
+    let updated: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(status["lastUpdated"].clone())
+            .with_context(|| format!("lastUpdated in {status}"))?;
+    assert!(
+        updated >= cron.start_time,
+        "the cron's reconcile wrote the status: {updated} < {}",
+        cron.start_time
+    );
+    assert_eq!(status["runningInstances"], 2, "{status}");
+    assert_eq!(pids(&guard), first, "the cron's reconcile touched nothing");
+
+    // Replicas up, then down: the running instances are kept, one is added, then one stopped.
     for (generation, replicas) in [(2, 3), (3, 2)] {
         repo.put(
             &path,
@@ -167,6 +239,13 @@ async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
             .is_none()
     );
     teardown(agent, &dir, &guard).await
+}
+
+/// A reconcile the self-healing cron submitted: kwargs exactly `{kind}`.
+fn is_cron_reconcile(p: &Process) -> bool {
+    p.spec.func_name == "reconcile"
+        && p.spec.kwargs.len() == 1
+        && p.spec.kwargs.get("kind").and_then(|k| k.as_str()) == Some("ProcessDeployment")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,6 @@
 //! Loops are not persisted: they are derived from the stored blueprints at start-up.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -53,7 +52,9 @@ pub(crate) fn ensure(state: &Arc<ServerState>, key: CronKey) {
     state.tracker.spawn_on(
         async move {
             loop {
-                let interval = interval_for(&st, &key);
+                // As upstream, the server's interval (60 s by default); a definition's
+                // `handler.reconcileInterval` is informational only.
+                let interval = st.default_reconcile_interval;
                 tokio::select! {
                     _ = token.cancelled() => break,
                     _ = tokio::time::sleep(interval) => {}
@@ -93,15 +94,6 @@ pub(crate) fn key_of(b: &Blueprint) -> CronKey {
         colony: b.metadata.colony_name.clone(),
         kind: b.kind.clone(),
         location: b.metadata.location_name.clone(),
-    }
-}
-
-fn interval_for(state: &ServerState, key: &CronKey) -> Duration {
-    match definition_by_kind(state, &key.colony, &key.kind) {
-        Ok(Some(d)) if d.spec.handler.reconcile_interval > 0 => {
-            Duration::from_secs(d.spec.handler.reconcile_interval.unsigned_abs())
-        }
-        _ => state.default_reconcile_interval,
     }
 }
 
@@ -160,7 +152,7 @@ mod tests {
             store,
             "server".into(),
             CancellationToken::new(),
-            Duration::from_secs(60),
+            std::time::Duration::from_secs(60),
         );
         let colony = Colony {
             colony_id: "owner".into(),

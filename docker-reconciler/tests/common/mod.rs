@@ -1,5 +1,6 @@
-//! Test harness: a real Docker Engine (started through `scripts/docker.sh`), an embedded colony
-//! server with the two definitions and an approved reconciler executor, the reconciler running,
+//! Test harness: a real Docker Engine (started through `scripts/docker.sh`), a colony — on an
+//! embedded colony server, or on a real colonies v1.9.12 server (`scripts/colonies.sh`) — with the
+//! two definitions and an approved reconciler executor, the reconciler running,
 //! and a guard that removes every container and volume a test made, even when it fails. The
 //! engine, waiting and ports come from `maestro-testkit`.
 #![allow(dead_code)]
@@ -18,6 +19,7 @@ use docker_reconciler::{
     DockerReconcilerConfig, EXECUTOR_TYPE, RestartPolicy, docker_deployment_definition,
     executor_deployment_definition, labels,
 };
+use maestro_testkit::colonies::RealColonies;
 use maestro_testkit::docker::{SOCKET, Sweep, SweepGuard, connect, containers, ensure_docker};
 use maestro_testkit::{until, within};
 use serde_json::Value;
@@ -41,9 +43,10 @@ pub struct Harness {
     pub client: ColonyClient,
     /// Colony name (unique per test; also the `colonies.colony` label).
     pub colony: String,
-    /// Colony owner key (adds blueprints).
+    /// Colony owner key (registers and approves the executor, adds the definitions).
     pub owner: PrivateKey,
-    /// A user of the colony (reads processes and logs, which need a member).
+    /// A user of the colony: adds and updates blueprints (as the site agent does; upstream
+    /// cannot name the owner as a cron initiator) and reads processes and logs.
     pub member: PrivateKey,
     /// Engine client for the test's own checks.
     pub docker: Docker,
@@ -52,6 +55,8 @@ pub struct Harness {
     shutdown: CancellationToken,
     reconciler: Option<JoinHandle<()>>,
     server: Option<colony::RunningServer>,
+    /// The real server (and its PostgreSQL) when the colony lives there.
+    real: Option<RealColonies>,
     // Field order is drop order: stop everything, then sweep, then delete the data dir.
     _stop: DropGuard,
     sweep: SweepGuard,
@@ -59,8 +64,19 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts everything; the colony's self-healing interval is `reconcile_interval`.
+    /// Starts everything on an embedded colony server whose self-healing interval is
+    /// `reconcile_interval`.
     pub async fn start(tag: &str, reconcile_interval: Duration) -> Result<Self> {
+        Self::start_on(tag, Some(reconcile_interval)).await
+    }
+
+    /// Starts everything on a real colonies v1.9.12 server (its self-healing cron runs every
+    /// 60 s).
+    pub async fn start_real(tag: &str) -> Result<Self> {
+        Self::start_on(tag, None).await
+    }
+
+    async fn start_on(tag: &str, embedded_interval: Option<Duration>) -> Result<Self> {
         ensure_docker();
         let prefix = unique(tag);
         let colony = prefix.clone();
@@ -71,17 +87,29 @@ impl Harness {
             names: vec![prefix.clone()],
             volumes: Vec::new(),
         });
-        let server_key = PrivateKey::generate();
         let owner = PrivateKey::generate();
         let executor = PrivateKey::generate();
-        let mut config = ServerConfig::new(
-            dir.path().join("colony"),
-            server_key.id(),
-            "127.0.0.1:0".parse()?,
-        );
-        config.reconcile_interval = reconcile_interval;
-        let server = colony::start(config, shutdown.clone()).await?;
-        let client = ColonyClient::from_addr(server.addr);
+        let (client, server_key, server, real) = match embedded_interval {
+            Some(interval) => {
+                let server_key = PrivateKey::generate();
+                let mut config = ServerConfig::new(
+                    dir.path().join("colony"),
+                    server_key.id(),
+                    "127.0.0.1:0".parse()?,
+                );
+                config.reconcile_interval = interval;
+                let server = colony::start(config, shutdown.clone()).await?;
+                let client = ColonyClient::from_addr(server.addr);
+                (client, server_key, Some(server), None)
+            }
+            None => {
+                let real = tokio::task::spawn_blocking(RealColonies::start)
+                    .await?
+                    .context("the real ColonyOS server must start (scripts/colonies.sh)")?;
+                let server_key = PrivateKey::from_hex(&real.server_prvkey)?;
+                (ColonyClient::new(&real.url)?, server_key, None, Some(real))
+            }
+        };
         client
             .add_colony(
                 &server_key,
@@ -134,7 +162,8 @@ impl Harness {
             prefix,
             shutdown: shutdown.clone(),
             reconciler: Some(reconciler),
-            server: Some(server),
+            server,
+            real,
             _stop: shutdown.drop_guard(),
             sweep,
             _dir: dir,
@@ -154,13 +183,13 @@ impl Harness {
     /// Adds a blueprint of `kind`.
     pub async fn add(&self, kind: &str, name: &str, spec: Value) -> Result<Blueprint> {
         let bp = Blueprint::new(kind, name, &self.colony, spec);
-        Ok(self.client.add_blueprint(&self.owner, &bp).await?)
+        Ok(self.client.add_blueprint(&self.member, &bp).await?)
     }
 
     /// The blueprint `name`.
     pub async fn blueprint(&self, name: &str) -> Result<Blueprint> {
         self.client
-            .get_blueprint(&self.owner, &self.colony, name)
+            .get_blueprint(&self.member, &self.colony, name)
             .await?
             .with_context(|| format!("blueprint {name} not found"))
     }
@@ -171,7 +200,7 @@ impl Harness {
         change(&mut bp.spec);
         let bp = self
             .client
-            .update_blueprint(&self.owner, &bp, false)
+            .update_blueprint(&self.member, &bp, false)
             .await?;
         Ok(bp.metadata.generation)
     }
@@ -280,6 +309,14 @@ impl Harness {
             within("the colony server to stop", WAIT, s.stopped()).await?;
         }
         self.sweep.0.run().await
+    }
+
+    /// The last lines of the real server's log (empty on an embedded colony).
+    pub fn server_log_tail(&self, lines: usize) -> String {
+        self.real
+            .as_ref()
+            .map(|r| r.log_tail(lines))
+            .unwrap_or_default()
     }
 }
 
