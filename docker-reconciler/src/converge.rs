@@ -1,7 +1,10 @@
 //! Applying one planned step through a [`ContainerRuntime`]. No colony I/O here.
 
+use std::time::{Duration, Instant};
+
 use crate::plan::{Action, RemoveReason};
-use crate::runtime::{ContainerRuntime, ObservedContainer};
+use crate::runtime::{ContainerRuntime, Health, ObservedContainer};
+use crate::spec::HealthCheck;
 use reconciler::Outcome;
 
 /// Lines of output quoted when an exited container is started again.
@@ -44,15 +47,72 @@ pub async fn apply(
             out
         }
         Action::Create(d) => match runtime.create_and_start(&d).await {
-            Ok(id) => Outcome::done(format!(
-                "created container {} ({}) from {} at generation {}",
-                d.name,
-                short(&id),
-                d.image,
-                d.generation
-            )),
+            Ok(id) => {
+                let mut out = Outcome::done(format!(
+                    "created container {} ({}) from {} at generation {}",
+                    d.name,
+                    short(&id),
+                    d.image,
+                    d.generation
+                ));
+                if let Some(check) = &d.health_check {
+                    out.extend(wait_healthy(runtime, &id, &d.name, check).await);
+                }
+                out
+            }
             Err(e) => Outcome::failed(format!("creating container {}: {e}", d.name)),
         },
+    }
+}
+
+/// Waits until the new container `id` passes its health check, fails it, stops, or outlives
+/// [`HealthCheck::deadline`]. Anything but healthy fails the step, which ends the round: the
+/// rollout goes no further (the container stays, counted as unavailable) until a new
+/// generation or the next convergence finds it healthy.
+async fn wait_healthy(
+    runtime: &dyn ContainerRuntime,
+    id: &str,
+    name: &str,
+    check: &HealthCheck,
+) -> Outcome {
+    let started = Instant::now();
+    let deadline = check.deadline();
+    let poll = (check.interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        match runtime.inspect(id).await {
+            Ok(Some(o)) => match o.health {
+                Some(Health::Healthy) => {
+                    return Outcome::done(format!(
+                        "container {name} healthy after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    ));
+                }
+                Some(Health::Unhealthy) => {
+                    return Outcome::failed(format!(
+                        "container {name} is unhealthy (last probe: {:?}); the rollout waits",
+                        o.health_log
+                    ));
+                }
+                _ if !o.is_up() => {
+                    return Outcome::failed(format!(
+                        "container {name} stopped before it was healthy ({})",
+                        o.status
+                    ));
+                }
+                _ => {}
+            },
+            Ok(None) => {
+                return Outcome::failed(format!("container {name} vanished before it was healthy"));
+            }
+            Err(e) => return Outcome::failed(format!("checking the health of {name}: {e}")),
+        }
+        if started.elapsed() >= deadline {
+            return Outcome::failed(format!(
+                "container {name} not healthy within {} s; the rollout waits",
+                deadline.as_secs()
+            ));
+        }
+        tokio::time::sleep(poll).await;
     }
 }
 

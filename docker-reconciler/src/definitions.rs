@@ -73,7 +73,18 @@ pub fn docker_deployment_definition(colony: &str) -> BlueprintDefinition {
                         "command": string_array(),
                         "args": string_array(),
                         "privileged": {"type": "boolean"},
-                        "networkMode": {"type": "string"}
+                        "networkMode": {"type": "string"},
+                        "healthCheck": {
+                            "type": "object",
+                            "properties": {
+                                "command": string_array(),
+                                "intervalSeconds": {"type": "integer"},
+                                "timeoutSeconds": {"type": "integer"},
+                                "retries": {"type": "integer"},
+                                "startPeriodSeconds": {"type": "integer"}
+                            },
+                            "required": ["command"]
+                        }
                     },
                     "required": ["name", "image"]
                 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, HostConfig, PortBinding, RestartPolicy as DockerRestart,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerSummary, HealthConfig, HostConfig, PortBinding,
+    RestartPolicy as DockerRestart, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
@@ -18,7 +18,7 @@ use bollard::query_parameters::{
 use futures::{StreamExt, TryStreamExt};
 
 use crate::labels;
-use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
+use crate::runtime::{ContainerRuntime, ContainerState, Health, ObservedContainer, RuntimeError};
 use crate::spec::DesiredContainer;
 
 /// Default Docker Engine socket.
@@ -197,8 +197,21 @@ fn create_body(d: &DesiredContainer, restart_policy: RestartPolicy) -> Container
             memory: d.memory_bytes,
             ..Default::default()
         }),
+        healthcheck: d.health_check.as_ref().map(|h| HealthConfig {
+            test: Some(h.engine_test()),
+            interval: Some(nanos(h.interval)),
+            timeout: Some(nanos(h.timeout)),
+            retries: Some(i64::from(h.retries)),
+            start_period: Some(nanos(h.start_period)),
+            start_interval: None,
+        }),
         ..Default::default()
     }
+}
+
+/// A duration in the engine's nanoseconds.
+fn nanos(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn observed_from_summary(c: ContainerSummary) -> ObservedContainer {
@@ -213,6 +226,8 @@ fn observed_from_summary(c: ContainerSummary) -> ObservedContainer {
         name,
         image: c.image.unwrap_or_default(),
         state: ContainerState::parse(&c.state.map(|s| s.to_string()).unwrap_or_default()),
+        health: c.status.as_deref().and_then(Health::from_status_line),
+        health_log: String::new(),
         status: c.status.unwrap_or_default(),
         labels: c
             .labels
@@ -335,7 +350,24 @@ impl ContainerRuntime for DockerRuntime {
         match self.docker.inspect_container(id, None).await {
             Ok(c) => {
                 let config = c.config.unwrap_or_default();
+                let health = c.state.as_ref().and_then(|s| s.health.as_ref());
+                let health_log = health
+                    .and_then(|h| h.log.as_ref())
+                    .and_then(|log| log.last())
+                    .and_then(|probe| probe.output.clone())
+                    .unwrap_or_default();
+                let health =
+                    health
+                        .and_then(|h| h.status)
+                        .and_then(|s| match s.to_string().as_str() {
+                            "starting" => Some(Health::Starting),
+                            "healthy" => Some(Health::Healthy),
+                            "unhealthy" => Some(Health::Unhealthy),
+                            _ => None,
+                        });
                 Ok(Some(ObservedContainer {
+                    health,
+                    health_log: health_log.trim().to_string(),
                     id: c.id.unwrap_or_default(),
                     name: c
                         .name

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::labels;
-use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
+use crate::runtime::{ContainerRuntime, ContainerState, Health, ObservedContainer, RuntimeError};
 use crate::spec::DesiredContainer;
 
 /// The fake engine. Cheap to clone; clones share state.
@@ -62,6 +62,15 @@ impl FakeRuntime {
         }
     }
 
+    /// Sets the health of the container named `name` (as the engine's probes would).
+    pub fn set_health(&self, name: &str, health: Option<Health>) {
+        for c in self.state.lock().containers.values_mut() {
+            if c.name == name {
+                c.health = health;
+            }
+        }
+    }
+
     /// Simulates `docker rm -f` by hand.
     pub fn delete(&self, id: &str) {
         self.state.lock().containers.remove(id);
@@ -80,6 +89,8 @@ impl FakeRuntime {
                 state: ContainerState::Running,
                 status: "Up".into(),
                 labels,
+                health: None,
+                health_log: String::new(),
             },
         );
         id
@@ -136,6 +147,9 @@ impl ContainerRuntime for FakeRuntime {
                 state: ContainerState::Running,
                 status: "Up".into(),
                 labels: desired.labels(),
+                // The fake's probes pass at once.
+                health: desired.health_check.as_ref().map(|_| Health::Healthy),
+                health_log: String::new(),
             },
         );
         s.created.insert(id.clone(), desired.clone());

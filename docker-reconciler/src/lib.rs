@@ -34,7 +34,7 @@ pub use fake::FakeRuntime;
 pub use plan::{Action, RemoveReason, plan};
 pub use reconcile::{DockerReconciler, KINDS, Settings};
 pub use registration::{DockerMode, DockerRegistration, DockerSettings};
-pub use runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
+pub use runtime::{ContainerRuntime, ContainerState, Health, ObservedContainer, RuntimeError};
 pub use spec::{
     DOCKER_DEPLOYMENT, DesiredContainer, EXECUTOR_DEPLOYMENT, EXECUTOR_TYPE, PortSpec, VolumeKind,
     VolumeSpec, desired_containers,

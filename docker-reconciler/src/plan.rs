@@ -75,7 +75,8 @@ impl Action {
 /// container made before templates were must carry the desired generation): a change of the
 /// generation alone (e.g. `replicas`) touches no running container. Containers of another
 /// template are replaced in place, at most `maxUnavailable` slots down at a time counting the
-/// slots already down; the rest keep running until a later round. Exited ones are started again.
+/// slots already down (a current container whose health check has not passed counts as down);
+/// the rest keep running until a later round. Exited ones are started again.
 pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec<Action> {
     let slots: BTreeMap<&str, &DesiredContainer> =
         desired.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -87,6 +88,8 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
     let mut starts = Vec::new();
     // Running containers of another template, by slot: replaced within the rollout budget.
     let mut outdated: Vec<&ObservedContainer> = Vec::new();
+    // Current containers that are up but whose health check has not passed: unavailable.
+    let mut unready = 0;
     for o in sorted {
         let remove = |reason| Action::Remove {
             id: o.id.clone(),
@@ -112,6 +115,7 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
             match o.state {
                 ContainerState::Running | ContainerState::Paused | ContainerState::Restarting => {
                     kept.insert(d.name.as_str());
+                    unready += usize::from(o.is_unready());
                 }
                 ContainerState::Created | ContainerState::Exited => {
                     kept.insert(d.name.as_str());
@@ -126,12 +130,14 @@ pub fn plan(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Vec
             }
         }
     }
-    // Slots down now: to be created (nothing up in them) or to be started again.
+    // Slots down now: to be created (nothing up in them), to be started again, or up but not
+    // healthy (yet).
     let down = desired
         .iter()
         .filter(|d| !kept.contains(d.name.as_str()))
         .count()
-        + starts.len();
+        + starts.len()
+        + unready;
     let max_unavailable = desired.first().map_or(1, |d| d.max_unavailable) as usize;
     for o in outdated
         .into_iter()

@@ -78,6 +78,42 @@ impl ContainerState {
     }
 }
 
+/// A container's health as the engine reports it (containers without a health check have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Not yet probed successfully, within its start period or retries.
+    Starting,
+    /// The last probe passed.
+    Healthy,
+    /// `retries` probes in a row failed.
+    Unhealthy,
+}
+
+impl Health {
+    /// Reads the health from the engine's status line (`Up 3 seconds (health: starting)`,
+    /// `... (healthy)`, `... (unhealthy)`), as the container list reports it.
+    pub fn from_status_line(status: &str) -> Option<Self> {
+        if status.contains("(health: starting)") {
+            Some(Self::Starting)
+        } else if status.contains("(unhealthy)") {
+            Some(Self::Unhealthy)
+        } else if status.contains("(healthy)") {
+            Some(Self::Healthy)
+        } else {
+            None
+        }
+    }
+
+    /// The engine's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+}
+
 /// A container as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedContainer {
@@ -93,6 +129,10 @@ pub struct ObservedContainer {
     pub status: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Health, when the container has a health check.
+    pub health: Option<Health>,
+    /// Output of the last health probe (only from [`ContainerRuntime::inspect`]).
+    pub health_log: String,
 }
 
 impl ObservedContainer {
@@ -109,6 +149,11 @@ impl ObservedContainer {
     /// The label `key`, or "".
     pub fn label(&self, key: &str) -> &str {
         self.labels.get(key).map_or("", String::as_str)
+    }
+
+    /// True when it has a health check that has not passed (yet): it counts as unavailable.
+    pub fn is_unready(&self) -> bool {
+        matches!(self.health, Some(Health::Starting | Health::Unhealthy))
     }
 
     /// True when running (or paused/restarting: the engine still holds it up).

@@ -11,6 +11,9 @@ use reconciler::values::scalar;
 
 use crate::labels;
 
+mod health;
+pub use health::HealthCheck;
+
 /// Kind of the multi-container deployment (group `colonyos.io`).
 pub const DOCKER_DEPLOYMENT: &str = "DockerDeployment";
 /// Kind of the executor deployment (group `compute.colonies.io`).
@@ -107,6 +110,8 @@ pub struct DesiredContainer {
     /// while a new template replaces them (default 1; containers keep their names, so there is
     /// no surge).
     pub max_unavailable: u32,
+    /// The health check: a rollout waits for a new container to pass it before the next step.
+    pub health_check: Option<HealthCheck>,
 }
 
 impl DesiredContainer {
@@ -120,7 +125,7 @@ impl DesiredContainer {
             .map(|p| format!("{:?}:{:?}:{}/{}", p.name, p.host, p.container, p.protocol))
             .collect();
         let volumes: Vec<String> = self.volumes.iter().map(|v| v.bind_string()).collect();
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "name": self.name,
             "kind": self.kind,
             "image": self.image,
@@ -134,6 +139,10 @@ impl DesiredContainer {
             "nanoCpus": self.nano_cpus,
             "memoryBytes": self.memory_bytes,
         });
+        // Only when set, so containers made before health checks existed keep their template.
+        if let Some(h) = &self.health_check {
+            canonical["healthCheck"] = h.canonical();
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
@@ -188,6 +197,7 @@ struct Template {
     network_mode: Option<String>,
     nano_cpus: Option<i64>,
     memory_bytes: Option<i64>,
+    health_check: Option<HealthCheck>,
     executor: Option<ExecutorIdentity>,
 }
 
@@ -264,6 +274,7 @@ pub fn desired_containers(
                 nano_cpus: t.nano_cpus,
                 memory_bytes: t.memory_bytes,
                 max_unavailable,
+                health_check: t.health_check.clone(),
             });
         }
     }
@@ -410,6 +421,7 @@ fn common_template(o: &Map<String, Value>, path: &str, env_key: &str) -> Result<
     };
     let network_mode = opt_str(o, "networkMode", path)?.filter(|s| !s.is_empty());
     let volumes = volumes(o.get("volumes"), &format!("{path}.volumes"))?;
+    let health_check = health::health_check(o, path)?;
     Ok(Template {
         image: image.trim().to_string(),
         env,
@@ -418,6 +430,7 @@ fn common_template(o: &Map<String, Value>, path: &str, env_key: &str) -> Result<
         privileged,
         network_mode,
         volumes,
+        health_check,
         ..Template::default()
     })
 }

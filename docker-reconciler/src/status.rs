@@ -9,7 +9,7 @@ use crate::spec::DesiredContainer;
 /// The status from `desired` (none when the spec is invalid) and `observed` containers.
 ///
 /// `total` is the number of desired containers; `running` counts running containers in a
-/// desired slot that run its template (see [`crate::plan::is_current`]), so "converged" is
+/// desired slot that run its template and are not unhealthy or still starting their health check (see [`crate::plan::is_current`]), so "converged" is
 /// `running == total` once every container runs what the blueprint's generation asks for.
 pub fn build_status(desired: &[DesiredContainer], observed: &[ObservedContainer]) -> Status {
     let mut sorted: Vec<&ObservedContainer> = observed.iter().collect();
@@ -20,12 +20,16 @@ pub fn build_status(desired: &[DesiredContainer], observed: &[ObservedContainer]
         .map(|o| {
             let slot = desired.iter().find(|d| d.name == o.name);
             if o.state == ContainerState::Running
+                && !o.is_unready()
                 && slot.is_some_and(|d| crate::plan::is_current(o, d))
             {
                 running += 1;
             }
             let mut extra = Map::new();
             extra.insert("image".into(), Value::String(o.image.clone()));
+            if let Some(h) = o.health {
+                extra.insert("health".into(), Value::String(h.as_str().into()));
+            }
             if let Some(d) = slot
                 && !d.ports.is_empty()
             {

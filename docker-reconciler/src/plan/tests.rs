@@ -1,4 +1,5 @@
 use super::*;
+use crate::runtime::Health;
 use crate::spec::desired_containers;
 use colony::model::Blueprint;
 use serde_json::json;
@@ -26,6 +27,8 @@ fn observed(d: &DesiredContainer, id: &str, state: ContainerState) -> ObservedCo
         state,
         status: String::new(),
         labels: d.labels(),
+        health: None,
+        health_log: String::new(),
     }
 }
 
@@ -218,6 +221,32 @@ fn a_new_image_is_rolled_out_one_container_at_a_time() {
     let a = plan(&new, &one_down);
     assert_eq!(removes(&a), [("o0", RemoveReason::OldGeneration)]);
     assert_eq!(creates(&a), ["web-app-0"]);
+}
+
+#[test]
+fn a_new_container_that_is_not_healthy_yet_holds_the_rollout() {
+    let old = desired(1, 2);
+    let new = desired_image(2, 2, "img:2");
+    // Slot 0 runs the new template but its health check has not passed; slot 1 is old.
+    let mut live = vec![
+        observed(&new[0], "new0", ContainerState::Running),
+        observed(&old[1], "old1", ContainerState::Running),
+    ];
+    for health in [Health::Starting, Health::Unhealthy] {
+        live[0].health = Some(health);
+        assert!(
+            plan(&new, &live).is_empty(),
+            "{health:?}: the old container keeps running"
+        );
+        let status = crate::build_status(&new, &live);
+        assert_eq!(status.running, 0, "{health:?} is not counted as running");
+        assert_eq!(status.instances[0].extra["health"], health.as_str());
+    }
+    live[0].health = Some(Health::Healthy);
+    assert_eq!(
+        removes(&plan(&new, &live)),
+        [("old1", RemoveReason::OldGeneration)]
+    );
 }
 
 #[test]
