@@ -49,14 +49,6 @@ const DELIBERATE: &[(&str, &str)] = &[
         "409 with a sentence instead of upstream's 500 carrying PostgreSQL's unique-constraint error",
     ),
     (
-        "reconcileblueprint",
-        "the reconcile process the server submits lists executornames, fs.snapshots and fs.dirs as [] where upstream's Go nil slices give null",
-    ),
-    (
-        "getprocesses after blueprint calls",
-        "the reconcile process the server submits lists executornames, fs.snapshots and fs.dirs as [] where upstream's Go nil slices give null",
-    ),
-    (
         "addexecutor duplicate id",
         "one key is one identity: a second executor with the id of a registered one is refused (upstream stores both and resolves the caller to either)",
     ),
@@ -342,7 +334,13 @@ async fn waiting_process_fails_alike(maxwaittime: bool) {
                     &serde_json::json!({ "processid": pid }),
                 )
                 .await;
-                Ok((o.payload["state"] == 3).then_some(o.payload))
+                // Upstream marks the process failed, then stores its errors in a second
+                // statement: wait for both.
+                let done = o.payload["state"] == 3
+                    && o.payload["errors"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty());
+                Ok(done.then_some(o.payload))
             },
         )
         .await

@@ -159,7 +159,7 @@ async fn matching_priority_location_and_names() {
     at_south.conditions.location_name = "south".into();
     at_south.priority = 100;
     let mut named = FunctionSpec::new("named", COLONY, "worker");
-    named.conditions.executor_names = vec!["south-1".into()];
+    named.conditions.executor_names = Some(vec!["south-1".into()]);
     named.priority = 100;
     for s in [&low, &plain, &high, &at_south, &named] {
         guard(h.client.submit(&user, s)).await.unwrap();

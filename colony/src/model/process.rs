@@ -61,9 +61,10 @@ pub struct Conditions {
     /// Colony the process is submitted to.
     #[serde(rename = "colonyname", default)]
     pub colony_name: String,
-    /// When non-empty, only executors with one of these names may run it.
-    #[serde(rename = "executornames", default, deserialize_with = "nullable")]
-    pub executor_names: Vec<String>,
+    /// When non-empty, only executors with one of these names may run it. `None` is upstream's
+    /// nil list (`null` on the wire), as in the processes the server makes itself.
+    #[serde(rename = "executornames", default)]
+    pub executor_names: Option<Vec<String>>,
     /// Executor type that may run it.
     #[serde(rename = "executortype", default)]
     pub executor_type: String,
@@ -107,7 +108,7 @@ impl Default for Conditions {
     fn default() -> Self {
         Self {
             colony_name: String::new(),
-            executor_names: Vec::new(),
+            executor_names: Some(Vec::new()),
             executor_type: String::new(),
             location_name: String::new(),
             dependencies: Vec::new(),
@@ -200,6 +201,15 @@ impl FunctionSpec {
             },
             ..Self::default()
         }
+    }
+
+    /// A spec the server makes itself (reconcile, cleanup and cron processes): as upstream's,
+    /// its lists are nil — `executornames`, `fs.snapshots` and `fs.dirs` are `null` on the wire.
+    pub fn server_made(func_name: &str, colony_name: &str, executor_type: &str) -> Self {
+        let mut spec = Self::new(func_name, colony_name, executor_type);
+        spec.conditions.executor_names = None;
+        spec.fs = json!({"mount": "", "snapshots": null, "dirs": null});
+        spec
     }
 
     /// The kwarg `key` as a string, if present and a string.

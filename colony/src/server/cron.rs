@@ -122,7 +122,8 @@ pub(crate) fn tick(state: &ServerState, key: &CronKey) -> Result<(), ApiError> {
     };
     let mut kwargs = Map::new();
     kwargs.insert("kind".to_owned(), Value::String(key.kind.clone()));
-    let mut spec = FunctionSpec::new(&handler.function_name, &key.colony, &handler.executor_type);
+    let mut spec =
+        FunctionSpec::server_made(&handler.function_name, &key.colony, &handler.executor_type);
     spec.node_name = format!("{}-{}", handler.executor_type, handler.function_name);
     spec.conditions.location_name = key.location.clone();
     spec.kwargs = kwargs;

@@ -84,7 +84,9 @@ fn matches(p: &Process, e: &Executor) -> bool {
         && !p.wait_for_parents
         && c.colony_name == e.colony_name
         && c.executor_type == e.executor_type
-        && (c.executor_names.is_empty() || c.executor_names.contains(&e.executor_name))
+        && c.executor_names
+            .as_deref()
+            .is_none_or(|n| n.is_empty() || n.contains(&e.executor_name))
         && (c.location_name.is_empty() || c.location_name.eq_ignore_ascii_case(&e.location_name))
 }
 

@@ -197,7 +197,7 @@ fn submit_reconcile(
     if handler.executor_type.is_empty() || handler.function_name.is_empty() {
         return Ok(None);
     }
-    let mut spec = FunctionSpec::new(
+    let mut spec = FunctionSpec::server_made(
         &handler.function_name,
         &bp.metadata.colony_name,
         &handler.executor_type,
@@ -374,7 +374,7 @@ pub(super) fn remove(
             && !def.spec.handler.executor_type.is_empty()
         {
             let executor_type = &def.spec.handler.executor_type;
-            let mut spec = FunctionSpec::new("cleanup", &msg.namespace, executor_type);
+            let mut spec = FunctionSpec::server_made("cleanup", &msg.namespace, executor_type);
             spec.node_name = format!("{executor_type}-cleanup");
             spec.conditions.location_name = bp.metadata.location_name.clone();
             spec.kwargs
