@@ -116,6 +116,17 @@ pub enum StatusReason {
         /// The site's own message of that report (free text, possibly empty).
         message: String,
     },
+    /// A site's Git sync is failing; it keeps running the blueprints of `commit`.
+    SyncFailing {
+        /// The site.
+        site: String,
+        /// Its latest error.
+        error: String,
+        /// When its attempts started failing (ms since the epoch), when known.
+        since_ms: Option<i64>,
+        /// The commit it still runs (empty before its first sync).
+        commit: String,
+    },
 }
 
 fn ts(ms: Option<i64>) -> Option<prost_types::Timestamp> {
@@ -201,6 +212,17 @@ impl From<&StatusReason> for pb::StatusReason {
                 blueprint,
                 generation: generation.unwrap_or(0),
                 message,
+            }),
+            StatusReason::SyncFailing {
+                site,
+                error,
+                since_ms,
+                commit,
+            } => Kind::SyncFailing(pb::SyncFailing {
+                site,
+                error,
+                since: ts(since_ms),
+                commit,
             }),
         };
         pb::StatusReason { kind: Some(kind) }
@@ -312,6 +334,20 @@ impl TryFrom<pb::StatusReason> for StatusReason {
                     blueprint,
                     generation: (generation != 0).then_some(generation),
                     message,
+                }
+            }
+            Kind::SyncFailing(pb::SyncFailing {
+                site,
+                error,
+                since,
+                commit,
+            }) => {
+                required("sync_failing.site", &site)?;
+                StatusReason::SyncFailing {
+                    site,
+                    error,
+                    since_ms: opt_ms(since.as_ref()),
+                    commit,
                 }
             }
         })
@@ -432,6 +468,18 @@ impl fmt::Display for StatusReason {
             Self::BlueprintPending {
                 blueprint, message, ..
             } => write!(f, "{blueprint}: {message}"),
+            Self::SyncFailing {
+                site,
+                error,
+                commit,
+                ..
+            } => {
+                write!(f, "site {site} cannot sync: {error}")?;
+                if let Some(c) = commit.get(..12) {
+                    write!(f, " (still running {c})")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::git::BlueprintRepo;
 use crate::hub::StatusHub;
 use crate::intent::Intent;
-use crate::status::{self, IntentStatus, Reachability, Retry, StatusInputs};
+use crate::status::{self, IntentStatus, Reachability, Retry, SiteSyncView, StatusInputs};
 use crate::store::{IntentStore, ObservedStore, StoreError};
 use maestro_common::backoff::Backoff;
 use std::collections::{BTreeMap, HashMap};
@@ -146,9 +146,31 @@ impl Context {
             }
         }
         let mut last_heard = BTreeMap::new();
+        let mut syncs = BTreeMap::new();
+        let published = match rendered.as_ref().and_then(|r| r.commit.as_deref()) {
+            Some(c) => Some((c, self.store.commit_number(c)?)),
+            None => None,
+        };
         for s in &sites {
             if let Some(t) = self.observed.last_heard(s.as_str())? {
                 last_heard.insert(s.to_string(), t);
+            }
+            if let Some(sync) = self.observed.site_sync(s.as_str())? {
+                let has_published = match published {
+                    Some((c, _)) if c == sync.commit => true,
+                    Some((_, Some(n))) => self
+                        .store
+                        .commit_number(&sync.commit)?
+                        .is_some_and(|site_n| site_n >= n),
+                    _ => false,
+                };
+                syncs.insert(
+                    s.to_string(),
+                    SiteSyncView {
+                        sync,
+                        has_published,
+                    },
+                );
             }
         }
         let run_error = locked(&self.errors).get(&intent.id).cloned();
@@ -177,6 +199,7 @@ impl Context {
             rendered: rendered.as_ref(),
             observed: &observed,
             last_heard: &last_heard,
+            syncs: &syncs,
             error,
             retrying,
             reachability,

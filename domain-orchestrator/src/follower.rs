@@ -8,7 +8,7 @@
 
 use crate::context::Context;
 use crate::source::StatusSource;
-use crate::status::ObservedBlueprint;
+use crate::status::{ObservedBlueprint, SiteSync};
 use crate::store::StoreError;
 use futures::StreamExt;
 use maestro_common::backoff::Backoff;
@@ -120,7 +120,20 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 affected.insert(record.intent_id.clone());
             }
         }
-        Some(Body::Heartbeat(_)) => {
+        Some(Body::Heartbeat(h)) => {
+            let sync = SiteSync {
+                commit: h.commit.clone(),
+                synced_at_ms: h
+                    .synced_at
+                    .as_ref()
+                    .map(|t| maestro_common::time::millis(Some(t))),
+                error: h.sync_error.clone(),
+                failing_since_ms: h
+                    .failing_since
+                    .as_ref()
+                    .map(|t| maestro_common::time::millis(Some(t))),
+            };
+            ctx.observed.put_site_sync(&record.site, &sync)?;
             for (id, r) in ctx.store.all_rendered()? {
                 if r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
                     affected.insert(id);

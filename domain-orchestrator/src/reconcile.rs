@@ -123,6 +123,8 @@ pub async fn reconcile(
     let message = commit_message(&intent);
     let repo = ctx.repo.clone();
     let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await??;
+    // Sites report the commit they applied; its number tells whether it holds this publish.
+    ctx.store.record_commit(&published.commit)?;
     if published.changed || next.commit.is_none() {
         next.commit = Some(published.commit);
         ctx.store.put_rendered(&intent.id, &next)?;

@@ -26,6 +26,28 @@ pub struct ObservedBlueprint {
     pub observed_at: i64,
 }
 
+/// Where a site's Git sync stood at its latest heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SiteSync {
+    /// The commit whose blueprints the site applied (empty before its first sync).
+    pub commit: String,
+    /// When that sync finished (millis), when known.
+    pub synced_at_ms: Option<i64>,
+    /// Why its latest attempt failed (empty when it succeeded).
+    pub error: String,
+    /// When its attempts started failing in a row (millis).
+    pub failing_since_ms: Option<i64>,
+}
+
+/// A site's sync as the status of one intent sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteSyncView {
+    /// What the site reported.
+    pub sync: SiteSync,
+    /// The site applied the intent's published commit or a later one of this domain.
+    pub has_published: bool,
+}
+
 /// TMF638 service state of an intent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntentState {
@@ -58,6 +80,8 @@ pub struct SiteStatus {
     pub unreachable: bool,
     /// When the site observed the latest status it reported for this intent's blueprints (millis).
     pub observed_at: Option<i64>,
+    /// The site's Git sync is failing (`StatusReason::SyncFailing`).
+    pub sync_failing: Option<StatusReason>,
 }
 
 /// Status of an intent in this domain.
@@ -99,6 +123,8 @@ pub struct StatusInputs<'a> {
     pub observed: &'a BTreeMap<(String, String), ObservedBlueprint>,
     /// Last record per site (millis).
     pub last_heard: &'a BTreeMap<String, i64>,
+    /// Where each site's Git sync stood at its latest heartbeat.
+    pub syncs: &'a BTreeMap<String, SiteSyncView>,
     /// The last reconcile error, if the last run failed permanently.
     pub error: Option<&'a str>,
     /// A transient failure of the last reconcile run, being retried (state unaffected).
@@ -159,18 +185,21 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         let mut min_generation = u64::MAX;
         let mut pending: Option<StatusReason> = None;
         let mut observed_at: Option<i64> = None;
+        let sync = input.syncs.get(site.as_str());
         for b in &blueprints {
             let seen = input.observed.get(&(site.to_string(), b.name.to_string()));
             if let Some(t) = seen.map(|o| o.observed_at).filter(|t| *t > 0) {
                 observed_at = Some(observed_at.map_or(t, |o| o.max(t)));
             }
-            let is_ready = seen.is_some_and(|o| {
-                if intent.deleted {
-                    o.removed && o.generation <= intent.generation
-                } else {
-                    o.generation == intent.generation && o.converged && !o.removed
+            let is_ready = match seen {
+                Some(o) if intent.deleted => o.removed && o.generation <= intent.generation,
+                Some(o) => o.generation == intent.generation && o.converged && !o.removed,
+                // A site that never reported the blueprint and has applied the commit of the
+                // deletion (or a later one) does not hold it: nothing is left to remove there.
+                None => {
+                    intent.deleted && published.is_some() && sync.is_some_and(|s| s.has_published)
                 }
-            });
+            };
             if is_ready {
                 ready += 1;
             } else if pending.is_none() {
@@ -198,6 +227,14 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             last_heard,
             unreachable: input.reachability.unreachable(last_heard),
             observed_at,
+            sync_failing: sync.filter(|s| !s.sync.error.is_empty()).map(|s| {
+                StatusReason::SyncFailing {
+                    site: site.to_string(),
+                    error: s.sync.error.clone(),
+                    since_ms: s.sync.failing_since_ms,
+                    commit: s.sync.commit.clone(),
+                }
+            }),
         });
     }
     let ready = sites.iter().map(|s| s.ready).sum();
@@ -282,7 +319,8 @@ impl From<IntentState> for pb::ServiceState {
 
 impl SiteStatus {
     /// Why the site is not ready, typed: `Unreachable` (since its last record) first when it is
-    /// cut off, then the first blueprint that is not ready.
+    /// cut off, then `SyncFailing` when its Git sync fails, then the first blueprint that is not
+    /// ready.
     pub fn reasons(&self, domain: &str) -> Vec<StatusReason> {
         let unreachable = self.unreachable.then(|| StatusReason::Unreachable {
             domain: domain.to_string(),
@@ -291,6 +329,7 @@ impl SiteStatus {
         });
         unreachable
             .into_iter()
+            .chain(self.sync_failing.clone())
             .chain(self.pending.clone())
             .collect()
     }

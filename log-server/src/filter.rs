@@ -246,7 +246,10 @@ mod tests {
         assert!(f.matches(&record("i", "error")));
         assert!(!f.matches(&record("i", "info")));
         let mut hb = record("i", "error");
-        hb.body = Body::Heartbeat(SiteHeartbeat { blueprints: 0 });
+        hb.body = Body::Heartbeat(SiteHeartbeat {
+            blueprints: 0,
+            ..SiteHeartbeat::default()
+        });
         assert!(!f.matches(&hb));
     }
 

@@ -75,6 +75,7 @@ mod tests {
             sequence: 77,
             body: Some(proto::record::Body::Heartbeat(proto::SiteHeartbeat {
                 blueprints: 1,
+                ..Default::default()
             })),
             ..Default::default()
         }

@@ -78,12 +78,23 @@ pub struct BlueprintStatus {
     pub message: String,
 }
 
-/// A site's liveness signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A site's liveness signal, with where its Git sync stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteHeartbeat {
     /// Blueprints the site currently holds.
     pub blueprints: u32,
+    /// The commit whose blueprints the site applied (empty before its first sync).
+    pub commit: String,
+    /// When that sync finished.
+    pub synced_at: Option<prost_types::Timestamp>,
+    /// Why the latest sync attempt failed (empty when it succeeded).
+    pub sync_error: String,
+    /// When sync attempts started failing in a row.
+    pub failing_since: Option<prost_types::Timestamp>,
 }
+
+/// Longest `heartbeat.sync_error`, in bytes (sites cut theirs to fit).
+pub const MAX_SYNC_ERROR_BYTES: usize = 2048;
 
 impl Record {
     /// The log level when this is a log record.
@@ -147,7 +158,7 @@ impl TryFrom<proto::Record> for Record {
         let body = match body.ok_or_else(|| FieldError::new("body", "is required"))? {
             proto::record::Body::Log(l) => Body::Log(l.into()),
             proto::record::Body::Status(s) => Body::Status(s.into()),
-            proto::record::Body::Heartbeat(h) => Body::Heartbeat(h.into()),
+            proto::record::Body::Heartbeat(h) => Body::Heartbeat(h.try_into()?),
         };
         Ok(Record {
             sequence,
@@ -287,17 +298,59 @@ impl From<BlueprintStatus> for proto::BlueprintStatus {
     }
 }
 
-impl From<proto::SiteHeartbeat> for SiteHeartbeat {
-    fn from(h: proto::SiteHeartbeat) -> Self {
-        let proto::SiteHeartbeat { blueprints } = h;
-        SiteHeartbeat { blueprints }
+impl TryFrom<proto::SiteHeartbeat> for SiteHeartbeat {
+    type Error = FieldError;
+
+    fn try_from(h: proto::SiteHeartbeat) -> Result<Self, FieldError> {
+        let proto::SiteHeartbeat {
+            blueprints,
+            commit,
+            synced_at,
+            sync_error,
+            failing_since,
+        } = h;
+        let is_commit_id = matches!(commit.len(), 40 | 64)
+            && commit
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !(commit.is_empty() || is_commit_id) {
+            return Err(FieldError::new(
+                "body.heartbeat.commit",
+                "must be a Git commit id (40 or 64 lowercase hex digits)",
+            ));
+        }
+        if sync_error.len() > MAX_SYNC_ERROR_BYTES {
+            return Err(FieldError::new(
+                "body.heartbeat.sync_error",
+                format!("longer than {MAX_SYNC_ERROR_BYTES} bytes"),
+            ));
+        }
+        Ok(SiteHeartbeat {
+            blueprints,
+            commit,
+            synced_at,
+            sync_error,
+            failing_since,
+        })
     }
 }
 
 impl From<SiteHeartbeat> for proto::SiteHeartbeat {
     fn from(h: SiteHeartbeat) -> Self {
-        let SiteHeartbeat { blueprints } = h;
-        proto::SiteHeartbeat { blueprints }
+        let SiteHeartbeat {
+            blueprints,
+            commit,
+            synced_at,
+            sync_error,
+            failing_since,
+        } = h;
+        proto::SiteHeartbeat {
+            blueprints,
+            commit,
+            synced_at,
+            sync_error,
+            failing_since,
+        }
     }
 }
 

@@ -147,7 +147,10 @@ mod tests {
             received_at: None,
             intent_id: String::new(),
             order_id: String::new(),
-            body: Body::Heartbeat(SiteHeartbeat { blueprints: 0 }),
+            body: Body::Heartbeat(SiteHeartbeat {
+                blueprints: 0,
+                ..SiteHeartbeat::default()
+            }),
         }
     }
 

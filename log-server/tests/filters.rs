@@ -35,6 +35,7 @@ fn heartbeat(sender_sequence: u64) -> proto::Record {
         stream: "heartbeat".into(),
         body: Some(proto::record::Body::Heartbeat(proto::SiteHeartbeat {
             blueprints: 1,
+            ..Default::default()
         })),
         ..log("s1", sender_sequence, "")
     }

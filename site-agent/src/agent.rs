@@ -245,6 +245,7 @@ async fn start_loops(
         outbox: outbox.clone(),
         db,
         report_poke: std::sync::Arc::default(),
+        sync: crate::gitsync::SharedSyncState::default(),
     };
     // Reconcilers get a child token so a failed start stops the ones started before it.
     let reconcilers = shutdown.child_token();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use colony::ColonyClient;
 use tokio::sync::Notify;
 
+use crate::gitsync::SharedSyncState;
 use crate::keys::SiteKeys;
 use crate::outbox::Outbox;
 
@@ -28,6 +29,8 @@ pub struct SiteContext {
     pub db: sled::Db,
     /// Wakes the status reporter (after a sync or a reconcile changed something).
     pub report_poke: Arc<Notify>,
+    /// Where the Git sync stands (sent in heartbeats).
+    pub sync: SharedSyncState,
 }
 
 impl SiteContext {

@@ -491,7 +491,7 @@ async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
         "definitions/Widget.json",
         maestro_common::json::canonical(&widget),
     );
-    repo.commit("add edge and the Widget definition")?;
+    let first = repo.commit("add edge and the Widget definition")?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
@@ -516,7 +516,28 @@ async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
     let moved = repo.dir.path().with_extension("moved");
     std::fs::rename(repo.dir.path(), &moved)?;
     let is_fetch_failure = |r: &maestro_proto::logs::v1::Record| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("git fetch failed"));
-    logs.wait_for("fetch failure log", is_fetch_failure).await?;
+    let failure = logs.wait_for("fetch failure log", is_fetch_failure).await?;
+    let remote = repo.dir.path().display().to_string();
+    assert!(
+        matches!(&failure.body, Some(record::Body::Log(l)) if l.message.contains(&format!("git remote {remote}: no such repository"))),
+        "the error names the missing remote: {failure:?}"
+    );
+    // Heartbeats say the sync fails, since when, and which commit still runs.
+    let beat = logs
+        .wait_for(
+            "a heartbeat with the sync error",
+            |r| matches!(&r.body, Some(record::Body::Heartbeat(h)) if !h.sync_error.is_empty()),
+        )
+        .await?;
+    let Some(record::Body::Heartbeat(h)) = &beat.body else {
+        unreachable!()
+    };
+    assert!(
+        h.sync_error.starts_with("git fetch failed: git remote "),
+        "{h:?}"
+    );
+    assert_eq!(h.commit, first);
+    assert!(h.failing_since.is_some() && h.synced_at.is_some(), "{h:?}");
     agent.stop().await?;
 
     // Even a restart during the outage (which re-checks the colony) removes nothing.
@@ -541,9 +562,14 @@ async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
         &bp_path("edge"),
         process_blueprint("edge", &intent, 2, 2, &["3600"], &guard.value),
     );
-    repo.commit("scale edge")?;
+    let second = repo.commit("scale edge")?;
     logs.wait_for("converged after outage", |r| is_converged(r, "edge", 2, 2))
         .await?;
+    logs.wait_for("a heartbeat of a healthy sync", |r| {
+        matches!(&r.body, Some(record::Body::Heartbeat(h))
+            if h.sync_error.is_empty() && h.failing_since.is_none() && h.commit == second)
+    })
+    .await?;
 
     teardown(agent, &dir, &guard).await
 }

@@ -64,6 +64,12 @@ fn every_kind() -> Vec<StatusReason> {
             generation: Some(2),
             message: "pulling image".into(),
         },
+        StatusReason::SyncFailing {
+            site: "north-1".into(),
+            error: "git fetch failed: timed out".into(),
+            since_ms: Some(1_700_000_000_000),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        },
     ]
 }
 

@@ -71,6 +71,17 @@ fn run_at(
     error: Option<&str>,
     reachability: Reachability,
 ) -> IntentStatus {
+    run_with_syncs(intent, r, observed, error, reachability, &BTreeMap::new())
+}
+
+fn run_with_syncs(
+    intent: &Intent,
+    r: Option<&RenderedIntent>,
+    observed: &[(&str, ObservedBlueprint)],
+    error: Option<&str>,
+    reachability: Reachability,
+    syncs: &BTreeMap<String, SiteSyncView>,
+) -> IntentStatus {
     let sites = vec![name("s1"), name("s2")];
     let observed: BTreeMap<_, _> = observed
         .iter()
@@ -84,6 +95,7 @@ fn run_at(
         rendered: r,
         observed: &observed,
         last_heard: &heard,
+        syncs,
         error,
         retrying: None,
         reachability,
@@ -176,6 +188,80 @@ fn deleted_and_removed_everywhere_is_terminated() {
     );
 }
 
+fn synced(commit: &str, has_published: bool, error: &str) -> SiteSyncView {
+    SiteSyncView {
+        sync: SiteSync {
+            commit: commit.into(),
+            synced_at_ms: Some(1000),
+            error: error.into(),
+            failing_since_ms: (!error.is_empty()).then_some(900),
+        },
+        has_published,
+    }
+}
+
+#[test]
+fn a_delete_completes_at_sites_that_never_reported_the_blueprint() {
+    let i = intent(4, true);
+    let r = rendered(4, true, &["s1", "s2"]);
+    let never = at(0, 0);
+    // s1 removed it; s2 never reported it and has not applied the deletion's commit yet.
+    let removed_at_s1 = [("s1", seen(3, false, true))];
+    let syncs = BTreeMap::from([("s2".to_string(), synced("old", false, ""))]);
+    let s = run_with_syncs(&i, Some(&r), &removed_at_s1, None, never, &syncs);
+    assert_eq!(s.state, IntentState::Reserved, "s2 may still hold it");
+    // s2 applied the deletion's commit (or a later one): nothing is left there.
+    let syncs = BTreeMap::from([("s2".to_string(), synced("abc", true, ""))]);
+    let s = run_with_syncs(&i, Some(&r), &removed_at_s1, None, never, &syncs);
+    assert_eq!(s.state, IntentState::Terminated);
+    // A site that did report the blueprint must report its removal.
+    let reported = [("s1", seen(3, false, true)), ("s2", seen(3, true, false))];
+    let s = run_with_syncs(&i, Some(&r), &reported, None, never, &syncs);
+    assert_eq!(s.state, IntentState::Reserved);
+    // An intent that is not deleted is never ready by the commit alone.
+    let live = intent(4, false);
+    let r = rendered(4, false, &["s1", "s2"]);
+    let both = BTreeMap::from([
+        ("s1".to_string(), synced("abc", true, "")),
+        ("s2".to_string(), synced("abc", true, "")),
+    ]);
+    let s = run_with_syncs(&live, Some(&r), &[], None, never, &both);
+    assert_eq!(s.ready, 0);
+}
+
+#[test]
+fn a_failing_sync_is_a_reason_of_its_site() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let syncs = BTreeMap::from([(
+        "s2".to_string(),
+        synced("0123456789abcdef", false, "git fetch failed: timed out"),
+    )]);
+    let s = run_with_syncs(
+        &i,
+        Some(&r),
+        &[("s1", seen(2, true, false))],
+        None,
+        at(0, 0),
+        &syncs,
+    );
+    assert_eq!(s.sites[0].sync_failing, None);
+    let reasons = s.sites[1].reasons("d");
+    assert_eq!(
+        reasons[0],
+        StatusReason::SyncFailing {
+            site: "s2".into(),
+            error: "git fetch failed: timed out".into(),
+            since_ms: Some(900),
+            commit: "0123456789abcdef".into(),
+        }
+    );
+    assert_eq!(
+        reasons[0].to_string(),
+        "site s2 cannot sync: git fetch failed: timed out (still running 0123456789ab)"
+    );
+}
+
 #[test]
 fn a_reconcile_error_is_inactive_with_its_message() {
     let i = intent(2, false);
@@ -209,6 +295,7 @@ fn a_transient_failure_keeps_the_state_and_says_it_retries() {
         rendered: Some(&r),
         observed: &BTreeMap::new(),
         last_heard: &heard,
+        syncs: &BTreeMap::new(),
         error: None,
         retrying: Some(Retry {
             error: "git push: locked",

@@ -6,7 +6,7 @@ mod sled_store;
 pub use sled_store::SledStore;
 
 use crate::intent::{Intent, IntentDeletion};
-use crate::status::ObservedBlueprint;
+use crate::status::{ObservedBlueprint, SiteSync};
 use crate::translator::RenderedBlueprint;
 use futures::future::BoxFuture;
 
@@ -75,6 +75,11 @@ pub trait IntentStore: Send + Sync {
     fn put_rendered(&self, id: &str, rendered: &RenderedIntent) -> Result<(), StoreError>;
     /// Every rendered intent, ordered by id.
     fn all_rendered(&self) -> Result<Vec<(String, RenderedIntent)>, StoreError>;
+    /// Records that this domain published `commit`; returns its place in the order of
+    /// publication (numbers only grow; the first record of a commit wins).
+    fn record_commit(&self, commit: &str) -> Result<u64, StoreError>;
+    /// The place of `commit` in the order of publication, when this domain published it.
+    fn commit_number(&self, commit: &str) -> Result<Option<u64>, StoreError>;
 }
 
 /// What the sites reported through the log server.
@@ -100,4 +105,8 @@ pub trait ObservedStore: Send + Sync {
     fn last_heard(&self, site: &str) -> Result<Option<i64>, StoreError>;
     /// Records that the site was heard at `millis` (keeps the maximum).
     fn heard(&self, site: &str, millis: i64) -> Result<(), StoreError>;
+    /// Where the site's Git sync stood at its latest heartbeat.
+    fn site_sync(&self, site: &str) -> Result<Option<SiteSync>, StoreError>;
+    /// Records where the site's Git sync stands.
+    fn put_site_sync(&self, site: &str, sync: &SiteSync) -> Result<(), StoreError>;
 }

@@ -2,7 +2,7 @@
 
 use super::{ApplyOutcome, IntentStore, ObservedStore, RenderedIntent, StoreError};
 use crate::intent::{Intent, IntentDeletion};
-use crate::status::ObservedBlueprint;
+use crate::status::{ObservedBlueprint, SiteSync};
 use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::Path;
@@ -17,6 +17,8 @@ pub struct SledStore {
     rendered: sled::Tree,
     observed: sled::Tree,
     heard: sled::Tree,
+    syncs: sled::Tree,
+    commits: sled::Tree,
     meta: sled::Tree,
     /// Serialises read-compare-write of intents.
     write: Mutex<()>,
@@ -46,6 +48,8 @@ impl SledStore {
             rendered: db.open_tree("rendered")?,
             observed: db.open_tree("observed")?,
             heard: db.open_tree("heard")?,
+            syncs: db.open_tree("site_syncs")?,
+            commits: db.open_tree("published_commits")?,
             meta: db.open_tree("meta")?,
             db,
             write: Mutex::new(()),
@@ -153,6 +157,38 @@ impl IntentStore for SledStore {
             })
             .collect()
     }
+
+    fn record_commit(&self, commit: &str) -> Result<u64, StoreError> {
+        if let Some(n) = self
+            .commits
+            .get(commit.as_bytes())?
+            .as_deref()
+            .and_then(number)
+        {
+            return Ok(n);
+        }
+        let n = self.db.generate_id()?;
+        match self.commits.compare_and_swap(
+            commit.as_bytes(),
+            None::<&[u8]>,
+            Some(&n.to_be_bytes()[..]),
+        )? {
+            Ok(()) => Ok(n),
+            Err(e) => Ok(e.current.as_deref().and_then(number).unwrap_or(n)),
+        }
+    }
+
+    fn commit_number(&self, commit: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .commits
+            .get(commit.as_bytes())?
+            .as_deref()
+            .and_then(number))
+    }
+}
+
+fn number(raw: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(raw).ok().map(u64::from_be_bytes)
 }
 
 impl ObservedStore for SledStore {
@@ -198,6 +234,18 @@ impl ObservedStore for SledStore {
             .get(site.as_bytes())?
             .and_then(|raw| <[u8; 8]>::try_from(raw.as_ref()).ok())
             .map(i64::from_be_bytes))
+    }
+
+    fn site_sync(&self, site: &str) -> Result<Option<SiteSync>, StoreError> {
+        self.syncs
+            .get(site.as_bytes())?
+            .map(|raw| decode(site.as_bytes(), &raw))
+            .transpose()
+    }
+
+    fn put_site_sync(&self, site: &str, sync: &SiteSync) -> Result<(), StoreError> {
+        self.syncs.insert(site.as_bytes(), encode(sync))?;
+        Ok(())
     }
 
     fn heard(&self, site: &str, millis: i64) -> Result<(), StoreError> {

@@ -51,7 +51,10 @@ fn heartbeat(site: &str, sender_sequence: u64) -> Record {
     Record {
         blueprint: None,
         stream: "heartbeat".into(),
-        body: Body::Heartbeat(SiteHeartbeat { blueprints: 1 }),
+        body: Body::Heartbeat(SiteHeartbeat {
+            blueprints: 1,
+            ..SiteHeartbeat::default()
+        }),
         ..log(site, sender_sequence)
     }
 }

@@ -366,7 +366,10 @@ async fn heartbeats_have_no_status_index() {
     let hb = Record {
         blueprint: None,
         stream: "heartbeat".into(),
-        body: Body::Heartbeat(SiteHeartbeat { blueprints: 2 }),
+        body: Body::Heartbeat(SiteHeartbeat {
+            blueprints: 2,
+            ..SiteHeartbeat::default()
+        }),
         ..log("s1", 1, "")
     };
     store.append(vec![hb.clone()]).await.unwrap();

@@ -64,6 +64,15 @@ impl GitMirror {
     /// Fetches the branch from the remote; returns the fetched tip (None when the remote has no
     /// such branch yet).
     pub fn fetch(&self) -> Result<Option<String>, Error> {
+        if let Some(path) = local_path(&self.remote)
+            && !path.exists()
+        {
+            // libgit2 would say "unsupported URL protocol", which sends an operator the wrong way.
+            return Err(Error::io(
+                format!("git remote {}", path.display()),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such repository"),
+            ));
+        }
         let repo = self.open()?;
         let mut remote = repo.remote_anonymous(&self.remote)?;
         let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
@@ -175,6 +184,14 @@ pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, Stri
     let (order, rest) = rest.split_once(", intent ")?;
     let intent = rest.strip_suffix(')')?;
     (intent == intent_id).then(|| Some((generation.trim().parse().ok()?, order.to_string())))?
+}
+
+/// The path of a remote that is a local path or a `file://` URL.
+fn local_path(remote: &str) -> Option<&Path> {
+    if let Some(rest) = remote.strip_prefix("file://") {
+        return Some(Path::new(rest));
+    }
+    (!remote.contains("://") && !remote.contains('@')).then(|| Path::new(remote))
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 pub mod files;
 pub mod mirror;
 pub mod order;
+pub mod state;
 mod sync;
 
 pub use mirror::{GitMirror, Snapshot};
+pub use state::{SharedSyncState, SyncState};
 pub use sync::GitSync;

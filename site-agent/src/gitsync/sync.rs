@@ -53,8 +53,13 @@ pub struct ApplyOutcome {
 impl GitSync {
     /// A sync of `mirror` into the colony of `ctx`.
     pub fn new(ctx: SiteContext, mirror: GitMirror) -> Result<Self, Error> {
+        let meta = ctx.db.open_tree("meta")?;
+        ctx.sync.restore(
+            meta.get(APPLIED_KEY)?
+                .map(|v| String::from_utf8_lossy(&v).into_owned()),
+        );
         Ok(Self {
-            meta: ctx.db.open_tree("meta")?,
+            meta,
             removals: Removals::open(&ctx.db)?,
             ctx,
             mirror,
@@ -120,6 +125,9 @@ impl GitSync {
             }
             Err(e) => {
                 tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
+                self.ctx
+                    .sync
+                    .failed(format!("git fetch failed: {e}"), now_millis());
                 if !self.fetch_failing {
                     self.fetch_failing = true;
                     self.ctx.outbox.log(
@@ -136,15 +144,36 @@ impl GitSync {
         let Some(tip) = tip else { return Ok(None) };
         let applied = self.applied_commit()?;
         if applied.as_deref() == Some(tip.as_str()) && self.checked && !force {
+            if !self.fetch_failing {
+                self.ctx.sync.applied(&tip, now_millis());
+                self.ctx.sync.healthy();
+            }
             return Ok(None);
         }
         let (mirror, site, commit) = (self.mirror.clone(), self.ctx.site.clone(), tip.clone());
         let snapshot = blocking(move || mirror.snapshot(&commit, &site)).await?;
-        let outcome = self.apply(&snapshot, applied.as_deref()).await?;
+        let outcome = match self.apply(&snapshot, applied.as_deref()).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.ctx
+                    .sync
+                    .failed(format!("applying {}: {e}", short(&tip)), now_millis());
+                return Err(e);
+            }
+        };
         if outcome.errors.is_empty() && outcome.waiting.is_empty() {
             self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
             maestro_common::durable::flush(&self.meta).await?;
             self.checked = true;
+            self.ctx.sync.applied(&tip, now_millis());
+            if !self.fetch_failing {
+                self.ctx.sync.healthy();
+            }
+        } else if !outcome.errors.is_empty() {
+            self.ctx.sync.failed(
+                format!("applying {}: {}", short(&tip), outcome.errors.join("; ")),
+                now_millis(),
+            );
         }
         if !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty()) {
             tracing::info!(site = %self.ctx.site, commit = %tip, added = ?outcome.added, updated = ?outcome.updated,
@@ -537,6 +566,10 @@ fn differs(cur: &Blueprint, want: &Blueprint) -> bool {
         || cur.metadata.labels != want.metadata.labels
         || cur.metadata.annotations != want.metadata.annotations
         || cur.metadata.location_name != want.metadata.location_name
+}
+
+fn now_millis() -> i64 {
+    maestro_common::time::now_millis()
 }
 
 fn short(commit: &str) -> &str {

@@ -8,9 +8,10 @@ fn rec(stream: &str, text: &str) -> Record {
             message: text.to_string(),
             ..LogLine::default()
         }),
-        HEARTBEAT_STREAM => {
-            record::Body::Heartbeat(maestro_proto::logs::v1::SiteHeartbeat { blueprints: 1 })
-        }
+        HEARTBEAT_STREAM => record::Body::Heartbeat(maestro_proto::logs::v1::SiteHeartbeat {
+            blueprints: 1,
+            ..Default::default()
+        }),
         _ => record::Body::Status(maestro_proto::logs::v1::BlueprintStatus {
             message: text.to_string(),
             ..Default::default()

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::context::SiteContext;
+use crate::gitsync::SyncState;
 use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
 use removals::{PendingRemoval, Removals};
 
@@ -109,7 +110,7 @@ impl StatusReporter {
             let count = u32::try_from(managed.len()).unwrap_or(u32::MAX);
             ctx.outbox.append(Record {
                 stream: "heartbeat".to_string(),
-                body: Some(record::Body::Heartbeat(SiteHeartbeat { blueprints: count })),
+                body: Some(record::Body::Heartbeat(heartbeat(count, &ctx.sync.get()))),
                 ..Record::default()
             })?;
         }
@@ -187,6 +188,32 @@ impl StatusReporter {
             }
         }
         Ok(None)
+    }
+}
+
+/// Longest sync error a heartbeat carries (the log server takes up to 2048 bytes).
+const MAX_SYNC_ERROR_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn heartbeat(blueprints: u32, sync: &SyncState) -> SiteHeartbeat {
+    SiteHeartbeat {
+        blueprints,
+        commit: sync.applied.clone().unwrap_or_default(),
+        synced_at: sync.synced_at_ms.map(maestro_common::time::timestamp),
+        sync_error: sync
+            .error
+            .as_deref()
+            .map(|e| cut(e, MAX_SYNC_ERROR_BYTES))
+            .unwrap_or_default(),
+        failing_since: sync.failing_since_ms.map(maestro_common::time::timestamp),
     }
 }
 
