@@ -341,6 +341,89 @@ async fn skips_invalid_files_and_applies_the_valid_ones() -> Result<()> {
     teardown(agent, &dir, &guard).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_file_is_refused_once_per_commit_and_its_blueprint_keeps_running() -> Result<()>
+{
+    let guard = workload_guard();
+    let (big_id, other_id) = (
+        maestro_common::ids::intent_id("big", "north"),
+        maestro_common::ids::intent_id("other", "north"),
+    );
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("big"),
+        process_blueprint("big", &big_id, 1, 1, &["3600"], &guard.value),
+    );
+    repo.put(
+        &bp_path("other"),
+        process_blueprint("other", &other_id, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add big and other")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    logs.wait_for("big converged", |r| is_converged(r, "big", 1, 1))
+        .await?;
+    logs.seen_or_wait_for("other converged", |r| is_converged(r, "other", 1, 1))
+        .await?;
+    let running = guard.pids();
+    assert_eq!(running.len(), 2);
+
+    // The file grows past the limit (2 MiB of padding in a valid JSON document).
+    let mut huge: serde_json::Value = serde_json::from_slice(&process_blueprint(
+        "big",
+        &big_id,
+        2,
+        2,
+        &["3600"],
+        &guard.value,
+    ))?;
+    huge["metadata"]["annotations"]["padding"] = "x".repeat(2 * 1024 * 1024).into();
+    let huge = serde_json::to_vec(&huge)?;
+    let size = huge.len();
+    repo.put(&bp_path("big"), huge);
+    let first = repo.commit("big grows")?;
+    let refused = |r: &maestro_proto::logs::v1::Record| log_mentions(r, "/big.json");
+    let line = logs.wait_for("the refusal", refused).await?;
+    let Some(record::Body::Log(l)) = &line.body else {
+        unreachable!()
+    };
+    assert!(
+        l.message.contains(&format!(
+            "{size} bytes, over the limit of 1048576 bytes per file"
+        )) && l.message.contains(&first[..12]),
+        "names the file, the commit, the size and the limit: {}",
+        l.message
+    );
+    // A new commit that changes another file: the agent synced, reported the big file once
+    // more (for that commit) and no more than that.
+    repo.put(
+        &bp_path("other"),
+        process_blueprint("other", &other_id, 2, 2, &["3600"], &guard.value),
+    );
+    repo.commit("scale other")?;
+    logs.wait_for("other converged", |r| is_converged(r, "other", 2, 2))
+        .await?;
+    logs.drain();
+    let reports = logs.seen.iter().filter(|r| refused(r)).count();
+    assert_eq!(reports, 2, "once per commit");
+    // The refused file changed nothing: big keeps its instance at generation 1.
+    let big_pids: Vec<u32> = running
+        .iter()
+        .copied()
+        .filter(|p| guard.pids().contains(p))
+        .collect();
+    assert_eq!(
+        big_pids.len(),
+        2,
+        "big and other's first instance still run"
+    );
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    assert!(client.get_blueprint(&key, SITE, "big").await?.is_some());
+
+    teardown(agent, &dir, &guard).await
+}
+
 fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
     matches!(&r.body, Some(record::Body::Log(l)) if l.level == "error" && l.message.contains(path))
 }

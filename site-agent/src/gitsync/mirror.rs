@@ -13,11 +13,64 @@ use crate::Error;
 pub struct Snapshot {
     /// Commit id (hex).
     pub commit: String,
-    /// `definitions/<file>` as (file name, bytes).
-    pub definitions: Vec<(String, Vec<u8>)>,
-    /// Entries below `sites/<site>/` as (path relative to that folder, bytes); non-blob entries
-    /// at the file level are listed with `None`.
-    pub site_files: Vec<(String, Option<Vec<u8>>)>,
+    /// `definitions/<file>` as (file name, content).
+    pub definitions: Vec<(String, Entry)>,
+    /// Entries below `sites/<site>/` as (path relative to that folder, content).
+    pub site_files: Vec<(String, Entry)>,
+}
+
+/// Most bytes of one blueprint or definition file.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Most files under `sites/<site>/`, and under `definitions/`.
+pub const MAX_FILES: usize = 1000;
+/// Most bytes read from one commit (definitions and this site's files together).
+pub const MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
+
+/// One entry of a snapshot: its bytes, or why they were not read. Sizes are read from the
+/// object headers, so a refused file is never loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// The file's bytes.
+    File(Vec<u8>),
+    /// Not a file (e.g. a directory where a file belongs).
+    NotAFile,
+    /// Refused by a limit: the reason names it (and the size).
+    Refused(String),
+}
+
+/// Reads blobs within the limits of one snapshot.
+struct Budget<'r> {
+    repo: &'r Repository,
+    files: usize,
+    bytes: u64,
+}
+
+impl Budget<'_> {
+    fn read(&mut self, id: Oid) -> Entry {
+        self.files += 1;
+        if self.files > MAX_FILES {
+            return Entry::Refused(format!("more than {MAX_FILES} files; not read"));
+        }
+        let size = match self.repo.odb().and_then(|odb| odb.read_header(id)) {
+            Ok((size, _)) => size as u64,
+            Err(e) => return Entry::Refused(format!("unreadable: {e}")),
+        };
+        if size > MAX_FILE_BYTES {
+            return Entry::Refused(format!(
+                "{size} bytes, over the limit of {MAX_FILE_BYTES} bytes per file"
+            ));
+        }
+        if self.bytes + size > MAX_TOTAL_BYTES {
+            return Entry::Refused(format!(
+                "{size} bytes would take the commit's files over {MAX_TOTAL_BYTES} bytes; not read"
+            ));
+        }
+        self.bytes += size;
+        match self.repo.find_blob(id) {
+            Ok(b) => Entry::File(b.content().to_vec()),
+            Err(e) => Entry::Refused(format!("unreadable: {e}")),
+        }
+    }
 }
 
 /// The local mirror under the data dir.
@@ -105,16 +158,23 @@ impl GitMirror {
             commit: commit.to_string(),
             ..Snapshot::default()
         };
+        let mut budget = Budget {
+            repo: &repo,
+            files: 0,
+            bytes: 0,
+        };
         if let Ok(entry) = tree.get_path(Path::new("definitions"))
             && let Some(dir) = entry.to_object(&repo)?.as_tree()
         {
             for e in dir.iter() {
                 let name = e.name().unwrap_or_default().to_string();
-                if let Some(blob) = e.to_object(&repo)?.as_blob() {
-                    snap.definitions.push((name, blob.content().to_vec()));
+                if e.kind() == Some(git2::ObjectType::Blob) {
+                    snap.definitions.push((name, budget.read(e.id())));
                 }
             }
         }
+        // The site's files have a file count of their own.
+        budget.files = 0;
         let site_dir = Path::new("sites").join(site);
         if let Ok(entry) = tree.get_path(&site_dir)
             && let Some(dir) = entry.to_object(&repo)?.as_tree()
@@ -127,12 +187,11 @@ impl GitMirror {
                     // Kind directories are descended into; anything deeper is reported.
                     Some(git2::ObjectType::Tree) if root.is_empty() => TreeWalkResult::Ok,
                     Some(git2::ObjectType::Tree) => {
-                        files.push((rel, None));
+                        files.push((rel, Entry::NotAFile));
                         TreeWalkResult::Skip
                     }
                     Some(git2::ObjectType::Blob) => {
-                        let bytes = repo.find_blob(e.id()).map(|b| b.content().to_vec()).ok();
-                        files.push((rel, bytes));
+                        files.push((rel, budget.read(e.id())));
                         TreeWalkResult::Ok
                     }
                     _ => TreeWalkResult::Ok,

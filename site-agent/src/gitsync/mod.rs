@@ -7,6 +7,6 @@ pub mod order;
 pub mod state;
 mod sync;
 
-pub use mirror::{GitMirror, Snapshot};
+pub use mirror::{Entry, GitMirror, Snapshot};
 pub use state::{SharedSyncState, SyncState};
 pub use sync::GitSync;

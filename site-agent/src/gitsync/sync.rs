@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{self, FileProblem, INTENT_ID, ORDER_ID};
-use super::mirror::{GitMirror, Snapshot};
+use super::mirror::{Entry, GitMirror, Snapshot};
 use super::order::{self, ColonyEntry, DesiredEntry, OrderPlan};
 use crate::Error;
 use crate::context::SiteContext;
@@ -386,7 +386,19 @@ impl GitSync {
     ) -> Result<(), Error> {
         let ctx = &self.ctx;
         let mut wanted = Vec::new();
-        for (file, bytes) in &snap.definitions {
+        for (file, entry) in &snap.definitions {
+            let bytes = match entry {
+                Entry::File(b) => b,
+                Entry::NotAFile => continue,
+                Entry::Refused(reason) => {
+                    problems.push(FileProblem {
+                        path: format!("definitions/{file}"),
+                        reason: reason.clone(),
+                        protected_name: None,
+                    });
+                    continue;
+                }
+            };
             match files::parse_definition(file, bytes, &ctx.colony) {
                 Ok(d) => wanted.push(d),
                 Err(reason) => problems.push(FileProblem {
@@ -540,9 +552,17 @@ fn desired_blueprints(
                 continue;
             }
         };
-        let Some(bytes) = bytes else {
-            problem("not a file".to_string(), Some(name));
-            continue;
+        let bytes = match bytes {
+            Entry::File(b) => b,
+            Entry::NotAFile => {
+                problem("not a file".to_string(), Some(name));
+                continue;
+            }
+            // The blueprint already in the colony (if any) keeps running.
+            Entry::Refused(reason) => {
+                problem(reason.clone(), Some(name));
+                continue;
+            }
         };
         if desired.contains_key(&name) {
             problem(
