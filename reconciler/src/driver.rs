@@ -81,6 +81,13 @@ impl<R: Reconciler> Driver<R> {
         &self.inner.reconciler
     }
 
+    /// Runs `f` while no convergence runs (every plan/apply step holds the same lock): what
+    /// `f` sees of the reconciler's records is not in the middle of a step.
+    pub async fn exclusive<T>(&self, f: impl AsyncFnOnce(&R) -> T) -> T {
+        let _guard = self.inner.lock.lock().await;
+        f(&self.inner.reconciler).await
+    }
+
     /// The colony client.
     pub fn client(&self) -> &ColonyClient {
         &self.inner.client

@@ -11,11 +11,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
-use super::runtime::{ExitEvent, is_alive};
+use super::runtime::{ExitEvent, Labelled, is_alive, labelled_by};
 use crate::{Driver, Level};
 
 /// How often recorded pids are checked (adopted processes are not our children).
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often `/proc` is searched for processes of ours that no record knows.
+const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// Restarts inside this window count towards the crash-loop backoff.
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// Restarts inside the window that happen without delay.
@@ -41,8 +43,13 @@ pub(super) async fn run(
     mut exits: mpsc::UnboundedReceiver<ExitEvent>,
     shutdown: CancellationToken,
 ) {
+    sweep_orphans(&driver).await;
     adopt(&driver, &shutdown).await;
     let (due_tx, mut due_rx) = mpsc::unbounded_channel::<String>();
+    let mut sweep = tokio::time::interval_at(
+        Instant::now() + ORPHAN_SWEEP_INTERVAL,
+        ORPHAN_SWEEP_INTERVAL,
+    );
     let mut pending: BTreeSet<String> = BTreeSet::new();
     let mut restarts: HashMap<String, VecDeque<Instant>> = HashMap::new();
     let mut tick = tokio::time::interval(LIVENESS_INTERVAL);
@@ -64,6 +71,7 @@ pub(super) async fn run(
                     crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
                 }
             }
+            _ = sweep.tick() => sweep_orphans(&driver).await,
             Some(name) = due_rx.recv() => {
                 pending.remove(&name);
                 if let Err(e) = driver.reconcile_named(&name, None).await {
@@ -94,6 +102,64 @@ pub(super) async fn run(
                 }
             });
         }
+    }
+}
+
+/// Stops every process this reconciler labelled that no record knows: one started but not yet
+/// recorded, or forgotten but not yet stopped, when the agent died in between. Runs while no
+/// step runs, so nothing is caught between its start and its record. Its slot, if still
+/// wanted, is started again by convergence.
+pub(super) async fn sweep_orphans(driver: &Driver<ProcessReconciler>) {
+    let stopped = driver
+        .exclusive(async |r: &ProcessReconciler| {
+            let recorded: BTreeSet<(u32, Option<u64>)> = match r.table().all() {
+                Ok(all) => all.iter().map(|i| (i.pid, i.start_ticks)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "orphan sweep: reading the instance table failed");
+                    return Vec::new();
+                }
+            };
+            let known = |p: &Labelled| {
+                recorded.contains(&(p.pid, Some(p.start_ticks))) || recorded.contains(&(p.pid, None))
+            };
+            let mut stopped = Vec::new();
+            for p in labelled_by(r.runtime().owner()).into_iter().filter(|p| !known(p)) {
+                let index = p
+                    .instance
+                    .strip_prefix(p.blueprint.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .and_then(|i| i.parse().ok());
+                let Some(index) = index else {
+                    tracing::warn!(pid = p.pid, instance = %p.instance, "orphan sweep: labels do not name an instance; left alone");
+                    continue;
+                };
+                let orphan = super::table::Instance {
+                    blueprint: p.blueprint.clone(),
+                    index,
+                    pid: p.pid,
+                    generation: 0,
+                    template: String::new(),
+                    started_at_ms: 0,
+                    start_ticks: Some(p.start_ticks),
+                };
+                let result = super::runtime::stop(&orphan, super::STOP_GRACE).await;
+                stopped.push((p, result));
+            }
+            stopped
+        })
+        .await;
+    for (p, result) in stopped {
+        let line = match result {
+            Ok(()) => format!(
+                "stopped process pid {} ({}) that no record knew: left by an interrupted start or stop",
+                p.pid, p.instance
+            ),
+            Err(e) => format!(
+                "stopping unrecorded process pid {} ({}): {e}",
+                p.pid, p.instance
+            ),
+        };
+        driver.record(Level::Warn, &p.blueprint, &line, None).await;
     }
 }
 

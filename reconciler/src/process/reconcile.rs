@@ -92,6 +92,11 @@ impl ProcessReconciler {
         &self.table
     }
 
+    /// The runtime.
+    pub fn runtime(&self) -> &ProcessRuntime {
+        &self.runtime
+    }
+
     /// Whether a just-started instance is still alive after `min_ready_ms` (at once when 0).
     async fn ready(&self, instance: &Instance, min_ready_ms: u64) -> bool {
         if min_ready_ms > 0 {

@@ -19,6 +19,19 @@ use crate::{Error, Host, Registration, definition_from_contract};
 /// Folder of the native processes' output inside the site's data dir.
 pub const LOG_DIR: &str = "logs";
 
+/// The id this site's process reconciler labels its processes with: made once, kept in sled.
+fn owner_id(db: &sled::Db) -> Result<String, Error> {
+    let tree = db.open_tree("process-reconciler")?;
+    let fresh = uuid::Uuid::new_v4().to_string();
+    // The first value stored wins, whoever stored it.
+    let _ = tree.compare_and_swap(b"owner", None::<&[u8]>, Some(fresh.as_bytes()))?;
+    let stored = tree
+        .get(b"owner")?
+        .ok_or_else(|| Error::Corrupt("process reconciler owner id missing".into()))?;
+    tree.flush()?;
+    Ok(String::from_utf8_lossy(&stored).into_owned())
+}
+
 /// Settings of `reconcilers.process` (none yet; unknown keys are refused).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +71,7 @@ impl Registration for ProcessRegistration {
         let log_dir = host.data_dir.join(LOG_DIR);
         let runtime = ProcessRuntime::new(
             &host.location,
+            &owner_id(&host.db)?,
             &log_dir,
             exits_tx,
             host.shutdown.clone(),

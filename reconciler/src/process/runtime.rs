@@ -26,6 +26,10 @@ pub const ENV_GENERATION: &str = "MAESTRO_GENERATION";
 pub const ENV_INSTANCE: &str = "MAESTRO_INSTANCE";
 /// Environment label: site.
 pub const ENV_SITE: &str = "MAESTRO_SITE";
+/// Environment label: the id of the reconciler that started the process (one per data dir), so
+/// a process it started and then lost track of (a crash between starting and recording it, or
+/// between forgetting and stopping it) is found again and stopped.
+pub const ENV_OWNER: &str = "MAESTRO_OWNER";
 
 /// Log files above this size are rotated (one old file kept) when an instance starts.
 const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
@@ -45,6 +49,7 @@ pub struct ExitEvent {
 #[derive(Debug, Clone)]
 pub struct ProcessRuntime {
     site: String,
+    owner: String,
     log_dir: PathBuf,
     exits: mpsc::UnboundedSender<ExitEvent>,
     shutdown: CancellationToken,
@@ -56,6 +61,7 @@ impl ProcessRuntime {
     /// `exits` until `shutdown` (children keep running after it).
     pub fn new(
         site: &str,
+        owner: &str,
         log_dir: &Path,
         exits: mpsc::UnboundedSender<ExitEvent>,
         shutdown: CancellationToken,
@@ -63,6 +69,7 @@ impl ProcessRuntime {
     ) -> Self {
         Self {
             site: site.to_string(),
+            owner: owner.to_string(),
             log_dir: log_dir.to_path_buf(),
             exits,
             shutdown,
@@ -123,6 +130,7 @@ impl ProcessRuntime {
             .env(ENV_GENERATION, generation.to_string())
             .env(ENV_INSTANCE, &name)
             .env(ENV_SITE, &self.site)
+            .env(ENV_OWNER, &self.owner)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -162,6 +170,11 @@ impl ProcessRuntime {
             }
         });
         Ok(instance)
+    }
+
+    /// The owner label of the processes this runtime starts.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Stops `instance` (SIGTERM to its group, SIGKILL after `grace`); Ok when it is gone.
@@ -227,6 +240,8 @@ async fn wait_gone(instance: &Instance, within: Duration) -> bool {
 pub struct ProcStat {
     /// State letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// Process group id.
+    pub pgrp: u32,
     /// Start time in clock ticks since boot.
     pub start_ticks: u64,
 }
@@ -243,8 +258,66 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some(ProcStat {
         state: fields.first()?.chars().next()?,
+        pgrp: fields.get(2)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })
+}
+
+/// A live process labelled with an owner, as found in `/proc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    /// Its pid.
+    pub pid: u32,
+    /// Its start time in clock ticks since boot.
+    pub start_ticks: u64,
+    /// Its `MAESTRO_BLUEPRINT` label.
+    pub blueprint: String,
+    /// Its `MAESTRO_INSTANCE` label.
+    pub instance: String,
+}
+
+/// Every live process whose `MAESTRO_OWNER` label is `owner` and that leads its process group:
+/// every instance is started as the leader of a group of its own, and what it starts stays in
+/// that group (and is stopped with it), so only leaders are candidates.
+pub fn labelled_by(owner: &str) -> Vec<Labelled> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let want = format!("{ENV_OWNER}={owner}");
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some(env) = proc_environ(pid) else {
+            continue;
+        };
+        if !env.contains(&want) {
+            continue;
+        }
+        let Some(stat) =
+            proc_stat(pid).filter(|s| s.pgrp == pid && !matches!(s.state, 'Z' | 'X' | 'x'))
+        else {
+            continue;
+        };
+        let label = |key: &str| {
+            env.iter()
+                .find_map(|e| e.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(Labelled {
+            pid,
+            start_ticks: stat.start_ticks,
+            blueprint: label(ENV_BLUEPRINT),
+            instance: label(ENV_INSTANCE),
+        });
+    }
+    out
 }
 
 /// Reads the environment a process was started with.
@@ -303,6 +376,7 @@ mod tests {
             parse_stat(s),
             Some(ProcStat {
                 state: 'S',
+                pgrp: 42,
                 start_ticks: 123_456
             })
         );

@@ -1,0 +1,152 @@
+//! Crash consistency of the process reconciler: the `maestro-site` binary is SIGKILLed while it
+//! scales a blueprint from 0 to 30 instances, then again and again in the middle of rollouts
+//! that replace those instances (between starting a process and recording it, or between
+//! forgetting one and stopping it, as often as not). After each restart nothing it started is
+//! lost track of: the blueprint ends with exactly 30 instances of its last spec, one per slot,
+//! and deleting it leaves no process.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Result;
+use common::*;
+use maestro_proto::logs::v1::record;
+use maestro_testkit::binary::Serving;
+use maestro_testkit::git::TestRepo;
+use maestro_testkit::until;
+
+const REPLICAS: u32 = 30;
+/// The first kill comes once this many workloads run; each later one once this many
+/// workloads of the new spec were started.
+const KILL_AFTER: usize = 3;
+/// Rollouts interrupted by a kill after the first scale-up.
+const ROLLOUT_KILLS: u64 = 3;
+
+fn spawn_site(config: &std::path::Path, data: &std::path::Path) -> Result<Serving> {
+    Serving::spawn(
+        Command::new(env!("CARGO_BIN_EXE_maestro-site"))
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data)
+            .env_remove("MAESTRO_SITE")
+            .env_remove("MAESTRO_LOG_SERVER")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stderr(Stdio::null()),
+        "site agent serving on ",
+        GUARD,
+    )
+}
+
+fn is_orphan_stop(r: &maestro_proto::logs::v1::Record) -> bool {
+    matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("that no record knew"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("fleet", "north");
+    let path = "sites/plant-crash/ProcessDeployment/fleet.json";
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        path,
+        process_blueprint("fleet", &intent, 1, REPLICAS, &["3600"], &guard.value),
+    );
+    repo.commit("add fleet")?;
+    let mut logs = LogServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("site.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "domain": "north", "site": "plant-crash", "git_remote": repo.path(),
+            "log_server": logs.endpoint(), "sync_interval_ms": 200,
+            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
+            "reconcilers": {"docker": {"mode": "off"}}
+        })
+        .to_string(),
+    )?;
+    let data = dir.path().join("data");
+
+    // Killed while scaling 0 -> 30, then in the middle of each rollout to a new spec.
+    let mut generation = 1;
+    for kill in 0..=ROLLOUT_KILLS {
+        if kill > 0 {
+            generation += 1;
+            let args = (3600 + kill).to_string();
+            repo.put(
+                path,
+                process_blueprint(
+                    "fleet",
+                    &intent,
+                    generation,
+                    REPLICAS,
+                    &[&args],
+                    &guard.value,
+                ),
+            );
+            repo.commit(&format!("fleet gen {generation}"))?;
+        }
+        let before: Vec<u32> = guard.pids();
+        let site = spawn_site(&config, &data)?;
+        let started = until(
+            format!("{KILL_AFTER} new workloads before kill {kill}"),
+            GUARD,
+            async || {
+                let new = guard.pids().iter().filter(|p| !before.contains(p)).count();
+                Ok((new >= KILL_AFTER).then_some(new))
+            },
+        )
+        .await?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(site.pid() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )?;
+        drop(site);
+        eprintln!(
+            "kill {kill}: SIGKILL after {started} new workloads, {} running",
+            guard.pids().len()
+        );
+    }
+
+    let site = spawn_site(&config, &data)?;
+    logs.wait_for("fleet converged", |r| {
+        is_converged(r, "fleet", generation, REPLICAS)
+    })
+    .await?;
+    let live = until("exactly the replicas to run", GUARD, async || {
+        let w = guard.workloads();
+        Ok((w.len() == REPLICAS as usize).then_some(w))
+    })
+    .await?;
+    let mut names: Vec<String> = live
+        .iter()
+        .filter_map(|w| w.env.get("MAESTRO_INSTANCE").cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        REPLICAS as usize,
+        "one process per slot: {names:?}"
+    );
+    logs.drain();
+    let orphans = logs.seen.iter().filter(|r| is_orphan_stop(r)).count();
+    eprintln!("orphans found and stopped after the kills: {orphans}");
+
+    repo.delete(path);
+    repo.commit("delete fleet")?;
+    logs.wait_for(
+        "removed",
+        |r| matches!(&r.body, Some(record::Body::Status(s)) if r.blueprint == "fleet" && s.removed),
+    )
+    .await?;
+    until("every workload to be gone", GUARD, async || {
+        Ok(guard.workloads().is_empty().then_some(()))
+    })
+    .await?;
+    site.stop(Duration::from_secs(10)).await?;
+    Ok(())
+}
