@@ -175,6 +175,9 @@ pub fn resolve_characteristics(
                 ),
             )
         })?;
+        sc.check(&value).map_err(|reason| {
+            FieldError::new(format!("{field}.value"), format!("{name}: {reason}"))
+        })?;
         values.insert(name.as_str(), value);
     }
     let mut out = Vec::with_capacity(spec.characteristics.len());
@@ -322,8 +325,8 @@ fn dry_render(
         );
         vars.insert("generation".into(), Value::from(generation));
         for (b, tpl) in spec.blueprints.iter().enumerate() {
-            let rendered =
-                template::render(&format!("blueprints[{b}]"), tpl, &vars).map_err(|e| {
+            let rendered = template::render_blueprint(&format!("blueprints[{b}]"), tpl, &vars)
+                .map_err(|e| {
                     FieldError::new(
                         &field,
                         format!("rendering template {}: {}", e.field, e.reason),
