@@ -10,9 +10,9 @@ use colony::{ColonyClient, PrivateKey};
 use maestro_common::contract;
 use tracing::Instrument;
 
+use crate::Error;
 use crate::host::{Level, Recorder};
 use crate::reconcile::{Converged, Outcome, Reconciler, converge_blueprint, remove_blueprint};
-use crate::Error;
 
 /// Drives one reconciler against one colony. Cheap to clone.
 pub struct Driver<R: Reconciler> {
@@ -372,8 +372,8 @@ mod tests {
     use colony::model::{FunctionSpec, Process};
 
     use super::*;
-    use crate::{MemoryRecorder, Status};
     use crate::config_file::{ConfigFileReconciler, KIND, ManagedDir, Manifest};
+    use crate::{MemoryRecorder, Status};
 
     #[tokio::test]
     async fn a_process_naming_an_invalid_blueprint_is_refused_before_any_call() {
