@@ -190,6 +190,15 @@ pub fn resolve_characteristics(
                     .map(|b| b.value.clone())
             })
             .or_else(|| sc.default.clone());
+        // A kept value meets the spec as it is now (its bounds may have changed since).
+        if let Some(v) = value.as_ref() {
+            sc.check(v).map_err(|reason| {
+                FieldError::new(
+                    format!("{at}.service.service_characteristic"),
+                    format!("{}: {reason} (the current value; give a new one)", sc.name),
+                )
+            })?;
+        }
         match value {
             Some(value) => out.push(CharacteristicValue {
                 name: sc.name.clone(),
@@ -354,3 +363,7 @@ fn dry_render(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

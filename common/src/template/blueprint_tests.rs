@@ -76,6 +76,18 @@ fn a_shell_scripts_values_are_quoted_and_run_as_text() {
 }
 
 #[test]
+fn the_harness_sees_an_injection_when_values_are_pasted_into_a_script() {
+    // Plain rendering pastes the value into the script as text, as templates did before: the
+    // value runs. The tests above would fail the same way if quoting were lost.
+    let t = process(json!({"command": "/bin/sh", "args": ["-c", "printf '%s' ${message}"]}));
+    let dir = tempfile::tempdir().unwrap();
+    let pasted = super::super::render("b", &t, &vars("x; echo injected > injected")).unwrap();
+    let (stdout, empty) = run(&pasted["spec"], dir.path());
+    assert_eq!((stdout.as_str(), empty), ("x", false));
+    assert!(dir.path().join("injected").exists());
+}
+
+#[test]
 fn without_a_shell_each_value_is_one_literal_argument() {
     let t = process(
         json!({"command": "/usr/bin/printf", "args": ["[%s]", "${message}", "x${message}"]}),
