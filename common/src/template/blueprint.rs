@@ -41,7 +41,21 @@ pub fn render_blueprint(
     vars: &Map<String, Value>,
 ) -> Result<Value, FieldError> {
     let l = layout(field, template)?;
-    render_with(field, &l.template, vars, &l.modes)
+    let rendered = render_with(field, &l.template, vars, &l.modes)?;
+    // A value that chose the program (`command: "${cmd}"`) must not turn an argument into a
+    // script the template did not declare.
+    let mut after = BTreeMap::new();
+    walk(field, &rendered, true, &mut after, &mut 0)?;
+    if let Some((path, _)) = after
+        .iter()
+        .find(|(p, m)| **m == Mode::Script && l.modes.get(*p) != Some(&Mode::Script))
+    {
+        return Err(FieldError::new(
+            path,
+            "a value made this program run a shell script, which the template does not declare",
+        ));
+    }
+    Ok(rendered)
 }
 
 fn layout(field: &str, template: &Value) -> Result<Layout, FieldError> {

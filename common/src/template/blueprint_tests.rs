@@ -210,3 +210,16 @@ fn a_nul_byte_is_refused_naming_the_field() {
         "m=a;b"
     );
 }
+
+#[test]
+fn a_value_cannot_make_a_program_a_shell() {
+    let t = process(json!({"command": "${message}", "args": ["-c", "echo ${service}"]}));
+    assert!(check_blueprint("b", &t).is_ok());
+    let e = render_blueprint("b", &t, &vars("/bin/sh")).unwrap_err();
+    assert_eq!(e.field, "b.spec.args[1]");
+    assert!(
+        e.reason.contains("a value made this program run a shell"),
+        "{e}"
+    );
+    assert!(render_blueprint("b", &t, &vars("/bin/echo")).is_ok());
+}
