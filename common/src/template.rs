@@ -93,22 +93,6 @@ pub fn whole_placeholder(s: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Whether `s` holds a placeholder (`${`, not the escape `$${`).
-pub fn has_placeholder(s: &str) -> bool {
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        let after = &rest[pos..];
-        if let Some(tail) = after.strip_prefix("$${") {
-            rest = tail;
-        } else if after.starts_with("${") {
-            return true;
-        } else {
-            rest = &after[1..];
-        }
-    }
-    false
-}
-
 /// The text a value of `name` gives in a string of `mode`: refused when it cannot be one
 /// argument (an array, object or null, or a NUL byte), shell-quoted in a script.
 fn argument_text(path: &str, name: &str, value: &Value, mode: Mode) -> Result<String, FieldError> {
