@@ -12,6 +12,7 @@ use crate::status::{ObservedBlueprint, SiteSync};
 use crate::store::StoreError;
 use futures::StreamExt;
 use maestro_common::backoff::Backoff;
+use maestro_common::contract;
 use maestro_proto::logs::v1::{Record, record::Body};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 message: s.message.clone(),
                 sequence: record.sequence,
                 observed_at,
+                refused: contract::refusal_at(&s.status_json, record.generation),
             };
             ctx.observed
                 .put_observed(&record.site, &record.blueprint, &observed)?;

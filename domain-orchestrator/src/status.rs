@@ -24,6 +24,10 @@ pub struct ObservedBlueprint {
     /// When the site observed it (millis; 0 = unknown, e.g. stored before this field existed).
     #[serde(default)]
     pub observed_at: i64,
+    /// Why the site refused the spec of `generation` (permanent until the spec changes), if it
+    /// did (`maestro_common::contract::refusal_at`).
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 /// Where a site's Git sync stood at its latest heartbeat.
@@ -176,6 +180,8 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         r.generation == intent.generation && r.deleted == intent.deleted && r.commit.is_some()
     });
     let mut sites = Vec::with_capacity(input.sites.len());
+    // The first blueprint a site refused at the desired generation: the intent cannot converge.
+    let mut refusal: Option<String> = None;
     for site in input.sites {
         let blueprints: Vec<_> = input
             .rendered
@@ -188,6 +194,16 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         let sync = input.syncs.get(site.as_str());
         for b in &blueprints {
             let seen = input.observed.get(&(site.to_string(), b.name.to_string()));
+            if let Some(reason) = seen
+                .filter(|o| o.generation == intent.generation && !intent.deleted)
+                .and_then(|o| o.refused.as_ref())
+                .filter(|_| refusal.is_none())
+            {
+                refusal = Some(format!(
+                    "site {site} refused blueprint {}: {reason}",
+                    b.name
+                ));
+            }
             if let Some(t) = seen.map(|o| o.observed_at).filter(|t| *t > 0) {
                 observed_at = Some(observed_at.map_or(t, |o| o.max(t)));
             }
@@ -249,7 +265,8 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
     // the per-site `unreachable` flags say the knowledge is stale, and maestro holds the item
     // pending on them (see "Status that never lies" in docs/contracts.md).
     let site_count = u32::try_from(sites.len()).unwrap_or(u32::MAX);
-    let (state, mut reasons) = match (input.error, all_ready, intent.deleted) {
+    let error = input.error.or(refusal.as_deref());
+    let (state, mut reasons) = match (error, all_ready, intent.deleted) {
         (Some(e), _, _) => (
             IntentState::Inactive,
             vec![StatusReason::Failed {

@@ -42,7 +42,7 @@ pub fn render_intent(
         let vars = variables(intent, domain, site);
         for (i, t) in intent.blueprint_templates.iter().enumerate() {
             let field = format!("blueprint_templates_json[{i}]");
-            let rendered = template::render(&field, t, &vars)?;
+            let rendered = template::render_blueprint(&field, t, &vars)?;
             out.push(finish(&field, rendered, intent, site)?);
         }
     }

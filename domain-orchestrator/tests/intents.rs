@@ -40,7 +40,10 @@ async fn apply_commits_rendered_blueprints_and_definition() {
     assert!(b.files.contains_key("sites/s2/ProcessDeployment/web.json"));
     let doc: Value = serde_json::from_str(&b.files[PD]).unwrap();
     assert_eq!(doc["spec"]["replicas"], 2);
-    assert_eq!(doc["spec"]["args"][1], "echo hello; exec sleep 86400");
+    assert_eq!(
+        doc["spec"]["args"][1],
+        "printf '%s\\n' 'hello'; exec sleep 86400"
+    );
     assert_eq!(
         doc["metadata"]["annotations"]["maestro.io/intent-id"],
         i.id.as_str()

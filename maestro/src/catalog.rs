@@ -1,9 +1,14 @@
 //! The service catalog: service specifications loaded from `catalog_dir` at start.
 //!
 //! Invariants: spec ids are unique `ResourceName`s; every default matches its characteristic's
-//! value type; every blueprint template is an object with `kind` and `metadata.name`.
+//! value type and bounds; every blueprint template is an object with `kind` and `metadata.name`
+//! whose programs pass `template::check_blueprint` (a shell script only when declared).
 
-use maestro_common::{FieldError, ResourceName};
+mod constraints;
+
+pub use constraints::{Constraints, DEFAULT_MAX_LENGTH, Declared, MAX_LENGTH, MAX_REPLICAS};
+
+use maestro_common::{FieldError, ResourceName, template};
 use maestro_proto::catalog::v1 as pb;
 use serde::Deserialize;
 use serde_json::Value;
@@ -124,6 +129,15 @@ pub struct SpecCharacteristic {
     pub default: Option<Value>,
     /// Free text.
     pub description: String,
+    /// Bounds a value meets beyond its type.
+    pub constraints: Constraints,
+}
+
+impl SpecCharacteristic {
+    /// Checks a value already of the characteristic's type; the reason says what is wrong.
+    pub fn check(&self, v: &Value) -> Result<(), String> {
+        self.constraints.check(v)
+    }
 }
 
 /// A service specification (TMF633-shaped).
@@ -181,6 +195,18 @@ struct RawCharacteristic {
     default: Option<Value>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    min: Option<serde_json::Number>,
+    #[serde(default)]
+    max: Option<serde_json::Number>,
+    #[serde(default)]
+    max_length: Option<u64>,
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default, rename = "enum")]
+    one_of: Option<Vec<Value>>,
+    #[serde(default)]
+    multiline: bool,
 }
 
 impl TryFrom<RawSpec> for ServiceSpec {
@@ -230,16 +256,50 @@ impl TryFrom<RawSpec> for ServiceSpec {
                     format!("{d} is not of type {}", value_type.as_str()),
                 ));
             }
+            let declared = Declared {
+                min: c.min,
+                max: c.max,
+                max_length: c.max_length,
+                pattern: c.pattern,
+                one_of: c.one_of,
+                multiline: c.multiline,
+            };
+            let constraints = Constraints::new(value_type, declared)
+                .map_err(|e| e.within(&format!("characteristics[{i}]")))?;
             chars.push(SpecCharacteristic {
                 name: c.name,
                 value_type,
                 required: c.required,
                 default: c.default,
                 description: c.description,
+                constraints,
             });
         }
         for (i, b) in blueprints.iter().enumerate() {
-            check_template(b).map_err(|e| e.within(&format!("blueprints[{i}]")))?;
+            let field = format!("blueprints[{i}]");
+            check_template(b).map_err(|e| e.within(&field))?;
+            template::check_blueprint(&field, b)?;
+            let replicas = b.get("spec").and_then(|s| s.get("replicas"));
+            let Some(name) = replicas
+                .and_then(Value::as_str)
+                .and_then(template::whole_placeholder)
+            else {
+                continue;
+            };
+            if let Some((j, c)) = chars.iter_mut().enumerate().find(|(_, c)| c.name == name) {
+                c.constraints = c
+                    .constraints
+                    .clone()
+                    .for_replicas()
+                    .map_err(|e| e.within(&format!("characteristics[{j}]")))?;
+            }
+        }
+        for (i, c) in chars.iter().enumerate() {
+            if let Some(d) = &c.default {
+                c.check(d).map_err(|reason| {
+                    FieldError::new(format!("characteristics[{i}].default"), reason)
+                })?;
+            }
         }
         Ok(Self {
             id,
@@ -442,6 +502,72 @@ mod tests {
         write(dir.path(), "b.yaml", GOOD);
         let e = Catalog::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("b.yaml") && e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn bounds_patterns_and_shell_scripts_are_checked_at_load() {
+        let cases = [
+            (
+                GOOD.replace("default: 1 }", "default: 1, min: 5, max: 1 }"),
+                "characteristics[0].min: 5 is above max 1",
+            ),
+            (
+                GOOD.replace("required: true }", "required: true, pattern: \"(\" }"),
+                "characteristics[1].pattern: invalid",
+            ),
+            (
+                GOOD.replace("default: 1 }", "default: 1, max: 1000 }"),
+                "characteristics[0].max: 1000 is outside the 0 to 256 replicas",
+            ),
+            (
+                GOOD.replace("default: 1 }", "default: 300 }"),
+                "characteristics[0].default: must be between 0 and 256, got 300",
+            ),
+            (
+                GOOD.replace("valueType: integer", "valueType: string")
+                    .replace("default: 1", "default: \"1\""),
+                "characteristics[0].valueType: is string, but replicas are an integer",
+            ),
+            (
+                GOOD.replace("required: true }", "required: true, min: 1 }"),
+                "characteristics[1].min: applies to integer and number",
+            ),
+            (
+                GOOD.replace(
+                    "command: /bin/sh,",
+                    "command: /bin/sh, args: [\"-c\", \"echo ${message}\"],",
+                ),
+                "blueprints[0].spec.args[1]: runs a shell script",
+            ),
+        ];
+        for (text, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "x.yml", &text);
+            let e = Catalog::load(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("x.yml") && e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_characteristic_used_as_replicas_gets_the_sites_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", GOOD);
+        let c = Catalog::load(dir.path()).unwrap();
+        let replicas = c.get("demo-app").unwrap().characteristics[0].clone();
+        assert_eq!(
+            replicas.check(&Value::from(-1)),
+            Err("must be between 0 and 256, got -1".into())
+        );
+        assert_eq!(replicas.check(&Value::from(256)), Ok(()));
+    }
+
+    #[test]
+    fn the_example_catalog_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog");
+        let c = Catalog::load(&dir).unwrap();
+        let demo = c.get("demo-app").unwrap();
+        assert_eq!(demo.blueprints[0]["shell"], Value::Bool(true));
+        assert!(c.specs().count() >= 4);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Test fixtures shared by the unit tests: a one-spec catalog, registered domains and
 //! requests, and a scripted fake domain client. Built in memory; no files, no network.
 
-use crate::catalog::{Catalog, ServiceSpec, SpecCharacteristic, ValueType};
+use crate::catalog::{Catalog, Constraints, ServiceSpec, SpecCharacteristic, ValueType};
 use crate::delivery::{DeliveryError, DomainClient};
 use crate::intent::{IntentPayload, OutboxEntry};
 use crate::registry::DomainRecord;
@@ -28,6 +28,9 @@ pub fn catalog() -> Catalog {
                 required: false,
                 default: Some(json!(1)),
                 description: String::new(),
+                constraints: Constraints::builtin(ValueType::Integer)
+                    .for_replicas()
+                    .unwrap(),
             },
             SpecCharacteristic {
                 name: "message".into(),
@@ -35,6 +38,7 @@ pub fn catalog() -> Catalog {
                 required: true,
                 default: None,
                 description: String::new(),
+                constraints: Constraints::builtin(ValueType::String),
             },
         ],
         blueprints: vec![json!({

@@ -175,6 +175,9 @@ pub fn resolve_characteristics(
                 ),
             )
         })?;
+        sc.check(&value).map_err(|reason| {
+            FieldError::new(format!("{field}.value"), format!("{name}: {reason}"))
+        })?;
         values.insert(name.as_str(), value);
     }
     let mut out = Vec::with_capacity(spec.characteristics.len());
@@ -187,6 +190,15 @@ pub fn resolve_characteristics(
                     .map(|b| b.value.clone())
             })
             .or_else(|| sc.default.clone());
+        // A kept value meets the spec as it is now (its bounds may have changed since).
+        if let Some(v) = value.as_ref() {
+            sc.check(v).map_err(|reason| {
+                FieldError::new(
+                    format!("{at}.service.service_characteristic"),
+                    format!("{}: {reason} (the current value; give a new one)", sc.name),
+                )
+            })?;
+        }
         match value {
             Some(value) => out.push(CharacteristicValue {
                 name: sc.name.clone(),
@@ -322,8 +334,8 @@ fn dry_render(
         );
         vars.insert("generation".into(), Value::from(generation));
         for (b, tpl) in spec.blueprints.iter().enumerate() {
-            let rendered =
-                template::render(&format!("blueprints[{b}]"), tpl, &vars).map_err(|e| {
+            let rendered = template::render_blueprint(&format!("blueprints[{b}]"), tpl, &vars)
+                .map_err(|e| {
                     FieldError::new(
                         &field,
                         format!("rendering template {}: {}", e.field, e.reason),
@@ -351,3 +363,7 @@ fn dry_render(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

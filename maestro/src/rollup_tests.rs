@@ -480,3 +480,37 @@ fn a_site_unreachable_in_a_superseding_generation_does_not_hold_the_item() {
     let r = roll_up(&o, &BTreeMap::from([(id, st)]), &live(&["north"]), NOW);
     assert_eq!(r.items[0].state, OrderState::Completed, "superseded");
 }
+
+#[test]
+fn a_site_refusing_the_spec_fails_the_item_for_good_with_the_sites_reason() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![dp("north", 1, Delivery::Acknowledged)],
+    )]);
+    // What a domain reports when a site's reconciler refused the rendered blueprint.
+    let refused = "site n1 refused blueprint svc-1: spec.replicas: at most 256";
+    let (id, mut st) = status("north", 1, ServiceState::Inactive);
+    st.reasons = vec![StatusReason::Failed {
+        domain: String::new(),
+        error: refused.into(),
+    }];
+    let r = roll_up(
+        &o,
+        &BTreeMap::from([(id.clone(), st)]),
+        &live(&["north"]),
+        NOW,
+    );
+    assert_eq!(r.items[0].state, OrderState::Failed);
+    assert_eq!(
+        r.items[0].status_reason,
+        Some(StatusReason::Failed {
+            domain: "north".into(),
+            error: refused.into()
+        })
+    );
+    assert_eq!(r.state, OrderState::Failed);
+    // Final: a later status of the same generation changes nothing.
+    let later = BTreeMap::from([status("north", 1, ServiceState::Reserved)]);
+    assert_eq!(roll_up(&r, &later, &live(&["north"]), NOW + 1), r);
+}

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use colony::model::{Blueprint, Process};
 use colony::{ColonyClient, PrivateKey};
+use maestro_common::contract;
 use tracing::Instrument;
 
+use crate::Error;
 use crate::host::{Level, Recorder};
-use crate::reconcile::{Outcome, Reconciler, converge_blueprint, remove_blueprint};
-use crate::{Error, Status};
+use crate::reconcile::{Converged, Outcome, Reconciler, converge_blueprint, remove_blueprint};
 
 /// Drives one reconciler against one colony. Cheap to clone.
 pub struct Driver<R: Reconciler> {
@@ -304,13 +305,8 @@ impl<R: Reconciler> Driver<R> {
     ) -> Result<Vec<String>, Error> {
         let name = &bp.metadata.name;
         let c = converge_blueprint(&self.inner.reconciler, bp).await?;
-        self.write_status(
-            name,
-            &c.status,
-            bp.metadata.generation,
-            c.message.as_deref(),
-        )
-        .await;
+        let now = maestro_common::time::rfc3339(maestro_common::time::now_millis());
+        self.write_status(name, status_json(bp, &c, &now)).await;
         if let (Some(reason), Some(message)) = (c.invalid_spec, c.message) {
             self.record(Level::Error, name, &message, process).await;
             return Err(Error::Spec(reason));
@@ -323,16 +319,8 @@ impl<R: Reconciler> Driver<R> {
         self.finish(name, out, process).await
     }
 
-    async fn write_status(
-        &self,
-        name: &str,
-        status: &Status,
-        generation: i64,
-        message: Option<&str>,
-    ) {
+    async fn write_status(&self, name: &str, json: serde_json::Value) {
         let inner = &self.inner;
-        let now = maestro_common::time::rfc3339(maestro_common::time::now_millis());
-        let json = status.to_json(generation, message, &now);
         match inner
             .client
             .update_blueprint_status(&inner.key, &inner.colony, name, json)
@@ -371,13 +359,28 @@ impl<R: Reconciler> Driver<R> {
     }
 }
 
+/// The status a convergence of `bp` writes: the reconciler's status and, when it refused the
+/// spec, the refusal with the intent generation it is about (`contract::STATUS_INVALID_SPEC`).
+fn status_json(bp: &Blueprint, c: &Converged, now: &str) -> serde_json::Value {
+    let mut status = c
+        .status
+        .to_json(bp.metadata.generation, c.message.as_deref(), now);
+    if let (Some(reason), Some(obj)) = (&c.invalid_spec, status.as_object_mut()) {
+        obj.insert(
+            contract::STATUS_INVALID_SPEC.into(),
+            contract::invalid_spec_status(reason, &bp.metadata.annotations),
+        );
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use colony::model::{FunctionSpec, Process};
 
     use super::*;
-    use crate::MemoryRecorder;
     use crate::config_file::{ConfigFileReconciler, KIND, ManagedDir, Manifest};
+    use crate::{MemoryRecorder, Status};
 
     #[tokio::test]
     async fn a_process_naming_an_invalid_blueprint_is_refused_before_any_call() {
@@ -406,5 +409,34 @@ mod tests {
         let e = driver.handle(&process).await.unwrap_err();
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         assert!(e.to_string().contains("kwargs.blueprintName"), "{e}");
+    }
+
+    #[test]
+    fn a_refused_spec_is_written_with_the_intent_generation_it_is_about() {
+        let mut bp = Blueprint::new("ProcessDeployment", "web", "site", serde_json::json!({}));
+        bp.metadata.generation = 7;
+        bp.metadata
+            .annotations
+            .insert(contract::ANN_INTENT_GENERATION.into(), "3".into());
+        let refused = Converged {
+            outcome: Outcome::default(),
+            status: Status::default(),
+            message: Some("invalid spec: spec.replicas: at most 256".into()),
+            invalid_spec: Some("spec.replicas: at most 256".into()),
+        };
+        let json = status_json(&bp, &refused, "t").to_string();
+        assert_eq!(
+            contract::refusal_at(&json, 3).as_deref(),
+            Some("spec.replicas: at most 256")
+        );
+        let fine = Converged {
+            invalid_spec: None,
+            message: None,
+            ..refused
+        };
+        assert_eq!(
+            contract::refusal_at(&status_json(&bp, &fine, "t").to_string(), 3),
+            None
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod definitions;
 mod document;
 mod paths;
+mod refusal;
 
 pub use definitions::{DefinitionDocument, builtin_definitions, process_deployment_definition};
 pub use document::{BlueprintDocument, DocumentMetadata, intent_generation};
@@ -13,6 +14,7 @@ pub use paths::{
     DEFINITIONS_DIR, SITES_DIR, blueprint_path, definition_path, parse_blueprint_path,
     parse_definition_file,
 };
+pub use refusal::{STATUS_INVALID_SPEC, invalid_spec_status, refusal_at};
 
 /// Annotation every blueprint managed by Maestro carries: the intent id.
 pub const ANN_INTENT_ID: &str = "maestro.io/intent-id";

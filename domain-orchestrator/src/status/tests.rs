@@ -47,6 +47,7 @@ fn seen(generation: u64, converged: bool, removed: bool) -> ObservedBlueprint {
         message: String::new(),
         sequence: 1,
         observed_at: 1000 + i64::try_from(generation).unwrap(),
+        refused: None,
     }
 }
 
@@ -477,4 +478,46 @@ fn a_zero_threshold_disables_unreachability() {
     };
     assert!(!r.unreachable(None));
     assert!(!r.unreachable(Some(0)));
+}
+
+#[test]
+fn a_site_refusing_the_spec_of_the_generation_makes_the_intent_inactive() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let refused = |generation| ObservedBlueprint {
+        message: "invalid spec: spec.replicas: at most 256".into(),
+        refused: Some("spec.replicas: at most 256".into()),
+        ..seen(generation, false, false)
+    };
+    let s = run(
+        &i,
+        Some(&r),
+        &[("s1", seen(2, true, false)), ("s2", refused(2))],
+        None,
+    );
+    assert_eq!(s.state, IntentState::Inactive);
+    assert_eq!(
+        s.reasons,
+        vec![StatusReason::Failed {
+            domain: String::new(),
+            error: "site s2 refused blueprint web: spec.replicas: at most 256".into()
+        }]
+    );
+    // A refusal of an older generation's spec does not fail the new one: it is still pending.
+    let s = run(
+        &i,
+        Some(&r),
+        &[("s1", seen(2, true, false)), ("s2", refused(1))],
+        None,
+    );
+    assert_eq!(s.state, IntentState::Reserved);
+    // Nor a delete: removing a refused blueprint is not refused.
+    let d = intent(2, true);
+    let s = run(
+        &d,
+        Some(&rendered(2, true, &["s1", "s2"])),
+        &[("s2", refused(2))],
+        None,
+    );
+    assert_ne!(s.state, IntentState::Inactive);
 }

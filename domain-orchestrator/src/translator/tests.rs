@@ -31,7 +31,7 @@ fn sites(names: &[&str]) -> Vec<ResourceName> {
 }
 
 fn demo() -> Value {
-    json!({"kind": "ProcessDeployment", "metadata": {"name": "${service}-${site}", "colonyname": "x"},
+    json!({"kind": "ProcessDeployment", "shell": true, "metadata": {"name": "${service}-${site}", "colonyname": "x"},
            "spec": {"command": "/bin/sh", "args": ["-c", "echo ${message} g${generation}"], "replicas": "${replicas}"}})
 }
 
@@ -43,7 +43,11 @@ fn renders_per_site_with_labels_and_annotations() {
     assert_eq!(out[1].path(), "sites/s2/ProcessDeployment/web-s2.json");
     let doc: Value = serde_json::from_str(&out[0].content).unwrap();
     assert_eq!(doc["spec"]["replicas"], json!(2));
-    assert_eq!(doc["spec"]["args"][1], json!("echo hi g3"));
+    assert_eq!(doc["spec"]["args"][1], json!("echo 'hi' g'3'"));
+    assert!(
+        doc.get("shell").is_none(),
+        "the shell declaration is not a blueprint field"
+    );
     assert_eq!(doc["metadata"]["labels"][LABEL_SERVICE], json!("web"));
     let ann = &doc["metadata"]["annotations"];
     assert_eq!(ann[ANN_INTENT_ID], json!(i.id));
@@ -76,6 +80,23 @@ fn rejects_bad_kind_and_name() {
     let mut i = intent(vec![traversal]);
     i.characteristics.insert("message".into(), json!("../etc"));
     assert!(render_intent(&i, "north", &sites(&["s1"])).is_err());
+}
+
+#[test]
+fn values_in_a_shell_script_are_quoted_and_an_undeclared_script_is_refused() {
+    let mut i = intent(vec![demo()]);
+    i.characteristics
+        .insert("message".into(), json!("x; touch /tmp/injected"));
+    let out = render_intent(&i, "north", &sites(&["s1"])).unwrap();
+    let doc: Value = serde_json::from_str(&out[0].content).unwrap();
+    assert_eq!(
+        doc["spec"]["args"][1],
+        json!("echo 'x; touch /tmp/injected' g'3'")
+    );
+    let mut undeclared = demo();
+    undeclared.as_object_mut().unwrap().remove("shell");
+    let e = render_intent(&intent(vec![undeclared]), "north", &sites(&["s1"])).unwrap_err();
+    assert_eq!(e.field, "blueprint_templates_json[0].spec.args[1]");
 }
 
 #[test]

@@ -142,8 +142,8 @@ pub fn intent(service: &str, generation: u64, replicas: u64) -> pb::Intent {
         sites: vec![],
         characteristics_json: json!({"replicas": replicas, "message": "hello"}).to_string(),
         blueprint_templates_json: vec![
-            json!({"kind": "ProcessDeployment", "metadata": {"name": "${service}"},
-                   "spec": {"command": "/bin/sh", "args": ["-c", "echo ${message}; exec sleep 86400"], "replicas": "${replicas}"}})
+            json!({"kind": "ProcessDeployment", "shell": true, "metadata": {"name": "${service}"},
+                   "spec": {"command": "/bin/sh", "args": ["-c", "printf '%s\\n' ${message}; exec sleep 86400"], "replicas": "${replicas}"}})
             .to_string(),
         ],
         deleted: false,

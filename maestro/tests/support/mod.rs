@@ -29,7 +29,8 @@ characteristics:
 blueprints:
   - kind: ProcessDeployment
     metadata: { name: "${service}-${suffix}" }
-    spec: { command: "/bin/sh", args: ["-c", "echo ${message}; exec sleep 86400"], replicas: "${replicas}" }
+    shell: true
+    spec: { command: "/bin/sh", args: ["-c", "printf '%s\\n' ${message}; exec sleep 86400"], replicas: "${replicas}" }
 "#;
 
 /// Writes the demo spec into a fresh catalog dir.

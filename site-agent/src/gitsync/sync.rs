@@ -12,6 +12,7 @@ use super::mirror::{Entry, GitMirror, Snapshot};
 use super::order::{self, ColonyEntry, DesiredEntry, OrderPlan};
 use crate::Error;
 use crate::context::SiteContext;
+use crate::report::refusal;
 use crate::report::removals::{PendingRemoval, Removals};
 
 const APPLIED_KEY: &[u8] = b"git/applied";
@@ -32,6 +33,8 @@ pub struct GitSync {
     fetch_failing: bool,
     /// What each blueprint waits for, as last logged (logged again only when it changes).
     waiting_logged: BTreeMap<String, String>,
+    /// The colony's refusal last reported per blueprint: (intent generation, reason).
+    refusals_reported: BTreeMap<String, (u64, String)>,
 }
 
 /// What one apply did.
@@ -67,6 +70,7 @@ impl GitSync {
             reported_problems: None,
             fetch_failing: false,
             waiting_logged: BTreeMap::new(),
+            refusals_reported: BTreeMap::new(),
         })
     }
 
@@ -273,6 +277,9 @@ impl GitSync {
                     "gitsync",
                     format!("applying blueprint failed: {e}"),
                 );
+                if let Some(reason) = refusal::refusal_reason(&e) {
+                    self.report_refusal(want, reason)?;
+                }
             }
         }
         for name in &plan.remove {
@@ -449,6 +456,20 @@ impl GitSync {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Reports the colony's refusal of `want` as its status, once per generation and reason.
+    fn report_refusal(&mut self, want: &Blueprint, reason: String) -> Result<(), Error> {
+        let key = (files::intent_generation(want), reason);
+        if self.refusals_reported.get(&want.metadata.name) == Some(&key) {
+            return Ok(());
+        }
+        self.ctx
+            .outbox
+            .append(refusal::refused_record(want, &key.1))?;
+        self.refusals_reported
+            .insert(want.metadata.name.clone(), key);
         Ok(())
     }
 

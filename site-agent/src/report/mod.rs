@@ -3,6 +3,7 @@
 //! `removed` record once a removed blueprint's cleanup process finished, and `heartbeat` records.
 
 pub mod assess;
+pub mod refusal;
 pub mod removals;
 
 use std::collections::HashMap;
