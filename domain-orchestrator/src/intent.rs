@@ -12,6 +12,11 @@ pub const MAX_JSON_BYTES: usize = 256 * 1024;
 pub const MAX_TEXT_LEN: usize = 256;
 /// Most sites one intent may name.
 pub const MAX_SITES: usize = 1024;
+/// Highest accepted generation: `i64::MAX`, the largest value every language and store holds
+/// as a signed 64-bit integer. A raw -1 from a signed client (2^64-1 on the wire) is refused,
+/// and a stored generation always leaves room for a higher one, so an intent can always be
+/// modified or deleted later.
+pub const MAX_GENERATION: u64 = i64::MAX as u64;
 
 /// The desired state of one service in this domain at one generation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,9 +82,13 @@ fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
         .map_err(|_| FieldError::new(field, "must be a UUID"))
 }
 
+/// A generation: 1..=[`MAX_GENERATION`] (0 is "no generation" everywhere in the protocol).
 fn generation(field: &str, g: u64) -> Result<u64, FieldError> {
-    if g == 0 {
-        return Err(FieldError::new(field, "must be at least 1"));
+    if !(1..=MAX_GENERATION).contains(&g) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1..={MAX_GENERATION}, got {g}"),
+        ));
     }
     Ok(g)
 }
