@@ -86,3 +86,44 @@ async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn list_intents_pages_by_size_so_that_every_reply_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Domain::start(&dir.path().join("data"), &remote_path(dir.path()), None).await;
+    // Twenty intents of about 250 KB each: more than one reply may carry (4 MiB).
+    let payload = "p".repeat(250_000);
+    let mut want = Vec::new();
+    for i in 0..20 {
+        let mut big = intent(&format!("web{i}"), 1, 1);
+        big.characteristics_json =
+            serde_json::json!({"replicas": 1, "message": "hello", "payload": payload}).to_string();
+        want.push(big.id.clone());
+        apply(&mut d.client, big).await;
+    }
+    want.sort();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = d
+            .client
+            .list_intents(pb::ListIntentsRequest {
+                page_size: 0,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("every page decodes")
+            .into_inner();
+        assert!(
+            !page.intents.is_empty(),
+            "no empty page while intents remain"
+        );
+        seen.extend(page.intents.into_iter().map(|r| r.intent.unwrap().id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, want);
+    d.stop().await;
+}
