@@ -102,6 +102,7 @@ impl IntentApi {
 
     /// The intent and its status.
     pub fn get(&self, id: &str) -> Result<pb::IntentRecord, ApiError> {
+        crate::intent::uuid_id("id", id)?;
         let intent = self
             .ctx
             .store
@@ -120,6 +121,9 @@ impl IntentApi {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
+        if !page_token.is_empty() {
+            crate::intent::uuid_id("page_token", page_token)?;
+        }
         let mut intents = self.ctx.store.list(page_token, size + 1)?;
         let mut more = intents.len() > size;
         intents.truncate(size);

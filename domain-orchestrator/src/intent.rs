@@ -76,7 +76,8 @@ fn text(field: &str, v: String) -> Result<String, FieldError> {
     Ok(v)
 }
 
-fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
+/// Checks that `v`, the field `field`, is a UUID (every intent id is one).
+pub fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
     uuid::Uuid::parse_str(v)
         .map(|_| ())
         .map_err(|_| FieldError::new(field, "must be a UUID"))

@@ -88,6 +88,31 @@ async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
 }
 
 #[tokio::test]
+async fn ids_and_page_tokens_must_be_intent_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Domain::start(&dir.path().join("data"), &remote_path(dir.path()), None).await;
+    let huge = format!("\u{1b}[2J{}", "x".repeat(1024 * 1024));
+    let e = d
+        .client
+        .get_intent(pb::GetIntentRequest { id: huge.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(e.message(), "id: must be a UUID");
+    let e = d
+        .client
+        .list_intents(pb::ListIntentsRequest {
+            page_size: 0,
+            page_token: huge,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(e.message(), "page_token: must be a UUID");
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn list_intents_pages_by_size_so_that_every_reply_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Domain::start(&dir.path().join("data"), &remote_path(dir.path()), None).await;

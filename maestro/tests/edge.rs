@@ -59,6 +59,40 @@ async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
     m.stop().await;
 }
 
+#[tokio::test]
+async fn ids_are_checked_before_an_error_could_echo_them() {
+    use maestro_proto::catalog::v1 as cpb;
+    use maestro_proto::domain::v1 as dpb;
+    let (data, cat) = (tempfile::tempdir().unwrap(), catalog_dir());
+    let mut m = Maestro::start(data.path(), cat.path()).await;
+    let channel = tonic::transport::Endpoint::from_shared(m.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let huge = format!("\u{1b}[2J{}", "x".repeat(1024 * 1024));
+    let order = m
+        .orders
+        .get_order(pb::GetOrderRequest { id: huge.clone() })
+        .await
+        .unwrap_err();
+    let spec = cpb::catalog_service_client::CatalogServiceClient::new(channel)
+        .get_service_spec(cpb::GetServiceSpecRequest { id: huge.clone() })
+        .await
+        .unwrap_err();
+    let heartbeat = m
+        .domains
+        .heartbeat(dpb::HeartbeatRequest { id: huge })
+        .await
+        .unwrap_err();
+    for e in [order, spec, heartbeat] {
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().starts_with("id: "), "{}", e.message());
+        assert!(e.message().len() < 200, "{}", e.message());
+    }
+    m.stop().await;
+}
+
 /// A list nested `depth` levels deep around a number.
 fn nested(depth: usize) -> prost_types::Value {
     let mut v = number(1.0);
