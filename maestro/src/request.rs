@@ -15,6 +15,9 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 pub const MAX_ITEMS: usize = 100;
 /// Most characteristics of one item.
 pub const MAX_CHARACTERISTICS: usize = 256;
+/// Most bytes of characteristics (encoded) in one order, over all its items: half the message
+/// limit, so that the order with its progress always fits in a reply.
+pub const MAX_CHARACTERISTIC_BYTES: usize = maestro_common::grpc::MAX_MESSAGE_BYTES / 2;
 /// Longest cancel reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 1024;
 
@@ -101,8 +104,21 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             ));
         }
         let mut out: Vec<NewItem> = Vec::with_capacity(items.len());
+        let mut characteristic_bytes = 0usize;
         for (i, item) in items.into_iter().enumerate() {
             let at = format!("order.items[{i}]");
+            characteristic_bytes += item.service.as_ref().map_or(0, |s| {
+                s.service_characteristic
+                    .iter()
+                    .map(prost::Message::encoded_len)
+                    .sum()
+            });
+            if characteristic_bytes > MAX_CHARACTERISTIC_BYTES {
+                return Err(FieldError::new(
+                    format!("{at}.service.service_characteristic"),
+                    format!("the order's characteristics exceed {MAX_CHARACTERISTIC_BYTES} bytes"),
+                ));
+            }
             let item = NewItem::try_from(item).map_err(|e| e.within(&at))?;
             if out.iter().any(|o| o.id == item.id) {
                 return Err(FieldError::new(
@@ -395,6 +411,27 @@ mod tests {
             check_cancel_reason("\u{1b}[31m").unwrap_err().field,
             "reason"
         );
+    }
+
+    #[test]
+    fn an_order_carries_at_most_half_a_message_of_characteristics() {
+        let with = |id: &str, name: &str, bytes: usize| {
+            let mut it = item(id, name);
+            it.service.as_mut().unwrap().service_characteristic = vec![pb::Characteristic {
+                name: "payload".into(),
+                value: Some(maestro_common::json::to_proto_value(&serde_json::json!(
+                    "x".repeat(bytes)
+                ))),
+                value_type: String::new(),
+            }];
+            it
+        };
+        let mib = 1024 * 1024;
+        assert!(NewOrder::try_from(req("k", vec![with("1", "a", mib)])).is_ok());
+        let e = NewOrder::try_from(req("k", vec![with("1", "a", mib), with("2", "b", mib)]))
+            .unwrap_err();
+        assert_eq!(e.field, "order.items[1].service.service_characteristic");
+        assert!(e.reason.contains("2097152 bytes"), "{e}");
     }
 
     #[test]
