@@ -48,6 +48,27 @@ async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
         not_utf8.message()
     );
 
+    // A body that ends inside its frame (the frame announces 10 bytes, 2 follow).
+    let cut = raw_grpc::unframed(&m.url, CREATE_ORDER, vec![0, 0, 0, 0, 10, 0x0a, 0x01])
+        .await
+        .unwrap();
+    assert_eq!(cut.code(), Code::InvalidArgument, "{cut:?}");
+    assert!(
+        cut.message().starts_with("malformed request: "),
+        "{}",
+        cut.message()
+    );
+
+    // No message at all.
+    let empty = raw_grpc::unframed(&m.url, CREATE_ORDER, vec![])
+        .await
+        .unwrap();
+    assert_eq!(empty.code(), Code::InvalidArgument, "{empty:?}");
+    assert_eq!(
+        empty.message(),
+        "malformed request: Missing request message."
+    );
+
     // Another service of the same server: RegisterDomainRequest.endpoint (field 2).
     let domain = refusal(&m, REGISTER_DOMAIN, vec![0x12, 0x01, 0xc3]).await;
     assert_eq!(domain.code(), Code::InvalidArgument, "{domain:?}");

@@ -26,6 +26,29 @@ pub async fn unary(
         .map(tonic::Response::into_inner))
 }
 
+/// Sends `body` as the whole HTTP/2 request body of a gRPC call to `path` at `endpoint`, not
+/// framed (so it can end inside a frame); returns the status the server answered.
+pub async fn unframed(endpoint: &str, path: &str, body: Vec<u8>) -> anyhow::Result<Status> {
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
+    let request = tonic::codegen::http::Request::post(format!("{endpoint}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(Full::new(bytes::Bytes::from(body))))?;
+    let response = channel.oneshot(request).await?;
+    if let Some(status) = Status::from_header_map(response.headers()) {
+        return Ok(status);
+    }
+    let collected = response.into_body().collect().await?;
+    collected
+        .trailers()
+        .and_then(Status::from_header_map)
+        .ok_or_else(|| anyhow::anyhow!("the reply carries no gRPC status"))
+}
+
 /// Passes bytes through both ways.
 #[derive(Debug, Clone, Copy, Default)]
 struct RawCodec;
