@@ -12,11 +12,9 @@ pub const MAX_JSON_BYTES: usize = 256 * 1024;
 pub const MAX_TEXT_LEN: usize = 256;
 /// Most sites one intent may name.
 pub const MAX_SITES: usize = 1024;
-/// Highest accepted generation: `i64::MAX`, the largest value every language and store holds
-/// as a signed 64-bit integer. A raw -1 from a signed client (2^64-1 on the wire) is refused,
-/// and a stored generation always leaves room for a higher one, so an intent can always be
-/// modified or deleted later.
-pub const MAX_GENERATION: u64 = i64::MAX as u64;
+/// Highest accepted generation ([`maestro_common::ids::MAX_GENERATION`]): a raw -1 from a
+/// signed client (2^64-1 on the wire) is refused, and a generation maestro plans always fits.
+pub use maestro_common::ids::MAX_GENERATION;
 
 /// The desired state of one service in this domain at one generation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
