@@ -70,6 +70,7 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
                 format!("must be 1..={MAX_IDEMPOTENCY_KEY} characters"),
             ));
         }
+        // The character count above is the limit; 4 bytes per character never refuses more.
         check_text(
             "idempotency_key",
             &idempotency_key,
