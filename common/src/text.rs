@@ -54,6 +54,21 @@ pub fn check_text(
     Ok(())
 }
 
+/// `value` cut to at most `max_bytes` bytes at a character boundary, marked with `…` when cut
+/// (the mark counts towards the bound): for text a server passes on but does not own, such as a
+/// site's status message in an intent status.
+pub fn truncated(value: &str, max_bytes: usize) -> String {
+    const MARK: &str = "…";
+    if value.len() <= max_bytes {
+        return value.to_string();
+    }
+    let mut end = max_bytes.saturating_sub(MARK.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &value[..end])
+}
+
 /// Control characters (C0, DEL, C1: every escape sequence starts with one) and the Unicode
 /// bidirectional embeddings, overrides and isolates, which make text read differently from
 /// what it holds.
@@ -93,6 +108,14 @@ mod tests {
     fn bidirectional_overrides_are_refused() {
         let e = check_text("f", "abc\u{202E}fed", 64, Lines::Many).unwrap_err();
         assert!(e.reason.contains("U+202E"), "{e}");
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole_and_marks_the_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        let cut = truncated(&"é".repeat(10), 8);
+        assert!(cut.len() <= 8, "{cut}");
+        assert_eq!(cut, "éé…");
     }
 
     #[test]
