@@ -12,6 +12,7 @@ pub mod commands;
 pub mod dev;
 pub mod entry;
 pub mod error;
+pub mod escape;
 pub mod order_file;
 pub mod output;
 pub mod pki;

@@ -1,5 +1,6 @@
 //! Rendering views as tables, JSON or YAML.
 
+use crate::escape::visible;
 use crate::table::{Table, age_of};
 use crate::view::{DomainView, IntentView, LogRecordView, OrderView, ServiceSpecView};
 use serde::Serialize;
@@ -49,7 +50,7 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
     let mut out = String::new();
     let mut field = |k: &str, v: &str| {
         if !v.is_empty() {
-            out.push_str(&format!("{:<13}{v}\n", format!("{k}:")));
+            out.push_str(&format!("{:<13}{}\n", format!("{k}:"), visible(v)));
         }
     };
     field("Order", &o.id);
@@ -72,7 +73,7 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
         .filter(|i| !i.reason.is_empty() || !i.reasons.is_empty())
         .map(|i| {
             let why = reason::shown(Some(&i.reasons), &i.reason, now_ms);
-            format!("  item {}: {why}\n", i.id)
+            format!("  item {}: {}\n", visible(&i.id), visible(&why))
         })
         .collect();
     if !reasons.is_empty() {
@@ -84,9 +85,9 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
         for n in &o.note {
             out.push_str(&format!(
                 "  {}  {}  {}\n",
-                n.date.as_deref().unwrap_or("-"),
-                n.author,
-                n.text
+                visible(n.date.as_deref().unwrap_or("-")),
+                visible(&n.author),
+                visible(&n.text)
             ));
         }
     }
@@ -261,17 +262,21 @@ pub fn log_record(r: &LogRecordView, output: Output) -> String {
     match output {
         Output::Table => format!(
             "{} {}/{} {} g{} {} {}\n",
-            r.observed_at.as_deref().unwrap_or("-"),
-            r.domain,
-            r.site,
+            visible(r.observed_at.as_deref().unwrap_or("-")),
+            visible(&r.domain),
+            visible(&r.site),
             if r.blueprint.is_empty() {
-                "-"
+                "-".into()
             } else {
-                &r.blueprint
+                visible(&r.blueprint)
             },
             r.generation,
-            if r.level.is_empty() { "info" } else { &r.level },
-            r.message
+            if r.level.is_empty() {
+                "info".into()
+            } else {
+                visible(&r.level)
+            },
+            visible(&r.message)
         ),
         Output::Json => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
         Output::Yaml => format!("---\n{}", structured(r, Output::Yaml)),

@@ -128,6 +128,9 @@ pub fn entries(order: &pb::ServiceOrder, now_ms: i64) -> Vec<ProgressEntry> {
             }
         }
     }
+    for entry in &mut out {
+        entry.line = crate::escape::visible(&entry.line).into_owned();
+    }
     out
 }
 

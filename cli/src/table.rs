@@ -16,9 +16,13 @@ impl Table {
         }
     }
 
-    /// Adds a row; missing cells are blank, extra cells are dropped.
+    /// Adds a row; missing cells are blank, extra cells are dropped. Every character of a cell
+    /// is shown ([`crate::escape::visible`]).
     pub fn row(&mut self, cells: Vec<String>) {
-        let mut cells = cells;
+        let mut cells: Vec<String> = cells
+            .into_iter()
+            .map(|c| crate::escape::visible(&c).into_owned())
+            .collect();
         cells.resize(self.headers.len(), String::new());
         self.rows.push(cells);
     }

@@ -1,4 +1,7 @@
-//! Serving gRPC the same way everywhere: health checking, reflection, size limits, graceful stop.
+//! Serving gRPC the same way everywhere: health checking, reflection, size limits, graceful stop,
+//! and `INVALID_ARGUMENT` for a request that does not decode ([`malformed`]).
+
+pub mod malformed;
 
 use crate::identity::Role;
 use crate::tls::TlsSource;
@@ -64,7 +67,11 @@ pub async fn serve_with(
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_alpha);
-    let router = tonic::transport::Server::builder().add_routes(routes);
+    let router = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            malformed::invalid_argument_for_malformed::<tonic::body::Body>,
+        ))
+        .add_routes(routes);
     match tls {
         Some(tls) => {
             let incoming = crate::tls::server::incoming(listener, tls, shutdown.clone());

@@ -2,6 +2,11 @@
 
 use uuid::Uuid;
 
+/// Highest generation of an intent: `i64::MAX`, the largest value every language and store
+/// holds as a signed 64-bit integer. Domains refuse a higher one (a raw -1 from a signed client
+/// is 2^64-1 on the wire); maestro never plans one.
+pub const MAX_GENERATION: u64 = i64::MAX as u64;
+
 const INTENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_6573_7472_6f2d_696e_7465_6e74_0001);
 
 /// The intent id of a service instance in a domain: the same (service, domain) always

@@ -28,6 +28,34 @@ pub fn canonical(v: &Value) -> String {
     s
 }
 
+/// Deepest nesting of a protobuf `Value` accepted at the edge (a scalar is depth 1, a list of
+/// scalars depth 2). Deeper values are refused before anything recurses over them.
+pub const MAX_VALUE_DEPTH: usize = 32;
+
+/// Checks that `v` nests at most `max_depth` levels, without recursion (a hostile value cannot
+/// overflow the stack here).
+pub fn check_value_depth(
+    field: &str,
+    v: &prost_types::Value,
+    max_depth: usize,
+) -> Result<(), crate::FieldError> {
+    let mut pending: Vec<(&prost_types::Value, usize)> = vec![(v, 1)];
+    while let Some((v, depth)) = pending.pop() {
+        if depth > max_depth {
+            return Err(crate::FieldError::new(
+                field,
+                format!("nested deeper than {max_depth} levels"),
+            ));
+        }
+        match &v.kind {
+            Some(Kind::ListValue(l)) => pending.extend(l.values.iter().map(|c| (c, depth + 1))),
+            Some(Kind::StructValue(s)) => pending.extend(s.fields.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Converts a protobuf `Value` to JSON. Whole numbers within ±2^53 become integers.
 pub fn from_proto_value(v: &prost_types::Value) -> Value {
     match &v.kind {
@@ -85,6 +113,28 @@ mod tests {
         let b = json!({"a": {"c": null, "d": [1, {"y": 1, "z": 0}]}, "b": 1});
         assert_eq!(canonical(&a), canonical(&b));
         assert!(canonical(&a).find("\"a\"").unwrap() < canonical(&a).find("\"b\"").unwrap());
+    }
+
+    fn nested(depth: usize) -> prost_types::Value {
+        let mut v = to_proto_value(&json!(1));
+        for _ in 1..depth {
+            v = prost_types::Value {
+                kind: Some(Kind::ListValue(prost_types::ListValue { values: vec![v] })),
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn value_depth_is_capped_without_recursion() {
+        assert!(check_value_depth("v", &nested(MAX_VALUE_DEPTH), MAX_VALUE_DEPTH).is_ok());
+        let e = check_value_depth("v", &nested(MAX_VALUE_DEPTH + 1), MAX_VALUE_DEPTH).unwrap_err();
+        assert_eq!(e.field, "v");
+        assert!(e.reason.contains("32 levels"), "{e}");
+        // Far deeper than any stack would take recursively.
+        let deep = nested(200_000);
+        assert!(check_value_depth("v", &deep, MAX_VALUE_DEPTH).is_err());
+        std::mem::forget(deep); // dropping it recursively would overflow the test's stack
     }
 
     #[test]

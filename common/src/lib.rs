@@ -21,6 +21,7 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod template;
+pub mod text;
 pub mod time;
 pub mod tls;
 

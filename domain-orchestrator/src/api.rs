@@ -8,12 +8,16 @@ use crate::store::{ApplyOutcome, StoreError};
 use crate::translator;
 use maestro_common::FieldError;
 use maestro_proto::intent::v1 as pb;
+use prost::Message;
 use std::sync::Arc;
 
 /// Largest page of `ListIntents`.
 pub const MAX_PAGE: usize = 1000;
 /// Page size when the caller gives none.
 pub const DEFAULT_PAGE: usize = 100;
+/// Most bytes of intents in one ListIntents reply: half the message limit every client
+/// accepts, so that a page always decodes, however large its intents are.
+pub const MAX_PAGE_BYTES: usize = maestro_common::grpc::MAX_MESSAGE_BYTES / 2;
 
 /// Why an intent operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,7 @@ impl IntentApi {
 
     /// The intent and its status.
     pub fn get(&self, id: &str) -> Result<pb::IntentRecord, ApiError> {
+        crate::intent::uuid_id("id", id)?;
         let intent = self
             .ctx
             .store
@@ -116,15 +121,25 @@ impl IntentApi {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
+        if !page_token.is_empty() {
+            crate::intent::uuid_id("page_token", page_token)?;
+        }
         let mut intents = self.ctx.store.list(page_token, size + 1)?;
-        let more = intents.len() > size;
+        let mut more = intents.len() > size;
         intents.truncate(size);
+        let mut records: Vec<pb::IntentRecord> = intents.iter().map(|i| self.record(i)).collect();
+        let fitting = fitting(&records, MAX_PAGE_BYTES);
+        if fitting < records.len() {
+            records.truncate(fitting);
+            intents.truncate(fitting);
+            more = true;
+        }
         let next = if more {
             intents.last().map(|i| i.id.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok((intents.iter().map(|i| self.record(i)).collect(), next))
+        Ok((records, next))
     }
 
     fn record(&self, intent: &Intent) -> pb::IntentRecord {
@@ -139,4 +154,20 @@ impl IntentApi {
             status,
         }
     }
+}
+
+/// How many of `records` fit in `budget` bytes of a reply; at least one, so a page always
+/// moves on.
+fn fitting(records: &[pb::IntentRecord], budget: usize) -> usize {
+    let mut used = 0usize;
+    records
+        .iter()
+        .take_while(|r| {
+            // Field tag and length prefix of the entry, at most.
+            used += r.encoded_len() + 16;
+            used <= budget
+        })
+        .count()
+        .max(1)
+        .min(records.len())
 }

@@ -12,6 +12,9 @@ pub const MAX_JSON_BYTES: usize = 256 * 1024;
 pub const MAX_TEXT_LEN: usize = 256;
 /// Most sites one intent may name.
 pub const MAX_SITES: usize = 1024;
+/// Highest accepted generation ([`maestro_common::ids::MAX_GENERATION`]): a raw -1 from a
+/// signed client (2^64-1 on the wire) is refused, and a generation maestro plans always fits.
+pub use maestro_common::ids::MAX_GENERATION;
 
 /// The desired state of one service in this domain at one generation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -71,15 +74,20 @@ fn text(field: &str, v: String) -> Result<String, FieldError> {
     Ok(v)
 }
 
-fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
+/// Checks that `v`, the field `field`, is a UUID (every intent id is one).
+pub fn uuid_id(field: &str, v: &str) -> Result<(), FieldError> {
     uuid::Uuid::parse_str(v)
         .map(|_| ())
         .map_err(|_| FieldError::new(field, "must be a UUID"))
 }
 
+/// A generation: 1..=[`MAX_GENERATION`] (0 is "no generation" everywhere in the protocol).
 fn generation(field: &str, g: u64) -> Result<u64, FieldError> {
-    if g == 0 {
-        return Err(FieldError::new(field, "must be at least 1"));
+    if !(1..=MAX_GENERATION).contains(&g) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1..={MAX_GENERATION}, got {g}"),
+        ));
     }
     Ok(g)
 }

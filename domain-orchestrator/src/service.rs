@@ -16,6 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+/// Most intents one StreamIntentLogs call may name.
+pub const MAX_LOG_INTENTS: usize = 1024;
 /// Buffered messages per server stream.
 const STREAM_BUFFER: usize = 64;
 
@@ -159,6 +161,13 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
     ) -> Result<Response<Self::StreamIntentLogsStream>, Status> {
         self.may_read(&req)?;
         let pb::StreamIntentLogsRequest { intent_ids, follow } = req.into_inner();
+        if intent_ids.len() > MAX_LOG_INTENTS {
+            return Err(FieldError::new(
+                "intent_ids",
+                format!("{} ids, at most {MAX_LOG_INTENTS}", intent_ids.len()),
+            )
+            .into());
+        }
         for (i, id) in intent_ids.iter().enumerate() {
             uuid::Uuid::parse_str(id)
                 .map_err(|_| FieldError::new(format!("intent_ids[{i}]"), "must be a UUID"))?;

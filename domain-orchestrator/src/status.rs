@@ -5,8 +5,14 @@ use crate::intent::Intent;
 use crate::store::RenderedIntent;
 use maestro_common::ResourceName;
 use maestro_common::status::{StatusReason, reasons_text, reasons_to_proto};
+use maestro_common::text::truncated;
 use maestro_proto::intent::v1 as pb;
 use std::collections::BTreeMap;
+
+/// Longest blueprint message an intent status carries per site: a site's reports (up to the log
+/// server's `max_record_bytes` each) are cut, so that a status of many sites, and every order
+/// progress maestro makes of it, stays far below the message limit.
+pub const MAX_SITE_MESSAGE_BYTES: usize = 1024;
 
 /// The latest status record of one blueprint at one site.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -222,7 +228,9 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
                 pending = Some(StatusReason::BlueprintPending {
                     blueprint: b.name.to_string(),
                     generation: seen.map(|o| o.generation),
-                    message: seen.map(|o| o.message.clone()).unwrap_or_default(),
+                    message: seen
+                        .map(|o| truncated(&o.message, MAX_SITE_MESSAGE_BYTES))
+                        .unwrap_or_default(),
                 });
             }
             min_generation = min_generation.min(seen.map_or(0, |o| o.generation));

@@ -1,12 +1,15 @@
 //! Which records a subscriber or a query wants.
 
 use crate::record::{MAX_STREAM_CHARS, Record};
+use maestro_common::text::{Lines, MAX_LINE_BYTES, check_text};
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::logs::v1 as proto;
 use prost_types::Timestamp;
 
 /// Most stream names one filter may list.
 pub const MAX_FILTER_STREAMS: usize = 16;
+/// Most intent ids in one filter.
+pub const MAX_FILTER_INTENTS: usize = 1024;
 
 /// A conjunction of conditions; an empty filter matches every record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,6 +155,17 @@ impl TryFrom<proto::RecordFilter> for RecordFilter {
         let blueprint = non_empty(blueprint)
             .map(|b| ResourceName::parse("blueprint", &b))
             .transpose()?;
+        if intent_ids.len() > MAX_FILTER_INTENTS {
+            return Err(FieldError::new(
+                "intent_ids",
+                format!("{} ids, at most {MAX_FILTER_INTENTS}", intent_ids.len()),
+            ));
+        }
+        for (i, id) in intent_ids.iter().enumerate() {
+            check_text(&format!("intent_ids[{i}]"), id, MAX_LINE_BYTES, Lines::One)?;
+        }
+        check_text("order_id", &order_id, MAX_LINE_BYTES, Lines::One)?;
+        check_text("level", &level, MAX_LINE_BYTES, Lines::One)?;
         let intent_ids = intent_ids.into_iter().filter(|i| !i.is_empty()).collect();
         let since = bound("since", since)?;
         let until = bound("until", until)?;
@@ -307,6 +321,32 @@ mod tests {
             ..Default::default()
         });
         assert!(!empty.matches(&observed(at(10))));
+    }
+
+    #[test]
+    fn identifiers_are_bounded_one_line_text() {
+        let field = |f: proto::RecordFilter| RecordFilter::try_from(f).unwrap_err().field;
+        assert_eq!(
+            field(proto::RecordFilter {
+                order_id: "o\u{1b}".into(),
+                ..Default::default()
+            }),
+            "order_id"
+        );
+        assert_eq!(
+            field(proto::RecordFilter {
+                intent_ids: vec!["i".into(), "x".repeat(MAX_LINE_BYTES + 1)],
+                ..Default::default()
+            }),
+            "intent_ids[1]"
+        );
+        assert_eq!(
+            field(proto::RecordFilter {
+                intent_ids: vec!["i".into(); MAX_FILTER_INTENTS + 1],
+                ..Default::default()
+            }),
+            "intent_ids"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::record::Record;
 use maestro_common::FieldError;
+use maestro_common::text::{Lines, MAX_LINE_BYTES, check_text};
 use maestro_proto::logs::v1 as proto;
 use prost::Message;
 
@@ -47,6 +48,7 @@ fn validate_one(
             format!("encoded size {size} bytes exceeds max_record_bytes {max_record_bytes}"),
         ));
     }
+    check_identifiers(&wire)?;
     if !wire.domain.is_empty() && wire.domain != domain {
         return Err(FieldError::new(
             "domain",
@@ -61,6 +63,24 @@ fn validate_one(
     record.sequence = 0;
     record.received_at = None;
     Ok(record)
+}
+
+/// The one-line fields of a pushed record: at most [`MAX_LINE_BYTES`], no control character.
+/// Messages and status JSON are bounded by `max_record_bytes` only: they carry what processes
+/// and reconcilers wrote (colours included), and every viewer shows them escaped.
+fn check_identifiers(wire: &proto::Record) -> Result<(), FieldError> {
+    let line = |field: &str, v: &str| check_text(field, v, MAX_LINE_BYTES, Lines::One);
+    line("domain", &wire.domain)?;
+    line("intent_id", &wire.intent_id)?;
+    line("order_id", &wire.order_id)?;
+    match &wire.body {
+        Some(proto::record::Body::Log(l)) => {
+            line("body.log.level", &l.level)?;
+            line("body.log.source", &l.source)
+        }
+        Some(proto::record::Body::Status(s)) => line("body.status.kind", &s.kind),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +152,28 @@ mod tests {
         let e = validate_push(vec![wire(1), big], "d", 100).unwrap_err();
         assert_eq!(e.field, "records[1]");
         assert!(e.reason.contains("max_record_bytes"), "{e}");
+    }
+
+    #[test]
+    fn one_line_fields_refuse_control_characters_and_messages_keep_them() {
+        let log = |level: &str, message: &str| proto::Record {
+            body: Some(proto::record::Body::Log(proto::LogLine {
+                level: level.into(),
+                message: message.into(),
+                source: "p1".into(),
+            })),
+            ..wire(2)
+        };
+        let e = validate_push(vec![wire(1), log("info\u{1b}[2J", "m")], "d", 4096).unwrap_err();
+        assert_eq!(e.field, "records[1].body.log.level");
+        let colour = log("info", "\u{1b}[32mok\u{1b}[0m\r\n");
+        assert!(validate_push(vec![colour], "d", 4096).is_ok());
+        let intent = proto::Record {
+            intent_id: "i".repeat(MAX_LINE_BYTES + 1),
+            ..wire(3)
+        };
+        let e = validate_push(vec![intent], "d", 4096).unwrap_err();
+        assert_eq!(e.field, "records[0].intent_id");
     }
 
     #[test]

@@ -58,6 +58,17 @@ pub enum OrderError {
     /// An add of a service that already exists.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The idempotency key already names an order created from a different request.
+    #[error(
+        "idempotency_key '{key}' already names order {order_id}, which was created from a \
+         different request; use a new key for a new order"
+    )]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The order it names.
+        order_id: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -78,7 +89,9 @@ impl From<OrderError> for tonic::Status {
             OrderError::Invalid(_) => tonic::Status::invalid_argument(e.to_string()),
             OrderError::NotFound(_) => tonic::Status::not_found(e.to_string()),
             OrderError::FailedPrecondition(_) => tonic::Status::failed_precondition(e.to_string()),
-            OrderError::AlreadyExists(_) => tonic::Status::already_exists(e.to_string()),
+            OrderError::AlreadyExists(_) | OrderError::KeyReused { .. } => {
+                tonic::Status::already_exists(e.to_string())
+            }
             OrderError::Refused(status) => status.clone(),
             OrderError::Store(_) => {
                 tracing::error!(error = %e, "storage failure");

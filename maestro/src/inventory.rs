@@ -3,6 +3,7 @@
 
 use crate::error::OrderError;
 use crate::model::{Action, CharacteristicValue, Placement};
+use maestro_common::ids::MAX_GENERATION;
 use serde::{Deserialize, Serialize};
 
 /// One domain a service runs in, with its sites (empty = all sites of the domain).
@@ -46,12 +47,23 @@ pub fn next_generation(
     current: Option<&InventoryEntry>,
 ) -> Result<u64, OrderError> {
     let live = current.filter(|c| !c.deleted);
+    let after = |c: &InventoryEntry| {
+        c.generation
+            .checked_add(1)
+            .filter(|g| *g <= MAX_GENERATION)
+            .ok_or_else(|| {
+                OrderError::FailedPrecondition(format!(
+                    "service '{name}' is at generation {}, the highest there is",
+                    c.generation
+                ))
+            })
+    };
     match (action, live) {
-        (Action::Add, None) => Ok(current.map_or(1, |c| c.generation + 1)),
+        (Action::Add, None) => current.map_or(Ok(1), after),
         (Action::Add, Some(_)) => Err(OrderError::AlreadyExists(format!(
             "service '{name}' already exists; use modify or delete"
         ))),
-        (Action::Modify | Action::Delete, Some(c)) => Ok(c.generation + 1),
+        (Action::Modify | Action::Delete, Some(c)) => after(c),
         (Action::Modify | Action::Delete, None) => Err(OrderError::FailedPrecondition(format!(
             "service '{name}' does not exist (or was deleted); use add"
         ))),
@@ -90,6 +102,25 @@ mod tests {
         assert_eq!(
             next_generation("web", Action::Add, Some(&entry(3, true))).unwrap(),
             4
+        );
+    }
+
+    #[test]
+    fn no_generation_past_the_highest_is_planned() {
+        for action in [Action::Modify, Action::Delete] {
+            let e = next_generation("web", action, Some(&entry(MAX_GENERATION, false)));
+            assert!(matches!(e, Err(OrderError::FailedPrecondition(_))), "{e:?}");
+        }
+        let e = next_generation("web", Action::Add, Some(&entry(u64::MAX, true)));
+        assert!(matches!(e, Err(OrderError::FailedPrecondition(_))), "{e:?}");
+        assert_eq!(
+            next_generation(
+                "web",
+                Action::Modify,
+                Some(&entry(MAX_GENERATION - 1, false))
+            )
+            .unwrap(),
+            MAX_GENERATION
         );
     }
 

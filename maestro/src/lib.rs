@@ -23,6 +23,7 @@ pub mod delivery;
 pub mod domain_channels;
 pub mod engine;
 pub mod error;
+pub mod idempotency;
 pub mod intent;
 pub mod inventory;
 pub mod model;

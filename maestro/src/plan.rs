@@ -75,6 +75,8 @@ pub struct OrderPlan {
     pub expected: BTreeMap<String, Option<u64>>,
     /// One delivery per (item, domain).
     pub outbox: Vec<OutboxEntry>,
+    /// [`crate::idempotency::request_hash`] of the request, kept with its idempotency key.
+    pub request_hash: String,
 }
 
 /// Decides what `new` does to `state`.
@@ -118,6 +120,7 @@ pub fn plan(
         inventory: Vec::with_capacity(items.len()),
         expected: BTreeMap::new(),
         outbox: Vec::new(),
+        request_hash: crate::idempotency::request_hash(new),
     };
     for item in &items {
         let name = item.service.name.as_str();

@@ -5,6 +5,7 @@
 //! is reported with the age, never treated as a failure.
 
 use crate::error::StoreError;
+use maestro_common::text::{Lines, MAX_LINE_BYTES, check_text};
 use maestro_common::time::timestamp;
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::domain::v1 as pb;
@@ -98,6 +99,11 @@ pub struct DomainRegistration {
     pub sites: Vec<ResourceName>,
 }
 
+/// Most labels of one domain.
+pub const MAX_LABELS: usize = 64;
+/// Most sites of one domain.
+pub const MAX_SITES: usize = 1024;
+
 impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
     type Error = FieldError;
 
@@ -110,14 +116,29 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             sites,
         } = r;
         let id = ResourceName::parse("id", &id)?;
+        check_text("endpoint", &endpoint, MAX_LINE_BYTES, Lines::One)?;
         check_endpoint(&endpoint)?;
-        for k in labels.keys() {
+        check_text("region", &region, MAX_LINE_BYTES, Lines::One)?;
+        if labels.len() > MAX_LABELS {
+            return Err(FieldError::new(
+                "labels",
+                format!("more than {MAX_LABELS} labels"),
+            ));
+        }
+        for (k, v) in &labels {
             if k.is_empty() || k.len() > 253 || k.chars().any(char::is_control) {
                 return Err(FieldError::new(
                     format!("labels[{k:?}]"),
                     "invalid label key",
                 ));
             }
+            check_text(&format!("labels[{k:?}]"), v, MAX_LINE_BYTES, Lines::One)?;
+        }
+        if sites.len() > MAX_SITES {
+            return Err(FieldError::new(
+                "sites",
+                format!("more than {MAX_SITES} sites"),
+            ));
         }
         let mut names = Vec::with_capacity(sites.len());
         for (i, s) in sites.iter().enumerate() {
@@ -369,6 +390,18 @@ mod tests {
         assert_eq!(field(req("n", "ftp://x", &[])), "endpoint");
         assert_eq!(field(req("n", "not a url", &[])), "endpoint");
         assert_eq!(field(req("n", "http://x", &["ok", ".."])), "sites[1]");
+        assert_eq!(field(req("n", "http://x\u{1b}[2J", &[])), "endpoint");
+        let long = format!("http://{}", "x".repeat(MAX_LINE_BYTES));
+        assert_eq!(field(req("n", &long, &[])), "endpoint");
+        let mut labelled = req("n", "http://x", &[]);
+        labelled.labels.insert("tier".into(), "edge\u{7}".into());
+        assert_eq!(field(labelled), "labels[\"tier\"]");
+        let mut region = req("n", "http://x", &[]);
+        region.region = "eu\n".into();
+        assert_eq!(field(region), "region");
+        let many: Vec<String> = (0..=MAX_SITES).map(|i| format!("s{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(field(req("n", "http://x", &many)), "sites");
     }
 
     #[tokio::test]

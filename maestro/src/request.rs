@@ -3,7 +3,8 @@
 //! [`crate::resolve`].
 
 use crate::model::{Action, Placement};
-use maestro_common::json::from_proto_value;
+use maestro_common::json::{MAX_VALUE_DEPTH, check_value_depth, from_proto_value};
+use maestro_common::text::{Lines, MAX_FREE_TEXT_BYTES, MAX_LINE_BYTES, check_text};
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::order::v1 as pb;
 use serde_json::Value;
@@ -12,7 +13,13 @@ use serde_json::Value;
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Most items in one order.
 pub const MAX_ITEMS: usize = 100;
-const MAX_TEXT: usize = 4096;
+/// Most characteristics of one item.
+pub const MAX_CHARACTERISTICS: usize = 256;
+/// Most bytes of characteristics (encoded) in one order, over all its items: half the message
+/// limit, so that the order with its progress always fits in a reply.
+pub const MAX_CHARACTERISTIC_BYTES: usize = maestro_common::grpc::MAX_MESSAGE_BYTES / 2;
+/// Longest cancel reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
 
 /// A structurally valid order as submitted.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,12 +70,13 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
                 format!("must be 1..={MAX_IDEMPOTENCY_KEY} characters"),
             ));
         }
-        if idempotency_key.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                "idempotency_key",
-                "must not contain control characters",
-            ));
-        }
+        // The character count above is the limit; 4 bytes per character never refuses more.
+        check_text(
+            "idempotency_key",
+            &idempotency_key,
+            4 * MAX_IDEMPOTENCY_KEY,
+            Lines::One,
+        )?;
         let order = order.ok_or_else(|| FieldError::new("order", "required"))?;
         let pb::OrderSpec {
             external_id,
@@ -77,18 +85,19 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             priority,
             items,
         } = order;
-        for (field, v) in [
-            ("external_id", &external_id),
-            ("description", &description),
-            ("category", &category),
-        ] {
-            if v.len() > MAX_TEXT {
-                return Err(FieldError::new(
-                    format!("order.{field}"),
-                    format!("longer than {MAX_TEXT} bytes"),
-                ));
-            }
-        }
+        check_text(
+            "order.external_id",
+            &external_id,
+            MAX_LINE_BYTES,
+            Lines::One,
+        )?;
+        check_text("order.category", &category, MAX_LINE_BYTES, Lines::One)?;
+        check_text(
+            "order.description",
+            &description,
+            MAX_FREE_TEXT_BYTES,
+            Lines::Many,
+        )?;
         if items.is_empty() || items.len() > MAX_ITEMS {
             return Err(FieldError::new(
                 "order.items",
@@ -96,8 +105,21 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             ));
         }
         let mut out: Vec<NewItem> = Vec::with_capacity(items.len());
+        let mut characteristic_bytes = 0usize;
         for (i, item) in items.into_iter().enumerate() {
             let at = format!("order.items[{i}]");
+            characteristic_bytes += item.service.as_ref().map_or(0, |s| {
+                s.service_characteristic
+                    .iter()
+                    .map(prost::Message::encoded_len)
+                    .sum()
+            });
+            if characteristic_bytes > MAX_CHARACTERISTIC_BYTES {
+                return Err(FieldError::new(
+                    format!("{at}.service.service_characteristic"),
+                    format!("the order's characteristics exceed {MAX_CHARACTERISTIC_BYTES} bytes"),
+                ));
+            }
             let item = NewItem::try_from(item).map_err(|e| e.within(&at))?;
             if out.iter().any(|o| o.id == item.id) {
                 return Err(FieldError::new(
@@ -151,10 +173,22 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
         } = service.ok_or_else(|| FieldError::new("service", "required"))?;
         let service_name = ResourceName::parse("service.name", &name)?;
         let spec_id = service_specification.map(|s| s.id).unwrap_or_default();
+        check_text(
+            "service.service_specification.id",
+            &spec_id,
+            MAX_LINE_BYTES,
+            Lines::One,
+        )?;
         if spec_id.is_empty() && action != Action::Delete {
             return Err(FieldError::new(
                 "service.service_specification.id",
                 "required",
+            ));
+        }
+        if service_characteristic.len() > MAX_CHARACTERISTICS {
+            return Err(FieldError::new(
+                "service.service_characteristic",
+                format!("more than {MAX_CHARACTERISTICS} characteristics"),
             ));
         }
         let mut characteristics: Vec<(String, Value, String)> = Vec::new();
@@ -171,11 +205,21 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
                     "must not be empty",
                 ));
             }
+            check_text(&format!("{field}.name"), &name, MAX_LINE_BYTES, Lines::One)?;
+            check_text(
+                &format!("{field}.value_type"),
+                &value_type,
+                MAX_LINE_BYTES,
+                Lines::One,
+            )?;
             if characteristics.iter().any(|(n, _, _)| *n == name) {
                 return Err(FieldError::new(
                     format!("{field}.name"),
                     format!("duplicate '{name}'"),
                 ));
+            }
+            if let Some(v) = &value {
+                check_value_depth(&format!("{field}.value"), v, MAX_VALUE_DEPTH)?;
             }
             let value = value.as_ref().map_or(Value::Null, from_proto_value);
             characteristics.push((name, value, value_type));
@@ -195,6 +239,22 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
     }
 }
 
+/// Most domains, and most sites, one placement names.
+pub const MAX_PLACEMENT_NAMES: usize = 1024;
+/// Most labels of one domain selector.
+pub const MAX_SELECTOR_LABELS: usize = 32;
+
+/// Checks an order id given by a caller (GetOrder, CancelOrder, WatchOrder, StreamOrderLogs):
+/// one line of at most [`MAX_LINE_BYTES`], so that an error naming it stays small and inert.
+pub fn check_order_id(id: &str) -> Result<(), FieldError> {
+    check_text("id", id, MAX_LINE_BYTES, Lines::One)
+}
+
+/// Checks a cancel reason: multi-line free text of at most [`MAX_REASON_BYTES`].
+pub fn check_cancel_reason(reason: &str) -> Result<(), FieldError> {
+    check_text("reason", reason, MAX_REASON_BYTES, Lines::Many)
+}
+
 fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
     let pb::Placement {
         domains,
@@ -202,6 +262,12 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         sites,
     } = p;
     let names = |field: &str, list: &[String]| -> Result<(), FieldError> {
+        if list.len() > MAX_PLACEMENT_NAMES {
+            return Err(FieldError::new(
+                format!("placement.{field}"),
+                format!("more than {MAX_PLACEMENT_NAMES} names"),
+            ));
+        }
         for (i, d) in list.iter().enumerate() {
             let f = format!("placement.{field}[{i}]");
             ResourceName::parse(&f, d)?;
@@ -224,6 +290,17 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
             "placement.domain_selector",
             "label keys must not be empty",
         ));
+    }
+    if domain_selector.len() > MAX_SELECTOR_LABELS {
+        return Err(FieldError::new(
+            "placement.domain_selector",
+            format!("more than {MAX_SELECTOR_LABELS} labels"),
+        ));
+    }
+    for (key, value) in &domain_selector {
+        let field = format!("placement.domain_selector[{key:?}]");
+        check_text(&field, key, MAX_LINE_BYTES, Lines::One)?;
+        check_text(&field, value, MAX_LINE_BYTES, Lines::One)?;
     }
     Ok(Placement {
         domains,
@@ -312,5 +389,75 @@ mod tests {
             .map(|i| item(&i.to_string(), &format!("s{i}")))
             .collect();
         assert_eq!(field(req("k", too_many)), "order.items");
+    }
+
+    #[test]
+    fn free_text_refuses_control_characters_and_names_the_field() {
+        let mut r = req("k", vec![item("1", "web")]);
+        r.order.as_mut().unwrap().description = "fine\nlines\tand tabs".into();
+        assert!(NewOrder::try_from(r.clone()).is_ok());
+        r.order.as_mut().unwrap().description = "\u{1b}[2J\u{1b}]0;owned\u{7}".into();
+        let e = NewOrder::try_from(r).unwrap_err();
+        assert_eq!(e.field, "order.description");
+        assert!(e.reason.contains("U+001B"), "{e}");
+        let mut r = req("k", vec![item("1", "web")]);
+        r.order.as_mut().unwrap().category = "a\nb".into();
+        assert_eq!(field(r), "order.category");
+        assert_eq!(
+            field(req("k\u{9b}", vec![item("1", "web")])),
+            "idempotency_key"
+        );
+        assert!(check_cancel_reason(&"x".repeat(MAX_REASON_BYTES + 1)).is_err());
+        assert_eq!(
+            check_cancel_reason("\u{1b}[31m").unwrap_err().field,
+            "reason"
+        );
+    }
+
+    #[test]
+    fn an_order_carries_at_most_half_a_message_of_characteristics() {
+        let with = |id: &str, name: &str, bytes: usize| {
+            let mut it = item(id, name);
+            it.service.as_mut().unwrap().service_characteristic = vec![pb::Characteristic {
+                name: "payload".into(),
+                value: Some(maestro_common::json::to_proto_value(&serde_json::json!(
+                    "x".repeat(bytes)
+                ))),
+                value_type: String::new(),
+            }];
+            it
+        };
+        let mib = 1024 * 1024;
+        assert!(NewOrder::try_from(req("k", vec![with("1", "a", mib)])).is_ok());
+        let e = NewOrder::try_from(req("k", vec![with("1", "a", mib), with("2", "b", mib)]))
+            .unwrap_err();
+        assert_eq!(e.field, "order.items[1].service.service_characteristic");
+        assert!(e.reason.contains("2097152 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_characteristic_nested_too_deep_is_refused_with_the_depth() {
+        let mut value = maestro_common::json::to_proto_value(&serde_json::json!(1));
+        for _ in 0..MAX_VALUE_DEPTH {
+            value = prost_types::Value {
+                kind: Some(prost_types::value::Kind::ListValue(
+                    prost_types::ListValue {
+                        values: vec![value],
+                    },
+                )),
+            };
+        }
+        let mut it = item("1", "web");
+        it.service.as_mut().unwrap().service_characteristic = vec![pb::Characteristic {
+            name: "deep".into(),
+            value: Some(value),
+            value_type: String::new(),
+        }];
+        let e = NewOrder::try_from(req("k", vec![it])).unwrap_err();
+        assert_eq!(
+            e.field,
+            "order.items[0].service.service_characteristic[0].value"
+        );
+        assert!(e.reason.contains("32 levels"), "{e}");
     }
 }

@@ -20,6 +20,7 @@ pub mod net;
 pub mod netns;
 pub mod pki;
 pub mod procs;
+pub mod raw_grpc;
 pub mod scripts;
 pub mod tracing;
 pub mod wait;

@@ -16,8 +16,9 @@ pub fn emit(text: &str) {
     let _ = out.flush();
 }
 
-/// Writes one line to stderr.
+/// Writes one line to stderr, every character shown ([`crate::escape::visible_lines`]): a
+/// server's error may echo what a caller sent.
 pub fn note(line: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    let _ = writeln!(err, "{}", crate::escape::visible_lines(line));
 }

@@ -93,10 +93,9 @@ pub async fn list(
         };
         let resp = client.call(client.orders().list_orders(req)).await?;
         views.extend(resp.orders.iter().map(OrderView::from));
-        if resp.orders.is_empty()
-            || resp.next_page_token.is_empty()
-            || resp.next_page_token == token
-        {
+        // A page may be short or even empty (it ends at a size limit, and orders outside the
+        // caller's scope are left out): only the token says whether more follow.
+        if resp.next_page_token.is_empty() || resp.next_page_token == token {
             break;
         }
         token = resp.next_page_token;

@@ -158,3 +158,73 @@ fn log_record_formats() {
     assert_eq!(v["site"], "north-1");
     assert!(log_record(&r, Output::Yaml).starts_with("---\n"));
 }
+
+/// Text an attacker may have stored: an escape sequence that clears the screen and retitles
+/// the terminal, a forged line and a bidirectional override.
+const HOSTILE: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\nState:       completed\u{202e}";
+
+/// No character but the line feeds the renderer writes itself may steer the terminal.
+fn assert_inert(text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| c != '\n' && maestro_common::text::is_forbidden(c))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?} in {text}");
+    assert!(
+        !text.contains("\nState:       completed"),
+        "a forged line: {text}"
+    );
+}
+
+#[test]
+fn tables_show_control_characters_as_escapes() {
+    let mut o = sample_order();
+    o.description = HOSTILE.into();
+    o.external_id = HOSTILE.into();
+    o.note[0].text = HOSTILE.into();
+    o.items[0].reason = HOSTILE.into();
+    o.items[0].domains[0].message = HOSTILE.into();
+    let view = OrderView::from(&o);
+    let text = order_at(&view, Output::Table, 1_700_000_042_000);
+    assert_inert(&text);
+    assert!(
+        text.contains("\\x1b[2J\\x1b]0;pwned\\x07\\nState:"),
+        "{text}"
+    );
+    assert_inert(&orders(std::slice::from_ref(&view), Output::Table));
+    for line in crate::progress::entries(&o, 1_700_000_042_000) {
+        assert_inert(&line.line);
+    }
+    let r = LogRecordView {
+        domain: "north".into(),
+        site: "north-1".into(),
+        blueprint: String::new(),
+        generation: 1,
+        observed_at: None,
+        level: HOSTILE.into(),
+        message: HOSTILE.into(),
+        sequence: 1,
+    };
+    let line = log_record(&r, Output::Table);
+    assert_inert(line.trim_end_matches('\n'));
+    assert_eq!(
+        line.matches('\n').count(),
+        1,
+        "one record, one line: {line}"
+    );
+}
+
+#[test]
+fn json_and_yaml_escape_control_characters_and_keep_the_value() {
+    let mut o = sample_order();
+    o.description = HOSTILE.into();
+    let view = OrderView::from(&o);
+    let json = order_at(&view, Output::Json, 0);
+    assert!(!json.contains('\u{1b}'), "{json}");
+    let back: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(back["description"], HOSTILE);
+    let yaml = order_at(&view, Output::Yaml, 0);
+    assert!(!yaml.contains('\u{1b}'), "{yaml}");
+    let back: Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(back["description"], HOSTILE);
+}

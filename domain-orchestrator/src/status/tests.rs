@@ -425,6 +425,21 @@ fn a_site_not_ready_names_its_first_pending_blueprint() {
 }
 
 #[test]
+fn a_long_site_message_is_cut_in_the_status() {
+    let i = intent(2, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let mut flooding = seen(1, false, false);
+    flooding.message = "x".repeat(64 * 1024);
+    let s = run(&i, Some(&r), &[("s1", flooding)], None);
+    let Some(StatusReason::BlueprintPending { message, .. }) = &s.sites[0].pending else {
+        panic!("a pending blueprint: {:?}", s.sites[0].pending);
+    };
+    assert!(message.len() <= MAX_SITE_MESSAGE_BYTES, "{}", message.len());
+    assert!(message.ends_with('…'));
+    assert!(s.to_proto(0).sites[0].message.len() < 2 * MAX_SITE_MESSAGE_BYTES);
+}
+
+#[test]
 fn a_site_never_heard_gets_the_threshold_from_the_apply_time() {
     let i = intent(1, false);
     let r = rendered(1, false, &["s1", "s2"]);

@@ -3,6 +3,7 @@
 use crate::catalog::Catalog;
 use maestro_common::access::Access;
 use maestro_common::authz::{Call, Verb};
+use maestro_common::text::{Lines, MAX_LINE_BYTES, check_text};
 use maestro_proto::catalog::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -46,6 +47,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::ServiceSpec>, Status> {
         self.may_read(&request)?;
         let id = request.into_inner().id;
+        check_text("id", &id, MAX_LINE_BYTES, Lines::One)?;
         let spec = self
             .catalog
             .get(&id)

@@ -44,6 +44,7 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let domain = request.get_ref().id.clone();
+        maestro_common::ResourceName::parse("id", &domain)?;
         self.access
             .check(&request, &Call::RegisterDomain { domain: &domain })?;
         let id = request.into_inner().id;

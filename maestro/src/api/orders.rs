@@ -5,12 +5,13 @@ use crate::error::OrderError;
 use crate::model::OrderState;
 use crate::order_logs::OrderLogs;
 use crate::order_watch::watch_order;
-use crate::request::NewOrder;
+use crate::request::{NewOrder, check_cancel_reason, check_order_id};
 use futures::{Stream, StreamExt};
 use maestro_common::access::Access;
 use maestro_common::authz::{Call, Target, Verb};
 use maestro_common::identity::PeerIdentity;
 use maestro_proto::order::v1 as pb;
+use prost::Message;
 use std::pin::Pin;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -19,6 +20,12 @@ use tonic::{Request, Response, Status};
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page size of ListOrders.
 pub const MAX_PAGE_SIZE: usize = 500;
+/// Most bytes of orders in one ListOrders reply: half the message limit every client accepts,
+/// so that a page always decodes, however large its orders are.
+pub const MAX_PAGE_BYTES: usize = maestro_common::grpc::MAX_MESSAGE_BYTES / 2;
+
+/// Tag and length prefix of one order in a ListOrders reply, at most.
+const LIST_ENTRY_OVERHEAD: usize = 16;
 
 /// A boxed stream of gRPC replies.
 pub type ReplyStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -107,6 +114,7 @@ impl OrderApi {
     }
 
     fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
+        check_order_id(id).map_err(OrderError::from)?;
         Ok(self
             .engine
             .store()
@@ -167,7 +175,15 @@ impl pb::order_service_server::OrderService for OrderApi {
                     .ok_or_else(|| Status::invalid_argument(format!("state: unknown value {s}")))?,
             ),
         };
-        let (orders, next) = self.engine.store().list(size, &page_token, state)?;
+        let mut bytes = 0usize;
+        let mut fits = |order: &crate::model::Order| {
+            bytes += pb::ServiceOrder::from(order).encoded_len() + LIST_ENTRY_OVERHEAD;
+            bytes <= MAX_PAGE_BYTES
+        };
+        let (orders, next) = self
+            .engine
+            .store()
+            .list(size, &page_token, state, &mut fits)?;
         // Orders outside the caller's scope are left out of the page.
         let visible = orders.iter().filter(|o| match &caller {
             Some(c) => self.may_quietly(c, o),
@@ -186,6 +202,7 @@ impl pb::order_service_server::OrderService for OrderApi {
     ) -> Result<Response<pb::ServiceOrder>, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let pb::CancelOrderRequest { id, reason } = request.into_inner();
+        check_cancel_reason(&reason).map_err(OrderError::from)?;
         self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
         let order = self.engine.cancel_order(&id, &reason).await?;
         Ok(Response::new((&order).into()))

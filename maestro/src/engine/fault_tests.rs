@@ -55,7 +55,7 @@ impl OrderStore for Interfering {
     fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
         self.inner.get(id)
     }
-    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
+    fn find_by_key(&self, key: &str) -> Result<Option<crate::idempotency::KeyedOrder>, StoreError> {
         self.inner.find_by_key(key)
     }
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
@@ -76,8 +76,9 @@ impl OrderStore for Interfering {
         page_size: usize,
         page_token: &str,
         state: Option<OrderState>,
+        fits: crate::store::Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError> {
-        self.inner.list(page_size, page_token, state)
+        self.inner.list(page_size, page_token, state, fits)
     }
     fn update<'a>(
         &'a self,

@@ -15,6 +15,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::delivery::DeliveryQueue;
 use crate::error::OrderError;
+use crate::idempotency::KeyedOrder;
 use crate::intent::OutboxEntry;
 use crate::model::{Order, OrderState};
 use crate::plan::{CurrentState, Decision, Fresh, plan};
@@ -129,7 +130,8 @@ impl Engine {
 
     /// Plans `new` against the current state (catalog, registry, inventory, the order its
     /// idempotency key names), stores the plan (one transaction, flushed) and starts its
-    /// deliveries. The same idempotency key returns the stored order. A plan made from a state
+    /// deliveries. The same idempotency key with the same request returns the stored order;
+    /// with another request it is refused ([`crate::idempotency`]). A plan made from a state
     /// that moved before it was stored is made again from the new state.
     pub async fn create_order(&self, new: NewOrder) -> Result<Created, OrderError> {
         self.create_order_as(new, |_| Ok(())).await
@@ -145,9 +147,16 @@ impl Engine {
     ) -> Result<Created, OrderError> {
         let store = self.store();
         let key = new.idempotency_key.as_str();
+        let request_hash = crate::idempotency::request_hash(&new);
         let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
+        // Whether the caller may see the order comes first: a refused caller learns nothing
+        // of it, not even that the key names another request's order.
+        let settle = |keyed: KeyedOrder| -> Result<Order, OrderError> {
+            admit(&keyed.order)?;
+            keyed.answer(key, &request_hash)
+        };
         for _ in 0..MAX_PLANS {
-            let existing = store.find_by_key(key)?;
+            let existing = store.find_by_key(key)?.map(settle).transpose()?;
             let inventory = store.inventory(&names)?;
             let domains = self.registry().list()?;
             let state = CurrentState {
@@ -160,7 +169,7 @@ impl Engine {
                 Ok(d) => d,
                 // A concurrent request with the same key may have won the race.
                 Err(e) => match store.find_by_key(key)? {
-                    Some(order) => Decision::Existing(order),
+                    Some(keyed) => Decision::Existing(settle(keyed)?),
                     None => return Err(e),
                 },
             };
@@ -183,10 +192,7 @@ impl Engine {
                         outbox: plan.outbox,
                     });
                 }
-                Persisted::KeyTaken(order) => {
-                    admit(&order)?;
-                    return Ok(Created::existing(order));
-                }
+                Persisted::KeyTaken(keyed) => return Ok(Created::existing(settle(keyed)?)),
                 Persisted::Stale => {
                     tracing::debug!("inventory moved while planning; planning again")
                 }

@@ -2,9 +2,10 @@
 //! `tests.rs` run against both), nothing durable.
 
 use super::{
-    Changes, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
+use crate::idempotency::{KeyRecord, KeyedOrder};
 use crate::intent::{IntentStatus, OutboxEntry};
 use crate::inventory::InventoryEntry;
 use crate::model::{Order, OrderState};
@@ -17,7 +18,7 @@ use tokio::sync::broadcast;
 #[derive(Debug, Default)]
 struct State {
     orders: BTreeMap<String, Order>,
-    keys: BTreeMap<String, String>,
+    keys: BTreeMap<String, KeyRecord>,
     /// Position (newest first, like the sled index) -> order id.
     index: BTreeMap<u64, String>,
     created: u64,
@@ -26,6 +27,14 @@ struct State {
     open: BTreeSet<String>,
     by_intent: BTreeSet<(String, String)>,
     statuses: BTreeMap<String, IntentStatus>,
+}
+
+/// The order `record` names, with its request hash.
+fn keyed(s: &State, record: &KeyRecord) -> Option<KeyedOrder> {
+    s.orders.get(record.order_id()).map(|order| KeyedOrder {
+        order: order.clone(),
+        request_hash: record.request_hash().map(str::to_string),
+    })
 }
 
 /// Orders in memory.
@@ -50,9 +59,9 @@ impl OrderStore for MemoryOrderStore {
         Ok(self.state().orders.get(id).cloned())
     }
 
-    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
+    fn find_by_key(&self, key: &str) -> Result<Option<KeyedOrder>, StoreError> {
         let s = self.state();
-        Ok(s.keys.get(key).and_then(|id| s.orders.get(id)).cloned())
+        Ok(s.keys.get(key).and_then(|record| keyed(&s, record)))
     }
 
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
@@ -68,8 +77,12 @@ impl OrderStore for MemoryOrderStore {
             let order = &plan.order;
             let persisted = {
                 let mut s = self.state();
-                if let Some(id) = s.keys.get(&order.idempotency_key) {
-                    return Ok(Persisted::KeyTaken(s.orders[id].clone()));
+                if let Some(taken) = s
+                    .keys
+                    .get(&order.idempotency_key)
+                    .and_then(|record| keyed(&s, record))
+                {
+                    return Ok(Persisted::KeyTaken(taken));
                 }
                 let moved = plan.expected.iter().any(|(name, expected)| {
                     s.inventory.get(name).map(|e| e.generation) != *expected
@@ -86,8 +99,11 @@ impl OrderStore for MemoryOrderStore {
                         .insert((entry.intent.id.clone(), order.id.clone()));
                 }
                 s.orders.insert(order.id.clone(), order.clone());
-                s.keys
-                    .insert(order.idempotency_key.clone(), order.id.clone());
+                let record = KeyRecord::Hashed {
+                    order_id: order.id.clone(),
+                    request_hash: plan.request_hash.clone(),
+                };
+                s.keys.insert(order.idempotency_key.clone(), record);
                 s.created += 1;
                 let position = u64::MAX - s.created;
                 s.index.insert(position, order.id.clone());
@@ -104,6 +120,7 @@ impl OrderStore for MemoryOrderStore {
         page_size: usize,
         page_token: &str,
         state: Option<OrderState>,
+        fits: Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError> {
         let start = parse_page_token(page_token)?.map_or(0, |p| p.saturating_add(1));
         let s = self.state();
@@ -115,7 +132,7 @@ impl OrderStore for MemoryOrderStore {
             if state.is_some_and(|st| st != order.state) {
                 continue;
             }
-            if orders.len() == page_size {
+            if orders.len() == page_size || !(fits(order) || orders.is_empty()) {
                 more = true;
                 break;
             }

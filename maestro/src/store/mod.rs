@@ -20,6 +20,7 @@ pub use memory::MemoryOrderStore;
 pub use sled_store::SledOrderStore;
 
 use crate::error::{OrderError, StoreError};
+use crate::idempotency::KeyedOrder;
 use crate::intent::{IntentStatus, OutboxEntry};
 use crate::inventory::InventoryEntry;
 use crate::model::{Order, OrderState};
@@ -51,11 +52,14 @@ pub enum Persisted {
     Created(Order),
     /// The idempotency key already names this order (a concurrent request stored it first);
     /// nothing was written.
-    KeyTaken(Order),
+    KeyTaken(KeyedOrder),
     /// An inventory entry the plan was made from changed since; nothing was written. Read the
     /// state again and plan again.
     Stale,
 }
+
+/// Whether one more order fits in a page of [`OrderStore::list`] (e.g. by its encoded size).
+pub type Fits<'a> = &'a mut dyn FnMut(&Order) -> bool;
 
 /// A change to one stored order: computes the next order from the stored one.
 pub type OrderUpdate<'a> = &'a (dyn Fn(&Order) -> Order + Send + Sync);
@@ -66,20 +70,24 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
     fn subscribe(&self) -> broadcast::Receiver<OrderChange>;
     /// The order `id`.
     fn get(&self, id: &str) -> Result<Option<Order>, StoreError>;
-    /// The order created with idempotency key `key`.
-    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError>;
+    /// The order created with idempotency key `key`, with the hash of the request that
+    /// created it.
+    fn find_by_key(&self, key: &str) -> Result<Option<KeyedOrder>, StoreError>;
     /// Inventory entries of `names` that exist.
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError>;
     /// Stores `plan` in one transaction (order, key, inventory, outbox, indexes) and makes it
     /// durable, unless the state it was planned from moved.
     fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>>;
-    /// Orders newest first, after `page_token`, optionally only in `state`; and the token of
-    /// the next page (empty at the end).
+    /// Orders newest first, after `page_token`, optionally only in `state`, at most
+    /// `page_size` of them and no further than `fits` accepts (it sees each order once, in
+    /// page order; the first order of a page is taken whatever it says); and the token of the
+    /// next page (empty at the end).
     fn list(
         &self,
         page_size: usize,
         page_token: &str,
         state: Option<OrderState>,
+        fits: Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError>;
     /// Replaces order `id` with `change(stored)` when that differs, and removes the outbox
     /// entry `delivered` (its key) in the same transaction; durable before it returns. Returns

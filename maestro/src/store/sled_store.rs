@@ -1,13 +1,14 @@
 //! [`OrderStore`] over sled.
 //!
-//! Keys (tree `orders`): `order/<id>`, `idem/<key>`, `idx/<seq>` (newest first), `inv/<service>`,
+//! Keys (tree `orders`): `order/<id>`, `idem/<key>` (a [`KeyRecord`]), `idx/<seq>` (newest first), `inv/<service>`,
 //! `outbox/<order>/<item>/<domain>`, `open/<order>`, `byintent/<intent>/<order>`.
 //! Tree `intent_status`: `<intent id>` -> latest status.
 
 use super::{
-    Changes, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
+use crate::idempotency::{KeyRecord, KeyedOrder};
 use crate::intent::{IntentStatus, OutboxEntry};
 use crate::inventory::InventoryEntry;
 use crate::model::{Order, OrderState};
@@ -98,7 +99,8 @@ impl SledOrderStore {
         let id = &order.id;
         let result = self.tree.transaction(|tx| {
             let idem = format!("idem/{}", order.idempotency_key);
-            if let Some(existing) = tx_get::<String>(tx, &idem)? {
+            if let Some(record) = tx_get::<KeyRecord>(tx, &idem)? {
+                let existing = record.order_id();
                 let stored =
                     tx_get::<Order>(tx, &format!("order/{existing}"))?.ok_or_else(|| {
                         Abortable::Abort(StoreError::Corrupt {
@@ -106,7 +108,10 @@ impl SledOrderStore {
                             reason: format!("names order {existing}, which is not stored"),
                         })
                     })?;
-                return Ok(Persisted::KeyTaken(stored));
+                return Ok(Persisted::KeyTaken(KeyedOrder {
+                    order: stored,
+                    request_hash: record.request_hash().map(str::to_string),
+                }));
             }
             for (name, expected) in &plan.expected {
                 let current = tx_get::<InventoryEntry>(tx, &format!("inv/{name}"))?;
@@ -123,7 +128,11 @@ impl SledOrderStore {
                 tx.insert(format!("byintent/{intent}/{id}").as_bytes(), &[][..])?;
             }
             tx.insert(format!("order/{id}").as_bytes(), encode(order))?;
-            tx.insert(idem.as_bytes(), encode(id))?;
+            let record = KeyRecord::Hashed {
+                order_id: id.clone(),
+                request_hash: plan.request_hash.clone(),
+            };
+            tx.insert(idem.as_bytes(), encode(&record))?;
             tx.insert(format!("idx/{seq:020}").as_bytes(), encode(id))?;
             tx.insert(format!("open/{id}").as_bytes(), &[][..])?;
             Ok(Persisted::Created(order.clone()))
@@ -171,11 +180,14 @@ impl OrderStore for SledOrderStore {
         self.read(&format!("order/{id}"))
     }
 
-    fn find_by_key(&self, key: &str) -> Result<Option<Order>, StoreError> {
-        match self.read::<String>(&format!("idem/{key}"))? {
-            Some(id) => self.get(&id),
-            None => Ok(None),
-        }
+    fn find_by_key(&self, key: &str) -> Result<Option<KeyedOrder>, StoreError> {
+        let Some(record) = self.read::<KeyRecord>(&format!("idem/{key}"))? else {
+            return Ok(None);
+        };
+        Ok(self.get(record.order_id())?.map(|order| KeyedOrder {
+            order,
+            request_hash: record.request_hash().map(str::to_string),
+        }))
     }
 
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
@@ -206,6 +218,7 @@ impl OrderStore for SledOrderStore {
         page_size: usize,
         page_token: &str,
         state: Option<OrderState>,
+        fits: Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError> {
         let start = match parse_page_token(page_token)? {
             None => "idx/".to_string(),
@@ -227,7 +240,7 @@ impl OrderStore for SledOrderStore {
             if state.is_some_and(|s| s != order.state) {
                 continue;
             }
-            if orders.len() == page_size {
+            if orders.len() == page_size || !(fits(&order) || orders.is_empty()) {
                 more = true;
                 break;
             }

@@ -57,12 +57,15 @@ async fn creates_once_per_key_and_refuses_stale_plans(store: &dyn OrderStore) {
     assert_eq!(changes.try_recv().unwrap().order_id, "o-1");
     assert_eq!(
         store.create(&racing).await.unwrap(),
-        Persisted::KeyTaken(first.order.clone()),
+        Persisted::KeyTaken(crate::idempotency::KeyedOrder {
+            order: first.order.clone(),
+            request_hash: Some(first.request_hash.clone()),
+        }),
         "the key names the first order"
     );
     assert_eq!(store.create(&stale).await.unwrap(), Persisted::Stale);
     assert!(changes.try_recv().is_err(), "nothing else was stored");
-    assert_eq!(store.find_by_key("k1").unwrap().unwrap().id, "o-1");
+    assert_eq!(store.find_by_key("k1").unwrap().unwrap().order.id, "o-1");
     assert!(store.find_by_key("k2").unwrap().is_none());
     assert!(store.get("o-3").unwrap().is_none());
     assert_eq!(
@@ -129,23 +132,58 @@ async fn lists_newest_first_in_pages(store: &dyn OrderStore) {
         );
         store.create(&p).await.unwrap();
     }
-    let (page, token) = store.list(2, "", None).unwrap();
+    let (page, token) = store.list(2, "", None, &mut |_| true).unwrap();
     let ids: Vec<_> = page.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(ids, ["o-2", "o-1"]);
-    let (page, end) = store.list(2, &token, None).unwrap();
+    let (page, end) = store.list(2, &token, None, &mut |_| true).unwrap();
     assert_eq!(page[0].id, "o-0");
     assert!(end.is_empty());
     assert!(
         store
-            .list(2, "", Some(OrderState::Completed))
+            .list(2, "", Some(OrderState::Completed), &mut |_| true)
             .unwrap()
             .0
             .is_empty()
     );
     assert!(matches!(
-        store.list(2, "x", None),
+        store.list(2, "x", None, &mut |_| true),
         Err(OrderError::Invalid(_))
     ));
+}
+
+async fn a_page_ends_where_fits_refuses_and_the_next_goes_on_from_there(store: &dyn OrderStore) {
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let p = planned(
+            store,
+            &add(&format!("k{i}"), name, &["north"]),
+            &format!("o-{i}"),
+        );
+        store.create(&p).await.unwrap();
+    }
+    // Room for one order per page; the first of a page is taken whatever `fits` says.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let mut room = 1;
+        let mut fits = |_: &Order| {
+            room -= 1;
+            room >= 0
+        };
+        let (page, next) = store.list(10, &token, None, &mut fits).unwrap();
+        assert_eq!(page.len(), 1, "one order per page: {page:?}");
+        seen.push(page[0].id.clone());
+        if next.is_empty() {
+            break;
+        }
+        token = next;
+    }
+    assert_eq!(seen, ["o-2", "o-1", "o-0"]);
+    let (page, _) = store.list(10, "", None, &mut |_| false).unwrap();
+    assert_eq!(
+        page.len(),
+        1,
+        "a page never comes back empty while orders remain"
+    );
 }
 
 async fn keeps_the_latest_status_per_intent(store: &dyn OrderStore) {
@@ -191,8 +229,30 @@ contract!(
     creates_once_per_key_and_refuses_stale_plans,
     an_entry_leaves_the_outbox_only_with_its_recorded_outcome,
     lists_newest_first_in_pages,
+    a_page_ends_where_fits_refuses_and_the_next_goes_on_from_there,
     keeps_the_latest_status_per_intent
 );
+
+#[tokio::test]
+async fn a_key_recorded_before_request_hashes_names_its_order_without_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let store = SledOrderStore::open(&db).unwrap();
+    let p = planned(&store, &add("k1", "web", &["north"]), "o-1");
+    store.create(&p).await.unwrap();
+    // What the store wrote under a key before it kept hashes: the order id alone.
+    db.open_tree("orders")
+        .unwrap()
+        .insert("idem/k1", serde_json::to_vec("o-1").unwrap())
+        .unwrap();
+    let keyed = store.find_by_key("k1").unwrap().unwrap();
+    assert_eq!((keyed.order.id.as_str(), keyed.request_hash), ("o-1", None));
+    let racing = planned(&store, &add("k1", "db", &["north"]), "o-2");
+    match store.create(&racing).await.unwrap() {
+        Persisted::KeyTaken(taken) => assert_eq!(taken.request_hash, None),
+        other => panic!("expected the key to be taken: {other:?}"),
+    }
+}
 
 #[tokio::test]
 async fn the_sled_store_keeps_orders_and_the_outbox_across_a_reopen() {
@@ -206,6 +266,8 @@ async fn the_sled_store_keeps_orders_and_the_outbox_across_a_reopen() {
     };
     let db = maestro_common::durable::open(dir.path()).unwrap();
     let store = SledOrderStore::open(&db).unwrap();
-    assert_eq!(store.find_by_key("k1").unwrap(), Some(p.order));
+    let keyed = store.find_by_key("k1").unwrap().unwrap();
+    assert_eq!(keyed.order, p.order);
+    assert_eq!(keyed.request_hash, Some(p.request_hash));
     assert_eq!(store.outbox().unwrap(), p.outbox);
 }

@@ -1,0 +1,127 @@
+//! Free text at the gRPC edge: bounded in size, and free of characters that steer a terminal
+//! or reorder what a reader sees (control characters, escape sequences, bidirectional
+//! overrides). Single-line text (ids, names, categories) allows no control character at all;
+//! multi-line text (descriptions, notes, reasons) allows line feed and tab, nothing else.
+
+use crate::FieldError;
+
+/// Longest free text of one field (descriptions, reasons, notes), in bytes.
+pub const MAX_FREE_TEXT_BYTES: usize = 4096;
+/// Longest single-line text (external ids, categories, authors), in bytes.
+pub const MAX_LINE_BYTES: usize = 256;
+
+/// Which characters besides printable ones a text may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// One line: no control character.
+    One,
+    /// Several lines: line feed and tab are allowed, no other control character.
+    Many,
+}
+
+/// Checks `value` as the field `field`: at most `max_bytes` bytes and no forbidden character
+/// (the first one is named by its code point, never echoed raw).
+pub fn check_text(
+    field: &str,
+    value: &str,
+    max_bytes: usize,
+    lines: Lines,
+) -> Result<(), FieldError> {
+    if value.len() > max_bytes {
+        return Err(FieldError::new(
+            field,
+            format!("longer than {max_bytes} bytes ({} bytes)", value.len()),
+        ));
+    }
+    let allowed = |c: char| lines == Lines::Many && (c == '\n' || c == '\t');
+    if let Some((at, c)) = value
+        .char_indices()
+        .find(|&(_, c)| is_forbidden(c) && !allowed(c))
+    {
+        let what = if c.is_control() {
+            "control character"
+        } else {
+            "bidirectional formatting character"
+        };
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must not contain a {what} (U+{:04X} at byte {at})",
+                c as u32
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` cut to at most `max_bytes` bytes at a character boundary, marked with `…` when cut
+/// (the mark counts towards the bound): for text a server passes on but does not own, such as a
+/// site's status message in an intent status.
+pub fn truncated(value: &str, max_bytes: usize) -> String {
+    const MARK: &str = "…";
+    if value.len() <= max_bytes {
+        return value.to_string();
+    }
+    let mut end = max_bytes.saturating_sub(MARK.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &value[..end])
+}
+
+/// Control characters (C0, DEL, C1: every escape sequence starts with one) and the Unicode
+/// bidirectional embeddings, overrides and isolates, which make text read differently from
+/// what it holds.
+pub fn is_forbidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_refuses_every_control_character() {
+        for bad in [
+            "a\u{1b}[31m",
+            "a\nb",
+            "tab\there",
+            "del\u{7f}",
+            "csi\u{9b}2J",
+        ] {
+            let e = check_text("f", bad, 64, Lines::One).unwrap_err();
+            assert_eq!(e.field, "f");
+            assert!(e.reason.contains("control character"), "{bad:?}: {e}");
+        }
+        assert!(check_text("f", "plain text, ünïcode ok", 64, Lines::One).is_ok());
+    }
+
+    #[test]
+    fn many_lines_allow_line_feed_and_tab_only() {
+        assert!(check_text("f", "line one\nline\ttwo", 64, Lines::Many).is_ok());
+        for bad in ["cr\r\n", "\u{1b}]0;title\u{7}", "nul\0"] {
+            assert!(check_text("f", bad, 64, Lines::Many).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_refused() {
+        let e = check_text("f", "abc\u{202E}fed", 64, Lines::Many).unwrap_err();
+        assert!(e.reason.contains("U+202E"), "{e}");
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole_and_marks_the_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        let cut = truncated(&"é".repeat(10), 8);
+        assert!(cut.len() <= 8, "{cut}");
+        assert_eq!(cut, "éé…");
+    }
+
+    #[test]
+    fn size_is_counted_in_bytes() {
+        assert!(check_text("f", &"é".repeat(32), 64, Lines::One).is_ok());
+        let e = check_text("f", &"é".repeat(33), 64, Lines::One).unwrap_err();
+        assert!(e.reason.contains("longer than 64 bytes"), "{e}");
+    }
+}
