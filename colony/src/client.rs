@@ -35,7 +35,12 @@ pub struct ColonyClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     api: Uri,
     health: Uri,
+    deadline: Duration,
 }
+
+/// Default of [`ColonyClient::with_deadline`]: how long one call may take, reply included. A
+/// long-polling assign gets its polling time on top.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
 
 impl ColonyClient {
     /// A client for `base_url`, e.g. `http://127.0.0.1:50080` (a bare `host:port` is accepted).
@@ -113,7 +118,34 @@ impl ColonyClient {
             .enable_http1()
             .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { http, api, health })
+        Ok(Self {
+            http,
+            api,
+            health,
+            deadline: CALL_DEADLINE,
+        })
+    }
+
+    /// The same client with calls bounded by `deadline` (a connection that dies silently then
+    /// fails the call instead of hanging it).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs `call` within `deadline`.
+    async fn bounded<T>(
+        deadline: Duration,
+        call: impl std::future::Future<Output = Result<T, ColonyError>>,
+    ) -> Result<T, ColonyError> {
+        tokio::time::timeout(deadline, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ColonyError::Transport(format!(
+                    "no reply within {} ms",
+                    deadline.as_millis()
+                )))
+            })
     }
 
     /// A client for a server listening on `addr`.
@@ -122,7 +154,11 @@ impl ColonyClient {
             .expect("a socket address always forms a valid http URL")
     }
 
-    async fn post(&self, req: &RpcRequest) -> Result<(u16, Bytes), ColonyError> {
+    async fn post(&self, req: &RpcRequest, extra: Duration) -> Result<(u16, Bytes), ColonyError> {
+        Self::bounded(self.deadline + extra, self.post_unbounded(req)).await
+    }
+
+    async fn post_unbounded(&self, req: &RpcRequest) -> Result<(u16, Bytes), ColonyError> {
         let body = serde_json::to_vec(req).map_err(crate::envelope::EnvelopeError::from)?;
         let request = Request::builder()
             .method(Method::POST)
@@ -147,8 +183,18 @@ impl ColonyClient {
         key: Option<&PrivateKey>,
         msg: &M,
     ) -> Result<Vec<u8>, ColonyError> {
+        self.call_within(key, msg, Duration::ZERO).await
+    }
+
+    /// [`Self::call`] with `extra` time on top of the deadline (a long poll).
+    async fn call_within<M: RpcMessage>(
+        &self,
+        key: Option<&PrivateKey>,
+        msg: &M,
+        extra: Duration,
+    ) -> Result<Vec<u8>, ColonyError> {
         let req = RpcRequest::new(key, msg)?;
-        let (http_status, body) = self.post(&req).await?;
+        let (http_status, body) = self.post(&req, extra).await?;
         let decode = |reason: String| ColonyError::Decode {
             http_status,
             reason,
@@ -206,7 +252,10 @@ impl ColonyClient {
             .uri(self.health.clone())
             .body(Full::new(Bytes::new()))
             .map_err(|e| ColonyError::Transport(e.to_string()))?;
-        let response = self.http.request(request).await.map_err(transport)?;
+        let response = Self::bounded(self.deadline, async {
+            self.http.request(request).await.map_err(transport)
+        })
+        .await?;
         let status = response.status().as_u16();
         if status == 200 {
             Ok(())
@@ -392,7 +441,17 @@ impl ColonyClient {
             availablecpu: String::new(),
             availablemem: String::new(),
         };
-        match self.rpc(key, &msg).await {
+        let poll = Duration::from_secs(u64::try_from(timeout_secs).unwrap_or(0));
+        let reply = self
+            .call_within(Some(key), &msg, poll)
+            .await
+            .and_then(|payload| {
+                serde_json::from_slice(&payload).map_err(|e| ColonyError::Decode {
+                    http_status: 200,
+                    reason: format!("reply to {}: {e}", AssignProcessMsg::PAYLOAD_TYPE),
+                })
+            });
+        match reply {
             Ok(p) => Ok(Some(p)),
             Err(ColonyError::Api {
                 status: 404 | 408, ..
