@@ -72,24 +72,6 @@ fn is_path(remote: &str) -> bool {
     !remote.contains("://") && !remote.contains('@')
 }
 
-/// Removes `*.lock` files a killed process left in the local mirror. Only this process writes the
-/// mirror (its data directory is held by the sled lock), so any lock present at start-up is stale
-/// and would otherwise fail every later ref update.
-fn remove_stale_locks(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            remove_stale_locks(&path);
-        } else if path.extension().is_some_and(|e| e == "lock") {
-            tracing::warn!(path = %path.display(), "removing a stale Git lock file");
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
 /// Creates a bare repository at `path` whose HEAD names `branch`.
 pub fn init_bare_remote(path: &Path, branch: &str) -> Result<(), GitError> {
     std::fs::create_dir_all(path)?;
@@ -111,13 +93,14 @@ impl GitPublisher {
         if init_remote && is_path(remote) && !Path::new(remote).exists() {
             init_bare_remote(Path::new(remote), branch)?;
         }
-        remove_stale_locks(local);
+        // Only this process writes the mirror (its data directory is held by the sled lock).
+        maestro_git_transport::remove_stale_locks(local);
         if is_path(remote) {
             // A push to a path writes the remote's refs in place: a process killed mid-push leaves
             // the ref locked there for good. This domain is its remote's only writer (sites only
             // read it), so at start-up such a lock is stale too. Objects are never touched.
             let remote = Path::new(remote);
-            remove_stale_locks(&remote.join("refs"));
+            maestro_git_transport::remove_stale_locks(&remote.join("refs"));
             let packed = remote.join("packed-refs.lock");
             if packed.exists() {
                 tracing::warn!(path = %packed.display(), "removing a stale Git lock file");

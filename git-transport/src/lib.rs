@@ -19,6 +19,7 @@
 mod access;
 mod error;
 mod https;
+mod locks;
 mod register;
 mod remote_url;
 mod secret;
@@ -27,6 +28,7 @@ mod ssh;
 
 pub use access::RemoteAccess;
 pub use error::TransportError;
+pub use locks::remove_stale_locks;
 pub use register::ensure_registered;
 pub use remote_url::{RemoteKind, SshTarget};
 pub use settings::GitSettings;

@@ -244,12 +244,23 @@ async fn control_characters_in_free_text_are_refused_naming_the_field() {
     m.stop().await;
 }
 
-/// The demo spec with a `payload` characteristic no template renders.
+/// Characteristics of [`catalog_with_payload`], and the bytes each of them may carry.
+const PAYLOADS: usize = 16;
+const PAYLOAD_BYTES: usize = 60_000;
+
+/// The demo spec with `payload0`..`payload15`, long string characteristics no template renders.
 fn catalog_with_payload() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    let payloads: String = (0..PAYLOADS)
+        .map(|i| {
+            format!(
+                "  - {{ name: payload{i}, valueType: string, maxLength: {PAYLOAD_BYTES}, default: \"\" }}\n"
+            )
+        })
+        .collect();
     let spec = DEMO_SPEC.replace(
         "  - { name: suffix,",
-        "  - { name: payload, valueType: string, default: \"\" }\n  - { name: suffix,",
+        &format!("{payloads}  - {{ name: suffix,"),
     );
     assert_ne!(spec, DEMO_SPEC);
     std::fs::write(dir.path().join("demo.yaml"), spec).unwrap();
@@ -263,19 +274,19 @@ async fn list_orders_pages_by_size_so_that_every_reply_decodes() {
     let north = FakeDomain::start("north", false).await;
     m.register("north", north.addr, &["n1"], &[]).await;
     // Five orders of about 1 MiB each: more than one reply may carry (4 MiB).
-    let big = "m".repeat(1024 * 1024);
+    let big = "m".repeat(PAYLOAD_BYTES);
     let mut ids = Vec::new();
     for i in 0..5 {
         let mut request = web(&format!("k{i}"), &format!("web{i}"), "hi");
         let service = request.order.as_mut().unwrap().items[0].service.as_mut();
-        service
-            .unwrap()
-            .service_characteristic
-            .push(pb::Characteristic {
-                name: "payload".into(),
+        let chars = &mut service.unwrap().service_characteristic;
+        for p in 0..PAYLOADS {
+            chars.push(pb::Characteristic {
+                name: format!("payload{p}"),
                 value: Some(text(&big)),
                 value_type: String::new(),
             });
+        }
         let created = m.orders.create_order(request).await.unwrap().into_inner();
         ids.push(created.order.unwrap().id);
     }

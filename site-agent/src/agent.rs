@@ -275,6 +275,20 @@ async fn start_loops(
         tls,
         shutdown.clone(),
     ));
+    // An agent killed mid-fetch leaves lock files in its mirror that would fail every later
+    // fetch; no other process writes the mirror (the data dir is held by the sled lock).
+    let removed = maestro_git_transport::remove_stale_locks(&config.data_dir.join(GIT_DIR));
+    if !removed.is_empty() {
+        ctx.outbox.log(
+            "warn",
+            "",
+            "gitsync",
+            format!(
+                "removed {} stale Git lock file(s) left by an interrupted run",
+                removed.len()
+            ),
+        );
+    }
     let mirror = GitMirror::new(
         &config.data_dir.join(GIT_DIR),
         &config.git_remote,

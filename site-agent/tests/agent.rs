@@ -424,6 +424,46 @@ async fn an_oversized_file_is_refused_once_per_commit_and_its_blueprint_keeps_ru
     teardown(agent, &dir, &guard).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_lock_files_left_by_a_killed_agent_do_not_stop_the_sync() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("locked", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("locked"),
+        process_blueprint("locked", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add locked")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    let agent = Agent::start(config.clone()).await?;
+    logs.wait_for("converged", |r| is_converged(r, "locked", 1, 1))
+        .await?;
+    agent.stop().await?;
+    // What a SIGKILL in the middle of a fetch leaves in the mirror.
+    let git = dir.join("git");
+    std::fs::write(git.join("config.lock"), "")?;
+    std::fs::create_dir_all(git.join("refs/remotes/origin"))?;
+    std::fs::write(git.join("refs/remotes/origin/main.lock"), "")?;
+
+    let agent = Agent::start(config).await?;
+    repo.put(
+        &bp_path("locked"),
+        process_blueprint("locked", &intent, 2, 2, &["3600"], &guard.value),
+    );
+    repo.commit("scale locked")?;
+    logs.wait_for("converged after the restart", |r| {
+        is_converged(r, "locked", 2, 2)
+    })
+    .await?;
+    logs.seen_or_wait_for("the stale locks named", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if l.message == "removed 2 stale Git lock file(s) left by an interrupted run")
+    })
+    .await?;
+    teardown(agent, &dir, &guard).await
+}
+
 fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
     matches!(&r.body, Some(record::Body::Log(l)) if l.level == "error" && l.message.contains(path))
 }
