@@ -6,12 +6,27 @@ use maestro_proto::order::v1 as pb;
 use maestro_testkit::{GUARD, within};
 use tokio_util::sync::CancellationToken;
 
-/// A spec whose `payload` characteristic no template renders.
+/// Characteristics `payload0`..`payload15` of [`spec`], and the bytes each carries.
+const PAYLOADS: usize = 16;
+const PAYLOAD_BYTES: usize = 60_000;
+
+/// A spec whose long `payload<n>` characteristics no template renders.
+fn spec() -> String {
+    let payloads: String = (0..PAYLOADS)
+        .map(|i| {
+            format!(
+                "  - {{ name: payload{i}, valueType: string, maxLength: {PAYLOAD_BYTES}, default: \"\" }}\n"
+            )
+        })
+        .collect();
+    SPEC.replace("PAYLOADS\n", &payloads)
+}
+
 const SPEC: &str = r#"id: demo-app
 name: Demo app
 version: "1.0"
 characteristics:
-  - { name: payload, valueType: string, default: "" }
+PAYLOADS
 blueprints:
   - kind: ProcessDeployment
     metadata: { name: "${service}" }
@@ -37,13 +52,15 @@ fn order(i: usize, payload: &str) -> pb::CreateOrderRequest {
                         id: "demo-app".into(),
                         ..Default::default()
                     }),
-                    service_characteristic: vec![pb::Characteristic {
-                        name: "payload".into(),
-                        value: Some(prost_types::Value {
-                            kind: Some(prost_types::value::Kind::StringValue(payload.into())),
-                        }),
-                        value_type: String::new(),
-                    }],
+                    service_characteristic: (0..PAYLOADS)
+                        .map(|p| pb::Characteristic {
+                            name: format!("payload{p}"),
+                            value: Some(prost_types::Value {
+                                kind: Some(prost_types::value::Kind::StringValue(payload.into())),
+                            }),
+                            value_type: String::new(),
+                        })
+                        .collect(),
                 }),
                 placement: Some(pb::Placement {
                     domains: vec!["north".into()],
@@ -58,7 +75,7 @@ fn order(i: usize, payload: &str) -> pb::CreateOrderRequest {
 #[tokio::test]
 async fn order_list_follows_pages_past_the_message_limit() {
     let (data, catalog) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    std::fs::write(catalog.path().join("demo.yaml"), SPEC).unwrap();
+    std::fs::write(catalog.path().join("demo.yaml"), spec()).unwrap();
     let shutdown = CancellationToken::new();
     let config = maestro::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -84,7 +101,8 @@ async fn order_list_follows_pages_past_the_message_limit() {
         .unwrap();
     // Five orders of about 1 MiB each: more than one reply may carry (4 MiB).
     let mut orders = pb::order_service_client::OrderServiceClient::new(channel);
-    let payload = "p".repeat(1024 * 1024);
+    // Five orders of about 1 MiB each: more than one reply may carry (4 MiB).
+    let payload = "p".repeat(PAYLOAD_BYTES);
     for i in 0..5 {
         orders.create_order(order(i, &payload)).await.unwrap();
     }
