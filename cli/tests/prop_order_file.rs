@@ -254,6 +254,14 @@ proptest! {
             match (&from_json, &from_yaml) {
                 (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(_), Err(_)) => {}
+                // YAML's plain scalars are text where text is expected (`id: 1`, `id: false`,
+                // `id: null` give "1", "false", "null"); JSON refuses a number, boolean or null
+                // for a string field. Documented in docs/testing.md.
+                (Err(OrderFileError::Parse { reason, .. }), Ok(_))
+                    if ["null", "boolean", "integer", "floating point"]
+                        .iter()
+                        .any(|t| reason.starts_with(&format!("invalid type: {t}")))
+                        && reason.contains("expected a string") => {}
                 (a, b) => prop_assert!(false, "JSON gave {a:?}, YAML gave {b:?}"),
             }
         }
