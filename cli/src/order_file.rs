@@ -191,8 +191,17 @@ pub fn parse(origin: &str, bytes: &[u8], json: bool) -> Result<OrderRequest, Ord
     };
     let doc: OrderDoc = if json {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| parse_err(e.path().to_string(), e.inner().to_string()))?
+        let doc = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| parse_err(e.path().to_string(), e.inner().to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| parse_err(String::new(), e.to_string()))?;
+        if let Some(field) = positional_struct(&value) {
+            return Err(parse_err(
+                field,
+                "invalid type: sequence, expected a map (fields are written by name)".into(),
+            ));
+        }
+        doc
     } else {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| parse_err(String::new(), format!("not UTF-8: {e}")))?;
@@ -358,6 +367,44 @@ fn convert_item(item: ItemDoc) -> Result<pb::OrderItemSpec, FieldError> {
             sites: placement.sites,
         }),
     })
+}
+
+/// serde reads a JSON array as a struct's fields in order (`"placement": [["north"]]`); an order
+/// file writes every object by name, as YAML requires. The path of the first array where an
+/// object belongs (`""` for the document).
+fn positional_struct(doc: &Value) -> Option<String> {
+    let is_array = |v: Option<&Value>| v.is_some_and(Value::is_array);
+    if doc.is_array() {
+        return Some(String::new());
+    }
+    let items = doc.get("orderItem").and_then(Value::as_array);
+    for (i, item) in items.into_iter().flatten().enumerate() {
+        let at = format!("orderItem[{i}]");
+        if item.is_array() {
+            return Some(at);
+        }
+        if is_array(item.get("placement")) {
+            return Some(format!("{at}.placement"));
+        }
+        let Some(service) = item.get("service") else {
+            continue;
+        };
+        if service.is_array() {
+            return Some(format!("{at}.service"));
+        }
+        if is_array(service.get("serviceSpecification")) {
+            return Some(format!("{at}.service.serviceSpecification"));
+        }
+        let characteristics = service
+            .get("serviceCharacteristic")
+            .and_then(Value::as_array);
+        for (j, c) in characteristics.into_iter().flatten().enumerate() {
+            if c.is_array() {
+                return Some(format!("{at}.service.serviceCharacteristic[{j}]"));
+            }
+        }
+    }
+    None
 }
 
 /// OpenSlice wraps characteristic values as `{value: X, alias: ...}`: unwrap them; plain values pass.

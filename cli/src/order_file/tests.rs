@@ -235,3 +235,33 @@ fn oversized_file_is_rejected() {
         OrderFileError::Read { .. }
     ));
 }
+
+#[test]
+fn json_objects_written_as_arrays_are_refused_like_yaml() {
+    // Found by the property tests: serde reads a JSON array as a struct's fields in order, so a
+    // JSON file could give `placement` (or any object) positionally while YAML refused it.
+    let item = |placement: Value| {
+        json!({"idempotencyKey": "k", "orderItem": [{"id": "1", "action": "modify",
+            "service": {"name": "a", "serviceSpecification": {"id": "s"}},
+            "placement": placement}]})
+    };
+    for placement in [json!([]), json!([["north"]])] {
+        let bytes = serde_json::to_vec(&item(placement)).unwrap();
+        match parse("o.json", &bytes, true).unwrap_err() {
+            OrderFileError::Parse { field, .. } => assert_eq!(field, "orderItem[0].placement"),
+            other => panic!("expected Parse, got {other}"),
+        }
+    }
+    let bytes = serde_json::to_vec(&item(json!({"domains": ["north"]}))).unwrap();
+    assert!(parse("o.json", &bytes, true).is_ok());
+    let positional = br#"{"idempotencyKey": "k", "orderItem": [{"id": "1", "action": "delete",
+        "service": ["a", null, []]}]}"#;
+    match parse("o.json", positional, true).unwrap_err() {
+        OrderFileError::Parse { field, .. } => assert_eq!(field, "orderItem[0].service"),
+        other => panic!("expected Parse, got {other}"),
+    }
+    match parse("o.json", b"[null, null]", true).unwrap_err() {
+        OrderFileError::Parse { field, .. } => assert_eq!(field, "."),
+        other => panic!("expected Parse, got {other}"),
+    }
+}

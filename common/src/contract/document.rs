@@ -112,7 +112,15 @@ impl BlueprintDocument {
         {
             obj.remove("spec");
         }
-        let doc: Self = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        // The error names the offending field (`metadata.labels.x: invalid type: ...`).
+        let doc: Self = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            }
+        })?;
         if doc.intent_id().is_empty() {
             return Err(format!("metadata.annotations: {ANN_INTENT_ID} is required"));
         }
@@ -222,6 +230,31 @@ mod tests {
             "annotations": {ANN_INTENT_ID: "i"}}, "spec": [1]}))
         .unwrap();
         assert!(BlueprintDocument::parse("K", "n", &bytes).is_err());
+    }
+
+    #[test]
+    fn an_ill_typed_part_is_refused_with_its_path() {
+        // Found by the property tests: a label of the wrong type was refused without a field.
+        let bytes = serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n",
+            "labels": {"tier": [null, false]}, "annotations": {ANN_INTENT_ID: "i"}}}))
+        .unwrap();
+        let e = BlueprintDocument::parse("K", "n", &bytes).unwrap_err();
+        assert!(e.starts_with("metadata.labels.tier: invalid type"), "{e}");
+        let bytes = serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n",
+            "annotations": {ANN_INTENT_ID: 7}}}))
+        .unwrap();
+        let e = BlueprintDocument::parse("K", "n", &bytes).unwrap_err();
+        assert!(e.starts_with("metadata.annotations"), "{e}");
+        let bytes = serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n"},
+            "spec": [1]}))
+        .unwrap();
+        let e = BlueprintDocument::parse("K", "n", &bytes).unwrap_err();
+        assert!(e.starts_with("spec: invalid type"), "{e}");
+        let bytes = serde_json::to_vec(&json!({"kind": "K", "metadata": {"name": "n"},
+            "status": {}}))
+        .unwrap();
+        let e = BlueprintDocument::parse("K", "n", &bytes).unwrap_err();
+        assert!(e.contains("unknown field `status`"), "{e}");
     }
 
     #[test]
