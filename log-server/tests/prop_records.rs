@@ -195,10 +195,12 @@ proptest! {
                 }
             }
             Err(e) => {
+                // The push is refused at the first record that is refused on its own.
                 let first_bad = records.iter().position(|w| {
                     w.encoded_len() > max_bytes
                         || (!w.domain.is_empty() && w.domain != "north")
                         || Record::try_from(w.clone()).is_err()
+                        || validate_push(vec![w.clone()], "north", max_bytes).is_err()
                 });
                 let i = first_bad.expect("refused a push of good records");
                 prop_assert!(e.field.starts_with(&format!("records[{i}]")), "{e}");

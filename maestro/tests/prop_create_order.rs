@@ -279,10 +279,10 @@ proptest! {
     }
 }
 
-/// A characteristic nested deeper than the protobuf decoder's limit never reaches the
-/// conversion; one just under it converts.
+/// A characteristic within the nesting cap converts, one past it is refused naming the field, and
+/// one past the protobuf decoder's limit never reaches the conversion.
 #[test]
-fn deep_values_are_bounded_by_the_decoder() {
+fn deep_values_are_bounded_by_the_conversion_and_the_decoder() {
     let req = |depth: usize| pb::CreateOrderRequest {
         idempotency_key: "k".into(),
         order: Some(pb::OrderSpec {
@@ -314,7 +314,15 @@ fn deep_values_are_bounded_by_the_decoder() {
             ..Default::default()
         }),
     };
-    let shallow = pb::CreateOrderRequest::decode(req(40).encode_to_vec().as_slice()).unwrap();
+    let shallow = pb::CreateOrderRequest::decode(req(20).encode_to_vec().as_slice()).unwrap();
     assert!(NewOrder::try_from(shallow).is_ok());
+    // Past the conversion's own cap (32 levels) the field is named; far past it the decoder
+    // refuses first.
+    let deep = pb::CreateOrderRequest::decode(req(40).encode_to_vec().as_slice()).unwrap();
+    let err = NewOrder::try_from(deep).unwrap_err().to_string();
+    assert!(
+        err.contains("service_characteristic[0]") && err.contains("32"),
+        "{err}"
+    );
     assert!(pb::CreateOrderRequest::decode(req(200).encode_to_vec().as_slice()).is_err());
 }
