@@ -147,9 +147,10 @@ impl Context {
         }
         let mut last_heard = BTreeMap::new();
         let mut syncs = BTreeMap::new();
+        // Only a deleted intent's status asks whether a site runs its commit.
         let published = match rendered.as_ref().and_then(|r| r.commit.as_deref()) {
-            Some(c) => Some((c, self.store.commit_number(c)?)),
-            None => None,
+            Some(c) if intent.deleted => Some((c, self.store.commit_number(c)?)),
+            _ => None,
         };
         for s in &sites {
             if let Some(t) = self.observed.last_heard(s.as_str())? {

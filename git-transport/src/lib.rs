@@ -30,5 +30,5 @@ pub use access::RemoteAccess;
 pub use error::TransportError;
 pub use locks::remove_stale_locks;
 pub use register::ensure_registered;
-pub use remote_url::{RemoteKind, SshTarget};
+pub use remote_url::{RemoteKind, SshTarget, classify};
 pub use settings::GitSettings;

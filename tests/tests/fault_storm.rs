@@ -8,6 +8,7 @@
 //! `MAESTRO_FAULT_SEED=<n>` replays a run; the seed is printed at the start and on failure.
 //! `MAESTRO_FAULT_ORDERS=<n>` makes a longer storm (default 24).
 
+use maestro_common::backoff::Backoff;
 use maestro_proto::order::v1::{ItemAction, OrderState};
 use maestro_tests::nodes::ProcessFederation;
 use maestro_tests::orders;
@@ -138,6 +139,8 @@ async fn storm(
         let key = format!("{tag}-{n}");
         // Maestro may be down: retry the same key until it is acknowledged (never twice).
         let started = Instant::now();
+        let mut retry = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let never = tokio_util::sync::CancellationToken::new();
         let order = loop {
             let attempt = async {
                 let mut client = orders::order_client(&api)?;
@@ -147,7 +150,7 @@ async fn storm(
                 Ok(order) => break order,
                 // Retry pacing while maestro restarts, not synchronisation.
                 Err(_) if started.elapsed() < TIMEOUT => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    retry.wait(&never).await;
                 }
                 Err(e) => return Err(e.context(format!("order {n} never acknowledged"))),
             }

@@ -247,10 +247,11 @@ pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, Stri
 
 /// The path of a remote that is a local path or a `file://` URL.
 fn local_path(remote: &str) -> Option<&Path> {
-    if let Some(rest) = remote.strip_prefix("file://") {
-        return Some(Path::new(rest));
-    }
-    (!remote.contains("://") && !remote.contains('@')).then(|| Path::new(remote))
+    matches!(
+        maestro_git_transport::classify(remote),
+        Ok(maestro_git_transport::RemoteKind::Local)
+    )
+    .then(|| Path::new(remote.strip_prefix("file://").unwrap_or(remote)))
 }
 
 #[cfg(test)]
