@@ -2,6 +2,43 @@
 //!
 //! sled 0.34's `flush_async` can miss its wake-up under concurrent flushes and hang; the blocking
 //! `flush` on Tokio's blocking pool does not, so every crate flushes through here.
+//!
+//! A failed write (a full disk, an I/O error) poisons a sled database for the rest of the
+//! process: every later write returns the same error, also once the disk has room again. So a
+//! flush that fails with an I/O error is reported on [`storage_failures`], and the component's
+//! launcher ([`crate::launch`]) restarts the component, which reopens its store.
+
+use std::sync::OnceLock;
+use tokio::sync::watch;
+
+/// The process's count of storage failures, and who waits on it.
+fn failures() -> &'static watch::Sender<u64> {
+    static FAILURES: OnceLock<watch::Sender<u64>> = OnceLock::new();
+    FAILURES.get_or_init(|| watch::channel(0).0)
+}
+
+/// A receiver that sees every storage failure after it was made: `changed()` resolves at the
+/// next one.
+pub fn storage_failures() -> watch::Receiver<u64> {
+    failures().subscribe()
+}
+
+/// Reports `e` if it is a storage failure (sled's I/O error): the store that returned it will
+/// not write again in this process.
+pub fn note_failure(e: &sled::Error) {
+    if let sled::Error::Io(io) = e {
+        tracing::error!(error = %io, "storage failed: the store takes no more writes until it is reopened");
+        failures().send_modify(|n| *n += 1);
+    }
+}
+
+/// True when `e` is a full disk (or quota): the caller may say so to whoever asked.
+pub fn is_storage_full(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ))
+}
 
 /// How long [`open`] waits for a just-closed database in the same directory to release its lock.
 pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -31,10 +68,27 @@ pub fn is_lock_error(e: &sled::Error) -> bool {
 pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
     let tree = tree.clone();
     match tokio::task::spawn_blocking(move || tree.flush()).await {
-        Ok(result) => result,
+        Ok(result) => result.inspect_err(note_failure),
         Err(join) => Err(sled::Error::ReportableBug(format!(
             "flush task failed: {join}"
         ))),
+    }
+}
+
+/// The gRPC status a caller gets for storage error `e` while doing `what` (reported as a storage
+/// failure first): `RESOURCE_EXHAUSTED` for a full disk, `UNAVAILABLE` for another I/O failure —
+/// nothing was stored and a retry will do once the store is back — and `INTERNAL` otherwise.
+pub fn status(what: &str, e: &sled::Error) -> tonic::Status {
+    note_failure(e);
+    match e {
+        sled::Error::Io(io) if is_storage_full(e) => tonic::Status::resource_exhausted(format!(
+            "{what}: the disk is full ({}); nothing was changed, retry later",
+            io.kind()
+        )),
+        sled::Error::Io(io) => tonic::Status::unavailable(format!(
+            "{what}: storage failed ({io}); nothing was changed, retry later"
+        )),
+        other => tonic::Status::internal(format!("{what}: storage: {other}")),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod malformed;
 
 use crate::identity::Role;
 use crate::tls::TlsSource;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -68,6 +69,10 @@ pub async fn serve_with(
         .add_service(reflection)
         .add_service(reflection_alpha);
     let router = tonic::transport::Server::builder()
+        // Servers ping too, so that a stream to a client whose link went silent is dropped
+        // (and its subscriber slot freed) rather than kept for ever.
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(tower::util::MapResponseLayer::new(
             malformed::invalid_argument_for_malformed::<tonic::body::Body>,
         ))
@@ -118,8 +123,10 @@ pub fn channel_with(
     };
     let endpoint = tonic::transport::Endpoint::from_shared(endpoint)?
         .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_DEADLINE)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
     Ok(match tls {
         Some(tls) => endpoint.connect_with_connector_lazy(crate::tls::client::connector(
@@ -132,4 +139,18 @@ pub fn channel_with(
 }
 
 /// Longest time to open a connection (TCP and, with TLS, the handshake).
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Deadline of every call a Maestro client makes: a unary call must be answered, and a stream
+/// must have started (its headers received), within it. A call on a connection that died
+/// silently fails with `CANCELLED`/`DEADLINE_EXCEEDED` instead of waiting for ever, and the
+/// caller's own retry takes over.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How often both ends of a connection ping an idle HTTP/2 connection.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long a ping may go unanswered before the connection is closed as dead (a link that drops
+/// packets without a reset). A long watch stream on a dead link is noticed within
+/// [`KEEPALIVE_INTERVAL`] + this, and the client reconnects.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -44,11 +44,19 @@ impl ServiceArgs {
 }
 
 /// A component's configuration that knows how to start the component.
-pub trait Service: DeserializeOwned + Serialize + Default + Validate + Send + 'static {
+pub trait Service:
+    DeserializeOwned + Serialize + Default + Validate + Clone + Send + 'static
+{
     /// The component in messages, e.g. `log server`.
     const NAME: &'static str;
     /// The telemetry service name, e.g. `log-server`.
     const SERVICE: &'static str;
+
+    /// Where the component keeps its state, if anywhere: after a storage failure the launcher
+    /// waits for free space there before it restarts the component.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 
     /// Starts the component; returns once it serves. It stops when `shutdown` is cancelled.
     fn start(
@@ -137,33 +145,143 @@ pub async fn serve<S: Service>(config: S) -> Result<(), LaunchError> {
 /// Starts the component, announces `<name> serving on <addr>` on stdout and waits for it to
 /// stop; an end before `shutdown` was cancelled is a failure, and so is a drain longer than
 /// [`DRAIN_LIMIT`].
+///
+/// A storage failure ([`crate::durable::storage_failures`]: a full disk, an I/O error) leaves
+/// the component's store refusing every write until it is reopened, so the component is
+/// stopped and started again, with a growing pause ([`RESTART_MIN`] to [`RESTART_MAX`]) while
+/// it keeps failing — also when it cannot start (the disk is still full). Nothing it
+/// acknowledged is lost: it acknowledged only what was flushed.
 pub async fn serve_until<S: Service>(
     config: S,
     shutdown: CancellationToken,
 ) -> Result<(), LaunchError> {
     let name = S::NAME;
-    let started = config.start(shutdown.clone()).await.map_err(|e| match e {
-        StartError::Config(m) => LaunchError::Rejected(format!("{name}: {m}")),
-        StartError::Failed(m) => LaunchError::Failed(format!("starting {name}: {m}")),
-    })?;
-    let addr = started.addr;
-    tracing::info!(%addr, "{name} running; SIGINT/SIGTERM to stop");
-    announce(&format!("{name} serving on {addr}\n"));
-    let mut task = started.task;
-    let drained = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(DRAIN_LIMIT).await;
-    };
-    let joined = tokio::select! {
-        joined = &mut task => joined,
-        () = drained => {
+    let mut failures = crate::durable::storage_failures();
+    let mut restarts = crate::backoff::Backoff::new(RESTART_MIN, RESTART_MAX);
+    let mut announced = false;
+    loop {
+        failures.borrow_and_update();
+        let run = shutdown.child_token();
+        let started = match config.clone().start(run.clone()).await {
+            Ok(started) => started,
+            Err(e) if announced => {
+                tracing::error!(error = %e, "restarting {name} failed; trying again");
+                if restarts.wait(&shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(StartError::Config(m)) => {
+                return Err(LaunchError::Rejected(format!("{name}: {m}")));
+            }
+            Err(StartError::Failed(m)) => {
+                return Err(LaunchError::Failed(format!("starting {name}: {m}")));
+            }
+        };
+        let addr = started.addr;
+        if !announced {
+            tracing::info!(%addr, "{name} running; SIGINT/SIGTERM to stop");
+            announce(&format!("{name} serving on {addr}\n"));
+            announced = true;
+        } else {
+            tracing::info!(%addr, "{name} restarted with its store reopened");
+        }
+        let since = std::time::Instant::now();
+        let mut task = started.task;
+        tokio::select! {
+            joined = &mut task => return ended(name, joined, &shutdown),
+            () = shutdown.cancelled() => return drain(name, task, &shutdown).await,
+            _ = failures.changed() => {}
+        }
+        tracing::error!("{name}: its store failed; restarting it to reopen the store");
+        // On a full disk the component could not reopen its store: it keeps answering (a
+        // store error is RESOURCE_EXHAUSTED, see `durable::status`) until there is room again.
+        if let Some(dir) = config.data_dir() {
+            tokio::select! {
+                joined = &mut task => return ended(name, joined, &shutdown),
+                () = shutdown.cancelled() => return drain(name, task, &shutdown).await,
+                () = room_in(dir) => {}
+            }
+        }
+        run.cancel();
+        if tokio::time::timeout(DRAIN_LIMIT, &mut task).await.is_err() {
             task.abort();
             return Err(LaunchError::Failed(format!(
-                "{name} did not stop within {}s of the shutdown request",
+                "{name} did not stop within {}s after its store failed",
                 DRAIN_LIMIT.as_secs()
             )));
         }
-    };
+        if since.elapsed() > RESTART_MAX {
+            restarts.reset();
+        }
+        if restarts.wait(&shutdown).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Free space a component's data directory needs before the component is restarted after a
+/// storage failure.
+pub const RESTART_ROOM_BYTES: u64 = 8 << 20;
+
+/// How often a full disk is checked for room.
+const ROOM_POLL: Duration = Duration::from_secs(1);
+
+/// Returns once the file system of `dir` has [`RESTART_ROOM_BYTES`] free for an unprivileged
+/// writer (at once if that cannot be read: the restart then tells).
+async fn room_in(dir: &std::path::Path) {
+    let mut said = false;
+    loop {
+        match nix::sys::statvfs::statvfs(dir) {
+            Ok(fs) => {
+                let free = fs.blocks_available().saturating_mul(fs.fragment_size());
+                if free >= RESTART_ROOM_BYTES {
+                    return;
+                }
+                if !said {
+                    tracing::error!(
+                        dir = %dir.display(),
+                        free_bytes = free,
+                        "the disk is full: the store is restarted once there is room"
+                    );
+                    said = true;
+                }
+            }
+            Err(_) => return,
+        }
+        tokio::time::sleep(ROOM_POLL).await;
+    }
+}
+
+/// Shortest pause before a component whose store failed is started again.
+pub const RESTART_MIN: Duration = Duration::from_millis(500);
+/// Longest pause between restarts while the store keeps failing.
+pub const RESTART_MAX: Duration = Duration::from_secs(15);
+
+/// Waits for a component asked to stop, at most [`DRAIN_LIMIT`].
+async fn drain(
+    name: &str,
+    mut task: JoinHandle<()>,
+    shutdown: &CancellationToken,
+) -> Result<(), LaunchError> {
+    match tokio::time::timeout(DRAIN_LIMIT, &mut task).await {
+        Ok(joined) => ended(name, joined, shutdown),
+        Err(_) => {
+            task.abort();
+            Err(LaunchError::Failed(format!(
+                "{name} did not stop within {}s of the shutdown request",
+                DRAIN_LIMIT.as_secs()
+            )))
+        }
+    }
+}
+
+/// How a component's task ending is reported: a failure unless `shutdown` asked for it.
+fn ended(
+    name: &str,
+    joined: Result<(), tokio::task::JoinError>,
+    shutdown: &CancellationToken,
+) -> Result<(), LaunchError> {
     if let Err(e) = joined {
         return Err(LaunchError::Failed(format!("{name} task failed: {e}")));
     }

@@ -6,10 +6,12 @@
 //!
 //! Blueprints are rendered with [`render_blueprint`], which keeps values from ever becoming
 //! code: every string of a `command`, `args` or `env` is one literal argument (see
-//! [`blueprint`]), and a shell script (declared with `shell: true`) gets its values
-//! shell-quoted (see [`shell`]).
+//! [`blueprint`]), a shell script (declared with `shell: true`) gets its values
+//! shell-quoted (see [`shell`]), and the inline code of other interpreters (`python -c`,
+//! `perl -e`, an awk program) may hold no placeholder at all (see [`interpreters`]).
 
 pub mod blueprint;
+pub mod interpreters;
 pub mod shell;
 
 pub use blueprint::{check_blueprint, render_blueprint};
@@ -83,6 +85,22 @@ impl Renderer<'_> {
             other => other.clone(),
         })
     }
+}
+
+/// Whether `s` holds a placeholder (`$${` is an escaped literal, not one).
+pub fn has_placeholder(s: &str) -> bool {
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            rest = tail;
+        } else if after.starts_with("${") {
+            return true;
+        } else {
+            rest = &after[1..];
+        }
+    }
+    false
 }
 
 /// The name of the variable when `s` is exactly one placeholder (`${name}`).

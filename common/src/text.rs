@@ -69,6 +69,29 @@ pub fn truncated(value: &str, max_bytes: usize) -> String {
     format!("{}{MARK}", &value[..end])
 }
 
+/// Longest part of an unchecked value that [`for_log`] keeps, in bytes.
+pub const MAX_LOGGED_BYTES: usize = 128;
+
+/// An unchecked value from outside (a request's id or key, before validation) as it may go
+/// into a log line or span: at most [`MAX_LOGGED_BYTES`] (cut and marked `…`), every forbidden
+/// character written as an escape (`\u{1b}`), so that no caller can forge a log line, steer the
+/// terminal of whoever reads the log, or fill the log with one field.
+pub fn for_log(value: &str) -> String {
+    let cut = truncated(value, MAX_LOGGED_BYTES);
+    if !cut.chars().any(is_forbidden) {
+        return cut;
+    }
+    cut.chars()
+        .map(|c| {
+            if is_forbidden(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Control characters (C0, DEL, C1: every escape sequence starts with one) and the Unicode
 /// bidirectional embeddings, overrides and isolates, which make text read differently from
 /// what it holds.
@@ -78,6 +101,18 @@ pub fn is_forbidden(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_logged_value_is_bounded_and_forges_no_line() {
+        let forged = "abc\n2026-11-30T00:00:00Z  INFO order accepted\u{1b}[2J\u{202E}";
+        let logged = super::for_log(forged);
+        assert!(!logged.chars().any(super::is_forbidden), "{logged}");
+        assert!(logged.starts_with("abc\\u{a}2026"), "{logged}");
+        assert!(logged.contains("\\u{1b}[2J\\u{202e}"), "{logged}");
+        let long = "x".repeat(10_000);
+        assert!(super::for_log(&long).len() <= super::MAX_LOGGED_BYTES);
+        assert_eq!(super::for_log("order-1"), "order-1");
+    }
+
     use super::*;
 
     #[test]

@@ -38,6 +38,9 @@ impl From<ApiError> for tonic::Status {
         match e {
             ApiError::Invalid(f) => f.into(),
             ApiError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            ApiError::Store(StoreError::Sled(s)) => {
+                maestro_common::durable::status("intent store", &s)
+            }
             ApiError::Store(_) => tonic::Status::unavailable(e.to_string()),
         }
     }

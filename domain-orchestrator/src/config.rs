@@ -118,6 +118,10 @@ impl Service for Config {
     const NAME: &'static str = "domain orchestrator";
     const SERVICE: &'static str = "domain-orchestrator";
 
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(&self.data_dir)
+    }
+
     async fn start(
         self,
         shutdown: tokio_util::sync::CancellationToken,

@@ -102,6 +102,10 @@ impl Service for Config {
     const NAME: &'static str = "log server";
     const SERVICE: &'static str = "log-server";
 
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(&self.data_dir)
+    }
+
     async fn start(
         self,
         shutdown: tokio_util::sync::CancellationToken,

@@ -5,13 +5,22 @@
 pub enum StoreError {
     /// sled reported an I/O or storage error.
     #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// The blocking flush task did not complete.
     #[error("flush task failed: {0}")]
     Flush(String),
     /// Stored bytes did not decode; the database is damaged or from an incompatible version.
     #[error("corrupt record store: {0}")]
     Corrupt(String),
+}
+
+/// A sled error, reported as a storage failure when it is one (the store then needs reopening,
+/// see `maestro_common::durable`).
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        maestro_common::durable::note_failure(&e);
+        Self::Sled(e)
+    }
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {

@@ -100,6 +100,10 @@ impl Service for Config {
     const NAME: &'static str = "maestro";
     const SERVICE: &'static str = "maestro";
 
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(&self.data_dir)
+    }
+
     async fn start(
         self,
         shutdown: tokio_util::sync::CancellationToken,

@@ -32,7 +32,7 @@ pub enum Error {
 pub enum StoreError {
     /// sled failed.
     #[error("database: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// A stored record did not decode.
     #[error("corrupt record {key}: {reason}")]
     Corrupt {
@@ -41,6 +41,15 @@ pub enum StoreError {
         /// The decoding error.
         reason: String,
     },
+}
+
+/// A sled error, reported as a storage failure when it is one (the store then needs reopening,
+/// see `maestro_common::durable`).
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        maestro_common::durable::note_failure(&e);
+        Self::Sled(e)
+    }
 }
 
 /// Why an order request was refused or failed.
@@ -93,6 +102,9 @@ impl From<OrderError> for tonic::Status {
                 tonic::Status::already_exists(e.to_string())
             }
             OrderError::Refused(status) => status.clone(),
+            OrderError::Store(StoreError::Sled(s)) => {
+                maestro_common::durable::status("order store", s)
+            }
             OrderError::Store(_) => {
                 tracing::error!(error = %e, "storage failure");
                 tonic::Status::internal(e.to_string())

@@ -11,7 +11,7 @@ pub enum Error {
     Colony(#[from] colony::ColonyError),
     /// The local sled database failed.
     #[error("local store: {0}")]
-    Store(#[from] sled::Error),
+    Store(sled::Error),
     /// A file or directory operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -35,6 +35,15 @@ pub enum Error {
     /// The convergence ran but some steps failed (one message per failure, `; `-joined).
     #[error("{0}")]
     Failed(String),
+}
+
+/// A sled error, reported as a storage failure when it is one (the store then needs reopening,
+/// see `maestro_common::durable`).
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        maestro_common::durable::note_failure(&e);
+        Self::Store(e)
+    }
 }
 
 impl Error {

@@ -122,6 +122,10 @@ impl Service for Config {
     const NAME: &'static str = "site agent";
     const SERVICE: &'static str = "site-agent";
 
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        Some(&self.data_dir)
+    }
+
     async fn start(
         self,
         shutdown: tokio_util::sync::CancellationToken,

@@ -11,7 +11,7 @@ pub enum Error {
     Tls(#[from] maestro_common::tls::TlsError),
     /// The local sled database failed.
     #[error("local store: {0}")]
-    Store(#[from] sled::Error),
+    Store(sled::Error),
     /// A sled transaction failed.
     #[error("local store transaction: {0}")]
     Transaction(String),
@@ -45,6 +45,15 @@ pub enum Error {
     /// The log server endpoint is unusable.
     #[error("log server endpoint: {0}")]
     Endpoint(#[from] tonic::transport::Error),
+}
+
+/// A sled error, reported as a storage failure when it is one (the store then needs reopening,
+/// see `maestro_common::durable`).
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        maestro_common::durable::note_failure(&e);
+        Self::Store(e)
+    }
 }
 
 impl Error {

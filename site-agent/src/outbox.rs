@@ -36,6 +36,9 @@ const MARKER_KEY: &[u8] = b"outbox-dropped";
 const MAX_BATCH: usize = 200;
 /// Most encoded bytes sent in one Push (well under the servers' 4 MiB limit).
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Longest log message a record carries, in bytes: well under the log server's default
+/// `max_record_bytes` (64 KiB), with room for the record's other fields.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 16 * 1024;
 /// Default bound on waiting records (`outbox_max_records`).
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 /// The stream whose records may be dropped when the outbox is full.
@@ -244,14 +247,19 @@ impl Outbox {
         }
     }
 
-    /// Appends a `log` record.
+    /// Appends a `log` record; a message over [`MAX_LOG_MESSAGE_BYTES`] is cut (and marked), so
+    /// that one long line a process printed never makes a record the log server refuses.
     pub fn log(&self, level: &str, blueprint: &str, source: &str, message: impl Into<String>) {
+        let mut message = message.into();
+        if message.len() > MAX_LOG_MESSAGE_BYTES {
+            message = maestro_common::text::truncated(&message, MAX_LOG_MESSAGE_BYTES);
+        }
         let record = Record {
             blueprint: blueprint.to_string(),
             stream: LOG_STREAM.to_string(),
             body: Some(record::Body::Log(LogLine {
                 level: level.to_string(),
-                message: message.into(),
+                message,
                 source: source.to_string(),
             })),
             ..Record::default()
@@ -279,12 +287,18 @@ impl Outbox {
     /// The oldest waiting records with their keys, bounded by count and size; they are in flight
     /// (never dropped) until `ack` or `release`.
     fn peek(&self) -> Result<Vec<(sled::IVec, Record)>, Error> {
+        self.peek_at_most(MAX_BATCH)
+    }
+
+    /// Like [`Outbox::peek`], at most `max` records (at least one when any waits).
+    fn peek_at_most(&self, max: usize) -> Result<Vec<(sled::IVec, Record)>, Error> {
+        let max = max.clamp(1, MAX_BATCH);
         let mut st = self.lock();
         let mut out = Vec::new();
         let mut bytes = 0;
         for item in self.records.iter() {
             let (k, v) = item?;
-            if !out.is_empty() && (out.len() >= MAX_BATCH || bytes + v.len() > MAX_BATCH_BYTES) {
+            if !out.is_empty() && (out.len() >= max || bytes + v.len() > MAX_BATCH_BYTES) {
                 break;
             }
             bytes += v.len();

@@ -114,3 +114,107 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
     sender.await?;
     Ok(())
 }
+
+/// A record the log server will never take (here one over its `max_record_bytes`, appended
+/// directly: `Outbox::log` cuts long messages) is dropped with a note instead of holding back
+/// every record behind it; against the real log server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_log_server_refuses_is_dropped_and_holds_nothing_back() -> Result<()> {
+    use maestro_proto::logs::v1::log_service_client::LogServiceClient;
+    use maestro_proto::logs::v1::{LogLine, QueryRequest, RecordFilter};
+    let (site_dir, logs_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let stop = CancellationToken::new();
+    let server = log_server::run(
+        log_server::Config {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: logs_dir.path().to_path_buf(),
+            domain: "north".into(),
+            max_record_bytes: 32 * 1024,
+            tls: maestro_common::tls::TlsSettings::insecure(),
+            ..log_server::Config::default()
+        },
+        stop.clone(),
+    )
+    .await?;
+    let db = sled::open(site_dir.path())?;
+    let ob = Outbox::open(&db, "north", "plant-1")?;
+    ob.append(Record {
+        blueprint: "bp".into(),
+        stream: "log".into(),
+        body: Some(record::Body::Log(LogLine {
+            level: "info".into(),
+            message: "x".repeat(40_000),
+            source: "test".into(),
+        })),
+        ..Record::default()
+    })?;
+    ob.log("info", "bp", "test", "the line after the big one");
+    // Cut, not refused: a process's long line still arrives, shortened.
+    ob.log("info", "bp", "test", "y".repeat(100_000));
+    ob.append(status(1))?;
+    let endpoint = format!("http://{}", server.addr);
+    let sender = tokio::spawn(outbox::run_sender(
+        ob.clone(),
+        endpoint.clone(),
+        None,
+        stop.clone(),
+    ));
+
+    let mut client = LogServiceClient::new(maestro_common::grpc::channel(&endpoint)?);
+    let stored = until(
+        "the records behind the refused one to arrive",
+        GUARD,
+        async || {
+            let records = client
+                .query(QueryRequest {
+                    filter: Some(RecordFilter::default()),
+                    after_sequence: 0,
+                    page_size: 100,
+                })
+                .await?
+                .into_inner()
+                .records;
+            let has_status = records
+                .iter()
+                .any(|r| matches!(r.body, Some(record::Body::Status(_))));
+            Ok((has_status && records.len() >= 4).then_some(records))
+        },
+    )
+    .await?;
+    let messages: Vec<String> = stored
+        .iter()
+        .filter_map(|r| match &r.body {
+            Some(record::Body::Log(l)) => Some(l.message.clone()),
+            _ => None,
+        })
+        .collect();
+    ensure!(
+        messages.iter().any(|m| m == "the line after the big one"),
+        "{messages:?}"
+    );
+    ensure!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("yyyy") && m.len() <= outbox::MAX_LOG_MESSAGE_BYTES),
+        "the long line arrives cut"
+    );
+    ensure!(
+        messages.iter().any(|m| m
+            .starts_with("a record was refused by the log server and dropped")
+            && m.contains("max_record_bytes")),
+        "the drop is noted with the server's reason: {messages:?}"
+    );
+    ensure!(
+        !messages.iter().any(|m| m.starts_with("xxxx")),
+        "the refused record never arrives"
+    );
+    within("the outbox to empty", GUARD, async {
+        while !ob.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await?;
+    stop.cancel();
+    sender.await?;
+    Ok(())
+}

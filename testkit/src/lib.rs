@@ -1,6 +1,6 @@
 //! The test kit every Maestro test harness shares: one way to wait (a condition polled under a
 //! deadline, a future under a deadlock guard), free ports and a tiny HTTP client, bare Git
-//! repositories and real Git servers (HTTPS, SSH, a silent one), workloads found through /proc,
+//! repositories and real Git servers (HTTPS, SSH, a silent one), links a test can cut ([`link`]), a disk a test can fill ([`tmpfs`]), workloads found through /proc,
 //! child processes of the real binaries, in-test gRPC servers on ephemeral ports (and an in-test log server), the Docker Engine from
 //! `scripts/docker.sh`, a real ColonyOS server from `scripts/colonies.sh`, and test logging.
 //!
@@ -15,6 +15,7 @@ pub mod docker;
 pub mod git;
 pub mod git_servers;
 pub mod grpc;
+pub mod link;
 pub mod logs;
 pub mod net;
 pub mod netns;
@@ -22,6 +23,7 @@ pub mod pki;
 pub mod procs;
 pub mod raw_grpc;
 pub mod scripts;
+pub mod tmpfs;
 pub mod tracing;
 pub mod wait;
 

@@ -3,6 +3,7 @@
 //! processes, workloads, Git and Docker come from `maestro-testkit`.
 
 pub mod api;
+pub mod faults;
 pub mod hosts;
 pub mod nodes;
 pub mod orders;

@@ -10,6 +10,7 @@
 
 use maestro_common::backoff::Backoff;
 use maestro_proto::order::v1::{ItemAction, OrderState};
+use maestro_tests::faults::{self, Rng};
 use maestro_tests::nodes::ProcessFederation;
 use maestro_tests::orders;
 use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
@@ -19,22 +20,6 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(180);
 const SERVICES: usize = 4;
 const DOMAINS: [&str; 2] = ["north", "south"];
-
-/// A small seeded generator (xorshift64*): the same seed gives the same storm.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Which component a fault kills.
 #[derive(Debug, Clone, Copy)]
@@ -75,20 +60,11 @@ enum Want {
     Deleted,
 }
 
-fn env_u64(key: &str) -> Option<u64> {
-    std::env::var(key).ok()?.parse().ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_with_sigkills_loses_duplicates_and_orphans_nothing() -> anyhow::Result<()> {
-    let seed = env_u64("MAESTRO_FAULT_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1
-    });
-    let count = env_u64("MAESTRO_FAULT_ORDERS").unwrap_or(24) as usize;
-    eprintln!("fault storm: seed {seed}, {count} orders (MAESTRO_FAULT_SEED={seed} replays it)");
+    let seed = faults::seed("fault storm");
+    let count = faults::env_u64("MAESTRO_FAULT_ORDERS").unwrap_or(24) as usize;
+    eprintln!("fault storm: {count} orders");
     let tag = format!("storm{}", std::process::id());
     let services: Vec<String> = (0..SERVICES).map(|i| format!("{tag}-s{i}")).collect();
     let _cleanup: Vec<_> = services.iter().map(|s| workload_cleanup(s)).collect();
@@ -114,12 +90,13 @@ async fn storm(
     tag: &str,
     services: &[String],
 ) -> anyhow::Result<()> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let api = fed.api.clone();
     orders::wait_domains_ready(&api, &DOMAINS, TIMEOUT).await?;
     let mut want: BTreeMap<String, Want> = BTreeMap::new();
     let mut acknowledged = Vec::new();
-    let mut faults: Vec<String> = Vec::new();
+    // Each fault, and how long after it the order placed just before it was final.
+    let mut injected: Vec<(String, Duration)> = Vec::new();
     for n in 0..count {
         let service = &services[rng.below(services.len() as u64) as usize];
         let (action, target) = match want.get(service) {
@@ -155,18 +132,25 @@ async fn storm(
                 Err(e) => return Err(e.context(format!("order {n} never acknowledged"))),
             }
         };
+        let id = order.id.clone();
         acknowledged.push((key, order.id, spec));
         want.insert(service.clone(), target);
-        // About one fault for every two orders, at a seeded point of the storm.
+        // About one fault for every two orders, at a seeded point of the storm, while that
+        // order is in flight; then the time until it is final (the earlier ones may still be
+        // in flight too: the storm goes on without waiting for them).
         if rng.below(2) == 0 {
             let victim = Victim::pick(&mut rng);
             victim.kill_and_restart(fed)?;
-            faults.push(format!("after order {n}: {victim:?}"));
+            let hit = Instant::now();
+            orders::watch_until_final(&api, &id, TIMEOUT)
+                .await
+                .map_err(|e| e.context(format!("order {n} after {victim:?}")))?;
+            injected.push((format!("after order {n}: {victim:?}"), hit.elapsed()));
         }
     }
-    eprintln!("faults injected: {}", faults.len());
-    for f in &faults {
-        eprintln!("  {f}");
+    eprintln!("faults injected: {}", injected.len());
+    for (f, took) in &injected {
+        eprintln!("  {f}: its order final {:.2} s later", took.as_secs_f64());
     }
 
     // Every acknowledged order is still there, once, and ends.

@@ -148,6 +148,16 @@ fn program(
         }
     }
     let texts: Vec<&str> = argv.iter().map(|(_, s)| *s).collect();
+    for i in super::interpreters::inline_code(&texts) {
+        let (p, text) = &argv[i];
+        if super::has_placeholder(text) {
+            return Err(FieldError::new(
+                p,
+                "is code an interpreter runs: a value is never code; pass it as an argument \
+                 of its own or in `env`",
+            ));
+        }
+    }
     let script = shell::script_index(&texts);
     for (i, (p, _)) in argv.iter().enumerate() {
         let mode = if Some(i) == script {

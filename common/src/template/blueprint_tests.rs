@@ -223,3 +223,40 @@ fn a_value_cannot_make_a_program_a_shell() {
     );
     assert!(render_blueprint("b", &t, &vars("/bin/echo")).is_ok());
 }
+
+#[test]
+fn an_interpreters_inline_code_takes_no_value_but_its_arguments_do() {
+    for spec in [
+        json!({"command": "python3", "args": ["-c", "print('${message}')"]}),
+        json!({"command": "/usr/bin/env", "args": ["perl", "-e", "print \"${message}\""]}),
+        json!({"command": "awk", "args": ["-F", ":", "{print \"${message}\"}", "/etc/passwd"]}),
+        json!({"instances": [{"command": ["node", "--eval"], "args": ["console.log(${count})"]}]}),
+    ] {
+        let e = check_blueprint("b", &process(spec.clone())).unwrap_err();
+        assert!(e.reason.contains("a value is never code"), "{spec}: {e}");
+        // Even declaring a shell does not allow it: its quoting is not the language's.
+        let mut declared = process(spec.clone());
+        declared["shell"] = json!(true);
+        assert!(check_blueprint("b", &declared).is_err(), "{spec}");
+    }
+    let e = check_blueprint(
+        "blueprints[0]",
+        &process(json!({"command": "python3", "args": ["-c", "print('${message}')"]})),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "blueprints[0].spec.args[1]");
+    // The value as an argument of its own, the code literal: each hostile value is printed as
+    // text by a real interpreter (awk is in every base system) and nothing else happens.
+    let spec = json!({"command": "awk", "args": ["BEGIN { print ARGV[1] }", "${message}"]});
+    for value in HOSTILE {
+        let rendered = render_blueprint("b", &process(spec.clone()), &vars(value)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (out, empty) = run(&rendered["spec"], dir.path());
+        assert_eq!(
+            out.trim_end_matches('\n'),
+            value.trim_end_matches('\n'),
+            "{value:?}"
+        );
+        assert!(empty, "{value:?} left a file");
+    }
+}

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 pub enum StoreError {
     /// sled failed.
     #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
     /// A stored value did not decode.
     #[error("corrupt record {key}: {reason}")]
     Corrupt {
@@ -24,6 +24,15 @@ pub enum StoreError {
         /// Why it did not decode.
         reason: String,
     },
+}
+
+/// A sled error, reported as a storage failure when it is one (the store then needs reopening,
+/// see `maestro_common::durable`).
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        maestro_common::durable::note_failure(&e);
+        Self::Sled(e)
+    }
 }
 
 /// What an apply or delete did.

@@ -24,7 +24,7 @@ impl DomainApi {
 
 #[tonic::async_trait]
 impl pb::domain_registry_server::DomainRegistry for DomainApi {
-    #[tracing::instrument(skip_all, fields(domain = %request.get_ref().id))]
+    #[tracing::instrument(skip_all, fields(domain = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn register_domain(
         &self,
         request: Request<pb::RegisterDomainRequest>,

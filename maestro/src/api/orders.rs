@@ -125,7 +125,7 @@ impl OrderApi {
 
 #[tonic::async_trait]
 impl pb::order_service_server::OrderService for OrderApi {
-    #[tracing::instrument(skip_all, fields(idempotency_key = %request.get_ref().idempotency_key))]
+    #[tracing::instrument(skip_all, fields(idempotency_key = %maestro_common::text::for_log(&request.get_ref().idempotency_key)))]
     async fn create_order(
         &self,
         request: Request<pb::CreateOrderRequest>,
@@ -195,7 +195,7 @@ impl pb::order_service_server::OrderService for OrderApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(order.id = %request.get_ref().id))]
+    #[tracing::instrument(skip_all, fields(order.id = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn cancel_order(
         &self,
         request: Request<pb::CancelOrderRequest>,
@@ -210,7 +210,7 @@ impl pb::order_service_server::OrderService for OrderApi {
 
     type WatchOrderStream = ReplyStream<pb::OrderEvent>;
 
-    #[tracing::instrument(skip_all, fields(order.id = %request.get_ref().id))]
+    #[tracing::instrument(skip_all, fields(order.id = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn watch_order(
         &self,
         request: Request<pb::WatchOrderRequest>,
@@ -237,7 +237,7 @@ impl pb::order_service_server::OrderService for OrderApi {
 
     type StreamOrderLogsStream = ReplyStream<pb::OrderLogRecord>;
 
-    #[tracing::instrument(skip_all, fields(order.id = %request.get_ref().id))]
+    #[tracing::instrument(skip_all, fields(order.id = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn stream_order_logs(
         &self,
         request: Request<pb::StreamOrderLogsRequest>,

@@ -38,9 +38,17 @@ pub async fn run_sender(
         .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES);
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    // After a batch the log server refused as invalid, its records go one at a time, so that the
+    // one it will never take is found and dropped instead of blocking everything behind it.
+    let mut singly = 0usize;
     loop {
         let notified = outbox.notify.notified();
-        let batch = match outbox.peek() {
+        let peeked = if singly > 0 {
+            outbox.peek_at_most(1)
+        } else {
+            outbox.peek()
+        };
+        let batch = match peeked {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "reading outbox");
@@ -65,9 +73,33 @@ pub async fn run_sender(
         match result {
             Ok(_) => {
                 backoff.reset();
+                singly = singly.saturating_sub(1);
                 if let Err(e) = outbox.ack(&keys) {
                     tracing::error!(error = %e, "removing acknowledged records");
                 }
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument && keys.len() > 1 => {
+                outbox.release();
+                tracing::warn!(error = %status.message(), records = keys.len(),
+                    "the log server refused a batch as invalid; sending its records one at a time");
+                singly = keys.len();
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                // Retrying would be refused for ever and hold back every later record.
+                tracing::error!(error = %status.message(), "the log server refused a record as invalid; dropping it");
+                singly = singly.saturating_sub(1);
+                if let Err(e) = outbox.ack(&keys) {
+                    tracing::error!(error = %e, "removing the refused record");
+                }
+                outbox.log(
+                    "error",
+                    "",
+                    "outbox",
+                    format!(
+                        "a record was refused by the log server and dropped: {}",
+                        maestro_common::text::truncated(status.message(), 512)
+                    ),
+                );
             }
             Err(status) => {
                 outbox.release();
