@@ -67,6 +67,12 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
     field("Revision", &o.revision.to_string());
     out.push('\n');
     out.push_str(&order_items_table(o).render());
+    if o.site_detail_omitted {
+        out.push_str(
+            "\nPer-site progress left out: the order is too large to send whole \
+             (`maestroctl intent get` shows a domain's sites).\n",
+        );
+    }
     let reasons: Vec<String> = o
         .order_item
         .iter()

@@ -58,6 +58,9 @@ pub struct OrderView {
     pub note: Vec<NoteView>,
     /// Items.
     pub order_item: Vec<OrderItemView>,
+    /// The per-site progress was left out: the order is too large to send whole.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub site_detail_omitted: bool,
 }
 
 /// A note of the order's audit trail.
@@ -244,6 +247,7 @@ impl From<&ord::ServiceOrder> for OrderView {
                 })
                 .collect(),
             order_item: o.items.iter().map(OrderItemView::from).collect(),
+            site_detail_omitted: o.site_detail_omitted,
         }
     }
 }

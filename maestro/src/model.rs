@@ -365,30 +365,48 @@ fn ts(ms: i64) -> Option<prost_types::Timestamp> {
     (ms != 0).then(|| timestamp(ms))
 }
 
+/// Largest encoded order maestro sends in one reply or watch event: well under the message limit
+/// ([`maestro_common::grpc::MAX_MESSAGE_BYTES`]). A larger order (thousands of sites) is sent
+/// without its per-site progress, and says so.
+pub const MAX_ORDER_REPLY_BYTES: usize = 3 * 1024 * 1024;
+
 impl From<&Order> for pb::ServiceOrder {
     fn from(o: &Order) -> Self {
-        Self {
-            id: o.id.clone(),
-            idempotency_key: o.idempotency_key.clone(),
-            external_id: o.external_id.clone(),
-            description: o.description.clone(),
-            category: o.category.clone(),
-            priority: o.priority,
-            state: o.state.to_proto() as i32,
-            order_date: ts(o.order_date_ms),
-            completion_date: o.completion_date_ms.and_then(ts),
-            note: o
-                .notes
-                .iter()
-                .map(|n| pb::Note {
-                    author: n.author.clone(),
-                    date: ts(n.date_ms),
-                    text: n.text.clone(),
-                })
-                .collect(),
-            items: o.items.iter().map(pb::OrderItem::from).collect(),
-            revision: o.revision,
+        let mut order = whole(o);
+        if prost::Message::encoded_len(&order) > MAX_ORDER_REPLY_BYTES {
+            for d in order.items.iter_mut().flat_map(|i| i.domains.iter_mut()) {
+                d.sites = Vec::new();
+            }
+            order.site_detail_omitted = true;
         }
+        order
+    }
+}
+
+/// The order with every detail.
+fn whole(o: &Order) -> pb::ServiceOrder {
+    pb::ServiceOrder {
+        id: o.id.clone(),
+        idempotency_key: o.idempotency_key.clone(),
+        external_id: o.external_id.clone(),
+        description: o.description.clone(),
+        category: o.category.clone(),
+        priority: o.priority,
+        state: o.state.to_proto() as i32,
+        order_date: ts(o.order_date_ms),
+        completion_date: o.completion_date_ms.and_then(ts),
+        note: o
+            .notes
+            .iter()
+            .map(|n| pb::Note {
+                author: n.author.clone(),
+                date: ts(n.date_ms),
+                text: n.text.clone(),
+            })
+            .collect(),
+        items: o.items.iter().map(pb::OrderItem::from).collect(),
+        revision: o.revision,
+        site_detail_omitted: false,
     }
 }
 

@@ -514,3 +514,39 @@ fn a_site_refusing_the_spec_fails_the_item_for_good_with_the_sites_reason() {
     let later = BTreeMap::from([status("north", 1, ServiceState::Reserved)]);
     assert_eq!(roll_up(&r, &later, &live(&["north"]), NOW + 1), r);
 }
+
+#[test]
+fn an_order_too_large_for_one_reply_is_sent_without_its_per_site_progress() {
+    use maestro_proto::order::v1 as pb;
+    let sites = |n: usize| -> Vec<SiteProgress> {
+        (0..n)
+            .map(|s| SiteProgress {
+                site: format!("a-site-with-a-rather-long-name-{s:04}"),
+                ready: 1,
+                total: 1,
+                observed_generation: 1,
+                reasons: vec![],
+                last_heard_ms: NOW,
+                unreachable: false,
+                observed_at_ms: NOW,
+            })
+            .collect()
+    };
+    let items: Vec<OrderItem> = (0..100)
+        .map(|i| {
+            let mut d = dp("north", 1, Delivery::Acknowledged);
+            d.site_progress = sites(1024);
+            item(&i.to_string(), Action::Add, vec![d])
+        })
+        .collect();
+    let mut o = order(items);
+    let big = pb::ServiceOrder::from(&o);
+    assert!(big.site_detail_omitted);
+    assert!(prost::Message::encoded_len(&big) <= crate::model::MAX_ORDER_REPLY_BYTES);
+    assert!(big.items.iter().all(|i| i.domains[0].sites.is_empty()));
+    assert_eq!(big.items.len(), 100, "items and domains are all there");
+    o.items.truncate(1);
+    let small = pb::ServiceOrder::from(&o);
+    assert!(!small.site_detail_omitted);
+    assert_eq!(small.items[0].domains[0].sites.len(), 1024);
+}

@@ -228,3 +228,17 @@ fn json_and_yaml_escape_control_characters_and_keep_the_value() {
     let back: Value = serde_yaml::from_str(&yaml).unwrap();
     assert_eq!(back["description"], HOSTILE);
 }
+
+#[test]
+fn an_order_sent_without_its_per_site_progress_says_so() {
+    let mut order = sample_order();
+    let whole = order_at(&OrderView::from(&order), Output::Table, 1_700_000_042_000);
+    assert!(!whole.contains("Per-site progress left out"), "{whole}");
+    assert!(!order_at(&OrderView::from(&order), Output::Json, 0).contains("siteDetailOmitted"));
+    order.site_detail_omitted = true;
+    let view = OrderView::from(&order);
+    let text = order_at(&view, Output::Table, 1_700_000_042_000);
+    assert!(text.contains("Per-site progress left out"), "{text}");
+    let json = order_at(&view, Output::Json, 0);
+    assert!(json.contains("\"siteDetailOmitted\": true"), "{json}");
+}
