@@ -104,6 +104,7 @@ impl Access {
         match authorize(peer, trust_domain, call, operators) {
             Ok(()) => Ok(()),
             Err(denied) => {
+                refused_counter().add(1, &[opentelemetry::KeyValue::new("rule", denied.rule)]);
                 tracing::warn!(
                     peer = %peer,
                     rule = denied.rule,
@@ -134,6 +135,19 @@ impl Access {
             Mode::Checked { operators, .. } => Some(operators),
         }
     }
+}
+
+/// `maestro.authz.refused`: calls refused, by the rule that refused them.
+fn refused_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        crate::telemetry::metrics::meter()
+            .u64_counter("maestro.authz.refused")
+            .with_unit("{call}")
+            .with_description("Calls refused by an authorization rule, by rule")
+            .build()
+    })
 }
 
 #[cfg(test)]

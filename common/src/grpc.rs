@@ -1,6 +1,7 @@
 //! Serving gRPC the same way everywhere: health checking, reflection, size limits, graceful stop,
 //! and `INVALID_ARGUMENT` for a request that does not decode ([`malformed`]).
 
+pub mod call_metrics;
 pub mod malformed;
 
 use crate::identity::Role;
@@ -73,6 +74,7 @@ pub async fn serve_with(
         // (and its subscriber slot freed) rather than kept for ever.
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .layer(call_metrics::CallMetricsLayer)
         .layer(tower::util::MapResponseLayer::new(
             malformed::invalid_argument_for_malformed::<tonic::body::Body>,
         ))

@@ -58,6 +58,12 @@ pub trait Service:
         None
     }
 
+    /// Where Prometheus scrapes the process's metrics, if anywhere (see
+    /// [`crate::telemetry::scrape`]).
+    fn metrics_listen(&self) -> Option<SocketAddr> {
+        None
+    }
+
     /// Starts the component; returns once it serves. It stops when `shutdown` is cancelled.
     fn start(
         self,
@@ -159,6 +165,11 @@ pub async fn serve_until<S: Service>(
     let mut failures = crate::durable::storage_failures();
     let mut restarts = crate::backoff::Backoff::new(RESTART_MIN, RESTART_MAX);
     let mut announced = false;
+    if let Some(addr) = config.metrics_listen() {
+        crate::telemetry::scrape::serve(addr, shutdown.clone())
+            .await
+            .map_err(|e| LaunchError::Failed(format!("metrics_listen: binding {addr}: {e}")))?;
+    }
     loop {
         failures.borrow_and_update();
         let run = shutdown.child_token();

@@ -1,4 +1,8 @@
-//! Tracing and OpenTelemetry set-up, once per process.
+//! Tracing and OpenTelemetry set-up, once per process: traces (below) and metrics
+//! ([`metrics`], scraped through [`scrape`]).
+
+pub mod metrics;
+pub mod scrape;
 
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
@@ -13,6 +17,7 @@ impl Drop for TelemetryGuard {
         if let Some(p) = self.provider.take() {
             let _ = p.shutdown();
         }
+        metrics::flush();
     }
 }
 
@@ -20,6 +25,7 @@ impl Drop for TelemetryGuard {
 /// and, when `otlp_endpoint` is set, an OTLP/gRPC trace exporter tagged with `service_name`.
 /// Must be called inside a Tokio runtime. A second call in the same process is a no-op.
 pub fn init(service_name: &str, otlp_endpoint: Option<&str>) -> TelemetryGuard {
+    metrics::set_service(service_name);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

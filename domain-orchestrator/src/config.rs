@@ -21,6 +21,9 @@ pub struct Config {
     pub advertise: Option<String>,
     /// Directory for sled and the local Git mirror.
     pub data_dir: PathBuf,
+    /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
+    /// unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// URL or path of the domain's bare Git repository (`https://`, `ssh://`, `user@host:path`
     /// or a path; never with a password in it).
     pub git_remote: String,
@@ -57,6 +60,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7300)),
             advertise: None,
             data_dir: PathBuf::from("./data/domain"),
+            metrics_listen: None,
             git_remote: String::new(),
             git: GitSettings::default(),
             git_init_remote: false,
@@ -120,6 +124,10 @@ impl Service for Config {
 
     fn data_dir(&self) -> Option<&std::path::Path> {
         Some(&self.data_dir)
+    }
+
+    fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 
     async fn start(

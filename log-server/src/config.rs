@@ -18,6 +18,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory of the sled database.
     pub data_dir: PathBuf,
+    /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
+    /// unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// The domain this log server belongs to; records naming another domain are rejected.
     pub domain: String,
     /// Largest accepted record, in encoded protobuf bytes.
@@ -44,6 +47,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
             data_dir: PathBuf::from("./data/log-server"),
+            metrics_listen: None,
             domain: "default".to_string(),
             max_record_bytes: 65536,
             retention_max_records: None,
@@ -104,6 +108,10 @@ impl Service for Config {
 
     fn data_dir(&self) -> Option<&std::path::Path> {
         Some(&self.data_dir)
+    }
+
+    fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 
     async fn start(

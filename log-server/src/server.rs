@@ -43,6 +43,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let Config {
         listen,
         data_dir,
+        metrics_listen: _,
         domain,
         max_record_bytes,
         retention_max_records: _,

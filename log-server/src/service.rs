@@ -95,6 +95,14 @@ impl proto::log_service_server::LogService for LogServer {
             .await
             .map_err(|e| Status::internal(format!("append task failed: {e}")))?
             .map_err(store_status)?;
+        ingested().add(
+            u64::from(out.accepted),
+            &[opentelemetry::KeyValue::new("outcome", "stored")],
+        );
+        ingested().add(
+            u64::from(out.duplicates),
+            &[opentelemetry::KeyValue::new("outcome", "duplicate")],
+        );
         tracing::debug!(
             accepted = out.accepted,
             duplicates = out.duplicates,
@@ -160,4 +168,18 @@ impl proto::log_service_server::LogService for LogServer {
             next_after_sequence,
         }))
     }
+}
+
+/// `maestro.logserver.records`: records pushed by sites, by outcome (`stored`, `duplicate`: a
+/// resend the server already had). Its rate is the ingest rate.
+fn ingested() -> &'static opentelemetry::metrics::Counter<u64> {
+    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        maestro_common::telemetry::metrics::meter()
+            .u64_counter("maestro.logserver.records")
+            .with_unit("{record}")
+            .with_description("Records pushed by sites, by outcome")
+            .build()
+    })
 }

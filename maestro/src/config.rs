@@ -18,6 +18,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory of the sled database.
     pub data_dir: PathBuf,
+    /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
+    /// unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory of service specifications (`*.yaml|*.yml|*.json`).
     pub catalog_dir: PathBuf,
     /// A domain is unreachable when its last heartbeat is older than this.
@@ -39,6 +42,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7200)),
             data_dir: PathBuf::from("./data/maestro"),
+            metrics_listen: None,
             catalog_dir: PathBuf::from("./catalog"),
             domain_unreachable_after_ms: 30_000,
             fanout_backoff_min_ms: 200,
@@ -102,6 +106,10 @@ impl Service for Config {
 
     fn data_dir(&self) -> Option<&std::path::Path> {
         Some(&self.data_dir)
+    }
+
+    fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 
     async fn start(

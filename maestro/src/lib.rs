@@ -26,6 +26,7 @@ pub mod error;
 pub mod idempotency;
 pub mod intent;
 pub mod inventory;
+pub mod metrics;
 pub mod model;
 pub mod order_logs;
 pub mod order_watch;

@@ -20,6 +20,9 @@ pub struct Config {
     pub site: String,
     /// Where the agent keeps its sled database, keys, Git mirror and the embedded colony.
     pub data_dir: PathBuf,
+    /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
+    /// unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// URL or filesystem path of the domain's Git repository (`https://`, `ssh://`,
     /// `user@host:path` or a path; never with a password in it).
     pub git_remote: String,
@@ -57,6 +60,7 @@ impl Default for Config {
             domain: "default".to_string(),
             site: "site".to_string(),
             data_dir: PathBuf::from("./data/site"),
+            metrics_listen: None,
             git_remote: String::new(),
             git: GitSettings::default(),
             branch: "main".to_string(),
@@ -124,6 +128,10 @@ impl Service for Config {
 
     fn data_dir(&self) -> Option<&std::path::Path> {
         Some(&self.data_dir)
+    }
+
+    fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 
     async fn start(

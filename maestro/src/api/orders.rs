@@ -138,6 +138,9 @@ impl pb::order_service_server::OrderService for OrderApi {
         };
         let created = self.engine.create_order_as(new, admit).await?;
         tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
+        if created.created {
+            crate::metrics::order_created();
+        }
         Ok(Response::new(pb::CreateOrderResponse {
             order: Some((&created.order).into()),
             created: created.created,

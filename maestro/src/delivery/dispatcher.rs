@@ -137,13 +137,22 @@ async fn deliver_entry(
     reports: mpsc::Sender<DeliveryReport>,
 ) {
     let attempts = AtomicU32::new(0);
+    let started = std::time::Instant::now();
     let (client, entry_ref, reports_ref, attempts_ref) = (&client, &entry, &reports, &attempts);
     let attempt = move || async move {
         let attempt = attempts_ref.fetch_add(1, Ordering::Relaxed) + 1;
-        match client.deliver(&entry_ref.domain, &entry_ref.intent).await {
-            Ok(()) => Ok(DeliveryOutcome::Acknowledged),
-            Err(DeliveryError::Rejected(reason)) => Ok(DeliveryOutcome::Rejected(reason)),
+        let domain = entry_ref.domain.as_str();
+        match client.deliver(domain, &entry_ref.intent).await {
+            Ok(()) => {
+                crate::metrics::delivery_attempt(domain, "acknowledged");
+                Ok(DeliveryOutcome::Acknowledged)
+            }
+            Err(DeliveryError::Rejected(reason)) => {
+                crate::metrics::delivery_attempt(domain, "rejected");
+                Ok(DeliveryOutcome::Rejected(reason))
+            }
             Err(DeliveryError::Unavailable(error)) => {
+                crate::metrics::delivery_attempt(domain, "failed");
                 let report = DeliveryReport {
                     entry: entry_ref.clone(),
                     outcome: DeliveryOutcome::Failed {
@@ -167,5 +176,10 @@ async fn deliver_entry(
         }
     };
     tracing::info!(?outcome, "intent delivery finished");
+    let how = match outcome {
+        DeliveryOutcome::Rejected(_) => "rejected",
+        _ => "acknowledged",
+    };
+    crate::metrics::delivery_finished(&entry.domain, how, started.elapsed().as_secs_f64());
     let _ = reports.send(DeliveryReport { entry, outcome }).await;
 }

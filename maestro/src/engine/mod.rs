@@ -227,7 +227,14 @@ impl Engine {
             }
             next
         };
-        Ok(self.store().update(id, outbox_key, &change).await?)
+        let updated = self.store().update(id, outbox_key, &change).await?;
+        if let Some(o) = &updated
+            && !current.state.is_final()
+            && o.state.is_final()
+        {
+            crate::metrics::order_ended(o);
+        }
+        Ok(updated)
     }
 
     /// Re-rolls every order that is not final (liveness changes without events).

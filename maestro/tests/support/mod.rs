@@ -44,6 +44,7 @@ pub fn config(data: &Path, catalog: &Path) -> maestro::Config {
     maestro::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.to_path_buf(),
+        metrics_listen: None,
         catalog_dir: catalog.to_path_buf(),
         domain_unreachable_after_ms: 60_000,
         fanout_backoff_min_ms: 20,

@@ -148,6 +148,7 @@ pub fn agent_config(
         domain: "north".to_string(),
         site: site.to_string(),
         data_dir: data_dir.to_path_buf(),
+        metrics_listen: None,
         git_remote: git_remote.to_string(),
         git: Default::default(),
         branch: "main".to_string(),
