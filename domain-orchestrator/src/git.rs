@@ -492,4 +492,76 @@ mod tests {
             first.commit
         );
     }
+
+    /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).
+    fn signed(
+        dir: &Path,
+        validity: u64,
+        renew: u64,
+    ) -> (GitPublisher, PathBuf, maestro_common::manifest::KeySet) {
+        use crate::signing::VersionCounter;
+        use maestro_common::manifest::{KeySet, SigningKey};
+        let remote = dir.join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let key = SigningKey::generate().unwrap().0;
+        let set = KeySet::new("s", 1, vec![key.public()]).unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let versions = VersionCounter::new(db.open_tree("v").unwrap());
+        let signer = ManifestSigner::new("d", vec![key], set.clone(), validity, renew, versions);
+        let p = GitPublisher::open(&dir.join("m"), remote.to_str().unwrap(), "main", false, "d")
+            .unwrap()
+            .with_signer(signer);
+        (p, remote, set)
+    }
+
+    fn head_files(remote: &Path) -> (Vec<u8>, Vec<u8>) {
+        let r = Repository::open_bare(remote).unwrap();
+        let tree = r
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_tree()
+            .unwrap();
+        let (m, s) = head_manifest(&r, &tree);
+        (m.unwrap(), s.unwrap())
+    }
+
+    #[test]
+    fn every_commit_carries_a_manifest_of_its_tree_signed_by_the_domain() {
+        use maestro_common::manifest::{Manifest, Signatures, sha256_hex};
+        let dir = tempfile::tempdir().unwrap();
+        let (p, remote, set) = signed(dir.path(), 3600, 60);
+        let one = BTreeMap::from([
+            ("sites/s/K/x.json".to_string(), "1".to_string()),
+            ("definitions/K.json".to_string(), "{}".to_string()),
+        ]);
+        let first = p.publish(&one, "first").unwrap();
+        assert!(first.changed);
+        let (bytes, sigs) = head_files(&remote);
+        assert!(set.is_satisfied(&bytes, &Signatures::parse(&sigs).unwrap()));
+        let m = Manifest::parse(&bytes).unwrap();
+        assert_eq!((m.domain.as_str(), m.version), ("d", 1));
+        assert_eq!(m.files.len(), 2);
+        assert_eq!(m.files["sites/s/K/x.json"], sha256_hex(b"1"));
+        // The same tree with a current manifest: no commit.
+        assert!(!p.publish(&one, "again").unwrap().changed);
+        // Another tree: a new commit with the next version.
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish(&two, "second").unwrap().changed);
+        let m = Manifest::parse(&head_files(&remote).0).unwrap();
+        assert_eq!(m.version, 2);
+        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["sites/s/K/x.json"]);
+    }
+
+    #[test]
+    fn a_manifest_due_for_renewal_is_re_signed_with_a_new_version() {
+        use maestro_common::manifest::Manifest;
+        let dir = tempfile::tempdir().unwrap();
+        // Renewal is due as soon as less than the whole validity is left: always.
+        let (p, remote, _) = signed(dir.path(), 10, 10);
+        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        p.publish(&files, "first").unwrap();
+        let renewed = p.publish(&files, "renew").unwrap();
+        assert!(renewed.changed, "re-signed although the tree is the same");
+        assert_eq!(Manifest::parse(&head_files(&remote).0).unwrap().version, 2);
+    }
 }

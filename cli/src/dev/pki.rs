@@ -140,10 +140,11 @@ pub struct DevSigningKey {
     pub public: String,
 }
 
-/// The signing key of `domain`, `<data>/pki/signing/<domain>.pk8` (created on first use, kept
-/// across runs on the same data dir, like the CA).
+/// The signing key of `domain`, `<data>/keys/<domain>.pk8` (created on first use, kept across
+/// runs on the same data dir, like the CA; made with and without `--insecure`, which is about
+/// TLS only).
 pub fn signing_key(data_dir: &Path, domain: &str) -> Result<DevSigningKey, DevError> {
-    let dir = data_dir.join("pki").join("signing");
+    let dir = data_dir.join("keys");
     let private = dir.join(format!("{domain}.pk8"));
     if !private.exists() {
         crate::keys::generate(&dir, domain, true).map_err(|e| failed("signing key", e))?;
