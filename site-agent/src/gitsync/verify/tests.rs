@@ -234,14 +234,20 @@ fn each_refusal_has_its_reason() {
         refused(&removed, &[&k], trust(&s)),
         "file sites/north-1/ProcessDeployment/web.json of the manifest is missing"
     );
+    // A file over a read limit is never loaded (nor applied): listed is enough, unlisted is not.
     let mut big = Fixture::new(s.clone());
     big.files.insert(
         "definitions/ProcessDeployment.json".into(),
         Entry::Refused("too big".into()),
     );
+    assert!(big.check(&[&k], trust(&s)).is_ok());
+    big.files.insert(
+        "sites/north-1/ProcessDeployment/huge.json".into(),
+        Entry::Refused("too big".into()),
+    );
     assert_eq!(
         refused(&big, &[&k], trust(&s)),
-        "file definitions/ProcessDeployment.json cannot be verified: too big"
+        "file sites/north-1/ProcessDeployment/huge.json is not in the manifest"
     );
     // Signed bytes that are not a manifest.
     let e = f
