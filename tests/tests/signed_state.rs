@@ -1,9 +1,10 @@
 //! Signed desired state, end to end: the site fetches from a Git server the test controls (the
 //! domain publishes to its own repository), and that server turns hostile. It adds an unsigned
 //! blueprint, alters a signed file, replays an older signed commit, serves a newer commit only
-//! once its manifest expired, and withholds every new commit. Each time the site refuses with the
-//! reason, the order in progress shows `site north-1: …` with it, and the processes the site
-//! runs stay exactly the same; once the server is honest again the order completes.
+//! once its manifest expired, withholds every new commit, and finally disappears. Each time the
+//! site refuses with the reason (or says its desired state is stale), the order in progress shows
+//! `site north-1: …` with it, and the processes the site runs stay exactly the same; once the
+//! server is honest again the order completes.
 
 use maestro_common::manifest::{MANIFEST_FILE, Manifest};
 use maestro_proto::order::v1::{ItemAction, OrderState, ServiceOrder};
@@ -230,6 +231,22 @@ async fn scenario(
     .await?;
     assert!(site_text(&o).contains(&format!("of commit {} expired", short(&head))));
     assert_eq!(running(service, "v2"), pids, "a stale site keeps running");
+
+    // The server gone altogether (the site is cut off from Git): still running, and still stale.
+    let gone = server.served.with_extension("gone");
+    std::fs::rename(&server.served, &gone)?;
+    let want = "site north-1: git fetch failed: ";
+    let o = orders::get_until(&mut client, &v3.id, want, TIMEOUT, |o| {
+        site_text(o).contains(want) && site_text(o).contains("desired state stale since ")
+    })
+    .await?;
+    assert_eq!(o.state(), OrderState::InProgress);
+    assert_eq!(
+        running(service, "v2"),
+        pids,
+        "a site without Git keeps running"
+    );
+    std::fs::rename(&gone, &server.served)?;
 
     // An honest server again: v3 is applied and the order completes.
     let done = orders::get_until(&mut client, &v3.id, "completed", TIMEOUT, |o| {

@@ -144,9 +144,12 @@ impl GitSync {
             }
             Err(e) => {
                 tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
-                self.ctx
-                    .sync
-                    .failed(format!("git fetch failed: {e}"), now_millis());
+                // Offline for longer than the manifest is valid: it says so too.
+                let message = match self.stale_note()? {
+                    Some(stale) => format!("git fetch failed: {e}; {stale}"),
+                    None => format!("git fetch failed: {e}"),
+                };
+                self.ctx.sync.failed(message, now_millis());
                 if !self.fetch_failing {
                     self.fetch_failing = true;
                     self.ctx.outbox.log(

@@ -118,24 +118,31 @@ impl GitSync {
     /// After a fetch and an apply that succeeded: healthy, unless the manifest of the commit
     /// the site runs has expired (desired state stale: it keeps running, and says so).
     pub(super) fn settle(&self) -> Result<(), Error> {
+        match self.stale_note()? {
+            Some(note) => self.ctx.sync.failed(note, now_millis()),
+            None => self.ctx.sync.healthy(),
+        }
+        Ok(())
+    }
+
+    /// Says the desired state is stale when the manifest accepted last has expired (None
+    /// otherwise, and when commits are not verified).
+    pub(super) fn stale_note(&self) -> Result<Option<String>, Error> {
         let Verification::Signed(store) = &self.verification else {
-            self.ctx.sync.healthy();
-            return Ok(());
+            return Ok(None);
         };
-        match store.accepted()? {
-            Some(a) if a.expires_at_ms <= now_millis() => self.ctx.sync.failed(
+        Ok(store
+            .accepted()?
+            .filter(|a| a.expires_at_ms <= now_millis())
+            .map(|a| {
                 format!(
                     "desired state stale since {}: the manifest (version {}) of commit {} expired \
                      and no newer signed commit arrived; keeping the last verified state",
                     maestro_common::time::rfc3339(a.expires_at_ms),
                     a.version,
                     refusal_short(&a.commit)
-                ),
-                now_millis(),
-            ),
-            _ => self.ctx.sync.healthy(),
-        }
-        Ok(())
+                )
+            }))
     }
 }
 
