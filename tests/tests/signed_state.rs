@@ -4,14 +4,15 @@
 //! once its manifest expired, withholds every new commit, and finally disappears. Each time the
 //! site refuses with the reason (or says its desired state is stale), the order in progress shows
 //! `site north-1: …` with it, and the processes the site runs stay exactly the same; once the
-//! server is honest again the order completes.
+//! server is honest again the order completes. A restart of the site does not let a replayed
+//! commit through: the version it applied is durable.
 
 use maestro_common::manifest::{MANIFEST_FILE, Manifest};
 use maestro_proto::order::v1::{ItemAction, OrderState, ServiceOrder};
 use maestro_tests::git_server::GitServer;
 use maestro_tests::nodes::{Component, ProcessFederation};
 use maestro_tests::orders;
-use maestro_tests::scenario::{catalog, with_logs, workload_cleanup, workloads_per_site};
+use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -49,7 +50,12 @@ async fn a_compromised_git_server_cannot_change_what_a_site_runs() -> anyhow::Re
             _ => {}
         },
     )?;
-    with_logs(&fed, scenario(&fed, &server, &service, dir.path())).await
+    let mut fed = fed;
+    let result = scenario(&mut fed, &server, &service, dir.path()).await;
+    if result.is_err() {
+        eprintln!("{}", fed.logs());
+    }
+    result
 }
 
 /// Everything the site reports in the order, as people read it.
@@ -99,7 +105,7 @@ fn short(commit: &str) -> &str {
 }
 
 async fn scenario(
-    fed: &ProcessFederation,
+    fed: &mut ProcessFederation,
     server: &GitServer,
     service: &str,
     dir: &Path,
@@ -199,6 +205,25 @@ async fn scenario(
         "{}",
         site_text(&o)
     );
+    // The version the site applied is durable: a restart does not let the replay through.
+    let refusals = |commit: &str| {
+        let log =
+            std::fs::read_to_string(dir.join("north/sites/north-1/log.txt")).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains("refused a commit") && l.contains(commit))
+            .count()
+    };
+    let site = &mut fed.domain("north").site_agents[0];
+    site.stop()?;
+    let before = refusals(&v1_commit);
+    site.start()?;
+    maestro_testkit::until(
+        "the restarted site refuses the replay again",
+        TIMEOUT,
+        async || Ok((refusals(&v1_commit) > before).then_some(())),
+    )
+    .await?;
+    assert_eq!(running(service, "v2"), pids, "still v2 after the restart");
 
     // (d) A newer signed commit (v3) withheld until its manifest expired, then served.
     let newer = maestro_testkit::until("the domain publishes v3", TIMEOUT, async || {

@@ -139,3 +139,80 @@ impl SigningSettings {
         Ok(Some((keys, set)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_file(dir: &std::path::Path, name: &str) -> (PathBuf, PublicKey) {
+        let (key, pkcs8) = SigningKey::generate().unwrap();
+        let path = dir.join(format!("{name}.pk8"));
+        std::fs::write(&path, pkcs8).unwrap();
+        (path, key.public())
+    }
+
+    #[test]
+    fn keys_are_loaded_and_the_announced_set_must_be_signable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, a_pub) = key_file(dir.path(), "a");
+        let (b, b_pub) = key_file(dir.path(), "b");
+        let unsigned = SigningSettings::default();
+        assert!(unsigned.load("signing").unwrap().is_none());
+        let one = SigningSettings {
+            keys: vec![a.clone()],
+            ..SigningSettings::default()
+        };
+        let (keys, set) = one.load("signing").unwrap().unwrap();
+        assert_eq!(
+            (keys.len(), set.threshold, set.keys.clone()),
+            (1, 1, vec![a_pub])
+        );
+        // A rotation: signs with both, announces the new one (as hex or as a file).
+        let pub_file = dir.path().join("b.pub");
+        std::fs::write(&pub_file, format!("{b_pub}\n")).unwrap();
+        let rotating = SigningSettings {
+            keys: vec![a.clone(), b.clone()],
+            key_set: Some(KeySetSettings {
+                threshold: 1,
+                keys: vec![pub_file.display().to_string()],
+            }),
+            ..SigningSettings::default()
+        };
+        assert_eq!(
+            rotating.load("signing").unwrap().unwrap().1.keys,
+            vec![b_pub]
+        );
+        let field = |s: &SigningSettings| s.load("signing").unwrap_err().field;
+        // Announcing a set the domain cannot sign is refused at start.
+        let unsignable = SigningSettings {
+            keys: vec![a.clone()],
+            ..rotating.clone()
+        };
+        assert_eq!(field(&unsignable), "signing.key_set");
+        let twice = SigningSettings {
+            keys: vec![a.clone(), a.clone()],
+            ..SigningSettings::default()
+        };
+        assert_eq!(field(&twice), "signing.keys[1]");
+        let missing = SigningSettings {
+            keys: vec![dir.path().join("none.pk8")],
+            ..SigningSettings::default()
+        };
+        assert_eq!(field(&missing), "signing.keys[0]");
+        let not_a_key = SigningSettings {
+            keys: vec![pub_file],
+            ..SigningSettings::default()
+        };
+        assert_eq!(field(&not_a_key), "signing.keys[0]");
+        assert_eq!(
+            SigningSettings {
+                key_set: rotating.key_set,
+                ..SigningSettings::default()
+            }
+            .validate("signing")
+            .unwrap_err()
+            .field,
+            "signing.keys"
+        );
+    }
+}

@@ -116,3 +116,63 @@ impl TrustStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maestro_common::manifest::SigningKey;
+
+    fn set(keys: &[&SigningKey]) -> KeySet {
+        KeySet::new("s", 1, keys.iter().map(|k| k.public()).collect()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_is_kept_until_other_keys_are_pinned_and_the_version_always() {
+        let (a, b, c) = (
+            SigningKey::generate().unwrap().0,
+            SigningKey::generate().unwrap().0,
+            SigningKey::generate().unwrap().0,
+        );
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("trust").unwrap();
+        let pinned_a = TrustStore::new(tree.clone(), set(&[&a]));
+        assert_eq!(pinned_a.accepted().unwrap(), None);
+        assert_eq!(pinned_a.trusted(None), set(&[&a]));
+        let rotated = Accepted {
+            version: 9,
+            commit: "c9".into(),
+            expires_at_ms: 1,
+            key_set: set(&[&b]),
+            pinned: pinned_a.pinned_fingerprint(),
+        };
+        pinned_a.save(&rotated).await.unwrap();
+        // Read back (as after a restart): the rotated set is trusted.
+        let again = TrustStore::new(tree.clone(), set(&[&a]));
+        let accepted = again.accepted().unwrap();
+        assert_eq!(accepted.as_ref(), Some(&rotated));
+        assert_eq!(again.trusted(accepted.as_ref()), set(&[&b]));
+        // The operator pins other keys: they win, the version stays.
+        let repinned = TrustStore::new(tree, set(&[&c]));
+        let accepted = repinned.accepted().unwrap();
+        assert_eq!(repinned.trusted(accepted.as_ref()), set(&[&c]));
+        assert_eq!(accepted.map(|a| a.version), Some(9));
+    }
+
+    #[test]
+    fn the_signing_section_is_validated_naming_the_key() {
+        let with = |keys: Vec<&str>, threshold, insecure| SigningSettings {
+            keys: keys.into_iter().map(String::from).collect(),
+            threshold,
+            insecure_unsigned: insecure,
+        };
+        let k = SigningKey::generate().unwrap().0.public().to_string();
+        assert_eq!(with(vec![&k], 1, false).validate("signing"), Ok(()));
+        assert_eq!(with(vec![], 1, true).validate("signing"), Ok(()));
+        assert_eq!(with(vec![], 1, false).pinned("signing"), Ok(None));
+        let field = |s: SigningSettings| s.validate("signing").unwrap_err().field;
+        assert_eq!(field(with(vec![&k], 1, true)), "signing.insecure_unsigned");
+        assert_eq!(field(with(vec!["zz"], 1, false)), "signing.keys[0]");
+        assert_eq!(field(with(vec![&k], 2, false)), "signing.threshold");
+        assert_eq!(field(with(vec![&k, &k], 1, false)), "signing.keys[1]");
+    }
+}
