@@ -240,7 +240,7 @@ impl BlueprintRepo for GitPublisher {
                             changed: false,
                         });
                     }
-                    let version = ManifestSigner::version_of(manifest.as_deref());
+                    let version = signer.branch_version(manifest.as_deref(), sigs.as_deref());
                     with_manifest(&repo, tree, &signer.sign(files, version, now)?)?
                 }
             };

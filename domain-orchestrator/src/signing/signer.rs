@@ -118,11 +118,26 @@ impl ManifestSigner {
             })
     }
 
-    /// The version of a branch's manifest (0 when it has none or it does not parse).
-    pub fn version_of(manifest: Option<&[u8]>) -> u64 {
-        manifest
-            .and_then(|b| Manifest::parse(b).ok())
-            .map_or(0, |m| m.version)
+    /// The version of the branch's manifest when this domain signed it (a key it signs with, or
+    /// the threshold of the set it announces), else 0: a version someone else wrote on the
+    /// branch must not move the counter (a huge one would exhaust it).
+    pub fn branch_version(&self, manifest: Option<&[u8]>, signatures: Option<&[u8]>) -> u64 {
+        let (Some(bytes), Some(sigs)) = (manifest, signatures) else {
+            return 0;
+        };
+        let Ok(sigs) = Signatures::parse(sigs) else {
+            return 0;
+        };
+        let ours = self.keys.iter().any(|k| {
+            let public = k.public();
+            sigs.signatures
+                .iter()
+                .any(|s| s.key == public && public.verifies(bytes, &s.signature))
+        }) || self.key_set.is_satisfied(bytes, &sigs);
+        match Manifest::parse(bytes) {
+            Ok(m) if ours && m.domain == self.domain => m.version,
+            _ => 0,
+        }
     }
 }
 
@@ -172,6 +187,18 @@ mod tests {
             8,
             "above the branch's"
         );
-        assert_eq!(ManifestSigner::version_of(Some(&signed.manifest)), 1);
+        assert_eq!(
+            s.branch_version(Some(&signed.manifest), Some(&signed.signatures)),
+            1
+        );
+        // A manifest no key of this domain signed does not count, whatever its version.
+        let other = signer(&dir.path().join("other"), 100, 40).0;
+        let forged = other.sign(&files, u64::MAX - 1, 0).unwrap();
+        assert_eq!(forged.version, u64::MAX);
+        assert_eq!(
+            s.branch_version(Some(&forged.manifest), Some(&forged.signatures)),
+            0
+        );
+        assert_eq!(s.branch_version(Some(&forged.manifest), None), 0);
     }
 }
