@@ -184,6 +184,22 @@ async fn scenario(
     )
     .await?;
 
+    // ... or a whole commit without any signature.
+    let unsigned = server.forge(&head, |f| {
+        f.remove(MANIFEST_FILE);
+        f.remove(maestro_common::manifest::SIGNATURES_FILE);
+        f.insert(
+            evil_path.clone(),
+            serde_json::to_vec(&evil).unwrap_or_default(),
+        );
+    })?;
+    refused(
+        &mut client,
+        &unsigned,
+        "unsigned: manifest missing (not in the commit)",
+    )
+    .await?;
+
     // (b) A signed file altered.
     let altered = server.forge(&head, |f| {
         let text = String::from_utf8_lossy(&f[&path]).replace("v2", "pwned");
