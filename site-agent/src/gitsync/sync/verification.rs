@@ -2,11 +2,11 @@
 //! trusts ([`Verification`]); a refusal is reported and nothing else happens; a commit whose
 //! manifest expired is reported as stale desired state.
 
-use super::super::mirror::{Entry, Snapshot};
-use super::super::trust::{Accepted, TrustStore};
-use super::super::verify::{self, Candidate, Trust};
 use super::{GitSync, now_millis};
 use crate::Error;
+use crate::gitsync::mirror::{Entry, Snapshot};
+use crate::gitsync::trust::{Accepted, TrustStore};
+use crate::gitsync::verify::{self, Candidate, Trust};
 
 /// How a site verifies commits before applying them.
 #[derive(Debug, Clone)]
