@@ -63,6 +63,44 @@ pub enum Command {
     /// Certificates for deployments without a PKI: create a CA, issue, inspect.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Signing keys of a domain's desired state: generate, show, rotate.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create an ed25519 signing key: NAME.pk8 (PKCS#8, mode 0600) and NAME.pub (hex) in DIR.
+    Generate {
+        /// Directory of the two files (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Base name of the files.
+        #[arg(long, default_value = "signing", value_name = "NAME")]
+        name: String,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public key of a key file (.pk8 or .pub), as sites pin it.
+    Public {
+        /// The key file.
+        file: PathBuf,
+    },
+    /// Print the `signing` section a domain needs to announce a new key set: it signs with
+    /// every `--key` (the current keys and the new ones) and announces the `--announce` keys.
+    Rotate {
+        /// A private key the domain signs with (repeat: current and new keys).
+        #[arg(long = "key", value_name = "FILE.pk8", required = true)]
+        keys: Vec<PathBuf>,
+        /// A public key of the new set (repeat; .pub or .pk8 file).
+        #[arg(long = "announce", value_name = "FILE", required = true)]
+        announce: Vec<PathBuf>,
+        /// How many keys of the new set must sign.
+        #[arg(long, default_value_t = 1)]
+        threshold: u32,
+    },
 }
 
 /// `order ...`

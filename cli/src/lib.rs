@@ -13,6 +13,7 @@ pub mod dev;
 pub mod entry;
 pub mod error;
 pub mod escape;
+pub mod keys;
 pub mod order_file;
 pub mod output;
 pub mod pki;

@@ -189,3 +189,47 @@ fn run_log_server_serves_until_sigint() {
         .expect("stops after SIGINT");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn keys_are_generated_shown_and_rotated_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let (out, _home) = maestroctl(&["keys", "generate", "--out", &out_dir, "--name", "north"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let public = std::fs::read_to_string(dir.path().join("north.pub")).unwrap();
+    assert_eq!(public.trim().len(), 64, "{public:?}");
+    let private = dir.path().join("north.pk8").display().to_string();
+    let (out, _home) = maestroctl(&["keys", "public", &private]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), public);
+    // Never replaced without --force.
+    let (out, _home) = maestroctl(&["keys", "generate", "--out", &out_dir, "--name", "north"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_one_error_line(&out);
+    // A rotation the domain could not sign is refused; one it can is printed as its config.
+    maestroctl(&["keys", "generate", "--out", &out_dir, "--name", "next"]);
+    let next_pub = dir.path().join("next.pub").display().to_string();
+    let next = dir.path().join("next.pk8").display().to_string();
+    let (out, _home) = maestroctl(&["keys", "rotate", "--key", &private, "--announce", &next_pub]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_one_error_line(&out);
+    let (out, _home) = maestroctl(&[
+        "keys",
+        "rotate",
+        "--key",
+        &private,
+        "--key",
+        &next,
+        "--announce",
+        &next_pub,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let section: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(section["signing"]["keys"].as_array().unwrap().len(), 2);
+    let next_key = std::fs::read_to_string(dir.path().join("next.pub")).unwrap();
+    assert_eq!(section["signing"]["key_set"]["keys"][0], next_key.trim());
+    assert_eq!(section["signing"]["key_set"]["threshold"], 1);
+    // Not a key file.
+    let (out, _home) = maestroctl(&["keys", "public", &out_dir]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_one_error_line(&out);
+}

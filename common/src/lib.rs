@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ids;
 pub mod json;
 pub mod launch;
+pub mod manifest;
 pub mod names;
 pub mod shutdown;
 pub mod status;

@@ -474,7 +474,7 @@ impl fmt::Display for StatusReason {
                 commit,
                 ..
             } => {
-                write!(f, "site {site} cannot sync: {error}")?;
+                write!(f, "site {site}: {error}")?;
                 if let Some(c) = commit.get(..12) {
                     write!(f, " (still running {c})")?;
                 }

@@ -1,5 +1,6 @@
 //! Configuration of a domain orchestrator (see `docs/contracts.md`, "Configs").
 
+use crate::signing::SigningSettings;
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
 use maestro_common::tls::{TlsSettings, check_scheme};
@@ -51,6 +52,9 @@ pub struct Config {
     /// Mutual TLS of the orchestrator's server and of its calls to maestro and the log server:
     /// its certificate (identity `…/domain/<domain>`), key and CA.
     pub tls: TlsSettings,
+    /// The ed25519 keys that sign every published commit's manifest, the key set it announces
+    /// and its validity (see `docs/security.md`, "Signed desired state").
+    pub signing: SigningSettings,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             heartbeat_interval_ms: 5000,
             site_unreachable_after_ms: 30_000,
             tls: TlsSettings::default(),
+            signing: SigningSettings::default(),
         }
     }
 }
@@ -105,6 +110,7 @@ impl Validate for Config {
             ));
         }
         self.tls.validate("tls")?;
+        self.signing.validate("signing")?;
         if let Some(a) = &self.advertise {
             check_scheme(&self.tls, "advertise", a)?;
         }
@@ -232,6 +238,16 @@ mod tests {
                     ..valid()
                 },
                 "branch",
+            ),
+            (
+                Config {
+                    signing: SigningSettings {
+                        renew_before_secs: 7 * 24 * 3600,
+                        ..SigningSettings::default()
+                    },
+                    ..valid()
+                },
+                "signing.renew_before_secs",
             ),
             (
                 Config {

@@ -1,8 +1,13 @@
 //! Publishing the desired tree to the domain's Git repository: [`BlueprintRepo`] and its git2
 //! implementation [`GitPublisher`] (a bare mirror under the data dir, commits built without a
-//! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward).
+//! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward). With a
+//! [`ManifestSigner`], every commit also carries the signed manifest of its tree at the root.
 
+use crate::signing::{ManifestSigner, SignedManifest};
 use git2::{FileMode, Oid, Repository, Signature};
+use maestro_common::manifest::{
+    MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
+};
 use maestro_git_transport::{GitSettings, RemoteAccess, TransportError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +41,9 @@ pub enum GitError {
     /// The transport settings of the remote are unusable (a file missing, a CA bundle invalid).
     #[error("git settings: {0}")]
     Settings(#[from] TransportError),
+    /// The manifest version could not be taken durably.
+    #[error("manifest version: {0}")]
+    Version(#[from] sled::Error),
 }
 
 /// The result of a publish.
@@ -65,6 +73,7 @@ pub struct GitPublisher {
     access: RemoteAccess,
     branch: String,
     signature: (String, String),
+    signer: Option<ManifestSigner>,
 }
 
 /// True when `remote` names a local path rather than a URL.
@@ -132,7 +141,14 @@ impl GitPublisher {
                 format!("maestro domain {domain}"),
                 format!("maestro+{domain}@localhost"),
             ),
+            signer: None,
         })
+    }
+
+    /// Signs every commit with `signer` (a manifest of the tree at the root).
+    pub fn with_signer(mut self, signer: ManifestSigner) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Reaches the remote with `settings` (CA, credentials, SSH key, timeouts); checks their
@@ -206,6 +222,28 @@ impl BlueprintRepo for GitPublisher {
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
             let tree = build_tree(&repo, base.as_ref(), files)?;
+            let tree = match &self.signer {
+                None => tree,
+                Some(signer) => {
+                    let head = base.as_ref().map(|b| head_manifest(&repo, b));
+                    let (manifest, sigs) = head.unwrap_or_default();
+                    let now = maestro_common::time::now_millis();
+                    let same_tree = base.as_ref().is_some_and(|b| {
+                        same_entries(b, &repo.find_tree(tree).ok(), &MANAGED_DIRS)
+                    });
+                    if let Some(p) = &parent
+                        && same_tree
+                        && signer.is_current(manifest.as_deref(), sigs.as_deref(), files, now)
+                    {
+                        return Ok(Published {
+                            commit: p.id().to_string(),
+                            changed: false,
+                        });
+                    }
+                    let version = signer.branch_version(manifest.as_deref(), sigs.as_deref());
+                    with_manifest(&repo, tree, &signer.sign(files, version, now)?)?
+                }
+            };
             if let (Some(p), Some(b)) = (&parent, &base)
                 && b.id() == tree
             {
@@ -279,15 +317,56 @@ fn build_tree(
         }
     }
     let mut builder = repo.treebuilder(base)?;
-    for dir in MANAGED_DIRS {
-        if builder.get(dir)?.is_some() {
-            builder.remove(dir)?;
+    for name in MANAGED_DIRS.iter().chain(&[MANIFEST_FILE, SIGNATURES_FILE]) {
+        if builder.get(name)?.is_some() {
+            builder.remove(name)?;
         }
     }
     for (name, node) in &root {
         let (oid, mode) = write_node(repo, node)?;
         builder.insert(name, oid, mode.into())?;
     }
+    Ok(builder.write()?)
+}
+
+/// The manifest and signatures files of `tree` (None for a missing, oversized or non-file one).
+fn head_manifest(repo: &Repository, tree: &git2::Tree<'_>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let read = |name: &str, max: usize| -> Option<Vec<u8>> {
+        let entry = tree.get_name(name)?;
+        let (size, kind) = repo.odb().ok()?.read_header(entry.id()).ok()?;
+        if kind != git2::ObjectType::Blob || size > max {
+            return None;
+        }
+        Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
+    };
+    (
+        read(MANIFEST_FILE, MAX_MANIFEST_BYTES),
+        read(SIGNATURES_FILE, MAX_SIGNATURES_BYTES),
+    )
+}
+
+/// Whether `a` and `b` hold the same entries (or both none) under each of `names`.
+fn same_entries(a: &git2::Tree<'_>, b: &Option<git2::Tree<'_>>, names: &[&str]) -> bool {
+    let Some(b) = b else { return false };
+    names
+        .iter()
+        .all(|n| a.get_name(n).map(|e| e.id()) == b.get_name(n).map(|e| e.id()))
+}
+
+/// `tree` with the signed manifest's two files added at the root.
+fn with_manifest(repo: &Repository, tree: Oid, signed: &SignedManifest) -> Result<Oid, GitError> {
+    let base = repo.find_tree(tree)?;
+    let mut builder = repo.treebuilder(Some(&base))?;
+    builder.insert(
+        MANIFEST_FILE,
+        repo.blob(&signed.manifest)?,
+        FileMode::Blob.into(),
+    )?;
+    builder.insert(
+        SIGNATURES_FILE,
+        repo.blob(&signed.signatures)?,
+        FileMode::Blob.into(),
+    )?;
     Ok(builder.write()?)
 }
 
@@ -412,5 +491,77 @@ mod tests {
             head.parent(0).unwrap().parent(0).unwrap().id().to_string(),
             first.commit
         );
+    }
+
+    /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).
+    fn signed(
+        dir: &Path,
+        validity: u64,
+        renew: u64,
+    ) -> (GitPublisher, PathBuf, maestro_common::manifest::KeySet) {
+        use crate::signing::VersionCounter;
+        use maestro_common::manifest::{KeySet, SigningKey};
+        let remote = dir.join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let key = SigningKey::generate().unwrap().0;
+        let set = KeySet::new("s", 1, vec![key.public()]).unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let versions = VersionCounter::new(db.open_tree("v").unwrap());
+        let signer = ManifestSigner::new("d", vec![key], set.clone(), validity, renew, versions);
+        let p = GitPublisher::open(&dir.join("m"), remote.to_str().unwrap(), "main", false, "d")
+            .unwrap()
+            .with_signer(signer);
+        (p, remote, set)
+    }
+
+    fn head_files(remote: &Path) -> (Vec<u8>, Vec<u8>) {
+        let r = Repository::open_bare(remote).unwrap();
+        let tree = r
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_tree()
+            .unwrap();
+        let (m, s) = head_manifest(&r, &tree);
+        (m.unwrap(), s.unwrap())
+    }
+
+    #[test]
+    fn every_commit_carries_a_manifest_of_its_tree_signed_by_the_domain() {
+        use maestro_common::manifest::{Manifest, Signatures, sha256_hex};
+        let dir = tempfile::tempdir().unwrap();
+        let (p, remote, set) = signed(dir.path(), 3600, 60);
+        let one = BTreeMap::from([
+            ("sites/s/K/x.json".to_string(), "1".to_string()),
+            ("definitions/K.json".to_string(), "{}".to_string()),
+        ]);
+        let first = p.publish(&one, "first").unwrap();
+        assert!(first.changed);
+        let (bytes, sigs) = head_files(&remote);
+        assert!(set.is_satisfied(&bytes, &Signatures::parse(&sigs).unwrap()));
+        let m = Manifest::parse(&bytes).unwrap();
+        assert_eq!((m.domain.as_str(), m.version), ("d", 1));
+        assert_eq!(m.files.len(), 2);
+        assert_eq!(m.files["sites/s/K/x.json"], sha256_hex(b"1"));
+        // The same tree with a current manifest: no commit.
+        assert!(!p.publish(&one, "again").unwrap().changed);
+        // Another tree: a new commit with the next version.
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish(&two, "second").unwrap().changed);
+        let m = Manifest::parse(&head_files(&remote).0).unwrap();
+        assert_eq!(m.version, 2);
+        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["sites/s/K/x.json"]);
+    }
+
+    #[test]
+    fn a_manifest_due_for_renewal_is_re_signed_with_a_new_version() {
+        use maestro_common::manifest::Manifest;
+        let dir = tempfile::tempdir().unwrap();
+        // Renewal is due as soon as less than the whole validity is left: always.
+        let (p, remote, _) = signed(dir.path(), 10, 10);
+        let files = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        p.publish(&files, "first").unwrap();
+        let renewed = p.publish(&files, "renew").unwrap();
+        assert!(renewed.changed, "re-signed although the tree is the same");
+        assert_eq!(Manifest::parse(&head_files(&remote).0).unwrap().version, 2);
     }
 }

@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod registration;
 pub mod run;
 pub mod service;
+pub mod signing;
 pub mod source;
 pub mod status;
 pub mod store;

@@ -168,12 +168,21 @@ pub fn desired_tree(
     next: &RenderedIntent,
     others: &[(String, RenderedIntent)],
 ) -> BTreeMap<String, String> {
-    let mut files: BTreeMap<String, String> = translator::definitions().into_iter().collect();
     let all = others
         .iter()
         .filter(|(o, _)| o != id)
         .map(|(_, r)| r)
         .chain(std::iter::once(next));
+    tree_of(all)
+}
+
+/// The whole desired tree as the store holds it (what the manifest renewal re-publishes).
+pub fn stored_tree(all: &[(String, RenderedIntent)]) -> BTreeMap<String, String> {
+    tree_of(all.iter().map(|(_, r)| r))
+}
+
+fn tree_of<'a>(all: impl Iterator<Item = &'a RenderedIntent>) -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = translator::definitions().into_iter().collect();
     for r in all.filter(|r| !r.deleted) {
         for b in &r.blueprints {
             files.entry(b.path()).or_insert_with(|| b.content.clone());

@@ -11,6 +11,7 @@ use crate::hub::StatusHub;
 use crate::reconcile::ReconcileReason;
 use crate::registration::{Registration, register_and_heartbeat};
 use crate::service::IntentGrpc;
+use crate::signing::{ManifestSigner, VersionCounter};
 use crate::source::{LogServerSource, StatusSource};
 use crate::store::{IntentStore, SledStore};
 use maestro_common::ResourceName;
@@ -69,9 +70,15 @@ pub async fn run_with_context(
         config.domain.clone(),
     );
     let (init, git) = (config.git_init_remote, config.git.clone());
+    let signer = signer(&config, store.as_ref())?;
     let git_dir = dir.join("git");
     let repo = tokio::task::spawn_blocking(move || {
-        GitPublisher::open(&git_dir, &remote, &branch, init, &domain)?.with_settings(&git)
+        let publisher =
+            GitPublisher::open(&git_dir, &remote, &branch, init, &domain)?.with_settings(&git)?;
+        Ok(match signer {
+            Some(s) => publisher.with_signer(s),
+            None => publisher,
+        })
     })
     .await
     .map_err(|e| Error::Config(format!("git setup task: {e}")))?
@@ -115,6 +122,13 @@ pub async fn run_with_context(
         controller_task,
         tokio::spawn(crate::liveness::watch_sites(ctx.clone(), shutdown.clone())),
     ];
+    if !config.signing.keys.is_empty() {
+        tasks.push(tokio::spawn(crate::signing::refresh_manifests(
+            ctx.clone(),
+            crate::signing::check_interval(config.signing.renew_before_secs),
+            shutdown.clone(),
+        )));
+    }
     if let Some(src) = &source {
         tasks.push(tokio::spawn(crate::follower::follow(
             ctx.clone(),
@@ -171,6 +185,31 @@ pub async fn run_with_context(
     });
     tracing::info!(%addr, domain = %config.domain, "domain orchestrator serving");
     Ok((Running { addr, task }, ctx))
+}
+
+/// The manifest signer of the configured keys; None (with a warning) when no key is configured.
+fn signer(config: &Config, store: &SledStore) -> Result<Option<ManifestSigner>, Error> {
+    let Some((keys, key_set)) = config
+        .signing
+        .load("signing")
+        .map_err(|e| Error::Config(e.to_string()))?
+    else {
+        tracing::warn!(
+            domain = %config.domain,
+            "signing.keys is empty: commits are published UNSIGNED and sites that verify will refuse them"
+        );
+        return Ok(None);
+    };
+    tracing::info!(domain = %config.domain, keys = keys.len(), threshold = key_set.threshold,
+        announced = key_set.keys.len(), "signing every published commit");
+    Ok(Some(ManifestSigner::new(
+        &config.domain,
+        keys,
+        key_set,
+        config.signing.validity_secs,
+        config.signing.renew_before_secs,
+        VersionCounter::new(store.manifest_versions()?),
+    )))
 }
 
 fn all_intent_ids(store: &dyn IntentStore) -> Result<Vec<String>, crate::store::StoreError> {

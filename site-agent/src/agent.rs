@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 use crate::Error;
 use crate::config::Config;
 use crate::context::SiteContext;
-use crate::gitsync::{GitMirror, GitSync};
+use crate::gitsync::trust::TrustStore;
+use crate::gitsync::{GitMirror, GitSync, Verification};
 use crate::keys::SiteKeys;
 use crate::outbox::{self, Outbox};
 use crate::recorder::SiteRecorder;
@@ -295,13 +296,39 @@ async fn start_loops(
         &config.branch,
     )
     .with_access(git);
-    let sync = GitSync::new(ctx.clone(), mirror)?;
+    let sync = GitSync::new(ctx.clone(), mirror, verification(config, &ctx.db)?)?;
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
     tracker.spawn(sync.run(interval, recheck, shutdown.clone()));
     let reporter = StatusReporter::new(ctx, Duration::from_millis(config.heartbeat_interval_ms))?;
     tracker.spawn(reporter.run(shutdown.clone()));
     Ok(tracker)
+}
+
+/// How the sync verifies commits, from the `signing` section (warning loudly when it does not).
+fn verification(config: &Config, db: &sled::Db) -> Result<Verification, Error> {
+    let pinned = config
+        .signing
+        .pinned("signing")
+        .map_err(|e| Error::Config(e.to_string()))?;
+    Ok(match pinned {
+        Some(keys) => {
+            tracing::info!(site = %config.site, keys = keys.keys.len(), threshold = keys.threshold,
+                "verifying every commit against the pinned signing keys");
+            Verification::Signed(TrustStore::new(db.open_tree("trust")?, keys))
+        }
+        None if config.signing.insecure_unsigned => {
+            tracing::warn!(site = %config.site,
+                "signing.insecure_unsigned is set: commits are applied WITHOUT verifying any signature; \
+                 whoever can write to the Git remote decides what this site runs");
+            Verification::Off
+        }
+        None => {
+            tracing::warn!(site = %config.site,
+                "no signing keys are pinned (signing.keys): every commit will be refused");
+            Verification::NoKeys
+        }
+    })
 }
 
 /// Best-effort socket address of an external colony URL (unspecified when it does not resolve).

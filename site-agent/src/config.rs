@@ -1,5 +1,6 @@
 //! The site agent's configuration (see `docs/contracts.md`).
 
+use crate::gitsync::trust::SigningSettings;
 use maestro_common::tls::TlsSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +53,9 @@ pub struct Config {
     /// Mutual TLS with the log server: the site's certificate (identity
     /// `…/domain/<domain>/site/<site>`), key and CA.
     pub tls: TlsSettings,
+    /// The domain's public signing keys this site verifies every commit against, and the
+    /// threshold (see `docs/security.md`, "Signed desired state").
+    pub signing: SigningSettings,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
             reconcilers: BTreeMap::new(),
             tls: TlsSettings::default(),
+            signing: SigningSettings::default(),
         }
     }
 }
@@ -99,6 +104,7 @@ impl maestro_common::config::Validate for Config {
             }
         };
         self.tls.validate("tls")?;
+        self.signing.validate("signing")?;
         maestro_common::tls::check_scheme(&self.tls, "log_server", &self.log_server)?;
         if let Some(c) = &self.colony_url {
             url("colony_url", c)?;

@@ -64,6 +64,7 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
             "domain": "north", "site": "plant-crash", "git_remote": repo.path(),
             "log_server": logs.endpoint(), "sync_interval_ms": 200,
             "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
+            "signing": {"insecure_unsigned": true},
             "reconcilers": {"docker": {"mode": "off"}}
         })
         .to_string(),

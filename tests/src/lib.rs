@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod faults;
+pub mod git_server;
 pub mod hosts;
 pub mod nodes;
 pub mod orders;

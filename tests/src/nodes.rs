@@ -56,6 +56,8 @@ pub struct DomainNodes {
     pub orchestrator: Node,
     /// One site agent per site.
     pub site_agents: Vec<Node>,
+    /// The domain's signing key (the orchestrator signs with it, the sites pin its public key).
+    pub signing: maestro_cli::dev::pki::DevSigningKey,
 }
 
 /// A federation of processes on loopback, with mutual TLS on every hop (certificates of a CA
@@ -175,6 +177,7 @@ impl ProcessFederation {
             let sites = site_names(d);
             let log_url = format!("https://127.0.0.1:{log_port}");
             let domain_tls = tls(&pki.domains[*d])?;
+            let signing = maestro_cli::dev::pki::signing_key(dir, d)?;
             let cfg = config(
                 Component::LogServer,
                 d,
@@ -210,6 +213,7 @@ impl ProcessFederation {
                     "maestro": maestro_url,
                     "heartbeat_interval_ms": 500,
                     "tls": domain_tls,
+                    "signing": {"keys": [signing.private]},
                 }),
             )?;
             let orchestrator = component(
@@ -234,6 +238,7 @@ impl ProcessFederation {
                         "log_server": log_url,
                         "heartbeat_interval_ms": 1000,
                         "tls": tls(&pki.sites[s])?,
+                        "signing": {"keys": [signing.public]},
                     }),
                 )?;
                 site_agents.push(component(
@@ -251,6 +256,7 @@ impl ProcessFederation {
                 log_server,
                 orchestrator,
                 site_agents,
+                signing,
             });
         }
         maestro.start()?;

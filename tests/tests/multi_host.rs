@@ -111,6 +111,7 @@ fn an_order_crosses_real_links_with_mutual_tls_and_sites_behind_nat() -> anyhow:
             "tls": tls(&pki.north)?,
         }),
     )?;
+    let signing = maestro_cli::dev::pki::signing_key(d, "north")?;
     let _domain = node(
         maestro_tests::node_bin!(),
         &hosts.north,
@@ -131,6 +132,7 @@ fn an_order_crosses_real_links_with_mutual_tls_and_sites_behind_nat() -> anyhow:
             "heartbeat_interval_ms": 500,
             "site_unreachable_after_ms": 3000,
             "tls": tls(&pki.north)?,
+            "signing": {"keys": [signing.private]},
         }),
     )?;
     let mut site_nodes = Vec::new();
@@ -151,6 +153,7 @@ fn an_order_crosses_real_links_with_mutual_tls_and_sites_behind_nat() -> anyhow:
                 "log_server": log_url,
                 "heartbeat_interval_ms": 500,
                 "tls": tls(&pki.sites[i])?,
+                "signing": {"keys": [signing.public]},
             }),
         )?);
     }

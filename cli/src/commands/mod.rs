@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod domain;
 pub mod intent;
+pub mod keys;
 pub mod logs;
 pub mod order;
 pub mod pki;

@@ -305,6 +305,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
     for (name, log_url) in names.iter().zip(&log_urls) {
         let sites = site_names(name);
         let remote_repo = fed.data_dir.join(name).join("remote.git");
+        let signing = super::pki::signing_key(&fed.data_dir, name)?;
         let config = domain_orchestrator::Config {
             domain: name.clone(),
             listen: loopback(),
@@ -323,6 +324,10 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
             maestro: Some(fed.maestro_url.clone()),
             heartbeat_interval_ms: opts.domain_heartbeat_interval_ms,
             tls: tls_of.domain(name),
+            signing: domain_orchestrator::signing::SigningSettings {
+                keys: vec![signing.private],
+                ..Default::default()
+            },
             ..Default::default()
         };
         let component = format!("domain {name}");
@@ -349,6 +354,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
             fed.domains[d].log_server_url.clone(),
             fed.domains[d].remote_repo.clone(),
         );
+        let signing = super::pki::signing_key(&fed.data_dir, &domain)?;
         for n in 1..=opts.sites_per_domain {
             let site = format!("{domain}-{n}");
             let data_dir = fed.data_dir.join(&domain).join("sites").join(&site);
@@ -363,6 +369,10 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
                 colony_listen: loopback(),
                 heartbeat_interval_ms: opts.site_heartbeat_interval_ms,
                 tls: tls_of.site(&site),
+                signing: site_agent::gitsync::trust::SigningSettings {
+                    keys: vec![signing.public.clone()],
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let component = format!("site {site}");

@@ -130,3 +130,28 @@ pub fn write_cli_settings(
     std::fs::write(&path, text).map_err(|e| failed("writing maestroctl settings", e))?;
     Ok(path)
 }
+
+/// A domain's signing key in a dev federation.
+#[derive(Debug, Clone)]
+pub struct DevSigningKey {
+    /// The private key file (PKCS#8), for the domain's `signing.keys`.
+    pub private: PathBuf,
+    /// The public key (hex), for its sites' `signing.keys`.
+    pub public: String,
+}
+
+/// The signing key of `domain`, `<data>/keys/<domain>.pk8` (created on first use, kept across
+/// runs on the same data dir, like the CA; made with and without `--insecure`, which is about
+/// TLS only).
+pub fn signing_key(data_dir: &Path, domain: &str) -> Result<DevSigningKey, DevError> {
+    let dir = data_dir.join("keys");
+    let private = dir.join(format!("{domain}.pk8"));
+    if !private.exists() {
+        crate::keys::generate(&dir, domain, true).map_err(|e| failed("signing key", e))?;
+    }
+    let public = crate::keys::public_key(&private).map_err(|e| failed("signing key", e))?;
+    Ok(DevSigningKey {
+        private,
+        public: public.to_string(),
+    })
+}

@@ -259,7 +259,7 @@ fn a_failing_sync_is_a_reason_of_its_site() {
     );
     assert_eq!(
         reasons[0].to_string(),
-        "site s2 cannot sync: git fetch failed: timed out (still running 0123456789ab)"
+        "site s2: git fetch failed: timed out (still running 0123456789ab)"
     );
 }
 

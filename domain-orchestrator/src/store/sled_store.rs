@@ -56,6 +56,11 @@ impl SledStore {
         })
     }
 
+    /// The tree of the manifest version counter (`crate::signing::VersionCounter`).
+    pub fn manifest_versions(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree("manifest_versions")?)
+    }
+
     fn store_if_newer(
         &self,
         id: &str,

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use maestro_common::manifest::{
+    MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
+};
 use maestro_git_transport::RemoteAccess;
 
 use crate::Error;
@@ -17,6 +20,10 @@ pub struct Snapshot {
     pub definitions: Vec<(String, Entry)>,
     /// Entries below `sites/<site>/` as (path relative to that folder, content).
     pub site_files: Vec<(String, Entry)>,
+    /// `manifest.json` at the root, when the commit has one.
+    pub manifest: Option<Entry>,
+    /// `manifest.sig` at the root, when the commit has one.
+    pub signatures: Option<Entry>,
 }
 
 /// Most bytes of one blueprint or definition file.
@@ -163,6 +170,12 @@ impl GitMirror {
             files: 0,
             bytes: 0,
         };
+        snap.manifest = tree
+            .get_name(MANIFEST_FILE)
+            .map(|e| read_root_file(&repo, &e, MAX_MANIFEST_BYTES));
+        snap.signatures = tree
+            .get_name(SIGNATURES_FILE)
+            .map(|e| read_root_file(&repo, &e, MAX_SIGNATURES_BYTES));
         if let Ok(entry) = tree.get_path(Path::new("definitions"))
             && let Some(dir) = entry.to_object(&repo)?.as_tree()
         {
@@ -243,6 +256,23 @@ pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, Stri
     let (order, rest) = rest.split_once(", intent ")?;
     let intent = rest.strip_suffix(')')?;
     (intent == intent_id).then(|| Some((generation.trim().parse().ok()?, order.to_string())))?
+}
+
+/// A file at the root of a commit, at most `max` bytes (its size read from the object header).
+fn read_root_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) -> Entry {
+    if entry.kind() != Some(git2::ObjectType::Blob) {
+        return Entry::NotAFile;
+    }
+    match repo.odb().and_then(|odb| odb.read_header(entry.id())) {
+        Ok((size, _)) if size > max => {
+            Entry::Refused(format!("{size} bytes, over the limit of {max} bytes"))
+        }
+        Ok(_) => match repo.find_blob(entry.id()) {
+            Ok(b) => Entry::File(b.content().to_vec()),
+            Err(e) => Entry::Refused(format!("unreadable: {e}")),
+        },
+        Err(e) => Entry::Refused(format!("unreadable: {e}")),
+    }
 }
 
 /// The path of a remote that is a local path or a `file://` URL.

@@ -6,7 +6,9 @@ pub mod mirror;
 pub mod order;
 pub mod state;
 mod sync;
+pub mod trust;
+pub mod verify;
 
 pub use mirror::{Entry, GitMirror, Snapshot};
 pub use state::{SharedSyncState, SyncState};
-pub use sync::GitSync;
+pub use sync::{GitSync, Verification};

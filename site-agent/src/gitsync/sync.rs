@@ -15,6 +15,10 @@ use crate::context::SiteContext;
 use crate::report::refusal;
 use crate::report::removals::{PendingRemoval, Removals};
 
+mod verification;
+
+pub use verification::Verification;
+
 const APPLIED_KEY: &[u8] = b"git/applied";
 /// Longest pause between rounds while blueprints wait for their dependencies.
 const WAITING_RECHECK: Duration = Duration::from_secs(2);
@@ -35,6 +39,10 @@ pub struct GitSync {
     waiting_logged: BTreeMap<String, String>,
     /// The colony's refusal last reported per blueprint: (intent generation, reason).
     refusals_reported: BTreeMap<String, (u64, String)>,
+    /// How commits are verified before they are applied.
+    verification: Verification,
+    /// The commit refused last and the sentence reported for it.
+    refused: Option<(String, String)>,
 }
 
 /// What one apply did.
@@ -54,8 +62,13 @@ pub struct ApplyOutcome {
 }
 
 impl GitSync {
-    /// A sync of `mirror` into the colony of `ctx`.
-    pub fn new(ctx: SiteContext, mirror: GitMirror) -> Result<Self, Error> {
+    /// A sync of `mirror` into the colony of `ctx`, applying only commits that pass
+    /// `verification`.
+    pub fn new(
+        ctx: SiteContext,
+        mirror: GitMirror,
+        verification: Verification,
+    ) -> Result<Self, Error> {
         let meta = ctx.db.open_tree("meta")?;
         ctx.sync.restore(
             meta.get(APPLIED_KEY)?
@@ -71,6 +84,8 @@ impl GitSync {
             fetch_failing: false,
             waiting_logged: BTreeMap::new(),
             refusals_reported: BTreeMap::new(),
+            verification,
+            refused: None,
         })
     }
 
@@ -129,9 +144,12 @@ impl GitSync {
             }
             Err(e) => {
                 tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
-                self.ctx
-                    .sync
-                    .failed(format!("git fetch failed: {e}"), now_millis());
+                // Offline for longer than the manifest is valid: it says so too.
+                let message = match self.stale_note()? {
+                    Some(stale) => format!("git fetch failed: {e}; {stale}"),
+                    None => format!("git fetch failed: {e}"),
+                };
+                self.ctx.sync.failed(message, now_millis());
                 if !self.fetch_failing {
                     self.fetch_failing = true;
                     self.ctx.outbox.log(
@@ -150,12 +168,24 @@ impl GitSync {
         if applied.as_deref() == Some(tip.as_str()) && self.checked && !force {
             if !self.fetch_failing {
                 self.ctx.sync.applied(&tip, now_millis());
-                self.ctx.sync.healthy();
+                self.settle()?;
             }
+            return Ok(None);
+        }
+        if let Some((commit, sentence)) = &self.refused
+            && *commit == tip
+            && !force
+        {
+            self.ctx.sync.failed(sentence.clone(), now_millis());
             return Ok(None);
         }
         let (mirror, site, commit) = (self.mirror.clone(), self.ctx.site.clone(), tip.clone());
         let snapshot = blocking(move || mirror.snapshot(&commit, &site)).await?;
+        if let Err(reason) = self.verify(&snapshot).await? {
+            self.refuse(&tip, &reason);
+            return Ok(None);
+        }
+        self.refused = None;
         let outcome = match self.apply(&snapshot, applied.as_deref()).await {
             Ok(o) => o,
             Err(e) => {
@@ -171,7 +201,7 @@ impl GitSync {
             self.checked = true;
             self.ctx.sync.applied(&tip, now_millis());
             if !self.fetch_failing {
-                self.ctx.sync.healthy();
+                self.settle()?;
             }
         } else if !outcome.errors.is_empty() {
             self.ctx.sync.failed(

@@ -162,6 +162,12 @@ pub fn agent_config(
         // These tests are about the process reconciler; Docker is exercised in `tests/`.
         reconcilers: [("docker".to_string(), serde_json::json!({"mode": "off"}))].into(),
         tls: maestro_common::tls::TlsSettings::insecure(),
+        // These tests write commits straight to the remote; signed commits are tested in
+        // `gitsync::verify` and end to end in `tests/tests/signed_state.rs`.
+        signing: site_agent::gitsync::trust::SigningSettings {
+            insecure_unsigned: true,
+            ..Default::default()
+        },
     }
 }
 

@@ -1,0 +1,152 @@
+use super::*;
+use std::collections::BTreeMap;
+
+fn keys(n: usize) -> Vec<SigningKey> {
+    (0..n).map(|_| SigningKey::generate().unwrap().0).collect()
+}
+
+fn sample(set: KeySet) -> Manifest {
+    let files: BTreeMap<String, Vec<u8>> = BTreeMap::from([
+        (
+            "sites/north-1/ProcessDeployment/web.json".into(),
+            b"{}".to_vec(),
+        ),
+        (
+            "definitions/ProcessDeployment.json".into(),
+            b"{\"k\":1}".to_vec(),
+        ),
+    ]);
+    Manifest::of_files(
+        "north",
+        7,
+        1_700_000_000_000,
+        1_700_000_600_000,
+        set,
+        files.iter().map(|(p, c)| (p, c.as_slice())),
+    )
+}
+
+#[test]
+fn the_bytes_are_canonical_and_round_trip() {
+    let k = keys(1);
+    let set = KeySet::new("s", 1, vec![k[0].public()]).unwrap();
+    let m = sample(set);
+    let bytes = m.to_bytes();
+    let parsed = Manifest::parse(&bytes).unwrap();
+    assert_eq!(parsed, m);
+    assert_eq!(parsed.to_bytes(), bytes, "same manifest, same bytes");
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains("\"issued_at\": \"2023-11-14T22:13:20.000Z\""),
+        "{text}"
+    );
+    assert_eq!(
+        m.files["sites/north-1/ProcessDeployment/web.json"],
+        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    );
+    assert_eq!(m.files_under("sites/north-1/").count(), 1);
+    assert_eq!(m.files_under("sites/north-2/").count(), 0);
+}
+
+#[test]
+fn invalid_manifests_are_refused_naming_the_field() {
+    let k = keys(1);
+    let set = KeySet::new("s", 1, vec![k[0].public()]).unwrap();
+    let good = String::from_utf8(sample(set).to_bytes()).unwrap();
+    let cases = [
+        (good.replace("maestro.manifest/v1", "v0"), "format"),
+        (good.replace("\"north\"", "\"no/rth\""), "domain"),
+        (
+            good.replace("2023-11-14T22:13:20.000Z", "yesterday"),
+            "issued_at",
+        ),
+        (
+            good.replace("2023-11-14T22:23:20.000Z", "2023-11-14T22:13:20.000Z"),
+            "expires_at",
+        ),
+        (
+            good.replace("\"threshold\": 1", "\"threshold\": 2"),
+            "key_set.threshold",
+        ),
+        (
+            good.replace("sites/north-1/ProcessDeployment/web.json", "sites/../x"),
+            "files[\"sites/../x\"]",
+        ),
+        (
+            good.replace("definitions/", "other/"),
+            "files[\"other/ProcessDeployment.json\"]",
+        ),
+        (
+            good.replace("44136fa3", "44136FA3"),
+            "files[\"sites/north-1/ProcessDeployment/web.json\"]",
+        ),
+        (good.replace("\"version\"", "\"extra\": 1, \"version\""), ""),
+    ];
+    for (text, field) in cases {
+        let e = Manifest::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+    }
+    let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
+    assert!(
+        Manifest::parse(&big)
+            .unwrap_err()
+            .reason
+            .contains("over the limit")
+    );
+}
+
+#[test]
+fn a_threshold_counts_distinct_keys_of_the_set_only() {
+    let k = keys(3);
+    let set = KeySet::new("s", 2, vec![k[0].public(), k[1].public()]).unwrap();
+    let m = sample(set.clone()).to_bytes();
+    // One key signing twice is one signer.
+    let mut doubled = Signatures::sign(&m, &k[..1]);
+    doubled
+        .signatures
+        .extend(Signatures::sign(&m, &k[..1]).signatures);
+    assert_eq!(set.valid_signers(&m, &doubled), 1);
+    assert!(!set.is_satisfied(&m, &doubled));
+    // A key outside the set does not count.
+    let with_outsider = Signatures::sign(&m, &[keys(1).remove(0)]);
+    assert_eq!(set.valid_signers(&m, &with_outsider), 0);
+    // Two of two.
+    let both = Signatures::sign(&m, &k[..2]);
+    assert!(set.is_satisfied(&m, &both));
+    // A signature of other bytes does not count.
+    let mut other = m.clone();
+    other[0] = b' ';
+    assert_eq!(set.valid_signers(&other, &both), 0);
+    // The file round-trips.
+    assert_eq!(Signatures::parse(&both.to_bytes()).unwrap(), both);
+}
+
+#[test]
+fn key_sets_and_signature_files_are_validated() {
+    let k = keys(2);
+    let e = KeySet::new("pinned", 1, vec![k[0].public(), k[0].public()]).unwrap_err();
+    assert_eq!(e.field, "pinned.keys[1]");
+    assert_eq!(
+        KeySet::new("pinned", 0, vec![k[0].public()])
+            .unwrap_err()
+            .field,
+        "pinned.threshold"
+    );
+    assert_eq!(
+        KeySet::new("pinned", 1, vec![]).unwrap_err().field,
+        "pinned.keys"
+    );
+    assert_eq!(PublicKey::parse("k", "zz").unwrap_err().field, "k");
+    let pk = k[1].public();
+    assert_eq!(PublicKey::parse("k", &pk.to_string()).unwrap(), pk);
+    let bad = br#"{"signatures": [{"key": "00", "signature": "00"}]}"#;
+    assert_eq!(
+        Signatures::parse(bad).unwrap_err().field,
+        "signatures[0].key"
+    );
+    assert!(Signatures::parse(b"[]").is_err());
+    // Reordered keys are the same set.
+    let a = KeySet::new("s", 1, vec![k[0].public(), k[1].public()]).unwrap();
+    let b = KeySet::new("s", 1, vec![k[1].public(), k[0].public()]).unwrap();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+}
