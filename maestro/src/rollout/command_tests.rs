@@ -303,3 +303,27 @@ fn a_site_that_fell_back_is_rolled_back_with_the_others() {
         }
     );
 }
+
+#[test]
+fn a_baking_wave_pauses_and_resumes_to_baking() {
+    let r = rollout(&strategy(&[1, 1]), &sites(2));
+    let (r, _) = go(&r, &input([]), T0);
+    let up = input([("s00", healthy(NEW, T0, T0 + 1))]);
+    let (r, _) = go(&r, &up, T0 + 1);
+    assert_eq!(r.phase, Phase::Baking { wave: 0 });
+    let (r, actions) = go(&r, &with(Command::Pause, up.clone()), T0 + 2);
+    assert_eq!(
+        r.phase,
+        Phase::Paused {
+            wave: 0,
+            at_ms: T0 + 2
+        }
+    );
+    assert!(
+        actions.is_empty(),
+        "the site still bakes, for the same reason"
+    );
+    let (r, actions) = go(&r, &with(Command::Resume, up), T0 + 3);
+    assert_eq!(r.phase, Phase::Baking { wave: 0 });
+    assert!(actions.is_empty());
+}

@@ -1,10 +1,10 @@
 //! Builders shared by the rollout tests.
 
-use super::state::{Health, Input, Rollout, SiteReport};
 use super::strategy::{
     LabelMatch, SilentPolicy, SiteOrder, Strategy, Threshold, WaveGate, WaveSizes,
 };
 use super::waves::TargetSite;
+use super::{Health, Input, Rollout, SiteReport};
 
 /// The start of every test's clock.
 pub const T0: i64 = 1_000_000;

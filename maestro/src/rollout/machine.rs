@@ -11,11 +11,10 @@
 //! failed and enough succeeded; enough failures abort at once; an abort returns exactly the
 //! sites that changed; a pause starts no site and passes no wave, but failures still abort.
 
-use super::state::{
-    AbortReason, Action, Command, Failure, Health, Input, Phase, Rollout, SiteReport, SiteState,
-    WaitReason, WaveTally,
-};
-use std::collections::BTreeMap;
+use super::action::Action;
+use super::input::{Command, Health, Input, SiteReport};
+use super::observe::{healthy_since, ms, report, silent, wait_reasons};
+use super::state::{AbortReason, Failure, Phase, Rollout, SiteState, WaveTally};
 
 /// One step of `rollout` at `now_ms`, reading `input`.
 pub fn step(rollout: &Rollout, input: &Input, now_ms: i64) -> (Rollout, Vec<Action>) {
@@ -77,31 +76,6 @@ fn pass(r: &mut Rollout, input: &Input, now_ms: i64, actions: &mut Vec<Action>) 
         Phase::Paused { wave, .. } => wave_pass(r, wave, true, input, now_ms, actions),
         Phase::RollingBack { reason } => rollback_pass(r, reason, input, now_ms, actions),
         Phase::RolledBack { .. } | Phase::Completed => {}
-    }
-}
-
-fn report<'a>(input: &'a Input, site: &str) -> std::borrow::Cow<'a, SiteReport> {
-    input.reports.get(site).map_or_else(
-        || std::borrow::Cow::Owned(SiteReport::default()),
-        std::borrow::Cow::Borrowed,
-    )
-}
-
-fn ms(d: u64) -> i64 {
-    i64::try_from(d).unwrap_or(i64::MAX)
-}
-
-/// Unheard for the report timeout since the later of its start and its last report.
-fn silent(r: &Rollout, started_ms: i64, rep: &SiteReport, now_ms: i64) -> bool {
-    let heard = started_ms.max(rep.last_heard_ms);
-    now_ms.saturating_sub(heard) >= ms(r.gate.report_timeout_ms)
-}
-
-/// `Some(since)` when the site reports healthy at the new generation.
-fn healthy_since(r: &Rollout, rep: &SiteReport) -> Option<i64> {
-    match rep.health {
-        Health::Healthy { since_ms } if rep.generation == r.generation => Some(since_ms),
-        _ => None,
     }
 }
 
@@ -291,65 +265,5 @@ fn rollback_pass(
     if left == 0 {
         r.phase = Phase::RolledBack { reason };
         actions.push(Action::RolledBack);
-    }
-}
-
-/// Which sites hold the rollout now, and why.
-fn wait_reasons(r: &Rollout, input: &Input, now_ms: i64) -> BTreeMap<String, WaitReason> {
-    let mut out = BTreeMap::new();
-    let (wave, paused) = match &r.phase {
-        Phase::Rolling { wave } | Phase::Baking { wave } => (*wave, false),
-        Phase::Paused { wave, .. } => (*wave, true),
-        Phase::RollingBack { .. } => {
-            for (name, site) in &r.sites {
-                if let SiteState::RollingBack { at_ms } = site {
-                    let rep = report(input, name);
-                    let why = if silent(r, *at_ms, &rep, now_ms) {
-                        not_reporting(&rep)
-                    } else {
-                        WaitReason::Returning { since_ms: *at_ms }
-                    };
-                    out.insert(name.clone(), why);
-                }
-            }
-            return out;
-        }
-        _ => return out,
-    };
-    let full = r.changing() >= usize::try_from(r.max_changing).unwrap_or(usize::MAX);
-    for name in r.waves.get(wave).into_iter().flatten() {
-        let rep = report(input, name);
-        let why = match r.sites.get(name) {
-            Some(SiteState::Waiting) => match &rep.maintenance {
-                Some(reason) => WaitReason::Maintenance {
-                    reason: reason.clone(),
-                },
-                None if full && !paused => WaitReason::MaxChanging {
-                    limit: r.max_changing,
-                },
-                None => continue,
-            },
-            Some(SiteState::Started { at_ms }) => {
-                match (&rep.maintenance, healthy_since(r, &rep)) {
-                    (Some(reason), _) => WaitReason::Maintenance {
-                        reason: reason.clone(),
-                    },
-                    _ if silent(r, *at_ms, &rep, now_ms) => not_reporting(&rep),
-                    (None, Some(since)) => WaitReason::Baking {
-                        until_ms: since.saturating_add(ms(r.gate.bake_ms)),
-                    },
-                    (None, None) => WaitReason::Converging { started_ms: *at_ms },
-                }
-            }
-            _ => continue,
-        };
-        out.insert(name.clone(), why);
-    }
-    out
-}
-
-fn not_reporting(rep: &SiteReport) -> WaitReason {
-    WaitReason::NotReporting {
-        last_heard_ms: (rep.last_heard_ms > 0).then_some(rep.last_heard_ms),
     }
 }

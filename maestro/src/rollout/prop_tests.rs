@@ -4,11 +4,11 @@
 
 use super::fixtures::{NEW, OLD, T0};
 use super::sim::{Behaviour, Fleet};
-use super::state::{Action, Command, Input, Phase, Rollout, SiteState};
 use super::step;
 use super::strategy::Strategy as RolloutStrategy;
 use super::strategy::{SilentPolicy, Threshold, WaveGate, WaveSizes};
 use super::waves::{TargetSite, plan_waves};
+use super::{Action, Command, Input, Phase, Rollout, SiteState};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! a while to converge, and then behave as they were told to (healthy, failing, silent).
 
 use super::fixtures::{NEW, OLD};
-use super::state::{Action, Health, Input, Rollout, SiteReport};
+use super::{Action, Health, Input, Rollout, SiteReport};
 use std::collections::BTreeMap;
 
 /// How long a site takes to run a generation it was told to run.

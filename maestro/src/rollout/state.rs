@@ -1,7 +1,8 @@
-//! The data of a rollout: its state (phase, per-site records, waves passed), the inputs a step
-//! reads (site reports, an operator command) and the actions it returns. Times are ms since the
-//! epoch and are only ever stored, never read from a clock: reasons carry timestamps, not ages.
+//! The state of a rollout, stored as it is: its waves, its phase, what happened to each site and
+//! the waves that passed. Times are ms since the epoch, only ever stored, never read from a
+//! clock.
 
+use super::action::WaitReason;
 use super::strategy::{Strategy, WaveGate};
 use super::waves::{TargetSite, plan_waves};
 use maestro_common::FieldError;
@@ -139,138 +140,6 @@ impl SiteState {
     pub fn changed(&self) -> bool {
         !matches!(self, Self::Waiting)
     }
-}
-
-/// Why a site holds the rollout for now (timestamps, never ages).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WaitReason {
-    /// Started, not yet healthy at the new generation.
-    Converging {
-        /// When it was started.
-        started_ms: i64,
-    },
-    /// Healthy at the new generation; counts once a report after this time confirms it.
-    Baking {
-        /// End of the bake time.
-        until_ms: i64,
-    },
-    /// Not heard within the report timeout; it holds its wave.
-    NotReporting {
-        /// When it was last heard (`None` = never).
-        last_heard_ms: Option<i64>,
-    },
-    /// A maintenance window holds disruptive changes at the site.
-    Maintenance {
-        /// As the site's policy said it.
-        reason: String,
-    },
-    /// As many sites as allowed are changing already.
-    MaxChanging {
-        /// The limit.
-        limit: u32,
-    },
-    /// Told to return to the previous generation, not there yet.
-    Returning {
-        /// When it was told.
-        since_ms: i64,
-    },
-}
-
-/// An operator's command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Command {
-    /// Start no more sites and advance no wave.
-    Pause,
-    /// Carry on after a pause.
-    Resume,
-    /// Stop and return every site that changed to the previous generation.
-    Abort,
-}
-
-/// How a site's workload is, as the site last reported it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    /// Nothing known.
-    #[default]
-    Unknown,
-    /// Not healthy yet (starting, converging).
-    Progressing,
-    /// Healthy since this time.
-    Healthy {
-        /// Since when.
-        since_ms: i64,
-    },
-    /// Failed.
-    Failed {
-        /// Why.
-        reason: String,
-        /// Failed attempts in a row.
-        attempts: u32,
-    },
-}
-
-/// What is known about one site (the default: never heard).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SiteReport {
-    /// Generation the site runs (0 = none).
-    pub generation: u64,
-    /// Its health at that generation.
-    pub health: Health,
-    /// It returned by itself from this generation to its previous one after repeated failures.
-    pub fell_back_from: Option<u64>,
-    /// When it was last heard (0 = never).
-    pub last_heard_ms: i64,
-    /// A maintenance window holds disruptive changes, with its reason.
-    pub maintenance: Option<String>,
-}
-
-/// What one step reads besides the state and the time.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Input {
-    /// Reports by site name (a site without one was never heard).
-    pub reports: BTreeMap<String, SiteReport>,
-    /// An operator's command, if one arrived.
-    pub command: Option<Command>,
-}
-
-/// What the caller must do: data, carried out by whoever owns the I/O.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Move these sites of this wave to the new generation.
-    StartSites {
-        /// Index of the wave.
-        wave: usize,
-        /// Site names.
-        sites: Vec<String>,
-    },
-    /// The previous wave passed; this wave starts.
-    Advance {
-        /// Index of the wave now rolling.
-        wave: usize,
-    },
-    /// The rollout is aborted.
-    Abort {
-        /// Why.
-        reason: AbortReason,
-    },
-    /// Return these sites (every one that changed) to the previous generation.
-    RollBack {
-        /// Site names.
-        sites: Vec<String>,
-    },
-    /// Every site that changed is back at the previous generation.
-    RolledBack,
-    /// Every wave passed.
-    Complete,
-    /// These sites hold the rollout, for these reasons (sent when the reasons change).
-    Wait {
-        /// Reason by site name.
-        sites: BTreeMap<String, WaitReason>,
-    },
 }
 
 /// The tally of a wave that passed its gate.
