@@ -95,7 +95,7 @@ pub enum Failure {
     },
     /// It failed repeatedly at the new generation and returned to the previous one by itself.
     FellBack {
-        /// Failed attempts it reported.
+        /// Failed attempts it reported (`fall_back_after` when it only said it fell back).
         attempts: u32,
     },
 }
