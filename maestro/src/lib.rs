@@ -34,6 +34,7 @@ pub mod plan;
 pub mod registry;
 pub mod request;
 pub mod resolve;
+pub mod rollout;
 pub mod rollup;
 pub mod server;
 pub mod status_watch;
