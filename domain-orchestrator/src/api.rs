@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The domain's policy refuses the intent.
+    #[error(transparent)]
+    Policy(crate::policy::Refusal),
 }
 
 impl From<ApiError> for tonic::Status {
@@ -38,6 +41,7 @@ impl From<ApiError> for tonic::Status {
         match e {
             ApiError::Invalid(f) => f.into(),
             ApiError::NotFound(_) => tonic::Status::not_found(e.to_string()),
+            ApiError::Policy(r) => tonic::Status::failed_precondition(r.to_string()),
             ApiError::Store(StoreError::Sled(s)) => {
                 maestro_common::durable::status("intent store", &s)
             }
@@ -71,8 +75,12 @@ impl IntentApi {
             .map_err(|e| e.within("intent"))?;
         if !intent.deleted {
             let sites = intent.target_sites(&self.ctx.sites);
-            translator::render_intent(&intent, &self.ctx.domain, &sites)
+            let rendered = translator::render_intent(&intent, &self.ctx.domain, &sites)
                 .map_err(|e| e.within("intent"))?;
+            self.ctx.policy.check(&intent, &rendered).map_err(|refusal| {
+                tracing::warn!(intent.id = %intent.id, rule = refusal.rule, reason = %refusal.reason, "intent refused");
+                ApiError::Policy(refusal)
+            })?;
         }
         let outcome = self.ctx.store.apply(&intent)?;
         self.stored(&intent.id, outcome).await

@@ -52,6 +52,9 @@ pub struct Config {
     /// Mutual TLS of the orchestrator's server and of its calls to maestro and the log server:
     /// its certificate (identity `…/domain/<domain>`), key and CA.
     pub tls: TlsSettings,
+    /// What the domain accepts from maestro (see [`crate::policy`]); empty: anything its sites
+    /// can run.
+    pub policy: crate::policy::Policy,
     /// The ed25519 keys that sign every published commit's manifest, the key set it announces
     /// and its validity (see `docs/security.md`, "Signed desired state").
     pub signing: SigningSettings,
@@ -77,6 +80,7 @@ impl Default for Config {
             heartbeat_interval_ms: 5000,
             site_unreachable_after_ms: 30_000,
             tls: TlsSettings::default(),
+            policy: crate::policy::Policy::default(),
             signing: SigningSettings::default(),
         }
     }
@@ -111,6 +115,7 @@ impl Validate for Config {
         }
         self.tls.validate("tls")?;
         self.signing.validate("signing")?;
+        self.policy.validate("policy")?;
         if let Some(a) = &self.advertise {
             check_scheme(&self.tls, "advertise", a)?;
         }

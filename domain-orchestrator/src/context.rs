@@ -25,6 +25,8 @@ pub(crate) struct RunError {
 
 /// Shared state of the reconcilers.
 pub struct Context {
+    /// What the domain accepts.
+    pub policy: crate::policy::Policy,
     /// This domain.
     pub domain: String,
     /// Sites of this domain.
@@ -70,12 +72,19 @@ impl Context {
             repo,
             hub,
             publish_lock: tokio::sync::Mutex::new(()),
+            policy: crate::policy::Policy::default(),
             site_unreachable_after_ms: crate::Config::default().site_unreachable_after_ms,
             applied_at: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::watch::Sender::new(0),
             backoffs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets the policy intents must keep to (default: everything is accepted).
+    pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Sets the silence after which a target site is unreachable (0 = never).

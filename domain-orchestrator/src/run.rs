@@ -104,7 +104,8 @@ pub async fn run_with_context(
             Arc::new(repo),
             hub,
         )
-        .with_site_unreachable_after_ms(config.site_unreachable_after_ms),
+        .with_site_unreachable_after_ms(config.site_unreachable_after_ms)
+        .with_policy(config.policy.clone()),
     );
     let intents = all_intent_ids(store.as_ref())?;
     for id in &intents {

@@ -23,6 +23,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum DomainView {
     Failed(StatusReason),
+    /// The domain refused the intent for good (its policy, an invalid intent): final for that
+    /// domain only; the others go on.
+    Rejected(StatusReason),
     Unreachable(StatusReason),
     Undelivered(StatusReason),
     Done,
@@ -157,7 +160,7 @@ fn domain_view(
 ) -> DomainView {
     let domain = dp.domain.clone();
     if dp.delivery == Delivery::Rejected {
-        return DomainView::Failed(StatusReason::Rejected {
+        return DomainView::Rejected(StatusReason::Rejected {
             domain,
             reason: dp.message.clone(),
         });
@@ -211,7 +214,7 @@ fn rank(v: &DomainView) -> Option<(u8, OrderState, &StatusReason)> {
         DomainView::Unreachable(r) => Some((1, OrderState::Pending, r)),
         DomainView::Undelivered(r) => Some((2, OrderState::Pending, r)),
         DomainView::Working(r) => Some((3, OrderState::InProgress, r)),
-        DomainView::Done => None,
+        DomainView::Done | DomainView::Rejected(_) => None,
     }
 }
 
@@ -235,13 +238,21 @@ fn item_state(
         })
         .collect();
     // The first domain in the strongest view decides: failed, unreachable, undelivered, working.
-    views
-        .iter()
-        .filter_map(rank)
-        .min_by_key(|(rank, _, _)| *rank)
-        .map_or((OrderState::Completed, None), |(_, state, r)| {
-            (state, Some(r.clone()))
-        })
+    if let Some((_, state, r)) = views.iter().filter_map(rank).min_by_key(|(rank, _, _)| *rank) {
+        return (state, Some(r.clone()));
+    }
+    // Every domain is done or refused the intent: refusals make the item partial (failed when
+    // every domain refused), with the first refusal as the reason.
+    let refused = views.iter().find_map(|v| match v {
+        DomainView::Rejected(r) => Some(r.clone()),
+        _ => None,
+    });
+    let any_done = views.iter().any(|v| matches!(v, DomainView::Done));
+    match refused {
+        None => (OrderState::Completed, None),
+        Some(r) if any_done => (OrderState::Partial, Some(r)),
+        Some(r) => (OrderState::Failed, Some(r)),
+    }
 }
 
 fn order_state(items: &[OrderItem]) -> Option<OrderState> {

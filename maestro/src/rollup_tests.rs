@@ -550,3 +550,30 @@ fn an_order_too_large_for_one_reply_is_sent_without_its_per_site_progress() {
     assert!(!small.site_detail_omitted);
     assert_eq!(small.items[0].domains[0].sites.len(), 1024);
 }
+
+#[test]
+fn a_domain_that_refuses_leaves_the_others_to_finish_and_the_item_partial() {
+    let o = order(vec![item(
+        "1",
+        Action::Add,
+        vec![
+            dp("north", 1, Delivery::Acknowledged),
+            dp("south", 1, Delivery::Rejected),
+        ],
+    )]);
+    let refused = Some(StatusReason::Rejected {
+        domain: "south".into(),
+        reason: String::new(),
+    });
+    // North still working: the item goes on, not failed.
+    let working = BTreeMap::from([status("north", 1, ServiceState::Reserved)]);
+    let r = roll_up(&o, &working, &live(&["north", "south"]), NOW);
+    assert_eq!(r.items[0].state, OrderState::InProgress);
+    assert!(!r.state.is_final());
+    // North done: partial, with south's refusal as the reason.
+    let done = BTreeMap::from([status("north", 1, ServiceState::Active)]);
+    let r = roll_up(&o, &done, &live(&["north", "south"]), NOW);
+    assert_eq!(r.items[0].state, OrderState::Partial);
+    assert_eq!(r.items[0].status_reason, refused);
+    assert_eq!(r.state, OrderState::Partial);
+}
