@@ -238,7 +238,11 @@ fn item_state(
         })
         .collect();
     // The first domain in the strongest view decides: failed, unreachable, undelivered, working.
-    if let Some((_, state, r)) = views.iter().filter_map(rank).min_by_key(|(rank, _, _)| *rank) {
+    if let Some((_, state, r)) = views
+        .iter()
+        .filter_map(rank)
+        .min_by_key(|(rank, _, _)| *rank)
+    {
         return (state, Some(r.clone()));
     }
     // Every domain is done or refused the intent: refusals make the item partial (failed when
