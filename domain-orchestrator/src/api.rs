@@ -99,17 +99,7 @@ impl IntentApi {
     async fn stored(&self, id: &str, outcome: ApplyOutcome) -> Result<ApplyOutcome, ApiError> {
         // Flushed before acknowledging, also for no-ops: a concurrent equal apply may not be durable yet.
         self.ctx.store.flush().await?;
-        intents_stored().add(
-            1,
-            &[opentelemetry::KeyValue::new(
-                "outcome",
-                if outcome.changed {
-                    "changed"
-                } else {
-                    "unchanged"
-                },
-            )],
-        );
+        crate::metrics::intent_stored(outcome.changed);
         if outcome.changed
             && let Some(intent) = self.ctx.store.get(id)?
         {
@@ -192,20 +182,4 @@ fn fitting(records: &[pb::IntentRecord], budget: usize) -> usize {
         .count()
         .max(1)
         .min(records.len())
-}
-
-/// `maestro.domain.intents.stored`: intent applies and deletes acknowledged, by whether they
-/// changed anything (`changed`, `unchanged`: a retry or an older generation).
-fn intents_stored() -> &'static opentelemetry::metrics::Counter<u64> {
-    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
-        std::sync::OnceLock::new();
-    C.get_or_init(|| {
-        maestro_common::telemetry::metrics::meter()
-            .u64_counter("maestro.domain.intents.stored")
-            .with_unit("{intent}")
-            .with_description(
-                "Intent applies and deletes acknowledged, by whether they changed anything",
-            )
-            .build()
-    })
 }

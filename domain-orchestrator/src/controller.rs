@@ -102,9 +102,11 @@ async fn run_once(
         }
     };
     let span = tracing::info_span!("reconcile", intent.id = %id, generation = intent.generation, reason = ?reason);
+    let started = std::time::Instant::now();
     let result = reconcile(intent.clone(), reason, ctx.clone())
         .instrument(span)
         .await;
+    crate::metrics::reconciled(result.is_ok(), started.elapsed().as_secs_f64());
     let (action, next_reason) = match result {
         Ok(action) => {
             ctx.set_error(&id, None);

@@ -89,14 +89,15 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
         0 => observed_at,
         t => t,
     };
-    ctx.observed.heard(
-        &record.site,
-        if heard == 0 {
-            maestro_common::time::now_millis()
-        } else {
-            heard
-        },
-    )?;
+    let heard = if heard == 0 {
+        maestro_common::time::now_millis()
+    } else {
+        heard
+    };
+    ctx.observed.heard(&record.site, heard)?;
+    if ctx.sites.contains(&record.site) {
+        crate::metrics::site_heard(&record.site, heard);
+    }
     match &record.body {
         Some(Body::Status(s)) if !record.blueprint.is_empty() => {
             let observed = ObservedBlueprint {

@@ -17,6 +17,7 @@ pub mod git;
 pub mod hub;
 pub mod intent;
 pub mod liveness;
+pub mod metrics;
 pub mod policy;
 pub mod reconcile;
 pub mod registration;

@@ -122,7 +122,11 @@ pub async fn reconcile(
     let files = desired_tree(&intent.id, &next, &others);
     let message = commit_message(&intent);
     let repo = ctx.repo.clone();
-    let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await??;
+    let started = std::time::Instant::now();
+    let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    crate::metrics::published(published.as_ref().ok().map(|p| p.changed), seconds);
+    let published = published?;
     // Sites report the commit they applied; its number tells whether it holds this publish.
     ctx.store.record_commit(&published.commit)?;
     if published.changed || next.commit.is_none() {

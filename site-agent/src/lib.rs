@@ -16,6 +16,7 @@ pub mod context;
 mod error;
 pub mod gitsync;
 pub mod keys;
+pub mod metrics;
 pub mod outbox;
 pub mod reconcilers;
 mod recorder;

@@ -121,7 +121,8 @@ impl Outbox {
     ) -> Result<Self, Error> {
         let records = db.open_tree("outbox")?;
         let meta = db.open_tree("outbox-meta")?;
-        let state = load_state(&records, &meta)?;
+        let state = Arc::new(Mutex::new(load_state(&records, &meta)?));
+        crate::metrics::watch_outbox(Arc::downgrade(&state), |st: &State| st.pending);
         Ok(Self {
             records,
             meta,
@@ -129,7 +130,7 @@ impl Outbox {
             domain: domain.to_string(),
             site: site.to_string(),
             max_records: max_records.max(2),
-            state: Arc::new(Mutex::new(state)),
+            state,
         })
     }
 

@@ -13,8 +13,8 @@
 //! Mending the link ([`Link::mend`]) lets new connections through again.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ enum State {
 /// A TCP relay from a loopback port to `target`; stops when dropped.
 pub struct Link {
     addr: SocketAddr,
-    target: SocketAddr,
+    target: Arc<OnceLock<SocketAddr>>,
     state: watch::Sender<State>,
     accepted: Arc<AtomicU64>,
     stop: CancellationToken,
@@ -48,6 +48,15 @@ impl Link {
     /// Starts relaying 127.0.0.1:<ephemeral> to `target`, on the tokio runtime this is called
     /// from (it is not async, so that a config-writing closure can call it).
     pub fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let link = Self::listen()?;
+        link.connect_to(target);
+        Ok(link)
+    }
+
+    /// Binds the relay's port now and relays once [`Link::connect_to`] names the target (until
+    /// then connections are reset). Binding before the servers pick their ports keeps the
+    /// relay from taking a port one of them picked but has not bound yet.
+    pub fn listen() -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
@@ -55,9 +64,10 @@ impl Link {
         let (state, _) = watch::channel(State::Up);
         let stop = CancellationToken::new();
         let accepted = Arc::new(AtomicU64::new(0));
+        let target = Arc::new(OnceLock::new());
         let link = Self {
             addr,
-            target,
+            target: target.clone(),
             state,
             accepted: accepted.clone(),
             stop: stop.clone(),
@@ -72,7 +82,11 @@ impl Link {
                 let Ok((inbound, _)) = conn else { continue };
                 accepted.fetch_add(1, Ordering::Relaxed);
                 let _ = inbound.set_nodelay(true);
-                tokio::spawn(relay(inbound, target, states.subscribe(), stop.clone()));
+                let Some(to) = target.get().copied() else {
+                    reset(inbound);
+                    continue;
+                };
+                tokio::spawn(relay(inbound, to, states.subscribe(), stop.clone()));
             }
         });
         Ok(link)
@@ -83,9 +97,14 @@ impl Link {
         self.addr
     }
 
-    /// The server behind the link.
-    pub fn target(&self) -> SocketAddr {
-        self.target
+    /// Names the server behind the link (once; later calls are ignored).
+    pub fn connect_to(&self, target: SocketAddr) {
+        let _ = self.target.set(target);
+    }
+
+    /// The server behind the link, once named.
+    pub fn target(&self) -> Option<SocketAddr> {
+        self.target.get().copied()
     }
 
     /// Connections accepted so far (also those refused or blackholed by a cut).

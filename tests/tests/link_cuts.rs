@@ -52,14 +52,24 @@ fn addr_of(url: &Value) -> anyhow::Result<SocketAddr> {
     Ok(rest.trim_end_matches('/').parse()?)
 }
 
-/// Puts a relay in front of `target`, filed under (`domain`, `side`); its address.
+/// Relays bound before the federation picks its ports, so none can take a port a component
+/// picked but has not bound yet; [`relay`] hands them out.
+fn bound_relays(n: usize) -> anyhow::Result<Vec<Link>> {
+    (0..n).map(|_| Link::listen()).collect()
+}
+
+/// Puts a relay from `spare` in front of `target`, filed under (`domain`, `side`); its address.
 fn relay(
     links: &mut Links,
+    spare: &mut Vec<Link>,
     domain: &str,
     side: Side,
     target: SocketAddr,
 ) -> anyhow::Result<String> {
-    let link = Link::start(target)?;
+    let link = spare
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no relay left"))?;
+    link.connect_to(target);
     let addr = link.addr();
     links
         .entry((domain.to_string(), side))
@@ -72,6 +82,7 @@ fn relay(
 /// site's to Git and to its log server. The domain pushes to Git directly.
 fn route(
     links: &mut Links,
+    spare: &mut Vec<Link>,
     https: &HttpsGitServer,
     git: &Value,
     component: Component,
@@ -80,17 +91,29 @@ fn route(
 ) -> anyhow::Result<()> {
     match component {
         Component::Domain => {
-            let up = relay(links, domain, Side::Uplink, addr_of(&config["maestro"])?)?;
+            let up = relay(
+                links,
+                spare,
+                domain,
+                Side::Uplink,
+                addr_of(&config["maestro"])?,
+            )?;
             config["maestro"] = json!(format!("https://{up}"));
             let listen: SocketAddr = config["listen"].as_str().unwrap_or_default().parse()?;
-            let down = relay(links, domain, Side::Uplink, listen)?;
+            let down = relay(links, spare, domain, Side::Uplink, listen)?;
             config["advertise"] = json!(format!("https://{down}"));
             config["git_remote"] = json!(https.url(domain));
             config["git_init_remote"] = json!(false);
             config["git"] = git.clone();
         }
         Component::Site => {
-            let logs = relay(links, domain, Side::Site, addr_of(&config["log_server"])?)?;
+            let logs = relay(
+                links,
+                spare,
+                domain,
+                Side::Site,
+                addr_of(&config["log_server"])?,
+            )?;
             config["log_server"] = json!(format!("https://{logs}"));
             let git_server: SocketAddr = https
                 .url(domain)
@@ -99,7 +122,7 @@ fn route(
                 .next()
                 .unwrap_or_default()
                 .parse()?;
-            let via = relay(links, domain, Side::Site, git_server)?;
+            let via = relay(links, spare, domain, Side::Site, git_server)?;
             config["git_remote"] = json!(format!("https://{via}/git/{domain}.git"));
             config["git"] = git.clone();
         }
@@ -163,6 +186,8 @@ async fn orders_complete_after_links_are_reset_or_go_silent() -> anyhow::Result<
     });
     let dir = tempfile::tempdir()?;
     let mut links = Links::new();
+    // Four hops through a relay per domain: to and from maestro, to Git, to the log server.
+    let mut spare = bound_relays(4 * DOMAINS.len())?;
     let mut routing = Ok(());
     let fed = ProcessFederation::start_with(
         maestro_tests::node_bin!(),
@@ -172,7 +197,9 @@ async fn orders_complete_after_links_are_reset_or_go_silent() -> anyhow::Result<
         1,
         |component, domain, config| {
             if routing.is_ok() {
-                routing = route(&mut links, &https, &git, component, domain, config);
+                routing = route(
+                    &mut links, &mut spare, &https, &git, component, domain, config,
+                );
             }
         },
     )?;

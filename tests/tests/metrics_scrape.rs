@@ -1,8 +1,9 @@
 //! Every component serves its metrics for Prometheus on `metrics_listen`, and they move with
 //! the work: after an order completes across maestro, a domain, its log server and a site, each
 //! scrape holds the instruments of that tier with their labels — gRPC call durations, orders
-//! created and their duration, fan-out attempts per domain, intents stored, records ingested —
-//! and a call refused by an authorization rule is counted under that rule.
+//! created and their duration, fan-out attempts per domain, intents stored, reconcile and Git
+//! publish durations, each site's status age, records ingested, the site's outbox depth and
+//! sync durations — and a call refused by an authorization rule is counted under that rule.
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderState};
 use maestro_testkit::net::{free_addr, http_get_async};
@@ -104,6 +105,10 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
                 "maestro_domain_intents_stored_total{",
                 "outcome=\"changed\"",
                 "rpc_method=\"ApplyIntent\"",
+                "maestro_domain_reconcile_duration_seconds_count{",
+                "maestro_domain_git_publish_duration_seconds_bucket{",
+                "maestro_domain_site_status_age_seconds{",
+                "site=\"north-1\"",
                 "service_name=\"domain-orchestrator\"",
             ],
         )
@@ -117,9 +122,16 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
             ],
         )
         .await?;
-        // The site serves the endpoint too; its own instruments come with the telemetry work.
-        let site = http_get_async(scrape["site"].port(), "/metrics").await;
-        anyhow::ensure!(site.is_some(), "the site answers on its metrics address");
+        scrape_until(
+            scrape["site"],
+            &[
+                "maestro_site_outbox_depth{",
+                "maestro_site_sync_duration_seconds_count{",
+                "outcome=\"applied\"",
+                "service_name=\"site-agent\"",
+            ],
+        )
+        .await?;
         let missing = http_get_async(scrape["maestro"].port(), "/nothing").await;
         anyhow::ensure!(
             missing.is_some_and(|b| b.contains("/metrics")),

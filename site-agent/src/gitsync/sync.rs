@@ -97,11 +97,16 @@ impl GitSync {
             if force {
                 next_recheck = Instant::now() + recheck;
             }
+            let started = Instant::now();
             let waiting = tokio::select! {
                 () = shutdown.cancelled() => return,
                 r = self.sync_once(force) => match r {
-                    Ok(outcome) => outcome.is_some_and(|o| !o.waiting.is_empty()),
+                    Ok(outcome) => {
+                        crate::metrics::synced(Some(outcome.is_some()), started.elapsed().as_secs_f64());
+                        outcome.is_some_and(|o| !o.waiting.is_empty())
+                    }
                     Err(e) => {
+                        crate::metrics::synced(None, started.elapsed().as_secs_f64());
                         tracing::warn!(error = %e, site = %self.ctx.site, "sync failed; retrying next interval");
                         false
                     }
