@@ -1,6 +1,58 @@
 //! What the seeded fault suites share: a small seeded generator, the seed itself (from
-//! `MAESTRO_FAULT_SEED` or the clock, printed so that a failing run can be replayed) and the
-//! numeric knobs read from the environment.
+//! `MAESTRO_FAULT_SEED` or the clock, printed so that a failing run can be replayed), the numeric
+//! knobs read from the environment, and the final check that every site runs exactly what the
+//! last order of each service asked for.
+
+use crate::scenario::workloads_per_site;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the last acknowledged order asked of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// This many replicas at every site.
+    Running(usize),
+    /// Nothing left anywhere.
+    Deleted,
+}
+
+impl Want {
+    /// Replicas per site.
+    pub fn replicas(self) -> usize {
+        match self {
+            Self::Running(r) => r,
+            Self::Deleted => 0,
+        }
+    }
+}
+
+/// Waits until each service of `want` runs exactly its replicas at every one of `sites` (none
+/// lost, duplicated or orphaned); on timeout, names every mismatch.
+pub async fn converged(
+    want: &BTreeMap<String, Want>,
+    sites: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let mut mismatch = Vec::new();
+    let found = maestro_testkit::until("workloads to match the last orders", timeout, async || {
+        mismatch.clear();
+        for (service, w) in want {
+            let running = workloads_per_site(service);
+            for site in sites {
+                let n = running.get(*site).map_or(0, Vec::len);
+                if n != w.replicas() {
+                    mismatch.push(format!(
+                        "{service}@{site}: {n} running, {} wanted",
+                        w.replicas()
+                    ));
+                }
+            }
+        }
+        Ok(mismatch.is_empty().then_some(()))
+    })
+    .await;
+    found.map_err(|e| anyhow::anyhow!("{e}: {mismatch:?}"))
+}
 
 /// A small seeded generator (xorshift64*): the same seed gives the same faults.
 pub struct Rng(u64);

@@ -10,10 +10,10 @@
 
 use maestro_common::backoff::Backoff;
 use maestro_proto::order::v1::{ItemAction, OrderState};
-use maestro_tests::faults::{self, Rng};
+use maestro_tests::faults::{self, Rng, Want};
 use maestro_tests::nodes::ProcessFederation;
 use maestro_tests::orders;
-use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
+use maestro_tests::scenario::{catalog, workload_cleanup};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -51,13 +51,6 @@ impl Victim {
         node.kill9();
         node.start()
     }
-}
-
-/// What the last acknowledged order asked of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    Running(usize),
-    Deleted,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,26 +176,7 @@ async fn storm(
     );
 
     // Exactly what the last order of each service asked for runs at every site.
-    let converged =
-        maestro_testkit::until("workloads to match the last orders", TIMEOUT, async || {
-            let mut mismatch = Vec::new();
-            for (service, w) in &want {
-                let running = workloads_per_site(service);
-                let expected = match w {
-                    Want::Running(r) => *r,
-                    Want::Deleted => 0,
-                };
-                for site in ["north-1", "south-1"] {
-                    let n = running.get(site).map_or(0, Vec::len);
-                    if n != expected {
-                        mismatch.push(format!("{service}@{site}: {n} running, {expected} wanted"));
-                    }
-                }
-            }
-            Ok(mismatch.is_empty().then_some(()).ok_or(mismatch).ok())
-        })
-        .await;
-    converged?;
+    faults::converged(&want, &["north-1", "south-1"], TIMEOUT).await?;
     eprintln!("storm figures: 0 duplicated, 0 orphaned processes");
     Ok(())
 }

@@ -16,10 +16,10 @@
 use maestro_proto::order::v1::{ItemAction, OrderState};
 use maestro_testkit::git_servers::HttpsGitServer;
 use maestro_testkit::link::{Cut, Link};
-use maestro_tests::faults::{self, Rng};
+use maestro_tests::faults::{self, Rng, Want};
 use maestro_tests::nodes::{Component, ProcessFederation};
 use maestro_tests::orders;
-use maestro_tests::scenario::{catalog, workload_cleanup, workloads_per_site};
+use maestro_tests::scenario::{catalog, workload_cleanup};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -129,13 +129,6 @@ fn route(
         Component::Maestro | Component::LogServer => {}
     }
     Ok(())
-}
-
-/// What the last acknowledged order asked of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    Running(usize),
-    Deleted,
 }
 
 /// One fault: which links, how, for how long.
@@ -284,24 +277,7 @@ async fn faults_run(
         anyhow::ensure!(again.id == *id, "key {key} made a second order");
     }
     // Exactly what the last order of each service asked for runs at every site.
-    maestro_testkit::until("workloads to match the last orders", TIMEOUT, async || {
-        let mut mismatch = Vec::new();
-        for (service, w) in &want {
-            let running = workloads_per_site(service);
-            let expected = match w {
-                Want::Running(r) => *r,
-                Want::Deleted => 0,
-            };
-            for site in ["north-1", "south-1"] {
-                let n = running.get(site).map_or(0, Vec::len);
-                if n != expected {
-                    mismatch.push(format!("{service}@{site}: {n} running, {expected} wanted"));
-                }
-            }
-        }
-        Ok(mismatch.is_empty().then_some(()))
-    })
-    .await?;
+    faults::converged(&want, &["north-1", "south-1"], TIMEOUT).await?;
     let worst = |how: Cut| {
         figures
             .iter()
