@@ -83,8 +83,10 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
             scrape["maestro"],
             &[
                 "maestro_orders_created_total",
+                "maestro_orders_open{",
+                "state=\"inProgress\"",
                 "maestro_order_duration_seconds_count{",
-                "state=\"Completed\"",
+                "state=\"completed\"",
                 "maestro_fanout_attempts_total{",
                 "domain=\"north\"",
                 "outcome=\"acknowledged\"",

@@ -183,6 +183,7 @@ impl Engine {
             admit(&plan.order)?;
             match store.create(&plan).await? {
                 Persisted::Created(order) => {
+                    crate::metrics::order_state(&order);
                     for entry in &plan.outbox {
                         self.inner.deliveries.deliver(entry.clone()).await;
                     }
@@ -228,11 +229,11 @@ impl Engine {
             next
         };
         let updated = self.store().update(id, outbox_key, &change).await?;
-        if let Some(o) = &updated
-            && !current.state.is_final()
-            && o.state.is_final()
-        {
-            crate::metrics::order_ended(o);
+        if let Some(o) = &updated {
+            crate::metrics::order_state(o);
+            if !current.state.is_final() && o.state.is_final() {
+                crate::metrics::order_ended(o);
+            }
         }
         Ok(updated)
     }
