@@ -341,18 +341,15 @@ pub fn is_alive(instance: &Instance) -> bool {
     if matches!(stat.state, 'Z' | 'X' | 'x') {
         return false;
     }
-    if instance.start_ticks.is_some_and(|t| t != stat.start_ticks) {
-        return false;
+    match instance.start_ticks {
+        Some(t) if t != stat.start_ticks => return false,
+        // The pid and its start time are the ones recorded at spawn: the same process. Its
+        // labels are not looked at: between fork and exec its environment is still the agent's
+        // (or empty), and judging it gone then would start a second instance beside it.
+        Some(_) => return true,
+        None => {}
     }
-    let Some(env) = proc_environ(instance.pid) else {
-        return false;
-    };
-    if env.is_empty() && instance.start_ticks.is_some() {
-        // Mid-exec (the kernel publishes the new environment only after the parent was
-        // released); the matching start time already rules out pid reuse.
-        return true;
-    }
-    has_labels(&env, instance)
+    proc_environ(instance.pid).is_some_and(|env| has_labels(&env, instance))
 }
 
 fn has_labels(env: &[String], instance: &Instance) -> bool {
@@ -396,5 +393,24 @@ mod tests {
         };
         assert!(proc_stat(me.pid).is_some());
         assert!(!is_alive(&me), "the test process has no MAESTRO labels");
+    }
+
+    #[test]
+    fn a_process_with_the_recorded_start_time_is_alive_whatever_its_environment() {
+        let stat = proc_stat(std::process::id()).unwrap();
+        let mut me = Instance {
+            blueprint: "web".into(),
+            index: 0,
+            pid: std::process::id(),
+            generation: 1,
+            template: String::new(),
+            started_at_ms: 0,
+            start_ticks: Some(stat.start_ticks),
+        };
+        // As a child between fork and exec: the recorded pid and start time, no labels yet.
+        assert!(is_alive(&me));
+        // Another start time: the pid was reused by another process.
+        me.start_ticks = Some(stat.start_ticks + 1);
+        assert!(!is_alive(&me));
     }
 }
