@@ -5,8 +5,9 @@
 //!
 //! A failed write (a full disk, an I/O error) poisons a sled database for the rest of the
 //! process: every later write returns the same error, also once the disk has room again. So a
-//! flush that fails with an I/O error is reported on [`storage_failures`], and the component's
-//! launcher ([`crate::launch`]) restarts the component, which reopens its store.
+//! failed flush, and every sled error a crate converts into its own error type, is reported on
+//! [`storage_failures`] ([`note_failure`]), and the component's launcher ([`crate::launch`])
+//! restarts the component, which reopens its store.
 
 use std::sync::OnceLock;
 use tokio::sync::watch;
@@ -75,11 +76,10 @@ pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
     }
 }
 
-/// The gRPC status a caller gets for storage error `e` while doing `what` (reported as a storage
-/// failure first): `RESOURCE_EXHAUSTED` for a full disk, `UNAVAILABLE` for another I/O failure —
+/// The gRPC status a caller gets for storage error `e` while doing `what` (the error was reported
+/// as a storage failure where it was converted, see [`note_failure`]): `RESOURCE_EXHAUSTED` for a full disk, `UNAVAILABLE` for another I/O failure —
 /// nothing was stored and a retry will do once the store is back — and `INTERNAL` otherwise.
 pub fn status(what: &str, e: &sled::Error) -> tonic::Status {
-    note_failure(e);
     match e {
         sled::Error::Io(io) if is_storage_full(e) => tonic::Status::resource_exhausted(format!(
             "{what}: the disk is full ({}); nothing was changed, retry later",
