@@ -57,6 +57,8 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
     field("External id", &o.external_id);
     field("Description", &o.description);
     field("State", &o.state);
+    field("Ordered by", &o.ordered_by);
+    field("Organisation", &o.organisation);
     let created = o
         .order_date
         .as_deref()
@@ -72,6 +74,33 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
             "\nPer-site progress left out: the order is too large to send whole \
              (`maestroctl intent get` shows a domain's sites).\n",
         );
+    }
+    let withheld: Vec<String> = o
+        .order_item
+        .iter()
+        .flat_map(|i| i.domain_progress.iter().map(move |d| (i, d)))
+        .filter(|(_, d)| !d.withheld.is_empty())
+        .map(|(i, d)| {
+            let what: Vec<&str> = d
+                .withheld
+                .iter()
+                .map(|w| match w.as_str() {
+                    "site_detail" => "per-site detail",
+                    "logs" => "logs",
+                    other => other,
+                })
+                .collect();
+            format!(
+                "  item {} in {}: {}\n",
+                visible(&i.id),
+                visible(&d.domain),
+                visible(&what.join(", "))
+            )
+        })
+        .collect();
+    if !withheld.is_empty() {
+        out.push_str("\nWithheld by the domain (its disclosure rules for this organisation):\n");
+        out.extend(withheld);
     }
     let reasons: Vec<String> = o
         .order_item
@@ -238,7 +267,14 @@ pub fn specs(list: &[ServiceSpecView], output: Output) -> String {
     if output != Output::Table {
         return structured(list, output);
     }
-    let mut t = Table::new(&["ID", "NAME", "VERSION", "STATUS", "CHARACTERISTICS"]);
+    let mut t = Table::new(&[
+        "ID",
+        "NAME",
+        "VERSION",
+        "STATUS",
+        "CHARACTERISTICS",
+        "OFFERED-BY",
+    ]);
     for s in list {
         let chars: Vec<String> = s
             .service_spec_characteristic
@@ -258,6 +294,7 @@ pub fn specs(list: &[ServiceSpecView], output: Output) -> String {
             s.version.clone(),
             s.lifecycle_status.clone(),
             chars.join(","),
+            s.offered_by.join(","),
         ]);
     }
     t.render()

@@ -61,6 +61,12 @@ pub struct OrderView {
     /// The per-site progress was left out: the order is too large to send whole.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub site_detail_omitted: bool,
+    /// Who placed the order (identity URI), as maestro authenticated them.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ordered_by: String,
+    /// Their organisation.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub organisation: String,
 }
 
 /// A note of the order's audit trail.
@@ -193,6 +199,9 @@ pub struct DomainProgressView {
     /// Progress per site.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteProgressView>,
+    /// What the domain did not disclose to maestro (`site_detail`, `logs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
 }
 
 /// The item's progress at one site.
@@ -248,6 +257,8 @@ impl From<&ord::ServiceOrder> for OrderView {
                 .collect(),
             order_item: o.items.iter().map(OrderItemView::from).collect(),
             site_detail_omitted: o.site_detail_omitted,
+            ordered_by: o.ordered_by.clone(),
+            organisation: o.organisation.clone(),
         }
     }
 }
@@ -324,6 +335,7 @@ impl From<&ord::DomainProgress> for DomainProgressView {
             reasons: reasons(&d.reasons),
             last_heard: time(d.last_heard.as_ref()),
             unreachable: d.unreachable,
+            withheld: d.withheld.clone(),
             sites: d
                 .sites
                 .iter()
@@ -365,6 +377,10 @@ pub struct DomainView {
     pub last_heartbeat: Option<String>,
     /// Seconds since the last heartbeat.
     pub heartbeat_age_seconds: u64,
+    /// Whether it publishes its own catalog (else it offers maestro's).
+    pub publishes_catalog: bool,
+    /// Specifications it offers.
+    pub offers: Vec<String>,
 }
 
 impl From<&dom::Domain> for DomainView {
@@ -378,6 +394,8 @@ impl From<&dom::Domain> for DomainView {
             sites: d.sites.clone(),
             last_heartbeat: time(d.last_heartbeat.as_ref()),
             heartbeat_age_seconds: d.heartbeat_age_seconds,
+            publishes_catalog: d.publishes_catalog,
+            offers: d.offers.clone(),
         }
     }
 }
@@ -471,6 +489,11 @@ pub struct ServiceSpecView {
     pub lifecycle_status: String,
     /// Characteristics.
     pub service_spec_characteristic: Vec<SpecCharacteristicView>,
+    /// Domains that offer it.
+    pub offered_by: Vec<String>,
+    /// Domains publishing another specification under this id (they do not offer it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_domains: Vec<String>,
 }
 
 /// A characteristic of a service specification.
@@ -514,6 +537,8 @@ impl From<&cat::ServiceSpec> for ServiceSpecView {
                     description: c.description.clone(),
                 })
                 .collect(),
+            offered_by: s.offered_by.clone(),
+            conflicting_domains: s.conflicting_domains.clone(),
         }
     }
 }

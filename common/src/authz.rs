@@ -135,6 +135,10 @@ pub struct Grant {
     /// Domains in scope.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// The organisation the operator orders for: carried to the domains with every intent,
+    /// whose policies may restrict who orders and what they disclose (none: no organisation).
+    #[serde(default)]
+    pub organisation: Option<String>,
 }
 
 impl Grant {
@@ -183,6 +187,9 @@ impl OperatorPolicy {
             for (i, d) in grant.domains.iter().enumerate() {
                 crate::ResourceName::parse(&format!("{at}.domains[{i}]"), d)?;
             }
+            if let Some(o) = &grant.organisation {
+                crate::ResourceName::parse(&format!("{at}.organisation"), o)?;
+            }
             for (i, r) in grant.regions.iter().enumerate() {
                 if r.is_empty() || r.len() > 253 || r.chars().any(char::is_control) {
                     return Err(crate::FieldError::new(
@@ -193,6 +200,19 @@ impl OperatorPolicy {
             }
         }
         Ok(())
+    }
+}
+
+impl OperatorPolicy {
+    /// The organisation of `peer`: an operator's from its grant; none for anyone else.
+    pub fn organisation_of(&self, peer: &PeerIdentity) -> Option<&str> {
+        match &peer.role {
+            Role::Operator { name } => self
+                .operators
+                .get(name.as_str())
+                .and_then(|g| g.organisation.as_deref()),
+            _ => None,
+        }
     }
 }
 

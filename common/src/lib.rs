@@ -7,6 +7,7 @@
 pub mod access;
 pub mod authz;
 pub mod backoff;
+pub mod catalog;
 pub mod config;
 pub mod contract;
 pub mod durable;

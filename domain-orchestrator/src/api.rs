@@ -77,7 +77,12 @@ impl IntentApi {
             let sites = intent.target_sites(&self.ctx.sites);
             let rendered = translator::render_intent(&intent, &self.ctx.domain, &sites)
                 .map_err(|e| e.within("intent"))?;
-            self.ctx.policy.check(&intent, &rendered).map_err(|refusal| {
+            let verdict = self
+                .ctx
+                .policy
+                .check(&intent, &rendered)
+                .and_then(|()| self.ctx.offered.check(&intent));
+            verdict.map_err(|refusal| {
                 tracing::warn!(intent.id = %intent.id, rule = refusal.rule, reason = %refusal.reason, "intent refused");
                 ApiError::Policy(refusal)
             })?;

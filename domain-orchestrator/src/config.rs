@@ -55,6 +55,10 @@ pub struct Config {
     /// What the domain accepts from maestro (see [`crate::policy`]); empty: anything its sites
     /// can run.
     pub policy: crate::policy::Policy,
+    /// Directory of the service specifications this domain offers (the format of maestro's
+    /// `catalog_dir`), published to maestro and re-read while running; unset: the domain
+    /// publishes no catalog and offers maestro's.
+    pub catalog_dir: Option<PathBuf>,
     /// The ed25519 keys that sign every published commit's manifest, the key set it announces
     /// and its validity (see `docs/security.md`, "Signed desired state").
     pub signing: SigningSettings,
@@ -81,6 +85,7 @@ impl Default for Config {
             site_unreachable_after_ms: 30_000,
             tls: TlsSettings::default(),
             policy: crate::policy::Policy::default(),
+            catalog_dir: None,
             signing: SigningSettings::default(),
         }
     }

@@ -27,6 +27,8 @@ pub(crate) struct RunError {
 pub struct Context {
     /// What the domain accepts.
     pub policy: crate::policy::Policy,
+    /// The catalog the domain publishes, if any: it runs only those specifications.
+    pub offered: Arc<crate::offered::Offered>,
     /// This domain.
     pub domain: String,
     /// Sites of this domain.
@@ -73,6 +75,7 @@ impl Context {
             hub,
             publish_lock: tokio::sync::Mutex::new(()),
             policy: crate::policy::Policy::default(),
+            offered: Arc::default(),
             site_unreachable_after_ms: crate::Config::default().site_unreachable_after_ms,
             applied_at: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
@@ -84,6 +87,12 @@ impl Context {
     /// Sets the policy intents must keep to (default: everything is accepted).
     pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Sets the catalog the domain publishes (default: none; it runs what maestro sends).
+    pub fn with_offered(mut self, offered: Arc<crate::offered::Offered>) -> Self {
+        self.offered = offered;
         self
     }
 

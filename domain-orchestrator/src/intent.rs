@@ -43,6 +43,9 @@ pub struct Intent {
     pub deleted: bool,
     /// W3C traceparent of the order.
     pub traceparent: String,
+    /// The organisation that ordered it, as maestro authenticated it (empty: none).
+    #[serde(default)]
+    pub organisation: String,
 }
 
 /// A delete request: marks the intent deleted at `generation`.
@@ -120,6 +123,7 @@ impl TryFrom<pb::Intent> for Intent {
             blueprint_templates_json,
             deleted,
             traceparent,
+            organisation,
         } = p;
         uuid_id("id", &id)?;
         let service_name = ResourceName::parse("service_name", &service_name)?;
@@ -177,6 +181,7 @@ impl TryFrom<pb::Intent> for Intent {
             blueprint_templates,
             deleted,
             traceparent: text("traceparent", traceparent)?,
+            organisation: organisation_name(organisation)?,
         })
     }
 }
@@ -258,6 +263,35 @@ impl From<&Intent> for pb::Intent {
                 .collect(),
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
+            organisation: i.organisation.clone(),
         }
+    }
+}
+
+/// An organisation as an intent carries it: empty, or a valid name.
+fn organisation_name(v: String) -> Result<String, FieldError> {
+    if !v.is_empty() {
+        ResourceName::parse("organisation", &v)?;
+    }
+    Ok(v)
+}
+
+/// An intent for tests of other modules.
+#[cfg(test)]
+pub(crate) fn sample(service: &str) -> Intent {
+    Intent {
+        id: maestro_common::ids::intent_id(service, "north"),
+        generation: 1,
+        service_name: ResourceName::parse("service", service).expect("a valid name"),
+        order_id: "o-1".into(),
+        order_item_id: "1".into(),
+        spec_id: "demo".into(),
+        spec_version: "1.0".into(),
+        sites: Vec::new(),
+        characteristics: Map::new(),
+        blueprint_templates: Vec::new(),
+        deleted: false,
+        traceparent: String::new(),
+        organisation: String::new(),
     }
 }

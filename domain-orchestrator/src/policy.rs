@@ -28,13 +28,19 @@ pub struct Policy {
     pub max_replicas: Option<u32>,
     /// Sites that take orders; when set, an intent must name its sites and all must be here.
     pub sites: Vec<String>,
+    /// Organisations whose operators may order here; when set, an intent must carry one of
+    /// them (maestro authenticates who ordered). Empty: any.
+    pub organisations: Vec<String>,
+    /// What leaves the domain, per ordering organisation (see [`crate::disclosure`]).
+    pub disclosure: crate::disclosure::Disclosure,
 }
 
 /// Why the policy refuses an intent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refused by the domain's policy ({rule}): {reason}")]
 pub struct Refusal {
-    /// The rule: `specs`, `image_prefixes`, `command_dirs`, `max_replicas` or `sites`.
+    /// The rule: `specs`, `image_prefixes`, `command_dirs`, `max_replicas`, `sites`,
+    /// `organisations` or `catalog`.
     pub rule: &'static str,
     /// What broke it.
     pub reason: String,
@@ -55,6 +61,7 @@ impl Policy {
             ("image_prefixes", &self.image_prefixes),
             ("command_dirs", &self.command_dirs),
             ("sites", &self.sites),
+            ("organisations", &self.organisations),
         ];
         for (key, list) in lists {
             if list.len() > MAX_ENTRIES {
@@ -86,11 +93,28 @@ impl Policy {
         for (i, s) in self.sites.iter().enumerate() {
             ResourceName::parse(&format!("{field}.sites[{i}]"), s)?;
         }
-        Ok(())
+        for (i, o) in self.organisations.iter().enumerate() {
+            ResourceName::parse(&format!("{field}.organisations[{i}]"), o)?;
+        }
+        self.disclosure.validate(&format!("{field}.disclosure"))
     }
 
     /// Whether `intent`, rendered as `rendered`, is within the policy.
     pub fn check(&self, intent: &Intent, rendered: &[RenderedBlueprint]) -> Result<(), Refusal> {
+        if !self.organisations.is_empty() && !self.organisations.contains(&intent.organisation) {
+            let who = if intent.organisation.is_empty() {
+                "an operator of no named organisation".to_string()
+            } else {
+                format!("organisation {}", intent.organisation)
+            };
+            return refuse(
+                "organisations",
+                format!(
+                    "{who} may not order here (only {})",
+                    self.organisations.join(", ")
+                ),
+            );
+        }
         if !self.specs.is_empty() && !self.specs.contains(&intent.spec_id) {
             return refuse(
                 "specs",

@@ -20,6 +20,7 @@ fn intent(spec: Value, replicas: u64, sites: &[&str]) -> Intent {
         blueprint_templates: vec![spec],
         deleted: false,
         traceparent: String::new(),
+        organisation: String::new(),
     }
 }
 
@@ -166,5 +167,33 @@ fn a_policy_with_bad_entries_is_refused_naming_the_key() {
     assert_eq!(
         p.validate("policy").unwrap_err().field,
         "policy.image_prefixes[0]"
+    );
+}
+
+#[test]
+fn only_the_listed_organisations_may_order() {
+    let policy = Policy {
+        organisations: vec!["acme".into()],
+        ..Policy::default()
+    };
+    let mut i = intent(process("/bin/true"), 1, &[]);
+    let e = check(&policy, &i).unwrap_err();
+    assert_eq!(e.rule, "organisations");
+    assert!(e.reason.contains("no named organisation"), "{e}");
+    i.organisation = "globex".into();
+    let e = check(&policy, &i).unwrap_err();
+    assert_eq!(
+        e.reason,
+        "organisation globex may not order here (only acme)"
+    );
+    i.organisation = "acme".into();
+    assert!(check(&policy, &i).is_ok());
+    let bad = Policy {
+        organisations: vec!["a/b".into()],
+        ..Policy::default()
+    };
+    assert_eq!(
+        bad.validate("policy").unwrap_err().field,
+        "policy.organisations[0]"
     );
 }

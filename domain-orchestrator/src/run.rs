@@ -94,6 +94,10 @@ pub async fn run_with_context(
         source,
     })?;
 
+    let offered = Arc::new(
+        crate::offered::Offered::load(config.catalog_dir.as_deref())
+            .map_err(|e| Error::Config(format!("catalog_dir: {e}")))?,
+    );
     let hub = Arc::new(StatusHub::default());
     let ctx = Arc::new(
         Context::new(
@@ -105,7 +109,8 @@ pub async fn run_with_context(
             hub,
         )
         .with_site_unreachable_after_ms(config.site_unreachable_after_ms)
-        .with_policy(config.policy.clone()),
+        .with_policy(config.policy.clone())
+        .with_offered(offered.clone()),
     );
     let intents = all_intent_ids(store.as_ref())?;
     for id in &intents {
@@ -149,9 +154,12 @@ pub async fn run_with_context(
                 labels: config.labels.clone().into_iter().collect(),
                 region: config.region.clone(),
                 sites: config.sites.clone(),
+                catalog_json: offered.documents(),
+                publishes_catalog: offered.publishes(),
             },
             heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
             tls: tls.clone(),
+            offered,
         };
         tasks.push(tokio::spawn(register_and_heartbeat(reg, shutdown.clone())));
     }

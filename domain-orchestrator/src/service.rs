@@ -24,6 +24,7 @@ const STREAM_BUFFER: usize = 64;
 /// The gRPC service.
 pub struct IntentGrpc {
     api: IntentApi,
+    outgoing: Arc<crate::disclosure::Outgoing>,
     logs: Option<Arc<dyn StatusSource>>,
     access: Access,
     shutdown: CancellationToken,
@@ -38,8 +39,14 @@ impl IntentGrpc {
         access: Access,
         shutdown: CancellationToken,
     ) -> Self {
+        let ctx = api.context();
+        let outgoing = Arc::new(crate::disclosure::Outgoing::new(
+            ctx.policy.disclosure.clone(),
+            ctx.store.clone(),
+        ));
         Self {
             api,
+            outgoing,
             logs,
             access,
             shutdown,
@@ -100,7 +107,9 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         req: Request<pb::GetIntentRequest>,
     ) -> Result<Response<pb::IntentRecord>, Status> {
         self.may_read(&req)?;
-        Ok(Response::new(self.api.get(&req.into_inner().id)?))
+        let mut record = self.api.get(&req.into_inner().id)?;
+        record.status = record.status.map(|s| self.outgoing.status(s));
+        Ok(Response::new(record))
     }
 
     async fn list_intents(
@@ -112,7 +121,10 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
             page_size,
             page_token,
         } = req.into_inner();
-        let (intents, next_page_token) = self.api.list(page_size, &page_token)?;
+        let (mut intents, next_page_token) = self.api.list(page_size, &page_token)?;
+        for record in &mut intents {
+            record.status = record.status.take().map(|s| self.outgoing.status(s));
+        }
         Ok(Response::new(pb::ListIntentsResponse {
             intents,
             next_page_token,
@@ -131,11 +143,12 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         let snapshot = hub.snapshot();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let shutdown = self.shutdown.clone();
+        let outgoing = self.outgoing.clone();
         tokio::spawn(async move {
             let mut batch = snapshot;
             loop {
                 for s in batch.drain(..) {
-                    if tx.send(Ok(s)).await.is_err() {
+                    if tx.send(Ok(outgoing.status(s))).await.is_err() {
                         return; // the client left
                     }
                 }
@@ -179,6 +192,7 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         let mut records = source.subscribe(0, follow, intent_ids).await?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let shutdown = self.shutdown.clone();
+        let outgoing = self.outgoing.clone();
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -190,8 +204,8 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
                     None => return,
                     Some(Err(e)) => Err(e),
                     Some(Ok(r)) => match to_intent_log(r) {
-                        Some(l) => Ok(l),
-                        None => continue,
+                        Some(l) if outgoing.logs(&l.intent_id) => Ok(l),
+                        _ => continue,
                     },
                 };
                 if tx.send(item).await.is_err() {

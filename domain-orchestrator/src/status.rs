@@ -408,6 +408,7 @@ impl IntentStatus {
             message: reasons_text(&self.reasons),
             commit: self.commit.clone(),
             updated_at: Some(maestro_common::time::timestamp(updated_at)),
+            withheld: Vec::new(),
             reasons: reasons_to_proto(&self.reasons),
         }
     }

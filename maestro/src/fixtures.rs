@@ -59,6 +59,7 @@ pub fn domain(id: &str, sites: &[&str]) -> DomainRecord {
         sites: sites.iter().map(ToString::to_string).collect(),
         registered_ms: 1,
         last_heartbeat_ms: 1,
+        catalog: None,
     }
 }
 
@@ -193,6 +194,7 @@ pub fn outbox_entry(order_id: &str, service: &str, domain: &str) -> OutboxEntry 
             blueprint_templates_json: vec![],
             deleted: false,
             traceparent: String::new(),
+            organisation: String::new(),
         },
     }
 }

@@ -35,6 +35,9 @@ pub struct IntentPayload {
     pub deleted: bool,
     /// W3C traceparent of the order.
     pub traceparent: String,
+    /// The organisation that ordered this generation (empty: none).
+    #[serde(default)]
+    pub organisation: String,
 }
 
 impl From<&IntentPayload> for pb::Intent {
@@ -52,6 +55,7 @@ impl From<&IntentPayload> for pb::Intent {
             blueprint_templates_json: i.blueprint_templates_json.clone(),
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
+            organisation: i.organisation.clone(),
         }
     }
 }
@@ -99,6 +103,9 @@ pub struct IntentStatus {
     pub reasons: Vec<StatusReason>,
     /// When the domain produced it, ms since the epoch.
     pub updated_at_ms: i64,
+    /// What the domain withheld (`site_detail`, `logs`).
+    #[serde(default)]
+    pub withheld: Vec<String>,
 }
 
 impl TryFrom<pb::IntentStatus> for IntentStatus {
@@ -119,6 +126,7 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
             commit: _,
             updated_at,
             reasons,
+            withheld,
         } = s;
         if intent_id.is_empty() {
             return Err(FieldError::new("intent_id", "must not be empty"));
@@ -162,8 +170,30 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
             sites,
             reasons: reasons_from_proto("reasons", reasons)?,
             updated_at_ms: millis(updated_at.as_ref()),
+            withheld: check_withheld(withheld)?,
         })
     }
+}
+
+/// Most entries of `withheld`, and their longest.
+const MAX_WITHHELD: usize = 8;
+
+fn check_withheld(withheld: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if withheld.len() > MAX_WITHHELD {
+        return Err(FieldError::new(
+            "withheld",
+            format!("more than {MAX_WITHHELD} entries"),
+        ));
+    }
+    for (i, w) in withheld.iter().enumerate() {
+        if w.is_empty() || w.len() > 64 || !w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(FieldError::new(
+                format!("withheld[{i}]"),
+                "must be a lower-case word",
+            ));
+        }
+    }
+    Ok(withheld)
 }
 
 #[cfg(test)]
@@ -255,6 +285,7 @@ mod tests {
             reasons: s.reasons.clone(),
             last_heard_ms: 0,
             unreachable: true,
+            withheld: Vec::new(),
         };
         let out = opb::DomainProgress::from(&dp);
         assert_eq!(out.message, "1 of 1 sites unreachable");

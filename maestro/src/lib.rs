@@ -17,7 +17,7 @@
 //! errors.
 
 pub mod api;
-pub mod catalog;
+pub use maestro_common::catalog;
 pub mod config;
 pub mod delivery;
 pub mod domain_channels;
@@ -28,6 +28,7 @@ pub mod intent;
 pub mod inventory;
 pub mod metrics;
 pub mod model;
+pub mod offers;
 pub mod order_logs;
 pub mod order_watch;
 pub mod plan;

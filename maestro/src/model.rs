@@ -288,6 +288,9 @@ pub struct DomainProgress {
     /// The domain, or one of its sites, is unreachable: what is shown is the last known state.
     #[serde(default)]
     pub unreachable: bool,
+    /// What the domain withheld from maestro (`site_detail`, `logs`).
+    #[serde(default)]
+    pub withheld: Vec<String>,
 }
 
 /// One item of an order.
@@ -308,6 +311,16 @@ pub struct OrderItem {
     /// Why the item is in its state (`None` when completed or not rolled up yet).
     #[serde(default)]
     pub status_reason: Option<StatusReason>,
+}
+
+/// Who placed an order, as maestro authenticated them (TMF641's related party in the role of
+/// orderer); never taken from the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Orderer {
+    /// The caller's identity URI (empty without mutual TLS).
+    pub identity: String,
+    /// The organisation the operator policy gives the caller (empty: none).
+    pub organisation: String,
 }
 
 /// A service order.
@@ -339,6 +352,9 @@ pub struct Order {
     pub revision: u64,
     /// W3C traceparent carried down to the blueprints.
     pub traceparent: String,
+    /// Who placed it.
+    #[serde(default)]
+    pub ordered_by: Orderer,
 }
 
 impl Order {
@@ -407,6 +423,8 @@ fn whole(o: &Order) -> pb::ServiceOrder {
         items: o.items.iter().map(pb::OrderItem::from).collect(),
         revision: o.revision,
         site_detail_omitted: false,
+        ordered_by: o.ordered_by.identity.clone(),
+        organisation: o.ordered_by.organisation.clone(),
     }
 }
 
@@ -505,6 +523,7 @@ impl From<&DomainProgress> for pb::DomainProgress {
             delivery_attempts: d.delivery_attempts,
             unreachable: d.unreachable,
             reasons: reasons_to_proto(&reasons),
+            withheld: d.withheld.clone(),
         }
     }
 }

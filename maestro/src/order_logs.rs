@@ -271,7 +271,7 @@ mod tests {
 
     fn order_in(domains: &[&str]) -> Order {
         let registered: Vec<_> = domains.iter().map(|d| domain(d, &[])).collect();
-        let catalog = catalog();
+        let catalog = crate::offers::Offers::from(catalog());
         let inventory = BTreeMap::new();
         let state = CurrentState {
             existing: None,

@@ -95,7 +95,7 @@ mod tests {
 
     async fn stored(store: &MemoryOrderStore) -> Order {
         let domains = [domain("north", &[])];
-        let catalog = catalog();
+        let catalog = crate::offers::Offers::from(catalog());
         let inventory = Default::default();
         let state = CurrentState {
             existing: None,

@@ -5,7 +5,6 @@
 //! store persists a [`Decision`] as it is, and refuses it when the state it was made from moved
 //! (the caller then reads again and plans again).
 
-use crate::catalog::Catalog;
 use crate::error::OrderError;
 use crate::intent::{IntentPayload, OutboxEntry};
 use crate::inventory::InventoryEntry;
@@ -25,8 +24,8 @@ pub struct CurrentState<'a> {
     pub inventory: &'a BTreeMap<String, InventoryEntry>,
     /// Registered domains.
     pub domains: &'a [DomainRecord],
-    /// The service catalog.
-    pub catalog: &'a Catalog,
+    /// The service catalog and who offers what.
+    pub catalog: &'a crate::offers::Offers,
 }
 
 /// The values a new order gets that are not derived from its inputs (chosen by the caller, so
@@ -113,6 +112,7 @@ pub fn plan(
         items: Vec::with_capacity(items.len()),
         revision: 1,
         traceparent: fresh.traceparent.clone(),
+        ordered_by: new.ordered_by.clone(),
     };
     order.note(fresh.now_ms, "acknowledged");
     let mut plan = OrderPlan {
@@ -129,7 +129,7 @@ pub fn plan(
             state.inventory.get(name).map(|e| e.generation),
         );
         plan.inventory.push(inventory_entry(item, &fresh.order_id));
-        let outbox = outbox_entries(item, &fresh.order_id, &fresh.traceparent);
+        let outbox = outbox_entries(item, &plan.order);
         plan.order.items.push(order_item(item, &outbox));
         plan.outbox.extend(outbox);
     }
@@ -150,7 +150,8 @@ fn inventory_entry(item: &ResolvedItem, order_id: &str) -> InventoryEntry {
     }
 }
 
-fn outbox_entries(item: &ResolvedItem, order_id: &str, traceparent: &str) -> Vec<OutboxEntry> {
+fn outbox_entries(item: &ResolvedItem, order: &Order) -> Vec<OutboxEntry> {
+    let order_id = order.id.as_str();
     let name = item.service.name.as_str();
     let characteristics_json =
         serde_json::Value::Object(item.service.characteristics_object()).to_string();
@@ -172,7 +173,8 @@ fn outbox_entries(item: &ResolvedItem, order_id: &str, traceparent: &str) -> Vec
                 characteristics_json: characteristics_json.clone(),
                 blueprint_templates_json: item.templates.clone(),
                 deleted: item.action == Action::Delete,
-                traceparent: traceparent.to_string(),
+                traceparent: order.traceparent.clone(),
+                organisation: order.ordered_by.organisation.clone(),
             },
         })
         .collect()
@@ -197,6 +199,7 @@ fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
             reasons: Vec::new(),
             last_heard_ms: 0,
             unreachable: false,
+            withheld: Vec::new(),
         })
         .collect();
     OrderItem {

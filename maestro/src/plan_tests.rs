@@ -16,7 +16,7 @@ fn decide(
     inventory: &BTreeMap<String, InventoryEntry>,
 ) -> Result<Decision, OrderError> {
     let domains = [domain("north", &["n1", "n2"]), domain("south", &["s1"])];
-    let catalog = catalog();
+    let catalog = crate::offers::Offers::from(catalog());
     let state = CurrentState {
         existing: None,
         inventory,
@@ -72,7 +72,7 @@ fn an_add_plans_the_order_inventory_and_one_delivery_per_domain() {
 fn the_idempotency_key_returns_the_existing_order_and_plans_nothing() {
     let first = created(decide(&add("k", "web", &["north"]), &BTreeMap::new()).unwrap());
     let domains = [domain("north", &[])];
-    let catalog = catalog();
+    let catalog = crate::offers::Offers::from(catalog());
     let inventory = BTreeMap::new();
     let state = CurrentState {
         existing: Some(&first.order),

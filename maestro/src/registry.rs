@@ -31,6 +31,10 @@ pub struct DomainRecord {
     pub registered_ms: i64,
     /// Last heartbeat (or registration), ms since the epoch.
     pub last_heartbeat_ms: i64,
+    /// The catalog it publishes, one JSON document per spec (checked when registered); `None`:
+    /// it offers maestro's own catalog.
+    #[serde(default)]
+    pub catalog: Option<Vec<serde_json::Value>>,
 }
 
 /// Liveness of a domain as the roll-up sees it.
@@ -97,12 +101,18 @@ pub struct DomainRegistration {
     pub region: String,
     /// Sites.
     pub sites: Vec<ResourceName>,
+    /// The catalog it publishes, checked (`None`: it offers maestro's).
+    pub catalog: Option<Vec<serde_json::Value>>,
 }
 
 /// Most labels of one domain.
 pub const MAX_LABELS: usize = 64;
 /// Most sites of one domain.
 pub const MAX_SITES: usize = 1024;
+/// Most specifications one domain publishes.
+pub const MAX_CATALOG_SPECS: usize = 256;
+/// Largest catalog document, in bytes of JSON.
+pub const MAX_CATALOG_DOCUMENT_BYTES: usize = 256 * 1024;
 
 impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
     type Error = FieldError;
@@ -114,6 +124,8 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             labels,
             region,
             sites,
+            catalog_json,
+            publishes_catalog,
         } = r;
         let id = ResourceName::parse("id", &id)?;
         check_text("endpoint", &endpoint, MAX_LINE_BYTES, Lines::One)?;
@@ -151,14 +163,57 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             }
             names.push(n);
         }
+        let catalog = if publishes_catalog {
+            Some(check_catalog(&catalog_json)?)
+        } else if catalog_json.is_empty() {
+            None
+        } else {
+            return Err(FieldError::new(
+                "catalog_json",
+                "given without publishes_catalog",
+            ));
+        };
         Ok(Self {
             id,
             endpoint,
             labels: labels.into_iter().collect(),
             region,
             sites: names,
+            catalog,
         })
     }
+}
+
+/// Checks a published catalog: each document a valid specification, ids unique.
+fn check_catalog(docs: &[String]) -> Result<Vec<serde_json::Value>, FieldError> {
+    if docs.len() > MAX_CATALOG_SPECS {
+        return Err(FieldError::new(
+            "catalog_json",
+            format!("more than {MAX_CATALOG_SPECS} specifications"),
+        ));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, text) in docs.iter().enumerate() {
+        let at = format!("catalog_json[{i}]");
+        if text.len() > MAX_CATALOG_DOCUMENT_BYTES {
+            return Err(FieldError::new(
+                at,
+                format!("larger than {MAX_CATALOG_DOCUMENT_BYTES} bytes"),
+            ));
+        }
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| FieldError::new(&at, e.to_string()))?;
+        let spec = crate::catalog::spec_from_json(&doc).map_err(|e| e.within(&at))?;
+        if !ids.insert(spec.id.to_string()) {
+            return Err(FieldError::new(
+                format!("{at}.id"),
+                format!("duplicate '{}'", spec.id),
+            ));
+        }
+        out.push(doc);
+    }
+    Ok(out)
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), FieldError> {
@@ -202,6 +257,8 @@ pub struct DomainRegistry {
     /// Status stream liveness per domain (in memory: after a restart every stream is down
     /// since the watcher started).
     streams: Arc<Mutex<HashMap<String, StreamState>>>,
+    /// Counts registrations since opening (see [`Self::version`]).
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DomainRegistry {
@@ -212,6 +269,7 @@ impl DomainRegistry {
             events: broadcast::channel(256).0,
             unreachable_after_ms,
             streams: Arc::default(),
+            version: Arc::default(),
         })
     }
 
@@ -235,11 +293,20 @@ impl DomainRegistry {
             sites: reg.sites.iter().map(ToString::to_string).collect(),
             registered_ms: previous.as_ref().map_or(now_ms, |p| p.registered_ms),
             last_heartbeat_ms: now_ms,
+            catalog: reg.catalog,
         };
         self.tree.insert(record.id.as_bytes(), encode(&record))?;
         maestro_common::durable::flush(&self.tree).await?;
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = self.events.send(DomainEvent::Registered(record.clone()));
         Ok(record)
+    }
+
+    /// Changes whenever a domain registers: what is derived from the records (the offers)
+    /// is still current while it stays the same.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Records a heartbeat; `None` when the domain is not registered.
@@ -353,6 +420,8 @@ impl DomainRegistry {
             state: state as i32,
             last_heartbeat: Some(timestamp(record.last_heartbeat_ms)),
             heartbeat_age_seconds: health.age_ms(now_ms) / 1000,
+            publishes_catalog: record.catalog.is_some(),
+            offers: Vec::new(),
         }
     }
 }

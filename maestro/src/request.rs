@@ -36,6 +36,8 @@ pub struct NewOrder {
     pub priority: i32,
     /// Items.
     pub items: Vec<NewItem>,
+    /// Who places it: set by the API from the authenticated caller, never from the request.
+    pub ordered_by: crate::model::Orderer,
 }
 
 /// One submitted item.
@@ -145,6 +147,7 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             category,
             priority,
             items: out,
+            ordered_by: crate::model::Orderer::default(),
         })
     }
 }

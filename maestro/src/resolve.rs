@@ -2,10 +2,11 @@
 //! inventory: spec exists, characteristics fit the spec (defaults applied), placement resolves
 //! to registered domains and sites, and the templates dry-render to valid names.
 
-use crate::catalog::{Catalog, ServiceSpec, ValueType};
+use crate::catalog::{ServiceSpec, ValueType};
 use crate::error::OrderError;
 use crate::inventory::{InventoryEntry, Target, next_generation};
 use crate::model::{Action, CharacteristicValue, Placement, ServiceRef};
+use crate::offers::Offers;
 use crate::registry::DomainRecord;
 use crate::request::NewItem;
 use maestro_common::{FieldError, ResourceName, ids, template};
@@ -15,8 +16,8 @@ use std::collections::BTreeMap;
 /// What resolution needs to know.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    /// The catalog.
-    pub catalog: &'a Catalog,
+    /// The catalog, with which domain offers which spec.
+    pub catalog: &'a Offers,
     /// Registered domains.
     pub domains: &'a [DomainRecord],
     /// Inventory entries of the services the order names.
@@ -40,6 +41,22 @@ pub struct ResolvedItem {
     pub templates: Vec<String>,
     /// Generation the inventory gave it at resolution time (re-checked when stored).
     pub generation: u64,
+}
+
+/// Whether `domain` offers spec `id`; the reason names who does when it does not.
+fn offered(catalog: &Offers, domain: &DomainRecord, id: &str) -> Result<(), String> {
+    if catalog.offers(domain, id) {
+        return Ok(());
+    }
+    let why = if catalog.conflicting(id).contains(&domain.id.as_str()) {
+        "publishes another specification under that id"
+    } else {
+        "does not offer it"
+    };
+    Err(format!(
+        "domain '{}' {why} (service specification '{id}')",
+        domain.id
+    ))
 }
 
 /// Resolves item `index` of an order.
@@ -100,7 +117,9 @@ pub fn resolve_item(
         Some(cur) if inherit => (cur.placement.clone(), cur.targets.clone()),
         _ => (
             item.placement.clone(),
-            resolve_targets(&at, &item.placement, ctx.domains)?,
+            resolve_targets(&at, &item.placement, ctx.domains, |d| {
+                offered(ctx.catalog, d, spec.id.as_str())
+            })?,
         ),
     };
     let service = ServiceRef {
@@ -236,22 +255,22 @@ pub fn resolve_targets(
     at: &str,
     placement: &Placement,
     domains: &[DomainRecord],
+    offered: impl Fn(&DomainRecord) -> Result<(), String>,
 ) -> Result<Vec<Target>, FieldError> {
     let explicit = !placement.domains.is_empty();
     let chosen: Vec<&DomainRecord> = if explicit {
         let mut v = Vec::new();
         for (k, d) in placement.domains.iter().enumerate() {
+            let field = format!("{at}.placement.domains[{k}]");
             let rec = domains.iter().find(|r| r.id == *d).ok_or_else(|| {
-                FieldError::new(
-                    format!("{at}.placement.domains[{k}]"),
-                    format!("domain '{d}' is not registered"),
-                )
+                FieldError::new(&field, format!("domain '{d}' is not registered"))
             })?;
+            offered(rec).map_err(|reason| FieldError::new(&field, reason))?;
             v.push(rec);
         }
         v
     } else if !placement.domain_selector.is_empty() {
-        let v: Vec<&DomainRecord> = domains
+        let matching: Vec<&DomainRecord> = domains
             .iter()
             .filter(|r| {
                 placement
@@ -260,10 +279,20 @@ pub fn resolve_targets(
                     .all(|(k, val)| r.labels.get(k) == Some(val))
             })
             .collect();
+        let field = format!("{at}.placement.domain_selector");
+        let Some(first) = matching.first() else {
+            return Err(FieldError::new(field, "matches no registered domain"));
+        };
+        let v: Vec<&DomainRecord> = matching
+            .iter()
+            .copied()
+            .filter(|r| offered(r).is_ok())
+            .collect();
         if v.is_empty() {
+            let reason = offered(first).err().unwrap_or_default();
             return Err(FieldError::new(
-                format!("{at}.placement.domain_selector"),
-                "matches no registered domain",
+                field,
+                format!("no domain it matches offers the service: {reason}"),
             ));
         }
         v

@@ -98,6 +98,7 @@ fn apply_status(dp: &mut DomainProgress, st: &IntentStatus) {
         dp.site_progress = st.sites.clone();
         dp.reasons = st.reasons.clone();
         dp.last_heard_ms = st.updated_at_ms;
+        dp.withheld = st.withheld.clone();
     } else if st.generation > dp.generation {
         dp.reasons = vec![StatusReason::Superseded {
             generation: st.generation,

@@ -20,6 +20,7 @@ fn dp(domain: &str, generation: u64, delivery: Delivery) -> DomainProgress {
         reasons: vec![],
         last_heard_ms: 0,
         unreachable: false,
+        withheld: Vec::new(),
     }
 }
 
@@ -56,6 +57,7 @@ fn order(items: Vec<OrderItem>) -> Order {
         items,
         revision: 1,
         traceparent: String::new(),
+        ordered_by: Default::default(),
     }
 }
 
@@ -80,6 +82,7 @@ fn status(domain: &str, generation: u64, state: ServiceState) -> (String, Intent
                 vec![]
             },
             updated_at_ms: NOW - 1,
+            withheld: Vec::new(),
         },
     )
 }

@@ -95,11 +95,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
-        CatalogServiceServer::new(CatalogApi::new(catalog, access.clone()))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        CatalogServiceServer::new(CatalogApi::new(
+            engine.catalog().clone(),
+            registry.clone(),
+            access.clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
-        DomainRegistryServer::new(DomainApi::new(registry, access))
+        DomainRegistryServer::new(DomainApi::new(registry, engine.catalog().clone(), access))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
     );
     let task = tokio::spawn(async move {

@@ -93,6 +93,7 @@ fn render_example() -> anyhow::Result<Vec<RenderedBlueprint>> {
         blueprint_templates: spec.blueprints.clone(),
         deleted: false,
         traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        organisation: String::new(),
     };
     Ok(render_intent(&intent, DOMAIN, &[site])?)
 }

@@ -19,6 +19,7 @@ fn intent(generation: u64, deleted: bool) -> Intent {
         blueprint_templates: vec![],
         deleted,
         traceparent: String::new(),
+        organisation: String::new(),
     }
 }
 

@@ -20,6 +20,7 @@ fn intent(templates: Vec<Value>) -> Intent {
         blueprint_templates: templates,
         deleted: false,
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        organisation: String::new(),
     }
 }
 

@@ -1,23 +1,56 @@
 //! `maestro.catalog.v1.CatalogService`.
 
-use crate::catalog::Catalog;
+use crate::error::StoreError;
+use crate::offers::CatalogView;
+use crate::registry::DomainRegistry;
 use maestro_common::access::Access;
 use maestro_common::authz::{Call, Verb};
 use maestro_common::text::{Lines, MAX_LINE_BYTES, check_text};
 use maestro_proto::catalog::v1 as pb;
 use tonic::{Request, Response, Status};
 
-/// Serves the catalog loaded at start.
+/// Serves the catalog: maestro's own specifications and those the registered domains publish,
+/// each with the domains that offer it.
 #[derive(Debug, Clone)]
 pub struct CatalogApi {
-    catalog: Catalog,
+    catalog: CatalogView,
+    registry: DomainRegistry,
     access: Access,
 }
 
 impl CatalogApi {
-    /// A handler over `catalog`, readable by operators `access` allows to read.
-    pub fn new(catalog: Catalog, access: Access) -> Self {
-        Self { catalog, access }
+    /// A handler over `catalog` and the domains of `registry`, readable by operators `access`
+    /// allows to read.
+    pub fn new(catalog: CatalogView, registry: DomainRegistry, access: Access) -> Self {
+        Self {
+            catalog,
+            registry,
+            access,
+        }
+    }
+
+    /// The proto view of every spec passing `keep`, with who offers it.
+    fn view(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<pb::ServiceSpec>, StoreError> {
+        let offers = self.catalog.current()?;
+        let domains = self.registry.list()?;
+        Ok(offers
+            .specs()
+            .filter(|s| keep(s.id.as_str()))
+            .map(|s| {
+                let mut p = pb::ServiceSpec::from(s);
+                p.offered_by = offers
+                    .offered_by(s.id.as_str(), &domains)
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+                p.conflicting_domains = offers
+                    .conflicting(s.id.as_str())
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+                p
+            })
+            .collect())
     }
 
     fn may_read<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -37,7 +70,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
     ) -> Result<Response<pb::ListServiceSpecsResponse>, Status> {
         self.may_read(&request)?;
         Ok(Response::new(pb::ListServiceSpecsResponse {
-            specs: self.catalog.specs().map(Into::into).collect(),
+            specs: self.view(|_| true)?,
         }))
     }
 
@@ -49,9 +82,9 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         let id = request.into_inner().id;
         check_text("id", &id, MAX_LINE_BYTES, Lines::One)?;
         let spec = self
-            .catalog
-            .get(&id)
+            .view(|s| s == id)?
+            .pop()
             .ok_or_else(|| Status::not_found(format!("unknown service specification '{id}'")))?;
-        Ok(Response::new(spec.as_ref().into()))
+        Ok(Response::new(spec))
     }
 }

@@ -1,5 +1,6 @@
 //! `maestro.domain.v1.DomainRegistry`.
 
+use crate::offers::CatalogView;
 use crate::registry::{DomainRegistration, DomainRegistry};
 use maestro_common::access::Access;
 use maestro_common::authz::{Call, Verb};
@@ -11,14 +12,20 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct DomainApi {
     registry: DomainRegistry,
+    catalog: CatalogView,
     access: Access,
 }
 
 impl DomainApi {
     /// A handler over `registry`; `access` lets a domain register and heartbeat only as itself
-    /// (so no one else can change its endpoint) and operators list.
-    pub fn new(registry: DomainRegistry, access: Access) -> Self {
-        Self { registry, access }
+    /// (so no one else can change its endpoint or its catalog) and operators list, with what
+    /// each domain offers from `catalog`.
+    pub fn new(registry: DomainRegistry, catalog: CatalogView, access: Access) -> Self {
+        Self {
+            registry,
+            catalog,
+            access,
+        }
     }
 }
 
@@ -35,7 +42,11 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         let reg = DomainRegistration::try_from(request.into_inner())?;
         let now = now_millis();
         let record = self.registry.register(reg, now).await?;
-        tracing::info!(endpoint = %record.endpoint, "domain registered");
+        tracing::info!(
+            endpoint = %record.endpoint,
+            published_specs = record.catalog.as_ref().map_or(0, Vec::len),
+            "domain registered"
+        );
         Ok(Response::new(self.registry.to_proto(&record, now)))
     }
 
@@ -66,11 +77,20 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         };
         self.access.check(&request, &read)?;
         let now = now_millis();
+        let offers = self.catalog.current()?;
         let domains = self
             .registry
             .list()?
             .iter()
-            .map(|d| self.registry.to_proto(d, now))
+            .map(|d| {
+                let mut p = self.registry.to_proto(d, now);
+                p.offers = offers
+                    .specs()
+                    .filter(|s| offers.offers(d, s.id.as_str()))
+                    .map(|s| s.id.to_string())
+                    .collect();
+                p
+            })
             .collect();
         Ok(Response::new(pb::ListDomainsResponse { domains }))
     }

@@ -113,6 +113,22 @@ impl OrderApi {
             .check(request, &Call::Operate { verb, targets: &[] })
     }
 
+    /// Who `caller` is, as an order records it.
+    fn orderer(&self, caller: Option<&PeerIdentity>) -> crate::model::Orderer {
+        let Some(caller) = caller else {
+            return crate::model::Orderer::default();
+        };
+        crate::model::Orderer {
+            identity: caller.to_string(),
+            organisation: self
+                .access
+                .operators()
+                .and_then(|p| p.organisation_of(caller))
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
     fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
         check_order_id(id).map_err(OrderError::from)?;
         Ok(self
@@ -131,7 +147,8 @@ impl pb::order_service_server::OrderService for OrderApi {
         request: Request<pb::CreateOrderRequest>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
         let caller = self.operator(&request, Verb::Write)?;
-        let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        new.ordered_by = self.orderer(caller.as_ref());
         let admit = |order: &crate::model::Order| {
             self.may(caller.as_ref(), Verb::Write, order)
                 .map_err(OrderError::Refused)

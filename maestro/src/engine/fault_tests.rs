@@ -118,7 +118,7 @@ impl OrderStore for Interfering {
 /// The plan of another request, made against an empty store.
 fn competitor(key: &str, order_id: &str) -> Box<OrderPlan> {
     let domains = [domain("north", &["n1"])];
-    let catalog = catalog();
+    let catalog = crate::offers::Offers::from(catalog());
     let inventory = BTreeMap::new();
     let state = CurrentState {
         existing: None,

@@ -11,13 +11,13 @@ mod status_events;
 #[cfg(test)]
 mod tests;
 
-use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::delivery::DeliveryQueue;
 use crate::error::OrderError;
 use crate::idempotency::KeyedOrder;
 use crate::intent::OutboxEntry;
 use crate::model::{Order, OrderState};
+use crate::offers::{CatalogView, Offers};
 use crate::plan::{CurrentState, Decision, Fresh, plan};
 use crate::registry::DomainRegistry;
 use crate::request::NewOrder;
@@ -61,7 +61,7 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    catalog: Catalog,
+    catalog: CatalogView,
     registry: DomainRegistry,
     store: Arc<dyn OrderStore>,
     shutdown: CancellationToken,
@@ -76,7 +76,7 @@ impl Engine {
     /// go to `tasks` and stop on `shutdown`. Start its loops with [`Self::start`].
     pub fn new(
         config: Config,
-        catalog: Catalog,
+        catalog: crate::catalog::Catalog,
         registry: DomainRegistry,
         store: Arc<dyn OrderStore>,
         deliveries: DeliveryQueue,
@@ -85,7 +85,7 @@ impl Engine {
     ) -> Self {
         let inner = Inner {
             config,
-            catalog,
+            catalog: CatalogView::new(catalog, registry.clone()),
             registry,
             store,
             shutdown,
@@ -103,9 +103,14 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Catalog {
+    /// The catalog: maestro's own and the registered domains' specifications.
+    pub fn catalog(&self) -> &CatalogView {
         &self.inner.catalog
+    }
+
+    /// The catalog as of now, with who offers what.
+    pub fn offers(&self) -> Result<Arc<Offers>, OrderError> {
+        Ok(self.inner.catalog.current()?)
     }
 
     /// The domain registry.
@@ -159,11 +164,12 @@ impl Engine {
             let existing = store.find_by_key(key)?.map(settle).transpose()?;
             let inventory = store.inventory(&names)?;
             let domains = self.registry().list()?;
+            let offers = self.offers()?;
             let state = CurrentState {
                 existing: existing.as_ref(),
                 inventory: &inventory,
                 domains: &domains,
-                catalog: self.catalog(),
+                catalog: &offers,
             };
             let decision = match plan(&new, state, &Fresh::new(now_millis())) {
                 Ok(d) => d,

@@ -141,6 +141,7 @@ async fn an_order_is_planned_delivered_and_acknowledged() {
         sites: vec![],
         reasons: vec![],
         updated_at_ms: now_millis(),
+        withheld: Vec::new(),
     };
     h.statuses.send(StatusEvent::Status(status)).await.unwrap();
     let done = loop {

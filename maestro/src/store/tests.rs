@@ -12,7 +12,7 @@ fn planned(store: &dyn OrderStore, new: &NewOrder, order_id: &str) -> OrderPlan 
     let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
     let inventory = store.inventory(&names).unwrap();
     let domains = [domain("north", &["n1"])];
-    let catalog = catalog();
+    let catalog = crate::offers::Offers::from(catalog());
     let state = CurrentState {
         existing: None,
         inventory: &inventory,
@@ -42,6 +42,7 @@ fn status(intent_id: &str, generation: u64) -> IntentStatus {
         sites: vec![],
         reasons: vec![],
         updated_at_ms: 1,
+        withheld: Vec::new(),
     }
 }
 

@@ -114,6 +114,7 @@ impl Maestro {
                     .collect(),
                 region: "eu".into(),
                 sites: sites.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
             })
             .await
             .expect("register");

@@ -15,6 +15,7 @@ fn intent(generation: u64) -> Intent {
         blueprint_templates: vec![],
         deleted: false,
         traceparent: String::new(),
+        organisation: String::new(),
     }
 }
 

@@ -8,7 +8,7 @@ mod constraints;
 
 pub use constraints::{Constraints, DEFAULT_MAX_LENGTH, Declared, MAX_LENGTH, MAX_REPLICAS};
 
-use maestro_common::{FieldError, ResourceName, template};
+use crate::{FieldError, ResourceName, template};
 use maestro_proto::catalog::v1 as pb;
 use serde::Deserialize;
 use serde_json::Value;
@@ -155,7 +155,7 @@ pub struct ServiceSpec {
     pub lifecycle_status: String,
     /// Accepted characteristics.
     pub characteristics: Vec<SpecCharacteristic>,
-    /// Blueprint templates (see `maestro_common::template`).
+    /// Blueprint templates (see `crate::template`).
     pub blueprints: Vec<Value>,
 }
 
@@ -339,31 +339,15 @@ pub struct Catalog {
 impl Catalog {
     /// Loads every `*.yaml|*.yml|*.json` file in `dir` (not recursive), in name order.
     pub fn load(dir: &Path) -> Result<Self, CatalogError> {
-        let dir_err = |source| CatalogError::Dir {
-            dir: dir.to_path_buf(),
-            source,
-        };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(dir_err)? {
-            let path = entry.map_err(dir_err)?.path();
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or_default();
-            if path.is_file() && matches!(ext, "yaml" | "yml" | "json") {
-                files.push(path);
-            }
-        }
-        files.sort();
+        let documents = load_documents(dir)?;
         let mut specs = BTreeMap::new();
         let mut origin: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for file in files {
+        for (file, doc) in documents {
             let bad = |reason: String| CatalogError::File {
                 file: file.clone(),
                 reason,
             };
-            let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
-            let spec = parse_spec(&file, &text).map_err(bad)?;
+            let spec = spec_from_json(&doc).map_err(|e| bad(e.to_string()))?;
             if let Some(first) = origin.get(spec.id.as_str()) {
                 return Err(bad(format!(
                     "id: duplicate '{}' (also in {})",
@@ -377,7 +361,7 @@ impl Catalog {
         Ok(Self { specs })
     }
 
-    /// A catalog of the given specs (tests, embedding).
+    /// A catalog of `specs` (for tests and fixtures).
     pub fn from_specs(specs: impl IntoIterator<Item = ServiceSpec>) -> Self {
         Self {
             specs: specs
@@ -387,7 +371,14 @@ impl Catalog {
         }
     }
 
-    /// The spec with `id`.
+    /// A catalog of shared `specs`.
+    pub fn from_shared(specs: impl IntoIterator<Item = Arc<ServiceSpec>>) -> Self {
+        Self {
+            specs: specs.into_iter().map(|s| (s.id.to_string(), s)).collect(),
+        }
+    }
+
+    /// The spec `id`.
     pub fn get(&self, id: &str) -> Option<Arc<ServiceSpec>> {
         self.specs.get(id).cloned()
     }
@@ -396,15 +387,78 @@ impl Catalog {
     pub fn specs(&self) -> impl Iterator<Item = &ServiceSpec> {
         self.specs.values().map(|s| s.as_ref())
     }
+
+    /// Every spec, shared, by id.
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<ServiceSpec>> {
+        self.specs.values()
+    }
+
+    /// Whether the catalog holds no spec.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
 }
 
-fn parse_spec(file: &Path, text: &str) -> Result<ServiceSpec, String> {
-    let raw: RawSpec = if file.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(text).map_err(|e| e.to_string())?
-    } else {
-        serde_yaml::from_str(text).map_err(|e| e.to_string())?
+/// Largest catalog file read.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// Most files in one catalog directory.
+pub const MAX_FILES: usize = 256;
+
+/// Reads every `*.yaml|*.yml|*.json` file in `dir` (not recursive), in name order, as the JSON
+/// documents they hold (YAML converted), without checking them as specs: the form a domain
+/// publishes its catalog in. Files over [`MAX_FILE_BYTES`] or more than [`MAX_FILES`] files are
+/// refused, naming the file.
+pub fn load_documents(dir: &Path) -> Result<Vec<(PathBuf, Value)>, CatalogError> {
+    let dir_err = |source| CatalogError::Dir {
+        dir: dir.to_path_buf(),
+        source,
     };
-    ServiceSpec::try_from(raw).map_err(|e| e.to_string())
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(dir_err)? {
+        let path = entry.map_err(dir_err)?.path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        if path.is_file() && matches!(ext, "yaml" | "yml" | "json") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.len() > MAX_FILES {
+        return Err(CatalogError::Dir {
+            dir: dir.to_path_buf(),
+            source: std::io::Error::other(format!("more than {MAX_FILES} catalog files")),
+        });
+    }
+    let mut documents = Vec::with_capacity(files.len());
+    for file in files {
+        let bad = |reason: String| CatalogError::File {
+            file: file.clone(),
+            reason,
+        };
+        let size = std::fs::metadata(&file)
+            .map_err(|e| bad(e.to_string()))?
+            .len();
+        if size > MAX_FILE_BYTES {
+            return Err(bad(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
+        let doc: Value = if file.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?
+        };
+        documents.push((file, doc));
+    }
+    Ok(documents)
+}
+
+/// Checks one specification document (a catalog file as JSON) and builds the spec; the error
+/// names the field.
+pub fn spec_from_json(doc: &Value) -> Result<ServiceSpec, FieldError> {
+    let raw = RawSpec::deserialize(doc).map_err(|e| FieldError::new("", e.to_string()))?;
+    ServiceSpec::try_from(raw)
 }
 
 impl From<&ServiceSpec> for pb::ServiceSpec {
@@ -427,6 +481,8 @@ impl From<&ServiceSpec> for pb::ServiceSpec {
                 })
                 .collect(),
             blueprint_templates_json: s.blueprints.iter().map(Value::to_string).collect(),
+            offered_by: Vec::new(),
+            conflicting_domains: Vec::new(),
         }
     }
 }

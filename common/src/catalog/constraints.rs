@@ -9,7 +9,7 @@
 //! from 0 to [`MAX_REPLICAS`] (tighter when the spec declares it).
 
 use super::ValueType;
-use maestro_common::FieldError;
+use crate::FieldError;
 use serde_json::{Number, Value};
 
 /// Longest string a characteristic takes when its spec does not say.
