@@ -116,6 +116,12 @@ pub enum StatusReason {
         /// The site's own message of that report (free text, possibly empty).
         message: String,
     },
+    /// The domain publishes changes only inside its maintenance windows: this one is stored and
+    /// waits for the next (sites keep running what they run).
+    MaintenanceWindow {
+        /// When the next window opens (ms since the epoch), when known.
+        opens_at_ms: Option<i64>,
+    },
     /// A site's Git sync is failing; it keeps running the blueprints of `commit`.
     SyncFailing {
         /// The site.
@@ -213,6 +219,11 @@ impl From<&StatusReason> for pb::StatusReason {
                 generation: generation.unwrap_or(0),
                 message,
             }),
+            StatusReason::MaintenanceWindow { opens_at_ms } => {
+                Kind::MaintenanceWindow(pb::MaintenanceWindow {
+                    opens_at: ts(opens_at_ms),
+                })
+            }
             StatusReason::SyncFailing {
                 site,
                 error,
@@ -336,6 +347,11 @@ impl TryFrom<pb::StatusReason> for StatusReason {
                     message,
                 }
             }
+            Kind::MaintenanceWindow(pb::MaintenanceWindow { opens_at }) => {
+                StatusReason::MaintenanceWindow {
+                    opens_at_ms: opt_ms(opens_at.as_ref()),
+                }
+            }
             Kind::SyncFailing(pb::SyncFailing {
                 site,
                 error,
@@ -455,6 +471,16 @@ impl fmt::Display for StatusReason {
                 write!(f, "domain {domain}: waiting for generation {generation}")
             }
             Self::Superseded { generation } => write!(f, "superseded by generation {generation}"),
+            Self::MaintenanceWindow { opens_at_ms: None } => {
+                write!(f, "waiting for the domain's maintenance window")
+            }
+            Self::MaintenanceWindow {
+                opens_at_ms: Some(t),
+            } => write!(
+                f,
+                "waiting for the domain's maintenance window (opens {})",
+                crate::time::rfc3339(*t)
+            ),
             Self::BlueprintPending {
                 blueprint,
                 generation: None,

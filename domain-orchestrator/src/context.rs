@@ -48,6 +48,8 @@ pub struct Context {
     /// When this process first held each intent (millis): the start of a site's grace period.
     applied_at: Mutex<HashMap<String, i64>>,
     errors: Mutex<HashMap<String, RunError>>,
+    /// Intents held for the maintenance window, with when it opens (`None`: unknown).
+    held: Mutex<HashMap<String, Option<i64>>>,
     reconciled: tokio::sync::watch::Sender<u64>,
     backoffs: Mutex<HashMap<String, Backoff>>,
 }
@@ -79,6 +81,7 @@ impl Context {
             site_unreachable_after_ms: crate::Config::default().site_unreachable_after_ms,
             applied_at: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::watch::Sender::new(0),
             backoffs: Mutex::new(HashMap::new()),
         }
@@ -125,6 +128,20 @@ impl Context {
             None => {
                 errors.remove(id);
                 locked(&self.backoffs).remove(id);
+            }
+        }
+    }
+
+    /// Records that intent `id` waits for the maintenance window opening at `opens_at`
+    /// (`Some`) or no longer waits (`None`).
+    pub(crate) fn set_held(&self, id: &str, held: Option<Option<i64>>) {
+        let mut map = locked(&self.held);
+        match held {
+            Some(opens_at) => {
+                map.insert(id.to_string(), opens_at);
+            }
+            None => {
+                map.remove(id);
             }
         }
     }
@@ -205,6 +222,7 @@ impl Context {
             ),
             None => (None, None),
         };
+        let held = locked(&self.held).get(&intent.id).copied();
         let now = maestro_common::time::now_millis();
         let reachability = Reachability {
             now,
@@ -221,6 +239,7 @@ impl Context {
             syncs: &syncs,
             error,
             retrying,
+            held,
             reachability,
         }))
     }

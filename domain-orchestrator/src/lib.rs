@@ -30,6 +30,7 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod translator;
+pub mod windows;
 
 pub use config::Config;
 pub use error::Error;

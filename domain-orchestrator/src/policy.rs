@@ -33,6 +33,8 @@ pub struct Policy {
     pub organisations: Vec<String>,
     /// What leaves the domain, per ordering organisation (see [`crate::disclosure`]).
     pub disclosure: crate::disclosure::Disclosure,
+    /// When changes are published to the sites (see [`crate::windows`]); empty: any time.
+    pub maintenance_windows: Vec<crate::windows::Window>,
 }
 
 /// Why the policy refuses an intent.
@@ -96,6 +98,10 @@ impl Policy {
         for (i, o) in self.organisations.iter().enumerate() {
             ResourceName::parse(&format!("{field}.organisations[{i}]"), o)?;
         }
+        crate::windows::validate(
+            &self.maintenance_windows,
+            &format!("{field}.maintenance_windows"),
+        )?;
         self.disclosure.validate(&format!("{field}.disclosure"))
     }
 

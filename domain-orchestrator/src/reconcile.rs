@@ -110,6 +110,19 @@ pub async fn reconcile(
     if unchanged && !reason.forces_publish() {
         return Ok(Action::Requeue(RESYNC));
     }
+    if !unchanged {
+        let now = maestro_common::time::now_millis();
+        if let Some(opens_at) = crate::windows::closed_until(&ctx.policy.maintenance_windows, now) {
+            ctx.set_held(&intent.id, Some(opens_at));
+            let wait = opens_at.map_or(RESYNC, |t| {
+                Duration::from_millis(u64::try_from(t - now).unwrap_or(0))
+                    .max(Duration::from_secs(1))
+            });
+            tracing::info!(intent.id = %intent.id, generation = intent.generation, opens_at = ?opens_at.map(maestro_common::time::rfc3339), "held for the maintenance window");
+            return Ok(Action::Requeue(wait.min(RESYNC)));
+        }
+    }
+    ctx.set_held(&intent.id, None);
     let _publishing = ctx.publish_lock.lock().await;
     let others = ctx.store.all_rendered()?;
     if !intent.deleted {

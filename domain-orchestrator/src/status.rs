@@ -139,6 +139,8 @@ pub struct StatusInputs<'a> {
     pub error: Option<&'a str>,
     /// A transient failure of the last reconcile run, being retried (state unaffected).
     pub retrying: Option<Retry<'a>>,
+    /// Held for the maintenance window: `Some(when it opens)`.
+    pub held: Option<Option<i64>>,
     /// Reachability of the target sites.
     pub reachability: Reachability,
 }
@@ -274,7 +276,7 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
     // pending on them (see "Status that never lies" in docs/contracts.md).
     let site_count = u32::try_from(sites.len()).unwrap_or(u32::MAX);
     let error = input.error.or(refusal.as_deref());
-    let (state, mut reasons) = match (error, all_ready, intent.deleted) {
+    let (mut state, mut reasons) = match (error, all_ready, intent.deleted) {
         (Some(e), _, _) => (
             IntentState::Inactive,
             vec![StatusReason::Failed {
@@ -298,6 +300,10 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
             )
         }
     };
+    if let (None, Some(opens_at_ms)) = (error, input.held) {
+        state = IntentState::Reserved;
+        reasons = vec![StatusReason::MaintenanceWindow { opens_at_ms }];
+    }
     if let Some(r) = input.retrying {
         reasons.push(StatusReason::Retrying {
             domain: String::new(),

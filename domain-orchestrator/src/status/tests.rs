@@ -100,6 +100,7 @@ fn run_with_syncs(
         syncs,
         error,
         retrying: None,
+        held: None,
         reachability,
     })
 }
@@ -304,6 +305,7 @@ fn a_transient_failure_keeps_the_state_and_says_it_retries() {
             attempt: 3,
             next_attempt_ms: Some(5_000),
         }),
+        held: None,
         reachability: at(0, 0),
     });
     assert_eq!(s.state, IntentState::Reserved);
@@ -536,4 +538,36 @@ fn a_site_refusing_the_spec_of_the_generation_makes_the_intent_inactive() {
         None,
     );
     assert_ne!(s.state, IntentState::Inactive);
+}
+
+#[test]
+fn an_intent_held_for_the_maintenance_window_says_when_it_opens() {
+    let i = intent(3, false);
+    let r = rendered(2, false, &["s1", "s2"]);
+    let sites = vec![name("s1"), name("s2")];
+    let heard = BTreeMap::new();
+    let s = compute(&StatusInputs {
+        domain: "d",
+        intent: &i,
+        sites: &sites,
+        rendered: Some(&r),
+        observed: &BTreeMap::new(),
+        last_heard: &heard,
+        syncs: &BTreeMap::new(),
+        error: None,
+        retrying: None,
+        held: Some(Some(1_796_162_400_000)),
+        reachability: at(0, 0),
+    });
+    assert_eq!(s.state, IntentState::Reserved);
+    assert_eq!(
+        s.reasons,
+        [StatusReason::MaintenanceWindow {
+            opens_at_ms: Some(1_796_162_400_000)
+        }]
+    );
+    assert_eq!(
+        s.to_proto(0).message,
+        "waiting for the domain's maintenance window (opens 2026-12-01T22:00:00+00:00)"
+    );
 }
