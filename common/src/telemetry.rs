@@ -1,6 +1,7 @@
 //! Tracing and OpenTelemetry set-up, once per process: traces (below) and metrics
 //! ([`metrics`], scraped through [`scrape`]).
 
+pub mod context;
 pub mod metrics;
 pub mod scrape;
 

@@ -101,7 +101,11 @@ async fn run_once(
             return;
         }
     };
-    let span = tracing::info_span!("reconcile", intent.id = %id, generation = intent.generation, reason = ?reason);
+    let span = tracing::info_span!("intent.reconcile", intent.id = %id, generation = intent.generation, reason = ?reason);
+    // A new generation's run belongs to its order's trace; periodic re-publishes do not.
+    if reason == ReconcileReason::Applied {
+        maestro_common::telemetry::context::set_parent(&span, &intent.traceparent);
+    }
     let started = std::time::Instant::now();
     let result = reconcile(intent.clone(), reason, ctx.clone())
         .instrument(span)

@@ -68,8 +68,15 @@ async fn follow_once(
         let affected = apply_record(ctx, &record)?;
         ctx.observed.set_cursor(record.sequence)?;
         cursor = record.sequence;
+        let is_status = matches!(record.body, Some(Body::Status(_)));
         for id in affected {
             if let Some(intent) = ctx.store.get(&id)? {
+                // A site's status of an intent joins the intent's order trace.
+                let span = tracing::info_span!("status.follow", intent.id = %id, site = %record.site, blueprint = %record.blueprint);
+                if is_status {
+                    maestro_common::telemetry::context::set_parent(&span, &intent.traceparent);
+                }
+                let _entered = span.enter();
                 ctx.refresh_status(&intent);
             }
         }

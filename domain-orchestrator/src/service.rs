@@ -7,6 +7,7 @@ use futures::StreamExt;
 use maestro_common::FieldError;
 use maestro_common::access::Access;
 use maestro_common::authz::Call;
+use maestro_common::telemetry::context as trace;
 use maestro_proto::intent::v1 as pb;
 use maestro_proto::logs::v1::{Record, record::Body};
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 /// Most intents one StreamIntentLogs call may name.
 pub const MAX_LOG_INTENTS: usize = 1024;
@@ -77,12 +79,19 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         req: Request<pb::ApplyIntentRequest>,
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
         self.may_write(&req)?;
+        // The order's trace: maestro's delivery span from the metadata, else the intent's own.
+        let span = tracing::info_span!("intent.apply");
+        let parent = trace::extract(&req)
+            .or_else(|| req.get_ref().intent.as_ref().map(|i| i.traceparent.clone()));
+        if let Some(tp) = parent {
+            trace::set_parent(&span, &tp);
+        }
         let raw = req
             .into_inner()
             .intent
             .ok_or_else(|| FieldError::new("intent", "required"))?;
         let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
-        let out = self.api.apply(intent).await?;
+        let out = self.api.apply(intent).instrument(span).await?;
         Ok(Response::new(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,

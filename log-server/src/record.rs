@@ -143,6 +143,8 @@ impl TryFrom<proto::Record> for Record {
             received_at,
             intent_id,
             order_id,
+            // Read at push for the span that joins the order's trace; not kept.
+            traceparent: _,
             body,
         } = r;
         let site = ResourceName::parse("site", &site)?;
@@ -207,6 +209,7 @@ impl From<Record> for proto::Record {
             received_at,
             intent_id,
             order_id,
+            traceparent: String::new(),
             body: Some(body.into()),
         }
     }

@@ -82,6 +82,13 @@ impl proto::log_service_server::LogService for LogServer {
                 }
             }
         }
+        // Status records of an order's blueprint join the order's trace once stored.
+        let traced: Vec<(String, String, String)> = records
+            .iter()
+            .filter(|r| matches!(r.body, Some(proto::record::Body::Status(_))))
+            .filter(|r| maestro_common::telemetry::context::parse(&r.traceparent).is_some())
+            .map(|r| (r.traceparent.clone(), r.site.clone(), r.blueprint.clone()))
+            .collect();
         let records = validate_push(records, &self.domain, self.max_record_bytes)?;
         let counts = per_site(records.iter().map(|r| r.site.as_str()));
         if let Err(e) = self.rate_limit.admit(counts, tokio::time::Instant::now()) {
@@ -95,6 +102,14 @@ impl proto::log_service_server::LogService for LogServer {
             .await
             .map_err(|e| Status::internal(format!("append task failed: {e}")))?
             .map_err(store_status)?;
+        for (traceparent, site, blueprint) in &traced {
+            let span = tracing::info_span!(
+                "status.ingest",
+                site = %maestro_common::text::for_log(site),
+                blueprint = %maestro_common::text::for_log(blueprint)
+            );
+            maestro_common::telemetry::context::set_parent(&span, traceparent);
+        }
         ingested().add(
             u64::from(out.accepted),
             &[opentelemetry::KeyValue::new("outcome", "stored")],

@@ -130,6 +130,8 @@ prop_compose! {
         proto::Record {
             sequence, domain, site, blueprint, generation, stream, sender_sequence,
             observed_at, received_at, intent_id, order_id, body,
+            // Not kept by the log server (read at push for the trace only).
+            traceparent: String::new(),
         }
     }
 }

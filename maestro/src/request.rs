@@ -38,6 +38,8 @@ pub struct NewOrder {
     pub items: Vec<NewItem>,
     /// Who places it: set by the API from the authenticated caller, never from the request.
     pub ordered_by: crate::model::Orderer,
+    /// The trace the order joins (a valid W3C traceparent), set by the API; `None`: a new one.
+    pub traceparent: Option<String>,
 }
 
 /// One submitted item.
@@ -148,6 +150,7 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             priority,
             items: out,
             ordered_by: crate::model::Orderer::default(),
+            traceparent: None,
         })
     }
 }

@@ -36,6 +36,9 @@ struct Inner<R> {
     recorder: Arc<dyn Recorder>,
     source: String,
     lock: tokio::sync::Mutex<()>,
+    /// Per blueprint, the order trace its last convergence joined: only the first convergence
+    /// of each order's change joins that trace, not every periodic recheck.
+    traced: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Where a driver works.
@@ -73,6 +76,7 @@ impl<R: Reconciler> Driver<R> {
                 recorder,
                 source,
                 lock: tokio::sync::Mutex::new(()),
+                traced: std::sync::Mutex::default(),
             }),
         }
     }
@@ -290,11 +294,26 @@ impl<R: Reconciler> Driver<R> {
         process: Option<&str>,
     ) -> Result<Vec<String>, Error> {
         let span = tracing::info_span!(
-            "reconcile",
+            "blueprint.converge",
             blueprint = %bp.metadata.name,
             kind = %bp.kind,
             generation = bp.metadata.generation
         );
+        if let Some(tp) = bp
+            .metadata
+            .annotations
+            .get(maestro_common::contract::ANN_TRACEPARENT)
+        {
+            let mut traced = self
+                .inner
+                .traced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if traced.get(&bp.metadata.name) != Some(tp) {
+                maestro_common::telemetry::context::set_parent(&span, tp);
+                traced.insert(bp.metadata.name.clone(), tp.clone());
+            }
+        }
         self.converge_inner(bp, process).instrument(span).await
     }
 

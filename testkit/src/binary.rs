@@ -61,6 +61,7 @@ pub struct Node {
     program: PathBuf,
     args: Vec<OsString>,
     log: PathBuf,
+    env: Vec<(OsString, OsString)>,
     child: Option<Child>,
 }
 
@@ -77,8 +78,15 @@ impl Node {
             program: program.to_path_buf(),
             args: args.into_iter().map(Into::into).collect(),
             log: log.to_path_buf(),
+            env: Vec::new(),
             child: None,
         }
+    }
+
+    /// Adds environment variables the process starts with (on top of this process's).
+    pub fn with_env(mut self, vars: &[(OsString, OsString)]) -> Self {
+        self.env.extend(vars.iter().cloned());
+        self
     }
 
     /// Starts the process (again, after [`Node::kill9`]).
@@ -93,6 +101,7 @@ impl Node {
             .with_context(|| format!("opening {}", self.log.display()))?;
         let child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -122,8 +122,25 @@ impl ProcessFederation {
         catalog_src: &Path,
         domains: &[&str],
         sites_per_domain: usize,
+        tweak: impl FnMut(Component, &str, &mut Value),
+    ) -> anyhow::Result<Self> {
+        Self::start_with_env(bin, dir, catalog_src, domains, sites_per_domain, &[], tweak)
+    }
+
+    /// Like [`ProcessFederation::start_with`], every process started with the variables `env`
+    /// added to its environment.
+    pub fn start_with_env(
+        bin: &Path,
+        dir: &Path,
+        catalog_src: &Path,
+        domains: &[&str],
+        sites_per_domain: usize,
+        env: &[(OsString, OsString)],
         mut tweak: impl FnMut(Component, &str, &mut Value),
     ) -> anyhow::Result<Self> {
+        let component = |bin: &Path, name: String, c: &str, config: PathBuf, log: PathBuf| {
+            component(bin, name, c, config, log).with_env(env)
+        };
         let mut config = |component: Component, domain: &str, path: &Path, mut v: Value| {
             tweak(component, domain, &mut v);
             write_config(path, &v)

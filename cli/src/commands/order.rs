@@ -9,6 +9,7 @@ use crate::states;
 use crate::view::OrderView;
 use futures::StreamExt;
 use maestro_common::backoff::Backoff;
+use maestro_common::telemetry::context as trace;
 use maestro_proto::order::v1 as pb;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -26,19 +27,30 @@ pub async fn submit(
     client: &MaestroClient,
     req: &OrderRequest,
 ) -> CliResult<(pb::ServiceOrder, bool)> {
-    let request = pb::CreateOrderRequest {
+    let mut request = tonic::Request::new(pb::CreateOrderRequest {
         idempotency_key: req.idempotency_key.clone(),
         order: Some(req.spec.clone()),
-    };
-    let resp = client.call(client.orders().create_order(request)).await?;
+    });
+    // The order's trace starts here: this span when spans are exported, else a new trace id.
+    let span = tracing::info_span!("order.create");
+    {
+        let _entered = span.enter();
+        trace::inject(&mut request, Some(&trace::fresh()));
+    }
+    let mut orders = client.orders();
+    let call = client.call(orders.create_order(request));
+    let resp = tracing::Instrument::instrument(call, span).await?;
     let order = resp
         .order
         .ok_or_else(|| CliError::Failed("maestro returned no order".into()))?;
     Ok((order, resp.created))
 }
 
-/// `order create -f FILE [--wait]`.
+/// `order create -f FILE [--wait]`. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the order's trace
+/// starts with a span of `maestroctl`, exported when the command ends.
 pub async fn create(client: &MaestroClient, file: &Path, wait: bool, out: Output) -> CliResult<()> {
+    let _telemetry = crate::run::otlp_endpoint()
+        .map(|endpoint| maestro_common::telemetry::init("maestroctl", Some(&endpoint)));
     let req = order_file::load(file).map_err(|e| CliError::Invalid(e.to_string()))?;
     let (order, created) = submit(client, &req).await?;
     if created {

@@ -10,11 +10,13 @@ use futures::{Stream, StreamExt};
 use maestro_common::access::Access;
 use maestro_common::authz::{Call, Target, Verb};
 use maestro_common::identity::PeerIdentity;
+use maestro_common::telemetry::context as trace;
 use maestro_proto::order::v1 as pb;
 use prost::Message;
 use std::pin::Pin;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 /// Default page size of ListOrders.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -129,26 +131,16 @@ impl OrderApi {
         }
     }
 
-    fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
-        check_order_id(id).map_err(OrderError::from)?;
-        Ok(self
-            .engine
-            .store()
-            .get(id)?
-            .ok_or_else(|| OrderError::NotFound(id.to_string()))?)
-    }
-}
-
-#[tonic::async_trait]
-impl pb::order_service_server::OrderService for OrderApi {
-    #[tracing::instrument(skip_all, fields(idempotency_key = %maestro_common::text::for_log(&request.get_ref().idempotency_key)))]
-    async fn create_order(
+    /// CreateOrder within its span; `caller_trace` is the caller's valid `traceparent`.
+    async fn create_order_traced(
         &self,
         request: Request<pb::CreateOrderRequest>,
+        caller_trace: Option<String>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
         new.ordered_by = self.orderer(caller.as_ref());
+        new.traceparent = trace::current().or(caller_trace);
         let admit = |order: &crate::model::Order| {
             self.may(caller.as_ref(), Verb::Write, order)
                 .map_err(OrderError::Refused)
@@ -162,6 +154,36 @@ impl pb::order_service_server::OrderService for OrderApi {
             order: Some((&created.order).into()),
             created: created.created,
         }))
+    }
+
+    fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
+        check_order_id(id).map_err(OrderError::from)?;
+        Ok(self
+            .engine
+            .store()
+            .get(id)?
+            .ok_or_else(|| OrderError::NotFound(id.to_string()))?)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::order_service_server::OrderService for OrderApi {
+    async fn create_order(
+        &self,
+        request: Request<pb::CreateOrderRequest>,
+    ) -> Result<Response<pb::CreateOrderResponse>, Status> {
+        // The order's trace: a child of the caller's (`traceparent` metadata) when it sent one.
+        let span = tracing::info_span!(
+            "order.create",
+            idempotency_key = %maestro_common::text::for_log(&request.get_ref().idempotency_key)
+        );
+        let caller_trace = trace::extract(&request);
+        if let Some(tp) = &caller_trace {
+            trace::set_parent(&span, tp);
+        }
+        self.create_order_traced(request, caller_trace)
+            .instrument(span)
+            .await
     }
 
     async fn get_order(

@@ -5,6 +5,7 @@ use crate::domain_channels::DomainChannels;
 use crate::intent::IntentPayload;
 use futures::future::BoxFuture;
 use maestro_common::grpc::MAX_MESSAGE_BYTES;
+use maestro_common::telemetry::context as trace;
 use maestro_proto::intent::v1 as pb;
 use pb::intent_service_client::IntentServiceClient;
 use std::time::Duration;
@@ -58,6 +59,7 @@ impl TonicDomainClient {
                 intent: Some(intent.into()),
             });
             req.set_timeout(ATTEMPT_TIMEOUT);
+            trace::inject(&mut req, Some(&intent.traceparent));
             req
         };
         let result = if intent.deleted {
@@ -68,6 +70,7 @@ impl TonicDomainClient {
                 order_item_id: intent.order_item_id.clone(),
             });
             req.set_timeout(ATTEMPT_TIMEOUT);
+            trace::inject(&mut req, Some(&intent.traceparent));
             match client.delete_intent(req).await {
                 // The domain does not know the intent (it lost its data, or never stored the
                 // add): deliver the deletion as a whole intent marked deleted, so the domain

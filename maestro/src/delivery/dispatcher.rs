@@ -126,9 +126,26 @@ impl Dispatcher {
     }
 }
 
-/// Delivers one entry until the domain acknowledges or rejects it, reporting every attempt.
-#[tracing::instrument(skip_all, fields(order.id = %entry.order_id, intent.id = %entry.intent.id, domain = %entry.domain, generation = entry.intent.generation))]
+/// Delivers one entry until the domain acknowledges or rejects it, reporting every attempt,
+/// in a span of the order's trace.
 async fn deliver_entry(
+    client: Arc<dyn DomainClient>,
+    entry: OutboxEntry,
+    backoff: Backoff,
+    wakes: DomainWakes,
+    shutdown: CancellationToken,
+    reports: mpsc::Sender<DeliveryReport>,
+) {
+    let span = tracing::info_span!("intent.deliver", order.id = %entry.order_id, intent.id = %entry.intent.id, domain = %entry.domain, generation = entry.intent.generation);
+    maestro_common::telemetry::context::set_parent(&span, &entry.intent.traceparent);
+    tracing::Instrument::instrument(
+        deliver_entry_traced(client, entry, backoff, wakes, shutdown, reports),
+        span,
+    )
+    .await;
+}
+
+async fn deliver_entry_traced(
     client: Arc<dyn DomainClient>,
     entry: OutboxEntry,
     mut backoff: Backoff,

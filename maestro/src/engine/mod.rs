@@ -171,7 +171,11 @@ impl Engine {
                 domains: &domains,
                 catalog: &offers,
             };
-            let decision = match plan(&new, state, &Fresh::new(now_millis())) {
+            let mut fresh = Fresh::new(now_millis());
+            if let Some(tp) = &new.traceparent {
+                fresh.traceparent.clone_from(tp);
+            }
+            let decision = match plan(&new, state, &fresh) {
                 Ok(d) => d,
                 // A concurrent request with the same key may have won the race.
                 Err(e) => match store.find_by_key(key)? {
@@ -317,7 +321,11 @@ impl Engine {
             return Ok(());
         }
         for id in self.store().orders_for_intent(&status.intent_id)? {
-            self.reroll(&id, None, |_| {}).await?;
+            let span = tracing::info_span!("status.rollup", order.id = %id, intent.id = %status.intent_id, domain = %status.domain);
+            if let Some(order) = self.store().get(&id)? {
+                maestro_common::telemetry::context::set_parent(&span, &order.traceparent);
+            }
+            tracing::Instrument::instrument(self.reroll(&id, None, |_| {}), span).await?;
         }
         Ok(())
     }

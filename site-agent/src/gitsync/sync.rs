@@ -510,7 +510,16 @@ impl GitSync {
 
     async fn add(&self, want: &Blueprint, outcome: &mut ApplyOutcome) -> Result<(), Error> {
         let ctx = &self.ctx;
-        ctx.client.add_blueprint(&ctx.keys.agent, want).await?;
+        let span = tracing::info_span!("blueprint.apply", blueprint = %want.metadata.name, kind = %want.kind);
+        if let Some(tp) = want
+            .metadata
+            .annotations
+            .get(maestro_common::contract::ANN_TRACEPARENT)
+        {
+            maestro_common::telemetry::context::set_parent(&span, tp);
+        }
+        tracing::Instrument::instrument(ctx.client.add_blueprint(&ctx.keys.agent, want), span)
+            .await?;
         // A re-added blueprint supersedes an unreported removal of the same name.
         self.removals.forget(&want.metadata.name)?;
         outcome.added.push(want.metadata.name.clone());

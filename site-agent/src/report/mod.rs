@@ -226,6 +226,11 @@ fn status_record(bp: &Blueprint, a: &assess::Assessment) -> Record {
         stream: "status".to_string(),
         intent_id: ann.get(INTENT_ID).cloned().unwrap_or_default(),
         order_id: ann.get(ORDER_ID).cloned().unwrap_or_default(),
+        traceparent: ann
+            .get(maestro_common::contract::ANN_TRACEPARENT)
+            .filter(|t| maestro_common::telemetry::context::parse(t).is_some())
+            .cloned()
+            .unwrap_or_default(),
         body: Some(record::Body::Status(BlueprintStatus {
             kind: bp.kind.clone(),
             ready_instances: a.ready,
