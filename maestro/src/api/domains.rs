@@ -2,6 +2,7 @@
 
 use crate::registry::{DomainRegistration, DomainRegistry};
 use maestro_common::access::Access;
+use maestro_common::audit::{AuditLog, Target, who_of};
 use maestro_common::authz::{Call, Verb};
 use maestro_common::time::now_millis;
 use maestro_proto::domain::v1 as pb;
@@ -12,13 +13,34 @@ use tonic::{Request, Response, Status};
 pub struct DomainApi {
     registry: DomainRegistry,
     access: Access,
+    audit: AuditLog,
 }
 
 impl DomainApi {
     /// A handler over `registry`; `access` lets a domain register and heartbeat only as itself
-    /// (so no one else can change its endpoint) and operators list.
-    pub fn new(registry: DomainRegistry, access: Access) -> Self {
-        Self { registry, access }
+    /// (so no one else can change its endpoint) and operators list; every registration, also
+    /// a refused one, is recorded in `audit` (heartbeats are not: they say a domain is alive
+    /// and change nothing but its last-heard time).
+    pub fn new(registry: DomainRegistry, access: Access, audit: AuditLog) -> Self {
+        Self {
+            registry,
+            access,
+            audit,
+        }
+    }
+
+    async fn register(
+        &self,
+        request: Request<pb::RegisterDomainRequest>,
+    ) -> Result<pb::Domain, Status> {
+        let domain = request.get_ref().id.clone();
+        self.access
+            .check(&request, &Call::RegisterDomain { domain: &domain })?;
+        let reg = DomainRegistration::try_from(request.into_inner())?;
+        let now = now_millis();
+        let record = self.registry.register(reg, now).await?;
+        tracing::info!(endpoint = %record.endpoint, "domain registered");
+        Ok(self.registry.to_proto(&record, now))
     }
 }
 
@@ -29,14 +51,16 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         &self,
         request: Request<pb::RegisterDomainRequest>,
     ) -> Result<Response<pb::Domain>, Status> {
-        let domain = request.get_ref().id.clone();
-        self.access
-            .check(&request, &Call::RegisterDomain { domain: &domain })?;
-        let reg = DomainRegistration::try_from(request.into_inner())?;
-        let now = now_millis();
-        let record = self.registry.register(reg, now).await?;
-        tracing::info!(endpoint = %record.endpoint, "domain registered");
-        Ok(Response::new(self.registry.to_proto(&record, now)))
+        let who = who_of(&self.access, &request);
+        let targets = vec![
+            Target::new("domain", &request.get_ref().id),
+            Target::new("endpoint", &request.get_ref().endpoint),
+        ];
+        let result = self.register(request).await;
+        self.audit
+            .recorded(&who, "RegisterDomain", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn heartbeat(

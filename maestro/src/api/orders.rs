@@ -8,6 +8,7 @@ use crate::order_watch::watch_order;
 use crate::request::{NewOrder, check_cancel_reason, check_order_id};
 use futures::{Stream, StreamExt};
 use maestro_common::access::Access;
+use maestro_common::audit::{self, AuditLog, who_of};
 use maestro_common::authz::{Call, Target, Verb};
 use maestro_common::identity::PeerIdentity;
 use maestro_proto::order::v1 as pb;
@@ -36,17 +37,53 @@ pub struct OrderApi {
     engine: Engine,
     logs: OrderLogs,
     access: Access,
+    audit: AuditLog,
 }
 
 impl OrderApi {
     /// A handler over `engine`, streaming logs through `logs`; `access` decides which operator
-    /// may do what, on which domains.
-    pub fn new(engine: Engine, logs: OrderLogs, access: Access) -> Self {
+    /// may do what, on which domains; `audit` records every CreateOrder and CancelOrder, also
+    /// the refused ones, before they are answered.
+    pub fn new(engine: Engine, logs: OrderLogs, access: Access, audit: AuditLog) -> Self {
         Self {
             engine,
             logs,
             access,
+            audit,
         }
+    }
+
+    async fn create(
+        &self,
+        request: Request<pb::CreateOrderRequest>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        let admit = |order: &crate::model::Order| {
+            self.may(caller.as_ref(), Verb::Write, order)
+                .map_err(OrderError::Refused)
+        };
+        let created = self.engine.create_order_as(new, admit).await?;
+        tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
+        if created.created {
+            crate::metrics::order_created();
+        }
+        Ok(pb::CreateOrderResponse {
+            order: Some((&created.order).into()),
+            created: created.created,
+        })
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<pb::ServiceOrder, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let pb::CancelOrderRequest { id, reason } = request.into_inner();
+        check_cancel_reason(&reason).map_err(OrderError::from)?;
+        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
+        let order = self.engine.cancel_order(&id, &reason).await?;
+        Ok((&order).into())
     }
 
     /// The domains `order` acts on, with their regions.
@@ -130,21 +167,29 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::CreateOrderRequest>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
-        let caller = self.operator(&request, Verb::Write)?;
-        let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
-        let admit = |order: &crate::model::Order| {
-            self.may(caller.as_ref(), Verb::Write, order)
-                .map_err(OrderError::Refused)
-        };
-        let created = self.engine.create_order_as(new, admit).await?;
-        tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
-        if created.created {
-            crate::metrics::order_created();
+        let who = who_of(&self.access, &request);
+        let key = audit::Target::new("idempotency_key", &request.get_ref().idempotency_key);
+        let result = self.create(request).await;
+        let mut targets = Vec::new();
+        if let Ok(pb::CreateOrderResponse {
+            order: Some(order), ..
+        }) = &result
+        {
+            targets.push(audit::Target::new("order", &order.id));
+            let mut domains: Vec<&str> = order
+                .items
+                .iter()
+                .flat_map(|i| i.domains.iter().map(|d| d.domain.as_str()))
+                .collect();
+            domains.sort_unstable();
+            domains.dedup();
+            targets.extend(domains.into_iter().map(|d| audit::Target::new("domain", d)));
         }
-        Ok(Response::new(pb::CreateOrderResponse {
-            order: Some((&created.order).into()),
-            created: created.created,
-        }))
+        targets.push(key);
+        self.audit
+            .recorded(&who, "CreateOrder", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn get_order(
@@ -203,12 +248,13 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::ServiceOrder>, Status> {
-        let caller = self.operator(&request, Verb::Write)?;
-        let pb::CancelOrderRequest { id, reason } = request.into_inner();
-        check_cancel_reason(&reason).map_err(OrderError::from)?;
-        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
-        let order = self.engine.cancel_order(&id, &reason).await?;
-        Ok(Response::new((&order).into()))
+        let who = who_of(&self.access, &request);
+        let targets = vec![audit::Target::new("order", &request.get_ref().id)];
+        let result = self.cancel(request).await;
+        self.audit
+            .recorded(&who, "CancelOrder", targets, result)
+            .await
+            .map(Response::new)
     }
 
     type WatchOrderStream = ReplyStream<pb::OrderEvent>;
