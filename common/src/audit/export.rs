@@ -40,7 +40,7 @@ impl Export {
                         format!("{} bytes, not 32", chunk.public_key.len()),
                     )
                 })?;
-                key = Some(PublicKey::parse("public_key", &hex::encode(k))?);
+                key = Some(PublicKey::from_bytes(k));
             }
             for (j, e) in chunk.entries.into_iter().enumerate() {
                 entries.push(
