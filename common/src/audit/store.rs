@@ -267,14 +267,12 @@ impl AuditLog {
     ) -> Result<(Vec<Entry>, Option<u64>), sled::Error> {
         let mut found = Vec::new();
         let mut last = after;
-        let mut scanned = 0usize;
         let start = after.saturating_add(1);
-        for item in self.inner.entries.range(key(start)..) {
+        for (scanned, item) in self.inner.entries.range(key(start)..).enumerate() {
             if found.len() >= limit || scanned >= MAX_SCAN {
                 return Ok((found, Some(last)));
             }
             let (k, raw) = noted(item)?;
-            scanned += 1;
             last = seq_of(&k);
             let entry = decode_entry(&k, &raw);
             if filter.matches(&entry) {

@@ -4,7 +4,7 @@ use crate::manifest::SigningKey;
 fn record(i: u64) -> Record {
     Record::new(
         "spiffe://td/operator/ada",
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "CancelOrder"
         } else {
             "CreateOrder"
@@ -21,7 +21,7 @@ fn chain(n: u64, every: u64, key: &SigningKey) -> (Vec<Entry>, Vec<Checkpoint>) 
     for seq in 1..=n {
         let prev = entries.last().map_or(Digest::GENESIS, |e| e.hash);
         let e = Entry::new(seq, 1_000 + seq as i64, prev, record(seq));
-        if seq % every == 0 {
+        if seq.is_multiple_of(every) {
             cps.push(Checkpoint::sign(key, seq, e.hash, 5_000 + seq as i64));
         }
         entries.push(e);
