@@ -222,8 +222,9 @@ impl AuditLog {
 
     /// Records the call `call` of `who` on `targets` with the outcome of `result`, then hands
     /// `result` back; the reply waits for the entry to be on disk. When the entry cannot be
-    /// stored the caller gets that storage error instead of the reply: no call is acknowledged
-    /// without its entry (the change itself may have happened; a retry is recorded).
+    /// stored, a call that failed keeps its own error, and a call that succeeded is answered
+    /// with the storage error instead of its reply: no call is acknowledged without its entry
+    /// (the change itself happened; an idempotent retry is recorded).
     pub async fn recorded<T>(
         &self,
         who: &str,
@@ -232,16 +233,22 @@ impl AuditLog {
         result: Result<T, tonic::Status>,
     ) -> Result<T, tonic::Status> {
         let record = Record::new(who, call, targets, Outcome::of(&result));
-        match self.record(record).await {
-            Ok(_) => result,
-            Err(e) => {
-                tracing::error!(call, error = %e, "the call could not be recorded in the audit log");
-                Err(crate::durable::status(
-                    &format!("{call}: recording the call in the audit log"),
-                    &e,
-                ))
-            }
-        }
+        let Err(e) = self.record(record).await else {
+            return result;
+        };
+        tracing::error!(call, error = %e, "the call could not be recorded in the audit log");
+        result?;
+        let cause = if crate::durable::is_storage_full(&e) {
+            "the disk is full".to_string()
+        } else {
+            e.to_string()
+        };
+        Err(tonic::Status::new(
+            crate::durable::status(call, &e).code(),
+            format!(
+                "{call}: its audit entry could not be stored ({cause}); the call was carried out but is not acknowledged, retry later"
+            ),
+        ))
     }
 
     /// Signs a checkpoint of the head if entries arrived since the last one, and flushes it.
