@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "maestro/intent/v1/intent.proto",
     "maestro/logs/v1/logs.proto",
     "maestro/status/v1/status.proto",
+    "maestro/audit/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

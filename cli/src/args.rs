@@ -66,6 +66,50 @@ pub enum Command {
     /// Signing keys of a domain's desired state: generate, show, rotate.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Maestro's tamper-evident audit log: list, export, verify (admins only).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// List recorded calls, oldest first.
+    List {
+        /// Only calls of this caller: its identity URI or its last part(s) (`operator/ada`, `ada`).
+        #[arg(long, value_name = "WHO")]
+        who: Option<String>,
+        /// Only this call (e.g. CreateOrder) or calls on this id (an order, intent or domain).
+        #[arg(long, value_name = "WHAT")]
+        what: Option<String>,
+        /// Only calls at or after this time: RFC 3339, or a duration ago (e.g. 2h).
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        since: Option<i64>,
+        /// Only calls at or before this time: RFC 3339, or a duration ago.
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        until: Option<i64>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        limit: u32,
+    },
+    /// Print the whole log (entries, checkpoints, public key) as JSON, for `verify --file`.
+    Export,
+    /// Check the log: the hash chain and every checkpoint's signature. Exits 1 naming the first
+    /// changed, removed or reordered entry.
+    Verify {
+        /// Check an export file (`audit export > FILE`) instead of asking maestro.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The audit public key to trust (`audit-signing.pub` from maestro's data directory).
+        #[arg(long, value_name = "FILE", conflicts_with = "expect_key")]
+        public_key: Option<PathBuf>,
+        /// The audit public key to trust: 64 hex digits or base64 of its 32 bytes.
+        #[arg(long, value_name = "KEY")]
+        expect_key: Option<String>,
+        /// A head noted earlier (`SEQ:HASH`, as verify prints it): the log must still hold it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
 }
 
 /// `keys ...`
@@ -351,6 +395,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms.round().max(1.0) as u64))
 }
 
+/// Parses `--since`/`--until`: RFC 3339, or a duration before now (`90s`, `2h`); milliseconds
+/// since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.timestamp_millis());
+    }
+    let ago = parse_duration(text).map_err(|_| {
+        format!(
+            "invalid time {text:?} (RFC 3339 like 2026-05-01T10:00:00Z, or a duration ago like 2h)"
+        )
+    })?;
+    Ok(maestro_common::time::now_millis() - i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn parse_state(text: &str) -> Result<maestro_proto::order::v1::OrderState, String> {
     crate::states::parse_order_state(text).ok_or_else(|| {
         format!(
@@ -363,6 +421,56 @@ fn parse_state(text: &str) -> Result<maestro_proto::order::v1::OrderState, Strin
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn audit_commands_parse_their_filters() {
+        let cli = Cli::try_parse_from([
+            "maestroctl",
+            "audit",
+            "list",
+            "--who",
+            "ada",
+            "--what",
+            "CreateOrder",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Audit(AuditCommand::List {
+                who,
+                what,
+                since,
+                until,
+                limit,
+            }) => {
+                assert_eq!(who.as_deref(), Some("ada"));
+                assert_eq!(what.as_deref(), Some("CreateOrder"));
+                assert_eq!(since, Some(1_767_225_600_000));
+                assert_eq!(until, None);
+                assert_eq!(limit, 1000);
+            }
+            other => panic!("{other:?}"),
+        }
+        let hour_ago = parse_time("1h").unwrap();
+        let expected = maestro_common::time::now_millis() - 3_600_000;
+        assert!((hour_ago - expected).abs() < 5_000, "{hour_ago} {expected}");
+        assert!(parse_time("yesterday").is_err());
+        assert!(
+            Cli::try_parse_from([
+                "maestroctl",
+                "audit",
+                "verify",
+                "--public-key",
+                "k.pub",
+                "--expect-key",
+                "ab",
+            ])
+            .is_err()
+        );
+    }
 
     #[test]
     fn durations() {

@@ -4,6 +4,7 @@ use crate::error::{CliError, CliResult};
 use crate::settings::Settings;
 use maestro_common::identity::Role;
 use maestro_common::tls::TlsSource;
+use maestro_proto::audit::v1::audit_service_client::AuditServiceClient;
 use maestro_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use maestro_proto::domain::v1::domain_registry_client::DomainRegistryClient;
 use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
@@ -63,6 +64,11 @@ impl MaestroClient {
     /// The domain registry.
     pub fn domains(&self) -> DomainRegistryClient<Channel> {
         DomainRegistryClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// The catalog.

@@ -113,5 +113,6 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
         Command::Dev(args) => crate::dev::run_dev(args).await,
         Command::Pki(cmd) => commands::pki::run(cmd, || Ok(settings()?.output)),
         Command::Keys(cmd) => commands::keys::run(cmd),
+        Command::Audit(cmd) => commands::audit::run(cmd, client).await,
     }
 }

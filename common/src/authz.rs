@@ -10,6 +10,8 @@
 //! | push records to the log server of `d` | site `s` of `d`, only records of (`d`, `s`) |
 //! | read records of the log server of `d` (subscribe, query) | domain `d` itself |
 //! | operator calls at maestro | operators of the [`OperatorPolicy`], by role and scope |
+//! | read maestro's audit log | operators whose grant is `admin` with no scope |
+//! | read the audit log of domain `d` | maestro and domain `d` itself |
 //!
 //! Operator roles: `viewer` (get, list, watch, logs), `operator` (also create and cancel
 //! orders), `admin` (everything). A grant may be scoped to regions or domains; a call that
@@ -73,6 +75,13 @@ pub enum Call<'a> {
     ReadRecords {
         /// The log server's domain.
         server_domain: &'a str,
+    },
+    /// Reading an audit log (list, export): maestro's (`domain: None`) or that of the
+    /// orchestrator of `domain`. The log names every caller and target of the component, so
+    /// no scoped grant covers it.
+    ReadAudit {
+        /// The orchestrator's domain; `None` for maestro's own log.
+        domain: Option<&'a str>,
     },
     /// An operator call at maestro acting on `targets` (none for calls without a scope, such as
     /// listing the catalog).
@@ -290,6 +299,44 @@ pub fn authorize(
         (Call::ReadRecords { server_domain }, _) => deny(
             "records-read-by-own-domain",
             format!("{peer} may not read the records of domain {server_domain}"),
+        ),
+        (Call::ReadAudit { domain: Some(_) }, Role::Maestro) => Ok(()),
+        (Call::ReadAudit { domain: Some(d) }, Role::Domain { domain: me }) if me.as_str() == *d => {
+            Ok(())
+        }
+        (Call::ReadAudit { domain: Some(d) }, _) => deny(
+            "audit-read-by-maestro-or-own-domain",
+            format!("{peer} may not read the audit log of domain {d}"),
+        ),
+        (Call::ReadAudit { domain: None }, Role::Operator { name }) => {
+            let Some(grant) = policy.operators.get(name.as_str()) else {
+                return deny(
+                    "operator-listed",
+                    format!("operator {name} is not in the operator policy"),
+                );
+            };
+            if grant.role != OperatorRole::Admin {
+                deny(
+                    "audit-read-by-admins",
+                    format!(
+                        "operator {name} is a {:?}; reading the audit log needs admin",
+                        grant.role
+                    ),
+                )
+            } else if !(grant.regions.is_empty() && grant.domains.is_empty()) {
+                deny(
+                    "audit-read-by-admins",
+                    format!(
+                        "operator {name} is an admin of some domains or regions only; the audit log covers all of them"
+                    ),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        (Call::ReadAudit { domain: None }, _) => deny(
+            "audit-read-by-admins",
+            format!("{peer} is not an operator and may not read maestro's audit log"),
         ),
         (Call::Operate { verb, targets }, Role::Operator { name }) => {
             let Some(grant) = policy.operators.get(name.as_str()) else {

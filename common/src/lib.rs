@@ -5,6 +5,7 @@
 //! output is byte-for-byte reproducible; [`ids`] derivations are stable across releases.
 
 pub mod access;
+pub mod audit;
 pub mod authz;
 pub mod backoff;
 pub mod catalog;

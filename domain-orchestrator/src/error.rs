@@ -31,6 +31,9 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The audit signing key could not be read or created.
+    #[error("audit signing key: {0}")]
+    AuditKey(String),
 }
 
 impl Error {

@@ -16,7 +16,9 @@ use crate::source::{LogServerSource, StatusSource};
 use crate::store::{IntentStore, SledStore};
 use maestro_common::ResourceName;
 use maestro_common::access::Access;
+use maestro_common::audit::{AuditApi, AuditKey, AuditLog};
 use maestro_common::identity::Role;
+use maestro_proto::audit::v1::audit_service_server::AuditServiceServer;
 use maestro_proto::domain::v1::RegisterDomainRequest;
 use maestro_proto::intent::v1::intent_service_server::IntentServiceServer;
 use std::sync::Arc;
@@ -64,6 +66,17 @@ pub async fn run_with_context(
         source,
     })?;
     let store = Arc::new(SledStore::open(&dir.join("sled"))?);
+    let audit = {
+        let (entries, checkpoints) = store.audit_trees()?;
+        let key = AuditKey::load_or_generate(&dir).map_err(Error::AuditKey)?;
+        AuditLog::open(
+            entries,
+            checkpoints,
+            key,
+            maestro_common::audit::CHECKPOINT_EVERY,
+        )
+        .map_err(crate::store::StoreError::from)?
+    };
     let (remote, branch, domain) = (
         config.git_remote.clone(),
         config.branch.clone(),
@@ -127,6 +140,11 @@ pub async fn run_with_context(
     let mut tasks = vec![
         controller_task,
         tokio::spawn(crate::liveness::watch_sites(ctx.clone(), shutdown.clone())),
+        tokio::spawn(maestro_common::audit::run_checkpoints(
+            audit.clone(),
+            maestro_common::audit::CHECKPOINT_INTERVAL,
+            shutdown.clone(),
+        )),
     ];
     if !config.signing.keys.is_empty() {
         tasks.push(tokio::spawn(crate::signing::refresh_manifests(
@@ -166,11 +184,16 @@ pub async fn run_with_context(
     let grpc = IntentGrpc::new(
         IntentApi::new(ctx.clone(), controller),
         source,
-        access,
+        access.clone(),
+        audit.clone(),
         shutdown.clone(),
     );
     let routes = tonic::service::Routes::new(
         IntentServiceServer::new(grpc)
+            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES),
+    )
+    .add_service(
+        AuditServiceServer::new(AuditApi::new(audit, access, Some(config.domain.clone())))
             .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES),
     );
     let server_shutdown = shutdown.clone();
@@ -178,7 +201,7 @@ pub async fn run_with_context(
         if let Err(e) = maestro_common::grpc::serve_with(
             listener,
             routes,
-            &[SERVICE_NAME],
+            &[SERVICE_NAME, maestro_common::audit::SERVICE_NAME],
             tls,
             server_shutdown.clone(),
         )

@@ -6,6 +6,7 @@ use crate::source::StatusSource;
 use futures::StreamExt;
 use maestro_common::FieldError;
 use maestro_common::access::Access;
+use maestro_common::audit::{AuditLog, Target, who_of};
 use maestro_common::authz::Call;
 use maestro_common::telemetry::context as trace;
 use maestro_proto::intent::v1 as pb;
@@ -29,16 +30,19 @@ pub struct IntentGrpc {
     outgoing: Arc<crate::disclosure::Outgoing>,
     logs: Option<Arc<dyn StatusSource>>,
     access: Access,
+    audit: AuditLog,
     shutdown: CancellationToken,
 }
 
 impl IntentGrpc {
     /// Handlers over `api`; `logs` serves `StreamIntentLogs`; `access` decides who may call
-    /// (only maestro); streams end on `shutdown`.
+    /// (only maestro); `audit` records every ApplyIntent and DeleteIntent, also refused ones,
+    /// before they are answered; streams end on `shutdown`.
     pub fn new(
         api: IntentApi,
         logs: Option<Arc<dyn StatusSource>>,
         access: Access,
+        audit: AuditLog,
         shutdown: CancellationToken,
     ) -> Self {
         let ctx = api.context();
@@ -51,8 +55,39 @@ impl IntentGrpc {
             outgoing,
             logs,
             access,
+            audit,
             shutdown,
         }
+    }
+
+    async fn apply(
+        &self,
+        req: Request<pb::ApplyIntentRequest>,
+    ) -> Result<pb::ApplyIntentResponse, Status> {
+        self.may_write(&req)?;
+        let raw = req
+            .into_inner()
+            .intent
+            .ok_or_else(|| FieldError::new("intent", "required"))?;
+        let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
+        let out = self.api.apply(intent).await?;
+        Ok(pb::ApplyIntentResponse {
+            stored_generation: out.stored_generation,
+            changed: out.changed,
+        })
+    }
+
+    async fn delete(
+        &self,
+        req: Request<pb::DeleteIntentRequest>,
+    ) -> Result<pb::ApplyIntentResponse, Status> {
+        self.may_write(&req)?;
+        let deletion = IntentDeletion::try_from(req.into_inner())?;
+        let out = self.api.delete(deletion).await?;
+        Ok(pb::ApplyIntentResponse {
+            stored_generation: out.stored_generation,
+            changed: out.changed,
+        })
     }
 
     fn may_write<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -78,7 +113,11 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         &self,
         req: Request<pb::ApplyIntentRequest>,
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
-        self.may_write(&req)?;
+        let who = who_of(&self.access, &req);
+        let targets = match &req.get_ref().intent {
+            Some(i) => intent_targets(&i.id, i.generation, &i.order_id),
+            None => Vec::new(),
+        };
         // The order's trace: maestro's delivery span from the metadata, else the intent's own.
         let span = tracing::info_span!("intent.apply");
         let parent = trace::extract(&req)
@@ -86,29 +125,25 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         if let Some(tp) = parent {
             trace::set_parent(&span, &tp);
         }
-        let raw = req
-            .into_inner()
-            .intent
-            .ok_or_else(|| FieldError::new("intent", "required"))?;
-        let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
-        let out = self.api.apply(intent).instrument(span).await?;
-        Ok(Response::new(pb::ApplyIntentResponse {
-            stored_generation: out.stored_generation,
-            changed: out.changed,
-        }))
+        let result = self.apply(req).instrument(span).await;
+        self.audit
+            .recorded(&who, "ApplyIntent", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn delete_intent(
         &self,
         req: Request<pb::DeleteIntentRequest>,
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
-        self.may_write(&req)?;
-        let deletion = IntentDeletion::try_from(req.into_inner())?;
-        let out = self.api.delete(deletion).await?;
-        Ok(Response::new(pb::ApplyIntentResponse {
-            stored_generation: out.stored_generation,
-            changed: out.changed,
-        }))
+        let who = who_of(&self.access, &req);
+        let r = req.get_ref();
+        let targets = intent_targets(&r.id, r.generation, &r.order_id);
+        let result = self.delete(req).await;
+        self.audit
+            .recorded(&who, "DeleteIntent", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn get_intent(
@@ -224,6 +259,19 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         });
         Ok(Response::new(ReceiverStream::new(rx).boxed()))
     }
+}
+
+/// What an intent call acts on, as the request names it: the intent, its generation and the
+/// order (when given).
+fn intent_targets(id: &str, generation: u64, order_id: &str) -> Vec<Target> {
+    let mut targets = vec![
+        Target::new("intent", id),
+        Target::new("generation", &generation.to_string()),
+    ];
+    if !order_id.is_empty() {
+        targets.push(Target::new("order", order_id));
+    }
+    targets
 }
 
 /// Maps a log-server record to an intent log record; heartbeats and empty records map to none.

@@ -13,9 +13,11 @@ use crate::registry::DomainRegistry;
 use crate::status_watch;
 use crate::store::SledOrderStore;
 use maestro_common::access::Access;
+use maestro_common::audit::{AuditApi, AuditKey, AuditLog};
 use maestro_common::authz::OperatorPolicy;
 use maestro_common::grpc::{MAX_MESSAGE_BYTES, serve_with};
 use maestro_common::identity::Role;
+use maestro_proto::audit::v1::audit_service_server::AuditServiceServer;
 use maestro_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use maestro_proto::domain::v1::domain_registry_server::DomainRegistryServer;
 use maestro_proto::order::v1::order_service_server::OrderServiceServer;
@@ -50,6 +52,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let db = maestro_common::durable::open(&config.data_dir).map_err(StoreError::from)?;
     let registry = DomainRegistry::open(&db, config.domain_unreachable_after_ms)?;
     let store = Arc::new(SledOrderStore::open(&db)?);
+    let audit_key = AuditKey::load_or_generate(&config.data_dir).map_err(Error::AuditKey)?;
+    let audit = AuditLog::open_in(&db, audit_key, maestro_common::audit::CHECKPOINT_EVERY)
+        .map_err(StoreError::from)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -61,6 +66,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         source,
     })?;
     let tasks = TaskTracker::new();
+    tasks.spawn(maestro_common::audit::run_checkpoints(
+        audit.clone(),
+        maestro_common::audit::CHECKPOINT_INTERVAL,
+        shutdown.clone(),
+    ));
     let channels = DomainChannels::new(registry.clone(), tls.clone());
     let (deliveries, reports) = delivery::start(
         Arc::new(TonicDomainClient::new(channels.clone())),
@@ -91,6 +101,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             engine.clone(),
             OrderLogs::new(Arc::new(TonicLogSource::new(channels)), shutdown.clone()),
             access.clone(),
+            audit.clone(),
         ))
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
@@ -103,7 +114,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(
-        DomainRegistryServer::new(DomainApi::new(registry, engine.catalog().clone(), access))
+        DomainRegistryServer::new(DomainApi::new(
+            registry,
+            engine.catalog().clone(),
+            access.clone(),
+            audit.clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+    .add_service(
+        AuditServiceServer::new(AuditApi::new(audit, access, None))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
     );
     let task = tokio::spawn(async move {
@@ -111,6 +131,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             "maestro.order.v1.OrderService",
             "maestro.catalog.v1.CatalogService",
             "maestro.domain.v1.DomainRegistry",
+            maestro_common::audit::SERVICE_NAME,
         ];
         if let Err(e) = serve_with(listener, routes, &names, tls, shutdown.clone()).await {
             tracing::error!(error = %e, "gRPC server failed");

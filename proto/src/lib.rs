@@ -37,4 +37,10 @@ pub mod logs {
     }
 }
 
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("maestro.audit.v1");
+    }
+}
+
 pub use prost_types;

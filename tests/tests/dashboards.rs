@@ -68,7 +68,9 @@ async fn query(port: u16, expr: &str) -> anyhow::Result<Value> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let body = http_get_async(port, &format!("/api/v1/query?query={encoded}")).await?;
+    let body = http_get_async(port, &format!("/api/v1/query?query={encoded}"))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("Prometheus on port {port} did not answer"))?;
     Ok(serde_json::from_str(&body)?)
 }
 

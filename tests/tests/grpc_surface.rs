@@ -76,11 +76,15 @@ async fn every_server_has_health_and_reflection() -> anyhow::Result<()> {
                 "maestro.order.v1.OrderService",
                 "maestro.catalog.v1.CatalogService",
                 "maestro.domain.v1.DomainRegistry",
+                "maestro.audit.v1.AuditService",
             ],
         ),
         (
             domain.endpoint.clone(),
-            vec!["maestro.intent.v1.IntentService"],
+            vec![
+                "maestro.intent.v1.IntentService",
+                "maestro.audit.v1.AuditService",
+            ],
         ),
         (
             domain.log_server_url.clone(),

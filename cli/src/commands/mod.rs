@@ -1,5 +1,6 @@
 //! The client commands: each resolves its inputs, calls a server, renders views.
 
+pub mod audit;
 pub mod catalog;
 pub mod domain;
 pub mod intent;

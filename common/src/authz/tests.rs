@@ -139,6 +139,53 @@ fn operators_act_by_role_and_scope() {
 }
 
 #[test]
+fn maestros_audit_log_is_read_by_unscoped_admins_only() {
+    let policy: OperatorPolicy = serde_yaml::from_str(
+        "operators:\n  alice: { role: admin }\n  dora: { role: admin, domains: [north] }\n  \
+         bob: { role: operator }\n  carol: { role: viewer }\n",
+    )
+    .unwrap();
+    let call = || Call::ReadAudit { domain: None };
+    assert_eq!(rule(&peer("operator/alice"), call(), &policy), None);
+    for p in ["operator/dora", "operator/bob", "operator/carol"] {
+        assert_eq!(
+            rule(&peer(p), call(), &policy),
+            Some("audit-read-by-admins"),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        rule(&peer("operator/mallory"), call(), &policy),
+        Some("operator-listed")
+    );
+    for p in ["maestro", "domain/north", "domain/north/site/n1"] {
+        assert_eq!(
+            rule(&peer(p), call(), &policy),
+            Some("audit-read-by-admins"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn a_domains_audit_log_is_read_by_maestro_and_the_domain_itself() {
+    let policy: OperatorPolicy =
+        serde_yaml::from_str("operators:\n  alice: { role: admin }\n").unwrap();
+    let call = || Call::ReadAudit {
+        domain: Some("north"),
+    };
+    assert_eq!(rule(&peer("maestro"), call(), &policy), None);
+    assert_eq!(rule(&peer("domain/north"), call(), &policy), None);
+    for p in ["domain/south", "domain/north/site/n1", "operator/alice"] {
+        assert_eq!(
+            rule(&peer(p), call(), &policy),
+            Some("audit-read-by-maestro-or-own-domain"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
 fn another_trust_domain_is_refused_first() {
     let stranger = PeerIdentity::parse("spiffe://other.example/maestro").unwrap();
     let d = authorize(

@@ -72,6 +72,11 @@ impl PublicKey {
         Ok(Self(key))
     }
 
+    /// The key of 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// Reads a public key file (`maestroctl keys generate` writes `<name>.pub`).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let bytes = read_bounded(path)?;

@@ -56,6 +56,15 @@ impl SledStore {
         })
     }
 
+    /// The audit log's trees (entries, checkpoints) in this database.
+    pub fn audit_trees(&self) -> Result<(sled::Tree, sled::Tree), StoreError> {
+        use maestro_common::audit::AuditLog;
+        Ok((
+            self.db.open_tree(AuditLog::ENTRIES_TREE)?,
+            self.db.open_tree(AuditLog::CHECKPOINTS_TREE)?,
+        ))
+    }
+
     /// The tree of the manifest version counter (`crate::signing::VersionCounter`).
     pub fn manifest_versions(&self) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree("manifest_versions")?)

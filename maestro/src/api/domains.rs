@@ -3,6 +3,7 @@
 use crate::offers::CatalogView;
 use crate::registry::{DomainRegistration, DomainRegistry};
 use maestro_common::access::Access;
+use maestro_common::audit::{AuditLog, Target, who_of};
 use maestro_common::authz::{Call, Verb};
 use maestro_common::time::now_millis;
 use maestro_proto::domain::v1 as pb;
@@ -14,28 +15,33 @@ pub struct DomainApi {
     registry: DomainRegistry,
     catalog: CatalogView,
     access: Access,
+    audit: AuditLog,
 }
 
 impl DomainApi {
     /// A handler over `registry`; `access` lets a domain register and heartbeat only as itself
     /// (so no one else can change its endpoint or its catalog) and operators list, with what
-    /// each domain offers from `catalog`.
-    pub fn new(registry: DomainRegistry, catalog: CatalogView, access: Access) -> Self {
+    /// each domain offers from `catalog`; every registration, also a refused one, is recorded
+    /// in `audit` (heartbeats are not: they say a domain is alive and change nothing but its
+    /// last-heard time).
+    pub fn new(
+        registry: DomainRegistry,
+        catalog: CatalogView,
+        access: Access,
+        audit: AuditLog,
+    ) -> Self {
         Self {
             registry,
             catalog,
             access,
+            audit,
         }
     }
-}
 
-#[tonic::async_trait]
-impl pb::domain_registry_server::DomainRegistry for DomainApi {
-    #[tracing::instrument(skip_all, fields(domain = %maestro_common::text::for_log(&request.get_ref().id)))]
-    async fn register_domain(
+    async fn register(
         &self,
         request: Request<pb::RegisterDomainRequest>,
-    ) -> Result<Response<pb::Domain>, Status> {
+    ) -> Result<pb::Domain, Status> {
         let domain = request.get_ref().id.clone();
         self.access
             .check(&request, &Call::RegisterDomain { domain: &domain })?;
@@ -47,7 +53,27 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
             published_specs = record.catalog.as_ref().map_or(0, Vec::len),
             "domain registered"
         );
-        Ok(Response::new(self.registry.to_proto(&record, now)))
+        Ok(self.registry.to_proto(&record, now))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::domain_registry_server::DomainRegistry for DomainApi {
+    #[tracing::instrument(skip_all, fields(domain = %maestro_common::text::for_log(&request.get_ref().id)))]
+    async fn register_domain(
+        &self,
+        request: Request<pb::RegisterDomainRequest>,
+    ) -> Result<Response<pb::Domain>, Status> {
+        let who = who_of(&self.access, &request);
+        let targets = vec![
+            Target::new("domain", &request.get_ref().id),
+            Target::new("endpoint", &request.get_ref().endpoint),
+        ];
+        let result = self.register(request).await;
+        self.audit
+            .recorded(&who, "RegisterDomain", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn heartbeat(

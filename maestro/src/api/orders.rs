@@ -8,6 +8,7 @@ use crate::order_watch::watch_order;
 use crate::request::{NewOrder, check_cancel_reason, check_order_id};
 use futures::{Stream, StreamExt};
 use maestro_common::access::Access;
+use maestro_common::audit::{self, AuditLog, who_of};
 use maestro_common::authz::{Call, Target, Verb};
 use maestro_common::identity::PeerIdentity;
 use maestro_common::telemetry::context as trace;
@@ -38,17 +39,57 @@ pub struct OrderApi {
     engine: Engine,
     logs: OrderLogs,
     access: Access,
+    audit: AuditLog,
 }
 
 impl OrderApi {
     /// A handler over `engine`, streaming logs through `logs`; `access` decides which operator
-    /// may do what, on which domains.
-    pub fn new(engine: Engine, logs: OrderLogs, access: Access) -> Self {
+    /// may do what, on which domains; `audit` records every CreateOrder and CancelOrder, also
+    /// the refused ones, before they are answered.
+    pub fn new(engine: Engine, logs: OrderLogs, access: Access, audit: AuditLog) -> Self {
         Self {
             engine,
             logs,
             access,
+            audit,
         }
+    }
+
+    /// CreateOrder; `caller_trace` is the caller's valid `traceparent`.
+    async fn create(
+        &self,
+        request: Request<pb::CreateOrderRequest>,
+        caller_trace: Option<String>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        new.ordered_by = self.orderer(caller.as_ref());
+        new.traceparent = trace::current().or(caller_trace);
+        let admit = |order: &crate::model::Order| {
+            self.may(caller.as_ref(), Verb::Write, order)
+                .map_err(OrderError::Refused)
+        };
+        let created = self.engine.create_order_as(new, admit).await?;
+        tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
+        if created.created {
+            crate::metrics::order_created();
+        }
+        Ok(pb::CreateOrderResponse {
+            order: Some((&created.order).into()),
+            created: created.created,
+        })
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<pb::ServiceOrder, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let pb::CancelOrderRequest { id, reason } = request.into_inner();
+        check_cancel_reason(&reason).map_err(OrderError::from)?;
+        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
+        let order = self.engine.cancel_order(&id, &reason).await?;
+        Ok((&order).into())
     }
 
     /// The domains `order` acts on, with their regions.
@@ -131,29 +172,35 @@ impl OrderApi {
         }
     }
 
-    /// CreateOrder within its span; `caller_trace` is the caller's valid `traceparent`.
+    /// CreateOrder within its span, recorded in the audit log.
     async fn create_order_traced(
         &self,
         request: Request<pb::CreateOrderRequest>,
         caller_trace: Option<String>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
-        let caller = self.operator(&request, Verb::Write)?;
-        let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
-        new.ordered_by = self.orderer(caller.as_ref());
-        new.traceparent = trace::current().or(caller_trace);
-        let admit = |order: &crate::model::Order| {
-            self.may(caller.as_ref(), Verb::Write, order)
-                .map_err(OrderError::Refused)
-        };
-        let created = self.engine.create_order_as(new, admit).await?;
-        tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
-        if created.created {
-            crate::metrics::order_created();
+        let who = who_of(&self.access, &request);
+        let key = audit::Target::new("idempotency_key", &request.get_ref().idempotency_key);
+        let result = self.create(request, caller_trace).await;
+        let mut targets = Vec::new();
+        if let Ok(pb::CreateOrderResponse {
+            order: Some(order), ..
+        }) = &result
+        {
+            targets.push(audit::Target::new("order", &order.id));
+            let mut domains: Vec<&str> = order
+                .items
+                .iter()
+                .flat_map(|i| i.domains.iter().map(|d| d.domain.as_str()))
+                .collect();
+            domains.sort_unstable();
+            domains.dedup();
+            targets.extend(domains.into_iter().map(|d| audit::Target::new("domain", d)));
         }
-        Ok(Response::new(pb::CreateOrderResponse {
-            order: Some((&created.order).into()),
-            created: created.created,
-        }))
+        targets.push(key);
+        self.audit
+            .recorded(&who, "CreateOrder", targets, result)
+            .await
+            .map(Response::new)
     }
 
     fn load(&self, id: &str) -> Result<crate::model::Order, Status> {
@@ -242,12 +289,13 @@ impl pb::order_service_server::OrderService for OrderApi {
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::ServiceOrder>, Status> {
-        let caller = self.operator(&request, Verb::Write)?;
-        let pb::CancelOrderRequest { id, reason } = request.into_inner();
-        check_cancel_reason(&reason).map_err(OrderError::from)?;
-        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
-        let order = self.engine.cancel_order(&id, &reason).await?;
-        Ok(Response::new((&order).into()))
+        let who = who_of(&self.access, &request);
+        let targets = vec![audit::Target::new("order", &request.get_ref().id)];
+        let result = self.cancel(request).await;
+        self.audit
+            .recorded(&who, "CancelOrder", targets, result)
+            .await
+            .map(Response::new)
     }
 
     type WatchOrderStream = ReplyStream<pb::OrderEvent>;
