@@ -1,0 +1,3 @@
+module maestro.local/helmrender
+
+go 1.22
