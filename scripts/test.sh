@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of Maestro on a fresh machine: formatting, clippy (-D warnings), the
-# Rust unit, contract and end-to-end tests (with real HTTPS and SSH Git servers on loopback and a real
-# ColonyOS server with PostgreSQL, through scripts/colonies.sh), and the
-# ColonyOS conformance suite (pycolonies in a venv it creates). Self-sufficient: it installs what the
-# tests need and fails loudly otherwise.
+# Helm chart checks (scripts/helm-check.sh), the Rust unit, contract and end-to-end tests (with
+# real HTTPS and SSH Git servers on loopback, a real ColonyOS server with PostgreSQL through
+# scripts/colonies.sh, and a real Prometheus), and the ColonyOS conformance suite (pycolonies in a
+# venv it creates). Self-sufficient: it installs what the tests need and fails loudly otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== Helm charts, rendered and checked without Helm (Go templates and the Kubernetes API types)"
+bash scripts/helm-check.sh
+
 echo "== Docker Engine for the Docker reconciler tests (installs and starts it when missing)"
 bash scripts/docker.sh
 
@@ -29,6 +32,9 @@ bash scripts/git-servers.sh
 
 echo "== iproute2 and iptables for the multi-host test (installs them when missing)"
 bash scripts/net-tools.sh
+
+echo "== Prometheus for the dashboards test (installs it when missing)"
+bash scripts/prometheus.sh
 
 echo "== the real ColonyOS server (colonies v1.9.12) for the interoperability tests (builds it when not cached)"
 bash scripts/colonies.sh build

@@ -1,7 +1,7 @@
 //! The Grafana dashboards in `deploy/grafana/dashboards/` are proven against a real Prometheus
 //! (Debian's package, installed by `scripts/prometheus.sh`): it scrapes every component of a
-//! federation while an order runs and a call is refused, and every query of every panel, read
-//! from the dashboard files, returns at least one series with a number.
+//! federation while orders run and a call is refused, and every query of every panel, read
+//! from the dashboard files, returns at least one series with a number (not NaN).
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderState};
 use maestro_testkit::binary::Node;
@@ -166,6 +166,23 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() -> anyhow::
         let mut client = orders::order_client(&fed.api)?;
         let spec = orders::demo_order(ItemAction::Add, &service, "dashboards", 1, &["north"]);
         let order = orders::create(&mut client, &format!("{service}-add"), spec).await?;
+        let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
+        anyhow::ensure!(done.state() == OrderState::Completed, "{done:#?}");
+        // A series is born with its first observation, so a rate needs a second one after
+        // Prometheus has seen it: a second order once the first order's series are scraped.
+        maestro_testkit::until("the first order's series scraped", TIMEOUT, async || {
+            let reply = query(port, "maestro_order_duration_seconds_count").await?;
+            Ok(has_number(&reply).then_some(()))
+        })
+        .await?;
+        let spec = orders::demo_order(
+            ItemAction::Modify,
+            &service,
+            "dashboards again",
+            1,
+            &["north"],
+        );
+        let order = orders::create(&mut client, &format!("{service}-modify"), spec).await?;
         let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
         anyhow::ensure!(done.state() == OrderState::Completed, "{done:#?}");
         // A domain's certificate may not list orders: a refusal for the refusals panel.
