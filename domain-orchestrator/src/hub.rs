@@ -58,6 +58,7 @@ impl StatusHub {
         }
         let now = maestro_common::time::now_millis();
         let proto = status.to_proto(now);
+        crate::metrics::intent_state(&status.intent_id, status.state.as_str());
         current.insert(status.intent_id.clone(), (status, now));
         // No receivers is fine: nobody is watching.
         let _ = self.changes.send(proto);

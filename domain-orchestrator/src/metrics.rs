@@ -6,6 +6,7 @@
 //! | `maestro.domain.reconcile.duration` | `s` | `outcome`: `ok`, `error` |
 //! | `maestro.domain.git.publish.duration` | `s` | `outcome`: `changed`, `unchanged` (the tree was already there), `error` |
 //! | `maestro.domain.site.status.age` | `s` | `site`: time since the site was last heard from (its staleness) |
+//! | `maestro.domain.intents` | `{intent}` | `state`: `reserved`, `active`, `inactive`, `terminated` — the domain's intents by state |
 //!
 //! The gauge reads a copy of the last-heard times kept here, never the store, so that a store
 //! reopened after a storage failure is not held by the meter.
@@ -26,6 +27,13 @@ struct Instruments {
     reconcile: Histogram<f64>,
     publish: Histogram<f64>,
     _status_age: ObservableGauge<f64>,
+    _intents: ObservableGauge<u64>,
+}
+
+/// The state of each intent, as last computed.
+fn states() -> &'static Mutex<BTreeMap<String, &'static str>> {
+    static STATES: OnceLock<Mutex<BTreeMap<String, &'static str>>> = OnceLock::new();
+    STATES.get_or_init(Default::default)
 }
 
 /// When each site was last heard from, ms since the epoch.
@@ -74,8 +82,30 @@ fn instruments() -> &'static Instruments {
                     }
                 })
                 .build(),
+            _intents: m
+                .u64_observable_gauge("maestro.domain.intents")
+                .with_unit("{intent}")
+                .with_description("The domain's intents by state")
+                .with_callback(|gauge| {
+                    let states = states().lock().unwrap_or_else(|p| p.into_inner());
+                    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+                    for state in states.values() {
+                        *counts.entry(state).or_default() += 1;
+                    }
+                    for (state, n) in counts {
+                        gauge.observe(n, &[KeyValue::new("state", state)]);
+                    }
+                })
+                .build(),
         }
     })
+}
+
+/// Intent `id` is now in `state` (one of the four TMF638 names).
+pub fn intent_state(id: &str, state: &'static str) {
+    instruments();
+    let mut states = states().lock().unwrap_or_else(|p| p.into_inner());
+    states.insert(id.to_string(), state);
 }
 
 /// An intent apply or delete was acknowledged.

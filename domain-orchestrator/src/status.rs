@@ -71,6 +71,18 @@ pub enum IntentState {
     Terminated,
 }
 
+impl IntentState {
+    /// The TMF638 name of the state, as metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Terminated => "terminated",
+        }
+    }
+}
+
 /// Status of an intent at one site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteStatus {

@@ -80,6 +80,7 @@ pub(crate) async fn run(
     loop {
         let upto = *durable.borrow_and_update();
         if cursor < upto {
+            lag().record(upto - cursor, &[]);
             let page = match store.scan(cursor, upto, &sub.filter, BATCH, SCAN_BUDGET) {
                 Ok(page) => page,
                 Err(e) => {
@@ -118,6 +119,23 @@ pub(crate) async fn run(
             changed = durable.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// `maestro.logserver.subscriber.lag`: how many durable records a subscriber was behind each time
+/// it woke to send (its backlog; 1 for a subscriber that keeps up with single pushes).
+fn lag() -> &'static opentelemetry::metrics::Histogram<u64> {
+    static H: std::sync::OnceLock<opentelemetry::metrics::Histogram<u64>> =
+        std::sync::OnceLock::new();
+    H.get_or_init(|| {
+        maestro_common::telemetry::metrics::meter()
+            .u64_histogram("maestro.logserver.subscriber.lag")
+            .with_unit("{record}")
+            .with_description("Records a subscriber was behind when it woke to send")
+            .with_boundaries(vec![
+                1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 100000.0,
+            ])
+            .build()
+    })
 }
 
 /// Tells a following client why its stream ends, without waiting on a full channel.

@@ -314,7 +314,14 @@ impl<R: Reconciler> Driver<R> {
                 traced.insert(bp.metadata.name.clone(), tp.clone());
             }
         }
-        self.converge_inner(bp, process).instrument(span).await
+        let started = std::time::Instant::now();
+        let result = self.converge_inner(bp, process).instrument(span).await;
+        crate::metrics::converged(
+            &self.inner.source,
+            result.is_ok(),
+            started.elapsed().as_secs_f64(),
+        );
+        result
     }
 
     async fn converge_inner(

@@ -18,6 +18,7 @@ mod driver;
 mod error;
 pub mod executor;
 mod host;
+mod metrics;
 pub mod process;
 mod reconcile;
 mod status;

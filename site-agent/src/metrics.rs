@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `maestro.site.outbox.depth` | `{record}` | — records waiting for the log server |
 //! | `maestro.site.sync.duration` | `s` | `outcome`: `applied`, `unchanged`, `error` — one Git sync: fetch, verify, apply |
+//! | `maestro.site.commit.age` | `s` | — age of the commit the site runs (now minus the domain's commit time): how far behind the domain's latest publication the site can be |
 //!
 //! The gauge reads the outbox through a weak reference to its bookkeeping, so the meter never
 //! keeps a store open.
@@ -29,7 +30,11 @@ fn source() -> &'static Mutex<Option<DepthSource>> {
 struct Instruments {
     sync: Histogram<f64>,
     _depth: ObservableGauge<u64>,
+    _commit_age: ObservableGauge<f64>,
 }
+
+/// When the commit the site runs was made, ms since the epoch (0: none applied yet).
+static RUNNING_COMMIT_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 fn instruments() -> &'static Instruments {
     static I: OnceLock<Instruments> = OnceLock::new();
@@ -53,8 +58,28 @@ fn instruments() -> &'static Instruments {
                     }
                 })
                 .build(),
+            _commit_age: m
+                .f64_observable_gauge("maestro.site.commit.age")
+                .with_unit("s")
+                .with_description("Age of the commit the site runs: now minus its commit time")
+                .with_callback(|gauge| {
+                    let at = RUNNING_COMMIT_MS.load(std::sync::atomic::Ordering::Relaxed);
+                    if at > 0 {
+                        let now = maestro_common::time::now_millis();
+                        gauge.observe((now - at).max(0) as f64 / 1000.0, &[]);
+                    }
+                })
+                .build(),
         }
     })
+}
+
+/// The site now runs a commit made at `committed_ms` (None: unknown).
+pub fn running_commit(committed_ms: Option<i64>) {
+    instruments();
+    if let Some(ms) = committed_ms {
+        RUNNING_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Makes the outbox whose bookkeeping is `state` the one the gauge reads (`pending` reads its

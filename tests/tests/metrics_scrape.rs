@@ -2,8 +2,10 @@
 //! the work: after an order completes across maestro, a domain, its log server and a site, each
 //! scrape holds the instruments of that tier with their labels — gRPC call durations, orders
 //! created and their duration, fan-out attempts per domain, intents stored, reconcile and Git
-//! publish durations, each site's status age, records ingested, the site's outbox depth and
-//! sync durations — and a call refused by an authorization rule is counted under that rule.
+//! publish durations, intents by state, each site's status age, records ingested and subscriber
+//! lag, the site's outbox depth, sync durations, the age of the commit it runs and its
+//! reconcilers' durations — and a call refused by an authorization rule is counted under that
+//! rule.
 
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderState};
 use maestro_testkit::net::{free_addr, http_get_async};
@@ -111,6 +113,8 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
                 "maestro_domain_git_publish_duration_seconds_bucket{",
                 "maestro_domain_site_status_age_seconds{",
                 "site=\"north-1\"",
+                "maestro_domain_intents{",
+                "state=\"active\"",
                 "service_name=\"domain-orchestrator\"",
             ],
         )
@@ -121,6 +125,7 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
                 "maestro_logserver_records_total{",
                 "outcome=\"stored\"",
                 "rpc_method=\"Push\"",
+                "maestro_logserver_subscriber_lag_bucket{",
             ],
         )
         .await?;
@@ -130,6 +135,9 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
                 "maestro_site_outbox_depth{",
                 "maestro_site_sync_duration_seconds_count{",
                 "outcome=\"applied\"",
+                "maestro_site_commit_age_seconds{",
+                "maestro_site_reconcile_duration_seconds_count{",
+                "outcome=\"ok\"",
                 "service_name=\"site-agent\"",
             ],
         )

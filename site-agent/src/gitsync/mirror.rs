@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub manifest: Option<Entry>,
     /// `manifest.sig` at the root, when the commit has one.
     pub signatures: Option<Entry>,
+    /// When the domain made the commit (its committer time), ms since the epoch.
+    pub committed_ms: Option<i64>,
 }
 
 /// Most bytes of one blueprint or definition file.
@@ -160,9 +162,11 @@ impl GitMirror {
     /// Reads the definitions and the files of `site` at `commit`.
     pub fn snapshot(&self, commit: &str, site: &str) -> Result<Snapshot, Error> {
         let repo = self.open()?;
-        let tree = repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let found = repo.find_commit(Oid::from_str(commit)?)?;
+        let tree = found.tree()?;
         let mut snap = Snapshot {
             commit: commit.to_string(),
+            committed_ms: Some(found.time().seconds().saturating_mul(1000)),
             ..Snapshot::default()
         };
         let mut budget = Budget {

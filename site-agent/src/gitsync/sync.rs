@@ -205,6 +205,7 @@ impl GitSync {
             maestro_common::durable::flush(&self.meta).await?;
             self.checked = true;
             self.ctx.sync.applied(&tip, now_millis());
+            crate::metrics::running_commit(snapshot.committed_ms);
             if !self.fetch_failing {
                 self.settle()?;
             }
