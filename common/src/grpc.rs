@@ -3,6 +3,7 @@
 
 pub mod call_metrics;
 pub mod malformed;
+pub mod probe;
 
 use crate::identity::Role;
 use crate::tls::TlsSource;

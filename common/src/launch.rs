@@ -64,6 +64,12 @@ pub trait Service:
         None
     }
 
+    /// Where the plaintext health probe endpoint listens, if anywhere (see
+    /// [`crate::grpc::probe`]).
+    fn health_listen(&self) -> Option<SocketAddr> {
+        None
+    }
+
     /// Starts the component; returns once it serves. It stops when `shutdown` is cancelled.
     fn start(
         self,
@@ -170,6 +176,19 @@ pub async fn serve_until<S: Service>(
             .await
             .map_err(|e| LaunchError::Failed(format!("metrics_listen: binding {addr}: {e}")))?;
     }
+    let probe = match config.health_listen() {
+        Some(addr) => Some(
+            crate::grpc::probe::Probe::start(addr, shutdown.clone())
+                .await
+                .map_err(|e| LaunchError::Failed(format!("health_listen: binding {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let report = async |yes: bool| {
+        if let Some(p) = &probe {
+            p.serving(yes).await;
+        }
+    };
     loop {
         failures.borrow_and_update();
         let run = shutdown.child_token();
@@ -197,13 +216,18 @@ pub async fn serve_until<S: Service>(
         } else {
             tracing::info!(%addr, "{name} restarted with its store reopened");
         }
+        report(true).await;
         let since = std::time::Instant::now();
         let mut task = started.task;
         tokio::select! {
             joined = &mut task => return ended(name, joined, &shutdown),
-            () = shutdown.cancelled() => return drain(name, task, &shutdown).await,
+            () = shutdown.cancelled() => {
+                report(false).await;
+                return drain(name, task, &shutdown).await;
+            }
             _ = failures.changed() => {}
         }
+        report(false).await;
         tracing::error!("{name}: its store failed; restarting it to reopen the store");
         // On a full disk the component could not reopen its store: it keeps answering (a
         // store error is RESOURCE_EXHAUSTED, see `durable::status`) until there is room again.

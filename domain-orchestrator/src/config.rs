@@ -25,6 +25,9 @@ pub struct Config {
     /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
     /// unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where a plaintext gRPC health endpoint answers probes that cannot present a client
+    /// certificate (Kubernetes' `grpc:` probe): `grpc.health.v1.Health` only; off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// URL or path of the domain's bare Git repository (`https://`, `ssh://`, `user@host:path`
     /// or a path; never with a password in it).
     pub git_remote: String,
@@ -72,6 +75,7 @@ impl Default for Config {
             advertise: None,
             data_dir: PathBuf::from("./data/domain"),
             metrics_listen: None,
+            health_listen: None,
             git_remote: String::new(),
             git: GitSettings::default(),
             git_init_remote: false,
@@ -144,6 +148,10 @@ impl Service for Config {
 
     fn metrics_listen(&self) -> Option<SocketAddr> {
         self.metrics_listen
+    }
+
+    fn health_listen(&self) -> Option<SocketAddr> {
+        self.health_listen
     }
 
     async fn start(

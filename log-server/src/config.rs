@@ -21,6 +21,9 @@ pub struct Config {
     /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
     /// unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where a plaintext gRPC health endpoint answers probes that cannot present a client
+    /// certificate (Kubernetes' `grpc:` probe): `grpc.health.v1.Health` only; off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// The domain this log server belongs to; records naming another domain are rejected.
     pub domain: String,
     /// Largest accepted record, in encoded protobuf bytes.
@@ -48,6 +51,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
             data_dir: PathBuf::from("./data/log-server"),
             metrics_listen: None,
+            health_listen: None,
             domain: "default".to_string(),
             max_record_bytes: 65536,
             retention_max_records: None,
@@ -112,6 +116,10 @@ impl Service for Config {
 
     fn metrics_listen(&self) -> Option<SocketAddr> {
         self.metrics_listen
+    }
+
+    fn health_listen(&self) -> Option<SocketAddr> {
+        self.health_listen
     }
 
     async fn start(

@@ -21,6 +21,9 @@ pub struct Config {
     /// Where Prometheus scrapes this component's metrics (`GET /metrics`, plain HTTP); off when
     /// unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where a plaintext gRPC health endpoint answers probes that cannot present a client
+    /// certificate (Kubernetes' `grpc:` probe): `grpc.health.v1.Health` only; off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// Directory of service specifications (`*.yaml|*.yml|*.json`).
     pub catalog_dir: PathBuf,
     /// A domain is unreachable when its last heartbeat is older than this.
@@ -43,6 +46,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7200)),
             data_dir: PathBuf::from("./data/maestro"),
             metrics_listen: None,
+            health_listen: None,
             catalog_dir: PathBuf::from("./catalog"),
             domain_unreachable_after_ms: 30_000,
             fanout_backoff_min_ms: 200,
@@ -110,6 +114,10 @@ impl Service for Config {
 
     fn metrics_listen(&self) -> Option<SocketAddr> {
         self.metrics_listen
+    }
+
+    fn health_listen(&self) -> Option<SocketAddr> {
+        self.health_listen
     }
 
     async fn start(

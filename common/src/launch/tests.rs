@@ -22,6 +22,7 @@ enum Behaviour {
 struct Fake {
     behaviour: Behaviour,
     port: u16,
+    health: Option<SocketAddr>,
 }
 
 impl Validate for Fake {
@@ -36,6 +37,10 @@ impl Validate for Fake {
 impl Service for Fake {
     const NAME: &'static str = "fake";
     const SERVICE: &'static str = "fake";
+
+    fn health_listen(&self) -> Option<SocketAddr> {
+        self.health
+    }
 
     async fn start(self, shutdown: CancellationToken) -> Result<Started, StartError> {
         let task = match self.behaviour {
@@ -55,7 +60,42 @@ impl Service for Fake {
 }
 
 fn fake(behaviour: Behaviour) -> Fake {
-    Fake { behaviour, port: 0 }
+    Fake {
+        behaviour,
+        port: 0,
+        health: None,
+    }
+}
+
+#[tokio::test]
+async fn the_health_probe_says_serving_while_the_component_runs() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let config = Fake {
+        health: Some(addr),
+        ..fake(Behaviour::Drains)
+    };
+    let run = tokio::spawn(serve_until(config, shutdown.clone()));
+    let serving = async {
+        loop {
+            if let Ok(mut c) = HealthClient::connect(format!("http://{addr}")).await
+                && let Ok(r) = c.check(HealthCheckRequest::default()).await
+                && r.into_inner().status == ServingStatus::Serving as i32
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the probe reports SERVING once the component started");
+    shutdown.cancel();
+    assert!(run.await.unwrap().is_ok());
 }
 
 #[tokio::test]
