@@ -43,17 +43,17 @@ GIT_KEYS = {"ca", "username", "password_file", "password_env", "ssh_key", "known
             "timeout_secs", "deadline_secs", "max_transfer_bytes"}  # git-transport/src/settings.rs GitSettings
 CONFIG_KEYS = {
     # maestro/src/config.rs Config
-    "maestro.json": {"listen", "data_dir", "metrics_listen", "catalog_dir", "domain_unreachable_after_ms",
+    "maestro.json": {"listen", "data_dir", "metrics_listen", "health_listen", "catalog_dir", "domain_unreachable_after_ms",
                      "fanout_backoff_min_ms", "fanout_backoff_max_ms", "tls", "operator_policy"},
     # domain-orchestrator/src/config.rs Config
-    "domain.json": {"domain", "listen", "advertise", "data_dir", "metrics_listen", "git_remote", "git",
+    "domain.json": {"domain", "listen", "advertise", "data_dir", "metrics_listen", "health_listen", "git_remote", "git",
                     "git_init_remote", "branch", "sites", "labels", "region", "log_server", "maestro",
                     "heartbeat_interval_ms", "site_unreachable_after_ms", "tls", "policy", "catalog_dir", "signing"},
     # log-server/src/config.rs Config
-    "log-server.json": {"listen", "data_dir", "metrics_listen", "domain", "max_record_bytes", "retention_max_records",
+    "log-server.json": {"listen", "data_dir", "metrics_listen", "health_listen", "domain", "max_record_bytes", "retention_max_records",
                         "retention_max_bytes", "retention_max_age_ms", "retention_interval_ms", "rate_limit_per_site",
                         "rate_limit_burst", "tls"},
-    # site-agent/src/config.rs Config
+    # site-agent/src/config.rs Config (no health_listen: the agent serves no gRPC)
     "site.json": {"domain", "site", "data_dir", "metrics_listen", "git_remote", "git", "branch", "sync_interval_ms",
                   "log_server", "colony_url", "colony_listen", "heartbeat_interval_ms", "colony_reconcile_interval_ms",
                   "outbox_max_records", "reconcilers", "tls", "signing"},
@@ -311,6 +311,9 @@ def check_release(docs, values, expect):
             if not DNS_LABEL.match(c["name"]):
                 errors.append(f"{cw}: name is not a DNS label")
             ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
+            numbers = [p["containerPort"] for p in c.get("ports") or []]
+            for n in sorted({n for n in numbers if numbers.count(n) > 1}):
+                errors.append(f"{cw}: containerPort {n} is declared twice (two listeners cannot share it)")
             for pn in ports:
                 if pn is not None and (len(pn) > 15 or not PORT_NAME.match(pn)):
                     errors.append(f"{cw}: port name {pn!r} is not an IANA service name (at most 15 characters)")
@@ -324,8 +327,12 @@ def check_release(docs, values, expect):
                 if not p:
                     continue
                 if "grpc" in p:
-                    if p["grpc"]["port"] != ports.get("grpc"):
-                        errors.append(f"{cw}: {probe_name} gRPC port {p['grpc']['port']} is not the container's grpc port {ports.get('grpc')}")
+                    # The kubelet's gRPC probe speaks plaintext and presents no certificate: it
+                    # belongs on the health endpoint (health_listen), declared as the port `health`.
+                    if p["grpc"]["port"] != ports.get("health"):
+                        errors.append(f"{cw}: {probe_name} gRPC port {p['grpc']['port']} is not the container's health port {ports.get('health')}")
+                    if p["grpc"].get("service"):
+                        errors.append(f"{cw}: {probe_name} gRPC probe asks for service {p['grpc']['service']!r}; the health endpoint reports only the server as a whole ('')")
                 for action in ("tcpSocket", "httpGet"):
                     if action in p:
                         port = p[action]["port"]
@@ -401,8 +408,8 @@ def check_component(cw, c, file, ports, mounts, volumes, configmaps, secrets, w,
     for r in (cfg.get("reconcilers") or {}) if file == "site.json" else ():
         if r not in RECONCILERS:
             errors.append(f"{cw}: {file}: unknown reconciler {r!r}")
-    # Ports: the gRPC listener and the metrics listener are the container's declared ports.
-    for key, pname in (("listen", "grpc"), ("metrics_listen", "metrics")):
+    # Ports: the gRPC, metrics and health listeners are the container's declared ports.
+    for key, pname in (("listen", "grpc"), ("metrics_listen", "metrics"), ("health_listen", "health")):
         if key in cfg:
             port = int(str(cfg[key]).rsplit(":", 1)[1])
             if ports.get(pname) != port:
@@ -445,10 +452,20 @@ def check_component(cw, c, file, ports, mounts, volumes, configmaps, secrets, w,
         if isinstance(u, str) and u.startswith(("http://", "https://")) and key != "git_remote":
             if u.startswith("http://") != insecure:
                 errors.append(f"{cw}: {file}: {key} {u} does not match tls.insecure={insecure}")
-    # The kubelet's gRPC probe speaks plaintext: against a TLS server it always fails.
-    for pn in ("livenessProbe", "readinessProbe"):
-        if "grpc" in (c.get(pn) or {}) and not insecure:
-            errors.append(f"{cw}: {pn} is a gRPC probe, but the server requires TLS (the kubelet's gRPC probe has none)")
+    # The kubelet's gRPC probe speaks plaintext: against the TLS gRPC port it always fails; it must
+    # reach the component's plaintext health endpoint, health_listen.
+    health = cfg.get("health_listen")
+    health_port = int(str(health).rsplit(":", 1)[1]) if health else None
+    for pn in ("livenessProbe", "readinessProbe", "startupProbe"):
+        g = (c.get(pn) or {}).get("grpc")
+        if not g:
+            continue
+        if g.get("port") == ports.get("grpc") and not insecure:
+            errors.append(f"{cw}: {pn} is a gRPC probe of the gRPC port, but the server requires TLS (the kubelet's gRPC probe has none)")
+        if health is None:
+            errors.append(f"{cw}: {pn} is a gRPC probe, but {file} sets no health_listen (nothing answers it in plaintext)")
+        elif g.get("port") != health_port:
+            errors.append(f"{cw}: {pn} gRPC port {g.get('port')} is not health_listen's port {health_port} in {file}")
     if file == "site.json" and cfg.get("colony_url") and not str(cfg["colony_url"]).startswith(("http://", "https://")):
         errors.append(f"{cw}: colony_url must be an http(s) URL")
     return errors
@@ -569,6 +586,27 @@ def self_tests(renderer, charts_dir):
         c = json.loads(ds[cfg]["data"]["maestro.json"]); c[k] = v
         ds[cfg]["data"]["maestro.json"] = json.dumps(c)
 
+    def del_cfg(ds, k):
+        c = json.loads(ds[cfg]["data"]["maestro.json"]); del c[k]
+        ds[cfg]["data"]["maestro.json"] = json.dumps(c)
+
+    def port(ds, name):
+        return next(p for p in container(ds)["ports"] if p["name"] == name)
+
+    def tcp_probe(ds, probe, port):
+        container(ds)[probe].pop("grpc")
+        container(ds)[probe]["tcpSocket"] = {"port": port}
+
+    def grpc_probe(ds, probe, port, **extra):
+        container(ds)[probe].pop("grpc", None)
+        container(ds)[probe].pop("tcpSocket", None)
+        container(ds)[probe]["grpc"] = {"port": port, **extra}
+
+    def move_health(ds, to):  # the container port and both probes, not the config
+        port(ds, "health")["containerPort"] = to
+        grpc_probe(ds, "livenessProbe", to)
+        grpc_probe(ds, "readinessProbe", to)
+
     breaks = [
         ("an unknown field in a container", "unknown field of V1Container", lambda ds: container(ds).update(imagePullPolicyy="Always")),
         ("an unknown field in the pod spec", "unknown field of V1PodSpec", lambda ds: ds[sts]["spec"]["template"]["spec"].update(hostname_="x")),
@@ -577,12 +615,19 @@ def self_tests(renderer, charts_dir):
         ("a StatefulSet without its required selector", "selector", lambda ds: ds[sts]["spec"].pop("selector")),
         ("a container without its required name", "name", lambda ds: container(ds).pop("name")),
         ("a kind with no API type", "unknown apiVersion/kind", lambda ds: ds[svc].update(apiVersion="v2")),
-        ("a gRPC probe on another port", "not the container's grpc port", lambda ds: container(ds)["livenessProbe"].update(tcpSocket=None) or container(ds)["livenessProbe"].pop("tcpSocket") or container(ds)["livenessProbe"].update(grpc={"port": 7999})),
-        ("a gRPC probe against a TLS server", "the server requires TLS", lambda ds: container(ds)["readinessProbe"].pop("tcpSocket") and container(ds)["readinessProbe"].update(grpc={"port": 7200})),
-        ("a probe on an undeclared port name", "is not a port of the container", lambda ds: container(ds)["livenessProbe"]["tcpSocket"].update(port="grcp")),
+        ("a gRPC probe on another port", "not the container's health port", lambda ds: grpc_probe(ds, "livenessProbe", 7999)),
+        ("a gRPC probe on the TLS gRPC port", "gRPC port, but the server requires TLS", lambda ds: grpc_probe(ds, "readinessProbe", 7200)),
+        ("a gRPC probe whose port is not health_listen's", "is not health_listen's port 7209", lambda ds: move_health(ds, 7210)),
+        ("a gRPC probe with health_listen missing", "sets no health_listen", lambda ds: del_cfg(ds, "health_listen")),
+        ("a health port without health_listen", "declares port health but maestro.json has no health_listen", lambda ds: del_cfg(ds, "health_listen")),
+        ("a health_listen off the health port", "health_listen port 7210 is not the container's health port", lambda ds: set_cfg(ds, "health_listen", "0.0.0.0:7210")),
+        ("a gRPC probe asking for a service", "reports only the server as a whole", lambda ds: grpc_probe(ds, "livenessProbe", 7209, service="maestro.v1.Maestro")),
+        ("a health port shared with the gRPC port", "containerPort 7200 is declared twice", lambda ds: port(ds, "health").update(containerPort=7200)),
+        ("a probe on an undeclared port name", "is not a port of the container", lambda ds: tcp_probe(ds, "livenessProbe", "grcp")),
         ("a volume of a ConfigMap that does not exist", "neither rendered nor declared external", lambda ds: ds[sts]["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="nope")),
         ("a mount of a volume that does not exist", "names no volume", lambda ds: container(ds)["volumeMounts"].append({"name": "ghost", "mountPath": "/ghost"})),
         ("an unknown key in maestro's config", "unknown key 'listen_addr'", lambda ds: set_cfg(ds, "listen_addr", "0.0.0.0:1")),
+        ("health_listen in the site agent's config", "site.json: unknown key 'health_listen'", lambda ds: ds[cfg]["data"].update({"site.json": ds[cfg]["data"].pop("maestro.json")}) or container(ds).update(command=["/usr/local/bin/maestro-site"], args=["--config", "/etc/maestro/config/site.json"])),
         ("an unknown key in the tls section", "unknown key tls.'certificate'", lambda ds: set_cfg(ds, "tls", {"certificate": "/x"})),
         ("a listen port that is not the container's", "listen port 7201", lambda ds: set_cfg(ds, "listen", "0.0.0.0:7201")),
         ("a TLS file outside every mount", "which no volumeMount provides", lambda ds: set_cfg(ds, "tls", {"ca": "/etc/elsewhere/ca.pem", "cert": "/etc/maestro/tls/maestro.pem", "key": "/etc/maestro/tls/maestro-key.pem"})),

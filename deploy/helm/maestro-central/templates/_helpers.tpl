@@ -62,16 +62,31 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | trunc 63 | trimSuf
 {{- if .Values.metrics.enabled -}}
 {{- $_ := set $c "metrics_listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}
 {{- end -}}
+{{- if eq (include "maestro-central.probeMode" .) "grpc" -}}
+{{- $_ := set $c "health_listen" (printf "0.0.0.0:%d" (int .Values.probes.healthPort)) -}}
+{{- end -}}
 {{- toJson (mergeOverwrite $c .Values.extraConfig) -}}
 {{- end -}}
 
-{{/* A probe of the gRPC port: grpc.health.v1 (plaintext only) or TCP (see values.yaml, probes). */}}
+{{/* The probes' mode: grpc (auto, the former default, is the same) or tcp (see values.yaml, probes). */}}
+{{- define "maestro-central.probeMode" -}}
+{{- if eq .Values.probes.mode "tcp" -}}tcp{{- else -}}grpc{{- end -}}
+{{- end -}}
+
+{{/* The health endpoint's port (health_listen), checked against the other ports. */}}
+{{- define "maestro-central.healthPort" -}}
+{{- $p := int .Values.probes.healthPort -}}
+{{- if eq $p (int .Values.service.port) -}}{{- fail "probes.healthPort must differ from service.port" -}}{{- end -}}
+{{- if and .Values.metrics.enabled (eq $p (int .Values.metrics.port)) -}}{{- fail "probes.healthPort must differ from metrics.port" -}}{{- end -}}
+{{- $p -}}
+{{- end -}}
+
+{{/* A probe: grpc.health.v1 on the plaintext health endpoint (health_listen), or TCP on the gRPC
+     port. Call with (dict "root" . "timing" MAP). */}}
 {{- define "maestro-central.probe" -}}
-{{- $mode := .root.Values.probes.mode -}}
-{{- if eq $mode "auto" -}}{{- $mode = ternary "grpc" "tcp" .root.Values.tls.insecure -}}{{- end -}}
-{{- if eq $mode "grpc" }}
+{{- if eq (include "maestro-central.probeMode" .root) "grpc" }}
 grpc:
-  port: {{ int .root.Values.service.port }}
+  port: {{ include "maestro-central.healthPort" .root }}
 {{- else }}
 tcpSocket:
   port: grpc

@@ -102,6 +102,7 @@ maestro.io/domain: {{ .root.Values.domain | quote }}
 {{- with .Values.maestro.endpoint }}{{- $_ := set $c "maestro" . -}}{{- end -}}
 {{- if or .Values.catalog .Values.catalogConfigMap }}{{- $_ := set $c "catalog_dir" "/etc/maestro/catalog" -}}{{- end -}}
 {{- if .Values.metrics.enabled }}{{- $_ := set $c "metrics_listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}{{- end -}}
+{{- if eq (include "maestro-domain.probeMode" .) "grpc" }}{{- $_ := set $c "health_listen" (printf "0.0.0.0:%d" (int .Values.orchestrator.healthPort)) -}}{{- end -}}
 {{- toJson (mergeOverwrite $c .Values.orchestrator.extraConfig) -}}
 {{- end -}}
 
@@ -109,16 +110,42 @@ maestro.io/domain: {{ .root.Values.domain | quote }}
 {{- define "maestro-domain.logServerConfig" -}}
 {{- $c := dict "domain" (include "maestro-domain.domain" .) "listen" (printf "0.0.0.0:%d" (int .Values.logServer.port)) "data_dir" "/var/lib/maestro" "tls" (include "maestro-domain.tlsConfig" . | fromJson) -}}
 {{- if .Values.metrics.enabled }}{{- $_ := set $c "metrics_listen" (printf "0.0.0.0:%d" (int .Values.metrics.port)) -}}{{- end -}}
+{{- if eq (include "maestro-domain.probeMode" .) "grpc" }}{{- $_ := set $c "health_listen" (printf "0.0.0.0:%d" (int .Values.logServer.healthPort)) -}}{{- end -}}
 {{- toJson (mergeOverwrite $c .Values.logServer.extraConfig) -}}
 {{- end -}}
 
-{{/* A probe of a gRPC port: call with (dict "root" . "port" N "timing" MAP). */}}
+{{/* The probes' mode: grpc (auto, the former default, is the same) or tcp (see values.yaml, probes). */}}
+{{- define "maestro-domain.probeMode" -}}
+{{- if eq .Values.probes.mode "tcp" -}}tcp{{- else -}}grpc{{- end -}}
+{{- end -}}
+
+{{/* A component's health endpoint port (health_listen), checked against its other ports: call
+     with (dict "root" . "component" "orchestrator"|"logServer"). */}}
+{{- define "maestro-domain.healthPort" -}}
+{{- $v := index .root.Values .component -}}
+{{- $p := int $v.healthPort -}}
+{{- if eq $p (int $v.port) -}}{{- fail (printf "%s.healthPort must differ from %s.port" .component .component) -}}{{- end -}}
+{{- if and .root.Values.metrics.enabled (eq $p (int .root.Values.metrics.port)) -}}{{- fail (printf "%s.healthPort must differ from metrics.port" .component) -}}{{- end -}}
+{{- $p -}}
+{{- end -}}
+
+{{/* A component's container port named health, when probes.mode is grpc: call as
+     maestro-domain.healthPort. */}}
+{{- define "maestro-domain.healthContainerPort" -}}
+{{- if eq (include "maestro-domain.probeMode" .root) "grpc" -}}
+# health_listen: grpc.health.v1 only, plaintext, for the kubelet's gRPC probe; in no Service.
+- name: health
+  containerPort: {{ include "maestro-domain.healthPort" . }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
+
+{{/* A probe: grpc.health.v1 on the component's plaintext health endpoint (health_listen), or TCP
+     on its gRPC port. Call with (dict "root" . "component" "orchestrator"|"logServer" "timing" MAP). */}}
 {{- define "maestro-domain.probe" -}}
-{{- $mode := .root.Values.probes.mode -}}
-{{- if eq $mode "auto" -}}{{- $mode = ternary "grpc" "tcp" .root.Values.tls.insecure -}}{{- end -}}
-{{- if eq $mode "grpc" }}
+{{- if eq (include "maestro-domain.probeMode" .root) "grpc" }}
 grpc:
-  port: {{ int .port }}
+  port: {{ include "maestro-domain.healthPort" . }}
 {{- else }}
 tcpSocket:
   port: grpc
