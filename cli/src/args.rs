@@ -159,6 +159,13 @@ pub enum OrderCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Show what an order would change, per domain, site and blueprint, field by field,
+    /// without placing it.
+    Plan {
+        /// The order file (`-` = stdin).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Show one order.
     Get {
         /// Order id.

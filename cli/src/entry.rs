@@ -78,6 +78,7 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
                 OrderCommand::Create { file, wait } => {
                     commands::order::create(&c, &file, wait, out).await
                 }
+                OrderCommand::Plan { file } => commands::order::plan(&c, &file, out).await,
                 OrderCommand::Get { id } => commands::order::get(&c, &id, out).await,
                 OrderCommand::List { state, limit } => {
                     commands::order::list(&c, state, limit, out).await

@@ -16,6 +16,7 @@ pub mod escape;
 pub mod keys;
 pub mod order_file;
 pub mod output;
+pub mod plan_view;
 pub mod pki;
 pub mod progress;
 pub mod run;

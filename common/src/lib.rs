@@ -10,6 +10,7 @@ pub mod authz;
 pub mod backoff;
 pub mod catalog;
 pub mod config;
+pub mod diff;
 pub mod contract;
 pub mod durable;
 pub mod error;

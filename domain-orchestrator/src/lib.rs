@@ -20,6 +20,7 @@ pub mod intent;
 pub mod liveness;
 pub mod metrics;
 pub mod offered;
+pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod registration;

@@ -210,6 +210,25 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         Ok(Response::new(ReceiverStream::new(rx).boxed()))
     }
 
+    async fn plan_intent(
+        &self,
+        req: Request<pb::ApplyIntentRequest>,
+    ) -> Result<Response<pb::IntentPlan>, Status> {
+        // A plan reveals what the domain holds and would accept: maestro's, like reading.
+        self.may_read(&req)?;
+        let raw = req
+            .into_inner()
+            .intent
+            .ok_or_else(|| FieldError::new("intent", "required"))?;
+        let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
+        let now = maestro_common::time::now_millis();
+        let plan = crate::plan::plan(self.api.context(), &intent, now).map_err(|e| match e {
+            crate::plan::PlanError::Invalid(f) => Status::from(f),
+            crate::plan::PlanError::Store(s) => Status::from(crate::api::ApiError::Store(s)),
+        })?;
+        Ok(Response::new(plan_to_proto(plan)))
+    }
+
     type StreamIntentLogsStream = BoxStream<pb::IntentLogRecord>;
 
     async fn stream_intent_logs(
@@ -306,4 +325,37 @@ pub fn to_intent_log(r: Record) -> Option<pb::IntentLogRecord> {
         message,
         sequence: r.sequence,
     })
+}
+
+/// The proto form of a plan.
+fn plan_to_proto(plan: crate::plan::IntentPlan) -> pb::IntentPlan {
+    use crate::plan::Action;
+    let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
+    pb::IntentPlan {
+        changes: plan
+            .changes
+            .into_iter()
+            .map(|c| pb::BlueprintChange {
+                site: c.site,
+                kind: c.kind,
+                blueprint: c.blueprint,
+                action: match c.action {
+                    Action::Add => pb::ChangeAction::Add,
+                    Action::Change => pb::ChangeAction::Change,
+                    Action::Remove => pb::ChangeAction::Remove,
+                } as i32,
+                fields: c
+                    .fields
+                    .into_iter()
+                    .map(|f| pb::FieldChange {
+                        path: f.path,
+                        before_json: json(f.before),
+                        after_json: json(f.after),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        refusal: plan.refusal.map(|r| r.to_string()).unwrap_or_default(),
+        held_until: plan.held_until_ms.map(maestro_common::time::timestamp),
+    }
 }

@@ -21,6 +21,7 @@ pub use maestro_common::catalog;
 pub mod config;
 pub mod delivery;
 pub mod domain_channels;
+pub mod dry_run;
 pub mod engine;
 pub mod error;
 pub mod idempotency;

@@ -99,10 +99,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let routes = tonic::service::Routes::new(
         OrderServiceServer::new(OrderApi::new(
             engine.clone(),
-            OrderLogs::new(Arc::new(TonicLogSource::new(channels)), shutdown.clone()),
+            OrderLogs::new(Arc::new(TonicLogSource::new(channels.clone())), shutdown.clone()),
             access.clone(),
             audit.clone(),
-        ))
+        )
+        .with_planner(crate::dry_run::Planner::new(channels)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(

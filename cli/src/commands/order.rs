@@ -46,6 +46,21 @@ pub async fn submit(
     Ok((order, resp.created))
 }
 
+/// `order plan -f FILE`: what the order would change, without placing it. Exits 0 whatever the
+/// plan says; a domain that would refuse or could not be asked is shown with the reason.
+pub async fn plan(client: &MaestroClient, file: &Path, out: Output) -> CliResult<()> {
+    let req = order_file::load(file).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let request = pb::CreateOrderRequest {
+        idempotency_key: req.idempotency_key.clone(),
+        order: Some(req.spec.clone()),
+    };
+    let mut orders = client.orders();
+    let plan = client.call(orders.plan_order(request)).await?;
+    let view = crate::plan_view::OrderPlanView::from(&plan);
+    super::emit(&crate::plan_view::render(&view, out));
+    Ok(())
+}
+
 /// `order create -f FILE [--wait]`. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the order's trace
 /// starts with a span of `maestroctl`, exported when the command ends.
 pub async fn create(client: &MaestroClient, file: &Path, wait: bool, out: Output) -> CliResult<()> {

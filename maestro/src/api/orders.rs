@@ -40,6 +40,7 @@ pub struct OrderApi {
     logs: OrderLogs,
     access: Access,
     audit: AuditLog,
+    planner: Option<crate::dry_run::Planner>,
 }
 
 impl OrderApi {
@@ -52,7 +53,14 @@ impl OrderApi {
             logs,
             access,
             audit,
+            planner: None,
         }
+    }
+
+    /// Serves PlanOrder through `planner` (without one, PlanOrder is UNIMPLEMENTED).
+    pub fn with_planner(mut self, planner: crate::dry_run::Planner) -> Self {
+        self.planner = Some(planner);
+        self
     }
 
     /// CreateOrder; `caller_trace` is the caller's valid `traceparent`.
@@ -231,6 +239,23 @@ impl pb::order_service_server::OrderService for OrderApi {
         self.create_order_traced(request, caller_trace)
             .instrument(span)
             .await
+    }
+
+    async fn plan_order(
+        &self,
+        request: Request<pb::CreateOrderRequest>,
+    ) -> Result<Response<pb::OrderPlan>, Status> {
+        // Planning an order is allowed to whoever may place it, on the domains it targets.
+        let caller = self.operator(&request, Verb::Write)?;
+        let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        new.ordered_by = self.orderer(caller.as_ref());
+        let planner = self
+            .planner
+            .as_ref()
+            .ok_or_else(|| Status::unimplemented("order planning is not configured"))?;
+        let planned = self.engine.plan_only(&new)?;
+        self.may(caller.as_ref(), Verb::Write, &planned.order)?;
+        Ok(Response::new(planner.plan(&planned).await))
     }
 
     async fn get_order(

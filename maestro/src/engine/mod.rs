@@ -142,6 +142,28 @@ impl Engine {
         self.create_order_as(new, |_| Ok(())).await
     }
 
+    /// What `new` would store and send, decided from the current state exactly as CreateOrder
+    /// decides it, without storing anything (the idempotency key is not looked up).
+    pub fn plan_only(&self, new: &NewOrder) -> Result<crate::plan::OrderPlan, OrderError> {
+        let names: Vec<&str> = new.items.iter().map(|i| i.service_name.as_str()).collect();
+        let inventory = self.store().inventory(&names)?;
+        let domains = self.registry().list()?;
+        let offers = self.offers()?;
+        let state = CurrentState {
+            existing: None,
+            inventory: &inventory,
+            domains: &domains,
+            catalog: &offers,
+        };
+        match plan(new, state, &Fresh::new(now_millis()))? {
+            Decision::Create(p) => Ok(p),
+            // Without an existing order, planning always creates.
+            Decision::Existing(_) => Err(OrderError::FailedPrecondition(
+                "the order already exists".into(),
+            )),
+        }
+    }
+
     /// [`Self::create_order`] for a caller that `admit` must allow to act on the order (the
     /// planned one, or the stored one its idempotency key names) before anything is stored or
     /// returned.
