@@ -134,10 +134,9 @@ impl From<&ord::OrderPlan> for OrderPlanView {
                                 .collect(),
                             refusal: d.refusal.clone(),
                             error: d.error.clone(),
-                            held_until: d
-                                .held_until
-                                .as_ref()
-                                .map(|t| maestro_common::time::rfc3339(maestro_common::time::millis(Some(t)))),
+                            held_until: d.held_until.as_ref().map(|t| {
+                                maestro_common::time::rfc3339(maestro_common::time::millis(Some(t)))
+                            }),
                         })
                         .collect(),
                 })
@@ -152,7 +151,15 @@ pub fn render(plan: &OrderPlanView, output: Output) -> String {
         return structured(plan, output);
     }
     let mut t = Table::new(&[
-        "ITEM", "SERVICE", "ACTION", "GEN", "DOMAIN", "SITE", "BLUEPRINT", "KIND", "CHANGE",
+        "ITEM",
+        "SERVICE",
+        "ACTION",
+        "GEN",
+        "DOMAIN",
+        "SITE",
+        "BLUEPRINT",
+        "KIND",
+        "CHANGE",
     ]);
     let mut fields = String::new();
     for item in &plan.items {
@@ -166,9 +173,12 @@ pub fn render(plan: &OrderPlanView, output: Output) -> String {
         };
         for d in &item.domains {
             let whole_domain = if !d.error.is_empty() {
-                Some(format!("unknown: {}", d.error))
+                Some(format!(
+                    "not known, the domain was not reached: {}",
+                    d.error
+                ))
             } else if !d.refusal.is_empty() {
-                Some(format!("refused: {}", d.refusal))
+                Some(d.refusal.clone())
             } else if d.changes.is_empty() {
                 Some("no change".to_string())
             } else {
@@ -283,6 +293,7 @@ mod tests {
         assert_eq!(north["changes"][0]["fields"][0]["path"], "spec.replicas");
         assert_eq!(north["changes"][0]["fields"][0]["before"], "1");
         assert_eq!(north["changes"][1]["action"], "add");
-        assert_eq!(v["items"][0]["domains"][1]["refusal"].as_str().unwrap().contains("max_replicas"), true);
+        let refusal = v["items"][0]["domains"][1]["refusal"].as_str().unwrap();
+        assert!(refusal.contains("max_replicas"), "{refusal}");
     }
 }

@@ -81,6 +81,7 @@ async fn order_list_follows_pages_past_the_message_limit() {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_path_buf(),
         metrics_listen: None,
+        health_listen: None,
         catalog_dir: catalog.path().to_path_buf(),
         domain_unreachable_after_ms: 60_000,
         fanout_backoff_min_ms: 20,

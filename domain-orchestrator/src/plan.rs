@@ -176,8 +176,16 @@ mod tests {
 
     #[test]
     fn blueprints_are_added_changed_or_removed_and_bookkeeping_is_not_a_change() {
-        let before = [bp("s1", "web", 1, 1), bp("s2", "web", 1, 1), bp("s3", "web", 1, 1)];
-        let after = [bp("s1", "web", 1, 2), bp("s2", "web", 2, 2), bp("s4", "web", 1, 2)];
+        let before = [
+            bp("s1", "web", 1, 1),
+            bp("s2", "web", 1, 1),
+            bp("s3", "web", 1, 1),
+        ];
+        let after = [
+            bp("s1", "web", 1, 2),
+            bp("s2", "web", 2, 2),
+            bp("s4", "web", 1, 2),
+        ];
         let changes = compare(&before, &after);
         let summary: Vec<(&str, Action)> = changes
             .iter()

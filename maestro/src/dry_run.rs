@@ -67,7 +67,8 @@ impl Planner {
                 return out;
             }
         };
-        let mut client = IntentServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let mut client =
+            IntentServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let mut request = tonic::Request::new(ipb::ApplyIntentRequest {
             intent: Some((&entry.intent).into()),
         });

@@ -97,13 +97,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     let resumed = engine.start(reports, statuses).await?;
     tracing::info!(%addr, specs = catalog.specs().count(), resumed, "maestro serving");
     let routes = tonic::service::Routes::new(
-        OrderServiceServer::new(OrderApi::new(
-            engine.clone(),
-            OrderLogs::new(Arc::new(TonicLogSource::new(channels.clone())), shutdown.clone()),
-            access.clone(),
-            audit.clone(),
+        OrderServiceServer::new(
+            OrderApi::new(
+                engine.clone(),
+                OrderLogs::new(
+                    Arc::new(TonicLogSource::new(channels.clone())),
+                    shutdown.clone(),
+                ),
+                access.clone(),
+                audit.clone(),
+            )
+            .with_planner(crate::dry_run::Planner::new(channels)),
         )
-        .with_planner(crate::dry_run::Planner::new(channels)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .add_service(

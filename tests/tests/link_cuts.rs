@@ -151,7 +151,11 @@ impl Fault {
             } else {
                 Side::Site
             },
-            how: if i % 2 == 0 { Cut::Reset } else { Cut::Silent },
+            how: if i.is_multiple_of(2) {
+                Cut::Reset
+            } else {
+                Cut::Silent
+            },
             hold: Duration::from_millis(500 + rng.below(2_500)),
         }
     }

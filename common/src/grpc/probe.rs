@@ -69,7 +69,8 @@ mod tests {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
     async fn status(addr: SocketAddr) -> i32 {
-        let mut client = HealthClient::connect(format!("http://{addr}")).await.unwrap();
+        let mut client =
+            HealthClient::new(crate::grpc::channel(&format!("http://{addr}")).unwrap());
         client
             .check(HealthCheckRequest::default())
             .await

@@ -82,8 +82,8 @@ async fn the_health_probe_says_serving_while_the_component_runs() {
     let run = tokio::spawn(serve_until(config, shutdown.clone()));
     let serving = async {
         loop {
-            if let Ok(mut c) = HealthClient::connect(format!("http://{addr}")).await
-                && let Ok(r) = c.check(HealthCheckRequest::default()).await
+            let mut c = HealthClient::new(crate::grpc::channel(&format!("http://{addr}")).unwrap());
+            if let Ok(r) = c.check(HealthCheckRequest::default()).await
                 && r.into_inner().status == ServingStatus::Serving as i32
             {
                 return;

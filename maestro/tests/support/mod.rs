@@ -45,6 +45,7 @@ pub fn config(data: &Path, catalog: &Path) -> maestro::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.to_path_buf(),
         metrics_listen: None,
+        health_listen: None,
         catalog_dir: catalog.to_path_buf(),
         domain_unreachable_after_ms: 60_000,
         fanout_backoff_min_ms: 20,
@@ -340,6 +341,13 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
     }
 
     type StreamIntentLogsStream = ReceiverStream<Result<ipb::IntentLogRecord, Status>>;
+
+    async fn plan_intent(
+        &self,
+        _r: Request<ipb::ApplyIntentRequest>,
+    ) -> Result<Response<ipb::IntentPlan>, Status> {
+        Err(Status::unimplemented("the fake domain does not plan"))
+    }
 
     async fn stream_intent_logs(
         &self,
