@@ -88,7 +88,7 @@ cleanup() {
     for id in "${STARTED[@]}"; do
         docker rm -f "$id" >/dev/null 2>&1 || true
     done
-    rm -rf "$WORK/rootfs" "$WORK/smoke"
+    rm -rf "$WORK/rootfs" "$WORK/rootfs.tar" "$WORK/smoke"
 }
 trap cleanup EXIT
 
@@ -197,13 +197,25 @@ EOF
     copy_libraries "$root" "${executables[@]}"
     chmod 1777 "$root/tmp"
     chown -R "$UID_GID:$UID_GID" "$root/var/lib/maestro" "$root/var/lib/maestro-site" "$root/srv/git"
-    tar --numeric-owner -C "$root" -c . | docker import \
+    # A reproducible archive: an unchanged base keeps its image id, so the builds below reuse
+    # their cached layers.
+    tar --sort=name --mtime=@0 --numeric-owner -C "$root" -cf "$WORK/rootfs.tar" .
+    rm -rf "$root"
+    local sum
+    sum="$(sha256sum "$WORK/rootfs.tar" | cut -d' ' -f1)"
+    if [[ "$(docker image inspect -f '{{index .Config.Labels "maestro.base.sha256"}}' "$ref" 2>/dev/null)" == "$sum" ]]; then
+        rm -f "$WORK/rootfs.tar"
+        say "base image $ref unchanged"
+        return 0
+    fi
+    docker import \
         --change 'ENV PATH=/usr/local/bin:/bin' \
         --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
         --change "USER $UID_GID:$UID_GID" \
+        --change "LABEL maestro.base.sha256=$sum" \
         --message "maestro base from the host, made by scripts/images.sh" \
-        - "$ref" >/dev/null || die "docker import of $ref failed"
-    rm -rf "$root"
+        "$WORK/rootfs.tar" "$ref" >/dev/null || die "docker import of $ref failed"
+    rm -f "$WORK/rootfs.tar"
     say "base image $ref"
 }
 make_base "$BASE_SITE:$TAG" 0 "$CONTEXT/$PROFILE/maestro-site"
@@ -211,6 +223,7 @@ all_bins=()
 for b in "${BINARIES[@]}"; do all_bins+=("$CONTEXT/$PROFILE/$b"); done
 make_base "$BASE:$TAG" 1 "${all_bins[@]}"
 
+T_BASES=$SECONDS
 # 4. the component images
 for t in "${TARGETS[@]}"; do
     ref="${IMAGE[$t]}:$TAG"
@@ -223,6 +236,7 @@ for t in "${TARGETS[@]}"; do
     say "image $ref (target $t)"
 done
 docker image prune --force --filter "dangling=true" >/dev/null 2>&1 || true
+T_IMAGES=$SECONDS
 
 # 5. smoke tests, all with --network none (the container's own loopback only)
 run_detached() {
@@ -298,7 +312,8 @@ EOF
     say "smoke: the site agent serves in both site images and answers /metrics; sh and ssh run"
     rm -rf "$smoke"
 }
-((SMOKE)) && smoke
+if ((SMOKE)); then smoke; fi
+T_SMOKE=$SECONDS
 
 # 6. sizes
 human() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
@@ -313,4 +328,5 @@ for t in "${TARGETS[@]}"; do
     echo "| \`$ref\` | $t | $(human "$(docker image inspect -f '{{.Size}}' "$ref")") |"
 done
 echo
-say "done: profile $PROFILE, tag $TAG$( ((STRIP)) && echo ', binaries stripped')"
+say "done: profile $PROFILE, tag $TAG$( ((STRIP)) && echo ', binaries stripped') in $SECONDS s" \
+    "(binaries and bases $T_BASES s, builds $((T_IMAGES - T_BASES)) s, smoke $((T_SMOKE - T_IMAGES)) s)"
