@@ -235,7 +235,8 @@ for t in "${TARGETS[@]}"; do
         || { cat "$WORK/build-$t.log" >&2; die "docker build --target $t failed"; }
     say "image $ref (target $t)"
 done
-docker image prune --force --filter "dangling=true" >/dev/null 2>&1 || true
+# Earlier builds of these images, untagged now (only images made over our bases carry the label).
+docker image prune --force --filter "label=maestro.base.sha256" >/dev/null 2>&1 || true
 T_IMAGES=$SECONDS
 
 # 5. smoke tests, all with --network none (the container's own loopback only)
