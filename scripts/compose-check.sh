@@ -143,8 +143,6 @@ DOCUMENTED = {
     "deploy/pki": "maestroctl pki init/issue (deploy/compose/README.md)",
     "deploy/signing": "maestroctl keys generate (deploy/compose/README.md)",
 }
-# Made by another change (the dashboards); a warning until it is there.
-PENDING = {"deploy/grafana": "the Grafana dashboards"}
 # Which Rust config a Maestro image runs, by image name.
 CRATES = {
     "local/maestro": "maestro",
@@ -343,9 +341,6 @@ def check_mounts(model, errors, warnings):
                 if os.path.exists(src):
                     continue
                 if rel in DOCUMENTED:
-                    continue
-                if rel in PENDING:
-                    warnings.append(f"{name}: {svc_name} mounts {rel} ({PENDING[rel]}), not in this tree yet")
                     continue
                 errors.append(f"{name}: {svc_name} mounts {src}, which does not exist and no documented step makes")
     for svc_name, svc in model["all"]["services"].items():
@@ -552,11 +547,21 @@ def check_grafana(model, errors, warnings):
                     if hp is None:
                         errors.append(f"grafana: dashboards provider {prv.get('name')} reads {path}, which is not mounted")
                     elif not os.path.isdir(hp):
-                        rel = os.path.relpath(hp, ROOT)
-                        if rel in PENDING:
-                            warnings.append(f"grafana: dashboards directory {rel} ({PENDING[rel]}) is not in this tree yet")
-                        else:
-                            errors.append(f"grafana: dashboards provider {prv.get('name')} reads {hp}, which is not a directory")
+                        errors.append(f"grafana: dashboards provider {prv.get('name')} reads {hp}, which is not a directory")
+                    elif not any(f.endswith(".json") for f in os.listdir(hp)):
+                        errors.append(f"grafana: dashboards directory {hp} holds no dashboard (.json)")
+                    else:
+                        for f in sorted(os.listdir(hp)):
+                            p = os.path.join(hp, f)
+                            if not f.endswith(".json"):
+                                continue
+                            try:
+                                board = json.loads(model["files"].get(p) or open(p).read())
+                            except ValueError as e:
+                                errors.append(f"grafana: dashboard {p} is not JSON: {e}")
+                                continue
+                            if not isinstance(board, dict) or not board.get("panels"):
+                                errors.append(f"grafana: dashboard {p} has no panels")
     for kind, n in found.items():
         if n == 0:
             errors.append(f"grafana: no {kind} provisioned")
@@ -659,6 +664,9 @@ MUTATIONS = {
         lambda m: edit_yaml(m, "dashboards/maestro.yaml",
                             lambda d: d["providers"][0]["options"].update(path="/var/lib/grafana/dashboards")),
         "which is not mounted"),
+    "a dashboard that is not JSON": (
+        lambda m: m["files"].update({file_of(m, "dashboards/fleet-overview.json"): "{\"panels\": ["}),
+        "is not JSON"),
     "an image tag off the workspace version": (
         lambda m: m["bare"]["site.yaml"]["services"]["site-agent"].update(image="local/maestro-site:0.0.9"),
         "not the workspace version"),
