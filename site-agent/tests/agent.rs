@@ -235,6 +235,93 @@ async fn scaling_touches_no_instance_and_a_new_command_rolls_out_one_at_a_time()
     teardown(agent, &dir, &guard).await
 }
 
+/// `process_blueprint` with `spec.healthCheck` = `check`.
+fn checked_blueprint(
+    generation: u64,
+    sleep: &str,
+    check: serde_json::Value,
+    intent: &str,
+    marker: &str,
+) -> Vec<u8> {
+    let bytes = process_blueprint("api", intent, generation, 1, &[sleep], marker);
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("a blueprint");
+    v["spec"]["healthCheck"] = check;
+    maestro_common::json::canonical(&v).into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_serving() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    let healthy = serde_json::json!({"command": ["/bin/true"]});
+    repo.put(
+        &bp_path("api"),
+        checked_blueprint(1, "3600", healthy.clone(), &intent, &guard.value),
+    );
+    repo.commit(&format!("maestro: api gen 1 (order order-1, intent {intent})"))?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    let rec = logs
+        .wait_for("gen 1 healthy", |r| is_converged(r, "api", 1, 1))
+        .await?;
+    let old = status_pids(&rec);
+    ensure!(old.len() == 1, "{old:?}");
+
+    // A new version whose check always fails: it starts beside the old one, is reported
+    // unhealthy, and the old one keeps serving.
+    let failing = serde_json::json!({"command": ["/bin/false"], "startSeconds": 1});
+    repo.put(
+        &bp_path("api"),
+        checked_blueprint(2, "3601", failing, &intent, &guard.value),
+    );
+    repo.commit(&format!("maestro: api gen 2 (order order-2, intent {intent})"))?;
+    logs.wait_for("the failed health check", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == "api"
+            && l.message.contains("did not pass its health check within 1s"))
+    })
+    .await?;
+    let rec = logs
+        .wait_for("gen 2 reported unhealthy", |r| {
+            matches!(&r.body, Some(record::Body::Status(s)) if r.blueprint == "api"
+                && r.generation == 2 && !s.converged && s.status_json.contains("unhealthy"))
+        })
+        .await?;
+    ensure!(
+        guard.pids().contains(&old[0]),
+        "the old instance still runs: {:?} of {:?}",
+        old,
+        guard.pids()
+    );
+    ensure!(
+        !is_converged(&rec, "api", 2, 1),
+        "an unhealthy version is not ready: {rec:?}"
+    );
+
+    // The same version with a check it passes: now it replaces the old one.
+    repo.put(
+        &bp_path("api"),
+        checked_blueprint(3, "3601", healthy, &intent, &guard.value),
+    );
+    repo.commit(&format!("maestro: api gen 3 (order order-3, intent {intent})"))?;
+    let rec = logs
+        .wait_for("gen 3 healthy", |r| {
+            is_converged(r, "api", 3, 1) && !status_pids(r).contains(&old[0])
+        })
+        .await?;
+    let new = status_pids(&rec);
+    let pid = old[0];
+    logs.seen_or_wait_for("the old instance stopped", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == "api"
+            && l.message.contains("stopped instance") && l.message.contains(&format!("(pid {pid},")))
+    })
+    .await?;
+    ensure!(!alive(pid), "the old instance stopped once the new one was healthy");
+    ensure!(guard.pids() == new, "{:?} vs {new:?}", guard.pids());
+    teardown(agent, &dir, &guard).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_an_instance_that_was_killed() -> Result<()> {
     let guard = workload_guard();

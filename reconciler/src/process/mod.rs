@@ -7,6 +7,7 @@
 //! agent never stops workloads.
 
 mod heal;
+pub mod health;
 pub mod output;
 pub mod plan;
 mod reconcile;

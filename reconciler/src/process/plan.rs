@@ -24,6 +24,8 @@ pub struct Observed {
     pub at_generation: bool,
     /// Whether the process is still alive (and still ours).
     pub alive: bool,
+    /// Whether it passes the blueprint's health check (true without one).
+    pub ready: bool,
 }
 
 /// What to do in one round.
@@ -74,8 +76,11 @@ pub fn plan(replicas: u32, rollout: Rollout, observed: &[Observed]) -> Plan {
                 if !keep.at_generation {
                     p.adopt.push(keep.pid);
                 }
-                // Duplicates, and the old instance a new one now stands in for.
-                p.stop.extend(live[1..].iter().map(|o| o.pid));
+                // Duplicates, and the old instance a new one now stands in for — only once the
+                // new one is healthy: until then the old one keeps serving.
+                if keep.ready {
+                    p.stop.extend(live[1..].iter().map(|o| o.pid));
+                }
             }
             Some(_) => to_replace.push((index, live.iter().map(|o| o.pid).collect())),
             None => {}
@@ -112,7 +117,22 @@ mod tests {
             current,
             at_generation: current,
             alive,
+            ready: alive,
         }
+    }
+
+    #[test]
+    fn an_old_instance_keeps_serving_until_its_replacement_is_healthy() {
+        let unhealthy = Observed {
+            ready: false,
+            ..o(20, 0, true, true)
+        };
+        let p = plan(1, one_at_a_time(), &[o(10, 0, false, true), unhealthy.clone()]);
+        assert!(p.stop.is_empty(), "the old one stays: {p:?}");
+        assert!(p.start.is_empty(), "no second new one: {p:?}");
+        let healthy = Observed { ready: true, ..unhealthy };
+        let p = plan(1, one_at_a_time(), &[o(10, 0, false, true), healthy]);
+        assert_eq!(p.stop, vec![10], "replaced once healthy");
     }
 
     fn one_at_a_time() -> Rollout {

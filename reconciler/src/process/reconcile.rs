@@ -47,6 +47,8 @@ pub struct ObservedInstance {
     pub instance: Instance,
     /// Alive per `/proc`.
     pub alive: bool,
+    /// The blueprint's health check on it: `None` without one (or when not alive).
+    pub healthy: Option<bool>,
 }
 
 /// One step.
@@ -69,6 +71,8 @@ pub struct ProcessReconciler {
     runtime: ProcessRuntime,
     pub(super) output: OutputForwarder,
     grace: Duration,
+    /// Each blueprint's health check, as its last `desired` read it, for `observe`.
+    checks: std::sync::Mutex<std::collections::HashMap<String, super::health::HealthCheck>>,
 }
 
 impl ProcessReconciler {
@@ -84,6 +88,7 @@ impl ProcessReconciler {
             runtime,
             output,
             grace,
+            checks: std::sync::Mutex::default(),
         }
     }
 
@@ -128,6 +133,7 @@ pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) ->
             current: d.is_current(&o.instance),
             at_generation: o.instance.generation == d.generation,
             alive: o.alive,
+            ready: o.alive && o.healthy != Some(false),
         })
         .collect();
     let p = plan(d.spec.replicas, d.spec.rollout, &view);
@@ -167,6 +173,16 @@ impl Reconciler for ProcessReconciler {
 
     fn desired(&self, bp: &Blueprint) -> Result<ProcessDesired, String> {
         let spec = ProcessSpec::from_json(&bp.spec)?;
+        {
+            let mut checks = self
+                .checks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &spec.health {
+                Some(h) => checks.insert(bp.metadata.name.clone(), h.clone()),
+                None => checks.remove(&bp.metadata.name),
+            };
+        }
         Ok(ProcessDesired {
             template: spec.template(),
             spec,
@@ -177,13 +193,26 @@ impl Reconciler for ProcessReconciler {
     async fn observe(&self, name: &str) -> Result<Vec<ObservedInstance>, Error> {
         let mut rows = self.table.of_blueprint(name)?;
         rows.sort_by_key(|i| (i.index, i.pid));
-        Ok(rows
-            .into_iter()
-            .map(|instance| ObservedInstance {
-                alive: is_alive(&instance),
+        let check = self
+            .checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        let mut out = Vec::with_capacity(rows.len());
+        for instance in rows {
+            let alive = is_alive(&instance);
+            let healthy = match (&check, alive) {
+                (Some(c), true) => Some(c.check().await.is_ok()),
+                _ => None,
+            };
+            out.push(ObservedInstance {
+                alive,
+                healthy,
                 instance,
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     fn plan(
@@ -264,12 +293,30 @@ impl Reconciler for ProcessReconciler {
                                 instance.pid
                             ))
                         }
-                        Ok(()) => Outcome::done(format!(
-                            "started instance {} (pid {}, generation {})",
-                            instance.name(),
-                            instance.pid,
-                            d.generation
-                        )),
+                        Ok(()) => match &d.spec.health {
+                            Some(h) => match h.wait_healthy().await {
+                                Ok(()) => Outcome::done(format!(
+                                    "started instance {} (pid {}, generation {}); healthy",
+                                    instance.name(),
+                                    instance.pid,
+                                    d.generation
+                                )),
+                                Err(e) => Outcome::failed(format!(
+                                    "instance {} (pid {}, generation {}) did not pass its health \
+                                     check within {}s: {e}; the instance it replaces keeps running",
+                                    instance.name(),
+                                    instance.pid,
+                                    d.generation,
+                                    h.start.as_secs()
+                                )),
+                            },
+                            None => Outcome::done(format!(
+                                "started instance {} (pid {}, generation {})",
+                                instance.name(),
+                                instance.pid,
+                                d.generation
+                            )),
+                        },
                         Err(e) => Outcome::failed(format!("recording {}: {e}", instance.name())),
                     },
                     Err(e) => Outcome::failed(format!("starting instance {index}: {e}")),
@@ -279,8 +326,9 @@ impl Reconciler for ProcessReconciler {
     }
 
     fn status(&self, desired: Option<&ProcessDesired>, observed: &Vec<ObservedInstance>) -> Status {
-        let current =
-            |o: &ObservedInstance| o.alive && desired.is_none_or(|d| d.is_current(&o.instance));
+        let current = |o: &ObservedInstance| {
+            o.alive && o.healthy != Some(false) && desired.is_none_or(|d| d.is_current(&o.instance))
+        };
         Status {
             instances: observed
                 .iter()
@@ -288,9 +336,17 @@ impl Reconciler for ProcessReconciler {
                     name: o.instance.name(),
                     id: o.instance.pid.to_string(),
                     instance_type: "process",
-                    state: if o.alive { "running" } else { "exited" }.to_string(),
+                    state: match (o.alive, o.healthy) {
+                        (false, _) => "exited",
+                        (true, Some(false)) => "unhealthy",
+                        (true, _) => "running",
+                    }
+                    .to_string(),
                     generation: Some(o.instance.generation),
-                    extra: Map::new(),
+                    extra: o
+                        .healthy
+                        .map(|h| Map::from_iter([("healthy".to_string(), serde_json::Value::Bool(h))]))
+                        .unwrap_or_default(),
                 })
                 .collect(),
             running: u32::try_from(observed.iter().filter(|o| current(o)).count())
@@ -320,6 +376,7 @@ mod tests {
                 start_ticks: None,
             },
             alive,
+            healthy: None,
         }
     }
 

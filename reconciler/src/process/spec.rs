@@ -29,6 +29,8 @@ pub struct ProcessSpec {
     pub working_dir: Option<String>,
     /// How a change of what runs is rolled out.
     pub rollout: Rollout,
+    /// What makes an instance healthy (not part of the template: changing it restarts nothing).
+    pub health: Option<super::health::HealthCheck>,
 }
 
 /// How instances are replaced when what they run changes (`spec.rollout`): at most `max_surge`
@@ -162,6 +164,7 @@ impl ProcessSpec {
             replicas,
             working_dir,
             rollout: Rollout::from_json(obj.get("rollout"))?,
+            health: super::health::HealthCheck::from_json(obj.get("healthCheck"))?,
         })
     }
 
