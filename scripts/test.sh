@@ -2,7 +2,8 @@
 # Runs every check and test of Maestro on a fresh machine: formatting, clippy (-D warnings), the
 # Helm chart checks (scripts/helm-check.sh), the Rust unit, contract and end-to-end tests (with
 # real HTTPS and SSH Git servers on loopback, a real ColonyOS server with PostgreSQL through
-# scripts/colonies.sh, and a real Prometheus), and the ColonyOS conformance suite (pycolonies in a
+# scripts/colonies.sh, and a real Prometheus), the container images and compose files
+# (scripts/images.sh, scripts/compose-check.sh), and the ColonyOS conformance suite (pycolonies in a
 # venv it creates). Self-sufficient: it installs what the tests need and fails loudly otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,10 @@ bash scripts/colonies.sh build
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+echo "== container images from the debug binaries, and the compose files (scripts/images.sh, scripts/compose-check.sh)"
+bash scripts/images.sh --profile debug
+bash scripts/compose-check.sh
 
 echo "== ColonyOS conformance (pycolonies)"
 bash scripts/conformance.sh 2>&1 | tee target/conformance-output.txt

@@ -250,7 +250,8 @@ fn checked_blueprint(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_serving() -> Result<()> {
+async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_serving() -> Result<()>
+{
     let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("api", "north");
     let mut repo = TestRepo::new()?;
@@ -259,7 +260,9 @@ async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_ser
         &bp_path("api"),
         checked_blueprint(1, "3600", healthy.clone(), &intent, &guard.value),
     );
-    repo.commit(&format!("maestro: api gen 1 (order order-1, intent {intent})"))?;
+    repo.commit(&format!(
+        "maestro: api gen 1 (order order-1, intent {intent})"
+    ))?;
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
     let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
@@ -276,7 +279,9 @@ async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_ser
         &bp_path("api"),
         checked_blueprint(2, "3601", failing, &intent, &guard.value),
     );
-    repo.commit(&format!("maestro: api gen 2 (order order-2, intent {intent})"))?;
+    repo.commit(&format!(
+        "maestro: api gen 2 (order order-2, intent {intent})"
+    ))?;
     logs.wait_for("the failed health check", |r| {
         matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == "api"
             && l.message.contains("did not pass its health check within 1s"))
@@ -304,7 +309,9 @@ async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_ser
         &bp_path("api"),
         checked_blueprint(3, "3601", healthy, &intent, &guard.value),
     );
-    repo.commit(&format!("maestro: api gen 3 (order order-3, intent {intent})"))?;
+    repo.commit(&format!(
+        "maestro: api gen 3 (order order-3, intent {intent})"
+    ))?;
     let rec = logs
         .wait_for("gen 3 healthy", |r| {
             is_converged(r, "api", 3, 1) && !status_pids(r).contains(&old[0])
@@ -317,7 +324,10 @@ async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_ser
             && l.message.contains("stopped instance") && l.message.contains(&format!("(pid {pid},")))
     })
     .await?;
-    ensure!(!alive(pid), "the old instance stopped once the new one was healthy");
+    ensure!(
+        !alive(pid),
+        "the old instance stopped once the new one was healthy"
+    );
     ensure!(guard.pids() == new, "{:?} vs {new:?}", guard.pids());
     teardown(agent, &dir, &guard).await
 }

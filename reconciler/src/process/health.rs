@@ -58,10 +58,13 @@ pub struct HealthCheck {
 }
 
 fn port(v: Option<&Value>, field: &str) -> Result<u16, String> {
-    v.and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|p| *p > 0)
-        .ok_or(format!("{field}: a port from 1 to 65535"))
+    v.and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    })
+    .and_then(|n| u16::try_from(n).ok())
+    .filter(|p| *p > 0)
+    .ok_or(format!("{field}: a port from 1 to 65535"))
 }
 
 fn seconds(v: Option<&Value>, field: &str, default: u64, max: u64) -> Result<Duration, String> {
@@ -225,7 +228,8 @@ async fn http_ok(port: u16, path: &str) -> Result<(), String> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| format!("{at}: {e}"))?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     s.write_all(request.as_bytes())
         .await
         .map_err(|e| format!("{at}: {e}"))?;
@@ -265,18 +269,41 @@ mod tests {
         let tcp = parse(json!({"tcp": {"port": 8080}})).unwrap().unwrap();
         assert_eq!(tcp.probe, Probe::Tcp { port: 8080 });
         assert_eq!((tcp.timeout.as_secs(), tcp.start.as_secs()), (2, 30));
-        let http = parse(json!({"http": {"port": "81"}, "startSeconds": 5})).unwrap().unwrap();
-        assert_eq!(http.probe, Probe::Http { port: 81, path: "/".into() });
+        let http = parse(json!({"http": {"port": "81"}, "startSeconds": 5}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            http.probe,
+            Probe::Http {
+                port: 81,
+                path: "/".into()
+            }
+        );
         for (bad, field) in [
             (json!({}), "spec.healthCheck: give exactly one"),
-            (json!({"tcp": {"port": 1}, "http": {"port": 2}}), "spec.healthCheck: give exactly one"),
+            (
+                json!({"tcp": {"port": 1}, "http": {"port": 2}}),
+                "spec.healthCheck: give exactly one",
+            ),
             (json!({"tcp": {"port": 0}}), "spec.healthCheck.tcp.port"),
-            (json!({"http": {"port": 80, "path": "x"}}), "spec.healthCheck.http.path"),
-            (json!({"http": {"port": 80, "path": "/a b"}}), "spec.healthCheck.http.path"),
+            (
+                json!({"http": {"port": 80, "path": "x"}}),
+                "spec.healthCheck.http.path",
+            ),
+            (
+                json!({"http": {"port": 80, "path": "/a b"}}),
+                "spec.healthCheck.http.path",
+            ),
             (json!({"command": []}), "spec.healthCheck.command"),
             (json!({"command": ["true"]}), "spec.healthCheck.command[0]"),
-            (json!({"command": ["/bin/true"], "timeoutSeconds": 31}), "spec.healthCheck.timeoutSeconds"),
-            (json!({"command": ["/bin/true"], "shell": true}), "spec.healthCheck.shell"),
+            (
+                json!({"command": ["/bin/true"], "timeoutSeconds": 31}),
+                "spec.healthCheck.timeoutSeconds",
+            ),
+            (
+                json!({"command": ["/bin/true"], "shell": true}),
+                "spec.healthCheck.shell",
+            ),
         ] {
             let e = parse(bad.clone()).unwrap_err();
             assert!(e.starts_with(field), "{bad}: {e}");
@@ -289,7 +316,9 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { return };
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut buf = [0u8; 1024];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let line = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -307,17 +336,46 @@ mod tests {
             start: Duration::from_secs(1),
         };
         assert!(check(Probe::Tcp { port }).check().await.is_ok());
-        assert!(check(Probe::Http { port, path: "/ok".into() }).check().await.is_ok());
-        let e = check(Probe::Http { port, path: "/down".into() }).check().await.unwrap_err();
+        assert!(
+            check(Probe::Http {
+                port,
+                path: "/ok".into()
+            })
+            .check()
+            .await
+            .is_ok()
+        );
+        let e = check(Probe::Http {
+            port,
+            path: "/down".into(),
+        })
+        .check()
+        .await
+        .unwrap_err();
         assert!(e.ends_with("status 503"), "{e}");
-        assert!(check(Probe::Command { argv: vec!["/bin/true".into()] }).check().await.is_ok());
-        let e = check(Probe::Command { argv: vec!["/bin/false".into()] }).check().await.unwrap_err();
+        assert!(
+            check(Probe::Command {
+                argv: vec!["/bin/true".into()]
+            })
+            .check()
+            .await
+            .is_ok()
+        );
+        let e = check(Probe::Command {
+            argv: vec!["/bin/false".into()],
+        })
+        .check()
+        .await
+        .unwrap_err();
         assert!(e.contains("exited"), "{e}");
         server.abort();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let free = closed.local_addr().unwrap().port();
         drop(closed);
-        let e = check(Probe::Tcp { port: free }).wait_healthy().await.unwrap_err();
+        let e = check(Probe::Tcp { port: free })
+            .wait_healthy()
+            .await
+            .unwrap_err();
         assert!(e.contains(&format!("127.0.0.1:{free}")), "{e}");
     }
 }

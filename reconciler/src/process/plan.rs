@@ -127,10 +127,17 @@ mod tests {
             ready: false,
             ..o(20, 0, true, true)
         };
-        let p = plan(1, one_at_a_time(), &[o(10, 0, false, true), unhealthy.clone()]);
+        let p = plan(
+            1,
+            one_at_a_time(),
+            &[o(10, 0, false, true), unhealthy.clone()],
+        );
         assert!(p.stop.is_empty(), "the old one stays: {p:?}");
         assert!(p.start.is_empty(), "no second new one: {p:?}");
-        let healthy = Observed { ready: true, ..unhealthy };
+        let healthy = Observed {
+            ready: true,
+            ..unhealthy
+        };
         let p = plan(1, one_at_a_time(), &[o(10, 0, false, true), healthy]);
         assert_eq!(p.stop, vec![10], "replaced once healthy");
     }

@@ -345,7 +345,9 @@ impl Reconciler for ProcessReconciler {
                     generation: Some(o.instance.generation),
                     extra: o
                         .healthy
-                        .map(|h| Map::from_iter([("healthy".to_string(), serde_json::Value::Bool(h))]))
+                        .map(|h| {
+                            Map::from_iter([("healthy".to_string(), serde_json::Value::Bool(h))])
+                        })
                         .unwrap_or_default(),
                 })
                 .collect(),
