@@ -22,9 +22,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== Helm charts, rendered and checked without Helm (Go templates and the Kubernetes API types)"
-bash scripts/helm-check.sh
-
 echo "== Docker Engine for the Docker reconciler tests (installs and starts it when missing)"
 bash scripts/docker.sh
 
@@ -39,6 +36,10 @@ bash scripts/prometheus.sh
 
 echo "== the real ColonyOS server (colonies v1.9.12) for the interoperability tests (builds it when not cached)"
 bash scripts/colonies.sh build
+
+# After colonies.sh: the chart renderer is built with the Go toolchain that step installed.
+echo "== Helm charts, rendered and checked without Helm (Go templates and the Kubernetes API types)"
+bash scripts/helm-check.sh
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
