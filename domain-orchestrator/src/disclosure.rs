@@ -137,19 +137,21 @@ impl Outgoing {
         if self.rules.is_open() {
             return Share::default();
         }
-        let mut orderers = self
-            .orderers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((g, org)) = orderers.get(id)
+        let orderers = || {
+            self.orderers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((g, org)) = orderers().get(id)
             && (*g == generation || generation == 0)
         {
             return self.rules.share(org);
         }
+        // Read outside the lock: a store read never holds up the other streams.
         match self.store.get(id) {
             Ok(Some(intent)) => {
                 let share = self.rules.share(&intent.organisation);
-                orderers.insert(id.to_string(), (intent.generation, intent.organisation));
+                orderers().insert(id.to_string(), (intent.generation, intent.organisation));
                 share
             }
             Ok(None) => self.rules.default,

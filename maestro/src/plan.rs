@@ -43,11 +43,9 @@ pub struct Fresh {
 impl Fresh {
     /// A new order id and traceparent at `now_ms`.
     pub fn new(now_ms: i64) -> Self {
-        let trace = uuid::Uuid::new_v4().simple().to_string();
-        let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
         Self {
             order_id: ids::new_id(),
-            traceparent: format!("00-{trace}-{span}-01"),
+            traceparent: maestro_common::telemetry::context::fresh(),
             now_ms,
         }
     }

@@ -88,6 +88,18 @@ pub enum Component {
     Site,
 }
 
+impl Component {
+    /// Its short name: `maestro`, `domain`, `log-server` or `site`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Maestro => "maestro",
+            Self::LogServer => "log-server",
+            Self::Domain => "domain",
+            Self::Site => "site",
+        }
+    }
+}
+
 fn write_config(path: &Path, v: &Value) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(path.parent().context("config path has no parent")?)?;
     std::fs::write(path, serde_json::to_vec_pretty(v)?)?;
@@ -293,6 +305,41 @@ impl ProcessFederation {
             maestro,
             domains: nodes,
         })
+    }
+
+    /// Runs `maestroctl` (the `maestro-node` binary `bin`) as the federation's operator, with
+    /// `args`, `-o json` and `env` added to its environment; fails with its stderr unless it
+    /// succeeds, and returns what it printed, parsed.
+    pub fn maestroctl_json(
+        &self,
+        bin: &Path,
+        args: &[&std::ffi::OsStr],
+        env: &[(OsString, OsString)],
+    ) -> anyhow::Result<Value> {
+        let tls = &self.pki.operator;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.envs(env.iter().map(|(k, v)| (k, v))).args(args).args([
+            "-o",
+            "json",
+            "--maestro",
+            self.api.url(),
+        ]);
+        for (flag, file) in [
+            ("--tls-ca", &tls.ca),
+            ("--tls-cert", &tls.cert),
+            ("--tls-key", &tls.key),
+        ] {
+            if let Some(f) = file {
+                cmd.arg(flag).arg(f);
+            }
+        }
+        let out = cmd.output().context("running maestroctl")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "maestroctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
     }
 
     /// The domain named `id`.

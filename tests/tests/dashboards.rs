@@ -7,7 +7,7 @@ use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderState};
 use maestro_testkit::binary::Node;
 use maestro_testkit::net::{free_addr, free_port, http_get_async};
 use maestro_tests::api::MaestroApi;
-use maestro_tests::nodes::{Component, ProcessFederation};
+use maestro_tests::nodes::ProcessFederation;
 use maestro_tests::orders;
 use maestro_tests::scenario::{catalog, with_logs, workload_cleanup};
 use serde_json::{Value, json};
@@ -106,12 +106,7 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() -> anyhow::
         &["north"],
         2,
         |component, domain, config| {
-            let job = match component {
-                Component::Maestro => "maestro",
-                Component::Domain => "domain",
-                Component::LogServer => "log-server",
-                Component::Site => "site",
-            };
+            let job = component.name();
             let addr = free_addr();
             targets.push((format!("{job}-{domain}-{}", targets.len()), addr));
             config["metrics_listen"] = json!(addr.to_string());
@@ -168,11 +163,23 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() -> anyhow::
         let order = orders::create(&mut client, &format!("{service}-add"), spec).await?;
         let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
         anyhow::ensure!(done.state() == OrderState::Completed, "{done:#?}");
+        // A domain's certificate may not list orders: a refusal for the refusals panel.
+        let as_domain = MaestroApi::tls(fed.api.url(), &fed.pki.domains["north"])?;
+        let refused = orders::order_client(&as_domain)?
+            .list_orders(ListOrdersRequest::default())
+            .await;
+        anyhow::ensure!(refused.is_err(), "{refused:?}");
         // A series is born with its first observation, so a rate needs a second one after
-        // Prometheus has seen it: a second order once the first order's series are scraped.
+        // Prometheus has seen it: a second order once every panel's series are scraped (each
+        // query answers, NaN included), whichever component they come from.
         maestro_testkit::until("the first order's series scraped", TIMEOUT, async || {
-            let reply = query(port, "maestro_order_duration_seconds_count").await?;
-            Ok(has_number(&reply).then_some(()))
+            for (_, _, expr) in &queries {
+                let reply = query(port, expr).await?;
+                if reply["data"]["result"].as_array().is_none_or(Vec::is_empty) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
         })
         .await?;
         let spec = orders::demo_order(
@@ -185,12 +192,6 @@ async fn every_dashboard_panel_returns_data_from_a_real_prometheus() -> anyhow::
         let order = orders::create(&mut client, &format!("{service}-modify"), spec).await?;
         let (done, _) = orders::watch_until_final(&fed.api, &order.id, TIMEOUT).await?;
         anyhow::ensure!(done.state() == OrderState::Completed, "{done:#?}");
-        // A domain's certificate may not list orders: a refusal for the refusals panel.
-        let as_domain = MaestroApi::tls(fed.api.url(), &fed.pki.domains["north"])?;
-        let refused = orders::order_client(&as_domain)?
-            .list_orders(ListOrdersRequest::default())
-            .await;
-        anyhow::ensure!(refused.is_err(), "{refused:?}");
 
         // Every panel's query returns a number once Prometheus has scraped the work.
         let mut failing = Vec::new();

@@ -10,7 +10,7 @@
 use maestro_proto::order::v1::{ItemAction, ListOrdersRequest, OrderState};
 use maestro_testkit::net::{free_addr, http_get_async};
 use maestro_tests::api::MaestroApi;
-use maestro_tests::nodes::{Component, ProcessFederation};
+use maestro_tests::nodes::ProcessFederation;
 use maestro_tests::orders;
 use maestro_tests::scenario::{catalog, with_logs, workload_cleanup};
 use serde_json::json;
@@ -52,12 +52,7 @@ async fn every_tier_serves_its_metrics_and_they_follow_an_order() -> anyhow::Res
         &["north"],
         1,
         |component, _, config| {
-            let name = match component {
-                Component::Maestro => "maestro",
-                Component::Domain => "domain",
-                Component::LogServer => "log-server",
-                Component::Site => "site",
-            };
+            let name = component.name();
             let addr = free_addr();
             scrape.insert(name, addr);
             config["metrics_listen"] = json!(addr.to_string());

@@ -52,24 +52,11 @@ async fn a_plan_shows_every_change_and_changes_nothing() -> anyhow::Result<()> {
                 "orderItem:\n  - id: \"1\"\n    action: modify\n    service:\n      name: {service}\n      serviceSpecification: {{ id: demo-app }}\n      serviceCharacteristic:\n        - {{ name: message, value: two }}\n        - {{ name: replicas, value: 2 }}\n    placement: {{ domains: [north, south] }}\n"
             ),
         )?;
-        let tls = &fed.pki.operator;
-        let path = |p: &Option<std::path::PathBuf>| {
-            p.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
-        };
-        let out = std::process::Command::new(maestro_tests::node_bin!())
-            .args(["order", "plan", "-f"])
-            .arg(&file)
-            .args(["-o", "json", "--maestro", fed.api.url()])
-            .args(["--tls-ca", &path(&tls.ca)])
-            .args(["--tls-cert", &path(&tls.cert)])
-            .args(["--tls-key", &path(&tls.key)])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "maestroctl order plan: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let plan: Value = serde_json::from_slice(&out.stdout)?;
+        let plan = fed.maestroctl_json(
+            maestro_tests::node_bin!(),
+            &["order".as_ref(), "plan".as_ref(), "-f".as_ref(), file.as_os_str()],
+            &[],
+        )?;
         let item = &plan["items"][0];
         anyhow::ensure!(item["action"] == "modify" && item["generation"] == 2, "{plan:#}");
         let domain = |d: &str| {

@@ -144,27 +144,11 @@ async fn one_order_is_one_trace_across_every_tier() -> anyhow::Result<()> {
                 "orderItem:\n  - id: \"1\"\n    action: add\n    service:\n      name: {service}\n      serviceSpecification: {{ id: demo-app }}\n      serviceCharacteristic:\n        - {{ name: message, value: traced }}\n    placement: {{ domains: [north] }}\n"
             ),
         )?;
-        let tls = &fed.pki.operator;
-        let path = |p: &Option<std::path::PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        let out = std::process::Command::new(maestro_tests::node_bin!())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["order", "create", "-f"])
-            .arg(&order_file)
-            .args(["-o", "json", "--maestro", fed.api.url()])
-            .args(["--tls-ca", &path(&tls.ca)])
-            .args(["--tls-cert", &path(&tls.cert)])
-            .args(["--tls-key", &path(&tls.key)])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "maestroctl order create: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let created: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let created = fed.maestroctl_json(
+            maestro_tests::node_bin!(),
+            &["order".as_ref(), "create".as_ref(), "-f".as_ref(), order_file.as_os_str()],
+            &env,
+        )?;
         let id = created["id"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("no order id in {created}"))?

@@ -199,20 +199,22 @@ impl Reconciler for ProcessReconciler {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
             .cloned();
-        let mut out = Vec::with_capacity(rows.len());
-        for instance in rows {
-            let alive = is_alive(&instance);
-            let healthy = match (&check, alive) {
-                (Some(c), true) => Some(c.check().await.is_ok()),
-                _ => None,
-            };
-            out.push(ObservedInstance {
+        // The check probes the blueprint's own port, path or program, not one instance: one
+        // probe per observation tells for every live instance.
+        let alive: Vec<bool> = rows.iter().map(is_alive).collect();
+        let healthy = match &check {
+            Some(c) if alive.contains(&true) => Some(c.check().await.is_ok()),
+            _ => None,
+        };
+        Ok(rows
+            .into_iter()
+            .zip(alive)
+            .map(|(instance, alive)| ObservedInstance {
                 alive,
-                healthy,
+                healthy: healthy.filter(|_| alive),
                 instance,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     fn plan(
