@@ -100,6 +100,9 @@ struct ItemDoc {
     service: ServiceDoc,
     #[serde(default)]
     placement: Option<PlacementDoc>,
+    /// The rollout strategy (docs/rollouts.md), passed on as JSON; maestro checks it.
+    #[serde(default)]
+    rollout: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,7 +352,13 @@ fn convert_item(item: ItemDoc) -> Result<pb::OrderItemSpec, FieldError> {
             "add needs placement.domains or placement.domainSelector",
         ));
     }
+    let rollout_json = match &item.rollout {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(v @ serde_json::Value::Object(_)) => v.to_string(),
+        Some(_) => return Err(FieldError::new("rollout", "must be an object")),
+    };
     Ok(pb::OrderItemSpec {
+        rollout_json,
         id: item.id,
         action: action as i32,
         service: Some(pb::Service {

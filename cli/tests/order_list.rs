@@ -44,6 +44,7 @@ fn order(i: usize, payload: &str) -> pb::CreateOrderRequest {
         idempotency_key: format!("k{i}"),
         order: Some(pb::OrderSpec {
             items: vec![pb::OrderItemSpec {
+                rollout_json: String::new(),
                 id: "1".into(),
                 action: pb::ItemAction::Add as i32,
                 service: Some(pb::Service {

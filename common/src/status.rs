@@ -122,6 +122,36 @@ pub enum StatusReason {
         /// When the next window opens (ms since the epoch), when known.
         opens_at_ms: Option<i64>,
     },
+    /// A blueprint's instances at `generation` fail their health check.
+    Unhealthy {
+        /// The blueprint.
+        blueprint: String,
+        /// The generation they run.
+        generation: u64,
+        /// Failed checks in a row (>= 1).
+        attempts: u32,
+        /// The latest failure.
+        message: String,
+    },
+    /// The site gave up on `from_generation` of a blueprint after repeated failures and kept
+    /// running what it ran before.
+    FellBack {
+        /// The blueprint.
+        blueprint: String,
+        /// The generation it left.
+        from_generation: u64,
+        /// Failed attempts before it did.
+        attempts: u32,
+    },
+    /// The site holds disruptive changes by its own decision (local pause).
+    SitePaused {
+        /// The site.
+        site: String,
+        /// Why, as the site's operator said it.
+        reason: String,
+        /// Since when (ms since the epoch), when known.
+        since_ms: Option<i64>,
+    },
     /// A site's Git sync is failing; it keeps running the blueprints of `commit`.
     SyncFailing {
         /// The site.
@@ -224,6 +254,35 @@ impl From<&StatusReason> for pb::StatusReason {
                     opens_at: ts(opens_at_ms),
                 })
             }
+            StatusReason::Unhealthy {
+                blueprint,
+                generation,
+                attempts,
+                message,
+            } => Kind::Unhealthy(pb::Unhealthy {
+                blueprint,
+                generation,
+                attempts,
+                message,
+            }),
+            StatusReason::FellBack {
+                blueprint,
+                from_generation,
+                attempts,
+            } => Kind::FellBack(pb::FellBack {
+                blueprint,
+                from_generation,
+                attempts,
+            }),
+            StatusReason::SitePaused {
+                site,
+                reason,
+                since_ms,
+            } => Kind::SitePaused(pb::SitePaused {
+                site,
+                reason,
+                since: ts(since_ms),
+            }),
             StatusReason::SyncFailing {
                 site,
                 error,
@@ -350,6 +409,44 @@ impl TryFrom<pb::StatusReason> for StatusReason {
             Kind::MaintenanceWindow(pb::MaintenanceWindow { opens_at }) => {
                 StatusReason::MaintenanceWindow {
                     opens_at_ms: opt_ms(opens_at.as_ref()),
+                }
+            }
+            Kind::Unhealthy(pb::Unhealthy {
+                blueprint,
+                generation,
+                attempts,
+                message,
+            }) => {
+                required("unhealthy.blueprint", &blueprint)?;
+                StatusReason::Unhealthy {
+                    blueprint,
+                    generation,
+                    attempts,
+                    message,
+                }
+            }
+            Kind::FellBack(pb::FellBack {
+                blueprint,
+                from_generation,
+                attempts,
+            }) => {
+                required("fell_back.blueprint", &blueprint)?;
+                StatusReason::FellBack {
+                    blueprint,
+                    from_generation,
+                    attempts,
+                }
+            }
+            Kind::SitePaused(pb::SitePaused {
+                site,
+                reason,
+                since,
+            }) => {
+                required("site_paused.site", &site)?;
+                StatusReason::SitePaused {
+                    site,
+                    reason,
+                    since_ms: opt_ms(since.as_ref()),
                 }
             }
             Kind::SyncFailing(pb::SyncFailing {
@@ -494,6 +591,35 @@ impl fmt::Display for StatusReason {
             Self::BlueprintPending {
                 blueprint, message, ..
             } => write!(f, "{blueprint}: {message}"),
+            Self::Unhealthy {
+                blueprint,
+                generation,
+                attempts,
+                message,
+            } => {
+                write!(
+                    f,
+                    "{blueprint}: unhealthy at generation {generation} ({attempts} failed checks in a row)"
+                )?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            Self::FellBack {
+                blueprint,
+                from_generation,
+                attempts,
+            } => write!(
+                f,
+                "{blueprint}: fell back from generation {from_generation} after {attempts} failed attempts"
+            ),
+            Self::SitePaused { site, reason, .. } if reason.is_empty() => {
+                write!(f, "site {site} paused locally")
+            }
+            Self::SitePaused { site, reason, .. } => {
+                write!(f, "site {site} paused locally: {reason}")
+            }
             Self::SyncFailing {
                 site,
                 error,

@@ -124,7 +124,14 @@ impl TryFrom<pb::Intent> for Intent {
             deleted,
             traceparent,
             organisation,
+            rollout,
         } = p;
+        if rollout.is_some() {
+            return Err(FieldError::new(
+                "rollout",
+                "rollouts are not supported by this domain yet",
+            ));
+        }
         uuid_id("id", &id)?;
         let service_name = ResourceName::parse("service_name", &service_name)?;
         if sites.len() > MAX_SITES {
@@ -263,6 +270,7 @@ impl From<&Intent> for pb::Intent {
                 .collect(),
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
+            rollout: None,
             organisation: i.organisation.clone(),
         }
     }

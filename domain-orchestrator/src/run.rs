@@ -173,6 +173,7 @@ pub async fn run_with_context(
                 region: config.region.clone(),
                 sites: config.sites.clone(),
                 catalog_json: offered.documents(),
+                site_labels: Default::default(),
                 publishes_catalog: offered.publishes(),
             },
             heartbeat: Duration::from_millis(config.heartbeat_interval_ms),

@@ -74,6 +74,7 @@ impl IntentGrpc {
         Ok(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,
+            stored_step: 0,
         })
     }
 
@@ -87,6 +88,7 @@ impl IntentGrpc {
         Ok(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,
+            stored_step: 0,
         })
     }
 

@@ -420,6 +420,7 @@ impl IntentStatus {
                         unreachable: s.unreachable,
                         observed_at: s.observed_at.map(maestro_common::time::timestamp),
                         reasons: reasons_to_proto(&reasons),
+                        desired_generation: self.generation,
                     }
                 })
                 .collect(),

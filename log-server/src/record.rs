@@ -91,6 +91,10 @@ pub struct SiteHeartbeat {
     pub sync_error: String,
     /// When sync attempts started failing in a row.
     pub failing_since: Option<prost_types::Timestamp>,
+    /// Why the site holds disruptive changes (local pause); empty = not paused.
+    pub paused: String,
+    /// When the pause started.
+    pub paused_since: Option<prost_types::Timestamp>,
 }
 
 /// Longest `heartbeat.sync_error`, in bytes (sites cut theirs to fit).
@@ -311,7 +315,15 @@ impl TryFrom<proto::SiteHeartbeat> for SiteHeartbeat {
             synced_at,
             sync_error,
             failing_since,
+            paused,
+            paused_since,
         } = h;
+        if paused.len() > MAX_SYNC_ERROR_BYTES || paused.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "body.heartbeat.paused",
+                format!("must be one line of at most {MAX_SYNC_ERROR_BYTES} bytes"),
+            ));
+        }
         let is_commit_id = matches!(commit.len(), 40 | 64)
             && commit
                 .bytes()
@@ -334,6 +346,8 @@ impl TryFrom<proto::SiteHeartbeat> for SiteHeartbeat {
             synced_at,
             sync_error,
             failing_since,
+            paused,
+            paused_since,
         })
     }
 }
@@ -346,6 +360,8 @@ impl From<SiteHeartbeat> for proto::SiteHeartbeat {
             synced_at,
             sync_error,
             failing_since,
+            paused,
+            paused_since,
         } = h;
         proto::SiteHeartbeat {
             blueprints,
@@ -353,6 +369,8 @@ impl From<SiteHeartbeat> for proto::SiteHeartbeat {
             synced_at,
             sync_error,
             failing_since,
+            paused,
+            paused_since,
         }
     }
 }

@@ -98,6 +98,7 @@ fn body() -> impl Strategy<Value = Option<proto::record::Body>> {
                     synced_at,
                     sync_error,
                     failing_since,
+                    ..Default::default()
                 })
             },
         );

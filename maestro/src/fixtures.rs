@@ -57,6 +57,7 @@ pub fn domain(id: &str, sites: &[&str]) -> DomainRecord {
         labels: [("tier".to_string(), "edge".to_string())].into(),
         region: String::new(),
         sites: sites.iter().map(ToString::to_string).collect(),
+        site_labels: Default::default(),
         registered_ms: 1,
         last_heartbeat_ms: 1,
         catalog: None,
@@ -71,6 +72,7 @@ pub fn item(
     domains: &[&str],
 ) -> pb::OrderItemSpec {
     pb::OrderItemSpec {
+        rollout_json: String::new(),
         id: id.into(),
         action: action as i32,
         service: Some(pb::Service {

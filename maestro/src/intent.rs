@@ -56,6 +56,7 @@ impl From<&IntentPayload> for pb::Intent {
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
             organisation: i.organisation.clone(),
+            rollout: None,
         }
     }
 }
@@ -145,6 +146,7 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
                     unreachable,
                     observed_at,
                     reasons,
+                    desired_generation: _,
                 } = s;
                 Ok(SiteProgress {
                     site,

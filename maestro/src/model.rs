@@ -464,6 +464,7 @@ impl From<&OrderItem> for pb::OrderItem {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             reasons: i.status_reason.iter().map(Into::into).collect(),
+            rollout: None,
         }
     }
 }

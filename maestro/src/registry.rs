@@ -27,6 +27,9 @@ pub struct DomainRecord {
     pub region: String,
     /// Its sites.
     pub sites: Vec<String>,
+    /// Labels of its sites, by site (a site without an entry has none of its own).
+    #[serde(default)]
+    pub site_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// First registration, ms since the epoch.
     pub registered_ms: i64,
     /// Last heartbeat (or registration), ms since the epoch.
@@ -101,6 +104,8 @@ pub struct DomainRegistration {
     pub region: String,
     /// Sites.
     pub sites: Vec<ResourceName>,
+    /// Labels of its sites, by site.
+    pub site_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// The catalog it publishes, checked (`None`: it offers maestro's).
     pub catalog: Option<Vec<serde_json::Value>>,
 }
@@ -126,26 +131,13 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             sites,
             catalog_json,
             publishes_catalog,
+            site_labels,
         } = r;
         let id = ResourceName::parse("id", &id)?;
         check_text("endpoint", &endpoint, MAX_LINE_BYTES, Lines::One)?;
         check_endpoint(&endpoint)?;
         check_text("region", &region, MAX_LINE_BYTES, Lines::One)?;
-        if labels.len() > MAX_LABELS {
-            return Err(FieldError::new(
-                "labels",
-                format!("more than {MAX_LABELS} labels"),
-            ));
-        }
-        for (k, v) in &labels {
-            if k.is_empty() || k.len() > 253 || k.chars().any(char::is_control) {
-                return Err(FieldError::new(
-                    format!("labels[{k:?}]"),
-                    "invalid label key",
-                ));
-            }
-            check_text(&format!("labels[{k:?}]"), v, MAX_LINE_BYTES, Lines::One)?;
-        }
+        check_labels("labels", &labels)?;
         if sites.len() > MAX_SITES {
             return Err(FieldError::new(
                 "sites",
@@ -163,6 +155,17 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             }
             names.push(n);
         }
+        let mut labelled = BTreeMap::new();
+        for (site, l) in site_labels {
+            let at = format!("site_labels[{site:?}]");
+            if !names.iter().any(|n| n.as_str() == site) {
+                return Err(FieldError::new(at, "not a site of the domain"));
+            }
+            check_labels(&format!("{at}.labels"), &l.labels)?;
+            if !l.labels.is_empty() {
+                labelled.insert(site, l.labels.into_iter().collect());
+            }
+        }
         let catalog = if publishes_catalog {
             Some(check_catalog(&catalog_json)?)
         } else if catalog_json.is_empty() {
@@ -179,9 +182,30 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             labels: labels.into_iter().collect(),
             region,
             sites: names,
+            site_labels: labelled,
             catalog,
         })
     }
+}
+
+/// Checks labels (at most [`MAX_LABELS`], keys non-empty, values one line); errors under `at`.
+fn check_labels(
+    at: &str,
+    labels: &std::collections::HashMap<String, String>,
+) -> Result<(), FieldError> {
+    if labels.len() > MAX_LABELS {
+        return Err(FieldError::new(
+            at,
+            format!("more than {MAX_LABELS} labels"),
+        ));
+    }
+    for (k, v) in labels {
+        if k.is_empty() || k.len() > 253 || k.chars().any(char::is_control) {
+            return Err(FieldError::new(format!("{at}[{k:?}]"), "invalid label key"));
+        }
+        check_text(&format!("{at}[{k:?}]"), v, MAX_LINE_BYTES, Lines::One)?;
+    }
+    Ok(())
 }
 
 /// Checks a published catalog: each document a valid specification, ids unique.
@@ -291,6 +315,7 @@ impl DomainRegistry {
             labels: reg.labels,
             region: reg.region,
             sites: reg.sites.iter().map(ToString::to_string).collect(),
+            site_labels: reg.site_labels,
             registered_ms: previous.as_ref().map_or(now_ms, |p| p.registered_ms),
             last_heartbeat_ms: now_ms,
             catalog: reg.catalog,
@@ -422,6 +447,14 @@ impl DomainRegistry {
             heartbeat_age_seconds: health.age_ms(now_ms) / 1000,
             publishes_catalog: record.catalog.is_some(),
             offers: Vec::new(),
+            site_labels: record
+                .site_labels
+                .iter()
+                .map(|(s, l)| {
+                    let labels = l.clone().into_iter().collect();
+                    (s.clone(), pb::SiteLabels { labels })
+                })
+                .collect(),
         }
     }
 }

@@ -164,7 +164,14 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
             action,
             service,
             placement,
+            rollout_json,
         } = item;
+        if !rollout_json.is_empty() {
+            return Err(FieldError::new(
+                "rollout_json",
+                "rollouts are not wired yet",
+            ));
+        }
         let id = ResourceName::parse("id", &id)?;
         let action = match pb::ItemAction::try_from(action) {
             Ok(pb::ItemAction::Add) => Action::Add,
@@ -321,6 +328,7 @@ mod tests {
 
     fn item(id: &str, name: &str) -> pb::OrderItemSpec {
         pb::OrderItemSpec {
+            rollout_json: String::new(),
             id: id.into(),
             action: pb::ItemAction::Add as i32,
             service: Some(pb::Service {

@@ -136,6 +136,7 @@ fn item() -> impl Strategy<Value = pb::OrderItemSpec> {
         placement(),
     )
         .prop_map(|(id, action, service, placement)| pb::OrderItemSpec {
+            rollout_json: String::new(),
             id,
             action,
             service: service.map(|(name, service_specification, service_characteristic)| {
@@ -287,6 +288,7 @@ fn deep_values_are_bounded_by_the_conversion_and_the_decoder() {
         idempotency_key: "k".into(),
         order: Some(pb::OrderSpec {
             items: vec![pb::OrderItemSpec {
+                rollout_json: String::new(),
                 id: "1".into(),
                 action: pb::ItemAction::Add as i32,
                 service: Some(pb::Service {

@@ -64,6 +64,7 @@ pub fn service_order(
         category: String::new(),
         priority: 0,
         items: vec![OrderItemSpec {
+            rollout_json: String::new(),
             id: "1".into(),
             action: action as i32,
             service: Some(Service {

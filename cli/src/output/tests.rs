@@ -46,6 +46,7 @@ pub(crate) fn sample_order() -> pb::ServiceOrder {
                 domains: vec!["north".into()],
                 ..Default::default()
             }),
+            rollout: None,
             domains: vec![pb::DomainProgress {
                 domain: "north".into(),
                 intent_id: "i-1".into(),

@@ -5,11 +5,16 @@
 
 mod definitions;
 mod document;
+mod health;
 mod paths;
 mod refusal;
 
 pub use definitions::{DefinitionDocument, builtin_definitions, process_deployment_definition};
 pub use document::{BlueprintDocument, DocumentMetadata, intent_generation};
+pub use health::{
+    DEFAULT_FALL_BACK_AFTER, MAX_FALL_BACK_AFTER, STATUS_FELL_BACK, STATUS_UNHEALTHY, Verdict,
+    fall_back_after, fell_back_at, fell_back_status, unhealthy_at, unhealthy_status,
+};
 pub use paths::{
     DEFINITIONS_DIR, SITES_DIR, blueprint_path, definition_path, parse_blueprint_path,
     parse_definition_file,
@@ -26,6 +31,9 @@ pub const ANN_ORDER_ID: &str = "maestro.io/order-id";
 pub const ANN_SERVICE: &str = "maestro.io/service";
 /// Annotation: the W3C traceparent of the order.
 pub const ANN_TRACEPARENT: &str = "maestro.io/traceparent";
+/// Annotation: failed health checks in a row after which a site falls back from this
+/// generation to what it ran before (set from a rollout's `gate.fall_back_after`).
+pub const ANN_FALL_BACK_AFTER: &str = "maestro.io/fall-back-after";
 /// Annotation: comma-separated names of blueprints of the same site that must be converged
 /// before this one.
 pub const ANN_DEPENDS_ON: &str = "maestro.io/depends-on";

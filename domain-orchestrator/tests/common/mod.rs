@@ -149,6 +149,7 @@ pub fn intent(service: &str, generation: u64, replicas: u64) -> pb::Intent {
         deleted: false,
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
         organisation: String::new(),
+        rollout: None,
     }
 }
 

@@ -241,6 +241,20 @@ impl pb::order_service_server::OrderService for OrderApi {
             .await
     }
 
+    async fn control_rollout(
+        &self,
+        _request: Request<pb::ControlRolloutRequest>,
+    ) -> Result<Response<pb::ServiceOrder>, Status> {
+        Err(Status::unimplemented("rollouts are not wired yet"))
+    }
+
+    async fn rollback_order(
+        &self,
+        _request: Request<pb::RollbackOrderRequest>,
+    ) -> Result<Response<pb::CreateOrderResponse>, Status> {
+        Err(Status::unimplemented("rollbacks are not wired yet"))
+    }
+
     async fn plan_order(
         &self,
         request: Request<pb::CreateOrderRequest>,

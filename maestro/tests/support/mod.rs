@@ -191,6 +191,7 @@ pub fn item(
     chars: &[(&str, prost_types::Value)],
 ) -> pb::OrderItemSpec {
     pb::OrderItemSpec {
+        rollout_json: String::new(),
         id: id.into(),
         action: action as i32,
         service: Some(pb::Service {
@@ -277,6 +278,7 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
         Ok(Response::new(ipb::ApplyIntentResponse {
             stored_generation: generation,
             changed: true,
+            stored_step: 0,
         }))
     }
 
@@ -293,6 +295,7 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
         Ok(Response::new(ipb::ApplyIntentResponse {
             stored_generation: generation,
             changed: true,
+            stored_step: 0,
         }))
     }
 

@@ -206,6 +206,8 @@ fn cut(s: &str, max: usize) -> String {
 
 fn heartbeat(blueprints: u32, sync: &SyncState) -> SiteHeartbeat {
     SiteHeartbeat {
+        paused: String::new(),
+        paused_since: None,
         blueprints,
         commit: sync.applied.clone().unwrap_or_default(),
         synced_at: sync.synced_at_ms.map(maestro_common::time::timestamp),
