@@ -69,6 +69,32 @@ pub enum Command {
     /// Maestro's tamper-evident audit log: list, export, verify (admins only).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The rollouts of an order's items: status, pause, resume, abort.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+/// `rollout ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum RolloutCommand {
+    /// Show where the rollouts of an order stand, site by site.
+    Status(RolloutTarget),
+    /// Start no more sites and pass no wave (failures still abort).
+    Pause(RolloutTarget),
+    /// Carry on after a pause.
+    Resume(RolloutTarget),
+    /// Stop, and return every site that changed to the previous generation.
+    Abort(RolloutTarget),
+}
+
+/// The rollouts a `rollout` command addresses.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RolloutTarget {
+    /// Order id.
+    pub id: String,
+    /// Only this item (default: every item with a rollout).
+    #[arg(long)]
+    pub item: Option<String>,
 }
 
 /// `audit ...`

@@ -115,5 +115,9 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
         Command::Pki(cmd) => commands::pki::run(cmd, || Ok(settings()?.output)),
         Command::Keys(cmd) => commands::keys::run(cmd),
         Command::Audit(cmd) => commands::audit::run(cmd, client).await,
+        Command::Rollout(cmd) => {
+            let (c, out) = client()?;
+            commands::rollout::run(&c, cmd, out).await
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod output;
 pub mod pki;
 pub mod plan_view;
 pub mod progress;
+pub mod rollout_view;
 pub mod run;
 pub mod settings;
 pub mod states;

@@ -102,6 +102,22 @@ pub fn order_at(o: &OrderView, output: Output, now_ms: i64) -> String {
         out.push_str("\nWithheld by the domain (its disclosure rules for this organisation):\n");
         out.extend(withheld);
     }
+    let rollouts: Vec<String> = o
+        .order_item
+        .iter()
+        .filter_map(|i| {
+            let r = i.rollout.as_ref()?;
+            Some(format!(
+                "  item {}: {}\n",
+                visible(&i.id),
+                visible(&r.line())
+            ))
+        })
+        .collect();
+    if !rollouts.is_empty() {
+        out.push_str("\nRollouts (maestroctl rollout status ID shows every site):\n");
+        out.extend(rollouts);
+    }
     let reasons: Vec<String> = o
         .order_item
         .iter()

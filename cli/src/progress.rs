@@ -121,6 +121,22 @@ pub fn entries(order: &pb::ServiceOrder, now_ms: i64) -> Vec<ProgressEntry> {
                 paren(&shown)
             ),
         });
+        if let Some(r) = &item.rollout {
+            let line = format!(
+                "{}, wave {} of {}: {} changed, {} succeeded, {} failed",
+                r.phase,
+                r.wave + 1,
+                r.waves,
+                r.changed,
+                r.succeeded,
+                r.failed
+            );
+            out.push(ProgressEntry {
+                key: format!("item/{}/rollout", item.id),
+                signature: line.clone(),
+                line: format!("{label} rollout: {line}"),
+            });
+        }
         for d in &item.domains {
             out.push(domain_entry(&label, &item.id, d, now_ms));
             for s in &d.sites {

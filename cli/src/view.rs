@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-fn time(ts: Option<&prost_types::Timestamp>) -> Option<String> {
+/// A timestamp as RFC 3339 (`None` when absent).
+pub fn time(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     ts.map(|t| rfc3339(millis(Some(t))))
 }
 
@@ -105,6 +106,44 @@ pub struct OrderItemView {
     /// Progress per domain.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub domain_progress: Vec<DomainProgressView>,
+    /// Its rollout, in short (`maestroctl rollout status` shows its sites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSummaryView>,
+}
+
+/// An item's rollout in short.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSummaryView {
+    /// pending, rolling, baking, paused, rolling_back, rolled_back, completed.
+    pub phase: String,
+    /// The wave rolling, counted from 1, and how many there are.
+    pub wave: u32,
+    /// How many waves.
+    pub waves: u32,
+    /// Sites told to move so far.
+    pub changed: u32,
+    /// Sites that succeeded.
+    pub succeeded: u32,
+    /// Sites that failed.
+    pub failed: u32,
+    /// Why it was aborted.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub abort_reason: String,
+}
+
+impl RolloutSummaryView {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{}, wave {} of {}: {} changed, {} succeeded, {} failed",
+            self.phase, self.wave, self.waves, self.changed, self.succeeded, self.failed
+        );
+        if !self.abort_reason.is_empty() {
+            s.push_str(&format!(" (aborted: {})", self.abort_reason));
+        }
+        s
+    }
 }
 
 /// The service of an item.
@@ -274,6 +313,15 @@ impl From<&ord::OrderItem> for OrderItemView {
             service: service_view(i.service.as_ref()),
             placement: placement_view(i.placement.as_ref()),
             domain_progress: i.domains.iter().map(DomainProgressView::from).collect(),
+            rollout: i.rollout.as_ref().map(|r| RolloutSummaryView {
+                phase: r.phase.clone(),
+                wave: r.wave + 1,
+                waves: r.waves,
+                changed: r.changed,
+                succeeded: r.succeeded,
+                failed: r.failed,
+                abort_reason: r.abort_reason.clone(),
+            }),
         }
     }
 }

@@ -197,6 +197,7 @@ pub fn outbox_entry(order_id: &str, service: &str, domain: &str) -> OutboxEntry 
             deleted: false,
             traceparent: String::new(),
             organisation: String::new(),
+            rollout: None,
         },
     }
 }

@@ -84,7 +84,7 @@ pub fn request_hash(new: &NewOrder) -> String {
                 .into_iter()
                 .map(|(name, value, value_type)| json!([name, sorted(value), value_type]))
                 .collect();
-            json!({
+            let mut v = json!({
                 "id": item.id.as_str(),
                 "action": item.action,
                 "service_name": item.service_name.as_str(),
@@ -95,7 +95,15 @@ pub fn request_hash(new: &NewOrder) -> String {
                     "domain_selector": item.placement.domain_selector,
                     "sites": item.placement.sites,
                 },
-            })
+            });
+            // Only when given, so the hashes of orders without a rollout stay what they were.
+            if let (Some(r), Some(o)) = (&item.rollout, v.as_object_mut()) {
+                o.insert(
+                    "rollout".into(),
+                    sorted(&serde_json::to_value(r).unwrap_or_default()),
+                );
+            }
+            v
         })
         .collect();
     let body = json!({

@@ -38,6 +38,63 @@ pub struct IntentPayload {
     /// The organisation that ordered this generation (empty: none).
     #[serde(default)]
     pub organisation: String,
+    /// Set while the generation travels over the sites in waves.
+    #[serde(default)]
+    pub rollout: Option<IntentRollout>,
+}
+
+/// The rollout part of an intent: which sites run the generation, and what the others keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentRollout {
+    /// Increases each time sites move at the same generation.
+    pub step: u64,
+    /// The target sites that run the generation.
+    pub sites: Vec<String>,
+    /// What every other target site keeps running (`None`: nothing of the service).
+    pub previous: Option<PreviousSpec>,
+    /// Failed health checks after which a site falls back by itself.
+    pub fall_back_after: u32,
+}
+
+/// A service's spec at an earlier generation, as maestro kept it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSpec {
+    /// The generation.
+    pub generation: u64,
+    /// The order that produced it.
+    pub order_id: String,
+    /// Spec id.
+    pub spec_id: String,
+    /// Spec version.
+    pub spec_version: String,
+    /// JSON object of characteristics.
+    pub characteristics_json: String,
+    /// Blueprint templates, each a JSON document.
+    pub blueprint_templates_json: Vec<String>,
+}
+
+impl From<&PreviousSpec> for pb::PreviousSpec {
+    fn from(p: &PreviousSpec) -> Self {
+        Self {
+            generation: p.generation,
+            order_id: p.order_id.clone(),
+            spec_id: p.spec_id.clone(),
+            spec_version: p.spec_version.clone(),
+            characteristics_json: p.characteristics_json.clone(),
+            blueprint_templates_json: p.blueprint_templates_json.clone(),
+        }
+    }
+}
+
+impl From<&IntentRollout> for pb::IntentRollout {
+    fn from(r: &IntentRollout) -> Self {
+        Self {
+            step: r.step,
+            sites: r.sites.clone(),
+            previous: r.previous.as_ref().map(Into::into),
+            fall_back_after: r.fall_back_after,
+        }
+    }
 }
 
 impl From<&IntentPayload> for pb::Intent {
@@ -56,7 +113,7 @@ impl From<&IntentPayload> for pb::Intent {
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
             organisation: i.organisation.clone(),
-            rollout: None,
+            rollout: i.rollout.as_ref().map(Into::into),
         }
     }
 }
@@ -75,6 +132,11 @@ pub struct OutboxEntry {
 }
 
 impl OutboxEntry {
+    /// The rollout step it carries (0 without a rollout).
+    pub fn step(&self) -> u64 {
+        self.intent.rollout.as_ref().map_or(0, |r| r.step)
+    }
+
     /// The entry's key suffix in the outbox (`<order>/<item>/<domain>`).
     pub fn key(&self) -> String {
         format!("{}/{}/{}", self.order_id, self.item_id, self.domain)
@@ -146,7 +208,7 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
                     unreachable,
                     observed_at,
                     reasons,
-                    desired_generation: _,
+                    desired_generation,
                 } = s;
                 Ok(SiteProgress {
                     site,
@@ -158,6 +220,7 @@ impl TryFrom<pb::IntentStatus> for IntentStatus {
                     last_heard_ms: millis(last_heard.as_ref()),
                     unreachable,
                     observed_at_ms: millis(observed_at.as_ref()),
+                    desired_generation,
                 })
             })
             .collect::<Result<Vec<_>, FieldError>>()?;

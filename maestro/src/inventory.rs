@@ -36,6 +36,10 @@ pub struct InventoryEntry {
     pub targets: Vec<Target>,
     /// Order that produced the current generation.
     pub order_id: String,
+    /// Blueprint templates of the current generation, each a JSON document (empty in entries
+    /// stored before they were kept).
+    #[serde(default)]
+    pub templates: Vec<String>,
 }
 
 /// The generation `action` gives service `name` whose inventory entry is `current`, or why the
@@ -85,6 +89,7 @@ mod tests {
             placement: Placement::default(),
             targets: vec![],
             order_id: "o".into(),
+            templates: vec![],
         }
     }
 

@@ -251,6 +251,10 @@ pub struct SiteProgress {
     /// When the site observed the status it last reported, ms since the epoch (0 = unknown).
     #[serde(default)]
     pub observed_at_ms: i64,
+    /// The generation the site is to run (during a rollout the previous one for a site not
+    /// reached yet or returned; 0 = unknown or nothing).
+    #[serde(default)]
+    pub desired_generation: u64,
 }
 
 /// An item's intent in one domain.
@@ -311,6 +315,9 @@ pub struct OrderItem {
     /// Why the item is in its state (`None` when completed or not rolled up yet).
     #[serde(default)]
     pub status_reason: Option<StatusReason>,
+    /// Its rollout, when it has one.
+    #[serde(default)]
+    pub rollout: Option<crate::rollout::ItemRollout>,
 }
 
 /// Who placed an order, as maestro authenticated them (TMF641's related party in the role of
@@ -390,8 +397,13 @@ impl From<&Order> for pb::ServiceOrder {
     fn from(o: &Order) -> Self {
         let mut order = whole(o);
         if prost::Message::encoded_len(&order) > MAX_ORDER_REPLY_BYTES {
-            for d in order.items.iter_mut().flat_map(|i| i.domains.iter_mut()) {
-                d.sites = Vec::new();
+            for i in &mut order.items {
+                for d in &mut i.domains {
+                    d.sites = Vec::new();
+                }
+                if let Some(r) = &mut i.rollout {
+                    r.sites = Vec::new();
+                }
             }
             order.site_detail_omitted = true;
         }
@@ -464,7 +476,7 @@ impl From<&OrderItem> for pb::OrderItem {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             reasons: i.status_reason.iter().map(Into::into).collect(),
-            rollout: None,
+            rollout: i.rollout.as_ref().map(Into::into),
         }
     }
 }

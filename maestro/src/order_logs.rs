@@ -278,6 +278,7 @@ mod tests {
             inventory: &inventory,
             domains: &registered,
             catalog: &catalog,
+            rollouts: &Default::default(),
         };
         match plan(&add("k", "web", domains), state, &Fresh::new(1)).unwrap() {
             Decision::Create(p) => p.order,

@@ -102,6 +102,7 @@ mod tests {
             inventory: &inventory,
             domains: &domains,
             catalog: &catalog,
+            rollouts: &Default::default(),
         };
         let Decision::Create(p) =
             plan(&add("k", "web", &["north"]), state, &Fresh::new(1)).unwrap()

@@ -12,6 +12,7 @@ use crate::model::{Action, Delivery, DomainProgress, Order, OrderItem, OrderStat
 use crate::registry::DomainRecord;
 use crate::request::NewOrder;
 use crate::resolve::{Context, ResolvedItem, resolve_item};
+use crate::rollout::{ItemRollout, Phase, start};
 use maestro_common::ids;
 use std::collections::BTreeMap;
 
@@ -26,6 +27,20 @@ pub struct CurrentState<'a> {
     pub domains: &'a [DomainRecord],
     /// The service catalog and who offers what.
     pub catalog: &'a crate::offers::Offers,
+    /// The rollouts that produced the current generation of the services the request names,
+    /// by service name (absent: that generation was not rolled out).
+    pub rollouts: &'a BTreeMap<String, LastRollout>,
+}
+
+/// The rollout that produced a service's current generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRollout {
+    /// The order it belongs to.
+    pub order_id: String,
+    /// The rollout.
+    pub rollout: ItemRollout,
+    /// Whether its item is still open (neither final nor cancelled).
+    pub open: bool,
 }
 
 /// The values a new order gets that are not derived from its inputs (chosen by the caller, so
@@ -120,7 +135,7 @@ pub fn plan(
         outbox: Vec::new(),
         request_hash: crate::idempotency::request_hash(new),
     };
-    for item in &items {
+    for (i, (item, asked)) in items.iter().zip(&new.items).enumerate() {
         let name = item.service.name.as_str();
         plan.expected.insert(
             name.to_string(),
@@ -128,10 +143,66 @@ pub fn plan(
         );
         plan.inventory.push(inventory_entry(item, &fresh.order_id));
         let outbox = outbox_entries(item, &plan.order);
-        plan.order.items.push(order_item(item, &outbox));
+        let mut order_item = order_item(item, &outbox);
+        let outbox = match &asked.rollout {
+            None => outbox,
+            Some(strategy) => {
+                let previous =
+                    previous_of(item, state).map_err(|e| e.within(&format!("order.items[{i}]")))?;
+                let started = start::start(
+                    strategy,
+                    outbox,
+                    previous,
+                    item.generation,
+                    state.domains,
+                    fresh.now_ms,
+                )
+                .map_err(|e| e.within(&format!("order.items[{i}]")))?;
+                order_item.rollout = Some(started.rollout);
+                started.entries
+            }
+        };
+        plan.order.items.push(order_item);
         plan.outbox.extend(outbox);
     }
     Ok(Decision::Create(plan))
+}
+
+/// What the sites of `item`'s service return to if its rollout is aborted: what they run now.
+/// Refused while another rollout of the service is under way, or when the placement changes
+/// (a rollout moves the sites that run the service, no others).
+fn previous_of(
+    item: &ResolvedItem,
+    state: CurrentState<'_>,
+) -> Result<Option<crate::intent::PreviousSpec>, maestro_common::FieldError> {
+    let name = item.service.name.as_str();
+    let current = state.inventory.get(name);
+    if let Some(c) = current.filter(|c| !c.deleted && c.targets != item.targets) {
+        return Err(maestro_common::FieldError::new(
+            "rollout_json",
+            format!(
+                "the placement of '{name}' changes (generation {} runs elsewhere); a rollout \
+                 moves the sites that run the service: order the placement change without one",
+                c.generation
+            ),
+        ));
+    }
+    match state.rollouts.get(name) {
+        Some(last) if last.open && !last.rollout.machine.phase.is_final() => {
+            Err(maestro_common::FieldError::new(
+                "rollout_json",
+                format!(
+                    "'{name}' is being rolled out by order {}; abort that rollout or wait for it",
+                    last.order_id
+                ),
+            ))
+        }
+        // That rollout was taken back: its sites run what they ran before it.
+        Some(last) if matches!(last.rollout.machine.phase, Phase::RolledBack { .. }) => {
+            Ok(last.rollout.previous.clone())
+        }
+        _ => start::previous_spec(current),
+    }
 }
 
 fn inventory_entry(item: &ResolvedItem, order_id: &str) -> InventoryEntry {
@@ -145,6 +216,7 @@ fn inventory_entry(item: &ResolvedItem, order_id: &str) -> InventoryEntry {
         placement: item.placement.clone(),
         targets: item.targets.clone(),
         order_id: order_id.to_string(),
+        templates: item.templates.clone(),
     }
 }
 
@@ -173,6 +245,7 @@ fn outbox_entries(item: &ResolvedItem, order: &Order) -> Vec<OutboxEntry> {
                 deleted: item.action == Action::Delete,
                 traceparent: order.traceparent.clone(),
                 organisation: order.ordered_by.organisation.clone(),
+                rollout: None,
             },
         })
         .collect()
@@ -208,6 +281,7 @@ fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
         placement: item.placement.clone(),
         domains,
         status_reason: None,
+        rollout: None,
     }
 }
 

@@ -22,6 +22,7 @@ fn decide(
         inventory,
         domains: &domains,
         catalog: &catalog,
+        rollouts: &Default::default(),
     };
     plan(new, state, &fresh())
 }
@@ -79,6 +80,7 @@ fn the_idempotency_key_returns_the_existing_order_and_plans_nothing() {
         inventory: &inventory,
         domains: &domains,
         catalog: &catalog,
+        rollouts: &Default::default(),
     };
     assert_eq!(
         plan(&add("k", "web", &["north"]), state, &fresh()).unwrap(),

@@ -57,6 +57,8 @@ pub struct NewItem {
     pub characteristics: Vec<(String, Value, String)>,
     /// Submitted placement (names validated).
     pub placement: Placement,
+    /// How the change travels over the target sites (`None`: every site at once).
+    pub rollout: Option<crate::rollout::Strategy>,
 }
 
 impl TryFrom<pb::CreateOrderRequest> for NewOrder {
@@ -166,12 +168,6 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
             placement,
             rollout_json,
         } = item;
-        if !rollout_json.is_empty() {
-            return Err(FieldError::new(
-                "rollout_json",
-                "rollouts are not wired yet",
-            ));
-        }
         let id = ResourceName::parse("id", &id)?;
         let action = match pb::ItemAction::try_from(action) {
             Ok(pb::ItemAction::Add) => Action::Add,
@@ -179,6 +175,13 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
             Ok(pb::ItemAction::Delete) => Action::Delete,
             _ => return Err(FieldError::new("action", "must be add, modify or delete")),
         };
+        let rollout = crate::rollout::Strategy::parse("rollout_json", &rollout_json)?;
+        if rollout.is_some() && action == Action::Delete {
+            return Err(FieldError::new(
+                "rollout_json",
+                "a deletion is not rolled out (it removes the service from every site at once)",
+            ));
+        }
         let pb::Service {
             name,
             service_specification,
@@ -248,6 +251,7 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
             spec_id,
             characteristics,
             placement,
+            rollout,
         })
     }
 }

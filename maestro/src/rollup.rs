@@ -54,6 +54,10 @@ pub fn roll_up(
             continue;
         }
         let (state, reason) = item_state(item, statuses, domains, now_ms);
+        let (state, reason) = match &item.rollout {
+            Some(r) => crate::rollout::drive::item_state(r, state, reason),
+            None => (state, reason),
+        };
         for dp in &mut item.domains {
             dp.unreachable = unreachable_reason(
                 dp,

@@ -38,6 +38,7 @@ fn item(id: &str, action: Action, domains: Vec<DomainProgress>) -> OrderItem {
         },
         placement: Placement::default(),
         domains,
+        rollout: None,
         status_reason: None,
     }
 }
@@ -316,6 +317,7 @@ fn site(name: &str, ready: u32, last_heard_ms: i64, unreachable: bool) -> SitePr
         last_heard_ms,
         unreachable,
         observed_at_ms: last_heard_ms - 5,
+        desired_generation: 1,
     }
 }
 
@@ -532,6 +534,7 @@ fn an_order_too_large_for_one_reply_is_sent_without_its_per_site_progress() {
                 last_heard_ms: NOW,
                 unreachable: false,
                 observed_at_ms: NOW,
+                desired_generation: 1,
             })
             .collect()
     };

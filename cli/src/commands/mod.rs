@@ -8,6 +8,7 @@ pub mod keys;
 pub mod logs;
 pub mod order;
 pub mod pki;
+pub mod rollout;
 
 use std::io::Write;
 

@@ -100,6 +100,32 @@ impl OrderApi {
         Ok((&order).into())
     }
 
+    async fn control(
+        &self,
+        request: Request<pb::ControlRolloutRequest>,
+    ) -> Result<pb::ServiceOrder, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let pb::ControlRolloutRequest {
+            id,
+            item_id,
+            command,
+        } = request.into_inner();
+        let command = match pb::RolloutCommand::try_from(command) {
+            Ok(pb::RolloutCommand::Pause) => crate::rollout::Command::Pause,
+            Ok(pb::RolloutCommand::Resume) => crate::rollout::Command::Resume,
+            Ok(pb::RolloutCommand::Abort) => crate::rollout::Command::Abort,
+            _ => {
+                let e =
+                    maestro_common::FieldError::new("command", "must be pause, resume or abort");
+                return Err(OrderError::from(e).into());
+            }
+        };
+        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
+        let item = (!item_id.is_empty()).then_some(item_id.as_str());
+        let order = self.engine.control_rollout(&id, item, command).await?;
+        Ok((&order).into())
+    }
+
     /// The domains `order` acts on, with their regions.
     fn scope(&self, order: &crate::model::Order) -> Vec<(String, String)> {
         order_domains(order)
@@ -241,11 +267,22 @@ impl pb::order_service_server::OrderService for OrderApi {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(order.id = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn control_rollout(
         &self,
-        _request: Request<pb::ControlRolloutRequest>,
+        request: Request<pb::ControlRolloutRequest>,
     ) -> Result<Response<pb::ServiceOrder>, Status> {
-        Err(Status::unimplemented("rollouts are not wired yet"))
+        let who = who_of(&self.access, &request);
+        let r = request.get_ref();
+        let mut targets = vec![audit::Target::new("order", &r.id)];
+        if !r.item_id.is_empty() {
+            targets.push(audit::Target::new("item", &r.item_id));
+        }
+        let result = self.control(request).await;
+        self.audit
+            .recorded(&who, "ControlRollout", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn rollback_order(

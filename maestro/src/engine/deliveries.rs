@@ -62,10 +62,9 @@ impl Engine {
             DeliveryOutcome::Rejected(reason) => (Delivery::Rejected, reason),
             DeliveryOutcome::Failed { error, .. } => (Delivery::Pending, error),
         };
-        let key = entry.key();
         let mark = |o: &mut Order| record(o, &entry, delivery, &message);
         let stored = self
-            .reroll(&entry.order_id, done.then_some(key.as_str()), mark)
+            .reroll(&entry.order_id, done.then_some(&entry), mark)
             .await;
         match stored {
             Err(e) if done => {
@@ -107,7 +106,8 @@ pub(crate) fn record(order: &mut Order, entry: &OutboxEntry, delivery: Delivery,
     let Some(dp) = item.domains.iter_mut().find(|d| d.domain == entry.domain) else {
         return;
     };
-    if dp.delivery != Delivery::Pending {
+    // A rollout sends an item's intent again as sites move: a later refusal still counts.
+    if dp.delivery != Delivery::Pending && delivery != Delivery::Rejected {
         return;
     }
     dp.delivery = delivery;

@@ -11,7 +11,7 @@ use crate::intent::{IntentStatus, OutboxEntry};
 use crate::inventory::InventoryEntry;
 use crate::model::Delivery;
 use crate::plan::OrderPlan;
-use crate::store::{MemoryOrderStore, OrderChange, OrderUpdate};
+use crate::store::{MemoryOrderStore, OrderChange};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,12 +80,12 @@ impl OrderStore for Interfering {
     ) -> Result<(Vec<Order>, String), OrderError> {
         self.inner.list(page_size, page_token, state, fits)
     }
-    fn update<'a>(
+    fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a str>,
-        change: OrderUpdate<'a>,
-    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        delivered: Option<&'a OutboxEntry>,
+        change: crate::store::OrderSend<'a>,
+    ) -> BoxFuture<'a, Result<Option<crate::store::Sent>, StoreError>> {
         if matches!(self.interference, Interference::FailFirstOutcome)
             && delivered.is_some()
             && self.fire()
@@ -96,7 +96,7 @@ impl OrderStore for Interfering {
             };
             return Box::pin(std::future::ready(Err(e)));
         }
-        self.inner.update(id, delivered, change)
+        self.inner.update_sending(id, delivered, change)
     }
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.outbox()
@@ -125,6 +125,7 @@ fn competitor(key: &str, order_id: &str) -> Box<OrderPlan> {
         inventory: &inventory,
         domains: &domains,
         catalog: &catalog,
+        rollouts: &Default::default(),
     };
     let fresh = Fresh {
         order_id: order_id.into(),

@@ -7,6 +7,7 @@
 mod deliveries;
 #[cfg(test)]
 mod fault_tests;
+mod rollouts;
 mod status_events;
 #[cfg(test)]
 mod tests;
@@ -18,7 +19,7 @@ use crate::idempotency::KeyedOrder;
 use crate::intent::OutboxEntry;
 use crate::model::{Order, OrderState};
 use crate::offers::{CatalogView, Offers};
-use crate::plan::{CurrentState, Decision, Fresh, plan};
+use crate::plan::{CurrentState, Decision, Fresh, LastRollout, plan};
 use crate::registry::DomainRegistry;
 use crate::request::NewOrder;
 use crate::rollup::roll_up;
@@ -149,11 +150,13 @@ impl Engine {
         let inventory = self.store().inventory(&names)?;
         let domains = self.registry().list()?;
         let offers = self.offers()?;
+        let rollouts = self.last_rollouts(&inventory)?;
         let state = CurrentState {
             existing: None,
             inventory: &inventory,
             domains: &domains,
             catalog: &offers,
+            rollouts: &rollouts,
         };
         match plan(new, state, &Fresh::new(now_millis()))? {
             Decision::Create(p) => Ok(p),
@@ -162,6 +165,32 @@ impl Engine {
                 "the order already exists".into(),
             )),
         }
+    }
+
+    /// The rollouts that produced the current generation of each service of `inventory`.
+    fn last_rollouts(
+        &self,
+        inventory: &std::collections::BTreeMap<String, crate::inventory::InventoryEntry>,
+    ) -> Result<std::collections::BTreeMap<String, LastRollout>, OrderError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, entry) in inventory {
+            let Some(order) = self.store().get(&entry.order_id)? else {
+                continue;
+            };
+            let item = order.items.iter().find(|i| i.service.name == *name);
+            if let Some((item, rollout)) = item.and_then(|i| Some((i, i.rollout.clone()?))) {
+                let open = !order.state.is_final() && !item.state.is_final();
+                out.insert(
+                    name.clone(),
+                    LastRollout {
+                        order_id: order.id.clone(),
+                        rollout,
+                        open,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// [`Self::create_order`] for a caller that `admit` must allow to act on the order (the
@@ -187,11 +216,13 @@ impl Engine {
             let inventory = store.inventory(&names)?;
             let domains = self.registry().list()?;
             let offers = self.offers()?;
+            let rollouts = self.last_rollouts(&inventory)?;
             let state = CurrentState {
                 existing: existing.as_ref(),
                 inventory: &inventory,
                 domains: &domains,
                 catalog: &offers,
+                rollouts: &rollouts,
             };
             let mut fresh = Fresh::new(now_millis());
             if let Some(tp) = &new.traceparent {
@@ -236,17 +267,18 @@ impl Engine {
         )))
     }
 
-    /// Applies `mutate` to order `id` and rolls it up with the latest statuses and liveness;
-    /// when `outbox_key` is given, that outbox entry is removed in the same transaction.
+    /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
+    /// statuses and liveness; when `delivered` is given, that outbox entry is removed in the
+    /// same transaction. Intents the rollouts send are stored with the order, then delivered.
     pub async fn reroll(
         &self,
         id: &str,
-        outbox_key: Option<&str>,
+        delivered: Option<&OutboxEntry>,
         mutate: impl Fn(&mut Order) + Send + Sync,
     ) -> Result<Option<Order>, OrderError> {
         let _rolling = self.inner.rolling.lock().await;
         let Some(current) = self.store().get(id)? else {
-            return Ok(self.store().update(id, outbox_key, &Clone::clone).await?);
+            return Ok(self.store().update(id, delivered, &Clone::clone).await?);
         };
         let statuses = self.store().statuses_for(&current)?;
         let health = self.registry().health_map()?;
@@ -254,13 +286,21 @@ impl Engine {
         let change = |old: &Order| {
             let mut changed = old.clone();
             mutate(&mut changed);
+            let sends = crate::rollout::drive_order(&mut changed, &statuses, &health, now);
             let mut next = roll_up(&changed, &statuses, &health, now);
             if next != *old && next.revision == old.revision {
                 next.revision = old.revision + 1;
             }
-            next
+            (next, sends)
         };
-        let updated = self.store().update(id, outbox_key, &change).await?;
+        let Some((updated, sends)) = self.store().update_sending(id, delivered, &change).await?
+        else {
+            return Ok(None);
+        };
+        for entry in sends {
+            self.inner.deliveries.deliver(entry).await;
+        }
+        let updated = Some(updated);
         if let Some(o) = &updated {
             crate::metrics::order_state(o);
             if !current.state.is_final() && o.state.is_final() {

@@ -193,7 +193,11 @@ impl Rollout {
         }
         let mut seen = BTreeSet::new();
         for (i, t) in targets.iter().enumerate() {
-            maestro_common::names::validate_name(&format!("targets[{i}].name"), &t.name)?;
+            let at = format!("targets[{i}].name");
+            // A site, or a site of a domain (`domain/site`): both parts valid names.
+            for part in t.name.splitn(2, '/') {
+                maestro_common::names::validate_name(&at, part)?;
+            }
             if !seen.insert(t.name.as_str()) {
                 return Err(FieldError::new(
                     format!("targets[{i}].name"),

@@ -132,7 +132,28 @@ pub struct WaveGate {
     pub fall_back_after: u32,
 }
 
+/// Largest rollout strategy accepted, in bytes of JSON.
+pub const MAX_STRATEGY_BYTES: usize = 64 * 1024;
+
 impl Strategy {
+    /// Reads a strategy from its JSON form (`field` names it in errors) and checks it; `None`
+    /// for an empty text.
+    pub fn parse(field: &str, json: &str) -> Result<Option<Self>, FieldError> {
+        if json.trim().is_empty() {
+            return Ok(None);
+        }
+        if json.len() > MAX_STRATEGY_BYTES {
+            return Err(FieldError::new(
+                field,
+                format!("larger than {MAX_STRATEGY_BYTES} bytes"),
+            ));
+        }
+        let strategy: Self = serde_json::from_str(json)
+            .map_err(|e| FieldError::new(field, format!("not a rollout strategy: {e}")))?;
+        strategy.validate().map_err(|e| e.within(field))?;
+        Ok(Some(strategy))
+    }
+
     /// Checks every field; the error names the first one refused and why.
     pub fn validate(&self) -> Result<(), FieldError> {
         validate_sizes(&self.waves).map_err(|e| e.within("waves"))?;

@@ -2,7 +2,7 @@
 //! `tests.rs` run against both), nothing durable.
 
 use super::{
-    Changes, Fits, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
 use crate::idempotency::{KeyRecord, KeyedOrder};
@@ -145,36 +145,42 @@ impl OrderStore for MemoryOrderStore {
         Ok((orders, next))
     }
 
-    fn update<'a>(
+    fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a str>,
-        change: OrderUpdate<'a>,
-    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        delivered: Option<&'a OutboxEntry>,
+        change: OrderSend<'a>,
+    ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
         Box::pin(async move {
-            let order = {
+            let (order, sends) = {
                 let mut s = self.state();
-                if let Some(k) = delivered {
-                    s.outbox.remove(k);
+                if let Some(entry) = delivered {
+                    let key = entry.key();
+                    if s.outbox.get(&key) == Some(entry) {
+                        s.outbox.remove(&key);
+                    }
                 }
                 let Some(old) = s.orders.get(id) else {
                     return Ok(None);
                 };
-                let new = change(old);
+                let (new, sends) = change(old);
                 if new == *old {
-                    return Ok(Some(new));
+                    return Ok(Some((new, Vec::new())));
                 }
                 s.orders.insert(id.to_string(), new.clone());
+                for entry in &sends {
+                    s.outbox.insert(entry.key(), entry.clone());
+                }
                 if new.state.is_final() {
                     s.open.remove(id);
                     for (_, intent) in new.intent_ids() {
                         s.by_intent.remove(&(intent.to_string(), id.to_string()));
                     }
                 }
-                new
+                (new, sends)
             };
             self.changes.announce(&order);
-            Ok(Some(order))
+            Ok(Some((order, sends)))
         })
     }
 

@@ -64,6 +64,13 @@ pub type Fits<'a> = &'a mut dyn FnMut(&Order) -> bool;
 /// A change to one stored order: computes the next order from the stored one.
 pub type OrderUpdate<'a> = &'a (dyn Fn(&Order) -> Order + Send + Sync);
 
+/// What [`OrderStore::update_sending`] stored: the order and the entries queued with it.
+pub type Sent = (Order, Vec<OutboxEntry>);
+
+/// A change to one stored order that also queues deliveries: the next order and the outbox
+/// entries to store with it (each replacing the entry of its key).
+pub type OrderSend<'a> = &'a (dyn Fn(&Order) -> (Order, Vec<OutboxEntry>) + Send + Sync);
+
 /// Orders, inventory, outbox and intent statuses.
 pub trait OrderStore: Send + Sync + std::fmt::Debug {
     /// Order changes from now on.
@@ -90,14 +97,33 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
         fits: Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError>;
     /// Replaces order `id` with `change(stored)` when that differs, and removes the outbox
-    /// entry `delivered` (its key) in the same transaction; durable before it returns. Returns
-    /// the stored order, changed or not; `None` when there is no such order.
+    /// entry `delivered` in the same transaction — only if the entry stored under its key is
+    /// that one, so that the report of an older delivery never removes a newer one; durable
+    /// before it returns. Returns the stored order, changed or not; `None` when there is no
+    /// such order.
     fn update<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a str>,
+        delivered: Option<&'a OutboxEntry>,
         change: OrderUpdate<'a>,
-    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        Box::pin(async move {
+            let send = move |o: &Order| (change(o), Vec::new());
+            Ok(self
+                .update_sending(id, delivered, &send)
+                .await?
+                .map(|(o, _)| o))
+        })
+    }
+    /// [`Self::update`] with deliveries: `change` also returns outbox entries, stored in the
+    /// same transaction when the order changed (an unchanged order queues nothing). Returns the
+    /// stored order and the entries stored with it.
+    fn update_sending<'a>(
+        &'a self,
+        id: &'a str,
+        delivered: Option<&'a OutboxEntry>,
+        change: OrderSend<'a>,
+    ) -> BoxFuture<'a, Result<Option<Sent>, StoreError>>;
     /// Every outbox entry not yet acknowledged or rejected.
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Ids of orders that are not final.

@@ -5,7 +5,7 @@
 //! Tree `intent_status`: `<intent id>` -> latest status.
 
 use super::{
-    Changes, Fits, OrderChange, OrderStore, OrderUpdate, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
 use crate::idempotency::{KeyRecord, KeyedOrder};
@@ -144,31 +144,57 @@ impl SledOrderStore {
     fn write_update(
         &self,
         id: &str,
-        delivered: Option<&str>,
-        change: OrderUpdate<'_>,
-    ) -> Result<Option<(Order, bool)>, StoreError> {
+        delivered: Option<&OutboxEntry>,
+        change: OrderSend<'_>,
+    ) -> Result<Option<Written>, StoreError> {
         let result = self.tree.transaction(|tx| {
-            if let Some(k) = delivered {
-                tx.remove(format!("outbox/{k}").as_bytes())?;
+            let mut removed = false;
+            if let Some(entry) = delivered {
+                let key = format!("outbox/{}", entry.key());
+                if tx_get::<OutboxEntry>(tx, &key)?.as_ref() == Some(entry) {
+                    tx.remove(key.as_bytes())?;
+                    removed = true;
+                }
             }
             let Some(old) = tx_get::<Order>(tx, &format!("order/{id}"))? else {
                 return Ok(None);
             };
-            let new = change(&old);
+            let (new, sends) = change(&old);
             if new == old {
-                return Ok(Some((new, false)));
+                return Ok(Some(Written {
+                    order: new,
+                    changed: false,
+                    removed,
+                    sends: Vec::new(),
+                }));
             }
             tx.insert(format!("order/{id}").as_bytes(), encode(&new))?;
+            for entry in &sends {
+                tx.insert(format!("outbox/{}", entry.key()).as_bytes(), encode(entry))?;
+            }
             if new.state.is_final() {
                 tx.remove(format!("open/{id}").as_bytes())?;
                 for (_, intent) in new.intent_ids() {
                     tx.remove(format!("byintent/{intent}/{id}").as_bytes())?;
                 }
             }
-            Ok(Some((new, true)))
+            Ok(Some(Written {
+                order: new,
+                changed: true,
+                removed,
+                sends,
+            }))
         });
         flatten(result)
     }
+}
+
+/// What one update transaction wrote.
+struct Written {
+    order: Order,
+    changed: bool,
+    removed: bool,
+    sends: Vec<OutboxEntry>,
 }
 
 impl OrderStore for SledOrderStore {
@@ -253,23 +279,23 @@ impl OrderStore for SledOrderStore {
         Ok((orders, next))
     }
 
-    fn update<'a>(
+    fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a str>,
-        change: OrderUpdate<'a>,
-    ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
+        delivered: Option<&'a OutboxEntry>,
+        change: OrderSend<'a>,
+    ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
         Box::pin(async move {
-            let Some((order, changed)) = self.write_update(id, delivered, change)? else {
+            let Some(w) = self.write_update(id, delivered, change)? else {
                 return Ok(None);
             };
-            if changed || delivered.is_some() {
+            if w.changed || w.removed {
                 maestro_common::durable::flush(&self.db).await?;
             }
-            if changed {
-                self.changes.announce(&order);
+            if w.changed {
+                self.changes.announce(&w.order);
             }
-            Ok(Some(order))
+            Ok(Some((w.order, w.sends)))
         })
     }
 

@@ -18,6 +18,7 @@ fn planned(store: &dyn OrderStore, new: &NewOrder, order_id: &str) -> OrderPlan 
         inventory: &inventory,
         domains: &domains,
         catalog: &catalog,
+        rollouts: &Default::default(),
     };
     let fresh = Fresh {
         order_id: order_id.into(),
@@ -82,7 +83,7 @@ async fn creates_once_per_key_and_refuses_stale_plans(store: &dyn OrderStore) {
 async fn an_entry_leaves_the_outbox_only_with_its_recorded_outcome(store: &dyn OrderStore) {
     let p = planned(store, &add("k1", "web", &["north"]), "o-1");
     store.create(&p).await.unwrap();
-    let key = p.outbox[0].key();
+    let key = p.outbox[0].clone();
     let same = store.update("o-1", None, &Clone::clone).await.unwrap();
     assert_eq!(
         same.unwrap().revision,

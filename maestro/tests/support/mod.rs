@@ -241,7 +241,7 @@ pub fn order(key: &str, items: Vec<pb::OrderItemSpec>) -> pb::CreateOrderRequest
 /// What a fake domain received.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
-    Apply(ipb::Intent),
+    Apply(Box<ipb::Intent>),
     Delete(ipb::DeleteIntentRequest),
 }
 
@@ -274,7 +274,7 @@ impl ipb::intent_service_server::IntentService for FakeIntents {
         if intent.service_name.starts_with("forgotten") && !intent.deleted {
             self.forgotten.lock().unwrap().insert(intent.id.clone());
         }
-        let _ = self.received.send(Received::Apply(intent));
+        let _ = self.received.send(Received::Apply(Box::new(intent)));
         Ok(Response::new(ipb::ApplyIntentResponse {
             stored_generation: generation,
             changed: true,
@@ -480,7 +480,7 @@ impl FakeDomain {
 
     pub async fn next_apply(&mut self) -> ipb::Intent {
         match self.next().await {
-            Received::Apply(i) => i,
+            Received::Apply(i) => *i,
             other => panic!("expected an apply, got {other:?}"),
         }
     }
