@@ -211,6 +211,19 @@ pub enum OrderCommand {
         /// Order id.
         id: String,
     },
+    /// Place an order that returns every service an order changed to what it was before (a
+    /// service the order added is deleted).
+    Rollback {
+        /// The order to take back.
+        id: String,
+        /// Idempotency key of the rollback order (default: derived from the order id, so a
+        /// retry never rolls back twice).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Wait until the rollback order is final, printing progress.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Cancel an order that is not final yet.
     Cancel {
         /// Order id.

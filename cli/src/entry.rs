@@ -84,6 +84,13 @@ pub async fn execute(cli: Cli) -> CliResult<()> {
                     commands::order::list(&c, state, limit, out).await
                 }
                 OrderCommand::Watch { id } => commands::order::watch(&c, &id, out).await,
+                OrderCommand::Rollback {
+                    id,
+                    idempotency_key,
+                    wait,
+                } => {
+                    commands::order::rollback(&c, &id, idempotency_key.as_deref(), wait, out).await
+                }
                 OrderCommand::Cancel { id, reason } => {
                     commands::order::cancel(&c, &id, &reason, out).await
                 }

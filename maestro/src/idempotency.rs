@@ -103,6 +103,9 @@ pub fn request_hash(new: &NewOrder) -> String {
                     sorted(&serde_json::to_value(r).unwrap_or_default()),
                 );
             }
+            if let (Some(p), Some(o)) = (&item.pinned, v.as_object_mut()) {
+                o.insert("restores".into(), json!([p.name, p.generation, p.order_id]));
+            }
             v
         })
         .collect();

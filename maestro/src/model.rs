@@ -318,6 +318,22 @@ pub struct OrderItem {
     /// Its rollout, when it has one.
     #[serde(default)]
     pub rollout: Option<crate::rollout::ItemRollout>,
+    /// What the service was before this item, for `RollbackOrder`.
+    #[serde(default)]
+    pub before: Before,
+}
+
+/// What a service was before an order item changed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Before {
+    /// Not known (the item was stored before this was kept): it cannot be rolled back.
+    #[default]
+    Unknown,
+    /// Nothing: the item added the service.
+    Nothing,
+    /// This inventory entry.
+    Was(Box<crate::inventory::InventoryEntry>),
 }
 
 /// Who placed an order, as maestro authenticated them (TMF641's related party in the role of

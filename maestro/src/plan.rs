@@ -144,6 +144,10 @@ pub fn plan(
         plan.inventory.push(inventory_entry(item, &fresh.order_id));
         let outbox = outbox_entries(item, &plan.order);
         let mut order_item = order_item(item, &outbox);
+        order_item.before = match state.inventory.get(name) {
+            Some(e) if !e.deleted => crate::model::Before::Was(Box::new(e.clone())),
+            _ => crate::model::Before::Nothing,
+        };
         let outbox = match &asked.rollout {
             None => outbox,
             Some(strategy) => {
@@ -282,6 +286,7 @@ fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
         domains,
         status_reason: None,
         rollout: None,
+        before: crate::model::Before::Unknown,
     }
 }
 

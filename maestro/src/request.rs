@@ -59,6 +59,23 @@ pub struct NewItem {
     pub placement: Placement,
     /// How the change travels over the target sites (`None`: every site at once).
     pub rollout: Option<crate::rollout::Strategy>,
+    /// Restore exactly this earlier state of the service (spec, characteristics, blueprints,
+    /// placement) instead of resolving one from the catalog: set by `RollbackOrder` only, never
+    /// from a request.
+    pub pinned: Option<Box<crate::inventory::InventoryEntry>>,
+}
+
+/// Checks a client's idempotency key: 1..=[`MAX_IDEMPOTENCY_KEY`] characters, one line.
+pub fn check_idempotency_key(key: &str) -> Result<(), FieldError> {
+    let key_len = key.chars().count();
+    if key_len == 0 || key_len > MAX_IDEMPOTENCY_KEY {
+        return Err(FieldError::new(
+            "idempotency_key",
+            format!("must be 1..={MAX_IDEMPOTENCY_KEY} characters"),
+        ));
+    }
+    // The character count above is the limit; 4 bytes per character never refuses more.
+    check_text("idempotency_key", key, 4 * MAX_IDEMPOTENCY_KEY, Lines::One)
 }
 
 impl TryFrom<pb::CreateOrderRequest> for NewOrder {
@@ -69,20 +86,7 @@ impl TryFrom<pb::CreateOrderRequest> for NewOrder {
             idempotency_key,
             order,
         } = r;
-        let key_len = idempotency_key.chars().count();
-        if key_len == 0 || key_len > MAX_IDEMPOTENCY_KEY {
-            return Err(FieldError::new(
-                "idempotency_key",
-                format!("must be 1..={MAX_IDEMPOTENCY_KEY} characters"),
-            ));
-        }
-        // The character count above is the limit; 4 bytes per character never refuses more.
-        check_text(
-            "idempotency_key",
-            &idempotency_key,
-            4 * MAX_IDEMPOTENCY_KEY,
-            Lines::One,
-        )?;
+        check_idempotency_key(&idempotency_key)?;
         let order = order.ok_or_else(|| FieldError::new("order", "required"))?;
         let pb::OrderSpec {
             external_id,
@@ -252,6 +256,7 @@ impl TryFrom<pb::OrderItemSpec> for NewItem {
             characteristics,
             placement,
             rollout,
+            pinned: None,
         })
     }
 }

@@ -100,6 +100,9 @@ pub fn resolve_item(
             generation,
         });
     }
+    if let Some(was) = &item.pinned {
+        return Ok(pinned(item, was, generation));
+    }
     let spec = ctx.catalog.get(&item.spec_id).ok_or_else(|| {
         FieldError::new(
             &spec_field,
@@ -139,6 +142,26 @@ pub fn resolve_item(
         templates: spec.blueprints.iter().map(Value::to_string).collect(),
         generation,
     })
+}
+
+/// An item that restores `was`, an earlier state of the service, as it was: its spec,
+/// characteristics, blueprints and placement (they were checked when they were ordered).
+fn pinned(item: &NewItem, was: &InventoryEntry, generation: u64) -> ResolvedItem {
+    ResolvedItem {
+        id: item.id.to_string(),
+        action: item.action,
+        service: ServiceRef {
+            name: was.name.clone(),
+            spec_id: was.spec_id.clone(),
+            spec_name: String::new(),
+            spec_version: was.spec_version.clone(),
+            characteristics: was.characteristics.clone(),
+        },
+        placement: was.placement.clone(),
+        targets: was.targets.clone(),
+        templates: was.templates.clone(),
+        generation,
+    }
 }
 
 /// Validates submitted characteristics against `spec`, over `base` (the current values of a

@@ -39,6 +39,7 @@ fn item(id: &str, action: Action, domains: Vec<DomainProgress>) -> OrderItem {
         placement: Placement::default(),
         domains,
         rollout: None,
+        before: Default::default(),
         status_reason: None,
     }
 }

@@ -90,6 +90,48 @@ pub async fn create(client: &MaestroClient, file: &Path, wait: bool, out: Output
     outcome(&final_order)
 }
 
+/// `order rollback ID [--idempotency-key KEY] [--wait]`: a new order that returns every
+/// service order ID changed to what it was before. The key defaults to one derived from ID, so
+/// running the command again never takes anything back twice.
+pub async fn rollback(
+    client: &MaestroClient,
+    id: &str,
+    key: Option<&str>,
+    wait: bool,
+    out: Output,
+) -> CliResult<()> {
+    let idempotency_key = key.map_or_else(|| format!("rollback-of-{id}"), str::to_string);
+    let req = pb::RollbackOrderRequest {
+        id: id.to_string(),
+        idempotency_key: idempotency_key.clone(),
+    };
+    let resp = client.call(client.orders().rollback_order(req)).await?;
+    let order = resp.order.unwrap_or_default();
+    if resp.created {
+        super::note(&format!(
+            "order {} created: it rolls back order {id}",
+            order.id
+        ));
+    } else {
+        super::note(&format!(
+            "order {} already rolls back order {id} (idempotency key {idempotency_key:?}); not created again",
+            order.id
+        ));
+    }
+    if !wait {
+        super::emit(&output::order(&OrderView::from(&order), out));
+        return Ok(());
+    }
+    if out == Output::Table {
+        super::emit(&output::order(&OrderView::from(&order), out));
+    }
+    let final_order = watch_to_end(client, &order.id, out).await?;
+    if out != Output::Table {
+        super::emit(&output::order(&OrderView::from(&final_order), out));
+    }
+    outcome(&final_order)
+}
+
 /// `order get ID`.
 pub async fn get(client: &MaestroClient, id: &str, out: Output) -> CliResult<()> {
     let order = client

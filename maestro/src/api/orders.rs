@@ -100,6 +100,36 @@ impl OrderApi {
         Ok((&order).into())
     }
 
+    async fn rollback(
+        &self,
+        request: Request<pb::RollbackOrderRequest>,
+        caller_trace: Option<String>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        let caller = self.operator(&request, Verb::Write)?;
+        let pb::RollbackOrderRequest {
+            id,
+            idempotency_key,
+        } = request.into_inner();
+        crate::request::check_idempotency_key(&idempotency_key).map_err(OrderError::from)?;
+        self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
+        let mut new = self.engine.rollback_request(&id, &idempotency_key)?;
+        new.ordered_by = self.orderer(caller.as_ref());
+        new.traceparent = trace::current().or(caller_trace);
+        let admit = |order: &crate::model::Order| {
+            self.may(caller.as_ref(), Verb::Write, order)
+                .map_err(OrderError::Refused)
+        };
+        let created = self.engine.create_order_as(new, admit).await?;
+        tracing::info!(order.id = %created.order.id, created = created.created, rollback_of = %id, "rollback order accepted");
+        if created.created {
+            crate::metrics::order_created();
+        }
+        Ok(pb::CreateOrderResponse {
+            order: Some((&created.order).into()),
+            created: created.created,
+        })
+    }
+
     async fn control(
         &self,
         request: Request<pb::ControlRolloutRequest>,
@@ -285,11 +315,23 @@ impl pb::order_service_server::OrderService for OrderApi {
             .map(Response::new)
     }
 
+    #[tracing::instrument(skip_all, fields(order.id = %maestro_common::text::for_log(&request.get_ref().id)))]
     async fn rollback_order(
         &self,
-        _request: Request<pb::RollbackOrderRequest>,
+        request: Request<pb::RollbackOrderRequest>,
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
-        Err(Status::unimplemented("rollbacks are not wired yet"))
+        let who = who_of(&self.access, &request);
+        let r = request.get_ref();
+        let targets = vec![
+            audit::Target::new("order", &r.id),
+            audit::Target::new("idempotency_key", &r.idempotency_key),
+        ];
+        let caller_trace = trace::extract(&request);
+        let result = self.rollback(request, caller_trace).await;
+        self.audit
+            .recorded(&who, "RollbackOrder", targets, result)
+            .await
+            .map(Response::new)
     }
 
     async fn plan_order(

@@ -7,6 +7,8 @@
 mod deliveries;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod rollback_tests;
 mod rollouts;
 mod status_events;
 #[cfg(test)]
