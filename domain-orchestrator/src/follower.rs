@@ -149,8 +149,8 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
             let before = ctx.observed.site_sync(&record.site)?;
             ctx.observed.put_site_sync(&record.site, &sync)?;
             // A pause is a reason in the status of every intent that targets the site, also of
-            // those that run nothing there yet (maestro starts no wave on a paused site): all are
-            // recomputed when it starts or ends.
+            // those that run nothing there yet (maestro's rollouts need to know before they start
+            // the site): all are recomputed when it starts or ends.
             let pause_changed = before.is_none_or(|b| {
                 (b.paused.as_str(), b.paused_since_ms)
                     != (sync.paused.as_str(), sync.paused_since_ms)
