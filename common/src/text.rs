@@ -69,6 +69,38 @@ pub fn truncated(value: &str, max_bytes: usize) -> String {
     format!("{}{MARK}", &value[..end])
 }
 
+/// Most labels of one domain or one site.
+pub const MAX_LABELS: usize = 64;
+/// Longest label key, in bytes.
+pub const MAX_LABEL_KEY_BYTES: usize = 253;
+
+/// Checks labels as maestro takes them when a domain registers: at most [`MAX_LABELS`], each
+/// key non-empty and one line of at most [`MAX_LABEL_KEY_BYTES`] bytes, each value one line of at
+/// most [`MAX_LINE_BYTES`] bytes. Errors name `field`, or the label as `field["key"]`.
+pub fn check_labels<'a>(
+    field: &str,
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), FieldError> {
+    let mut count = 0usize;
+    for (k, v) in labels {
+        count += 1;
+        if count > MAX_LABELS {
+            return Err(FieldError::new(
+                field,
+                format!("more than {MAX_LABELS} labels"),
+            ));
+        }
+        let at = format!("{field}[{k:?}]");
+        if k.is_empty() {
+            return Err(FieldError::new(at, "the label key must not be empty"));
+        }
+        check_text(&at, k, MAX_LABEL_KEY_BYTES, Lines::One)
+            .map_err(|e| FieldError::new(e.field, format!("label key {}", e.reason)))?;
+        check_text(&at, v, MAX_LINE_BYTES, Lines::One)?;
+    }
+    Ok(())
+}
+
 /// Longest part of an unchecked value that [`for_log`] keeps, in bytes.
 pub const MAX_LOGGED_BYTES: usize = 128;
 
@@ -151,6 +183,31 @@ mod tests {
         let cut = truncated(&"é".repeat(10), 8);
         assert!(cut.len() <= 8, "{cut}");
         assert_eq!(cut, "éé…");
+    }
+
+    #[test]
+    fn labels_are_bounded_and_one_line() {
+        let ok: std::collections::BTreeMap<String, String> =
+            [("ring".into(), "canary".into())].into();
+        assert_eq!(check_labels("labels", &ok), Ok(()));
+        let bad_value: std::collections::BTreeMap<String, String> =
+            [("ring".into(), "a\nb".into())].into();
+        assert_eq!(
+            check_labels("labels", &bad_value).unwrap_err().field,
+            r#"labels["ring"]"#
+        );
+        let empty_key: std::collections::BTreeMap<String, String> =
+            [(String::new(), "x".into())].into();
+        let e = check_labels("labels", &empty_key).unwrap_err();
+        assert_eq!(e.field, r#"labels[""]"#);
+        let long_key: std::collections::BTreeMap<String, String> =
+            [("k".repeat(MAX_LABEL_KEY_BYTES + 1), "x".into())].into();
+        let e = check_labels("labels", &long_key).unwrap_err();
+        assert!(e.reason.starts_with("label key longer than"), "{e}");
+        let many: std::collections::BTreeMap<String, String> = (0..=MAX_LABELS)
+            .map(|i| (format!("k{i}"), String::new()))
+            .collect();
+        assert_eq!(check_labels("labels", &many).unwrap_err().field, "labels");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::signing::SigningSettings;
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
+use maestro_common::text::check_labels;
 use maestro_common::tls::{TlsSettings, check_scheme};
 use maestro_common::{FieldError, ResourceName};
 use maestro_git_transport::GitSettings;
@@ -41,6 +42,9 @@ pub struct Config {
     pub sites: Vec<String>,
     /// Labels reported to maestro.
     pub labels: BTreeMap<String, String>,
+    /// Labels of each site, reported to maestro (its rollouts order sites and pick canaries by
+    /// them): site -> {key: value}; every key a site of `sites`.
+    pub site_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Region reported to maestro.
     pub region: String,
     /// Endpoint URL of the domain's log server (empty = do not follow status).
@@ -82,6 +86,7 @@ impl Default for Config {
             branch: "main".into(),
             sites: Vec::new(),
             labels: BTreeMap::new(),
+            site_labels: BTreeMap::new(),
             region: String::new(),
             log_server: String::new(),
             maestro: None,
@@ -101,6 +106,14 @@ impl Validate for Config {
         ResourceName::parse("domain", &self.domain)?;
         for (i, s) in self.sites.iter().enumerate() {
             ResourceName::parse(&format!("sites[{i}]"), s)?;
+        }
+        check_labels("labels", &self.labels)?;
+        for (site, labels) in &self.site_labels {
+            let at = format!("site_labels[{site:?}]");
+            if !self.sites.contains(site) {
+                return Err(FieldError::new(at, "not a site of `sites`"));
+            }
+            check_labels(&at, labels)?;
         }
         if self.git_remote.trim().is_empty() {
             return Err(FieldError::new("git_remote", "must not be empty"));
@@ -206,6 +219,15 @@ mod tests {
     }
 
     #[test]
+    fn site_labels_of_its_sites_are_valid() {
+        let c = Config {
+            site_labels: [("north-1".into(), [("ring".into(), "canary".into())].into())].into(),
+            ..valid()
+        };
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
     fn the_deploy_example_is_valid() {
         let c: Config =
             serde_json::from_str(include_str!("../../deploy/config/domain.json")).unwrap();
@@ -235,6 +257,27 @@ mod tests {
                     ..valid()
                 },
                 "git_remote",
+            ),
+            (
+                Config {
+                    labels: [("tier".into(), "edge\nx".into())].into(),
+                    ..valid()
+                },
+                r#"labels["tier"]"#,
+            ),
+            (
+                Config {
+                    site_labels: [("south-1".into(), BTreeMap::new())].into(),
+                    ..valid()
+                },
+                r#"site_labels["south-1"]"#,
+            ),
+            (
+                Config {
+                    site_labels: [("north-1".into(), [(String::new(), "x".into())].into())].into(),
+                    ..valid()
+                },
+                r#"site_labels["north-1"][""]"#,
             ),
             (
                 Config {

@@ -181,7 +181,11 @@ impl Outgoing {
 fn names_a_site(r: &StatusReason) -> bool {
     matches!(
         r,
-        StatusReason::SyncFailing { .. } | StatusReason::BlueprintPending { .. }
+        StatusReason::SyncFailing { .. }
+            | StatusReason::BlueprintPending { .. }
+            | StatusReason::SitePaused { .. }
+            | StatusReason::Unhealthy { .. }
+            | StatusReason::FellBack { .. }
     ) || r.unreachable_site().is_some()
 }
 

@@ -21,6 +21,22 @@ fn status(intent_id: &str, generation: u64) -> pb::IntentStatus {
             since_ms: Some(1),
             commit: "3f2a".into(),
         },
+        StatusReason::SitePaused {
+            site: "north-3".into(),
+            reason: "inspection at north-3".into(),
+            since_ms: Some(2),
+        },
+        StatusReason::Unhealthy {
+            blueprint: "web".into(),
+            generation: 2,
+            attempts: 1,
+            message: "north-4 refused the connection".into(),
+        },
+        StatusReason::FellBack {
+            blueprint: "web".into(),
+            from_generation: 2,
+            attempts: 3,
+        },
     ];
     pb::IntentStatus {
         intent_id: intent_id.into(),
@@ -65,10 +81,10 @@ fn aggregates_only_leaves_no_site_name_and_keeps_the_counts() {
     assert_eq!((out.ready, out.total), (1, 2));
     assert_eq!(out.withheld, [SITE_DETAIL]);
     let text = format!("{out:?}");
-    assert!(
-        !text.contains("north-1") && !text.contains("north-2"),
-        "{text}"
-    );
+    for site in ["north-1", "north-2", "north-3", "north-4"] {
+        assert!(!text.contains(site), "{site} in {text}");
+    }
+    assert!(!text.contains("fell back"), "{text}");
     assert_eq!(out.message, "waiting for 1 of 2 sites");
     assert_eq!(out.reasons.len(), 1);
 

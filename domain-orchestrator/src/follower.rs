@@ -8,7 +8,7 @@
 
 use crate::context::Context;
 use crate::source::StatusSource;
-use crate::status::{ObservedBlueprint, SiteSync};
+use crate::status::{HealthVerdict, ObservedBlueprint, SiteSync};
 use crate::store::StoreError;
 use futures::StreamExt;
 use maestro_common::backoff::Backoff;
@@ -107,6 +107,8 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
     }
     match &record.body {
         Some(Body::Status(s)) if !record.blueprint.is_empty() => {
+            let desired = desired_generation(ctx, record)?;
+            let verdict = |v: Option<contract::Verdict>| v.map(|v| HealthVerdict::new(desired, v));
             let observed = ObservedBlueprint {
                 generation: record.generation,
                 converged: s.converged,
@@ -115,6 +117,8 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 sequence: record.sequence,
                 observed_at,
                 refused: contract::refusal_at(&s.status_json, record.generation),
+                unhealthy: verdict(contract::unhealthy_at(&s.status_json, desired)),
+                fell_back: verdict(contract::fell_back_at(&s.status_json, desired)),
             };
             ctx.observed
                 .put_observed(&record.site, &record.blueprint, &observed)?;
@@ -131,21 +135,28 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
             }
         }
         Some(Body::Heartbeat(h)) => {
+            let at = |t: &Option<prost_types::Timestamp>| {
+                t.as_ref().map(|t| maestro_common::time::millis(Some(t)))
+            };
             let sync = SiteSync {
                 commit: h.commit.clone(),
-                synced_at_ms: h
-                    .synced_at
-                    .as_ref()
-                    .map(|t| maestro_common::time::millis(Some(t))),
+                synced_at_ms: at(&h.synced_at),
                 error: h.sync_error.clone(),
-                failing_since_ms: h
-                    .failing_since
-                    .as_ref()
-                    .map(|t| maestro_common::time::millis(Some(t))),
+                failing_since_ms: at(&h.failing_since),
+                paused: h.paused.clone(),
+                paused_since_ms: at(&h.paused_since),
             };
+            let before = ctx.observed.site_sync(&record.site)?;
             ctx.observed.put_site_sync(&record.site, &sync)?;
+            // A pause is a reason in the status of every intent that targets the site, also of
+            // those that run nothing there yet (maestro's rollouts need to know before they start
+            // the site): all are recomputed when it starts or ends.
+            let pause_changed = before.is_none_or(|b| {
+                (b.paused.as_str(), b.paused_since_ms)
+                    != (sync.paused.as_str(), sync.paused_since_ms)
+            });
             for (id, r) in ctx.store.all_rendered()? {
-                if r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
+                if pause_changed || r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
                     affected.insert(id);
                 }
             }
@@ -153,4 +164,18 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
         _ => {}
     }
     Ok(affected)
+}
+
+/// The generation the record's site is to run of the record's intent (what its health verdicts
+/// are read about); the record's own generation when the intent or the site's place in it is
+/// unknown.
+fn desired_generation(ctx: &Context, record: &Record) -> Result<u64, StoreError> {
+    if record.intent_id.is_empty() {
+        return Ok(record.generation);
+    }
+    Ok(ctx
+        .store
+        .get(&record.intent_id)?
+        .and_then(|i| i.desired_generation(&record.site))
+        .unwrap_or(record.generation))
 }

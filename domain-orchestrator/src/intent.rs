@@ -1,5 +1,9 @@
 //! The intent as the domain sees it: validated at the gRPC edge, stored in sled.
 
+mod rollout;
+
+pub use rollout::{IntentRollout, PreviousSpec};
+
 use maestro_common::{FieldError, ResourceName};
 use maestro_proto::intent::v1 as pb;
 use serde_json::{Map, Value};
@@ -46,6 +50,11 @@ pub struct Intent {
     /// The organisation that ordered it, as maestro authenticated it (empty: none).
     #[serde(default)]
     pub organisation: String,
+    /// Set while maestro rolls this generation out in waves: only the sites it admits run this
+    /// generation, the other target sites keep its previous spec. `None`: every target site runs
+    /// it. (Intents stored before rollouts existed have none.)
+    #[serde(default)]
+    pub rollout: Option<IntentRollout>,
 }
 
 /// A delete request: marks the intent deleted at `generation`.
@@ -105,6 +114,37 @@ fn json_doc(field: &str, raw: &str) -> Result<Value, FieldError> {
     serde_json::from_str(raw).map_err(|e| FieldError::new(field, format!("invalid JSON: {e}")))
 }
 
+/// Characteristics as JSON text: an object, or nothing (blank).
+fn characteristics(field: &str, raw: &str) -> Result<Map<String, Value>, FieldError> {
+    if raw.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match json_doc(field, raw)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(FieldError::new(field, "must be a JSON object")),
+    }
+}
+
+/// Blueprint templates as JSON texts: at most [`MAX_TEMPLATES`] objects; errors name the index.
+fn templates(field: &str, raw: &[String]) -> Result<Vec<Value>, FieldError> {
+    if raw.len() > MAX_TEMPLATES {
+        return Err(FieldError::new(
+            field,
+            format!("more than {MAX_TEMPLATES} templates"),
+        ));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = format!("{field}[{i}]");
+            match json_doc(&field, t)? {
+                v @ Value::Object(_) => Ok(v),
+                _ => Err(FieldError::new(field, "must be a JSON object")),
+            }
+        })
+        .collect()
+}
+
 impl TryFrom<pb::Intent> for Intent {
     type Error = FieldError;
 
@@ -126,13 +166,8 @@ impl TryFrom<pb::Intent> for Intent {
             organisation,
             rollout,
         } = p;
-        if rollout.is_some() {
-            return Err(FieldError::new(
-                "rollout",
-                "rollouts are not supported by this domain yet",
-            ));
-        }
         uuid_id("id", &id)?;
+        let generation = generation("generation", g)?;
         let service_name = ResourceName::parse("service_name", &service_name)?;
         if sites.len() > MAX_SITES {
             return Err(FieldError::new(
@@ -145,39 +180,20 @@ impl TryFrom<pb::Intent> for Intent {
             .enumerate()
             .map(|(i, s)| ResourceName::parse(&format!("sites[{i}]"), s))
             .collect::<Result<Vec<_>, _>>()?;
-        let characteristics = if characteristics_json.trim().is_empty() {
-            Map::new()
-        } else {
-            match json_doc("characteristics_json", &characteristics_json)? {
-                Value::Object(m) => m,
-                _ => {
-                    return Err(FieldError::new(
-                        "characteristics_json",
-                        "must be a JSON object",
-                    ));
-                }
+        let characteristics = characteristics("characteristics_json", &characteristics_json)?;
+        let blueprint_templates = templates("blueprint_templates_json", &blueprint_templates_json)?;
+        let rollout = match rollout {
+            Some(_) if deleted => {
+                return Err(FieldError::new("rollout", "not allowed on a deletion"));
             }
+            Some(r) => {
+                Some(IntentRollout::parse(r, generation, &sites).map_err(|e| e.within("rollout"))?)
+            }
+            None => None,
         };
-        if blueprint_templates_json.len() > MAX_TEMPLATES {
-            return Err(FieldError::new(
-                "blueprint_templates_json",
-                format!("more than {MAX_TEMPLATES} templates"),
-            ));
-        }
-        let blueprint_templates = blueprint_templates_json
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let field = format!("blueprint_templates_json[{i}]");
-                match json_doc(&field, t)? {
-                    v @ Value::Object(_) => Ok(v),
-                    _ => Err(FieldError::new(field, "must be a JSON object")),
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Intent {
             id,
-            generation: generation("generation", g)?,
+            generation,
             service_name,
             order_id: text("order_id", order_id)?,
             order_item_id: text("order_item_id", order_item_id)?,
@@ -189,6 +205,7 @@ impl TryFrom<pb::Intent> for Intent {
             deleted,
             traceparent: text("traceparent", traceparent)?,
             organisation: organisation_name(organisation)?,
+            rollout,
         })
     }
 }
@@ -270,7 +287,7 @@ impl From<&Intent> for pb::Intent {
                 .collect(),
             deleted: i.deleted,
             traceparent: i.traceparent.clone(),
-            rollout: None,
+            rollout: i.rollout.as_ref().map(pb::IntentRollout::from),
             organisation: i.organisation.clone(),
         }
     }
@@ -301,5 +318,9 @@ pub(crate) fn sample(service: &str) -> Intent {
         deleted: false,
         traceparent: String::new(),
         organisation: String::new(),
+        rollout: None,
     }
 }
+
+#[cfg(test)]
+mod tests;

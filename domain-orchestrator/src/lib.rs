@@ -3,9 +3,9 @@
 //! Git repository, follows site status from the domain's log server and reports intent status.
 //!
 //! Invariants: an intent is acknowledged only after it is flushed to sled; a lower or equal
-//! generation never overwrites a stored one; a commit is made only when the desired tree
-//! differs from the branch head; at most one reconcile per intent runs at a time; every Git
-//! write is serialised.
+//! (generation, rollout step) never overwrites a stored one; a commit is made only when the
+//! desired tree differs from the branch head; at most one reconcile per intent runs at a time;
+//! every Git write is serialised.
 
 pub mod api;
 pub mod config;

@@ -21,6 +21,7 @@ fn intent(spec: Value, replicas: u64, sites: &[&str]) -> Intent {
         deleted: false,
         traceparent: String::new(),
         organisation: String::new(),
+        rollout: None,
     }
 }
 

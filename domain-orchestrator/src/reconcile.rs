@@ -100,6 +100,7 @@ pub async fn reconcile(
     };
     let mut next = RenderedIntent {
         generation: intent.generation,
+        step: intent.step(),
         deleted: intent.deleted,
         blueprints,
         commit: None,
@@ -208,10 +209,15 @@ fn tree_of<'a>(all: impl Iterator<Item = &'a RenderedIntent>) -> BTreeMap<String
     files
 }
 
-/// `maestro: <service> gen <g> (order <o>, intent <i>)` plus a `Trace-Id:` trailer.
+/// `maestro: <service> gen <g>[ step <s>] (order <o>, intent <i>)` plus a `Trace-Id:` trailer
+/// (the step only during a rollout).
 pub fn commit_message(intent: &Intent) -> String {
+    let step = match &intent.rollout {
+        Some(r) => format!(" step {}", r.step),
+        None => String::new(),
+    };
     let mut m = format!(
-        "maestro: {} gen {} (order {}, intent {})\n",
+        "maestro: {} gen {}{step} (order {}, intent {})\n",
         intent.service_name, intent.generation, intent.order_id, intent.id
     );
     if let Some(trace) = trace_id(&intent.traceparent) {

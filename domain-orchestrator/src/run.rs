@@ -19,7 +19,7 @@ use maestro_common::access::Access;
 use maestro_common::audit::{AuditApi, AuditKey, AuditLog};
 use maestro_common::identity::Role;
 use maestro_proto::audit::v1::audit_service_server::AuditServiceServer;
-use maestro_proto::domain::v1::RegisterDomainRequest;
+use maestro_proto::domain::v1::{RegisterDomainRequest, SiteLabels};
 use maestro_proto::intent::v1::intent_service_server::IntentServiceServer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,7 +173,7 @@ pub async fn run_with_context(
                 region: config.region.clone(),
                 sites: config.sites.clone(),
                 catalog_json: offered.documents(),
-                site_labels: Default::default(),
+                site_labels: site_labels(&config),
                 publishes_catalog: offered.publishes(),
             },
             heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
@@ -243,6 +243,18 @@ fn signer(config: &Config, store: &SledStore) -> Result<Option<ManifestSigner>, 
         config.signing.renew_before_secs,
         VersionCounter::new(store.manifest_versions()?),
     )))
+}
+
+/// The configured labels of each site, as registration sends them.
+fn site_labels(config: &Config) -> std::collections::HashMap<String, SiteLabels> {
+    config
+        .site_labels
+        .iter()
+        .map(|(site, labels)| {
+            let labels = labels.clone().into_iter().collect();
+            (site.clone(), SiteLabels { labels })
+        })
+        .collect()
 }
 
 fn all_intent_ids(store: &dyn IntentStore) -> Result<Vec<String>, crate::store::StoreError> {

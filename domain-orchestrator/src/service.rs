@@ -74,7 +74,7 @@ impl IntentGrpc {
         Ok(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,
-            stored_step: 0,
+            stored_step: out.stored_step,
         })
     }
 
@@ -88,7 +88,7 @@ impl IntentGrpc {
         Ok(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,
-            stored_step: 0,
+            stored_step: out.stored_step,
         })
     }
 
@@ -117,7 +117,13 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
     ) -> Result<Response<pb::ApplyIntentResponse>, Status> {
         let who = who_of(&self.access, &req);
         let targets = match &req.get_ref().intent {
-            Some(i) => intent_targets(&i.id, i.generation, &i.order_id),
+            Some(i) => {
+                let mut t = intent_targets(&i.id, i.generation, &i.order_id);
+                if let Some(r) = &i.rollout {
+                    t.push(Target::new("rollout_step", &r.step.to_string()));
+                }
+                t
+            }
             None => Vec::new(),
         };
         // The order's trace: maestro's delivery span from the metadata, else the intent's own.

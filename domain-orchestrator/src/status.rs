@@ -1,8 +1,13 @@
 //! Intent status from what the sites reported: a pure function, unit-tested without I/O.
 //! See "Status up the tiers" in `docs/contracts.md`.
 
+mod health;
+
+pub use health::HealthVerdict;
+
 use crate::intent::Intent;
 use crate::store::RenderedIntent;
+use health::SiteHealth;
 use maestro_common::ResourceName;
 use maestro_common::status::{StatusReason, reasons_text, reasons_to_proto};
 use maestro_common::text::truncated;
@@ -34,6 +39,14 @@ pub struct ObservedBlueprint {
     /// did (`maestro_common::contract::refusal_at`).
     #[serde(default)]
     pub refused: Option<String>,
+    /// The site's unhealthy verdict on the blueprint, about the generation the site is to run
+    /// when the record arrived (`maestro_common::contract::unhealthy_at`), if any.
+    #[serde(default)]
+    pub unhealthy: Option<HealthVerdict>,
+    /// The site's fall-back from that generation (`maestro_common::contract::fell_back_at`), if
+    /// it fell back.
+    #[serde(default)]
+    pub fell_back: Option<HealthVerdict>,
 }
 
 /// Where a site's Git sync stood at its latest heartbeat.
@@ -47,6 +60,12 @@ pub struct SiteSync {
     pub error: String,
     /// When its attempts started failing in a row (millis).
     pub failing_since_ms: Option<i64>,
+    /// Why the site holds disruptive changes (a local pause); empty when it does not.
+    #[serde(default)]
+    pub paused: String,
+    /// Since when it is paused (millis), when known.
+    #[serde(default)]
+    pub paused_since_ms: Option<i64>,
 }
 
 /// A site's sync as the status of one intent sees it.
@@ -63,7 +82,7 @@ pub struct SiteSyncView {
 pub enum IntentState {
     /// Not (yet) ready everywhere.
     Reserved,
-    /// Ready at every target site at the desired generation.
+    /// Ready at every target site at the generation that site is to run.
     Active,
     /// Reconciling failed.
     Inactive,
@@ -88,7 +107,10 @@ impl IntentState {
 pub struct SiteStatus {
     /// The site.
     pub site: String,
-    /// Blueprints ready at the desired generation.
+    /// The generation the site is to run: the intent's, or during a rollout the previous one
+    /// for a site the rollout does not admit; `None`: nothing of the service.
+    pub desired_generation: Option<u64>,
+    /// Blueprints ready at the site's desired generation.
     pub ready: u32,
     /// Blueprints rendered for the site.
     pub total: u32,
@@ -104,6 +126,13 @@ pub struct SiteStatus {
     pub observed_at: Option<i64>,
     /// The site's Git sync is failing (`StatusReason::SyncFailing`).
     pub sync_failing: Option<StatusReason>,
+    /// The site holds disruptive changes by its own decision (`StatusReason::SitePaused`).
+    pub paused: Option<StatusReason>,
+    /// The first blueprint the site fell back from at its desired generation
+    /// (`StatusReason::FellBack`).
+    pub fell_back: Option<StatusReason>,
+    /// The first blueprint unhealthy at the site's desired generation (`StatusReason::Unhealthy`).
+    pub unhealthy: Option<StatusReason>,
 }
 
 /// Status of an intent in this domain.
@@ -193,16 +222,22 @@ impl Reachability {
     }
 }
 
-/// Computes the status of an intent.
+/// Computes the status of an intent. Each site is judged against the generation it is to run
+/// ([`Intent::desired_generation`]); a site that is to run nothing of the service is ready with
+/// no blueprint.
 pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
     let intent = input.intent;
     let published = input.rendered.filter(|r| {
-        r.generation == intent.generation && r.deleted == intent.deleted && r.commit.is_some()
+        r.generation == intent.generation
+            && r.step == intent.step()
+            && r.deleted == intent.deleted
+            && r.commit.is_some()
     });
     let mut sites = Vec::with_capacity(input.sites.len());
-    // The first blueprint a site refused at the desired generation: the intent cannot converge.
+    // The first blueprint a site refused at its desired generation: the intent cannot converge.
     let mut refusal: Option<String> = None;
     for site in input.sites {
+        let desired = intent.desired_generation(site.as_str());
         let blueprints: Vec<_> = input
             .rendered
             .map(|r| r.blueprints.iter().filter(|b| &b.site == site).collect())
@@ -210,12 +245,14 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         let mut ready = 0u32;
         let mut min_generation = u64::MAX;
         let mut pending: Option<StatusReason> = None;
+        let mut health = SiteHealth::default();
         let mut observed_at: Option<i64> = None;
         let sync = input.syncs.get(site.as_str());
         for b in &blueprints {
             let seen = input.observed.get(&(site.to_string(), b.name.to_string()));
-            if let Some(reason) = seen
-                .filter(|o| o.generation == intent.generation && !intent.deleted)
+            // What the site says about the generation it is to run (a deletion has none).
+            let current = seen.filter(|o| Some(o.generation) == desired && !intent.deleted);
+            if let Some(reason) = current
                 .and_then(|o| o.refused.as_ref())
                 .filter(|_| refusal.is_none())
             {
@@ -224,12 +261,15 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
                     b.name
                 ));
             }
+            if !intent.deleted {
+                health.note(b.name.as_str(), seen, desired);
+            }
             if let Some(t) = seen.map(|o| o.observed_at).filter(|t| *t > 0) {
                 observed_at = Some(observed_at.map_or(t, |o| o.max(t)));
             }
             let is_ready = match seen {
                 Some(o) if intent.deleted => o.removed && o.generation <= intent.generation,
-                Some(o) => o.generation == intent.generation && o.converged && !o.removed,
+                Some(o) => Some(o.generation) == desired && o.converged && !o.removed,
                 // A site that never reported the blueprint and has applied the commit of the
                 // deletion (or a later one) does not hold it: nothing is left to remove there.
                 None => {
@@ -251,13 +291,14 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
         }
         let total = u32::try_from(blueprints.len()).unwrap_or(u32::MAX);
         let observed_generation = if ready == total {
-            intent.generation
+            desired.unwrap_or(0)
         } else {
             min_generation
         };
         let last_heard = input.last_heard.get(site.as_str()).copied();
         sites.push(SiteStatus {
             site: site.to_string(),
+            desired_generation: desired,
             ready,
             total,
             observed_generation,
@@ -273,13 +314,24 @@ pub fn compute(input: &StatusInputs<'_>) -> IntentStatus {
                     commit: s.sync.commit.clone(),
                 }
             }),
+            paused: sync
+                .filter(|s| !s.sync.paused.is_empty())
+                .map(|s| StatusReason::SitePaused {
+                    site: site.to_string(),
+                    reason: truncated(&s.sync.paused, MAX_SITE_MESSAGE_BYTES),
+                    since_ms: s.sync.paused_since_ms,
+                }),
+            fell_back: health.fell_back,
+            unhealthy: health.unhealthy,
         });
     }
     let ready = sites.iter().map(|s| s.ready).sum();
     let total = sites.iter().map(|s| s.total).sum();
     let all_ready = published.is_some() && sites.iter().all(|s| s.ready == s.total);
+    // Sites that are to run nothing of the service have no generation to observe.
     let observed_generation = sites
         .iter()
+        .filter(|s| s.desired_generation.is_some())
         .map(|s| s.observed_generation)
         .min()
         .unwrap_or(intent.generation);
@@ -362,8 +414,9 @@ impl From<IntentState> for pb::ServiceState {
 
 impl SiteStatus {
     /// Why the site is not ready, typed: `Unreachable` (since its last record) first when it is
-    /// cut off, then `SyncFailing` when its Git sync fails, then the first blueprint that is not
-    /// ready.
+    /// cut off, then `SitePaused` when it holds changes, `SyncFailing` when its Git sync fails,
+    /// `FellBack` and `Unhealthy` for the first blueprints the site gave up on or finds unhealthy
+    /// at its desired generation, then the first blueprint that is not ready.
     pub fn reasons(&self, domain: &str) -> Vec<StatusReason> {
         let unreachable = self.unreachable.then(|| StatusReason::Unreachable {
             domain: domain.to_string(),
@@ -372,7 +425,10 @@ impl SiteStatus {
         });
         unreachable
             .into_iter()
+            .chain(self.paused.clone())
             .chain(self.sync_failing.clone())
+            .chain(self.fell_back.clone())
+            .chain(self.unhealthy.clone())
             .chain(self.pending.clone())
             .collect()
     }
@@ -420,7 +476,7 @@ impl IntentStatus {
                         unreachable: s.unreachable,
                         observed_at: s.observed_at.map(maestro_common::time::timestamp),
                         reasons: reasons_to_proto(&reasons),
-                        desired_generation: self.generation,
+                        desired_generation: s.desired_generation.unwrap_or(0),
                     }
                 })
                 .collect(),

@@ -18,9 +18,19 @@ impl reg::domain_registry_server::DomainRegistry for FakeRegistry {
         r: tonic::Request<reg::RegisterDomainRequest>,
     ) -> Result<tonic::Response<reg::Domain>, tonic::Status> {
         let r = r.into_inner();
+        let ring = r
+            .site_labels
+            .get("s1")
+            .and_then(|l| l.labels.get("ring"))
+            .cloned()
+            .unwrap_or_default();
         let _ = self.0.send(format!(
-            "register {} {} {:?} {}",
-            r.id, r.endpoint, r.sites, r.region
+            "register {} {} {:?} {} ring={ring} labelled={}",
+            r.id,
+            r.endpoint,
+            r.sites,
+            r.region,
+            r.site_labels.len()
         ));
         Ok(tonic::Response::new(reg::Domain {
             id: r.id,
@@ -58,6 +68,7 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
         git_remote: remote_path(dir.path()).display().to_string(),
         git_init_remote: true,
         sites: vec!["s1".into()],
+        site_labels: [("s1".into(), [("ring".into(), "canary".into())].into())].into(),
         region: "eu-north".into(),
         maestro: Some(format!("http://{maestro_addr}")),
         heartbeat_interval_ms: 50,
@@ -88,7 +99,7 @@ async fn registers_once_maestro_is_up_then_heartbeats() {
     assert_eq!(
         first,
         format!(
-            "register {DOMAIN} http://{} [\"s1\"] eu-north",
+            "register {DOMAIN} http://{} [\"s1\"] eu-north ring=canary labelled=1",
             running.addr
         )
     );

@@ -20,12 +20,14 @@ fn intent(generation: u64, deleted: bool) -> Intent {
         deleted,
         traceparent: String::new(),
         organisation: String::new(),
+        rollout: None,
     }
 }
 
 fn rendered(generation: u64, deleted: bool, sites: &[&str]) -> RenderedIntent {
     RenderedIntent {
         generation,
+        step: 0,
         deleted,
         blueprints: sites
             .iter()
@@ -49,6 +51,8 @@ fn seen(generation: u64, converged: bool, removed: bool) -> ObservedBlueprint {
         sequence: 1,
         observed_at: 1000 + i64::try_from(generation).unwrap(),
         refused: None,
+        unhealthy: None,
+        fell_back: None,
     }
 }
 
@@ -198,6 +202,7 @@ fn synced(commit: &str, has_published: bool, error: &str) -> SiteSyncView {
             synced_at_ms: Some(1000),
             error: error.into(),
             failing_since_ms: (!error.is_empty()).then_some(900),
+            ..SiteSync::default()
         },
         has_published,
     }
@@ -571,3 +576,5 @@ fn an_intent_held_for_the_maintenance_window_says_when_it_opens() {
         "waiting for the domain's maintenance window (opens 2026-12-01T22:00:00+00:00)"
     );
 }
+
+mod rollout;

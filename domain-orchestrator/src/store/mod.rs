@@ -40,7 +40,9 @@ impl From<sled::Error> for StoreError {
 pub struct ApplyOutcome {
     /// The generation stored after the call.
     pub stored_generation: u64,
-    /// False when the call was a no-op (same or lower generation).
+    /// The rollout step stored after the call (0 without a rollout).
+    pub stored_step: u64,
+    /// False when the call was a no-op (same or lower (generation, rollout step)).
     pub changed: bool,
 }
 
@@ -49,6 +51,9 @@ pub struct ApplyOutcome {
 pub struct RenderedIntent {
     /// Intent generation they were rendered at.
     pub generation: u64,
+    /// Rollout step they were rendered at (0 without a rollout).
+    #[serde(default)]
+    pub step: u64,
     /// The intent is deleted: the blueprints are kept only to know what must be removed.
     pub deleted: bool,
     /// The blueprints, for every target site.
@@ -61,6 +66,7 @@ impl RenderedIntent {
     /// Whether `other` describes the same desired state (ignoring the commit).
     pub fn same_state(&self, other: &RenderedIntent) -> bool {
         self.generation == other.generation
+            && self.step == other.step
             && self.deleted == other.deleted
             && self.blueprints == other.blueprints
     }
@@ -68,9 +74,10 @@ impl RenderedIntent {
 
 /// Intents and their rendered blueprints.
 pub trait IntentStore: Send + Sync {
-    /// Stores `intent` when its generation is higher than the stored one.
+    /// Stores `intent` when its (generation, rollout step) is higher than the stored one.
     fn apply(&self, intent: &Intent) -> Result<ApplyOutcome, StoreError>;
-    /// Marks the intent deleted at a higher generation; `None` when the intent is unknown.
+    /// Marks the intent deleted at a higher generation (its rollout ends); `None` when the
+    /// intent is unknown.
     fn delete(&self, deletion: &IntentDeletion) -> Result<Option<ApplyOutcome>, StoreError>;
     /// The stored intent.
     fn get(&self, id: &str) -> Result<Option<Intent>, StoreError>;

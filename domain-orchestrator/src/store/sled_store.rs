@@ -80,19 +80,21 @@ impl SledStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.get(id)?;
-        let current_generation = current.as_ref().map(|c| c.generation);
+        let current_order = current.as_ref().map(Intent::order);
         let Some(candidate) = next(current) else {
             return Ok(None);
         };
-        if let Some(g) = current_generation.filter(|g| *g >= candidate.generation) {
+        if let Some((generation, step)) = current_order.filter(|o| *o >= candidate.order()) {
             return Ok(Some(ApplyOutcome {
-                stored_generation: g,
+                stored_generation: generation,
+                stored_step: step,
                 changed: false,
             }));
         }
         self.intents.insert(id.as_bytes(), encode(&candidate))?;
         Ok(Some(ApplyOutcome {
             stored_generation: candidate.generation,
+            stored_step: candidate.step(),
             changed: true,
         }))
     }
@@ -103,6 +105,7 @@ impl IntentStore for SledStore {
         let out = self.store_if_newer(&intent.id, |_| Some(intent.clone()))?;
         Ok(out.unwrap_or(ApplyOutcome {
             stored_generation: intent.generation,
+            stored_step: intent.step(),
             changed: false,
         }))
     }
@@ -112,6 +115,7 @@ impl IntentStore for SledStore {
             current.map(|mut i| {
                 i.generation = d.generation;
                 i.deleted = true;
+                i.rollout = None;
                 i.order_id.clone_from(&d.order_id);
                 i.order_item_id.clone_from(&d.order_item_id);
                 i

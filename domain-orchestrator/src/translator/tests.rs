@@ -21,6 +21,7 @@ fn intent(templates: Vec<Value>) -> Intent {
         deleted: false,
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
         organisation: String::new(),
+        rollout: None,
     }
 }
 
@@ -116,4 +117,125 @@ fn definition_has_the_contract_shape() {
     );
     assert_eq!(d["spec"]["names"]["kind"], json!("ProcessDeployment"));
     assert_eq!(definitions()[0].0, "definitions/ProcessDeployment.json");
+}
+
+fn previous_spec() -> crate::intent::PreviousSpec {
+    crate::intent::PreviousSpec {
+        generation: 2,
+        order_id: "o-0".into(),
+        spec_id: "demo".into(),
+        spec_version: "0.9".into(),
+        characteristics: json!({"replicas": 1, "message": "old"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        blueprint_templates: vec![demo()],
+    }
+}
+
+/// Generation 3 rolling out to `admitted`, the others keeping generation 2.
+fn rolling(admitted: &[&str], previous: Option<crate::intent::PreviousSpec>) -> Intent {
+    let mut i = intent(vec![demo()]);
+    i.rollout = Some(crate::intent::IntentRollout {
+        step: 1,
+        sites: sites(admitted),
+        previous,
+        fall_back_after: 4,
+    });
+    i
+}
+
+fn by_site(out: &[RenderedBlueprint], site: &str) -> Vec<Value> {
+    out.iter()
+        .filter(|b| b.site.as_str() == site)
+        .map(|b| serde_json::from_str(&b.content).unwrap())
+        .collect()
+}
+
+#[test]
+fn an_admitted_site_runs_the_generation_with_its_fall_back_threshold() {
+    let out = render_intent(
+        &rolling(&["s1"], Some(previous_spec())),
+        "north",
+        &sites(&["s1", "s2"]),
+    )
+    .unwrap();
+    let s1 = by_site(&out, "s1");
+    assert_eq!(s1.len(), 1);
+    let ann = &s1[0]["metadata"]["annotations"];
+    assert_eq!(ann[ANN_INTENT_GENERATION], json!("3"));
+    assert_eq!(ann[ANN_FALL_BACK_AFTER], json!("4"));
+    assert_eq!(s1[0]["spec"]["replicas"], json!(2));
+    let mut no_threshold = rolling(&["s1"], None);
+    no_threshold.rollout.as_mut().unwrap().fall_back_after = 0;
+    let out = render_intent(&no_threshold, "north", &sites(&["s1"])).unwrap();
+    assert!(
+        by_site(&out, "s1")[0]["metadata"]["annotations"]
+            .get(ANN_FALL_BACK_AFTER)
+            .is_none(),
+        "0 leaves the site's default"
+    );
+    let plain = render_intent(&intent(vec![demo()]), "north", &sites(&["s1"])).unwrap();
+    assert!(!plain[0].content.contains(ANN_FALL_BACK_AFTER));
+}
+
+#[test]
+fn a_site_not_admitted_runs_the_previous_spec_exactly_as_it_was_rendered() {
+    let i = rolling(&["s1"], Some(previous_spec()));
+    let out = render_intent(&i, "north", &sites(&["s1", "s2"])).unwrap();
+    // What generation 2 itself rendered for s2.
+    let mut gen2 = intent(vec![demo()]);
+    gen2.generation = 2;
+    gen2.order_id = "o-0".into();
+    gen2.spec_version = "0.9".into();
+    gen2.characteristics = previous_spec().characteristics;
+    let before = render_intent(&gen2, "north", &sites(&["s2"])).unwrap();
+    let s2: Vec<_> = out.iter().filter(|b| b.site.as_str() == "s2").collect();
+    assert_eq!(s2, before.iter().collect::<Vec<_>>(), "byte-identical");
+    let doc = &by_site(&out, "s2")[0];
+    assert_eq!(doc["spec"]["args"][1], json!("echo 'old' g'2'"));
+    assert_eq!(
+        doc["metadata"]["annotations"][ANN_INTENT_GENERATION],
+        json!("2")
+    );
+    assert_eq!(doc["metadata"]["annotations"][ANN_ORDER_ID], json!("o-0"));
+    assert!(
+        doc["metadata"]["annotations"]
+            .get(ANN_FALL_BACK_AFTER)
+            .is_none()
+    );
+}
+
+#[test]
+fn a_site_not_admitted_without_a_previous_spec_runs_nothing() {
+    let i = rolling(&["s1"], None);
+    let out = render_intent(&i, "north", &sites(&["s1", "s2"])).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].site.as_str(), "s1");
+    let none = rolling(&[], None);
+    assert!(
+        render_intent(&none, "north", &sites(&["s1", "s2"]))
+            .unwrap()
+            .is_empty()
+    );
+    // A deleted intent is never held back by a rollout.
+    let mut deleted = rolling(&[], None);
+    deleted.deleted = true;
+    assert_eq!(
+        render_intent(&deleted, "north", &sites(&["s1"]))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_previous_template_that_does_not_render_names_its_field() {
+    let mut p = previous_spec();
+    p.blueprint_templates = vec![json!({"kind": "K", "metadata": {"name": "${nope}"}})];
+    let e = render_intent(&rolling(&["s1"], Some(p)), "north", &sites(&["s1", "s2"])).unwrap_err();
+    assert_eq!(
+        e.field,
+        "rollout.previous.blueprint_templates_json[0].metadata.name"
+    );
 }
