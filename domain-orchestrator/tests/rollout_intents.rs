@@ -33,6 +33,7 @@ fn wave(step: u64, sites: &[&str]) -> pb::Intent {
                 spec_version: gen1.spec_version,
                 characteristics_json: gen1.characteristics_json,
                 blueprint_templates_json: gen1.blueprint_templates_json,
+                traceparent: String::new(),
             }),
             fall_back_after: 3,
         }),

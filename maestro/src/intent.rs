@@ -71,6 +71,9 @@ pub struct PreviousSpec {
     pub characteristics_json: String,
     /// Blueprint templates, each a JSON document.
     pub blueprint_templates_json: Vec<String>,
+    /// W3C traceparent of the order that produced it.
+    #[serde(default)]
+    pub traceparent: String,
 }
 
 impl From<&PreviousSpec> for pb::PreviousSpec {
@@ -82,6 +85,7 @@ impl From<&PreviousSpec> for pb::PreviousSpec {
             spec_version: p.spec_version.clone(),
             characteristics_json: p.characteristics_json.clone(),
             blueprint_templates_json: p.blueprint_templates_json.clone(),
+            traceparent: p.traceparent.clone(),
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct InventoryEntry {
     /// stored before they were kept).
     #[serde(default)]
     pub templates: Vec<String>,
+    /// W3C traceparent of the order that produced the current generation.
+    #[serde(default)]
+    pub traceparent: String,
 }
 
 /// The generation `action` gives service `name` whose inventory entry is `current`, or why the
@@ -90,6 +93,7 @@ mod tests {
             targets: vec![],
             order_id: "o".into(),
             templates: vec![],
+            traceparent: String::new(),
         }
     }
 

@@ -141,7 +141,9 @@ pub fn plan(
             name.to_string(),
             state.inventory.get(name).map(|e| e.generation),
         );
-        plan.inventory.push(inventory_entry(item, &fresh.order_id));
+        let mut entry = inventory_entry(item, &fresh.order_id);
+        entry.traceparent.clone_from(&fresh.traceparent);
+        plan.inventory.push(entry);
         let outbox = outbox_entries(item, &plan.order);
         let mut order_item = order_item(item, &outbox);
         order_item.before = match state.inventory.get(name) {
@@ -221,6 +223,7 @@ fn inventory_entry(item: &ResolvedItem, order_id: &str) -> InventoryEntry {
         targets: item.targets.clone(),
         order_id: order_id.to_string(),
         templates: item.templates.clone(),
+        traceparent: String::new(),
     }
 }
 

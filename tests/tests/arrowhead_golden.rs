@@ -94,6 +94,7 @@ fn render_example() -> anyhow::Result<Vec<RenderedBlueprint>> {
         deleted: false,
         traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
         organisation: String::new(),
+        rollout: None,
     };
     Ok(render_intent(&intent, DOMAIN, &[site])?)
 }

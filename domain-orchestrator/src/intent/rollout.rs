@@ -39,6 +39,9 @@ pub struct PreviousSpec {
     pub characteristics: Map<String, Value>,
     /// Blueprint templates.
     pub blueprint_templates: Vec<Value>,
+    /// W3C traceparent of the order that produced it (empty: the intent's own).
+    #[serde(default)]
+    pub traceparent: String,
 }
 
 /// What the rollout of an intent means for ordering, rendering and status.
@@ -89,7 +92,11 @@ impl Intent {
             characteristics: p.characteristics.clone(),
             blueprint_templates: p.blueprint_templates.clone(),
             deleted: false,
-            traceparent: self.traceparent.clone(),
+            traceparent: if p.traceparent.is_empty() {
+                self.traceparent.clone()
+            } else {
+                p.traceparent.clone()
+            },
             organisation: self.organisation.clone(),
             rollout: None,
         })
@@ -171,6 +178,7 @@ impl PreviousSpec {
             spec_version,
             characteristics_json,
             blueprint_templates_json,
+            traceparent,
         } = p;
         if g == 0 || g >= generation {
             let reason = match generation {
@@ -189,6 +197,7 @@ impl PreviousSpec {
             spec_version: text("spec_version", spec_version)?,
             characteristics: characteristics("characteristics_json", &characteristics_json)?,
             blueprint_templates: templates("blueprint_templates_json", &blueprint_templates_json)?,
+            traceparent: text("traceparent", traceparent)?,
         })
     }
 }
@@ -217,6 +226,7 @@ impl From<&PreviousSpec> for pb::PreviousSpec {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            traceparent: p.traceparent.clone(),
         }
     }
 }

@@ -33,6 +33,7 @@ fn previous(generation: u64) -> pb::PreviousSpec {
         blueprint_templates_json: vec![
             json!({"kind": "ProcessDeployment", "metadata": {"name": "${service}"}}).to_string(),
         ],
+        traceparent: String::new(),
     }
 }
 

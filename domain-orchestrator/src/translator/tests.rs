@@ -130,6 +130,7 @@ fn previous_spec() -> crate::intent::PreviousSpec {
             .unwrap()
             .clone(),
         blueprint_templates: vec![demo()],
+        traceparent: String::new(),
     }
 }
 

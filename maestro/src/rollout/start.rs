@@ -47,6 +47,7 @@ pub fn previous_spec(entry: Option<&InventoryEntry>) -> Result<Option<PreviousSp
         spec_version: e.spec_version.clone(),
         characteristics_json: serde_json::Value::Object(characteristics).to_string(),
         blueprint_templates_json: e.templates.clone(),
+        traceparent: e.traceparent.clone(),
     }))
 }
 

@@ -18,6 +18,7 @@ fn rolling(admitted: &[&str], previous: bool) -> Intent {
                 spec_version: String::new(),
                 characteristics: serde_json::Map::new(),
                 blueprint_templates: vec![],
+                traceparent: String::new(),
             }),
             fall_back_after: 0,
         }),
