@@ -145,6 +145,14 @@ struct PlacementDoc {
     domain_selector: BTreeMap<String, String>,
     #[serde(default)]
     sites: Vec<String>,
+    #[serde(default)]
+    count: u32,
+    #[serde(default)]
+    spread_by: String,
+    #[serde(default)]
+    prefer: BTreeMap<String, String>,
+    #[serde(default)]
+    avoid: Vec<String>,
 }
 
 /// Reads and parses an order file (`-` = stdin), refusing files over [`MAX_ORDER_FILE_BYTES`].
@@ -374,6 +382,10 @@ fn convert_item(item: ItemDoc) -> Result<pb::OrderItemSpec, FieldError> {
             domains: placement.domains,
             domain_selector: placement.domain_selector.into_iter().collect(),
             sites: placement.sites,
+            count: placement.count,
+            spread_by: placement.spread_by,
+            prefer: placement.prefer.into_iter().collect(),
+            avoid: placement.avoid,
         }),
     })
 }

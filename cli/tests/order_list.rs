@@ -85,6 +85,7 @@ async fn order_list_follows_pages_past_the_message_limit() {
         health_listen: None,
         catalog_dir: catalog.path().to_path_buf(),
         domain_unreachable_after_ms: 60_000,
+        failover_after_ms: 300_000,
         fanout_backoff_min_ms: 20,
         fanout_backoff_max_ms: 200,
         tls: maestro_common::tls::TlsSettings::insecure(),

@@ -28,6 +28,9 @@ pub struct Config {
     pub catalog_dir: PathBuf,
     /// A domain is unreachable when its last heartbeat is older than this.
     pub domain_unreachable_after_ms: u64,
+    /// A service placed with a count of domains moves off a domain unreachable for this long
+    /// (the domain removes it when it is back).
+    pub failover_after_ms: u64,
     /// First delay between intent delivery (and status watch) retries.
     pub fanout_backoff_min_ms: u64,
     /// Largest delay between intent delivery (and status watch) retries.
@@ -49,6 +52,7 @@ impl Default for Config {
             health_listen: None,
             catalog_dir: PathBuf::from("./catalog"),
             domain_unreachable_after_ms: 30_000,
+            failover_after_ms: 300_000,
             fanout_backoff_min_ms: 200,
             fanout_backoff_max_ms: 10_000,
             tls: TlsSettings::default(),
@@ -83,6 +87,12 @@ impl Validate for Config {
             return Err(FieldError::new(
                 "domain_unreachable_after_ms",
                 "must be greater than 0",
+            ));
+        }
+        if self.failover_after_ms < self.domain_unreachable_after_ms {
+            return Err(FieldError::new(
+                "failover_after_ms",
+                "must be at least domain_unreachable_after_ms",
             ));
         }
         if self.fanout_backoff_min_ms == 0 {

@@ -355,6 +355,7 @@ mod tests {
             last_heard_ms: 0,
             unreachable: true,
             withheld: Vec::new(),
+            leaving: false,
         };
         let out = opb::DomainProgress::from(&dp);
         assert_eq!(out.message, "1 of 1 sites unreachable");

@@ -32,6 +32,7 @@ pub mod model;
 pub mod offers;
 pub mod order_logs;
 pub mod order_watch;
+pub mod placement;
 pub mod plan;
 pub mod registry;
 pub mod request;

@@ -227,6 +227,18 @@ pub struct Placement {
     pub domain_selector: BTreeMap<String, String>,
     /// Sites inside the chosen domains; empty = every site.
     pub sites: Vec<String>,
+    /// Run in this many of the named or selected domains (0: all of them).
+    #[serde(default)]
+    pub count: u32,
+    /// Label key the chosen domains should differ in.
+    #[serde(default)]
+    pub spread_by: String,
+    /// Labels a domain is preferred for, one point each.
+    #[serde(default)]
+    pub prefer: BTreeMap<String, String>,
+    /// Domains never to choose.
+    #[serde(default)]
+    pub avoid: Vec<String>,
 }
 
 /// Progress at one site, as the domain reported it.
@@ -295,6 +307,9 @@ pub struct DomainProgress {
     /// What the domain withheld from maestro (`site_detail`, `logs`).
     #[serde(default)]
     pub withheld: Vec<String>,
+    /// The service leaves this domain: it is told to remove it; the item does not wait.
+    #[serde(default)]
+    pub leaving: bool,
 }
 
 /// One item of an order.
@@ -484,6 +499,10 @@ impl From<&OrderItem> for pb::OrderItem {
                 domains: i.placement.domains.clone(),
                 domain_selector: i.placement.domain_selector.clone().into_iter().collect(),
                 sites: i.placement.sites.clone(),
+                count: i.placement.count,
+                spread_by: i.placement.spread_by.clone(),
+                prefer: i.placement.prefer.clone().into_iter().collect(),
+                avoid: i.placement.avoid.clone(),
             }),
             domains: i.domains.iter().map(pb::DomainProgress::from).collect(),
             reason: i
@@ -553,6 +572,7 @@ impl From<&DomainProgress> for pb::DomainProgress {
             unreachable: d.unreachable,
             reasons: reasons_to_proto(&reasons),
             withheld: d.withheld.clone(),
+            leaving: d.leaving,
         }
     }
 }

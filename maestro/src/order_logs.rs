@@ -279,6 +279,7 @@ mod tests {
             domains: &registered,
             catalog: &catalog,
             rollouts: &Default::default(),
+            fit: &Default::default(),
         };
         match plan(&add("k", "web", domains), state, &Fresh::new(1)).unwrap() {
             Decision::Create(p) => p.order,

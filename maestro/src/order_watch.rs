@@ -103,6 +103,7 @@ mod tests {
             domains: &domains,
             catalog: &catalog,
             rollouts: &Default::default(),
+            fit: &Default::default(),
         };
         let Decision::Create(p) =
             plan(&add("k", "web", &["north"]), state, &Fresh::new(1)).unwrap()

@@ -27,6 +27,8 @@ pub struct CurrentState<'a> {
     pub domains: &'a [DomainRecord],
     /// The service catalog and who offers what.
     pub catalog: &'a crate::offers::Offers,
+    /// Which domains are down and how loaded each is (placements with a count use it).
+    pub fit: &'a crate::placement::Fit,
     /// The rollouts that produced the current generation of the services the request names,
     /// by service name (absent: that generation was not rolled out).
     pub rollouts: &'a BTreeMap<String, LastRollout>,
@@ -104,6 +106,7 @@ pub fn plan(
         catalog: state.catalog,
         domains: state.domains,
         inventory: state.inventory,
+        fit: state.fit,
     };
     let items = new
         .items
@@ -145,12 +148,19 @@ pub fn plan(
         entry.traceparent.clone_from(&fresh.traceparent);
         plan.inventory.push(entry);
         let outbox = outbox_entries(item, &plan.order);
+        let leaving = leaving_entries(item, state.inventory.get(name), &plan.order);
         let mut order_item = order_item(item, &outbox);
+        for e in &leaving {
+            order_item.domains.push(DomainProgress {
+                leaving: true,
+                ..progress(e)
+            });
+        }
         order_item.before = match state.inventory.get(name) {
             Some(e) if !e.deleted => crate::model::Before::Was(Box::new(e.clone())),
             _ => crate::model::Before::Nothing,
         };
-        let outbox = match &asked.rollout {
+        let outbox_now = match &asked.rollout {
             None => outbox,
             Some(strategy) => {
                 let previous =
@@ -169,7 +179,8 @@ pub fn plan(
             }
         };
         plan.order.items.push(order_item);
-        plan.outbox.extend(outbox);
+        plan.outbox.extend(outbox_now);
+        plan.outbox.extend(leaving);
     }
     Ok(Decision::Create(plan))
 }
@@ -258,28 +269,74 @@ fn outbox_entries(item: &ResolvedItem, order: &Order) -> Vec<OutboxEntry> {
         .collect()
 }
 
-fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
-    let domains = outbox
+/// Deletions of the service, at the item's generation, for the domains it ran in and leaves
+/// (its placement moved, or it fails over): queued like any intent, so a domain that is down
+/// removes it when it is back and nothing runs twice.
+fn leaving_entries(
+    item: &ResolvedItem,
+    current: Option<&InventoryEntry>,
+    order: &Order,
+) -> Vec<OutboxEntry> {
+    let Some(current) = current.filter(|c| !c.deleted) else {
+        return Vec::new();
+    };
+    if item.action == Action::Delete {
+        return Vec::new();
+    }
+    let name = item.service.name.as_str();
+    current
+        .targets
         .iter()
-        .map(|e| DomainProgress {
-            domain: e.domain.clone(),
-            intent_id: e.intent.id.clone(),
-            generation: e.intent.generation,
-            sites: e.intent.sites.clone(),
-            delivery: Delivery::Pending,
-            delivery_attempts: 0,
-            service_state: ServiceState::Unspecified,
-            observed_generation: 0,
-            ready: 0,
-            total: 0,
-            site_progress: Vec::new(),
-            message: String::new(),
-            reasons: Vec::new(),
-            last_heard_ms: 0,
-            unreachable: false,
-            withheld: Vec::new(),
+        .filter(|t| !item.targets.iter().any(|n| n.domain == t.domain))
+        .map(|t| OutboxEntry {
+            order_id: order.id.clone(),
+            item_id: item.id.clone(),
+            domain: t.domain.clone(),
+            intent: IntentPayload {
+                id: ids::intent_id(name, &t.domain),
+                generation: item.generation,
+                service_name: name.to_string(),
+                order_id: order.id.clone(),
+                order_item_id: item.id.clone(),
+                spec_id: current.spec_id.clone(),
+                spec_version: current.spec_version.clone(),
+                sites: t.sites.clone(),
+                characteristics_json: "{}".into(),
+                blueprint_templates_json: Vec::new(),
+                deleted: true,
+                traceparent: order.traceparent.clone(),
+                organisation: order.ordered_by.organisation.clone(),
+                rollout: None,
+            },
         })
-        .collect();
+        .collect()
+}
+
+/// The progress of a new delivery.
+fn progress(e: &OutboxEntry) -> DomainProgress {
+    DomainProgress {
+        domain: e.domain.clone(),
+        intent_id: e.intent.id.clone(),
+        generation: e.intent.generation,
+        sites: e.intent.sites.clone(),
+        delivery: Delivery::Pending,
+        delivery_attempts: 0,
+        service_state: ServiceState::Unspecified,
+        observed_generation: 0,
+        ready: 0,
+        total: 0,
+        site_progress: Vec::new(),
+        message: String::new(),
+        reasons: Vec::new(),
+        last_heard_ms: 0,
+        unreachable: false,
+        withheld: Vec::new(),
+        leaving: false,
+    }
+}
+
+fn order_item(item: &ResolvedItem, outbox: &[OutboxEntry]) -> OrderItem {
+    let domains = outbox.iter().map(progress).collect();
     OrderItem {
         id: item.id.clone(),
         action: item.action,

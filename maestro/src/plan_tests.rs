@@ -23,6 +23,7 @@ fn decide(
         domains: &domains,
         catalog: &catalog,
         rollouts: &Default::default(),
+        fit: &Default::default(),
     };
     plan(new, state, &fresh())
 }
@@ -81,6 +82,7 @@ fn the_idempotency_key_returns_the_existing_order_and_plans_nothing() {
         domains: &domains,
         catalog: &catalog,
         rollouts: &Default::default(),
+        fit: &Default::default(),
     };
     assert_eq!(
         plan(&add("k", "web", &["north"]), state, &fresh()).unwrap(),

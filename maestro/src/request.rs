@@ -282,6 +282,10 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         domains,
         domain_selector,
         sites,
+        count,
+        spread_by,
+        prefer,
+        avoid,
     } = p;
     let names = |field: &str, list: &[String]| -> Result<(), FieldError> {
         if list.len() > MAX_PLACEMENT_NAMES {
@@ -301,6 +305,39 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
     };
     names("domains", &domains)?;
     names("sites", &sites)?;
+    names("avoid", &avoid)?;
+    if count > 0 && domains.is_empty() && domain_selector.is_empty() {
+        return Err(FieldError::new(
+            "placement.count",
+            "choose among domains or a domain_selector",
+        ));
+    }
+    if count as usize > MAX_PLACEMENT_NAMES {
+        return Err(FieldError::new(
+            "placement.count",
+            format!("at most {MAX_PLACEMENT_NAMES}"),
+        ));
+    }
+    check_text(
+        "placement.spread_by",
+        &spread_by,
+        MAX_LINE_BYTES,
+        Lines::One,
+    )?;
+    if prefer.len() > MAX_SELECTOR_LABELS {
+        return Err(FieldError::new(
+            "placement.prefer",
+            format!("more than {MAX_SELECTOR_LABELS} labels"),
+        ));
+    }
+    for (key, value) in &prefer {
+        let field = format!("placement.prefer[{key:?}]");
+        if key.is_empty() {
+            return Err(FieldError::new(field, "label keys must not be empty"));
+        }
+        check_text(&field, key, MAX_LINE_BYTES, Lines::One)?;
+        check_text(&field, value, MAX_LINE_BYTES, Lines::One)?;
+    }
     if !domains.is_empty() && !domain_selector.is_empty() {
         return Err(FieldError::new(
             "placement",
@@ -328,6 +365,10 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         domains,
         domain_selector: domain_selector.into_iter().collect(),
         sites,
+        count,
+        spread_by,
+        prefer: prefer.into_iter().collect(),
+        avoid,
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub domains: &'a [DomainRecord],
     /// Inventory entries of the services the order names.
     pub inventory: &'a BTreeMap<String, InventoryEntry>,
+    /// Which domains are down and how loaded each is, for placements that ask for a count.
+    pub fit: &'a crate::placement::Fit,
 }
 
 /// An item ready to be stored and fanned out.
@@ -101,7 +103,7 @@ pub fn resolve_item(
         });
     }
     if let Some(was) = &item.pinned {
-        return Ok(pinned(item, was, generation));
+        return pinned(&at, item, was, generation, ctx);
     }
     let spec = ctx.catalog.get(&item.spec_id).ok_or_else(|| {
         FieldError::new(
@@ -120,9 +122,13 @@ pub fn resolve_item(
         Some(cur) if inherit => (cur.placement.clone(), cur.targets.clone()),
         _ => (
             item.placement.clone(),
-            resolve_targets(&at, &item.placement, ctx.domains, |d| {
-                offered(ctx.catalog, d, spec.id.as_str())
-            })?,
+            resolve_targets_fit(
+                &at,
+                &item.placement,
+                ctx.domains,
+                |d| offered(ctx.catalog, d, spec.id.as_str()),
+                ctx.fit,
+            )?,
         ),
     };
     let service = ServiceRef {
@@ -145,9 +151,28 @@ pub fn resolve_item(
 }
 
 /// An item that restores `was`, an earlier state of the service, as it was: its spec,
-/// characteristics, blueprints and placement (they were checked when they were ordered).
-fn pinned(item: &NewItem, was: &InventoryEntry, generation: u64) -> ResolvedItem {
-    ResolvedItem {
+/// characteristics, blueprints and placement (they were checked when they were ordered). With
+/// a placement that asks for a count (a fail-over), its domains are chosen again.
+fn pinned(
+    at: &str,
+    item: &NewItem,
+    was: &InventoryEntry,
+    generation: u64,
+    ctx: Context<'_>,
+) -> Result<ResolvedItem, OrderError> {
+    let (placement, targets) = if item.placement.count > 0 {
+        let targets = resolve_targets_fit(
+            at,
+            &item.placement,
+            ctx.domains,
+            |d| offered(ctx.catalog, d, &was.spec_id),
+            ctx.fit,
+        )?;
+        (item.placement.clone(), targets)
+    } else {
+        (was.placement.clone(), was.targets.clone())
+    };
+    Ok(ResolvedItem {
         id: item.id.to_string(),
         action: item.action,
         service: ServiceRef {
@@ -157,11 +182,11 @@ fn pinned(item: &NewItem, was: &InventoryEntry, generation: u64) -> ResolvedItem
             spec_version: was.spec_version.clone(),
             characteristics: was.characteristics.clone(),
         },
-        placement: was.placement.clone(),
-        targets: was.targets.clone(),
+        placement,
+        targets,
         templates: was.templates.clone(),
         generation,
-    }
+    })
 }
 
 /// Validates submitted characteristics against `spec`, over `base` (the current values of a
@@ -280,6 +305,23 @@ pub fn resolve_targets(
     domains: &[DomainRecord],
     offered: impl Fn(&DomainRecord) -> Result<(), String>,
 ) -> Result<Vec<Target>, FieldError> {
+    resolve_targets_fit(
+        at,
+        placement,
+        domains,
+        offered,
+        &crate::placement::Fit::default(),
+    )
+}
+
+/// [`resolve_targets`], choosing `placement.count` of the candidates with what `fit` knows.
+pub fn resolve_targets_fit(
+    at: &str,
+    placement: &Placement,
+    domains: &[DomainRecord],
+    offered: impl Fn(&DomainRecord) -> Result<(), String>,
+    fit: &crate::placement::Fit,
+) -> Result<Vec<Target>, FieldError> {
     let explicit = !placement.domains.is_empty();
     let chosen: Vec<&DomainRecord> = if explicit {
         let mut v = Vec::new();
@@ -325,6 +367,23 @@ pub fn resolve_targets(
             "give domains or a domain_selector",
         ));
     };
+    let candidates = chosen.len();
+    let Some(chosen) = crate::placement::choose(placement, chosen, fit) else {
+        return Err(FieldError::new(
+            format!("{at}.placement.count"),
+            format!(
+                "asks for {} domains; {candidates} are candidates, {} of them avoided",
+                placement.count,
+                placement.avoid.len()
+            ),
+        ));
+    };
+    if chosen.is_empty() {
+        return Err(FieldError::new(
+            format!("{at}.placement.avoid"),
+            "avoids every candidate domain",
+        ));
+    }
     for (k, s) in placement.sites.iter().enumerate() {
         if !chosen.iter().any(|d| d.sites.contains(s)) {
             let names: Vec<&str> = chosen.iter().map(|d| d.id.as_str()).collect();

@@ -229,9 +229,11 @@ fn item_state(
     domains: &BTreeMap<String, DomainHealth>,
     now_ms: i64,
 ) -> (OrderState, Option<StatusReason>) {
+    // A domain the service leaves is told to remove it; the item does not wait for that.
     let views: Vec<DomainView> = item
         .domains
         .iter()
+        .filter(|dp| !dp.leaving)
         .map(|dp| {
             domain_view(
                 item.action,

@@ -21,6 +21,7 @@ fn dp(domain: &str, generation: u64, delivery: Delivery) -> DomainProgress {
         last_heard_ms: 0,
         unreachable: false,
         withheld: Vec::new(),
+        leaving: false,
     }
 }
 

@@ -109,6 +109,7 @@ fn placement() -> impl Strategy<Value = Option<pb::Placement>> {
                 domains,
                 domain_selector,
                 sites,
+                ..Default::default()
             }),
     )
 }

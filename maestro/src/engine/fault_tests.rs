@@ -61,6 +61,9 @@ impl OrderStore for Interfering {
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
         self.inner.inventory(names)
     }
+    fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        self.inner.inventory_all()
+    }
     fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
         Box::pin(async move {
             if let Interference::RaceFirstCreate(other) = &self.interference
@@ -126,6 +129,7 @@ fn competitor(key: &str, order_id: &str) -> Box<OrderPlan> {
         domains: &domains,
         catalog: &catalog,
         rollouts: &Default::default(),
+        fit: &Default::default(),
     };
     let fresh = Fresh {
         order_id: order_id.into(),

@@ -5,6 +5,7 @@
 //! re-runs the pure roll-up of the orders it touches. Nothing calls back into the engine.
 
 mod deliveries;
+mod failover;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -72,6 +73,8 @@ struct Inner {
     deliveries: DeliveryQueue,
     /// Serialises roll-ups, so one computed from older statuses never lands after a newer one.
     rolling: tokio::sync::Mutex<()>,
+    /// When each fail-over (service, generation it leaves) was last tried.
+    failovers: std::sync::Mutex<std::collections::BTreeMap<(String, u64), i64>>,
 }
 
 impl Engine {
@@ -95,6 +98,7 @@ impl Engine {
             tasks,
             deliveries,
             rolling: tokio::sync::Mutex::new(()),
+            failovers: std::sync::Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -153,12 +157,14 @@ impl Engine {
         let domains = self.registry().list()?;
         let offers = self.offers()?;
         let rollouts = self.last_rollouts(&inventory)?;
+        let fit = self.fit(new)?;
         let state = CurrentState {
             existing: None,
             inventory: &inventory,
             domains: &domains,
             catalog: &offers,
             rollouts: &rollouts,
+            fit: &fit,
         };
         match plan(new, state, &Fresh::new(now_millis()))? {
             Decision::Create(p) => Ok(p),
@@ -167,6 +173,34 @@ impl Engine {
                 "the order already exists".into(),
             )),
         }
+    }
+
+    /// What placing `new` needs to know of the domains: only read when one of its items asks
+    /// for a count of domains (it scans the whole inventory).
+    fn fit(&self, new: &NewOrder) -> Result<crate::placement::Fit, OrderError> {
+        if new.items.iter().all(|i| i.placement.count == 0) {
+            return Ok(crate::placement::Fit::default());
+        }
+        let now = now_millis();
+        let down = self
+            .registry()
+            .health_map()?
+            .into_iter()
+            .filter(|(_, h)| h.unreachable(now))
+            .map(|(id, _)| id)
+            .collect();
+        let mut load = std::collections::BTreeMap::new();
+        for e in self
+            .store()
+            .inventory_all()?
+            .values()
+            .filter(|e| !e.deleted)
+        {
+            for t in &e.targets {
+                *load.entry(t.domain.clone()).or_insert(0) += 1;
+            }
+        }
+        Ok(crate::placement::Fit { down, load })
     }
 
     /// The rollouts that produced the current generation of each service of `inventory`.
@@ -219,12 +253,14 @@ impl Engine {
             let domains = self.registry().list()?;
             let offers = self.offers()?;
             let rollouts = self.last_rollouts(&inventory)?;
+            let fit = self.fit(&new)?;
             let state = CurrentState {
                 existing: existing.as_ref(),
                 inventory: &inventory,
                 domains: &domains,
                 catalog: &offers,
                 rollouts: &rollouts,
+                fit: &fit,
             };
             let mut fresh = Fresh::new(now_millis());
             if let Some(tp) = &new.traceparent {

@@ -25,7 +25,12 @@ impl Engine {
                     "re-rolling after a domain was heard",
                     self.reroll_domain(&domain).await,
                 ),
-                StatusEvent::LivenessTick => ("liveness roll-up", self.reroll_open().await),
+                StatusEvent::LivenessTick => {
+                    if let Err(e) = self.fail_over().await {
+                        tracing::error!(error = %e, "fail-over check failed");
+                    }
+                    ("liveness roll-up", self.reroll_open().await)
+                }
             };
             if let Err(e) = result {
                 tracing::error!(error = %e, "{what} failed");

@@ -45,6 +45,7 @@ fn planned(
         domains: &domains,
         catalog: &catalog,
         rollouts,
+        fit: &Default::default(),
     };
     let fresh = Fresh {
         order_id: "o-2".into(),

@@ -72,6 +72,10 @@ impl OrderStore for MemoryOrderStore {
             .collect())
     }
 
+    fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        Ok(self.state().inventory.clone())
+    }
+
     fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
         Box::pin(async move {
             let order = &plan.order;

@@ -82,6 +82,9 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
     fn find_by_key(&self, key: &str) -> Result<Option<KeyedOrder>, StoreError>;
     /// Inventory entries of `names` that exist.
     fn inventory(&self, names: &[&str]) -> Result<BTreeMap<String, InventoryEntry>, StoreError>;
+    /// Every inventory entry, by service name (placement counts services per domain; fail-over
+    /// looks for services on a domain that stays down).
+    fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError>;
     /// Stores `plan` in one transaction (order, key, inventory, outbox, indexes) and makes it
     /// durable, unless the state it was planned from moved.
     fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>>;

@@ -226,6 +226,14 @@ impl OrderStore for SledOrderStore {
         Ok(out)
     }
 
+    fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
+        Ok(self
+            .scan_values::<InventoryEntry>("inv/")?
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect())
+    }
+
     fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
         Box::pin(async move {
             let seq = u64::MAX - self.db.generate_id()?;

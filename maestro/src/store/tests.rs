@@ -19,6 +19,7 @@ fn planned(store: &dyn OrderStore, new: &NewOrder, order_id: &str) -> OrderPlan 
         domains: &domains,
         catalog: &catalog,
         rollouts: &Default::default(),
+        fit: &Default::default(),
     };
     let fresh = Fresh {
         order_id: order_id.into(),

@@ -48,6 +48,7 @@ pub fn config(data: &Path, catalog: &Path) -> maestro::Config {
         health_listen: None,
         catalog_dir: catalog.to_path_buf(),
         domain_unreachable_after_ms: 60_000,
+        failover_after_ms: 300_000,
         fanout_backoff_min_ms: 20,
         fanout_backoff_max_ms: 200,
         tls: maestro_common::tls::TlsSettings::insecure(),

@@ -1,0 +1,137 @@
+//! Choosing `count` of the candidate domains of a placement: reachable ones first, then those
+//! matching more of the preferred labels, then ones that differ in the `spread_by` label from
+//! those already chosen, then the least loaded (fewest services placed), then by id. Pure and
+//! deterministic: the same candidates and facts always give the same choice.
+
+use crate::model::Placement;
+use crate::registry::DomainRecord;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What maestro knows of the domains when it places: which are unreachable now and how many
+/// services each runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fit {
+    /// Domains unreachable now.
+    pub down: BTreeSet<String>,
+    /// Services placed per domain (absent: none).
+    pub load: BTreeMap<String, usize>,
+}
+
+/// The domains of `candidates` the placement keeps: without the avoided ones, and `count` of
+/// them when it asks for a count (all otherwise). `None` when fewer than `count` are left.
+pub fn choose<'a>(
+    placement: &Placement,
+    candidates: Vec<&'a DomainRecord>,
+    fit: &Fit,
+) -> Option<Vec<&'a DomainRecord>> {
+    let mut left: Vec<&DomainRecord> = candidates
+        .into_iter()
+        .filter(|d| !placement.avoid.contains(&d.id))
+        .collect();
+    let count = placement.count as usize;
+    if count == 0 {
+        return Some(left);
+    }
+    if left.len() < count {
+        return None;
+    }
+    let preferred = |d: &DomainRecord| {
+        placement
+            .prefer
+            .iter()
+            .filter(|(k, v)| d.labels.get(*k) == Some(*v))
+            .count()
+    };
+    let mut chosen: Vec<&DomainRecord> = Vec::with_capacity(count);
+    while chosen.len() < count {
+        let used: BTreeSet<Option<&String>> = chosen
+            .iter()
+            .map(|d| d.labels.get(&placement.spread_by))
+            .collect();
+        let spread = |d: &DomainRecord| {
+            !placement.spread_by.is_empty() && used.contains(&d.labels.get(&placement.spread_by))
+        };
+        let best = left
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, d)| {
+                (
+                    fit.down.contains(&d.id),
+                    std::cmp::Reverse(preferred(d)),
+                    spread(d),
+                    fit.load.get(&d.id).copied().unwrap_or(0),
+                    d.id.clone(),
+                )
+            })
+            .map(|(i, _)| i)?;
+        chosen.push(left.remove(best));
+    }
+    chosen.sort_by(|a, b| a.id.cmp(&b.id));
+    Some(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::domain;
+
+    fn labelled(id: &str, region: &str) -> DomainRecord {
+        let mut d = domain(id, &["s"]);
+        d.labels.insert("region".into(), region.into());
+        d
+    }
+
+    fn ids(v: Option<Vec<&DomainRecord>>) -> Vec<String> {
+        v.unwrap().iter().map(|d| d.id.clone()).collect()
+    }
+
+    #[test]
+    fn reachable_preferred_spread_and_least_loaded_domains_come_first() {
+        let all = [
+            labelled("a", "eu"),
+            labelled("b", "eu"),
+            labelled("c", "us"),
+            labelled("d", "us"),
+        ];
+        let cands = || all.iter().collect::<Vec<_>>();
+        let mut p = Placement {
+            count: 2,
+            ..Placement::default()
+        };
+        assert_eq!(
+            ids(choose(&p, cands(), &Fit::default())),
+            ["a", "b"],
+            "by id"
+        );
+        p.spread_by = "region".into();
+        assert_eq!(
+            ids(choose(&p, cands(), &Fit::default())),
+            ["a", "c"],
+            "one per region"
+        );
+        let fit = Fit {
+            down: BTreeSet::from(["a".to_string()]),
+            load: BTreeMap::from([("c".to_string(), 5)]),
+        };
+        assert_eq!(
+            ids(choose(&p, cands(), &fit)),
+            ["b", "d"],
+            "a is down, c is loaded"
+        );
+        p.prefer = BTreeMap::from([("region".to_string(), "us".to_string())]);
+        p.spread_by.clear();
+        assert_eq!(
+            ids(choose(&p, cands(), &fit)),
+            ["c", "d"],
+            "preference wins over load"
+        );
+        p.avoid = vec!["c".into(), "d".into(), "b".into()];
+        assert!(choose(&p, cands(), &fit).is_none(), "one left, two asked");
+        p.count = 0;
+        assert_eq!(
+            ids(choose(&p, cands(), &fit)),
+            ["a"],
+            "no count: every one not avoided"
+        );
+    }
+}
