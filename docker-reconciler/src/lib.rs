@@ -26,6 +26,7 @@ mod registration;
 mod runtime;
 pub mod spec;
 mod status;
+mod verdict;
 
 pub use definitions::{docker_deployment_definition, executor_deployment_definition};
 pub use docker::{DEFAULT_SOCKET, DockerOptions, DockerRuntime, RestartPolicy, docker_available};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use colony::model::Blueprint;
-use reconciler::{Error, Outcome, Reconciler, Status};
+use reconciler::{Error, Judgement, Outcome, Reconciler, Status};
 
 use crate::converge::apply;
 use crate::labels;
@@ -14,6 +14,7 @@ use crate::plan::{Action, RemoveReason, plan};
 use crate::runtime::{ContainerRuntime, ObservedContainer};
 use crate::spec::{DOCKER_DEPLOYMENT, DesiredContainer, EXECUTOR_DEPLOYMENT, desired_containers};
 use crate::status::build_status;
+use crate::verdict::Counts;
 
 /// Kinds this reconciler handles.
 pub const KINDS: [&str; 2] = [DOCKER_DEPLOYMENT, EXECUTOR_DEPLOYMENT];
@@ -32,12 +33,18 @@ pub struct Settings {
 pub struct DockerReconciler {
     runtime: Arc<dyn ContainerRuntime>,
     settings: Settings,
+    /// Failed health checks in a row per blueprint ([`crate::verdict`]).
+    counts: Arc<Counts>,
 }
 
 impl DockerReconciler {
     /// A reconciler converging through `runtime`.
     pub fn new(runtime: Arc<dyn ContainerRuntime>, settings: Settings) -> Self {
-        Self { runtime, settings }
+        Self {
+            runtime,
+            settings,
+            counts: Arc::default(),
+        }
     }
 
     /// The container runtime.
@@ -67,11 +74,13 @@ impl Reconciler for DockerReconciler {
     }
 
     fn desired(&self, bp: &Blueprint) -> Result<Vec<DesiredContainer>, String> {
-        desired_containers(
+        let desired = desired_containers(
             bp,
             &self.settings.colony,
             &self.settings.default_network_mode,
-        )
+        )?;
+        self.counts.begin(bp);
+        Ok(desired)
     }
 
     async fn observe(&self, name: &str) -> Result<Vec<ObservedContainer>, Error> {
@@ -105,11 +114,14 @@ impl Reconciler for DockerReconciler {
 
     async fn apply(
         &self,
-        _name: &str,
-        _desired: Option<&Vec<DesiredContainer>>,
+        name: &str,
+        desired: Option<&Vec<DesiredContainer>>,
         observed: &Vec<ObservedContainer>,
         action: Action,
     ) -> Outcome {
+        if desired.is_none() {
+            self.counts.forget(name);
+        }
         apply(&*self.runtime, observed, action).await
     }
 
@@ -119,6 +131,15 @@ impl Reconciler for DockerReconciler {
         observed: &Vec<ObservedContainer>,
     ) -> Status {
         build_status(desired.map_or(&[][..], Vec::as_slice), observed)
+    }
+
+    fn judge(
+        &self,
+        name: &str,
+        desired: &Vec<DesiredContainer>,
+        observed: &Vec<ObservedContainer>,
+    ) -> Judgement {
+        self.counts.judge(name, desired, observed)
     }
 
     /// Blueprints with managed containers of this colony; containers labelled with a kind this

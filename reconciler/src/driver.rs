@@ -337,7 +337,11 @@ impl<R: Reconciler> Driver<R> {
             self.record(Level::Error, name, &message, process).await;
             return Err(Error::Spec(reason));
         }
-        self.finish(name, c.outcome, process).await
+        let result = self.finish(name, c.outcome, process).await;
+        for line in &c.warnings {
+            self.record(Level::Warn, name, line, process).await;
+        }
+        result
     }
 
     async fn remove_locked(&self, name: &str, process: Option<&str>) -> Result<Vec<String>, Error> {
@@ -385,17 +389,26 @@ impl<R: Reconciler> Driver<R> {
     }
 }
 
-/// The status a convergence of `bp` writes: the reconciler's status and, when it refused the
-/// spec, the refusal with the intent generation it is about (`contract::STATUS_INVALID_SPEC`).
+/// The status a convergence of `bp` writes: the reconciler's status; when it refused the spec,
+/// the refusal with the intent generation it is about (`contract::STATUS_INVALID_SPEC`); and its
+/// health verdict, with the same intent generation (`contract::STATUS_UNHEALTHY` or
+/// `contract::STATUS_FELL_BACK`).
 fn status_json(bp: &Blueprint, c: &Converged, now: &str) -> serde_json::Value {
     let mut status = c
         .status
         .to_json(bp.metadata.generation, c.message.as_deref(), now);
-    if let (Some(reason), Some(obj)) = (&c.invalid_spec, status.as_object_mut()) {
+    let Some(obj) = status.as_object_mut() else {
+        return status;
+    };
+    if let Some(reason) = &c.invalid_spec {
         obj.insert(
             contract::STATUS_INVALID_SPEC.into(),
             contract::invalid_spec_status(reason, &bp.metadata.annotations),
         );
+    }
+    if let Some(verdict) = &c.verdict {
+        let (key, value) = verdict.to_status(&bp.metadata.annotations);
+        obj.insert(key.into(), value);
     }
     status
 }
@@ -449,6 +462,8 @@ mod tests {
             status: Status::default(),
             message: Some("invalid spec: spec.replicas: at most 256".into()),
             invalid_spec: Some("spec.replicas: at most 256".into()),
+            verdict: None,
+            warnings: Vec::new(),
         };
         let json = status_json(&bp, &refused, "t").to_string();
         assert_eq!(
@@ -464,5 +479,41 @@ mod tests {
             contract::refusal_at(&status_json(&bp, &fine, "t").to_string(), 3),
             None
         );
+    }
+
+    #[test]
+    fn a_health_verdict_is_written_with_the_intent_generation_it_is_about() {
+        let mut bp = Blueprint::new("ProcessDeployment", "web", "site", serde_json::json!({}));
+        bp.metadata.generation = 9;
+        bp.metadata
+            .annotations
+            .insert(contract::ANN_INTENT_GENERATION.into(), "4".into());
+        let unhealthy = Converged {
+            outcome: Outcome::default(),
+            status: Status::default(),
+            message: None,
+            invalid_spec: None,
+            verdict: Some(crate::Verdict::Unhealthy {
+                attempts: 2,
+                message: "tcp 127.0.0.1:8080: connection refused".into(),
+            }),
+            warnings: Vec::new(),
+        };
+        let json = status_json(&bp, &unhealthy, "t").to_string();
+        let v = contract::unhealthy_at(&json, 4).expect("an unhealthy verdict");
+        assert_eq!(v.attempts, 2);
+        assert_eq!(v.message, "tcp 127.0.0.1:8080: connection refused");
+        assert_eq!(contract::fell_back_at(&json, 4), None);
+        let fell_back = Converged {
+            verdict: Some(crate::Verdict::FellBack { attempts: 3 }),
+            ..unhealthy
+        };
+        let json = status_json(&bp, &fell_back, "t").to_string();
+        assert_eq!(
+            contract::fell_back_at(&json, 4).map(|v| v.attempts),
+            Some(3)
+        );
+        assert_eq!(contract::unhealthy_at(&json, 4), None);
+        assert_eq!(contract::fell_back_at(&json, 3), None);
     }
 }

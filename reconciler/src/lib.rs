@@ -2,7 +2,8 @@
 //!
 //! A kind of blueprint is converged by one [`Reconciler`]: it parses a blueprint's desired state,
 //! observes what runs, plans the steps between them with a pure function, applies one step at a
-//! time and describes the result as a [`Status`]. Everything around that is written once, here:
+//! time, describes the result as a [`Status`] and may judge its health across convergences
+//! ([`Judgement`]). Everything around that is written once, here:
 //! the [`Driver`] (fetch the blueprint, location filter, one convergence at a time, invalid specs,
 //! removal of what no blueprint asks for any more, writing the blueprint status, logs) and the
 //! ColonyOS executor loop ([`executor::run`]: assign, resume orphaned processes, close, backoff).
@@ -17,12 +18,14 @@ pub mod config_file;
 mod driver;
 mod error;
 pub mod executor;
+pub mod fallback;
 mod host;
 mod metrics;
 pub mod process;
 mod reconcile;
 mod status;
 pub mod values;
+mod verdict;
 
 pub use driver::{Driver, Target};
 pub use error::Error;
@@ -32,3 +35,4 @@ pub use host::{
 };
 pub use reconcile::{Converged, Outcome, Reconciler, converge_blueprint, remove_blueprint};
 pub use status::{InstanceStatus, Status};
+pub use verdict::{Judgement, Verdict};

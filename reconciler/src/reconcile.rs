@@ -7,6 +7,7 @@ use colony::model::Blueprint;
 
 use crate::Error;
 use crate::status::Status;
+use crate::verdict::{Judgement, Verdict};
 
 /// What applying steps did: one log line per step done, one per step that failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl Outcome {
 }
 
 /// A reconciler of one or more blueprint kinds. The framework's [`crate::Driver`] calls it as
-/// `desired` → `observe` → `plan` → `apply` (each step) → `observe` → `status`; with no desired
+/// `desired` → `observe` → `plan` → `apply` (each step) → `observe` → `judge` → `status`; with no desired
 /// state (the blueprint is gone, a cleanup, an orphan) `plan` gets `None` and must plan the
 /// removal of everything observed. Every step must be idempotent.
 #[async_trait]
@@ -80,6 +81,20 @@ pub trait Reconciler: Send + Sync + 'static {
     /// when the spec is invalid).
     fn status(&self, desired: Option<&Self::Desired>, observed: &Self::Observed) -> Status;
 
+    /// Judges the health of the blueprint `name` once per convergence, from the final
+    /// observation (after the last round, before [`Reconciler::status`]): a reconciler that
+    /// counts failed health checks across convergences, and falls back from a spec that keeps
+    /// failing, updates its count here and returns the verdict for the status. Not called for
+    /// an invalid spec. No verdict by default.
+    fn judge(
+        &self,
+        _name: &str,
+        _desired: &Self::Desired,
+        _observed: &Self::Observed,
+    ) -> Judgement {
+        Judgement::default()
+    }
+
     /// Names of the blueprints something of this reconciler exists for (orphans are those
     /// whose blueprint is gone).
     async fn existing(&self) -> Result<BTreeSet<String>, Error>;
@@ -96,6 +111,10 @@ pub struct Converged {
     pub message: Option<String>,
     /// Why the spec is invalid (nothing was changed then).
     pub invalid_spec: Option<String>,
+    /// The reconciler's health verdict ([`Reconciler::judge`]).
+    pub verdict: Option<Verdict>,
+    /// Lines to log at warn level ([`Reconciler::judge`]).
+    pub warnings: Vec<String>,
 }
 
 /// Most plan/apply rounds of one convergence (a rollout of N instances takes about 2N).
@@ -104,8 +123,10 @@ pub const MAX_ROUNDS: usize = 2 * 256 + 8;
 /// Converges `bp` through `r`: `desired`, then rounds of `observe` → `plan` → `apply` each step
 /// (continuing past failures within a round) until the plan is empty, a round fails or
 /// [`MAX_ROUNDS`] is reached, then `observe` → `status`. Rounds let a reconciler roll a change
-/// out step by step (start a new instance, stop the old one once the new one runs). An invalid
-/// spec changes nothing. No colony I/O: the caller writes the status and the log lines.
+/// out step by step (start a new instance, stop the old one once the new one runs). After the
+/// last observation `judge` gives the health verdict; the message is the failed steps and the
+/// verdict's sentence. An invalid spec changes nothing. No colony I/O: the caller writes the
+/// status and the log lines.
 pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<Converged, Error> {
     let name = &bp.metadata.name;
     let desired = match r.desired(bp) {
@@ -117,6 +138,8 @@ pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<
                 status: r.status(None, &observed),
                 message: Some(format!("invalid spec: {reason}")),
                 invalid_spec: Some(reason),
+                verdict: None,
+                warnings: Vec::new(),
             });
         }
     };
@@ -139,11 +162,16 @@ pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<
         }
     }
     let observed = r.observe(name).await?;
+    let Judgement { verdict, warnings } = r.judge(name, &desired, &observed);
+    let mut lines = outcome.errors.clone();
+    lines.extend(verdict.as_ref().map(Verdict::sentence));
     Ok(Converged {
-        message: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
+        message: (!lines.is_empty()).then(|| lines.join("; ")),
         status: r.status(Some(&desired), &observed),
         outcome,
         invalid_spec: None,
+        verdict,
+        warnings,
     })
 }
 

@@ -296,7 +296,8 @@ async fn start_loops(
         &config.branch,
     )
     .with_access(git);
-    let sync = GitSync::new(ctx.clone(), mirror, verification(config, &ctx.db)?)?;
+    let sync = GitSync::new(ctx.clone(), mirror, verification(config, &ctx.db)?)?
+        .paused_by(&config.data_dir);
     let interval = Duration::from_millis(config.sync_interval_ms);
     let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
     tracker.spawn(sync.run(interval, recheck, shutdown.clone()));

@@ -6,6 +6,9 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("invalid config: {0}")]
     Config(String),
+    /// An argument is unusable (the error names it).
+    #[error("{0}")]
+    Invalid(#[from] maestro_common::FieldError),
     /// The TLS material is unusable.
     #[error("TLS: {0}")]
     Tls(#[from] maestro_common::tls::TlsError),

@@ -18,6 +18,7 @@ pub mod gitsync;
 pub mod keys;
 pub mod metrics;
 pub mod outbox;
+pub mod pause;
 pub mod reconcilers;
 mod recorder;
 pub mod report;

@@ -235,20 +235,6 @@ async fn scaling_touches_no_instance_and_a_new_command_rolls_out_one_at_a_time()
     teardown(agent, &dir, &guard).await
 }
 
-/// `process_blueprint` with `spec.healthCheck` = `check`.
-fn checked_blueprint(
-    generation: u64,
-    sleep: &str,
-    check: serde_json::Value,
-    intent: &str,
-    marker: &str,
-) -> Vec<u8> {
-    let bytes = process_blueprint("api", intent, generation, 1, &[sleep], marker);
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("a blueprint");
-    v["spec"]["healthCheck"] = check;
-    maestro_common::json::canonical(&v).into_bytes()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_that_never_passes_its_health_check_leaves_the_old_one_serving() -> Result<()>
 {

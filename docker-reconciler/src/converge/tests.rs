@@ -212,3 +212,40 @@ async fn executor_deployment_converges() {
     assert_eq!(d.env["COLONIES_EXECUTOR_TYPE"], "ml");
     assert_eq!(c[0].label(labels::KIND), EXECUTOR_DEPLOYMENT);
 }
+
+#[tokio::test]
+async fn failed_health_checks_are_counted_in_a_row_and_never_fall_back() {
+    use crate::runtime::Health;
+    const GENERATION: &str = "maestro.io/intent-generation";
+    let rt = FakeRuntime::with_images(["img:1"]);
+    let mut b = bp(1, 1, "img:1");
+    b.metadata.annotations.insert(GENERATION.into(), "4".into());
+    b.metadata
+        .annotations
+        .insert("maestro.io/fall-back-after".into(), "1".into());
+    let d = docker(&rt);
+    let verdict = async |b: &Blueprint| converge_blueprint(&d, b).await.unwrap().verdict;
+    assert_eq!(verdict(&b).await, None, "no check: no verdict");
+    rt.set_health("web-app-0", Some(Health::Starting));
+    assert_eq!(verdict(&b).await, None, "starting is no failure yet");
+    rt.set_health("web-app-0", Some(Health::Unhealthy));
+    for attempts in 1..=3 {
+        assert_eq!(
+            verdict(&b).await,
+            Some(reconciler::Verdict::Unhealthy {
+                attempts,
+                message: "container web-app-0 is unhealthy".into()
+            }),
+            "counted, and never fallen back from: nothing earlier is kept"
+        );
+    }
+    // A changed blueprint starts a new count; a pass clears it.
+    b.metadata.annotations.insert(GENERATION.into(), "5".into());
+    assert!(matches!(
+        verdict(&b).await,
+        Some(reconciler::Verdict::Unhealthy { attempts: 1, .. })
+    ));
+    rt.set_health("web-app-0", Some(Health::Healthy));
+    assert_eq!(verdict(&b).await, None);
+    assert!(running(&rt).len() == 1, "{:?}", rt.containers());
+}

@@ -1,6 +1,7 @@
 //! Local self-healing: when an instance exits (a child of ours, or an adopted pid found dead by
-//! the liveness check) its blueprint is converged again at once, with a backoff for crash loops.
-//! Also the adoption pass at start.
+//! the liveness check), or a new one was stopped because it failed its health check, its
+//! blueprint is converged again at once, with a backoff for crash loops. Also the adoption pass
+//! at start.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub(super) fn restart_delay(recent: usize) -> Duration {
 pub(super) async fn run(
     driver: Driver<ProcessReconciler>,
     mut exits: mpsc::UnboundedReceiver<ExitEvent>,
+    mut retries: mpsc::UnboundedReceiver<String>,
     shutdown: CancellationToken,
 ) {
     sweep_orphans(&driver).await;
@@ -71,6 +73,8 @@ pub(super) async fn run(
                     crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
                 }
             }
+            // A start that failed its health check: tried again like a crash.
+            Some(name) = retries.recv() => crashed.push(name),
             _ = sweep.tick() => sweep_orphans(&driver).await,
             Some(name) = due_rx.recv() => {
                 pending.remove(&name);

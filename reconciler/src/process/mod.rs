@@ -8,12 +8,14 @@
 
 mod heal;
 pub mod health;
+mod judge;
 pub mod output;
 pub mod plan;
 mod reconcile;
 mod registration;
 pub mod runtime;
 pub mod spec;
+mod start;
 pub mod table;
 
 use std::time::Duration;

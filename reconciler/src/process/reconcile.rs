@@ -1,21 +1,27 @@
 //! `ProcessDeployment` as a [`Reconciler`]: desired = spec + generation, observed = the
 //! instance table with liveness from `/proc`, steps = forget / adopt / stop / start, planned
 //! round by round (see [`super::plan`]) so that changing `replicas` touches no running
-//! instance and a new template is rolled out within the spec's `rollout` limits.
+//! instance and a new template is rolled out within the spec's `rollout` limits. Failed health
+//! checks are counted across convergences, and a spec that keeps failing is fallen back from
+//! (see [`crate::fallback`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use colony::model::Blueprint;
+use maestro_common::contract;
 use serde_json::Map;
+use tokio::sync::mpsc;
 
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
 use super::runtime::{ProcessRuntime, is_alive};
 use super::spec::{KIND, ProcessSpec};
 use super::table::{Instance, InstanceTable};
-use crate::{Error, InstanceStatus, Outcome, Reconciler, Status};
+use crate::fallback::{self, Count, Key};
+use crate::{Error, InstanceStatus, Judgement, Outcome, Reconciler, Status};
 
 /// What a `ProcessDeployment` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +32,24 @@ pub struct ProcessDesired {
     pub generation: i64,
     /// [`ProcessSpec::template`] of the spec.
     pub template: String,
+    /// The blueprint's intent generation (`maestro.io/intent-generation`).
+    pub intent_generation: u64,
+    /// Failed health checks in a row after which it falls back (`maestro.io/fall-back-after`).
+    pub fall_back_after: u32,
+    /// Whether it has fallen back from this spec (see [`crate::fallback`]): what runs is kept
+    /// as it is and nothing of this spec starts while an instance of an earlier spec serves.
+    pub fallen_back: bool,
 }
 
 impl ProcessDesired {
+    /// The key its failed health checks are counted under.
+    pub fn key(&self) -> Key {
+        Key {
+            intent_generation: self.intent_generation,
+            generation: self.generation,
+        }
+    }
+
     /// Whether `i` runs what this asks for: its template (or, for an instance recorded without
     /// one, its generation).
     pub fn is_current(&self, i: &Instance) -> bool {
@@ -49,6 +70,8 @@ pub struct ObservedInstance {
     pub alive: bool,
     /// The blueprint's health check on it: `None` without one (or when not alive).
     pub healthy: Option<bool>,
+    /// Why the check failed, when it did.
+    pub check_error: Option<String>,
 }
 
 /// One step.
@@ -70,25 +93,45 @@ pub struct ProcessReconciler {
     table: InstanceTable,
     runtime: ProcessRuntime,
     pub(super) output: OutputForwarder,
-    grace: Duration,
+    pub(super) grace: Duration,
     /// Each blueprint's health check, as its last `desired` read it, for `observe`.
-    checks: std::sync::Mutex<std::collections::HashMap<String, super::health::HealthCheck>>,
+    checks: Mutex<HashMap<String, super::health::HealthCheck>>,
+    /// Per blueprint, its failed health checks at its desired spec ([`crate::fallback`]). Kept
+    /// in memory: a restarted agent goes on from the verdict the blueprint's last status
+    /// records for the same desired blueprint, so a fall-back outlives a restart.
+    pub(super) counts: Mutex<HashMap<String, Count>>,
+    /// Per blueprint, the health check of the instances the convergence in progress started
+    /// (the first failure, else a pass).
+    pub(super) started: Mutex<HashMap<String, Result<(), String>>>,
+    /// Blueprints to converge again after a start that failed its health check (the
+    /// self-healing loop does, with its back-off).
+    pub(super) retries: mpsc::UnboundedSender<String>,
+}
+
+/// `m` locked, even when a panic poisoned it (the maps stay consistent step by step).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ProcessReconciler {
-    /// A reconciler over `table`, starting processes through `runtime`.
+    /// A reconciler over `table`, starting processes through `runtime`; blueprints to converge
+    /// again after a failed start are sent on `retries`.
     pub fn new(
         table: InstanceTable,
         runtime: ProcessRuntime,
         output: OutputForwarder,
         grace: Duration,
+        retries: mpsc::UnboundedSender<String>,
     ) -> Self {
         Self {
             table,
             runtime,
             output,
             grace,
-            checks: std::sync::Mutex::default(),
+            checks: Mutex::default(),
+            counts: Mutex::default(),
+            started: Mutex::default(),
+            retries,
         }
     }
 
@@ -100,14 +143,6 @@ impl ProcessReconciler {
     /// The runtime.
     pub fn runtime(&self) -> &ProcessRuntime {
         &self.runtime
-    }
-
-    /// Whether a just-started instance is still alive after `min_ready_ms` (at once when 0).
-    async fn ready(&self, instance: &Instance, min_ready_ms: u64) -> bool {
-        if min_ready_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(min_ready_ms)).await;
-        }
-        is_alive(instance)
     }
 }
 
@@ -125,6 +160,18 @@ pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) ->
             })
             .collect();
     };
+    if d.fallen_back
+        && observed
+            .iter()
+            .any(|o| o.alive && !d.is_current(&o.instance))
+    {
+        // Fallen back: what runs is kept as it is, and nothing of this spec starts.
+        return observed
+            .iter()
+            .filter(|o| !o.alive)
+            .map(|o| Step::Forget(o.instance.clone()))
+            .collect();
+    }
     let view: Vec<Observed> = observed
         .iter()
         .map(|o| Observed {
@@ -173,46 +220,58 @@ impl Reconciler for ProcessReconciler {
 
     fn desired(&self, bp: &Blueprint) -> Result<ProcessDesired, String> {
         let spec = ProcessSpec::from_json(&bp.spec)?;
+        let name = &bp.metadata.name;
+        let annotations = &bp.metadata.annotations;
+        let key = Key::of(bp);
+        // A new convergence: the count goes on (or starts afresh for a changed blueprint).
+        let fallen_back = {
+            let mut counts = lock(&self.counts);
+            let count = fallback::resume(counts.get(name), key, &bp.status);
+            let fallen_back = count.fell_back();
+            counts.insert(name.clone(), count);
+            fallen_back
+        };
+        lock(&self.started).remove(name);
         {
-            let mut checks = self
-                .checks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut checks = lock(&self.checks);
+            // The check of a spec fallen back from says nothing about the instances kept.
             match &spec.health {
-                Some(h) => checks.insert(bp.metadata.name.clone(), h.clone()),
-                None => checks.remove(&bp.metadata.name),
+                Some(h) if !fallen_back => checks.insert(name.clone(), h.clone()),
+                _ => checks.remove(name),
             };
         }
         Ok(ProcessDesired {
             template: spec.template(),
             spec,
             generation: bp.metadata.generation,
+            intent_generation: key.intent_generation,
+            fall_back_after: contract::fall_back_after(annotations),
+            fallen_back,
         })
     }
 
     async fn observe(&self, name: &str) -> Result<Vec<ObservedInstance>, Error> {
         let mut rows = self.table.of_blueprint(name)?;
         rows.sort_by_key(|i| (i.index, i.pid));
-        let check = self
-            .checks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned();
+        let check = lock(&self.checks).get(name).cloned();
         // The check probes the blueprint's own port, path or program, not one instance: one
         // probe per observation tells for every live instance.
         let alive: Vec<bool> = rows.iter().map(is_alive).collect();
-        let healthy = match &check {
-            Some(c) if alive.contains(&true) => Some(c.check().await.is_ok()),
+        let probe = match &check {
+            Some(c) if alive.contains(&true) => Some(c.check().await),
             _ => None,
         };
         Ok(rows
             .into_iter()
             .zip(alive)
-            .map(|(instance, alive)| ObservedInstance {
-                alive,
-                healthy: healthy.filter(|_| alive),
-                instance,
+            .map(|(instance, alive)| {
+                let probe = probe.as_ref().filter(|_| alive);
+                ObservedInstance {
+                    alive,
+                    healthy: probe.map(Result::is_ok),
+                    check_error: probe.and_then(|p| p.as_ref().err().cloned()),
+                    instance,
+                }
             })
             .collect())
     }
@@ -232,8 +291,15 @@ impl Reconciler for ProcessReconciler {
         _observed: &Vec<ObservedInstance>,
         step: Step,
     ) -> Outcome {
+        if desired.is_none() {
+            // The blueprint is gone: so is its count.
+            lock(&self.counts).remove(name);
+        }
         match step {
             Step::Forget(i) => match self.table.remove(name, i.pid) {
+                Ok(_) if desired.is_some_and(|d| d.fallen_back) => {
+                    Outcome::done(format!("instance {} (pid {}) is gone", i.name(), i.pid))
+                }
                 Ok(_) if desired.is_some() => Outcome::done(format!(
                     "instance {} (pid {}) is gone; replacing it",
                     i.name(),
@@ -286,43 +352,7 @@ impl Reconciler for ProcessReconciler {
                 let Some(d) = desired else {
                     return Outcome::failed(format!("starting instance {index}: nothing desired"));
                 };
-                match self.runtime.spawn(name, index, d.generation, &d.spec).await {
-                    Ok(instance) => match self.table.insert(&instance).await {
-                        Ok(()) if !self.ready(&instance, d.spec.rollout.min_ready_ms).await => {
-                            Outcome::failed(format!(
-                                "instance {} (pid {}) exited within minReadySeconds",
-                                instance.name(),
-                                instance.pid
-                            ))
-                        }
-                        Ok(()) => match &d.spec.health {
-                            Some(h) => match h.wait_healthy().await {
-                                Ok(()) => Outcome::done(format!(
-                                    "started instance {} (pid {}, generation {}); healthy",
-                                    instance.name(),
-                                    instance.pid,
-                                    d.generation
-                                )),
-                                Err(e) => Outcome::failed(format!(
-                                    "instance {} (pid {}, generation {}) did not pass its health \
-                                     check within {}s: {e}; the instance it replaces keeps running",
-                                    instance.name(),
-                                    instance.pid,
-                                    d.generation,
-                                    h.start.as_secs()
-                                )),
-                            },
-                            None => Outcome::done(format!(
-                                "started instance {} (pid {}, generation {})",
-                                instance.name(),
-                                instance.pid,
-                                d.generation
-                            )),
-                        },
-                        Err(e) => Outcome::failed(format!("recording {}: {e}", instance.name())),
-                    },
-                    Err(e) => Outcome::failed(format!("starting instance {index}: {e}")),
-                }
+                self.start(name, d, index).await
             }
         }
     }
@@ -359,6 +389,15 @@ impl Reconciler for ProcessReconciler {
         }
     }
 
+    fn judge(
+        &self,
+        name: &str,
+        desired: &ProcessDesired,
+        observed: &Vec<ObservedInstance>,
+    ) -> Judgement {
+        self.judge_health(name, desired, observed)
+    }
+
     async fn existing(&self) -> Result<BTreeSet<String>, Error> {
         Ok(self.table.all()?.into_iter().map(|i| i.blueprint).collect())
     }
@@ -381,6 +420,7 @@ mod tests {
             },
             alive,
             healthy: None,
+            check_error: None,
         }
     }
 
@@ -393,6 +433,9 @@ mod tests {
             template: spec.template(),
             spec,
             generation,
+            intent_generation: 1,
+            fall_back_after: 3,
+            fallen_back: false,
         }
     }
 
@@ -411,6 +454,44 @@ mod tests {
                 Step::Stop(obs[0].instance.clone()),
                 Step::Forget(obs[1].instance.clone())
             ]
+        );
+    }
+
+    #[test]
+    fn fallen_back_keeps_what_runs_while_an_earlier_instance_serves() {
+        // Slot 0 runs the earlier spec (generation 1, another template); slot 1 is dead.
+        let mut old = row(10, 0, 1, true);
+        old.instance.template = "earlier".into();
+        let obs = vec![old, row(11, 1, 2, false)];
+        let back = ProcessDesired {
+            fallen_back: true,
+            ..desired(2, 2)
+        };
+        assert_eq!(
+            steps(Some(&back), &obs),
+            vec![Step::Forget(obs[1].instance.clone())],
+            "nothing of the spec fallen back from starts, the earlier instance is kept"
+        );
+        // Not fallen back: the earlier instance is replaced as usual.
+        assert_eq!(
+            steps(Some(&desired(2, 2)), &obs),
+            vec![
+                Step::Forget(obs[1].instance.clone()),
+                Step::Start(0),
+                Step::Start(1)
+            ]
+        );
+        // Nothing of the earlier spec left: nothing to fall back to, the spec is tried again.
+        let dead = vec![row(10, 0, 1, false)];
+        assert_eq!(
+            steps(
+                Some(&ProcessDesired {
+                    fallen_back: true,
+                    ..desired(1, 2)
+                }),
+                &dead
+            ),
+            vec![Step::Forget(dead[0].instance.clone()), Step::Start(0)]
         );
     }
 

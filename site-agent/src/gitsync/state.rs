@@ -1,8 +1,10 @@
 //! Where the Git sync stands, shared between the sync loop (which writes it) and the status
-//! reporter (which sends it in every heartbeat): the commit applied to the colony and whether
-//! the latest attempts failed.
+//! reporter (which sends it in every heartbeat): the commit applied to the colony, whether
+//! the latest attempts failed, and the local pause it honours.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::pause::Pause;
 
 /// The sync's state as the heartbeat reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub struct SyncState {
     pub error: Option<String>,
     /// When attempts started failing in a row (millis).
     pub failing_since_ms: Option<i64>,
+    /// The local pause the sync honours, as it read it last.
+    pub paused: Option<Pause>,
 }
 
 /// A cheap-to-clone handle on the [`SyncState`].
@@ -48,6 +52,11 @@ impl SharedSyncState {
         let mut s = self.lock();
         s.error = None;
         s.failing_since_ms = None;
+    }
+
+    /// The local pause read at the latest attempt (`None`: not paused).
+    pub fn paused(&self, pause: Option<Pause>) {
+        self.lock().paused = pause;
     }
 
     /// An attempt failed with `error`.
@@ -86,6 +95,7 @@ mod tests {
                 synced_at_ms: Some(30),
                 error: None,
                 failing_since_ms: None,
+                paused: None,
             }
         );
     }

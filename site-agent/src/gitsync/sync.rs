@@ -15,6 +15,7 @@ use crate::context::SiteContext;
 use crate::report::refusal;
 use crate::report::removals::{PendingRemoval, Removals};
 
+mod pause;
 mod verification;
 
 pub use verification::Verification;
@@ -43,6 +44,8 @@ pub struct GitSync {
     verification: Verification,
     /// The commit refused last and the sentence reported for it.
     refused: Option<(String, String)>,
+    /// The local pause ([`crate::pause`]).
+    pause: pause::PauseState,
 }
 
 /// What one apply did.
@@ -86,6 +89,7 @@ impl GitSync {
             refusals_reported: BTreeMap::new(),
             verification,
             refused: None,
+            pause: pause::PauseState::default(),
         })
     }
 
@@ -133,7 +137,7 @@ impl GitSync {
     }
 
     /// One round: fetch (or fall back to the last fetched commit), then apply when the commit
-    /// changed, on the first round after start, or when `force`.
+    /// changed (unless paused locally), on the first round after start, or when `force`.
     pub async fn sync_once(&mut self, force: bool) -> Result<Option<ApplyOutcome>, Error> {
         let mirror = self.mirror.clone();
         let fetched = blocking(move || mirror.fetch()).await;
@@ -168,6 +172,7 @@ impl GitSync {
                 blocking(move || mirror.last_fetched()).await?
             }
         };
+        let paused = self.read_pause();
         let Some(tip) = tip else { return Ok(None) };
         let applied = self.applied_commit()?;
         if applied.as_deref() == Some(tip.as_str()) && self.checked && !force {
@@ -175,6 +180,12 @@ impl GitSync {
                 self.ctx.sync.applied(&tip, now_millis());
                 self.settle()?;
             }
+            return Ok(None);
+        }
+        if let Some(p) = &paused
+            && applied.as_deref() != Some(tip.as_str())
+        {
+            self.hold(p, &tip, applied.as_deref())?;
             return Ok(None);
         }
         if let Some((commit, sentence)) = &self.refused

@@ -206,8 +206,15 @@ fn cut(s: &str, max: usize) -> String {
 
 fn heartbeat(blueprints: u32, sync: &SyncState) -> SiteHeartbeat {
     SiteHeartbeat {
-        paused: String::new(),
-        paused_since: None,
+        paused: sync
+            .paused
+            .as_ref()
+            .map(|p| cut(&p.reason, MAX_SYNC_ERROR_BYTES))
+            .unwrap_or_default(),
+        paused_since: sync
+            .paused
+            .as_ref()
+            .map(|p| maestro_common::time::timestamp(p.since_ms)),
         blueprints,
         commit: sync.applied.clone().unwrap_or_default(),
         synced_at: sync.synced_at_ms.map(maestro_common::time::timestamp),
@@ -243,5 +250,29 @@ fn status_record(bp: &Blueprint, a: &assess::Assessment) -> Record {
             message: a.message.clone(),
         })),
         ..Record::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pause::Pause;
+
+    #[test]
+    fn a_heartbeat_says_whether_and_since_when_the_site_is_paused() {
+        let mut sync = SyncState::default();
+        let h = heartbeat(3, &sync);
+        assert_eq!((h.paused.as_str(), h.paused_since), ("", None));
+        sync.paused = Some(Pause {
+            reason: "line 3 cutover".into(),
+            since_ms: 1_700_000_000_123,
+        });
+        let h = heartbeat(3, &sync);
+        assert_eq!(h.paused, "line 3 cutover");
+        assert_eq!(
+            h.paused_since,
+            Some(maestro_common::time::timestamp(1_700_000_000_123))
+        );
+        assert_eq!(h.blueprints, 3);
     }
 }

@@ -71,6 +71,42 @@ pub fn command_blueprint(
     maestro_common::json::canonical(&v).into_bytes()
 }
 
+/// The blueprint `api`: one instance of `/bin/sleep <sleep>` with `spec.healthCheck` = `check`.
+pub fn checked_blueprint(
+    generation: u64,
+    sleep: &str,
+    check: Value,
+    intent: &str,
+    marker: &str,
+) -> Vec<u8> {
+    let bytes = process_blueprint("api", intent, generation, 1, &[sleep], marker);
+    let mut v: Value = serde_json::from_slice(&bytes).expect("a blueprint");
+    v["spec"]["healthCheck"] = check;
+    maestro_common::json::canonical(&v).into_bytes()
+}
+
+/// A blueprint file with one more annotation.
+pub fn annotated(bytes: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(bytes).expect("a blueprint");
+    v["metadata"]["annotations"][key] = json!(value);
+    maestro_common::json::canonical(&v).into_bytes()
+}
+
+/// The status JSON of a status record of `blueprint` at intent generation `generation`.
+pub fn status_json(r: &Record, blueprint: &str, generation: u64) -> Option<String> {
+    match &r.body {
+        Some(record::Body::Status(s)) if r.blueprint == blueprint && r.generation == generation => {
+            Some(s.status_json.clone())
+        }
+        _ => None,
+    }
+}
+
+/// True for a log record of `blueprint` whose message contains `text`.
+pub fn log_says(r: &Record, blueprint: &str, text: &str) -> bool {
+    matches!(&r.body, Some(record::Body::Log(l)) if r.blueprint == blueprint && l.message.contains(text))
+}
+
 // ---- log server --------------------------------------------------------------------------------
 
 /// A running in-test log server; derefs to what reached it ([`Pushed`]).

@@ -1,0 +1,67 @@
+//! The process reconciler's judgement after each convergence: what it saw of the health check
+//! of the desired spec goes into the blueprint's count ([`crate::fallback`]), whose verdict the
+//! status carries; a fall-back (and its end) is logged once at warn level; a start that failed
+//! its check is tried again through the self-healing loop, unless the blueprint fell back.
+
+use super::reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, lock};
+use crate::Judgement;
+use crate::fallback::{self, Count};
+
+impl ProcessReconciler {
+    /// Counts what the convergence of `name` towards `d` saw, ending with `observed`.
+    pub(super) fn judge_health(
+        &self,
+        name: &str,
+        d: &ProcessDesired,
+        observed: &[ObservedInstance],
+    ) -> Judgement {
+        let started = lock(&self.started).remove(name);
+        let start_failed = matches!(started, Some(Err(_)));
+        // One probe tells for every live instance: the first live current one says it.
+        let probed = observed
+            .iter()
+            .filter(|o| o.alive && d.is_current(&o.instance))
+            .find_map(|o| match o.healthy {
+                Some(true) => Some(Ok(())),
+                Some(false) => Some(Err(o.check_error.clone().unwrap_or_default())),
+                None => None,
+            });
+        let earlier_serving = observed
+            .iter()
+            .any(|o| o.alive && !d.is_current(&o.instance));
+        let mut counts = lock(&self.counts);
+        let before = counts
+            .get(name)
+            .filter(|c| c.key == d.key())
+            .cloned()
+            .unwrap_or_else(|| Count::fresh(d.key()));
+        let after = before.next(
+            fallback::seen(started, probed),
+            d.fall_back_after,
+            earlier_serving,
+        );
+        let mut warnings = Vec::new();
+        match (before.fell_back(), after.fell_back()) {
+            (false, true) => warnings.push(format!(
+                "fell back from intent generation {} after {} failed health checks in a row: \
+                 the instances of the earlier spec keep running, and this generation is not \
+                 tried again until the blueprint changes",
+                d.intent_generation,
+                after.attempts()
+            )),
+            (true, false) => warnings.push(format!(
+                "the fall-back from intent generation {} ends: no instance of the earlier spec \
+                 is left, so this generation is tried again",
+                d.intent_generation
+            )),
+            _ => {}
+        }
+        if start_failed && !after.fell_back() {
+            // The self-healing loop is gone only when the reconciler stops.
+            let _ = self.retries.send(name.to_string());
+        }
+        let verdict = after.verdict();
+        counts.insert(name.to_string(), after);
+        Judgement { verdict, warnings }
+    }
+}

@@ -1,0 +1,85 @@
+//! The start step: a new instance of the desired spec, alive after `minReadySeconds` and, with a
+//! health check, healthy within `startSeconds`. One that does not pass its check is of no use:
+//! it is stopped at once (forgotten first, so its exit is no crash), the instance it was to
+//! replace keeps serving, and the failure counts towards a fall-back ([`crate::fallback`]).
+
+use std::time::Duration;
+
+use super::reconcile::{ProcessDesired, ProcessReconciler, lock};
+use super::runtime::is_alive;
+use super::table::Instance;
+use crate::Outcome;
+
+impl ProcessReconciler {
+    /// Starts instance slot `index` of the blueprint `name`.
+    pub(super) async fn start(&self, name: &str, d: &ProcessDesired, index: u32) -> Outcome {
+        let instance = match self
+            .runtime()
+            .spawn(name, index, d.generation, &d.spec)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => return Outcome::failed(format!("starting instance {index}: {e}")),
+        };
+        if let Err(e) = self.table().insert(&instance).await {
+            return Outcome::failed(format!("recording {}: {e}", instance.name()));
+        }
+        if !ready(&instance, d.spec.rollout.min_ready_ms).await {
+            return Outcome::failed(format!(
+                "instance {} (pid {}) exited within minReadySeconds",
+                instance.name(),
+                instance.pid
+            ));
+        }
+        let started = format!(
+            "instance {} (pid {}, generation {})",
+            instance.name(),
+            instance.pid,
+            d.generation
+        );
+        let Some(check) = &d.spec.health else {
+            return Outcome::done(format!("started {started}"));
+        };
+        let result = check.wait_healthy().await;
+        self.note_started(name, result.clone());
+        match result {
+            Ok(()) => Outcome::done(format!("started {started}; healthy")),
+            Err(e) => {
+                let stopped = self.discard(name, &instance).await;
+                Outcome::failed(format!(
+                    "{started} did not pass its health check within {}s: {e}; {stopped}; \
+                     any instance it was to replace keeps running",
+                    check.start.as_secs()
+                ))
+            }
+        }
+    }
+
+    /// Records the health check of an instance the convergence in progress started: the first
+    /// failure is kept.
+    fn note_started(&self, name: &str, result: Result<(), String>) {
+        let mut started = lock(&self.started);
+        if !matches!(started.get(name), Some(Err(_))) {
+            started.insert(name.to_string(), result);
+        }
+    }
+
+    /// Forgets and stops `instance`; says what became of it.
+    async fn discard(&self, name: &str, instance: &Instance) -> String {
+        if let Err(e) = self.table().remove(name, instance.pid) {
+            return format!("forgetting it failed ({e}), so it was left running");
+        }
+        match self.runtime().stop(instance, self.grace).await {
+            Ok(()) => "stopped it".to_string(),
+            Err(e) => format!("stopping it failed: {e}"),
+        }
+    }
+}
+
+/// Whether a just-started instance is still alive after `min_ready_ms` (at once when 0).
+async fn ready(instance: &Instance, min_ready_ms: u64) -> bool {
+    if min_ready_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(min_ready_ms)).await;
+    }
+    is_alive(instance)
+}
