@@ -175,7 +175,11 @@ pub fn order_items_table(o: &OrderView) -> Table {
         for d in &item.domain_progress {
             let mut row = base.clone();
             row.extend([
-                d.domain.clone(),
+                if d.leaving {
+                    format!("{} (leaving)", d.domain)
+                } else {
+                    d.domain.clone()
+                },
                 format!("{} ({})", d.delivery, d.delivery_attempts),
                 if d.unreachable {
                     format!("{} (unreachable)", d.service_state)

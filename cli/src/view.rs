@@ -207,6 +207,9 @@ pub struct PlacementView {
 pub struct DomainProgressView {
     /// Domain id.
     pub domain: String,
+    /// The service leaves this domain (it is told to remove it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
     /// Intent id.
     pub intent_id: String,
     /// Desired generation.
@@ -371,6 +374,7 @@ impl From<&ord::DomainProgress> for DomainProgressView {
     fn from(d: &ord::DomainProgress) -> Self {
         DomainProgressView {
             domain: d.domain.clone(),
+            leaving: d.leaving,
             intent_id: d.intent_id.clone(),
             generation: d.generation,
             delivery: states::delivery_state(d.delivery).to_string(),

@@ -123,6 +123,35 @@ fn modify_and_delete_continue_the_generation_and_delete_goes_where_the_service_r
 }
 
 #[test]
+fn a_service_that_moves_is_deleted_where_it_leaves_and_the_item_does_not_wait_for_it() {
+    let first = created(decide(&add("k1", "web", &["north"]), &BTreeMap::new()).unwrap());
+    let inventory = BTreeMap::from([("web".to_string(), first.inventory[0].clone())]);
+    let moved = fixtures::order(
+        "k2",
+        vec![fixtures::item(
+            "1",
+            pb::ItemAction::Modify,
+            "web",
+            &["south"],
+        )],
+    );
+    let p = created(decide(&moved, &inventory).unwrap());
+    let sent: Vec<(&str, bool, u64)> = p
+        .outbox
+        .iter()
+        .map(|e| (e.domain.as_str(), e.intent.deleted, e.intent.generation))
+        .collect();
+    assert_eq!(sent, [("south", false, 2), ("north", true, 2)]);
+    let leaving: Vec<(&str, bool)> = p.order.items[0]
+        .domains
+        .iter()
+        .map(|d| (d.domain.as_str(), d.leaving))
+        .collect();
+    assert_eq!(leaving, [("south", false), ("north", true)]);
+    assert_eq!(p.inventory[0].targets.len(), 1, "it runs in south only");
+}
+
+#[test]
 fn rejections_store_nothing_and_say_why() {
     let first = created(decide(&add("k1", "web", &["north"]), &BTreeMap::new()).unwrap());
     let inventory = BTreeMap::from([("web".to_string(), first.inventory[0].clone())]);
