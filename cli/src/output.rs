@@ -232,9 +232,20 @@ pub fn domains(list: &[DomainView], output: Output) -> String {
         "ENDPOINT",
         "SITES",
         "LABELS",
+        "FREE",
         "HEARTBEAT",
     ]);
     for d in list {
+        let free = d.capacity.as_ref().map_or_else(
+            || "-".to_string(),
+            |c| {
+                format!(
+                    "{:.1} cores, {:.1} GiB",
+                    c.free_cpu_millis as f64 / 1000.0,
+                    c.free_memory_bytes as f64 / f64::from(1u32 << 30)
+                )
+            },
+        );
         let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         t.row(vec![
             d.id.clone(),
@@ -243,6 +254,7 @@ pub fn domains(list: &[DomainView], output: Output) -> String {
             d.endpoint.clone(),
             d.sites.join(","),
             labels.join(","),
+            free,
             // Computed here from the timestamp, so it is current at rendering.
             d.last_heartbeat.as_deref().map_or_else(
                 || "never".to_string(),

@@ -433,6 +433,21 @@ pub struct DomainView {
     pub publishes_catalog: bool,
     /// Specifications it offers.
     pub offers: Vec<String>,
+    /// What its sites have free, as its last heartbeat said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityView>,
+}
+
+/// Free resources of a domain's sites.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityView {
+    /// Thousandths of a core.
+    pub free_cpu_millis: u64,
+    /// Bytes.
+    pub free_memory_bytes: u64,
+    /// Sites whose report counts.
+    pub sites: u32,
 }
 
 impl From<&dom::Domain> for DomainView {
@@ -448,6 +463,11 @@ impl From<&dom::Domain> for DomainView {
             heartbeat_age_seconds: d.heartbeat_age_seconds,
             publishes_catalog: d.publishes_catalog,
             offers: d.offers.clone(),
+            capacity: d.capacity.map(|c| CapacityView {
+                free_cpu_millis: c.free_cpu_millis,
+                free_memory_bytes: c.free_memory_bytes,
+                sites: c.sites,
+            }),
         }
     }
 }

@@ -145,6 +145,9 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 failing_since_ms: at(&h.failing_since),
                 paused: h.paused.clone(),
                 paused_since_ms: at(&h.paused_since),
+                free_memory_bytes: h.free_memory_bytes,
+                free_cpu_millis: h.free_cpu_millis,
+                reported_at_ms: maestro_common::time::now_millis(),
             };
             let before = ctx.observed.site_sync(&record.site)?;
             ctx.observed.put_site_sync(&record.site, &sync)?;

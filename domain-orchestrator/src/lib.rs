@@ -8,6 +8,7 @@
 //! every Git write is serialised.
 
 pub mod api;
+pub mod capacity;
 pub mod config;
 pub mod context;
 pub mod controller;

@@ -23,6 +23,8 @@ pub struct Registration {
     pub heartbeat: Duration,
     /// Mutual TLS with maestro (`None`: plaintext).
     pub tls: Option<TlsSource>,
+    /// What the domain's sites have free now, sent with every heartbeat.
+    pub capacity: Option<crate::capacity::CapacitySource>,
     /// The catalog the domain publishes, re-read at every heartbeat.
     pub offered: Arc<Offered>,
 }
@@ -81,6 +83,7 @@ pub async fn register_and_heartbeat(mut reg: Registration, shutdown: Cancellatio
             match client
                 .heartbeat(HeartbeatRequest {
                     id: reg.request.id.clone(),
+                    capacity: reg.capacity.as_ref().map(|f| (f.0)()),
                 })
                 .await
             {

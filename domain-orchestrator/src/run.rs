@@ -179,6 +179,7 @@ pub async fn run_with_context(
             heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
             tls: tls.clone(),
             offered,
+            capacity: Some(site_capacity(&ctx, &config)),
         };
         tasks.push(tokio::spawn(register_and_heartbeat(reg, shutdown.clone())));
     }
@@ -267,4 +268,18 @@ fn all_intent_ids(store: &dyn IntentStore) -> Result<Vec<String>, crate::store::
         }
         ids.extend(page.into_iter().map(|i| i.id));
     }
+}
+
+/// What the sites have free, read from their latest heartbeats when a heartbeat to maestro goes.
+fn site_capacity(ctx: &Arc<Context>, config: &Config) -> crate::capacity::CapacitySource {
+    let ctx = ctx.clone();
+    let sites = config.sites.clone();
+    let fresh = config.site_unreachable_after_ms;
+    crate::capacity::CapacitySource(Arc::new(move || {
+        let syncs: Vec<_> = sites
+            .iter()
+            .filter_map(|s| ctx.observed.site_sync(s).ok().flatten())
+            .collect();
+        crate::capacity::sum(&syncs, maestro_common::time::now_millis(), fresh)
+    }))
 }

@@ -66,6 +66,15 @@ pub struct SiteSync {
     /// Since when it is paused (millis), when known.
     #[serde(default)]
     pub paused_since_ms: Option<i64>,
+    /// Memory its host had available at the heartbeat, in bytes (0 = unknown).
+    #[serde(default)]
+    pub free_memory_bytes: u64,
+    /// CPU its host had free at the heartbeat, in thousandths of a core (0 = unknown).
+    #[serde(default)]
+    pub free_cpu_millis: u64,
+    /// When the domain took in that heartbeat (millis, the domain's clock; 0 = never).
+    #[serde(default)]
+    pub reported_at_ms: i64,
 }
 
 /// A site's sync as the status of one intent sees it.

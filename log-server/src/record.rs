@@ -95,6 +95,10 @@ pub struct SiteHeartbeat {
     pub paused: String,
     /// When the pause started.
     pub paused_since: Option<prost_types::Timestamp>,
+    /// Memory the site's host has available, in bytes (0 = unknown).
+    pub free_memory_bytes: u64,
+    /// CPU the site's host has free, in thousandths of a core (0 = unknown).
+    pub free_cpu_millis: u64,
 }
 
 /// Longest `heartbeat.sync_error`, in bytes (sites cut theirs to fit).
@@ -317,6 +321,8 @@ impl TryFrom<proto::SiteHeartbeat> for SiteHeartbeat {
             failing_since,
             paused,
             paused_since,
+            free_memory_bytes,
+            free_cpu_millis,
         } = h;
         if paused.len() > MAX_SYNC_ERROR_BYTES || paused.chars().any(char::is_control) {
             return Err(FieldError::new(
@@ -348,6 +354,8 @@ impl TryFrom<proto::SiteHeartbeat> for SiteHeartbeat {
             failing_since,
             paused,
             paused_since,
+            free_memory_bytes,
+            free_cpu_millis,
         })
     }
 }
@@ -362,6 +370,8 @@ impl From<SiteHeartbeat> for proto::SiteHeartbeat {
             failing_since,
             paused,
             paused_since,
+            free_memory_bytes,
+            free_cpu_millis,
         } = h;
         proto::SiteHeartbeat {
             blueprints,
@@ -371,6 +381,8 @@ impl From<SiteHeartbeat> for proto::SiteHeartbeat {
             failing_since,
             paused,
             paused_since,
+            free_memory_bytes,
+            free_cpu_millis,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Choosing `count` of the candidate domains of a placement: reachable ones first, then those
 //! matching more of the preferred labels, then ones that differ in the `spread_by` label from
-//! those already chosen, then the least loaded (fewest services placed), then by id. Pure and
+//! those already chosen, then the most free memory at their sites (in whole GiB), then the
+//! least loaded (fewest services placed), then the most free CPU (in whole cores), then by id. Pure and
 //! deterministic: the same candidates and facts always give the same choice.
 
 use crate::model::Placement;
@@ -15,7 +16,12 @@ pub struct Fit {
     pub down: BTreeSet<String>,
     /// Services placed per domain (absent: none).
     pub load: BTreeMap<String, usize>,
+    /// What each domain's sites have free (absent: not reported).
+    pub capacity: BTreeMap<String, crate::registry::Capacity>,
 }
+
+/// A GiB: free memory is compared in whole GiB, so small differences do not decide.
+const GIB: u64 = 1 << 30;
 
 /// The domains of `candidates` the placement keeps: without the avoided ones, and `count` of
 /// them when it asks for a count (all otherwise). `None` when fewer than `count` are left.
@@ -55,11 +61,14 @@ pub fn choose<'a>(
             .iter()
             .enumerate()
             .min_by_key(|(_, d)| {
+                let free = fit.capacity.get(&d.id).copied().unwrap_or_default();
                 (
                     fit.down.contains(&d.id),
                     std::cmp::Reverse(preferred(d)),
                     spread(d),
+                    std::cmp::Reverse(free.free_memory_bytes / GIB),
                     fit.load.get(&d.id).copied().unwrap_or(0),
+                    std::cmp::Reverse(free.free_cpu_millis / 1000),
                     d.id.clone(),
                 )
             })
@@ -112,6 +121,7 @@ mod tests {
         let fit = Fit {
             down: BTreeSet::from(["a".to_string()]),
             load: BTreeMap::from([("c".to_string(), 5)]),
+            capacity: BTreeMap::new(),
         };
         assert_eq!(
             ids(choose(&p, cands(), &fit)),
@@ -124,6 +134,18 @@ mod tests {
             ids(choose(&p, cands(), &fit)),
             ["c", "d"],
             "preference wins over load"
+        );
+        let mut roomy = fit.clone();
+        let big = crate::registry::Capacity {
+            free_memory_bytes: 8 * GIB,
+            ..Default::default()
+        };
+        roomy.capacity.insert("c".into(), big);
+        p.prefer.clear();
+        assert_eq!(
+            ids(choose(&p, cands(), &roomy)),
+            ["b", "c"],
+            "free memory wins over load"
         );
         p.avoid = vec!["c".into(), "d".into(), "b".into()];
         assert!(choose(&p, cands(), &fit).is_none(), "one left, two asked");

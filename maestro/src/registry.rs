@@ -283,6 +283,29 @@ pub struct DomainRegistry {
     streams: Arc<Mutex<HashMap<String, StreamState>>>,
     /// Counts registrations since opening (see [`Self::version`]).
     version: Arc<std::sync::atomic::AtomicU64>,
+    /// What each domain's sites have free, as its last heartbeat said (in memory).
+    capacity: Arc<Mutex<HashMap<String, Capacity>>>,
+}
+
+/// Free resources of a domain's sites, summed over those that reported recently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// Thousandths of a core.
+    pub free_cpu_millis: u64,
+    /// Bytes.
+    pub free_memory_bytes: u64,
+    /// Sites whose report counts.
+    pub sites: u32,
+}
+
+impl From<pb::Capacity> for Capacity {
+    fn from(c: pb::Capacity) -> Self {
+        Self {
+            free_cpu_millis: c.free_cpu_millis,
+            free_memory_bytes: c.free_memory_bytes,
+            sites: c.sites,
+        }
+    }
 }
 
 impl DomainRegistry {
@@ -294,6 +317,7 @@ impl DomainRegistry {
             unreachable_after_ms,
             streams: Arc::default(),
             version: Arc::default(),
+            capacity: Arc::default(),
         })
     }
 
@@ -368,6 +392,26 @@ impl DomainRegistry {
                 let (k, v) = kv?;
                 decode(&String::from_utf8_lossy(&k), &v)
             })
+            .collect()
+    }
+
+    fn capacities(&self) -> std::sync::MutexGuard<'_, HashMap<String, Capacity>> {
+        self.capacity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records what `id`'s sites have free, from its heartbeat.
+    pub fn set_capacity(&self, id: &str, capacity: Capacity) {
+        self.capacities().insert(id.to_string(), capacity);
+    }
+
+    /// What each domain's sites have free, by domain (absent: not reported since maestro
+    /// started).
+    pub fn capacity_map(&self) -> std::collections::BTreeMap<String, Capacity> {
+        self.capacities()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
             .collect()
     }
 
@@ -447,6 +491,11 @@ impl DomainRegistry {
             heartbeat_age_seconds: health.age_ms(now_ms) / 1000,
             publishes_catalog: record.catalog.is_some(),
             offers: Vec::new(),
+            capacity: self.capacities().get(&record.id).map(|c| pb::Capacity {
+                free_cpu_millis: c.free_cpu_millis,
+                free_memory_bytes: c.free_memory_bytes,
+                sites: c.sites,
+            }),
             site_labels: record
                 .site_labels
                 .iter()

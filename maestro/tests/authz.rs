@@ -109,7 +109,10 @@ async fn identities_decide_who_registers_and_who_orders() {
     refused_by(&e, "domain-registers-as-itself");
     let e = south
         .domains
-        .heartbeat(dpb::HeartbeatRequest { id: "north".into() })
+        .heartbeat(dpb::HeartbeatRequest {
+            id: "north".into(),
+            capacity: None,
+        })
         .await
         .unwrap_err();
     refused_by(&e, "domain-registers-as-itself");

@@ -714,7 +714,10 @@ async fn registry_validates_and_heartbeat_needs_registration() {
     );
     let e = m
         .domains
-        .heartbeat(dpb::HeartbeatRequest { id: "ghost".into() })
+        .heartbeat(dpb::HeartbeatRequest {
+            id: "ghost".into(),
+            capacity: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -818,7 +821,10 @@ async fn an_unreachable_domain_keeps_the_item_pending_with_its_age_until_it_hear
 
     // A heartbeat brings it back; the next roll-up completes the order.
     m.domains
-        .heartbeat(dpb::HeartbeatRequest { id: "south".into() })
+        .heartbeat(dpb::HeartbeatRequest {
+            id: "south".into(),
+            capacity: None,
+        })
         .await
         .unwrap();
     let seen = m.watch_until(&id, |o| is_final(o.state)).await;

@@ -103,7 +103,10 @@ async fn ids_are_checked_before_an_error_could_echo_them() {
         .unwrap_err();
     let heartbeat = m
         .domains
-        .heartbeat(dpb::HeartbeatRequest { id: huge })
+        .heartbeat(dpb::HeartbeatRequest {
+            id: huge,
+            capacity: None,
+        })
         .await
         .unwrap_err();
     for e in [order, spec, heartbeat] {

@@ -11,6 +11,7 @@
 
 mod agent;
 pub mod bootstrap;
+pub mod capacity;
 mod config;
 pub mod context;
 mod error;

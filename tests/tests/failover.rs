@@ -77,6 +77,27 @@ async fn a_service_fails_over_from_a_dead_domain_and_the_domain_cleans_up_when_b
             "one domain of two, by id: {domains:?}"
         );
         runs_only_at(&service, "north-1").await?;
+        // Each domain reports what its site has free (placement prefers more).
+        let mut registry =
+            maestro_proto::domain::v1::domain_registry_client::DomainRegistryClient::new(
+                fed.api.channel()?,
+            );
+        let reported = maestro_testkit::wait::until("capacity reported", TIMEOUT, async || {
+            let list = registry
+                .list_domains(maestro_proto::domain::v1::ListDomainsRequest {})
+                .await?
+                .into_inner();
+            Ok(list
+                .domains
+                .iter()
+                .all(|d| {
+                    d.capacity
+                        .is_some_and(|c| c.sites == 1 && c.free_memory_bytes > 0)
+                })
+                .then_some(list))
+        })
+        .await?;
+        anyhow::ensure!(reported.domains.len() == 2, "{reported:#?}");
 
         // North's orchestrator dies; its site keeps running what it runs.
         fed.domain("north").orchestrator.stop()?;

@@ -84,9 +84,14 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
         maestro_common::ResourceName::parse("id", &domain)?;
         self.access
             .check(&request, &Call::RegisterDomain { domain: &domain })?;
-        let id = request.into_inner().id;
+        let pb::HeartbeatRequest { id, capacity } = request.into_inner();
         match self.registry.heartbeat(&id, now_millis())? {
-            Some(_) => Ok(Response::new(pb::HeartbeatResponse {})),
+            Some(_) => {
+                if let Some(c) = capacity {
+                    self.registry.set_capacity(&id, c.into());
+                }
+                Ok(Response::new(pb::HeartbeatResponse {}))
+            }
             None => Err(Status::not_found(format!(
                 "domain '{id}' is not registered"
             ))),

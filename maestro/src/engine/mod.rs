@@ -200,7 +200,12 @@ impl Engine {
                 *load.entry(t.domain.clone()).or_insert(0) += 1;
             }
         }
-        Ok(crate::placement::Fit { down, load })
+        let capacity = self.registry().capacity_map();
+        Ok(crate::placement::Fit {
+            down,
+            load,
+            capacity,
+        })
     }
 
     /// The rollouts that produced the current generation of each service of `inventory`.

@@ -501,7 +501,10 @@ pub fn heartbeat_every(m: &Maestro, ids: &[&str], period: Duration) -> Cancellat
             }
             for id in &ids {
                 let _ = client
-                    .heartbeat(dpb::HeartbeatRequest { id: id.clone() })
+                    .heartbeat(dpb::HeartbeatRequest {
+                        id: id.clone(),
+                        capacity: None,
+                    })
                     .await;
             }
         }

@@ -205,7 +205,10 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 fn heartbeat(blueprints: u32, sync: &SyncState) -> SiteHeartbeat {
+    let (free_memory_bytes, free_cpu_millis) = crate::capacity::read();
     SiteHeartbeat {
+        free_memory_bytes,
+        free_cpu_millis,
         paused: sync
             .paused
             .as_ref()
