@@ -153,6 +153,8 @@ struct PlacementDoc {
     prefer: BTreeMap<String, String>,
     #[serde(default)]
     avoid: Vec<String>,
+    #[serde(default)]
+    site_selector: BTreeMap<String, String>,
 }
 
 /// Reads and parses an order file (`-` = stdin), refusing files over [`MAX_ORDER_FILE_BYTES`].
@@ -386,6 +388,7 @@ fn convert_item(item: ItemDoc) -> Result<pb::OrderItemSpec, FieldError> {
             spread_by: placement.spread_by,
             prefer: placement.prefer.into_iter().collect(),
             avoid: placement.avoid,
+            site_selector: placement.site_selector.into_iter().collect(),
         }),
     })
 }

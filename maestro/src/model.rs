@@ -239,6 +239,9 @@ pub struct Placement {
     /// Domains never to choose.
     #[serde(default)]
     pub avoid: Vec<String>,
+    /// Only sites whose labels carry all of these.
+    #[serde(default)]
+    pub site_selector: BTreeMap<String, String>,
 }
 
 /// Progress at one site, as the domain reported it.
@@ -503,6 +506,7 @@ impl From<&OrderItem> for pb::OrderItem {
                 spread_by: i.placement.spread_by.clone(),
                 prefer: i.placement.prefer.clone().into_iter().collect(),
                 avoid: i.placement.avoid.clone(),
+                site_selector: i.placement.site_selector.clone().into_iter().collect(),
             }),
             domains: i.domains.iter().map(pb::DomainProgress::from).collect(),
             reason: i

@@ -286,6 +286,7 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         spread_by,
         prefer,
         avoid,
+        site_selector,
     } = p;
     let names = |field: &str, list: &[String]| -> Result<(), FieldError> {
         if list.len() > MAX_PLACEMENT_NAMES {
@@ -324,19 +325,21 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         MAX_LINE_BYTES,
         Lines::One,
     )?;
-    if prefer.len() > MAX_SELECTOR_LABELS {
-        return Err(FieldError::new(
-            "placement.prefer",
-            format!("more than {MAX_SELECTOR_LABELS} labels"),
-        ));
-    }
-    for (key, value) in &prefer {
-        let field = format!("placement.prefer[{key:?}]");
-        if key.is_empty() {
-            return Err(FieldError::new(field, "label keys must not be empty"));
+    for (name, labels) in [("prefer", &prefer), ("site_selector", &site_selector)] {
+        if labels.len() > MAX_SELECTOR_LABELS {
+            return Err(FieldError::new(
+                format!("placement.{name}"),
+                format!("more than {MAX_SELECTOR_LABELS} labels"),
+            ));
         }
-        check_text(&field, key, MAX_LINE_BYTES, Lines::One)?;
-        check_text(&field, value, MAX_LINE_BYTES, Lines::One)?;
+        for (key, value) in labels {
+            let field = format!("placement.{name}[{key:?}]");
+            if key.is_empty() {
+                return Err(FieldError::new(field, "label keys must not be empty"));
+            }
+            check_text(&field, key, MAX_LINE_BYTES, Lines::One)?;
+            check_text(&field, value, MAX_LINE_BYTES, Lines::One)?;
+        }
     }
     if !domains.is_empty() && !domain_selector.is_empty() {
         return Err(FieldError::new(
@@ -369,6 +372,7 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         spread_by,
         prefer: prefer.into_iter().collect(),
         avoid,
+        site_selector: site_selector.into_iter().collect(),
     })
 }
 

@@ -314,6 +314,15 @@ pub fn resolve_targets(
     )
 }
 
+/// Whether site `site` of `d` carries every label of `selector` (the domain's labels, then the
+/// site's own, which win).
+fn site_matches(d: &DomainRecord, site: &str, selector: &BTreeMap<String, String>) -> bool {
+    let own = d.site_labels.get(site);
+    selector
+        .iter()
+        .all(|(k, v)| own.and_then(|l| l.get(k)).or_else(|| d.labels.get(k)) == Some(v))
+}
+
 /// [`resolve_targets`], choosing `placement.count` of the candidates with what `fit` knows.
 pub fn resolve_targets_fit(
     at: &str,
@@ -394,18 +403,24 @@ pub fn resolve_targets_fit(
         }
     }
     let mut targets = Vec::new();
+    let selecting = !placement.sites.is_empty() || !placement.site_selector.is_empty();
     for (k, d) in chosen.iter().enumerate() {
-        let sites: Vec<String> = placement
+        let listed = |s: &&String| placement.sites.is_empty() || placement.sites.contains(s);
+        let sites: Vec<String> = d
             .sites
             .iter()
-            .filter(|s| d.sites.contains(s))
+            .filter(listed)
+            .filter(|s| site_matches(d, s, &placement.site_selector))
             .cloned()
             .collect();
-        if !placement.sites.is_empty() && sites.is_empty() {
+        if selecting && sites.is_empty() {
             if explicit {
                 return Err(FieldError::new(
                     format!("{at}.placement.domains[{k}]"),
-                    format!("domain '{}' has none of the requested sites", d.id),
+                    format!(
+                        "domain '{}' has none of the requested sites (sites, site_selector)",
+                        d.id
+                    ),
                 ));
             }
             continue;

@@ -67,3 +67,47 @@ fn a_kept_value_outside_the_current_bounds_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_site_selector_keeps_the_sites_whose_labels_match_and_skips_domains_without_one() {
+    use crate::fixtures::domain;
+    use crate::model::Placement;
+    let mut north = domain("north", &["n1", "n2", "n3"]);
+    north.labels.insert("power".into(), "grid".into());
+    north.site_labels.insert(
+        "n2".into(),
+        [("power".to_string(), "solar".to_string())].into(),
+    );
+    let mut south = domain("south", &["s1"]);
+    south.labels.insert("power".into(), "solar".into());
+    let east = domain("east", &["e1"]);
+    let all = [north, south, east];
+    let placement = |domains: &[&str]| Placement {
+        domain_selector: if domains.is_empty() {
+            [("tier".to_string(), "edge".to_string())].into()
+        } else {
+            Default::default()
+        },
+        domains: domains.iter().map(ToString::to_string).collect(),
+        site_selector: [("power".to_string(), "grid".to_string())].into(),
+        ..Placement::default()
+    };
+    let ok = |_: &crate::registry::DomainRecord| Ok(());
+    let t = resolve_targets("order.items[0]", &placement(&[]), &all, ok).unwrap();
+    let got: Vec<(&str, Vec<&str>)> = t
+        .iter()
+        .map(|t| {
+            (
+                t.domain.as_str(),
+                t.sites.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("north", vec!["n1", "n3"])],
+        "n2's own label wins; south and east have no grid site"
+    );
+    let e = resolve_targets("order.items[0]", &placement(&["south"]), &all, ok).unwrap_err();
+    assert_eq!(e.field, "order.items[0].placement.domains[0]");
+}
