@@ -174,6 +174,12 @@ pub fn plan(
                     fresh.now_ms,
                 )
                 .map_err(|e| e.within(&format!("order.items[{i}]")))?;
+                for a in &started.actions {
+                    if let Some(n) = crate::rollout::drive::note(a, &started.rollout) {
+                        plan.order
+                            .note(fresh.now_ms, format!("item {}: {n}", item.id));
+                    }
+                }
                 order_item.rollout = Some(started.rollout);
                 started.entries
             }

@@ -144,7 +144,7 @@ pub fn abort_text(reason: &AbortReason) -> String {
 }
 
 /// The note an action deserves (none for wait reasons: they are the item's status).
-fn note(action: &Action, r: &ItemRollout) -> Option<String> {
+pub(crate) fn note(action: &Action, r: &ItemRollout) -> Option<String> {
     let g = r.machine.generation;
     let p = r.machine.previous_generation;
     Some(match action {

@@ -160,6 +160,14 @@ fn planning_starts_the_canary_alone_with_the_previous_spec_for_the_others() {
     );
     assert_eq!(r.machine.phase, Phase::Rolling { wave: 0 });
     assert_eq!(p.inventory[0].templates, previous.blueprint_templates_json);
+    assert!(
+        p.order
+            .notes
+            .iter()
+            .any(|n| n.text == "item 1: rollout wave 0: moving 1 site to generation 2: north/n1"),
+        "{:?}",
+        p.order.notes
+    );
 }
 
 #[test]
@@ -238,7 +246,14 @@ fn an_unhealthy_canary_aborts_and_only_it_is_rolled_back() {
     let r = rollout(&o);
     assert!(matches!(r.machine.phase, Phase::RollingBack { .. }));
     assert_eq!(r.counts(), (1, 0, 0), "one site changed (now returning)");
-    // The domain re-rendered; the canary runs generation 1 again.
+    // The domain renders generation 1 for the canary, which still runs 2: not back yet.
+    let wanted = status(&o, "north", &[("n1", 1, 2, false), ("n2", 1, 1, true)]);
+    assert!(drive(&mut o, &[wanted], T0 + 150).is_empty());
+    assert!(
+        matches!(rollout(&o).machine.phase, Phase::RollingBack { .. }),
+        "desired is not done: the site must run it"
+    );
+    // The canary runs generation 1 again.
     let back = status(&o, "north", &[("n1", 1, 1, true), ("n2", 1, 1, true)]);
     assert!(drive(&mut o, std::slice::from_ref(&back), T0 + 200).is_empty());
     assert!(matches!(

@@ -77,15 +77,16 @@ fn healthy(sp: &SiteProgress, generation: u64) -> bool {
         && sp.ready == sp.total
 }
 
-/// The generation the site runs, and its failures at `generation`, from its progress.
+/// The generation the site runs, and its failures at `generation`, from its progress: the
+/// desired generation once every blueprint is ready at it, otherwise what the site was last seen
+/// running. A site told to return is back only when it is ready at the previous generation, not
+/// as soon as its domain wants it there.
 fn observe(sp: &SiteProgress, generation: u64) -> SiteReport {
-    let runs = if sp.total > 0 && sp.ready == sp.total {
-        sp.desired_generation
-    } else if sp.total == 0 {
-        // Nothing of the service is to run there, and nothing is left.
+    let runs = if sp.ready == sp.total {
+        // Every blueprint is ready at the desired generation (or nothing is to run there).
         sp.desired_generation
     } else {
-        sp.observed_generation.min(sp.desired_generation)
+        sp.observed_generation
     };
     let mut report = SiteReport {
         generation: runs,
