@@ -1,0 +1,42 @@
+//! The benchmark programs run, at small sizes, to the end and print their figures: the test
+//! command keeps them working. No timing is asserted here; the figures are in
+//! `docs/performance.md`, measured with release builds. (`bench-tls-handshake` is left out: its
+//! fixed cost is about 30 s in a debug build.)
+
+use std::process::Command;
+
+/// Runs a benchmark binary with `args`; its standard output when it exits 0.
+fn run(bin: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(bin).args(args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{bin} {args:?} exited {}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_rollout_benchmark_rolls_out_and_rolls_back_four_sites() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-rollout"), &["2", "2", "0"])?;
+    for figure in ["add", "rollout", "abort"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_status_latency_benchmark_runs() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-status-latency"), &["20"])?;
+    anyhow::ensure!(out.contains("median"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn the_signed_state_benchmark_runs() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-signed-state"), &["2", "3", "2"])?;
+    anyhow::ensure!(!out.trim().is_empty(), "no figures");
+    Ok(())
+}
