@@ -155,6 +155,8 @@ struct PlacementDoc {
     avoid: Vec<String>,
     #[serde(default)]
     site_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    site_count: u32,
 }
 
 /// Reads and parses an order file (`-` = stdin), refusing files over [`MAX_ORDER_FILE_BYTES`].
@@ -389,6 +391,7 @@ fn convert_item(item: ItemDoc) -> Result<pb::OrderItemSpec, FieldError> {
             prefer: placement.prefer.into_iter().collect(),
             avoid: placement.avoid,
             site_selector: placement.site_selector.into_iter().collect(),
+            site_count: placement.site_count,
         }),
     })
 }

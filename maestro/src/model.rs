@@ -242,6 +242,9 @@ pub struct Placement {
     /// Only sites whose labels carry all of these.
     #[serde(default)]
     pub site_selector: BTreeMap<String, String>,
+    /// Run at this many sites of each chosen domain (0: all), spread over `spread_by`.
+    #[serde(default)]
+    pub site_count: u32,
 }
 
 /// Progress at one site, as the domain reported it.
@@ -507,6 +510,7 @@ impl From<&OrderItem> for pb::OrderItem {
                 prefer: i.placement.prefer.clone().into_iter().collect(),
                 avoid: i.placement.avoid.clone(),
                 site_selector: i.placement.site_selector.clone().into_iter().collect(),
+                site_count: i.placement.site_count,
             }),
             domains: i.domains.iter().map(pb::DomainProgress::from).collect(),
             reason: i

@@ -79,6 +79,48 @@ pub fn choose<'a>(
     Some(chosen)
 }
 
+/// The sites of `d` the placement keeps of `matching` (in the domain's order): all of them, or
+/// `site_count` of them spread over the values of the `spread_by` label (a site's own labels,
+/// then its domain's) — a value not yet used first, then by name.
+pub fn choose_sites(
+    placement: &Placement,
+    d: &DomainRecord,
+    matching: Vec<&String>,
+) -> Vec<String> {
+    let count = placement.site_count as usize;
+    if count == 0 || matching.len() <= count {
+        return matching.into_iter().cloned().collect();
+    }
+    let value = |s: &str| {
+        d.site_labels
+            .get(s)
+            .and_then(|l| l.get(&placement.spread_by))
+            .or_else(|| d.labels.get(&placement.spread_by))
+            .cloned()
+    };
+    let mut left = matching;
+    let mut chosen: Vec<String> = Vec::with_capacity(count);
+    let mut used = BTreeSet::new();
+    while chosen.len() < count {
+        let Some(i) = left
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| {
+                let repeat = !placement.spread_by.is_empty() && used.contains(&value(s));
+                (repeat, s.to_string())
+            })
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let s = left.remove(i);
+        used.insert(value(s));
+        chosen.push(s.clone());
+    }
+    chosen.sort_by_key(|s| d.sites.iter().position(|x| x == s));
+    chosen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +134,29 @@ mod tests {
 
     fn ids(v: Option<Vec<&DomainRecord>>) -> Vec<String> {
         v.unwrap().iter().map(|d| d.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_site_count_spreads_over_the_label_values() {
+        let mut d = domain("north", &["a", "b", "c", "d"]);
+        for (s, zone) in [("a", "z1"), ("b", "z1"), ("c", "z2"), ("d", "z2")] {
+            d.site_labels
+                .insert(s.into(), [("zone".to_string(), zone.to_string())].into());
+        }
+        let all: Vec<&String> = d.sites.iter().collect();
+        let mut p = Placement {
+            site_count: 2,
+            ..Placement::default()
+        };
+        assert_eq!(choose_sites(&p, &d, all.clone()), ["a", "b"], "by name");
+        p.spread_by = "zone".into();
+        assert_eq!(
+            choose_sites(&p, &d, all.clone()),
+            ["a", "c"],
+            "one per zone"
+        );
+        p.site_count = 0;
+        assert_eq!(choose_sites(&p, &d, all).len(), 4, "no count: all");
     }
 
     #[test]

@@ -287,6 +287,7 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         prefer,
         avoid,
         site_selector,
+        site_count,
     } = p;
     let names = |field: &str, list: &[String]| -> Result<(), FieldError> {
         if list.len() > MAX_PLACEMENT_NAMES {
@@ -311,6 +312,12 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         return Err(FieldError::new(
             "placement.count",
             "choose among domains or a domain_selector",
+        ));
+    }
+    if site_count as usize > MAX_PLACEMENT_NAMES {
+        return Err(FieldError::new(
+            "placement.site_count",
+            format!("at most {MAX_PLACEMENT_NAMES}"),
         ));
     }
     if count as usize > MAX_PLACEMENT_NAMES {
@@ -373,6 +380,7 @@ fn convert_placement(p: pb::Placement) -> Result<Placement, FieldError> {
         prefer: prefer.into_iter().collect(),
         avoid,
         site_selector: site_selector.into_iter().collect(),
+        site_count,
     })
 }
 

@@ -403,17 +403,27 @@ pub fn resolve_targets_fit(
         }
     }
     let mut targets = Vec::new();
-    let selecting = !placement.sites.is_empty() || !placement.site_selector.is_empty();
+    let selecting = !placement.sites.is_empty()
+        || !placement.site_selector.is_empty()
+        || placement.site_count > 0;
     for (k, d) in chosen.iter().enumerate() {
+        if !selecting {
+            // Every site of the domain, also those it adds later.
+            targets.push(Target {
+                domain: d.id.clone(),
+                sites: Vec::new(),
+            });
+            continue;
+        }
         let listed = |s: &&String| placement.sites.is_empty() || placement.sites.contains(s);
-        let sites: Vec<String> = d
+        let matching: Vec<&String> = d
             .sites
             .iter()
             .filter(listed)
             .filter(|s| site_matches(d, s, &placement.site_selector))
-            .cloned()
             .collect();
-        if selecting && sites.is_empty() {
+        let sites = crate::placement::choose_sites(placement, d, matching);
+        if sites.is_empty() {
             if explicit {
                 return Err(FieldError::new(
                     format!("{at}.placement.domains[{k}]"),

@@ -1,4 +1,5 @@
-//! Fail-over through the real services: a service placed in one of two domains
+//! Fail-over through the real services, two domains of four sites: a service placed in one of
+//! the two domains
 //! (`placement.count: 1`) moves to the other when its domain stays unreachable beyond maestro's
 //! `failover_after_ms`, with an order maestro places itself; when the lost domain is back it is
 //! told to remove the service, so in the end it runs in one domain only.
@@ -12,6 +13,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
+/// Sites per domain.
+const SITES: usize = 4;
 
 /// The sites that run the service, each with how many processes.
 fn sites(service: &str) -> BTreeMap<String, usize> {
@@ -21,11 +24,12 @@ fn sites(service: &str) -> BTreeMap<String, usize> {
         .collect()
 }
 
-async fn runs_only_at(service: &str, site: &str) -> anyhow::Result<()> {
-    let want = BTreeMap::from([(site.to_string(), 1)]);
+/// Waits until the service runs at every site of `domain` (one process each) and nowhere else.
+async fn runs_only_in(service: &str, domain: &str) -> anyhow::Result<()> {
+    let want: BTreeMap<String, usize> = (1..=SITES).map(|i| (format!("{domain}-{i}"), 1)).collect();
     let mut last = BTreeMap::new();
     let done = maestro_testkit::wait::until(
-        format!("{service} runs at {site} only"),
+        format!("{service} runs in {domain} only"),
         TIMEOUT,
         async || {
             last = sites(service);
@@ -47,7 +51,7 @@ async fn a_service_fails_over_from_a_dead_domain_and_the_domain_cleans_up_when_b
         dir.path(),
         &catalog(),
         &["north", "south"],
-        1,
+        SITES,
         |component, _, config| {
             if component == Component::Maestro {
                 config["domain_unreachable_after_ms"] = json!(2000);
@@ -76,27 +80,34 @@ async fn a_service_fails_over_from_a_dead_domain_and_the_domain_cleans_up_when_b
             domains == ["north"],
             "one domain of two, by id: {domains:?}"
         );
-        runs_only_at(&service, "north-1").await?;
+        runs_only_in(&service, "north").await?;
         // Each domain reports what its site has free (placement prefers more).
         let mut registry =
             maestro_proto::domain::v1::domain_registry_client::DomainRegistryClient::new(
                 fed.api.channel()?,
             );
+        let mut seen = Vec::new();
         let reported = maestro_testkit::wait::until("capacity reported", TIMEOUT, async || {
             let list = registry
                 .list_domains(maestro_proto::domain::v1::ListDomainsRequest {})
                 .await?
                 .into_inner();
+            seen = list
+                .domains
+                .iter()
+                .map(|d| (d.id.clone(), d.capacity))
+                .collect();
             Ok(list
                 .domains
                 .iter()
                 .all(|d| {
                     d.capacity
-                        .is_some_and(|c| c.sites == 1 && c.free_memory_bytes > 0)
+                        .is_some_and(|c| c.sites == SITES as u32 && c.free_memory_bytes > 0)
                 })
                 .then_some(list))
         })
-        .await?;
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; last seen: {seen:?}"))?;
         anyhow::ensure!(reported.domains.len() == 2, "{reported:#?}");
 
         // North's orchestrator dies; its site keeps running what it runs.
@@ -127,13 +138,13 @@ async fn a_service_fails_over_from_a_dead_domain_and_the_domain_cleans_up_when_b
         );
         let running = sites(&service);
         anyhow::ensure!(
-            running.get("south-1") == Some(&1),
+            (1..=SITES).all(|i| running.get(&format!("south-{i}")) == Some(&1)),
             "south runs it while north is down: {running:?}"
         );
 
         // North is back: it removes the service, so it runs in south only.
         fed.domain("north").orchestrator.start()?;
-        runs_only_at(&service, "south-1").await?;
+        runs_only_in(&service, "south").await?;
         anyhow::Ok(())
     }
     .await;

@@ -383,3 +383,39 @@ fn after_a_rolled_back_rollout_the_sites_return_to_what_they_ran_before_it() {
     );
     assert_eq!(rollout(&p.order).machine.previous_generation, 1);
 }
+
+#[test]
+fn a_site_paused_locally_is_not_started_and_waits_with_its_reason() {
+    let mut o = planned(
+        pb::ItemAction::Modify,
+        STRATEGY,
+        &running(),
+        &BTreeMap::new(),
+    )
+    .unwrap()
+    .order;
+    let (id, mut st) = status(&o, "north", &[("n1", 2, 2, true), ("n2", 1, 1, true)]);
+    st.sites[1].reasons = vec![StatusReason::SitePaused {
+        site: "n2".into(),
+        reason: "blasting until 18:00".into(),
+        since_ms: Some(T0),
+    }];
+    let news = [(id, st)];
+    drive(&mut o, &news, T0 + 100);
+    let sent = drive(&mut o, &news, T0 + 1100);
+    assert_eq!(
+        admitted(&sent),
+        [
+            ("north".to_string(), vec!["n1".to_string()], 2),
+            ("south".to_string(), vec!["s1".to_string()], 2)
+        ],
+        "the canary passed; the paused site waits, the other one starts"
+    );
+    let r = rollout(&o);
+    assert_eq!(
+        r.machine.waiting.get("north/n2"),
+        Some(&super::WaitReason::Maintenance {
+            reason: "site n2 paused locally: blasting until 18:00".into()
+        })
+    );
+}
