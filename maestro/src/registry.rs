@@ -111,7 +111,7 @@ pub struct DomainRegistration {
 }
 
 /// Most labels of one domain.
-pub const MAX_LABELS: usize = 64;
+pub use maestro_common::text::MAX_LABELS;
 /// Most sites of one domain.
 pub const MAX_SITES: usize = 1024;
 /// Most specifications one domain publishes.
@@ -137,7 +137,7 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
         check_text("endpoint", &endpoint, MAX_LINE_BYTES, Lines::One)?;
         check_endpoint(&endpoint)?;
         check_text("region", &region, MAX_LINE_BYTES, Lines::One)?;
-        check_labels("labels", &labels)?;
+        maestro_common::text::check_labels("labels", &labels)?;
         if sites.len() > MAX_SITES {
             return Err(FieldError::new(
                 "sites",
@@ -161,7 +161,7 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             if !names.iter().any(|n| n.as_str() == site) {
                 return Err(FieldError::new(at, "not a site of the domain"));
             }
-            check_labels(&format!("{at}.labels"), &l.labels)?;
+            maestro_common::text::check_labels(&format!("{at}.labels"), &l.labels)?;
             if !l.labels.is_empty() {
                 labelled.insert(site, l.labels.into_iter().collect());
             }
@@ -186,26 +186,6 @@ impl TryFrom<pb::RegisterDomainRequest> for DomainRegistration {
             catalog,
         })
     }
-}
-
-/// Checks labels (at most [`MAX_LABELS`], keys non-empty, values one line); errors under `at`.
-fn check_labels(
-    at: &str,
-    labels: &std::collections::HashMap<String, String>,
-) -> Result<(), FieldError> {
-    if labels.len() > MAX_LABELS {
-        return Err(FieldError::new(
-            at,
-            format!("more than {MAX_LABELS} labels"),
-        ));
-    }
-    for (k, v) in labels {
-        if k.is_empty() || k.len() > 253 || k.chars().any(char::is_control) {
-            return Err(FieldError::new(format!("{at}[{k:?}]"), "invalid label key"));
-        }
-        check_text(&format!("{at}[{k:?}]"), v, MAX_LINE_BYTES, Lines::One)?;
-    }
-    Ok(())
 }
 
 /// Checks a published catalog: each document a valid specification, ids unique.

@@ -70,15 +70,28 @@ impl OrderApi {
         caller_trace: Option<String>,
     ) -> Result<pb::CreateOrderResponse, Status> {
         let caller = self.operator(&request, Verb::Write)?;
-        let mut new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
-        new.ordered_by = self.orderer(caller.as_ref());
+        let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
+        let created = self.place(caller.as_ref(), new, caller_trace).await?;
+        let order_id = created.order.as_ref().map_or("", |o| o.id.as_str());
+        tracing::info!(order.id = %order_id, created = created.created, "order accepted");
+        Ok(created)
+    }
+
+    /// Places `new` for `caller` (who ordered it, the trace it joins, the scope it may act on),
+    /// as CreateOrder and RollbackOrder do.
+    async fn place(
+        &self,
+        caller: Option<&PeerIdentity>,
+        mut new: NewOrder,
+        caller_trace: Option<String>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        new.ordered_by = self.orderer(caller);
         new.traceparent = trace::current().or(caller_trace);
         let admit = |order: &crate::model::Order| {
-            self.may(caller.as_ref(), Verb::Write, order)
+            self.may(caller, Verb::Write, order)
                 .map_err(OrderError::Refused)
         };
         let created = self.engine.create_order_as(new, admit).await?;
-        tracing::info!(order.id = %created.order.id, created = created.created, "order accepted");
         if created.created {
             crate::metrics::order_created();
         }
@@ -112,22 +125,11 @@ impl OrderApi {
         } = request.into_inner();
         crate::request::check_idempotency_key(&idempotency_key).map_err(OrderError::from)?;
         self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
-        let mut new = self.engine.rollback_request(&id, &idempotency_key)?;
-        new.ordered_by = self.orderer(caller.as_ref());
-        new.traceparent = trace::current().or(caller_trace);
-        let admit = |order: &crate::model::Order| {
-            self.may(caller.as_ref(), Verb::Write, order)
-                .map_err(OrderError::Refused)
-        };
-        let created = self.engine.create_order_as(new, admit).await?;
-        tracing::info!(order.id = %created.order.id, created = created.created, rollback_of = %id, "rollback order accepted");
-        if created.created {
-            crate::metrics::order_created();
-        }
-        Ok(pb::CreateOrderResponse {
-            order: Some((&created.order).into()),
-            created: created.created,
-        })
+        let new = self.engine.rollback_request(&id, &idempotency_key)?;
+        let created = self.place(caller.as_ref(), new, caller_trace).await?;
+        let order_id = created.order.as_ref().map_or("", |o| o.id.as_str());
+        tracing::info!(order.id = %order_id, created = created.created, rollback_of = %id, "rollback order accepted");
+        Ok(created)
     }
 
     async fn control(

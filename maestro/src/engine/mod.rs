@@ -156,7 +156,7 @@ impl Engine {
         let inventory = self.store().inventory(&names)?;
         let domains = self.registry().list()?;
         let offers = self.offers()?;
-        let rollouts = self.last_rollouts(&inventory)?;
+        let rollouts = self.last_rollouts(new, &inventory)?;
         let fit = self.fit(new)?;
         let state = CurrentState {
             existing: None,
@@ -208,12 +208,17 @@ impl Engine {
         })
     }
 
-    /// The rollouts that produced the current generation of each service of `inventory`.
+    /// The rollouts that produced the current generation of each service of `inventory`; only
+    /// read when an item of `new` is rolled out (it reads one order per service).
     fn last_rollouts(
         &self,
+        new: &NewOrder,
         inventory: &std::collections::BTreeMap<String, crate::inventory::InventoryEntry>,
     ) -> Result<std::collections::BTreeMap<String, LastRollout>, OrderError> {
         let mut out = std::collections::BTreeMap::new();
+        if new.items.iter().all(|i| i.rollout.is_none()) {
+            return Ok(out);
+        }
         for (name, entry) in inventory {
             let Some(order) = self.store().get(&entry.order_id)? else {
                 continue;
@@ -257,7 +262,7 @@ impl Engine {
             let inventory = store.inventory(&names)?;
             let domains = self.registry().list()?;
             let offers = self.offers()?;
-            let rollouts = self.last_rollouts(&inventory)?;
+            let rollouts = self.last_rollouts(&new, &inventory)?;
             let fit = self.fit(&new)?;
             let state = CurrentState {
                 existing: existing.as_ref(),

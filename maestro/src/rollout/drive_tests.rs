@@ -66,6 +66,18 @@ fn running() -> BTreeMap<String, InventoryEntry> {
     BTreeMap::from([("web".to_string(), e)])
 }
 
+/// The order of a modify of `web` rolled out with [`STRATEGY`], as planned.
+fn started() -> Order {
+    planned(
+        pb::ItemAction::Modify,
+        STRATEGY,
+        &running(),
+        &BTreeMap::new(),
+    )
+    .unwrap()
+    .order
+}
+
 fn admitted(entries: &[OutboxEntry]) -> Vec<(String, Vec<String>, u64)> {
     entries
         .iter()
@@ -172,14 +184,7 @@ fn planning_starts_the_canary_alone_with_the_previous_spec_for_the_others() {
 
 #[test]
 fn a_healthy_canary_passes_after_its_bake_time_and_the_next_wave_is_sent() {
-    let mut o = planned(
-        pb::ItemAction::Modify,
-        STRATEGY,
-        &running(),
-        &BTreeMap::new(),
-    )
-    .unwrap()
-    .order;
+    let mut o = started();
     let healthy = [status(
         &o,
         "north",
@@ -219,14 +224,7 @@ fn a_healthy_canary_passes_after_its_bake_time_and_the_next_wave_is_sent() {
 
 #[test]
 fn an_unhealthy_canary_aborts_and_only_it_is_rolled_back() {
-    let mut o = planned(
-        pb::ItemAction::Modify,
-        STRATEGY,
-        &running(),
-        &BTreeMap::new(),
-    )
-    .unwrap()
-    .order;
+    let mut o = started();
     let (id, mut st) = status(&o, "north", &[("n1", 2, 2, false), ("n2", 1, 1, true)]);
     st.sites[0].reasons = vec![StatusReason::Unhealthy {
         blueprint: "web".into(),
@@ -269,14 +267,7 @@ fn an_unhealthy_canary_aborts_and_only_it_is_rolled_back() {
 
 #[test]
 fn a_silent_site_never_succeeds_and_fails_under_the_fail_policy() {
-    let mut o = planned(
-        pb::ItemAction::Modify,
-        STRATEGY,
-        &running(),
-        &BTreeMap::new(),
-    )
-    .unwrap()
-    .order;
+    let mut o = started();
     let (id, mut st) = status(&o, "north", &[("n1", 2, 2, true), ("n2", 1, 1, true)]);
     st.sites[0].unreachable = true;
     let cut = [(id, st)];
@@ -386,14 +377,7 @@ fn after_a_rolled_back_rollout_the_sites_return_to_what_they_ran_before_it() {
 
 #[test]
 fn a_site_paused_locally_is_not_started_and_waits_with_its_reason() {
-    let mut o = planned(
-        pb::ItemAction::Modify,
-        STRATEGY,
-        &running(),
-        &BTreeMap::new(),
-    )
-    .unwrap()
-    .order;
+    let mut o = started();
     let (id, mut st) = status(&o, "north", &[("n1", 2, 2, true), ("n2", 1, 1, true)]);
     st.sites[1].reasons = vec![StatusReason::SitePaused {
         site: "n2".into(),
