@@ -60,6 +60,40 @@ async fn one_domain_registers_ready() {
     );
 }
 
+/// Sites that never poll Git after their first fetch still converge: the domain announces each
+/// commit through its log server and the sites, following the announcements over a stream they
+/// opened, fetch at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_fetch_when_the_domain_announces_a_commit_without_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DevOptions {
+        sites_per_domain: 2,
+        sync_interval_ms: 3_600_000,
+        noticed_sync_interval_ms: 3_600_000,
+        ..small(dir.path())
+    };
+    let mut fed = start_federation(opts, CancellationToken::new())
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let outcome = run_demo(&fed, Duration::from_secs(60), &mut |l| {
+        lines.push(l.to_string())
+    })
+    .await;
+    fed.stop().await;
+    if let Err(e) = outcome {
+        panic!("the demo did not complete: {e}\n{}", lines.join("\n"));
+    }
+    for site in ["north-1", "north-2"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("north/{site}: ready 1/1"))),
+            "{site}: {lines:#?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_completes_and_its_processes_are_stopped() {
     let dir = tempfile::tempdir().unwrap();

@@ -76,6 +76,16 @@ pub enum Call<'a> {
         /// The log server's domain.
         server_domain: &'a str,
     },
+    /// Announcing a pushed commit to the log server of `server_domain`.
+    AnnounceCommit {
+        /// The log server's domain.
+        server_domain: &'a str,
+    },
+    /// Following the commits announced at the log server of `server_domain`.
+    WatchCommits {
+        /// The log server's domain.
+        server_domain: &'a str,
+    },
     /// Reading an audit log (list, export): maestro's (`domain: None`) or that of the
     /// orchestrator of `domain`. The log names every caller and target of the component, so
     /// no scoped grant covers it.
@@ -299,6 +309,24 @@ pub fn authorize(
         (Call::ReadRecords { server_domain }, _) => deny(
             "records-read-by-own-domain",
             format!("{peer} may not read the records of domain {server_domain}"),
+        ),
+        (Call::AnnounceCommit { server_domain }, Role::Domain { domain: me })
+            if me.as_str() == *server_domain =>
+        {
+            Ok(())
+        }
+        (Call::AnnounceCommit { server_domain }, _) => deny(
+            "commits-announced-by-own-domain",
+            format!("{peer} may not announce commits at the log server of domain {server_domain}"),
+        ),
+        (Call::WatchCommits { server_domain }, Role::Site { domain: d, .. })
+            if d.as_str() == *server_domain =>
+        {
+            Ok(())
+        }
+        (Call::WatchCommits { server_domain }, _) => deny(
+            "commits-watched-by-own-sites",
+            format!("{peer} may not follow the commits of domain {server_domain}"),
         ),
         (Call::ReadAudit { domain: Some(_) }, Role::Maestro) => Ok(()),
         (Call::ReadAudit { domain: Some(d) }, Role::Domain { domain: me }) if me.as_str() == *d => {

@@ -24,8 +24,33 @@ pub fn new_id() -> String {
     Uuid::new_v4().to_string()
 }
 
+/// True when `s` is a Git object id as written by Git: 40 (SHA-1) or 64 (SHA-256) lowercase hex
+/// digits.
+pub fn is_commit_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64)
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn commit_ids_are_forty_or_sixty_four_lowercase_hex_digits() {
+        let a = "0123456789abcdef0123456789abcdef01234567";
+        assert!(super::is_commit_id(a));
+        assert!(super::is_commit_id(&format!("{a}{}", &a[..24])));
+        for bad in [
+            "",
+            "main",
+            &a[..39],
+            &a.to_uppercase(),
+            &format!("{a}0"),
+            "../../etc/passwd",
+        ] {
+            assert!(!super::is_commit_id(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn intent_id_is_stable_and_distinct() {
         assert_eq!(

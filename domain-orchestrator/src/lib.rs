@@ -7,6 +7,7 @@
 //! desired tree differs from the branch head; at most one reconcile per intent runs at a time;
 //! every Git write is serialised.
 
+pub mod announce;
 pub mod api;
 pub mod capacity;
 pub mod config;

@@ -112,6 +112,7 @@ pub async fn run_with_context(
             .map_err(|e| Error::Config(format!("catalog_dir: {e}")))?,
     );
     let hub = Arc::new(StatusHub::default());
+    let (repo, heads) = crate::announce::Announcing::new(Arc::new(repo));
     let ctx = Arc::new(
         Context::new(
             config.domain.clone(),
@@ -150,6 +151,14 @@ pub async fn run_with_context(
         tasks.push(tokio::spawn(crate::signing::refresh_manifests(
             ctx.clone(),
             crate::signing::check_interval(config.signing.renew_before_secs),
+            shutdown.clone(),
+        )));
+    }
+    if !config.log_server.is_empty() {
+        tasks.push(tokio::spawn(crate::announce::announce(
+            heads,
+            config.log_server.clone(),
+            tls.clone(),
             shutdown.clone(),
         )));
     }

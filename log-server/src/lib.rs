@@ -15,6 +15,7 @@
 //! - each site pushes at most `rate_limit_per_site` records per second (bucket of
 //!   `rate_limit_burst`); a push over it is refused whole with `RESOURCE_EXHAUSTED`, storing nothing.
 
+mod commits;
 mod config;
 mod error;
 mod filter;
@@ -27,6 +28,7 @@ mod service;
 mod store;
 mod subscription;
 
+pub use commits::check_commit;
 pub use config::Config;
 pub use error::{Error, StoreError};
 pub use filter::{MAX_FILTER_STREAMS, RecordFilter};

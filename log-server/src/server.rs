@@ -98,6 +98,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
         subscriptions: subscriptions.clone(),
         shutdown: stop.clone(),
         access,
+        commits: Default::default(),
     };
     let routes = tonic::service::Routes::new(
         LogServiceServer::new(service).max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),

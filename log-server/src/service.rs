@@ -1,5 +1,6 @@
 //! The gRPC handlers of `maestro.logs.v1.LogService`: convert, call the store, map errors.
 
+use crate::commits::{CommitBoard, NoticeStream};
 use crate::error::StoreError;
 use crate::filter::RecordFilter;
 use crate::push::validate_push;
@@ -38,6 +39,8 @@ pub(crate) struct LogServer {
     pub shutdown: CancellationToken,
     /// Who may push (sites of this domain, their own records) and read (this domain).
     pub access: Access,
+    /// The commit the domain orchestrator announced last, followed by the sites.
+    pub commits: CommitBoard,
 }
 
 impl LogServer {
@@ -182,6 +185,37 @@ impl proto::log_service_server::LogService for LogServer {
             records: records.into_iter().map(proto::Record::from).collect(),
             next_after_sequence,
         }))
+    }
+
+    #[tracing::instrument(name = "log.announce_commit", skip_all)]
+    async fn announce_commit(
+        &self,
+        request: Request<proto::AnnounceCommitRequest>,
+    ) -> Result<Response<proto::AnnounceCommitResponse>, Status> {
+        let call = Call::AnnounceCommit {
+            server_domain: &self.domain,
+        };
+        self.access.check(&request, &call)?;
+        let commit = request.into_inner().commit;
+        let watchers = self.commits.announce(commit.clone())?;
+        tracing::debug!(commit, watchers, "commit announced");
+        Ok(Response::new(proto::AnnounceCommitResponse {
+            watchers: u32::try_from(watchers).unwrap_or(u32::MAX),
+        }))
+    }
+
+    type WatchCommitsStream = NoticeStream;
+
+    #[tracing::instrument(name = "log.watch_commits", skip_all)]
+    async fn watch_commits(
+        &self,
+        request: Request<proto::WatchCommitsRequest>,
+    ) -> Result<Response<Self::WatchCommitsStream>, Status> {
+        let call = Call::WatchCommits {
+            server_domain: &self.domain,
+        };
+        self.access.check(&request, &call)?;
+        Ok(Response::new(self.commits.follow(self.shutdown.clone())))
     }
 }
 

@@ -195,3 +195,58 @@ fn refused_at_transport(e: &tonic::Status) {
         "{e:?}"
     );
 }
+
+/// Only the domain's orchestrator announces commits, only its sites follow them; an invalid
+/// commit id is refused with the field; a follower gets the latest commit at once, then each new
+/// one.
+#[tokio::test]
+async fn the_domain_announces_commits_and_only_its_sites_follow_them() {
+    const A: &str = "0123456789abcdef0123456789abcdef01234567";
+    const B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+    let pki = TestPki::new("mines.example");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(log_server::Config {
+        tls: pki.issue("domain/north"),
+        ..config(dir.path())
+    })
+    .await;
+    let mut north = client(&server, &pki.issue("domain/north"));
+    let mut n1 = client(&server, &pki.issue("domain/north/site/n1"));
+    let announce = |commit: &str| proto::AnnounceCommitRequest {
+        commit: commit.to_string(),
+    };
+    for who in ["domain/south", "domain/north/site/n1", "maestro"] {
+        let e = client(&server, &pki.issue(who))
+            .announce_commit(announce(A))
+            .await
+            .unwrap_err();
+        refused_by(&e, "commits-announced-by-own-domain");
+    }
+    for who in ["domain/north", "domain/south/site/s1", "maestro"] {
+        let e = client(&server, &pki.issue(who))
+            .watch_commits(proto::WatchCommitsRequest {})
+            .await
+            .unwrap_err();
+        refused_by(&e, "commits-watched-by-own-sites");
+    }
+    let e = north
+        .announce_commit(announce("../../refs/heads/main"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("commit"), "{e:?}");
+
+    north.announce_commit(announce(A)).await.unwrap();
+    let mut notices = n1
+        .watch_commits(proto::WatchCommitsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = notices.message().await.unwrap().unwrap();
+    assert_eq!(first.commit, A);
+    assert!(first.announced_at.is_some());
+    let reply = north.announce_commit(announce(B)).await.unwrap();
+    assert_eq!(reply.into_inner().watchers, 1);
+    let second = notices.message().await.unwrap().unwrap();
+    assert_eq!(second.commit, B);
+}

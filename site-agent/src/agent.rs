@@ -16,8 +16,9 @@ use tokio_util::task::TaskTracker;
 use crate::Error;
 use crate::config::Config;
 use crate::context::SiteContext;
+use crate::gitsync::notices::{self, Notices};
 use crate::gitsync::trust::TrustStore;
-use crate::gitsync::{GitMirror, GitSync, Verification};
+use crate::gitsync::{GitMirror, GitSync, SyncTiming, Verification};
 use crate::keys::SiteKeys;
 use crate::outbox::{self, Outbox};
 use crate::recorder::SiteRecorder;
@@ -270,12 +271,16 @@ async fn start_loops(
             return Err(err.into());
         }
     }
-    tracker.spawn(outbox::run_sender(
-        outbox,
-        config.log_server.clone(),
-        tls,
-        shutdown.clone(),
-    ));
+    let log_server = outbox::log_server_client(&config.log_server, tls.as_ref());
+    let notices = match (&log_server, config.commit_notices) {
+        (Ok(client), true) => {
+            let (tx, rx) = tokio::sync::watch::channel(Notices::default());
+            tracker.spawn(notices::follow(client.clone(), tx, shutdown.clone()));
+            Some(rx)
+        }
+        _ => None,
+    };
+    tracker.spawn(outbox::run_sender_on(outbox, log_server, shutdown.clone()));
     // An agent killed mid-fetch leaves lock files in its mirror that would fail every later
     // fetch; no other process writes the mirror (the data dir is held by the sled lock).
     let removed = maestro_git_transport::remove_stale_locks(&config.data_dir.join(GIT_DIR));
@@ -298,9 +303,12 @@ async fn start_loops(
     .with_access(git);
     let sync = GitSync::new(ctx.clone(), mirror, verification(config, &ctx.db)?)?
         .paused_by(&config.data_dir);
-    let interval = Duration::from_millis(config.sync_interval_ms);
-    let recheck = Duration::from_millis(config.colony_reconcile_interval_ms);
-    tracker.spawn(sync.run(interval, recheck, shutdown.clone()));
+    let timing = SyncTiming {
+        interval: Duration::from_millis(config.sync_interval_ms),
+        noticed_interval: Duration::from_millis(config.noticed_sync_interval_ms),
+        recheck: Duration::from_millis(config.colony_reconcile_interval_ms),
+    };
+    tracker.spawn(sync.run(timing, notices, shutdown.clone()));
     let reporter = StatusReporter::new(ctx, Duration::from_millis(config.heartbeat_interval_ms))?;
     tracker.spawn(reporter.run(shutdown.clone()));
     Ok(tracker)

@@ -31,8 +31,15 @@ pub struct Config {
     pub git: GitSettings,
     /// Branch to follow.
     pub branch: String,
-    /// Milliseconds between Git fetches.
+    /// Milliseconds between Git fetches while no commit notice stream from the log server is
+    /// open (see `commit_notices`).
     pub sync_interval_ms: u64,
+    /// Follow the commits the domain announces through its log server (`WatchCommits`, a stream
+    /// the site opens) and fetch as soon as one is announced.
+    pub commit_notices: bool,
+    /// Milliseconds between Git fetches while the commit notice stream is open: a safety net for
+    /// a lost notice, and when a local pause or its end is read.
+    pub noticed_sync_interval_ms: u64,
     /// Endpoint URL of the domain's log server, e.g. `http://127.0.0.1:7400`.
     pub log_server: String,
     /// URL of an external ColonyOS server; `None` starts an embedded colony on `colony_listen`.
@@ -69,6 +76,8 @@ impl Default for Config {
             git: GitSettings::default(),
             branch: "main".to_string(),
             sync_interval_ms: 30_000,
+            commit_notices: true,
+            noticed_sync_interval_ms: 60_000,
             log_server: "http://127.0.0.1:7400".to_string(),
             colony_url: None,
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -114,6 +123,7 @@ impl maestro_common::config::Validate for Config {
         }
         for (field, v) in [
             ("sync_interval_ms", self.sync_interval_ms),
+            ("noticed_sync_interval_ms", self.noticed_sync_interval_ms),
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
             (
                 "colony_reconcile_interval_ms",

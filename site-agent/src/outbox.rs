@@ -24,7 +24,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use tokio::sync::Notify;
 
-pub use sender::run_sender;
+pub use sender::{log_server_client, run_sender, run_sender_on};
 
 use crate::Error;
 

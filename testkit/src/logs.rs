@@ -116,6 +116,27 @@ impl LogService for FakeLogs {
             "the in-test log server does not query",
         ))
     }
+
+    async fn announce_commit(
+        &self,
+        _: Request<maestro_proto::logs::v1::AnnounceCommitRequest>,
+    ) -> Result<Response<maestro_proto::logs::v1::AnnounceCommitResponse>, Status> {
+        Err(Status::unimplemented(
+            "the in-test log server takes no commit notices",
+        ))
+    }
+
+    type WatchCommitsStream =
+        futures::stream::BoxStream<'static, Result<maestro_proto::logs::v1::CommitNotice, Status>>;
+
+    async fn watch_commits(
+        &self,
+        _: Request<maestro_proto::logs::v1::WatchCommitsRequest>,
+    ) -> Result<Response<Self::WatchCommitsStream>, Status> {
+        Err(Status::unimplemented(
+            "the in-test log server sends no commit notices",
+        ))
+    }
 }
 
 /// What reached the log server, as the test reads it.

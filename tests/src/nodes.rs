@@ -264,6 +264,7 @@ impl ProcessFederation {
                         "data_dir": base.join(format!("sites/{s}/data")),
                         "git_remote": remote,
                         "sync_interval_ms": 300,
+                        "noticed_sync_interval_ms": 300,
                         "log_server": log_url,
                         "heartbeat_interval_ms": 1000,
                         "tls": tls(&pki.sites[s])?,

@@ -40,3 +40,12 @@ fn the_signed_state_benchmark_runs() -> anyhow::Result<()> {
     anyhow::ensure!(!out.trim().is_empty(), "no figures");
     Ok(())
 }
+
+#[test]
+fn the_end_to_end_benchmark_runs_with_and_without_commit_notices() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-e2e"), &["2", "1", "1"])?;
+    for figure in ["baseline", "with commit notices", "polling Git", "ratio"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}

@@ -150,6 +150,7 @@ fn an_order_crosses_real_links_with_mutual_tls_and_sites_behind_nat() -> anyhow:
                 "git_remote": git.url("north"),
                 "git": git_settings,
                 "sync_interval_ms": 300,
+                "noticed_sync_interval_ms": 300,
                 "log_server": log_url,
                 "heartbeat_interval_ms": 500,
                 "tls": tls(&pki.sites[i])?,

@@ -36,8 +36,13 @@ pub struct DevOptions {
     pub domains: usize,
     /// Sites per domain (>= 1).
     pub sites_per_domain: usize,
-    /// Site agents' Git fetch interval.
+    /// Site agents' Git fetch interval while they get no commit notices from their log server.
     pub sync_interval_ms: u64,
+    /// Site agents' Git fetch interval while they follow their log server's commit notices
+    /// (they fetch at once when the domain announces a commit).
+    pub noticed_sync_interval_ms: u64,
+    /// Site agents follow their log server's commit notices (off: they only poll Git).
+    pub commit_notices: bool,
     /// Site agents' heartbeat interval.
     pub site_heartbeat_interval_ms: u64,
     /// Domain orchestrators' heartbeat interval to maestro.
@@ -55,6 +60,8 @@ impl DevOptions {
             domains: 2,
             sites_per_domain: 2,
             sync_interval_ms: 500,
+            noticed_sync_interval_ms: 30_000,
+            commit_notices: true,
             site_heartbeat_interval_ms: 2000,
             domain_heartbeat_interval_ms: 2000,
             insecure: false,
@@ -364,6 +371,8 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
                 data_dir: data_dir.clone(),
                 git_remote: remote.display().to_string(),
                 sync_interval_ms: opts.sync_interval_ms,
+                noticed_sync_interval_ms: opts.noticed_sync_interval_ms,
+                commit_notices: opts.commit_notices,
                 log_server: log_url.clone(),
                 colony_url: None,
                 colony_listen: loopback(),

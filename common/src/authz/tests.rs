@@ -84,6 +84,32 @@ fn a_site_pushes_only_its_own_records_to_its_own_domain() {
 }
 
 #[test]
+fn commits_are_announced_by_the_domain_and_followed_by_its_sites() {
+    let none = OperatorPolicy::default();
+    let announce = |d| Call::AnnounceCommit { server_domain: d };
+    assert_eq!(rule(&peer("domain/north"), announce("north"), &none), None);
+    for p in ["domain/south", "domain/north/site/n1", "maestro"] {
+        assert_eq!(
+            rule(&peer(p), announce("north"), &none),
+            Some("commits-announced-by-own-domain"),
+            "{p}"
+        );
+    }
+    let watch = |d| Call::WatchCommits { server_domain: d };
+    assert_eq!(
+        rule(&peer("domain/north/site/n1"), watch("north"), &none),
+        None
+    );
+    for p in ["domain/south/site/s1", "domain/north", "maestro"] {
+        assert_eq!(
+            rule(&peer(p), watch("north"), &none),
+            Some("commits-watched-by-own-sites"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
 fn operators_act_by_role_and_scope() {
     let policy: OperatorPolicy = serde_yaml::from_str(
         "operators:\n  alice: { role: admin }\n  bob: { role: operator, domains: [north] }\n  \

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod mirror;
+pub mod notices;
 pub mod order;
 pub mod state;
 mod sync;
@@ -11,4 +12,4 @@ pub mod verify;
 
 pub use mirror::{Entry, GitMirror, Snapshot};
 pub use state::{SharedSyncState, SyncState};
-pub use sync::{GitSync, Verification};
+pub use sync::{GitSync, SyncTiming, Verification};

@@ -1,14 +1,15 @@
 //! The sync loop: fetch, snapshot, diff against the colony, apply.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use colony::model::Blueprint;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{self, FileProblem, INTENT_ID, ORDER_ID};
 use super::mirror::{Entry, GitMirror, Snapshot};
+use super::notices::Notices;
 use super::order::{self, ColonyEntry, DesiredEntry, OrderPlan};
 use crate::Error;
 use crate::context::SiteContext;
@@ -17,12 +18,13 @@ use crate::report::removals::{PendingRemoval, Removals};
 
 mod pause;
 mod verification;
+mod wake;
 
 pub use verification::Verification;
+pub use wake::SyncTiming;
+use wake::Wake;
 
 const APPLIED_KEY: &[u8] = b"git/applied";
-/// Longest pause between rounds while blueprints wait for their dependencies.
-const WAITING_RECHECK: Duration = Duration::from_secs(2);
 
 /// Keeps the colony's managed blueprints equal to the site's files in Git.
 #[derive(Debug)]
@@ -93,13 +95,21 @@ impl GitSync {
         })
     }
 
-    /// Syncs every `interval` (and re-checks the colony every `recheck`) until `shutdown`.
-    pub async fn run(mut self, interval: Duration, recheck: Duration, shutdown: CancellationToken) {
-        let mut next_recheck = Instant::now() + recheck;
+    /// Syncs until `shutdown`: after every commit notice naming a commit not applied yet, every
+    /// `timing.interval` while no notice stream is open (every `timing.noticed_interval` while
+    /// one is), sooner while blueprints wait for a dependency, and re-checks the colony every
+    /// `timing.recheck`.
+    pub async fn run(
+        mut self,
+        timing: SyncTiming,
+        mut notices: Option<watch::Receiver<Notices>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut next_recheck = Instant::now() + timing.recheck;
         loop {
             let force = Instant::now() >= next_recheck;
             if force {
-                next_recheck = Instant::now() + recheck;
+                next_recheck = Instant::now() + timing.recheck;
             }
             let started = Instant::now();
             let waiting = tokio::select! {
@@ -116,13 +126,14 @@ impl GitSync {
                     }
                 },
             };
-            // Blueprints waiting for a dependency are looked at again sooner.
-            let pause = if waiting {
-                interval.min(WAITING_RECHECK)
-            } else {
-                interval
+            let applied = self.applied_commit().ok().flatten();
+            let wake = Wake {
+                timing,
+                waiting,
+                next_recheck,
+                applied,
             };
-            if maestro_common::backoff::pause(pause, &shutdown).await {
+            if wake.until(notices.as_mut(), &shutdown).await {
                 return;
             }
         }

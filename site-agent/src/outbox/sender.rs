@@ -8,35 +8,54 @@ use maestro_common::tls::TlsSource;
 use maestro_proto::logs::v1::PushRequest;
 use maestro_proto::logs::v1::log_service_client::LogServiceClient;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
 use super::Outbox;
 
-/// Pushes outbox records to the log server at `endpoint` in order until `shutdown`, retrying with
-/// backoff while it is unreachable (or refuses the push, e.g. over its rate limit). Records stay on
-/// disk until acknowledged (or dropped by the outbox bound).
-///
-/// With `tls`, the connection is mutual TLS and the server must present the certificate of this
-/// site's domain.
+/// A client of the domain's log server at `endpoint`, shared by the outbox and the commit
+/// notices (one connection). With `tls`, the connection is mutual TLS and the server must present
+/// the certificate of this site's domain.
+pub fn log_server_client(
+    endpoint: &str,
+    tls: Option<&TlsSource>,
+) -> Result<LogServiceClient<Channel>, String> {
+    let expect = tls.map(|t| match t.identity().role {
+        Role::Site { domain, .. } => Role::Domain { domain },
+        other => other,
+    });
+    let channel = maestro_common::grpc::channel_with(endpoint, tls, expect)
+        .map_err(|e| format!("log server endpoint {endpoint}: {e}"))?;
+    Ok(LogServiceClient::new(channel)
+        .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES))
+}
+
+/// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`]).
 pub async fn run_sender(
     outbox: Outbox,
     endpoint: String,
     tls: Option<TlsSource>,
     shutdown: CancellationToken,
 ) {
-    let expect = tls.as_ref().map(|t| match t.identity().role {
-        Role::Site { domain, .. } => Role::Domain { domain },
-        other => other,
-    });
-    let channel = match maestro_common::grpc::channel_with(&endpoint, tls.as_ref(), expect) {
+    run_sender_on(outbox, log_server_client(&endpoint, tls.as_ref()), shutdown).await;
+}
+
+/// Pushes outbox records to the log server behind `client` in order until `shutdown`, retrying
+/// with backoff while it is unreachable (or refuses the push, e.g. over its rate limit). Records
+/// stay on disk until acknowledged (or dropped by the outbox bound). An unusable endpoint
+/// (`Err`, with the reason) leaves them there.
+pub async fn run_sender_on(
+    outbox: Outbox,
+    client: Result<LogServiceClient<Channel>, String>,
+    shutdown: CancellationToken,
+) {
+    let mut client = match client {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, endpoint, "invalid log server endpoint; records stay in the outbox");
+            tracing::error!(error = %e, "invalid log server endpoint; records stay in the outbox");
             return;
         }
     };
-    let mut client = LogServiceClient::new(channel)
-        .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES);
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
     // After a batch the log server refused as invalid, its records go one at a time, so that the
     // one it will never take is found and dropped instead of blocking everything behind it.

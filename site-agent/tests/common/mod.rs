@@ -189,6 +189,10 @@ pub fn agent_config(
         git: Default::default(),
         branch: "main".to_string(),
         sync_interval_ms: 200,
+        // The in-test log server sends no commit notices; these tests commit straight to the
+        // remote and rely on polling.
+        commit_notices: false,
+        noticed_sync_interval_ms: 200,
         log_server: log_server.to_string(),
         colony_url: None,
         colony_listen: "127.0.0.1:0".parse().expect("addr"),
