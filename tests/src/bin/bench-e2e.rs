@@ -19,7 +19,8 @@
 //! baseline's median (target ≤ 1.5×).
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-e2e [ORDERS [DOMAINS SITES_PER_DOMAIN
-//! [SYNC_MS]]]` (default 20 1 2 500). A smoke run: `bench-e2e 2 1 1`.
+//! [SYNC_MS]]]` (default 20 1 2 500). A smoke run: `bench-e2e 2 1 1`. With `RUST_LOG` set, the
+//! components' logs go to standard output.
 
 use anyhow::{Context, bail, ensure};
 use git2::{FetchOptions, Repository, Signature};
@@ -153,6 +154,21 @@ fn baseline_once(dir: &Path, n: usize) -> anyhow::Result<[Duration; 3]> {
     ensure!(status.success(), "/bin/sh -c : exited {status}");
     let spawn = t2.elapsed();
     Ok([commit, fetch, spawn])
+}
+
+/// One durable write as every tier makes them (a sled insert and flush), `samples` times: not
+/// part of the baseline, printed to explain the difference.
+fn durable_write(samples: usize) -> anyhow::Result<Spread> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path().join("db"))?;
+    let mut times = Vec::new();
+    for n in 0..samples.max(5) {
+        let t0 = Instant::now();
+        db.insert(format!("k{n}"), vec![7u8; 512])?;
+        db.flush()?;
+        times.push(t0.elapsed());
+    }
+    Ok(Spread::of(&times))
 }
 
 /// Commit + fetch + spawn, `samples` times; the medians of each part and of the sum.
@@ -296,6 +312,9 @@ async fn with_federation(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
+    if std::env::var_os("RUST_LOG").is_some() {
+        maestro_testkit::tracing::init("warn");
+    }
     let sites = args.domains * args.sites_per_domain;
     println!(
         "bench-e2e: {} modify orders, {} domains × {} sites ({sites} sites), mutual TLS",
@@ -308,6 +327,10 @@ async fn main() -> anyhow::Result<()> {
         ms(commit),
         ms(fetch),
         ms(spawn)
+    );
+    let flush = tokio::task::spawn_blocking(move || durable_write(args.orders.max(20))).await??;
+    println!(
+        "for reference (not in the baseline): one durable write (sled insert + flush): {flush}"
     );
 
     let mut results = Vec::new();
