@@ -37,12 +37,25 @@ bash scripts/prometheus.sh
 echo "== the real ColonyOS server (colonies v1.9.12) for the interoperability tests (builds it when not cached)"
 bash scripts/colonies.sh build
 
-# After colonies.sh: the chart renderer is built with the Go toolchain that step installed.
-echo "== Helm charts, rendered and checked without Helm (Go templates and the Kubernetes API types)"
-bash scripts/helm-check.sh
+# After colonies.sh: the chart renderer is built with the Go toolchain that step installed. The
+# check mostly waits on downloads (a venv with the Kubernetes client), so it runs in the background
+# while the Rust tests build and run; its result is checked right after them.
+echo "== Helm charts, rendered and checked without Helm (Go templates and the Kubernetes API types), in the background"
+bash scripts/helm-check.sh >target/helm-check-output.txt 2>&1 &
+helm_pid=$!
+trap 'kill "$helm_pid" 2>/dev/null || true; bash scripts/docker.sh stop >/dev/null 2>&1 || true' EXIT
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+echo "== Helm charts (the check started before cargo test)"
+if wait "$helm_pid"; then
+    tail -n 1 target/helm-check-output.txt
+else
+    cat target/helm-check-output.txt
+    echo "the Helm chart check failed" >&2
+    exit 1
+fi
 
 echo "== container images from the debug binaries, and the compose files (scripts/images.sh, scripts/compose-check.sh)"
 bash scripts/images.sh --profile debug
