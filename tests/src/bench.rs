@@ -14,8 +14,8 @@ use maestro_common::ResourceName;
 use maestro_common::identity::Role;
 use maestro_common::tls::TlsSource;
 use maestro_proto::order::v1::{
-    CreateOrderRequest, DeliveryState, ItemAction, OrderSpec, ServiceOrder, WatchOrderRequest,
-    order_service_client::OrderServiceClient,
+    CreateOrderRequest, DeliveryState, ItemAction, OrderSpec, OrderState, ServiceOrder,
+    WatchOrderRequest, order_service_client::OrderServiceClient,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -271,8 +271,15 @@ pub async fn create(
     reply.order.context("CreateOrder returned no order")
 }
 
-/// True when every domain of every item of `order` acknowledged its intent.
+/// True when every domain of every item of `order` acknowledged its intent, or the order
+/// completed: it completes only once every domain reported the intent's status at its
+/// generation, which a domain does only after storing the intent durably — a status may be
+/// recorded before the acknowledgement of the same `ApplyIntent`, and a completed order's
+/// watch ends.
 pub fn all_acknowledged(order: &ServiceOrder) -> bool {
+    if order.state() == OrderState::Completed {
+        return true;
+    }
     order.items.iter().all(|i| {
         !i.domains.is_empty()
             && i.domains

@@ -7,7 +7,8 @@
 //! operator: places an order adding a new `demo-app` service on every domain and times
 //! `CreateOrder` to the `WatchOrder` event in which every domain's delivery is acknowledged
 //! (maestro records an acknowledgement once the domain's `ApplyIntent` returned OK, which the
-//! domain answers only once the intent is flushed, and stores it durably before the event).
+//! domain answers only once the intent is flushed, and stores it durably before the event), or
+//! the order completed (see [`bench::all_acknowledged`]).
 //!
 //! The baseline, measured between the orders on the same machine: one health `Check` on each
 //! domain's already-open channel, all at once, then one durable sled write (insert and
