@@ -3,11 +3,19 @@
 //! sled 0.34's `flush_async` can miss its wake-up under concurrent flushes and hang; the blocking
 //! `flush` on Tokio's blocking pool does not, so every crate flushes through here.
 //!
+//! Concurrent flushes of the same tree share one (group commit, [`group`]): a request made while
+//! no flush of the tree runs starts one at once; requests made while one runs wait for the next,
+//! which starts when the running one ends and serves all of them. A request is only ever served
+//! by a flush that started after it was made, so whatever it wrote before asking is durable
+//! when it returns.
+//!
 //! A failed write (a full disk, an I/O error) poisons a sled database for the rest of the
 //! process: every later write returns the same error, also once the disk has room again. So a
 //! failed flush, and every sled error a crate converts into its own error type, is reported on
 //! [`storage_failures`] ([`note_failure`]), and the component's launcher ([`crate::launch`])
 //! restarts the component, which reopens its store.
+
+mod group;
 
 use std::sync::OnceLock;
 use tokio::sync::watch;
@@ -65,15 +73,22 @@ pub fn is_lock_error(e: &sled::Error) -> bool {
         || io.to_string().contains("could not acquire lock"))
 }
 
-/// Flushes `tree` (a `sled::Db` derefs to its default tree) to disk; returns the bytes written.
+/// Flushes `tree` (a `sled::Db` derefs to its default tree) to disk; returns the bytes written
+/// by the flush that served this call (shared with the calls it also served: see the module
+/// doc). A failed flush fails every call it served.
 pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
+    // A tree is one allocation shared by its clones: its address names it while the group
+    // holds a clone (so the address cannot be reused by another tree meanwhile).
+    let key = std::ptr::from_ref(&**tree).addr();
     let tree = tree.clone();
-    match tokio::task::spawn_blocking(move || tree.flush()).await {
-        Ok(result) => result.inspect_err(note_failure),
-        Err(join) => Err(sled::Error::ReportableBug(format!(
-            "flush task failed: {join}"
-        ))),
-    }
+    group::shared()
+        .flush(key, move || tree.flush().inspect_err(note_failure))
+        .await
+}
+
+/// How many flushes ran in this process (a flush shared by several callers counts once).
+pub fn flushes_done() -> u64 {
+    group::shared().done()
 }
 
 /// The gRPC status a caller gets for storage error `e` while doing `what` (the error was reported

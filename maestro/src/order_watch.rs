@@ -132,11 +132,11 @@ mod tests {
             watch_order(store.clone(), &order.id, CancellationToken::new(), &tasks).unwrap();
         assert_eq!(revisions.recv().await.unwrap().unwrap(), order);
         store
-            .update(&order.id, None, &bump(OrderState::InProgress))
+            .update(&order.id, &[], &bump(OrderState::InProgress))
             .await
             .unwrap();
         store
-            .update(&order.id, None, &bump(OrderState::Completed))
+            .update(&order.id, &[], &bump(OrderState::Completed))
             .await
             .unwrap();
         let seen: Vec<(u64, OrderState)> = [

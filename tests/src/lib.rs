@@ -3,6 +3,7 @@
 //! processes, workloads, Git and Docker come from `maestro-testkit`.
 
 pub mod api;
+pub mod bench;
 pub mod faults;
 pub mod git_server;
 pub mod hosts;

@@ -49,3 +49,46 @@ fn the_end_to_end_benchmark_runs_with_and_without_commit_notices() -> anyhow::Re
     }
     Ok(())
 }
+
+#[test]
+fn the_fanout_benchmark_reaches_three_domains() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-fanout"), &["3", "2"])?;
+    for figure in ["every domain acknowledged", "baseline", "ratio"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_intake_benchmark_runs() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-intake"), &["4", "1"])?;
+    for figure in ["orders/s", "inserts/s", "ratio"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_scale_benchmark_prints_a_row_per_size() -> anyhow::Result<()> {
+    // Its maestro process is the `maestro-node` binary built next to it for these tests.
+    let out = Command::new(env!("CARGO_BIN_EXE_bench-scale"))
+        .args(["2", "3"])
+        .env("BENCH_IDLE_SECS", "1")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "bench-scale exited {}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stdout
+        .lines()
+        .filter(|l| {
+            let first = l.split_whitespace().next();
+            first == Some("2") || first == Some("3")
+        })
+        .count();
+    anyhow::ensure!(rows == 2, "expected a row per size in:\n{stdout}");
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! from CreateOrder, every stored one at start), tells it when a domain changed, and records
 //! the reports that come back. A final outcome (acknowledged, rejected) removes the entry from
 //! the outbox in the transaction that records it; if that fails, the entry is delivered again.
+//! Reports that arrived meanwhile are recorded together: one roll-up and one flush per order.
 
 use super::Engine;
 use crate::delivery::{DeliveryOutcome, DeliveryReport};
@@ -12,6 +13,9 @@ use crate::registry::DomainEvent;
 use crate::status_watch::StatusEvent;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+
+/// Most delivery reports recorded together.
+const REPORT_BATCH: usize = 1024;
 
 impl Engine {
     /// Starts the engine's loops: records the delivery `reports` and the `statuses` events,
@@ -41,40 +45,56 @@ impl Engine {
     }
 
     async fn record_reports(&self, mut reports: mpsc::Receiver<DeliveryReport>) {
+        let mut batch = Vec::with_capacity(REPORT_BATCH);
         loop {
-            let report = tokio::select! {
-                r = reports.recv() => match r {
-                    Some(r) => r,
-                    None => return,
-                },
+            let taken = tokio::select! {
+                n = reports.recv_many(&mut batch, REPORT_BATCH) => n,
                 () = self.shutdown().cancelled() => return,
             };
-            self.record_delivery(report).await;
+            if taken == 0 {
+                return;
+            }
+            self.record_deliveries(std::mem::take(&mut batch)).await;
         }
     }
 
-    /// Records one delivery report on its order and rolls the order up.
-    pub(crate) async fn record_delivery(&self, report: DeliveryReport) {
-        let done = report.is_final();
-        let DeliveryReport { entry, outcome } = report;
-        let (delivery, message) = match outcome {
-            DeliveryOutcome::Acknowledged => (Delivery::Acknowledged, String::new()),
-            DeliveryOutcome::Rejected(reason) => (Delivery::Rejected, reason),
-            DeliveryOutcome::Failed { error, .. } => (Delivery::Pending, error),
-        };
-        let mark = |o: &mut Order| record(o, &entry, delivery, &message);
-        let stored = self
-            .reroll(&entry.order_id, done.then_some(&entry), mark)
-            .await;
-        match stored {
-            Err(e) if done => {
-                tracing::error!(order.id = %entry.order_id, domain = %entry.domain, error = %e, "recording a delivery failed; delivering again");
-                self.inner.deliveries.deliver(entry).await;
+    /// Records delivery reports on their orders: those of one order in one roll-up, one
+    /// transaction and one flush (a fan-out's acknowledgements arrive together).
+    pub(crate) async fn record_deliveries(&self, reports: Vec<DeliveryReport>) {
+        for (order_id, reports) in by_order(reports) {
+            let done: Vec<OutboxEntry> = reports
+                .iter()
+                .filter(|r| r.is_final())
+                .map(|r| r.entry.clone())
+                .collect();
+            let marks: Vec<(OutboxEntry, Delivery, String)> = reports
+                .into_iter()
+                .map(|DeliveryReport { entry, outcome }| {
+                    let (delivery, message) = match outcome {
+                        DeliveryOutcome::Acknowledged => (Delivery::Acknowledged, String::new()),
+                        DeliveryOutcome::Rejected(reason) => (Delivery::Rejected, reason),
+                        DeliveryOutcome::Failed { error, .. } => (Delivery::Pending, error),
+                    };
+                    (entry, delivery, message)
+                })
+                .collect();
+            let mark = |o: &mut Order| {
+                for (entry, delivery, message) in &marks {
+                    record(o, entry, *delivery, message);
+                }
+            };
+            match self.reroll(&order_id, &done, mark).await {
+                Err(e) if !done.is_empty() => {
+                    tracing::error!(order.id = %order_id, deliveries = done.len(), error = %e, "recording deliveries failed; delivering again");
+                    for entry in done {
+                        self.inner.deliveries.deliver(entry).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(order.id = %order_id, error = %e, "recording failed attempts failed")
+                }
+                Ok(_) => {}
             }
-            Err(e) => {
-                tracing::warn!(order.id = %entry.order_id, domain = %entry.domain, error = %e, "recording a failed attempt failed")
-            }
-            Ok(_) => {}
         }
     }
 
@@ -95,6 +115,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// `reports` grouped by order, each group in arrival order, the groups in the order of their
+/// first report.
+fn by_order(reports: Vec<DeliveryReport>) -> Vec<(String, Vec<DeliveryReport>)> {
+    let mut groups: Vec<(String, Vec<DeliveryReport>)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for report in reports {
+        let i = *index
+            .entry(report.entry.order_id.clone())
+            .or_insert_with(|| {
+                groups.push((report.entry.order_id.clone(), Vec::new()));
+                groups.len() - 1
+            });
+        groups[i].1.push(report);
+    }
+    groups
 }
 
 /// Records the outcome of one attempt on the item's progress for the entry's domain (once it

@@ -86,11 +86,11 @@ impl OrderStore for Interfering {
     fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a OutboxEntry>,
+        delivered: &'a [OutboxEntry],
         change: crate::store::OrderSend<'a>,
     ) -> BoxFuture<'a, Result<Option<crate::store::Sent>, StoreError>> {
         if matches!(self.interference, Interference::FailFirstOutcome)
-            && delivered.is_some()
+            && !delivered.is_empty()
             && self.fire()
         {
             let e = StoreError::Corrupt {

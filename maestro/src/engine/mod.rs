@@ -316,12 +316,12 @@ impl Engine {
     }
 
     /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
-    /// statuses and liveness; when `delivered` is given, that outbox entry is removed in the
-    /// same transaction. Intents the rollouts send are stored with the order, then delivered.
+    /// statuses and liveness; the outbox entries `delivered` are removed in the same
+    /// transaction. Intents the rollouts send are stored with the order, then delivered.
     pub async fn reroll(
         &self,
         id: &str,
-        delivered: Option<&OutboxEntry>,
+        delivered: &[OutboxEntry],
         mutate: impl Fn(&mut Order) + Send + Sync,
     ) -> Result<Option<Order>, OrderError> {
         let _rolling = self.inner.rolling.lock().await;
@@ -361,7 +361,7 @@ impl Engine {
     /// Re-rolls every order that is not final (liveness changes without events).
     pub async fn reroll_open(&self) -> Result<(), OrderError> {
         for id in self.store().open_orders()? {
-            self.reroll(&id, None, |_| {}).await?;
+            self.reroll(&id, &[], |_| {}).await?;
         }
         Ok(())
     }
@@ -374,7 +374,7 @@ impl Engine {
                 .get(&id)?
                 .is_some_and(|o| o.intent_ids().any(|(d, _)| d == domain));
             if concerned {
-                self.reroll(&id, None, |_| {}).await?;
+                self.reroll(&id, &[], |_| {}).await?;
             }
         }
         Ok(())
@@ -401,7 +401,7 @@ impl Engine {
         };
         let updated = self
             .store()
-            .update(id, None, &|o: &Order| {
+            .update(id, &[], &|o: &Order| {
                 let mut o = o.clone();
                 if o.state.is_final() {
                     return o;
@@ -427,15 +427,34 @@ impl Engine {
 
     /// Records a status from `domain` and re-rolls the orders it concerns.
     pub async fn on_status(&self, status: crate::intent::IntentStatus) -> Result<(), OrderError> {
-        if !self.store().record_status(&status)? {
-            return Ok(());
+        self.on_statuses(vec![status]).await
+    }
+
+    /// Records `statuses` (in order) and re-rolls each order they concern once, after all of
+    /// them are recorded.
+    pub async fn on_statuses(
+        &self,
+        statuses: Vec<crate::intent::IntentStatus>,
+    ) -> Result<(), OrderError> {
+        let mut orders: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for status in &statuses {
+            if !self.store().record_status(status)? {
+                continue;
+            }
+            for id in self.store().orders_for_intent(&status.intent_id)? {
+                if seen.insert(id.clone()) {
+                    orders.push(id);
+                }
+            }
         }
-        for id in self.store().orders_for_intent(&status.intent_id)? {
-            let span = tracing::info_span!("status.rollup", order.id = %id, intent.id = %status.intent_id, domain = %status.domain);
+        for id in orders {
+            let span =
+                tracing::info_span!("status.rollup", order.id = %id, statuses = statuses.len());
             if let Some(order) = self.store().get(&id)? {
                 maestro_common::telemetry::context::set_parent(&span, &order.traceparent);
             }
-            tracing::Instrument::instrument(self.reroll(&id, None, |_| {}), span).await?;
+            tracing::Instrument::instrument(self.reroll(&id, &[], |_| {}), span).await?;
         }
         Ok(())
     }

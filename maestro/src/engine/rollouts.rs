@@ -31,7 +31,7 @@ impl Engine {
                 }
             }
         };
-        self.reroll(id, None, push)
+        self.reroll(id, &[], push)
             .await?
             .ok_or_else(|| OrderError::NotFound(id.to_string()))
     }

@@ -152,13 +152,13 @@ impl OrderStore for MemoryOrderStore {
     fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a OutboxEntry>,
+        delivered: &'a [OutboxEntry],
         change: OrderSend<'a>,
     ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
         Box::pin(async move {
             let (order, sends) = {
                 let mut s = self.state();
-                if let Some(entry) = delivered {
+                for entry in delivered {
                     let key = entry.key();
                     if s.outbox.get(&key) == Some(entry) {
                         s.outbox.remove(&key);

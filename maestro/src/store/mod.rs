@@ -100,14 +100,14 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
         fits: Fits<'_>,
     ) -> Result<(Vec<Order>, String), OrderError>;
     /// Replaces order `id` with `change(stored)` when that differs, and removes the outbox
-    /// entry `delivered` in the same transaction — only if the entry stored under its key is
-    /// that one, so that the report of an older delivery never removes a newer one; durable
+    /// entries `delivered` in the same transaction — each only if the entry stored under its key
+    /// is that one, so that the report of an older delivery never removes a newer one; durable
     /// before it returns. Returns the stored order, changed or not; `None` when there is no
     /// such order.
     fn update<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a OutboxEntry>,
+        delivered: &'a [OutboxEntry],
         change: OrderUpdate<'a>,
     ) -> BoxFuture<'a, Result<Option<Order>, StoreError>> {
         Box::pin(async move {
@@ -124,7 +124,7 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
     fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a OutboxEntry>,
+        delivered: &'a [OutboxEntry],
         change: OrderSend<'a>,
     ) -> BoxFuture<'a, Result<Option<Sent>, StoreError>>;
     /// Every outbox entry not yet acknowledged or rejected.

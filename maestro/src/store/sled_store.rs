@@ -144,12 +144,12 @@ impl SledOrderStore {
     fn write_update(
         &self,
         id: &str,
-        delivered: Option<&OutboxEntry>,
+        delivered: &[OutboxEntry],
         change: OrderSend<'_>,
     ) -> Result<Option<Written>, StoreError> {
         let result = self.tree.transaction(|tx| {
             let mut removed = false;
-            if let Some(entry) = delivered {
+            for entry in delivered {
                 let key = format!("outbox/{}", entry.key());
                 if tx_get::<OutboxEntry>(tx, &key)?.as_ref() == Some(entry) {
                     tx.remove(key.as_bytes())?;
@@ -290,7 +290,7 @@ impl OrderStore for SledOrderStore {
     fn update_sending<'a>(
         &'a self,
         id: &'a str,
-        delivered: Option<&'a OutboxEntry>,
+        delivered: &'a [OutboxEntry],
         change: OrderSend<'a>,
     ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
         Box::pin(async move {

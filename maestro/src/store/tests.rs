@@ -85,7 +85,7 @@ async fn an_entry_leaves_the_outbox_only_with_its_recorded_outcome(store: &dyn O
     let p = planned(store, &add("k1", "web", &["north"]), "o-1");
     store.create(&p).await.unwrap();
     let key = p.outbox[0].clone();
-    let same = store.update("o-1", None, &Clone::clone).await.unwrap();
+    let same = store.update("o-1", &[], &Clone::clone).await.unwrap();
     assert_eq!(
         same.unwrap().revision,
         1,
@@ -100,7 +100,7 @@ async fn an_entry_leaves_the_outbox_only_with_its_recorded_outcome(store: &dyn O
         o
     };
     let stored = store
-        .update("o-1", Some(&key), &done)
+        .update("o-1", std::slice::from_ref(&key), &done)
         .await
         .unwrap()
         .unwrap();
@@ -119,7 +119,7 @@ async fn an_entry_leaves_the_outbox_only_with_its_recorded_outcome(store: &dyn O
     );
     assert!(
         store
-            .update("nope", None, &Clone::clone)
+            .update("nope", &[], &Clone::clone)
             .await
             .unwrap()
             .is_none()

@@ -1,0 +1,253 @@
+//! Group commit: the flush requests of one tree that arrive while a flush of it runs wait for
+//! the next flush, and that one flush serves them all.
+//!
+//! Per tree, a driver task runs while requests wait: it takes every waiting request, runs one
+//! flush on Tokio's blocking pool, answers each taken request with its result, and goes on
+//! while more arrived meanwhile. A request never joins a flush that already started.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use tokio::sync::oneshot;
+
+/// The answer a flush gives each request it served.
+type Answer = Result<usize, sled::Error>;
+
+/// Requests waiting for the next flush of one tree.
+type Waiting = Vec<oneshot::Sender<Answer>>;
+
+/// Flush requests grouped by tree (named by a key the caller chooses).
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    /// A tree is here exactly while its driver runs: the requests its next flush serves.
+    waiting: Mutex<HashMap<usize, Waiting>>,
+    /// Flushes run so far.
+    done: AtomicU64,
+}
+
+/// The process's groups, which [`super::flush`] uses.
+pub(crate) fn shared() -> &'static Arc<GroupCommit> {
+    static SHARED: OnceLock<Arc<GroupCommit>> = OnceLock::new();
+    SHARED.get_or_init(Arc::default)
+}
+
+impl GroupCommit {
+    /// Waits for a flush of tree `key` that starts after this call, run with `flush` (the
+    /// same tree's flush for every request of a key), and returns its result.
+    pub(crate) async fn flush<F>(self: &Arc<Self>, key: usize, flush: F) -> Answer
+    where
+        F: Fn() -> Answer + Send + Sync + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            match waiting.get_mut(&key) {
+                Some(requests) => {
+                    requests.push(tx);
+                    false
+                }
+                None => {
+                    waiting.insert(key, vec![tx]);
+                    true
+                }
+            }
+        };
+        if start {
+            tokio::spawn(self.clone().drive(key, Arc::new(flush)));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(sled::Error::ReportableBug(
+                "the flush serving this request ended without an answer".into(),
+            ))
+        })
+    }
+
+    /// Flushes runs so far.
+    pub(crate) fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Runs flushes of `key` while requests wait, then leaves.
+    async fn drive<F>(self: Arc<Self>, key: usize, flush: Arc<F>)
+    where
+        F: Fn() -> Answer + Send + Sync + 'static,
+    {
+        loop {
+            let batch = {
+                let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                match waiting.get_mut(&key) {
+                    Some(requests) if !requests.is_empty() => std::mem::take(requests),
+                    _ => {
+                        waiting.remove(&key);
+                        return;
+                    }
+                }
+            };
+            let run = flush.clone();
+            let answer = match tokio::task::spawn_blocking(move || run()).await {
+                Ok(answer) => answer,
+                Err(join) => Err(sled::Error::ReportableBug(format!(
+                    "flush task failed: {join}"
+                ))),
+            };
+            self.done.fetch_add(1, Ordering::Relaxed);
+            for request in batch {
+                // A request whose caller went away needs no answer.
+                let _ = request.send(answer.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Answer, GroupCommit};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    /// A flush that counts its runs and blocks each run until `gate` lets it go.
+    fn gated(runs: Arc<AtomicU64>, gate: Arc<Barrier>, fail: bool) -> impl Fn() -> Answer {
+        move || {
+            gate.wait();
+            let n = runs.fetch_add(1, Ordering::SeqCst);
+            if fail {
+                Err(sled::Error::Io(std::io::Error::other("disk gone")))
+            } else {
+                Ok(usize::try_from(n).unwrap_or(0))
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn requests_made_during_a_flush_share_the_next_one() {
+        let groups = Arc::new(GroupCommit::default());
+        let runs = Arc::new(AtomicU64::new(0));
+        // Each run waits for this test to let it go, so requests pile up behind the first.
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (g, f) = (groups.clone(), gated(runs.clone(), gate.clone(), false));
+            tokio::spawn(async move { g.flush(1, f).await })
+        };
+        // The first flush runs (its driver took the first request) once the map holds an
+        // empty list for the key again.
+        let started = async {
+            loop {
+                let empty = groups
+                    .waiting
+                    .lock()
+                    .unwrap()
+                    .get(&1)
+                    .is_some_and(Vec::is_empty);
+                if empty {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), started)
+            .await
+            .unwrap();
+        let later: Vec<_> = (0..10)
+            .map(|_| {
+                let (g, f) = (groups.clone(), gated(runs.clone(), gate.clone(), false));
+                tokio::spawn(async move { g.flush(1, f).await })
+            })
+            .collect();
+        let queued = async {
+            while groups.waiting.lock().unwrap().get(&1).map_or(0, Vec::len) < 10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), queued)
+            .await
+            .unwrap();
+        let releaser = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.wait(); // the first flush
+                gate.wait(); // the one flush of the ten requests
+            })
+        };
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        for request in later {
+            // All ten were served by the second flush, which started after they were made.
+            assert_eq!(request.await.unwrap().unwrap(), 1);
+        }
+        releaser.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(groups.done(), 2);
+        assert!(groups.waiting.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_flush_fails_every_request_it_served_and_the_next_one_runs_afresh() {
+        let groups = Arc::new(GroupCommit::default());
+        let runs = Arc::new(AtomicU64::new(0));
+        let open = Arc::new(Barrier::new(1));
+        let requests: Vec<_> = (0..8)
+            .map(|_| {
+                let (g, f) = (groups.clone(), gated(runs.clone(), open.clone(), true));
+                tokio::spawn(async move { g.flush(7, f).await })
+            })
+            .collect();
+        for request in requests {
+            let e = request.await.unwrap().unwrap_err();
+            assert!(matches!(e, sled::Error::Io(_)), "{e:?}");
+        }
+        assert!(runs.load(Ordering::SeqCst) <= 8);
+        let ok = groups
+            .flush(7, gated(runs.clone(), open.clone(), false))
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_callers_on_a_real_database_are_all_durable_with_fewer_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let callers = 64;
+        let before;
+        {
+            let db = sled::open(dir.path()).unwrap();
+            before = super::shared().done();
+            let writes: Vec<_> = (0..callers)
+                .map(|i| {
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        db.insert(format!("k{i}"), vec![7u8; 512]).unwrap();
+                        crate::durable::flush(&db).await.unwrap();
+                    })
+                })
+                .collect();
+            for w in writes {
+                w.await.unwrap();
+            }
+            // Other tests of this process may flush too: the count is an upper bound.
+            let flushes = super::shared().done() - before;
+            assert!(flushes >= 1);
+            // Without sharing there would be one flush per caller.
+            assert!(flushes < callers, "{flushes} flushes for {callers} callers");
+            // sled writes asynchronously on drop: only what was flushed is certain.
+            std::mem::forget(db);
+        }
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let db = sled::open(copy.path()).unwrap();
+        for i in 0..callers {
+            assert!(db.get(format!("k{i}")).unwrap().is_some(), "k{i} lost");
+        }
+    }
+
+    /// Copies a database's files as a crash would leave them (what is on disk now).
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}

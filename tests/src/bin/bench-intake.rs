@@ -1,0 +1,135 @@
+//! `bench-intake`: how many orders per second maestro takes in durably, next to how many
+//! durable writes per second its disk allows.
+//!
+//! Starts, in this process on loopback with mutual TLS from the dev PKI, maestro and one domain
+//! orchestrator (its real sled store, Git repository and gRPC API; no sites, no log server),
+//! registered with maestro. Then:
+//!
+//! 1. the baseline, on the same disk: CONCURRENCY tasks insert values of an order's size into a
+//!    fresh sled database for SECONDS, each insert flushed before the task's next one — once with
+//!    one flush of its own per insert, once through `maestro_common::durable::flush` as the
+//!    components flush (which lets concurrent requests share a flush);
+//! 2. CONCURRENCY tasks place orders as the `dev` operator for SECONDS, each `CreateOrder` adding
+//!    a new `demo-app` service on the domain and awaited before the task's next one (maestro
+//!    answers once the order, its outbox and its audit entry are flushed).
+//!
+//! It prints orders/s with their latency, inserts/s of both baselines and the ratios (target:
+//! orders/s ≥ 50 % of the durable inserts/s).
+//!
+//! Usage: `cargo run --release -p maestro-tests --bin bench-intake [CONCURRENCY [SECONDS]]`
+//! (default 16 10). A smoke run: `bench-intake 4 1`.
+
+use anyhow::ensure;
+use maestro_tests::api::MaestroApi;
+use maestro_tests::bench::{self, FlushBy, SledBaseline};
+use maestro_tests::orders;
+use prost::Message;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Bound on starting and registering.
+const WAIT: Duration = Duration::from_secs(120);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = bench::numbers("bench-intake [CONCURRENCY [SECONDS]]", &[16, 10])?;
+    let (concurrency, seconds) = (usize::try_from(args[0])?, args[1]);
+    ensure!(
+        concurrency >= 1 && seconds >= 1,
+        "CONCURRENCY and SECONDS must be at least 1"
+    );
+    let dir = tempfile::tempdir()?;
+    let shutdown = CancellationToken::new();
+    let result = run(
+        dir.path(),
+        concurrency,
+        Duration::from_secs(seconds),
+        &shutdown,
+    )
+    .await;
+    shutdown.cancel();
+    result
+}
+
+async fn run(
+    dir: &Path,
+    concurrency: usize,
+    window: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let names = vec![bench::domain_name(0)];
+    let pki = bench::pki(dir, &names)?;
+    let maestro_url = bench::start_maestro(dir, &pki, shutdown).await?;
+    let api = MaestroApi::tls(maestro_url.clone(), &pki.operator)?;
+    let domains = bench::start_domains(dir, &names, &pki, &maestro_url, shutdown).await?;
+    bench::wait_ready(&api, &domains, WAIT).await?;
+    let domain = names[0].as_str();
+    let mut client = orders::order_client(&api)?;
+    let sample = bench::create(
+        &mut client,
+        "intake-warm-up",
+        bench::add_order("intake-warm-up", "bench", &[domain]),
+    )
+    .await?;
+    let value_bytes = sample.encoded_len();
+    println!(
+        "intake: CreateOrder at concurrency {concurrency} for {:.0} s (mutual TLS; maestro and one \
+         domain in this process); load average {}",
+        window.as_secs_f64(),
+        bench::load_average()
+    );
+
+    let baseline = SledBaseline {
+        concurrency,
+        value_bytes,
+        window,
+    };
+    let own = baseline.run(dir, FlushBy::OwnFlush).await?;
+    let shared = baseline.run(dir, FlushBy::Durable).await?;
+
+    let deadline = Instant::now() + window;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..concurrency {
+        let mut client = client.clone();
+        let domain = domain.to_string();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let service = format!("intake-{t}-{n}");
+                let spec = bench::add_order(&service, "bench", &[domain.as_str()]);
+                let t0 = Instant::now();
+                bench::create(&mut client, &service, spec).await?;
+                latencies.push(t0.elapsed());
+                n += 1;
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let per_second = latencies.len() as f64 / elapsed;
+    let (p50, p99) = bench::p50_p99(&mut latencies);
+    println!(
+        "  orders: {} in {elapsed:.2} s = {per_second:.0} orders/s  (CreateOrder P50 {}  P99 {})",
+        latencies.len(),
+        bench::ms(p50),
+        bench::ms(p99)
+    );
+    println!(
+        "  baseline, {value_bytes}-byte sled inserts each flushed: {own:.0} inserts/s with a flush \
+         of their own, {shared:.0} inserts/s through durable::flush"
+    );
+    println!(
+        "  ratio: orders/s = {:.0} % of own-flush inserts/s, {:.0} % of durable::flush inserts/s \
+         (target >= 50 %)",
+        100.0 * per_second / own.max(1e-9),
+        100.0 * per_second / shared.max(1e-9)
+    );
+    Ok(())
+}
