@@ -9,3 +9,4 @@ pub mod hosts;
 pub mod nodes;
 pub mod orders;
 pub mod scenario;
+pub mod sitebench;
