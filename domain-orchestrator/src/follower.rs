@@ -9,12 +9,12 @@
 use crate::context::Context;
 use crate::source::StatusSource;
 use crate::status::{HealthVerdict, ObservedBlueprint, SiteSync};
-use crate::store::StoreError;
-use futures::StreamExt;
+use crate::store::{RenderedIntent, StoreError};
+use futures::{FutureExt, StreamExt};
 use maestro_common::backoff::Backoff;
 use maestro_common::contract;
 use maestro_proto::logs::v1::{Record, record::Body};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -58,33 +58,104 @@ async fn follow_once(
             () = shutdown.cancelled() => return Ok(()),
             n = stream.next() => n,
         };
-        let Some(record) = next.transpose()? else {
+        let Some(first) = next.transpose()? else {
             return Ok(());
         };
         backoff.reset();
-        if record.sequence <= cursor {
-            continue;
+        // The records already received are applied with the first one, and the status of each
+        // intent they affect is computed once for all of them (not once per record).
+        let mut batch = vec![first];
+        let mut ended = None;
+        while batch.len() < MAX_BATCH {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(record))) => batch.push(record),
+                Some(Some(Err(e))) => {
+                    ended = Some(Err(e.into()));
+                    break;
+                }
+                Some(None) => {
+                    ended = Some(Ok(()));
+                    break;
+                }
+                None => break,
+            }
         }
-        let affected = apply_record(ctx, &record)?;
-        ctx.observed.set_cursor(record.sequence)?;
-        cursor = record.sequence;
-        let is_status = matches!(record.body, Some(Body::Status(_)));
-        for id in affected {
+        let mut rendered = None;
+        let mut affected: BTreeMap<String, Origin> = BTreeMap::new();
+        let start = cursor;
+        for record in &batch {
+            if record.sequence <= cursor {
+                continue;
+            }
+            let is_status = matches!(record.body, Some(Body::Status(_)));
+            for id in apply_record(ctx, record, &mut rendered)? {
+                let origin = affected.entry(id).or_insert_with(|| Origin::of(record));
+                if is_status {
+                    *origin = Origin::of(record);
+                }
+            }
+            cursor = record.sequence;
+        }
+        if cursor > start {
+            ctx.observed.set_cursor(cursor)?;
+        }
+        for (id, origin) in affected {
             if let Some(intent) = ctx.store.get(&id)? {
                 // A site's status of an intent joins the intent's order trace.
-                let span = tracing::info_span!("status.follow", intent.id = %id, site = %record.site, blueprint = %record.blueprint);
-                if is_status {
+                let span = tracing::info_span!("status.follow", intent.id = %id, site = %origin.site, blueprint = %origin.blueprint);
+                if origin.is_status {
                     maestro_common::telemetry::context::set_parent(&span, &intent.traceparent);
                 }
                 let _entered = span.enter();
                 ctx.refresh_status(&intent);
             }
         }
+        if let Some(end) = ended {
+            return end;
+        }
     }
 }
 
+/// Most records applied together before the statuses they affect are computed.
+const MAX_BATCH: usize = 512;
+
+/// The record an intent's recomputed status is traced to: the batch's last status record of
+/// it, else the first record that affected it.
+struct Origin {
+    site: String,
+    blueprint: String,
+    is_status: bool,
+}
+
+impl Origin {
+    fn of(record: &Record) -> Self {
+        Origin {
+            site: record.site.clone(),
+            blueprint: record.blueprint.clone(),
+            is_status: matches!(record.body, Some(Body::Status(_))),
+        }
+    }
+}
+
+/// Every rendered intent, read once per batch of records.
+type RenderedCache = Option<Vec<(String, RenderedIntent)>>;
+
+fn all_rendered<'c>(
+    ctx: &Context,
+    cache: &'c mut RenderedCache,
+) -> Result<&'c [(String, RenderedIntent)], StoreError> {
+    if cache.is_none() {
+        *cache = Some(ctx.store.all_rendered()?);
+    }
+    Ok(cache.as_deref().unwrap_or_default())
+}
+
 /// Stores what `record` says and returns the intents whose status may have changed.
-fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, StoreError> {
+fn apply_record(
+    ctx: &Context,
+    record: &Record,
+    rendered: &mut RenderedCache,
+) -> Result<BTreeSet<String>, StoreError> {
     let mut affected = BTreeSet::new();
     if (!record.domain.is_empty() && record.domain != ctx.domain) || record.site.is_empty() {
         return Ok(affected);
@@ -123,11 +194,11 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
             ctx.observed
                 .put_observed(&record.site, &record.blueprint, &observed)?;
             if record.intent_id.is_empty() {
-                for (id, r) in ctx.store.all_rendered()? {
+                for (id, r) in all_rendered(ctx, rendered)? {
                     if r.blueprints.iter().any(|b| {
                         b.site.as_str() == record.site && b.name.as_str() == record.blueprint
                     }) {
-                        affected.insert(id);
+                        affected.insert(id.clone());
                     }
                 }
             } else {
@@ -158,9 +229,9 @@ fn apply_record(ctx: &Context, record: &Record) -> Result<BTreeSet<String>, Stor
                 (b.paused.as_str(), b.paused_since_ms)
                     != (sync.paused.as_str(), sync.paused_since_ms)
             });
-            for (id, r) in ctx.store.all_rendered()? {
+            for (id, r) in all_rendered(ctx, rendered)? {
                 if pause_changed || r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
-                    affected.insert(id);
+                    affected.insert(id.clone());
                 }
             }
         }

@@ -71,6 +71,10 @@ pub struct RecordStore {
     meta: sled::Tree,
     /// Serialises appends and retention so sequences are assigned without transaction retries.
     write_lock: Mutex<()>,
+    /// One flush making appends durable at a time: an append that waited for its turn finds its
+    /// records already flushed by the flush before it when they were committed before that one
+    /// started (group commit: one fsync for every push that arrived meanwhile).
+    flush_turn: tokio::sync::Mutex<()>,
     /// Highest sequence committed (not necessarily flushed).
     committed: AtomicU64,
     /// Highest sequence flushed.
@@ -133,6 +137,7 @@ impl RecordStore {
             latest,
             meta,
             write_lock: Mutex::new(()),
+            flush_turn: tokio::sync::Mutex::new(()),
             committed: AtomicU64::new(last),
             durable: watch::Sender::new(last),
             stored_records: AtomicU64::new(count),
@@ -206,6 +211,18 @@ impl RecordStore {
             self.stored_bytes.fetch_add(bytes, Ordering::SeqCst);
             outcome
         };
+        self.make_durable(outcome.last_sequence).await?;
+        Ok(outcome)
+    }
+
+    /// Returns once every record up to `sequence` is flushed, and publishes the new durable
+    /// high-water mark. Appends waiting meanwhile share the next flush: each takes its turn, and
+    /// one whose records a flush already covered returns without flushing again.
+    async fn make_durable(&self, sequence: u64) -> Result<(), StoreError> {
+        let _turn = self.flush_turn.lock().await;
+        if *self.durable.borrow() >= sequence {
+            return Ok(());
+        }
         // Everything committed before the flush starts is durable once it returns.
         let target = self.committed.load(Ordering::SeqCst);
         self.flush().await?;
@@ -214,7 +231,7 @@ impl RecordStore {
             *v = (*v).max(target);
             advanced
         });
-        Ok(outcome)
+        Ok(())
     }
 
     /// Commits the batch; returns what it did and the encoded bytes it added.

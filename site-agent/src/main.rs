@@ -59,8 +59,9 @@ fn main() -> ExitCode {
                 .set("site", a.site)
                 .set("domain", a.domain)
                 .set("git_remote", a.git_remote)
-                .set("log_server", a.log_server);
-            a.service.run::<site_agent::Config>(flags)
+                .set("log_server", a.log_server)
+                .set("data_dir", a.service.data_dir);
+            serve(Sources::from_process(a.service.config, flags))
         }
         Some(Command::Pause { service, reason }) => local(a.service, service, |dir| {
             let p = site_agent::pause::pause(dir, &reason, maestro_common::time::now_millis())?;
@@ -77,6 +78,44 @@ fn main() -> ExitCode {
                 "not paused".to_string()
             })
         }),
+    }
+}
+
+/// Worker threads of the agent's runtime. A site does little at a time: its loops mostly wait,
+/// and the embedded colony answers one agent. One worker serves them all; each more is a thread
+/// with its stack and its own allocator arena, resident for the life of the process.
+const WORKER_THREADS: usize = 1;
+/// Most threads for blocking work at once (sled flushes, Git fetches, spawning processes).
+const MAX_BLOCKING_THREADS: usize = 16;
+/// How long a blocking thread without work is kept: long enough for a burst, short enough that an
+/// idle site does not hold the threads of its last sync.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The whole life of the agent (as `maestro_common::launch::main` runs every component), on a
+/// runtime sized for a site.
+fn serve(sources: Sources) -> ExitCode {
+    use maestro_common::launch::{self, LaunchError};
+    let config = match launch::load::<site_agent::Config>(&sources) {
+        Ok(c) => c,
+        Err(e) => return launch::report(&LaunchError::Config(e)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            return launch::report(&LaunchError::Failed(format!(
+                "starting the async runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(launch::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => launch::report(&e),
     }
 }
 

@@ -10,3 +10,4 @@ pub mod hosts;
 pub mod nodes;
 pub mod orders;
 pub mod scenario;
+pub mod sitebench;

@@ -92,3 +92,42 @@ fn the_scale_benchmark_prints_a_row_per_size() -> anyhow::Result<()> {
     anyhow::ensure!(rows == 2, "expected a row per size in:\n{stdout}");
     Ok(())
 }
+
+#[test]
+fn the_status_scale_benchmark_runs() -> anyhow::Result<()> {
+    let out = run(
+        env!("CARGO_BIN_EXE_bench-status-scale"),
+        &["20", "3", "500"],
+    )?;
+    for figure in ["baseline", "records/s ingested", "p99", "ratios"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_site_footprint_benchmark_runs() -> anyhow::Result<()> {
+    // Runs the agent through `maestro-node run site` (built with this package) unless a
+    // `maestro-site` binary is next to the benchmark.
+    maestro_testkit::git_servers::ensure_programs();
+    let out = run(
+        env!("CARGO_BIN_EXE_bench-site-footprint"),
+        &["2", "500", "500", "1"],
+    )?;
+    for figure in ["VmRSS", "idle uplink", "threads", "per Git fetch"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_idle_benchmark_runs() -> anyhow::Result<()> {
+    let out = run(
+        env!("CARGO_BIN_EXE_bench-idle"),
+        &["1", "2", "1", "--settle-s", "1", "--converge"],
+    )?;
+    for figure in ["per site", "created -> completed"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    Ok(())
+}

@@ -28,6 +28,11 @@ pub(crate) fn spawn(state: &Arc<ServerState>) {
                 _ = st.shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
+            // Nothing running and nothing waiting: no deadline to apply (an idle colony's
+            // usual state), and no trip to the blocking pool for it.
+            if st.store.running.is_empty() && st.store.queue.is_empty() {
+                continue;
+            }
             let st2 = Arc::clone(&st);
             if let Err(e) = scheduler::blocking(move || sweep(&st2, Utc::now())).await {
                 tracing::warn!(error = %e, "deadline sweep failed");

@@ -1,0 +1,459 @@
+//! `bench-idle`: what idle sites and domains cost in CPU, and how long an order takes to reach
+//! every site as the federation grows.
+//!
+//! - **In one process** (default): the dev federation of `maestroctl dev` in this process
+//!   (maestro; per domain a log server, a domain orchestrator and a bare Git repository; per site
+//!   a site agent with its embedded colony and the process reconciler; mutual TLS on every hop),
+//!   DOMAINS × SITES_PER_DOMAIN sites, no order: after SETTLE_S seconds, the process's CPU time
+//!   (utime + stime) over SECONDS, per site and per domain.
+//! - `--breakdown`: the same measured four times, each in a fresh federation, turning one more
+//!   periodic task down to once an hour: nothing (the `dev` intervals), the sites' Git fetch,
+//!   the sites' heartbeats, the domains' heartbeats to maestro. The differences are what each
+//!   costs; what is left is the floor (colony and reconciler loops, liveness timers, keep-alives).
+//!   The ratio printed is each configuration's CPU to the floor's.
+//! - `--processes N`: N `maestro-site` processes (separate, the release binary as
+//!   `bench-site-footprint` finds it) of one domain whose log server, orchestrator and maestro
+//!   run in this process, the sites fetching the domain's repository from disk; the CPU of each
+//!   site process and of this process (the domain) over SECONDS.
+//! - `--converge`: after the idle window, an order adds `demo-app` (one `/bin/sh`) on every site
+//!   and is timed from `CreateOrder` to `completed` on `WatchOrder`; with `--baseline DxS`, the
+//!   same is timed first on a federation of D × S sites, and the ratio printed.
+//!
+//! Intervals (milliseconds; the `dev` ones by default): `--sync-ms` (sites' Git fetch, 500),
+//! `--heartbeat-ms` (sites' heartbeat, 2000), `--domain-heartbeat-ms` (domains to maestro, 2000),
+//! `--colony-reconcile-ms` (with `--processes` only: the colony's full re-check, 60000).
+//!
+//! Usage: `cargo run --release -p maestro-tests --bin bench-idle [DOMAINS SITES_PER_DOMAIN
+//! [SECONDS]] [--settle-s N] [--breakdown] [--processes N] [--converge [--baseline DxS]]
+//! [--sync-ms N] [--heartbeat-ms N] [--domain-heartbeat-ms N] [--colony-reconcile-ms N]`
+//! (default 16 4 20). E.g. `bench-idle 64 4 20 --breakdown`, `bench-idle 256 4 20 --converge
+//! --baseline 64x4`, `bench-idle 1 4 60 --processes 4`. A smoke run: `bench-idle 1 2 1
+//! --settle-s 1 --converge`.
+
+use anyhow::{Context, anyhow, bail, ensure};
+use maestro_cli::client::MaestroClient;
+use maestro_cli::dev::{DevOptions, Federation, start_federation, wait_for_domains};
+use maestro_proto::order::v1::{ItemAction, OrderState, WatchOrderRequest};
+use maestro_tests::orders;
+use maestro_tests::sitebench::{BenchDomain, proc_usage, site_node};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// Bound on the domains registering and on an order completing.
+const DEADLINE: Duration = Duration::from_secs(900);
+/// Once an hour: a periodic task turned down.
+const HOURLY: u64 = 3_600_000;
+const SERVICE: &str = "idle-bench";
+
+#[derive(Clone)]
+struct Intervals {
+    sync_ms: u64,
+    heartbeat_ms: u64,
+    domain_heartbeat_ms: u64,
+    colony_reconcile_ms: u64,
+}
+
+struct Args {
+    domains: usize,
+    sites_per_domain: usize,
+    seconds: u64,
+    settle_s: u64,
+    breakdown: bool,
+    processes: Option<usize>,
+    converge: bool,
+    baseline: Option<(usize, usize)>,
+    intervals: Intervals,
+}
+
+impl Args {
+    fn parse() -> anyhow::Result<Self> {
+        let dev = DevOptions::new("");
+        let mut a = Args {
+            domains: 16,
+            sites_per_domain: 4,
+            seconds: 20,
+            settle_s: 5,
+            breakdown: false,
+            processes: None,
+            converge: false,
+            baseline: None,
+            intervals: Intervals {
+                sync_ms: dev.sync_interval_ms,
+                heartbeat_ms: dev.site_heartbeat_interval_ms,
+                domain_heartbeat_ms: dev.domain_heartbeat_interval_ms,
+                colony_reconcile_ms: 60_000,
+            },
+        };
+        let mut positional = Vec::new();
+        let mut it = std::env::args().skip(1);
+        let number = |flag: &str, v: Option<String>| -> anyhow::Result<u64> {
+            let v = v.with_context(|| format!("{flag} needs a value"))?;
+            v.parse()
+                .with_context(|| format!("{flag} {v:?} is not a number"))
+        };
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--breakdown" => a.breakdown = true,
+                "--converge" => a.converge = true,
+                "--processes" => a.processes = Some(usize::try_from(number(&arg, it.next())?)?),
+                "--settle-s" => a.settle_s = number(&arg, it.next())?,
+                "--sync-ms" => a.intervals.sync_ms = number(&arg, it.next())?,
+                "--heartbeat-ms" => a.intervals.heartbeat_ms = number(&arg, it.next())?,
+                "--domain-heartbeat-ms" => {
+                    a.intervals.domain_heartbeat_ms = number(&arg, it.next())?;
+                }
+                "--colony-reconcile-ms" => {
+                    a.intervals.colony_reconcile_ms = number(&arg, it.next())?;
+                }
+                "--baseline" => {
+                    let v = it.next().context("--baseline needs DxS")?;
+                    let (d, s) = v
+                        .split_once('x')
+                        .context("--baseline takes DxS, e.g. 64x4")?;
+                    a.baseline = Some((d.parse()?, s.parse()?));
+                }
+                flag if flag.starts_with("--") => bail!("unknown option {flag}"),
+                _ => positional.push(number("a position", Some(arg))?),
+            }
+        }
+        ensure!(
+            positional.len() <= 3,
+            "usage: bench-idle [DOMAINS SITES_PER_DOMAIN [SECONDS]] [options]"
+        );
+        if let Some(d) = positional.first() {
+            a.domains = usize::try_from(*d)?;
+        }
+        if let Some(s) = positional.get(1) {
+            a.sites_per_domain = usize::try_from(*s)?;
+        }
+        if let Some(s) = positional.get(2) {
+            a.seconds = *s;
+        }
+        ensure!(
+            a.domains >= 1 && a.sites_per_domain >= 1 && a.seconds >= 1,
+            "DOMAINS, SITES_PER_DOMAIN and SECONDS must be > 0"
+        );
+        Ok(a)
+    }
+}
+
+/// CPU seconds of this process so far.
+fn own_cpu() -> anyhow::Result<f64> {
+    Ok(proc_usage(0)?.cpu_secs)
+}
+
+/// One idle measurement of a federation in this process.
+struct Idle {
+    sites: usize,
+    domains: usize,
+    cpu: f64,
+    secs: f64,
+}
+
+impl Idle {
+    /// Cores busy on average.
+    fn cores(&self) -> f64 {
+        self.cpu / self.secs
+    }
+
+    /// Milliseconds of CPU per second per site.
+    fn per_site_ms(&self) -> f64 {
+        self.cores() * 1000.0 / self.sites as f64
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label}: {:.2} s of CPU over {:.1} s = {:.3} cores; per site {:.2} ms/s ({:.3} % of one core); per domain (with its sites) {:.1} ms/s",
+            self.cpu,
+            self.secs,
+            self.cores(),
+            self.per_site_ms(),
+            self.per_site_ms() / 10.0,
+            self.cores() * 1000.0 / self.domains as f64
+        );
+    }
+}
+
+async fn start(
+    dir: &Path,
+    domains: usize,
+    sites_per_domain: usize,
+    iv: &Intervals,
+) -> anyhow::Result<(Federation, MaestroClient)> {
+    let opts = DevOptions {
+        domains,
+        sites_per_domain,
+        sync_interval_ms: iv.sync_ms,
+        site_heartbeat_interval_ms: iv.heartbeat_ms,
+        domain_heartbeat_interval_ms: iv.domain_heartbeat_ms,
+        ..DevOptions::new(dir)
+    };
+    let t0 = Instant::now();
+    let fed = start_federation(opts, CancellationToken::new())
+        .await
+        .context("starting the federation")?;
+    let client = MaestroClient::new(&fed.client_settings())?;
+    let ids: Vec<String> = fed.domains.iter().map(|d| d.id.clone()).collect();
+    if let Err(e) = wait_for_domains(&client, &ids, Instant::now() + DEADLINE).await {
+        stop(fed).await;
+        return Err(e.into());
+    }
+    println!(
+        "federation of {domains} × {sites_per_domain} = {} sites started in {:.1} s (fetch every {} ms, site heartbeat {} ms, domain heartbeat {} ms)",
+        domains * sites_per_domain,
+        t0.elapsed().as_secs_f64(),
+        iv.sync_ms,
+        iv.heartbeat_ms,
+        iv.domain_heartbeat_ms
+    );
+    Ok((fed, client))
+}
+
+async fn stop(mut fed: Federation) {
+    let report = fed.stop().await;
+    for p in report
+        .workload_errors
+        .iter()
+        .chain(&report.timed_out)
+        .chain(&report.failed)
+    {
+        eprintln!("warning: stopping: {p}");
+    }
+}
+
+/// CPU of this process over `secs` after `settle_s` (a measurement window: nothing is awaited).
+async fn measure_idle(settle_s: u64, secs: u64) -> anyhow::Result<(f64, f64)> {
+    tokio::time::sleep(Duration::from_secs(settle_s)).await;
+    let (c0, t0) = (own_cpu()?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    Ok((own_cpu()? - c0, t0.elapsed().as_secs_f64()))
+}
+
+/// Times an order adding `demo-app` on every site, `CreateOrder` to `completed`.
+async fn converge(fed: &Federation, client: &MaestroClient, key: &str) -> anyhow::Result<Duration> {
+    let ids: Vec<&str> = fed.domains.iter().map(|d| d.id.as_str()).collect();
+    let t0 = Instant::now();
+    let spec = orders::demo_order(ItemAction::Add, SERVICE, "idle", 1, &ids);
+    let order = orders::create(&mut client.orders(), key, spec).await?;
+    let watch = async {
+        let mut stream = client
+            .orders()
+            .watch_order(WatchOrderRequest {
+                id: order.id.clone(),
+            })
+            .await?
+            .into_inner();
+        while let Some(ev) = stream.next().await {
+            let Some(o) = ev?.order else { continue };
+            match o.state() {
+                OrderState::Completed => return Ok(t0.elapsed()),
+                s if orders::is_final(s) => bail!("the order ended {s:?}"),
+                _ => {}
+            }
+        }
+        bail!("the WatchOrder stream ended")
+    };
+    tokio::time::timeout(DEADLINE, watch)
+        .await
+        .map_err(|_| anyhow!("the order did not complete within {} s", DEADLINE.as_secs()))?
+}
+
+/// A federation, idle, then optionally an order to every site.
+async fn in_process(
+    args: &Args,
+    domains: usize,
+    spd: usize,
+    iv: &Intervals,
+    order: bool,
+) -> anyhow::Result<(Idle, Option<Duration>)> {
+    let dir = tempfile::Builder::new().prefix("bench-idle-").tempdir()?;
+    let (fed, client) = start(dir.path(), domains, spd, iv).await?;
+    let run = async {
+        let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
+        let idle = Idle {
+            sites: domains * spd,
+            domains,
+            cpu,
+            secs,
+        };
+        let took = if order {
+            let took = converge(&fed, &client, &format!("idle-{domains}x{spd}")).await?;
+            println!(
+                "order to every site ({} sites): created -> completed in {:.2} s",
+                domains * spd,
+                took.as_secs_f64()
+            );
+            Some(took)
+        } else {
+            None
+        };
+        anyhow::Ok((idle, took))
+    };
+    let result = run.await;
+    stop(fed).await;
+    result
+}
+
+/// Separate site processes of one domain.
+async fn processes(args: &Args, n: usize) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("bench-idle-").tempdir()?;
+    let stop_token = CancellationToken::new();
+    let sites: Vec<String> = (1..=n).map(|i| format!("bench-{i}")).collect();
+    let repo = dir.path().join("remote.git");
+    let domain = BenchDomain::start(
+        &dir.path().join("domain"),
+        "bench",
+        &sites,
+        &repo,
+        true,
+        &stop_token,
+    )
+    .await?;
+    let iv = &args.intervals;
+    let mut nodes = Vec::new();
+    let mut data_dirs = Vec::new();
+    let result = async {
+        for s in &sites {
+            let site_dir = dir.path().join(s);
+            let data = site_dir.join("data");
+            let mut config = domain.site_config(
+                s,
+                &data,
+                &repo.display().to_string(),
+                serde_json::json!({}),
+                &format!("https://{}", domain.log_addr),
+            )?;
+            config["sync_interval_ms"] = iv.sync_ms.into();
+            config["heartbeat_interval_ms"] = iv.heartbeat_ms.into();
+            config["colony_reconcile_interval_ms"] = iv.colony_reconcile_ms.into();
+            let mut node = site_node(&format!("site {s}"), &site_dir, &config)?;
+            node.start()?;
+            nodes.push(node);
+            data_dirs.push(data);
+        }
+        println!(
+            "{n} site processes (fetch every {} ms, heartbeat {} ms, colony re-check {} ms) and one domain in this process",
+            iv.sync_ms, iv.heartbeat_ms, iv.colony_reconcile_ms
+        );
+        if args.converge {
+            let took = domain.place(SERVICE, DEADLINE).await?;
+            println!(
+                "order to every site ({n} processes): created -> completed in {:.2} s",
+                took.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
+        let pids: Vec<u32> = nodes.iter().filter_map(|n| n.pid()).collect();
+        let before: Vec<f64> = pids
+            .iter()
+            .map(|p| proc_usage(*p).map(|u| u.cpu_secs))
+            .collect::<Result<_, _>>()?;
+        let (own0, t0) = (own_cpu()?, Instant::now());
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        let secs = t0.elapsed().as_secs_f64();
+        let own = own_cpu()? - own0;
+        let mut per_site = Vec::new();
+        for (p, b) in pids.iter().zip(&before) {
+            let u = proc_usage(*p)?;
+            per_site.push((u.cpu_secs - b) / secs * 1000.0);
+            println!(
+                "  site pid {p}: {:.2} ms CPU per s, RSS {:.1} MiB, {} threads",
+                (u.cpu_secs - b) / secs * 1000.0,
+                u.rss as f64 / 1048576.0,
+                u.threads
+            );
+        }
+        let mean = per_site.iter().sum::<f64>() / per_site.len().max(1) as f64;
+        println!(
+            "idle over {secs:.1} s: per site process {mean:.2} ms CPU per s ({:.3} % of one core); the domain (log server, orchestrator, maestro) {:.2} ms CPU per s",
+            mean / 10.0,
+            own / secs * 1000.0
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    for mut node in nodes {
+        let _ = node.stop();
+    }
+    stop_token.cancel();
+    for d in data_dirs {
+        if d.exists() {
+            let _ = site_agent::stop_all_instances(&d).await;
+        }
+    }
+    result
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse()?;
+    let signals = maestro_common::shutdown::on_signals();
+    tokio::select! {
+        r = run(&args) => r,
+        () = signals.cancelled() => Err(anyhow!("interrupted")),
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
+    if let Some(n) = args.processes {
+        return processes(args, n).await;
+    }
+    let (d, s) = (args.domains, args.sites_per_domain);
+    if args.breakdown {
+        let mut iv = args.intervals.clone();
+        let mut steps = Vec::new();
+        for (label, turn_down) in [
+            ("as configured", None),
+            ("site Git fetch hourly", Some(0)),
+            ("+ site heartbeat hourly", Some(1)),
+            ("+ domain heartbeat hourly (the floor)", Some(2)),
+        ] {
+            match turn_down {
+                Some(0) => iv.sync_ms = HOURLY,
+                Some(1) => iv.heartbeat_ms = HOURLY,
+                Some(_) => iv.domain_heartbeat_ms = HOURLY,
+                None => {}
+            }
+            let (idle, _) = in_process(args, d, s, &iv, false).await?;
+            idle.print(label);
+            steps.push((label, idle));
+        }
+        let floor = steps
+            .last()
+            .map_or(1e-9, |(_, i)| i.per_site_ms().max(1e-9));
+        println!("breakdown (CPU per site, ms per s; ratio to the floor):");
+        for w in steps.windows(2) {
+            let ((label, a), (_, b)) = (&w[0], &w[1]);
+            println!(
+                "  {label}: {:.2} (ratio {:.2}); turning the next one down saved {:.2}",
+                a.per_site_ms(),
+                a.per_site_ms() / floor,
+                a.per_site_ms() - b.per_site_ms()
+            );
+        }
+        println!("  floor: {floor:.2}");
+        return Ok(());
+    }
+    let base = match args.baseline.filter(|_| args.converge) {
+        Some((bd, bs)) => {
+            let (idle, took) = in_process(args, bd, bs, &args.intervals, true).await?;
+            idle.print(&format!("baseline {bd} × {bs} idle"));
+            took
+        }
+        None => None,
+    };
+    let (idle, took) = in_process(args, d, s, &args.intervals, args.converge).await?;
+    idle.print(&format!("{d} × {s} idle"));
+    if let (Some(b), Some(t)) = (base, took) {
+        println!(
+            "order to every site: {} sites {:.2} s, baseline {:.2} s: ratio {:.2} (target about 1)",
+            d * s,
+            t.as_secs_f64(),
+            b.as_secs_f64(),
+            t.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    Ok(())
+}
