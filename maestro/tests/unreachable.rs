@@ -238,27 +238,33 @@ async fn watch_order_sends_every_revision_of_site_counts_and_reachability() {
         &[("n1", 1, false), ("n2", 1, false), ("n3", 0, false)],
         &[("n1", 1, false), ("n2", 1, false), ("n3", 1, false)],
     ];
+    // Each step is pushed once the one before it was seen: statuses that arrive together may be
+    // rolled up into one revision, but every revision is sent and each step shows.
+    let mut seen = Vec::new();
     for (n, sites) in steps.iter().enumerate() {
-        let state = if n == steps.len() - 1 {
+        let last = n == steps.len() - 1;
+        let state = if last {
             ipb::ServiceState::Active
         } else {
             ipb::ServiceState::Reserved
         };
         north.push(status("north", &i.id, state, sites));
-    }
-    let mut seen = Vec::new();
-    maestro_testkit::within("the order to become final", WAIT, async {
-        while let Some(ev) = stream.message().await.unwrap() {
-            let o = ev.order.unwrap();
-            let fin = ev.r#final;
-            seen.push(o);
-            if fin {
-                return;
+        let ready: u32 = sites.iter().map(|(_, r, _)| r).sum();
+        let cut = sites.iter().any(|(_, _, u)| *u);
+        maestro_testkit::within("the step to show", WAIT, async {
+            while let Some(ev) = stream.message().await.unwrap() {
+                let o = ev.order.unwrap();
+                let d = &o.items[0].domains[0];
+                let shown = d.ready == ready && d.unreachable == cut;
+                seen.push(o);
+                if ev.r#final || (shown && !last) {
+                    return;
+                }
             }
-        }
-    })
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
+    }
     let revisions: Vec<u64> = seen.iter().map(|o| o.revision).collect();
     let expected: Vec<u64> =
         (first.revision + 1..=first.revision + revisions.len() as u64).collect();
