@@ -14,8 +14,8 @@ use maestro_common::ResourceName;
 use maestro_common::identity::Role;
 use maestro_common::tls::TlsSource;
 use maestro_proto::order::v1::{
-    CreateOrderRequest, DeliveryState, ItemAction, OrderSpec, OrderState, ServiceOrder,
-    WatchOrderRequest, order_service_client::OrderServiceClient,
+    DeliveryState, ItemAction, OrderSpec, OrderState, ServiceOrder, WatchOrderRequest,
+    order_service_client::OrderServiceClient,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -254,22 +254,7 @@ pub fn add_order(service: &str, message: &str, domains: &[&str]) -> OrderSpec {
     crate::orders::demo_order(ItemAction::Add, service, message, 1, domains)
 }
 
-/// Places `spec` with idempotency key `key`; returns the order as created.
-pub async fn create(
-    client: &mut OrderServiceClient<Channel>,
-    key: &str,
-    spec: OrderSpec,
-) -> anyhow::Result<ServiceOrder> {
-    let reply = client
-        .create_order(CreateOrderRequest {
-            idempotency_key: key.into(),
-            order: Some(spec),
-        })
-        .await
-        .context("CreateOrder")?
-        .into_inner();
-    reply.order.context("CreateOrder returned no order")
-}
+pub use crate::orders::create;
 
 /// True when every domain of every item of `order` acknowledged its intent, or the order
 /// completed: it completes only once every domain reported the intent's status at its
