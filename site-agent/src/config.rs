@@ -11,6 +11,12 @@ use maestro_git_transport::GitSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Default `status_refresh_interval_ms`: 5 minutes. A change is sent when it is seen and the
+/// outbox keeps it until the log server has it, so the refresh only repairs a domain whose view
+/// went back in time (a rare, operator-made event); 5 minutes bounds that repair while an idle
+/// site with a few blueprints spends a few bytes per minute on it.
+pub const DEFAULT_STATUS_REFRESH_INTERVAL_MS: u64 = 300_000;
+
 /// Configuration of one site agent. Keys are the config file keys; `MAESTRO_<KEY>` overrides them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -46,8 +52,12 @@ pub struct Config {
     pub colony_url: Option<String>,
     /// Listen address of the embedded colony (port 0 allowed).
     pub colony_listen: SocketAddr,
-    /// Milliseconds between heartbeat records (and periodic status records).
+    /// Milliseconds between heartbeat records.
     pub heartbeat_interval_ms: u64,
+    /// Milliseconds between sending every blueprint's status again (with a heartbeat); a status
+    /// is always sent when it changes. At most `heartbeat_interval_ms` sends them with every
+    /// heartbeat.
+    pub status_refresh_interval_ms: u64,
     /// Milliseconds between full re-checks of the colony against the last synced commit.
     pub colony_reconcile_interval_ms: u64,
     /// Most records the outbox keeps while the log server is unreachable; when full the oldest
@@ -82,6 +92,7 @@ impl Default for Config {
             colony_url: None,
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             heartbeat_interval_ms: 10_000,
+            status_refresh_interval_ms: DEFAULT_STATUS_REFRESH_INTERVAL_MS,
             colony_reconcile_interval_ms: 60_000,
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
             reconcilers: BTreeMap::new(),
@@ -125,6 +136,10 @@ impl maestro_common::config::Validate for Config {
             ("sync_interval_ms", self.sync_interval_ms),
             ("noticed_sync_interval_ms", self.noticed_sync_interval_ms),
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+            (
+                "status_refresh_interval_ms",
+                self.status_refresh_interval_ms,
+            ),
             (
                 "colony_reconcile_interval_ms",
                 self.colony_reconcile_interval_ms,

@@ -134,8 +134,9 @@ async fn deploy_converge_and_delete(target: &Target) -> Result<()> {
         matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with("startup convergence done; adopted 2 "))
     })
     .await?;
+    // Sent once at the start, possibly before the adoption log.
     let rec = logs
-        .wait_for("status after the restart", |r| {
+        .seen_or_wait_for("status after the restart", |r| {
             r.stream == "status" && r.sender_sequence > last_status && r.blueprint == "web"
         })
         .await?;

@@ -1,8 +1,10 @@
 //! Status and heartbeat reporting: watches the colony's managed blueprints and appends `status`
-//! records when a blueprint's view changes (and for every blueprint once per heartbeat), a
-//! `removed` record once a removed blueprint's cleanup process finished, and `heartbeat` records.
+//! records when a blueprint's view changes (and for every blueprint once per status refresh
+//! interval, see [`cadence`]), a `removed` record once a removed blueprint's cleanup process
+//! finished, and `heartbeat` records.
 
 pub mod assess;
+pub mod cadence;
 pub mod refusal;
 pub mod removals;
 
@@ -18,6 +20,8 @@ use crate::Error;
 use crate::context::SiteContext;
 use crate::gitsync::SyncState;
 use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
+pub use cadence::ReportTiming;
+use cadence::{Cadence, Due};
 use removals::{PendingRemoval, Removals};
 
 /// Poll interval while something is expected to change.
@@ -34,34 +38,36 @@ const SKEW_MS: i64 = 5_000;
 pub struct StatusReporter {
     ctx: SiteContext,
     removals: Removals,
-    heartbeat: Duration,
+    timing: ReportTiming,
     last: HashMap<String, String>,
 }
 
 impl StatusReporter {
-    /// A reporter sending a heartbeat (and every blueprint's status) every `heartbeat`.
-    pub fn new(ctx: SiteContext, heartbeat: Duration) -> Result<Self, Error> {
+    /// A reporter sending a heartbeat every `timing.heartbeat` and every blueprint's status
+    /// again every `timing.refresh` (a `Duration` is the heartbeat, with the default refresh).
+    pub fn new(ctx: SiteContext, timing: impl Into<ReportTiming>) -> Result<Self, Error> {
         Ok(Self {
             removals: Removals::open(&ctx.db)?,
             ctx,
-            heartbeat,
+            timing: timing.into(),
             last: HashMap::new(),
         })
     }
 
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut next_full = Instant::now();
+        let mut cadence = Cadence::new(self.timing);
         let mut hot_until = Instant::now() + HOT_WINDOW;
         loop {
-            let full = Instant::now() >= next_full;
-            if full {
-                next_full = Instant::now() + self.heartbeat;
-            }
-            let busy = match self.tick(full).await {
+            let due = cadence.take(Instant::now());
+            let next_full = cadence.next_heartbeat();
+            let busy = match self.tick(due).await {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "status report round failed");
+                    if due.refresh {
+                        cadence.refresh_at_next_heartbeat();
+                    }
                     true
                 }
             };
@@ -80,9 +86,10 @@ impl StatusReporter {
         }
     }
 
-    /// One round; `full` also re-sends every status and a heartbeat. Returns whether something
-    /// is still expected to change (unconverged blueprints or pending removals).
-    pub async fn tick(&mut self, full: bool) -> Result<bool, Error> {
+    /// One round: a status for each blueprint whose view changed (for every blueprint with
+    /// `due.refresh`) and a heartbeat with `due.heartbeat`. Returns whether something is still
+    /// expected to change (unconverged blueprints or pending removals).
+    pub async fn tick(&mut self, due: Due) -> Result<bool, Error> {
         let ctx = self.ctx.clone();
         let all = ctx
             .client
@@ -95,7 +102,7 @@ impl StatusReporter {
             let changed = self.last.get(&bp.metadata.name) != Some(&view);
             let a = assess::assess(bp);
             busy |= !a.converged;
-            if changed || full {
+            if changed || due.refresh {
                 ctx.outbox.append(status_record(bp, &a))?;
                 self.last.insert(bp.metadata.name.clone(), view);
             }
@@ -107,7 +114,7 @@ impl StatusReporter {
         for removal in self.removals.list()? {
             busy |= !self.check_removal(removal).await?;
         }
-        if full {
+        if due.heartbeat {
             let count = u32::try_from(managed.len()).unwrap_or(u32::MAX);
             ctx.outbox.append(Record {
                 stream: "heartbeat".to_string(),

@@ -197,6 +197,7 @@ pub fn agent_config(
         colony_url: None,
         colony_listen: "127.0.0.1:0".parse().expect("addr"),
         heartbeat_interval_ms: 2_000,
+        status_refresh_interval_ms: site_agent::Config::default().status_refresh_interval_ms,
         colony_reconcile_interval_ms: 60_000,
         outbox_max_records: site_agent::outbox::DEFAULT_MAX_RECORDS,
         // These tests are about the process reconciler; Docker is exercised in `tests/`.

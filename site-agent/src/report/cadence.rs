@@ -1,0 +1,195 @@
+//! When the status reporter sends a heartbeat and when it sends every blueprint's status again.
+//!
+//! A status is sent whenever the site's view of a blueprint changes. Every blueprint's status is
+//! also sent again, with a heartbeat, once `refresh` has passed since the last time: that repairs a
+//! domain whose stored view went back in time (its store restored from a backup, its log server
+//! replaced with an empty one) without paying a status per blueprint with every heartbeat.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The reporter's two periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportTiming {
+    /// Time between heartbeat records.
+    pub heartbeat: Duration,
+    /// Time between sending every blueprint's status again (with the first heartbeat at or
+    /// after it is due, so in the same push; at most every heartbeat).
+    pub refresh: Duration,
+}
+
+impl ReportTiming {
+    /// The timing `config` asks for (`heartbeat_interval_ms`, `status_refresh_interval_ms`).
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
+            refresh: Duration::from_millis(config.status_refresh_interval_ms),
+        }
+    }
+}
+
+impl From<Duration> for ReportTiming {
+    /// A heartbeat every `heartbeat`, statuses refreshed at the default
+    /// `status_refresh_interval_ms`.
+    fn from(heartbeat: Duration) -> Self {
+        Self {
+            heartbeat,
+            refresh: Duration::from_millis(crate::config::DEFAULT_STATUS_REFRESH_INTERVAL_MS),
+        }
+    }
+}
+
+/// What a round of the reporter is to send besides the statuses that changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Due {
+    /// A heartbeat.
+    pub heartbeat: bool,
+    /// Every blueprint's status (always with a heartbeat).
+    pub refresh: bool,
+}
+
+/// The reporter's clock: when the next heartbeat and the next refresh are due. The first round
+/// sends both.
+#[derive(Debug, Clone)]
+pub struct Cadence {
+    timing: ReportTiming,
+    next_heartbeat: Instant,
+    next_refresh: Instant,
+}
+
+impl Cadence {
+    /// Both due now.
+    pub fn new(timing: ReportTiming) -> Self {
+        let now = Instant::now();
+        Self {
+            timing,
+            next_heartbeat: now,
+            next_refresh: now,
+        }
+    }
+
+    /// What is due at `now`; what is due is then scheduled again from `now`.
+    pub fn take(&mut self, now: Instant) -> Due {
+        if now < self.next_heartbeat {
+            return Due::default();
+        }
+        self.next_heartbeat = now + self.timing.heartbeat;
+        let refresh = now >= self.next_refresh;
+        if refresh {
+            self.next_refresh = now + self.timing.refresh;
+        }
+        Due {
+            heartbeat: true,
+            refresh,
+        }
+    }
+
+    /// Asks for the refresh again with the next heartbeat (a round that was to send it failed).
+    pub fn refresh_at_next_heartbeat(&mut self) {
+        self.next_refresh = self.next_heartbeat;
+    }
+
+    /// When the next heartbeat is due (a refresh only ever comes with one).
+    pub fn next_heartbeat(&self) -> Instant {
+        self.next_heartbeat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEAT: Duration = Duration::from_secs(10);
+
+    fn timing(refresh_s: u64) -> ReportTiming {
+        ReportTiming {
+            heartbeat: BEAT,
+            refresh: Duration::from_secs(refresh_s),
+        }
+    }
+
+    /// Runs the cadence the way the reporter does (a round whenever the next heartbeat is due)
+    /// for `rounds` heartbeats on the paused clock; returns the seconds since the start of each
+    /// refresh.
+    async fn refreshes(c: &mut Cadence, rounds: usize) -> Vec<u64> {
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..rounds {
+            tokio::time::sleep_until(c.next_heartbeat()).await;
+            let due = c.take(Instant::now());
+            assert!(due.heartbeat, "a round at the heartbeat time sends one");
+            if due.refresh {
+                at.push((Instant::now() - start).as_secs());
+            }
+        }
+        at
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_round_sends_a_heartbeat_and_every_status() {
+        let mut c = Cadence::new(timing(60));
+        assert_eq!(
+            c.take(Instant::now()),
+            Due {
+                heartbeat: true,
+                refresh: true
+            }
+        );
+        // Rounds between heartbeats (a poke, a hot poll) send neither.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(c.take(Instant::now()), Due::default());
+        assert_eq!(c.next_heartbeat() - Instant::now(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn statuses_are_refreshed_once_per_refresh_interval_with_a_heartbeat() {
+        let mut c = Cadence::new(timing(60));
+        // 13 heartbeats: at 0, 10, ..., 120 s; refreshes at 0, 60 and 120 s.
+        assert_eq!(refreshes(&mut c, 13).await, vec![0, 60, 120]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_between_heartbeats_waits_for_the_next_one() {
+        let mut c = Cadence::new(timing(25));
+        // Due at 25 s, sent with the heartbeat at 30 s; then due at 55 s, sent at 60 s.
+        assert_eq!(refreshes(&mut c, 8).await, vec![0, 30, 60]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_no_longer_than_the_heartbeat_comes_with_every_heartbeat() {
+        let mut c = Cadence::new(timing(10));
+        assert_eq!(refreshes(&mut c, 4).await, vec![0, 10, 20, 30]);
+        let mut c = Cadence::new(timing(1));
+        assert_eq!(refreshes(&mut c, 3).await, vec![0, 10, 20]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_is_sent_with_the_next_heartbeat() {
+        let mut c = Cadence::new(timing(300));
+        assert!(c.take(Instant::now()).refresh);
+        c.refresh_at_next_heartbeat();
+        assert_eq!(refreshes(&mut c, 3).await, vec![10]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_round_schedules_from_when_it_ran() {
+        let mut c = Cadence::new(timing(60));
+        c.take(Instant::now());
+        // The reporter was busy (a slow colony) and came back 25 s late.
+        tokio::time::advance(Duration::from_secs(35)).await;
+        assert_eq!(
+            c.take(Instant::now()),
+            Due {
+                heartbeat: true,
+                refresh: false
+            }
+        );
+        assert_eq!(c.next_heartbeat() - Instant::now(), BEAT);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(
+            c.take(Instant::now()).refresh,
+            "65 s after the last refresh"
+        );
+    }
+}
