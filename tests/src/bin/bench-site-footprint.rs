@@ -10,16 +10,20 @@
 //! site is left alone: SETTLE_S seconds to settle (the status reporter polls its colony every
 //! second for 30 s after a change), then SECONDS of idle, during which nothing changes.
 //!
-//! Prints, for the idle window: resident memory (`VmRSS`, `VmHWM`, anonymous and file-backed),
-//! threads by name, CPU per minute (utime + stime), bytes per minute each way to Git and to the
-//! log server (with the HTTP requests nginx logged and the pushes' share), the idle uplink in
-//! kbit/s, and each figure with its target and ratio: RSS ≤ 10 MB, uplink ≤ 0.25 kbit/s.
+//! Prints, for the idle window: the site binary's size, resident memory (`VmRSS`, `VmHWM`,
+//! anonymous and file-backed), threads by name, CPU per minute (utime + stime), bytes per minute
+//! each way to Git and to the log server (with the HTTP requests nginx logged, and the bytes per
+//! Git fetch and per heartbeat), the idle uplink in kbit/s, and each figure with its target and
+//! ratio: RSS ≤ 10 MB, uplink ≤ 0.25 kbit/s.
 //!
 //! Usage: `cargo build --release -p site-agent --bin maestro-site && cargo run --release -p
 //! maestro-tests --bin bench-site-footprint [SECONDS [SYNC_MS [HEARTBEAT_MS [SETTLE_S]]]]`
-//! (default 120 30000 10000 35: the site agent's default intervals). The site binary is
-//! `$MAESTRO_SITE_BIN`, else `maestro-site` next to this benchmark, else `maestro-node run site`
-//! (larger). A smoke run: `bench-site-footprint 2 500 500 1`.
+//! (default 120 30000 10000 35: the site agent's default intervals; SYNC_MS is the fetch interval
+//! while no commit notice stream is open, with one open the site fetches every
+//! `noticed_sync_interval_ms`, its default). The site binary is `$MAESTRO_SITE_BIN`, else
+//! `maestro-site` next to this benchmark, else `maestro-node run site` (larger): the same command
+//! measures the binary of the `site` profile with `MAESTRO_SITE_BIN=target/site/maestro-site`.
+//! A smoke run: `bench-site-footprint 2 500 500 1`.
 
 use anyhow::{Context, ensure};
 use maestro_testkit::git_servers::HttpsGitServer;
@@ -237,12 +241,16 @@ async fn run(
     config["sync_interval_ms"] = args.sync_ms.into();
     config["heartbeat_interval_ms"] = args.heartbeat_ms.into();
     let (program, _) = site_program()?;
+    let binary_bytes = std::fs::metadata(&program)
+        .with_context(|| format!("reading {}", program.display()))?
+        .len();
     let mut node = site_node(&format!("site {SITE}"), site_dir, &config)?;
     node.start()?;
     let pid = node.pid().context("the site process has no pid")?;
     println!(
-        "site process {} (pid {pid}), Git fetch every {} ms, heartbeat every {} ms",
+        "site process {} ({}, pid {pid}), Git fetch every {} ms without commit notices, heartbeat every {} ms",
         program.display(),
+        mib(binary_bytes),
         args.sync_ms,
         args.heartbeat_ms
     );
@@ -290,15 +298,18 @@ async fn run(
         .map(|(n, c)| format!("{n} ×{c}"))
         .collect();
     println!("threads: {} ({})", u.threads, threads.join(", "));
-    let fetches = (args.seconds as f64 * 1000.0 / args.sync_ms as f64).max(1e-9);
+    // Each Git fetch opens a connection of its own; while the commit notice stream is open the
+    // site fetches every `noticed_sync_interval_ms`, not every SYNC_MS.
+    let fetches = (idle.git_connections as f64).max(1e-9);
     let heartbeats = (args.seconds as f64 * 1000.0 / args.heartbeat_ms as f64).max(1e-9);
     println!(
-        "per Git fetch (~{fetches:.0} in the window): {:.0} B up, {:.0} B down; per heartbeat (~{heartbeats:.0}): {:.0} B up, {:.0} B down to the log server",
+        "per Git fetch ({fetches:.0} in the window): {:.0} B up, {:.0} B down; per heartbeat (~{heartbeats:.0}): {:.0} B up, {:.0} B down to the log server",
         (idle.git_up * idle.secs / 60.0) / fetches,
         (idle.git_down * idle.secs / 60.0) / fetches,
         (idle.log_up * idle.secs / 60.0) / heartbeats,
         (idle.log_down * idle.secs / 60.0) / heartbeats,
     );
+    println!("binary: {} bytes ({})", binary_bytes, mib(binary_bytes));
     println!("figure | measured | target | ratio");
     println!(
         "RSS (idle, VmRSS) | {} | 10 MB | {:.2}",
