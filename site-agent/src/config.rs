@@ -44,9 +44,7 @@ pub struct Config {
     /// the site opens) and fetch as soon as one is announced.
     pub commit_notices: bool,
     /// Milliseconds between Git fetches while the commit notice stream is open: a safety net for
-    /// a lost notice, and when a local pause or its end is read. Each fetch costs an idle site
-    /// about 665 bytes up (a new TLS connection and the ref advertisement), so the default of 5
-    /// minutes keeps it to about 133 B/min.
+    /// a lost notice, and when a local pause or its end is read.
     pub noticed_sync_interval_ms: u64,
     /// Endpoint URL of the domain's log server, e.g. `http://127.0.0.1:7400`.
     pub log_server: String,
@@ -89,7 +87,7 @@ impl Default for Config {
             branch: "main".to_string(),
             sync_interval_ms: 30_000,
             commit_notices: true,
-            noticed_sync_interval_ms: 300_000,
+            noticed_sync_interval_ms: 60_000,
             log_server: "http://127.0.0.1:7400".to_string(),
             colony_url: None,
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
