@@ -20,10 +20,10 @@
 //! maestro-tests --bin bench-site-footprint [SECONDS [SYNC_MS [HEARTBEAT_MS [SETTLE_S]]]]`
 //! (default 120 30000 10000 35: the site agent's default intervals; SYNC_MS is the fetch interval
 //! while no commit notice stream is open, with one open the site fetches every
-//! `noticed_sync_interval_ms`, its default). The site binary is `$MAESTRO_SITE_BIN`, else
-//! `maestro-site` next to this benchmark, else `maestro-node run site` (larger): the same command
-//! measures the binary of the `site` profile with `MAESTRO_SITE_BIN=target/site/maestro-site`.
-//! A smoke run: `bench-site-footprint 2 500 500 1`.
+//! `noticed_sync_interval_ms` and at each colony re-check, their defaults). The site binary is
+//! `$MAESTRO_SITE_BIN`, else `maestro-site` next to this benchmark, else `maestro-node run site`
+//! (larger): the same command measures the binary of the `site` profile with
+//! `MAESTRO_SITE_BIN=target/site/maestro-site`. A smoke run: `bench-site-footprint 2 500 500 1`.
 
 use anyhow::{Context, ensure};
 use maestro_testkit::git_servers::HttpsGitServer;
@@ -299,7 +299,8 @@ async fn run(
         .collect();
     println!("threads: {} ({})", u.threads, threads.join(", "));
     // Each Git fetch opens a connection of its own; while the commit notice stream is open the
-    // site fetches every `noticed_sync_interval_ms`, not every SYNC_MS.
+    // site fetches every `noticed_sync_interval_ms` and at each colony re-check, not every
+    // SYNC_MS.
     let fetches = (idle.git_connections as f64).max(1e-9);
     let heartbeats = (args.seconds as f64 * 1000.0 / args.heartbeat_ms as f64).max(1e-9);
     println!(
