@@ -43,6 +43,8 @@ pub struct Context {
     pub hub: Arc<StatusHub>,
     /// Held from the conflict check through the push, so publishes never interleave.
     pub(crate) publish_lock: tokio::sync::Mutex<()>,
+    /// Rendered states waiting to be published together (see `reconcile::group`).
+    publishing: Mutex<Vec<crate::reconcile::Pending>>,
     /// Silence after which a target site is unreachable (0 = never).
     site_unreachable_after_ms: u64,
     /// When this process first held each intent (millis): the start of a site's grace period.
@@ -76,6 +78,7 @@ impl Context {
             repo,
             hub,
             publish_lock: tokio::sync::Mutex::new(()),
+            publishing: Mutex::new(Vec::new()),
             policy: crate::policy::Policy::default(),
             offered: Arc::default(),
             site_unreachable_after_ms: crate::Config::default().site_unreachable_after_ms,
@@ -85,6 +88,22 @@ impl Context {
             reconciled: tokio::sync::watch::Sender::new(0),
             backoffs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Queues `pending` for the next grouped publish.
+    pub(crate) fn queue_publish(&self, pending: crate::reconcile::Pending) {
+        locked(&self.publishing).push(pending);
+    }
+
+    /// How many publishes are queued.
+    #[cfg(test)]
+    pub(crate) fn queued_publishes(&self) -> usize {
+        locked(&self.publishing).len()
+    }
+
+    /// Takes every queued publish.
+    pub(crate) fn take_publishes(&self) -> Vec<crate::reconcile::Pending> {
+        std::mem::take(&mut *locked(&self.publishing))
     }
 
     /// Sets the policy intents must keep to (default: everything is accepted).

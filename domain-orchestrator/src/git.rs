@@ -162,6 +162,13 @@ impl GitPublisher {
         format!("refs/remotes/origin/{}", self.branch)
     }
 
+    /// The branch head as this mirror last fetched or pushed it, without asking the remote.
+    fn tracked(&self, repo: &Repository) -> Option<Oid> {
+        repo.find_reference(&self.tracking_ref())
+            .ok()
+            .and_then(|r| r.target())
+    }
+
     fn fetch(&self, repo: &Repository) -> Result<Option<Oid>, GitError> {
         let mut remote = repo.remote_anonymous(&self.remote)?;
         let spec = format!("+refs/heads/{b}:refs/remotes/origin/{b}", b = self.branch);
@@ -217,16 +224,23 @@ impl BlueprintRepo for GitPublisher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut last = String::new();
+        // The branch head as this mirror last saw it: after a push of ours, what it pushed (the
+        // domain is the branch's only writer), so a publish that changes the tree pushes without
+        // fetching first. A rejected push fetches and builds again on the remote's head, and a
+        // publish that would change nothing fetches to be sure (that is how drift is repaired).
+        let (mut head, mut fetched) = match self.tracked(&repo) {
+            Some(h) => (Some(h), false),
+            None => (self.fetch(&repo)?, true),
+        };
         for _ in 0..PUSH_ATTEMPTS {
-            let head = self.fetch(&repo)?;
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
             let tree = build_tree(&repo, base.as_ref(), files)?;
             let tree = match &self.signer {
                 None => tree,
                 Some(signer) => {
-                    let head = base.as_ref().map(|b| head_manifest(&repo, b));
-                    let (manifest, sigs) = head.unwrap_or_default();
+                    let head_manifest = base.as_ref().map(|b| head_manifest(&repo, b));
+                    let (manifest, sigs) = head_manifest.unwrap_or_default();
                     let now = maestro_common::time::now_millis();
                     let same_tree = base.as_ref().is_some_and(|b| {
                         same_entries(b, &repo.find_tree(tree).ok(), &MANAGED_DIRS)
@@ -235,6 +249,10 @@ impl BlueprintRepo for GitPublisher {
                         && same_tree
                         && signer.is_current(manifest.as_deref(), sigs.as_deref(), files, now)
                     {
+                        if !fetched {
+                            (head, fetched) = (self.fetch(&repo)?, true);
+                            continue;
+                        }
                         return Ok(Published {
                             commit: p.id().to_string(),
                             changed: false,
@@ -247,6 +265,10 @@ impl BlueprintRepo for GitPublisher {
             if let (Some(p), Some(b)) = (&parent, &base)
                 && b.id() == tree
             {
+                if !fetched {
+                    (head, fetched) = (self.fetch(&repo)?, true);
+                    continue;
+                }
                 return Ok(Published {
                     commit: p.id().to_string(),
                     changed: false,
@@ -263,9 +285,15 @@ impl BlueprintRepo for GitPublisher {
                         changed: true,
                     });
                 }
+                Err(reason) if !fetched => {
+                    tracing::debug!(remote = %self.remote, reason = %reason, "push on the last known head rejected; fetching and retrying");
+                    last = reason;
+                    (head, fetched) = (self.fetch(&repo)?, true);
+                }
                 Err(reason) => {
                     tracing::warn!(remote = %self.remote, reason = %reason, "push rejected; fetching and retrying");
                     last = reason;
+                    head = self.fetch(&repo)?;
                 }
             }
         }
@@ -491,6 +519,72 @@ mod tests {
             head.parent(0).unwrap().parent(0).unwrap().id().to_string(),
             first.commit
         );
+    }
+
+    /// Commits `files` (path -> content, replacing what is there) onto `main` of `remote` from
+    /// an independent clone in `dir`: someone else's change to the branch.
+    fn foreign_commit(remote: &Path, dir: &Path, files: &[(&str, &str)]) {
+        let repo = Repository::clone(remote.to_str().unwrap(), dir).unwrap();
+        let mut index = repo.index().unwrap();
+        for (path, content) in files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, content).unwrap();
+            index.add_path(Path::new(path)).unwrap();
+        }
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::now("someone", "someone@example.com").unwrap();
+        let parent = repo.head().unwrap().peel_to_commit().unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "drift", &tree, &[&parent])
+            .unwrap();
+        repo.find_remote("origin")
+            .unwrap()
+            .push(&["refs/heads/main:refs/heads/main"], None)
+            .unwrap();
+    }
+
+    fn remote_file(remote: &Path, path: &str) -> String {
+        let r = Repository::open_bare(remote).unwrap();
+        let tree = r
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_tree()
+            .unwrap();
+        let blob = tree
+            .get_path(Path::new(path))
+            .unwrap()
+            .to_object(&r)
+            .unwrap();
+        String::from_utf8(blob.as_blob().unwrap().content().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn drift_of_the_remote_is_seen_although_publishes_start_from_the_last_pushed_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, local) = published_once(dir.path());
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        let one = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        // Someone changes a managed file: the same files published again repair it.
+        foreign_commit(
+            &remote,
+            &dir.path().join("c1"),
+            &[("sites/s/K/x.json", "drift")],
+        );
+        let repaired = p.publish(&one, "repair").unwrap();
+        assert!(
+            repaired.changed,
+            "the unchanged-looking tree was checked on the remote"
+        );
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "1");
+        // Someone adds a file of their own: a change is pushed on top of it, keeping it.
+        foreign_commit(&remote, &dir.path().join("c2"), &[("README.md", "hello")]);
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        let pushed = p.publish(&two, "two").unwrap();
+        assert!(pushed.changed);
+        assert_eq!(remote_file(&remote, "README.md"), "hello");
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
+        // Nothing moved since: the same files change nothing.
+        assert!(!p.publish(&two, "again").unwrap().changed);
     }
 
     /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).

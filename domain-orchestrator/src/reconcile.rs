@@ -1,6 +1,10 @@
 //! The intent reconciler in the kube-runtime shape: `reconcile(intent, ctx) -> Action`, with
 //! an [`error_policy`] that turns every failure into a backed-off retry.
 
+mod group;
+
+pub(crate) use group::Pending;
+
 use crate::context::Context;
 use crate::git::GitError;
 use crate::intent::Intent;
@@ -71,6 +75,10 @@ pub enum ReconcileError {
     /// The blocking Git task died.
     #[error("git task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The publish this intent was grouped in (one commit for several intents) failed: the
+    /// message of its error (the store, Git, the blocking task, or a shutdown).
+    #[error("{0}")]
+    Grouped(String),
 }
 
 impl ReconcileError {
@@ -98,7 +106,7 @@ pub async fn reconcile(
     } else {
         translator::render_intent(&intent, &ctx.domain, &intent.target_sites(&ctx.sites))?
     };
-    let mut next = RenderedIntent {
+    let next = RenderedIntent {
         generation: intent.generation,
         step: intent.step(),
         deleted: intent.deleted,
@@ -124,30 +132,13 @@ pub async fn reconcile(
         }
     }
     ctx.set_held(&intent.id, None);
-    let _publishing = ctx.publish_lock.lock().await;
-    let others = ctx.store.all_rendered()?;
-    if !intent.deleted {
-        check_conflicts(&intent.id, &next, &others)?;
-    }
-    if unchanged {
-        next.commit = previous.as_ref().and_then(|p| p.commit.clone());
-    }
-    ctx.store.put_rendered(&intent.id, &next)?;
-    let files = desired_tree(&intent.id, &next, &others);
-    let message = commit_message(&intent);
-    let repo = ctx.repo.clone();
-    let started = std::time::Instant::now();
-    let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    crate::metrics::published(published.as_ref().ok().map(|p| p.changed), seconds);
-    let published = published?;
-    // Sites report the commit they applied; its number tells whether it holds this publish.
-    ctx.store.record_commit(&published.commit)?;
-    if published.changed || next.commit.is_none() {
-        next.commit = Some(published.commit);
-        ctx.store.put_rendered(&intent.id, &next)?;
-    }
-    tracing::debug!(intent.id = %intent.id, generation = intent.generation, changed = published.changed, "published");
+    let kept_commit = if unchanged {
+        previous.as_ref().and_then(|p| p.commit.clone())
+    } else {
+        None
+    };
+    let alone = removes_blueprints(&intent, previous.as_ref(), &next);
+    group::publish(&ctx, intent, next, kept_commit, alone).await?;
     Ok(Action::Requeue(RESYNC))
 }
 
@@ -158,25 +149,29 @@ pub fn error_policy(intent: &Intent, error: &ReconcileError, ctx: &Context) -> A
     Action::Requeue(delay)
 }
 
-fn check_conflicts(
-    id: &str,
+/// Whether publishing `next` removes a blueprint of `previous` (a deletion, or sites that
+/// are no longer targeted). Sites attribute a removal to the intent named on the first line
+/// of the commit that made it, so such a publish gets a commit of its own.
+fn removes_blueprints(
+    intent: &Intent,
+    previous: Option<&RenderedIntent>,
     next: &RenderedIntent,
-    others: &[(String, RenderedIntent)],
-) -> Result<(), ReconcileError> {
-    let mine: Vec<String> = next
+) -> bool {
+    if intent.deleted {
+        return true;
+    }
+    let Some(previous) = previous else {
+        return false;
+    };
+    let kept: std::collections::HashSet<String> = next
         .blueprints
         .iter()
         .map(translator::RenderedBlueprint::path)
         .collect();
-    for (other, r) in others.iter().filter(|(o, r)| o != id && !r.deleted) {
-        if let Some(b) = r.blueprints.iter().find(|b| mine.contains(&b.path())) {
-            return Err(ReconcileError::Conflict {
-                path: b.path(),
-                other: other.clone(),
-            });
-        }
-    }
-    Ok(())
+    previous
+        .blueprints
+        .iter()
+        .any(|b| !previous.deleted && !kept.contains(&b.path()))
 }
 
 /// The whole desired tree: the definitions and every non-deleted intent's blueprints

@@ -8,12 +8,15 @@
 //! 1. the baseline, on the same disk: CONCURRENCY tasks insert values of an order's size into a
 //!    fresh sled database for SECONDS, each insert flushed before the task's next one — once with
 //!    one flush of its own per insert, once through `maestro_common::durable::flush` as the
-//!    components flush (which lets concurrent requests share a flush);
+//!    components flush (which lets concurrent requests share a flush); then CONCURRENCY tasks
+//!    making empty authenticated unary calls (maestro's health `Check`, same kind of channel)
+//!    for SECONDS, with the CPU per call: the floor of any call on this path;
 //! 2. CONCURRENCY tasks place orders as the `dev` operator for SECONDS, each `CreateOrder` adding
 //!    a new `demo-app` service on the domain and awaited before the task's next one (maestro
 //!    answers once the order, its outbox and its audit entry are flushed).
 //!
-//! It prints orders/s with their latency, inserts/s of both baselines and the ratios (target:
+//! It prints orders/s with their latency, the CPU time the whole process spent meanwhile per
+//! order (`utime + stime` of `/proc/self/stat`: clients, maestro and domain), inserts/s of both baselines and the ratios (target:
 //! orders/s ≥ 50 % of the durable inserts/s).
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-intake [CONCURRENCY [SECONDS]]`
@@ -87,7 +90,9 @@ async fn run(
     };
     let own = baseline.run(dir, FlushBy::OwnFlush).await?;
     let shared = baseline.run(dir, FlushBy::Durable).await?;
+    let (checks, check_cpu) = empty_calls(&api, concurrency, window).await?;
 
+    let cpu_before = bench::ProcUsage::read(std::process::id())?.cpu;
     let deadline = Instant::now() + window;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -113,6 +118,7 @@ async fn run(
         latencies.extend(done??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = bench::ProcUsage::read(std::process::id())?.cpu - cpu_before;
     let per_second = latencies.len() as f64 / elapsed;
     let (p50, p99) = bench::p50_p99(&mut latencies);
     println!(
@@ -122,8 +128,20 @@ async fn run(
         bench::ms(p99)
     );
     println!(
+        "  CPU of this process while placing them (clients, maestro, domain): {:.2} s = {:.2} ms \
+         per order",
+        cpu.as_secs_f64(),
+        1000.0 * cpu.as_secs_f64() / latencies.len().max(1) as f64
+    );
+    println!(
         "  baseline, {value_bytes}-byte sled inserts each flushed: {own:.0} inserts/s with a flush \
          of their own, {shared:.0} inserts/s through durable::flush"
+    );
+    println!(
+        "  baseline, empty authenticated unary calls (health Check on maestro, same channel kind): \
+         {checks:.0} calls/s, {:.2} ms of CPU per call; orders/s = {:.0} % of it",
+        1000.0 * check_cpu,
+        100.0 * per_second / checks.max(1e-9)
     );
     println!(
         "  ratio: orders/s = {:.0} % of own-flush inserts/s, {:.0} % of durable::flush inserts/s \
@@ -132,4 +150,42 @@ async fn run(
         100.0 * per_second / shared.max(1e-9)
     );
     Ok(())
+}
+
+/// CONCURRENCY tasks calling maestro's health `Check` (an empty unary call over the same
+/// mutual-TLS channel as the orders) for `window`: calls/s and CPU seconds of this process per
+/// call.
+async fn empty_calls(
+    api: &MaestroApi,
+    concurrency: usize,
+    window: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let client = HealthClient::new(api.channel()?);
+    let cpu_before = bench::ProcUsage::read(std::process::id())?.cpu;
+    let started = Instant::now();
+    let deadline = started + window;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let mut client = client.clone();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                client.check(request).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        });
+    }
+    let mut calls = 0u64;
+    while let Some(done) = tasks.join_next().await {
+        calls += done??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = bench::ProcUsage::read(std::process::id())?.cpu - cpu_before;
+    let per_call = cpu.as_secs_f64() / calls.max(1) as f64;
+    Ok((calls as f64 / elapsed, per_call))
 }
