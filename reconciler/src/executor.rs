@@ -13,10 +13,10 @@ use crate::{Driver, Reconciler};
 
 /// Long-poll timeout of one assign, in seconds. The colony answers at once when a process is
 /// submitted, so the timeout only sets how often an idle executor asks again: each ask is a
-/// signed request and a write at the colony (its last-heard time), the main cost of an idle site
-/// after Git polling (`docs/performance.md`, idle cost). 30 s, against 5 s before, cut an idle
-/// site's CPU by about a fifth.
-const ASSIGN_TIMEOUT_SECS: i64 = 30;
+/// request signed here and verified at the colony (secp256k1 key recovery) and a write there
+/// (its last-heard time, which nothing else reads), `docs/performance.md`, idle cost. 30 s,
+/// against 5 s before, cut an idle site's CPU by about a fifth; 120 s quarters what is left.
+const ASSIGN_TIMEOUT_SECS: i64 = 120;
 /// Shortest and longest delay after a failed assign.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);

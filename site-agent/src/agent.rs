@@ -182,14 +182,44 @@ fn executor_key<'k>(
 /// (sled finishes in-flight writes on background threads after the last handle is dropped).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// How often sled writes the agent database out in the background (sled's default is every
+/// 500 ms, on a thread of its own per database that wakes that often even when nothing changed:
+/// with hundreds of sites in one process, those threads were half of an idle federation's CPU,
+/// `docs/performance.md`, idle cost). What the agent must not lose is flushed explicitly before
+/// it is relied on (the Git sync state, the trusted keys, the reconcilers' tables); the
+/// background flush covers the rest, the outbox, whose statuses are sent again anyway.
+const DB_FLUSH_EVERY_MS: u64 = 10_000;
+
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
 pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     let path = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || maestro_common::durable::open(&path)).await {
+    match tokio::task::spawn_blocking(move || open_agent_db(&path)).await {
         Ok(db) => Ok(db?),
         Err(join) => Err(Error::Runtime(format!(
             "opening the agent database: {join}"
         ))),
+    }
+}
+
+/// Opens the sled database of the agent with its background flush interval, retrying for at
+/// most [`maestro_common::durable::OPEN_LOCK_WAIT`] while a just-closed handle in this process
+/// still holds the directory's lock (as `maestro_common::durable::open` does).
+fn open_agent_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + maestro_common::durable::OPEN_LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(DB_FLUSH_EVERY_MS))
+            .open();
+        match opened {
+            Err(e)
+                if maestro_common::durable::is_lock_error(&e)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

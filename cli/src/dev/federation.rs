@@ -1,6 +1,7 @@
 //! A whole federation in one process on loopback: per domain a log server, a domain orchestrator
 //! (with a bare Git repo under the data dir) and its site agents (embedded colonies); one maestro.
 
+use super::liveness::{failover_after_ms, unreachable_after_ms};
 use super::pki::DevTls;
 use maestro_common::tls::TlsSettings;
 use std::net::SocketAddr;
@@ -292,6 +293,8 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
         catalog_dir: fed.catalog_dir.clone(),
         tls: tls_of.maestro(),
         operator_policy: tls.as_ref().map(|t| t.policy.clone()),
+        domain_unreachable_after_ms: unreachable_after_ms(opts.domain_heartbeat_interval_ms),
+        failover_after_ms: failover_after_ms(opts.domain_heartbeat_interval_ms),
         ..Default::default()
     };
     let running = maestro::run(config, fed.token(ComponentKind::Maestro))
@@ -330,6 +333,7 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
             log_server: log_url.clone(),
             maestro: Some(fed.maestro_url.clone()),
             heartbeat_interval_ms: opts.domain_heartbeat_interval_ms,
+            site_unreachable_after_ms: unreachable_after_ms(opts.site_heartbeat_interval_ms),
             tls: tls_of.domain(name),
             signing: domain_orchestrator::signing::SigningSettings {
                 keys: vec![signing.private],

@@ -2,6 +2,7 @@
 
 mod demo;
 mod federation;
+mod liveness;
 pub mod pki;
 
 pub use demo::{DEMO_ORDER, DemoOutcome, demo_request, run_demo, wait_for_domains};

@@ -89,9 +89,12 @@ fn rekey(tree: &sled::Tree, new_key: impl Fn(&[u8]) -> Vec<u8>) -> Result<(), Ap
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir`, without sled's background flush: every
+    /// mutating call is flushed before it is answered (`server` module), so the flusher thread
+    /// sled starts per database by default (waking every 500 ms, even when nothing changed) only
+    /// cost CPU, a thread per embedded colony in a site agent (`docs/performance.md`, idle cost).
     pub(crate) fn open(dir: &std::path::Path) -> Result<Self, sled::Error> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
         Ok(Self {
             colonies: db.open_tree("colonies")?,
             executors: db.open_tree("executors")?,
