@@ -106,6 +106,22 @@ fn the_status_scale_benchmark_runs() -> anyhow::Result<()> {
 }
 
 #[test]
+fn the_status_scale_benchmark_runs_its_sites_in_a_process_of_their_own() -> anyhow::Result<()> {
+    let out = run(
+        env!("CARGO_BIN_EXE_bench-status-scale"),
+        &["12", "2", "500", "--sites-process"],
+    )?;
+    for figure in ["in the load process", "records/s ingested", "p99", "ratios"] {
+        anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
+    }
+    anyhow::ensure!(
+        !out.contains(" 0 records in"),
+        "the load process pushed nothing:\n{out}"
+    );
+    Ok(())
+}
+
+#[test]
 fn the_site_footprint_benchmark_runs() -> anyhow::Result<()> {
     // Runs the agent through `maestro-node run site` (built with this package) unless a
     // `maestro-site` binary is next to the benchmark.
