@@ -186,8 +186,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// 500 ms, on a thread of its own per database that wakes that often even when nothing changed:
 /// with hundreds of sites in one process, those threads were half of an idle federation's CPU,
 /// `docs/performance.md`, idle cost). What the agent must not lose is flushed explicitly before
-/// it is relied on (the Git sync state, the trusted keys, the reconcilers' tables); the
-/// background flush covers the rest, the outbox, whose statuses are sent again anyway.
+/// it is relied on (the Git sync state, the trusted keys, the reconcilers' tables, the outbox's
+/// records before each push, so no sequence the log server has seen is handed out again); the
+/// background flush covers the rest: records not sent yet, which a crash may lose.
 const DB_FLUSH_EVERY_MS: u64 = 10_000;
 
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
@@ -339,7 +340,7 @@ async fn start_loops(
         recheck: Duration::from_millis(config.colony_reconcile_interval_ms),
     };
     tracker.spawn(sync.run(timing, notices, shutdown.clone()));
-    let reporter = StatusReporter::new(ctx, Duration::from_millis(config.heartbeat_interval_ms))?;
+    let reporter = StatusReporter::new(ctx, crate::report::ReportTiming::from_config(config))?;
     tracker.spawn(reporter.run(shutdown.clone()));
     Ok(tracker)
 }

@@ -123,6 +123,17 @@ pub async fn run_sender_on(
                 () = tokio::time::sleep(Duration::from_secs(5)) => continue,
             }
         }
+        // Durable before sent: a sequence the log server has seen must never be handed out
+        // again after a crash here (it would drop the new record as a resend), and the agent's
+        // database is only flushed in the background now and then.
+        if let Err(e) = maestro_common::durable::flush(&outbox.records).await {
+            tracing::error!(error = %e, "flushing the outbox before a push");
+            outbox.release();
+            if backoff.wait(&shutdown).await {
+                return;
+            }
+            continue;
+        }
         let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let push = client.push(PushRequest { records });
         let result = tokio::select! {
