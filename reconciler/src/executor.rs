@@ -15,8 +15,9 @@ use crate::{Driver, Reconciler};
 /// submitted, so the timeout only sets how often an idle executor asks again: each ask is a
 /// request signed here and verified at the colony (secp256k1 key recovery) and a write there
 /// (its last-heard time, which nothing else reads), `docs/performance.md`, idle cost. 30 s,
-/// against 5 s before, cut an idle site's CPU by about a fifth; 120 s quarters what is left.
-const ASSIGN_TIMEOUT_SECS: i64 = 120;
+/// against 5 s before, cut an idle site's CPU by about a fifth. 120 s was tried and made a restarted
+/// agent wait two minutes against a real ColonyOS server (its interoperability test failed).
+const ASSIGN_TIMEOUT_SECS: i64 = 30;
 /// Shortest and longest delay after a failed assign.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
