@@ -44,7 +44,7 @@ pub struct Config {
     /// the site opens) and fetch as soon as one is announced.
     pub commit_notices: bool,
     /// Milliseconds between Git fetches while the commit notice stream is open: a safety net for
-    /// a lost notice, and when a local pause or its end is read.
+    /// a lost notice.
     pub noticed_sync_interval_ms: u64,
     /// Endpoint URL of the domain's log server, e.g. `http://127.0.0.1:7400`.
     pub log_server: String,
@@ -58,7 +58,8 @@ pub struct Config {
     /// is always sent when it changes. At most `heartbeat_interval_ms` sends them with every
     /// heartbeat.
     pub status_refresh_interval_ms: u64,
-    /// Milliseconds between full re-checks of the colony against the last synced commit.
+    /// Milliseconds between full re-checks of the colony against the last fetched commit (without
+    /// fetching); a local pause or its end is read at the latest then.
     pub colony_reconcile_interval_ms: u64,
     /// Most records the outbox keeps while the log server is unreachable; when full the oldest
     /// `log` records are dropped first (never `status` records).
@@ -87,7 +88,7 @@ impl Default for Config {
             branch: "main".to_string(),
             sync_interval_ms: 30_000,
             commit_notices: true,
-            noticed_sync_interval_ms: 60_000,
+            noticed_sync_interval_ms: 300_000,
             log_server: "http://127.0.0.1:7400".to_string(),
             colony_url: None,
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -22,7 +22,7 @@ mod wake;
 
 pub use verification::Verification;
 pub use wake::SyncTiming;
-use wake::Wake;
+use wake::{Next, Wake};
 
 const APPLIED_KEY: &[u8] = b"git/applied";
 
@@ -95,10 +95,11 @@ impl GitSync {
         })
     }
 
-    /// Syncs until `shutdown`: after every commit notice naming a commit not applied yet, every
-    /// `timing.interval` while no notice stream is open (every `timing.noticed_interval` while
-    /// one is), sooner while blueprints wait for a dependency, and re-checks the colony every
-    /// `timing.recheck`.
+    /// Syncs until `shutdown`: fetches after every commit notice naming a commit not applied
+    /// yet, every `timing.interval` while no notice stream is open (every
+    /// `timing.noticed_interval` while one is) and sooner while blueprints wait for a dependency;
+    /// re-checks the colony against the commit already fetched every `timing.recheck`, without
+    /// fetching.
     pub async fn run(
         mut self,
         timing: SyncTiming,
@@ -106,6 +107,8 @@ impl GitSync {
         shutdown: CancellationToken,
     ) {
         let mut next_recheck = Instant::now() + timing.recheck;
+        let mut fetch = true;
+        let mut last_fetch = Instant::now();
         loop {
             let force = Instant::now() >= next_recheck;
             if force {
@@ -114,7 +117,7 @@ impl GitSync {
             let started = Instant::now();
             let waiting = tokio::select! {
                 () = shutdown.cancelled() => return,
-                r = self.sync_once(force) => match r {
+                r = self.sync_once(force, fetch) => match r {
                     Ok(outcome) => {
                         crate::metrics::synced(Some(outcome.is_some()), started.elapsed().as_secs_f64());
                         outcome.is_some_and(|o| !o.waiting.is_empty())
@@ -126,16 +129,22 @@ impl GitSync {
                     }
                 },
             };
+            if fetch {
+                last_fetch = Instant::now();
+            }
             let applied = self.applied_commit().ok().flatten();
             let wake = Wake {
                 timing,
                 waiting,
                 next_recheck,
+                last_fetch,
                 applied,
             };
-            if wake.until(notices.as_mut(), &shutdown).await {
-                return;
-            }
+            fetch = match wake.until(notices.as_mut(), &shutdown).await {
+                Next::Shutdown => return,
+                Next::Fetch => true,
+                Next::Recheck => false,
+            };
         }
     }
 
@@ -147,41 +156,19 @@ impl GitSync {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// One round: fetch (or fall back to the last fetched commit), then apply when the commit
-    /// changed (unless paused locally), on the first round after start, or when `force`.
-    pub async fn sync_once(&mut self, force: bool) -> Result<Option<ApplyOutcome>, Error> {
-        let mirror = self.mirror.clone();
-        let fetched = blocking(move || mirror.fetch()).await;
-        let tip = match fetched {
-            Ok(tip) => {
-                if self.fetch_failing {
-                    self.fetch_failing = false;
-                    self.ctx
-                        .outbox
-                        .log("info", "", "gitsync", "git fetch recovered");
-                }
-                tip
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
-                // Offline for longer than the manifest is valid: it says so too.
-                let message = match self.stale_note()? {
-                    Some(stale) => format!("git fetch failed: {e}; {stale}"),
-                    None => format!("git fetch failed: {e}"),
-                };
-                self.ctx.sync.failed(message, now_millis());
-                if !self.fetch_failing {
-                    self.fetch_failing = true;
-                    self.ctx.outbox.log(
-                        "warn",
-                        "",
-                        "gitsync",
-                        format!("git fetch failed: {e}; keeping the last synced commit"),
-                    );
-                }
-                let mirror = self.mirror.clone();
-                blocking(move || mirror.last_fetched()).await?
-            }
+    /// One round: fetch when `fetch` (or fall back to the last fetched commit; without `fetch`,
+    /// take it), then apply when the commit changed (unless paused locally), on the first round
+    /// after start, or when `force`.
+    pub async fn sync_once(
+        &mut self,
+        force: bool,
+        fetch: bool,
+    ) -> Result<Option<ApplyOutcome>, Error> {
+        let tip = if fetch {
+            self.fetch().await?
+        } else {
+            let mirror = self.mirror.clone();
+            blocking(move || mirror.last_fetched()).await?
         };
         let paused = self.read_pause();
         let Some(tip) = tip else { return Ok(None) };
@@ -243,6 +230,44 @@ impl GitSync {
         }
         self.ctx.poke_reporter();
         Ok(Some(outcome))
+    }
+
+    /// Fetches the branch; when that fails, says so once and falls back to the commit fetched
+    /// last.
+    async fn fetch(&mut self) -> Result<Option<String>, Error> {
+        let mirror = self.mirror.clone();
+        let fetched = blocking(move || mirror.fetch()).await;
+        match fetched {
+            Ok(tip) => {
+                if self.fetch_failing {
+                    self.fetch_failing = false;
+                    self.ctx
+                        .outbox
+                        .log("info", "", "gitsync", "git fetch recovered");
+                }
+                Ok(tip)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, remote = %self.ctx.site, "git fetch failed; using the last fetched commit");
+                // Offline for longer than the manifest is valid: it says so too.
+                let message = match self.stale_note()? {
+                    Some(stale) => format!("git fetch failed: {e}; {stale}"),
+                    None => format!("git fetch failed: {e}"),
+                };
+                self.ctx.sync.failed(message, now_millis());
+                if !self.fetch_failing {
+                    self.fetch_failing = true;
+                    self.ctx.outbox.log(
+                        "warn",
+                        "",
+                        "gitsync",
+                        format!("git fetch failed: {e}; keeping the last synced commit"),
+                    );
+                }
+                let mirror = self.mirror.clone();
+                blocking(move || mirror.last_fetched()).await
+            }
+        }
     }
 
     async fn apply(

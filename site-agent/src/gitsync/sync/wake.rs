@@ -1,6 +1,7 @@
-//! When the sync loop runs next: on a commit notice naming a commit the site has not applied, at
-//! the poll interval (long while notices arrive, short while they cannot), sooner while blueprints
-//! wait for a dependency, and at the colony re-check.
+//! When the sync loop runs next, and whether that round fetches: on a commit notice naming a
+//! commit the site has not applied, and when the poll interval since the last fetch ran out (long
+//! while notices arrive, short while they cannot; sooner while blueprints wait for a dependency), it
+//! fetches; at the colony re-check it re-applies the commit already fetched without fetching.
 
 use std::time::Duration;
 
@@ -30,13 +31,26 @@ pub(super) struct Wake {
     /// Blueprints of the last round wait for a dependency.
     pub waiting: bool,
     pub next_recheck: Instant,
+    /// When the last round that fetched ended.
+    pub last_fetch: Instant,
     /// The commit applied completely.
     pub applied: Option<String>,
 }
 
+/// What the next round does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Fetch, then apply what changed.
+    Fetch,
+    /// Re-check the colony against the commit already fetched, without fetching.
+    Recheck,
+    /// Shutdown came first.
+    Shutdown,
+}
+
 impl Wake {
-    /// How long to wait when no notice comes, with the notice stream `connected` or not.
-    fn pause(&self, connected: bool) -> Duration {
+    /// When the next fetch is due if no notice comes, with the notice stream `connected` or not.
+    fn fetch_due(&self, connected: bool) -> Instant {
         let poll = if self.waiting {
             self.timing.interval.min(WAITING_RECHECK)
         } else if connected {
@@ -44,7 +58,26 @@ impl Wake {
         } else {
             self.timing.interval
         };
-        poll.min(self.next_recheck.saturating_duration_since(Instant::now()))
+        self.last_fetch + poll
+    }
+
+    /// When the next round is due, and what it does, if no notice comes.
+    fn next_round(&self, connected: bool) -> (Instant, Next) {
+        let fetch = self.fetch_due(connected);
+        if fetch <= self.next_recheck {
+            (fetch, Next::Fetch)
+        } else {
+            (self.next_recheck, Next::Recheck)
+        }
+    }
+
+    /// Sleeps until the next round without a notice stream.
+    async fn without_notices(&self, shutdown: &CancellationToken) -> Next {
+        let (at, next) = self.next_round(false);
+        tokio::select! {
+            () = shutdown.cancelled() => Next::Shutdown,
+            () = tokio::time::sleep_until(at) => next,
+        }
     }
 
     /// True when a notice names a commit other than the one applied.
@@ -52,30 +85,29 @@ impl Wake {
         n.commit.is_some() && n.commit != self.applied
     }
 
-    /// Waits until the next round is due; true when `shutdown` came first.
+    /// Waits until the next round is due and says what it does.
     pub async fn until(
         &self,
         notices: Option<&mut watch::Receiver<Notices>>,
         shutdown: &CancellationToken,
-    ) -> bool {
+    ) -> Next {
         let Some(notices) = notices else {
-            return maestro_common::backoff::pause(self.pause(false), shutdown).await;
+            return self.without_notices(shutdown).await;
         };
-        let started = Instant::now();
         let mut connected = notices.borrow_and_update().connected;
         loop {
-            let deadline = started + self.pause(connected);
+            let (at, next) = self.next_round(connected);
             tokio::select! {
-                () = shutdown.cancelled() => return true,
-                () = tokio::time::sleep_until(deadline) => return false,
+                () = shutdown.cancelled() => return Next::Shutdown,
+                () = tokio::time::sleep_until(at) => return next,
                 changed = notices.changed() => {
                     if changed.is_err() {
                         // The stream's task ended: poll from now on.
-                        return maestro_common::backoff::pause(self.pause(false), shutdown).await;
+                        return self.without_notices(shutdown).await;
                     }
                     let now = notices.borrow_and_update().clone();
                     if self.is_news(&now) {
-                        return false;
+                        return Next::Fetch;
                     }
                     connected = now.connected;
                 }
@@ -100,6 +132,7 @@ mod tests {
             },
             waiting: false,
             next_recheck: Instant::now() + Duration::from_secs(600),
+            last_fetch: Instant::now(),
             applied: applied.map(str::to_string),
         }
     }
@@ -114,15 +147,15 @@ mod tests {
         let w = wake(Some(A));
         let started = Instant::now();
         let waited = tokio::spawn(async move {
-            let shut = w.until(Some(&mut rx), &stop).await;
-            (shut, Instant::now())
+            let next = w.until(Some(&mut rx), &stop).await;
+            (next, Instant::now())
         });
         tokio::task::yield_now().await;
         tx.send_modify(|n| n.commit = Some(A.into()));
         tokio::time::advance(Duration::from_secs(5)).await;
         tx.send_modify(|n| n.commit = Some(B.into()));
-        let (shut, woke) = waited.await.unwrap();
-        assert!(!shut);
+        let (next, woke) = waited.await.unwrap();
+        assert_eq!(next, Next::Fetch);
         let after = woke - started;
         assert!(
             after >= Duration::from_secs(5) && after < Duration::from_secs(6),
@@ -138,14 +171,15 @@ mod tests {
             commit: None,
         });
         let started = Instant::now();
-        assert!(!wake(None).until(Some(&mut rx), &stop).await);
+        assert_eq!(wake(None).until(Some(&mut rx), &stop).await, Next::Fetch);
         assert_eq!(Instant::now() - started, Duration::from_secs(60));
 
         // The stream breaks during the wait: the short interval applies from then on.
         let w = wake(None);
         let started = Instant::now();
         let waited = tokio::spawn(async move {
-            w.until(Some(&mut rx), &stop).await;
+            let next = w.until(Some(&mut rx), &stop).await;
+            assert_eq!(next, Next::Fetch);
             Instant::now()
         });
         tokio::task::yield_now().await;
@@ -155,16 +189,61 @@ mod tests {
 
         let stop = CancellationToken::new();
         let started = Instant::now();
-        assert!(!wake(None).until(None, &stop).await);
+        assert_eq!(wake(None).until(None, &stop).await, Next::Fetch);
         assert_eq!(Instant::now() - started, Duration::from_millis(500));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_colony_recheck_and_waiting_blueprints_shorten_the_wait() {
         let mut w = wake(None);
-        w.next_recheck = Instant::now() + Duration::from_secs(7);
-        assert_eq!(w.pause(true), Duration::from_secs(7));
+        let now = Instant::now();
+        w.next_recheck = now + Duration::from_secs(7);
+        assert_eq!(
+            w.next_round(true),
+            (now + Duration::from_secs(7), Next::Recheck)
+        );
         w.waiting = true;
-        assert_eq!(w.pause(true), Duration::from_millis(500));
+        assert_eq!(
+            w.next_round(true),
+            (now + Duration::from_millis(500), Next::Fetch)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn colony_rechecks_do_not_fetch_and_do_not_postpone_the_safety_net_fetch() {
+        let stop = CancellationToken::new();
+        let (_tx, mut rx) = watch::channel(Notices {
+            connected: true,
+            commit: Some(A.into()),
+        });
+        let start = Instant::now();
+        let mut w = wake(Some(A));
+        w.timing.noticed_interval = Duration::from_secs(300);
+        w.timing.recheck = Duration::from_secs(60);
+        let mut rounds = Vec::new();
+        // The sync loop's bookkeeping: a re-check moves the re-check deadline, a fetch the fetch one.
+        w.next_recheck = start + w.timing.recheck;
+        while rounds.len() < 6 {
+            let next = w.until(Some(&mut rx), &stop).await;
+            let at = (Instant::now() - start).as_secs();
+            rounds.push((at, next));
+            if Instant::now() >= w.next_recheck {
+                w.next_recheck = Instant::now() + w.timing.recheck;
+            }
+            if next == Next::Fetch {
+                w.last_fetch = Instant::now();
+            }
+        }
+        assert_eq!(
+            rounds,
+            [
+                (60, Next::Recheck),
+                (120, Next::Recheck),
+                (180, Next::Recheck),
+                (240, Next::Recheck),
+                (300, Next::Fetch),
+                (360, Next::Recheck),
+            ]
+        );
     }
 }
