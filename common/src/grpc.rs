@@ -49,6 +49,28 @@ pub async fn serve_with(
     tls: Option<TlsSource>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    serve_with_keepalive(
+        listener,
+        routes,
+        service_names,
+        tls,
+        KEEPALIVE_INTERVAL,
+        shutdown,
+    )
+    .await
+}
+
+/// Like [`serve_with`], pinging a connection after `keepalive` without a frame from the client
+/// instead of [`KEEPALIVE_INTERVAL`] (a server whose clients send on their own at a known rate
+/// need not ping them as often).
+pub async fn serve_with_keepalive(
+    listener: TcpListener,
+    routes: tonic::service::Routes,
+    service_names: &[&str],
+    tls: Option<TlsSource>,
+    keepalive: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names {
         reporter
@@ -73,7 +95,7 @@ pub async fn serve_with(
     let router = tonic::transport::Server::builder()
         // Servers ping too, so that a stream to a client whose link went silent is dropped
         // (and its subscriber slot freed) rather than kept for ever.
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_interval(Some(keepalive))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(call_metrics::CallMetricsLayer)
         .layer(tower::util::MapResponseLayer::new(
@@ -118,6 +140,17 @@ pub fn channel_with(
     tls: Option<&TlsSource>,
     expect: Option<Role>,
 ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    channel_with_keepalive(endpoint, tls, expect, KEEPALIVE_INTERVAL)
+}
+
+/// Like [`channel_with`], pinging the server after `keepalive` without a frame from it instead of
+/// [`KEEPALIVE_INTERVAL`] (on a metered link where the calls themselves keep it busy).
+pub fn channel_with_keepalive(
+    endpoint: &str,
+    tls: Option<&TlsSource>,
+    expect: Option<Role>,
+    keepalive: Duration,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     // With TLS, the connector speaks it whatever the scheme says; tonic is told `http` so that
     // it does not look for its own TLS stack.
     let endpoint = match (tls, endpoint.strip_prefix("https://")) {
@@ -128,7 +161,7 @@ pub fn channel_with(
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_DEADLINE)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .http2_keep_alive_interval(keepalive)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
     Ok(match tls {

@@ -20,6 +20,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a client connection may go without a frame before the log server pings it. Sites
+/// push a heartbeat every `heartbeat_interval_ms` (10 s by default), which keeps a live site's
+/// connection from ever being pinged; a link that went silent is still dropped (and its
+/// subscriber slot freed) within this plus `maestro_common::grpc::KEEPALIVE_TIMEOUT`. The
+/// usual 10 s raced the heartbeat and cost every site a ping answer on its metered uplink.
+const CLIENT_KEEPALIVE: Duration = Duration::from_secs(30);
+
 /// The gRPC service name, as reported by health checking.
 pub const SERVICE_NAME: &str = "maestro.logs.v1.LogService";
 
@@ -106,8 +113,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     tracing::info!(%addr, domain, last_sequence = store.last_sequence(), "log server serving");
 
     let task = tokio::spawn(async move {
-        if let Err(e) = grpc::serve_with(listener, routes, &[SERVICE_NAME], tls, stop.clone()).await
-        {
+        let served = grpc::serve_with_keepalive(
+            listener,
+            routes,
+            &[SERVICE_NAME],
+            tls,
+            CLIENT_KEEPALIVE,
+            stop.clone(),
+        );
+        if let Err(e) = served.await {
             tracing::error!(error = %e, "log server stopped with an error");
         }
         stop.cancel();

@@ -20,13 +20,10 @@ use super::Outbox;
 /// every `noticed_sync_interval_ms`, so a missed notice costs at most that.
 pub const LOG_SERVER_KEEPALIVE: Duration = Duration::from_secs(60);
 
-/// Longest time to open the connection to the log server (TCP and the TLS handshake).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// A client of the domain's log server at `endpoint`, shared by the outbox and the commit
 /// notices (one connection). With `tls`, the connection is mutual TLS and the server must present
-/// the certificate of this site's domain. Like `maestro_common::grpc::channel_with`, but pinging
-/// every [`LOG_SERVER_KEEPALIVE`] instead of every 10 s (a site's uplink is metered).
+/// the certificate of this site's domain. It pings after [`LOG_SERVER_KEEPALIVE`] of silence
+/// instead of the usual 10 s (a site's uplink is metered).
 pub fn log_server_client(
     endpoint: &str,
     tls: Option<&TlsSource>,
@@ -35,39 +32,12 @@ pub fn log_server_client(
         Role::Site { domain, .. } => Role::Domain { domain },
         other => other,
     });
-    let channel = channel(endpoint, tls, expect)
-        .map_err(|e| format!("log server endpoint {endpoint}: {e}"))?;
+    let channel =
+        maestro_common::grpc::channel_with_keepalive(endpoint, tls, expect, LOG_SERVER_KEEPALIVE)
+            .map_err(|e| format!("log server endpoint {endpoint}: {e}"))?;
     Ok(LogServiceClient::new(channel)
         .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES))
-}
-
-/// A lazy channel to `endpoint`; with `tls`, mutual TLS expecting `expect` (tonic is told
-/// `http` so that it does not look for its own TLS stack).
-fn channel(
-    endpoint: &str,
-    tls: Option<&TlsSource>,
-    expect: Option<Role>,
-) -> Result<Channel, tonic::transport::Error> {
-    let endpoint = match (tls, endpoint.strip_prefix("https://")) {
-        (Some(_), Some(rest)) => format!("http://{rest}"),
-        _ => endpoint.to_string(),
-    };
-    let endpoint = tonic::transport::Endpoint::from_shared(endpoint)?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(maestro_common::grpc::CALL_DEADLINE)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(LOG_SERVER_KEEPALIVE)
-        .keep_alive_timeout(maestro_common::grpc::KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(true);
-    Ok(match tls {
-        Some(tls) => endpoint.connect_with_connector_lazy(maestro_common::tls::client::connector(
-            tls.clone(),
-            CONNECT_TIMEOUT,
-            expect,
-        )),
-        None => endpoint.connect_lazy(),
-    })
 }
 
 /// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`]).
