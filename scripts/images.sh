@@ -18,9 +18,10 @@
 #
 # Usage: scripts/images.sh [--profile release|debug] [--tag TAG] [--build] [--no-strip] [--no-smoke]
 #   --profile  which binaries: target/<profile>/ (CARGO_TARGET_DIR is honoured). release (default)
-#              runs `cargo build --release` for the five binaries (a no-op when they are fresh);
-#              debug uses the binaries `cargo test` built and builds only the missing ones, or all
-#              of them with --build.
+#              runs `cargo build --release` for four binaries and `cargo build --profile site` for
+#              maestro-site (built for size: less of it is resident at a site; target/site/), each a
+#              no-op when fresh; debug uses the binaries `cargo test` built and builds only the
+#              missing ones, or all of them with --build.
 #   --tag      image tag; default the workspace version, with -debug appended for debug builds.
 #   --no-strip release binaries are copied into the images without their symbol table by default
 #              (`strip`); this keeps it. Debug binaries are never stripped.
@@ -120,23 +121,44 @@ export DOCKER_BUILDKIT=0
 ensure_tools
 
 # 1. the binaries
+# Where cargo puts binary $1 of this run's profile: with --profile release, maestro-site comes from
+# the `site` profile (root Cargo.toml), the others from release.
+built() {
+    if [[ "$PROFILE" == release && "$1" == maestro-site ]]; then
+        echo "$TARGET_DIR/site/$1"
+    else
+        echo "$TARGET_DIR/$PROFILE/$1"
+    fi
+}
 cargo_build() {
-    local args=() b
-    for b in "$@"; do args+=(-p "${PACKAGE[$b]}" --bin "$b"); done
+    local args=() site=() b
+    for b in "$@"; do
+        if [[ "$PROFILE" == release && "$b" == maestro-site ]]; then
+            site=(-p "${PACKAGE[$b]}" --bin "$b")
+        else
+            args+=(-p "${PACKAGE[$b]}" --bin "$b")
+        fi
+    done
     local prof=()
     [[ "$PROFILE" == release ]] && prof=(--release)
-    say "cargo build ${prof[*]} ${args[*]}"
-    cargo build --locked -j "${IMAGES_JOBS:-1}" "${prof[@]}" "${args[@]}" >&2 || die "cargo build failed"
+    if ((${#args[@]})); then
+        say "cargo build ${prof[*]} ${args[*]}"
+        cargo build --locked -j "${IMAGES_JOBS:-1}" "${prof[@]}" "${args[@]}" >&2 || die "cargo build failed"
+    fi
+    if ((${#site[@]})); then
+        say "cargo build --profile site ${site[*]}"
+        cargo build --locked -j "${IMAGES_JOBS:-1}" --profile site "${site[@]}" >&2 || die "cargo build failed"
+    fi
 }
 if [[ "$PROFILE" == release || "$BUILD" == 1 ]]; then
     cargo_build "${BINARIES[@]}"
 else
     missing=()
-    for b in "${BINARIES[@]}"; do [[ -x "$TARGET_DIR/debug/$b" ]] || missing+=("$b"); done
+    for b in "${BINARIES[@]}"; do [[ -x "$(built "$b")" ]] || missing+=("$b"); done
     if ((${#missing[@]})); then cargo_build "${missing[@]}"; fi
 fi
 for b in "${BINARIES[@]}"; do
-    [[ -x "$TARGET_DIR/$PROFILE/$b" ]] || die "$TARGET_DIR/$PROFILE/$b is missing"
+    [[ -x "$(built "$b")" ]] || die "$(built "$b") is missing"
 done
 
 # 2. the build context: only target/images/context/<profile>/<binary>
@@ -144,7 +166,7 @@ CONTEXT="$WORK/context"
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/$PROFILE"
 for b in "${BINARIES[@]}"; do
-    src="$TARGET_DIR/$PROFILE/$b"
+    src="$(built "$b")"
     if ((STRIP)); then
         strip -o "$CONTEXT/$PROFILE/$b" "$src"
     else

@@ -3,13 +3,30 @@
 
 use reconciler::Registration;
 
-/// Every reconciler the site agent can run, in start order.
+/// Every reconciler the site agent can run, in start order. The Docker reconciler is there when
+/// the crate is built with its `docker` feature (the default).
 pub fn registrations() -> Vec<Box<dyn Registration>> {
     vec![
         Box::new(reconciler::process::ProcessRegistration),
+        #[cfg(feature = "docker")]
         Box::new(docker_reconciler::DockerRegistration),
         Box::new(reconciler::config_file::ConfigFileRegistration),
     ]
+}
+
+/// A build without the `docker` feature still knows the `docker` section, so that one site
+/// config serves both builds: mode `off`, or `auto` (run it when the Docker Engine answers: this
+/// build never does), is accepted; `on` is refused, since the site could not honour it.
+#[cfg(not(feature = "docker"))]
+fn docker_left_out(settings: &serde_json::Value) -> Result<(), String> {
+    match settings.get("mode").and_then(serde_json::Value::as_str) {
+        None | Some("off" | "auto") => Ok(()),
+        Some(_) => Err(
+            "this maestro-site is built without the Docker reconciler (cargo feature `docker` \
+             of site-agent); only mode \"off\" or \"auto\" is accepted"
+                .to_string(),
+        ),
+    }
 }
 
 /// Checks the `reconcilers` section of the site config: every key names a reconciler and every
@@ -20,6 +37,12 @@ pub fn validate_settings(
     let all = registrations();
     for (name, settings) in sections {
         let field = format!("reconcilers.{name}");
+        #[cfg(not(feature = "docker"))]
+        if name == "docker" {
+            docker_left_out(settings)
+                .map_err(|reason| maestro_common::FieldError::new(field, reason))?;
+            continue;
+        }
         let Some(r) = all.iter().find(|r| r.name() == name) else {
             let known: Vec<&str> = all.iter().map(|r| r.name()).collect();
             return Err(maestro_common::FieldError::new(
@@ -50,6 +73,24 @@ mod tests {
         assert_eq!((names.len(), types.len()), (all.len(), all.len()));
     }
 
+    #[cfg(not(feature = "docker"))]
+    #[test]
+    fn without_docker_only_off_and_auto_are_accepted() {
+        for mode in ["off", "auto"] {
+            let ok = [("docker".to_string(), json!({ "mode": mode }))].into();
+            validate_settings(&ok).unwrap();
+        }
+        let on = [("docker".to_string(), json!({"mode": "on"}))].into();
+        let e = validate_settings(&on).unwrap_err();
+        assert_eq!(e.field, "reconcilers.docker");
+        assert!(
+            e.to_string().contains("without the Docker reconciler"),
+            "{e}"
+        );
+        assert!(registrations().iter().all(|r| r.name() != "docker"));
+    }
+
+    #[cfg(feature = "docker")]
     #[test]
     fn settings_are_checked_by_their_reconciler() {
         let ok = [

@@ -871,6 +871,7 @@ async fn external_colony_with_provisioned_keys_and_orphaned_process() -> Result<
     result
 }
 
+#[cfg(feature = "docker")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_on_without_an_engine_refuses_to_start() -> Result<()> {
     let (_tmp, dir) = data_dir()?;
@@ -891,6 +892,7 @@ async fn docker_on_without_an_engine_refuses_to_start() -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "docker")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_auto_without_an_engine_runs_without_the_docker_reconciler() -> Result<()> {
     let repo = TestRepo::new()?;
