@@ -22,6 +22,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== the site binary without the Docker reconciler (site-agent --no-default-features): clippy and its unit tests"
+cargo clippy -p site-agent --no-default-features --all-targets --locked -- -D warnings
+cargo test -p site-agent --no-default-features --lib --locked 2>&1 | tee target/test-output-lean.txt
+
 echo "== Docker Engine for the Docker reconciler tests (installs and starts it when missing)"
 bash scripts/docker.sh
 
@@ -66,8 +70,9 @@ bash scripts/conformance.sh 2>&1 | tee target/conformance-output.txt
 
 # One closing line over both suites.
 count() { grep -Eo "$1" "$2" | awk '{s+=$1} END {print s+0}' || true; }
-rust_passed=$(count '[0-9]+ passed;' target/test-output.txt)
-rust_failed=$(count '[0-9]+ failed;' target/test-output.txt)
+cat target/test-output-lean.txt target/test-output.txt >target/test-output-all.txt
+rust_passed=$(count '[0-9]+ passed;' target/test-output-all.txt)
+rust_failed=$(count '[0-9]+ failed;' target/test-output-all.txt)
 py_passed=$(grep -E '^=+ .* in [0-9.]+s' target/conformance-output.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}' || true)
 py_failed=$(grep -E '^=+ .* in [0-9.]+s' target/conformance-output.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}' || true)
 echo "tests: $((rust_passed + py_passed)) passed, $((rust_failed + py_failed)) failed"
