@@ -2,9 +2,10 @@
 # Conformance of the embedded colony server against the independent Python client pycolonies.
 #
 # Creates target/conformance-venv when missing (python3 -m venv + pip install -r
-# colony/conformance/requirements.txt), builds `colony-server`, runs the pytest suite in
-# colony/conformance with COLONY_SERVER_BIN set, and exits with pytest's status. Fails loudly,
-# never skips, when Python, venv or pip is unavailable. Extra arguments go to pytest.
+# colony/conformance/requirements.txt), builds `colony-server` (unless COLONY_SERVER_BIN already
+# names a built one), runs the pytest suite in colony/conformance with COLONY_SERVER_BIN set, and
+# exits with pytest's status. Fails loudly, never skips, when Python, venv or pip is unavailable.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,11 +36,16 @@ fi
 "$VENV/bin/python" -c 'import pycolonies, pytest' ||
     die "pycolonies or pytest is not importable from $VENV"
 
-echo "== cargo build -p colony --bin colony-server"
-cargo build -p colony --bin colony-server
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-export COLONY_SERVER_BIN="$target_dir/debug/colony-server"
+if [[ -n "${COLONY_SERVER_BIN:-}" ]]; then
+    echo "== the server binary given: $COLONY_SERVER_BIN"
+else
+    echo "== cargo build -p colony --bin colony-server"
+    cargo build -p colony --bin colony-server
+    target_dir=$(cargo metadata --format-version 1 --no-deps |
+        "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    COLONY_SERVER_BIN="$target_dir/debug/colony-server"
+fi
+export COLONY_SERVER_BIN
 [[ -x "$COLONY_SERVER_BIN" ]] || die "no server binary at $COLONY_SERVER_BIN"
 
 echo "== pytest colony/conformance"

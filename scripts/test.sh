@@ -49,8 +49,8 @@ bash scripts/helm-check.sh >target/helm-check-output.txt 2>&1 &
 helm_pid=$!
 trap 'kill "$helm_pid" 2>/dev/null || true; bash scripts/docker.sh stop >/dev/null 2>&1 || true' EXIT
 
-echo "== cargo test"
-cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+echo "== cargo test (scripts/test-lanes.sh: every test binary of the workspace, two at a time)"
+bash scripts/test-lanes.sh target/test-output.txt
 
 echo "== Helm charts (the check started before cargo test)"
 if wait "$helm_pid"; then
@@ -66,7 +66,9 @@ bash scripts/images.sh --profile debug
 bash scripts/compose-check.sh
 
 echo "== ColonyOS conformance (pycolonies)"
-bash scripts/conformance.sh 2>&1 | tee target/conformance-output.txt
+# The server binary the test build made (building it alone would pick other features and rebuild).
+COLONY_SERVER_BIN="$PWD/target/debug/colony-server" bash scripts/conformance.sh 2>&1 |
+    tee target/conformance-output.txt
 
 # One closing line over both suites.
 count() { grep -Eo "$1" "$2" | awk '{s+=$1} END {print s+0}' || true; }

@@ -302,7 +302,11 @@ async fn start_loops(
             return Err(err.into());
         }
     }
-    let log_server = outbox::log_server_client(&config.log_server, tls.as_ref());
+    let log_server = outbox::log_server_client(
+        &config.log_server,
+        tls.as_ref(),
+        Duration::from_millis(config.heartbeat_interval_ms),
+    );
     let notices = match (&log_server, config.commit_notices) {
         (Ok(client), true) => {
             let (tx, rx) = tokio::sync::watch::channel(Notices::default());

@@ -17,6 +17,9 @@ use serde_json::Value;
 /// site with a few blueprints spends a few bytes per minute on it.
 pub const DEFAULT_STATUS_REFRESH_INTERVAL_MS: u64 = 300_000;
 
+/// `heartbeat_interval_ms` when the config file sets none.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 10_000;
+
 /// Configuration of one site agent. Keys are the config file keys; `MAESTRO_<KEY>` overrides them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,7 +55,9 @@ pub struct Config {
     pub colony_url: Option<String>,
     /// Listen address of the embedded colony (port 0 allowed).
     pub colony_listen: SocketAddr,
-    /// Milliseconds between heartbeat records.
+    /// Milliseconds between heartbeat records. Their answers keep the connection to the log
+    /// server busy: the site pings it only when an answer is 5 s later than this, so a link that
+    /// died silently is found within this plus 15 s.
     pub heartbeat_interval_ms: u64,
     /// Milliseconds between sending every blueprint's status again (with a heartbeat); a status
     /// is always sent when it changes. At most `heartbeat_interval_ms` sends them with every
@@ -92,7 +97,7 @@ impl Default for Config {
             log_server: "http://127.0.0.1:7400".to_string(),
             colony_url: None,
             colony_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            heartbeat_interval_ms: 10_000,
+            heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
             status_refresh_interval_ms: DEFAULT_STATUS_REFRESH_INTERVAL_MS,
             colony_reconcile_interval_ms: 60_000,
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,

@@ -31,6 +31,12 @@ const DOMAINS: [&str; 2] = ["north", "south"];
 const SERVICES: usize = 3;
 /// The sites' Git timeout in this test (seconds without a byte before a fetch is given up).
 const GIT_TIMEOUT_SECS: u64 = 5;
+/// Longest time from a link's return to its order's completion. A silently dead connection is
+/// given up within one keep-alive and its timeout: 10 + 10 s between the services, and on a
+/// site's link to its log server the heartbeat (1 s here) + 5 + 10 s; then the hops reconnect
+/// at once. The bound leaves that twice over for a loaded machine, and still fails a keep-alive
+/// that leaves a dead link in use for a minute (as a fixed 60 s one on the site's link once did).
+const RECOVERY_BOUND: Duration = Duration::from_secs(45);
 
 /// Which links of a domain a fault cuts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,6 +209,9 @@ async fn orders_complete_after_links_are_reset_or_go_silent() -> anyhow::Result<
     if let Err(e) = &result {
         eprintln!("link faults FAILED with seed {seed}: {e:#}\n{}", fed.logs());
     }
+    // The relays go first: they close the flows a silent cut left dead for good, which the
+    // components would otherwise wait on while they drain (until their keep-alive drops them).
+    drop(links);
     result
 }
 
@@ -266,6 +275,12 @@ async fn faults_run(
             fault.how,
             fault.hold.as_secs_f64(),
             took.as_secs_f64()
+        );
+        anyhow::ensure!(
+            took <= RECOVERY_BOUND,
+            "order {n} completed {:.1} s after the link returned from {fault:?}, over the {} s bound",
+            took.as_secs_f64(),
+            RECOVERY_BOUND.as_secs()
         );
         figures.push((fault, took));
         acknowledged.push((key, order.id, spec));

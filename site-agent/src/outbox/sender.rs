@@ -12,42 +12,58 @@ use tonic::transport::Channel;
 
 use super::Outbox;
 
-/// How long the site's connection to its log server may go without a frame from the server
-/// before the site pings it. The heartbeat's push and its answer cross the connection every
-/// `heartbeat_interval_ms` anyway, which keeps NAT bindings (idle timeouts of minutes) alive;
-/// the ping is what finds a link that died silently under the commit notice stream, within
-/// this plus [`maestro_common::grpc::KEEPALIVE_TIMEOUT`]. Meanwhile the site still fetches
-/// every `noticed_sync_interval_ms`, so a missed notice costs at most that.
-pub const LOG_SERVER_KEEPALIVE: Duration = Duration::from_secs(60);
+/// How much later than the heartbeat's period a frame from the log server may come before the
+/// site pings it. The heartbeat's push and its answer cross the connection every
+/// `heartbeat_interval_ms`, which keeps NAT bindings (idle timeouts of minutes) alive and, being a
+/// frame from the server, resets the site's keep-alive timer: a live link is never pinged.
+pub const LATE_ANSWER_GRACE: Duration = Duration::from_secs(5);
+
+/// The keep-alive of the site's connection to its log server when it sends a heartbeat every
+/// `heartbeat`: the site pings only when a heartbeat's answer is late, so a link that died
+/// silently under the commit notice stream and the outbox is found within this plus
+/// [`maestro_common::grpc::KEEPALIVE_TIMEOUT`] (25 s at the default 10 s heartbeat), and both
+/// reconnect. A fixed long keep-alive left a silently dead link in use for over a minute.
+pub fn log_server_keepalive(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_add(LATE_ANSWER_GRACE)
+}
 
 /// A client of the domain's log server at `endpoint`, shared by the outbox and the commit
-/// notices (one connection). With `tls`, the connection is mutual TLS and the server must present
-/// the certificate of this site's domain. It pings after [`LOG_SERVER_KEEPALIVE`] of silence
-/// instead of the usual 10 s (a site's uplink is metered).
+/// notices (one connection), for a site that sends a heartbeat every `heartbeat`. With `tls`, the
+/// connection is mutual TLS and the server must present the certificate of this site's domain.
+/// It pings after [`log_server_keepalive`] of silence instead of the usual 10 s (a site's uplink
+/// is metered, and the heartbeat answers keep the connection busy anyway).
 pub fn log_server_client(
     endpoint: &str,
     tls: Option<&TlsSource>,
+    heartbeat: Duration,
 ) -> Result<LogServiceClient<Channel>, String> {
     let expect = tls.map(|t| match t.identity().role {
         Role::Site { domain, .. } => Role::Domain { domain },
         other => other,
     });
-    let channel =
-        maestro_common::grpc::channel_with_keepalive(endpoint, tls, expect, LOG_SERVER_KEEPALIVE)
-            .map_err(|e| format!("log server endpoint {endpoint}: {e}"))?;
+    let channel = maestro_common::grpc::channel_with_keepalive(
+        endpoint,
+        tls,
+        expect,
+        log_server_keepalive(heartbeat),
+    )
+    .map_err(|e| format!("log server endpoint {endpoint}: {e}"))?;
     Ok(LogServiceClient::new(channel)
         .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES))
 }
 
-/// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`]).
+/// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`], for the
+/// default heartbeat).
 pub async fn run_sender(
     outbox: Outbox,
     endpoint: String,
     tls: Option<TlsSource>,
     shutdown: CancellationToken,
 ) {
-    run_sender_on(outbox, log_server_client(&endpoint, tls.as_ref()), shutdown).await;
+    let heartbeat = Duration::from_millis(crate::config::DEFAULT_HEARTBEAT_INTERVAL_MS);
+    let client = log_server_client(&endpoint, tls.as_ref(), heartbeat);
+    run_sender_on(outbox, client, shutdown).await;
 }
 
 /// Pushes outbox records to the log server behind `client` in order until `shutdown`, retrying
