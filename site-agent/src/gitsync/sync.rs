@@ -224,11 +224,17 @@ impl GitSync {
                 now_millis(),
             );
         }
-        if !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty()) {
+        let changed =
+            !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty());
+        if changed {
             tracing::info!(site = %self.ctx.site, commit = %tip, added = ?outcome.added, updated = ?outcome.updated,
                 removed = ?outcome.removed, "synced blueprints");
         }
-        self.ctx.poke_reporter();
+        // The reporter looks at the colony when something there changed or is still to change;
+        // a re-check that found everything in place (every minute) leaves it asleep.
+        if changed || !outcome.errors.is_empty() || !outcome.waiting.is_empty() {
+            self.ctx.poke_reporter();
+        }
         Ok(Some(outcome))
     }
 

@@ -28,6 +28,12 @@ use removals::{PendingRemoval, Removals};
 const HOT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long after a poke polling stays hot.
 const HOT_WINDOW: Duration = Duration::from_secs(30);
+/// Longest time between two looks at the colony while nothing pokes the reporter. Every change the
+/// site makes pokes it (the Git sync, and each reconciler's status write through the
+/// [`crate::recorder::SiteRecorder`]), so a heartbeat in between goes without a look (a signed
+/// colony call); this only bounds how late a change made behind the site's back (on an external
+/// colony) is reported.
+const COLD_LOOK_INTERVAL: Duration = Duration::from_secs(60);
 /// After this long without a cleanup process in sight, the removal is reported anyway.
 const CLEANUP_LOOKUP_LIMIT: Duration = Duration::from_secs(120);
 /// Tolerated clock skew between the agent and the colony when matching cleanup processes.
@@ -58,10 +64,23 @@ impl StatusReporter {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut cadence = Cadence::new(self.timing);
         let mut hot_until = Instant::now() + HOT_WINDOW;
+        // The first round looks; later ones when poked, hot, busy or refreshing, or when the
+        // last look is COLD_LOOK_INTERVAL old. A heartbeat between looks goes without one.
+        let mut poked = true;
+        let mut busy = false;
+        let mut next_look = Instant::now();
         loop {
-            let due = cadence.take(Instant::now());
+            let now = Instant::now();
+            let due = cadence.take(now);
             let next_full = cadence.next_heartbeat();
-            let busy = match self.tick(due).await {
+            let look = poked || busy || now < hot_until || due.refresh || now >= next_look;
+            let round = if look {
+                next_look = now + COLD_LOOK_INTERVAL;
+                self.tick(due).await
+            } else {
+                self.heartbeat_only(due).map(|()| false)
+            };
+            busy = match round {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "status report round failed");
@@ -78,12 +97,37 @@ impl StatusReporter {
                 next_full
             };
             let poke = self.ctx.report_poke.notified();
-            tokio::select! {
+            poked = tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = poke => hot_until = Instant::now() + HOT_WINDOW,
-                () = tokio::time::sleep_until(wake) => {}
-            }
+                () = poke => {
+                    hot_until = Instant::now() + HOT_WINDOW;
+                    true
+                }
+                () = tokio::time::sleep_until(wake) => false,
+            };
         }
+    }
+
+    /// A round without a look at the colony: the heartbeat, when due, with the number of managed
+    /// blueprints seen at the last look.
+    fn heartbeat_only(&self, due: Due) -> Result<(), Error> {
+        if due.heartbeat {
+            let count = u32::try_from(self.last.len()).unwrap_or(u32::MAX);
+            self.append_heartbeat(count)?;
+        }
+        Ok(())
+    }
+
+    fn append_heartbeat(&self, blueprints: u32) -> Result<(), Error> {
+        self.ctx.outbox.append(Record {
+            stream: "heartbeat".to_string(),
+            body: Some(record::Body::Heartbeat(heartbeat(
+                blueprints,
+                &self.ctx.sync.get(),
+            ))),
+            ..Record::default()
+        })?;
+        Ok(())
     }
 
     /// One round: a status for each blueprint whose view changed (for every blueprint with
@@ -115,12 +159,7 @@ impl StatusReporter {
             busy |= !self.check_removal(removal).await?;
         }
         if due.heartbeat {
-            let count = u32::try_from(managed.len()).unwrap_or(u32::MAX);
-            ctx.outbox.append(Record {
-                stream: "heartbeat".to_string(),
-                body: Some(record::Body::Heartbeat(heartbeat(count, &ctx.sync.get()))),
-                ..Record::default()
-            })?;
+            self.append_heartbeat(u32::try_from(managed.len()).unwrap_or(u32::MAX))?;
         }
         Ok(busy)
     }
