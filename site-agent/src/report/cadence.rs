@@ -96,6 +96,32 @@ impl Cadence {
     }
 }
 
+/// When the reporter reads the colony: in a round something asked for (a wake-up, the hot window
+/// after one, a blueprint not converged yet), in a round with a refresh, and otherwise once the
+/// last look is `every` old. The first round looks.
+#[derive(Debug, Clone)]
+pub struct Looks {
+    every: Duration,
+    next: Instant,
+}
+
+impl Looks {
+    /// A first look due at `now`, later ones at most `every` apart.
+    pub fn new(every: Duration, now: Instant) -> Self {
+        Self { every, next: now }
+    }
+
+    /// Whether the round at `now` reads the colony (`urgent`: something asked for it); after a
+    /// look the next one is due `every` later.
+    pub fn take(&mut self, now: Instant, urgent: bool, due: Due) -> bool {
+        let look = urgent || due.refresh || now >= self.next;
+        if look {
+            self.next = now + self.every;
+        }
+        look
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +217,49 @@ mod tests {
             c.take(Instant::now()).refresh,
             "65 s after the last refresh"
         );
+    }
+
+    #[test]
+    fn heartbeats_alone_look_at_the_colony_once_a_minute() {
+        let start = Instant::now();
+        let mut looks = Looks::new(Duration::from_secs(60), start);
+        let heartbeat = Due {
+            heartbeat: true,
+            refresh: false,
+        };
+        let looked: Vec<u64> = (0..=13u64)
+            .map(|i| i * 10)
+            .filter(|&s| looks.take(start + Duration::from_secs(s), false, heartbeat))
+            .collect();
+        assert_eq!(
+            looked,
+            vec![0, 60, 120],
+            "a look at the start, then every 60 s"
+        );
+    }
+
+    #[test]
+    fn a_wake_up_or_a_refresh_looks_at_once_and_restarts_the_minute() {
+        let start = Instant::now();
+        let mut looks = Looks::new(Duration::from_secs(60), start);
+        let at = |s: u64| start + Duration::from_secs(s);
+        let heartbeat = Due {
+            heartbeat: true,
+            refresh: false,
+        };
+        assert!(looks.take(at(0), false, heartbeat));
+        assert!(!looks.take(at(10), false, heartbeat));
+        assert!(looks.take(at(15), true, Due::default()), "woken: looks");
+        assert!(
+            !looks.take(at(70), false, heartbeat),
+            "the minute runs from the wake-up"
+        );
+        assert!(looks.take(at(75), false, heartbeat));
+        let refresh = Due {
+            heartbeat: true,
+            refresh: true,
+        };
+        assert!(looks.take(at(80), false, refresh), "a refresh looks");
+        assert!(!looks.take(at(90), false, heartbeat));
     }
 }

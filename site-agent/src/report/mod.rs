@@ -21,7 +21,7 @@ use crate::context::SiteContext;
 use crate::gitsync::SyncState;
 use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
 pub use cadence::ReportTiming;
-use cadence::{Cadence, Due};
+use cadence::{Cadence, Due, Looks};
 use removals::{PendingRemoval, Removals};
 
 /// Poll interval while something is expected to change.
@@ -64,18 +64,15 @@ impl StatusReporter {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut cadence = Cadence::new(self.timing);
         let mut hot_until = Instant::now() + HOT_WINDOW;
-        // The first round looks; later ones when poked, hot, busy or refreshing, or when the
-        // last look is COLD_LOOK_INTERVAL old. A heartbeat between looks goes without one.
+        // A heartbeat between looks at the colony goes without one.
+        let mut looks = Looks::new(COLD_LOOK_INTERVAL, Instant::now());
         let mut poked = true;
         let mut busy = false;
-        let mut next_look = Instant::now();
         loop {
             let now = Instant::now();
             let due = cadence.take(now);
             let next_full = cadence.next_heartbeat();
-            let look = poked || busy || now < hot_until || due.refresh || now >= next_look;
-            let round = if look {
-                next_look = now + COLD_LOOK_INTERVAL;
+            let round = if looks.take(now, poked || busy || now < hot_until, due) {
                 self.tick(due).await
             } else {
                 self.heartbeat_only(due).map(|()| false)
