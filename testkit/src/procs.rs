@@ -31,8 +31,36 @@ pub fn alive(pid: u32) -> bool {
     !matches!(state, None | Some("Z") | Some("X"))
 }
 
+/// The kernel's flag of its own threads, field 9 of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// How many times an empty environment is read again before it is believed (one ms apart).
+const EXEC_WINDOW_READS: u32 = 50;
+
+fn is_kernel_thread(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// The environment of `pid`. A process caught in `execve` (its parent already resumed, its new
+/// environment not yet laid out) shows an empty one for some microseconds: an empty environment
+/// of a user process is read again for up to about 50 ms before it is believed.
 fn environ(pid: u32) -> Option<BTreeMap<String, String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    if raw.is_empty() && !is_kernel_thread(pid) {
+        for _ in 0..EXEC_WINDOW_READS {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            if !raw.is_empty() {
+                break;
+            }
+        }
+    }
     Some(
         raw.split(|b| *b == 0)
             .filter_map(|kv| {
@@ -150,5 +178,32 @@ mod tests {
         drop(guard);
         child.wait().unwrap();
         assert!(!alive(pid));
+    }
+
+    /// A scan right after `spawn` returns may catch the child inside `execve`, its environment
+    /// not yet laid out; it is found all the same.
+    #[test]
+    fn a_process_is_found_right_after_it_was_spawned() {
+        let guard = WorkloadGuard::unique("TESTKIT_PROCS_FRESH");
+        let mut children = Vec::new();
+        for n in 0..20 {
+            let child = std::process::Command::new("/bin/sleep")
+                .arg("600")
+                .env(&guard.key, &guard.value)
+                .spawn()
+                .unwrap();
+            children.push(child);
+            let pids = guard.pids();
+            assert_eq!(pids.len(), n + 1, "spawn {n}: {pids:?}");
+        }
+        drop(guard);
+        for mut child in children {
+            child.wait().unwrap();
+        }
+    }
+
+    #[test]
+    fn this_process_is_no_kernel_thread() {
+        assert!(!is_kernel_thread(std::process::id()));
     }
 }
