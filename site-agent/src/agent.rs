@@ -182,14 +182,15 @@ fn executor_key<'k>(
 /// (sled finishes in-flight writes on background threads after the last handle is dropped).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// How often sled writes the agent database out in the background (sled's default is every
-/// 500 ms, on a thread of its own per database that wakes that often even when nothing changed:
-/// with hundreds of sites in one process, those threads were half of an idle federation's CPU,
-/// `docs/performance.md`, idle cost). What the agent must not lose is flushed explicitly before
-/// it is relied on (the Git sync state, the trusted keys, the reconcilers' tables, the outbox's
-/// records before each push, so no sequence the log server has seen is handed out again); the
-/// background flush covers the rest: records not sent yet, which a crash may lose.
-const DB_FLUSH_EVERY_MS: u64 = 10_000;
+// The agent database has no background flush. sled's (every 500 ms by default) is a thread of
+// its own per database that wakes even when nothing changed, and each such thread is registered
+// with sled's epoch collector, which every database of a process shares: with hundreds of sites
+// in one process (`maestroctl dev`), those threads were half of an idle federation's CPU and
+// slowed every sled operation (`docs/performance.md`, idle cost). What the agent must not lose
+// is flushed before it is relied on: the Git sync state, the trusted keys, the reconcilers'
+// tables, and the outbox before every push attempt (so what the log server may have seen is on
+// disk, and a record queued during an outage is on disk by the next attempt, at most the 10 s
+// retry back-off later; `tests/crash.rs`). A clean stop flushes on close.
 
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
 pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
@@ -202,16 +203,13 @@ pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     }
 }
 
-/// Opens the sled database of the agent with its background flush interval, retrying for at
+/// Opens the sled database of the agent without a background flusher, retrying for at
 /// most [`maestro_common::durable::OPEN_LOCK_WAIT`] while a just-closed handle in this process
 /// still holds the directory's lock (as `maestro_common::durable::open` does).
 fn open_agent_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + maestro_common::durable::OPEN_LOCK_WAIT;
     loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(DB_FLUSH_EVERY_MS))
-            .open();
+        let opened = sled::Config::new().path(path).flush_every_ms(None).open();
         match opened {
             Err(e)
                 if maestro_common::durable::is_lock_error(&e)

@@ -4,18 +4,22 @@
 //! forgetting one and stopping it, as often as not). After each restart nothing it started is
 //! lost track of: the blueprint ends with exactly 30 instances of its last spec, one per slot,
 //! and deleting it leaves no process.
+//!
+//! Also: what the agent queued while its log server refused every push survives a SIGKILL (the
+//! agent's database has no background flush; the outbox flushes before each attempt).
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, ensure};
 use common::*;
 use maestro_proto::logs::v1::record;
 use maestro_testkit::binary::Serving;
 use maestro_testkit::git::TestRepo;
-use maestro_testkit::until;
+use maestro_testkit::{until, within};
 
 const REPLICAS: u32 = 30;
 /// The first kill comes once this many workloads run; each later one once this many
@@ -148,6 +152,86 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
         Ok(guard.workloads().is_empty().then_some(()))
     })
     .await?;
+    site.stop(Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// Every record the agent offered its log server during an outage (each push refused) is on disk
+/// before the attempt: after a SIGKILL and a restart with the log server back, each arrives,
+/// unchanged and under its sender sequence. Heartbeats are left out: a newer one replaces an
+/// unsent one by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("solo", "north");
+    let path = "sites/plant-outage/ProcessDeployment/solo.json";
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        path,
+        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add solo")?;
+    let mut logs = LogServer::start().await?;
+    logs.fake.refuse(true);
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("site.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "domain": "north", "site": "plant-outage", "git_remote": repo.path(),
+            "log_server": logs.endpoint(), "sync_interval_ms": 200,
+            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
+            "signing": {"insecure_unsigned": true},
+            "reconcilers": {"docker": {"mode": "off"}}
+        })
+        .to_string(),
+    )?;
+    let data = dir.path().join("data");
+
+    let site = spawn_site(&config, &data)?;
+    let mut offered: BTreeMap<(String, u64), maestro_proto::logs::v1::Record> = BTreeMap::new();
+    let refused = &mut logs.refused;
+    within(
+        "a refused push that holds the converged status",
+        GUARD,
+        async {
+            loop {
+                let batch = refused.recv().await.context("log server stopped")?;
+                let converged = batch.iter().any(|r| is_converged(r, "solo", 1, 1));
+                for r in batch.into_iter().filter(|r| r.stream != "heartbeat") {
+                    offered.insert((r.stream.clone(), r.sender_sequence), r);
+                }
+                if converged {
+                    return anyhow::Ok(());
+                }
+            }
+        },
+    )
+    .await??;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(site.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    drop(site);
+    let count = offered.len();
+    eprintln!("SIGKILL with {count} records offered during the outage");
+
+    logs.fake.refuse(false);
+    let site = spawn_site(&config, &data)?;
+    let mut missing = offered;
+    let records = &mut logs.records;
+    within("every record offered before the kill", GUARD, async {
+        while !missing.is_empty() {
+            let mut r = records.recv().await.context("log server stopped")?;
+            r.sequence = 0; // given by the log server on arrival
+            if let Some(sent) = missing.remove(&(r.stream.clone(), r.sender_sequence)) {
+                ensure!(sent == r, "changed across the kill: {sent:?} became {r:?}");
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .with_context(|| format!("{} of {count} never arrived", missing.len()))??;
     site.stop(Duration::from_secs(10)).await?;
     Ok(())
 }

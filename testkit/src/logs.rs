@@ -3,6 +3,7 @@
 //! served by `Subscribe` (history after the cursor, then live when following).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
@@ -22,6 +23,8 @@ pub struct FakeLogs {
     records: Arc<Mutex<Vec<Record>>>,
     live: broadcast::Sender<Record>,
     pushed: mpsc::UnboundedSender<Record>,
+    refusing: Arc<AtomicBool>,
+    refused: mpsc::UnboundedSender<Vec<Record>>,
 }
 
 impl FakeLogs {
@@ -34,10 +37,13 @@ impl FakeLogs {
     /// server up).
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<(Self, Pushed, TestServer)> {
         let (pushed, rx) = mpsc::unbounded_channel();
+        let (refused, refused_rx) = mpsc::unbounded_channel();
         let fake = Self {
             records: Arc::default(),
             live: broadcast::channel(1024).0,
             pushed,
+            refusing: Arc::default(),
+            refused,
         };
         let router =
             tonic::transport::Server::builder().add_service(LogServiceServer::new(fake.clone()));
@@ -45,8 +51,15 @@ impl FakeLogs {
         let pushed = Pushed {
             records: rx,
             seen: Vec::new(),
+            refused: refused_rx,
         };
         Ok((fake, pushed, server))
+    }
+
+    /// While `on`, every `Push` is answered `unavailable` (as by a log server that is down behind
+    /// its proxy) and stores nothing; each refused batch goes to [`Pushed::refused`].
+    pub fn refuse(&self, on: bool) {
+        self.refusing.store(on, Ordering::SeqCst);
     }
 
     /// Stores `r` with the next sequence, as if a site had pushed it; returns the sequence.
@@ -72,6 +85,10 @@ fn matches(r: &Record, req: &SubscribeRequest) -> bool {
 impl LogService for FakeLogs {
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
         let records = request.into_inner().records;
+        if self.refusing.load(Ordering::SeqCst) {
+            let _ = self.refused.send(records);
+            return Err(Status::unavailable("the in-test log server refuses pushes"));
+        }
         let accepted = records.len() as u32;
         let mut last_sequence = 0;
         for r in records {
@@ -145,6 +162,8 @@ pub struct Pushed {
     pub records: mpsc::UnboundedReceiver<Record>,
     /// Everything read so far, in arrival order.
     pub seen: Vec<Record>,
+    /// The batches refused while [`FakeLogs::refuse`] was on, in arrival order.
+    pub refused: mpsc::UnboundedReceiver<Vec<Record>>,
 }
 
 impl Pushed {

@@ -111,7 +111,8 @@ pub async fn run_sender_on(
         }
         // Durable before sent: a sequence the log server has seen must never be handed out
         // again after a crash here (it would drop the new record as a resend), and the agent's
-        // database is only flushed in the background now and then.
+        // database has no background flush: this is also what makes records queued during an
+        // outage durable, at the next attempt.
         if let Err(e) = maestro_common::durable::flush(&outbox.records).await {
             tracing::error!(error = %e, "flushing the outbox before a push");
             outbox.release();

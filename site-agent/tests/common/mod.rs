@@ -111,6 +111,8 @@ pub fn log_says(r: &Record, blueprint: &str, text: &str) -> bool {
 
 /// A running in-test log server; derefs to what reached it ([`Pushed`]).
 pub struct LogServer {
+    /// Its service, to make it refuse pushes for a while.
+    pub fake: FakeLogs,
     pushed: Pushed,
     server: TestServer,
 }
@@ -123,8 +125,12 @@ impl LogServer {
 
     /// Serves on a given address (used to bring a "down" server up).
     pub async fn start_on(addr: SocketAddr) -> Result<Self> {
-        let (_, pushed, server) = FakeLogs::start_on(addr).await?;
-        Ok(Self { pushed, server })
+        let (fake, pushed, server) = FakeLogs::start_on(addr).await?;
+        Ok(Self {
+            fake,
+            pushed,
+            server,
+        })
     }
 
     /// Its URL.
