@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
-use super::runtime::{ExitEvent, Labelled, is_alive, labelled_by};
+use super::runtime::{ExitEvent, is_alive};
+use super::scan::{Labelled, labelled_by, still_labelled};
 use crate::{Driver, Level};
 
 /// How often recorded pids are checked (adopted processes are not our children).
@@ -127,7 +128,11 @@ pub(super) async fn sweep_orphans(driver: &Driver<ProcessReconciler>) {
                 recorded.contains(&(p.pid, Some(p.start_ticks))) || recorded.contains(&(p.pid, None))
             };
             let mut stopped = Vec::new();
-            for p in labelled_by(r.runtime().owner()).into_iter().filter(|p| !known(p)) {
+            let owner = r.runtime().owner();
+            // The scan may be a moment old (shared by the reconcilers of this process): each
+            // candidate is read again before it is stopped.
+            let candidates = labelled_by(owner).into_iter().filter(|p| !known(p));
+            for p in candidates.filter(|p| still_labelled(p, owner)) {
                 let index = p
                     .instance
                     .strip_prefix(p.blueprint.as_str())

@@ -14,6 +14,7 @@ pub mod plan;
 mod reconcile;
 mod registration;
 pub mod runtime;
+mod scan;
 pub mod spec;
 mod start;
 pub mod table;

@@ -263,63 +263,6 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
-/// A live process labelled with an owner, as found in `/proc`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Labelled {
-    /// Its pid.
-    pub pid: u32,
-    /// Its start time in clock ticks since boot.
-    pub start_ticks: u64,
-    /// Its `MAESTRO_BLUEPRINT` label.
-    pub blueprint: String,
-    /// Its `MAESTRO_INSTANCE` label.
-    pub instance: String,
-}
-
-/// Every live process whose `MAESTRO_OWNER` label is `owner` and that leads its process group:
-/// every instance is started as the leader of a group of its own, and what it starts stays in
-/// that group (and is stopped with it), so only leaders are candidates.
-pub fn labelled_by(owner: &str) -> Vec<Labelled> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let want = format!("{ENV_OWNER}={owner}");
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Some(env) = proc_environ(pid) else {
-            continue;
-        };
-        if !env.contains(&want) {
-            continue;
-        }
-        let Some(stat) =
-            proc_stat(pid).filter(|s| s.pgrp == pid && !matches!(s.state, 'Z' | 'X' | 'x'))
-        else {
-            continue;
-        };
-        let label = |key: &str| {
-            env.iter()
-                .find_map(|e| e.strip_prefix(key)?.strip_prefix('='))
-                .unwrap_or_default()
-                .to_string()
-        };
-        out.push(Labelled {
-            pid,
-            start_ticks: stat.start_ticks,
-            blueprint: label(ENV_BLUEPRINT),
-            instance: label(ENV_INSTANCE),
-        });
-    }
-    out
-}
-
 /// Reads the environment a process was started with.
 pub fn proc_environ(pid: u32) -> Option<Vec<String>> {
     let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
