@@ -66,6 +66,20 @@ pub struct ApplyOutcome {
     pub waiting: Vec<String>,
 }
 
+impl ApplyOutcome {
+    /// True when the apply added, updated or removed a blueprint in the colony.
+    pub fn changed(&self) -> bool {
+        !(self.added.is_empty() && self.updated.is_empty() && self.removed.is_empty())
+    }
+
+    /// True when the status reporter should look at the colony now: something there changed or
+    /// is still to change (errors, blueprints waiting). A re-check that found everything in place
+    /// (every minute) leaves it asleep: its own schedule looks at least once a minute.
+    pub fn wants_a_look(&self) -> bool {
+        self.changed() || !self.errors.is_empty() || !self.waiting.is_empty()
+    }
+}
+
 impl GitSync {
     /// A sync of `mirror` into the colony of `ctx`, applying only commits that pass
     /// `verification`.
@@ -224,15 +238,11 @@ impl GitSync {
                 now_millis(),
             );
         }
-        let changed =
-            !(outcome.added.is_empty() && outcome.updated.is_empty() && outcome.removed.is_empty());
-        if changed {
+        if outcome.changed() {
             tracing::info!(site = %self.ctx.site, commit = %tip, added = ?outcome.added, updated = ?outcome.updated,
                 removed = ?outcome.removed, "synced blueprints");
         }
-        // The reporter looks at the colony when something there changed or is still to change;
-        // a re-check that found everything in place (every minute) leaves it asleep.
-        if changed || !outcome.errors.is_empty() || !outcome.waiting.is_empty() {
+        if outcome.wants_a_look() {
             self.ctx.poke_reporter();
         }
         Ok(Some(outcome))
@@ -721,4 +731,50 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Runtime(format!("blocking task: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApplyOutcome;
+
+    fn one(name: &str) -> Vec<String> {
+        vec![name.to_string()]
+    }
+
+    #[test]
+    fn a_round_that_found_everything_in_place_wakes_no_reporter() {
+        assert!(!ApplyOutcome::default().wants_a_look());
+        assert!(!ApplyOutcome::default().changed());
+    }
+
+    #[test]
+    fn a_change_an_error_or_a_waiting_blueprint_wakes_the_reporter() {
+        let outcomes = [
+            ApplyOutcome {
+                added: one("web"),
+                ..Default::default()
+            },
+            ApplyOutcome {
+                updated: one("web"),
+                ..Default::default()
+            },
+            ApplyOutcome {
+                removed: one("web"),
+                ..Default::default()
+            },
+            ApplyOutcome {
+                errors: one("colony refused web"),
+                ..Default::default()
+            },
+            ApplyOutcome {
+                waiting: one("web"),
+                ..Default::default()
+            },
+        ];
+        for o in &outcomes {
+            assert!(o.wants_a_look(), "{o:?}");
+        }
+        assert!(outcomes[..3].iter().all(ApplyOutcome::changed));
+        assert!(!outcomes[3].changed() && !outcomes[4].changed());
+    }
 }
