@@ -11,3 +11,4 @@ pub mod nodes;
 pub mod orders;
 pub mod scenario;
 pub mod sitebench;
+pub mod usage;

@@ -147,3 +147,34 @@ fn the_idle_benchmark_runs() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn every_benchmark_answers_help_with_its_usage() -> anyhow::Result<()> {
+    let bins = [
+        env!("CARGO_BIN_EXE_bench-e2e"),
+        env!("CARGO_BIN_EXE_bench-fanout"),
+        env!("CARGO_BIN_EXE_bench-idle"),
+        env!("CARGO_BIN_EXE_bench-intake"),
+        env!("CARGO_BIN_EXE_bench-rollout"),
+        env!("CARGO_BIN_EXE_bench-scale"),
+        env!("CARGO_BIN_EXE_bench-signed-state"),
+        env!("CARGO_BIN_EXE_bench-site-footprint"),
+        env!("CARGO_BIN_EXE_bench-status-latency"),
+        env!("CARGO_BIN_EXE_bench-status-scale"),
+        env!("CARGO_BIN_EXE_bench-tls-handshake"),
+    ];
+    for bin in bins {
+        for flag in ["--help", "-h"] {
+            let out = run(bin, &[flag])?;
+            let name = std::path::Path::new(bin)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(bin);
+            anyhow::ensure!(
+                out.contains("Usage") && out.contains(name),
+                "{bin} {flag} printed no usage naming itself:\n{out}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -311,6 +311,7 @@ async fn with_federation(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-e2e.rs"));
     let args = Args::parse()?;
     if std::env::var_os("RUST_LOG").is_some() {
         maestro_testkit::tracing::init("warn");

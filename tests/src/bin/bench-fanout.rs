@@ -33,6 +33,7 @@ const WAIT: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-fanout.rs"));
     let args = bench::numbers("bench-fanout [DOMAINS [ORDERS]]", &[100, 20])?;
     let (domains, orders) = (usize::try_from(args[0])?, usize::try_from(args[1])?);
     ensure!(

@@ -399,6 +399,7 @@ async fn processes(args: &Args, n: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-idle.rs"));
     let args = Args::parse()?;
     let signals = maestro_common::shutdown::on_signals();
     tokio::select! {

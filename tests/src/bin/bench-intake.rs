@@ -36,6 +36,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-intake.rs"));
     let args = bench::numbers("bench-intake [CONCURRENCY [SECONDS]]", &[16, 10])?;
     let (concurrency, seconds) = (usize::try_from(args[0])?, args[1]);
     ensure!(

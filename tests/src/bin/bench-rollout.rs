@@ -674,6 +674,7 @@ fn table(args: &Args, f: &Figures) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-rollout.rs"));
     let args = Args::parse()?;
     let dir = tempfile::Builder::new()
         .prefix("bench-rollout-")

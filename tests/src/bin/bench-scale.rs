@@ -55,6 +55,7 @@ struct Row {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-scale.rs"));
     let sizes: Vec<usize> = {
         let given: Vec<String> = std::env::args().skip(1).collect();
         if given.is_empty() {

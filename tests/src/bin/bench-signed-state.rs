@@ -91,6 +91,7 @@ fn publisher(dir: &Path, name: &str) -> anyhow::Result<(GitPublisher, String)> {
 }
 
 fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-signed-state.rs"));
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

@@ -180,6 +180,7 @@ fn rss_parts(pid: u32) -> (u64, u64, u64) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-site-footprint.rs"));
     let args = Args::parse()?;
     let dir = tempfile::Builder::new()
         .prefix("bench-site-footprint-")

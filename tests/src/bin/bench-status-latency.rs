@@ -72,6 +72,7 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-status-latency.rs"));
     let samples: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().context("SAMPLES must be a number")?,
         None => 600,

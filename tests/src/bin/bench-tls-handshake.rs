@@ -139,6 +139,7 @@ fn row(mode: &str, first: [f64; 3], later: [f64; 3], rate: f64, unit: &str) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("bench-tls-handshake.rs"));
     let samples: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().context("SAMPLES must be a number")?,
         None => 200,

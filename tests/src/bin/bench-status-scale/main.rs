@@ -140,6 +140,7 @@ async fn start_log_server(
 }
 
 fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::help_if_asked(include_str!("main.rs"));
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some(load_process::FLAG) {
         let spec = argv.get(1).context("--load-process SPEC")?.clone();
