@@ -189,8 +189,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 // slowed every sled operation (`docs/performance.md`, idle cost). What the agent must not lose
 // is flushed before it is relied on: the Git sync state, the trusted keys, the reconcilers'
 // tables, and the outbox before every push attempt (so what the log server may have seen is on
-// disk, and a record queued during an outage is on disk by the next attempt, at most the 10 s
-// retry back-off later; `tests/crash.rs`). A clean stop flushes on close.
+// disk; `tests/crash.rs`) and every 10 s while a push is in flight, so a record queued during
+// an outage is on disk at most 10 s later (`outbox::sender`). A clean stop flushes on close.
 
 /// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
 pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {

@@ -12,6 +12,15 @@ use tonic::transport::Channel;
 
 use super::Outbox;
 
+/// How often the outbox is flushed while a push is in flight: the agent's database has no
+/// background flush, and a push on a silently dead connection may take the whole call deadline.
+/// The same as the longest retry back-off (each attempt flushes first), so a queued record is on
+/// disk at most this long after it was queued.
+const FLUSH_WHILE_PUSHING: Duration = MAX_RETRY_DELAY;
+
+/// The longest wait between two attempts while the log server is unreachable or refuses pushes.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
 /// How much later than the heartbeat's period a frame from the log server may come before the
 /// site pings it. The heartbeat's push and its answer cross the connection every
 /// `heartbeat_interval_ms`, which keeps NAT bindings (idle timeouts of minutes) alive and, being a
@@ -82,7 +91,7 @@ pub async fn run_sender_on(
             return;
         }
     };
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    let mut backoff = Backoff::new(Duration::from_millis(100), MAX_RETRY_DELAY);
     // After a batch the log server refused as invalid, its records go one at a time, so that the
     // one it will never take is found and dropped instead of blocking everything behind it.
     let mut singly = 0usize;
@@ -123,9 +132,20 @@ pub async fn run_sender_on(
         }
         let (keys, records): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let push = client.push(PushRequest { records });
-        let result = tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = push => r,
+        tokio::pin!(push);
+        // A push on a connection that died silently takes until the call deadline (30 s) to
+        // fail; what is queued meanwhile is flushed every FLUSH_WHILE_PUSHING, so a record is on
+        // disk at most that long after it was queued, whatever the link does.
+        let result = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = &mut push => break r,
+                () = tokio::time::sleep(FLUSH_WHILE_PUSHING) => {
+                    if let Err(e) = maestro_common::durable::flush(&outbox.records).await {
+                        tracing::error!(error = %e, "flushing the outbox while a push is in flight");
+                    }
+                }
+            }
         };
         match result {
             Ok(_) => {
