@@ -44,6 +44,29 @@ fn spawn_site(config: &std::path::Path, data: &std::path::Path) -> Result<Servin
     )
 }
 
+/// Writes the config of a site agent named `site` in `dir` (short intervals, Docker off) that
+/// syncs from `repo` and pushes to `logs`; returns its path.
+fn write_config(
+    dir: &std::path::Path,
+    site: &str,
+    repo: &TestRepo,
+    logs: &LogServer,
+) -> Result<std::path::PathBuf> {
+    let config = dir.join("site.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "domain": "north", "site": site, "git_remote": repo.path(),
+            "log_server": logs.endpoint(), "sync_interval_ms": 200,
+            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
+            "signing": {"insecure_unsigned": true},
+            "reconcilers": {"docker": {"mode": "off"}}
+        })
+        .to_string(),
+    )?;
+    Ok(config)
+}
+
 fn is_orphan_stop(r: &maestro_proto::logs::v1::Record) -> bool {
     matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("that no record knew"))
 }
@@ -61,18 +84,7 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
     repo.commit("add fleet")?;
     let mut logs = LogServer::start().await?;
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("site.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({
-            "domain": "north", "site": "plant-crash", "git_remote": repo.path(),
-            "log_server": logs.endpoint(), "sync_interval_ms": 200,
-            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
-            "signing": {"insecure_unsigned": true},
-            "reconcilers": {"docker": {"mode": "off"}}
-        })
-        .to_string(),
-    )?;
+    let config = write_config(dir.path(), "plant-crash", &repo, &logs)?;
     let data = dir.path().join("data");
 
     // Killed while scaling 0 -> 30, then in the middle of each rollout to a new spec.
@@ -105,10 +117,7 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
             },
         )
         .await?;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(site.pid() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )?;
+        maestro_testkit::procs::kill9(site.pid());
         drop(site);
         eprintln!(
             "kill {kill}: SIGKILL after {started} new workloads, {} running",
@@ -174,18 +183,7 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
     let mut logs = LogServer::start().await?;
     logs.fake.refuse(true);
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("site.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({
-            "domain": "north", "site": "plant-outage", "git_remote": repo.path(),
-            "log_server": logs.endpoint(), "sync_interval_ms": 200,
-            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
-            "signing": {"insecure_unsigned": true},
-            "reconcilers": {"docker": {"mode": "off"}}
-        })
-        .to_string(),
-    )?;
+    let config = write_config(dir.path(), "plant-outage", &repo, &logs)?;
     let data = dir.path().join("data");
 
     let site = spawn_site(&config, &data)?;
@@ -208,10 +206,7 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
         },
     )
     .await??;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(site.pid() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )?;
+    maestro_testkit::procs::kill9(site.pid());
     drop(site);
     let count = offered.len();
     eprintln!("SIGKILL with {count} records offered during the outage");
