@@ -87,15 +87,11 @@ impl ProcessRuntime {
         spec: &ProcessSpec,
     ) -> Result<Instance, Error> {
         let instance = self.spawn_child(blueprint, index, generation, spec)?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while !labelled(instance.pid, &instance)
-            && proc_stat(instance.pid).is_some_and(|s| s.state != 'Z')
-        {
-            if tokio::time::Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        poll_until(Duration::from_secs(2), || {
+            labelled(instance.pid, &instance)
+                || proc_stat(instance.pid).is_none_or(|s| s.state == 'Z')
+        })
+        .await;
         Ok(instance)
     }
 
@@ -223,15 +219,31 @@ fn signal(pid: u32, sig: Signal) {
 }
 
 async fn wait_gone(instance: &Instance, within: Duration) -> bool {
+    poll_until(within, || !is_alive(instance)).await
+}
+
+/// Longest pause between two looks of [`poll_until`].
+const POLL_MAX: Duration = Duration::from_millis(20);
+
+/// Looks at `done` until it holds or `within` ran out (true when it held). Nothing signals a
+/// process's exec or exit to a runtime that may not be its parent (an adopted instance), so the
+/// runtime looks at `/proc`: first after 1 ms, then twice as long each time up to [`POLL_MAX`].
+/// A process ending on SIGTERM or finishing its exec is usually seen at the first or second look
+/// (a fixed 20 ms pause made every replacement of an instance wait 20 ms, `docs/performance.md`,
+/// end to end).
+async fn poll_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(1);
     loop {
-        if !is_alive(instance) {
+        if done() {
             return true;
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(POLL_MAX);
     }
 }
 
@@ -308,6 +320,34 @@ fn labelled(pid: u32, instance: &Instance) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn polling_looks_after_1_ms_then_twice_as_long_each_time() {
+        let start = tokio::time::Instant::now();
+        let mut looks = Vec::new();
+        let held = poll_until(Duration::from_secs(1), || {
+            looks.push(start.elapsed().as_millis());
+            looks.len() == 7
+        })
+        .await;
+        assert!(held);
+        assert_eq!(looks, [0, 1, 3, 7, 15, 31, 51]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polling_gives_up_at_its_bound() {
+        let start = tokio::time::Instant::now();
+        let mut looks = 0;
+        let held = poll_until(Duration::from_millis(100), || {
+            looks += 1;
+            false
+        })
+        .await;
+        assert!(!held);
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        // 0, 1, 3, 7, 15, 31, 51, 71, 91, then the last look at 100.
+        assert_eq!(looks, 10);
+    }
 
     #[test]
     fn stat_is_parsed_after_the_comm() {
