@@ -4,7 +4,7 @@ use crate::signing::SigningSettings;
 use maestro_common::config::Validate;
 use maestro_common::launch::{Service, StartError, Started};
 use maestro_common::text::check_labels;
-use maestro_common::tls::{TlsSettings, check_scheme};
+use maestro_common::tls::{TlsSettings, check_endpoint};
 use maestro_common::{FieldError, ResourceName};
 use maestro_git_transport::GitSettings;
 use std::collections::BTreeMap;
@@ -139,13 +139,13 @@ impl Validate for Config {
         self.signing.validate("signing")?;
         self.policy.validate("policy")?;
         if let Some(a) = &self.advertise {
-            check_scheme(&self.tls, "advertise", a)?;
+            check_endpoint(&self.tls, "advertise", a)?;
         }
         if let Some(m) = &self.maestro {
-            check_scheme(&self.tls, "maestro", m)?;
+            check_endpoint(&self.tls, "maestro", m)?;
         }
         if !self.log_server.is_empty() {
-            check_scheme(&self.tls, "log_server", &self.log_server)?;
+            check_endpoint(&self.tls, "log_server", &self.log_server)?;
         }
         Ok(())
     }

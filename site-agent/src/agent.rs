@@ -264,6 +264,14 @@ async fn start_loops(
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let Outbound { git, tls } = outbound;
+    // Made first: an agent that could never report must not start (the config's validation
+    // already refuses an endpoint that does not parse; the outbox has no other way to disk).
+    let log_server = outbox::log_server_client(
+        &config.log_server,
+        tls.as_ref(),
+        Duration::from_millis(config.heartbeat_interval_ms),
+    )
+    .map_err(Error::Config)?;
     let tracker = TaskTracker::new();
     let outbox =
         Outbox::open_bounded(&db, &config.domain, &config.site, config.outbox_max_records)?;
@@ -300,18 +308,12 @@ async fn start_loops(
             return Err(err.into());
         }
     }
-    let log_server = outbox::log_server_client(
-        &config.log_server,
-        tls.as_ref(),
-        Duration::from_millis(config.heartbeat_interval_ms),
-    );
-    let notices = match (&log_server, config.commit_notices) {
-        (Ok(client), true) => {
-            let (tx, rx) = tokio::sync::watch::channel(Notices::default());
-            tracker.spawn(notices::follow(client.clone(), tx, shutdown.clone()));
-            Some(rx)
-        }
-        _ => None,
+    let notices = if config.commit_notices {
+        let (tx, rx) = tokio::sync::watch::channel(Notices::default());
+        tracker.spawn(notices::follow(log_server.clone(), tx, shutdown.clone()));
+        Some(rx)
+    } else {
+        None
     };
     tracker.spawn(outbox::run_sender_on(outbox, log_server, shutdown.clone()));
     // An agent killed mid-fetch leaves lock files in its mirror that would fail every later

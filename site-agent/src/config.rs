@@ -131,7 +131,7 @@ impl maestro_common::config::Validate for Config {
         };
         self.tls.validate("tls")?;
         self.signing.validate("signing")?;
-        maestro_common::tls::check_scheme(&self.tls, "log_server", &self.log_server)?;
+        maestro_common::tls::check_endpoint(&self.tls, "log_server", &self.log_server)?;
         if let Some(c) = &self.colony_url {
             url("colony_url", c)?;
         }
@@ -230,5 +230,19 @@ mod tests {
         };
         assert_eq!(ssh.validate().unwrap_err().field, "git.ssh_key");
         assert!(serde_json::from_str::<Config>(r#"{"git": {"password": "x"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_log_server_endpoint_that_does_not_parse_is_refused_at_load() {
+        use maestro_common::config::Validate;
+        let c = Config {
+            git_remote: "https://git.example/north.git".into(),
+            log_server: "http://logs north:7400".into(),
+            tls: TlsSettings::insecure(),
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.field, "log_server");
+        assert!(err.reason.contains("not a valid URI"), "{err}");
     }
 }

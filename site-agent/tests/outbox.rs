@@ -111,7 +111,7 @@ async fn an_unreachable_log_server_gets_every_status_the_newest_logs_and_a_drop_
     })
     .await?;
     stop.cancel();
-    sender.await?;
+    sender.await?.map_err(anyhow::Error::msg)?;
     Ok(())
 }
 
@@ -215,6 +215,6 @@ async fn a_record_the_log_server_refuses_is_dropped_and_holds_nothing_back() -> 
     })
     .await?;
     stop.cancel();
-    sender.await?;
+    sender.await?.map_err(anyhow::Error::msg)?;
     Ok(())
 }

@@ -65,9 +65,11 @@ pub fn start(
     Ok(Some(source))
 }
 
-/// Checks that `endpoint` has the scheme TLS settings imply: `https://` with TLS, `http://`
-/// with `insecure`; `field` names the endpoint's key in errors.
-pub fn check_scheme(
+/// Checks that `endpoint` is one a client can connect to: the scheme TLS settings imply
+/// (`https://` with TLS, `http://` with `insecure`), then a URI with a host. `field` names the
+/// endpoint's key in errors. A component refuses such a config when it loads it, rather than
+/// failing later on the connection (a site agent would otherwise run without ever reporting).
+pub fn check_endpoint(
     settings: &TlsSettings,
     field: &str,
     endpoint: &str,
@@ -77,16 +79,26 @@ pub fn check_scheme(
     } else {
         ("https://", "http://")
     };
-    if endpoint.starts_with(want) {
-        return Ok(());
+    if !endpoint.starts_with(want) {
+        let why = if endpoint.starts_with(other) {
+            format!(
+                "{endpoint:?} must start with {want} because tls.insecure is {}",
+                settings.insecure
+            )
+        } else {
+            format!("{endpoint:?} must start with {want}")
+        };
+        return Err(crate::FieldError::new(field, why));
     }
-    let why = if endpoint.starts_with(other) {
-        format!(
-            "{endpoint:?} must start with {want} because tls.insecure is {}",
-            settings.insecure
-        )
-    } else {
-        format!("{endpoint:?} must start with {want}")
-    };
-    Err(crate::FieldError::new(field, why))
+    match endpoint.parse::<http::Uri>() {
+        Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err(crate::FieldError::new(
+            field,
+            format!("{endpoint:?} names no host"),
+        )),
+        Err(e) => Err(crate::FieldError::new(
+            field,
+            format!("{endpoint:?} is not a valid URI: {e}"),
+        )),
+    }
 }

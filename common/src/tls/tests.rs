@@ -475,3 +475,21 @@ async fn a_bundle_of_two_cas_trusts_both_during_a_rotation() {
     }
     server.stop().await;
 }
+
+#[test]
+fn an_endpoint_needs_the_scheme_tls_implies_and_a_host() {
+    let tls = TlsSettings::default();
+    let plain = TlsSettings::insecure();
+    assert!(check_endpoint(&tls, "log_server", "https://logs.north:7400").is_ok());
+    assert!(check_endpoint(&plain, "log_server", "http://127.0.0.1:7400").is_ok());
+    let refused = |settings: &TlsSettings, endpoint: &str| {
+        let e = check_endpoint(settings, "log_server", endpoint).unwrap_err();
+        assert_eq!(e.field, "log_server", "{endpoint}");
+        e.reason
+    };
+    assert!(refused(&tls, "http://logs:7400").contains("tls.insecure is false"));
+    assert!(refused(&plain, "logs:7400").contains("must start with http://"));
+    assert!(refused(&tls, "https://logs north:7400").contains("not a valid URI"));
+    assert!(refused(&tls, "https://").contains("not a valid URI"));
+    assert!(refused(&tls, "https://:7400").contains("names no host"));
+}

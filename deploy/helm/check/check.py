@@ -446,7 +446,7 @@ def check_component(cw, c, file, ports, mounts, volumes, configmaps, secrets, w,
         claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates") or []}
         if vname not in claims and "persistentVolumeClaim" not in volumes.get(vname, {}):
             errors.append(f"{cw}: {file}: data_dir is not on a persistent volume")
-    # Endpoints match TLS (the components refuse a mismatch: common/src/tls check_scheme).
+    # Endpoints match TLS (the components refuse a mismatch: common/src/tls check_endpoint).
     for key in ("advertise", "maestro", "log_server", "git_remote"):
         u = cfg.get(key)
         if isinstance(u, str) and u.startswith(("http://", "https://")) and key != "git_remote":

@@ -63,34 +63,27 @@ pub fn log_server_client(
 }
 
 /// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`], for the
-/// default heartbeat).
+/// default heartbeat); `Err` at once, with the reason, for an endpoint no client can be made of.
 pub async fn run_sender(
     outbox: Outbox,
     endpoint: String,
     tls: Option<TlsSource>,
     shutdown: CancellationToken,
-) {
+) -> Result<(), String> {
     let heartbeat = Duration::from_millis(crate::config::DEFAULT_HEARTBEAT_INTERVAL_MS);
-    let client = log_server_client(&endpoint, tls.as_ref(), heartbeat);
+    let client = log_server_client(&endpoint, tls.as_ref(), heartbeat)?;
     run_sender_on(outbox, client, shutdown).await;
+    Ok(())
 }
 
 /// Pushes outbox records to the log server behind `client` in order until `shutdown`, retrying
 /// with backoff while it is unreachable (or refuses the push, e.g. over its rate limit). Records
-/// stay on disk until acknowledged (or dropped by the outbox bound). An unusable endpoint
-/// (`Err`, with the reason) leaves them there.
+/// stay on disk until acknowledged (or dropped by the outbox bound).
 pub async fn run_sender_on(
     outbox: Outbox,
-    client: Result<LogServiceClient<Channel>, String>,
+    mut client: LogServiceClient<Channel>,
     shutdown: CancellationToken,
 ) {
-    let mut client = match client {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid log server endpoint; records stay in the outbox");
-            return;
-        }
-    };
     let mut backoff = Backoff::new(Duration::from_millis(100), MAX_RETRY_DELAY);
     // After a batch the log server refused as invalid, its records go one at a time, so that the
     // one it will never take is found and dropped instead of blocking everything behind it.
