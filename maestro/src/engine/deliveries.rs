@@ -2,7 +2,8 @@
 //! from CreateOrder, every stored one at start), tells it when a domain changed, and records
 //! the reports that come back. A final outcome (acknowledged, rejected) removes the entry from
 //! the outbox in the transaction that records it; if that fails, the entry is delivered again.
-//! Reports that arrived meanwhile are recorded together: one roll-up and one flush per order.
+//! Reports that arrived meanwhile are recorded together: one roll-up and one flush per order,
+//! at the loops' pace ([`super::pace`]).
 
 use super::Engine;
 use crate::delivery::{DeliveryOutcome, DeliveryReport};
@@ -47,14 +48,15 @@ impl Engine {
     async fn record_reports(&self, mut reports: mpsc::Receiver<DeliveryReport>) {
         let mut batch = Vec::with_capacity(REPORT_BATCH);
         loop {
-            let taken = tokio::select! {
-                n = reports.recv_many(&mut batch, REPORT_BATCH) => n,
-                () = self.shutdown().cancelled() => return,
-            };
+            let taken = self
+                .next_round(&mut reports, &mut batch, REPORT_BATCH)
+                .await;
             if taken == 0 {
                 return;
             }
+            let started = tokio::time::Instant::now();
             self.record_deliveries(std::mem::take(&mut batch)).await;
+            self.inner.pace.ran(started, tokio::time::Instant::now());
         }
     }
 

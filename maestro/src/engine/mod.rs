@@ -8,6 +8,7 @@ mod deliveries;
 mod failover;
 #[cfg(test)]
 mod fault_tests;
+mod pace;
 #[cfg(test)]
 mod rollback_tests;
 mod rollouts;
@@ -73,6 +74,8 @@ struct Inner {
     deliveries: DeliveryQueue,
     /// Serialises roll-ups, so one computed from older statuses never lands after a newer one.
     rolling: tokio::sync::Mutex<()>,
+    /// When the roll-up loops may start their next round.
+    pace: pace::Pace,
     /// When each fail-over (service, generation it leaves) was last tried.
     failovers: std::sync::Mutex<std::collections::BTreeMap<(String, u64), i64>>,
 }
@@ -98,6 +101,7 @@ impl Engine {
             tasks,
             deliveries,
             rolling: tokio::sync::Mutex::new(()),
+            pace: pace::Pace::default(),
             failovers: std::sync::Mutex::default(),
         };
         Self {

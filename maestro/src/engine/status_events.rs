@@ -1,12 +1,14 @@
 //! The engine's side of status watching: every [`StatusEvent`] re-runs the roll-up of the
 //! orders it concerns — a status those of its intent, a domain heard again its open orders, a
 //! liveness tick every open order. Statuses that arrived meanwhile are recorded together, and
-//! each order they concern is rolled up once for all of them.
+//! each order they concern is rolled up once for all of them, at the loops' pace
+//! ([`super::pace`]).
 
 use super::Engine;
 use crate::intent::IntentStatus;
 use crate::status_watch::StatusEvent;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Most status events taken together.
 const EVENT_BATCH: usize = 1024;
@@ -16,13 +18,11 @@ impl Engine {
     pub async fn record_status_events(&self, mut events: mpsc::Receiver<StatusEvent>) {
         let mut batch = Vec::with_capacity(EVENT_BATCH);
         loop {
-            let taken = tokio::select! {
-                n = events.recv_many(&mut batch, EVENT_BATCH) => n,
-                () = self.shutdown().cancelled() => return,
-            };
+            let taken = self.next_round(&mut events, &mut batch, EVENT_BATCH).await;
             if taken == 0 {
                 return;
             }
+            let started = Instant::now();
             let mut statuses = Vec::new();
             for event in batch.drain(..) {
                 let other = match event {
@@ -37,6 +37,7 @@ impl Engine {
                 self.on_event(other).await;
             }
             self.record_statuses(statuses).await;
+            self.inner.pace.ran(started, Instant::now());
         }
     }
 

@@ -8,6 +8,7 @@
 //! refused, not merged; an outbox entry leaves only in the update that records its outcome;
 //! every stored revision of an order is announced with the order itself.
 
+mod decoded;
 mod sled_store;
 
 #[cfg(test)]
@@ -155,11 +156,15 @@ impl Changes {
     }
 
     fn announce(&self, order: &Order) {
+        self.announce_shared(Arc::new(order.clone()));
+    }
+
+    fn announce_shared(&self, order: Arc<Order>) {
         // No receiver is fine: nobody watches.
         let _ = self.0.send(OrderChange {
             order_id: order.id.clone(),
             revision: order.revision,
-            order: Arc::new(order.clone()),
+            order,
         });
     }
 }

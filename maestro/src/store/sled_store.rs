@@ -4,6 +4,7 @@
 //! `outbox/<order>/<item>/<domain>`, `open/<order>`, `byintent/<intent>/<order>`.
 //! Tree `intent_status`: `<intent id>` -> latest status.
 
+use super::decoded::Decoded;
 use super::{
     Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, keeps_status, parse_page_token,
 };
@@ -20,7 +21,13 @@ use sled::transaction::{
     ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::broadcast;
+
+/// Most bytes of encoded orders kept decoded (the open orders a roll-up reads again and again).
+const ORDER_BYTES_KEPT: usize = 32 << 20;
+/// Most bytes of encoded intent statuses kept decoded.
+const STATUS_BYTES_KEPT: usize = 16 << 20;
 
 /// Orders, inventory and outbox in sled; every write is flushed before it is acknowledged.
 #[derive(Debug, Clone)]
@@ -29,6 +36,10 @@ pub struct SledOrderStore {
     tree: sled::Tree,
     statuses: sled::Tree,
     changes: Changes,
+    /// Orders as last read or written, kept decoded.
+    orders_decoded: Arc<Decoded<Order>>,
+    /// Intent statuses as last read or written, kept decoded.
+    statuses_decoded: Arc<Decoded<IntentStatus>>,
 }
 
 type TxResult<T> = Result<T, Abortable<StoreError>>;
@@ -66,7 +77,24 @@ impl SledOrderStore {
             tree: db.open_tree("orders")?,
             statuses: db.open_tree("intent_status")?,
             changes: Changes::default(),
+            orders_decoded: Arc::new(Decoded::new(ORDER_BYTES_KEPT)),
+            statuses_decoded: Arc::new(Decoded::new(STATUS_BYTES_KEPT)),
         })
+    }
+
+    /// The order stored as `raw` under `key`, decoded once per distinct record.
+    fn decode_order(&self, key: &str, raw: &sled::IVec) -> Result<Arc<Order>, StoreError> {
+        self.orders_decoded.decode(key, raw, |v| decode(key, v))
+    }
+
+    /// The status of `intent` stored as `raw`, decoded once per distinct record.
+    fn decode_status(
+        &self,
+        intent: &str,
+        raw: &sled::IVec,
+    ) -> Result<Arc<IntentStatus>, StoreError> {
+        self.statuses_decoded
+            .decode(intent, raw, |v| decode(intent, v))
     }
 
     fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -156,19 +184,22 @@ impl SledOrderStore {
                     removed = true;
                 }
             }
-            let Some(old) = tx_get::<Order>(tx, &format!("order/{id}"))? else {
+            let key = format!("order/{id}");
+            let Some(raw) = tx.get(key.as_bytes())? else {
                 return Ok(None);
             };
+            let old = self.decode_order(&key, &raw).map_err(Abortable::Abort)?;
             let (new, sends) = change(&old);
-            if new == old {
+            if new == *old {
                 return Ok(Some(Written {
                     order: new,
-                    changed: false,
+                    raw: None,
                     removed,
                     sends: Vec::new(),
                 }));
             }
-            tx.insert(format!("order/{id}").as_bytes(), encode(&new))?;
+            let raw = sled::IVec::from(encode(&new));
+            tx.insert(key.as_bytes(), raw.clone())?;
             for entry in &sends {
                 tx.insert(format!("outbox/{}", entry.key()).as_bytes(), encode(entry))?;
             }
@@ -180,7 +211,7 @@ impl SledOrderStore {
             }
             Ok(Some(Written {
                 order: new,
-                changed: true,
+                raw: Some(raw),
                 removed,
                 sends,
             }))
@@ -192,7 +223,8 @@ impl SledOrderStore {
 /// What one update transaction wrote.
 struct Written {
     order: Order,
-    changed: bool,
+    /// The order's new record, when it changed.
+    raw: Option<sled::IVec>,
     removed: bool,
     sends: Vec<OutboxEntry>,
 }
@@ -203,7 +235,11 @@ impl OrderStore for SledOrderStore {
     }
 
     fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        self.read(&format!("order/{id}"))
+        let key = format!("order/{id}");
+        let Some(raw) = self.tree.get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::unwrap_or_clone(self.decode_order(&key, &raw)?)))
     }
 
     fn find_by_key(&self, key: &str) -> Result<Option<KeyedOrder>, StoreError> {
@@ -297,13 +333,27 @@ impl OrderStore for SledOrderStore {
             let Some(w) = self.write_update(id, delivered, change)? else {
                 return Ok(None);
             };
-            if w.changed || w.removed {
-                maestro_common::durable::flush(&self.db).await?;
+            let Some(raw) = w.raw else {
+                if w.removed {
+                    maestro_common::durable::flush(&self.db).await?;
+                }
+                return Ok(Some((w.order, w.sends)));
+            };
+            let key = format!("order/{id}");
+            let order = Arc::new(w.order);
+            if order.state.is_final() {
+                // A final order is no longer rolled up: its record and its intents' statuses
+                // are read rarely from now on.
+                self.orders_decoded.forget(&key);
+                for (_, intent) in order.intent_ids() {
+                    self.statuses_decoded.forget(intent);
+                }
+            } else {
+                self.orders_decoded.keep(&key, raw, Arc::clone(&order));
             }
-            if w.changed {
-                self.changes.announce(&w.order);
-            }
-            Ok(Some((w.order, w.sends)))
+            maestro_common::durable::flush(&self.db).await?;
+            self.changes.announce_shared(Arc::clone(&order));
+            Ok(Some((Arc::unwrap_or_clone(order), w.sends)))
         })
     }
 
@@ -320,24 +370,28 @@ impl OrderStore for SledOrderStore {
     }
 
     fn record_status(&self, status: &IntentStatus) -> Result<bool, StoreError> {
-        let key = status.intent_id.as_bytes();
-        let old: Option<IntentStatus> = self
+        let intent = status.intent_id.as_str();
+        let old = self
             .statuses
-            .get(key)?
-            .map(|v| decode(&status.intent_id, &v))
+            .get(intent.as_bytes())?
+            .map(|raw| self.decode_status(intent, &raw))
             .transpose()?;
-        if keeps_status(old.as_ref(), status) {
+        if keeps_status(old.as_deref(), status) {
             return Ok(false);
         }
-        self.statuses.insert(key, encode(status))?;
+        let raw = sled::IVec::from(encode(status));
+        self.statuses.insert(intent.as_bytes(), raw.clone())?;
+        self.statuses_decoded
+            .keep(intent, raw, Arc::new(status.clone()));
         Ok(true)
     }
 
     fn statuses_for(&self, order: &Order) -> Result<BTreeMap<String, IntentStatus>, StoreError> {
         let mut out = BTreeMap::new();
         for (_, intent) in order.intent_ids() {
-            if let Some(v) = self.statuses.get(intent.as_bytes())? {
-                out.insert(intent.to_string(), decode(intent, &v)?);
+            if let Some(raw) = self.statuses.get(intent.as_bytes())? {
+                let status = self.decode_status(intent, &raw)?;
+                out.insert(intent.to_string(), IntentStatus::clone(&status));
             }
         }
         Ok(out)

@@ -274,3 +274,43 @@ async fn the_sled_store_keeps_orders_and_the_outbox_across_a_reopen() {
     assert_eq!(keyed.request_hash, Some(p.request_hash));
     assert_eq!(store.outbox().unwrap(), p.outbox);
 }
+
+#[tokio::test]
+async fn two_sled_stores_over_one_database_never_act_on_a_stale_decoded_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let (a, b) = (
+        SledOrderStore::open(&db).unwrap(),
+        SledOrderStore::open(&db).unwrap(),
+    );
+    let p = planned(&a, &add("k1", "web", &["north"]), "o-1");
+    a.create(&p).await.unwrap();
+    let noted = |text: &'static str| {
+        move |o: &Order| {
+            let mut o = o.clone();
+            o.note(2, text.to_string());
+            o.revision += 1;
+            o
+        }
+    };
+    // Each store reads (and keeps) the order, then the other one changes it.
+    assert_eq!(a.get("o-1").unwrap().unwrap().revision, p.order.revision);
+    assert_eq!(b.get("o-1").unwrap().unwrap().revision, p.order.revision);
+    b.update("o-1", &[], &noted("by b")).await.unwrap();
+    let seen_by_a = a.get("o-1").unwrap().unwrap();
+    assert_eq!(seen_by_a.revision, p.order.revision + 1, "a read b's write");
+    // A's change is made on b's record, not on the one a decoded first.
+    let by_a = a.update("o-1", &[], &noted("by a")).await.unwrap().unwrap();
+    assert_eq!(by_a.revision, p.order.revision + 2);
+    assert_eq!(b.get("o-1").unwrap().unwrap(), by_a);
+
+    let intent = p.outbox[0].intent.id.clone();
+    assert!(a.record_status(&status(&intent, 2)).unwrap());
+    assert_eq!(b.statuses_for(&p.order).unwrap()[&intent].generation, 2);
+    assert!(b.record_status(&status(&intent, 3)).unwrap());
+    assert!(
+        !a.record_status(&status(&intent, 2)).unwrap(),
+        "a compares with b's generation 3, not the 2 it kept"
+    );
+    assert_eq!(a.statuses_for(&p.order).unwrap()[&intent].generation, 3);
+}
