@@ -46,6 +46,22 @@ impl BlueprintRepo for Announcing {
         message: &str,
     ) -> Result<Published, GitError> {
         let published = self.inner.publish(files, message)?;
+        Ok(self.note_head(published))
+    }
+
+    fn publish_new(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+    ) -> Result<Published, GitError> {
+        let published = self.inner.publish_new(files, message)?;
+        Ok(self.note_head(published))
+    }
+}
+
+impl Announcing {
+    /// Sends the head of `published` to the receiver when it moved.
+    fn note_head(&self, published: Published) -> Published {
         self.head.send_if_modified(|head| {
             let changed = head.as_deref() != Some(published.commit.as_str());
             if changed {
@@ -53,7 +69,7 @@ impl BlueprintRepo for Announcing {
             }
             changed
         });
-        Ok(published)
+        published
     }
 }
 

@@ -58,12 +58,26 @@ pub struct Published {
 /// Where rendered blueprints go.
 pub trait BlueprintRepo: Send + Sync {
     /// Makes the managed directories of the branch hold exactly `files` (path -> content),
-    /// committing with `message` only when the tree differs from the branch head.
+    /// committing with `message` only when the tree differs from the branch head. A publish
+    /// that would change nothing checks the remote's head first: this is how drift of the
+    /// branch (someone else's commit) is repaired.
     fn publish(
         &self,
         files: &BTreeMap<String, String>,
         message: &str,
     ) -> Result<Published, GitError>;
+
+    /// [`Self::publish`] of a new desired state, except that when it would change nothing it
+    /// trusts the head this repository last pushed or fetched instead of asking the remote
+    /// (a new intent that adds no blueprint, such as one for no site). Drift is then repaired
+    /// by the next [`Self::publish`] (the periodic re-publish).
+    fn publish_new(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+    ) -> Result<Published, GitError> {
+        self.publish(files, message)
+    }
 }
 
 /// [`BlueprintRepo`] on a real Git remote, through a local bare mirror. Writes are serialised.
@@ -219,6 +233,27 @@ impl BlueprintRepo for GitPublisher {
         files: &BTreeMap<String, String>,
         message: &str,
     ) -> Result<Published, GitError> {
+        self.publish_checking(files, message, true)
+    }
+
+    fn publish_new(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+    ) -> Result<Published, GitError> {
+        self.publish_checking(files, message, false)
+    }
+}
+
+impl GitPublisher {
+    /// [`BlueprintRepo::publish`]; with `check_unchanged` false, a publish that would change
+    /// nothing answers from the last known head without fetching.
+    fn publish_checking(
+        &self,
+        files: &BTreeMap<String, String>,
+        message: &str,
+        check_unchanged: bool,
+    ) -> Result<Published, GitError> {
         let repo = self
             .repo
             .lock()
@@ -227,7 +262,8 @@ impl BlueprintRepo for GitPublisher {
         // The branch head as this mirror last saw it: after a push of ours, what it pushed (the
         // domain is the branch's only writer), so a publish that changes the tree pushes without
         // fetching first. A rejected push fetches and builds again on the remote's head, and a
-        // publish that would change nothing fetches to be sure (that is how drift is repaired).
+        // publish that would change nothing fetches to be sure (that is how drift is repaired)
+        // unless it is a new state's (`publish_new`).
         let (mut head, mut fetched) = match self.tracked(&repo) {
             Some(h) => (Some(h), false),
             None => (self.fetch(&repo)?, true),
@@ -249,7 +285,7 @@ impl BlueprintRepo for GitPublisher {
                         && same_tree
                         && signer.is_current(manifest.as_deref(), sigs.as_deref(), files, now)
                     {
-                        if !fetched {
+                        if check_unchanged && !fetched {
                             (head, fetched) = (self.fetch(&repo)?, true);
                             continue;
                         }
@@ -265,7 +301,7 @@ impl BlueprintRepo for GitPublisher {
             if let (Some(p), Some(b)) = (&parent, &base)
                 && b.id() == tree
             {
-                if !fetched {
+                if check_unchanged && !fetched {
                     (head, fetched) = (self.fetch(&repo)?, true);
                     continue;
                 }
@@ -585,6 +621,36 @@ mod tests {
         assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
         // Nothing moved since: the same files change nothing.
         assert!(!p.publish(&two, "again").unwrap().changed);
+    }
+
+    #[test]
+    fn a_new_state_that_changes_nothing_trusts_the_last_head_and_the_next_check_repairs_drift() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, local) = published_once(dir.path());
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        let one = BTreeMap::from([("sites/s/K/x.json".to_string(), "1".to_string())]);
+        let pushed = p.publish(&one, "known").unwrap().commit;
+        foreign_commit(
+            &remote,
+            &dir.path().join("c1"),
+            &[("sites/s/K/x.json", "drift")],
+        );
+        // Nothing changes against the last pushed head: answered from it, the remote not read.
+        let trusted = p.publish_new(&one, "new intent, no blueprint").unwrap();
+        assert_eq!((trusted.changed, trusted.commit), (false, pushed.clone()));
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "drift");
+        // A change still pushes: rejected on the stale head, it fetches and builds on the drift.
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish_new(&two, "two").unwrap().changed);
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
+        // The checking publish (the periodic one) repairs drift that came after.
+        foreign_commit(
+            &remote,
+            &dir.path().join("c2"),
+            &[("sites/s/K/x.json", "drift again")],
+        );
+        assert!(p.publish(&two, "check").unwrap().changed);
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
     }
 
     /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).

@@ -138,7 +138,8 @@ pub async fn reconcile(
         None
     };
     let alone = removes_blueprints(&intent, previous.as_ref(), &next);
-    group::publish(&ctx, intent, next, kept_commit, alone).await?;
+    let check_remote = reason.forces_publish();
+    group::publish(&ctx, intent, next, kept_commit, alone, check_remote).await?;
     Ok(Action::Requeue(RESYNC))
 }
 

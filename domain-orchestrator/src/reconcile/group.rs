@@ -31,19 +31,24 @@ pub(crate) struct Pending {
     pub(crate) kept_commit: Option<String>,
     /// Published in a commit of its own (it removes blueprints).
     pub(crate) alone: bool,
+    /// A publish that changes nothing checks the remote's head (a run meant to repair drift:
+    /// start-up, the periodic re-publish, a retry), rather than trusting the last known one.
+    pub(crate) check_remote: bool,
     /// Where the outcome goes.
     done: oneshot::Sender<Result<(), ReconcileError>>,
 }
 
 /// Publishes `next`, the rendered state of `intent`, with whatever else waits for the publish
 /// lock; `kept_commit` is the commit of its stored state when that state is unchanged;
-/// `alone` asks for a commit of its own.
+/// `alone` asks for a commit of its own; `check_remote` that a publish changing nothing checks
+/// the remote's head.
 pub(crate) async fn publish(
     ctx: &Arc<Context>,
     intent: Arc<Intent>,
     next: RenderedIntent,
     kept_commit: Option<String>,
     alone: bool,
+    check_remote: bool,
 ) -> Result<(), ReconcileError> {
     let (done, mut outcome) = oneshot::channel();
     ctx.queue_publish(Pending {
@@ -51,6 +56,7 @@ pub(crate) async fn publish(
         next,
         kept_commit,
         alone,
+        check_remote,
         done,
     });
     let _publishing = ctx.publish_lock.lock().await;
@@ -121,6 +127,7 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
     if batch.is_empty() {
         return;
     }
+    let check_remote = batch.iter().any(|p| p.check_remote);
     let stored = match ctx.store.all_rendered() {
         Ok(all) => all,
         Err(e) => return fail(batch, &e.to_string()),
@@ -160,7 +167,14 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
     let message = group_message(&intents);
     let repo = ctx.repo.clone();
     let started = std::time::Instant::now();
-    let published = tokio::task::spawn_blocking(move || repo.publish(&files, &message)).await;
+    let published = tokio::task::spawn_blocking(move || {
+        if check_remote {
+            repo.publish(&files, &message)
+        } else {
+            repo.publish_new(&files, &message)
+        }
+    })
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     let published = match published {
         Ok(Ok(p)) => p,
