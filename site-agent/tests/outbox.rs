@@ -1,4 +1,5 @@
-//! The bounded outbox and its sender against an in-test log server that is down, then up.
+//! The bounded outbox and its sender against an in-test log server that is down, then up, or
+//! that never answers a push.
 
 mod common;
 
@@ -214,6 +215,194 @@ async fn a_record_the_log_server_refuses_is_dropped_and_holds_nothing_back() -> 
         }
     })
     .await?;
+    stop.cancel();
+    sender.await?.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// In the child process of [`records_queued_while_a_push_hangs_are_on_disk_within_the_flush_interval`]:
+/// the outbox's database directory, and the log server to push to.
+const CHILD_DIR: &str = "MAESTRO_TEST_OUTBOX_DIR";
+const CHILD_LOG_SERVER: &str = "MAESTRO_TEST_OUTBOX_LOG_SERVER";
+/// What the child prints once it queued a line it read from its standard input.
+const QUEUED: &str = "queued: ";
+
+fn line(message: &str) -> Record {
+    Record {
+        blueprint: "bp".into(),
+        stream: "log".into(),
+        body: Some(record::Body::Log(maestro_proto::logs::v1::LogLine {
+            level: "info".into(),
+            message: message.into(),
+            source: "test".into(),
+        })),
+        ..Record::default()
+    }
+}
+
+fn messages(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Some(record::Body::Log(l)) => Some(l.message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `text` without its terminal colour sequences (`ESC [ ... m`).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A push on a connection that died silently is answered by nothing until its deadline; what the
+/// site queues meanwhile must still reach the disk (the agent's database has no background flush)
+/// within the sender's flush interval, not only at the next attempt. The sender runs in a child
+/// process (this test binary again, in the child role) over a database opened as the agent opens
+/// it, against a log server that never answers: a record queued while the push hangs survives a
+/// SIGKILL that comes right after the next flush while the push is in flight, and arrives after a
+/// restart. Without that flush it is lost (checked by removing it: the restart delivers only the
+/// record the push carried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_queued_while_a_push_hangs_are_on_disk_within_the_flush_interval() -> Result<()> {
+    match (std::env::var_os(CHILD_DIR), std::env::var(CHILD_LOG_SERVER)) {
+        (Some(dir), Ok(endpoint)) => hung_push_child(dir.into(), endpoint).await,
+        _ => hung_push_parent().await,
+    }
+}
+
+/// The child: a sender over the outbox, which queues "before the push" at once and then each
+/// line of its standard input, printing [`QUEUED`] and the line after each.
+async fn hung_push_child(dir: std::path::PathBuf, endpoint: String) -> Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    maestro_testkit::tracing::init("site_agent::outbox=debug");
+    // As `site_agent::run` opens its database: no background flush.
+    let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+    let ob = Outbox::open(&db, "north", "plant-1")?;
+    let sender = tokio::spawn(outbox::run_sender(
+        ob.clone(),
+        endpoint,
+        None,
+        CancellationToken::new(),
+    ));
+    ob.append(line("before the push"))?;
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(text) = input.next_line().await? {
+        ob.append(line(&text))?;
+        println!("{QUEUED}{text}");
+    }
+    // The parent kills the child; its input ends only when the parent gave up.
+    sender.abort();
+    anyhow::bail!("the parent closed the child's input")
+}
+
+async fn hung_push_parent() -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    const HUNG: &str = "queued while the push hangs";
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("site");
+    let mut logs = LogServer::start().await?;
+    logs.fake.hang(true);
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "records_queued_while_a_push_hangs_are_on_disk_within_the_flush_interval",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, &data)
+        .env(CHILD_LOG_SERVER, logs.endpoint())
+        .env("RUST_LOG", "site_agent::outbox=debug")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut input = child.stdin.take().context("child stdin")?;
+    let mut output =
+        tokio::io::BufReader::new(child.stdout.take().context("child stdout")?).lines();
+    let mut said = Vec::new();
+    let mut wait_for = async |what: &str, pred: &dyn Fn(&str) -> bool| -> Result<()> {
+        let found = within(what, GUARD, async {
+            while let Some(l) = output.next_line().await? {
+                let l = plain(&l);
+                let hit = pred(&l);
+                said.push(l);
+                if hit {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("the child ended")
+        })
+        .await;
+        found
+            .and_then(|r| r)
+            .with_context(|| format!("the child said:\n{}", said.join("\n")))
+    };
+
+    let hung = within(
+        "the first push to reach the log server",
+        GUARD,
+        logs.hung.recv(),
+    )
+    .await?
+    .context("log server stopped")?;
+    ensure!(messages(&hung) == ["before the push"], "{hung:?}");
+    input.write_all(format!("{HUNG}\n").as_bytes()).await?;
+    wait_for("the record queued while the push hangs", &|l| {
+        l.ends_with(&format!("{QUEUED}{HUNG}"))
+    })
+    .await?;
+    // The outbox counted both records (the one in flight and the one just queued) before this
+    // flush started, so the flush covers the new one.
+    wait_for("a flush while the push is in flight", &|l| {
+        l.contains("outbox flushed while a push is in flight") && l.contains("records=2")
+    })
+    .await?;
+    maestro_testkit::procs::kill9(child.id().context("child pid")?);
+    let status = child.wait().await?;
+    ensure!(!status.success(), "the child was killed: {status}");
+    ensure!(
+        logs.hung.try_recv().is_err(),
+        "a second push was sent while the first hung"
+    );
+
+    // Restarted from what the kill left on disk, against a log server that answers.
+    let db = sled::Config::new()
+        .path(&data)
+        .flush_every_ms(None)
+        .open()?;
+    let ob = Outbox::open(&db, "north", "plant-1")?;
+    let mut logs = LogServer::start().await?;
+    let stop = CancellationToken::new();
+    let sender = tokio::spawn(outbox::run_sender(
+        ob.clone(),
+        logs.endpoint(),
+        None,
+        stop.clone(),
+    ));
+    until("the outbox to drain", GUARD, async || {
+        Ok(ob.is_empty().then_some(()))
+    })
+    .await?;
+    logs.drain();
+    ensure!(
+        messages(&logs.seen) == ["before the push", HUNG],
+        "after the kill: {:?}",
+        messages(&logs.seen)
+    );
     stop.cancel();
     sender.await?.map_err(anyhow::Error::msg)?;
     Ok(())

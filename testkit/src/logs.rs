@@ -25,6 +25,8 @@ pub struct FakeLogs {
     pushed: mpsc::UnboundedSender<Record>,
     refusing: Arc<AtomicBool>,
     refused: mpsc::UnboundedSender<Vec<Record>>,
+    hanging: Arc<AtomicBool>,
+    hung: mpsc::UnboundedSender<Vec<Record>>,
 }
 
 impl FakeLogs {
@@ -38,12 +40,15 @@ impl FakeLogs {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<(Self, Pushed, TestServer)> {
         let (pushed, rx) = mpsc::unbounded_channel();
         let (refused, refused_rx) = mpsc::unbounded_channel();
+        let (hung, hung_rx) = mpsc::unbounded_channel();
         let fake = Self {
             records: Arc::default(),
             live: broadcast::channel(1024).0,
             pushed,
             refusing: Arc::default(),
             refused,
+            hanging: Arc::default(),
+            hung,
         };
         let router =
             tonic::transport::Server::builder().add_service(LogServiceServer::new(fake.clone()));
@@ -52,6 +57,7 @@ impl FakeLogs {
             records: rx,
             seen: Vec::new(),
             refused: refused_rx,
+            hung: hung_rx,
         };
         Ok((fake, pushed, server))
     }
@@ -60,6 +66,12 @@ impl FakeLogs {
     /// its proxy) and stores nothing; each refused batch goes to [`Pushed::refused`].
     pub fn refuse(&self, on: bool) {
         self.refusing.store(on, Ordering::SeqCst);
+    }
+
+    /// While `on`, every `Push` that arrives is never answered (as by a log server whose
+    /// connection died silently) and stores nothing; each such batch goes to [`Pushed::hung`].
+    pub fn hang(&self, on: bool) {
+        self.hanging.store(on, Ordering::SeqCst);
     }
 
     /// Stores `r` with the next sequence, as if a site had pushed it; returns the sequence.
@@ -85,6 +97,10 @@ fn matches(r: &Record, req: &SubscribeRequest) -> bool {
 impl LogService for FakeLogs {
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
         let records = request.into_inner().records;
+        if self.hanging.load(Ordering::SeqCst) {
+            let _ = self.hung.send(records);
+            return std::future::pending().await;
+        }
         if self.refusing.load(Ordering::SeqCst) {
             let _ = self.refused.send(records);
             return Err(Status::unavailable("the in-test log server refuses pushes"));
@@ -164,6 +180,8 @@ pub struct Pushed {
     pub seen: Vec<Record>,
     /// The batches refused while [`FakeLogs::refuse`] was on, in arrival order.
     pub refused: mpsc::UnboundedReceiver<Vec<Record>>,
+    /// The batches left unanswered while [`FakeLogs::hang`] was on, in arrival order.
+    pub hung: mpsc::UnboundedReceiver<Vec<Record>>,
 }
 
 impl Pushed {
