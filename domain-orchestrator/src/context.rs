@@ -41,8 +41,9 @@ pub struct Context {
     pub repo: Arc<dyn BlueprintRepo>,
     /// Current statuses and watchers.
     pub hub: Arc<StatusHub>,
-    /// Held from the conflict check through the push, so publishes never interleave.
-    pub(crate) publish_lock: tokio::sync::Mutex<()>,
+    /// Held from the conflict check through the push, so publishes never interleave; holds the
+    /// stored rendered intents as the publisher knows them.
+    pub(crate) publish_lock: tokio::sync::Mutex<crate::reconcile::Published>,
     /// Rendered states waiting to be published together (see `reconcile::group`).
     publishing: Mutex<Vec<crate::reconcile::Pending>>,
     /// Silence after which a target site is unreachable (0 = never).
@@ -77,7 +78,7 @@ impl Context {
             observed,
             repo,
             hub,
-            publish_lock: tokio::sync::Mutex::new(()),
+            publish_lock: tokio::sync::Mutex::default(),
             publishing: Mutex::new(Vec::new()),
             policy: crate::policy::Policy::default(),
             offered: Arc::default(),

@@ -3,7 +3,7 @@
 
 mod group;
 
-pub(crate) use group::Pending;
+pub(crate) use group::{Pending, Published};
 
 use crate::context::Context;
 use crate::git::GitError;

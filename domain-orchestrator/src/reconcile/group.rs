@@ -2,9 +2,12 @@
 //! are published in one Git commit.
 //!
 //! A reconcile queues what it rendered ([`Pending`]) and takes the publish lock. Whoever holds
-//! the lock takes every queued entry, reads the stored rendered intents once, checks each entry
-//! for conflicts and stores it in queue order (as the runs one after the other would), then
-//! builds the tree once, commits and pushes once, and answers every entry. An entry is
+//! the lock takes every queued entry, checks each for conflicts and stores it in queue order (as
+//! the runs one after the other would), then builds the tree once, commits and pushes once, and
+//! answers every entry. The lock holds the stored rendered intents as the publisher knows them
+//! ([`Published`]): read from the store once, then kept up to date by each publish, since every
+//! write of a rendered intent happens here; a publish costs what it changes, not one read and
+//! decode of every intent the domain holds. An entry is
 //! answered only after the push that contains it returned, so a run that ends well has its
 //! state on the remote branch, as before; a failed push fails every entry it carried (each is
 //! retried by its own run). Entries queued while a publish runs wait for the next one.
@@ -12,7 +15,7 @@
 use super::{ReconcileError, commit_message, tree_of};
 use crate::context::Context;
 use crate::intent::Intent;
-use crate::store::RenderedIntent;
+use crate::store::{IntentStore, RenderedIntent, StoreError};
 use crate::translator::RenderedBlueprint;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -59,20 +62,55 @@ pub(crate) async fn publish(
         check_remote,
         done,
     });
-    let _publishing = ctx.publish_lock.lock().await;
+    let mut published = ctx.publish_lock.lock().await;
     // Served by the publish that ran while this one waited?
     match outcome.try_recv() {
         Ok(result) => return result,
         Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
         Err(oneshot::error::TryRecvError::Empty) => {}
     }
-    run(ctx, ctx.take_publishes()).await;
+    run(ctx, &mut published, ctx.take_publishes()).await;
     outcome.try_recv().unwrap_or_else(|_| Err(abandoned()))
 }
 
 /// The error of an entry whose publish was stopped before it answered (shutdown).
 fn abandoned() -> ReconcileError {
     ReconcileError::Grouped("the publish carrying this intent was stopped".into())
+}
+
+/// The stored rendered intents as the holder of the publish lock knows them: unknown until the
+/// first publish reads them from the store, then changed by each publish exactly as it changes
+/// the store. Forgotten after a failed write, so that the next publish reads the store again.
+#[derive(Default)]
+pub(crate) struct Published(Option<Known>);
+
+/// Every stored rendered intent, and the paths each non-deleted one publishes.
+struct Known {
+    all: BTreeMap<String, RenderedIntent>,
+    owners: Owners,
+}
+
+impl Published {
+    /// The known state, read from `store` when it is not known.
+    fn known(&mut self, store: &dyn IntentStore) -> Result<&mut Known, StoreError> {
+        let known = match self.0.take() {
+            Some(known) => known,
+            None => {
+                let all: BTreeMap<String, RenderedIntent> =
+                    store.all_rendered()?.into_iter().collect();
+                let mut owners = Owners::new();
+                for (id, r) in &all {
+                    own(&mut owners, id, r);
+                }
+                Known { all, owners }
+            }
+        };
+        Ok(self.0.insert(known))
+    }
+
+    fn forget(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// An entry stored for the grouped publish, waiting for its outcome.
@@ -109,39 +147,48 @@ fn conflict(owners: &Owners, id: &str, blueprints: &[RenderedBlueprint]) -> Opti
 
 /// Publishes `batch` in queue order: runs of entries in one commit each, an entry that asks
 /// for it in a commit of its own.
-async fn run(ctx: &Arc<Context>, batch: Vec<Pending>) {
+async fn run(ctx: &Arc<Context>, published: &mut Published, batch: Vec<Pending>) {
     let mut group = Vec::new();
     for p in batch {
         if p.alone {
-            run_group(ctx, std::mem::take(&mut group)).await;
-            run_group(ctx, vec![p]).await;
+            run_group(ctx, published, std::mem::take(&mut group)).await;
+            run_group(ctx, published, vec![p]).await;
         } else {
             group.push(p);
         }
     }
-    run_group(ctx, group).await;
+    run_group(ctx, published, group).await;
 }
 
-/// Stores and publishes `batch` in one commit, answering every entry.
-async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
+/// Stores and publishes `batch` in one commit, answering every entry; keeps `published` as the
+/// store is, or forgets it after a failed write.
+async fn run_group(ctx: &Arc<Context>, published: &mut Published, batch: Vec<Pending>) {
     if batch.is_empty() {
         return;
     }
+    let mut write_failed = false;
+    run_known(ctx, published, batch, &mut write_failed).await;
+    if write_failed {
+        published.forget();
+    }
+}
+
+async fn run_known(
+    ctx: &Arc<Context>,
+    published: &mut Published,
+    batch: Vec<Pending>,
+    write_failed: &mut bool,
+) {
     let check_remote = batch.iter().any(|p| p.check_remote);
-    let stored = match ctx.store.all_rendered() {
-        Ok(all) => all,
+    let Known { all, owners } = match published.known(ctx.store.as_ref()) {
+        Ok(known) => known,
         Err(e) => return fail(batch, &e.to_string()),
     };
-    let mut all: BTreeMap<String, RenderedIntent> = stored.into_iter().collect();
-    let mut owners = Owners::new();
-    for (id, r) in &all {
-        own(&mut owners, id, r);
-    }
     let mut accepted: Vec<Accepted> = Vec::with_capacity(batch.len());
     for p in batch {
         let id = p.intent.id.clone();
         if !p.intent.deleted
-            && let Some(e) = conflict(&owners, &id, &p.next.blueprints)
+            && let Some(e) = conflict(owners, &id, &p.next.blueprints)
         {
             let _ = p.done.send(Err(e));
             continue;
@@ -149,13 +196,14 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
         let mut next = p.next;
         next.commit = p.kept_commit;
         if let Err(e) = ctx.store.put_rendered(&id, &next) {
+            *write_failed = true;
             let _ = p.done.send(Err(e.into()));
             continue;
         }
         if let Some(old) = all.get(&id) {
-            disown(&mut owners, &id, old);
+            disown(owners, &id, old);
         }
-        own(&mut owners, &id, &next);
+        own(owners, &id, &next);
         all.insert(id, next);
         accepted.push((p.intent, p.done));
     }
@@ -167,7 +215,7 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
     let message = group_message(&intents);
     let repo = ctx.repo.clone();
     let started = std::time::Instant::now();
-    let published = tokio::task::spawn_blocking(move || {
+    let pushed = tokio::task::spawn_blocking(move || {
         if check_remote {
             repo.publish(&files, &message)
         } else {
@@ -176,7 +224,7 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
     })
     .await;
     let seconds = started.elapsed().as_secs_f64();
-    let published = match published {
+    let pushed = match pushed {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
             crate::metrics::published(None, seconds);
@@ -184,22 +232,24 @@ async fn run_group(ctx: &Arc<Context>, batch: Vec<Pending>) {
         }
         Err(e) => return fail_accepted(accepted, &e.to_string()),
     };
-    crate::metrics::published(Some(published.changed), seconds);
+    crate::metrics::published(Some(pushed.changed), seconds);
     // Sites report the commit they applied; its number tells whether it holds this publish.
-    if let Err(e) = ctx.store.record_commit(&published.commit) {
+    if let Err(e) = ctx.store.record_commit(&pushed.commit) {
         return fail_accepted(accepted, &e.to_string());
     }
     for (intent, done) in accepted {
         let Some(next) = all.get_mut(&intent.id) else {
             continue;
         };
-        let result = if published.changed || next.commit.is_none() {
-            next.commit = Some(published.commit.clone());
-            ctx.store.put_rendered(&intent.id, next).map_err(Into::into)
+        let result = if pushed.changed || next.commit.is_none() {
+            next.commit = Some(pushed.commit.clone());
+            let put = ctx.store.put_rendered(&intent.id, next);
+            *write_failed |= put.is_err();
+            put.map_err(Into::into)
         } else {
             Ok(())
         };
-        tracing::debug!(intent.id = %intent.id, generation = intent.generation, changed = published.changed, "published");
+        tracing::debug!(intent.id = %intent.id, generation = intent.generation, changed = pushed.changed, "published");
         let _ = done.send(result);
     }
 }

@@ -6,7 +6,7 @@ use crate::git::{BlueprintRepo, GitError, Published};
 use crate::hub::StatusHub;
 use crate::intent::Intent;
 use crate::reconcile::{ReconcileError, ReconcileReason, reconcile};
-use crate::store::{IntentStore, SledStore};
+use crate::store::{IntentStore, RenderedIntent, SledStore, StoreError};
 use maestro_proto::intent::v1 as pb;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -230,6 +230,170 @@ async fn a_deletion_gets_a_commit_of_its_own() {
         .collect();
     assert_eq!(messages.len(), 4, "c; b; the deletion of c; d: {firsts:?}");
     assert!(firsts[2].starts_with("maestro: c gen 2"), "{firsts:?}");
+}
+
+/// The domain's store, counting how often every rendered intent is read; a write of a rendered
+/// intent fails while `fail_puts` is set.
+struct CountingStore {
+    inner: Arc<SledStore>,
+    reads_of_all: std::sync::atomic::AtomicUsize,
+    fail_puts: std::sync::atomic::AtomicBool,
+}
+
+impl CountingStore {
+    fn reads(&self) -> usize {
+        self.reads_of_all.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl IntentStore for CountingStore {
+    fn apply(&self, intent: &Intent) -> Result<crate::store::ApplyOutcome, StoreError> {
+        self.inner.apply(intent)
+    }
+    fn delete(
+        &self,
+        deletion: &crate::intent::IntentDeletion,
+    ) -> Result<Option<crate::store::ApplyOutcome>, StoreError> {
+        self.inner.delete(deletion)
+    }
+    fn get(&self, id: &str) -> Result<Option<Intent>, StoreError> {
+        self.inner.get(id)
+    }
+    fn list(&self, after: &str, limit: usize) -> Result<Vec<Intent>, StoreError> {
+        self.inner.list(after, limit)
+    }
+    fn flush(&self) -> futures::future::BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.flush()
+    }
+    fn rendered(&self, id: &str) -> Result<Option<RenderedIntent>, StoreError> {
+        self.inner.rendered(id)
+    }
+    fn put_rendered(&self, id: &str, rendered: &RenderedIntent) -> Result<(), StoreError> {
+        if self.fail_puts.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Sled(sled::Error::Unsupported(
+                "a failing disk".into(),
+            )));
+        }
+        self.inner.put_rendered(id, rendered)
+    }
+    fn all_rendered(&self) -> Result<Vec<(String, RenderedIntent)>, StoreError> {
+        self.reads_of_all
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.all_rendered()
+    }
+    fn record_commit(&self, commit: &str) -> Result<u64, StoreError> {
+        self.inner.record_commit(commit)
+    }
+    fn commit_number(&self, commit: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.commit_number(commit)
+    }
+}
+
+/// Keeps the tree of every publish.
+#[derive(Default)]
+struct TreeRepo {
+    trees: Mutex<Vec<BTreeMap<String, String>>>,
+}
+
+impl BlueprintRepo for TreeRepo {
+    fn publish(&self, files: &BTreeMap<String, String>, _: &str) -> Result<Published, GitError> {
+        let mut trees = self.trees.lock().expect("trees");
+        trees.push(files.clone());
+        Ok(Published {
+            commit: format!("commit-{}", trees.len()),
+            changed: true,
+        })
+    }
+}
+
+async fn reconciled(
+    ctx: &Arc<Context>,
+    store: &CountingStore,
+    intent: Intent,
+) -> Result<(), ReconcileError> {
+    store.apply(&intent).expect("stored");
+    outcome(tokio::spawn(reconcile(
+        Arc::new(intent),
+        ReconcileReason::Applied,
+        ctx.clone(),
+    )))
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn publishes_keep_what_the_store_holds_and_read_it_again_after_a_failed_write() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sled = Arc::new(SledStore::open(dir.path()).expect("a store"));
+    let store = Arc::new(CountingStore {
+        inner: sled.clone(),
+        reads_of_all: Default::default(),
+        fail_puts: Default::default(),
+    });
+    let repo = Arc::new(TreeRepo::default());
+    let ctx = Arc::new(Context::new(
+        DOMAIN.into(),
+        vec!["s1".into()],
+        store.clone(),
+        sled.clone(),
+        repo.clone(),
+        Arc::new(StatusHub::default()),
+    ));
+    // The tree the store's rendered intents make, as a publish reading them all would build it.
+    let stored_tree = || {
+        let all = store.inner.all_rendered().expect("read");
+        crate::reconcile::tree_of(all.iter().map(|(_, r)| r))
+    };
+    let last_tree = || repo.trees.lock().expect("trees").last().cloned();
+
+    for service in ["a", "b", "c"] {
+        reconciled(&ctx, &store, intent(service, service))
+            .await
+            .expect("published");
+        assert_eq!(last_tree(), Some(stored_tree()), "after {service}");
+    }
+    assert_eq!(store.reads(), 1, "read once, at the first publish");
+    assert!(
+        stored_tree().keys().any(|p| p.contains("/a.json")) && stored_tree().len() > 3,
+        "the blueprints are in the tree: {:?}",
+        stored_tree().keys()
+    );
+
+    // What earlier publishes stored still counts for conflicts.
+    match reconciled(&ctx, &store, intent("d", "a")).await {
+        Err(ReconcileError::Conflict { other, .. }) => {
+            assert_eq!(other, maestro_common::ids::intent_id("a", DOMAIN));
+        }
+        other => panic!("d conflicts with a: {other:?}"),
+    }
+
+    // A failed write: the next publish reads the store again, and what it publishes is the
+    // store's state, without the intent that was not stored.
+    store
+        .fail_puts
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    reconciled(&ctx, &store, intent("e", "e"))
+        .await
+        .expect_err("e cannot be stored");
+    store
+        .fail_puts
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    reconciled(&ctx, &store, intent("f", "f"))
+        .await
+        .expect("published");
+    assert_eq!(store.reads(), 2, "read again after the failed write");
+    let tree = last_tree().expect("a tree");
+    assert_eq!(tree, stored_tree());
+    assert!(
+        !tree.keys().any(|p| p.contains("/e.json")),
+        "{:?}",
+        tree.keys()
+    );
+    reconciled(&ctx, &store, intent("e", "e"))
+        .await
+        .expect("e published on retry");
+    assert_eq!(last_tree(), Some(stored_tree()));
+    assert_eq!(store.reads(), 2);
 }
 
 #[test]
