@@ -130,6 +130,29 @@ impl Context {
         self.site_unreachable_after_ms
     }
 
+    /// Whether each of the domain's sites is silent at `now`: not heard for longer than the
+    /// threshold, or never heard (`None` when a site's record cannot be read).
+    pub fn site_silence(&self, now: i64) -> Option<BTreeMap<String, bool>> {
+        let after = i64::try_from(self.site_unreachable_after_ms).unwrap_or(i64::MAX);
+        self.sites
+            .iter()
+            .map(|site| {
+                let heard = self.observed.last_heard(site).ok()?;
+                let silent = heard.is_none_or(|h| now.saturating_sub(h) > after);
+                Some((site.clone(), silent))
+            })
+            .collect()
+    }
+
+    /// Whether the grace period of an intent this process holds ended within `from..=to`
+    /// (millis): when it was first held, plus the threshold.
+    pub fn grace_ends_within(&self, from: i64, to: i64) -> bool {
+        let after = i64::try_from(self.site_unreachable_after_ms).unwrap_or(i64::MAX);
+        locked(&self.applied_at)
+            .values()
+            .any(|at| (from..=to).contains(&at.saturating_add(after)))
+    }
+
     /// When this process first held intent `id`; the first call records now. (Not persisted:
     /// after a restart the sites get the threshold again to be heard, counted from the start.)
     fn applied_at(&self, id: &str, now: i64) -> i64 {

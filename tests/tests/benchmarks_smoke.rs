@@ -62,7 +62,7 @@ fn the_fanout_benchmark_reaches_three_domains() -> anyhow::Result<()> {
 #[test]
 fn the_intake_benchmark_runs() -> anyhow::Result<()> {
     let out = run(env!("CARGO_BIN_EXE_bench-intake"), &["4", "1"])?;
-    for figure in ["orders/s", "inserts/s", "ratio"] {
+    for figure in ["orders/s", "inserts/s", "ratio", "idle afterwards"] {
         anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
     }
     Ok(())

@@ -17,7 +17,9 @@
 //!
 //! It prints orders/s with their latency, the CPU time the whole process spent meanwhile per
 //! order (`utime + stime` of `/proc/self/stat`: clients, maestro and domain), inserts/s of both baselines and the ratios (target:
-//! orders/s ≥ 50 % of the durable inserts/s).
+//! orders/s ≥ 50 % of the durable inserts/s). Then the CPU per second of the process in 8 slices
+//! of min(SECONDS / 2, 10 s): the placement's tail, then idle with every intent it placed stored
+//! at the domain.
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-intake [CONCURRENCY [SECONDS]]`
 //! (default 16 10). A smoke run: `bench-intake 4 1`.
@@ -33,6 +35,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Bound on starting and registering.
 const WAIT: Duration = Duration::from_secs(120);
+/// The CPU after the orders is measured in this many slices of at most `IDLE_SLICE` (half the
+/// orders' window for short runs).
+const IDLE_SLICES: usize = 8;
+const IDLE_SLICE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -149,6 +155,26 @@ async fn run(
          (target >= 50 %)",
         100.0 * per_second / own.max(1e-9),
         100.0 * per_second / shared.max(1e-9)
+    );
+    // What the federation costs once the orders stopped, holding what they placed: first the
+    // placement's tail (the domain's publishes and statuses, maestro's roll-ups), then idle with
+    // every intent stored at the domain (its silence timer, its periodic re-publish).
+    let slice = (window / 2).min(IDLE_SLICE);
+    let mut slices = Vec::new();
+    for _ in 0..IDLE_SLICES {
+        let before = bench::ProcUsage::read(std::process::id())?.cpu;
+        tokio::time::sleep(slice).await; // a measurement window, not a wait for an event
+        let spent = bench::ProcUsage::read(std::process::id())?.cpu - before;
+        slices.push(format!(
+            "{:.0}",
+            1000.0 * spent.as_secs_f64() / slice.as_secs_f64()
+        ));
+    }
+    println!(
+        "  idle afterwards, {} intents stored: CPU in ms per second, {:.1} s slices: {}",
+        latencies.len() + 1,
+        slice.as_secs_f64(),
+        slices.join(", ")
     );
     Ok(())
 }
