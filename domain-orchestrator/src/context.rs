@@ -132,7 +132,7 @@ impl Context {
 
     /// Whether each of the domain's sites is silent at `now`: not heard for longer than the
     /// threshold, or never heard (`None` when a site's record cannot be read).
-    pub fn site_silence(&self, now: i64) -> Option<BTreeMap<String, bool>> {
+    pub(crate) fn site_silence(&self, now: i64) -> Option<BTreeMap<String, bool>> {
         let after = i64::try_from(self.site_unreachable_after_ms).unwrap_or(i64::MAX);
         self.sites
             .iter()
@@ -146,7 +146,7 @@ impl Context {
 
     /// Whether the grace period of an intent this process holds ended within `from..=to`
     /// (millis): when it was first held, plus the threshold.
-    pub fn grace_ends_within(&self, from: i64, to: i64) -> bool {
+    pub(crate) fn grace_ends_within(&self, from: i64, to: i64) -> bool {
         let after = i64::try_from(self.site_unreachable_after_ms).unwrap_or(i64::MAX);
         locked(&self.applied_at)
             .values()

@@ -7,8 +7,9 @@
 //! threshold (or never heard) and the intent's grace period (the threshold from when this
 //! process first held it) is over. Between two looks nothing can have changed when no site's
 //! silence changed and no grace period ended while a site was silent: then no intent is read,
-//! so an idle domain costs one read per site per look, not one status per intent. Every [`FULL_PASS_EVERY`] the
-//! intents are read anyway, as a safety net for anything the looks cannot see.
+//! so an idle domain costs one read per site per look, not one status per intent. Every
+//! [`FULL_PASS_EVERY`] the intents are read anyway, as a safety net for anything the looks
+//! cannot see.
 
 use crate::context::Context;
 use std::collections::BTreeMap;
@@ -20,26 +21,26 @@ use tokio_util::sync::CancellationToken;
 const PAGE: usize = 500;
 
 /// The longest time between two passes over every intent (millis).
-pub const FULL_PASS_EVERY: i64 = 60_000;
+pub(crate) const FULL_PASS_EVERY: i64 = 60_000;
 
 /// What the last look saw: when it looked, which sites were silent (`None`: unknown, a read
 /// failed), and when the next pass over every intent is due at the latest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Look {
+pub(crate) struct Look {
     /// When (millis).
-    pub at: i64,
+    pub(crate) at: i64,
     /// Each site: silent longer than the threshold, or never heard.
-    pub silent: Option<BTreeMap<String, bool>>,
+    pub(crate) silent: Option<BTreeMap<String, bool>>,
     /// When the next pass over every intent is due at the latest (millis).
-    pub full_due: i64,
+    pub(crate) full_due: i64,
     /// Whether this look read every intent.
-    pub passed: bool,
+    pub(crate) passed: bool,
 }
 
 /// Whether the intents must be read at `now`: at the first look, when the sites' silence is
 /// unknown or differs from the last look's, when a grace period ended since then
 /// (`grace_ended`), or when a full pass is due.
-pub fn must_pass(
+pub(crate) fn must_pass(
     last: Option<&Look>,
     now: i64,
     silent: Option<&BTreeMap<String, bool>>,
@@ -75,7 +76,7 @@ pub async fn watch_sites(ctx: Arc<Context>, shutdown: CancellationToken) {
 }
 
 /// One look: reads the sites' silence, and every intent when something can have changed.
-pub fn look(ctx: &Context, last: Option<&Look>) -> Look {
+pub(crate) fn look(ctx: &Context, last: Option<&Look>) -> Look {
     let now = maestro_common::time::now_millis();
     let silent = ctx.site_silence(now);
     // A grace period that ends changes nothing while no site is silent (or none is known).

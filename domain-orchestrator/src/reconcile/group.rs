@@ -4,13 +4,15 @@
 //! A reconcile queues what it rendered ([`Pending`]) and takes the publish lock. Whoever holds
 //! the lock takes every queued entry, checks each for conflicts and stores it in queue order (as
 //! the runs one after the other would), then builds the tree once, commits and pushes once, and
-//! answers every entry. The lock holds the stored rendered intents as the publisher knows them
-//! ([`Published`]): read from the store once, then kept up to date by each publish, since every
-//! write of a rendered intent happens here; a publish costs what it changes, not one read and
-//! decode of every intent the domain holds. An entry is
-//! answered only after the push that contains it returned, so a run that ends well has its
-//! state on the remote branch, as before; a failed push fails every entry it carried (each is
-//! retried by its own run). Entries queued while a publish runs wait for the next one.
+//! answers every entry. An entry is answered only after the push that contains it returned, so
+//! a run that ends well has its state on the remote branch; a failed push fails every entry it
+//! carried (each is retried by its own run). Entries queued while a publish runs wait for the
+//! next one.
+//!
+//! The lock holds the stored rendered intents as the publisher knows them ([`Published`]): read
+//! from the store once, then kept up to date by each publish, since every write of a rendered
+//! intent happens here. A publish costs what it changes, not one read and decode of every intent
+//! the domain holds.
 
 use super::{ReconcileError, commit_message, tree_of};
 use crate::context::Context;
@@ -173,6 +175,8 @@ async fn run_group(ctx: &Arc<Context>, published: &mut Published, batch: Vec<Pen
     }
 }
 
+/// [`run_group`] over the known state; sets `write_failed` when a write of a rendered intent
+/// failed (the known state may then differ from the store).
 async fn run_known(
     ctx: &Arc<Context>,
     published: &mut Published,
