@@ -60,11 +60,7 @@ fn invalid_configuration_exits_64_in_one_line() {
 #[test]
 fn serves_on_the_upstream_port_variable_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = maestro_testkit::net::free_port();
     let mut child = server()
         .env("COLONIES_SERVER_ID", "owner")
         // The legacy name counts when the current one is empty, as upstream.

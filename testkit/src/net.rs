@@ -4,16 +4,112 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// A free TCP port on 127.0.0.1 (bound, then released, so a child process can take it).
+/// A free TCP port on 127.0.0.1 (see [`free_addr`]).
 pub fn free_port() -> u16 {
     free_addr().port()
 }
 
-/// A free address on 127.0.0.1 (bound, then released); nothing listens on it yet.
+/// A free address on 127.0.0.1 for a server a test starts later, often in a child process;
+/// nothing listens on it yet.
+///
+/// Picking a port by binding port 0 and releasing it races with every other bind to port 0 and
+/// every outgoing connection on the machine: the kernel may hand the released port to any of
+/// them before the child binds it. So the port comes from just below the kernel's ephemeral
+/// range (`ip_local_port_range`), where the kernel never hands out ports by itself. Within the
+/// process no port is handed out twice; across test processes a lock on a file per port, held
+/// until the process exits, keeps two of them from picking the same one. A port that something
+/// already listens on is skipped. Falls back to port 0 when there is no room below the range.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("no free port on 127.0.0.1")
+    reserved::port()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap_or_else(|| {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("no free port on 127.0.0.1")
+        })
+}
+
+/// The ports [`free_addr`] hands out, and their locks.
+mod reserved {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::fs::File;
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    /// How many ports below the ephemeral range are used.
+    const SPAN: u16 = 8_000;
+    /// The lowest port ever used.
+    const FLOOR: u16 = 10_000;
+
+    pub(super) struct State {
+        /// The first port of the range and the offset of the next candidate in it.
+        pub(super) first: u16,
+        pub(super) next: u16,
+        /// The locks of every port handed out, held until the process exits.
+        pub(super) held: Vec<Flock<File>>,
+    }
+
+    static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+    /// The first port of the range used: `SPAN` ports below the ephemeral range.
+    fn first_port() -> Option<u16> {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        let low: u16 = range.split_whitespace().next()?.parse().ok()?;
+        low.checked_sub(SPAN).filter(|first| *first >= FLOOR)
+    }
+
+    /// Where the lock files live (shared by every test process of this user).
+    fn lock_dir() -> PathBuf {
+        std::env::temp_dir().join("maestro-test-ports")
+    }
+
+    /// The lock of `port`, when no other holder has it.
+    pub(super) fn lock(port: u16) -> Option<Flock<File>> {
+        let dir = lock_dir();
+        std::fs::create_dir_all(&dir).ok()?;
+        let file = File::options()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(dir.join(port.to_string()))
+            .ok()?;
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
+    }
+
+    /// A port below the ephemeral range that this process locked and nothing listens on;
+    /// `None` when there is no such range.
+    pub(super) fn port() -> Option<u16> {
+        let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+        if state.is_none() {
+            let first = first_port()?;
+            // Test processes start at different points of the range.
+            let seed = std::process::id()
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+            *state = Some(State {
+                first,
+                next: (seed % u32::from(SPAN)) as u16,
+                held: Vec::new(),
+            });
+        }
+        take(state.as_mut()?)
+    }
+
+    /// The next port of `state`'s range that no other holder locked and nothing listens on.
+    pub(super) fn take(state: &mut State) -> Option<u16> {
+        for _ in 0..SPAN {
+            let port = state.first + state.next;
+            state.next = (state.next + 1) % SPAN;
+            let Some(lock) = lock(port) else { continue };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                state.held.push(lock);
+                return Some(port);
+            }
+        }
+        None
+    }
 }
 
 /// `GET path` on 127.0.0.1:`port` over plain HTTP/1.0 (blocking, short timeouts); the body, or
@@ -47,6 +143,48 @@ mod tests {
     fn a_free_port_can_be_bound() {
         let port = free_port();
         assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_distinct_and_locked() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            ports.len(),
+            "a port handed out twice: {ports:?}"
+        );
+        for port in ports {
+            assert!(port < low, "{port} is in the ephemeral range from {low}");
+            // Another holder (another open of the file, as another process would) is refused.
+            assert!(reserved::lock(port).is_none(), "{port} is not locked");
+        }
+    }
+
+    #[test]
+    fn a_port_another_holder_locked_is_skipped() {
+        // Three ports locked as another test process would hold them.
+        let start = free_port();
+        let taken: Vec<(u16, _)> = (start..)
+            .filter_map(|p| Some((p, reserved::lock(p)?)))
+            .take(3)
+            .collect();
+        let mut state = reserved::State {
+            first: taken[0].0,
+            next: 0,
+            held: Vec::new(),
+        };
+        let port = reserved::take(&mut state).unwrap();
+        assert!(
+            port > taken[2].0,
+            "{port} is one of the locked {:?}",
+            taken.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+        assert!(reserved::lock(port).is_none(), "{port} is not locked");
     }
 
     #[test]

@@ -351,6 +351,13 @@ impl ProcessFederation {
             .expect("domain exists in this federation")
     }
 
+    /// What a failed test prints: `error`, every process's log tail ([`Self::logs`]), then
+    /// `error` again, so that a runner that keeps only the head or the tail of a long output
+    /// still shows why the test failed.
+    pub fn failure_report(&self, error: &anyhow::Error) -> String {
+        format!("FAILED: {error:#}\n{}--- FAILED: {error:#}\n", self.logs())
+    }
+
     /// Log tails of every process, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = format!("--- maestro\n{}\n", self.maestro.log_tail());

@@ -40,8 +40,8 @@ pub async fn with_logs<F: std::future::Future<Output = anyhow::Result<()>>>(
     scenario: F,
 ) -> anyhow::Result<()> {
     let result = scenario.await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

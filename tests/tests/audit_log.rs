@@ -86,8 +86,8 @@ async fn the_audit_log_names_the_operator_and_verify_catches_tampering() -> anyh
         1,
     )?;
     let result = scenario(&mut fed, dir.path(), &service).await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

@@ -244,8 +244,8 @@ async fn cut_off_site_is_unreachable_not_failed_and_completes_when_back() -> any
         Ok(())
     };
     let result = scenario.await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

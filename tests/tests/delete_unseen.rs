@@ -69,7 +69,7 @@ async fn a_delete_before_the_site_reported_the_add_completes() -> anyhow::Result
     let (done, states) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{}", fed.logs());
+            eprintln!("{}", fed.failure_report(&e));
             return Err(e);
         }
     };

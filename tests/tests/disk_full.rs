@@ -97,7 +97,7 @@ async fn a_full_disk_holds_or_refuses_new_work_and_loses_nothing() -> anyhow::Re
     )
     .await;
     if let Err(e) = &result {
-        eprintln!("disk full FAILED: {e:#}\n{}", fed.logs());
+        eprintln!("disk full: {}", fed.failure_report(e));
     }
     result
 }

@@ -148,8 +148,8 @@ async fn a_service_fails_over_from_a_dead_domain_and_the_domain_cleans_up_when_b
         anyhow::Ok(())
     }
     .await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

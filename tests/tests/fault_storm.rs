@@ -71,7 +71,7 @@ async fn a_storm_with_sigkills_loses_duplicates_and_orphans_nothing() -> anyhow:
     )?;
     let result = storm(&mut fed, seed, count, &tag, &services).await;
     if let Err(e) = &result {
-        eprintln!("fault storm FAILED with seed {seed}: {e:#}\n{}", fed.logs());
+        eprintln!("fault storm with seed {seed}: {}", fed.failure_report(e));
     }
     result
 }

@@ -39,8 +39,8 @@ async fn a_domain_rotates_its_key_without_touching_any_site() -> anyhow::Result<
         },
     )?;
     let result = scenario(&mut fed, &server, &service, dir.path()).await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

@@ -207,7 +207,7 @@ async fn orders_complete_after_links_are_reset_or_go_silent() -> anyhow::Result<
     routing?;
     let result = faults_run(&fed, &links, seed, count, &tag, &services).await;
     if let Err(e) = &result {
-        eprintln!("link faults FAILED with seed {seed}: {e:#}\n{}", fed.logs());
+        eprintln!("link faults with seed {seed}: {}", fed.failure_report(e));
     }
     // The relays go first: they close the flows a silent cut left dead for good, which the
     // components would otherwise wait on while they drain (until their keep-alive drops them).

@@ -64,8 +64,8 @@ async fn sigkilled_domain_and_maestro_lose_nothing() -> anyhow::Result<()> {
         Ok(())
     };
     let result = result.await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }
@@ -144,8 +144,8 @@ async fn domain_down_at_order_time_gets_its_intent_when_back() -> anyhow::Result
         Ok(())
     };
     let result = result.await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

@@ -111,8 +111,8 @@ async fn canaries_waves_silence_and_rollback_through_the_real_services() -> anyh
     )?;
     let mut fed = fed;
     let result = scenario(&mut fed, &service, dir.path()).await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }

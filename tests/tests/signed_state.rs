@@ -52,8 +52,8 @@ async fn a_compromised_git_server_cannot_change_what_a_site_runs() -> anyhow::Re
     )?;
     let mut fed = fed;
     let result = scenario(&mut fed, &server, &service, dir.path()).await;
-    if result.is_err() {
-        eprintln!("{}", fed.logs());
+    if let Err(e) = &result {
+        eprintln!("{}", fed.failure_report(e));
     }
     result
 }
