@@ -1,6 +1,11 @@
 //! Follows the log server from a persisted cursor: keeps the latest status per (site,
 //! blueprint) and when each site was last heard, and recomputes the status of affected intents.
 //!
+//! A heartbeat affects the intents with a blueprint at its site only when it changes what their
+//! status says (the site's commit, sync failure or pause), or when the last-heard time those
+//! statuses carry is due for a refresh ([`HeardRefresh`]): heartbeats that only say "still
+//! here" cost one store write each, not a status per intent at the site.
+//!
 //! Invariant: a status record never reconciles. It changes what was observed, not what is
 //! desired, so it updates intent status (a pure roll-up over the stores) and publishes it to
 //! watchers; rendering templates and publishing to Git happen only for intent changes,
@@ -14,7 +19,7 @@ use futures::{FutureExt, StreamExt};
 use maestro_common::backoff::Backoff;
 use maestro_common::contract;
 use maestro_proto::logs::v1::{Record, record::Body};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -31,8 +36,9 @@ enum FollowError {
 /// Follows `source` until `shutdown`, reconnecting with backoff.
 pub async fn follow(ctx: Arc<Context>, source: Arc<dyn StatusSource>, shutdown: CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut refresh = HeardRefresh::new(ctx.site_unreachable_after_ms());
     while !shutdown.is_cancelled() {
-        match follow_once(&ctx, source.as_ref(), &shutdown, &mut backoff).await {
+        match follow_once(&ctx, source.as_ref(), &shutdown, &mut backoff, &mut refresh).await {
             Ok(()) => tracing::info!("log server subscription ended; resubscribing"),
             Err(e) => tracing::warn!(error = %e, "following the log server failed"),
         }
@@ -47,6 +53,7 @@ async fn follow_once(
     source: &dyn StatusSource,
     shutdown: &CancellationToken,
     backoff: &mut Backoff,
+    refresh: &mut HeardRefresh,
 ) -> Result<(), FollowError> {
     let mut cursor = ctx.observed.cursor()?;
     let mut stream = tokio::select! {
@@ -88,7 +95,7 @@ async fn follow_once(
                 continue;
             }
             let is_status = matches!(record.body, Some(Body::Status(_)));
-            for id in apply_record(ctx, record, &mut rendered)? {
+            for id in apply_record(ctx, record, &mut rendered, refresh)? {
                 let origin = affected.entry(id).or_insert_with(|| Origin::of(record));
                 if is_status {
                     *origin = Origin::of(record);
@@ -137,6 +144,61 @@ impl Origin {
     }
 }
 
+/// When heartbeats last refreshed the last-heard times that intents' statuses carry: per site
+/// (a heartbeat of a site refreshed at most `every` ago affects no intent) and per intent (an
+/// intent whose sites heartbeat is recomputed for it at most once per `every`, however many
+/// sites it has). `every` is half the unreachable threshold, so a reachable site's last-heard
+/// time, as the statuses show it, is never older than that plus one heartbeat interval.
+pub(crate) struct HeardRefresh {
+    every: i64,
+    sites: HashMap<String, i64>,
+    intents: HashMap<String, i64>,
+}
+
+/// The refresh interval when the unreachable check is off (`site_unreachable_after_ms = 0`).
+const REFRESH_WITHOUT_THRESHOLD_MS: i64 = 15_000;
+
+impl HeardRefresh {
+    pub(crate) fn new(unreachable_after_ms: u64) -> Self {
+        let every = match i64::try_from(unreachable_after_ms / 2) {
+            Ok(0) => REFRESH_WITHOUT_THRESHOLD_MS,
+            Ok(half) => half,
+            Err(_) => i64::MAX,
+        };
+        HeardRefresh {
+            every,
+            sites: HashMap::new(),
+            intents: HashMap::new(),
+        }
+    }
+
+    fn due(marks: &HashMap<String, i64>, key: &str, every: i64, heard: i64) -> bool {
+        marks
+            .get(key)
+            .is_none_or(|at| heard.saturating_sub(*at) >= every)
+    }
+
+    /// Whether a heartbeat of `site` heard at `heard` (millis) may refresh: its first, or one
+    /// `every` after its last refresh (a site silent that long may also have turned
+    /// unreachable). Marks it refreshed when so.
+    fn site_due(&mut self, site: &str, heard: i64) -> bool {
+        let due = Self::due(&self.sites, site, self.every, heard);
+        if due {
+            self.sites.insert(site.to_string(), heard);
+        }
+        due
+    }
+
+    /// Whether intent `id` is to be refreshed by a heartbeat heard at `heard`; marks it so.
+    fn intent_due(&mut self, id: &str, heard: i64) -> bool {
+        let due = Self::due(&self.intents, id, self.every, heard);
+        if due {
+            self.intents.insert(id.to_string(), heard);
+        }
+        due
+    }
+}
+
 /// Every rendered intent, read once per batch of records.
 type RenderedCache = Option<Vec<(String, RenderedIntent)>>;
 
@@ -155,6 +217,7 @@ fn apply_record(
     ctx: &Context,
     record: &Record,
     rendered: &mut RenderedCache,
+    refresh: &mut HeardRefresh,
 ) -> Result<BTreeSet<String>, StoreError> {
     let mut affected = BTreeSet::new();
     if (!record.domain.is_empty() && record.domain != ctx.domain) || record.site.is_empty() {
@@ -225,12 +288,17 @@ fn apply_record(
             // A pause is a reason in the status of every intent that targets the site, also of
             // those that run nothing there yet (maestro's rollouts need to know before they start
             // the site): all are recomputed when it starts or ends.
-            let pause_changed = before.is_none_or(|b| {
+            let pause_changed = before.as_ref().is_none_or(|b| {
                 (b.paused.as_str(), b.paused_since_ms)
                     != (sync.paused.as_str(), sync.paused_since_ms)
             });
+            let changed = before.is_none_or(|b| !b.same_for_status(&sync));
+            if !refresh.site_due(&record.site, heard) && !changed {
+                return Ok(affected);
+            }
             for (id, r) in all_rendered(ctx, rendered)? {
-                if pause_changed || r.blueprints.iter().any(|b| b.site.as_str() == record.site) {
+                let here = r.blueprints.iter().any(|b| b.site.as_str() == record.site);
+                if pause_changed || (here && (changed || refresh.intent_due(id, heard))) {
                     affected.insert(id.clone());
                 }
             }
@@ -253,3 +321,6 @@ fn desired_generation(ctx: &Context, record: &Record) -> Result<u64, StoreError>
         .and_then(|i| i.desired_generation(&record.site))
         .unwrap_or(record.generation))
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,6 +80,17 @@ pub trait BlueprintRepo: Send + Sync {
     }
 }
 
+/// A repository for tests of code that must publish nothing: a publish panics.
+#[cfg(test)]
+pub(crate) struct NoRepo;
+
+#[cfg(test)]
+impl BlueprintRepo for NoRepo {
+    fn publish(&self, _: &BTreeMap<String, String>, _: &str) -> Result<Published, GitError> {
+        unreachable!("this test publishes nothing")
+    }
+}
+
 /// [`BlueprintRepo`] on a real Git remote, through a local bare mirror. Writes are serialised.
 pub struct GitPublisher {
     repo: Mutex<Repository>,

@@ -185,19 +185,6 @@ mod tests {
         );
     }
 
-    /// A repository no test here publishes to.
-    struct NoRepo;
-
-    impl crate::git::BlueprintRepo for NoRepo {
-        fn publish(
-            &self,
-            _: &std::collections::BTreeMap<String, String>,
-            _: &str,
-        ) -> Result<crate::git::Published, crate::git::GitError> {
-            unreachable!("nothing is published by a look")
-        }
-    }
-
     /// Against a real context and store: a look reads the intents when a site's silence
     /// changed, not when nothing did.
     #[tokio::test]
@@ -207,7 +194,7 @@ mod tests {
         use std::sync::Arc;
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Arc::new(SledStore::open(dir.path()).expect("a store"));
-        let repo = Arc::new(NoRepo);
+        let repo = Arc::new(crate::git::NoRepo);
         let ctx = Context::new(
             "north".into(),
             vec!["s1".into()],

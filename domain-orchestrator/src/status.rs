@@ -77,6 +77,19 @@ pub struct SiteSync {
     pub reported_at_ms: i64,
 }
 
+impl SiteSync {
+    /// Whether `other` says the same as this to an intent's status: the commit the site runs,
+    /// why its sync fails and since when, why it holds changes and since when. When it synced,
+    /// when it reported and what its host has free are part of no status.
+    pub fn same_for_status(&self, other: &SiteSync) -> bool {
+        self.commit == other.commit
+            && self.error == other.error
+            && self.failing_since_ms == other.failing_since_ms
+            && self.paused == other.paused
+            && self.paused_since_ms == other.paused_since_ms
+    }
+}
+
 /// A site's sync as the status of one intent sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteSyncView {

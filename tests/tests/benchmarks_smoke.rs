@@ -140,9 +140,22 @@ fn the_site_footprint_benchmark_runs() -> anyhow::Result<()> {
 fn the_idle_benchmark_runs() -> anyhow::Result<()> {
     let out = run(
         env!("CARGO_BIN_EXE_bench-idle"),
-        &["1", "2", "1", "--settle-s", "1", "--converge"],
+        &[
+            "1",
+            "2",
+            "1",
+            "--settle-s",
+            "1",
+            "--converge",
+            "--services",
+            "2",
+        ],
     )?;
-    for figure in ["per site", "created -> completed"] {
+    for figure in [
+        "per site",
+        "created -> completed",
+        "idle with 2 service(s) on every site",
+    ] {
         anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
     }
     Ok(())

@@ -18,14 +18,17 @@
 //!   site process and of this process (the domain) over SECONDS.
 //! - `--converge`: after the idle window, an order adds `demo-app` (one `/bin/sh`) on every site
 //!   and is timed from `CreateOrder` to `completed` on `WatchOrder`; with `--baseline DxS`, the
-//!   same is timed first on a federation of D × S sites, and the ratio printed.
+//!   same is timed first on a federation of D × S sites, and the ratio printed. `--services N`
+//!   places N services so (one order each, the first one timed). Then the CPU is measured again
+//!   as above, idle with the services on every site.
 //!
 //! Intervals (milliseconds; the `dev` ones by default): `--sync-ms` (sites' Git fetch, 500),
 //! `--heartbeat-ms` (sites' heartbeat, 2000), `--domain-heartbeat-ms` (domains to maestro, 2000),
 //! `--colony-reconcile-ms` (with `--processes` only: the colony's full re-check, 60000).
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-idle [DOMAINS SITES_PER_DOMAIN
-//! [SECONDS]] [--settle-s N] [--breakdown] [--processes N] [--converge [--baseline DxS]]
+//! [SECONDS]] [--settle-s N] [--breakdown] [--processes N] [--converge [--services N]
+//! [--baseline DxS]]
 //! [--sync-ms N] [--heartbeat-ms N] [--domain-heartbeat-ms N] [--colony-reconcile-ms N]`
 //! (default 16 4 20). E.g. `bench-idle 64 4 20 --breakdown`, `bench-idle 256 4 20 --converge
 //! --baseline 64x4`, `bench-idle 1 4 60 --processes 4`. A smoke run: `bench-idle 1 2 1
@@ -67,6 +70,8 @@ struct Args {
     breakdown: bool,
     processes: Option<usize>,
     converge: bool,
+    /// Services placed on every site by `--converge` (one order each; the first is timed).
+    services: usize,
     baseline: Option<(usize, usize)>,
     intervals: Intervals,
 }
@@ -82,6 +87,7 @@ impl Args {
             breakdown: false,
             processes: None,
             converge: false,
+            services: 1,
             baseline: None,
             intervals: Intervals {
                 sync_ms: dev.sync_interval_ms,
@@ -101,6 +107,7 @@ impl Args {
             match arg.as_str() {
                 "--breakdown" => a.breakdown = true,
                 "--converge" => a.converge = true,
+                "--services" => a.services = usize::try_from(number(&arg, it.next())?)?,
                 "--processes" => a.processes = Some(usize::try_from(number(&arg, it.next())?)?),
                 "--settle-s" => a.settle_s = number(&arg, it.next())?,
                 "--sync-ms" => a.intervals.sync_ms = number(&arg, it.next())?,
@@ -136,8 +143,8 @@ impl Args {
             a.seconds = *s;
         }
         ensure!(
-            a.domains >= 1 && a.sites_per_domain >= 1 && a.seconds >= 1,
-            "DOMAINS, SITES_PER_DOMAIN and SECONDS must be > 0"
+            a.domains >= 1 && a.sites_per_domain >= 1 && a.seconds >= 1 && a.services >= 1,
+            "DOMAINS, SITES_PER_DOMAIN, SECONDS and --services must be > 0"
         );
         Ok(a)
     }
@@ -235,11 +242,16 @@ async fn measure_idle(settle_s: u64, secs: u64) -> anyhow::Result<(f64, f64)> {
     Ok((own_cpu()? - c0, t0.elapsed().as_secs_f64()))
 }
 
-/// Times an order adding `demo-app` on every site, `CreateOrder` to `completed`.
-async fn converge(fed: &Federation, client: &MaestroClient, key: &str) -> anyhow::Result<Duration> {
+/// Times an order adding `demo-app` as `service` on every site, `CreateOrder` to `completed`.
+async fn converge(
+    fed: &Federation,
+    client: &MaestroClient,
+    key: &str,
+    service: &str,
+) -> anyhow::Result<Duration> {
     let ids: Vec<&str> = fed.domains.iter().map(|d| d.id.as_str()).collect();
     let t0 = Instant::now();
-    let spec = orders::demo_order(ItemAction::Add, SERVICE, "idle", 1, &ids);
+    let spec = orders::demo_order(ItemAction::Add, service, "idle", 1, &ids);
     let order = orders::create(&mut client.orders(), key, spec).await?;
     let watch = async {
         let mut stream = client
@@ -284,7 +296,8 @@ async fn in_process(
         };
         let took = if order {
             let cpu0 = own_cpu()?;
-            let took = converge(&fed, &client, &format!("idle-{domains}x{spd}")).await?;
+            let key = format!("idle-{domains}x{spd}");
+            let took = converge(&fed, &client, &key, SERVICE).await?;
             let sites = domains * spd;
             // The whole process's CPU while the order converged, less what idling would have
             // cost over the same time: what one site's convergence costs, end to end.
@@ -296,6 +309,23 @@ async fn in_process(
                 spent / took.as_secs_f64().max(1e-9),
                 per_site * 1000.0
             );
+            for n in 2..=args.services {
+                let service = format!("{SERVICE}-{n}");
+                converge(&fed, &client, &format!("{key}-{n}"), &service).await?;
+            }
+            // Idle again, now that every site runs the services: what its heartbeats and the
+            // statuses they keep up to date cost.
+            let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
+            let after = Idle {
+                sites,
+                domains,
+                cpu,
+                secs,
+            };
+            after.print(&format!(
+                "{domains} × {spd} idle with {} service(s) on every site",
+                args.services
+            ));
             Some(took)
         } else {
             None

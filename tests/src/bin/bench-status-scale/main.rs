@@ -1,7 +1,7 @@
 //! `bench-status-scale`: a domain's status path with many sites pushing at once.
 //!
 //! SITES simulated sites push status and heartbeat records to a log server the way a site agent
-//! does (one `Push` of its blueprint's status and a heartbeat per heartbeat interval, each site
+//! does (its blueprint's status when it changes, a heartbeat per heartbeat interval, each site
 //! over its own mutual-TLS connection with its own certificate, `domain/bench/site/site-N`), in
 //! this process on loopback with the real gRPC stack and sled stores:
 //!
@@ -18,8 +18,8 @@
 //! 3. **loaded**: the same while the other sites push at the heartbeat cadence (INTERVAL_MS,
 //!    phases spread over the interval) for SECONDS: records per second ingested, and the same two
 //!    latencies under that load (their P99 is the subscriber lag of the status path). The load
-//!    sites report their blueprint converged (the steady state); the domain's last site never
-//!    reports, so the order never completes.
+//!    sites report their blueprint converged once (the steady state), then heartbeat; the
+//!    domain's last site never reports, so the order never completes.
 //!
 //! Prints the connection set-up (handshakes per second, memory per connection), the figures of
 //! each phase, and the ratios: loaded ingest to the baseline capacity, loaded to unloaded P99.
@@ -370,10 +370,10 @@ async fn run(
     let totals = driving.await??;
     let cpu = proc_usage(0)?.cpu_secs - cpu0 + totals.cpu_secs;
     let took = Duration::from_secs_f64(totals.took_secs);
-    let offered = (args.sites - 2) as f64 * 2.0 * 1000.0 / args.interval_ms as f64;
+    let offered = (args.sites - 2) as f64 * 1000.0 / args.interval_ms as f64;
     let ingested = rate(totals.records, took);
     println!(
-        "loaded: {} other sites (one stays silent), a status and a heartbeat each every {} ms (offered {offered:.0} records/s): {} records in {} pushes ({} failed) in {:.1} s: {ingested:.0} records/s ingested ({cpu:.1} s of CPU, {:.0} % of 2 cores)",
+        "loaded: {} other sites (one stays silent), a heartbeat each every {} ms after their status (offered {offered:.0} records/s): {} records in {} pushes ({} failed) in {:.1} s: {ingested:.0} records/s ingested ({cpu:.1} s of CPU, {:.0} % of 2 cores)",
         args.sites - 2,
         args.interval_ms,
         totals.records,

@@ -22,10 +22,9 @@ pub(crate) struct Site {
     pub(crate) heartbeat_seq: u64,
 }
 
-/// What a site agent reports once per heartbeat: its blueprint's status, then a heartbeat.
+/// A site's blueprint status, then a heartbeat: what a site agent pushes when the status changes.
 pub(crate) fn report(site: &mut Site, order_id: &str, converged: bool) -> Vec<Record> {
     site.status_seq += 1;
-    site.heartbeat_seq += 1;
     let now = Some(maestro_common::time::timestamp(
         maestro_common::time::now_millis(),
     ));
@@ -53,7 +52,16 @@ pub(crate) fn report(site: &mut Site, order_id: &str, converged: bool) -> Vec<Re
         })),
         ..Record::default()
     };
-    let heartbeat = Record {
+    vec![status, heartbeat(site)]
+}
+
+/// A heartbeat of `site`: its Git sync fine, one blueprint, its host's free capacity.
+pub(crate) fn heartbeat(site: &mut Site) -> Record {
+    site.heartbeat_seq += 1;
+    let now = Some(maestro_common::time::timestamp(
+        maestro_common::time::now_millis(),
+    ));
+    Record {
         domain: DOMAIN.into(),
         site: site.name.clone(),
         stream: "heartbeat".into(),
@@ -68,8 +76,7 @@ pub(crate) fn report(site: &mut Site, order_id: &str, converged: bool) -> Vec<Re
             ..SiteHeartbeat::default()
         })),
         ..Record::default()
-    };
-    vec![status, heartbeat]
+    }
 }
 
 /// Loads the TLS material of the sites `names` (the certificates were issued by `prepare`).
@@ -156,12 +163,20 @@ pub(crate) async fn drive(
         tasks.spawn(async move {
             let mut next =
                 Instant::now() + interval.map_or(Duration::ZERO, |d| d * i as u32 / count);
+            let mut reported = false;
             while next < until {
                 if interval.is_some() {
                     tokio::time::sleep_until(next.into()).await;
                 }
-                // Steady state: every blueprint converged, re-sent with each heartbeat.
-                let records = report(&mut site, &order_id, true);
+                // Steady state: every blueprint converged. At the heartbeat cadence as a site
+                // agent pushes (a blueprint's status when it changes, so once, then a heartbeat
+                // per interval); back to back (the capacity baseline) both every time.
+                let records = if interval.is_some() && reported {
+                    vec![heartbeat(&mut site)]
+                } else {
+                    report(&mut site, &order_id, true)
+                };
+                reported = true;
                 let n = records.len() as u64;
                 match site.client.push(PushRequest { records }).await {
                     Ok(_) => {
