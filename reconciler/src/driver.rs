@@ -39,6 +39,22 @@ struct Inner<R> {
     /// Per blueprint, the order trace its last convergence joined: only the first convergence
     /// of each order's change joins that trace, not every periodic recheck.
     traced: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// What each blueprint's status last said.
+    written: std::sync::Mutex<Written>,
+}
+
+/// Per blueprint, the status last written, without its times: a periodic recheck that finds
+/// everything as it was rewrites the times but wakes no reader.
+#[derive(Debug, Default)]
+struct Written(std::collections::HashMap<String, serde_json::Value>);
+
+impl Written {
+    /// Records that `status` was written for blueprint `name`; whether it says something new
+    /// (anything but its times differs from the last one written, or it is the first).
+    fn says_new(&mut self, name: &str, status: &serde_json::Value) -> bool {
+        let untimed = crate::status::without_times(status);
+        self.0.insert(name.to_string(), untimed.clone()) != Some(untimed)
+    }
 }
 
 /// Where a driver works.
@@ -77,6 +93,7 @@ impl<R: Reconciler> Driver<R> {
                 source,
                 lock: tokio::sync::Mutex::new(()),
                 traced: std::sync::Mutex::default(),
+                written: std::sync::Mutex::default(),
             }),
         }
     }
@@ -353,10 +370,19 @@ impl<R: Reconciler> Driver<R> {
         let inner = &self.inner;
         match inner
             .client
-            .update_blueprint_status(&inner.key, &inner.colony, name, json)
+            .update_blueprint_status(&inner.key, &inner.colony, name, json.clone())
             .await
         {
-            Ok(()) => inner.recorder.changed(),
+            Ok(()) => {
+                let new = inner
+                    .written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .says_new(name, &json);
+                if new {
+                    inner.recorder.changed();
+                }
+            }
             // Removed meanwhile: its cleanup follows.
             Err(e) if e.status() == Some(404) => {}
             Err(e) => {
@@ -448,6 +474,39 @@ mod tests {
         let e = driver.handle(&process).await.unwrap_err();
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         assert!(e.to_string().contains("kwargs.blueprintName"), "{e}");
+    }
+
+    #[test]
+    fn a_status_that_differs_only_in_its_times_says_nothing_new() {
+        let status = |state: &str, at: &str| {
+            Status {
+                instances: vec![crate::InstanceStatus {
+                    name: "web-0".into(),
+                    id: "42".into(),
+                    instance_type: "process",
+                    state: state.into(),
+                    generation: Some(1),
+                    extra: serde_json::Map::new(),
+                }],
+                running: u32::from(state == "running"),
+                total: 1,
+            }
+            .to_json(1, None, at)
+        };
+        let mut written = Written::default();
+        let t1 = "2026-01-01T00:00:00.000Z";
+        let t2 = "2026-01-01T00:01:00.000Z";
+        assert!(written.says_new("web", &status("running", t1)), "the first");
+        assert!(
+            !written.says_new("web", &status("running", t2)),
+            "a recheck a minute later that found it running"
+        );
+        assert!(written.says_new("web", &status("exited", t2)), "it exited");
+        assert!(
+            written.says_new("api", &status("exited", t2)),
+            "another blueprint"
+        );
+        assert!(written.says_new("web", &status("running", t2)), "restarted");
     }
 
     #[test]

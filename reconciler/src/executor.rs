@@ -81,10 +81,19 @@ async fn resume_assigned<R: Reconciler>(driver: &Driver<R>) {
     }
 }
 
+/// Whether a handled process may have changed what the site reports: it failed or did
+/// something. A run that changed nothing has nothing new to report (and a status it wrote that
+/// says something new wakes the reporter by itself).
+fn changed_something(handled: &Result<Vec<String>, crate::Error>) -> bool {
+    !matches!(handled, Ok(done) if done.is_empty())
+}
+
 async fn handle_and_close<R: Reconciler>(driver: &Driver<R>, process: &Process) {
     let pid = process.process_id.as_str();
     let key = driver.key();
-    let closed = match driver.handle(process).await {
+    let handled = driver.handle(process).await;
+    let changed = changed_something(&handled);
+    let closed = match handled {
         Ok(done) => {
             let summary = if done.is_empty() {
                 "no changes".to_string()
@@ -111,5 +120,19 @@ async fn handle_and_close<R: Reconciler>(driver: &Driver<R>, process: &Process) 
     if let Err(e) = closed {
         tracing::warn!(error = %e, process = pid, "closing process failed");
     }
-    driver.recorder().changed();
+    if changed {
+        driver.recorder().changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_something;
+
+    #[test]
+    fn only_a_run_that_did_something_or_failed_wakes_the_reporter() {
+        assert!(!changed_something(&Ok(Vec::new())), "no changes");
+        assert!(changed_something(&Ok(vec!["started web-0".into()])));
+        assert!(changed_something(&Err(crate::Error::Failed("boom".into()))));
+    }
 }

@@ -34,5 +34,5 @@ pub use host::{
     executor_name, parse_settings,
 };
 pub use reconcile::{Converged, Outcome, Reconciler, converge_blueprint, remove_blueprint};
-pub use status::{InstanceStatus, Status};
+pub use status::{InstanceStatus, Status, without_times};
 pub use verdict::{Judgement, Verdict};

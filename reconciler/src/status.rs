@@ -66,6 +66,21 @@ impl Status {
     }
 }
 
+/// `status` without the times it carries (`lastUpdated`, each instance's `lastCheck`): what a
+/// reader compares to tell whether a blueprint's status said something new.
+pub fn without_times(status: &Value) -> Value {
+    let mut status = status.clone();
+    if let Some(obj) = status.as_object_mut() {
+        obj.remove("lastUpdated");
+        if let Some(list) = obj.get_mut("instances").and_then(Value::as_array_mut) {
+            for i in list.iter_mut().filter_map(Value::as_object_mut) {
+                i.remove("lastCheck");
+            }
+        }
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

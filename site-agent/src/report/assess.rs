@@ -70,19 +70,10 @@ pub fn assess(bp: &Blueprint) -> Assessment {
 /// The part of a blueprint that, when it changes, is worth a status record: generations,
 /// annotations and the status without its timestamps.
 pub fn view_key(bp: &Blueprint) -> String {
-    let mut status = bp.status.clone();
-    if let Some(obj) = status.as_object_mut() {
-        obj.remove("lastUpdated");
-        if let Some(list) = obj.get_mut("instances").and_then(Value::as_array_mut) {
-            for i in list.iter_mut().filter_map(Value::as_object_mut) {
-                i.remove("lastCheck");
-            }
-        }
-    }
     let key = serde_json::json!({
         "generation": bp.metadata.generation,
         "annotations": bp.metadata.annotations,
-        "status": status,
+        "status": reconciler::without_times(&bp.status),
     });
     maestro_common::json::canonical(&key)
 }
