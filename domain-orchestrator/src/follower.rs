@@ -284,7 +284,6 @@ fn apply_record(
                 reported_at_ms: maestro_common::time::now_millis(),
             };
             let before = ctx.observed.site_sync(&record.site)?;
-            ctx.observed.put_site_sync(&record.site, &sync)?;
             // A pause is a reason in the status of every intent that targets the site, also of
             // those that run nothing there yet (maestro's rollouts need to know before they start
             // the site): all are recomputed when it starts or ends.
@@ -293,15 +292,18 @@ fn apply_record(
                     != (sync.paused.as_str(), sync.paused_since_ms)
             });
             let changed = before.is_none_or(|b| !b.same_for_status(&sync));
-            if !refresh.site_due(&record.site, heard) && !changed {
-                return Ok(affected);
-            }
-            for (id, r) in all_rendered(ctx, rendered)? {
-                let here = r.blueprints.iter().any(|b| b.site.as_str() == record.site);
-                if pause_changed || (here && (changed || refresh.intent_due(id, heard))) {
-                    affected.insert(id.clone());
+            let due = refresh.site_due(&record.site, heard);
+            if due || changed {
+                for (id, r) in all_rendered(ctx, rendered)? {
+                    let here = r.blueprints.iter().any(|b| b.site.as_str() == record.site);
+                    if pause_changed || (here && (changed || refresh.intent_due(id, heard))) {
+                        affected.insert(id.clone());
+                    }
                 }
             }
+            // Stored once the intents it affects are known: when reading them fails, the
+            // batch is followed again and the change is seen again.
+            ctx.observed.put_site_sync(&record.site, &sync)?;
         }
         _ => {}
     }

@@ -66,6 +66,12 @@ fn context(dir: &std::path::Path, intents: &[(&str, &[&str])]) -> (Context, Arc<
     (ctx, store)
 }
 
+/// The intents each record it is handed affects, applied in order as the follower does.
+fn follower(ctx: &Context) -> impl FnMut(Record) -> BTreeSet<String> + '_ {
+    let mut refresh = HeardRefresh::new(THRESHOLD_MS);
+    move |record| apply_record(ctx, &record, &mut None, &mut refresh).expect("applied")
+}
+
 const T: i64 = 1_700_000_000_000;
 
 /// Which intents each heartbeat affects: only those whose status it can change, or whose
@@ -74,10 +80,7 @@ const T: i64 = 1_700_000_000_000;
 fn a_heartbeat_affects_the_intents_at_its_site_only_when_it_changes_their_status() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (ctx, store) = context(dir.path(), &[("web", &["s1"])]);
-    let mut refresh = HeardRefresh::new(THRESHOLD_MS);
-    let mut affected = |record: Record| -> BTreeSet<String> {
-        apply_record(&ctx, &record, &mut None, &mut refresh).expect("applied")
-    };
+    let mut affected = follower(&ctx);
     let web = BTreeSet::from(["web".to_string()]);
     let none = BTreeSet::new();
 
@@ -150,10 +153,7 @@ fn a_heartbeat_affects_the_intents_at_its_site_only_when_it_changes_their_status
 fn an_intent_at_several_sites_is_refreshed_once_per_interval() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (ctx, _store) = context(dir.path(), &[("wide", &["s1", "s2"])]);
-    let mut refresh = HeardRefresh::new(THRESHOLD_MS);
-    let mut affected = |record: Record| -> BTreeSet<String> {
-        apply_record(&ctx, &record, &mut None, &mut refresh).expect("applied")
-    };
+    let mut affected = follower(&ctx);
     let wide = BTreeSet::from(["wide".to_string()]);
     let none = BTreeSet::new();
 
