@@ -151,8 +151,8 @@ impl Origin {
 /// time, as the statuses show it, is never older than that plus one heartbeat interval.
 pub(crate) struct HeardRefresh {
     every: i64,
-    sites: HashMap<String, i64>,
-    intents: HashMap<String, i64>,
+    sites: Marks,
+    intents: Marks,
 }
 
 /// The refresh interval when the unreachable check is off (`site_unreachable_after_ms = 0`).
@@ -167,35 +167,56 @@ impl HeardRefresh {
         };
         HeardRefresh {
             every,
-            sites: HashMap::new(),
-            intents: HashMap::new(),
+            sites: Marks::default(),
+            intents: Marks::default(),
         }
-    }
-
-    fn due(marks: &HashMap<String, i64>, key: &str, every: i64, heard: i64) -> bool {
-        marks
-            .get(key)
-            .is_none_or(|at| heard.saturating_sub(*at) >= every)
     }
 
     /// Whether a heartbeat of `site` heard at `heard` (millis) may refresh: its first, or one
     /// `every` after its last refresh (a site silent that long may also have turned
     /// unreachable). Marks it refreshed when so.
     fn site_due(&mut self, site: &str, heard: i64) -> bool {
-        let due = Self::due(&self.sites, site, self.every, heard);
-        if due {
-            self.sites.insert(site.to_string(), heard);
-        }
-        due
+        self.sites.due_then_mark(site, heard, self.every)
     }
 
     /// Whether intent `id` is to be refreshed by a heartbeat heard at `heard`; marks it so.
     fn intent_due(&mut self, id: &str, heard: i64) -> bool {
-        let due = Self::due(&self.intents, id, self.every, heard);
+        self.intents.due_then_mark(id, heard, self.every)
+    }
+}
+
+/// When each key (a site, an intent) was last refreshed. A mark `every` old says what no mark
+/// says (due), so marks that old are dropped whenever the map has doubled since the last drop:
+/// the map holds about what one interval refreshed, not every intent ever refreshed (deleted
+/// intents included), at an amortised constant cost per mark.
+#[derive(Default)]
+struct Marks {
+    at: HashMap<String, i64>,
+    prune_above: usize,
+}
+
+/// The fewest marks kept before old ones are dropped.
+const MARKS_KEPT: usize = 1024;
+
+impl Marks {
+    fn due_then_mark(&mut self, key: &str, heard: i64, every: i64) -> bool {
+        let due = self
+            .at
+            .get(key)
+            .is_none_or(|at| heard.saturating_sub(*at) >= every);
         if due {
-            self.intents.insert(id.to_string(), heard);
+            self.at.insert(key.to_string(), heard);
+            if self.at.len() > self.prune_above.max(MARKS_KEPT) {
+                self.at.retain(|_, at| heard.saturating_sub(*at) < every);
+                self.prune_above = self.at.len() * 2;
+            }
         }
         due
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.at.len()
     }
 }
 

@@ -9,7 +9,17 @@
 //!   stands for them (N accumulates until that record is sent); `status` records are never
 //!   dropped; only the newest pending heartbeat is kept;
 //! - a record in the batch being pushed (in flight) is never dropped nor rewritten, so a record
-//!   is either delivered or counted as dropped, never both.
+//!   is either delivered or counted as dropped, never both;
+//! - heartbeats are stored and removed with plain writes (sled writes a transaction or a batch
+//!   to its log at once, plain writes when its buffer fills or at a flush), and the sender
+//!   flushes before a push only when something besides heartbeats changed since the last flush
+//!   ([`Outbox::unflushed`]): an idle site writes nothing to its disk per heartbeat.
+//!   A heartbeat is not worth keeping across a crash (the next one replaces it), but its
+//!   sequence must never be handed out again (the log server would take the new heartbeat for a
+//!   resend): the heartbeat that starts each block of [`HEARTBEAT_SEQUENCE_BLOCK`] sequences
+//!   (1, 1025, ...) is flushed before it is sent, so fewer than a block are ever sent past the
+//!   stored sequence, and an outbox reopened after a stop continues the heartbeat sequence one
+//!   block past the stored one, above any heartbeat sent unflushed.
 
 mod sender;
 #[cfg(test)]
@@ -47,6 +57,9 @@ pub const LOG_STREAM: &str = "log";
 pub const HEARTBEAT_STREAM: &str = "heartbeat";
 /// Source of the record that stands for dropped log records.
 pub const DROPPED_SOURCE: &str = "outbox";
+/// Heartbeats sent between two flushes at most: the heartbeat sequence after a restart skips
+/// this far past the stored one (about 3 hours of heartbeats at the default 10 s).
+pub const HEARTBEAT_SEQUENCE_BLOCK: u64 = 1024;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
 
@@ -79,6 +92,11 @@ struct State {
     marker: Option<Marker>,
     /// Highest key of the batch being pushed; it and every key below it are in flight.
     in_flight_upto: Option<u64>,
+    /// Changes that must be on disk before the next push, counted (every record but the
+    /// heartbeats that [`HEARTBEAT_SEQUENCE_BLOCK`] lets through, and the open); the count the
+    /// last finished flush covered is `flushed`.
+    changes: u64,
+    flushed: u64,
 }
 
 impl State {
@@ -121,7 +139,11 @@ impl Outbox {
     ) -> Result<Self, Error> {
         let records = db.open_tree("outbox")?;
         let meta = db.open_tree("outbox-meta")?;
-        let state = Arc::new(Mutex::new(load_state(&records, &meta)?));
+        skip_unflushed_heartbeats(&meta)?;
+        let mut state = load_state(&records, &meta)?;
+        // The skip above is flushed before the first push.
+        state.changes = 1;
+        let state = Arc::new(Mutex::new(state));
         crate::metrics::watch_outbox(Arc::downgrade(&state), |st: &State| st.pending);
         Ok(Self {
             records,
@@ -157,12 +179,19 @@ impl Outbox {
         } else {
             Vec::new()
         };
-        let (key, seq) = (&self.records, &self.meta).transaction(|(records, meta)| {
-            for old in &replaced {
-                records.remove(&old.to_be_bytes())?;
-            }
-            insert_new(records, meta, &record)
-        })?;
+        let (key, seq) = if record.stream == HEARTBEAT_STREAM {
+            self.insert_heartbeat(&replaced, &record)?
+        } else {
+            (&self.records, &self.meta).transaction(|(records, meta)| {
+                for old in &replaced {
+                    records.remove(&old.to_be_bytes())?;
+                }
+                insert_new(records, meta, &record)
+            })?
+        };
+        if record.stream != HEARTBEAT_STREAM || seq % HEARTBEAT_SEQUENCE_BLOCK == 1 {
+            st.changes += 1;
+        }
         st.pending += 1;
         match record.stream.as_str() {
             LOG_STREAM => st.logs.push_back(key),
@@ -183,6 +212,25 @@ impl Outbox {
         drop(st);
         self.notify.notify_one();
         Ok(seq)
+    }
+
+    /// Stores a heartbeat under the next key and sequence with plain writes, not a transaction:
+    /// sled writes every transaction and batch to its log at once, and a heartbeat is not worth
+    /// a disk write (see the module). The counters go first, so a crash between the writes
+    /// leaves at most an unused key, never a key used twice; the replaced heartbeats go last.
+    fn insert_heartbeat(&self, replaced: &[u64], record: &Record) -> Result<(u64, u64), Error> {
+        let seq_key = format!("{SEQ_PREFIX}{HEARTBEAT_STREAM}");
+        let key = read_u64(self.meta.get(NEXT_KEY)?.as_deref());
+        let seq = read_u64(self.meta.get(seq_key.as_bytes())?.as_deref()) + 1;
+        self.meta.insert(NEXT_KEY, &(key + 1).to_be_bytes())?;
+        self.meta.insert(seq_key.as_bytes(), &seq.to_be_bytes())?;
+        let mut r = record.clone();
+        r.sender_sequence = seq;
+        self.records.insert(key.to_be_bytes(), r.encode_to_vec())?;
+        for old in replaced {
+            self.records.remove(old.to_be_bytes())?;
+        }
+        Ok((key, seq))
     }
 
     /// Drops the oldest droppable log records so the outbox holds `max_records` again, counting
@@ -270,6 +318,19 @@ impl Outbox {
         }
     }
 
+    /// The count of changes to flush before the next push, when any: pass it to
+    /// [`Outbox::flushed`] once a flush started after this call has finished.
+    pub fn unflushed(&self) -> Option<u64> {
+        let st = self.lock();
+        (st.changes > st.flushed).then_some(st.changes)
+    }
+
+    /// Notes that a flush covered the changes counted up to `changes`.
+    pub fn flushed(&self, changes: u64) {
+        let mut st = self.lock();
+        st.flushed = st.flushed.max(changes);
+    }
+
     /// Number of records waiting.
     pub fn len(&self) -> usize {
         self.lock().pending
@@ -325,11 +386,22 @@ impl Outbox {
         let Some(upto) = keys.iter().map(|k| read_u64(Some(k))).max() else {
             return Ok(());
         };
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k.clone());
+        if keys
+            .iter()
+            .all(|k| st.heartbeats.contains(&read_u64(Some(k))))
+        {
+            // Heartbeats only: plain removes, which sled does not write at once (a heartbeat
+            // that comes back after a crash is sent again and taken for a resend).
+            for k in keys {
+                self.records.remove(k)?;
+            }
+        } else {
+            let mut batch = sled::Batch::default();
+            for k in keys {
+                batch.remove(k.clone());
+            }
+            self.records.apply_batch(batch)?;
         }
-        self.records.apply_batch(batch)?;
         st.pending = st.pending.saturating_sub(keys.len());
         while st.logs.front().is_some_and(|k| *k <= upto) {
             st.logs.pop_front();
@@ -376,6 +448,19 @@ fn insert_new(
     meta.insert(NEXT_KEY, &(key + 1).to_be_bytes())?;
     meta.insert(seq_key.as_bytes(), &seq.to_be_bytes())?;
     Ok((key, seq))
+}
+
+/// Moves the stored heartbeat sequence one block on: heartbeats sent after the last flush before
+/// a crash took sequences the disk does not know of, fewer than a block of them (none while the
+/// stored sequence is 0: the first heartbeat is flushed before it is sent).
+fn skip_unflushed_heartbeats(meta: &sled::Tree) -> Result<(), Error> {
+    let key = format!("{SEQ_PREFIX}{HEARTBEAT_STREAM}");
+    let stored = read_u64(meta.get(key.as_bytes())?.as_deref());
+    if stored > 0 {
+        let next = stored.saturating_add(HEARTBEAT_SEQUENCE_BLOCK);
+        meta.insert(key.as_bytes(), &next.to_be_bytes())?;
+    }
+    Ok(())
 }
 
 /// Rebuilds the bookkeeping from the stored records (one scan on open).

@@ -6,7 +6,9 @@
 //! and deleting it leaves no process.
 //!
 //! Also: what the agent queued while its log server refused every push survives a SIGKILL (the
-//! agent's database has no background flush; the outbox flushes before each attempt).
+//! agent's database has no background flush; the outbox flushes before each attempt), and a
+//! heartbeat sequence the log server took is never handed out again after one (heartbeats are
+//! sent without a flush).
 
 mod common;
 
@@ -44,26 +46,27 @@ fn spawn_site(config: &std::path::Path, data: &std::path::Path) -> Result<Servin
     )
 }
 
-/// Writes the config of a site agent named `site` in `dir` (short intervals, Docker off) that
-/// syncs from `repo` and pushes to `logs`; returns its path.
+/// Writes the config of a site agent named `site` in `dir` (short intervals, Docker off, then the
+/// keys of `set`) that syncs from `repo` and pushes to `logs`; returns its path.
 fn write_config(
     dir: &std::path::Path,
     site: &str,
     repo: &TestRepo,
     logs: &LogServer,
+    set: serde_json::Value,
 ) -> Result<std::path::PathBuf> {
     let config = dir.join("site.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({
-            "domain": "north", "site": site, "git_remote": repo.path(),
-            "log_server": logs.endpoint(), "sync_interval_ms": 200,
-            "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
-            "signing": {"insecure_unsigned": true},
-            "reconcilers": {"docker": {"mode": "off"}}
-        })
-        .to_string(),
-    )?;
+    let mut json = serde_json::json!({
+        "domain": "north", "site": site, "git_remote": repo.path(),
+        "log_server": logs.endpoint(), "sync_interval_ms": 200,
+        "heartbeat_interval_ms": 1000, "tls": {"insecure": true},
+        "signing": {"insecure_unsigned": true},
+        "reconcilers": {"docker": {"mode": "off"}}
+    });
+    if let (Some(json), Some(set)) = (json.as_object_mut(), set.as_object()) {
+        json.extend(set.clone());
+    }
+    std::fs::write(&config, json.to_string())?;
     Ok(config)
 }
 
@@ -84,7 +87,13 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
     repo.commit("add fleet")?;
     let mut logs = LogServer::start().await?;
     let dir = tempfile::tempdir()?;
-    let config = write_config(dir.path(), "plant-crash", &repo, &logs)?;
+    let config = write_config(
+        dir.path(),
+        "plant-crash",
+        &repo,
+        &logs,
+        serde_json::json!({}),
+    )?;
     let data = dir.path().join("data");
 
     // Killed while scaling 0 -> 30, then in the middle of each rollout to a new spec.
@@ -183,7 +192,13 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
     let mut logs = LogServer::start().await?;
     logs.fake.refuse(true);
     let dir = tempfile::tempdir()?;
-    let config = write_config(dir.path(), "plant-outage", &repo, &logs)?;
+    let config = write_config(
+        dir.path(),
+        "plant-outage",
+        &repo,
+        &logs,
+        serde_json::json!({}),
+    )?;
     let data = dir.path().join("data");
 
     let site = spawn_site(&config, &data)?;
@@ -229,4 +244,160 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
     .with_context(|| format!("{} of {count} never arrived", missing.len()))??;
     site.stop(Duration::from_secs(10)).await?;
     Ok(())
+}
+
+/// Heartbeats go out without a flush, so the disk lags the heartbeat sequence the log server has
+/// seen; after a SIGKILL the restarted agent must still never send a new heartbeat under a
+/// sequence already sent (the log server would take it for a resend and the site would look
+/// silent). A heartbeat sent again unchanged (its removal was not on disk) is a resend, and fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_never_reuses_a_heartbeat_sequence() -> Result<()> {
+    /// Heartbeats taken after the site converged, before the kill and again after the restart.
+    const BEATS: usize = 8;
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("solo", "north");
+    let path = "sites/plant-beats/ProcessDeployment/solo.json";
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        path,
+        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add solo")?;
+    let mut logs = LogServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(
+        dir.path(),
+        "plant-beats",
+        &repo,
+        &logs,
+        serde_json::json!({"heartbeat_interval_ms": 100}),
+    )?;
+    let data = dir.path().join("data");
+    let mut beats: Vec<maestro_proto::logs::v1::Record> = Vec::new();
+
+    let site = spawn_site(&config, &data)?;
+    let records = &mut logs.records;
+    within("heartbeats after the converged status", GUARD, async {
+        let mut converged = false;
+        let mut after = 0;
+        while after < BEATS {
+            let r = records.recv().await.context("log server stopped")?;
+            converged |= is_converged(&r, "solo", 1, 1);
+            if r.stream == "heartbeat" {
+                beats.push(r);
+                after += usize::from(converged);
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    maestro_testkit::procs::kill9(site.pid());
+    drop(site);
+    let before = beats.len();
+
+    let site = spawn_site(&config, &data)?;
+    within("heartbeats after the restart", GUARD, async {
+        while beats.len() < before + BEATS {
+            let r = records.recv().await.context("log server stopped")?;
+            if r.stream == "heartbeat" {
+                beats.push(r);
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let mut sent = BTreeMap::new();
+    let mut reused = Vec::new();
+    for mut r in beats.iter().cloned() {
+        r.sequence = 0; // given by the log server on arrival
+        if let Some(earlier) = sent.insert(r.sender_sequence, r.clone())
+            && earlier != r
+        {
+            reused.push(r.sender_sequence);
+        }
+    }
+    let seqs = |rs: &[maestro_proto::logs::v1::Record]| -> Vec<u64> {
+        rs.iter().map(|r| r.sender_sequence).collect()
+    };
+    ensure!(
+        reused.is_empty(),
+        "heartbeat sequences reused for new heartbeats: {reused:?} (before the kill: {:?}, after: {:?})",
+        seqs(&beats[..before]),
+        seqs(&beats[before..])
+    );
+    site.stop(Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// An idle site writes nothing to its disk per heartbeat: over 20 heartbeats of a converged site
+/// (no Git fetch, no status change, no colony re-check in the window) the process's `write_bytes`
+/// (`/proc/<pid>/io`) does not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_site_writes_nothing_to_disk_per_heartbeat() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("solo", "north");
+    let path = "sites/plant-quiet/ProcessDeployment/solo.json";
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        path,
+        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add solo")?;
+    let mut logs = LogServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(
+        dir.path(),
+        "plant-quiet",
+        &repo,
+        &logs,
+        serde_json::json!({"heartbeat_interval_ms": 100, "sync_interval_ms": 3_600_000}),
+    )?;
+    let site = spawn_site(&config, &dir.path().join("data"))?;
+    let records = &mut logs.records;
+    within("the converged status", GUARD, async {
+        while !is_converged(&logs_next(records).await?, "solo", 1, 1) {}
+        anyhow::Ok(())
+    })
+    .await??;
+    // What the convergence queued goes out with the next heartbeats.
+    within("3 heartbeats after the converged status", GUARD, async {
+        let mut beats = 0;
+        while beats < 3 {
+            beats += usize::from(logs_next(records).await?.stream == "heartbeat");
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let before = written_bytes(site.pid())?;
+    within("20 heartbeats while idle", GUARD, async {
+        for _ in 0..20 {
+            let r = logs_next(records).await?;
+            ensure!(r.stream == "heartbeat", "not idle: {r:?}");
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let after = written_bytes(site.pid())?;
+    ensure!(
+        after == before,
+        "the idle site wrote {} bytes to its disk over 20 heartbeats",
+        after - before
+    );
+    site.stop(Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+async fn logs_next(
+    records: &mut tokio::sync::mpsc::UnboundedReceiver<maestro_proto::logs::v1::Record>,
+) -> Result<maestro_proto::logs::v1::Record> {
+    records.recv().await.context("log server stopped")
+}
+
+/// `write_bytes` of `/proc/<pid>/io`: what the process caused to be written to storage.
+fn written_bytes(pid: u32) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no write_bytes in /proc/<pid>/io")
 }

@@ -1,4 +1,4 @@
-use super::{HeardRefresh, apply_record};
+use super::{HeardRefresh, MARKS_KEPT, Marks, apply_record};
 use crate::context::Context;
 use crate::store::{IntentStore, ObservedStore, RenderedIntent, SledStore};
 use crate::translator::RenderedBlueprint;
@@ -190,4 +190,26 @@ fn the_refresh_is_half_the_threshold_or_fifteen_seconds_without_one() {
     assert_eq!(HeardRefresh::new(60_000).every, 30_000);
     assert_eq!(HeardRefresh::new(300).every, 150);
     assert_eq!(HeardRefresh::new(0).every, 15_000);
+}
+
+/// Marks an interval old are dropped once the map has grown (deleted intents do not stay for
+/// the life of the process); younger ones are kept and still hold their refresh back.
+#[test]
+fn marks_an_interval_old_are_dropped_and_younger_ones_kept() {
+    let mut marks = Marks::default();
+    assert!(marks.due_then_mark("young", T + REFRESH_MS / 2, REFRESH_MS));
+    for i in 1..MARKS_KEPT {
+        assert!(marks.due_then_mark(&format!("gone-{i}"), T, REFRESH_MS));
+    }
+    assert_eq!(marks.len(), MARKS_KEPT, "nothing dropped up to the floor");
+    assert!(marks.due_then_mark("new", T + REFRESH_MS, REFRESH_MS));
+    assert_eq!(marks.len(), 2, "the marks an interval old were dropped");
+    assert!(
+        !marks.due_then_mark("young", T + REFRESH_MS, REFRESH_MS),
+        "a mark younger than the interval is kept"
+    );
+    assert!(
+        marks.due_then_mark("gone-1", T + REFRESH_MS, REFRESH_MS),
+        "a dropped mark is due, as it was before the drop"
+    );
 }

@@ -224,8 +224,12 @@ impl GitSync {
             }
         };
         if outcome.errors.is_empty() && outcome.waiting.is_empty() {
-            self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
-            maestro_common::durable::flush(&self.meta).await?;
+            // A re-check of the commit already applied writes nothing: an idle site's disk
+            // sees no write per sync round.
+            if self.meta.get(APPLIED_KEY)?.as_deref() != Some(tip.as_bytes()) {
+                self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
+                maestro_common::durable::flush(&self.meta).await?;
+            }
             self.checked = true;
             self.ctx.sync.applied(&tip, now_millis());
             crate::metrics::running_commit(snapshot.committed_ms);

@@ -62,6 +62,16 @@ pub fn log_server_client(
         .max_encoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES))
 }
 
+/// Flushes the outbox's database when something besides heartbeats changed since the last
+/// flush.
+async fn flush(outbox: &Outbox) -> Result<(), sled::Error> {
+    if let Some(changes) = outbox.unflushed() {
+        maestro_common::durable::flush(&outbox.records).await?;
+        outbox.flushed(changes);
+    }
+    Ok(())
+}
+
 /// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`], for the
 /// default heartbeat); `Err` at once, with the reason, for an endpoint no client can be made of.
 pub async fn run_sender(
@@ -114,8 +124,8 @@ pub async fn run_sender_on(
         // Durable before sent: a sequence the log server has seen must never be handed out
         // again after a crash here (it would drop the new record as a resend), and the agent's
         // database has no background flush: this is also what makes records queued during an
-        // outage durable, at the next attempt.
-        if let Err(e) = maestro_common::durable::flush(&outbox.records).await {
+        // outage durable, at the next attempt. Heartbeats alone need no flush (see the module).
+        if let Err(e) = flush(&outbox).await {
             tracing::error!(error = %e, "flushing the outbox before a push");
             outbox.release();
             if backoff.wait(&shutdown).await {
@@ -136,7 +146,7 @@ pub async fn run_sender_on(
                 () = tokio::time::sleep(FLUSH_WHILE_PUSHING) => {
                     // Every record counted here is in the tree before the flush starts.
                     let records = outbox.len();
-                    match maestro_common::durable::flush(&outbox.records).await {
+                    match flush(&outbox).await {
                         Ok(_) => tracing::debug!(records, "outbox flushed while a push is in flight"),
                         Err(e) => tracing::error!(error = %e, "flushing the outbox while a push is in flight"),
                     }

@@ -318,3 +318,67 @@ fn a_large_outbox_stays_at_its_bound() {
     let dropped: usize = markers[0]["log:!".len()..].parse().unwrap();
     assert_eq!(kept_logs + dropped, 2700);
 }
+
+/// Only what is worth keeping across a crash asks for a flush before the next push: the open
+/// (it moved the heartbeat sequence on), every record but a heartbeat, and the heartbeat that
+/// starts a block of sequences.
+#[test]
+fn only_changes_besides_heartbeats_need_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, o) = open(&dir, DEFAULT_MAX_RECORDS);
+    let opened = o
+        .unflushed()
+        .expect("the open is flushed before the first push");
+    o.flushed(opened);
+    assert_eq!(o.unflushed(), None);
+    assert_eq!(o.append(rec("heartbeat", "")).unwrap(), 1);
+    let first = o.unflushed().expect("the first heartbeat starts a block");
+    o.flushed(first);
+    assert_eq!(o.append(rec("heartbeat", "")).unwrap(), 2);
+    assert_eq!(o.unflushed(), None, "a heartbeat alone needs no flush");
+    o.append(rec("status", "s1")).unwrap();
+    let status = o.unflushed().expect("a status needs a flush");
+    o.append(rec("log", "l1")).unwrap();
+    let log = o.unflushed().expect("so does a log record");
+    assert!(log > status);
+    o.flushed(status);
+    assert_eq!(
+        o.unflushed(),
+        Some(log),
+        "a flush covers only what it counted"
+    );
+    o.flushed(log);
+    for seq in 3..=HEARTBEAT_SEQUENCE_BLOCK {
+        assert_eq!(o.append(rec("heartbeat", "")).unwrap(), seq);
+    }
+    assert_eq!(o.unflushed(), None);
+    assert_eq!(
+        o.append(rec("heartbeat", "")).unwrap(),
+        HEARTBEAT_SEQUENCE_BLOCK + 1
+    );
+    assert!(
+        o.unflushed().is_some(),
+        "the heartbeat that starts the next block is flushed before it is sent"
+    );
+}
+
+/// A reopened outbox continues the heartbeat sequence a block past the stored one (heartbeats
+/// sent unflushed before a crash took fewer than a block), and the other streams where they were.
+#[tokio::test]
+async fn a_reopened_outbox_continues_heartbeats_a_block_on() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (db, o) = open(&dir, DEFAULT_MAX_RECORDS);
+        assert_eq!(o.append(rec("heartbeat", "")).unwrap(), 1);
+        assert_eq!(o.append(rec("log", "a")).unwrap(), 1);
+        assert_eq!(o.append(rec("heartbeat", "")).unwrap(), 2);
+        db.flush().unwrap();
+    }
+    let db = crate::agent::open_db(dir.path()).await.unwrap();
+    let o = Outbox::open(&db, "d", "s").unwrap();
+    assert_eq!(
+        o.append(rec("heartbeat", "")).unwrap(),
+        2 + HEARTBEAT_SEQUENCE_BLOCK + 1
+    );
+    assert_eq!(o.append(rec("log", "b")).unwrap(), 2);
+}

@@ -14,7 +14,8 @@
 //! anonymous and file-backed), threads by name, CPU per minute (utime + stime), bytes per minute
 //! each way to Git and to the log server (with the HTTP requests nginx logged, and the bytes per
 //! Git fetch and per heartbeat), the idle uplink in kbit/s, and each figure with its target and
-//! ratio: RSS ≤ 10 MB, uplink ≤ 0.25 kbit/s.
+//! ratio: RSS ≤ 10 MB, uplink ≤ 0.25 kbit/s; and the bytes the site wrote to its disk per
+//! minute (`/proc/<pid>/io`: flash wear at a site that changes nothing).
 //!
 //! Usage: `cargo build --release -p site-agent --bin maestro-site && cargo run --release -p
 //! maestro-tests --bin bench-site-footprint [SECONDS [SYNC_MS [HEARTBEAT_MS [SETTLE_S]]]]`
@@ -86,6 +87,8 @@ struct Reading {
     log: (u64, u64, u64),
     /// Requests nginx logged so far.
     git_requests: usize,
+    /// Bytes the site caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`).
+    disk_written: u64,
 }
 
 /// What changed between two readings, per minute.
@@ -99,6 +102,7 @@ struct Window {
     git_requests: usize,
     git_connections: u64,
     log_connections: u64,
+    disk_per_min: f64,
 }
 
 impl Window {
@@ -115,6 +119,7 @@ impl Window {
             git_requests: b.git_requests.saturating_sub(a.git_requests),
             git_connections: b.git.2.saturating_sub(a.git.2),
             log_connections: b.log.2.saturating_sub(a.log.2),
+            disk_per_min: per_min(a.disk_written, b.disk_written),
         }
     }
 
@@ -143,6 +148,7 @@ impl Window {
             self.uplink_kbits(),
             (self.git_down + self.log_down) * 8.0 / 60.0 / 1000.0
         );
+        println!("  disk: {:.0} B written per minute", self.disk_per_min);
     }
 }
 
@@ -160,7 +166,18 @@ fn read(
         git_requests: std::fs::read_to_string(nginx_log)
             .map(|t| t.lines().count())
             .unwrap_or(0),
+        disk_written: disk_written(pid)?,
     })
+}
+
+/// `write_bytes` of `/proc/<pid>/io`: what the process's threads caused to be written to storage.
+fn disk_written(pid: u32) -> anyhow::Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("reading /proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no write_bytes in /proc/{pid}/io"))
 }
 
 /// `RssAnon`, `RssFile` and `RssShmem` of a process, bytes.
@@ -324,6 +341,7 @@ async fn run(
         idle.uplink_kbits() / UPLINK_TARGET_KBITS
     );
     println!("idle CPU | {:.3} s/min | - | -", idle.cpu_per_min);
+    println!("idle disk writes | {:.0} B/min | - | -", idle.disk_per_min);
     let status = node.stop()?;
     println!("site stopped: {status:?}");
     Ok(())
