@@ -70,6 +70,41 @@ fn write_config(
     Ok(config)
 }
 
+/// A site with one `solo` blueprint (one `sleep 3600`) in its repository, an in-test log server
+/// and the site's config.
+struct Solo {
+    _guard: WorkloadGuard,
+    _repo: TestRepo,
+    _dir: tempfile::TempDir,
+    logs: LogServer,
+    config: std::path::PathBuf,
+    data: std::path::PathBuf,
+}
+
+/// [`Solo`] for site `site`, its config [`write_config`]'s with the keys of `set`.
+async fn solo_site(site: &str, set: serde_json::Value) -> Result<Solo> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("solo", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &format!("sites/{site}/ProcessDeployment/solo.json"),
+        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add solo")?;
+    let logs = LogServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path(), site, &repo, &logs, set)?;
+    let data = dir.path().join("data");
+    Ok(Solo {
+        _guard: guard,
+        _repo: repo,
+        _dir: dir,
+        logs,
+        config,
+        data,
+    })
+}
+
 fn is_orphan_stop(r: &maestro_proto::logs::v1::Record) -> bool {
     matches!(&r.body, Some(record::Body::Log(l)) if l.message.contains("that no record knew"))
 }
@@ -180,28 +215,12 @@ async fn killed_mid_reconcile_leaves_no_orphan() -> Result<()> {
 /// unsent one by design.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
-    let guard = workload_guard();
-    let intent = maestro_common::ids::intent_id("solo", "north");
-    let path = "sites/plant-outage/ProcessDeployment/solo.json";
-    let mut repo = TestRepo::new()?;
-    repo.put(
-        path,
-        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
-    );
-    repo.commit("add solo")?;
-    let mut logs = LogServer::start().await?;
+    let Solo {
+        logs, config, data, ..
+    } = &mut solo_site("plant-outage", serde_json::json!({})).await?;
     logs.fake.refuse(true);
-    let dir = tempfile::tempdir()?;
-    let config = write_config(
-        dir.path(),
-        "plant-outage",
-        &repo,
-        &logs,
-        serde_json::json!({}),
-    )?;
-    let data = dir.path().join("data");
 
-    let site = spawn_site(&config, &data)?;
+    let site = spawn_site(config, data)?;
     let mut offered: BTreeMap<(String, u64), maestro_proto::logs::v1::Record> = BTreeMap::new();
     let refused = &mut logs.refused;
     within(
@@ -227,7 +246,7 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
     eprintln!("SIGKILL with {count} records offered during the outage");
 
     logs.fake.refuse(false);
-    let site = spawn_site(&config, &data)?;
+    let site = spawn_site(config, data)?;
     let mut missing = offered;
     let records = &mut logs.records;
     within("every record offered before the kill", GUARD, async {
@@ -254,28 +273,16 @@ async fn records_offered_during_an_outage_survive_a_kill() -> Result<()> {
 async fn a_killed_agent_never_reuses_a_heartbeat_sequence() -> Result<()> {
     /// Heartbeats taken after the site converged, before the kill and again after the restart.
     const BEATS: usize = 8;
-    let guard = workload_guard();
-    let intent = maestro_common::ids::intent_id("solo", "north");
-    let path = "sites/plant-beats/ProcessDeployment/solo.json";
-    let mut repo = TestRepo::new()?;
-    repo.put(
-        path,
-        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
-    );
-    repo.commit("add solo")?;
-    let mut logs = LogServer::start().await?;
-    let dir = tempfile::tempdir()?;
-    let config = write_config(
-        dir.path(),
+    let Solo {
+        logs, config, data, ..
+    } = &mut solo_site(
         "plant-beats",
-        &repo,
-        &logs,
         serde_json::json!({"heartbeat_interval_ms": 100}),
-    )?;
-    let data = dir.path().join("data");
+    )
+    .await?;
     let mut beats: Vec<maestro_proto::logs::v1::Record> = Vec::new();
 
-    let site = spawn_site(&config, &data)?;
+    let site = spawn_site(config, data)?;
     let records = &mut logs.records;
     within("heartbeats after the converged status", GUARD, async {
         let mut converged = false;
@@ -295,7 +302,7 @@ async fn a_killed_agent_never_reuses_a_heartbeat_sequence() -> Result<()> {
     drop(site);
     let before = beats.len();
 
-    let site = spawn_site(&config, &data)?;
+    let site = spawn_site(config, data)?;
     within("heartbeats after the restart", GUARD, async {
         while beats.len() < before + BEATS {
             let r = records.recv().await.context("log server stopped")?;
@@ -334,25 +341,14 @@ async fn a_killed_agent_never_reuses_a_heartbeat_sequence() -> Result<()> {
 /// (`/proc/<pid>/io`) does not grow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_site_writes_nothing_to_disk_per_heartbeat() -> Result<()> {
-    let guard = workload_guard();
-    let intent = maestro_common::ids::intent_id("solo", "north");
-    let path = "sites/plant-quiet/ProcessDeployment/solo.json";
-    let mut repo = TestRepo::new()?;
-    repo.put(
-        path,
-        process_blueprint("solo", &intent, 1, 1, &["3600"], &guard.value),
-    );
-    repo.commit("add solo")?;
-    let mut logs = LogServer::start().await?;
-    let dir = tempfile::tempdir()?;
-    let config = write_config(
-        dir.path(),
+    let Solo {
+        logs, config, data, ..
+    } = &mut solo_site(
         "plant-quiet",
-        &repo,
-        &logs,
         serde_json::json!({"heartbeat_interval_ms": 100, "sync_interval_ms": 3_600_000}),
-    )?;
-    let site = spawn_site(&config, &dir.path().join("data"))?;
+    )
+    .await?;
+    let site = spawn_site(config, data)?;
     let records = &mut logs.records;
     within("the converged status", GUARD, async {
         while !is_converged(&logs_next(records).await?, "solo", 1, 1) {}
