@@ -13,7 +13,7 @@
 //! - heartbeats are stored and removed with plain writes (sled writes a transaction or a batch
 //!   to its log at once, plain writes when its buffer fills or at a flush), and the sender
 //!   flushes before a push only when something besides heartbeats changed since the last flush
-//!   ([`Outbox::unflushed`]): an idle site writes nothing to its disk per heartbeat.
+//!   (`Outbox::unflushed`): an idle site writes nothing to its disk per heartbeat.
 //!   A heartbeat is not worth keeping across a crash (the next one replaces it), but its
 //!   sequence must never be handed out again (the log server would take the new heartbeat for a
 //!   resend): the heartbeat that starts each block of [`HEARTBEAT_SEQUENCE_BLOCK`] sequences
@@ -320,13 +320,13 @@ impl Outbox {
 
     /// The count of changes to flush before the next push, when any: pass it to
     /// [`Outbox::flushed`] once a flush started after this call has finished.
-    pub fn unflushed(&self) -> Option<u64> {
+    fn unflushed(&self) -> Option<u64> {
         let st = self.lock();
         (st.changes > st.flushed).then_some(st.changes)
     }
 
     /// Notes that a flush covered the changes counted up to `changes`.
-    pub fn flushed(&self, changes: u64) {
+    fn flushed(&self, changes: u64) {
         let mut st = self.lock();
         st.flushed = st.flushed.max(changes);
     }
