@@ -63,13 +63,14 @@ pub fn log_server_client(
 }
 
 /// Flushes the outbox's database when something besides heartbeats changed since the last
-/// flush.
-async fn flush(outbox: &Outbox) -> Result<(), sled::Error> {
-    if let Some(changes) = outbox.unflushed() {
-        maestro_common::durable::flush(&outbox.records).await?;
-        outbox.flushed(changes);
-    }
-    Ok(())
+/// flush; whether it flushed.
+async fn flush(outbox: &Outbox) -> Result<bool, sled::Error> {
+    let Some(changes) = outbox.unflushed() else {
+        return Ok(false);
+    };
+    maestro_common::durable::flush(&outbox.records).await?;
+    outbox.flushed(changes);
+    Ok(true)
 }
 
 /// [`run_sender_on`] a client of the log server at `endpoint` ([`log_server_client`], for the
@@ -147,7 +148,8 @@ pub async fn run_sender_on(
                     // Every record counted here is in the tree before the flush starts.
                     let records = outbox.len();
                     match flush(&outbox).await {
-                        Ok(_) => tracing::debug!(records, "outbox flushed while a push is in flight"),
+                        Ok(false) => {}
+                        Ok(true) => tracing::debug!(records, "outbox flushed while a push is in flight"),
                         Err(e) => tracing::error!(error = %e, "flushing the outbox while a push is in flight"),
                     }
                 }
