@@ -170,7 +170,8 @@ impl Outbox {
             record.observed_at = Some(now());
         }
         let mut st = self.lock();
-        let replaced: Vec<u64> = if record.stream == HEARTBEAT_STREAM {
+        let heartbeat = record.stream == HEARTBEAT_STREAM;
+        let replaced: Vec<u64> = if heartbeat {
             st.heartbeats
                 .iter()
                 .copied()
@@ -179,17 +180,13 @@ impl Outbox {
         } else {
             Vec::new()
         };
-        let (key, seq) = if record.stream == HEARTBEAT_STREAM {
+        let (key, seq) = if heartbeat {
             self.insert_heartbeat(&replaced, &record)?
         } else {
-            (&self.records, &self.meta).transaction(|(records, meta)| {
-                for old in &replaced {
-                    records.remove(&old.to_be_bytes())?;
-                }
-                insert_new(records, meta, &record)
-            })?
+            (&self.records, &self.meta)
+                .transaction(|(records, meta)| insert_new(records, meta, &record))?
         };
-        if record.stream != HEARTBEAT_STREAM || seq % HEARTBEAT_SEQUENCE_BLOCK == 1 {
+        if !heartbeat || seq % HEARTBEAT_SEQUENCE_BLOCK == 1 {
             st.changes += 1;
         }
         st.pending += 1;
@@ -219,7 +216,7 @@ impl Outbox {
     /// a disk write (see the module). The counters go first, so a crash between the writes
     /// leaves at most an unused key, never a key used twice; the replaced heartbeats go last.
     fn insert_heartbeat(&self, replaced: &[u64], record: &Record) -> Result<(u64, u64), Error> {
-        let seq_key = format!("{SEQ_PREFIX}{HEARTBEAT_STREAM}");
+        let seq_key = seq_key(HEARTBEAT_STREAM);
         let key = read_u64(self.meta.get(NEXT_KEY)?.as_deref());
         let seq = read_u64(self.meta.get(seq_key.as_bytes())?.as_deref()) + 1;
         self.meta.insert(NEXT_KEY, &(key + 1).to_be_bytes())?;
@@ -439,7 +436,7 @@ fn insert_new(
     meta: &TransactionalTree,
     record: &Record,
 ) -> TxResult<(u64, u64)> {
-    let seq_key = format!("{SEQ_PREFIX}{}", record.stream);
+    let seq_key = seq_key(&record.stream);
     let key = read_u64(meta.get(NEXT_KEY)?.as_deref());
     let seq = read_u64(meta.get(seq_key.as_bytes())?.as_deref()) + 1;
     let mut r = record.clone();
@@ -450,11 +447,16 @@ fn insert_new(
     Ok((key, seq))
 }
 
+/// The meta key of `stream`'s last sender sequence.
+fn seq_key(stream: &str) -> String {
+    format!("{SEQ_PREFIX}{stream}")
+}
+
 /// Moves the stored heartbeat sequence one block on: heartbeats sent after the last flush before
 /// a crash took sequences the disk does not know of, fewer than a block of them (none while the
 /// stored sequence is 0: the first heartbeat is flushed before it is sent).
 fn skip_unflushed_heartbeats(meta: &sled::Tree) -> Result<(), Error> {
-    let key = format!("{SEQ_PREFIX}{HEARTBEAT_STREAM}");
+    let key = seq_key(HEARTBEAT_STREAM);
     let stored = read_u64(meta.get(key.as_bytes())?.as_deref());
     if stored > 0 {
         let next = stored.saturating_add(HEARTBEAT_SEQUENCE_BLOCK);

@@ -364,7 +364,7 @@ async fn an_idle_site_writes_nothing_to_disk_per_heartbeat() -> Result<()> {
         anyhow::Ok(())
     })
     .await??;
-    let before = written_bytes(site.pid())?;
+    let before = maestro_testkit::procs::written_bytes(site.pid())?;
     within("20 heartbeats while idle", GUARD, async {
         for _ in 0..20 {
             let r = logs_next(records).await?;
@@ -373,7 +373,7 @@ async fn an_idle_site_writes_nothing_to_disk_per_heartbeat() -> Result<()> {
         anyhow::Ok(())
     })
     .await??;
-    let after = written_bytes(site.pid())?;
+    let after = maestro_testkit::procs::written_bytes(site.pid())?;
     ensure!(
         after == before,
         "the idle site wrote {} bytes to its disk over 20 heartbeats",
@@ -387,13 +387,4 @@ async fn logs_next(
     records: &mut tokio::sync::mpsc::UnboundedReceiver<maestro_proto::logs::v1::Record>,
 ) -> Result<maestro_proto::logs::v1::Record> {
     records.recv().await.context("log server stopped")
-}
-
-/// `write_bytes` of `/proc/<pid>/io`: what the process caused to be written to storage.
-fn written_bytes(pid: u32) -> Result<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .context("no write_bytes in /proc/<pid>/io")
 }

@@ -95,6 +95,17 @@ pub fn find(key: &str, value: &str) -> Vec<Workload> {
     out
 }
 
+/// `write_bytes` of `/proc/<pid>/io`: the bytes process `pid` caused to be written to storage.
+pub fn written_bytes(pid: u32) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("reading /proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no write_bytes in /proc/{pid}/io"))
+}
+
 /// SIGKILLs `pid`; a process that is already gone is no error.
 pub fn kill9(pid: u32) {
     let _ = nix::sys::signal::kill(

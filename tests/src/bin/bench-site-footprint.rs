@@ -166,18 +166,8 @@ fn read(
         git_requests: std::fs::read_to_string(nginx_log)
             .map(|t| t.lines().count())
             .unwrap_or(0),
-        disk_written: disk_written(pid)?,
+        disk_written: maestro_testkit::procs::written_bytes(pid)?,
     })
-}
-
-/// `write_bytes` of `/proc/<pid>/io`: what the process's threads caused to be written to storage.
-fn disk_written(pid: u32) -> anyhow::Result<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .with_context(|| format!("reading /proc/{pid}/io"))?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no write_bytes in /proc/{pid}/io"))
 }
 
 /// `RssAnon`, `RssFile` and `RssShmem` of a process, bytes.
