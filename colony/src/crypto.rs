@@ -119,10 +119,9 @@ pub fn recover_id(payload_b64: &str, signature_hex: &str) -> Result<String, Cryp
     let recid = RecoveryId::from_byte(v)
         .ok_or_else(|| CryptoError::InvalidSignature(format!("bad recovery id {v}")))?;
     let digest = Sha3_256::digest(payload_b64.as_bytes());
+    // `recover_from_prehash` verifies the signature with the key it recovered before returning
+    // it (ecdsa 0.16): a signature that does not verify is an error here.
     let key = VerifyingKey::recover_from_prehash(&digest, &sig, recid)
-        .map_err(|_| CryptoError::VerificationFailed)?;
-    use k256::ecdsa::signature::hazmat::PrehashVerifier;
-    key.verify_prehash(&digest, &sig)
         .map_err(|_| CryptoError::VerificationFailed)?;
     Ok(id_of(&key))
 }
