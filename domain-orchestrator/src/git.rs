@@ -358,6 +358,11 @@ enum Node<'a> {
 }
 
 /// Builds the root tree: `base` with the managed directories replaced by `files`.
+///
+/// Only what changed is written: every blob and tree is hashed in memory first, and a subtree
+/// whose id is already the one `base` has at that path is neither written nor descended into.
+/// A publish that changes one file of a domain with a thousand sites writes that file and the
+/// trees above it, not every object of the branch again.
 fn build_tree(
     repo: &Repository,
     base: Option<&git2::Tree<'_>>,
@@ -368,9 +373,7 @@ fn build_tree(
         let parts: Vec<&str> = path.split('/').collect();
         if parts.len() < 2
             || !MANAGED_DIRS.contains(&parts[0])
-            || parts
-                .iter()
-                .any(|p| p.is_empty() || *p == "." || *p == "..")
+            || !parts.iter().all(|p| valid_name(p))
         {
             return Err(GitError::Path(path.clone()));
         }
@@ -397,11 +400,123 @@ fn build_tree(
             builder.remove(name)?;
         }
     }
+    let odb = repo.odb()?;
     for (name, node) in &root {
-        let (oid, mode) = write_node(repo, node)?;
-        builder.insert(name, oid, mode.into())?;
+        let hashed = Hashed::of(node)?;
+        let before = base.and_then(|b| b.get_name(name)).map(|e| e.id());
+        hashed.write_changed(repo, &odb, before)?;
+        builder.insert(name, hashed.oid, hashed.mode().into())?;
     }
     Ok(builder.write()?)
+}
+
+/// Whether `name` may be one component of a managed path: not empty, not `.` or `..`, not
+/// `.git` in any case, no NUL (trees are serialised here, not by libgit2's tree builder, which
+/// would refuse those).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.eq_ignore_ascii_case(".git")
+        && !name.contains('\0')
+}
+
+/// A node with its Git object id, computed without writing anything.
+struct Hashed<'a> {
+    oid: Oid,
+    object: Object<'a>,
+}
+
+enum Object<'a> {
+    Blob(&'a str),
+    /// The tree's serialised entries and its children, in tree order.
+    Tree(Vec<u8>, Vec<(&'a str, Hashed<'a>)>),
+}
+
+impl<'a> Hashed<'a> {
+    fn of(node: &Node<'a>) -> Result<Self, GitError> {
+        match node {
+            Node::File(content) => Ok(Hashed {
+                oid: Oid::hash_object(git2::ObjectType::Blob, content.as_bytes())?,
+                object: Object::Blob(content),
+            }),
+            Node::Dir(entries) => {
+                let mut children = entries
+                    .iter()
+                    .map(|(name, child)| Ok((*name, Hashed::of(child)?)))
+                    .collect::<Result<Vec<_>, GitError>>()?;
+                // Git orders a tree's entries by name, a subtree's name as if it ended in '/'.
+                children.sort_by_key(|(name, child)| child.sort_key(name));
+                let mut bytes = Vec::new();
+                for (name, child) in &children {
+                    let mode = match child.object {
+                        Object::Blob(_) => "100644",
+                        Object::Tree(..) => "40000",
+                    };
+                    bytes.extend_from_slice(mode.as_bytes());
+                    bytes.push(b' ');
+                    bytes.extend_from_slice(name.as_bytes());
+                    bytes.push(0);
+                    bytes.extend_from_slice(child.oid.as_bytes());
+                }
+                Ok(Hashed {
+                    oid: Oid::hash_object(git2::ObjectType::Tree, &bytes)?,
+                    object: Object::Tree(bytes, children),
+                })
+            }
+        }
+    }
+
+    fn mode(&self) -> FileMode {
+        match self.object {
+            Object::Blob(_) => FileMode::Blob,
+            Object::Tree(..) => FileMode::Tree,
+        }
+    }
+
+    fn sort_key(&self, name: &str) -> Vec<u8> {
+        let mut key = name.as_bytes().to_vec();
+        if matches!(self.object, Object::Tree(..)) {
+            key.push(b'/');
+        }
+        key
+    }
+
+    /// Writes this node's objects that `before` (the id at the same path in the base tree)
+    /// does not already hold.
+    fn write_changed(
+        &self,
+        repo: &Repository,
+        odb: &git2::Odb<'_>,
+        before: Option<Oid>,
+    ) -> Result<(), GitError> {
+        if before == Some(self.oid) {
+            return Ok(());
+        }
+        let (kind, bytes) = match &self.object {
+            Object::Blob(content) => (git2::ObjectType::Blob, content.as_bytes()),
+            Object::Tree(bytes, children) => {
+                let old = before.and_then(|id| repo.find_tree(id).ok());
+                for (name, child) in children {
+                    let was = old
+                        .as_ref()
+                        .and_then(|t| t.get_name(name))
+                        .filter(|e| e.filemode() == i32::from(child.mode()))
+                        .map(|e| e.id());
+                    child.write_changed(repo, odb, was)?;
+                }
+                (git2::ObjectType::Tree, bytes.as_slice())
+            }
+        };
+        let written = odb.write(kind, bytes)?;
+        if written != self.oid {
+            return Err(GitError::Git(git2::Error::from_str(&format!(
+                "object written as {written}, expected {}",
+                self.oid
+            ))));
+        }
+        Ok(())
+    }
 }
 
 /// The manifest and signatures files of `tree` (None for a missing, oversized or non-file one).
@@ -443,20 +558,6 @@ fn with_manifest(repo: &Repository, tree: Oid, signed: &SignedManifest) -> Resul
         FileMode::Blob.into(),
     )?;
     Ok(builder.write()?)
-}
-
-fn write_node(repo: &Repository, node: &Node<'_>) -> Result<(Oid, FileMode), GitError> {
-    match node {
-        Node::File(content) => Ok((repo.blob(content.as_bytes())?, FileMode::Blob)),
-        Node::Dir(entries) => {
-            let mut builder = repo.treebuilder(None)?;
-            for (name, child) in entries {
-                let (oid, mode) = write_node(repo, child)?;
-                builder.insert(name, oid, mode.into())?;
-            }
-            Ok((builder.write()?, FileMode::Tree))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -662,6 +763,126 @@ mod tests {
         );
         assert!(p.publish(&two, "check").unwrap().changed);
         assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
+    }
+
+    /// The root tree of `files` as libgit2's own tree builder writes it, one object at a time.
+    fn reference_tree(repo: &Repository, files: &BTreeMap<String, String>) -> Oid {
+        fn dir(repo: &Repository, entries: &BTreeMap<&str, Node<'_>>) -> Oid {
+            let mut b = repo.treebuilder(None).unwrap();
+            for (name, node) in entries {
+                let (oid, mode) = match node {
+                    Node::File(c) => (repo.blob(c.as_bytes()).unwrap(), FileMode::Blob),
+                    Node::Dir(d) => (dir(repo, d), FileMode::Tree),
+                };
+                b.insert(name, oid, mode.into()).unwrap();
+            }
+            b.write().unwrap()
+        }
+        let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
+        for (path, content) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            let mut d = &mut root;
+            for part in &parts[..parts.len() - 1] {
+                d = match d.entry(part).or_insert_with(|| Node::Dir(BTreeMap::new())) {
+                    Node::Dir(d) => d,
+                    Node::File(_) => unreachable!(),
+                };
+            }
+            d.insert(parts[parts.len() - 1], Node::File(content));
+        }
+        dir(repo, &root)
+    }
+
+    #[test]
+    fn trees_hashed_in_memory_are_the_trees_libgit2_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        // Names whose order differs between plain byte order and Git's (a subtree sorts as if
+        // its name ended in '/': "K.b" < "K/" < "K0"), an empty file, a deep path.
+        let files: BTreeMap<String, String> = [
+            ("definitions/K.json", "{}"),
+            ("sites/s/K/a.json", "1"),
+            ("sites/s/K.b", "file beside a directory"),
+            ("sites/s/K-b/a.json", "2"),
+            ("sites/s/K0/a.json", "3"),
+            ("sites/s/K/empty", ""),
+            ("sites/t/a/b/c/d.json", "deep"),
+            ("sites/s.x", "4"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let built = build_tree(&repo, None, &files).unwrap();
+        assert_eq!(built, reference_tree(&repo, &files));
+        // Built again on itself with one file changed: the same as libgit2's for the new files.
+        let base = repo.find_tree(built).unwrap();
+        let mut next = files.clone();
+        next.insert("sites/s/K/a.json".into(), "changed".into());
+        next.remove("sites/s/K0/a.json");
+        assert_eq!(
+            build_tree(&repo, Some(&base), &next).unwrap(),
+            reference_tree(&repo, &next)
+        );
+        for bad in ["sites/s/.git/x", "sites/s/.GIT", "sites/s/a\0b"] {
+            let files = BTreeMap::from([(bad.to_string(), "x".to_string())]);
+            assert!(
+                matches!(build_tree(&repo, None, &files), Err(GitError::Path(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Every loose object file of `repo` and its modification time.
+    fn loose_objects(repo: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
+        let mut found = BTreeMap::new();
+        for fan in std::fs::read_dir(repo.join("objects")).unwrap() {
+            let fan = fan.unwrap().path();
+            if fan.file_name().unwrap().len() != 2 {
+                continue;
+            }
+            for f in std::fs::read_dir(&fan).unwrap() {
+                let f = f.unwrap().path();
+                found.insert(
+                    f.clone(),
+                    std::fs::metadata(&f).unwrap().modified().unwrap(),
+                );
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_publish_writes_only_what_changed_and_touches_no_other_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, remote, _set) = signed(dir.path(), 3600, 60);
+        let mut files = BTreeMap::from([("definitions/K.json".to_string(), "{}".to_string())]);
+        for s in 0..20 {
+            for b in 0..3 {
+                files.insert(format!("sites/s{s}/K/b{b}.json"), format!("{s}.{b}"));
+            }
+        }
+        assert!(p.publish(&files, "first").unwrap().changed);
+        // Every object of the mirror made old, so that a write (or libgit2's freshening of an
+        // object it already has) shows as a new modification time.
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        let mirror = dir.path().join("m");
+        for path in loose_objects(&mirror).keys() {
+            let f = std::fs::File::options().write(true).open(path).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        files.insert("sites/s7/K/b1.json".into(), "changed".into());
+        assert!(p.publish_new(&files, "one file").unwrap().changed);
+        let after = loose_objects(&mirror);
+        let touched = after.values().filter(|t| **t != old).count();
+        // The blob, its three trees (K, s7, sites), the root tree before and with the manifest,
+        // the manifest's two files and the commit: 9 at most, of the mirror's 80 or so.
+        assert!(
+            touched <= 9,
+            "{touched} of {} objects written or touched",
+            after.len()
+        );
+        assert_eq!(remote_file(&remote, "sites/s7/K/b1.json"), "changed");
+        assert_eq!(remote_file(&remote, "sites/s8/K/b1.json"), "8.1");
     }
 
     /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).
