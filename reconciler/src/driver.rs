@@ -57,6 +57,11 @@ impl Written {
     }
 }
 
+/// `m` locked, also after a panic while it was held (its maps stay usable).
+fn unpoisoned<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Where a driver works.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -321,11 +326,7 @@ impl<R: Reconciler> Driver<R> {
             .annotations
             .get(maestro_common::contract::ANN_TRACEPARENT)
         {
-            let mut traced = self
-                .inner
-                .traced
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut traced = unpoisoned(&self.inner.traced);
             if traced.get(&bp.metadata.name) != Some(tp) {
                 maestro_common::telemetry::context::set_parent(&span, tp);
                 traced.insert(bp.metadata.name.clone(), tp.clone());
@@ -363,7 +364,25 @@ impl<R: Reconciler> Driver<R> {
 
     async fn remove_locked(&self, name: &str, process: Option<&str>) -> Result<Vec<String>, Error> {
         let out = remove_blueprint(&self.inner.reconciler, name).await?;
-        self.finish(name, out, process).await
+        let done = self.finish(name, out, process).await?;
+        // Gone for good: what the driver kept about it goes too (a blueprint of that name added
+        // later starts afresh), so these maps hold the blueprints the site has, not every name
+        // it ever had.
+        self.forget(name);
+        Ok(done)
+    }
+
+    /// Forgets the order trace and the last status of blueprint `name`.
+    fn forget(&self, name: &str) {
+        unpoisoned(&self.inner.traced).remove(name);
+        unpoisoned(&self.inner.written).0.remove(name);
+    }
+
+    /// Whether the driver keeps anything about blueprint `name` (its trace, its last status).
+    #[cfg(test)]
+    fn remembers(&self, name: &str) -> bool {
+        unpoisoned(&self.inner.traced).contains_key(name)
+            || unpoisoned(&self.inner.written).0.contains_key(name)
     }
 
     async fn write_status(&self, name: &str, json: serde_json::Value) {
@@ -374,11 +393,7 @@ impl<R: Reconciler> Driver<R> {
             .await
         {
             Ok(()) => {
-                let new = inner
-                    .written
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .says_new(name, &json);
+                let new = unpoisoned(&inner.written).says_new(name, &json);
                 if new {
                     inner.recorder.changed();
                 }
@@ -474,6 +489,78 @@ mod tests {
         let e = driver.handle(&process).await.unwrap_err();
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
         assert!(e.to_string().contains("kwargs.blueprintName"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_removed_blueprint_leaves_nothing_behind_in_the_driver() {
+        use crate::host::Registration;
+        use colony::model::{Colony, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let (server_key, owner, exec) = (
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+            PrivateKey::generate(),
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = colony::start(
+            colony::ServerConfig::new(
+                dir.path().join("colony"),
+                server_key.id(),
+                "127.0.0.1:0".parse().unwrap(),
+            ),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let client = ColonyClient::from_addr(server.addr);
+        let colony = Colony {
+            colony_id: owner.id(),
+            name: "site".into(),
+        };
+        client.add_colony(&server_key, &colony).await.unwrap();
+        let registration = crate::config_file::ConfigFileRegistration;
+        let executor = Executor::new(&exec.id(), registration.executor_type(), "cfg", "site");
+        client.add_executor(&owner, &executor).await.unwrap();
+        client
+            .approve_executor(&owner, "site", "cfg")
+            .await
+            .unwrap();
+        for def in registration.definitions("site") {
+            client.add_blueprint_definition(&owner, &def).await.unwrap();
+        }
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let reconciler = ConfigFileReconciler::new(
+            ManagedDir::open(&dir.path().join("files")).unwrap(),
+            Manifest::open(&db).unwrap(),
+        );
+        let target = Target {
+            client: client.clone(),
+            key: exec,
+            colony: "site".into(),
+            location: None,
+            source: "cfg".into(),
+        };
+        let driver = Driver::new(reconciler, target, Arc::new(MemoryRecorder::default()));
+        let spec = serde_json::json!({"files": [{"path": "motd", "content": "hi\n"}]});
+        let mut bp = Blueprint::new(KIND, "motd", "site", spec);
+        bp.metadata.annotations.insert(
+            contract::ANN_TRACEPARENT.into(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        );
+        client.add_blueprint(&owner, &bp).await.unwrap();
+        driver.reconcile_named("motd", None).await.unwrap();
+        assert!(
+            driver.remembers("motd"),
+            "converged: its trace and status kept"
+        );
+        client
+            .remove_blueprint(&owner, "site", "motd")
+            .await
+            .unwrap();
+        driver.cleanup("motd", None).await.unwrap();
+        assert!(!driver.remembers("motd"), "removed: nothing kept about it");
+        assert!(!dir.path().join("files/motd").exists());
+        shutdown.cancel();
     }
 
     #[test]
