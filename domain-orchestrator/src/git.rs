@@ -368,6 +368,25 @@ fn build_tree(
     base: Option<&git2::Tree<'_>>,
     files: &BTreeMap<String, String>,
 ) -> Result<Oid, GitError> {
+    let root = nest(files)?;
+    let mut builder = repo.treebuilder(base)?;
+    for name in MANAGED_DIRS.iter().chain(&[MANIFEST_FILE, SIGNATURES_FILE]) {
+        if builder.get(name)?.is_some() {
+            builder.remove(name)?;
+        }
+    }
+    let odb = repo.odb()?;
+    for (name, node) in &root {
+        let hashed = Hashed::of(node)?;
+        let before = base.and_then(|b| b.get_name(name)).map(|e| e.id());
+        hashed.write_changed(repo, &odb, before)?;
+        builder.insert(name, hashed.oid, hashed.mode().into())?;
+    }
+    Ok(builder.write()?)
+}
+
+/// `files` (path -> content) as the directories under the root they make; every path checked.
+fn nest(files: &BTreeMap<String, String>) -> Result<BTreeMap<&str, Node<'_>>, GitError> {
     let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
     for (path, content) in files {
         let parts: Vec<&str> = path.split('/').collect();
@@ -394,20 +413,7 @@ fn build_tree(
             return Err(GitError::Path(path.clone()));
         }
     }
-    let mut builder = repo.treebuilder(base)?;
-    for name in MANAGED_DIRS.iter().chain(&[MANIFEST_FILE, SIGNATURES_FILE]) {
-        if builder.get(name)?.is_some() {
-            builder.remove(name)?;
-        }
-    }
-    let odb = repo.odb()?;
-    for (name, node) in &root {
-        let hashed = Hashed::of(node)?;
-        let before = base.and_then(|b| b.get_name(name)).map(|e| e.id());
-        hashed.write_changed(repo, &odb, before)?;
-        builder.insert(name, hashed.oid, hashed.mode().into())?;
-    }
-    Ok(builder.write()?)
+    Ok(root)
 }
 
 /// Whether `name` may be one component of a managed path: not empty, not `.` or `..`, not
@@ -446,7 +452,7 @@ impl<'a> Hashed<'a> {
                     .map(|(name, child)| Ok((*name, Hashed::of(child)?)))
                     .collect::<Result<Vec<_>, GitError>>()?;
                 // Git orders a tree's entries by name, a subtree's name as if it ended in '/'.
-                children.sort_by_key(|(name, child)| child.sort_key(name));
+                children.sort_by(|(a, x), (b, y)| x.sort_key(a).cmp(y.sort_key(b)));
                 let mut bytes = Vec::new();
                 for (name, child) in &children {
                     let mode = match child.object {
@@ -474,12 +480,10 @@ impl<'a> Hashed<'a> {
         }
     }
 
-    fn sort_key(&self, name: &str) -> Vec<u8> {
-        let mut key = name.as_bytes().to_vec();
-        if matches!(self.object, Object::Tree(..)) {
-            key.push(b'/');
-        }
-        key
+    /// The bytes Git orders `name` by in a tree: a subtree's name followed by '/'.
+    fn sort_key<'n>(&self, name: &'n str) -> impl Iterator<Item = u8> + 'n {
+        let slash = matches!(self.object, Object::Tree(..)).then_some(b'/');
+        name.bytes().chain(slash)
     }
 
     /// Writes this node's objects that `before` (the id at the same path in the base tree)
@@ -778,19 +782,7 @@ mod tests {
             }
             b.write().unwrap()
         }
-        let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
-        for (path, content) in files {
-            let parts: Vec<&str> = path.split('/').collect();
-            let mut d = &mut root;
-            for part in &parts[..parts.len() - 1] {
-                d = match d.entry(part).or_insert_with(|| Node::Dir(BTreeMap::new())) {
-                    Node::Dir(d) => d,
-                    Node::File(_) => unreachable!(),
-                };
-            }
-            d.insert(parts[parts.len() - 1], Node::File(content));
-        }
-        dir(repo, &root)
+        dir(repo, &nest(files).unwrap())
     }
 
     #[test]
