@@ -6,15 +6,16 @@
 use crate::signing::{ManifestSigner, SignedManifest};
 use git2::{FileMode, Oid, Repository, Signature};
 use maestro_common::manifest::{
-    MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
+    CHECKSUMS_DIR, MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE, Scope,
 };
 use maestro_git_transport::{GitSettings, RemoteAccess, TransportError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Top-level directories the domain owns; everything else on the branch is kept as is.
-pub const MANAGED_DIRS: [&str; 2] = ["definitions", "sites"];
+/// Top-level directories the domain owns; everything else on the branch is kept as is. A
+/// signing domain writes each site's checksums file under `checksums/`.
+pub const MANAGED_DIRS: [&str; 3] = ["definitions", "sites", CHECKSUMS_DIR];
 /// Push attempts before giving up (each after a fresh fetch).
 const PUSH_ATTEMPTS: usize = 5;
 
@@ -279,13 +280,17 @@ impl GitPublisher {
             Some(h) => (Some(h), false),
             None => (self.fetch(&repo)?, true),
         };
+        // Signed, each site's checksums file is part of the managed tree.
+        let scope = self.signer.as_ref().map(|_| Scope::of(files));
+        let checksums: Vec<(String, &String)> =
+            scope.iter().flat_map(Scope::files_to_write).collect();
         for _ in 0..PUSH_ATTEMPTS {
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
-            let tree = build_tree(&repo, base.as_ref(), files)?;
-            let tree = match &self.signer {
-                None => tree,
-                Some(signer) => {
+            let all = files.iter().chain(checksums.iter().map(|(p, c)| (p, *c)));
+            let tree = build_tree(&repo, base.as_ref(), all)?;
+            let tree = match (&self.signer, &scope) {
+                (Some(signer), Some(scope)) => {
                     let head_manifest = base.as_ref().map(|b| head_manifest(&repo, b));
                     let (manifest, sigs) = head_manifest.unwrap_or_default();
                     let now = maestro_common::time::now_millis();
@@ -294,7 +299,7 @@ impl GitPublisher {
                     });
                     if let Some(p) = &parent
                         && same_tree
-                        && signer.is_current(manifest.as_deref(), sigs.as_deref(), files, now)
+                        && signer.is_current(manifest.as_deref(), sigs.as_deref(), scope, now)
                     {
                         if check_unchanged && !fetched {
                             (head, fetched) = (self.fetch(&repo)?, true);
@@ -306,8 +311,9 @@ impl GitPublisher {
                         });
                     }
                     let version = signer.branch_version(manifest.as_deref(), sigs.as_deref());
-                    with_manifest(&repo, tree, &signer.sign(files, version, now)?)?
+                    with_manifest(&repo, tree, &signer.sign(scope, version, now)?)?
                 }
+                _ => tree,
             };
             if let (Some(p), Some(b)) = (&parent, &base)
                 && b.id() == tree
@@ -363,10 +369,10 @@ enum Node<'a> {
 /// whose id is already the one `base` has at that path is neither written nor descended into.
 /// A publish that changes one file of a domain with a thousand sites writes that file and the
 /// trees above it, not every object of the branch again.
-fn build_tree(
+fn build_tree<'a>(
     repo: &Repository,
     base: Option<&git2::Tree<'_>>,
-    files: &BTreeMap<String, String>,
+    files: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Oid, GitError> {
     let root = nest(files)?;
     let mut builder = repo.treebuilder(base)?;
@@ -386,7 +392,9 @@ fn build_tree(
 }
 
 /// `files` (path -> content) as the directories under the root they make; every path checked.
-fn nest(files: &BTreeMap<String, String>) -> Result<BTreeMap<&str, Node<'_>>, GitError> {
+fn nest<'a>(
+    files: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<BTreeMap<&'a str, Node<'a>>, GitError> {
     let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
     for (path, content) in files {
         let parts: Vec<&str> = path.split('/').collect();
@@ -866,10 +874,11 @@ mod tests {
         assert!(p.publish_new(&files, "one file").unwrap().changed);
         let after = loose_objects(&mirror);
         let touched = after.values().filter(|t| **t != old).count();
-        // The blob, its three trees (K, s7, sites), the root tree before and with the manifest,
-        // the manifest's two files and the commit: 9 at most, of the mirror's 80 or so.
+        // The blob, its three trees (K, s7, sites), s7's checksums file and its tree, the root
+        // tree before and with the manifest, the manifest's two files and the commit: 11 at
+        // most, of the mirror's 140 or so.
         assert!(
-            touched <= 9,
+            touched <= 11,
             "{touched} of {} objects written or touched",
             after.len()
         );
@@ -924,8 +933,18 @@ mod tests {
         assert!(set.is_satisfied(&bytes, &Signatures::parse(&sigs).unwrap()));
         let m = Manifest::parse(&bytes).unwrap();
         assert_eq!((m.domain.as_str(), m.version), ("d", 1));
-        assert_eq!(m.files.len(), 2);
-        assert_eq!(m.files["sites/s/K/x.json"], sha256_hex(b"1"));
+        // Version 2: the definitions listed, the site's files in its checksums file, which the
+        // manifest names by its SHA-256.
+        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["definitions/K.json"]);
+        let checksums = remote_file(&remote, "checksums/s.sha256");
+        assert_eq!(
+            checksums,
+            format!("{}  sites/s/K/x.json\n", sha256_hex(b"1"))
+        );
+        assert_eq!(
+            m.sites.unwrap(),
+            BTreeMap::from([("s".to_string(), sha256_hex(checksums.as_bytes()))])
+        );
         // The same tree with a current manifest: no commit.
         assert!(!p.publish(&one, "again").unwrap().changed);
         // Another tree: a new commit with the next version.
@@ -933,7 +952,23 @@ mod tests {
         assert!(p.publish(&two, "second").unwrap().changed);
         let m = Manifest::parse(&head_files(&remote).0).unwrap();
         assert_eq!(m.version, 2);
-        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["sites/s/K/x.json"]);
+        assert!(m.files.is_empty());
+        assert_eq!(
+            remote_file(&remote, "checksums/s.sha256"),
+            format!("{}  sites/s/K/x.json\n", sha256_hex(b"2"))
+        );
+        // A site left without files loses its checksums file and its name in the manifest.
+        let three = BTreeMap::from([("definitions/K.json".to_string(), "{}".to_string())]);
+        assert!(p.publish(&three, "third").unwrap().changed);
+        let m = Manifest::parse(&head_files(&remote).0).unwrap();
+        assert_eq!((m.version, m.sites.unwrap().len()), (3, 0));
+        let r = Repository::open_bare(&remote).unwrap();
+        let head = r
+            .find_reference("refs/heads/main")
+            .unwrap()
+            .peel_to_tree()
+            .unwrap();
+        assert!(head.get_name("checksums").is_none(), "no empty folder left");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Signed desired state, end to end: the site fetches from a Git server the test controls (the
 //! domain publishes to its own repository), and that server turns hostile. It adds an unsigned
-//! blueprint, alters a signed file, replays an older signed commit, serves a newer commit only
+//! blueprint (also to the site's checksums file), alters a signed file, replays an older signed commit, serves a newer commit only
 //! once its manifest expired, withholds every new commit, and finally disappears. Each time the
 //! site refuses with the reason (or says its desired state is stale), the order in progress shows
 //! `site north-1: …` with it, and the processes the site runs stay exactly the same; once the
@@ -181,6 +181,25 @@ async fn scenario(
         &mut client,
         &added,
         &format!("file {evil_path} is not in the manifest"),
+    )
+    .await?;
+
+    // ... also listed in the site's checksums file: that file no longer matches the manifest.
+    let listed = server.forge(&head, |f| {
+        let content = serde_json::to_vec(&evil).unwrap_or_default();
+        let checksums = "checksums/north-1.sha256".to_string();
+        let mut text = String::from_utf8_lossy(&f[&checksums]).into_owned();
+        text.push_str(&format!(
+            "{}  {evil_path}\n",
+            maestro_common::manifest::sha256_hex(&content)
+        ));
+        f.insert(checksums, text.into_bytes());
+        f.insert(evil_path.clone(), content);
+    })?;
+    refused(
+        &mut client,
+        &listed,
+        "file checksums/north-1.sha256 does not match the manifest (hash mismatch)",
     )
     .await?;
 

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::checksums::{Scope, site_of};
 use super::keys::KeySet;
-use super::{COVERED_DIRS, FORMAT, MAX_MANIFEST_BYTES};
+use super::{COVERED_DIRS, FORMAT, FORMAT_V2, MAX_MANIFEST_BYTES};
 use crate::FieldError;
 
 /// Longest path a manifest lists.
@@ -22,8 +23,12 @@ pub struct Manifest {
     pub expires_at_ms: i64,
     /// The keys sites must trust from this manifest on (a rotation when it differs from theirs).
     pub key_set: KeySet,
-    /// Every file under the covered folders: path → SHA-256 (lowercase hex).
+    /// Version 1: every file under the covered folders. Version 2: every file outside the
+    /// sites' folders (the definitions). Path → SHA-256 (lowercase hex).
     pub files: BTreeMap<String, String>,
+    /// Version 2 only: site → SHA-256 of its checksums file (`checksums/<site>.sha256`), which
+    /// lists the files under `sites/<site>/`. A site not named has no files. `None`: version 1.
+    pub sites: Option<BTreeMap<String, String>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -36,6 +41,8 @@ struct Wire {
     expires_at: String,
     key_set: KeySet,
     files: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sites: Option<BTreeMap<String, String>>,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -52,7 +59,7 @@ fn parse_time(field: &str, text: &str) -> Result<i64, FieldError> {
 
 /// Checks a listed path: under a covered folder, relative, no empty, `.` or `..` parts, no
 /// control characters or backslashes, bounded.
-fn check_path(path: &str) -> Result<(), String> {
+pub(super) fn check_path(path: &str) -> Result<(), String> {
     if path.len() > MAX_PATH_BYTES {
         return Err(format!("longer than {MAX_PATH_BYTES} bytes"));
     }
@@ -77,7 +84,7 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_sha256_hex(s: &str) -> bool {
+pub(super) fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -103,20 +110,48 @@ impl Manifest {
                 .into_iter()
                 .map(|(p, c)| (p.clone(), super::sha256_hex(c)))
                 .collect(),
+            sites: None,
+        }
+    }
+
+    /// The version 2 manifest of `scope` ([`Scope::of`] the tree's files): the definitions
+    /// listed, each site's checksums file named by its SHA-256.
+    pub fn of_scope(
+        domain: &str,
+        version: u64,
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+        key_set: KeySet,
+        scope: &Scope,
+    ) -> Self {
+        Self {
+            domain: domain.to_string(),
+            version,
+            issued_at_ms,
+            expires_at_ms,
+            key_set,
+            files: scope.files.clone(),
+            sites: Some(scope.sites.clone()),
         }
     }
 
     /// The bytes stored in `manifest.json` and signed: pretty JSON with a fixed key order
     /// (files sorted by path), so the same manifest always gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let format = if self.sites.is_some() {
+            FORMAT_V2
+        } else {
+            FORMAT
+        };
         let wire = Wire {
-            format: FORMAT.to_string(),
+            format: format.to_string(),
             domain: self.domain.clone(),
             version: self.version,
             issued_at: rfc3339(self.issued_at_ms),
             expires_at: rfc3339(self.expires_at_ms),
             key_set: self.key_set.clone(),
             files: self.files.clone(),
+            sites: self.sites.clone(),
         };
         let mut bytes = serde_json::to_vec_pretty(&wire).unwrap_or_default();
         bytes.push(b'\n');
@@ -137,11 +172,22 @@ impl Manifest {
         }
         let wire: Wire = serde_json::from_slice(bytes)
             .map_err(|e| FieldError::new("", format!("not a manifest: {e}")))?;
-        if wire.format != FORMAT {
-            return Err(FieldError::new(
-                "format",
-                format!("{:?} is not {FORMAT:?}", wire.format),
-            ));
+        let v2 = match wire.format.as_str() {
+            FORMAT => false,
+            FORMAT_V2 => true,
+            other => {
+                return Err(FieldError::new(
+                    "format",
+                    format!("{other:?} is neither {FORMAT:?} nor {FORMAT_V2:?}"),
+                ));
+            }
+        };
+        match (&wire.sites, v2) {
+            (Some(_), false) => {
+                return Err(FieldError::new("sites", "not in a version 1 manifest"));
+            }
+            (None, true) => return Err(FieldError::new("sites", "missing")),
+            _ => {}
         }
         crate::names::validate_name("domain", &wire.domain)?;
         let issued_at_ms = parse_time("issued_at", &wire.issued_at)?;
@@ -159,6 +205,22 @@ impl Manifest {
                     "a SHA-256 is 64 lowercase hex digits",
                 ));
             }
+            if v2 && site_of(path).is_some() {
+                return Err(FieldError::new(
+                    field,
+                    "a site's file is listed in its checksums file, not here",
+                ));
+            }
+        }
+        for (site, hash) in wire.sites.iter().flatten() {
+            let field = format!("sites[{site:?}]");
+            crate::names::validate_name(&field, site)?;
+            if !is_sha256_hex(hash) {
+                return Err(FieldError::new(
+                    field,
+                    "a SHA-256 is 64 lowercase hex digits",
+                ));
+            }
         }
         Ok(Self {
             domain: wire.domain,
@@ -167,6 +229,7 @@ impl Manifest {
             expires_at_ms,
             key_set: wire.key_set,
             files: wire.files,
+            sites: wire.sites,
         })
     }
 

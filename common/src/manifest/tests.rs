@@ -150,3 +150,181 @@ fn key_sets_and_signature_files_are_validated() {
     let b = KeySet::new("s", 1, vec![k[1].public(), k[0].public()]).unwrap();
     assert_eq!(a.fingerprint(), b.fingerprint());
 }
+
+fn tree() -> BTreeMap<String, String> {
+    [
+        ("definitions/ProcessDeployment.json", "{\"k\":1}"),
+        ("sites/north-1/ProcessDeployment/web.json", "{}"),
+        ("sites/north-1/ConfigFile/app conf.json", "{\"c\":2}"),
+        ("sites/north-2/ProcessDeployment/db.json", "{\"d\":3}"),
+    ]
+    .into_iter()
+    .map(|(p, c)| (p.to_string(), c.to_string()))
+    .collect()
+}
+
+#[test]
+fn a_version_2_manifest_lists_the_definitions_and_one_checksums_file_per_site() {
+    let files = tree();
+    let scope = Scope::of(&files);
+    assert_eq!(
+        scope.files.keys().collect::<Vec<_>>(),
+        ["definitions/ProcessDeployment.json"]
+    );
+    let text = &scope.checksums["north-1"];
+    assert_eq!(
+        text,
+        &format!(
+            "{}  sites/north-1/ConfigFile/app conf.json\n{}  sites/north-1/ProcessDeployment/web.json\n",
+            sha256_hex(b"{\"c\":2}"),
+            sha256_hex(b"{}")
+        ),
+        "sha256sum's format, in path order"
+    );
+    assert_eq!(scope.sites["north-1"], sha256_hex(text.as_bytes()));
+    assert_eq!(scope.sites.len(), 2);
+    assert_eq!(
+        scope.files_to_write().map(|(p, _)| p).collect::<Vec<_>>(),
+        ["checksums/north-1.sha256", "checksums/north-2.sha256"]
+    );
+    // The checksums file parses back to the site's files.
+    let parsed = parse_checksums("north-1", text.as_bytes()).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(
+        parsed["sites/north-1/ProcessDeployment/web.json"],
+        sha256_hex(b"{}")
+    );
+    // The manifest round-trips, names format v2, and lists no site's file.
+    let k = keys(1);
+    let set = KeySet::new("s", 1, vec![k[0].public()]).unwrap();
+    let m = Manifest::of_scope(
+        "north",
+        3,
+        1_700_000_000_000,
+        1_700_000_600_000,
+        set,
+        &scope,
+    );
+    let bytes = m.to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("\"format\": \"maestro.manifest/v2\""));
+    let parsed = Manifest::parse(&bytes).unwrap();
+    assert_eq!(parsed, m);
+    assert_eq!(parsed.to_bytes(), bytes);
+    assert!(!String::from_utf8_lossy(&bytes).contains("web.json"));
+}
+
+#[test]
+fn a_checksums_file_is_what_sha256sum_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tree();
+    for (path, content) in &files {
+        let at = dir.path().join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, content).unwrap();
+    }
+    let scope = Scope::of(&files);
+    for (path, text) in scope.files_to_write() {
+        let at = dir.path().join(path);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::fs::write(at, text).unwrap();
+    }
+    let check = |path: &str| {
+        std::process::Command::new("sha256sum")
+            .args(["--check", "--strict", path])
+            .current_dir(dir.path())
+            .output()
+            .expect("sha256sum (coreutils) runs")
+    };
+    let ok = check("checksums/north-1.sha256");
+    assert!(ok.status.success(), "{ok:?}");
+    std::fs::write(
+        dir.path().join("sites/north-1/ProcessDeployment/web.json"),
+        "{ }",
+    )
+    .unwrap();
+    assert!(!check("checksums/north-1.sha256").status.success());
+}
+
+#[test]
+fn invalid_checksums_files_and_version_2_manifests_are_refused() {
+    let h = sha256_hex(b"x");
+    let line = |path: &str| format!("{h}  {path}\n");
+    let web = "sites/north-1/K/web.json";
+    let cases = [
+        (format!("{h} {web}\n"), "line 1: not `<sha256>  <path>`"),
+        (
+            line(web).to_uppercase(),
+            "line 1: a SHA-256 is 64 lowercase hex digits",
+        ),
+        (
+            line("sites/north-2/K/web.json"),
+            "is not under sites/north-1/",
+        ),
+        (line("sites/north-1/../x.json"), "`..`"),
+        (line(web) + &line("sites/north-1/K/a.json"), "line 2: "),
+        (line(web) + &line(web), "out of order or repeated"),
+        (
+            line(web).trim_end().to_string(),
+            "does not end with a newline",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = parse_checksums("north-1", text.as_bytes()).unwrap_err();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    assert!(
+        parse_checksums("north-1", &[0xff, b'\n'])
+            .unwrap_err()
+            .contains("UTF-8")
+    );
+    let big = line(web).repeat(MAX_CHECKSUMS_BYTES / line(web).len() + 1);
+    assert!(
+        parse_checksums("north-1", big.as_bytes())
+            .unwrap_err()
+            .contains("over the limit")
+    );
+    assert!(parse_checksums("north-1", b"").unwrap().is_empty());
+
+    let k = keys(1);
+    let set = KeySet::new("s", 1, vec![k[0].public()]).unwrap();
+    let good = String::from_utf8(
+        Manifest::of_scope(
+            "north",
+            3,
+            1_700_000_000_000,
+            1_700_000_600_000,
+            set,
+            &Scope::of(&tree()),
+        )
+        .to_bytes(),
+    )
+    .unwrap();
+    let cases = [
+        (
+            good.replace("maestro.manifest/v2", "maestro.manifest/v1"),
+            "sites",
+        ),
+        (good.replace("\"sites\"", "\"sites_\""), ""),
+        (
+            good.replace(
+                "definitions/ProcessDeployment.json",
+                "sites/north-1/K/x.json",
+            ),
+            "files[\"sites/north-1/K/x.json\"]",
+        ),
+        (
+            good.replace("\"north-1\"", "\"North 1\""),
+            "sites[\"North 1\"]",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = Manifest::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+    }
+    // Version 2 without the sites' checksums is refused.
+    let v1_shaped = good.replace("maestro.manifest/v1", "x");
+    let mut wire: serde_json::Value = serde_json::from_str(&v1_shaped).unwrap();
+    wire.as_object_mut().unwrap().remove("sites");
+    let e = Manifest::parse(&serde_json::to_vec(&wire).unwrap()).unwrap_err();
+    assert_eq!((e.field.as_str(), e.reason.as_str()), ("sites", "missing"));
+}

@@ -3,8 +3,7 @@
 //! from its expiry).
 
 use super::VersionCounter;
-use maestro_common::manifest::{KeySet, Manifest, Signatures, SigningKey};
-use std::collections::BTreeMap;
+use maestro_common::manifest::{KeySet, Manifest, Scope, Signatures, SigningKey};
 
 /// A manifest and its signatures, as stored in a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +56,23 @@ impl ManifestSigner {
         &self.key_set
     }
 
-    /// The manifest of `files` with the next version (above `head_version`, the version the
-    /// branch holds), valid from `now_ms`, signed by every key. Takes the version durably
-    /// first (blocking).
+    /// The manifest of `scope` (the tree's files, [`Scope::of`]) with the next version (above
+    /// `head_version`, the version the branch holds), valid from `now_ms`, signed by every key.
+    /// Takes the version durably first (blocking).
     pub fn sign(
         &self,
-        files: &BTreeMap<String, String>,
+        scope: &Scope,
         head_version: u64,
         now_ms: i64,
     ) -> Result<SignedManifest, sled::Error> {
         let version = self.versions.next(head_version)?;
-        let manifest = Manifest::of_files(
+        let manifest = Manifest::of_scope(
             &self.domain,
             version,
             now_ms,
             now_ms.saturating_add(self.validity_ms),
             self.key_set.clone(),
-            files.iter().map(|(p, c)| (p, c.as_bytes())),
+            scope,
         )
         .to_bytes();
         let signatures = Signatures::sign(&manifest, &self.keys).to_bytes();
@@ -85,14 +84,15 @@ impl ManifestSigner {
     }
 
     /// Whether the branch's manifest (`manifest`, `signatures`: the files of its head) needs
-    /// no new signing for `files` at `now_ms`: it is this domain's, lists exactly `files`,
-    /// announces the configured key set, carries a valid signature of every signing key and no
-    /// other, and expires later than `renew_before` from now.
+    /// no new signing for `scope` at `now_ms`: it is this domain's, a version 2 manifest of
+    /// exactly `scope` (the same definitions, the same checksums file of every site), announces
+    /// the configured key set, carries a valid signature of every signing key and no other, and
+    /// expires later than `renew_before` from now.
     pub fn is_current(
         &self,
         manifest: Option<&[u8]>,
         signatures: Option<&[u8]>,
-        files: &BTreeMap<String, String>,
+        scope: &Scope,
         now_ms: i64,
     ) -> bool {
         let (Some(bytes), Some(sigs)) = (manifest, signatures) else {
@@ -112,10 +112,8 @@ impl ManifestSigner {
             && m.key_set == self.key_set
             && all_signed
             && m.expires_at_ms.saturating_sub(now_ms) > self.renew_before_ms
-            && m.files.len() == files.len()
-            && files.iter().all(|(p, c)| {
-                m.files.get(p) == Some(&maestro_common::manifest::sha256_hex(c.as_bytes()))
-            })
+            && m.files == scope.files
+            && m.sites.as_ref() == Some(&scope.sites)
     }
 
     /// The version of the branch's manifest when this domain signed it (a key it signs with, or
@@ -144,6 +142,7 @@ impl ManifestSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn signer(dir: &std::path::Path, validity: u64, renew: u64) -> (ManifestSigner, KeySet) {
         let db = sled::open(dir).unwrap();
@@ -164,14 +163,17 @@ mod tests {
     fn a_signed_manifest_verifies_and_stays_current_until_renewal_is_due() {
         let dir = tempfile::tempdir().unwrap();
         let (s, set) = signer(dir.path(), 100, 40);
-        let files = BTreeMap::from([("sites/a/K/x.json".to_string(), "{}".to_string())]);
+        let files = Scope::of(&BTreeMap::from([(
+            "sites/a/K/x.json".to_string(),
+            "{}".to_string(),
+        )]));
         let signed = s.sign(&files, 0, 1_000_000).unwrap();
         assert_eq!(signed.version, 1);
         let sigs = Signatures::parse(&signed.signatures).unwrap();
         assert!(set.is_satisfied(&signed.manifest, &sigs));
         let m = Manifest::parse(&signed.manifest).unwrap();
         assert_eq!((m.issued_at_ms, m.expires_at_ms), (1_000_000, 1_100_000));
-        let current = |files: &BTreeMap<String, String>, now| {
+        let current = |files: &Scope, now| {
             s.is_current(Some(&signed.manifest), Some(&signed.signatures), files, now)
         };
         assert!(current(&files, 1_059_000));
@@ -179,8 +181,22 @@ mod tests {
             !current(&files, 1_060_000),
             "renewal due 40 s before expiry"
         );
-        let other = BTreeMap::from([("sites/a/K/x.json".to_string(), "{ }".to_string())]);
+        let other = Scope::of(&BTreeMap::from([(
+            "sites/a/K/x.json".to_string(),
+            "{ }".to_string(),
+        )]));
         assert!(!current(&other, 1_000_000), "other content");
+        let v1 = Manifest::of_files("north", 1, 1_000_000, 1_100_000, set.clone(), []).to_bytes();
+        let v1_sigs = Signatures::sign(&v1, &s.keys).to_bytes();
+        assert!(
+            !s.is_current(
+                Some(&v1),
+                Some(&v1_sigs),
+                &Scope::of(&BTreeMap::<String, String>::new()),
+                1_000_000
+            ),
+            "a version 1 manifest is replaced by a version 2 one"
+        );
         assert!(!s.is_current(None, None, &files, 1_000_000));
         assert_eq!(
             s.sign(&files, 7, 0).unwrap().version,

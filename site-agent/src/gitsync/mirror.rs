@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use maestro_common::manifest::{
-    MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
+    MANIFEST_FILE, MAX_CHECKSUMS_BYTES, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
+    checksums_path,
 };
 use maestro_git_transport::RemoteAccess;
 
@@ -24,6 +25,8 @@ pub struct Snapshot {
     pub manifest: Option<Entry>,
     /// `manifest.sig` at the root, when the commit has one.
     pub signatures: Option<Entry>,
+    /// `checksums/<site>.sha256`, when the commit has one.
+    pub checksums: Option<Entry>,
     /// When the domain made the commit (its committer time), ms since the epoch.
     pub committed_ms: Option<i64>,
 }
@@ -180,6 +183,10 @@ impl GitMirror {
         snap.signatures = tree
             .get_name(SIGNATURES_FILE)
             .map(|e| read_root_file(&repo, &e, MAX_SIGNATURES_BYTES));
+        snap.checksums = tree
+            .get_path(Path::new(&checksums_path(site)))
+            .ok()
+            .map(|e| read_root_file(&repo, &e, MAX_CHECKSUMS_BYTES));
         if let Ok(entry) = tree.get_path(Path::new("definitions"))
             && let Some(dir) = entry.to_object(&repo)?.as_tree()
         {
@@ -262,7 +269,7 @@ pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, Stri
     (intent == intent_id).then(|| Some((generation.trim().parse().ok()?, order.to_string())))?
 }
 
-/// A file at the root of a commit, at most `max` bytes (its size read from the object header).
+/// A file of a commit outside the folders a budget covers, at most `max` bytes (its size read from the object header).
 fn read_root_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) -> Entry {
     if entry.kind() != Some(git2::ObjectType::Blob) {
         return Entry::NotAFile;

@@ -1,13 +1,16 @@
 //! Verifying a commit before anything of it is applied, in this order: its manifest must carry
 //! valid signatures of `threshold` distinct trusted keys (checked over the stored bytes, before
 //! they are parsed), name this site's domain, list exactly the files the site reads with their
-//! SHA-256, be newer than what the site accepted last, not be expired, and, when it announces a
-//! new key set, be signed by that set's threshold too. Pure: no I/O, the time is an input.
+//! SHA-256 (a version 2 manifest lists the definitions and names the SHA-256 of this site's
+//! checksums file, which lists the site's files), be newer than what the site accepted last,
+//! not be expired, and, when it announces a new key set, be signed by that set's threshold too.
+//! Pure: no I/O, the time is an input.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use maestro_common::manifest::{KeySet, Manifest, Signatures};
+use maestro_common::manifest::{KeySet, Manifest, Signatures, checksums_path, parse_checksums};
 
 use super::mirror::Entry;
 
@@ -23,6 +26,10 @@ pub struct Candidate<'a> {
     pub manifest: Option<&'a Entry>,
     /// `manifest.sig`, when the commit has one.
     pub signatures: Option<&'a Entry>,
+    /// The site.
+    pub site: &'a str,
+    /// `checksums/<site>.sha256`, when the commit has one.
+    pub checksums: Option<&'a Entry>,
     /// Every file the site reads, by its path in the repository.
     pub files: &'a [(String, &'a Entry)],
     /// Prefixes of the paths the site reads (`definitions/`, `sites/<site>/`).
@@ -163,7 +170,7 @@ pub fn verify(c: &Candidate<'_>, t: &Trust<'_>) -> Result<Manifest, Refusal> {
         return Err(Refusal::WrongDomain(m.domain));
     }
     // Integrity before freshness: a changed file is reported as such, whatever the version.
-    check_files(c, &m)?;
+    check_files(c, &*listed(c, &m)?)?;
     let mut rerun = false;
     if let Some((version, commit)) = t.last {
         if m.version < version {
@@ -199,11 +206,40 @@ pub fn verify(c: &Candidate<'_>, t: &Trust<'_>) -> Result<Manifest, Refusal> {
     Ok(m)
 }
 
+/// The files `m` lists with their SHA-256: those of a version 1 manifest; for version 2, the
+/// definitions and the files of this site's checksums file, once its bytes hash to what the
+/// manifest names (a site the manifest does not name has no files).
+fn listed<'m>(
+    c: &Candidate<'_>,
+    m: &'m Manifest,
+) -> Result<Cow<'m, BTreeMap<String, String>>, Refusal> {
+    let Some(sites) = &m.sites else {
+        return Ok(Cow::Borrowed(&m.files));
+    };
+    let Some(want) = sites.get(c.site) else {
+        return Ok(Cow::Borrowed(&m.files));
+    };
+    let path = checksums_path(c.site);
+    let bytes = match c.checksums {
+        Some(Entry::File(b)) => b,
+        _ => return Err(Refusal::Missing(path)),
+    };
+    if maestro_common::manifest::sha256_hex(bytes) != *want {
+        return Err(Refusal::HashMismatch(path));
+    }
+    let mut files = m.files.clone();
+    files.extend(
+        parse_checksums(c.site, bytes)
+            .map_err(|why| Refusal::ManifestInvalid(format!("{path}: {why}")))?,
+    );
+    Ok(Cow::Owned(files))
+}
+
 /// Every file read is listed with its hash, and every listed file in scope is there.
-fn check_files(c: &Candidate<'_>, m: &Manifest) -> Result<(), Refusal> {
+fn check_files(c: &Candidate<'_>, listed: &BTreeMap<String, String>) -> Result<(), Refusal> {
     let mut seen = BTreeSet::new();
     for (path, entry) in c.files {
-        let Some(listed) = m.files.get(path) else {
+        let Some(listed) = listed.get(path) else {
             return Err(Refusal::NotInManifest(path.clone()));
         };
         match entry {
@@ -221,8 +257,9 @@ fn check_files(c: &Candidate<'_>, m: &Manifest) -> Result<(), Refusal> {
         seen.insert(path.as_str());
     }
     for scope in c.scopes {
-        if let Some((path, _)) = m
-            .files_under(scope)
+        if let Some((path, _)) = listed
+            .range(scope.clone()..)
+            .take_while(|(p, _)| p.starts_with(scope.as_str()))
             .find(|(p, _)| !seen.contains(p.as_str()))
         {
             return Err(Refusal::Missing(path.clone()));

@@ -2,20 +2,21 @@
 //! verifying it costs a site per sync.
 //!
 //! For a tree of `sites` × `blueprints` blueprint files of about 1 KiB (plus the definitions):
-//! - sign: building the manifest of the whole tree (SHA-256 of every file, canonical JSON), one
-//!   ed25519 signature, and taking the version durably (a sled flush), as the publisher does;
+//! - sign: the scope of the whole tree (SHA-256 of every file, each site's checksums file), the
+//!   manifest (canonical JSON: the definitions and one SHA-256 per site), one ed25519 signature,
+//!   and taking the version durably (a sled flush), as the publisher does;
 //! - publish: a whole `GitPublisher::publish` of a tree with one changed blueprint to a local
 //!   bare repository, unsigned and signed (the commit cost a domain pays);
 //! - verify: one site's check of a commit (signature over the manifest bytes, parsing the
-//!   manifest, hashing the site's files and the definitions), next to the snapshot read it
-//!   follows (what a site paid per sync before).
+//!   manifest and the site's checksums file, hashing the site's files and the definitions), next
+//!   to the snapshot read it follows (what a site paid per sync before).
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-signed-state [SITES BLUEPRINTS ROUNDS]`
 //! (default 10 20 50).
 
 use domain_orchestrator::git::{BlueprintRepo, GitPublisher, init_bare_remote};
 use domain_orchestrator::signing::{ManifestSigner, VersionCounter};
-use maestro_common::manifest::{KeySet, SigningKey};
+use maestro_common::manifest::{KeySet, Scope, SigningKey};
 use site_agent::gitsync::GitMirror;
 use site_agent::gitsync::mirror::Entry;
 use site_agent::gitsync::verify::{Candidate, Trust, verify};
@@ -117,16 +118,22 @@ fn main() -> anyhow::Result<()> {
         &set,
     )?;
     let mut samples = Vec::new();
-    let mut manifest_len = 0;
+    let (mut manifest_len, mut checksums_len) = (0, 0);
     for round in 0..rounds {
         let files = tree(sites, blueprints, round);
         let t = Instant::now();
-        let signed = s.sign(&files, 0, maestro_common::time::now_millis())?;
+        let scope = Scope::of(&files);
+        let signed = s.sign(&scope, 0, maestro_common::time::now_millis())?;
         samples.push(t.elapsed());
         manifest_len = signed.manifest.len();
+        checksums_len = scope.checksums.get("s-0").map_or(0, String::len);
     }
-    println!("manifest.json: {} KiB", manifest_len / 1024);
-    stats("sign (manifest + ed25519 + flush)", samples);
+    println!(
+        "manifest.json: {:.1} KiB; checksums/s-0.sha256: {:.1} KiB",
+        manifest_len as f64 / 1024.0,
+        checksums_len as f64 / 1024.0
+    );
+    stats("sign (scope + manifest + ed25519 + flush)", samples);
 
     // A whole publish, unsigned and signed.
     let (plain, _) = publisher(dir.path(), "plain")?;
@@ -177,6 +184,8 @@ fn main() -> anyhow::Result<()> {
                 commit: &commit,
                 manifest: snap.manifest.as_ref(),
                 signatures: snap.signatures.as_ref(),
+                site: "s-0",
+                checksums: snap.checksums.as_ref(),
                 files: &files,
                 scopes: &scopes,
             },

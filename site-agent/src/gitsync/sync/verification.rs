@@ -50,6 +50,8 @@ impl GitSync {
             commit: &snap.commit,
             manifest: snap.manifest.as_ref(),
             signatures: snap.signatures.as_ref(),
+            site,
+            checksums: snap.checksums.as_ref(),
             files: &files,
             scopes: &scopes,
         };

@@ -1,5 +1,5 @@
 use super::*;
-use maestro_common::manifest::SigningKey;
+use maestro_common::manifest::{Scope, SigningKey};
 use std::collections::BTreeMap;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -17,10 +17,18 @@ fn set(threshold: u32, keys: &[&SigningKey]) -> KeySet {
 struct Fixture {
     files: BTreeMap<String, Entry>,
     manifest: Manifest,
+    /// `checksums/north-1.sha256` (version 2).
+    checksums: Option<Entry>,
 }
 
 impl Fixture {
+    /// What domains sign now: a version 2 manifest and the site's checksums file.
     fn new(announced: KeySet) -> Self {
+        Self::of(true, announced)
+    }
+
+    /// A version 2 manifest, or a version 1 one (every file listed in it).
+    fn of(v2: bool, announced: KeySet) -> Self {
         let files: BTreeMap<String, Entry> = [
             ("definitions/ProcessDeployment.json", "{\"d\":1}"),
             ("sites/north-1/ProcessDeployment/web.json", "{\"w\":1}"),
@@ -40,6 +48,17 @@ impl Fixture {
             "sites/north-2/ProcessDeployment/x.json".into(),
             b"{}".to_vec(),
         );
+        if v2 {
+            let scope = Scope::of(&listed);
+            let manifest =
+                Manifest::of_scope("north", 5, NOW - 1000, NOW + 3_600_000, announced, &scope);
+            let checksums = Entry::File(scope.checksums["north-1"].clone().into_bytes());
+            return Self {
+                files,
+                manifest,
+                checksums: Some(checksums),
+            };
+        }
         let manifest = Manifest::of_files(
             "north",
             5,
@@ -48,7 +67,11 @@ impl Fixture {
             announced,
             listed.iter().map(|(p, c)| (p, c.as_slice())),
         );
-        Self { files, manifest }
+        Self {
+            files,
+            manifest,
+            checksums: None,
+        }
     }
 
     fn check(&self, signers: &[&SigningKey], trust: Trust<'_>) -> Result<Manifest, Refusal> {
@@ -80,6 +103,8 @@ impl Fixture {
                 commit: COMMIT,
                 manifest: Some(&manifest),
                 signatures: Some(&signatures),
+                site: "north-1",
+                checksums: self.checksums.as_ref(),
                 files: &files,
                 scopes: &scopes,
             },
@@ -114,10 +139,19 @@ fn a_signed_commit_is_accepted() {
 
 #[test]
 fn each_refusal_has_its_reason() {
+    refusals(true);
+}
+
+#[test]
+fn each_refusal_of_a_version_1_manifest_has_its_reason() {
+    refusals(false);
+}
+
+fn refusals(v2: bool) {
     let k = key();
     let s = set(1, &[&k]);
     let other = key();
-    let f = Fixture::new(s.clone());
+    let f = Fixture::of(v2, s.clone());
     let refused = |f: &Fixture, signers: &[&SigningKey], t: Trust<'_>| {
         f.check(signers, t).unwrap_err().to_string()
     };
@@ -142,6 +176,8 @@ fn each_refusal_has_its_reason() {
         commit: COMMIT,
         manifest: Some(&m),
         signatures: Some(&sg),
+        site: "north-1",
+        checksums: f.checksums.as_ref(),
         files: &files,
         scopes: &scopes,
     };
@@ -173,7 +209,7 @@ fn each_refusal_has_its_reason() {
             .starts_with("signature missing")
     );
     // Wrong domain.
-    let mut south = Fixture::new(s.clone());
+    let mut south = Fixture::of(v2, s.clone());
     south.manifest.domain = "south".into();
     assert_eq!(
         refused(&south, &[&k], trust(&s)),
@@ -208,7 +244,7 @@ fn each_refusal_has_its_reason() {
     };
     assert!(refused(&f, &[&k], early).starts_with("manifest issued in the future"));
     // A file added, changed, removed, or too large to read.
-    let mut added = Fixture::new(s.clone());
+    let mut added = Fixture::of(v2, s.clone());
     added.files.insert(
         "sites/north-1/ProcessDeployment/evil.json".into(),
         Entry::File(b"{}".to_vec()),
@@ -217,7 +253,7 @@ fn each_refusal_has_its_reason() {
         refused(&added, &[&k], trust(&s)),
         "file sites/north-1/ProcessDeployment/evil.json is not in the manifest"
     );
-    let mut changed = Fixture::new(s.clone());
+    let mut changed = Fixture::of(v2, s.clone());
     changed.files.insert(
         "sites/north-1/ProcessDeployment/web.json".into(),
         Entry::File(b"{\"w\":2}".to_vec()),
@@ -226,7 +262,7 @@ fn each_refusal_has_its_reason() {
         refused(&changed, &[&k], trust(&s)),
         "file sites/north-1/ProcessDeployment/web.json does not match the manifest (hash mismatch)"
     );
-    let mut removed = Fixture::new(s.clone());
+    let mut removed = Fixture::of(v2, s.clone());
     removed
         .files
         .remove("sites/north-1/ProcessDeployment/web.json");
@@ -235,7 +271,7 @@ fn each_refusal_has_its_reason() {
         "file sites/north-1/ProcessDeployment/web.json of the manifest is missing"
     );
     // A file over a read limit is never loaded (nor applied): listed is enough, unlisted is not.
-    let mut big = Fixture::new(s.clone());
+    let mut big = Fixture::of(v2, s.clone());
     big.files.insert(
         "definitions/ProcessDeployment.json".into(),
         Entry::Refused("too big".into()),
@@ -316,4 +352,86 @@ fn a_rotation_needs_the_current_and_the_new_keys() {
             required: 1
         }
     );
+}
+
+#[test]
+fn a_version_1_manifest_is_still_accepted() {
+    let k = key();
+    let s = set(1, &[&k]);
+    let f = Fixture::of(false, s.clone());
+    assert!(f.manifest.sites.is_none());
+    assert_eq!(f.check(&[&k], trust(&s)).unwrap().version, 5);
+}
+
+#[test]
+fn a_site_checks_its_own_checksums_file_and_nothing_of_other_sites() {
+    let k = key();
+    let s = set(1, &[&k]);
+    let f = Fixture::new(s.clone());
+    let sites = f.manifest.sites.clone().unwrap();
+    assert_eq!(
+        sites.keys().collect::<Vec<_>>(),
+        ["north-1", "north-2"],
+        "one checksums file per site with files"
+    );
+    assert!(
+        f.manifest
+            .files
+            .keys()
+            .all(|p| p.starts_with("definitions/")),
+        "the manifest lists no site's file: {:?}",
+        f.manifest.files
+    );
+    assert!(f.check(&[&k], trust(&s)).is_ok());
+    let refused = |f: &Fixture| f.check(&[&k], trust(&s)).unwrap_err().to_string();
+    // The checksums file missing, or changed (a file added to it and to the commit).
+    let mut missing = Fixture::new(s.clone());
+    missing.checksums = None;
+    assert_eq!(
+        refused(&missing),
+        "file checksums/north-1.sha256 of the manifest is missing"
+    );
+    let mut forged = Fixture::new(s.clone());
+    let evil = "sites/north-1/ProcessDeployment/evil.json";
+    forged
+        .files
+        .insert(evil.into(), Entry::File(b"{}".to_vec()));
+    let Some(Entry::File(text)) = &forged.checksums else {
+        unreachable!()
+    };
+    let mut text = String::from_utf8(text.clone()).unwrap();
+    text.push_str(&format!(
+        "{}  {evil}\n",
+        maestro_common::manifest::sha256_hex(b"{}")
+    ));
+    forged.checksums = Some(Entry::File(text.into_bytes()));
+    assert_eq!(
+        refused(&forged),
+        "file checksums/north-1.sha256 does not match the manifest (hash mismatch)"
+    );
+    // A checksums file the domain signed but that does not parse: refused, naming the line.
+    let mut bad = Fixture::new(s.clone());
+    let text = b"not a line\n".to_vec();
+    bad.manifest.sites.as_mut().unwrap().insert(
+        "north-1".into(),
+        maestro_common::manifest::sha256_hex(&text),
+    );
+    bad.checksums = Some(Entry::File(text));
+    let e = refused(&bad);
+    assert!(
+        e.starts_with("manifest invalid: checksums/north-1.sha256: line 1: "),
+        "{e}"
+    );
+    // A site the manifest does not name has no files: nothing to read is accepted, a file is
+    // not in the manifest.
+    let mut none = Fixture::new(s.clone());
+    none.manifest.sites.as_mut().unwrap().remove("north-1");
+    none.checksums = None;
+    assert_eq!(
+        refused(&none),
+        "file sites/north-1/ProcessDeployment/web.json is not in the manifest"
+    );
+    none.files
+        .remove("sites/north-1/ProcessDeployment/web.json");
+    assert!(none.check(&[&k], trust(&s)).is_ok());
 }
