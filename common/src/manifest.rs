@@ -5,15 +5,10 @@
 //!
 //! - `manifest.json` ([`Manifest`]): the domain, a version that only increases, when it was issued
 //!   and when it expires, the key set sites must trust from now on ([`KeySet`]: ed25519 public keys
-//!   and a threshold), the SHA-256 of every file under `definitions/`, and (version 2) the
-//!   SHA-256 of each site's checksums file. Version 1 listed every file under `sites/` too;
-//!   sites still accept it.
+//!   and a threshold), and the SHA-256 of every file under `definitions/` and of every shard's
+//!   checksums file, which cover the sites' files ([`checksums`]: version 2). Version 1 listed
+//!   every file under `sites/` instead; sites still accept it.
 //! - `manifest.sig` ([`Signatures`]): ed25519 signatures of the exact bytes of `manifest.json`.
-//!
-//! And one file per site with files, in a folder of its own: `checksums/<site>.sha256`, the
-//! SHA-256 of every file under `sites/<site>/` (see [`checksums`]). A site reads the manifest and
-//! its own checksums file, so what it reads grows with its own files and the number of sites,
-//! never with the other sites' files.
 //!
 //! Signatures cover bytes, never a re-encoding: a verifier checks the signatures over the bytes
 //! it read and only then parses them. Everything read from a commit is bounded
@@ -24,7 +19,7 @@ mod document;
 mod keys;
 mod signatures;
 
-pub use checksums::{Scope, checksums_path, parse_checksums};
+pub use checksums::{Scope, checksums_path, parse_checksums, shard_path};
 pub use document::Manifest;
 pub use keys::{KeyError, KeySet, MAX_KEYS, PublicKey, SigningKey};
 pub use signatures::{SignatureEntry, Signatures};
@@ -33,11 +28,10 @@ pub use signatures::{SignatureEntry, Signatures};
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Name of the detached signatures file at the root of a commit.
 pub const SIGNATURES_FILE: &str = "manifest.sig";
-/// Most bytes of `manifest.json` (a version 2 manifest names about 90 bytes per site: some
-/// 45,000 sites).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-/// Most bytes of one site's checksums file (about 140 bytes per file; a site reads at most
-/// 1,000 of its files).
+/// Most bytes of `manifest.json` (version 2: the definitions and at most 256 shards' files).
+pub const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
+/// Most bytes of one checksums file (about 140 bytes per line: a site's 1,000 files, or 3,700
+/// sites of one shard, about 950,000 sites in all).
 pub const MAX_CHECKSUMS_BYTES: usize = 512 * 1024;
 /// The folder of the sites' checksums files.
 pub const CHECKSUMS_DIR: &str = "checksums";
@@ -48,7 +42,7 @@ pub const FORMAT: &str = "maestro.manifest/v1";
 /// The `format` a version 2 manifest names (each site's files in its checksums file).
 pub const FORMAT_V2: &str = "maestro.manifest/v2";
 /// The top-level folders whose files a manifest lists.
-pub const COVERED_DIRS: [&str; 2] = ["definitions", "sites"];
+pub const COVERED_DIRS: [&str; 3] = ["definitions", "sites", CHECKSUMS_DIR];
 
 /// The SHA-256 of `bytes`, as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

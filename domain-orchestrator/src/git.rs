@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Top-level directories the domain owns; everything else on the branch is kept as is. A
-/// signing domain writes each site's checksums file under `checksums/`.
+/// signing domain writes the checksums files of its sites and their shards under `checksums/`.
 pub const MANAGED_DIRS: [&str; 3] = ["definitions", "sites", CHECKSUMS_DIR];
 /// Push attempts before giving up (each after a fresh fetch).
 const PUSH_ATTEMPTS: usize = 5;
@@ -280,14 +280,13 @@ impl GitPublisher {
             Some(h) => (Some(h), false),
             None => (self.fetch(&repo)?, true),
         };
-        // Signed, each site's checksums file is part of the managed tree.
+        // Signed, the checksums files of the sites and their shards are part of the managed tree.
         let scope = self.signer.as_ref().map(|_| Scope::of(files));
-        let checksums: Vec<(String, &String)> =
-            scope.iter().flat_map(Scope::files_to_write).collect();
+        let checksums = scope.as_ref().map(|s| &s.checksums);
         for _ in 0..PUSH_ATTEMPTS {
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
-            let all = files.iter().chain(checksums.iter().map(|(p, c)| (p, *c)));
+            let all = files.iter().chain(checksums.into_iter().flatten());
             let tree = build_tree(&repo, base.as_ref(), all)?;
             let tree = match (&self.signer, &scope) {
                 (Some(signer), Some(scope)) => {
@@ -874,11 +873,11 @@ mod tests {
         assert!(p.publish_new(&files, "one file").unwrap().changed);
         let after = loose_objects(&mirror);
         let touched = after.values().filter(|t| **t != old).count();
-        // The blob, its three trees (K, s7, sites), s7's checksums file and its tree, the root
-        // tree before and with the manifest, the manifest's two files and the commit: 11 at
-        // most, of the mirror's 140 or so.
+        // The blob, its three trees (K, s7, sites), s7's checksums file, its shard's folder and
+        // file, the checksums folder, the root tree before and with the manifest, the manifest's
+        // two files and the commit: 13 at most, of the mirror's 160 or so.
         assert!(
-            touched <= 11,
+            touched <= 13,
             "{touched} of {} objects written or touched",
             after.len()
         );
@@ -920,7 +919,9 @@ mod tests {
 
     #[test]
     fn every_commit_carries_a_manifest_of_its_tree_signed_by_the_domain() {
-        use maestro_common::manifest::{Manifest, Signatures, sha256_hex};
+        use maestro_common::manifest::{
+            Manifest, Signatures, checksums_path, sha256_hex, shard_path,
+        };
         let dir = tempfile::tempdir().unwrap();
         let (p, remote, set) = signed(dir.path(), 3600, 60);
         let one = BTreeMap::from([
@@ -933,18 +934,21 @@ mod tests {
         assert!(set.is_satisfied(&bytes, &Signatures::parse(&sigs).unwrap()));
         let m = Manifest::parse(&bytes).unwrap();
         assert_eq!((m.domain.as_str(), m.version), ("d", 1));
-        // Version 2: the definitions listed, the site's files in its checksums file, which the
-        // manifest names by its SHA-256.
-        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["definitions/K.json"]);
-        let checksums = remote_file(&remote, "checksums/s.sha256");
+        // Version 2: the definitions and the site's shard's file listed; the shard's file lists
+        // the site's checksums file, which lists the site's files.
+        let (site, shard) = (checksums_path("s"), shard_path("s"));
+        let line = |hash: String, path: &str| format!("{hash}  {path}\n");
+        let text = remote_file(&remote, &site);
+        assert_eq!(text, line(sha256_hex(b"1"), "sites/s/K/x.json"));
         assert_eq!(
-            checksums,
-            format!("{}  sites/s/K/x.json\n", sha256_hex(b"1"))
+            remote_file(&remote, &shard),
+            line(sha256_hex(text.as_bytes()), &site)
         );
         assert_eq!(
-            m.sites.unwrap(),
-            BTreeMap::from([("s".to_string(), sha256_hex(checksums.as_bytes()))])
+            m.files.keys().collect::<Vec<_>>(),
+            [&shard, "definitions/K.json"]
         );
+        assert!(m.checksums);
         // The same tree with a current manifest: no commit.
         assert!(!p.publish(&one, "again").unwrap().changed);
         // Another tree: a new commit with the next version.
@@ -952,16 +956,17 @@ mod tests {
         assert!(p.publish(&two, "second").unwrap().changed);
         let m = Manifest::parse(&head_files(&remote).0).unwrap();
         assert_eq!(m.version, 2);
-        assert!(m.files.is_empty());
+        assert_eq!(m.files.keys().collect::<Vec<_>>(), [&shard]);
         assert_eq!(
-            remote_file(&remote, "checksums/s.sha256"),
-            format!("{}  sites/s/K/x.json\n", sha256_hex(b"2"))
+            remote_file(&remote, &site),
+            line(sha256_hex(b"2"), "sites/s/K/x.json")
         );
-        // A site left without files loses its checksums file and its name in the manifest.
+        // A site left without files loses its checksums files.
         let three = BTreeMap::from([("definitions/K.json".to_string(), "{}".to_string())]);
         assert!(p.publish(&three, "third").unwrap().changed);
         let m = Manifest::parse(&head_files(&remote).0).unwrap();
-        assert_eq!((m.version, m.sites.unwrap().len()), (3, 0));
+        assert_eq!(m.version, 3);
+        assert_eq!(m.files.keys().collect::<Vec<_>>(), ["definitions/K.json"]);
         let r = Repository::open_bare(&remote).unwrap();
         let head = r
             .find_reference("refs/heads/main")

@@ -187,7 +187,7 @@ async fn scenario(
     // ... also listed in the site's checksums file: that file no longer matches the manifest.
     let listed = server.forge(&head, |f| {
         let content = serde_json::to_vec(&evil).unwrap_or_default();
-        let checksums = "checksums/north-1.sha256".to_string();
+        let checksums = maestro_common::manifest::checksums_path("north-1");
         let mut text = String::from_utf8_lossy(&f[&checksums]).into_owned();
         text.push_str(&format!(
             "{}  {evil_path}\n",
@@ -196,10 +196,11 @@ async fn scenario(
         f.insert(checksums, text.into_bytes());
         f.insert(evil_path.clone(), content);
     })?;
+    let checksums = maestro_common::manifest::checksums_path("north-1");
     refused(
         &mut client,
         &listed,
-        "file checksums/north-1.sha256 does not match the manifest (hash mismatch)",
+        &format!("file {checksums} does not match the manifest (hash mismatch)"),
     )
     .await?;
 

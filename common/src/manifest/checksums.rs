@@ -1,28 +1,43 @@
-//! A site's checksums file, `checksums/<site>.sha256`: the SHA-256 of every file under
-//! `sites/<site>/`, one `<hash>  <path>` line each in path order (the format `sha256sum`
-//! writes and `sha256sum -c` reads). The manifest names the SHA-256 of each site's checksums
-//! file instead of listing every file of every site, so what a site reads and checks grows
-//! with its own files, and the manifest with the number of sites, not of files.
+//! Checksums files: how a version 2 manifest covers the sites' files without listing them.
+//!
+//! - `checksums/<shard>/<site>.sha256`: the SHA-256 of every file under `sites/<site>/`;
+//! - `checksums/<shard>.sha256`: the SHA-256 of the checksums file of every site of the shard;
+//! - the manifest lists the definitions and every shard's file with its SHA-256.
+//!
+//! Each is one `<sha256>  <path>` line per file, in path order: the format `sha256sum` writes and
+//! `sha256sum -c` checks from the repository's root. A site's shard is the first two hex digits of
+//! the SHA-256 of its name, so at most 256 shards share out the sites evenly. A site reads the
+//! manifest, its shard's file and its own checksums file: what it reads grows with its own files,
+//! not with the other sites', and what a domain rewrites for a change to one site is that site's
+//! checksums file, its shard's file and a manifest of at most 256 shards and the definitions.
 
 use std::collections::BTreeMap;
 
 use super::{CHECKSUMS_DIR, MAX_CHECKSUMS_BYTES, sha256_hex};
 
-/// Where the checksums of `site`'s files are, relative to the repository's root.
-pub fn checksums_path(site: &str) -> String {
-    format!("{CHECKSUMS_DIR}/{site}.sha256")
+/// The shard of `site`: the first two hex digits of the SHA-256 of its name.
+pub fn shard_of(site: &str) -> String {
+    sha256_hex(site.as_bytes())[..2].to_string()
 }
 
-/// What a v2 manifest covers of a tree: the files outside every site's folder, and one checksums
-/// file per site that has files.
+/// The file of `site`'s shard, relative to the repository's root.
+pub fn shard_path(site: &str) -> String {
+    format!("{CHECKSUMS_DIR}/{}.sha256", shard_of(site))
+}
+
+/// The checksums file of `site`, relative to the repository's root.
+pub fn checksums_path(site: &str) -> String {
+    format!("{CHECKSUMS_DIR}/{}/{site}.sha256", shard_of(site))
+}
+
+/// What a version 2 manifest covers of a tree, and the checksums files that cover the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
-    /// Files outside `sites/<site>/` (the definitions): path → SHA-256.
+    /// What the manifest lists: every file outside the sites' folders (the definitions) and
+    /// every shard's file, path → SHA-256.
     pub files: BTreeMap<String, String>,
-    /// Each site's checksums file: site → its text.
+    /// Every checksums file (each site's with files, each shard's with sites), path → text.
     pub checksums: BTreeMap<String, String>,
-    /// Each site's checksums file: site → its SHA-256 (what the manifest names).
-    pub sites: BTreeMap<String, String>,
 }
 
 impl Scope {
@@ -30,35 +45,44 @@ impl Scope {
     pub fn of<C: AsRef<[u8]>>(files: &BTreeMap<String, C>) -> Self {
         let mut scope = Self::default();
         // In path order, so each site's lines are too.
+        let mut sites: BTreeMap<&str, String> = BTreeMap::new();
         for (path, content) in files {
             let hash = sha256_hex(content.as_ref());
             match site_of(path) {
-                Some(site) => {
-                    let text = scope.checksums.entry(site.to_string()).or_default();
-                    text.push_str(&hash);
-                    text.push_str("  ");
-                    text.push_str(path);
-                    text.push('\n');
-                }
+                Some(site) => line(sites.entry(site).or_default(), &hash, path),
                 None => {
                     scope.files.insert(path.clone(), hash);
                 }
             }
         }
-        scope.sites = scope
-            .checksums
-            .iter()
-            .map(|(site, text)| (site.clone(), sha256_hex(text.as_bytes())))
-            .collect();
+        let mut shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (site, text) in sites {
+            let path = checksums_path(site);
+            shards
+                .entry(shard_path(site))
+                .or_default()
+                .insert(path.clone(), sha256_hex(text.as_bytes()));
+            scope.checksums.insert(path, text);
+        }
+        for (path, listed) in shards {
+            let mut text = String::new();
+            for (p, hash) in &listed {
+                line(&mut text, hash, p);
+            }
+            scope
+                .files
+                .insert(path.clone(), sha256_hex(text.as_bytes()));
+            scope.checksums.insert(path, text);
+        }
         scope
     }
+}
 
-    /// The checksums files as repository paths and their text.
-    pub fn files_to_write(&self) -> impl Iterator<Item = (String, &String)> {
-        self.checksums
-            .iter()
-            .map(|(site, text)| (checksums_path(site), text))
-    }
+fn line(text: &mut String, hash: &str, path: &str) {
+    text.push_str(hash);
+    text.push_str("  ");
+    text.push_str(path);
+    text.push('\n');
 }
 
 /// The site whose folder holds `path` (`sites/<site>/<at least one more part>`).
@@ -68,10 +92,10 @@ pub(super) fn site_of(path: &str) -> Option<&str> {
     (!site.is_empty() && !below.is_empty()).then_some(site)
 }
 
-/// Parses the checksums file of `site` (at most [`MAX_CHECKSUMS_BYTES`]): path → SHA-256. Every
-/// line must be `<64 lowercase hex>  <path>` with a path under `sites/<site>/` that the manifest
-/// could list, in strictly increasing path order; the error says which line and why.
-pub fn parse_checksums(site: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+/// Parses a checksums file (at most [`MAX_CHECKSUMS_BYTES`]) whose paths must all be under
+/// `prefix`: path → SHA-256. Every line must be `<64 lowercase hex>  <path>` with a path a
+/// manifest could list, in strictly increasing path order; the error says which line and why.
+pub fn parse_checksums(prefix: &str, bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
     if bytes.len() > MAX_CHECKSUMS_BYTES {
         return Err(format!(
             "{} bytes, over the limit of {MAX_CHECKSUMS_BYTES}",
@@ -82,7 +106,6 @@ pub fn parse_checksums(site: &str, bytes: &[u8]) -> Result<BTreeMap<String, Stri
     if !text.is_empty() && !text.ends_with('\n') {
         return Err("the last line does not end with a newline".into());
     }
-    let prefix = format!("sites/{site}/");
     let mut files = BTreeMap::new();
     let mut last: Option<&str> = None;
     for (n, line) in text.lines().enumerate() {
@@ -95,7 +118,7 @@ pub fn parse_checksums(site: &str, bytes: &[u8]) -> Result<BTreeMap<String, Stri
             return Err(at("a SHA-256 is 64 lowercase hex digits".into()));
         }
         super::document::check_path(path).map_err(|why| at(format!("{path:?}: {why}")))?;
-        if !path.starts_with(&prefix) {
+        if !path.starts_with(prefix) {
             return Err(at(format!("{path:?} is not under {prefix}")));
         }
         if last.is_some_and(|l| l >= path) {

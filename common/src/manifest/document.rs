@@ -23,12 +23,12 @@ pub struct Manifest {
     pub expires_at_ms: i64,
     /// The keys sites must trust from this manifest on (a rotation when it differs from theirs).
     pub key_set: KeySet,
-    /// Version 1: every file under the covered folders. Version 2: every file outside the
-    /// sites' folders (the definitions). Path → SHA-256 (lowercase hex).
+    /// Path → SHA-256 (lowercase hex). Version 1: every file under `definitions/` and
+    /// `sites/`. Version 2: every file under `definitions/` and each shard's checksums file,
+    /// which covers the sites' files (see [`super::checksums`]).
     pub files: BTreeMap<String, String>,
-    /// Version 2 only: site → SHA-256 of its checksums file (`checksums/<site>.sha256`), which
-    /// lists the files under `sites/<site>/`. A site not named has no files. `None`: version 1.
-    pub sites: Option<BTreeMap<String, String>>,
+    /// Whether the sites' files are covered by checksums files (version 2) or listed here.
+    pub checksums: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -41,8 +41,6 @@ struct Wire {
     expires_at: String,
     key_set: KeySet,
     files: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sites: Option<BTreeMap<String, String>>,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -110,12 +108,12 @@ impl Manifest {
                 .into_iter()
                 .map(|(p, c)| (p.clone(), super::sha256_hex(c)))
                 .collect(),
-            sites: None,
+            checksums: false,
         }
     }
 
-    /// The version 2 manifest of `scope` ([`Scope::of`] the tree's files): the definitions
-    /// listed, each site's checksums file named by its SHA-256.
+    /// The version 2 manifest of `scope` ([`Scope::of`] the tree's files): the definitions and
+    /// the shards' checksums files listed.
     pub fn of_scope(
         domain: &str,
         version: u64,
@@ -131,18 +129,14 @@ impl Manifest {
             expires_at_ms,
             key_set,
             files: scope.files.clone(),
-            sites: Some(scope.sites.clone()),
+            checksums: true,
         }
     }
 
     /// The bytes stored in `manifest.json` and signed: pretty JSON with a fixed key order
     /// (files sorted by path), so the same manifest always gives the same bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let format = if self.sites.is_some() {
-            FORMAT_V2
-        } else {
-            FORMAT
-        };
+        let format = if self.checksums { FORMAT_V2 } else { FORMAT };
         let wire = Wire {
             format: format.to_string(),
             domain: self.domain.clone(),
@@ -151,7 +145,6 @@ impl Manifest {
             expires_at: rfc3339(self.expires_at_ms),
             key_set: self.key_set.clone(),
             files: self.files.clone(),
-            sites: self.sites.clone(),
         };
         let mut bytes = serde_json::to_vec_pretty(&wire).unwrap_or_default();
         bytes.push(b'\n');
@@ -182,13 +175,6 @@ impl Manifest {
                 ));
             }
         };
-        match (&wire.sites, v2) {
-            (Some(_), false) => {
-                return Err(FieldError::new("sites", "not in a version 1 manifest"));
-            }
-            (None, true) => return Err(FieldError::new("sites", "missing")),
-            _ => {}
-        }
         crate::names::validate_name("domain", &wire.domain)?;
         let issued_at_ms = parse_time("issued_at", &wire.issued_at)?;
         let expires_at_ms = parse_time("expires_at", &wire.expires_at)?;
@@ -208,17 +194,7 @@ impl Manifest {
             if v2 && site_of(path).is_some() {
                 return Err(FieldError::new(
                     field,
-                    "a site's file is listed in its checksums file, not here",
-                ));
-            }
-        }
-        for (site, hash) in wire.sites.iter().flatten() {
-            let field = format!("sites[{site:?}]");
-            crate::names::validate_name(&field, site)?;
-            if !is_sha256_hex(hash) {
-                return Err(FieldError::new(
-                    field,
-                    "a SHA-256 is 64 lowercase hex digits",
+                    "a site's file is listed in its checksums file (version 2), not here",
                 ));
             }
         }
@@ -229,7 +205,7 @@ impl Manifest {
             expires_at_ms,
             key_set: wire.key_set,
             files: wire.files,
-            sites: wire.sites,
+            checksums: v2,
         })
     }
 

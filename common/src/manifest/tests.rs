@@ -164,14 +164,15 @@ fn tree() -> BTreeMap<String, String> {
 }
 
 #[test]
-fn a_version_2_manifest_lists_the_definitions_and_one_checksums_file_per_site() {
+fn a_version_2_manifest_lists_the_definitions_and_the_shards_checksums_files() {
     let files = tree();
     let scope = Scope::of(&files);
-    assert_eq!(
-        scope.files.keys().collect::<Vec<_>>(),
-        ["definitions/ProcessDeployment.json"]
-    );
-    let text = &scope.checksums["north-1"];
+    let (shard1, own1) = (shard_path("north-1"), checksums_path("north-1"));
+    let shard = checksums::shard_of("north-1");
+    assert_eq!(shard, sha256_hex(b"north-1")[..2]);
+    assert_eq!(shard1, format!("checksums/{shard}.sha256"));
+    assert_eq!(own1, format!("checksums/{shard}/north-1.sha256"));
+    let text = &scope.checksums[&own1];
     assert_eq!(
         text,
         &format!(
@@ -181,14 +182,24 @@ fn a_version_2_manifest_lists_the_definitions_and_one_checksums_file_per_site() 
         ),
         "sha256sum's format, in path order"
     );
-    assert_eq!(scope.sites["north-1"], sha256_hex(text.as_bytes()));
-    assert_eq!(scope.sites.len(), 2);
+    assert!(
+        scope.checksums[&shard1].contains(&format!("{}  {own1}\n", sha256_hex(text.as_bytes()))),
+        "the shard's file lists the site's"
+    );
+    let mut want = vec![
+        "definitions/ProcessDeployment.json".to_string(),
+        shard1.clone(),
+        shard_path("north-2"),
+    ];
+    want.sort();
+    want.dedup();
+    assert_eq!(scope.files.keys().cloned().collect::<Vec<_>>(), want);
     assert_eq!(
-        scope.files_to_write().map(|(p, _)| p).collect::<Vec<_>>(),
-        ["checksums/north-1.sha256", "checksums/north-2.sha256"]
+        scope.files[&shard1],
+        sha256_hex(scope.checksums[&shard1].as_bytes())
     );
     // The checksums file parses back to the site's files.
-    let parsed = parse_checksums("north-1", text.as_bytes()).unwrap();
+    let parsed = parse_checksums("sites/north-1/", text.as_bytes()).unwrap();
     assert_eq!(parsed.len(), 2);
     assert_eq!(
         parsed["sites/north-1/ProcessDeployment/web.json"],
@@ -209,6 +220,7 @@ fn a_version_2_manifest_lists_the_definitions_and_one_checksums_file_per_site() 
     assert!(String::from_utf8_lossy(&bytes).contains("\"format\": \"maestro.manifest/v2\""));
     let parsed = Manifest::parse(&bytes).unwrap();
     assert_eq!(parsed, m);
+    assert!(parsed.checksums);
     assert_eq!(parsed.to_bytes(), bytes);
     assert!(!String::from_utf8_lossy(&bytes).contains("web.json"));
 }
@@ -223,26 +235,28 @@ fn a_checksums_file_is_what_sha256sum_checks() {
         std::fs::write(at, content).unwrap();
     }
     let scope = Scope::of(&files);
-    for (path, text) in scope.files_to_write() {
+    for (path, text) in &scope.checksums {
         let at = dir.path().join(path);
         std::fs::create_dir_all(at.parent().unwrap()).unwrap();
         std::fs::write(at, text).unwrap();
     }
-    let check = |path: &str| {
+    let check = |path: String| {
         std::process::Command::new("sha256sum")
-            .args(["--check", "--strict", path])
+            .args(["--check", "--strict", &path])
             .current_dir(dir.path())
             .output()
             .expect("sha256sum (coreutils) runs")
     };
-    let ok = check("checksums/north-1.sha256");
-    assert!(ok.status.success(), "{ok:?}");
+    for path in [shard_path("north-1"), checksums_path("north-1")] {
+        let ok = check(path);
+        assert!(ok.status.success(), "{ok:?}");
+    }
     std::fs::write(
         dir.path().join("sites/north-1/ProcessDeployment/web.json"),
         "{ }",
     )
     .unwrap();
-    assert!(!check("checksums/north-1.sha256").status.success());
+    assert!(!check(checksums_path("north-1")).status.success());
 }
 
 #[test]
@@ -269,21 +283,21 @@ fn invalid_checksums_files_and_version_2_manifests_are_refused() {
         ),
     ];
     for (text, want) in cases {
-        let e = parse_checksums("north-1", text.as_bytes()).unwrap_err();
+        let e = parse_checksums("sites/north-1/", text.as_bytes()).unwrap_err();
         assert!(e.contains(want), "{text:?}: {e}");
     }
     assert!(
-        parse_checksums("north-1", &[0xff, b'\n'])
+        parse_checksums("sites/north-1/", &[0xff, b'\n'])
             .unwrap_err()
             .contains("UTF-8")
     );
     let big = line(web).repeat(MAX_CHECKSUMS_BYTES / line(web).len() + 1);
     assert!(
-        parse_checksums("north-1", big.as_bytes())
+        parse_checksums("sites/north-1/", big.as_bytes())
             .unwrap_err()
             .contains("over the limit")
     );
-    assert!(parse_checksums("north-1", b"").unwrap().is_empty());
+    assert!(parse_checksums("sites/north-1/", b"").unwrap().is_empty());
 
     let k = keys(1);
     let set = KeySet::new("s", 1, vec![k[0].public()]).unwrap();
@@ -299,32 +313,14 @@ fn invalid_checksums_files_and_version_2_manifests_are_refused() {
         .to_bytes(),
     )
     .unwrap();
-    let cases = [
-        (
-            good.replace("maestro.manifest/v2", "maestro.manifest/v1"),
-            "sites",
-        ),
-        (good.replace("\"sites\"", "\"sites_\""), ""),
-        (
-            good.replace(
-                "definitions/ProcessDeployment.json",
-                "sites/north-1/K/x.json",
-            ),
-            "files[\"sites/north-1/K/x.json\"]",
-        ),
-        (
-            good.replace("\"north-1\"", "\"North 1\""),
-            "sites[\"North 1\"]",
-        ),
-    ];
-    for (text, field) in cases {
-        let e = Manifest::parse(text.as_bytes()).unwrap_err();
-        assert_eq!(e.field, field, "{e}");
-    }
-    // Version 2 without the sites' checksums is refused.
-    let v1_shaped = good.replace("maestro.manifest/v1", "x");
-    let mut wire: serde_json::Value = serde_json::from_str(&v1_shaped).unwrap();
-    wire.as_object_mut().unwrap().remove("sites");
-    let e = Manifest::parse(&serde_json::to_vec(&wire).unwrap()).unwrap_err();
-    assert_eq!((e.field.as_str(), e.reason.as_str()), ("sites", "missing"));
+    // A version 2 manifest lists no site's file.
+    let e = Manifest::parse(
+        good.replace(
+            "definitions/ProcessDeployment.json",
+            "sites/north-1/K/x.json",
+        )
+        .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "files[\"sites/north-1/K/x.json\"]", "{e}");
 }

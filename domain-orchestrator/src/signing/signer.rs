@@ -85,7 +85,7 @@ impl ManifestSigner {
 
     /// Whether the branch's manifest (`manifest`, `signatures`: the files of its head) needs
     /// no new signing for `scope` at `now_ms`: it is this domain's, a version 2 manifest of
-    /// exactly `scope` (the same definitions, the same checksums file of every site), announces
+    /// exactly `scope` (the same definitions, the same checksums file of every shard), announces
     /// the configured key set, carries a valid signature of every signing key and no other, and
     /// expires later than `renew_before` from now.
     pub fn is_current(
@@ -112,8 +112,8 @@ impl ManifestSigner {
             && m.key_set == self.key_set
             && all_signed
             && m.expires_at_ms.saturating_sub(now_ms) > self.renew_before_ms
+            && m.checksums
             && m.files == scope.files
-            && m.sites.as_ref() == Some(&scope.sites)
     }
 
     /// The version of the branch's manifest when this domain signed it (a key it signs with, or

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use maestro_common::manifest::{
     MANIFEST_FILE, MAX_CHECKSUMS_BYTES, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
-    checksums_path,
+    checksums_path, shard_path,
 };
 use maestro_git_transport::RemoteAccess;
 
@@ -25,8 +25,8 @@ pub struct Snapshot {
     pub manifest: Option<Entry>,
     /// `manifest.sig` at the root, when the commit has one.
     pub signatures: Option<Entry>,
-    /// `checksums/<site>.sha256`, when the commit has one.
-    pub checksums: Option<Entry>,
+    /// The checksums files of this site's shard and of this site that the commit has, by path.
+    pub checksums: Vec<(String, Entry)>,
     /// When the domain made the commit (its committer time), ms since the epoch.
     pub committed_ms: Option<i64>,
 }
@@ -183,10 +183,12 @@ impl GitMirror {
         snap.signatures = tree
             .get_name(SIGNATURES_FILE)
             .map(|e| read_root_file(&repo, &e, MAX_SIGNATURES_BYTES));
-        snap.checksums = tree
-            .get_path(Path::new(&checksums_path(site)))
-            .ok()
-            .map(|e| read_root_file(&repo, &e, MAX_CHECKSUMS_BYTES));
+        for path in [shard_path(site), checksums_path(site)] {
+            if let Ok(e) = tree.get_path(Path::new(&path)) {
+                let entry = read_root_file(&repo, &e, MAX_CHECKSUMS_BYTES);
+                snap.checksums.push((path, entry));
+            }
+        }
         if let Ok(entry) = tree.get_path(Path::new("definitions"))
             && let Some(dir) = entry.to_object(&repo)?.as_tree()
         {

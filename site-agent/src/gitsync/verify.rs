@@ -1,8 +1,8 @@
 //! Verifying a commit before anything of it is applied, in this order: its manifest must carry
 //! valid signatures of `threshold` distinct trusted keys (checked over the stored bytes, before
 //! they are parsed), name this site's domain, list exactly the files the site reads with their
-//! SHA-256 (a version 2 manifest lists the definitions and names the SHA-256 of this site's
-//! checksums file, which lists the site's files), be newer than what the site accepted last,
+//! SHA-256 (a version 2 manifest lists the definitions and the site's shard's checksums file,
+//! which lists the site's checksums file, which lists the site's files), be newer than what the site accepted last,
 //! not be expired, and, when it announces a new key set, be signed by that set's threshold too.
 //! Pure: no I/O, the time is an input.
 
@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use maestro_common::manifest::{KeySet, Manifest, Signatures, checksums_path, parse_checksums};
+use maestro_common::manifest::{
+    KeySet, Manifest, Signatures, checksums_path, parse_checksums, sha256_hex, shard_path,
+};
 
 use super::mirror::Entry;
 
@@ -28,8 +30,8 @@ pub struct Candidate<'a> {
     pub signatures: Option<&'a Entry>,
     /// The site.
     pub site: &'a str,
-    /// `checksums/<site>.sha256`, when the commit has one.
-    pub checksums: Option<&'a Entry>,
+    /// The checksums files of the site's shard and of the site, by path, those the commit has.
+    pub checksums: &'a [(String, Entry)],
     /// Every file the site reads, by its path in the repository.
     pub files: &'a [(String, &'a Entry)],
     /// Prefixes of the paths the site reads (`definitions/`, `sites/<site>/`).
@@ -207,32 +209,46 @@ pub fn verify(c: &Candidate<'_>, t: &Trust<'_>) -> Result<Manifest, Refusal> {
 }
 
 /// The files `m` lists with their SHA-256: those of a version 1 manifest; for version 2, the
-/// definitions and the files of this site's checksums file, once its bytes hash to what the
-/// manifest names (a site the manifest does not name has no files).
+/// definitions, and the files of this site's checksums file when its shard's file (listed in the
+/// manifest) lists it. Each checksums file must hash to what lists it; a site whose shard's
+/// file is not listed, or does not list the site, has no files.
 fn listed<'m>(
     c: &Candidate<'_>,
     m: &'m Manifest,
 ) -> Result<Cow<'m, BTreeMap<String, String>>, Refusal> {
-    let Some(sites) = &m.sites else {
+    if !m.checksums {
         return Ok(Cow::Borrowed(&m.files));
-    };
-    let Some(want) = sites.get(c.site) else {
-        return Ok(Cow::Borrowed(&m.files));
-    };
-    let path = checksums_path(c.site);
-    let bytes = match c.checksums {
-        Some(Entry::File(b)) => b,
-        _ => return Err(Refusal::Missing(path)),
-    };
-    if maestro_common::manifest::sha256_hex(bytes) != *want {
-        return Err(Refusal::HashMismatch(path));
     }
+    let shard = shard_path(c.site);
+    let Some(want) = m.files.get(&shard) else {
+        return Ok(Cow::Borrowed(&m.files));
+    };
+    let sites = checked(c, &shard, want, "checksums/")?;
+    let own = checksums_path(c.site);
+    let Some(want) = sites.get(&own) else {
+        return Ok(Cow::Borrowed(&m.files));
+    };
     let mut files = m.files.clone();
-    files.extend(
-        parse_checksums(c.site, bytes)
-            .map_err(|why| Refusal::ManifestInvalid(format!("{path}: {why}")))?,
-    );
+    files.extend(checked(c, &own, want, &format!("sites/{}/", c.site))?);
     Ok(Cow::Owned(files))
+}
+
+/// The checksums file at `path`, once its bytes hash to `want`, parsed (every path under
+/// `prefix`).
+fn checked(
+    c: &Candidate<'_>,
+    path: &str,
+    want: &str,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, Refusal> {
+    let bytes = match c.checksums.iter().find(|(p, _)| p == path) {
+        Some((_, Entry::File(b))) => b,
+        _ => return Err(Refusal::Missing(path.to_string())),
+    };
+    if sha256_hex(bytes) != want {
+        return Err(Refusal::HashMismatch(path.to_string()));
+    }
+    parse_checksums(prefix, bytes).map_err(|why| Refusal::ManifestInvalid(format!("{path}: {why}")))
 }
 
 /// Every file read is listed with its hash, and every listed file in scope is there.

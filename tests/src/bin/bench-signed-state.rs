@@ -16,7 +16,7 @@
 
 use domain_orchestrator::git::{BlueprintRepo, GitPublisher, init_bare_remote};
 use domain_orchestrator::signing::{ManifestSigner, VersionCounter};
-use maestro_common::manifest::{KeySet, Scope, SigningKey};
+use maestro_common::manifest::{KeySet, Scope, SigningKey, checksums_path, shard_path};
 use site_agent::gitsync::GitMirror;
 use site_agent::gitsync::mirror::Entry;
 use site_agent::gitsync::verify::{Candidate, Trust, verify};
@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         &set,
     )?;
     let mut samples = Vec::new();
-    let (mut manifest_len, mut checksums_len) = (0, 0);
+    let (mut manifest_len, mut checksums_len) = (0, (0, 0));
     for round in 0..rounds {
         let files = tree(sites, blueprints, round);
         let t = Instant::now();
@@ -126,12 +126,14 @@ fn main() -> anyhow::Result<()> {
         let signed = s.sign(&scope, 0, maestro_common::time::now_millis())?;
         samples.push(t.elapsed());
         manifest_len = signed.manifest.len();
-        checksums_len = scope.checksums.get("s-0").map_or(0, String::len);
+        let len = |path: String| scope.checksums.get(&path).map_or(0, String::len);
+        checksums_len = (len(shard_path("s-0")), len(checksums_path("s-0")));
     }
     println!(
-        "manifest.json: {:.1} KiB; checksums/s-0.sha256: {:.1} KiB",
+        "manifest.json: {:.1} KiB; s-0's shard's checksums file {:.1} KiB, its own {:.1} KiB",
         manifest_len as f64 / 1024.0,
-        checksums_len as f64 / 1024.0
+        checksums_len.0 as f64 / 1024.0,
+        checksums_len.1 as f64 / 1024.0
     );
     stats("sign (scope + manifest + ed25519 + flush)", samples);
 
@@ -185,7 +187,7 @@ fn main() -> anyhow::Result<()> {
                 manifest: snap.manifest.as_ref(),
                 signatures: snap.signatures.as_ref(),
                 site: "s-0",
-                checksums: snap.checksums.as_ref(),
+                checksums: &snap.checksums,
                 files: &files,
                 scopes: &scopes,
             },

@@ -51,7 +51,7 @@ impl GitSync {
             manifest: snap.manifest.as_ref(),
             signatures: snap.signatures.as_ref(),
             site,
-            checksums: snap.checksums.as_ref(),
+            checksums: &snap.checksums,
             files: &files,
             scopes: &scopes,
         };

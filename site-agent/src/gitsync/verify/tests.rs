@@ -1,5 +1,5 @@
 use super::*;
-use maestro_common::manifest::{Scope, SigningKey};
+use maestro_common::manifest::{Scope, SigningKey, checksums_path, sha256_hex, shard_path};
 use std::collections::BTreeMap;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -17,8 +17,8 @@ fn set(threshold: u32, keys: &[&SigningKey]) -> KeySet {
 struct Fixture {
     files: BTreeMap<String, Entry>,
     manifest: Manifest,
-    /// `checksums/north-1.sha256` (version 2).
-    checksums: Option<Entry>,
+    /// The checksums files of north-1's shard and of north-1 (version 2).
+    checksums: Vec<(String, Entry)>,
 }
 
 impl Fixture {
@@ -52,11 +52,17 @@ impl Fixture {
             let scope = Scope::of(&listed);
             let manifest =
                 Manifest::of_scope("north", 5, NOW - 1000, NOW + 3_600_000, announced, &scope);
-            let checksums = Entry::File(scope.checksums["north-1"].clone().into_bytes());
+            let checksums = [shard_path("north-1"), checksums_path("north-1")]
+                .into_iter()
+                .map(|p| {
+                    let text = scope.checksums[&p].clone();
+                    (p, Entry::File(text.into_bytes()))
+                })
+                .collect();
             return Self {
                 files,
                 manifest,
-                checksums: Some(checksums),
+                checksums,
             };
         }
         let manifest = Manifest::of_files(
@@ -70,7 +76,7 @@ impl Fixture {
         Self {
             files,
             manifest,
-            checksums: None,
+            checksums: Vec::new(),
         }
     }
 
@@ -104,7 +110,7 @@ impl Fixture {
                 manifest: Some(&manifest),
                 signatures: Some(&signatures),
                 site: "north-1",
-                checksums: self.checksums.as_ref(),
+                checksums: &self.checksums,
                 files: &files,
                 scopes: &scopes,
             },
@@ -177,7 +183,7 @@ fn refusals(v2: bool) {
         manifest: Some(&m),
         signatures: Some(&sg),
         site: "north-1",
-        checksums: f.checksums.as_ref(),
+        checksums: &f.checksums,
         files: &files,
         scopes: &scopes,
     };
@@ -359,74 +365,82 @@ fn a_version_1_manifest_is_still_accepted() {
     let k = key();
     let s = set(1, &[&k]);
     let f = Fixture::of(false, s.clone());
-    assert!(f.manifest.sites.is_none());
+    assert!(!f.manifest.checksums);
     assert_eq!(f.check(&[&k], trust(&s)).unwrap().version, 5);
 }
 
+impl Fixture {
+    /// Replaces the checksums file at `path` with `text`.
+    fn set_checksums(&mut self, path: &str, text: Vec<u8>) {
+        self.checksums.retain(|(p, _)| p != path);
+        self.checksums.push((path.to_string(), Entry::File(text)));
+    }
+
+    fn checksums_text(&self, path: &str) -> String {
+        match self.checksums.iter().find(|(p, _)| p == path) {
+            Some((_, Entry::File(b))) => String::from_utf8(b.clone()).unwrap(),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
+
 #[test]
-fn a_site_checks_its_own_checksums_file_and_nothing_of_other_sites() {
+fn a_site_checks_its_shard_and_its_own_checksums_file_and_nothing_of_other_sites() {
     let k = key();
     let s = set(1, &[&k]);
     let f = Fixture::new(s.clone());
-    let sites = f.manifest.sites.clone().unwrap();
-    assert_eq!(
-        sites.keys().collect::<Vec<_>>(),
-        ["north-1", "north-2"],
-        "one checksums file per site with files"
-    );
+    let (shard, own) = (shard_path("north-1"), checksums_path("north-1"));
+    assert!(f.manifest.checksums);
     assert!(
         f.manifest
             .files
             .keys()
-            .all(|p| p.starts_with("definitions/")),
+            .all(|p| p.starts_with("definitions/") || p.starts_with("checksums/")),
         "the manifest lists no site's file: {:?}",
         f.manifest.files
     );
+    assert!(f.manifest.files.contains_key(&shard));
     assert!(f.check(&[&k], trust(&s)).is_ok());
     let refused = |f: &Fixture| f.check(&[&k], trust(&s)).unwrap_err().to_string();
-    // The checksums file missing, or changed (a file added to it and to the commit).
+    // The site's checksums file missing, or changed (a file added to it and to the commit).
     let mut missing = Fixture::new(s.clone());
-    missing.checksums = None;
+    missing.checksums.retain(|(p, _)| *p != own);
     assert_eq!(
         refused(&missing),
-        "file checksums/north-1.sha256 of the manifest is missing"
+        format!("file {own} of the manifest is missing")
     );
     let mut forged = Fixture::new(s.clone());
     let evil = "sites/north-1/ProcessDeployment/evil.json";
     forged
         .files
         .insert(evil.into(), Entry::File(b"{}".to_vec()));
-    let Some(Entry::File(text)) = &forged.checksums else {
-        unreachable!()
-    };
-    let mut text = String::from_utf8(text.clone()).unwrap();
-    text.push_str(&format!(
-        "{}  {evil}\n",
-        maestro_common::manifest::sha256_hex(b"{}")
-    ));
-    forged.checksums = Some(Entry::File(text.into_bytes()));
+    let text = forged.checksums_text(&own) + &format!("{}  {evil}\n", sha256_hex(b"{}"));
+    forged.set_checksums(&own, text.clone().into_bytes());
     assert_eq!(
         refused(&forged),
-        "file checksums/north-1.sha256 does not match the manifest (hash mismatch)"
+        format!("file {own} does not match the manifest (hash mismatch)")
     );
-    // A checksums file the domain signed but that does not parse: refused, naming the line.
+    // ... and the shard's file changed to match it: the manifest no longer matches that.
+    let line = format!("{}  {own}\n", sha256_hex(text.as_bytes()));
+    forged.set_checksums(&shard, line.into_bytes());
+    assert_eq!(
+        refused(&forged),
+        format!("file {shard} does not match the manifest (hash mismatch)")
+    );
+    // A shard's file the domain signed but that does not parse: refused, naming the line.
     let mut bad = Fixture::new(s.clone());
     let text = b"not a line\n".to_vec();
-    bad.manifest.sites.as_mut().unwrap().insert(
-        "north-1".into(),
-        maestro_common::manifest::sha256_hex(&text),
-    );
-    bad.checksums = Some(Entry::File(text));
+    bad.manifest.files.insert(shard.clone(), sha256_hex(&text));
+    bad.set_checksums(&shard, text);
     let e = refused(&bad);
     assert!(
-        e.starts_with("manifest invalid: checksums/north-1.sha256: line 1: "),
+        e.starts_with(&format!("manifest invalid: {shard}: line 1: ")),
         "{e}"
     );
-    // A site the manifest does not name has no files: nothing to read is accepted, a file is
-    // not in the manifest.
+    // A site whose shard is not listed has no files: nothing to read is accepted, a file is not
+    // in the manifest. The same when the shard's file does not list the site.
     let mut none = Fixture::new(s.clone());
-    none.manifest.sites.as_mut().unwrap().remove("north-1");
-    none.checksums = None;
+    none.manifest.files.remove(&shard);
     assert_eq!(
         refused(&none),
         "file sites/north-1/ProcessDeployment/web.json is not in the manifest"
@@ -434,4 +448,20 @@ fn a_site_checks_its_own_checksums_file_and_nothing_of_other_sites() {
     none.files
         .remove("sites/north-1/ProcessDeployment/web.json");
     assert!(none.check(&[&k], trust(&s)).is_ok());
+    let mut unlisted = Fixture::new(s.clone());
+    let others = unlisted
+        .checksums_text(&shard)
+        .lines()
+        .filter(|l| !l.ends_with(&own))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    unlisted
+        .manifest
+        .files
+        .insert(shard.clone(), sha256_hex(others.as_bytes()));
+    unlisted.set_checksums(&shard, others.into_bytes());
+    assert_eq!(
+        refused(&unlisted),
+        "file sites/north-1/ProcessDeployment/web.json is not in the manifest"
+    );
 }
