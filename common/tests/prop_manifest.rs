@@ -1,13 +1,17 @@
 //! Property tests of the signed manifest (`maestro_common::manifest`), which a site reads from a
-//! Git server it does not trust: `Manifest::parse` and `Signatures::parse` never panic on any
-//! bytes, refuse with a field named; a manifest built from any files round-trips byte for byte;
-//! and a signature never verifies over bytes other than those signed.
+//! Git server it does not trust: `Manifest::parse`, `Signatures::parse` and `parse_checksums`
+//! never panic on any bytes and refuse with a reason; a manifest built from any files round-trips
+//! byte for byte; the checksums files of any tree cover exactly its sites' files; and a signature
+//! never verifies over bytes other than those signed.
 //!
 //! The case count comes from `PROPTEST_CASES` (256 by default); a failure prints the minimal
 //! input and the seed, saved next to this file in `prop_manifest.proptest-regressions`. See
 //! `docs/testing.md`.
 
-use maestro_common::manifest::{KeySet, Manifest, Signatures, SigningKey};
+use maestro_common::manifest::{
+    KeySet, Manifest, Scope, Signatures, SigningKey, checksums_path, parse_checksums, sha256_hex,
+    shard_path,
+};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use std::collections::BTreeMap;
@@ -43,6 +47,8 @@ fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
         "\\{\"(format|domain|version|issued_at|expires_at|key_set|files|signatures)\": .{0,80}\\}"
             .prop_map(String::into_bytes),
         "[\\[\\]{}\":,0-9a-f ]{0,200}".prop_map(String::into_bytes),
+        "([0-9a-f]{60,66} {1,3}(sites|checksums)/[a-z0-9./ -]{0,30}\n?){0,4}"
+            .prop_map(String::into_bytes),
     ]
 }
 
@@ -69,6 +75,42 @@ proptest! {
         if let Err(e) = Signatures::parse(&bytes) {
             prop_assert!(!e.reason.is_empty());
         }
+        for prefix in ["sites/n/", "checksums/"] {
+            if let Err(e) = parse_checksums(prefix, &bytes) {
+                prop_assert!(!e.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_checksums_files_of_any_tree_cover_exactly_its_sites_files(files in files()) {
+        let scope = Scope::of(&files);
+        let mut sites: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+        for (path, content) in &files {
+            match path.strip_prefix("sites/").and_then(|r| r.split_once('/')) {
+                Some((site, _)) => {
+                    sites.entry(site).or_default().insert(path.clone(), sha256_hex(content));
+                }
+                None => prop_assert_eq!(&scope.files[path], &sha256_hex(content)),
+            }
+        }
+        for (site, want) in &sites {
+            // manifest -> the shard's file -> the site's file -> the site's files.
+            let shard = shard_path(site);
+            let text = &scope.checksums[&shard];
+            prop_assert_eq!(&scope.files[&shard], &sha256_hex(text.as_bytes()));
+            let listed = parse_checksums("checksums/", text.as_bytes()).expect("it parses");
+            let own = checksums_path(site);
+            let text = &scope.checksums[&own];
+            prop_assert_eq!(&listed[&own], &sha256_hex(text.as_bytes()));
+            let prefix = format!("sites/{site}/");
+            let parsed = parse_checksums(&prefix, text.as_bytes()).expect("it parses");
+            prop_assert_eq!(&parsed, want);
+        }
+        // Nothing else: no site's file in the manifest, no checksums file of a site without files.
+        let shards: std::collections::BTreeSet<String> = sites.keys().map(|s| shard_path(s)).collect();
+        prop_assert_eq!(scope.checksums.len(), sites.len() + shards.len());
+        prop_assert!(scope.files.keys().all(|p| !p.starts_with("sites/")));
     }
 
     #[test]
