@@ -209,6 +209,19 @@ impl GitPublisher {
             .and_then(|r| r.target()))
     }
 
+    /// Compacts the mirror (a loose file per object) and a remote on a local path (a pack per
+    /// push, and nobody else to pack them) once they pass their bounds; called under the
+    /// mirror's lock after a push, so no publish writes meanwhile.
+    fn keep_compact(&self, repo: &Repository) {
+        use maestro_git_transport::compact::keep_compact;
+        keep_compact(repo, "the domain's Git mirror");
+        if let Some(path) = maestro_git_transport::local_path(&self.remote)
+            && let Ok(remote) = Repository::open_bare(path)
+        {
+            keep_compact(&remote, "the domain's Git remote");
+        }
+    }
+
     fn push(&self, repo: &Repository, commit: Oid) -> Result<Result<(), String>, GitError> {
         let local_ref = format!("refs/heads/{}", self.branch);
         repo.reference(&local_ref, commit, true, "maestro: publish")?;
@@ -233,6 +246,7 @@ impl GitPublisher {
             (Ok(()), Some(r)) => Ok(Err(r)),
             (Ok(()), None) => {
                 repo.reference(&self.tracking_ref(), commit, true, "maestro: pushed")?;
+                self.keep_compact(repo);
                 Ok(Ok(()))
             }
         }
@@ -617,6 +631,47 @@ mod tests {
         );
         let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
         assert!(p.publish(&two, "second").unwrap().changed);
+    }
+
+    #[test]
+    fn a_remote_on_a_path_is_compacted_once_its_packs_pass_the_bound() {
+        use maestro_git_transport::compact::MAX_PACKS;
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("remote.git");
+        init_bare_remote(&remote, "main").unwrap();
+        let p = GitPublisher::open(
+            &dir.path().join("m"),
+            remote.to_str().unwrap(),
+            "main",
+            false,
+            "d",
+        )
+        .unwrap();
+        let packs = || {
+            std::fs::read_dir(remote.join("objects/pack"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+        };
+        let mut files = BTreeMap::new();
+        let mut most = 0;
+        for n in 0..MAX_PACKS + 8 {
+            files.insert(format!("sites/s/K/b{}.json", n % 3), format!("{n}"));
+            assert!(p.publish_new(&files, "r").unwrap().changed);
+            most = most.max(packs());
+        }
+        // A push to a path adds a pack; past the bound they were packed into one.
+        assert!(most <= MAX_PACKS + 1, "{most} packs");
+        assert!(packs() < 10, "{} packs", packs());
+        // Nothing was lost: the remote's head has every file, and its history reads back.
+        for b in 0..3 {
+            assert!(!remote_file(&remote, &format!("sites/s/K/b{b}.json")).is_empty());
+        }
+        let r = Repository::open_bare(&remote).unwrap();
+        let mut walk = r.revwalk().unwrap();
+        walk.push_ref("refs/heads/main").unwrap();
+        assert_eq!(walk.count(), MAX_PACKS + 8, "every commit is still there");
     }
 
     #[test]

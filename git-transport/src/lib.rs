@@ -17,6 +17,7 @@
 //!   remote command; nothing runs through a local shell.
 
 mod access;
+pub mod compact;
 mod error;
 mod https;
 mod locks;
@@ -27,8 +28,9 @@ mod settings;
 mod ssh;
 
 pub use access::RemoteAccess;
+pub use compact::compact_if_needed;
 pub use error::TransportError;
 pub use locks::remove_stale_locks;
 pub use register::ensure_registered;
-pub use remote_url::{RemoteKind, SshTarget, classify};
+pub use remote_url::{RemoteKind, SshTarget, classify, local_path};
 pub use settings::GitSettings;

@@ -30,6 +30,12 @@ pub struct SshTarget {
 
 const PASSWORD_REFUSED: &str = "must not carry a password: put the user in git.username and the secret in git.password_file or git.password_env";
 
+/// The path of a remote that is a local path or a `file://` URL.
+pub fn local_path(remote: &str) -> Option<&std::path::Path> {
+    matches!(classify(remote), Ok(RemoteKind::Local))
+        .then(|| std::path::Path::new(remote.strip_prefix("file://").unwrap_or(remote)))
+}
+
 /// Classifies `remote`; the error says what is wrong without repeating any secret.
 pub fn classify(remote: &str) -> Result<RemoteKind, String> {
     let remote = remote.trim();

@@ -122,14 +122,11 @@ impl Manifest {
         key_set: KeySet,
         scope: &Scope,
     ) -> Self {
+        let none: [(&String, &[u8]); 0] = [];
         Self {
-            domain: domain.to_string(),
-            version,
-            issued_at_ms,
-            expires_at_ms,
-            key_set,
             files: scope.files.clone(),
             checksums: true,
+            ..Self::of_files(domain, version, issued_at_ms, expires_at_ms, key_set, none)
         }
     }
 

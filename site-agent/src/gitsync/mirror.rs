@@ -8,7 +8,7 @@ use maestro_common::manifest::{
     MANIFEST_FILE, MAX_CHECKSUMS_BYTES, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE,
     checksums_path, shard_path,
 };
-use maestro_git_transport::RemoteAccess;
+use maestro_git_transport::{RemoteAccess, local_path};
 
 use crate::Error;
 
@@ -146,6 +146,15 @@ impl GitMirror {
         self.access
             .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None))?;
         self.tip_in(&repo)
+    }
+
+    /// Compacts the mirror when its packs (one per fetch) or loose objects passed their bound
+    /// (`maestro_git_transport::compact`); a failure is logged and tried again after the next
+    /// fetch.
+    pub fn compact(&self) -> Result<(), Error> {
+        let repo = self.open()?;
+        maestro_git_transport::compact::keep_compact(&repo, "the site's Git mirror");
+        Ok(())
     }
 
     /// The last fetched tip, without contacting the remote.
@@ -286,15 +295,6 @@ fn read_root_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) ->
         },
         Err(e) => Entry::Refused(format!("unreadable: {e}")),
     }
-}
-
-/// The path of a remote that is a local path or a `file://` URL.
-fn local_path(remote: &str) -> Option<&Path> {
-    matches!(
-        maestro_git_transport::classify(remote),
-        Ok(maestro_git_transport::RemoteKind::Local)
-    )
-    .then(|| Path::new(remote.strip_prefix("file://").unwrap_or(remote)))
 }
 
 #[cfg(test)]

@@ -172,12 +172,22 @@ impl GitSync {
 
     /// One round: fetch when `fetch` (or fall back to the last fetched commit; without `fetch`,
     /// take it), then apply when the commit changed (unless paused locally), on the first round
-    /// after start, or when `force`.
+    /// after start, or when `force`. After a fetch, the mirror is compacted when its packs (one
+    /// per fetch) passed their bound: after the round, so the commit it brought is applied first.
     pub async fn sync_once(
         &mut self,
         force: bool,
         fetch: bool,
     ) -> Result<Option<ApplyOutcome>, Error> {
+        let outcome = self.round(force, fetch).await;
+        if fetch {
+            let mirror = self.mirror.clone();
+            blocking(move || mirror.compact()).await?;
+        }
+        outcome
+    }
+
+    async fn round(&mut self, force: bool, fetch: bool) -> Result<Option<ApplyOutcome>, Error> {
         let tip = if fetch {
             self.fetch().await?
         } else {
