@@ -20,7 +20,7 @@ mod keys;
 mod signatures;
 
 pub use checksums::{Scope, checksums_path, parse_checksums, shard_path};
-pub use document::Manifest;
+pub use document::{Manifest, files_under};
 pub use keys::{KeyError, KeySet, MAX_KEYS, PublicKey, SigningKey};
 pub use signatures::{SignatureEntry, Signatures};
 

@@ -213,9 +213,11 @@ impl GitPublisher {
     /// push, and nobody else to pack them) once they pass their bounds; called under the
     /// mirror's lock after a push, so no publish writes meanwhile.
     fn keep_compact(&self, repo: &Repository) {
-        use maestro_git_transport::compact::keep_compact;
+        use maestro_git_transport::compact::{keep_compact, needs_compacting};
         keep_compact(repo, "the domain's Git mirror");
+        // Opened only when it needs compacting: a push costs two folder listings more.
         if let Some(path) = maestro_git_transport::local_path(&self.remote)
+            && needs_compacting(path)
             && let Ok(remote) = Repository::open_bare(path)
         {
             keep_compact(&remote, "the domain's Git remote");

@@ -30,17 +30,18 @@ pub struct Compacted {
     pub loose_removed: usize,
 }
 
-/// Whether `repo` has more than [`MAX_PACKS`] packs or about more than [`MAX_LOOSE`] loose
-/// objects.
-pub fn needs_compacting(repo: &Repository) -> bool {
-    let objects = repo.path().join("objects");
+/// Whether the repository at `git_dir` (a bare repository, or the `.git` folder) has more than
+/// [`MAX_PACKS`] packs or about more than [`MAX_LOOSE`] loose objects: two folder listings,
+/// without opening it.
+pub fn needs_compacting(git_dir: &Path) -> bool {
+    let objects = git_dir.join("objects");
     packs(&objects.join("pack")).len() > MAX_PACKS
         || files(&objects.join("17")).len() * 256 > MAX_LOOSE
 }
 
 /// Compacts `repo` when [`needs_compacting`] says so; `None` when it did not need it.
 pub fn compact_if_needed(repo: &Repository) -> Result<Option<Compacted>, git2::Error> {
-    if needs_compacting(repo) {
+    if needs_compacting(repo.path()) {
         compact(repo).map(Some)
     } else {
         Ok(None)
@@ -242,7 +243,7 @@ mod tests {
         }
         let pack_dir = mirror.path().join("objects/pack");
         assert_eq!(packs(&pack_dir).len(), MAX_PACKS + 1, "one pack per fetch");
-        assert!(needs_compacting(&mirror));
+        assert!(needs_compacting(mirror.path()));
         // An object no ref reaches, and a kept pack.
         let stray = mirror.blob(b"nobody refers to this").unwrap();
         let kept = packs(&pack_dir)[0].clone();
@@ -254,7 +255,7 @@ mod tests {
         assert_eq!(done.packs_removed, MAX_PACKS, "all but the kept one");
         assert_eq!(done.loose_removed, 1, "the stray object");
         assert_eq!(packs(&pack_dir).len(), 2, "the new pack and the kept one");
-        assert!(!needs_compacting(&mirror));
+        assert!(!needs_compacting(mirror.path()));
         assert!(fan_out_dirs(&mirror.path().join("objects")).is_empty());
         // Every commit and file is still there, read by a fresh handle too; the stray is gone.
         assert_eq!(read_all(&mirror, tip), before);

@@ -22,12 +22,21 @@ pub fn shard_of(site: &str) -> String {
 
 /// The file of `site`'s shard, relative to the repository's root.
 pub fn shard_path(site: &str) -> String {
-    format!("{CHECKSUMS_DIR}/{}.sha256", shard_of(site))
+    paths(site).0
 }
 
 /// The checksums file of `site`, relative to the repository's root.
 pub fn checksums_path(site: &str) -> String {
-    format!("{CHECKSUMS_DIR}/{}/{site}.sha256", shard_of(site))
+    paths(site).1
+}
+
+/// `site`'s shard's file and its own checksums file (its name hashed once).
+fn paths(site: &str) -> (String, String) {
+    let shard = shard_of(site);
+    (
+        format!("{CHECKSUMS_DIR}/{shard}.sha256"),
+        format!("{CHECKSUMS_DIR}/{shard}/{site}.sha256"),
+    )
 }
 
 /// What a version 2 manifest covers of a tree, and the checksums files that cover the rest.
@@ -57,9 +66,9 @@ impl Scope {
         }
         let mut shards: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for (site, text) in sites {
-            let path = checksums_path(site);
+            let (shard, path) = paths(site);
             shards
-                .entry(shard_path(site))
+                .entry(shard)
                 .or_default()
                 .insert(path.clone(), sha256_hex(text.as_bytes()));
             scope.checksums.insert(path, text);

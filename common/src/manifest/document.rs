@@ -211,8 +211,16 @@ impl Manifest {
         &'a self,
         prefix: &'a str,
     ) -> impl Iterator<Item = (&'a String, &'a String)> {
-        self.files
-            .range(prefix.to_string()..)
-            .take_while(move |(p, _)| p.starts_with(prefix))
+        files_under(&self.files, prefix)
     }
+}
+
+/// The entries of `files` (path → SHA-256) under `prefix`, in path order.
+pub fn files_under<'a>(
+    files: &'a BTreeMap<String, String>,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a String)> {
+    files
+        .range(prefix.to_string()..)
+        .take_while(move |(p, _)| p.starts_with(prefix))
 }

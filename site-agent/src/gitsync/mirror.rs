@@ -188,13 +188,13 @@ impl GitMirror {
         };
         snap.manifest = tree
             .get_name(MANIFEST_FILE)
-            .map(|e| read_root_file(&repo, &e, MAX_MANIFEST_BYTES));
+            .map(|e| read_capped_file(&repo, &e, MAX_MANIFEST_BYTES));
         snap.signatures = tree
             .get_name(SIGNATURES_FILE)
-            .map(|e| read_root_file(&repo, &e, MAX_SIGNATURES_BYTES));
+            .map(|e| read_capped_file(&repo, &e, MAX_SIGNATURES_BYTES));
         for path in [shard_path(site), checksums_path(site)] {
             if let Ok(e) = tree.get_path(Path::new(&path)) {
-                let entry = read_root_file(&repo, &e, MAX_CHECKSUMS_BYTES);
+                let entry = read_capped_file(&repo, &e, MAX_CHECKSUMS_BYTES);
                 snap.checksums.push((path, entry));
             }
         }
@@ -280,8 +280,9 @@ pub fn parse_commit_message(message: &str, intent_id: &str) -> Option<(u64, Stri
     (intent == intent_id).then(|| Some((generation.trim().parse().ok()?, order.to_string())))?
 }
 
-/// A file of a commit outside the folders a budget covers, at most `max` bytes (its size read from the object header).
-fn read_root_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) -> Entry {
+/// A file of a commit outside the folders a budget covers, at most `max` bytes (its size read
+/// from the object header).
+fn read_capped_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) -> Entry {
     if entry.kind() != Some(git2::ObjectType::Blob) {
         return Entry::NotAFile;
     }

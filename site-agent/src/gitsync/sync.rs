@@ -181,8 +181,11 @@ impl GitSync {
     ) -> Result<Option<ApplyOutcome>, Error> {
         let outcome = self.round(force, fetch).await;
         if fetch {
+            // Maintenance: its failure is logged and never fails the round it follows.
             let mirror = self.mirror.clone();
-            blocking(move || mirror.compact()).await?;
+            if let Err(e) = blocking(move || mirror.compact()).await {
+                tracing::warn!(site = %self.ctx.site, error = %e, "compacting the site's Git mirror failed");
+            }
         }
         outcome
     }

@@ -2,16 +2,17 @@
 //! valid signatures of `threshold` distinct trusted keys (checked over the stored bytes, before
 //! they are parsed), name this site's domain, list exactly the files the site reads with their
 //! SHA-256 (a version 2 manifest lists the definitions and the site's shard's checksums file,
-//! which lists the site's checksums file, which lists the site's files), be newer than what the site accepted last,
-//! not be expired, and, when it announces a new key set, be signed by that set's threshold too.
-//! Pure: no I/O, the time is an input.
+//! which lists the site's checksums file, which lists the site's files), be newer than what the
+//! site accepted last, not be expired, and, when it announces a new key set, be signed by that
+//! set's threshold too. Pure: no I/O, the time is an input.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use maestro_common::manifest::{
-    KeySet, Manifest, Signatures, checksums_path, parse_checksums, sha256_hex, shard_path,
+    CHECKSUMS_DIR, KeySet, Manifest, Signatures, checksums_path, files_under, parse_checksums,
+    sha256_hex, shard_path,
 };
 
 use super::mirror::Entry;
@@ -223,7 +224,7 @@ fn listed<'m>(
     let Some(want) = m.files.get(&shard) else {
         return Ok(Cow::Borrowed(&m.files));
     };
-    let sites = checked(c, &shard, want, "checksums/")?;
+    let sites = checked(c, &shard, want, &format!("{CHECKSUMS_DIR}/"))?;
     let own = checksums_path(c.site);
     let Some(want) = sites.get(&own) else {
         return Ok(Cow::Borrowed(&m.files));
@@ -273,10 +274,8 @@ fn check_files(c: &Candidate<'_>, listed: &BTreeMap<String, String>) -> Result<(
         seen.insert(path.as_str());
     }
     for scope in c.scopes {
-        if let Some((path, _)) = listed
-            .range(scope.clone()..)
-            .take_while(|(p, _)| p.starts_with(scope.as_str()))
-            .find(|(p, _)| !seen.contains(p.as_str()))
+        if let Some((path, _)) =
+            files_under(listed, scope).find(|(p, _)| !seen.contains(p.as_str()))
         {
             return Err(Refusal::Missing(path.clone()));
         }
