@@ -3,6 +3,8 @@
 //! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward). With a
 //! [`ManifestSigner`], every commit also carries the signed manifest of its tree at the root.
 
+mod tree;
+
 use crate::signing::{ManifestSigner, SignedManifest};
 use git2::{FileMode, Oid, Repository, Signature};
 use maestro_common::manifest::{
@@ -12,6 +14,7 @@ use maestro_git_transport::{GitSettings, RemoteAccess, TransportError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use tree::{ObjectIds, build_tree};
 
 /// Top-level directories the domain owns; everything else on the branch is kept as is. A
 /// signing domain writes the checksums files of its sites and their shards under `checksums/`.
@@ -95,6 +98,8 @@ impl BlueprintRepo for NoRepo {
 /// [`BlueprintRepo`] on a real Git remote, through a local bare mirror. Writes are serialised.
 pub struct GitPublisher {
     repo: Mutex<Repository>,
+    /// The ids of the last tree built; taken under the lock of `repo`.
+    ids: Mutex<ObjectIds>,
     remote: String,
     access: RemoteAccess,
     branch: String,
@@ -160,6 +165,7 @@ impl GitPublisher {
         };
         Ok(Self {
             repo: Mutex::new(repo),
+            ids: Mutex::default(),
             remote,
             access: RemoteAccess::default(),
             branch: branch.to_string(),
@@ -286,6 +292,10 @@ impl GitPublisher {
             .repo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut last = String::new();
         // The branch head as this mirror last saw it: after a push of ours, what it pushed (the
         // domain is the branch's only writer), so a publish that changes the tree pushes without
@@ -297,13 +307,16 @@ impl GitPublisher {
             None => (self.fetch(&repo)?, true),
         };
         // Signed, the checksums files of the sites and their shards are part of the managed tree.
-        let scope = self.signer.as_ref().map(|_| Scope::of(files));
+        let scope = self
+            .signer
+            .as_ref()
+            .map(|_| Scope::of_with(files, |path, bytes| ids.sha256(path, bytes)));
         let checksums = scope.as_ref().map(|s| &s.checksums);
         for _ in 0..PUSH_ATTEMPTS {
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
             let all = files.iter().chain(checksums.into_iter().flatten());
-            let tree = build_tree(&repo, base.as_ref(), all)?;
+            let tree = build_tree(&repo, base.as_ref(), all, &mut ids)?;
             let tree = match (&self.signer, &scope) {
                 (Some(signer), Some(scope)) => {
                     let head_manifest = base.as_ref().map(|b| head_manifest(&repo, b));
@@ -369,180 +382,6 @@ impl GitPublisher {
             remote: self.remote.clone(),
             reason: last,
         })
-    }
-}
-
-/// A directory being assembled: name -> file content or subdirectory.
-enum Node<'a> {
-    File(&'a str),
-    Dir(BTreeMap<&'a str, Node<'a>>),
-}
-
-/// Builds the root tree: `base` with the managed directories replaced by `files`.
-///
-/// Only what changed is written: every blob and tree is hashed in memory first, and a subtree
-/// whose id is already the one `base` has at that path is neither written nor descended into.
-/// A publish that changes one file of a domain with a thousand sites writes that file and the
-/// trees above it, not every object of the branch again.
-fn build_tree<'a>(
-    repo: &Repository,
-    base: Option<&git2::Tree<'_>>,
-    files: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> Result<Oid, GitError> {
-    let root = nest(files)?;
-    let mut builder = repo.treebuilder(base)?;
-    for name in MANAGED_DIRS.iter().chain(&[MANIFEST_FILE, SIGNATURES_FILE]) {
-        if builder.get(name)?.is_some() {
-            builder.remove(name)?;
-        }
-    }
-    let odb = repo.odb()?;
-    for (name, node) in &root {
-        let hashed = Hashed::of(node)?;
-        let before = base.and_then(|b| b.get_name(name)).map(|e| e.id());
-        hashed.write_changed(repo, &odb, before)?;
-        builder.insert(name, hashed.oid, hashed.mode().into())?;
-    }
-    Ok(builder.write()?)
-}
-
-/// `files` (path -> content) as the directories under the root they make; every path checked.
-fn nest<'a>(
-    files: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> Result<BTreeMap<&'a str, Node<'a>>, GitError> {
-    let mut root: BTreeMap<&str, Node<'_>> = BTreeMap::new();
-    for (path, content) in files {
-        let parts: Vec<&str> = path.split('/').collect();
-        if parts.len() < 2
-            || !MANAGED_DIRS.contains(&parts[0])
-            || !parts.iter().all(|p| valid_name(p))
-        {
-            return Err(GitError::Path(path.clone()));
-        }
-        let mut dir = &mut root;
-        for part in &parts[..parts.len() - 1] {
-            let entry = dir
-                .entry(part)
-                .or_insert_with(|| Node::Dir(BTreeMap::new()));
-            dir = match entry {
-                Node::Dir(d) => d,
-                Node::File(_) => return Err(GitError::Path(path.clone())),
-            };
-        }
-        if dir
-            .insert(parts[parts.len() - 1], Node::File(content))
-            .is_some()
-        {
-            return Err(GitError::Path(path.clone()));
-        }
-    }
-    Ok(root)
-}
-
-/// Whether `name` may be one component of a managed path: not empty, not `.` or `..`, not
-/// `.git` in any case, no NUL (trees are serialised here, not by libgit2's tree builder, which
-/// would refuse those).
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.eq_ignore_ascii_case(".git")
-        && !name.contains('\0')
-}
-
-/// A node with its Git object id, computed without writing anything.
-struct Hashed<'a> {
-    oid: Oid,
-    object: Object<'a>,
-}
-
-enum Object<'a> {
-    Blob(&'a str),
-    /// The tree's serialised entries and its children, in tree order.
-    Tree(Vec<u8>, Vec<(&'a str, Hashed<'a>)>),
-}
-
-impl<'a> Hashed<'a> {
-    fn of(node: &Node<'a>) -> Result<Self, GitError> {
-        match node {
-            Node::File(content) => Ok(Hashed {
-                oid: Oid::hash_object(git2::ObjectType::Blob, content.as_bytes())?,
-                object: Object::Blob(content),
-            }),
-            Node::Dir(entries) => {
-                let mut children = entries
-                    .iter()
-                    .map(|(name, child)| Ok((*name, Hashed::of(child)?)))
-                    .collect::<Result<Vec<_>, GitError>>()?;
-                // Git orders a tree's entries by name, a subtree's name as if it ended in '/'.
-                children.sort_by(|(a, x), (b, y)| x.sort_key(a).cmp(y.sort_key(b)));
-                let mut bytes = Vec::new();
-                for (name, child) in &children {
-                    let mode = match child.object {
-                        Object::Blob(_) => "100644",
-                        Object::Tree(..) => "40000",
-                    };
-                    bytes.extend_from_slice(mode.as_bytes());
-                    bytes.push(b' ');
-                    bytes.extend_from_slice(name.as_bytes());
-                    bytes.push(0);
-                    bytes.extend_from_slice(child.oid.as_bytes());
-                }
-                Ok(Hashed {
-                    oid: Oid::hash_object(git2::ObjectType::Tree, &bytes)?,
-                    object: Object::Tree(bytes, children),
-                })
-            }
-        }
-    }
-
-    fn mode(&self) -> FileMode {
-        match self.object {
-            Object::Blob(_) => FileMode::Blob,
-            Object::Tree(..) => FileMode::Tree,
-        }
-    }
-
-    /// The bytes Git orders `name` by in a tree: a subtree's name followed by '/'.
-    fn sort_key<'n>(&self, name: &'n str) -> impl Iterator<Item = u8> + 'n {
-        let slash = matches!(self.object, Object::Tree(..)).then_some(b'/');
-        name.bytes().chain(slash)
-    }
-
-    /// Writes this node's objects that `before` (the id at the same path in the base tree)
-    /// does not already hold.
-    fn write_changed(
-        &self,
-        repo: &Repository,
-        odb: &git2::Odb<'_>,
-        before: Option<Oid>,
-    ) -> Result<(), GitError> {
-        if before == Some(self.oid) {
-            return Ok(());
-        }
-        let (kind, bytes) = match &self.object {
-            Object::Blob(content) => (git2::ObjectType::Blob, content.as_bytes()),
-            Object::Tree(bytes, children) => {
-                let old = before.and_then(|id| repo.find_tree(id).ok());
-                for (name, child) in children {
-                    let was = old
-                        .as_ref()
-                        .and_then(|t| t.get_name(name))
-                        .filter(|e| e.filemode() == i32::from(child.mode()))
-                        .map(|e| e.id());
-                    child.write_changed(repo, odb, was)?;
-                }
-                (git2::ObjectType::Tree, bytes.as_slice())
-            }
-        };
-        let written = odb.write(kind, bytes)?;
-        if written != self.oid {
-            return Err(GitError::Git(git2::Error::from_str(&format!(
-                "object written as {written}, expected {}",
-                self.oid
-            ))));
-        }
-        Ok(())
     }
 }
 
@@ -705,7 +544,15 @@ mod tests {
             let repo = b.repo.lock().unwrap();
             let parent = repo.find_commit(b.fetch(&repo).unwrap().unwrap()).unwrap();
             let tree = repo
-                .find_tree(build_tree(&repo, Some(&parent.tree().unwrap()), &two).unwrap())
+                .find_tree(
+                    build_tree(
+                        &repo,
+                        Some(&parent.tree().unwrap()),
+                        &two,
+                        &mut ObjectIds::default(),
+                    )
+                    .unwrap(),
+                )
                 .unwrap();
             let sig = Signature::now("t", "t@t").unwrap();
             let stale = repo
@@ -831,61 +678,6 @@ mod tests {
         );
         assert!(p.publish(&two, "check").unwrap().changed);
         assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
-    }
-
-    /// The root tree of `files` as libgit2's own tree builder writes it, one object at a time.
-    fn reference_tree(repo: &Repository, files: &BTreeMap<String, String>) -> Oid {
-        fn dir(repo: &Repository, entries: &BTreeMap<&str, Node<'_>>) -> Oid {
-            let mut b = repo.treebuilder(None).unwrap();
-            for (name, node) in entries {
-                let (oid, mode) = match node {
-                    Node::File(c) => (repo.blob(c.as_bytes()).unwrap(), FileMode::Blob),
-                    Node::Dir(d) => (dir(repo, d), FileMode::Tree),
-                };
-                b.insert(name, oid, mode.into()).unwrap();
-            }
-            b.write().unwrap()
-        }
-        dir(repo, &nest(files).unwrap())
-    }
-
-    #[test]
-    fn trees_hashed_in_memory_are_the_trees_libgit2_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init_bare(dir.path()).unwrap();
-        // Names whose order differs between plain byte order and Git's (a subtree sorts as if
-        // its name ended in '/': "K.b" < "K/" < "K0"), an empty file, a deep path.
-        let files: BTreeMap<String, String> = [
-            ("definitions/K.json", "{}"),
-            ("sites/s/K/a.json", "1"),
-            ("sites/s/K.b", "file beside a directory"),
-            ("sites/s/K-b/a.json", "2"),
-            ("sites/s/K0/a.json", "3"),
-            ("sites/s/K/empty", ""),
-            ("sites/t/a/b/c/d.json", "deep"),
-            ("sites/s.x", "4"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let built = build_tree(&repo, None, &files).unwrap();
-        assert_eq!(built, reference_tree(&repo, &files));
-        // Built again on itself with one file changed: the same as libgit2's for the new files.
-        let base = repo.find_tree(built).unwrap();
-        let mut next = files.clone();
-        next.insert("sites/s/K/a.json".into(), "changed".into());
-        next.remove("sites/s/K0/a.json");
-        assert_eq!(
-            build_tree(&repo, Some(&base), &next).unwrap(),
-            reference_tree(&repo, &next)
-        );
-        for bad in ["sites/s/.git/x", "sites/s/.GIT", "sites/s/a\0b"] {
-            let files = BTreeMap::from([(bad.to_string(), "x".to_string())]);
-            assert!(
-                matches!(build_tree(&repo, None, &files), Err(GitError::Path(_))),
-                "{bad}"
-            );
-        }
     }
 
     /// Every loose object file of `repo` and its modification time.

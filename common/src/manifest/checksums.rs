@@ -17,7 +17,8 @@ use super::{CHECKSUMS_DIR, MAX_CHECKSUMS_BYTES, sha256_hex};
 
 /// The shard of `site`: the first two hex digits of the SHA-256 of its name.
 pub fn shard_of(site: &str) -> String {
-    sha256_hex(site.as_bytes())[..2].to_string()
+    let digest = ring::digest::digest(&ring::digest::SHA256, site.as_bytes());
+    hex::encode(&digest.as_ref()[..1])
 }
 
 /// The file of `site`'s shard, relative to the repository's root.
@@ -52,11 +53,21 @@ pub struct Scope {
 impl Scope {
     /// The scope of `files` (path → content, every path under a covered folder).
     pub fn of<C: AsRef<[u8]>>(files: &BTreeMap<String, C>) -> Self {
+        Self::of_with(files, |_, bytes| sha256_hex(bytes))
+    }
+
+    /// [`Self::of`], taking the SHA-256 (lowercase hex) of the file or checksums file at a path
+    /// with these bytes from `sha256`: a caller that knows the digests of unchanged files need not
+    /// hash them again.
+    pub fn of_with<C: AsRef<[u8]>>(
+        files: &BTreeMap<String, C>,
+        mut sha256: impl FnMut(&str, &[u8]) -> String,
+    ) -> Self {
         let mut scope = Self::default();
         // In path order, so each site's lines are too.
         let mut sites: BTreeMap<&str, String> = BTreeMap::new();
         for (path, content) in files {
-            let hash = sha256_hex(content.as_ref());
+            let hash = sha256(path, content.as_ref());
             match site_of(path) {
                 Some(site) => line(sites.entry(site).or_default(), &hash, path),
                 None => {
@@ -70,7 +81,7 @@ impl Scope {
             shards
                 .entry(shard)
                 .or_default()
-                .insert(path.clone(), sha256_hex(text.as_bytes()));
+                .insert(path.clone(), sha256(&path, text.as_bytes()));
             scope.checksums.insert(path, text);
         }
         for (path, listed) in shards {
@@ -80,7 +91,7 @@ impl Scope {
             }
             scope
                 .files
-                .insert(path.clone(), sha256_hex(text.as_bytes()));
+                .insert(path.clone(), sha256(&path, text.as_bytes()));
             scope.checksums.insert(path, text);
         }
         scope

@@ -170,6 +170,11 @@ fn a_version_2_manifest_lists_the_definitions_and_the_shards_checksums_files() {
     let (shard1, own1) = (shard_path("north-1"), checksums_path("north-1"));
     let shard = checksums::shard_of("north-1");
     assert_eq!(shard, sha256_hex(b"north-1")[..2]);
+    // The digest as `sha256sum` prints it (FIPS 180-2's "abc" vector).
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert_eq!(shard1, format!("checksums/{shard}.sha256"));
     assert_eq!(own1, format!("checksums/{shard}/north-1.sha256"));
     let text = &scope.checksums[&own1];
