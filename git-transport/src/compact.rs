@@ -4,6 +4,14 @@
 //! slower with every commit its domain makes. [`compact`] writes one pack of every object
 //! reachable from the repository's refs, then removes the packs and loose objects it replaced.
 //!
+//! Geometrically, as `git repack --geometric=2` does: every pack it writes has a file beside it
+//! (`pack-<name>.base`) naming the commits the refs pointed at, whose history the pack holds with
+//! the packs below it. A compaction keeps each such pack at least twice the size of everything
+//! newer (the loose objects, the packs fetched or pushed since, and the smaller such packs), packs
+//! the rest into one, and leaves out of it what the kept packs' commits reach. Packs then form a
+//! progression of sizes, each object is packed again only a logarithmic number of times, and a
+//! compaction costs what came since, not the whole history. With no pack to keep, it is full.
+//!
 //! The caller holds whatever serialises the repository's writers. Readers are safe: the new pack
 //! is complete before anything is removed, and libgit2 looks for an object it misses in the packs
 //! again. Every object reachable from a ref stays, so a later fetch can use any of them as a delta
@@ -11,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::Repository;
+use git2::{Oid, Repository};
 
 /// Compact when a repository has more packs than this...
 pub const MAX_PACKS: usize = 32;
@@ -19,9 +27,19 @@ pub const MAX_PACKS: usize = 32;
 /// 256 fan-out folders).
 pub const MAX_LOOSE: usize = 4096;
 
+/// The extension of the file that marks a compacted pack and names the commits whose history it
+/// holds (with the compacted packs it was written over).
+const BASE_EXT: &str = "base";
+/// Most bytes of a compacted pack's file of commits (one 40-digit id per line).
+const MAX_BASE_BYTES: u64 = 1 << 20;
+/// A compacted pack is kept while it is at least this many times the size of what is newer.
+const GEOMETRIC_FACTOR: u64 = 2;
+
 /// What [`compact`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compacted {
+    /// Whether every reachable object was packed (otherwise only what the kept packs lack).
+    pub full: bool,
     /// Objects in the new pack.
     pub objects: usize,
     /// Packs removed.
@@ -54,6 +72,7 @@ pub fn keep_compact(repo: &Repository, what: &str) {
     let started = std::time::Instant::now();
     match compact_if_needed(repo) {
         Ok(Some(done)) => tracing::info!(
+            full = done.full,
             objects = done.objects,
             packs_removed = done.packs_removed,
             loose_removed = done.loose_removed,
@@ -65,8 +84,9 @@ pub fn keep_compact(repo: &Repository, what: &str) {
     }
 }
 
-/// Writes one pack of every object reachable from `repo`'s refs, then removes every other pack
-/// (but a `.keep` one) and every loose object that existed before it started.
+/// Writes one pack of every object reachable from `repo`'s refs but those the compacted packs it
+/// keeps hold (all of them when it keeps none), then removes every other pack (but a `.keep` one)
+/// and every loose object that existed before it started.
 pub fn compact(repo: &Repository) -> Result<Compacted, git2::Error> {
     let objects = repo.path().join("objects");
     let pack_dir = objects.join("pack");
@@ -75,43 +95,67 @@ pub fn compact(repo: &Repository) -> Result<Compacted, git2::Error> {
         .iter()
         .flat_map(|d| files(d))
         .collect();
+    let tips = tips(repo)?;
+    let kept = kept_packs(repo, &old_packs, &old_loose);
     let mut walk = repo.revwalk()?;
-    walk.push_glob("*")?;
+    for tip in &tips {
+        walk.push(*tip)?;
+    }
+    let mut hidden: Vec<Oid> = kept
+        .iter()
+        .flat_map(|(_, tips)| tips.iter().copied())
+        .collect();
+    hidden.sort_unstable();
+    hidden.dedup();
+    for tip in hidden {
+        walk.hide(tip)?;
+    }
     let mut builder = repo.packbuilder()?;
     builder.insert_walk(&mut walk)?;
     let count = builder.object_count();
-    if count == 0 {
+    let full = kept.is_empty();
+    if count == 0 && full {
         return Ok(Compacted {
+            full,
             objects: 0,
             packs_removed: 0,
             loose_removed: 0,
         });
     }
-    std::fs::create_dir_all(&pack_dir).map_err(io)?;
-    builder.write(&pack_dir, 0o444)?;
-    let name = builder
-        .name()?
-        .ok_or_else(|| git2::Error::from_str("the compacted pack has no name"))?;
-    let new_pack = pack_dir.join(format!("pack-{name}.pack"));
-    if !new_pack.is_file() || !new_pack.with_extension("idx").is_file() {
-        return Err(git2::Error::from_str(&format!(
-            "the compacted pack {} was not written",
-            new_pack.display()
-        )));
+    // Packs kept and nothing new: every reachable object is in them, the rest goes.
+    let new_pack = if count > 0 {
+        Some(write_pack(&mut builder, &pack_dir)?)
+    } else {
+        None
+    };
+    if let Some(pack) = &new_pack {
+        let listed: String = tips.iter().map(|t| format!("{t}\n")).collect();
+        std::fs::write(pack.with_extension(BASE_EXT), listed).map_err(io)?;
     }
     let mut packs_removed = 0;
-    for pack in old_packs.iter().filter(|p| **p != new_pack) {
-        if pack.with_extension("keep").exists() {
+    for pack in &old_packs {
+        let keep = pack.with_extension("keep").exists()
+            || Some(pack) == new_pack.as_ref()
+            || kept.iter().any(|(k, _)| k == pack);
+        if keep {
             continue;
         }
-        // The index first: a pack without one is not looked into.
-        for ext in ["idx", "rev", "pack"] {
+        // The base mark first, then the index: a pack without one is not looked into.
+        for ext in [BASE_EXT, "idx", "rev", "pack"] {
             match std::fs::remove_file(pack.with_extension(ext)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
                 _ => {}
             }
         }
         packs_removed += 1;
+    }
+    // A file of commits whose pack another tool removed (`git gc` knows nothing of them).
+    for orphan in files(&pack_dir) {
+        if orphan.extension().is_some_and(|e| e == BASE_EXT)
+            && !orphan.with_extension("pack").exists()
+        {
+            let _ = std::fs::remove_file(orphan);
+        }
     }
     let mut loose_removed = 0;
     for file in &old_loose {
@@ -127,10 +171,96 @@ pub fn compact(repo: &Repository) -> Result<Compacted, git2::Error> {
     }
     repo.odb()?.refresh()?;
     Ok(Compacted {
+        full,
         objects: count,
         packs_removed,
         loose_removed,
     })
+}
+
+/// The commits `repo`'s refs point at (a ref that is not a commit's is left out).
+fn tips(repo: &Repository) -> Result<Vec<Oid>, git2::Error> {
+    let mut tips: Vec<Oid> = repo
+        .references()?
+        .flatten()
+        .filter_map(|r| r.peel_to_commit().ok().map(|c| c.id()))
+        .collect();
+    tips.sort_unstable();
+    tips.dedup();
+    Ok(tips)
+}
+
+/// Writes `builder`'s pack into `pack_dir`; its path.
+fn write_pack(
+    builder: &mut git2::PackBuilder<'_>,
+    pack_dir: &Path,
+) -> Result<PathBuf, git2::Error> {
+    std::fs::create_dir_all(pack_dir).map_err(io)?;
+    builder.write(pack_dir, 0o444)?;
+    let name = builder
+        .name()?
+        .ok_or_else(|| git2::Error::from_str("the compacted pack has no name"))?;
+    let pack = pack_dir.join(format!("pack-{name}.pack"));
+    if !pack.is_file() || !pack.with_extension("idx").is_file() {
+        return Err(git2::Error::from_str(&format!(
+            "the compacted pack {} was not written",
+            pack.display()
+        )));
+    }
+    Ok(pack)
+}
+
+/// The compacted packs to keep, with their commits: from the smallest up, a compacted pack goes
+/// into the new one while it is less than [`GEOMETRIC_FACTOR`] times what goes there already (the
+/// loose objects, the other packs but `.keep` ones, the smaller compacted packs); the larger ones
+/// stay. A pack whose file of commits does not read back (ids of commits `repo` has, within
+/// [`MAX_BASE_BYTES`]) counts as one of the other packs.
+fn kept_packs(repo: &Repository, packs: &[PathBuf], loose: &[PathBuf]) -> Vec<(PathBuf, Vec<Oid>)> {
+    let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut compacted: Vec<(PathBuf, Vec<Oid>, u64)> = packs
+        .iter()
+        .filter(|p| p.with_extension("idx").is_file() && !p.with_extension("keep").exists())
+        .filter_map(|p| {
+            Some((
+                p.clone(),
+                base_tips(repo, &p.with_extension(BASE_EXT))?,
+                size(p),
+            ))
+        })
+        .collect();
+    let others = packs.iter().filter(|p| {
+        !p.with_extension("keep").exists() && !compacted.iter().any(|(c, _, _)| c == *p)
+    });
+    let mut rolled: u64 = others.chain(loose).map(size).sum();
+    // Largest first, so the smallest is the last.
+    compacted.sort_by_key(|(_, _, size)| std::cmp::Reverse(*size));
+    while let Some((_, _, smallest)) = compacted.last()
+        && *smallest < GEOMETRIC_FACTOR.saturating_mul(rolled)
+    {
+        rolled += smallest;
+        compacted.pop();
+    }
+    compacted
+        .into_iter()
+        .map(|(p, tips, _)| (p, tips))
+        .collect()
+}
+
+/// The commits a compacted pack's file names; `None` when it is missing, too large or not one commit
+/// id of `repo` per line.
+fn base_tips(repo: &Repository, file: &Path) -> Option<Vec<Oid>> {
+    if std::fs::metadata(file).ok()?.len() > MAX_BASE_BYTES {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .map(|line| {
+            let id = (line.len() == 40)
+                .then(|| Oid::from_str(line).ok())
+                .flatten()?;
+            repo.find_commit(id).ok().map(|c| c.id())
+        })
+        .collect()
 }
 
 fn io(e: std::io::Error) -> git2::Error {
@@ -177,7 +307,7 @@ fn fan_out_dirs(objects: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use git2::{FetchOptions, Oid, Signature};
+    use git2::{FetchOptions, Signature};
 
     /// A commit on `refs/heads/main` of `repo` with one file changed, as loose objects.
     fn commit(repo: &Repository, n: usize) -> Oid {
@@ -298,5 +428,111 @@ mod tests {
         // An empty repository has nothing to pack.
         let empty = Repository::init_bare(dir.path().join("e.git")).unwrap();
         assert_eq!(compact(&empty).unwrap().objects, 0);
+    }
+
+    #[test]
+    fn after_a_full_compaction_only_what_is_new_is_packed_until_it_outgrows_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path().join("r.git")).unwrap();
+        let pack_dir = repo.path().join("objects/pack");
+        let mut tip = (0..200).fold(None, |_, n| Some(commit(&repo, n))).unwrap();
+        let first = compact(&repo).unwrap();
+        assert!(first.full, "no base yet: {first:?}");
+        let base = packs(&pack_dir).pop().unwrap();
+        let listed = std::fs::read_to_string(base.with_extension(BASE_EXT)).unwrap();
+        assert_eq!(
+            listed,
+            format!("{tip}\n"),
+            "the base names the commit it holds"
+        );
+        let base_written = std::fs::metadata(&base).unwrap().modified().unwrap();
+
+        // Twice a few commits: only they are packed, into one pack beside the untouched base.
+        for round in 1..=2 {
+            for n in 0..10 {
+                tip = commit(&repo, 1000 * round + n);
+            }
+            let done = compact(&repo).unwrap();
+            assert!(!done.full, "{done:?}");
+            // A commit, its tree and its blob each: what came since the base, not its history.
+            assert_eq!(done.objects, 30 * round, "{done:?}");
+            assert_eq!(done.loose_removed, 30);
+            assert_eq!(
+                packs(&pack_dir).len(),
+                2,
+                "the base and one pack of the rest"
+            );
+            assert_eq!(
+                std::fs::metadata(&base).unwrap().modified().unwrap(),
+                base_written
+            );
+            let reopened = Repository::open_bare(repo.path()).unwrap();
+            assert_eq!(read_all(&reopened, tip), read_all(&repo, tip));
+            assert_eq!(read_all(&reopened, tip), 5 * (200 + 10 * round) - 10);
+        }
+
+        // Once what came since is larger than the base, everything is packed again.
+        for n in 0..400 {
+            tip = commit(&repo, 5000 + n);
+        }
+        let done = compact(&repo).unwrap();
+        assert!(done.full, "{done:?}");
+        assert_eq!(packs(&pack_dir).len(), 1);
+        assert!(!base.exists() && !base.with_extension(BASE_EXT).exists());
+        let reopened = Repository::open_bare(repo.path()).unwrap();
+        assert_eq!(read_all(&reopened, tip), 5 * 620 - 10);
+
+        // A base file that does not read back (not an id, an unknown commit, too long) asks for
+        // a full compaction; the next one builds on the base that one wrote.
+        let orphan = pack_dir.join("pack-0123.base");
+        std::fs::write(&orphan, format!("{tip}\n")).unwrap();
+        let unknown = "0123456789012345678901234567890123456789\n".to_string();
+        let mut commits = 620;
+        for bad in ["not a commit\n".to_string(), unknown, "a".repeat(2 << 20)] {
+            let base = packs(&pack_dir).pop().unwrap();
+            std::fs::write(base.with_extension(BASE_EXT), bad).unwrap();
+            tip = commit(&repo, commits);
+            commits += 1;
+            let done = compact(&repo).unwrap();
+            assert!(done.full, "{done:?}");
+            assert_eq!(read_all(&repo, tip), 5 * commits - 10);
+        }
+        assert!(
+            !orphan.exists(),
+            "a file of commits without its pack is removed"
+        );
+        tip = commit(&repo, commits);
+        assert!(!compact(&repo).unwrap().full);
+        assert_eq!(read_all(&repo, tip), 5 * (commits + 1) - 10);
+    }
+
+    #[test]
+    fn compacted_packs_form_a_progression_and_each_compaction_packs_a_part_of_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path().join("r.git")).unwrap();
+        let pack_dir = repo.path().join("objects/pack");
+        let mut tip = (0..300).fold(None, |_, n| Some(commit(&repo, n))).unwrap();
+        let all = compact(&repo).unwrap().objects;
+        assert_eq!(all, 300 * 3, "a commit, its root tree and its blob each");
+        let (mut most, mut packed) = (0, 0);
+        for round in 0..40 {
+            for n in 0..3 {
+                tip = commit(&repo, 1000 + 3 * round + n);
+            }
+            let done = compact(&repo).unwrap();
+            assert!(!done.full, "the first pack stays twice the rest: {done:?}");
+            assert!(done.objects <= 9 * (round + 1), "{done:?}");
+            packed += done.objects;
+            most = most.max(packs(&pack_dir).len());
+        }
+        // Packing everything since the first pack each time would be 9 × (1 + ... + 40).
+        assert!(
+            packed < 9 * 820 / 2,
+            "{packed} objects packed in 40 compactions"
+        );
+        // Small packs are rolled into larger ones: about log2(40) of them above the first.
+        assert!(most <= 8, "{most} packs");
+        let reopened = Repository::open_bare(repo.path()).unwrap();
+        assert_eq!(read_all(&reopened, tip), 5 * 420 - 10);
     }
 }
