@@ -57,6 +57,10 @@ impl BlueprintRepo for Announcing {
         let published = self.inner.publish_new(files, message)?;
         Ok(self.note_head(published))
     }
+
+    fn compact_if_needed(&self) {
+        self.inner.compact_if_needed();
+    }
 }
 
 impl Announcing {

@@ -82,6 +82,18 @@ pub trait BlueprintRepo: Send + Sync {
     ) -> Result<Published, GitError> {
         self.publish(files, message)
     }
+
+    /// Compacts the repository's object stores once they pass their bounds (a loose file per
+    /// object, a pack per push to a path). Called after a publish was answered, off its path;
+    /// a failure is logged and tried again after the next publish.
+    fn compact_if_needed(&self) {}
+}
+
+/// [`BlueprintRepo::compact_if_needed`] on the blocking pool, once a publish was answered.
+pub async fn compact_after_publish(repo: std::sync::Arc<dyn BlueprintRepo>) {
+    if let Err(e) = tokio::task::spawn_blocking(move || repo.compact_if_needed()).await {
+        tracing::warn!(error = %e, "compacting the domain's Git repositories failed");
+    }
 }
 
 /// A repository for tests of code that must publish nothing: a publish panics.
@@ -217,7 +229,7 @@ impl GitPublisher {
 
     /// Compacts the mirror (a loose file per object) and a remote on a local path (a pack per
     /// push, and nobody else to pack them) once they pass their bounds; called under the
-    /// mirror's lock after a push, so no publish writes meanwhile.
+    /// mirror's lock, so no publish writes meanwhile.
     fn keep_compact(&self, repo: &Repository) {
         use maestro_git_transport::compact::{keep_compact, needs_compacting};
         keep_compact(repo, "the domain's Git mirror");
@@ -254,7 +266,6 @@ impl GitPublisher {
             (Ok(()), Some(r)) => Ok(Err(r)),
             (Ok(()), None) => {
                 repo.reference(&self.tracking_ref(), commit, true, "maestro: pushed")?;
-                self.keep_compact(repo);
                 Ok(Ok(()))
             }
         }
@@ -276,6 +287,14 @@ impl BlueprintRepo for GitPublisher {
         message: &str,
     ) -> Result<Published, GitError> {
         self.publish_checking(files, message, false)
+    }
+
+    fn compact_if_needed(&self) {
+        let repo = self
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.keep_compact(&repo);
     }
 }
 
@@ -501,6 +520,8 @@ mod tests {
             files.insert(format!("sites/s/K/b{}.json", n % 3), format!("{n}"));
             assert!(p.publish_new(&files, "r").unwrap().changed);
             most = most.max(packs());
+            // As the domain's publisher does once it answered a publish.
+            p.compact_if_needed();
         }
         // A push to a path adds a pack; past the bound they were packed into one.
         assert!(most <= MAX_PACKS + 1, "{most} packs");

@@ -256,6 +256,11 @@ async fn run_known(
         tracing::debug!(intent.id = %intent.id, generation = intent.generation, changed = pushed.changed, "published");
         let _ = done.send(result);
     }
+    // Answered, and the publish lock is let go without waiting: the compaction takes the
+    // repository's own lock, which a publish queued meanwhile waits for.
+    if pushed.changed {
+        tokio::spawn(crate::git::compact_after_publish(ctx.repo.clone()));
+    }
 }
 
 fn fail(batch: Vec<Pending>, error: &str) {

@@ -43,6 +43,7 @@ pub async fn refresh_once(ctx: &Context) -> Result<(), crate::reconcile::Reconci
     if published.changed {
         ctx.store.record_commit(&published.commit)?;
         tracing::info!(domain = %ctx.domain, commit = %published.commit, "renewed the signed manifest");
+        crate::git::compact_after_publish(ctx.repo.clone()).await;
     }
     Ok(())
 }

@@ -409,3 +409,57 @@ fn one_intent_keeps_its_message_and_several_name_the_first_on_the_first_line() {
     assert!(m.contains("maestro: b gen 1 (order order-b"), "{m}");
     assert!(m.ends_with("2 intents in this commit\n"), "{m}");
 }
+
+/// Publishes at once; its compaction says it started, then waits until the test opens the gate
+/// and says whether the gate (not the guard's end) let it go.
+struct CompactingRepo {
+    compacting: tokio::sync::mpsc::UnboundedSender<()>,
+    gate: Mutex<mpsc::Receiver<()>>,
+    released: tokio::sync::mpsc::UnboundedSender<bool>,
+}
+
+impl BlueprintRepo for CompactingRepo {
+    fn publish(&self, _: &BTreeMap<String, String>, _: &str) -> Result<Published, GitError> {
+        Ok(Published {
+            commit: "commit-1".into(),
+            changed: true,
+        })
+    }
+
+    fn compact_if_needed(&self) {
+        let _ = self.compacting.send(());
+        let opened = self.gate.lock().expect("gate").recv_timeout(GUARD).is_ok();
+        let _ = self.released.send(opened);
+    }
+}
+
+#[tokio::test]
+async fn a_publish_is_answered_before_the_compaction_that_follows_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("a store"));
+    let (compacting_tx, mut compacting) = tokio::sync::mpsc::unbounded_channel();
+    let (released_tx, mut released) = tokio::sync::mpsc::unbounded_channel();
+    let (open, gate) = mpsc::channel();
+    let repo = Arc::new(CompactingRepo {
+        compacting: compacting_tx,
+        gate: Mutex::new(gate),
+        released: released_tx,
+    });
+    let ctx = Arc::new(Context::new(
+        DOMAIN.into(),
+        vec!["s1".into()],
+        store.clone(),
+        store.clone(),
+        repo,
+        Arc::new(StatusHub::default()),
+    ));
+    let run = start(&ctx, &store, intent("a", "a"));
+    // The run ends while the compaction after its publish still waits for the gate.
+    outcome(run).await.expect("a published");
+    tokio::time::timeout(GUARD, compacting.recv())
+        .await
+        .expect("the compaction started");
+    open.send(()).expect("the gate");
+    let by_gate = tokio::time::timeout(GUARD, released.recv()).await;
+    assert_eq!(by_gate.expect("the compaction ended"), Some(true));
+}
