@@ -6,11 +6,12 @@
 //!
 //! Geometrically, as `git repack --geometric=2` does: every pack it writes has a file beside it
 //! (`pack-<name>.base`) naming the commits the refs pointed at, whose history the pack holds with
-//! the packs below it. A compaction keeps each such pack at least twice the size of everything
-//! newer (the loose objects, the packs fetched or pushed since, and the smaller such packs), packs
-//! the rest into one, and leaves out of it what the kept packs' commits reach. Packs then form a
-//! progression of sizes, each object is packed again only a logarithmic number of times, and a
-//! compaction costs what came since, not the whole history. With no pack to keep, it is full.
+//! the packs it was written over, and those packs. A compaction keeps each such pack at least
+//! twice the size of everything newer (the loose objects, the packs fetched or pushed since, and
+//! the smaller such packs) and written over packs it keeps, packs the rest into one, and leaves out
+//! of it what the kept packs' commits reach. Packs then form a progression of sizes, each object is
+//! packed again only a logarithmic number of times, and a compaction costs what came since, not
+//! the whole history. With no pack to keep, it is full.
 //!
 //! The caller holds whatever serialises the repository's writers. Readers are safe: the new pack
 //! is complete before anything is removed, and libgit2 looks for an object it misses in the packs
@@ -101,10 +102,7 @@ pub fn compact(repo: &Repository) -> Result<Compacted, git2::Error> {
     for tip in &tips {
         walk.push(*tip)?;
     }
-    let mut hidden: Vec<Oid> = kept
-        .iter()
-        .flat_map(|(_, tips)| tips.iter().copied())
-        .collect();
+    let mut hidden: Vec<Oid> = kept.iter().flat_map(|l| l.tips.iter().copied()).collect();
     hidden.sort_unstable();
     hidden.dedup();
     for tip in hidden {
@@ -129,14 +127,13 @@ pub fn compact(repo: &Repository) -> Result<Compacted, git2::Error> {
         None
     };
     if let Some(pack) = &new_pack {
-        let listed: String = tips.iter().map(|t| format!("{t}\n")).collect();
-        std::fs::write(pack.with_extension(BASE_EXT), listed).map_err(io)?;
+        std::fs::write(pack.with_extension(BASE_EXT), layer_file(&tips, &kept)).map_err(io)?;
     }
     let mut packs_removed = 0;
     for pack in &old_packs {
         let keep = pack.with_extension("keep").exists()
             || Some(pack) == new_pack.as_ref()
-            || kept.iter().any(|(k, _)| k == pack);
+            || kept.iter().any(|l| l.pack == *pack);
         if keep {
             continue;
         }
@@ -210,57 +207,113 @@ fn write_pack(
     Ok(pack)
 }
 
-/// The compacted packs to keep, with their commits: from the smallest up, a compacted pack goes
-/// into the new one while it is less than [`GEOMETRIC_FACTOR`] times what goes there already (the
-/// loose objects, the other packs but `.keep` ones, the smaller compacted packs); the larger ones
-/// stay. A pack whose file of commits does not read back (ids of commits `repo` has, within
-/// [`MAX_BASE_BYTES`]) counts as one of the other packs.
-fn kept_packs(repo: &Repository, packs: &[PathBuf], loose: &[PathBuf]) -> Vec<(PathBuf, Vec<Oid>)> {
+/// A compacted pack as its file describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layer {
+    pack: PathBuf,
+    /// The commits whose history it holds, with the packs it was written over.
+    tips: Vec<Oid>,
+    /// The file names of the packs it was written over (it lacks what they hold).
+    over: Vec<String>,
+    size: u64,
+}
+
+/// The compacted packs to keep: the layers of [`layers`] that [`keep`] keeps.
+fn kept_packs(repo: &Repository, packs: &[PathBuf], loose: &[PathBuf]) -> Vec<Layer> {
     let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut compacted: Vec<(PathBuf, Vec<Oid>, u64)> = packs
+    let layers: Vec<Layer> = packs
         .iter()
         .filter(|p| p.with_extension("idx").is_file() && !p.with_extension("keep").exists())
         .filter_map(|p| {
-            Some((
-                p.clone(),
-                base_tips(repo, &p.with_extension(BASE_EXT))?,
-                size(p),
-            ))
+            let (tips, over) = read_layer(repo, &p.with_extension(BASE_EXT))?;
+            Some(Layer {
+                pack: p.clone(),
+                tips,
+                over,
+                size: size(p),
+            })
         })
         .collect();
-    let others = packs.iter().filter(|p| {
-        !p.with_extension("keep").exists() && !compacted.iter().any(|(c, _, _)| c == *p)
-    });
-    let mut rolled: u64 = others.chain(loose).map(size).sum();
-    // Largest first, so the smallest is the last.
-    compacted.sort_by_key(|(_, _, size)| std::cmp::Reverse(*size));
-    while let Some((_, _, smallest)) = compacted.last()
-        && *smallest < GEOMETRIC_FACTOR.saturating_mul(rolled)
-    {
-        rolled += smallest;
-        compacted.pop();
-    }
-    compacted
-        .into_iter()
-        .map(|(p, tips, _)| (p, tips))
-        .collect()
+    let others = packs
+        .iter()
+        .filter(|p| !p.with_extension("keep").exists() && !layers.iter().any(|l| l.pack == **p));
+    let new: u64 = others.chain(loose).map(size).sum();
+    keep(layers, new)
 }
 
-/// The commits a compacted pack's file names; `None` when it is missing, too large or not one commit
-/// id of `repo` per line.
-fn base_tips(repo: &Repository, file: &Path) -> Option<Vec<Oid>> {
+/// The layers to keep when `new` bytes (loose objects, packs that are not layers) go into the next
+/// pack. From the smallest up, a layer goes there too while it is less than [`GEOMETRIC_FACTOR`]
+/// times what goes there already; and a layer written over a pack that is not kept goes, since
+/// what it lacks would go with that pack. Until neither rule takes one more.
+fn keep(mut layers: Vec<Layer>, new: u64) -> Vec<Layer> {
+    let mut rolled = new;
+    // Largest first, so the smallest is the last.
+    layers.sort_by_key(|l| std::cmp::Reverse(l.size));
+    loop {
+        let before = layers.len();
+        while let Some(smallest) = layers.last()
+            && smallest.size < GEOMETRIC_FACTOR.saturating_mul(rolled)
+        {
+            rolled += smallest.size;
+            layers.pop();
+        }
+        let kept: Vec<String> = layers.iter().filter_map(|l| file_name(&l.pack)).collect();
+        let (stay, go): (Vec<Layer>, Vec<Layer>) = layers
+            .into_iter()
+            .partition(|l| l.over.iter().all(|o| kept.contains(o)));
+        rolled += go.iter().map(|l| l.size).sum::<u64>();
+        layers = stay;
+        if layers.len() == before {
+            return layers;
+        }
+    }
+}
+
+fn file_name(path: &Path) -> Option<String> {
+    path.file_name()?.to_str().map(str::to_string)
+}
+
+/// The file of a compacted pack: a `commit <id>` line per commit whose history it holds, an
+/// `over <pack file>` line per pack it was written over.
+fn layer_file(tips: &[Oid], over: &[Layer]) -> String {
+    let commits = tips.iter().map(|t| format!("commit {t}\n"));
+    let packs = over
+        .iter()
+        .filter_map(|l| file_name(&l.pack))
+        .map(|name| format!("over {name}\n"));
+    commits.chain(packs).collect()
+}
+
+/// The commits and packs a compacted pack's file names; `None` when it is missing, over
+/// [`MAX_BASE_BYTES`], or has a line that is not a commit `repo` has or a pack file's name.
+fn read_layer(repo: &Repository, file: &Path) -> Option<(Vec<Oid>, Vec<String>)> {
     if std::fs::metadata(file).ok()?.len() > MAX_BASE_BYTES {
         return None;
     }
     let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .map(|line| {
-            let id = (line.len() == 40)
-                .then(|| Oid::from_str(line).ok())
-                .flatten()?;
-            repo.find_commit(id).ok().map(|c| c.id())
+    let (mut tips, mut over) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        match line.split_once(' ')? {
+            ("commit", id) if id.len() == 40 => {
+                let id = Oid::from_str(id).ok()?;
+                tips.push(repo.find_commit(id).ok()?.id());
+            }
+            ("over", name) if is_pack_name(name) => over.push(name.to_string()),
+            _ => return None,
+        }
+    }
+    Some((tips, over))
+}
+
+/// `pack-<40 or 64 lowercase hex digits>.pack`.
+fn is_pack_name(name: &str) -> bool {
+    name.strip_prefix("pack-")
+        .and_then(|n| n.strip_suffix(".pack"))
+        .is_some_and(|h| {
+            (h.len() == 40 || h.len() == 64)
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
-        .collect()
 }
 
 fn io(e: std::io::Error) -> git2::Error {
@@ -442,7 +495,7 @@ mod tests {
         let listed = std::fs::read_to_string(base.with_extension(BASE_EXT)).unwrap();
         assert_eq!(
             listed,
-            format!("{tip}\n"),
+            format!("commit {tip}\n"),
             "the base names the commit it holds"
         );
         let base_written = std::fs::metadata(&base).unwrap().modified().unwrap();
@@ -461,6 +514,15 @@ mod tests {
                 packs(&pack_dir).len(),
                 2,
                 "the base and one pack of the rest"
+            );
+            let rest = packs(&pack_dir).into_iter().find(|p| *p != base).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(rest.with_extension(BASE_EXT)).unwrap(),
+                format!(
+                    "commit {tip}\nover {}\n",
+                    base.file_name().unwrap().to_str().unwrap()
+                ),
+                "the rest names the commit it holds with the base, and the base"
             );
             assert_eq!(
                 std::fs::metadata(&base).unwrap().modified().unwrap(),
@@ -486,9 +548,17 @@ mod tests {
         // a full compaction; the next one builds on the base that one wrote.
         let orphan = pack_dir.join("pack-0123.base");
         std::fs::write(&orphan, format!("{tip}\n")).unwrap();
-        let unknown = "0123456789012345678901234567890123456789\n".to_string();
+        let unknown = "commit 0123456789012345678901234567890123456789\n".to_string();
         let mut commits = 620;
-        for bad in ["not a commit\n".to_string(), unknown, "a".repeat(2 << 20)] {
+        let bare_id = format!("{tip}\n");
+        let bad_pack = format!("commit {tip}\nover ../../somewhere.pack\n");
+        for bad in [
+            "not a commit\n".to_string(),
+            unknown,
+            bare_id,
+            bad_pack,
+            "a".repeat(2 << 20),
+        ] {
             let base = packs(&pack_dir).pop().unwrap();
             std::fs::write(base.with_extension(BASE_EXT), bad).unwrap();
             tip = commit(&repo, commits);
@@ -534,5 +604,65 @@ mod tests {
         assert!(most <= 8, "{most} packs");
         let reopened = Repository::open_bare(repo.path()).unwrap();
         assert_eq!(read_all(&reopened, tip), 5 * 420 - 10);
+    }
+
+    fn layer(name: char, size: u64, over: &[char]) -> Layer {
+        let file = |c: char| format!("pack-{}.pack", c.to_string().repeat(40));
+        Layer {
+            pack: PathBuf::from(file(name)),
+            tips: Vec::new(),
+            over: over.iter().map(|c| file(*c)).collect(),
+            size,
+        }
+    }
+
+    #[test]
+    fn a_layer_stays_while_twice_what_is_newer_and_only_over_layers_that_stay() {
+        let names = |kept: Vec<Layer>| -> String {
+            let mut n: Vec<char> = kept
+                .iter()
+                .map(|l| l.pack.to_str().unwrap().as_bytes()[5] as char)
+                .collect();
+            n.sort_unstable();
+            n.into_iter().collect()
+        };
+        let a = layer('a', 2000, &[]);
+        let b = layer('b', 400, &['a']);
+        let c = layer('c', 100, &['a', 'b']);
+        let all = || vec![c.clone(), a.clone(), b.clone()];
+        // Little new: all stay. More: c goes (100 < 2 × 60), then b (400 < 2 × (160 + 100)), then
+        // a (2000 < 2 × (600 + 500)).
+        assert_eq!(names(keep(all(), 10)), "abc");
+        assert_eq!(names(keep(all(), 60)), "ab");
+        assert_eq!(names(keep(all(), 160)), "a");
+        assert_eq!(names(keep(all(), 600)), "");
+        // A layer over a pack that goes, or is not there, goes too, whatever its size: here d is
+        // the largest, but it lacks what e holds.
+        let d = layer('d', 5000, &['e']);
+        let e = layer('e', 100, &[]);
+        assert_eq!(names(keep(vec![d.clone(), e.clone()], 10)), "de");
+        assert_eq!(names(keep(vec![d.clone(), e], 60)), "");
+        let h = layer('h', 20_000, &[]);
+        assert_eq!(names(keep(vec![d, h], 0)), "h", "e is not there");
+        // ...and what goes with it counts as new for the others.
+        let f = layer('f', 700, &['g']);
+        let g = layer('g', 10, &[]);
+        assert_eq!(names(keep(vec![a.clone(), f.clone(), g.clone()], 6)), "a");
+        assert_eq!(names(keep(vec![a, f, g], 4)), "afg");
+    }
+
+    #[test]
+    fn a_pack_file_name_is_the_only_name_a_layer_can_be_over() {
+        assert!(is_pack_name(&format!("pack-{}.pack", "0a".repeat(20))));
+        assert!(is_pack_name(&format!("pack-{}.pack", "f".repeat(64))));
+        for bad in [
+            "pack-.pack".to_string(),
+            format!("pack-{}.pack", "A".repeat(40)),
+            format!("pack-{}.idx", "a".repeat(40)),
+            format!("../pack-{}.pack", "a".repeat(40)),
+            format!("pack-{}.pack", "a".repeat(41)),
+        ] {
+            assert!(!is_pack_name(&bad), "{bad}");
+        }
     }
 }
