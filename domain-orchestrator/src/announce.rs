@@ -149,3 +149,39 @@ pub async fn announce(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::GitError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the compactions asked of it.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl BlueprintRepo for Counting {
+        fn publish(&self, _: &BTreeMap<String, String>, _: &str) -> Result<Published, GitError> {
+            Ok(Published {
+                commit: "c1".into(),
+                changed: true,
+            })
+        }
+
+        fn compact_if_needed(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_wrapped_repository_is_compacted_and_its_heads_announced() {
+        let inner = Arc::new(Counting::default());
+        let (announcing, heads) = Announcing::new(inner.clone());
+        announcing.publish(&BTreeMap::new(), "m").unwrap();
+        assert_eq!(heads.borrow().as_deref(), Some("c1"));
+        // The domain wraps its Git publisher in this: without the call passed on, it would never
+        // compact.
+        announcing.compact_if_needed();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 1);
+    }
+}
