@@ -233,7 +233,7 @@ impl GitPublisher {
     fn keep_compact(&self, repo: &Repository) {
         use maestro_git_transport::compact::{keep_compact, needs_compacting};
         keep_compact(repo, "the domain's Git mirror");
-        // Opened only when it needs compacting: a push costs two folder listings more.
+        // Opened only when it needs compacting: the check after a publish is two folder listings.
         if let Some(path) = maestro_git_transport::local_path(&self.remote)
             && needs_compacting(path)
             && let Ok(remote) = Repository::open_bare(path)

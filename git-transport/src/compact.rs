@@ -31,7 +31,7 @@ pub const MAX_LOOSE: usize = 4096;
 /// The extension of the file that marks a compacted pack and names the commits whose history it
 /// holds (with the compacted packs it was written over).
 const BASE_EXT: &str = "base";
-/// Most bytes of a compacted pack's file of commits (one 40-digit id per line).
+/// Most bytes of a compacted pack's file (`commit <id>` and `over <pack file>` lines).
 const MAX_BASE_BYTES: u64 = 1 << 20;
 /// A compacted pack is kept while it is at least this many times the size of what is newer.
 const GEOMETRIC_FACTOR: u64 = 2;
@@ -218,7 +218,8 @@ struct Layer {
     size: u64,
 }
 
-/// The compacted packs to keep: the layers of [`layers`] that [`keep`] keeps.
+/// The compacted packs to keep: of the packs whose file reads back ([`read_layer`]), those
+/// [`keep`] keeps, with everything else (loose objects, other packs but `.keep` ones) as new.
 fn kept_packs(repo: &Repository, packs: &[PathBuf], loose: &[PathBuf]) -> Vec<Layer> {
     let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
     let layers: Vec<Layer> = packs
