@@ -13,7 +13,9 @@
 //! - heartbeats are stored and removed with plain writes (sled writes a transaction or a batch
 //!   to its log at once, plain writes when its buffer fills or at a flush), and the sender
 //!   flushes before a push only when something besides heartbeats changed since the last flush
-//!   (`Outbox::unflushed`): an idle site writes nothing to its disk per heartbeat.
+//!   (`Outbox::unflushed`): an idle site writes nothing to its disk per heartbeat. Not being one
+//!   transaction, the writes are counted one by one: a removal that fails leaves its heartbeat
+//!   stored and counted, for the next heartbeat to replace.
 //!   A heartbeat is not worth keeping across a crash (the next one replaces it), but its
 //!   sequence must never be handed out again (the log server would take the new heartbeat for a
 //!   resend): the heartbeat that starts each block of [`HEARTBEAT_SEQUENCE_BLOCK`] sequences
@@ -62,6 +64,14 @@ pub const DROPPED_SOURCE: &str = "outbox";
 pub const HEARTBEAT_SEQUENCE_BLOCK: u64 = 1024;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
+
+/// Removes one record by key from the records tree (tests put a failing one in its place).
+type Remove<'a> = &'a mut dyn FnMut(&sled::Tree, u64) -> Result<(), Error>;
+
+fn remove_key(records: &sled::Tree, key: u64) -> Result<(), Error> {
+    records.remove(key.to_be_bytes())?;
+    Ok(())
+}
 
 /// Durable, bounded queue of records waiting for the log server. Cheap to clone; open it once
 /// per database (the clones share its bookkeeping).
@@ -163,7 +173,12 @@ impl Outbox {
     /// Stores `record` (filling domain, site, sender_sequence and, when absent, observed_at)
     /// and returns its sender_sequence. A heartbeat replaces the pending one; when the outbox is
     /// full the oldest log records make room.
-    pub fn append(&self, mut record: Record) -> Result<u64, Error> {
+    pub fn append(&self, record: Record) -> Result<u64, Error> {
+        self.append_removing(record, &mut remove_key)
+    }
+
+    /// [`Outbox::append`], removing the heartbeats it replaces with `remove`.
+    fn append_removing(&self, mut record: Record, remove: Remove<'_>) -> Result<u64, Error> {
         record.domain.clone_from(&self.domain);
         record.site.clone_from(&self.site);
         if record.observed_at.is_none() {
@@ -181,7 +196,7 @@ impl Outbox {
             Vec::new()
         };
         let (key, seq) = if heartbeat {
-            self.insert_heartbeat(&replaced, &record)?
+            self.insert_heartbeat(&record)?
         } else {
             (&self.records, &self.meta)
                 .transaction(|(records, meta)| insert_new(records, meta, &record))?
@@ -193,11 +208,12 @@ impl Outbox {
         match record.stream.as_str() {
             LOG_STREAM => st.logs.push_back(key),
             HEARTBEAT_STREAM => {
-                st.pending = st.pending.saturating_sub(replaced.len());
-                for old in &replaced {
-                    st.heartbeats.remove(old);
-                }
                 st.heartbeats.insert(key);
+                // The new heartbeat is stored: a replaced one that cannot be removed stays
+                // counted and is replaced again by the next heartbeat.
+                if let Err(e) = self.remove_heartbeats(&mut st, &replaced, remove) {
+                    tracing::warn!(error = %e, "cannot remove replaced heartbeats from the outbox");
+                }
             }
             _ => {}
         }
@@ -214,8 +230,8 @@ impl Outbox {
     /// Stores a heartbeat under the next key and sequence with plain writes, not a transaction:
     /// sled writes every transaction and batch to its log at once, and a heartbeat is not worth
     /// a disk write (see the module). The counters go first, so a crash between the writes
-    /// leaves at most an unused key, never a key used twice; the replaced heartbeats go last.
-    fn insert_heartbeat(&self, replaced: &[u64], record: &Record) -> Result<(u64, u64), Error> {
+    /// leaves at most an unused key, never a key used twice.
+    fn insert_heartbeat(&self, record: &Record) -> Result<(u64, u64), Error> {
         let seq_key = seq_key(HEARTBEAT_STREAM);
         let key = read_u64(self.meta.get(NEXT_KEY)?.as_deref());
         let seq = read_u64(self.meta.get(seq_key.as_bytes())?.as_deref()) + 1;
@@ -224,10 +240,24 @@ impl Outbox {
         let mut r = record.clone();
         r.sender_sequence = seq;
         self.records.insert(key.to_be_bytes(), r.encode_to_vec())?;
-        for old in replaced {
-            self.records.remove(old.to_be_bytes())?;
-        }
         Ok((key, seq))
+    }
+
+    /// Removes the stored heartbeats `keys` with plain writes, one at a time, and counts each
+    /// removal in `st` as it succeeds: a failure midway leaves the bookkeeping matching the
+    /// tree (the heartbeats not removed stay pending).
+    fn remove_heartbeats(
+        &self,
+        st: &mut State,
+        keys: &[u64],
+        remove: Remove<'_>,
+    ) -> Result<(), Error> {
+        for &key in keys {
+            remove(&self.records, key)?;
+            st.heartbeats.remove(&key);
+            st.pending = st.pending.saturating_sub(1);
+        }
+        Ok(())
     }
 
     /// Drops the oldest droppable log records so the outbox holds `max_records` again, counting
@@ -378,27 +408,28 @@ impl Outbox {
 
     /// Removes acknowledged records (the batch `peek` returned).
     fn ack(&self, keys: &[sled::IVec]) -> Result<(), Error> {
+        self.ack_removing(keys, &mut remove_key)
+    }
+
+    /// [`Outbox::ack`], removing a batch of heartbeats only with `remove`.
+    fn ack_removing(&self, keys: &[sled::IVec], remove: Remove<'_>) -> Result<(), Error> {
         let mut st = self.lock();
         st.in_flight_upto = None;
         let Some(upto) = keys.iter().map(|k| read_u64(Some(k))).max() else {
             return Ok(());
         };
-        if keys
-            .iter()
-            .all(|k| st.heartbeats.contains(&read_u64(Some(k))))
-        {
+        let numbers: Vec<u64> = keys.iter().map(|k| read_u64(Some(k))).collect();
+        if numbers.iter().all(|k| st.heartbeats.contains(k)) {
             // Heartbeats only: plain removes, which sled does not write at once (a heartbeat
-            // that comes back after a crash is sent again and taken for a resend).
-            for k in keys {
-                self.records.remove(k)?;
-            }
-        } else {
-            let mut batch = sled::Batch::default();
-            for k in keys {
-                batch.remove(k.clone());
-            }
-            self.records.apply_batch(batch)?;
+            // that comes back after a crash is sent again and taken for a resend). Those not
+            // removed stay pending, the newest kept and the others dropped by `release`.
+            return self.remove_heartbeats(&mut st, &numbers, remove);
         }
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.clone());
+        }
+        self.records.apply_batch(batch)?;
         st.pending = st.pending.saturating_sub(keys.len());
         while st.logs.front().is_some_and(|k| *k <= upto) {
             st.logs.pop_front();

@@ -382,3 +382,69 @@ async fn a_reopened_outbox_continues_heartbeats_a_block_on() {
     );
     assert_eq!(o.append(rec("log", "b")).unwrap(), 2);
 }
+
+/// A heartbeat stored while the heartbeats it replaces cannot all be removed, and an
+/// acknowledgement of heartbeats whose removal fails midway: the count of pending records
+/// always matches what the tree holds, and the next heartbeat replaces what was left.
+#[test]
+fn a_failed_removal_of_heartbeats_keeps_the_count_matching_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, o) = open(&dir, 100);
+    let stored = |o: &Outbox| o.records.len();
+    let fail_after = |n: usize| {
+        let mut left = n;
+        move |records: &sled::Tree, key: u64| {
+            if left == 0 {
+                return Err(Error::Corrupt("injected".into()));
+            }
+            left -= 1;
+            remove_key(records, key)
+        }
+    };
+    // Three heartbeats stored while pushes held them in flight: 1, then 2 beside it, then 3.
+    o.append(rec("heartbeat", "")).unwrap();
+    let _batch = o.peek().unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    let _batch = o.peek().unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    assert_eq!((o.len(), stored(&o)), (3, 3));
+    // The pushes failed; the next heartbeat replaces three, but only one removal succeeds.
+    o.lock().in_flight_upto = None;
+    let seq = o
+        .append_removing(rec("heartbeat", ""), &mut fail_after(1))
+        .expect("the new heartbeat is stored even when old ones stay");
+    assert_eq!(seq, 4);
+    assert_eq!((o.len(), stored(&o)), (3, 3), "two old ones stay, counted");
+    // The next heartbeat replaces all of them.
+    o.append(rec("heartbeat", "")).unwrap();
+    assert_eq!((o.len(), stored(&o)), (1, 1));
+    assert_eq!(contents(&o), strs(&["heartbeat:"]));
+
+    // An acknowledged batch of heartbeats whose removal fails after the first.
+    o.lock().in_flight_upto = None;
+    let batch = o.peek().unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    let batch: Vec<_> = batch.into_iter().map(|(k, _)| k).collect();
+    o.release();
+    let batch2: Vec<_> = o.peek().unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(batch2.len(), 1, "release kept only the newest heartbeat");
+    assert!(batch.iter().all(|k| !o.records.contains_key(k).unwrap()));
+    o.append(rec("heartbeat", "")).unwrap();
+    o.append(rec("heartbeat", "")).unwrap();
+    let all: Vec<_> = o.records.iter().keys().map(Result::unwrap).collect();
+    assert_eq!(all.len(), 2, "the one in flight and the newest");
+    assert!(
+        o.ack_removing(&all, &mut fail_after(1)).is_err(),
+        "the failure is reported"
+    );
+    assert_eq!((o.len(), stored(&o)), (1, 1));
+    o.ack(
+        &o.records
+            .iter()
+            .keys()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert_eq!((o.len(), stored(&o)), (0, 0));
+}
