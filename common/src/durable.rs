@@ -56,9 +56,20 @@ pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1
 /// after the last handle is dropped, so a restart in the same process (or right after a killed
 /// one) retries while the lock is still held, for at most [`OPEN_LOCK_WAIT`].
 pub fn open(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    open_config(&sled::Config::new().path(path))
+}
+
+/// [`open`] without sled's background flusher (a thread per database that wakes every 500 ms
+/// and syncs the files), for a database whose owner flushes every write it relies on: what is
+/// written and not flushed reaches the disk only with the next flush.
+pub fn open_flushed_by_owner(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    open_config(&sled::Config::new().path(path).flush_every_ms(None))
+}
+
+fn open_config(config: &sled::Config) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + OPEN_LOCK_WAIT;
     loop {
-        match sled::open(path) {
+        match config.open() {
             Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

@@ -6,8 +6,9 @@
 //! [`retention`]), `latest_status` ((site, blueprint) -> (sender_sequence, sequence)), `meta`
 //! (`last_sequence`, `removed_through`). An append is one sled transaction over all four, flushed
 //! (fsync) before it returns; the durable high-water mark is published on a `watch` channel
-//! afterwards. The number and encoded bytes of stored records are counted once at open and kept up
-//! to date in memory; retention limits are checked against them.
+//! afterwards. Every write is flushed by its writer, so the database has no background flusher.
+//! The number and encoded bytes of stored records are counted once at open and kept up to date
+//! in memory; retention limits are checked against them.
 
 mod keys;
 mod query;
@@ -104,9 +105,11 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl RecordStore {
-    /// Opens (or creates) the store in the directory `path`.
+    /// Opens (or creates) the store in the directory `path`. Without sled's background
+    /// flusher: every append, every retention pass that removed records and the close flush
+    /// what they wrote themselves.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = maestro_common::durable::open(path)?;
+        let db = maestro_common::durable::open_flushed_by_owner(path)?;
         let records = db.open_tree("records")?;
         let dedupe = db.open_tree("dedupe")?;
         let latest = db.open_tree("latest_status")?;

@@ -203,23 +203,9 @@ pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     }
 }
 
-/// Opens the sled database of the agent without a background flusher, retrying for at
-/// most [`maestro_common::durable::OPEN_LOCK_WAIT`] while a just-closed handle in this process
-/// still holds the directory's lock (as `maestro_common::durable::open` does).
+/// Opens the sled database of the agent without a background flusher (see above).
 fn open_agent_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + maestro_common::durable::OPEN_LOCK_WAIT;
-    loop {
-        let opened = sled::Config::new().path(path).flush_every_ms(None).open();
-        match opened {
-            Err(e)
-                if maestro_common::durable::is_lock_error(&e)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
+    maestro_common::durable::open_flushed_by_owner(path)
 }
 
 async fn start_colony(
