@@ -422,7 +422,8 @@ impl Outbox {
         if numbers.iter().all(|k| st.heartbeats.contains(k)) {
             // Heartbeats only: plain removes, which sled does not write at once (a heartbeat
             // that comes back after a crash is sent again and taken for a resend). Those not
-            // removed stay pending, the newest kept and the others dropped by `release`.
+            // removed stay pending: sent again (the log server takes them for resends) or
+            // replaced by the next heartbeat.
             return self.remove_heartbeats(&mut st, &numbers, remove);
         }
         let mut batch = sled::Batch::default();
