@@ -192,20 +192,17 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 // disk; `tests/crash.rs`) and every 10 s while a push is in flight, so a record queued during
 // an outage is on disk at most 10 s later (`outbox::sender`). A clean stop flushes on close.
 
-/// Opens the agent database at `path`, waiting for a previous holder in this process to let go.
+/// Opens the agent database at `path` without a background flusher (see above), waiting for a
+/// previous holder in this process to let go.
 pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     let path = path.to_path_buf();
-    match tokio::task::spawn_blocking(move || open_agent_db(&path)).await {
+    let open = move || maestro_common::durable::open_flushed_by_owner(&path);
+    match tokio::task::spawn_blocking(open).await {
         Ok(db) => Ok(db?),
         Err(join) => Err(Error::Runtime(format!(
             "opening the agent database: {join}"
         ))),
     }
-}
-
-/// Opens the sled database of the agent without a background flusher (see above).
-fn open_agent_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
-    maestro_common::durable::open_flushed_by_owner(path)
 }
 
 async fn start_colony(
