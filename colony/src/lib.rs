@@ -22,4 +22,4 @@ pub use model::{
     BlueprintHistory, BlueprintMetadata, Colony, Conditions, Executor, ExecutorState, FunctionSpec,
     HandlerSpec, Log, Process, ProcessState, User,
 };
-pub use server::{RunningServer, ServerConfig, ServerError, TlsError, TlsFiles, start};
+pub use server::{Retention, RunningServer, ServerConfig, ServerError, TlsError, TlsFiles, start};

@@ -2,9 +2,10 @@
 
 mod common;
 
-use colony::{Executor, FunctionSpec, PrivateKey, ProcessState};
+use colony::{Executor, FunctionSpec, PrivateKey, ProcessState, Retention};
 use common::{COLONY, Harness, guard};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn full_flow_with_long_poll_woken_by_submit() {
@@ -261,4 +262,80 @@ async fn removing_an_executor_requeues_its_running_processes() {
     assert_eq!(again.process_id, p.process_id);
     assert_eq!(again.assigned_executor_id, w2.id());
     assert_eq!(again.retries, 0);
+}
+
+#[tokio::test]
+async fn a_restart_with_retention_removes_closed_processes_past_it_and_keeps_the_rest() {
+    let mut h = Harness::start().await;
+    h.add_colony().await;
+    let exec = h.approved_executor("w1", "worker", "").await;
+    let user = h.user("erin").await;
+    let run = |name: &'static str| {
+        let (client, user, exec) = (h.client.clone(), user.clone(), exec.clone());
+        async move {
+            let spec = FunctionSpec::new(name, COLONY, "worker");
+            let p = guard(client.submit(&user, &spec)).await.unwrap();
+            let taken = guard(client.assign(&exec, COLONY, -1))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(taken.process_id, p.process_id);
+            guard(client.add_log(&exec, &p.process_id, "ran"))
+                .await
+                .unwrap();
+            p.process_id
+        }
+    };
+    let succeeded = run("ok").await;
+    guard(h.client.close_successful(&exec, &succeeded, vec![]))
+        .await
+        .unwrap();
+    let failed = run("bad").await;
+    guard(h.client.close_failed(&exec, &failed, vec!["no".into()]))
+        .await
+        .unwrap();
+    let running = run("long").await;
+    let waiting = guard(
+        h.client
+            .submit(&user, &FunctionSpec::new("later", COLONY, "worker")),
+    )
+    .await
+    .unwrap()
+    .process_id;
+
+    // Kept for good by default, as upstream: a restart removes nothing.
+    h.restart().await;
+    for id in [&succeeded, &failed, &running, &waiting] {
+        guard(h.client.get_process(&user, id)).await.unwrap();
+    }
+
+    // Successes kept a millisecond, failures a day: the start sweeps before it serves.
+    h.retention = Retention {
+        successful: Some(Duration::from_millis(1)),
+        unsuccessful: Some(Duration::from_secs(86_400)),
+    };
+    h.restart().await;
+    let err = guard(h.client.get_process(&user, &succeeded))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let f = guard(h.client.get_process(&user, &failed)).await.unwrap();
+    assert_eq!(f.process_state(), Some(ProcessState::Failed));
+    assert_eq!(
+        guard(h.client.get_logs(&user, COLONY, &failed, 100, 0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = guard(h.client.get_process(&user, &running)).await.unwrap();
+    assert_eq!(r.process_state(), Some(ProcessState::Running));
+    guard(h.client.close_successful(&exec, &running, vec![]))
+        .await
+        .unwrap();
+    let w = guard(h.client.assign(&exec, COLONY, -1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.process_id, waiting, "the waiting process is still queued");
 }

@@ -18,6 +18,8 @@ fn server() -> Command {
         "COLONIES_TLSKEY",
         "COLONIES_SERVER_HTTP_TLS_CERT",
         "COLONIES_SERVER_HTTP_TLS_KEY",
+        "COLONIES_RETENTION",
+        "COLONIES_RETENTION_POLICY",
     ] {
         cmd.env_remove(name);
     }
@@ -53,6 +55,17 @@ fn invalid_configuration_exits_64_in_one_line() {
         .env("COLONIES_TLS", "true"));
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("no certificate"), "{err}");
+    let (code, err) = run(server()
+        .env("COLONIES_SERVER_ID", "owner")
+        .env("COLONIES_RETENTION", "yes"));
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("COLONIES_RETENTION must be"), "{err}");
+    let (code, err) = run(server()
+        .env("COLONIES_SERVER_ID", "owner")
+        .env("COLONIES_RETENTION", "true")
+        .env("COLONIES_RETENTION_POLICY", "-5"));
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("COLONIES_RETENTION_POLICY"), "{err}");
     let (code, err) = run(server().arg("--bogus"));
     assert_eq!(code, Some(64), "{err}");
 }

@@ -89,6 +89,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
             );
             server_config.reconcile_interval =
                 Duration::from_millis(config.colony_reconcile_interval_ms);
+            server_config.retention = config.colony_retention();
             let server = start_colony(server_config, &colony_shutdown).await?;
             (
                 ColonyClient::from_addr(server.addr),

@@ -17,6 +17,12 @@ use serde_json::Value;
 /// site with a few blueprints spends a few bytes per minute on it.
 pub const DEFAULT_STATUS_REFRESH_INTERVAL_MS: u64 = 300_000;
 
+/// Default `colony_keep_successful_ms`: an hour of the colony's successful processes.
+pub const DEFAULT_COLONY_KEEP_SUCCESSFUL_MS: u64 = 3_600_000;
+
+/// Default `colony_keep_failed_ms`: a day of the colony's failed and cancelled processes.
+pub const DEFAULT_COLONY_KEEP_FAILED_MS: u64 = 86_400_000;
+
 /// `heartbeat_interval_ms` when the config file sets none.
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 10_000;
 
@@ -66,6 +72,15 @@ pub struct Config {
     /// Milliseconds between full re-checks of the colony against the last fetched commit (without
     /// fetching); a local pause or its end is read at the latest then.
     pub colony_reconcile_interval_ms: u64,
+    /// Milliseconds the embedded colony keeps a process that ended successfully (with its logs);
+    /// 0 keeps every one. The colony's self-healing loop submits a reconcile process per kind of
+    /// blueprint every `colony_reconcile_interval_ms`, so without a bound an idle site's colony
+    /// grows by megabytes a day.
+    pub colony_keep_successful_ms: u64,
+    /// Milliseconds the embedded colony keeps a process that failed or was cancelled; 0 keeps
+    /// every one. Longer than successful ones by default: they are what a person at the site
+    /// looks at (`colonies process ps --failed`).
+    pub colony_keep_failed_ms: u64,
     /// Most records the outbox keeps while the log server is unreachable; when full the oldest
     /// `log` records are dropped first (never `status` records).
     pub outbox_max_records: usize,
@@ -100,10 +115,23 @@ impl Default for Config {
             heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
             status_refresh_interval_ms: DEFAULT_STATUS_REFRESH_INTERVAL_MS,
             colony_reconcile_interval_ms: 60_000,
+            colony_keep_successful_ms: DEFAULT_COLONY_KEEP_SUCCESSFUL_MS,
+            colony_keep_failed_ms: DEFAULT_COLONY_KEEP_FAILED_MS,
             outbox_max_records: crate::outbox::DEFAULT_MAX_RECORDS,
             reconcilers: BTreeMap::new(),
             tls: TlsSettings::default(),
             signing: SigningSettings::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded colony's retention of closed processes (0 keeps them for good).
+    pub fn colony_retention(&self) -> colony::Retention {
+        let keep = |ms: u64| (ms > 0).then(|| std::time::Duration::from_millis(ms));
+        colony::Retention {
+            successful: keep(self.colony_keep_successful_ms),
+            unsuccessful: keep(self.colony_keep_failed_ms),
         }
     }
 }
@@ -194,6 +222,30 @@ mod tests {
         .unwrap();
         assert_eq!(c.reconcilers["docker"]["mode"], "on");
         assert!(serde_json::from_str::<Config>(r#"{"docker": "on"}"#).is_err());
+    }
+
+    #[test]
+    fn the_colony_keeps_an_hour_of_successes_and_a_day_of_failures_unless_told_otherwise() {
+        use std::time::Duration;
+        let c = Config::default();
+        assert_eq!(
+            c.colony_retention(),
+            colony::Retention {
+                successful: Some(Duration::from_secs(3600)),
+                unsuccessful: Some(Duration::from_secs(86_400)),
+            }
+        );
+        let c: Config = serde_json::from_str(
+            r#"{"colony_keep_successful_ms": 0, "colony_keep_failed_ms": 5000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.colony_retention(),
+            colony::Retention {
+                successful: None,
+                unsuccessful: Some(Duration::from_secs(5)),
+            }
+        );
     }
 
     #[test]

@@ -12,13 +12,18 @@
 //! `COLONIES_SERVER_HTTP_TLS_KEY`. `COLONIES_TLS=true` turns TLS on (both files required),
 //! `COLONIES_TLS=false` off; it wins over `--insecure` (TLS off), as upstream. With neither,
 //! TLS is on exactly when both a certificate and a key are given.
+//!
+//! Retention, as upstream: `COLONIES_RETENTION=true` / `--retention true` removes, once a minute,
+//! the successful processes that ended more than `COLONIES_RETENTION_POLICY` /
+//! `--retention-policy` seconds ago (default 0), with their logs. Off by default.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use colony::{ServerConfig, TlsFiles, start};
+use colony::{Retention, ServerConfig, TlsFiles, start};
 use tokio_util::sync::CancellationToken;
 
 const EX_CONFIG: u8 = 64;
@@ -60,6 +65,13 @@ struct Args {
     /// Serve plain HTTP even when a certificate and a key are given.
     #[arg(long)]
     insecure: bool,
+    /// `true` removes successful processes older than the retention policy; `false` (default)
+    /// keeps every process.
+    #[arg(long, env = "COLONIES_RETENTION", value_name = "true|false")]
+    retention: Option<String>,
+    /// Seconds a successful process is kept once it ended, when retention is on (default 0).
+    #[arg(long, env = "COLONIES_RETENTION_POLICY", value_name = "SECONDS")]
+    retention_policy: Option<String>,
 }
 
 /// An option's value, an empty one counting as unset (as upstream reads its environment).
@@ -90,8 +102,29 @@ fn config(args: Args) -> Result<ServerConfig, String> {
         Some(other) => return Err(format!("COLONIES_TLS must be true or false, not {other:?}")),
         None => !args.insecure && cert.is_some() && key.is_some(),
     };
+    let retain = match given(args.retention).as_deref() {
+        Some("true") => true,
+        Some("false") | None => false,
+        Some(other) => {
+            return Err(format!(
+                "COLONIES_RETENTION must be true or false, not {other:?}"
+            ));
+        }
+    };
+    let policy = match given(args.retention_policy) {
+        Some(p) => p
+            .parse::<u64>()
+            .map_err(|e| format!("COLONIES_RETENTION_POLICY {p:?}: {e}"))?,
+        None => 0,
+    };
     let mut config =
         ServerConfig::new(data_dir, args.server_id, SocketAddr::new(args.listen, port));
+    if retain {
+        config.retention = Retention {
+            successful: Some(Duration::from_secs(policy)),
+            unsuccessful: None,
+        };
+    }
     if use_tls {
         let cert = cert.ok_or(
             "TLS is on but no certificate: set --tlscert, COLONIES_TLSCERT or COLONIES_SERVER_HTTP_TLS_CERT",

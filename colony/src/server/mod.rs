@@ -12,6 +12,7 @@ mod handlers;
 mod http;
 mod names;
 mod resources;
+mod retention;
 mod scheduler;
 mod schema;
 mod state;
@@ -33,6 +34,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use retention::Retention;
 pub use tls::{TlsError, TlsFiles};
 
 use state::ServerState;
@@ -57,6 +59,8 @@ pub struct ServerConfig {
     pub reconcile_interval: Duration,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// How long closed processes are kept; every one by default, as upstream.
+    pub retention: Retention,
 }
 
 impl ServerConfig {
@@ -72,6 +76,7 @@ impl ServerConfig {
             listen,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             tls: None,
+            retention: Retention::KEEP_ALL,
         }
     }
 }
@@ -155,7 +160,13 @@ pub async fn start(
         config.reconcile_interval,
     ));
     cron::restore(&state).map_err(ServerError::Restore)?;
+    let removed = retention::sweep(&state, config.retention, chrono::Utc::now())
+        .map_err(ServerError::Restore)?;
+    if removed > 0 {
+        tracing::info!(removed, "closed processes past retention removed");
+    }
     deadlines::spawn(&state);
+    retention::spawn(&state, config.retention);
     tracing::info!(%addr, tls = tls.is_some(), "colony server listening");
     let join = tokio::spawn(accept_loop(listener, tls, state, shutdown));
     Ok(RunningServer { addr, join })

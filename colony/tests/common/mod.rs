@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use colony::{
-    Colony, ColonyClient, Executor, PrivateKey, RunningServer, ServerConfig, User, start,
+    Colony, ColonyClient, Executor, PrivateKey, Retention, RunningServer, ServerConfig, User, start,
 };
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -31,6 +31,7 @@ pub struct Harness {
     pub server: Option<RunningServer>,
     pub client: ColonyClient,
     pub interval: Duration,
+    pub retention: Retention,
 }
 
 impl Harness {
@@ -43,7 +44,7 @@ impl Harness {
         let server_key = PrivateKey::generate();
         let owner_key = PrivateKey::generate();
         let shutdown = CancellationToken::new();
-        let server = launch(&dir, &server_key, &shutdown, interval).await;
+        let server = launch(&dir, &server_key, &shutdown, interval, Retention::KEEP_ALL).await;
         let client = ColonyClient::from_addr(server.addr);
         Self {
             dir,
@@ -53,6 +54,7 @@ impl Harness {
             server: Some(server),
             client,
             interval,
+            retention: Retention::KEEP_ALL,
         }
     }
 
@@ -65,7 +67,14 @@ impl Harness {
         self.shutdown.cancel();
         guard(self.server.take().unwrap().stopped()).await;
         self.shutdown = CancellationToken::new();
-        let server = launch(&self.dir, &self.server_key, &self.shutdown, self.interval).await;
+        let server = launch(
+            &self.dir,
+            &self.server_key,
+            &self.shutdown,
+            self.interval,
+            self.retention,
+        )
+        .await;
         self.client = ColonyClient::from_addr(server.addr);
         self.server = Some(server);
     }
@@ -126,9 +135,11 @@ async fn launch(
     server_key: &PrivateKey,
     shutdown: &CancellationToken,
     interval: Duration,
+    retention: Retention,
 ) -> RunningServer {
     let mut config = ServerConfig::new(dir.path(), server_key.id(), "127.0.0.1:0".parse().unwrap());
     config.reconcile_interval = interval;
+    config.retention = retention;
     start(config, shutdown.clone()).await.unwrap()
 }
 

@@ -205,6 +205,8 @@ pub fn agent_config(
         heartbeat_interval_ms: 2_000,
         status_refresh_interval_ms: site_agent::Config::default().status_refresh_interval_ms,
         colony_reconcile_interval_ms: 60_000,
+        colony_keep_successful_ms: site_agent::Config::default().colony_keep_successful_ms,
+        colony_keep_failed_ms: site_agent::Config::default().colony_keep_failed_ms,
         outbox_max_records: site_agent::outbox::DEFAULT_MAX_RECORDS,
         // These tests are about the process reconciler; Docker is exercised in `tests/`.
         reconcilers: [("docker".to_string(), serde_json::json!({"mode": "off"}))].into(),
