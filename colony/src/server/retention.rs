@@ -1,9 +1,9 @@
 //! Retention: closed processes older than their period are removed with their logs, when the
-//! server starts (before it serves) and then once a minute. Upstream's server does the same for successful processes when `COLONIES_RETENTION`
-//! is on; here failed and cancelled ones have a period of their own. Without it a colony keeps
-//! every process it ever ran: a site whose self-healing loop submits a reconcile process every
-//! minute grows its database by megabytes a day while nothing changes, and every listing of
-//! processes by state reads them all.
+//! server starts (before it serves) and then once a minute. Upstream's server does the same for
+//! successful processes when `COLONIES_RETENTION` is on; here failed and cancelled ones have a
+//! period of their own. Without it a colony keeps every process it ever ran: a site whose
+//! self-healing loop submits a reconcile process every minute grows its database by megabytes a
+//! day while nothing changes, and every listing of processes by state reads them all.
 
 use std::sync::Arc;
 use std::time::Duration;
