@@ -79,7 +79,7 @@ pub struct Config {
     pub colony_keep_successful_ms: u64,
     /// Milliseconds the embedded colony keeps a process that failed or was cancelled; 0 keeps
     /// every one. Longer than successful ones by default: they are what a person at the site
-    /// looks at (`colonies process ps --failed`).
+    /// looks at (`colonies process psf`).
     pub colony_keep_failed_ms: u64,
     /// Most records the outbox keeps while the log server is unreachable; when full the oldest
     /// `log` records are dropped first (never `status` records).

@@ -160,13 +160,18 @@ pub async fn start(
         config.reconcile_interval,
     ));
     cron::restore(&state).map_err(ServerError::Restore)?;
-    let removed = retention::sweep(&state, config.retention, chrono::Utc::now())
-        .map_err(ServerError::Restore)?;
+    // On the blocking pool, as the periodic sweeps: a large backlog takes a while to remove.
+    let sweeping = Arc::clone(&state);
+    let retention = config.retention;
+    let removed =
+        scheduler::blocking(move || retention::sweep(&sweeping, retention, chrono::Utc::now()))
+            .await
+            .map_err(ServerError::Restore)?;
     if removed > 0 {
         tracing::info!(removed, "closed processes past retention removed");
     }
     deadlines::spawn(&state);
-    retention::spawn(&state, config.retention);
+    retention::spawn(&state, retention);
     tracing::info!(%addr, tls = tls.is_some(), "colony server listening");
     let join = tokio::spawn(accept_loop(listener, tls, state, shutdown));
     Ok(RunningServer { addr, join })
