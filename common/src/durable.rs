@@ -3,9 +3,12 @@
 //! sled 0.34's `flush_async` can miss its wake-up under concurrent flushes and hang; the blocking
 //! `flush` on Tokio's blocking pool does not, so every crate flushes through here.
 //!
-//! Concurrent flushes of the same tree share one (group commit, [`group`]): a request made while
-//! no flush of the tree runs starts one at once; requests made while one runs wait for the next,
-//! which starts when the running one ends and serves all of them. A request is only ever served
+//! Concurrent flushes of the same database share one (group commit, [`group`]): a request made
+//! while no flush of the database runs starts one at once; requests made while one runs wait for
+//! the next, which starts when the running one ends and serves all of them. A flush is of the
+//! whole database (sled syncs one log for all its trees), so it is asked of the database, never
+//! of one tree: a component that writes the same database through several trees (orders and
+//! their audit entries, say) shares one flush among them. A request is only ever served
 //! by a flush that started after it was made, so whatever it wrote before asking is durable
 //! when it returns.
 //!
@@ -84,17 +87,23 @@ pub fn is_lock_error(e: &sled::Error) -> bool {
         || io.to_string().contains("could not acquire lock"))
 }
 
-/// Flushes `tree` (a `sled::Db` derefs to its default tree) to disk; returns the bytes written
-/// by the flush that served this call (shared with the calls it also served: see the module
-/// doc). A failed flush fails every call it served.
-pub async fn flush(tree: &sled::Tree) -> Result<usize, sled::Error> {
-    // A tree is one allocation shared by its clones: its address names it while the group
-    // holds a clone (so the address cannot be reused by another tree meanwhile).
-    let key = std::ptr::from_ref(&**tree).addr();
-    let tree = tree.clone();
+/// Flushes `db` (every tree of it) to disk; returns the bytes written by the flush that served
+/// this call (shared with the calls it also served: see the module doc). A failed flush fails
+/// every call it served.
+pub async fn flush(db: &sled::Db) -> Result<usize, sled::Error> {
+    let key = group_key(db);
+    let db = db.clone();
     group::shared()
-        .flush(key, move || tree.flush().inspect_err(note_failure))
+        .flush(key, move || db.flush().inspect_err(note_failure))
         .await
+}
+
+/// The name of `db`'s flush group. Every clone of a database shares its default tree, one
+/// allocation: its address names the database while the group holds a clone (so the address
+/// cannot be reused meanwhile).
+fn group_key(db: &sled::Db) -> usize {
+    let default: &sled::Tree = db;
+    std::ptr::from_ref(&**default).addr()
 }
 
 /// How many flushes ran in this process (a flush shared by several callers counts once).
@@ -171,6 +180,19 @@ pub fn write_file(
 mod tests {
     use super::write_file;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn every_clone_and_tree_handle_of_a_database_is_in_one_flush_group_and_another_database_not() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let other = sled::Config::new().temporary(true).open().unwrap();
+        // A component holding its own clone (an audit log, a registry) flushes the same group.
+        let clone = db.clone();
+        assert_eq!(super::group_key(&db), super::group_key(&clone));
+        // Opening trees makes no other database.
+        let _entries = clone.open_tree("audit").unwrap();
+        assert_eq!(super::group_key(&db), super::group_key(&clone.clone()));
+        assert_ne!(super::group_key(&db), super::group_key(&other));
+    }
 
     #[tokio::test]
     async fn flushed_data_survives_reopen() {

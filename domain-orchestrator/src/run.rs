@@ -67,15 +67,9 @@ pub async fn run_with_context(
     })?;
     let store = Arc::new(SledStore::open(&dir.join("sled"))?);
     let audit = {
-        let (entries, checkpoints) = store.audit_trees()?;
         let key = AuditKey::load_or_generate(&dir).map_err(Error::AuditKey)?;
-        AuditLog::open(
-            entries,
-            checkpoints,
-            key,
-            maestro_common::audit::CHECKPOINT_EVERY,
-        )
-        .map_err(crate::store::StoreError::from)?
+        AuditLog::open_in(store.db(), key, maestro_common::audit::CHECKPOINT_EVERY)
+            .map_err(crate::store::StoreError::from)?
     };
     let (remote, branch, domain) = (
         config.git_remote.clone(),

@@ -255,6 +255,8 @@ enum StreamState {
 /// The registry, over one sled tree.
 #[derive(Debug, Clone)]
 pub struct DomainRegistry {
+    /// The database of `tree`, flushed as a whole (with the orders it also holds).
+    db: sled::Db,
     tree: sled::Tree,
     events: broadcast::Sender<DomainEvent>,
     unreachable_after_ms: u64,
@@ -297,6 +299,7 @@ impl DomainRegistry {
     /// Opens the registry in `db`.
     pub fn open(db: &sled::Db, unreachable_after_ms: u64) -> Result<Self, StoreError> {
         let registry = Self {
+            db: db.clone(),
             tree: db.open_tree("domains")?,
             events: broadcast::channel(256).0,
             unreachable_after_ms,
@@ -348,7 +351,7 @@ impl DomainRegistry {
             catalog: reg.catalog,
         };
         self.tree.insert(record.id.as_bytes(), encode(&record))?;
-        maestro_common::durable::flush(&self.tree).await?;
+        maestro_common::durable::flush(&self.db).await?;
         self.note_heard(&record);
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -343,7 +343,7 @@ fn verification(config: &Config, db: &sled::Db) -> Result<Verification, Error> {
         Some(keys) => {
             tracing::info!(site = %config.site, keys = keys.keys.len(), threshold = keys.threshold,
                 "verifying every commit against the pinned signing keys");
-            Verification::Signed(TrustStore::new(db.open_tree("trust")?, keys))
+            Verification::Signed(TrustStore::open(db, keys)?)
         }
         None if config.signing.insecure_unsigned => {
             tracing::warn!(site = %config.site,

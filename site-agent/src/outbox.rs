@@ -77,6 +77,8 @@ fn remove_key(records: &sled::Tree, key: u64) -> Result<(), Error> {
 /// per database (the clones share its bookkeeping).
 #[derive(Clone)]
 pub struct Outbox {
+    /// The database of both trees, flushed as a whole.
+    db: sled::Db,
     records: sled::Tree,
     meta: sled::Tree,
     notify: Arc<Notify>,
@@ -156,6 +158,7 @@ impl Outbox {
         let state = Arc::new(Mutex::new(state));
         crate::metrics::watch_outbox(Arc::downgrade(&state), |st: &State| st.pending);
         Ok(Self {
+            db: db.clone(),
             records,
             meta,
             notify: Arc::new(Notify::new()),

@@ -30,6 +30,8 @@ struct Head {
 
 #[derive(Debug)]
 struct Inner {
+    /// The database of both trees: a flush is of the whole database.
+    db: sled::Db,
     entries: sled::Tree,
     checkpoints: sled::Tree,
     key: AuditKey,
@@ -111,23 +113,11 @@ impl AuditLog {
     /// The sled tree of the checkpoints.
     pub const CHECKPOINTS_TREE: &'static str = "audit_checkpoints";
 
-    /// Opens the log in `db`'s audit trees, signing with `key` every `every` entries (at least 1).
+    /// Opens the log in `db`'s audit trees, signing with `key` every `every` entries (at least 1),
+    /// and finds its head (the last entry and checkpoint).
     pub fn open_in(db: &sled::Db, key: AuditKey, every: u64) -> Result<Self, sled::Error> {
-        Self::open(
-            db.open_tree(Self::ENTRIES_TREE)?,
-            db.open_tree(Self::CHECKPOINTS_TREE)?,
-            key,
-            every,
-        )
-    }
-
-    /// Opens the log in the two trees and finds its head (the last entry and checkpoint).
-    pub fn open(
-        entries: sled::Tree,
-        checkpoints: sled::Tree,
-        key: AuditKey,
-        every: u64,
-    ) -> Result<Self, sled::Error> {
+        let entries = db.open_tree(Self::ENTRIES_TREE)?;
+        let checkpoints = db.open_tree(Self::CHECKPOINTS_TREE)?;
         let mut head = Head {
             seq: 0,
             hash: Digest::GENESIS,
@@ -153,6 +143,7 @@ impl AuditLog {
         }
         Ok(Self {
             inner: Arc::new(Inner {
+                db: db.clone(),
                 entries,
                 checkpoints,
                 key,
@@ -210,7 +201,7 @@ impl AuditLog {
 
     /// Flushes the database of the log (every tree of it) to disk.
     pub async fn flush(&self) -> Result<(), sled::Error> {
-        crate::durable::flush(&self.inner.entries).await.map(|_| ())
+        crate::durable::flush(&self.inner.db).await.map(|_| ())
     }
 
     /// Appends `record` and flushes it: once this returns `Ok`, the entry survives a crash.

@@ -1,7 +1,7 @@
-//! Group commit: the flush requests of one tree that arrive while a flush of it runs wait for
-//! the next flush, and that one flush serves them all.
+//! Group commit: the flush requests of one database that arrive while a flush of it runs wait
+//! for the next flush, and that one flush serves them all.
 //!
-//! Per tree, a driver task runs while requests wait: it takes every waiting request, runs one
+//! Per database, a driver task runs while requests wait: it takes every waiting request, runs one
 //! flush on Tokio's blocking pool, answers each taken request with its result, and goes on
 //! while more arrived meanwhile. A request never joins a flush that already started.
 
@@ -13,13 +13,13 @@ use tokio::sync::oneshot;
 /// The answer a flush gives each request it served.
 type Answer = Result<usize, sled::Error>;
 
-/// Requests waiting for the next flush of one tree.
+/// Requests waiting for the next flush of one database.
 type Waiting = Vec<oneshot::Sender<Answer>>;
 
-/// Flush requests grouped by tree (named by a key the caller chooses).
+/// Flush requests grouped by database (named by a key the caller chooses).
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
-    /// A tree is here exactly while its driver runs: the requests its next flush serves.
+    /// A database is here exactly while its driver runs: the requests its next flush serves.
     waiting: Mutex<HashMap<usize, Waiting>>,
     /// Flushes run so far.
     done: AtomicU64,
@@ -32,8 +32,8 @@ pub(crate) fn shared() -> &'static Arc<GroupCommit> {
 }
 
 impl GroupCommit {
-    /// Waits for a flush of tree `key` that starts after this call, run with `flush` (the
-    /// same tree's flush for every request of a key), and returns its result.
+    /// Waits for a flush of database `key` that starts after this call, run with `flush` (the
+    /// same database's flush for every request of a key), and returns its result.
     pub(crate) async fn flush<F>(self: &Arc<Self>, key: usize, flush: F) -> Answer
     where
         F: Fn() -> Answer + Send + Sync + 'static,
@@ -209,11 +209,15 @@ mod tests {
         {
             let db = sled::open(dir.path()).unwrap();
             before = super::shared().done();
+            // Half of the callers write another tree of the database, as an audit log beside
+            // a store does: a flush is of the database and serves both halves.
             let writes: Vec<_> = (0..callers)
                 .map(|i| {
                     let db = db.clone();
                     tokio::spawn(async move {
-                        db.insert(format!("k{i}"), vec![7u8; 512]).unwrap();
+                        let tree = if i % 2 == 0 { "a" } else { "b" };
+                        let tree = db.open_tree(tree).unwrap();
+                        tree.insert(format!("k{i}"), vec![7u8; 512]).unwrap();
                         crate::durable::flush(&db).await.unwrap();
                     })
                 })
@@ -233,7 +237,8 @@ mod tests {
         copy_dir(dir.path(), copy.path());
         let db = sled::open(copy.path()).unwrap();
         for i in 0..callers {
-            assert!(db.get(format!("k{i}")).unwrap().is_some(), "k{i} lost");
+            let tree = db.open_tree(if i % 2 == 0 { "a" } else { "b" }).unwrap();
+            assert!(tree.get(format!("k{i}")).unwrap().is_some(), "k{i} lost");
         }
     }
 

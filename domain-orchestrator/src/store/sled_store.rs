@@ -56,13 +56,9 @@ impl SledStore {
         })
     }
 
-    /// The audit log's trees (entries, checkpoints) in this database.
-    pub fn audit_trees(&self) -> Result<(sled::Tree, sled::Tree), StoreError> {
-        use maestro_common::audit::AuditLog;
-        Ok((
-            self.db.open_tree(AuditLog::ENTRIES_TREE)?,
-            self.db.open_tree(AuditLog::CHECKPOINTS_TREE)?,
-        ))
+    /// The database, for the audit log that shares it (and so shares its flushes).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// The tree of the manifest version counter (`crate::signing::VersionCounter`).

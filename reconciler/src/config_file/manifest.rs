@@ -24,6 +24,8 @@ pub struct Written {
 /// The manifest. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The database of `tree`, flushed as a whole.
+    db: sled::Db,
     tree: sled::Tree,
 }
 
@@ -31,6 +33,7 @@ impl Manifest {
     /// Opens the manifest in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, Error> {
         Ok(Self {
+            db: db.clone(),
             tree: db.open_tree("config-files")?,
         })
     }
@@ -47,14 +50,14 @@ impl Manifest {
     pub async fn put(&self, w: &Written) -> Result<(), Error> {
         let bytes = serde_json::to_vec(w).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.tree.insert(w.path.as_bytes(), bytes)?;
-        maestro_common::durable::flush(&self.tree).await?;
+        maestro_common::durable::flush(&self.db).await?;
         Ok(())
     }
 
     /// Forgets `path` and flushes.
     pub async fn remove(&self, path: &str) -> Result<(), Error> {
         self.tree.remove(path.as_bytes())?;
-        maestro_common::durable::flush(&self.tree).await?;
+        maestro_common::durable::flush(&self.db).await?;
         Ok(())
     }
 

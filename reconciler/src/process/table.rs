@@ -41,6 +41,8 @@ pub fn instance_name(blueprint: &str, index: u32) -> String {
 /// The table. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct InstanceTable {
+    /// The database of `tree`, flushed as a whole.
+    db: sled::Db,
     tree: sled::Tree,
 }
 
@@ -60,6 +62,7 @@ impl InstanceTable {
     /// Opens the table in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, Error> {
         Ok(Self {
+            db: db.clone(),
             tree: db.open_tree("instances")?,
         })
     }
@@ -68,7 +71,7 @@ impl InstanceTable {
     pub async fn insert(&self, i: &Instance) -> Result<(), Error> {
         let bytes = serde_json::to_vec(i).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.tree.insert(key(&i.blueprint, i.pid), bytes)?;
-        maestro_common::durable::flush(&self.tree).await?;
+        maestro_common::durable::flush(&self.db).await?;
         Ok(())
     }
 

@@ -241,7 +241,7 @@ impl GitSync {
             // sees no write per sync round.
             if self.meta.get(APPLIED_KEY)?.as_deref() != Some(tip.as_bytes()) {
                 self.meta.insert(APPLIED_KEY, tip.as_bytes())?;
-                maestro_common::durable::flush(&self.meta).await?;
+                maestro_common::durable::flush(&self.ctx.db).await?;
             }
             self.checked = true;
             self.ctx.sync.applied(&tip, now_millis());

@@ -77,14 +77,20 @@ pub struct Accepted {
 /// The durable trust state of one site, in its sled.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
+    /// The database of `tree`, flushed as a whole.
+    db: sled::Db,
     tree: sled::Tree,
     pinned: KeySet,
 }
 
 impl TrustStore {
-    /// The state kept in `tree`, starting from the `pinned` keys.
-    pub fn new(tree: sled::Tree, pinned: KeySet) -> Self {
-        Self { tree, pinned }
+    /// The state kept in `db` (its tree `trust`), starting from the `pinned` keys.
+    pub fn open(db: &sled::Db, pinned: KeySet) -> Result<Self, sled::Error> {
+        Ok(Self {
+            db: db.clone(),
+            tree: db.open_tree("trust")?,
+            pinned,
+        })
     }
 
     /// What was accepted last (None before the first commit, or when the record is unreadable).
@@ -112,7 +118,7 @@ impl TrustStore {
     pub async fn save(&self, accepted: &Accepted) -> Result<(), sled::Error> {
         let bytes = serde_json::to_vec(accepted).unwrap_or_default();
         self.tree.insert(ACCEPTED_KEY, bytes)?;
-        maestro_common::durable::flush(&self.tree).await?;
+        maestro_common::durable::flush(&self.db).await?;
         Ok(())
     }
 }
@@ -134,8 +140,7 @@ mod tests {
             SigningKey::generate().unwrap().0,
         );
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("trust").unwrap();
-        let pinned_a = TrustStore::new(tree.clone(), set(&[&a]));
+        let pinned_a = TrustStore::open(&db, set(&[&a])).unwrap();
         assert_eq!(pinned_a.accepted().unwrap(), None);
         assert_eq!(pinned_a.trusted(None), set(&[&a]));
         let rotated = Accepted {
@@ -147,12 +152,12 @@ mod tests {
         };
         pinned_a.save(&rotated).await.unwrap();
         // Read back (as after a restart): the rotated set is trusted.
-        let again = TrustStore::new(tree.clone(), set(&[&a]));
+        let again = TrustStore::open(&db, set(&[&a])).unwrap();
         let accepted = again.accepted().unwrap();
         assert_eq!(accepted.as_ref(), Some(&rotated));
         assert_eq!(again.trusted(accepted.as_ref()), set(&[&b]));
         // The operator pins other keys: they win, the version stays.
-        let repinned = TrustStore::new(tree, set(&[&c]));
+        let repinned = TrustStore::open(&db, set(&[&c])).unwrap();
         let accepted = repinned.accepted().unwrap();
         assert_eq!(repinned.trusted(accepted.as_ref()), set(&[&c]));
         assert_eq!(accepted.map(|a| a.version), Some(9));

@@ -68,7 +68,7 @@ async fn flush(outbox: &Outbox) -> Result<bool, sled::Error> {
     let Some(changes) = outbox.unflushed() else {
         return Ok(false);
     };
-    maestro_common::durable::flush(&outbox.records).await?;
+    maestro_common::durable::flush(&outbox.db).await?;
     outbox.flushed(changes);
     Ok(true)
 }

@@ -16,7 +16,8 @@
 //!    answers once the order, its outbox and its audit entry are flushed).
 //!
 //! It prints orders/s with their latency, the CPU time the whole process spent meanwhile per
-//! order (`utime + stime` of `/proc/self/stat`: clients, maestro and domain), inserts/s of both baselines and the ratios (target:
+//! order (`utime + stime` of `/proc/self/stat`: clients, maestro and domain) and the sled flushes
+//! per order, inserts/s of both baselines and the ratios (target:
 //! orders/s ≥ 50 % of the durable inserts/s). Then the CPU per second of the process in 8 slices
 //! of min(SECONDS / 2, 10 s): the placement's tail, then idle with every intent it placed stored
 //! at the domain.
@@ -100,6 +101,7 @@ async fn run(
     let (checks, check_cpu) = empty_calls(&api, concurrency, window).await?;
 
     let cpu_before = bench::ProcUsage::read(std::process::id())?.cpu;
+    let flushes_before = maestro_common::durable::flushes_done();
     let deadline = Instant::now() + window;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -126,6 +128,7 @@ async fn run(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = bench::ProcUsage::read(std::process::id())?.cpu - cpu_before;
+    let flushes = maestro_common::durable::flushes_done() - flushes_before;
     let per_second = latencies.len() as f64 / elapsed;
     let (p50, p99) = bench::p50_p99(&mut latencies);
     println!(
@@ -139,6 +142,11 @@ async fn run(
          per order",
         cpu.as_secs_f64(),
         1000.0 * cpu.as_secs_f64() / latencies.len().max(1) as f64
+    );
+    println!(
+        "  sled flushes meanwhile (maestro's and the domain's databases, each shared by the \
+         requests that waited for it): {flushes} = {:.2} per order",
+        flushes as f64 / latencies.len().max(1) as f64
     );
     println!(
         "  baseline, {value_bytes}-byte sled inserts each flushed: {own:.0} inserts/s with a flush \
