@@ -1001,3 +1001,59 @@ async fn dependencies_come_first_and_go_last() -> Result<()> {
 
     teardown(agent, &dir, &guard).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_keeps_closed_processes_for_its_retention_and_then_removes_them()
+-> Result<()> {
+    use colony::ColonyError;
+    use colony::model::ProcessState;
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("kept", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("kept"),
+        process_blueprint("kept", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    repo.commit("add kept")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    let agent = Agent::start(config.clone()).await?;
+    logs.wait_for("converged", |r| is_converged(r, "kept", 1, 1))
+        .await?;
+    // The reconcile process the blueprint's change submitted, closed by the process reconciler.
+    let (client, key) = colony_client(&dir, agent.running.addr)?;
+    let closed: Vec<String> = maestro_testkit::until("a successful process", GUARD, async || {
+        let done = client
+            .get_processes(&key, SITE, ProcessState::Success, 100)
+            .await?;
+        Ok((!done.is_empty()).then(|| done.into_iter().map(|p| p.process_id).collect()))
+    })
+    .await?;
+    agent.stop().await?;
+
+    // Restarted with the default retention (an hour of successes): every one is still there.
+    let agent = Agent::start(config.clone()).await?;
+    let client = colony::ColonyClient::from_addr(agent.running.addr);
+    for id in &closed {
+        client
+            .get_process(&key, id)
+            .await
+            .with_context(|| format!("process {id} after a restart within its retention"))?;
+    }
+    agent.stop().await?;
+
+    // Restarted with a retention of 1 ms: the colony's sweep at its start removed them.
+    let mut short = config;
+    short.colony_keep_successful_ms = 1;
+    let agent = Agent::start(short).await?;
+    let client = colony::ColonyClient::from_addr(agent.running.addr);
+    for id in &closed {
+        let got = client.get_process(&key, id).await;
+        ensure!(
+            matches!(got, Err(ColonyError::Api { status: 404, .. })),
+            "process {id} past its retention: {got:?}"
+        );
+    }
+    teardown(agent, &dir, &guard).await
+}
