@@ -1034,7 +1034,7 @@ async fn a_restarted_agent_keeps_closed_processes_for_its_retention_and_then_rem
 
     // Restarted with the default retention (an hour of successes): every one is still there.
     let agent = Agent::start(config.clone()).await?;
-    let client = colony::ColonyClient::from_addr(agent.running.addr);
+    let (client, _) = colony_client(&dir, agent.running.addr)?;
     for id in &closed {
         client
             .get_process(&key, id)
@@ -1047,7 +1047,7 @@ async fn a_restarted_agent_keeps_closed_processes_for_its_retention_and_then_rem
     let mut short = config;
     short.colony_keep_successful_ms = 1;
     let agent = Agent::start(short).await?;
-    let client = colony::ColonyClient::from_addr(agent.running.addr);
+    let (client, _) = colony_client(&dir, agent.running.addr)?;
     for id in &closed {
         let got = client.get_process(&key, id).await;
         ensure!(
