@@ -5,7 +5,7 @@
 # colony/conformance/requirements.txt), builds `colony-server` (unless COLONY_SERVER_BIN already
 # names a built one), runs the pytest suite in colony/conformance with COLONY_SERVER_BIN set, and
 # exits with pytest's status. Fails loudly, never skips, when Python, venv or pip is unavailable.
-# Extra arguments go to pytest.
+# Extra arguments go to pytest. `conformance.sh --prepare` only makes the venv ready and exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +35,10 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]
 fi
 "$VENV/bin/python" -c 'import pycolonies, pytest' ||
     die "pycolonies or pytest is not importable from $VENV"
+if [[ "${1:-}" == "--prepare" ]]; then
+    echo "== $VENV is ready"
+    exit 0
+fi
 
 if [[ -n "${COLONY_SERVER_BIN:-}" ]]; then
     echo "== the server binary given: $COLONY_SERVER_BIN"

@@ -14,10 +14,12 @@ pub fn registrations() -> Vec<Box<dyn Registration>> {
     ]
 }
 
+/// Whether this build has the Docker reconciler (cargo feature `docker`, the default).
+const DOCKER_BUILT: bool = cfg!(feature = "docker");
+
 /// A build without the `docker` feature still knows the `docker` section, so that one site
 /// config serves both builds: mode `off`, or `auto` (run it when the Docker Engine answers: this
 /// build never does), is accepted; `on` is refused, since the site could not honour it.
-#[cfg(not(feature = "docker"))]
 fn docker_left_out(settings: &serde_json::Value) -> Result<(), String> {
     match settings.get("mode").and_then(serde_json::Value::as_str) {
         None | Some("off" | "auto") => Ok(()),
@@ -34,11 +36,19 @@ fn docker_left_out(settings: &serde_json::Value) -> Result<(), String> {
 pub fn validate_settings(
     sections: &std::collections::BTreeMap<String, serde_json::Value>,
 ) -> Result<(), maestro_common::FieldError> {
-    let all = registrations();
+    check_settings(sections, &registrations(), DOCKER_BUILT)
+}
+
+/// [`validate_settings`] against the reconcilers `all` of a build that has the Docker reconciler
+/// or not (`docker_built`): both builds' rules are tested in either build.
+fn check_settings(
+    sections: &std::collections::BTreeMap<String, serde_json::Value>,
+    all: &[Box<dyn Registration>],
+    docker_built: bool,
+) -> Result<(), maestro_common::FieldError> {
     for (name, settings) in sections {
         let field = format!("reconcilers.{name}");
-        #[cfg(not(feature = "docker"))]
-        if name == "docker" {
+        if name == "docker" && !docker_built {
             docker_left_out(settings)
                 .map_err(|reason| maestro_common::FieldError::new(field, reason))?;
             continue;
@@ -73,21 +83,36 @@ mod tests {
         assert_eq!((names.len(), types.len()), (all.len(), all.len()));
     }
 
-    #[cfg(not(feature = "docker"))]
+    #[test]
+    fn the_docker_reconciler_is_registered_exactly_when_it_is_built() {
+        let docker = registrations().iter().any(|r| r.name() == "docker");
+        assert_eq!(docker, DOCKER_BUILT);
+    }
+
+    /// The rules of a build without the `docker` feature, checked in any build: its
+    /// registrations are this build's without the Docker reconciler.
     #[test]
     fn without_docker_only_off_and_auto_are_accepted() {
+        let lean: Vec<_> = registrations()
+            .into_iter()
+            .filter(|r| r.name() != "docker")
+            .collect();
         for mode in ["off", "auto"] {
             let ok = [("docker".to_string(), json!({ "mode": mode }))].into();
-            validate_settings(&ok).unwrap();
+            check_settings(&ok, &lean, false).unwrap();
         }
         let on = [("docker".to_string(), json!({"mode": "on"}))].into();
-        let e = validate_settings(&on).unwrap_err();
+        let e = check_settings(&on, &lean, false).unwrap_err();
         assert_eq!(e.field, "reconcilers.docker");
         assert!(
             e.to_string().contains("without the Docker reconciler"),
             "{e}"
         );
-        assert!(registrations().iter().all(|r| r.name() != "docker"));
+        let other = [("config_file".to_string(), json!({"dir": "rel"}))].into();
+        assert_eq!(
+            check_settings(&other, &lean, false).unwrap_err().field,
+            "reconcilers.config_file"
+        );
     }
 
     #[cfg(feature = "docker")]
