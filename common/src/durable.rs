@@ -176,6 +176,22 @@ pub fn write_file(
     std::fs::File::open(&dir)?.sync_all()
 }
 
+/// Copies a database's files as a crash would leave them (what is on disk now): in tests, what
+/// a flush made durable.
+#[cfg(test)]
+pub(crate) fn copy_as_crashed(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_as_crashed(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::write_file;

@@ -57,6 +57,15 @@ pub struct IntentApi {
     controller: Controller,
 }
 
+/// An apply or delete written to the store and not flushed yet; [`IntentApi::acknowledge`]
+/// flushes it and asks for its reconcile.
+#[derive(Debug)]
+#[must_use = "a written change is acknowledged once flushed"]
+pub struct Written {
+    id: String,
+    outcome: ApplyOutcome,
+}
+
 impl IntentApi {
     /// The API over `ctx`, reconciling through `controller`.
     pub fn new(ctx: Arc<Context>, controller: Controller) -> Self {
@@ -70,6 +79,13 @@ impl IntentApi {
 
     /// Validates against the domain, stores durably, then asks for a reconcile.
     pub async fn apply(&self, intent: Intent) -> Result<ApplyOutcome, ApiError> {
+        let written = self.write(intent)?;
+        self.acknowledge(written).await
+    }
+
+    /// Validates against the domain and writes, not flushed yet: [`Self::acknowledge`] makes
+    /// the change durable and asks for its reconcile.
+    pub fn write(&self, intent: Intent) -> Result<Written, ApiError> {
         intent
             .check_domain(&self.ctx.domain, &self.ctx.sites)
             .map_err(|e| e.within("intent"))?;
@@ -88,32 +104,47 @@ impl IntentApi {
             })?;
         }
         let outcome = self.ctx.store.apply(&intent)?;
-        self.stored(&intent.id, outcome).await
+        Ok(Written {
+            id: intent.id,
+            outcome,
+        })
     }
 
     /// Marks the intent deleted at the given generation (same rules as apply).
     pub async fn delete(&self, deletion: IntentDeletion) -> Result<ApplyOutcome, ApiError> {
+        let written = self.write_deletion(deletion)?;
+        self.acknowledge(written).await
+    }
+
+    /// [`Self::delete`] written, not flushed yet: see [`Self::write`].
+    pub fn write_deletion(&self, deletion: IntentDeletion) -> Result<Written, ApiError> {
         let outcome = self
             .ctx
             .store
             .delete(&deletion)?
             .ok_or_else(|| ApiError::NotFound(deletion.id.clone()))?;
-        self.stored(&deletion.id, outcome).await
+        Ok(Written {
+            id: deletion.id,
+            outcome,
+        })
     }
 
-    async fn stored(&self, id: &str, outcome: ApplyOutcome) -> Result<ApplyOutcome, ApiError> {
+    /// Flushes the store (what `written` wrote, and what else its database holds by then), then
+    /// asks for the intent's reconcile.
+    pub async fn acknowledge(&self, written: Written) -> Result<ApplyOutcome, ApiError> {
+        let Written { id, outcome } = written;
         // Flushed before acknowledging, also for no-ops: a concurrent equal apply may not be durable yet.
         self.ctx.store.flush().await?;
         crate::metrics::intent_stored(outcome.changed);
         if outcome.changed
-            && let Some(intent) = self.ctx.store.get(id)?
+            && let Some(intent) = self.ctx.store.get(&id)?
         {
             self.ctx.refresh_status(&intent);
         }
         // Also for no-ops: a caller that went away while its apply was being stored cancels this
         // handler after the store and before the trigger, and its retry is a no-op. A reconcile
         // of an unchanged intent publishes nothing.
-        self.controller.trigger(id, ReconcileReason::Applied);
+        self.controller.trigger(&id, ReconcileReason::Applied);
         Ok(outcome)
     }
 

@@ -1,6 +1,6 @@
 //! gRPC `maestro.intent.v1.IntentService`: thin handlers that convert and call [`IntentApi`].
 
-use crate::api::IntentApi;
+use crate::api::{IntentApi, Written};
 use crate::intent::{Intent, IntentDeletion};
 use crate::source::StatusSource;
 use futures::StreamExt;
@@ -60,31 +60,27 @@ impl IntentGrpc {
         }
     }
 
-    async fn apply(
-        &self,
-        req: Request<pb::ApplyIntentRequest>,
-    ) -> Result<pb::ApplyIntentResponse, Status> {
+    /// An ApplyIntent checked, converted and written, not flushed yet.
+    fn write(&self, req: Request<pb::ApplyIntentRequest>) -> Result<Written, Status> {
         self.may_write(&req)?;
         let raw = req
             .into_inner()
             .intent
             .ok_or_else(|| FieldError::new("intent", "required"))?;
         let intent = Intent::try_from(raw).map_err(|e| e.within("intent"))?;
-        let out = self.api.apply(intent).await?;
-        Ok(pb::ApplyIntentResponse {
-            stored_generation: out.stored_generation,
-            changed: out.changed,
-            stored_step: out.stored_step,
-        })
+        Ok(self.api.write(intent)?)
     }
 
-    async fn delete(
-        &self,
-        req: Request<pb::DeleteIntentRequest>,
-    ) -> Result<pb::ApplyIntentResponse, Status> {
+    /// A DeleteIntent checked, converted and written, not flushed yet.
+    fn write_deletion(&self, req: Request<pb::DeleteIntentRequest>) -> Result<Written, Status> {
         self.may_write(&req)?;
         let deletion = IntentDeletion::try_from(req.into_inner())?;
-        let out = self.api.delete(deletion).await?;
+        Ok(self.api.write_deletion(deletion)?)
+    }
+
+    /// Flushes what `written` wrote and answers it.
+    async fn acknowledge(&self, written: Written) -> Result<pb::ApplyIntentResponse, Status> {
+        let out = self.api.acknowledge(written).await?;
         Ok(pb::ApplyIntentResponse {
             stored_generation: out.stored_generation,
             changed: out.changed,
@@ -133,9 +129,12 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         if let Some(tp) = parent {
             trace::set_parent(&span, &tp);
         }
-        let result = self.apply(req).instrument(span).await;
+        // The audit entry is appended before the change is flushed: one flush for both.
+        let written = span.in_scope(|| self.write(req));
         self.audit
-            .recorded(&who, "ApplyIntent", targets, result)
+            .recorded_after_write(&who, "ApplyIntent", targets, written, |w| {
+                self.acknowledge(w).instrument(span)
+            })
             .await
             .map(Response::new)
     }
@@ -147,9 +146,11 @@ impl pb::intent_service_server::IntentService for IntentGrpc {
         let who = who_of(&self.access, &req);
         let r = req.get_ref();
         let targets = intent_targets(&r.id, r.generation, &r.order_id);
-        let result = self.delete(req).await;
+        let written = self.write_deletion(req);
         self.audit
-            .recorded(&who, "DeleteIntent", targets, result)
+            .recorded_after_write(&who, "DeleteIntent", targets, written, |w| {
+                self.acknowledge(w)
+            })
             .await
             .map(Response::new)
     }

@@ -107,6 +107,31 @@ fn noted<T>(r: Result<T, sled::Error>) -> Result<T, sled::Error> {
     r.inspect_err(crate::durable::note_failure)
 }
 
+/// The reply to call `call` whose outcome is `result` and whose audit entry was stored, or not
+/// (`stored`): see [`AuditLog::recorded`].
+fn answer<T>(
+    call: &str,
+    result: Result<T, tonic::Status>,
+    stored: Result<(), sled::Error>,
+) -> Result<T, tonic::Status> {
+    let Err(e) = stored else {
+        return result;
+    };
+    tracing::error!(call, error = %e, "the call could not be recorded in the audit log");
+    result?;
+    let cause = if crate::durable::is_storage_full(&e) {
+        "the disk is full".to_string()
+    } else {
+        e.to_string()
+    };
+    Err(tonic::Status::new(
+        crate::durable::status(call, &e).code(),
+        format!(
+            "{call}: its audit entry could not be stored ({cause}); the call was carried out but is not acknowledged, retry later"
+        ),
+    ))
+}
+
 impl AuditLog {
     /// The sled tree of the entries.
     pub const ENTRIES_TREE: &'static str = "audit";
@@ -224,22 +249,34 @@ impl AuditLog {
         result: Result<T, tonic::Status>,
     ) -> Result<T, tonic::Status> {
         let record = Record::new(who, call, targets, Outcome::of(&result));
-        let Err(e) = self.record(record).await else {
-            return result;
+        let stored = self.record(record).await.map(|_| ());
+        answer(call, result, stored)
+    }
+
+    /// [`Self::recorded`] for a call whose change is written but not flushed yet (`written`):
+    /// the entry is appended first, then `acknowledge` (which flushes the change and does what
+    /// follows it) and the log's flush run together. When the log is in the change's database,
+    /// one flush makes both durable instead of one after the other. The entry records the
+    /// outcome of the write; the reply waits for both flushes and is answered as by
+    /// [`Self::recorded`].
+    pub async fn recorded_after_write<W, T, F>(
+        &self,
+        who: &str,
+        call: &str,
+        targets: Vec<Target>,
+        written: Result<W, tonic::Status>,
+        acknowledge: impl FnOnce(W) -> F,
+    ) -> Result<T, tonic::Status>
+    where
+        F: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let record = Record::new(who, call, targets, Outcome::of(&written));
+        let appended = self.append(record);
+        let (result, flushed) = match written {
+            Ok(w) => tokio::join!(acknowledge(w), self.flush()),
+            Err(e) => (Err(e), self.flush().await),
         };
-        tracing::error!(call, error = %e, "the call could not be recorded in the audit log");
-        result?;
-        let cause = if crate::durable::is_storage_full(&e) {
-            "the disk is full".to_string()
-        } else {
-            e.to_string()
-        };
-        Err(tonic::Status::new(
-            crate::durable::status(call, &e).code(),
-            format!(
-                "{call}: its audit entry could not be stored ({cause}); the call was carried out but is not acknowledged, retry later"
-            ),
-        ))
+        answer(call, result, appended.and(flushed))
     }
 
     /// Signs a checkpoint of the head if entries arrived since the last one, and flushes it.

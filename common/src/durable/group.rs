@@ -234,25 +234,11 @@ mod tests {
             std::mem::forget(db);
         }
         let copy = tempfile::tempdir().unwrap();
-        copy_dir(dir.path(), copy.path());
+        crate::durable::copy_as_crashed(dir.path(), copy.path());
         let db = sled::open(copy.path()).unwrap();
         for i in 0..callers {
             let tree = db.open_tree(if i % 2 == 0 { "a" } else { "b" }).unwrap();
             assert!(tree.get(format!("k{i}")).unwrap().is_some(), "k{i} lost");
-        }
-    }
-
-    /// Copies a database's files as a crash would leave them (what is on disk now).
-    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                std::fs::create_dir_all(&target).unwrap();
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
         }
     }
 }

@@ -183,3 +183,53 @@ fn an_export_file_round_trips_and_verifies() {
             .contains("format")
     );
 }
+
+/// A call's change written, not flushed: its entry is appended before the acknowledgement runs,
+/// so the acknowledgement's flush of the database serves both, and after the reply both are on
+/// disk as a crash leaves them; a refused write is recorded with its error, durably too.
+#[tokio::test]
+async fn an_entry_recorded_after_a_write_goes_in_before_the_acknowledgement_and_is_durable_with_it()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = open(dir.path(), 100);
+    let changes = db.open_tree("changes").unwrap();
+    changes.insert("intent-1", "v1").unwrap();
+    let target = vec![Target::new("intent", "intent-1")];
+    let written: Result<(), tonic::Status> = Ok(());
+    let reply = log
+        .recorded_after_write("w", "ApplyIntent", target, written, |()| async {
+            assert_eq!(
+                log.head().0,
+                1,
+                "the entry is appended before the acknowledgement"
+            );
+            crate::durable::flush(&db)
+                .await
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            Ok(7_u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply, 7);
+    let refused: Result<(), tonic::Status> = Err(tonic::Status::invalid_argument("bad"));
+    let e = log
+        .recorded_after_write("w", "ApplyIntent", vec![], refused, |()| async {
+            Ok::<u32, tonic::Status>(0)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    // sled writes asynchronously on drop: only what was flushed is certain.
+    let copy = tempfile::tempdir().unwrap();
+    crate::durable::copy_as_crashed(dir.path(), copy.path());
+    std::mem::forget((db, changes, log));
+    let (db, log) = open(copy.path(), 100);
+    let changes = db.open_tree("changes").unwrap();
+    assert_eq!(
+        changes.get("intent-1").unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
+    let (entries, _) = export(&log);
+    let outcomes: Vec<&str> = entries.iter().map(|e| e.outcome.code.as_str()).collect();
+    assert_eq!(outcomes, [Outcome::ok().code.as_str(), "INVALID_ARGUMENT"]);
+}
