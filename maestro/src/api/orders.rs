@@ -1,6 +1,6 @@
 //! `maestro.order.v1.OrderService`.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, WrittenOrder};
 use crate::error::OrderError;
 use crate::model::OrderState;
 use crate::order_logs::OrderLogs;
@@ -63,35 +63,57 @@ impl OrderApi {
         self
     }
 
-    /// CreateOrder; `caller_trace` is the caller's valid `traceparent`.
-    async fn create(
+    /// CreateOrder checked and its order written, not durable yet; `caller_trace` is the
+    /// caller's valid `traceparent`.
+    fn write(
         &self,
         request: Request<pb::CreateOrderRequest>,
         caller_trace: Option<String>,
-    ) -> Result<pb::CreateOrderResponse, Status> {
+    ) -> Result<WrittenOrder, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let new = NewOrder::try_from(request.into_inner()).map_err(OrderError::from)?;
-        let created = self.place(caller.as_ref(), new, caller_trace).await?;
+        Ok(self.write_placed(caller.as_ref(), new, caller_trace)?)
+    }
+
+    /// CreateOrder's written order made durable and answered.
+    async fn accept(&self, written: WrittenOrder) -> Result<pb::CreateOrderResponse, Status> {
+        let created = self.acknowledge(written).await?;
         let order_id = created.order.as_ref().map_or("", |o| o.id.as_str());
         tracing::info!(order.id = %order_id, created = created.created, "order accepted");
         Ok(created)
     }
 
     /// Places `new` for `caller` (who ordered it, the trace it joins, the scope it may act on),
-    /// as CreateOrder and RollbackOrder do.
+    /// as RollbackOrder does; CreateOrder does the same in two steps around its audit entry.
     async fn place(
+        &self,
+        caller: Option<&PeerIdentity>,
+        new: NewOrder,
+        caller_trace: Option<String>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        let written = self.write_placed(caller, new, caller_trace)?;
+        self.acknowledge(written).await
+    }
+
+    /// [`Self::place`] up to the write.
+    fn write_placed(
         &self,
         caller: Option<&PeerIdentity>,
         mut new: NewOrder,
         caller_trace: Option<String>,
-    ) -> Result<pb::CreateOrderResponse, Status> {
+    ) -> Result<WrittenOrder, OrderError> {
         new.ordered_by = self.orderer(caller);
         new.traceparent = trace::current().or(caller_trace);
         let admit = |order: &crate::model::Order| {
             self.may(caller, Verb::Write, order)
                 .map_err(OrderError::Refused)
         };
-        let created = self.engine.create_order_as(new, admit).await?;
+        self.engine.write_order_as(new, admit)
+    }
+
+    /// [`Self::place`] from the write on: durable, delivered, answered.
+    async fn acknowledge(&self, written: WrittenOrder) -> Result<pb::CreateOrderResponse, Status> {
+        let created = self.engine.acknowledge_order(written).await?;
         if created.created {
             crate::metrics::order_created();
         }
@@ -246,12 +268,10 @@ impl OrderApi {
     ) -> Result<Response<pb::CreateOrderResponse>, Status> {
         let who = who_of(&self.access, &request);
         let key = audit::Target::new("idempotency_key", &request.get_ref().idempotency_key);
-        let result = self.create(request, caller_trace).await;
+        let written = self.write(request, caller_trace);
         let mut targets = Vec::new();
-        if let Ok(pb::CreateOrderResponse {
-            order: Some(order), ..
-        }) = &result
-        {
+        if let Ok(written) = &written {
+            let order = written.order();
             targets.push(audit::Target::new("order", &order.id));
             let mut domains: Vec<&str> = order
                 .items
@@ -263,8 +283,9 @@ impl OrderApi {
             targets.extend(domains.into_iter().map(|d| audit::Target::new("domain", d)));
         }
         targets.push(key);
+        // The entry is appended before the order is flushed: one flush for both.
         self.audit
-            .recorded(&who, "CreateOrder", targets, result)
+            .recorded_after_write(&who, "CreateOrder", targets, written, |w| self.accept(w))
             .await
             .map(Response::new)
     }

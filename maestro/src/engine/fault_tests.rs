@@ -32,6 +32,8 @@ struct Interfering {
     inner: MemoryOrderStore,
     interference: Interference,
     fired: AtomicBool,
+    /// The competitor's order, written and not committed yet.
+    raced: std::sync::Mutex<Option<Order>>,
 }
 
 impl Interfering {
@@ -40,7 +42,14 @@ impl Interfering {
             inner: MemoryOrderStore::default(),
             interference,
             fired: AtomicBool::new(false),
+            raced: std::sync::Mutex::default(),
         })
+    }
+
+    fn lock_raced(&self) -> std::sync::MutexGuard<'_, Option<Order>> {
+        self.raced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn fire(&self) -> bool {
@@ -64,14 +73,21 @@ impl OrderStore for Interfering {
     fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError> {
         self.inner.inventory_all()
     }
-    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+    fn write(&self, plan: &OrderPlan) -> Result<Persisted, StoreError> {
+        if let Interference::RaceFirstCreate(other) = &self.interference
+            && self.fire()
+        {
+            let won = self.inner.write(other)?;
+            *self.lock_raced() = crate::store::created_order(&won).cloned();
+        }
+        self.inner.write(plan)
+    }
+    fn commit<'a>(&'a self, created: Option<&'a Order>) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            if let Interference::RaceFirstCreate(other) = &self.interference
-                && self.fire()
-            {
-                self.inner.create(other).await?;
-            }
-            self.inner.create(plan).await
+            // The competitor's own commit, announcing its order.
+            let raced = self.lock_raced().take();
+            self.inner.commit(raced.as_ref()).await?;
+            self.inner.commit(created).await
         })
     }
     fn list(

@@ -47,6 +47,19 @@ pub struct Created {
     pub outbox: Vec<OutboxEntry>,
 }
 
+/// An order [`Engine::write_order_as`] wrote (or found under its idempotency key), not durable
+/// yet: [`Engine::acknowledge_order`] makes it durable and starts its deliveries.
+#[derive(Debug)]
+#[must_use = "a written order is acknowledged once durable"]
+pub struct WrittenOrder(Created);
+
+impl WrittenOrder {
+    /// The order (new or the one the idempotency key already named).
+    pub fn order(&self) -> &Order {
+        &self.0.order
+    }
+}
+
 impl Created {
     fn existing(order: Order) -> Self {
         Self {
@@ -251,6 +264,19 @@ impl Engine {
         new: NewOrder,
         admit: impl Fn(&Order) -> Result<(), OrderError>,
     ) -> Result<Created, OrderError> {
+        let written = self.write_order_as(new, admit)?;
+        self.acknowledge_order(written).await
+    }
+
+    /// [`Self::create_order_as`] up to the write: the plan is stored in one transaction, not
+    /// durable yet, and nothing is announced or delivered. [`Self::acknowledge_order`] does
+    /// the rest; what is written to the same database in between (the call's audit entry) is
+    /// made durable by the same flush.
+    pub fn write_order_as(
+        &self,
+        new: NewOrder,
+        admit: impl Fn(&Order) -> Result<(), OrderError>,
+    ) -> Result<WrittenOrder, OrderError> {
         let store = self.store();
         let key = new.idempotency_key.as_str();
         let request_hash = crate::idempotency::request_hash(&new);
@@ -291,24 +317,22 @@ impl Engine {
             let plan = match decision {
                 Decision::Existing(order) => {
                     admit(&order)?;
-                    return Ok(Created::existing(order));
+                    return Ok(WrittenOrder(Created::existing(order)));
                 }
                 Decision::Create(plan) => plan,
             };
             admit(&plan.order)?;
-            match store.create(&plan).await? {
+            match store.write(&plan)? {
                 Persisted::Created(order) => {
-                    crate::metrics::order_state(&order);
-                    for entry in &plan.outbox {
-                        self.inner.deliveries.deliver(entry.clone()).await;
-                    }
-                    return Ok(Created {
+                    return Ok(WrittenOrder(Created {
                         order,
                         created: true,
                         outbox: plan.outbox,
-                    });
+                    }));
                 }
-                Persisted::KeyTaken(keyed) => return Ok(Created::existing(settle(keyed)?)),
+                Persisted::KeyTaken(keyed) => {
+                    return Ok(WrittenOrder(Created::existing(settle(keyed)?)));
+                }
                 Persisted::Stale => {
                     tracing::debug!("inventory moved while planning; planning again")
                 }
@@ -317,6 +341,21 @@ impl Engine {
         Err(OrderError::FailedPrecondition(format!(
             "the services of the order changed {MAX_PLANS} times while it was planned; retry"
         )))
+    }
+
+    /// Makes `written` durable (also an existing order: the request that stored it may not
+    /// have flushed it yet), then announces a new order and starts its deliveries.
+    pub async fn acknowledge_order(&self, written: WrittenOrder) -> Result<Created, OrderError> {
+        let WrittenOrder(created) = written;
+        let new = created.created.then_some(&created.order);
+        self.store().commit(new).await?;
+        if created.created {
+            crate::metrics::order_state(&created.order);
+            for entry in &created.outbox {
+                self.inner.deliveries.deliver(entry.clone()).await;
+            }
+        }
+        Ok(created)
     }
 
     /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest

@@ -76,47 +76,49 @@ impl OrderStore for MemoryOrderStore {
         Ok(self.state().inventory.clone())
     }
 
-    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
-        Box::pin(async move {
-            let order = &plan.order;
-            let persisted = {
-                let mut s = self.state();
-                if let Some(taken) = s
-                    .keys
-                    .get(&order.idempotency_key)
-                    .and_then(|record| keyed(&s, record))
-                {
-                    return Ok(Persisted::KeyTaken(taken));
-                }
-                let moved = plan.expected.iter().any(|(name, expected)| {
-                    s.inventory.get(name).map(|e| e.generation) != *expected
-                });
-                if moved {
-                    return Ok(Persisted::Stale);
-                }
-                for entry in &plan.inventory {
-                    s.inventory.insert(entry.name.clone(), entry.clone());
-                }
-                for entry in &plan.outbox {
-                    s.outbox.insert(entry.key(), entry.clone());
-                    s.by_intent
-                        .insert((entry.intent.id.clone(), order.id.clone()));
-                }
-                s.orders.insert(order.id.clone(), order.clone());
-                let record = KeyRecord::Hashed {
-                    order_id: order.id.clone(),
-                    request_hash: plan.request_hash.clone(),
-                };
-                s.keys.insert(order.idempotency_key.clone(), record);
-                s.created += 1;
-                let position = u64::MAX - s.created;
-                s.index.insert(position, order.id.clone());
-                s.open.insert(order.id.clone());
-                Persisted::Created(order.clone())
-            };
+    fn write(&self, plan: &OrderPlan) -> Result<Persisted, StoreError> {
+        let order = &plan.order;
+        let mut s = self.state();
+        if let Some(taken) = s
+            .keys
+            .get(&order.idempotency_key)
+            .and_then(|record| keyed(&s, record))
+        {
+            return Ok(Persisted::KeyTaken(taken));
+        }
+        let moved = plan
+            .expected
+            .iter()
+            .any(|(name, expected)| s.inventory.get(name).map(|e| e.generation) != *expected);
+        if moved {
+            return Ok(Persisted::Stale);
+        }
+        for entry in &plan.inventory {
+            s.inventory.insert(entry.name.clone(), entry.clone());
+        }
+        for entry in &plan.outbox {
+            s.outbox.insert(entry.key(), entry.clone());
+            s.by_intent
+                .insert((entry.intent.id.clone(), order.id.clone()));
+        }
+        s.orders.insert(order.id.clone(), order.clone());
+        let record = KeyRecord::Hashed {
+            order_id: order.id.clone(),
+            request_hash: plan.request_hash.clone(),
+        };
+        s.keys.insert(order.idempotency_key.clone(), record);
+        s.created += 1;
+        let position = u64::MAX - s.created;
+        s.index.insert(position, order.id.clone());
+        s.open.insert(order.id.clone());
+        Ok(Persisted::Created(order.clone()))
+    }
+
+    fn commit<'a>(&'a self, created: Option<&'a Order>) -> BoxFuture<'a, Result<(), StoreError>> {
+        if let Some(order) = created {
             self.changes.announce(order);
-            Ok(persisted)
-        })
+        }
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn list(

@@ -3,7 +3,8 @@
 //! persists: what to write is decided by [`crate::plan::plan`] and by the engine's roll-up.
 //!
 //! Guarantees every implementation keeps: a new order, its idempotency key, its inventory
-//! changes and its outbox entries are written at once, and durable before `create` returns; a
+//! changes and its outbox entries are written at once, and durable before `create` returns (or
+//! `commit`, when written alone with `write`); a
 //! plan made from a state that moved since (the key was taken, an inventory entry changed) is
 //! refused, not merged; an outbox entry leaves only in the update that records its outcome;
 //! every stored revision of an order is announced with the order itself.
@@ -49,7 +50,7 @@ pub struct OrderChange {
 /// What [`OrderStore::create`] did with a plan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Persisted {
-    /// Stored (durably) as planned.
+    /// Stored as planned (durably once committed).
     Created(Order),
     /// The idempotency key already names this order (a concurrent request stored it first);
     /// nothing was written.
@@ -57,6 +58,14 @@ pub enum Persisted {
     /// An inventory entry the plan was made from changed since; nothing was written. Read the
     /// state again and plan again.
     Stale,
+}
+
+/// The order `persisted` created, if it did.
+pub fn created_order(persisted: &Persisted) -> Option<&Order> {
+    match persisted {
+        Persisted::Created(order) => Some(order),
+        Persisted::KeyTaken(_) | Persisted::Stale => None,
+    }
 }
 
 /// Whether one more order fits in a page of [`OrderStore::list`] (e.g. by its encoded size).
@@ -87,8 +96,22 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
     /// looks for services on a domain that stays down).
     fn inventory_all(&self) -> Result<BTreeMap<String, InventoryEntry>, StoreError>;
     /// Stores `plan` in one transaction (order, key, inventory, outbox, indexes) and makes it
-    /// durable, unless the state it was planned from moved.
-    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>>;
+    /// durable, unless the state it was planned from moved: [`Self::write`], then
+    /// [`Self::commit`].
+    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+        Box::pin(async move {
+            let persisted = self.write(plan)?;
+            self.commit(created_order(&persisted)).await?;
+            Ok(persisted)
+        })
+    }
+    /// Writes `plan` in one transaction as [`Self::create`] does, not durable yet: what else is
+    /// written before [`Self::commit`] (an audit entry in the same database) is made durable by
+    /// the same flush. Nothing is announced until then.
+    fn write(&self, plan: &OrderPlan) -> Result<Persisted, StoreError>;
+    /// Makes everything written so far durable (also when the key was taken: the order it names
+    /// may not be flushed yet), then announces `created`, the order a [`Self::write`] created.
+    fn commit<'a>(&'a self, created: Option<&'a Order>) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Orders newest first, after `page_token`, optionally only in `state`, at most
     /// `page_size` of them and no further than `fits` accepts (it sees each order once, in
     /// page order; the first order of a page is taken whatever it says); and the token of the

@@ -270,16 +270,18 @@ impl OrderStore for SledOrderStore {
             .collect())
     }
 
-    fn create<'a>(&'a self, plan: &'a OrderPlan) -> BoxFuture<'a, Result<Persisted, StoreError>> {
+    fn write(&self, plan: &OrderPlan) -> Result<Persisted, StoreError> {
+        let seq = u64::MAX - self.db.generate_id()?;
+        self.write_plan(plan, seq)
+    }
+
+    fn commit<'a>(&'a self, created: Option<&'a Order>) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let seq = u64::MAX - self.db.generate_id()?;
-            let persisted = self.write_plan(plan, seq)?;
-            // Also when the key was taken: the order it names may not be flushed yet.
             maestro_common::durable::flush(&self.db).await?;
-            if let Persisted::Created(order) = &persisted {
+            if let Some(order) = created {
                 self.changes.announce(order);
             }
-            Ok(persisted)
+            Ok(())
         })
     }
 

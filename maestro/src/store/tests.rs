@@ -228,8 +228,28 @@ macro_rules! contract {
     };
 }
 
+async fn a_written_plan_is_announced_only_once_committed(store: &dyn OrderStore) {
+    let mut changes = store.subscribe();
+    let p = planned(store, &add("k1", "web", &["north"]), "o-1");
+    let racing = planned(store, &add("k1", "web", &["north"]), "o-2");
+    let written = store.write(&p).unwrap();
+    assert_eq!(written, Persisted::Created(p.order.clone()));
+    assert_eq!(store.find_by_key("k1").unwrap().unwrap().order, p.order);
+    assert!(
+        changes.try_recv().is_err(),
+        "announced before it is durable"
+    );
+    store.commit(created_order(&written)).await.unwrap();
+    assert_eq!(changes.try_recv().unwrap().order_id, "o-1");
+    let taken = store.write(&racing).unwrap();
+    assert!(matches!(taken, Persisted::KeyTaken(_)), "{taken:?}");
+    store.commit(created_order(&taken)).await.unwrap();
+    assert!(changes.try_recv().is_err(), "a taken key announces nothing");
+}
+
 contract!(
     creates_once_per_key_and_refuses_stale_plans,
+    a_written_plan_is_announced_only_once_committed,
     an_entry_leaves_the_outbox_only_with_its_recorded_outcome,
     lists_newest_first_in_pages,
     a_page_ends_where_fits_refuses_and_the_next_goes_on_from_there,
