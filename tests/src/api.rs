@@ -43,3 +43,18 @@ impl MaestroApi {
         )?)
     }
 }
+
+/// The whole audit export (`ExportAudit`) of the server behind `channel`.
+pub async fn audit_export(channel: Channel) -> anyhow::Result<maestro_common::audit::Export> {
+    use maestro_proto::audit::v1::ExportAuditRequest;
+    use maestro_proto::audit::v1::audit_service_client::AuditServiceClient;
+    let mut stream = AuditServiceClient::new(channel)
+        .export_audit(ExportAuditRequest {})
+        .await?
+        .into_inner();
+    let mut chunks = Vec::new();
+    while let Some(c) = stream.message().await? {
+        chunks.push(c);
+    }
+    Ok(maestro_common::audit::Export::from_chunks(chunks)?)
+}

@@ -6,8 +6,6 @@
 
 use maestro_common::audit::{AuditLog, Entry, Export};
 use maestro_common::identity::Role;
-use maestro_proto::audit::v1::ExportAuditRequest;
-use maestro_proto::audit::v1::audit_service_client::AuditServiceClient;
 use maestro_proto::domain::v1::ListDomainsRequest;
 use maestro_proto::domain::v1::domain_registry_client::DomainRegistryClient;
 use maestro_proto::order::v1::{CancelOrderRequest, ItemAction};
@@ -259,13 +257,5 @@ async fn domain_audit(fed: &ProcessFederation) -> anyhow::Result<Export> {
             domain: maestro_common::ResourceName::parse("domain", "north")?,
         }),
     )?;
-    let mut stream = AuditServiceClient::new(channel)
-        .export_audit(ExportAuditRequest {})
-        .await?
-        .into_inner();
-    let mut chunks = Vec::new();
-    while let Some(c) = stream.message().await? {
-        chunks.push(c);
-    }
-    Ok(Export::from_chunks(chunks)?)
+    maestro_tests::api::audit_export(channel).await
 }

@@ -6,7 +6,8 @@
 //! rollout and only the canary is rolled back (the seven other sites keep the very same
 //! processes); a healthy version travels in three waves gated on health; a silent site never
 //! counts as a success (it fails under the `fail` policy while the others pass); and
-//! `order rollback` returns every site to the version before the last order.
+//! `order rollback` returns every site to the version before the last order, and maestro's audit
+//! log records it.
 
 use maestro_proto::order::v1::{
     ControlRolloutRequest, ItemAction, OrderSpec, OrderState, RollbackOrderRequest, RolloutCommand,
@@ -265,6 +266,7 @@ async fn scenario(fed: &mut ProcessFederation, service: &str, dir: &Path) -> any
     let (done, _) = orders::watch_until_final(&fed.api, &undo.id, TIMEOUT).await?;
     anyhow::ensure!(done.state() == OrderState::Completed, "{done:#?}");
     all_run(service, "v3").await?;
+    rollback_is_audited(fed, &quiet.id).await?;
     let refused = client
         .control_rollout(ControlRolloutRequest {
             id: quiet.id.clone(),
@@ -283,5 +285,17 @@ async fn scenario(fed: &mut ProcessFederation, service: &str, dir: &Path) -> any
         three_waves_took.as_secs_f64()
     );
     let _ = dir;
+    Ok(())
+}
+
+/// Maestro's audit log holds the successful RollbackOrder of order `id`.
+async fn rollback_is_audited(fed: &ProcessFederation, id: &str) -> anyhow::Result<()> {
+    let export = maestro_tests::api::audit_export(fed.api.channel()?).await?;
+    let recorded = export.entries.iter().any(|e| {
+        e.call == "RollbackOrder"
+            && e.outcome.code == "OK"
+            && e.targets.iter().any(|t| t.kind == "order" && t.id == id)
+    });
+    anyhow::ensure!(recorded, "no RollbackOrder of {id}: {:#?}", export.entries);
     Ok(())
 }

@@ -75,27 +75,35 @@ impl OrderApi {
         Ok(self.write_placed(caller.as_ref(), new, caller_trace)?)
     }
 
-    /// CreateOrder's written order made durable and answered.
-    async fn accept(&self, written: WrittenOrder) -> Result<pb::CreateOrderResponse, Status> {
-        let created = self.acknowledge(written).await?;
-        let order_id = created.order.as_ref().map_or("", |o| o.id.as_str());
-        tracing::info!(order.id = %order_id, created = created.created, "order accepted");
-        Ok(created)
+    /// The order CreateOrder or RollbackOrder (of order `rollback_of`) wrote, made durable,
+    /// delivered and answered.
+    async fn accept(
+        &self,
+        written: WrittenOrder,
+        rollback_of: Option<&str>,
+    ) -> Result<pb::CreateOrderResponse, Status> {
+        let created = self.engine.acknowledge_order(written).await?;
+        if created.created {
+            crate::metrics::order_created();
+        }
+        let order_id = &created.order.id;
+        match rollback_of {
+            None => {
+                tracing::info!(order.id = %order_id, created = created.created, "order accepted")
+            }
+            Some(of) => {
+                tracing::info!(order.id = %order_id, created = created.created, rollback_of = %of, "rollback order accepted")
+            }
+        }
+        Ok(pb::CreateOrderResponse {
+            order: Some((&created.order).into()),
+            created: created.created,
+        })
     }
 
     /// Places `new` for `caller` (who ordered it, the trace it joins, the scope it may act on),
-    /// as RollbackOrder does; CreateOrder does the same in two steps around its audit entry.
-    async fn place(
-        &self,
-        caller: Option<&PeerIdentity>,
-        new: NewOrder,
-        caller_trace: Option<String>,
-    ) -> Result<pb::CreateOrderResponse, Status> {
-        let written = self.write_placed(caller, new, caller_trace)?;
-        self.acknowledge(written).await
-    }
-
-    /// [`Self::place`] up to the write.
+    /// as CreateOrder and RollbackOrder do, up to the write: [`Self::accept`] does the rest
+    /// once the call's audit entry is appended.
     fn write_placed(
         &self,
         caller: Option<&PeerIdentity>,
@@ -111,18 +119,6 @@ impl OrderApi {
         self.engine.write_order_as(new, admit)
     }
 
-    /// [`Self::place`] from the write on: durable, delivered, answered.
-    async fn acknowledge(&self, written: WrittenOrder) -> Result<pb::CreateOrderResponse, Status> {
-        let created = self.engine.acknowledge_order(written).await?;
-        if created.created {
-            crate::metrics::order_created();
-        }
-        Ok(pb::CreateOrderResponse {
-            order: Some((&created.order).into()),
-            created: created.created,
-        })
-    }
-
     async fn cancel(
         &self,
         request: Request<pb::CancelOrderRequest>,
@@ -135,11 +131,12 @@ impl OrderApi {
         Ok((&order).into())
     }
 
-    async fn rollback(
+    /// RollbackOrder checked and its rollback order written, not durable yet.
+    fn write_rollback(
         &self,
         request: Request<pb::RollbackOrderRequest>,
         caller_trace: Option<String>,
-    ) -> Result<pb::CreateOrderResponse, Status> {
+    ) -> Result<WrittenOrder, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let pb::RollbackOrderRequest {
             id,
@@ -148,10 +145,7 @@ impl OrderApi {
         crate::request::check_idempotency_key(&idempotency_key).map_err(OrderError::from)?;
         self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
         let new = self.engine.rollback_request(&id, &idempotency_key)?;
-        let created = self.place(caller.as_ref(), new, caller_trace).await?;
-        let order_id = created.order.as_ref().map_or("", |o| o.id.as_str());
-        tracing::info!(order.id = %order_id, created = created.created, rollback_of = %id, "rollback order accepted");
-        Ok(created)
+        Ok(self.write_placed(caller.as_ref(), new, caller_trace)?)
     }
 
     async fn control(
@@ -285,7 +279,9 @@ impl OrderApi {
         targets.push(key);
         // The entry is appended before the order is flushed: one flush for both.
         self.audit
-            .recorded_after_write(&who, "CreateOrder", targets, written, |w| self.accept(w))
+            .recorded_after_write(&who, "CreateOrder", targets, written, |w| {
+                self.accept(w, None)
+            })
             .await
             .map(Response::new)
     }
@@ -349,10 +345,13 @@ impl pb::order_service_server::OrderService for OrderApi {
             audit::Target::new("order", &r.id),
             audit::Target::new("idempotency_key", &r.idempotency_key),
         ];
+        let rollback_of = r.id.clone();
         let caller_trace = trace::extract(&request);
-        let result = self.rollback(request, caller_trace).await;
+        let written = self.write_rollback(request, caller_trace);
         self.audit
-            .recorded(&who, "RollbackOrder", targets, result)
+            .recorded_after_write(&who, "RollbackOrder", targets, written, |w| {
+                self.accept(w, Some(&rollback_of))
+            })
             .await
             .map(Response::new)
     }
