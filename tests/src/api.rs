@@ -44,17 +44,23 @@ impl MaestroApi {
     }
 }
 
-/// The whole audit export (`ExportAudit`) of the server behind `channel`.
+/// The whole audit export (`ExportAudit`) of the server behind `channel`, within a minute.
 pub async fn audit_export(channel: Channel) -> anyhow::Result<maestro_common::audit::Export> {
     use maestro_proto::audit::v1::ExportAuditRequest;
     use maestro_proto::audit::v1::audit_service_client::AuditServiceClient;
-    let mut stream = AuditServiceClient::new(channel)
-        .export_audit(ExportAuditRequest {})
-        .await?
-        .into_inner();
-    let mut chunks = Vec::new();
-    while let Some(c) = stream.message().await? {
-        chunks.push(c);
-    }
+    let read = async {
+        let mut stream = AuditServiceClient::new(channel)
+            .export_audit(ExportAuditRequest {})
+            .await?
+            .into_inner();
+        let mut chunks = Vec::new();
+        while let Some(c) = stream.message().await? {
+            chunks.push(c);
+        }
+        anyhow::Ok(chunks)
+    };
+    let chunks = tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .map_err(|_| anyhow::anyhow!("the audit export did not end within 60 s"))??;
     Ok(maestro_common::audit::Export::from_chunks(chunks)?)
 }

@@ -3,10 +3,9 @@
 //! persists: what to write is decided by [`crate::plan::plan`] and by the engine's roll-up.
 //!
 //! Guarantees every implementation keeps: a new order, its idempotency key, its inventory
-//! changes and its outbox entries are written at once, and durable before `create` returns (or
-//! `commit`, when written alone with `write`); a
-//! plan made from a state that moved since (the key was taken, an inventory entry changed) is
-//! refused, not merged; an outbox entry leaves only in the update that records its outcome;
+//! changes and its outbox entries are written at once, and durable before `create` (or, after a
+//! `write`, `commit`) returns; a plan made from a state that moved since (the key was taken, an
+//! inventory entry changed) is refused, not merged; an outbox entry leaves only in the update that records its outcome;
 //! every stored revision of an order is announced with the order itself.
 
 mod decoded;
