@@ -87,6 +87,10 @@ pub enum OrderError {
     /// The caller may not act on the order (the status says which rule refused it).
     #[error("{}", .0.message())]
     Refused(tonic::Status),
+    /// The work that finishes a stored change stopped before its end (maestro is stopping, or
+    /// the work failed); what was stored is finished at the next start.
+    #[error("the request's work stopped before its end: {0}")]
+    Stopped(String),
 }
 
 impl From<sled::Error> for OrderError {
@@ -105,6 +109,10 @@ impl From<OrderError> for tonic::Status {
                 tonic::Status::already_exists(e.to_string())
             }
             OrderError::Refused(status) => status.clone(),
+            OrderError::Stopped(_) => {
+                tracing::error!(error = %e, "request stopped");
+                tonic::Status::unavailable(e.to_string())
+            }
             OrderError::Store(StoreError::Sled(s)) => {
                 maestro_common::durable::status("order store", s)
             }

@@ -1,7 +1,8 @@
 //! The controller when the world moves under it, in paused time: a concurrent request stores
 //! first (the same key answers with its order; another key on the same service makes the plan
 //! stale, so it is planned again and refused), and a final delivery outcome the store cannot
-//! record keeps the entry in the outbox and delivers it again.
+//! record keeps the entry in the outbox and delivers it again. A caller that goes away while its
+//! order is flushed (on a real sled store) does not stop its delivery.
 
 use super::tests::{delivered, start};
 use super::*;
@@ -15,6 +16,7 @@ use crate::store::{MemoryOrderStore, OrderChange};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// What goes wrong, once.
@@ -206,5 +208,80 @@ async fn an_acknowledgement_that_could_not_be_recorded_is_delivered_again() {
         2,
         "the entry stayed and went out again"
     );
+    h.stop().await;
+}
+
+/// A sled store in a fresh directory, and the directory.
+fn sled_store() -> (Arc<dyn OrderStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let store = Arc::new(crate::store::SledOrderStore::open(&db).unwrap());
+    (store, dir)
+}
+
+/// tonic drops a handler's future when its caller goes away: here while the order is flushed.
+/// The order is flushed, announced and delivered all the same, and a retry with the same key
+/// answers with it and delivers nothing twice.
+#[tokio::test]
+async fn an_order_whose_caller_went_away_during_its_flush_is_delivered_all_the_same() {
+    let (store, _dir) = sled_store();
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let h = start(store.clone(), &client).await;
+    let mut changes = store.subscribe();
+    let new = || add("k1", "web", &["north"]);
+    let written = h.engine.write_order_as(new(), |_| Ok(())).unwrap();
+    let id = written.order().id.clone();
+
+    let mut handler = Box::pin(h.engine.acknowledge_order(written));
+    assert!(futures::poll!(&mut handler).is_pending(), "in its flush");
+    drop(handler);
+
+    let wait = delivered(&mut changes, Delivery::Acknowledged);
+    let acked = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the order is delivered within 30 s");
+    assert_eq!(acked.id, id);
+    assert!(store.outbox().unwrap().is_empty());
+    let again = h.engine.create_order(new()).await.unwrap();
+    assert_eq!(
+        (again.order.id.as_str(), again.created),
+        (id.as_str(), false)
+    );
+    assert_eq!(client.calls().len(), 1, "delivered once");
+    h.stop().await;
+}
+
+/// The same for CancelOrder: a cancellation whose caller went away during its flush is flushed
+/// and announced (a `WatchOrder` of the order sees it end).
+#[tokio::test]
+async fn a_cancellation_whose_caller_went_away_during_its_flush_is_announced() {
+    let (store, _dir) = sled_store();
+    let client = Arc::new(FakeDomainClient::answering([]));
+    let h = start(store.clone(), &client).await;
+    let mut changes = store.subscribe();
+    let new = add("k1", "web", &["north"]);
+    let id = h.engine.create_order(new).await.unwrap().order.id;
+    // Delivered: nothing else changes the order from now on.
+    let acked = delivered(&mut changes, Delivery::Acknowledged);
+    tokio::time::timeout(Duration::from_secs(30), acked)
+        .await
+        .expect("delivered within 30 s");
+
+    let mut handler = Box::pin(h.engine.cancel_order(&id, "changed my mind"));
+    assert!(futures::poll!(&mut handler).is_pending(), "in its flush");
+    drop(handler);
+
+    let cancelled = async {
+        loop {
+            let change = changes.recv().await.unwrap();
+            if change.order.state == OrderState::Cancelled {
+                return change.order_id;
+            }
+        }
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(30), cancelled)
+        .await
+        .expect("the cancellation is announced within 30 s");
+    assert_eq!(seen, id);
     h.stop().await;
 }

@@ -344,18 +344,39 @@ impl Engine {
     }
 
     /// Makes `written` durable (also an existing order: the request that stored it may not
-    /// have flushed it yet), then announces a new order and starts its deliveries.
+    /// have flushed it yet), then announces a new order and starts its deliveries. All of it
+    /// runs to its end even if the caller stops waiting ([`Self::to_the_end`]).
     pub async fn acknowledge_order(&self, written: WrittenOrder) -> Result<Created, OrderError> {
-        let WrittenOrder(created) = written;
-        let new = created.created.then_some(&created.order);
-        self.store().commit(new).await?;
-        if created.created {
-            crate::metrics::order_state(&created.order);
-            for entry in &created.outbox {
-                self.inner.deliveries.deliver(entry.clone()).await;
+        let engine = self.clone();
+        self.to_the_end(async move {
+            let WrittenOrder(created) = written;
+            let new = created.created.then_some(&created.order);
+            engine.store().commit(new).await?;
+            if created.created {
+                crate::metrics::order_state(&created.order);
+                for entry in &created.outbox {
+                    engine.inner.deliveries.deliver(entry.clone()).await;
+                }
             }
+            Ok(created)
+        })
+        .await
+    }
+
+    /// Runs `work` on the engine's task tracker and waits for it. A gRPC handler is dropped
+    /// when its caller goes away; work that finishes a written change (its flush, its
+    /// announcement, handing its intents to delivery) must not stop there with it, or the
+    /// change would wait for the next start to be delivered.
+    async fn to_the_end<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, OrderError>> + Send + 'static,
+    ) -> Result<T, OrderError> {
+        let work = tracing::Instrument::in_current_span(work);
+        match self.tasks().spawn(work).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => Err(OrderError::Stopped("it failed".into())),
+            Err(_) => Err(OrderError::Stopped("maestro is stopping".into())),
         }
-        Ok(created)
     }
 
     /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
@@ -425,7 +446,14 @@ impl Engine {
 
     /// Cancels order `id` unless it is final. Intents already delivered or queued stay with
     /// the domains (the inventory already holds the new generation): cancel stops tracking.
+    /// Runs to its end even if the caller stops waiting ([`Self::to_the_end`]).
     pub async fn cancel_order(&self, id: &str, reason: &str) -> Result<Order, OrderError> {
+        let (engine, id, reason) = (self.clone(), id.to_string(), reason.to_string());
+        self.to_the_end(async move { engine.cancel(&id, &reason).await })
+            .await
+    }
+
+    async fn cancel(&self, id: &str, reason: &str) -> Result<Order, OrderError> {
         let order = self
             .store()
             .get(id)?

@@ -12,8 +12,20 @@ use maestro_common::ResourceName;
 
 impl Engine {
     /// Applies `command` to the rollout of `item` of order `id` (every item with a rollout
-    /// when `item` is `None`) and returns the order after the step it caused.
+    /// when `item` is `None`) and returns the order after the step it caused. Runs to its end
+    /// even if the caller stops waiting, as CreateOrder's acknowledgement.
     pub async fn control_rollout(
+        &self,
+        id: &str,
+        item: Option<&str>,
+        command: Command,
+    ) -> Result<Order, OrderError> {
+        let (engine, id, item) = (self.clone(), id.to_string(), item.map(str::to_string));
+        self.to_the_end(async move { engine.control(&id, item.as_deref(), command).await })
+            .await
+    }
+
+    async fn control(
         &self,
         id: &str,
         item: Option<&str>,
