@@ -3,7 +3,8 @@
 #
 #   1. two base images made from this host (Debian 12) with `docker import`:
 #        local/maestro-base-site:TAG  only what the site agent needs at run time: the C libraries
-#                                     `ldd` lists for maestro-site, CA certificates, /etc/passwd
+#                                     `ldd` lists for maestro-site (none for the release build,
+#                                     which is linked statically), CA certificates, /etc/passwd
 #                                     with `maestro` (10001), a static busybox (its `sh` runs the
 #                                     shell commands of process blueprints)
 #        local/maestro-base:TAG       the same for every binary, plus the OpenSSH client that Git
@@ -18,10 +19,10 @@
 #
 # Usage: scripts/images.sh [--profile release|debug] [--tag TAG] [--build] [--no-strip] [--no-smoke]
 #   --profile  which binaries: target/<profile>/ (CARGO_TARGET_DIR is honoured). release (default)
-#              runs `cargo build --release` for four binaries and `cargo build --profile site` for
-#              maestro-site (built for size: less of it is resident at a site; target/site/), each a
-#              no-op when fresh; debug uses the binaries `cargo test` built and builds only the
-#              missing ones, or all of them with --build.
+#              runs `cargo build --release` for four binaries and `scripts/build-site.sh` for
+#              maestro-site (built for size and linked statically: less of it is resident at a
+#              site; target/<host triple>/site/), each a no-op when fresh; debug uses the binaries
+#              `cargo test` built and builds only the missing ones, or all of them with --build.
 #   --tag      image tag; default the workspace version, with -debug appended for debug builds.
 #   --no-strip release binaries are copied into the images without their symbol table by default
 #              (`strip`); this keeps it. Debug binaries are never stripped.
@@ -122,19 +123,20 @@ ensure_tools
 
 # 1. the binaries
 # Where cargo puts binary $1 of this run's profile: with --profile release, maestro-site comes from
-# the `site` profile (root Cargo.toml), the others from release.
+# scripts/build-site.sh (the `site` profile of the root Cargo.toml, for the host triple), the
+# others from release.
 built() {
     if [[ "$PROFILE" == release && "$1" == maestro-site ]]; then
-        echo "$TARGET_DIR/site/$1"
+        echo "$TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/site/$1"
     else
         echo "$TARGET_DIR/$PROFILE/$1"
     fi
 }
 cargo_build() {
-    local args=() site=() b
+    local args=() site=0 b
     for b in "$@"; do
         if [[ "$PROFILE" == release && "$b" == maestro-site ]]; then
-            site=(-p "${PACKAGE[$b]}" --bin "$b")
+            site=1
         else
             args+=(-p "${PACKAGE[$b]}" --bin "$b")
         fi
@@ -145,9 +147,9 @@ cargo_build() {
         say "cargo build ${prof[*]} ${args[*]}"
         cargo build --locked -j "${IMAGES_JOBS:-1}" "${prof[@]}" "${args[@]}" >&2 || die "cargo build failed"
     fi
-    if ((${#site[@]})); then
-        say "cargo build --profile site ${site[*]}"
-        cargo build --locked -j "${IMAGES_JOBS:-1}" --profile site "${site[@]}" >&2 || die "cargo build failed"
+    if ((site)); then
+        say "scripts/build-site.sh"
+        bash scripts/build-site.sh -j "${IMAGES_JOBS:-1}" >/dev/null || die "scripts/build-site.sh failed"
     fi
 }
 if [[ "$PROFILE" == release || "$BUILD" == 1 ]]; then
@@ -178,11 +180,13 @@ done
 # Copies each shared library the given executables load (ldd, recursively resolved by ldd
 # itself) to the same path in the root file system $1.
 copy_libraries() {
-    local root="$1" lib
+    local root="$1" lib out
     shift
     local libs
     libs="$(for exe in "$@"; do
-        ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+        # A statically linked executable (the release maestro-site) loads no library.
+        out="$(ldd "$exe" 2>&1)" || { [[ "$out" == *"not a dynamic executable"* ]] && continue; exit 1; }
+        awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out"
     done | sort -u)" || die "ldd failed"
     for lib in $libs; do
         [[ -e "$lib" ]] || die "ldd named $lib, which does not exist"

@@ -23,8 +23,8 @@
 //! while no commit notice stream is open, with one open the site fetches every
 //! `noticed_sync_interval_ms` and at each colony re-check, their defaults). The site binary is
 //! `$MAESTRO_SITE_BIN`, else `maestro-site` next to this benchmark, else `maestro-node run site`
-//! (larger): the same command measures the binary of the `site` profile with
-//! `MAESTRO_SITE_BIN=target/site/maestro-site`. A smoke run: `bench-site-footprint 2 500 500 1`.
+//! (larger): the same command measures the field build with `MAESTRO_SITE_BIN=PATH`, the path
+//! `scripts/build-site.sh` prints. A smoke run: `bench-site-footprint 2 500 500 1`.
 
 use anyhow::{Context, ensure};
 use maestro_testkit::git_servers::HttpsGitServer;
