@@ -123,11 +123,11 @@ ensure_tools
 
 # 1. the binaries
 # Where cargo puts binary $1 of this run's profile: with --profile release, maestro-site comes from
-# scripts/build-site.sh (the `site` profile of the root Cargo.toml, for the host triple), the
-# others from release.
+# scripts/build-site.sh (the path it printed), the others from release.
+SITE_BIN=""
 built() {
     if [[ "$PROFILE" == release && "$1" == maestro-site ]]; then
-        echo "$TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/site/$1"
+        echo "$SITE_BIN"
     else
         echo "$TARGET_DIR/$PROFILE/$1"
     fi
@@ -149,7 +149,8 @@ cargo_build() {
     fi
     if ((site)); then
         say "scripts/build-site.sh"
-        bash scripts/build-site.sh -j "${IMAGES_JOBS:-1}" >/dev/null || die "scripts/build-site.sh failed"
+        SITE_BIN="$(bash scripts/build-site.sh -j "${IMAGES_JOBS:-1}" | tail -n1)" \
+            || die "scripts/build-site.sh failed"
     fi
 }
 if [[ "$PROFILE" == release || "$BUILD" == 1 ]]; then

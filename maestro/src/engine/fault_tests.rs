@@ -233,7 +233,10 @@ async fn an_order_whose_caller_went_away_during_its_flush_is_delivered_all_the_s
     let id = written.order().id.clone();
 
     let mut handler = Box::pin(h.engine.acknowledge_order(written));
-    assert!(futures::poll!(&mut handler).is_pending(), "in its flush");
+    assert!(
+        futures::poll!(&mut handler).is_pending(),
+        "not done at the first poll"
+    );
     drop(handler);
 
     let wait = delivered(&mut changes, Delivery::Acknowledged);
@@ -268,7 +271,10 @@ async fn a_cancellation_whose_caller_went_away_during_its_flush_is_announced() {
         .expect("delivered within 30 s");
 
     let mut handler = Box::pin(h.engine.cancel_order(&id, "changed my mind"));
-    assert!(futures::poll!(&mut handler).is_pending(), "in its flush");
+    assert!(
+        futures::poll!(&mut handler).is_pending(),
+        "not done at the first poll"
+    );
     drop(handler);
 
     let cancelled = async {

@@ -5,8 +5,9 @@
 //! Guarantees every implementation keeps: a new order, its idempotency key, its inventory
 //! changes and its outbox entries are written at once, and durable before `create` (or, after a
 //! `write`, `commit`) returns; a plan made from a state that moved since (the key was taken, an
-//! inventory entry changed) is refused, not merged; an outbox entry leaves only in the update that records its outcome;
-//! every stored revision of an order is announced with the order itself.
+//! inventory entry changed) is refused, not merged; an outbox entry leaves only in the update
+//! that records its outcome; every stored revision of an order is announced with the order
+//! itself.
 
 mod decoded;
 mod sled_store;
