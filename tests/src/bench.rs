@@ -280,6 +280,31 @@ pub async fn until_acknowledged(
     id: &str,
     timeout: Duration,
 ) -> anyhow::Result<Instant> {
+    let what = "every domain acknowledged";
+    watch_until(client, id, timeout, what, all_acknowledged).await?;
+    Ok(Instant::now())
+}
+
+/// Follows order `id` on `WatchOrder` until it is completed (bounded by `timeout`); returns the
+/// completed order, whose revision counts the writes that changed it.
+pub async fn until_completed(
+    client: &mut OrderServiceClient<Channel>,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<ServiceOrder> {
+    let completed = |o: &ServiceOrder| o.state() == OrderState::Completed;
+    watch_until(client, id, timeout, "the order completed", completed).await
+}
+
+/// The first order of `WatchOrder` of `id` for which `done` holds (`what` it waits for), within
+/// `timeout`.
+async fn watch_until(
+    client: &mut OrderServiceClient<Channel>,
+    id: &str,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&ServiceOrder) -> bool,
+) -> anyhow::Result<ServiceOrder> {
     let watch = async {
         let mut stream = client
             .watch_order(WatchOrderRequest { id: id.into() })
@@ -287,18 +312,13 @@ pub async fn until_acknowledged(
             .context("WatchOrder")?
             .into_inner();
         while let Some(event) = stream.message().await.context("WatchOrder stream")? {
-            if event.order.as_ref().is_some_and(all_acknowledged) {
-                return Ok(Instant::now());
+            if let Some(order) = event.order.filter(&done) {
+                return Ok(order);
             }
         }
-        anyhow::bail!("WatchOrder of {id} ended before every domain acknowledged")
+        anyhow::bail!("WatchOrder of {id} ended before {what}")
     };
-    maestro_testkit::within(
-        format!("every domain to acknowledge order {id}"),
-        timeout,
-        watch,
-    )
-    .await?
+    maestro_testkit::within(format!("order {id}: {what}"), timeout, watch).await?
 }
 
 /// Durable sled writes: `value_bytes`-byte inserts by `concurrency` tasks for `window`, each

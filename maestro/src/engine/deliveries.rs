@@ -1,11 +1,12 @@
 //! The engine's side of delivery: it hands outbox entries to the delivery component (new ones
-//! from CreateOrder, every stored one at start), tells it when a domain changed, and records
-//! the reports that come back. A final outcome (acknowledged, rejected) removes the entry from
-//! the outbox in the transaction that records it; if that fails, the entry is delivered again.
-//! Reports that arrived meanwhile are recorded together: one roll-up and one flush per order,
-//! at the loops' pace ([`super::pace`]).
+//! from CreateOrder, every stored one at start), tells it when a domain changed, and turns the
+//! reports that come back into marks on their orders. A final outcome (acknowledged, rejected)
+//! removes the entry from the outbox in the transaction that records it; if that fails, the
+//! entry is delivered again. Reports are recorded in the roll-up loop's rounds, with the status
+//! events ([`super::rounds`]).
 
 use super::Engine;
+use super::rounds::Inbox;
 use crate::delivery::{DeliveryOutcome, DeliveryReport};
 use crate::error::StoreError;
 use crate::intent::OutboxEntry;
@@ -14,9 +15,6 @@ use crate::registry::DomainEvent;
 use crate::status_watch::StatusEvent;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
-
-/// Most delivery reports recorded together.
-const REPORT_BATCH: usize = 1024;
 
 impl Engine {
     /// Starts the engine's loops: records the delivery `reports` and the `statuses` events,
@@ -28,12 +26,10 @@ impl Engine {
         statuses: mpsc::Receiver<StatusEvent>,
     ) -> Result<usize, StoreError> {
         let events = self.registry().subscribe();
+        let inbox = Inbox::new(reports, statuses);
         let engine = self.clone();
         self.tasks()
-            .spawn(async move { engine.record_reports(reports).await });
-        let engine = self.clone();
-        self.tasks()
-            .spawn(async move { engine.record_status_events(statuses).await });
+            .spawn(async move { engine.record_rounds(inbox).await });
         let engine = self.clone();
         self.tasks()
             .spawn(async move { engine.forward_domain_changes(events).await });
@@ -43,61 +39,6 @@ impl Engine {
             self.inner.deliveries.deliver(entry).await;
         }
         Ok(resumed)
-    }
-
-    async fn record_reports(&self, mut reports: mpsc::Receiver<DeliveryReport>) {
-        let mut batch = Vec::with_capacity(REPORT_BATCH);
-        loop {
-            let taken = self
-                .next_round(&mut reports, &mut batch, REPORT_BATCH)
-                .await;
-            if taken == 0 {
-                return;
-            }
-            let started = tokio::time::Instant::now();
-            self.record_deliveries(std::mem::take(&mut batch)).await;
-            self.inner.pace.ran(started, tokio::time::Instant::now());
-        }
-    }
-
-    /// Records delivery reports on their orders: those of one order in one roll-up, one
-    /// transaction and one flush (a fan-out's acknowledgements arrive together).
-    pub(crate) async fn record_deliveries(&self, reports: Vec<DeliveryReport>) {
-        for (order_id, reports) in by_order(reports) {
-            let done: Vec<OutboxEntry> = reports
-                .iter()
-                .filter(|r| r.is_final())
-                .map(|r| r.entry.clone())
-                .collect();
-            let marks: Vec<(OutboxEntry, Delivery, String)> = reports
-                .into_iter()
-                .map(|DeliveryReport { entry, outcome }| {
-                    let (delivery, message) = match outcome {
-                        DeliveryOutcome::Acknowledged => (Delivery::Acknowledged, String::new()),
-                        DeliveryOutcome::Rejected(reason) => (Delivery::Rejected, reason),
-                        DeliveryOutcome::Failed { error, .. } => (Delivery::Pending, error),
-                    };
-                    (entry, delivery, message)
-                })
-                .collect();
-            let mark = |o: &mut Order| {
-                for (entry, delivery, message) in &marks {
-                    record(o, entry, *delivery, message);
-                }
-            };
-            match self.reroll(&order_id, &done, mark).await {
-                Err(e) if !done.is_empty() => {
-                    tracing::error!(order.id = %order_id, deliveries = done.len(), error = %e, "recording deliveries failed; delivering again");
-                    for entry in done {
-                        self.inner.deliveries.deliver(entry).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(order.id = %order_id, error = %e, "recording failed attempts failed")
-                }
-                Ok(_) => {}
-            }
-        }
     }
 
     async fn forward_domain_changes(
@@ -119,9 +60,34 @@ impl Engine {
     }
 }
 
+/// What delivery reports mark on their order, in arrival order: each entry, its delivery state
+/// and the message.
+pub(super) type Marks = Vec<(OutboxEntry, Delivery, String)>;
+
+/// `reports` as the entries whose delivery ended and the marks to record.
+pub(super) fn marks(reports: Vec<DeliveryReport>) -> (Vec<OutboxEntry>, Marks) {
+    let done = reports
+        .iter()
+        .filter(|r| r.is_final())
+        .map(|r| r.entry.clone())
+        .collect();
+    let marks = reports
+        .into_iter()
+        .map(|DeliveryReport { entry, outcome }| {
+            let (delivery, message) = match outcome {
+                DeliveryOutcome::Acknowledged => (Delivery::Acknowledged, String::new()),
+                DeliveryOutcome::Rejected(reason) => (Delivery::Rejected, reason),
+                DeliveryOutcome::Failed { error, .. } => (Delivery::Pending, error),
+            };
+            (entry, delivery, message)
+        })
+        .collect();
+    (done, marks)
+}
+
 /// `reports` grouped by order, each group in arrival order, the groups in the order of their
 /// first report.
-fn by_order(reports: Vec<DeliveryReport>) -> Vec<(String, Vec<DeliveryReport>)> {
+pub(super) fn by_order(reports: Vec<DeliveryReport>) -> Vec<(String, Vec<DeliveryReport>)> {
     let mut groups: Vec<(String, Vec<DeliveryReport>)> = Vec::new();
     let mut index = std::collections::HashMap::new();
     for report in reports {

@@ -12,7 +12,7 @@ mod pace;
 #[cfg(test)]
 mod rollback_tests;
 mod rollouts;
-mod status_events;
+mod rounds;
 #[cfg(test)]
 mod tests;
 
@@ -494,39 +494,5 @@ impl Engine {
             )));
         }
         Ok(updated)
-    }
-
-    /// Records a status from `domain` and re-rolls the orders it concerns.
-    pub async fn on_status(&self, status: crate::intent::IntentStatus) -> Result<(), OrderError> {
-        self.on_statuses(vec![status]).await
-    }
-
-    /// Records `statuses` (in order) and re-rolls each order they concern once, after all of
-    /// them are recorded.
-    pub async fn on_statuses(
-        &self,
-        statuses: Vec<crate::intent::IntentStatus>,
-    ) -> Result<(), OrderError> {
-        let mut orders: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for status in &statuses {
-            if !self.store().record_status(status)? {
-                continue;
-            }
-            for id in self.store().orders_for_intent(&status.intent_id)? {
-                if seen.insert(id.clone()) {
-                    orders.push(id);
-                }
-            }
-        }
-        for id in orders {
-            let span =
-                tracing::info_span!("status.rollup", order.id = %id, statuses = statuses.len());
-            if let Some(order) = self.store().get(&id)? {
-                maestro_common::telemetry::context::set_parent(&span, &order.traceparent);
-            }
-            tracing::Instrument::instrument(self.reroll(&id, &[], |_| {}), span).await?;
-        }
-        Ok(())
     }
 }

@@ -1,19 +1,18 @@
-//! The pace of the roll-up loops. Delivery reports and status events are recorded in rounds: a
-//! round takes what waits in its channel, rolls up each order concerned once, and writes it.
-//! Without a pace, a loop starts its next round as soon as one event waits, so a busy loop rolls
-//! up a large order again for every few events: the work per event grows with the size of the
-//! order. With the pace, the next round of either loop starts no sooner than `RATIO` times the
-//! last round's duration after it ended; what arrives meanwhile waits in the channel and is taken
-//! by that round. The loops then spend at most 1 / (1 + `RATIO`) of the time rolling up, and a
-//! round's events wait at most `RATIO` times the previous round's duration (never more than
+//! The pace of the roll-up loop. Delivery reports and status events are recorded in rounds
+//! ([`super::rounds`]): a round takes what waits, rolls up each order concerned once, and writes
+//! it. Without a pace, the loop starts its next round as soon as one event waits, so a busy loop
+//! rolls up a large order again for every few events: the work per event grows with the size of
+//! the order. With the pace, the next round starts no sooner than `RATIO` times the last round's
+//! duration after it ended; what arrives meanwhile waits in the channels and is taken by that
+//! round. The loop then spends at most 1 / (1 + `RATIO`) of the time rolling up, and a round's
+//! events wait at most `RATIO` times the previous round's duration (never more than
 //! [`MAX_REST`]). An event that comes to an idle loop is taken at once.
 
 use super::Engine;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// How much longer than its last round a loop rests before the next.
+/// How much longer than its last round the loop rests before the next.
 pub(super) const RATIO: u32 = 1;
 
 /// The longest rest, whatever the last round took (a round slowed by a stalled disk must not
@@ -60,37 +59,17 @@ impl Pace {
 }
 
 impl Engine {
-    /// Waits for what `rx` brings next, then for the loops' pace, and takes what waits by then
-    /// into `batch`, at most `max`: how many were taken; 0 once `rx` closed or at shutdown.
-    pub(super) async fn next_round<T>(
-        &self,
-        rx: &mut mpsc::Receiver<T>,
-        batch: &mut Vec<T>,
-        max: usize,
-    ) -> usize {
-        let taken = tokio::select! {
-            n = rx.recv_many(batch, max) => n,
-            () = self.shutdown().cancelled() => return 0,
-        };
-        if taken == 0 {
-            return 0;
-        }
+    /// Waits until the loop's pace lets the next round start: false at shutdown.
+    pub(super) async fn wait_for_pace(&self) -> bool {
         if let Some(at) = self.inner.pace.not_before()
             && at > Instant::now()
         {
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
-                () = self.shutdown().cancelled() => return 0,
+                () = self.shutdown().cancelled() => return false,
             }
         }
-        // What came during the rest joins this round.
-        while batch.len() < max {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        batch.len()
+        true
     }
 }
 
@@ -115,10 +94,10 @@ mod tests {
     }
 
     #[test]
-    fn the_later_of_two_loops_rounds_sets_the_rest() {
+    fn a_rest_already_set_later_is_kept() {
         let pace = Pace::default();
         let t0 = Instant::now();
-        // One loop's long round ends; the other's short one ended earlier and is noted after.
+        // A long round's rest is noted, then a short round that ended earlier.
         pace.ran(t0, t0 + Duration::from_millis(40));
         pace.ran(t0, t0 + Duration::from_millis(5));
         assert_eq!(
@@ -129,34 +108,51 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_round_waits_for_the_pace_and_takes_what_came_meanwhile() {
+        use crate::engine::rounds::Inbox;
+        use crate::status_watch::StatusEvent;
         let store: std::sync::Arc<dyn crate::store::OrderStore> =
             std::sync::Arc::new(crate::store::MemoryOrderStore::default());
         let client = std::sync::Arc::new(crate::fixtures::FakeDomainClient::answering([]));
         let harness = crate::engine::tests::start(store, &client).await;
         let engine = harness.engine.clone();
         let t0 = Instant::now();
-        // The last round took 30 ms: the next starts no sooner than 30 ms after it ended.
-        engine.inner.pace.ran(t0, t0 + Duration::from_millis(30));
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        tx.send(1).await.unwrap();
+        // The last round took 40 ms: the next starts no sooner than 40 ms after it ended.
+        engine.inner.pace.ran(t0, t0 + Duration::from_millis(40));
+        let (reports_tx, reports) = tokio::sync::mpsc::channel(8);
+        let (events_tx, events) = tokio::sync::mpsc::channel(8);
+        let mut inbox = Inbox::new(reports, events);
+        events_tx.send(StatusEvent::LivenessTick).await.unwrap();
         let round = tokio::spawn(async move {
-            let mut batch = Vec::new();
-            let taken = engine.next_round(&mut rx, &mut batch, 8).await;
-            (taken, batch, Instant::now())
+            let round = engine.next_round(&mut inbox).await;
+            (round, Instant::now(), inbox)
         });
-        tokio::time::sleep(Duration::from_millis(45)).await;
+        tokio::time::sleep(Duration::from_millis(75)).await;
         assert!(!round.is_finished(), "the round started before its pace");
-        tx.send(2).await.unwrap();
-        let (taken, batch, at) = round.await.unwrap();
-        assert_eq!((taken, batch), (2, vec![1, 2]));
-        assert_eq!(at, t0 + Duration::from_millis(30) * (1 + RATIO));
-        // A loop that was idle long enough takes what comes at once.
+        events_tx
+            .send(StatusEvent::DomainHeard("north".into()))
+            .await
+            .unwrap();
+        let (taken, at, mut inbox) = round.await.unwrap();
+        let taken = taken.expect("a round");
+        assert_eq!((taken.events.len(), taken.reports.len()), (2, 0));
+        assert_eq!(at, t0 + Duration::from_millis(40) * (1 + RATIO));
+        // A loop that was idle long enough takes what comes at once, from either channel.
         let engine = harness.engine.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        tx.send(3).await.unwrap();
+        events_tx.send(StatusEvent::LivenessTick).await.unwrap();
         let before = Instant::now();
-        let mut batch = Vec::new();
-        assert_eq!(engine.next_round(&mut rx, &mut batch, 8).await, 1);
+        let taken = engine.next_round(&mut inbox).await.expect("a round");
+        assert_eq!(taken.events.len(), 1);
         assert_eq!(Instant::now(), before);
+        // One channel closed: the loop goes on with the other; both closed: no more rounds.
+        drop(events_tx);
+        let report = crate::delivery::DeliveryReport {
+            entry: crate::fixtures::outbox_entry("o1", "web", "north"),
+            outcome: crate::delivery::DeliveryOutcome::Acknowledged,
+        };
+        reports_tx.send(report.clone()).await.unwrap();
+        let taken = engine.next_round(&mut inbox).await.expect("a round");
+        assert_eq!(taken.reports, vec![report]);
+        drop(reports_tx);
+        assert!(engine.next_round(&mut inbox).await.is_none());
     }
 }

@@ -40,22 +40,7 @@ async fn registry() -> DomainRegistry {
 pub(super) async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainClient>) -> Harness {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let config = Config {
-        fanout_backoff_min_ms: 100,
-        fanout_backoff_max_ms: 1_000,
-        ..Config::default()
-    };
-    let (deliveries, reports) =
-        delivery::start(client.clone(), config.backoff(), shutdown.clone(), &tasks);
-    let engine = Engine::new(
-        config,
-        catalog(),
-        registry().await,
-        store.clone(),
-        deliveries,
-        shutdown.clone(),
-        tasks.clone(),
-    );
+    let (engine, reports) = unstarted(&store, client, &shutdown, &tasks).await;
     let (statuses, status_events) = tokio::sync::mpsc::channel(16);
     engine.start(reports, status_events).await.unwrap();
     Harness {
@@ -67,11 +52,58 @@ pub(super) async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainCli
     }
 }
 
+/// An engine over `store` delivering through `client`, its loops not started, and where
+/// delivery's reports arrive.
+async fn unstarted(
+    store: &Arc<dyn OrderStore>,
+    client: &Arc<FakeDomainClient>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> (
+    Engine,
+    tokio::sync::mpsc::Receiver<delivery::DeliveryReport>,
+) {
+    let config = Config {
+        fanout_backoff_min_ms: 100,
+        fanout_backoff_max_ms: 1_000,
+        ..Config::default()
+    };
+    let (deliveries, reports) =
+        delivery::start(client.clone(), config.backoff(), shutdown.clone(), tasks);
+    let engine = Engine::new(
+        config,
+        catalog(),
+        registry().await,
+        store.clone(),
+        deliveries,
+        shutdown.clone(),
+        tasks.clone(),
+    );
+    (engine, reports)
+}
+
 impl Harness {
     pub(super) async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+/// The status of intent `id` active on north at generation 1, its one site ready.
+fn active(id: &str) -> IntentStatus {
+    IntentStatus {
+        intent_id: id.to_string(),
+        domain: "north".into(),
+        generation: 1,
+        observed_generation: 1,
+        state: ServiceState::Active,
+        ready: 1,
+        total: 1,
+        sites: vec![],
+        reasons: vec![],
+        updated_at_ms: now_millis(),
+        withheld: Vec::new(),
     }
 }
 
@@ -130,19 +162,7 @@ async fn an_order_is_planned_delivered_and_acknowledged() {
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].intent, created.outbox[0].intent);
 
-    let status = IntentStatus {
-        intent_id: created.outbox[0].intent.id.clone(),
-        domain: "north".into(),
-        generation: 1,
-        observed_generation: 1,
-        state: ServiceState::Active,
-        ready: 1,
-        total: 1,
-        sites: vec![],
-        reasons: vec![],
-        updated_at_ms: now_millis(),
-        withheld: Vec::new(),
-    };
+    let status = active(&created.outbox[0].intent.id);
     h.statuses.send(StatusEvent::Status(status)).await.unwrap();
     let done = loop {
         let change = changes.recv().await.unwrap();
@@ -212,4 +232,54 @@ async fn entries_left_in_the_outbox_are_delivered_after_a_restart() {
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(client.calls().len(), 1);
     h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_and_a_status_that_wait_together_are_one_revision() {
+    // Delivery's own reports are not recorded here: the test sends the report itself.
+    let unreachable = Arc::new(FakeDomainClient::unreachable("connection refused"));
+    let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+    let store: Arc<dyn OrderStore> = Arc::new(MemoryOrderStore::default());
+    let (engine, _attempts) = unstarted(&store, &unreachable, &shutdown, &tasks).await;
+    let created = engine
+        .create_order(add("k1", "web", &["north"]))
+        .await
+        .unwrap();
+    let entry = created.outbox[0].clone();
+    let (reports_tx, reports) = tokio::sync::mpsc::channel(4);
+    let (statuses_tx, statuses) = tokio::sync::mpsc::channel(4);
+    reports_tx
+        .send(delivery::DeliveryReport {
+            entry: entry.clone(),
+            outcome: delivery::DeliveryOutcome::Acknowledged,
+        })
+        .await
+        .unwrap();
+    let status = active(&entry.intent.id);
+    statuses_tx.send(StatusEvent::Status(status)).await.unwrap();
+    let mut changes = store.subscribe();
+    engine.start(reports, statuses).await.unwrap();
+
+    let change = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+        .await
+        .expect("the order changed")
+        .unwrap();
+    let order = &change.order;
+    assert_eq!(
+        (order.items[0].domains[0].delivery, order.state),
+        (Delivery::Acknowledged, OrderState::Completed),
+        "the first change records the acknowledgement and the status"
+    );
+    assert_eq!(
+        change.revision,
+        created.order.revision + 1,
+        "one roll-up, one revision"
+    );
+    assert!(
+        store.outbox().unwrap().is_empty(),
+        "the entry left the outbox"
+    );
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
 }
