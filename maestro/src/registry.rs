@@ -351,10 +351,13 @@ impl DomainRegistry {
             catalog: reg.catalog,
         };
         self.tree.insert(record.id.as_bytes(), encode(&record))?;
-        maestro_common::durable::flush(&self.db).await?;
+        // What is kept in memory follows the tree at once, as `list` and `get` do: a caller that
+        // goes away during the flush drops this future, and the domain must not stay registered
+        // without a liveness (a roll-up would call it unregistered until maestro restarts).
         self.note_heard(&record);
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        maestro_common::durable::flush(&self.db).await?;
         let _ = self.events.send(DomainEvent::Registered(record.clone()));
         Ok(record)
     }
@@ -574,6 +577,28 @@ mod tests {
         let many: Vec<String> = (0..=MAX_SITES).map(|i| format!("s{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(field(req("n", "http://x", &many)), "sites");
+    }
+
+    #[tokio::test]
+    async fn a_registration_whose_caller_went_away_during_its_flush_has_its_liveness() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let reg = DomainRegistry::open(&db, 1000).unwrap();
+        let r = DomainRegistration::try_from(req("south", "http://127.0.0.1:1", &["s1"])).unwrap();
+        let mut call = Box::pin(reg.register(r, 10_000));
+        assert!(
+            futures::poll!(&mut call).is_pending(),
+            "not done at the first poll"
+        );
+        // The caller goes away: the handler's future is dropped while the flush runs.
+        drop(call);
+        assert!(reg.get("south").unwrap().is_some(), "the record is stored");
+        let health = reg.health_map().unwrap();
+        assert_eq!(
+            health.get("south").map(|h| h.last_heard_ms(10_000)),
+            Some(10_000),
+            "a stored domain has its liveness: {health:?}"
+        );
     }
 
     #[tokio::test]

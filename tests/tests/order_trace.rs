@@ -101,7 +101,7 @@ const TIERS: [(&str, &str); 10] = [
     ("site-agent", "blueprint.converge"),
     ("log-server", "status.ingest"),
     ("domain-orchestrator", "status.follow"),
-    ("maestro", "status.rollup"),
+    ("maestro", "order.rollup"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
