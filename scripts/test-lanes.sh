@@ -10,7 +10,8 @@
 # Its output goes to target/test-lanes/<lane>.txt; a line per binary (lane, result, seconds) is
 # printed as it ends, and both lanes' outputs, in full, at the end. The doc tests run after the
 # lanes. Exits non-zero when any binary failed, naming each. Usage: scripts/test-lanes.sh OUTPUT
-# (OUTPUT receives everything, for the suite's closing count).
+# (OUTPUT receives everything, for the suite's closing count). A failure ends with the lines that
+# name the failing or hung tests, each under the binary it ran in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,5 +92,10 @@ if [[ -n "$failed" || $doc_status -ne 0 ]]; then
     echo "test-lanes: these test binaries failed:" >&2
     [[ -z "$failed" ]] || echo "$failed" | sed 's/^/  /' >&2
     ((doc_status == 0)) || echo "  the doc tests (status $doc_status)" >&2
+    # The lines that say which test failed or hung, last, where a log's tail shows them.
+    echo "test-lanes: what the failing tests said (the full output is above):" >&2
+    grep -h -E 'has been running for over|panicked at|^test .* FAILED$|^     Running ' \
+        "$dir/crates.txt" "$dir/e2e.txt" "$dir/doc.txt" |
+        grep -B1 -v '^     Running ' | grep -v '^--$' | tail -n 60 | sed 's/^/  /' >&2 || true
     exit 1
 fi

@@ -4,6 +4,10 @@
 //! Per database, a driver task runs while requests wait: it takes every waiting request, runs one
 //! flush on Tokio's blocking pool, answers each taken request with its result, and goes on
 //! while more arrived meanwhile. A request never joins a flush that already started.
+//!
+//! A driver that ends without finishing (its runtime shut down) gives its database up all the
+//! same: the requests left waiting get an error, and the next request starts a driver of its
+//! own rather than waiting for one that is gone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +44,7 @@ impl GroupCommit {
     {
         let (tx, rx) = oneshot::channel();
         let start = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut waiting = self.lock();
             match waiting.get_mut(&key) {
                 Some(requests) => {
                     requests.push(tx);
@@ -53,7 +57,7 @@ impl GroupCommit {
             }
         };
         if start {
-            tokio::spawn(self.clone().drive(key, Arc::new(flush)));
+            tokio::spawn(Driver::new(self.clone(), key, flush).run());
         }
         rx.await.unwrap_or_else(|_| {
             Err(sled::Error::ReportableBug(
@@ -67,30 +71,59 @@ impl GroupCommit {
         self.done.load(Ordering::Relaxed)
     }
 
-    /// Runs flushes of `key` while requests wait, then leaves.
-    async fn drive<F>(self: Arc<Self>, key: usize, flush: Arc<F>)
-    where
-        F: Fn() -> Answer + Send + Sync + 'static,
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Waiting>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The flushes of one database while requests wait. It holds the database's key in
+/// [`GroupCommit::waiting`] from before it is spawned until it is dropped, however it ends.
+struct Driver<F> {
+    groups: Arc<GroupCommit>,
+    key: usize,
+    /// The database's flush (it holds a handle of the database, whose address is the key: the
+    /// key is given up in `drop`, before this field goes, so no other database takes the
+    /// address while the key is held).
+    flush: Arc<F>,
+    /// The driver gave its key up itself, seeing no request left.
+    finished: bool,
+}
+
+impl<F> Driver<F>
+where
+    F: Fn() -> Answer + Send + Sync + 'static,
+{
+    fn new(groups: Arc<GroupCommit>, key: usize, flush: F) -> Self {
+        Self {
+            groups,
+            key,
+            flush: Arc::new(flush),
+            finished: false,
+        }
+    }
+
+    /// Runs flushes while requests wait, then leaves.
+    async fn run(mut self) {
         loop {
             let batch = {
-                let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-                match waiting.get_mut(&key) {
+                let mut waiting = self.groups.lock();
+                match waiting.get_mut(&self.key) {
                     Some(requests) if !requests.is_empty() => std::mem::take(requests),
                     _ => {
-                        waiting.remove(&key);
+                        waiting.remove(&self.key);
+                        self.finished = true;
                         return;
                     }
                 }
             };
-            let run = flush.clone();
+            let run = self.flush.clone();
             let answer = match tokio::task::spawn_blocking(move || run()).await {
                 Ok(answer) => answer,
                 Err(join) => Err(sled::Error::ReportableBug(format!(
                     "flush task failed: {join}"
                 ))),
             };
-            self.done.fetch_add(1, Ordering::Relaxed);
+            self.groups.done.fetch_add(1, Ordering::Relaxed);
             for request in batch {
                 // A request whose caller went away needs no answer.
                 let _ = request.send(answer.clone());
@@ -99,9 +132,20 @@ impl GroupCommit {
     }
 }
 
+impl<F> Drop for Driver<F> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped before it saw no request left: the requests still waiting get an error
+            // (their senders go with the entry) and the next request starts a new driver.
+            self.groups.lock().remove(&self.key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Answer, GroupCommit};
+    use std::future::Future;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Barrier};
 
@@ -177,6 +221,55 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(groups.done(), 2);
         assert!(groups.waiting.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_driver_whose_runtime_shut_down_gives_its_database_up() {
+        let groups = Arc::new(GroupCommit::default());
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        // A driver spawned and never run: its runtime ends right after the request's first poll.
+        let rt = runtime();
+        rt.block_on(async {
+            let mut request = Box::pin(groups.flush(3, || Ok(0)));
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(request.as_mut().poll(cx)));
+            assert!(first.await.is_pending());
+        });
+        drop(rt);
+        assert!(groups.lock().is_empty(), "the key is given up");
+        // A driver in the middle of a flush when its runtime ends.
+        let gate = Arc::new(Barrier::new(2));
+        let runs = Arc::new(AtomicU64::new(0));
+        let rt = runtime();
+        let request = rt.spawn({
+            let (g, f) = (groups.clone(), gated(runs.clone(), gate.clone(), false));
+            async move { g.flush(3, f).await }
+        });
+        rt.block_on(async {
+            // The driver took the request: the key's list is empty again while it flushes.
+            while !groups.lock().get(&3).is_some_and(Vec::is_empty) {
+                tokio::task::yield_now().await;
+            }
+        });
+        rt.shutdown_background();
+        gate.wait();
+        assert!(groups.lock().is_empty(), "the key is given up");
+        drop(request);
+        // The next request of the same database starts a driver of its own and is served.
+        let rt = runtime();
+        let answer = rt.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                groups.flush(3, || Ok(9)),
+            )
+            .await
+        });
+        assert_eq!(answer.expect("served, not left waiting").unwrap(), 9);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
