@@ -333,7 +333,19 @@ impl DomainRegistry {
     }
 
     /// Registers or updates a domain; durable before it returns. Counts as a heartbeat.
+    /// [`Self::write_registration`], then [`Self::commit_registration`].
     pub async fn register(
+        &self,
+        reg: DomainRegistration,
+        now_ms: i64,
+    ) -> Result<DomainRecord, StoreError> {
+        let record = self.write_registration(reg, now_ms)?;
+        self.commit_registration(record).await
+    }
+
+    /// Writes a registration, not durable yet: what else is written to the database before
+    /// [`Self::commit_registration`] (the call's audit entry) is made durable by the same flush.
+    pub fn write_registration(
         &self,
         reg: DomainRegistration,
         now_ms: i64,
@@ -352,11 +364,19 @@ impl DomainRegistry {
         };
         self.tree.insert(record.id.as_bytes(), encode(&record))?;
         // What is kept in memory follows the tree at once, as `list` and `get` do: a caller that
-        // goes away during the flush drops this future, and the domain must not stay registered
+        // goes away during the flush drops the commit, and the domain must not stay registered
         // without a liveness (a roll-up would call it unregistered until maestro restarts).
         self.note_heard(&record);
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(record)
+    }
+
+    /// Makes a written registration durable, then announces it.
+    pub async fn commit_registration(
+        &self,
+        record: DomainRecord,
+    ) -> Result<DomainRecord, StoreError> {
         maestro_common::durable::flush(&self.db).await?;
         let _ = self.events.send(DomainEvent::Registered(record.clone()));
         Ok(record)

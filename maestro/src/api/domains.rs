@@ -1,7 +1,7 @@
 //! `maestro.domain.v1.DomainRegistry`.
 
 use crate::offers::CatalogView;
-use crate::registry::{DomainRegistration, DomainRegistry};
+use crate::registry::{DomainRecord, DomainRegistration, DomainRegistry};
 use maestro_common::access::Access;
 use maestro_common::audit::{AuditLog, Target, who_of};
 use maestro_common::authz::{Call, Verb};
@@ -38,22 +38,27 @@ impl DomainApi {
         }
     }
 
-    async fn register(
+    /// RegisterDomain checked and its record written, not durable yet.
+    fn write_registration(
         &self,
         request: Request<pb::RegisterDomainRequest>,
-    ) -> Result<pb::Domain, Status> {
+    ) -> Result<DomainRecord, Status> {
         let domain = request.get_ref().id.clone();
         self.access
             .check(&request, &Call::RegisterDomain { domain: &domain })?;
         let reg = DomainRegistration::try_from(request.into_inner())?;
-        let now = now_millis();
-        let record = self.registry.register(reg, now).await?;
+        Ok(self.registry.write_registration(reg, now_millis())?)
+    }
+
+    /// Makes a written registration durable and answers with the domain.
+    async fn commit_registration(&self, record: DomainRecord) -> Result<pb::Domain, Status> {
+        let record = self.registry.commit_registration(record).await?;
         tracing::info!(
             endpoint = %record.endpoint,
             published_specs = record.catalog.as_ref().map_or(0, Vec::len),
             "domain registered"
         );
-        Ok(self.registry.to_proto(&record, now))
+        Ok(self.registry.to_proto(&record, now_millis()))
     }
 }
 
@@ -69,9 +74,12 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
             Target::new("domain", &request.get_ref().id),
             Target::new("endpoint", &request.get_ref().endpoint),
         ];
-        let result = self.register(request).await;
+        let written = self.write_registration(request);
+        // The entry is appended before the record is flushed: one flush for both.
         self.audit
-            .recorded(&who, "RegisterDomain", targets, result)
+            .recorded_after_write(&who, "RegisterDomain", targets, written, |record| {
+                self.commit_registration(record)
+            })
             .await
             .map(Response::new)
     }
@@ -124,5 +132,75 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
             })
             .collect();
         Ok(Response::new(pb::ListDomainsResponse { domains }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DomainApi;
+    use crate::registry::DomainRegistry;
+    use maestro_common::access::Access;
+    use maestro_common::audit::{AuditKey, AuditLog, Filter};
+    use maestro_proto::domain::v1 as pb;
+    use pb::domain_registry_server::DomainRegistry as _;
+    use std::path::Path;
+
+    /// The files of a database as a crash leaves them: what is on disk now.
+    fn copy_as_crashed(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_as_crashed(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// A registration is answered once its record and its audit entry are both on disk (one
+    /// flush of the database: the entry is appended before the record is flushed).
+    #[tokio::test]
+    async fn a_registration_is_answered_with_its_record_and_its_audit_entry_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("db");
+        let db = maestro_common::durable::open(&data).unwrap();
+        let registry = DomainRegistry::open(&db, 60_000).unwrap();
+        let audit =
+            AuditLog::open_in(&db, AuditKey::load_or_generate(dir.path()).unwrap(), 1_000).unwrap();
+        let catalog = crate::offers::CatalogView::new(crate::fixtures::catalog(), registry.clone());
+        let api = DomainApi::new(registry, catalog, Access::open(), audit);
+        let request = pb::RegisterDomainRequest {
+            id: "north".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            sites: vec!["n1".into()],
+            ..Default::default()
+        };
+        let reply = api
+            .register_domain(tonic::Request::new(request))
+            .await
+            .unwrap();
+        assert_eq!(reply.get_ref().id, "north");
+
+        let copy = dir.path().join("crashed");
+        copy_as_crashed(&data, &copy);
+        // sled writes asynchronously on drop: only what was flushed is certain.
+        std::mem::forget((db, api));
+        let db = sled::open(&copy).unwrap();
+        let registry = DomainRegistry::open(&db, 60_000).unwrap();
+        assert!(registry.get("north").unwrap().is_some(), "the record");
+        let audit =
+            AuditLog::open_in(&db, AuditKey::load_or_generate(dir.path()).unwrap(), 1_000).unwrap();
+        let filter = Filter {
+            what: Some("RegisterDomain".into()),
+            ..Filter::default()
+        };
+        let (entries, _) = audit.list(&filter, 0, 10).unwrap();
+        assert_eq!(entries.len(), 1, "the entry: {entries:?}");
+        assert!(
+            entries[0].targets.iter().any(|t| t.id == "north"),
+            "{entries:?}"
+        );
     }
 }

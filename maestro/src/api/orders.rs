@@ -1,6 +1,6 @@
 //! `maestro.order.v1.OrderService`.
 
-use crate::engine::{Engine, WrittenOrder};
+use crate::engine::{Engine, PendingChange, WrittenOrder};
 use crate::error::OrderError;
 use crate::model::OrderState;
 use crate::order_logs::OrderLogs;
@@ -119,15 +119,21 @@ impl OrderApi {
         self.engine.write_order_as(new, admit)
     }
 
-    async fn cancel(
+    /// CancelOrder checked and its change written, not durable yet.
+    fn write_cancel(
         &self,
         request: Request<pb::CancelOrderRequest>,
-    ) -> Result<pb::ServiceOrder, Status> {
+    ) -> Result<PendingChange, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let pb::CancelOrderRequest { id, reason } = request.into_inner();
         check_cancel_reason(&reason).map_err(OrderError::from)?;
         self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
-        let order = self.engine.cancel_order(&id, &reason).await?;
+        Ok(self.engine.write_cancel(&id, &reason)?)
+    }
+
+    /// Commits a change a call wrote (CancelOrder, ControlRollout) and answers with the order.
+    async fn commit(&self, pending: PendingChange) -> Result<pb::ServiceOrder, Status> {
+        let order = self.engine.commit_change(pending).await?;
         Ok((&order).into())
     }
 
@@ -148,10 +154,11 @@ impl OrderApi {
         Ok(self.write_placed(caller.as_ref(), new, caller_trace)?)
     }
 
-    async fn control(
+    /// ControlRollout checked and its command written with the step it caused, not durable yet.
+    async fn write_control(
         &self,
         request: Request<pb::ControlRolloutRequest>,
-    ) -> Result<pb::ServiceOrder, Status> {
+    ) -> Result<PendingChange, Status> {
         let caller = self.operator(&request, Verb::Write)?;
         let pb::ControlRolloutRequest {
             id,
@@ -170,8 +177,7 @@ impl OrderApi {
         };
         self.may(caller.as_ref(), Verb::Write, &self.load(&id)?)?;
         let item = (!item_id.is_empty()).then_some(item_id.as_str());
-        let order = self.engine.control_rollout(&id, item, command).await?;
-        Ok((&order).into())
+        Ok(self.engine.write_control(&id, item, command).await?)
     }
 
     /// The domains `order` acts on, with their regions.
@@ -327,9 +333,10 @@ impl pb::order_service_server::OrderService for OrderApi {
         if !r.item_id.is_empty() {
             targets.push(audit::Target::new("item", &r.item_id));
         }
-        let result = self.control(request).await;
+        let written = self.write_control(request).await;
+        // The entry is appended before the change is flushed: one flush for both.
         self.audit
-            .recorded(&who, "ControlRollout", targets, result)
+            .recorded_after_write(&who, "ControlRollout", targets, written, |p| self.commit(p))
             .await
             .map(Response::new)
     }
@@ -431,9 +438,10 @@ impl pb::order_service_server::OrderService for OrderApi {
     ) -> Result<Response<pb::ServiceOrder>, Status> {
         let who = who_of(&self.access, &request);
         let targets = vec![audit::Target::new("order", &request.get_ref().id)];
-        let result = self.cancel(request).await;
+        let written = self.write_cancel(request);
+        // The entry is appended before the change is flushed: one flush for both.
         self.audit
-            .recorded(&who, "CancelOrder", targets, result)
+            .recorded_after_write(&who, "CancelOrder", targets, written, |p| self.commit(p))
             .await
             .map(Response::new)
     }

@@ -10,7 +10,7 @@ use crate::error::StoreError;
 use crate::fixtures::{FakeDomainClient, add, catalog, domain};
 use crate::intent::{IntentStatus, OutboxEntry};
 use crate::inventory::InventoryEntry;
-use crate::model::Delivery;
+use crate::model::{Delivery, OrderState};
 use crate::plan::OrderPlan;
 use crate::store::{MemoryOrderStore, OrderChange};
 use futures::future::BoxFuture;
@@ -19,32 +19,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// What goes wrong, once.
+/// What goes wrong, once (or what is looked at).
 #[derive(Debug)]
-enum Interference {
+pub(super) enum Interference {
     /// Just before the first create, this other plan is stored (a concurrent request won).
     RaceFirstCreate(Box<OrderPlan>),
     /// Recording the first final delivery outcome fails.
     FailFirstOutcome,
+    /// Nothing goes wrong; each commit of a change notes the order's state and how many entries
+    /// this audit log holds then (in [`Interfering::commits`]).
+    NoteCommits(std::sync::OnceLock<maestro_common::audit::AuditLog>),
 }
 
 /// The in-memory store with one [`Interference`].
 #[derive(Debug)]
-struct Interfering {
+pub(super) struct Interfering {
     inner: MemoryOrderStore,
-    interference: Interference,
+    pub(super) interference: Interference,
     fired: AtomicBool,
     /// The competitor's order, written and not committed yet.
     raced: std::sync::Mutex<Option<Order>>,
+    /// What [`Interference::NoteCommits`] noted.
+    pub(super) commits: std::sync::Mutex<Vec<(OrderState, u64)>>,
 }
 
 impl Interfering {
-    fn new(interference: Interference) -> Arc<Self> {
+    pub(super) fn new(interference: Interference) -> Arc<Self> {
         Arc::new(Self {
             inner: MemoryOrderStore::default(),
             interference,
             fired: AtomicBool::new(false),
             raced: std::sync::Mutex::default(),
+            commits: std::sync::Mutex::default(),
         })
     }
 
@@ -101,23 +107,33 @@ impl OrderStore for Interfering {
     ) -> Result<(Vec<Order>, String), OrderError> {
         self.inner.list(page_size, page_token, state, fits)
     }
-    fn update_sending<'a>(
-        &'a self,
-        id: &'a str,
-        delivered: &'a [OutboxEntry],
-        change: crate::store::OrderSend<'a>,
-    ) -> BoxFuture<'a, Result<Option<crate::store::Sent>, StoreError>> {
+    fn write_change(
+        &self,
+        id: &str,
+        delivered: &[OutboxEntry],
+        change: crate::store::OrderSend<'_>,
+    ) -> Result<Option<crate::store::WrittenChange>, StoreError> {
         if matches!(self.interference, Interference::FailFirstOutcome)
             && !delivered.is_empty()
             && self.fire()
         {
-            let e = StoreError::Corrupt {
+            return Err(StoreError::Corrupt {
                 key: "outbox".into(),
                 reason: "disk full".into(),
-            };
-            return Box::pin(std::future::ready(Err(e)));
+            });
         }
-        self.inner.update_sending(id, delivered, change)
+        self.inner.write_change(id, delivered, change)
+    }
+    fn commit_change(
+        &self,
+        written: crate::store::WrittenChange,
+    ) -> BoxFuture<'_, Result<crate::store::Sent, StoreError>> {
+        if let Interference::NoteCommits(audit) = &self.interference {
+            let entries = audit.get().map_or(0, |log| log.head().0);
+            let noted = (written.order.state, entries);
+            self.commits.lock().unwrap().push(noted);
+        }
+        self.inner.commit_change(written)
     }
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.outbox()

@@ -4,6 +4,10 @@
 //! reports and status events ([`crate::status_watch`]) come back as data through channels; each
 //! re-runs the pure roll-up of the orders it touches. Nothing calls back into the engine.
 
+#[cfg(test)]
+mod audit_tests;
+mod changes;
+pub use changes::PendingChange;
 mod deliveries;
 mod failover;
 #[cfg(test)]
@@ -21,12 +25,11 @@ use crate::delivery::DeliveryQueue;
 use crate::error::OrderError;
 use crate::idempotency::KeyedOrder;
 use crate::intent::OutboxEntry;
-use crate::model::{Order, OrderState};
+use crate::model::Order;
 use crate::offers::{CatalogView, Offers};
 use crate::plan::{CurrentState, Decision, Fresh, LastRollout, plan};
 use crate::registry::DomainRegistry;
 use crate::request::NewOrder;
-use crate::rollup::roll_up;
 use crate::store::{OrderStore, Persisted};
 use maestro_common::time::now_millis;
 use std::sync::Arc;
@@ -86,7 +89,7 @@ struct Inner {
     tasks: TaskTracker,
     deliveries: DeliveryQueue,
     /// Serialises roll-ups, so one computed from older statuses never lands after a newer one.
-    rolling: tokio::sync::Mutex<()>,
+    rolling: Arc<tokio::sync::Mutex<()>>,
     /// When the roll-up loops may start their next round.
     pace: pace::Pace,
     /// When each fail-over (service, generation it leaves) was last tried.
@@ -113,7 +116,7 @@ impl Engine {
             shutdown,
             tasks,
             deliveries,
-            rolling: tokio::sync::Mutex::new(()),
+            rolling: Arc::default(),
             pace: pace::Pace::default(),
             failovers: std::sync::Mutex::default(),
         };
@@ -379,49 +382,6 @@ impl Engine {
         }
     }
 
-    /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
-    /// statuses and liveness; the outbox entries `delivered` are removed in the same
-    /// transaction. Intents the rollouts send are stored with the order, then delivered.
-    pub async fn reroll(
-        &self,
-        id: &str,
-        delivered: &[OutboxEntry],
-        mutate: impl Fn(&mut Order) + Send + Sync,
-    ) -> Result<Option<Order>, OrderError> {
-        let _rolling = self.inner.rolling.lock().await;
-        let Some(current) = self.store().get(id)? else {
-            return Ok(self.store().update(id, delivered, &Clone::clone).await?);
-        };
-        let statuses = self.store().statuses_for(&current)?;
-        let health = self.registry().health_map()?;
-        let now = now_millis();
-        let change = |old: &Order| {
-            let mut changed = old.clone();
-            mutate(&mut changed);
-            let sends = crate::rollout::drive_order(&mut changed, &statuses, &health, now);
-            let mut next = roll_up(&changed, &statuses, &health, now);
-            if next != *old && next.revision == old.revision {
-                next.revision = old.revision + 1;
-            }
-            (next, sends)
-        };
-        let Some((updated, sends)) = self.store().update_sending(id, delivered, &change).await?
-        else {
-            return Ok(None);
-        };
-        for entry in sends {
-            self.inner.deliveries.deliver(entry).await;
-        }
-        let updated = Some(updated);
-        if let Some(o) = &updated {
-            crate::metrics::order_state(o);
-            if !current.state.is_final() && o.state.is_final() {
-                crate::metrics::order_ended(o);
-            }
-        }
-        Ok(updated)
-    }
-
     /// Re-rolls every order that is not final (liveness changes without events).
     pub async fn reroll_open(&self) -> Result<(), OrderError> {
         for id in self.store().open_orders()? {
@@ -442,57 +402,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Cancels order `id` unless it is final. Intents already delivered or queued stay with
-    /// the domains (the inventory already holds the new generation): cancel stops tracking.
-    /// Runs to its end even if the caller stops waiting ([`Self::to_the_end`]).
-    pub async fn cancel_order(&self, id: &str, reason: &str) -> Result<Order, OrderError> {
-        let (engine, id, reason) = (self.clone(), id.to_string(), reason.to_string());
-        self.to_the_end(async move { engine.cancel(&id, &reason).await })
-            .await
-    }
-
-    async fn cancel(&self, id: &str, reason: &str) -> Result<Order, OrderError> {
-        let order = self
-            .store()
-            .get(id)?
-            .ok_or_else(|| OrderError::NotFound(id.to_string()))?;
-        if order.state.is_final() {
-            return Err(OrderError::FailedPrecondition(format!(
-                "order {id} is {} and cannot be cancelled",
-                order.state.name()
-            )));
-        }
-        let now = now_millis();
-        let text = if reason.is_empty() {
-            "cancelled".to_string()
-        } else {
-            format!("cancelled: {reason}")
-        };
-        let updated = self
-            .store()
-            .update(id, &[], &|o: &Order| {
-                let mut o = o.clone();
-                if o.state.is_final() {
-                    return o;
-                }
-                o.state = OrderState::Cancelled;
-                for item in o.items.iter_mut().filter(|i| !i.state.is_final()) {
-                    item.state = OrderState::Cancelled;
-                }
-                o.note(now, text.clone());
-                o.revision += 1;
-                o
-            })
-            .await?
-            .ok_or_else(|| OrderError::NotFound(id.to_string()))?;
-        if updated.state != OrderState::Cancelled {
-            return Err(OrderError::FailedPrecondition(format!(
-                "order {id} became {}",
-                updated.state.name()
-            )));
-        }
-        Ok(updated)
     }
 }

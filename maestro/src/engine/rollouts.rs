@@ -3,7 +3,7 @@
 //! stores it, so a pause, a resume or an abort is durable before it is answered and survives a
 //! restart. A rollback is a new order, built from what each item replaced.
 
-use super::Engine;
+use super::{Engine, PendingChange};
 use crate::error::OrderError;
 use crate::model::{Action, Before, Order, Orderer, Placement};
 use crate::request::{NewItem, NewOrder};
@@ -21,16 +21,21 @@ impl Engine {
         command: Command,
     ) -> Result<Order, OrderError> {
         let (engine, id, item) = (self.clone(), id.to_string(), item.map(str::to_string));
-        self.to_the_end(async move { engine.control(&id, item.as_deref(), command).await })
-            .await
+        self.to_the_end(async move {
+            let pending = engine.write_control(&id, item.as_deref(), command).await?;
+            engine.commit_change(pending).await
+        })
+        .await
     }
 
-    async fn control(
+    /// [`Self::control_rollout`] up to the write: the command is stored with the step it
+    /// caused, not durable yet; [`Self::commit_change`] does the rest.
+    pub async fn write_control(
         &self,
         id: &str,
         item: Option<&str>,
         command: Command,
-    ) -> Result<Order, OrderError> {
+    ) -> Result<PendingChange, OrderError> {
         let order = self
             .store()
             .get(id)?
@@ -43,7 +48,7 @@ impl Engine {
                 }
             }
         };
-        self.reroll(id, &[], push)
+        self.write_reroll(id, &[], push)
             .await?
             .ok_or_else(|| OrderError::NotFound(id.to_string()))
     }

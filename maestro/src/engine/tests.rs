@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::delivery::{self, DeliveryError};
 use crate::fixtures::{FakeDomainClient, add, catalog};
 use crate::intent::IntentStatus;
-use crate::model::{Delivery, ServiceState};
+use crate::model::{Delivery, OrderState, ServiceState};
 use crate::registry::DomainRegistration;
 use crate::status_watch::StatusEvent;
 use crate::store::{MemoryOrderStore, OrderChange};

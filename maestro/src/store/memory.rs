@@ -2,7 +2,8 @@
 //! `tests.rs` run against both), nothing durable.
 
 use super::{
-    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, Sent, WrittenChange,
+    keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
 use crate::idempotency::{KeyRecord, KeyedOrder};
@@ -12,7 +13,7 @@ use crate::model::{Order, OrderState};
 use crate::plan::OrderPlan;
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Default)]
@@ -151,43 +152,59 @@ impl OrderStore for MemoryOrderStore {
         Ok((orders, next))
     }
 
-    fn update_sending<'a>(
-        &'a self,
-        id: &'a str,
-        delivered: &'a [OutboxEntry],
-        change: OrderSend<'a>,
-    ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
-        Box::pin(async move {
-            let (order, sends) = {
-                let mut s = self.state();
-                for entry in delivered {
-                    let key = entry.key();
-                    if s.outbox.get(&key) == Some(entry) {
-                        s.outbox.remove(&key);
-                    }
-                }
-                let Some(old) = s.orders.get(id) else {
-                    return Ok(None);
-                };
-                let (new, sends) = change(old);
-                if new == *old {
-                    return Ok(Some((new, Vec::new())));
-                }
-                s.orders.insert(id.to_string(), new.clone());
-                for entry in &sends {
-                    s.outbox.insert(entry.key(), entry.clone());
-                }
-                if new.state.is_final() {
-                    s.open.remove(id);
-                    for (_, intent) in new.intent_ids() {
-                        s.by_intent.remove(&(intent.to_string(), id.to_string()));
-                    }
-                }
-                (new, sends)
-            };
-            self.changes.announce(&order);
-            Ok(Some((order, sends)))
-        })
+    fn write_change(
+        &self,
+        id: &str,
+        delivered: &[OutboxEntry],
+        change: OrderSend<'_>,
+    ) -> Result<Option<WrittenChange>, StoreError> {
+        let mut s = self.state();
+        let mut removed = false;
+        for entry in delivered {
+            let key = entry.key();
+            if s.outbox.get(&key) == Some(entry) {
+                s.outbox.remove(&key);
+                removed = true;
+            }
+        }
+        let Some(old) = s.orders.get(id) else {
+            return Ok(None);
+        };
+        let (new, sends) = change(old);
+        if new == *old {
+            return Ok(Some(WrittenChange {
+                order: Arc::new(new),
+                sends: Vec::new(),
+                changed: false,
+                removed,
+            }));
+        }
+        s.orders.insert(id.to_string(), new.clone());
+        for entry in &sends {
+            s.outbox.insert(entry.key(), entry.clone());
+        }
+        if new.state.is_final() {
+            s.open.remove(id);
+            for (_, intent) in new.intent_ids() {
+                s.by_intent.remove(&(intent.to_string(), id.to_string()));
+            }
+        }
+        Ok(Some(WrittenChange {
+            order: Arc::new(new),
+            sends,
+            changed: true,
+            removed,
+        }))
+    }
+
+    fn commit_change(&self, written: WrittenChange) -> BoxFuture<'_, Result<Sent, StoreError>> {
+        if written.changed {
+            self.changes.announce_shared(Arc::clone(&written.order));
+        }
+        Box::pin(std::future::ready(Ok((
+            Arc::unwrap_or_clone(written.order),
+            written.sends,
+        ))))
     }
 
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -81,6 +81,20 @@ pub type Sent = (Order, Vec<OutboxEntry>);
 /// entries to store with it (each replacing the entry of its key).
 pub type OrderSend<'a> = &'a (dyn Fn(&Order) -> (Order, Vec<OutboxEntry>) + Send + Sync);
 
+/// A change of one order written by [`OrderStore::write_change`], not durable and not announced
+/// yet: [`OrderStore::commit_change`] does both.
+#[derive(Debug)]
+pub struct WrittenChange {
+    /// The order after the change (the stored one when the change left it as it was).
+    pub order: Arc<Order>,
+    /// The outbox entries stored with it.
+    pub sends: Vec<OutboxEntry>,
+    /// The order changed: its new revision is announced once durable.
+    pub changed: bool,
+    /// Outbox entries were removed: the removal is made durable too.
+    pub removed: bool,
+}
+
 /// Orders, inventory, outbox and intent statuses.
 pub trait OrderStore: Send + Sync + std::fmt::Debug {
     /// Order changes from now on.
@@ -144,13 +158,33 @@ pub trait OrderStore: Send + Sync + std::fmt::Debug {
     }
     /// [`Self::update`] with deliveries: `change` also returns outbox entries, stored in the
     /// same transaction when the order changed (an unchanged order queues nothing). Returns the
-    /// stored order and the entries stored with it.
+    /// stored order and the entries stored with it. [`Self::write_change`], then
+    /// [`Self::commit_change`].
     fn update_sending<'a>(
         &'a self,
         id: &'a str,
         delivered: &'a [OutboxEntry],
         change: OrderSend<'a>,
-    ) -> BoxFuture<'a, Result<Option<Sent>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<Sent>, StoreError>> {
+        Box::pin(async move {
+            match self.write_change(id, delivered, change)? {
+                Some(written) => Ok(Some(self.commit_change(written).await?)),
+                None => Ok(None),
+            }
+        })
+    }
+    /// Writes [`Self::update_sending`]'s transaction, not durable yet: what else is written
+    /// before [`Self::commit_change`] (an audit entry in the same database) is made durable by
+    /// the same flush. Nothing is announced until then. `None` when there is no such order.
+    fn write_change(
+        &self,
+        id: &str,
+        delivered: &[OutboxEntry],
+        change: OrderSend<'_>,
+    ) -> Result<Option<WrittenChange>, StoreError>;
+    /// Makes everything written so far durable when `written` wrote anything, then announces
+    /// its order if it changed; returns the order and the entries stored with it.
+    fn commit_change(&self, written: WrittenChange) -> BoxFuture<'_, Result<Sent, StoreError>>;
     /// Every outbox entry not yet acknowledged or rejected.
     fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Ids of orders that are not final.

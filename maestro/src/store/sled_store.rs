@@ -6,7 +6,8 @@
 
 use super::decoded::Decoded;
 use super::{
-    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, keeps_status, parse_page_token,
+    Changes, Fits, OrderChange, OrderSend, OrderStore, Persisted, Sent, WrittenChange,
+    keeps_status, parse_page_token,
 };
 use crate::error::{OrderError, StoreError};
 use crate::idempotency::{KeyRecord, KeyedOrder};
@@ -325,24 +326,19 @@ impl OrderStore for SledOrderStore {
         Ok((orders, next))
     }
 
-    fn update_sending<'a>(
-        &'a self,
-        id: &'a str,
-        delivered: &'a [OutboxEntry],
-        change: OrderSend<'a>,
-    ) -> BoxFuture<'a, Result<Option<super::Sent>, StoreError>> {
-        Box::pin(async move {
-            let Some(w) = self.write_update(id, delivered, change)? else {
-                return Ok(None);
-            };
-            let Some(raw) = w.raw else {
-                if w.removed {
-                    maestro_common::durable::flush(&self.db).await?;
-                }
-                return Ok(Some((w.order, w.sends)));
-            };
+    fn write_change(
+        &self,
+        id: &str,
+        delivered: &[OutboxEntry],
+        change: OrderSend<'_>,
+    ) -> Result<Option<WrittenChange>, StoreError> {
+        let Some(w) = self.write_update(id, delivered, change)? else {
+            return Ok(None);
+        };
+        let order = Arc::new(w.order);
+        let changed = w.raw.is_some();
+        if let Some(raw) = w.raw {
             let key = format!("order/{id}");
-            let order = Arc::new(w.order);
             if order.state.is_final() {
                 // A final order is no longer rolled up: its record and its intents' statuses
                 // are read rarely from now on.
@@ -353,9 +349,24 @@ impl OrderStore for SledOrderStore {
             } else {
                 self.orders_decoded.keep(&key, raw, Arc::clone(&order));
             }
-            maestro_common::durable::flush(&self.db).await?;
-            self.changes.announce_shared(Arc::clone(&order));
-            Ok(Some((Arc::unwrap_or_clone(order), w.sends)))
+        }
+        Ok(Some(WrittenChange {
+            order,
+            sends: w.sends,
+            changed,
+            removed: w.removed,
+        }))
+    }
+
+    fn commit_change(&self, written: WrittenChange) -> BoxFuture<'_, Result<Sent, StoreError>> {
+        Box::pin(async move {
+            if written.changed || written.removed {
+                maestro_common::durable::flush(&self.db).await?;
+            }
+            if written.changed {
+                self.changes.announce_shared(Arc::clone(&written.order));
+            }
+            Ok((Arc::unwrap_or_clone(written.order), written.sends))
         })
     }
 

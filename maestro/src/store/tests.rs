@@ -247,9 +247,57 @@ async fn a_written_plan_is_announced_only_once_committed(store: &dyn OrderStore)
     assert!(changes.try_recv().is_err(), "a taken key announces nothing");
 }
 
+async fn a_written_change_is_announced_only_once_committed(store: &dyn OrderStore) {
+    let p = planned(store, &add("k1", "web", &["north"]), "o-1");
+    store.create(&p).await.unwrap();
+    let mut changes = store.subscribe();
+    let cancel = |o: &Order| {
+        let mut o = o.clone();
+        o.state = OrderState::Cancelled;
+        o.revision += 1;
+        (o, Vec::new())
+    };
+    let written = store.write_change("o-1", &[], &cancel).unwrap().unwrap();
+    assert!(written.changed);
+    assert_eq!(
+        store.get("o-1").unwrap().unwrap().state,
+        OrderState::Cancelled,
+        "readable once written"
+    );
+    assert!(store.open_orders().unwrap().is_empty(), "final: not open");
+    assert!(
+        changes.try_recv().is_err(),
+        "announced before it is durable"
+    );
+    let (order, sends) = store.commit_change(written).await.unwrap();
+    assert_eq!((order.state, sends.len()), (OrderState::Cancelled, 0));
+    let change = changes.try_recv().unwrap();
+    assert_eq!(
+        (change.order_id.as_str(), change.revision),
+        ("o-1", p.order.revision + 1)
+    );
+    // The same change again leaves the order as it is: nothing to announce.
+    let unchanged = |o: &Order| (o.clone(), Vec::new());
+    let written = store.write_change("o-1", &[], &unchanged).unwrap().unwrap();
+    assert!(!written.changed);
+    store.commit_change(written).await.unwrap();
+    assert!(
+        changes.try_recv().is_err(),
+        "an unchanged order announces nothing"
+    );
+    assert!(
+        store
+            .write_change("o-9", &[], &unchanged)
+            .unwrap()
+            .is_none(),
+        "no such order"
+    );
+}
+
 contract!(
     creates_once_per_key_and_refuses_stale_plans,
     a_written_plan_is_announced_only_once_committed,
+    a_written_change_is_announced_only_once_committed,
     an_entry_leaves_the_outbox_only_with_its_recorded_outcome,
     lists_newest_first_in_pages,
     a_page_ends_where_fits_refuses_and_the_next_goes_on_from_there,
