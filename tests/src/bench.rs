@@ -249,6 +249,63 @@ pub async fn check_all(channels: &[Channel]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (bounded by `timeout`) until every domain of `order` reports its intent committed to
+/// Git (a status with a commit, on each domain's `WatchIntentStatus` over `channels`, one per
+/// domain of `domains`): the domains' reconciles of that order, which run after the
+/// acknowledgement, are done. A domain's first publish (its Git repository's first commit and
+/// push) is work done once per domain; a benchmark that times later orders waits for it so that
+/// it does not run under them.
+pub async fn until_committed(
+    channels: &[Channel],
+    domains: &Domains,
+    order: &ServiceOrder,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use maestro_proto::intent::v1::WatchIntentStatusRequest;
+    use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
+    use tokio_stream::{StreamExt as _, StreamMap};
+    let mut pending: std::collections::BTreeMap<&str, &str> = order
+        .items
+        .iter()
+        .flat_map(|i| i.domains.iter())
+        .map(|d| (d.domain.as_str(), d.intent_id.as_str()))
+        .collect();
+    let mut streams = StreamMap::new();
+    for (domain, channel) in domains.list.iter().zip(channels) {
+        if !pending.contains_key(domain.name.as_str()) {
+            continue;
+        }
+        let stream = IntentServiceClient::new(channel.clone())
+            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
+            .watch_intent_status(WatchIntentStatusRequest {})
+            .await
+            .with_context(|| format!("WatchIntentStatus of domain {}", domain.name))?
+            .into_inner();
+        streams.insert(domain.name.clone(), stream);
+    }
+    let watch = async {
+        while let Some((domain, status)) = streams.next().await {
+            let status = status.with_context(|| format!("status stream of domain {domain}"))?;
+            let ours = pending.get(domain.as_str()) == Some(&status.intent_id.as_str());
+            if ours && !status.commit.is_empty() {
+                pending.remove(domain.as_str());
+                if pending.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        anyhow::bail!("the domains' status streams ended")
+    };
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(done) => done,
+        Err(_) => anyhow::bail!(
+            "intents not committed within {} s: {:?}",
+            timeout.as_secs(),
+            pending.keys().take(5).collect::<Vec<_>>()
+        ),
+    }
+}
+
 /// An order adding `service` (`demo-app`, one replica) on `domains`.
 pub fn add_order(service: &str, message: &str, domains: &[&str]) -> OrderSpec {
     crate::orders::demo_order(ItemAction::Add, service, message, 1, domains)
