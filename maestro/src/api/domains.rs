@@ -50,9 +50,15 @@ impl DomainApi {
         Ok(self.registry.write_registration(reg, now_millis())?)
     }
 
-    /// Makes a written registration durable and answers with the domain.
+    /// Makes a written registration durable and answers with the domain. The commit runs to its
+    /// end even if the caller goes away during the flush: the `Registered` event it sends opens
+    /// maestro's status stream to a new domain and retries deliveries to a moved one.
     async fn commit_registration(&self, record: DomainRecord) -> Result<pb::Domain, Status> {
-        let record = self.registry.commit_registration(record).await?;
+        let registry = self.registry.clone();
+        let commit = tokio::spawn(async move { registry.commit_registration(record).await });
+        let record = commit
+            .await
+            .map_err(|e| Status::internal(format!("registering the domain: {e}")))??;
         tracing::info!(
             endpoint = %record.endpoint,
             published_specs = record.catalog.as_ref().map_or(0, Vec::len),
@@ -201,6 +207,39 @@ mod tests {
         assert!(
             entries[0].targets.iter().any(|t| t.id == "north"),
             "{entries:?}"
+        );
+    }
+
+    /// tonic drops a handler's future when its caller goes away: here during the flush. The
+    /// registration is committed all the same and its event sent.
+    #[tokio::test]
+    async fn a_registration_whose_caller_went_away_during_its_flush_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = maestro_common::durable::open(&dir.path().join("db")).unwrap();
+        let registry = DomainRegistry::open(&db, 60_000).unwrap();
+        let audit =
+            AuditLog::open_in(&db, AuditKey::load_or_generate(dir.path()).unwrap(), 1_000).unwrap();
+        let catalog = crate::offers::CatalogView::new(crate::fixtures::catalog(), registry.clone());
+        let mut events = registry.subscribe();
+        let api = DomainApi::new(registry, catalog, Access::open(), audit);
+        let request = pb::RegisterDomainRequest {
+            id: "south".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            ..Default::default()
+        };
+        let mut handler = Box::pin(api.register_domain(tonic::Request::new(request)));
+        assert!(
+            futures::poll!(&mut handler).is_pending(),
+            "not done at the first poll"
+        );
+        drop(handler);
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+            .await
+            .expect("the registration is announced within 30 s")
+            .unwrap();
+        assert!(
+            matches!(&event, crate::registry::DomainEvent::Registered(r) if r.id == "south"),
+            "{event:?}"
         );
     }
 }
