@@ -177,14 +177,14 @@ pub fn write_file(
 }
 
 /// Copies a database's files as a crash would leave them (what is on disk now): in tests, what
-/// a flush made durable.
-#[cfg(test)]
-pub(crate) fn copy_as_crashed(from: &std::path::Path, to: &std::path::Path) {
+/// a flush made durable. `to` is created if missing.
+#[cfg(any(test, feature = "test-support"))]
+pub fn copy_as_crashed(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
             copy_as_crashed(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).unwrap();

@@ -261,29 +261,22 @@ pub async fn until_committed(
     order: &ServiceOrder,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    use maestro_proto::intent::v1::WatchIntentStatusRequest;
-    use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
-    use tokio_stream::{StreamExt as _, StreamMap};
+    use tokio_stream::StreamExt as _;
     let mut pending: std::collections::BTreeMap<&str, &str> = order
         .items
         .iter()
         .flat_map(|i| i.domains.iter())
         .map(|d| (d.domain.as_str(), d.intent_id.as_str()))
         .collect();
-    let mut streams = StreamMap::new();
-    for (domain, channel) in domains.list.iter().zip(channels) {
-        if !pending.contains_key(domain.name.as_str()) {
-            continue;
-        }
-        let stream = IntentServiceClient::new(channel.clone())
-            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
-            .watch_intent_status(WatchIntentStatusRequest {})
-            .await
-            .with_context(|| format!("WatchIntentStatus of domain {}", domain.name))?
-            .into_inner();
-        streams.insert(domain.name.clone(), stream);
-    }
+    let concerned = domains
+        .list
+        .iter()
+        .zip(channels)
+        .filter(|(d, _)| pending.contains_key(d.name.as_str()))
+        .map(|(d, channel)| (d.name.clone(), channel.clone()))
+        .collect::<Vec<_>>();
     let watch = async {
+        let mut streams = intent_status_streams(concerned).await?;
         while let Some((domain, status)) = streams.next().await {
             let status = status.with_context(|| format!("status stream of domain {domain}"))?;
             let ours = pending.get(domain.as_str()) == Some(&status.intent_id.as_str());
@@ -304,6 +297,28 @@ pub async fn until_committed(
             pending.keys().take(5).collect::<Vec<_>>()
         ),
     }
+}
+
+/// Every domain's `WatchIntentStatus` (its current statuses, then each change), one per
+/// `(domain, channel)`, merged and keyed by the domain.
+pub async fn intent_status_streams(
+    domains: impl IntoIterator<Item = (String, Channel)>,
+) -> anyhow::Result<
+    tokio_stream::StreamMap<String, tonic::Streaming<maestro_proto::intent::v1::IntentStatus>>,
+> {
+    use maestro_proto::intent::v1::WatchIntentStatusRequest;
+    use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
+    let mut streams = tokio_stream::StreamMap::new();
+    for (domain, channel) in domains {
+        let stream = IntentServiceClient::new(channel)
+            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
+            .watch_intent_status(WatchIntentStatusRequest {})
+            .await
+            .with_context(|| format!("WatchIntentStatus of domain {domain}"))?
+            .into_inner();
+        streams.insert(domain, stream);
+    }
+    Ok(streams)
 }
 
 /// An order adding `service` (`demo-app`, one replica) on `domains`.

@@ -144,25 +144,38 @@ impl pb::domain_registry_server::DomainRegistry for DomainApi {
 #[cfg(test)]
 mod tests {
     use super::DomainApi;
-    use crate::registry::DomainRegistry;
-    use maestro_common::access::Access;
+    use crate::registry::{DomainEvent, DomainRegistry};
     use maestro_common::audit::{AuditKey, AuditLog, Filter};
     use maestro_proto::domain::v1 as pb;
     use pb::domain_registry_server::DomainRegistry as _;
     use std::path::Path;
 
-    /// The files of a database as a crash leaves them: what is on disk now.
-    fn copy_as_crashed(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_as_crashed(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
+    /// A handler over a registry and an audit log in one database under `dir/db`, and the
+    /// registry's events from now on.
+    fn api(
+        dir: &Path,
+    ) -> (
+        DomainApi,
+        sled::Db,
+        tokio::sync::broadcast::Receiver<DomainEvent>,
+    ) {
+        let db = maestro_common::durable::open(&dir.join("db")).unwrap();
+        let registry = DomainRegistry::open(&db, 60_000).unwrap();
+        let audit =
+            AuditLog::open_in(&db, AuditKey::load_or_generate(dir).unwrap(), 1_000).unwrap();
+        let catalog = crate::offers::CatalogView::new(crate::fixtures::catalog(), registry.clone());
+        let events = registry.subscribe();
+        let access = maestro_common::access::Access::open();
+        (DomainApi::new(registry, catalog, access, audit), db, events)
+    }
+
+    fn request(id: &str) -> tonic::Request<pb::RegisterDomainRequest> {
+        tonic::Request::new(pb::RegisterDomainRequest {
+            id: id.into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            sites: vec!["n1".into()],
+            ..Default::default()
+        })
     }
 
     /// A registration is answered once its record and its audit entry are both on disk (one
@@ -170,27 +183,12 @@ mod tests {
     #[tokio::test]
     async fn a_registration_is_answered_with_its_record_and_its_audit_entry_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("db");
-        let db = maestro_common::durable::open(&data).unwrap();
-        let registry = DomainRegistry::open(&db, 60_000).unwrap();
-        let audit =
-            AuditLog::open_in(&db, AuditKey::load_or_generate(dir.path()).unwrap(), 1_000).unwrap();
-        let catalog = crate::offers::CatalogView::new(crate::fixtures::catalog(), registry.clone());
-        let api = DomainApi::new(registry, catalog, Access::open(), audit);
-        let request = pb::RegisterDomainRequest {
-            id: "north".into(),
-            endpoint: "http://127.0.0.1:1".into(),
-            sites: vec!["n1".into()],
-            ..Default::default()
-        };
-        let reply = api
-            .register_domain(tonic::Request::new(request))
-            .await
-            .unwrap();
+        let (api, db, _) = api(dir.path());
+        let reply = api.register_domain(request("north")).await.unwrap();
         assert_eq!(reply.get_ref().id, "north");
 
         let copy = dir.path().join("crashed");
-        copy_as_crashed(&data, &copy);
+        maestro_common::durable::copy_as_crashed(&dir.path().join("db"), &copy);
         // sled writes asynchronously on drop: only what was flushed is certain.
         std::mem::forget((db, api));
         let db = sled::open(&copy).unwrap();
@@ -215,19 +213,8 @@ mod tests {
     #[tokio::test]
     async fn a_registration_whose_caller_went_away_during_its_flush_is_announced() {
         let dir = tempfile::tempdir().unwrap();
-        let db = maestro_common::durable::open(&dir.path().join("db")).unwrap();
-        let registry = DomainRegistry::open(&db, 60_000).unwrap();
-        let audit =
-            AuditLog::open_in(&db, AuditKey::load_or_generate(dir.path()).unwrap(), 1_000).unwrap();
-        let catalog = crate::offers::CatalogView::new(crate::fixtures::catalog(), registry.clone());
-        let mut events = registry.subscribe();
-        let api = DomainApi::new(registry, catalog, Access::open(), audit);
-        let request = pb::RegisterDomainRequest {
-            id: "south".into(),
-            endpoint: "http://127.0.0.1:1".into(),
-            ..Default::default()
-        };
-        let mut handler = Box::pin(api.register_domain(tonic::Request::new(request)));
+        let (api, _db, mut events) = api(dir.path());
+        let mut handler = Box::pin(api.register_domain(request("south")));
         assert!(
             futures::poll!(&mut handler).is_pending(),
             "not done at the first poll"
@@ -238,7 +225,7 @@ mod tests {
             .expect("the registration is announced within 30 s")
             .unwrap();
         assert!(
-            matches!(&event, crate::registry::DomainEvent::Registered(r) if r.id == "south"),
+            matches!(&event, DomainEvent::Registered(r) if r.id == "south"),
             "{event:?}"
         );
     }

@@ -26,13 +26,6 @@ pub struct PendingChange {
     _rolling: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl PendingChange {
-    /// The order after the change.
-    pub fn order(&self) -> &Order {
-        &self.written.order
-    }
-}
-
 impl Engine {
     /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
     /// statuses and liveness; the outbox entries `delivered` are removed in the same
@@ -96,7 +89,8 @@ impl Engine {
             .await
     }
 
-    async fn finish(&self, pending: PendingChange) -> Result<Order, OrderError> {
+    /// [`Self::commit_change`] in the caller's task.
+    pub(super) async fn finish(&self, pending: PendingChange) -> Result<Order, OrderError> {
         let PendingChange {
             written,
             was_final,

@@ -23,7 +23,7 @@ impl Engine {
         let (engine, id, item) = (self.clone(), id.to_string(), item.map(str::to_string));
         self.to_the_end(async move {
             let pending = engine.write_control(&id, item.as_deref(), command).await?;
-            engine.commit_change(pending).await
+            engine.finish(pending).await
         })
         .await
     }

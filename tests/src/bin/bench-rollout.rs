@@ -38,8 +38,6 @@ use maestro_common::identity::Role;
 use maestro_common::ids::intent_id;
 use maestro_common::time::millis;
 use maestro_common::tls::TlsSource;
-use maestro_proto::intent::v1::WatchIntentStatusRequest;
-use maestro_proto::intent::v1::intent_service_client::IntentServiceClient;
 use maestro_proto::order::v1::{
     ControlRolloutRequest, ItemAction, OrderState, RolloutCommand, RolloutStatus, ServiceOrder,
     WatchOrderRequest,
@@ -47,7 +45,7 @@ use maestro_proto::order::v1::{
 use maestro_tests::orders;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-use tokio_stream::{StreamExt, StreamMap};
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 const SERVICE: &str = "rollout-bench";
@@ -549,7 +547,7 @@ async fn sites_back(
     };
     let mut pending: BTreeSet<(String, String)> = sites.iter().cloned().collect();
     let mut back = BTreeMap::new();
-    let mut streams = StreamMap::new();
+    let mut channels = Vec::new();
     for d in &fed.domains {
         if !pending.iter().any(|(domain, _)| *domain == d.id) {
             continue;
@@ -561,14 +559,9 @@ async fn sites_back(
             None => None,
         };
         let channel = maestro_common::grpc::channel_with(&d.endpoint, tls.as_ref(), expect)?;
-        let stream = IntentServiceClient::new(channel)
-            .max_decoding_message_size(maestro_common::grpc::MAX_MESSAGE_BYTES)
-            .watch_intent_status(WatchIntentStatusRequest {})
-            .await
-            .with_context(|| format!("WatchIntentStatus of domain {}", d.id))?
-            .into_inner();
-        streams.insert(d.id.clone(), stream);
+        channels.push((d.id.clone(), channel));
     }
+    let mut streams = maestro_tests::bench::intent_status_streams(channels).await?;
     let watch = async {
         while let Some((domain, status)) = streams.next().await {
             let status = status.with_context(|| format!("status stream of domain {domain}"))?;
