@@ -201,3 +201,79 @@ pub fn outbox_entry(order_id: &str, service: &str, domain: &str) -> OutboxEntry 
         },
     }
 }
+
+/// A stored order's progress on `domain` (intent `<domain>-intent`) at `generation`.
+pub fn domain_progress(
+    domain: &str,
+    generation: u64,
+    delivery: crate::model::Delivery,
+) -> crate::model::DomainProgress {
+    crate::model::DomainProgress {
+        domain: domain.into(),
+        intent_id: format!("{domain}-intent"),
+        generation,
+        sites: vec![],
+        delivery,
+        delivery_attempts: 1,
+        service_state: crate::model::ServiceState::Unspecified,
+        observed_generation: 0,
+        ready: 0,
+        total: 0,
+        site_progress: vec![],
+        message: String::new(),
+        reasons: vec![],
+        last_heard_ms: 0,
+        unreachable: false,
+        withheld: Vec::new(),
+        leaving: false,
+    }
+}
+
+/// A stored, acknowledged item `id` (service `svc-<id>` of spec `demo`) over `domains`.
+pub fn order_item(
+    id: &str,
+    action: crate::model::Action,
+    domains: Vec<crate::model::DomainProgress>,
+) -> crate::model::OrderItem {
+    crate::model::OrderItem {
+        id: id.into(),
+        action,
+        state: crate::model::OrderState::Acknowledged,
+        service: crate::model::ServiceRef {
+            name: format!("svc-{id}"),
+            spec_id: "demo".into(),
+            spec_name: String::new(),
+            spec_version: String::new(),
+            characteristics: vec![],
+        },
+        placement: crate::model::Placement::default(),
+        domains,
+        rollout: None,
+        before: Default::default(),
+        status_reason: None,
+    }
+}
+
+/// A stored, acknowledged order `id` (key `k`) of `items`, placed at `order_date_ms`.
+pub fn stored_order(
+    id: &str,
+    items: Vec<crate::model::OrderItem>,
+    order_date_ms: i64,
+) -> crate::model::Order {
+    crate::model::Order {
+        id: id.into(),
+        idempotency_key: "k".into(),
+        external_id: String::new(),
+        description: String::new(),
+        category: String::new(),
+        priority: 0,
+        state: crate::model::OrderState::Acknowledged,
+        order_date_ms,
+        completion_date_ms: None,
+        notes: vec![],
+        items,
+        revision: 1,
+        traceparent: String::new(),
+        ordered_by: Default::default(),
+    }
+}

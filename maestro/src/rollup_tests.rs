@@ -1,67 +1,18 @@
 use super::*;
-use crate::model::{Placement, ServiceRef, SiteProgress};
+use crate::model::SiteProgress;
 
 const NOW: i64 = 1_000_000;
 
 fn dp(domain: &str, generation: u64, delivery: Delivery) -> DomainProgress {
-    DomainProgress {
-        domain: domain.into(),
-        intent_id: format!("{domain}-intent"),
-        generation,
-        sites: vec![],
-        delivery,
-        delivery_attempts: 1,
-        service_state: ServiceState::Unspecified,
-        observed_generation: 0,
-        ready: 0,
-        total: 0,
-        site_progress: vec![],
-        message: String::new(),
-        reasons: vec![],
-        last_heard_ms: 0,
-        unreachable: false,
-        withheld: Vec::new(),
-        leaving: false,
-    }
+    crate::fixtures::domain_progress(domain, generation, delivery)
 }
 
 fn item(id: &str, action: Action, domains: Vec<DomainProgress>) -> OrderItem {
-    OrderItem {
-        id: id.into(),
-        action,
-        state: OrderState::Acknowledged,
-        service: ServiceRef {
-            name: format!("svc-{id}"),
-            spec_id: "demo".into(),
-            spec_name: String::new(),
-            spec_version: String::new(),
-            characteristics: vec![],
-        },
-        placement: Placement::default(),
-        domains,
-        rollout: None,
-        before: Default::default(),
-        status_reason: None,
-    }
+    crate::fixtures::order_item(id, action, domains)
 }
 
 fn order(items: Vec<OrderItem>) -> Order {
-    Order {
-        id: "o1".into(),
-        idempotency_key: "k".into(),
-        external_id: String::new(),
-        description: String::new(),
-        category: String::new(),
-        priority: 0,
-        state: OrderState::Acknowledged,
-        order_date_ms: NOW - 10,
-        completion_date_ms: None,
-        notes: vec![],
-        items,
-        revision: 1,
-        traceparent: String::new(),
-        ordered_by: Default::default(),
-    }
+    crate::fixtures::stored_order("o1", items, NOW - 10)
 }
 
 fn status(domain: &str, generation: u64, state: ServiceState) -> (String, IntentStatus) {

@@ -160,10 +160,23 @@ pub async fn start_domains(
     maestro_url: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Domains> {
+    start_domains_with_sites(dir, names, tls, maestro_url, &[], shutdown).await
+}
+
+/// [`start_domains`] with `sites` in every domain (no site agent runs for them: each stays
+/// silent, and the intents placed on it stay pending).
+pub async fn start_domains_with_sites(
+    dir: &Path,
+    names: &[String],
+    tls: &DevTls,
+    maestro_url: &str,
+    sites: &[String],
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Domains> {
     use futures::stream::{self, StreamExt as _, TryStreamExt as _};
     let started: Vec<(BenchDomain, tokio::task::JoinHandle<()>)> =
         stream::iter(names.iter().cloned())
-            .map(|name| start_domain(dir, name, tls, maestro_url, shutdown))
+            .map(|name| start_domain(dir, name, tls, maestro_url, sites, shutdown))
             .buffered(STARTING_AT_ONCE)
             .try_collect()
             .await?;
@@ -176,6 +189,7 @@ async fn start_domain(
     name: String,
     tls: &DevTls,
     maestro_url: &str,
+    sites: &[String],
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(BenchDomain, tokio::task::JoinHandle<()>)> {
     let settings = tls
@@ -191,7 +205,7 @@ async fn start_domain(
             data_dir: base.join("orchestrator"),
             git_remote: base.join("remote.git").display().to_string(),
             git_init_remote: true,
-            sites: Vec::new(),
+            sites: sites.to_vec(),
             log_server: String::new(),
             maestro: Some(maestro_url.to_string()),
             tls: settings,
@@ -355,6 +369,22 @@ pub async fn until_acknowledged(
     let what = "every domain acknowledged";
     watch_until(client, id, timeout, what, all_acknowledged).await?;
     Ok(Instant::now())
+}
+
+/// Follows order `id` on `WatchOrder` until an event shows every intent held on an unreachable
+/// site or domain (bounded by `timeout`): what an order placed on silent sites settles to.
+pub async fn until_held_on_silence(
+    client: &mut OrderServiceClient<Channel>,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let held = |o: &ServiceOrder| {
+        o.items
+            .iter()
+            .all(|i| !i.domains.is_empty() && i.domains.iter().all(|d| d.unreachable))
+    };
+    watch_until(client, id, timeout, "every intent held on silence", held).await?;
+    Ok(())
 }
 
 /// Follows order `id` on `WatchOrder` until it is completed (bounded by `timeout`); returns the

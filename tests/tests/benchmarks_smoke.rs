@@ -94,6 +94,33 @@ fn the_scale_benchmark_prints_a_row_per_size() -> anyhow::Result<()> {
 }
 
 #[test]
+fn the_scale_benchmark_measures_open_orders_on_silent_sites() -> anyhow::Result<()> {
+    // The orders settle once the domain reports its silent site unreachable (30 s).
+    let out = Command::new(env!("CARGO_BIN_EXE_bench-scale"))
+        .args(["2"])
+        .env("BENCH_IDLE_SECS", "1")
+        .env("BENCH_SILENT_SITE", "1")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "bench-scale exited {}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(
+        stdout.contains("one silent site each"),
+        "the mode is not named in:\n{stdout}"
+    );
+    let rows = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some("2"))
+        .count();
+    anyhow::ensure!(rows == 1, "expected one row in:\n{stdout}");
+    Ok(())
+}
+
+#[test]
 fn the_status_scale_benchmark_runs() -> anyhow::Result<()> {
     let out = run(
         env!("CARGO_BIN_EXE_bench-status-scale"),

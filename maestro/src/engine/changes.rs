@@ -97,6 +97,7 @@ impl Engine {
             _rolling,
         } = pending;
         let (order, sends) = self.store().commit_change(written).await?;
+        self.noted(&order);
         for entry in sends {
             self.inner.deliveries.deliver(entry).await;
         }

@@ -29,6 +29,9 @@ pub(super) enum Interference {
     /// Nothing goes wrong; each commit of a change notes the order's state and how many entries
     /// this audit log holds then (in [`Interfering::commits`]).
     NoteCommits(std::sync::OnceLock<maestro_common::audit::AuditLog>),
+    /// Nothing goes wrong; each roll-up (a change written) notes the order's id (in
+    /// [`Interfering::rolled`]).
+    NoteRollUps,
 }
 
 /// The in-memory store with one [`Interference`].
@@ -41,6 +44,8 @@ pub(super) struct Interfering {
     raced: std::sync::Mutex<Option<Order>>,
     /// What [`Interference::NoteCommits`] noted.
     pub(super) commits: std::sync::Mutex<Vec<(OrderState, u64)>>,
+    /// What [`Interference::NoteRollUps`] noted.
+    pub(super) rolled: std::sync::Mutex<Vec<String>>,
 }
 
 impl Interfering {
@@ -51,6 +56,7 @@ impl Interfering {
             fired: AtomicBool::new(false),
             raced: std::sync::Mutex::default(),
             commits: std::sync::Mutex::default(),
+            rolled: std::sync::Mutex::default(),
         })
     }
 
@@ -121,6 +127,9 @@ impl OrderStore for Interfering {
                 key: "outbox".into(),
                 reason: "disk full".into(),
             });
+        }
+        if matches!(self.interference, Interference::NoteRollUps) {
+            self.rolled.lock().unwrap().push(id.to_string());
         }
         self.inner.write_change(id, delivered, change)
     }

@@ -12,6 +12,7 @@ mod deliveries;
 mod failover;
 #[cfg(test)]
 mod fault_tests;
+mod liveness;
 mod pace;
 #[cfg(test)]
 mod rollback_tests;
@@ -19,6 +20,8 @@ mod rollouts;
 mod rounds;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tick_tests;
 
 use crate::config::Config;
 use crate::delivery::DeliveryQueue;
@@ -94,6 +97,8 @@ struct Inner {
     pace: pace::Pace,
     /// When each fail-over (service, generation it leaves) was last tried.
     failovers: std::sync::Mutex<std::collections::BTreeMap<(String, u64), i64>>,
+    /// The open orders and the domains' liveness as the liveness ticks see them.
+    ticks: std::sync::Mutex<liveness::Ticks>,
 }
 
 impl Engine {
@@ -119,6 +124,7 @@ impl Engine {
             rolling: Arc::default(),
             pace: pace::Pace::default(),
             failovers: std::sync::Mutex::default(),
+            ticks: std::sync::Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -356,6 +362,7 @@ impl Engine {
             let new = created.created.then_some(&created.order);
             engine.store().commit(new).await?;
             if created.created {
+                engine.noted(&created.order);
                 crate::metrics::order_state(&created.order);
                 for entry in &created.outbox {
                     engine.inner.deliveries.deliver(entry.clone()).await;
@@ -382,7 +389,7 @@ impl Engine {
         }
     }
 
-    /// Re-rolls every order that is not final (liveness changes without events).
+    /// Re-rolls every order that is not final.
     pub async fn reroll_open(&self) -> Result<(), OrderError> {
         for id in self.store().open_orders()? {
             self.reroll(&id, &[], |_| {}).await?;
@@ -390,17 +397,59 @@ impl Engine {
         Ok(())
     }
 
-    /// Re-rolls every open order with an item in `domain` (it was heard again).
-    pub async fn reroll_domain(&self, domain: &str) -> Result<(), OrderError> {
-        for id in self.store().open_orders()? {
-            let concerned = self
-                .store()
-                .get(&id)?
-                .is_some_and(|o| o.intent_ids().any(|(d, _)| d == domain));
-            if concerned {
-                self.reroll(&id, &[], |_| {}).await?;
+    /// What a liveness tick does: re-rolls the open orders that time passing may have changed
+    /// ([`liveness`]): those on a domain whose liveness changed since the last tick and those
+    /// with a rollout under way; every open order on the first tick.
+    pub async fn reroll_on_tick(&self) -> Result<(), OrderError> {
+        let now = liveness::liveness_at(&self.registry().health_map()?, now_millis());
+        let due = self.ticks().due(&now);
+        match due {
+            liveness::Due::All => self.reroll_open().await?,
+            liveness::Due::Orders(ids) => {
+                for id in ids {
+                    self.reroll(&id, &[], |_| {}).await?;
+                }
             }
         }
+        self.ticks().ticked(now);
         Ok(())
+    }
+
+    /// Re-rolls every open order with an item in `domain` (it was heard again).
+    pub async fn reroll_domain(&self, domain: &str) -> Result<(), OrderError> {
+        let known = self.ticks().on_domain(domain);
+        let ids = match known {
+            Some(ids) => ids,
+            // Before the first tick: every open order of the store, read.
+            None => {
+                let mut ids = Vec::new();
+                for id in self.store().open_orders()? {
+                    if self
+                        .store()
+                        .get(&id)?
+                        .is_some_and(|o| o.intent_ids().any(|(d, _)| d == domain))
+                    {
+                        ids.push(id);
+                    }
+                }
+                ids
+            }
+        };
+        for id in ids {
+            self.reroll(&id, &[], |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// `order` as just committed, for the liveness ticks.
+    fn noted(&self, order: &Order) {
+        self.ticks().note(order);
+    }
+
+    fn ticks(&self) -> std::sync::MutexGuard<'_, liveness::Ticks> {
+        self.inner
+            .ticks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -25,7 +25,8 @@ const EVENT_BATCH: usize = 1024;
 enum Later {
     /// A domain was heard again: its open orders are rolled up.
     DomainHeard(String),
-    /// Time passed: fail-over is checked and every open order rolled up.
+    /// Time passed: fail-over is checked and the open orders time may have changed are rolled
+    /// up ([`super::liveness`]).
     LivenessTick,
 }
 
@@ -217,7 +218,7 @@ impl Engine {
                 if let Err(e) = self.fail_over().await {
                     tracing::error!(error = %e, "fail-over check failed");
                 }
-                ("liveness roll-up", self.reroll_open().await)
+                ("liveness roll-up", self.reroll_on_tick().await)
             }
         };
         if let Err(e) = result {

@@ -54,7 +54,7 @@ pub(super) async fn start(store: Arc<dyn OrderStore>, client: &Arc<FakeDomainCli
 
 /// An engine over `store` delivering through `client`, its loops not started, and where
 /// delivery's reports arrive.
-async fn unstarted(
+pub(super) async fn unstarted(
     store: &Arc<dyn OrderStore>,
     client: &Arc<FakeDomainClient>,
     shutdown: &CancellationToken,

@@ -25,7 +25,7 @@ mod command_tests;
 #[cfg(test)]
 mod drive_tests;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod machine_tests;
 #[cfg(test)]

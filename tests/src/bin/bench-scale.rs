@@ -19,7 +19,11 @@
 //!
 //! Usage: `cargo build --release -p maestro-tests --bin maestro-node --bin bench-scale`, then
 //! `target/release/bench-scale [DOMAINS...]` (default 10 100 1000); `BENCH_IDLE_SECS` sets
-//! the idle window (default 10). A smoke run: `bench-scale 2 3`.
+//! the idle window (default 10). With `BENCH_SILENT_SITE=1` every domain has one site that no
+//! agent runs: the orders are acknowledged and then stay open (pending on the silent site), as
+//! orders do while a site is offline; the idle window with the intents starts once every order
+//! shows its site unreachable (the sites' threshold, 30 s) and measures what open orders cost
+//! maestro. A smoke run: `bench-scale 2 3`.
 
 use anyhow::{Context, ensure};
 use maestro_tests::api::MaestroApi;
@@ -78,11 +82,21 @@ async fn main() -> anyhow::Result<()> {
         Ok(s) => Duration::from_secs(s.parse().context("BENCH_IDLE_SECS")?),
         Err(_) => Duration::from_secs(10),
     };
+    let sites: Vec<String> = match std::env::var("BENCH_SILENT_SITE").as_deref() {
+        Ok("1") => vec!["silent-1".into()],
+        Ok("0") | Err(_) => Vec::new(),
+        Ok(other) => anyhow::bail!("BENCH_SILENT_SITE={other:?}: 1 or 0"),
+    };
     let node = maestro_node()?;
     bench::raise_open_files()?;
     println!(
-        "scale: one maestro process, DOMAINS domains in this process (no sites) x {SERVICES} \
+        "scale: one maestro process, DOMAINS domains in this process ({}) x {SERVICES} \
          intents each, mutual TLS; idle windows of {:.0} s; load average {}",
+        if sites.is_empty() {
+            "no sites"
+        } else {
+            "one silent site each: the orders stay open"
+        },
         idle.as_secs_f64(),
         bench::load_average()
     );
@@ -90,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     for n in sizes {
         let dir = tempfile::tempdir()?;
         let shutdown = CancellationToken::new();
-        let row = measure(&node, dir.path(), n, idle, &shutdown).await;
+        let row = measure(&node, dir.path(), n, idle, &sites, &shutdown).await;
         shutdown.cancel();
         rows.push(row.with_context(|| format!("{n} domains"))?);
     }
@@ -143,6 +157,7 @@ async fn measure(
     dir: &Path,
     n: usize,
     idle: Duration,
+    sites: &[String],
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Row> {
     let names: Vec<String> = (0..n).map(bench::domain_name).collect();
@@ -155,7 +170,7 @@ async fn measure(
         .with_context(|| format!("maestro serving; its log:\n{}", maestro.log_tail()))?;
     let alone = ProcUsage::read(pid)?;
 
-    let domains = bench::start_domains(dir, &names, &pki, &url, shutdown).await?;
+    let domains = bench::start_domains_with_sites(dir, &names, &pki, &url, sites, shutdown).await?;
     bench::wait_ready(&api, &domains, WAIT).await?;
     let (registered, idle_registered) = idle_window(pid, idle).await?;
 
@@ -174,6 +189,13 @@ async fn measure(
     }
     let orders_time = t0.elapsed();
     let orders_cpu = ProcUsage::read(pid)?.cpu.saturating_sub(before.cpu);
+    if !sites.is_empty() {
+        // The domains report their silent sites unreachable once the sites' threshold passed;
+        // idle starts once every order shows it.
+        for order in &placed {
+            bench::until_held_on_silence(&mut client, &order.id, WAIT).await?;
+        }
+    }
     let (intents, idle_intents) = idle_window(pid, idle).await?;
 
     let mut watch = Vec::with_capacity(WATCH_SAMPLES);
