@@ -7,7 +7,15 @@ use std::process::Command;
 
 /// Runs a benchmark binary with `args`; its standard output when it exits 0.
 fn run(bin: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(bin).args(args).output()?;
+    run_with_env(bin, args, &[])
+}
+
+/// [`run`] with `env` set for the benchmark.
+fn run_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()?;
     anyhow::ensure!(
         out.status.success(),
         "{bin} {args:?} exited {}: {}{}",
@@ -68,55 +76,44 @@ fn the_intake_benchmark_runs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The rows of `bench-scale`'s table whose first column is one of `sizes`.
+fn scale_rows(out: &str, sizes: &[&str]) -> usize {
+    out.lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|f| sizes.contains(&f))
+        })
+        .count()
+}
+
 #[test]
 fn the_scale_benchmark_prints_a_row_per_size() -> anyhow::Result<()> {
     // Its maestro process is the `maestro-node` binary built next to it for these tests.
-    let out = Command::new(env!("CARGO_BIN_EXE_bench-scale"))
-        .args(["2", "3"])
-        .env("BENCH_IDLE_SECS", "1")
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "bench-scale exited {}: {stdout}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = stdout
-        .lines()
-        .filter(|l| {
-            let first = l.split_whitespace().next();
-            first == Some("2") || first == Some("3")
-        })
-        .count();
-    anyhow::ensure!(rows == 2, "expected a row per size in:\n{stdout}");
+    let out = run_with_env(
+        env!("CARGO_BIN_EXE_bench-scale"),
+        &["2", "3"],
+        &[("BENCH_IDLE_SECS", "1")],
+    )?;
+    let rows = scale_rows(&out, &["2", "3"]);
+    anyhow::ensure!(rows == 2, "expected a row per size in:\n{out}");
     Ok(())
 }
 
 #[test]
 fn the_scale_benchmark_measures_open_orders_on_silent_sites() -> anyhow::Result<()> {
     // The orders settle once the domain reports its silent site unreachable (30 s).
-    let out = Command::new(env!("CARGO_BIN_EXE_bench-scale"))
-        .args(["2"])
-        .env("BENCH_IDLE_SECS", "1")
-        .env("BENCH_SILENT_SITE", "1")
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = run_with_env(
+        env!("CARGO_BIN_EXE_bench-scale"),
+        &["2"],
+        &[("BENCH_IDLE_SECS", "1"), ("BENCH_SILENT_SITE", "1")],
+    )?;
     anyhow::ensure!(
-        out.status.success(),
-        "bench-scale exited {}: {stdout}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("one silent site each"),
+        "the mode is not named in:\n{out}"
     );
-    anyhow::ensure!(
-        stdout.contains("one silent site each"),
-        "the mode is not named in:\n{stdout}"
-    );
-    let rows = stdout
-        .lines()
-        .filter(|l| l.split_whitespace().next() == Some("2"))
-        .count();
-    anyhow::ensure!(rows == 1, "expected one row in:\n{stdout}");
+    let rows = scale_rows(&out, &["2"]);
+    anyhow::ensure!(rows == 1, "expected one row in:\n{out}");
     Ok(())
 }
 
