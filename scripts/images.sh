@@ -20,9 +20,10 @@
 # Usage: scripts/images.sh [--profile release|debug] [--tag TAG] [--build] [--no-strip] [--no-smoke]
 #   --profile  which binaries: target/<profile>/ (CARGO_TARGET_DIR is honoured). release (default)
 #              runs `cargo build --release` for four binaries and `scripts/build-site.sh` for
-#              maestro-site (built for size and linked statically: less of it is resident at a
-#              site; target/<host triple>/site/), each a no-op when fresh; debug uses the binaries
-#              `cargo test` built and builds only the missing ones, or all of them with --build.
+#              maestro-site (built for size and linked statically against musl: less of it is
+#              resident at a site; target/<arch>-unknown-linux-musl/site/), each a no-op when
+#              fresh; debug uses the binaries `cargo test` built and builds only the missing
+#              ones, or all of them with --build.
 #   --tag      image tag; default the workspace version, with -debug appended for debug builds.
 #   --no-strip release binaries are copied into the images without their symbol table by default
 #              (`strip`); this keeps it. Debug binaries are never stripped.
