@@ -10,7 +10,7 @@
 #
 # Needs Rust's `<arch>-unknown-linux-musl` target and a musl C compiler (`musl-gcc`) for the C the
 # agent links (libgit2, zlib, ring): when either is missing it is installed (`rustup target add`,
-# Debian's `musl-tools` with apt-get as root), or the script stops and says what to install.
+# Debian's `musl-tools` with apt-get), or the script stops and says what to install.
 #
 # Usage: scripts/build-site.sh [--lean] [--gnu] [CARGO_ARGS...]
 #   --lean     without the Docker reconciler (`--no-default-features`): a site that runs native
@@ -38,6 +38,12 @@ while (($#)); do
 done
 say() { echo "build-site.sh: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found: install $* by hand (or build with --gnu)"
+    apt-get update -qq || die "apt-get update failed"
+    say "apt-get install -y $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
 host="$(rustc -vV | sed -n 's/^host: //p')"
 [[ -n "$host" ]] || die "no host triple from rustc -vV"
 # Flags for the target only: --target keeps them off the build scripts and procedural macros,
@@ -48,21 +54,12 @@ if [[ "$libc" == gnu ]]; then
     flags="$flags -C target-feature=+crt-static"
 else
     target="${host%%-*}-unknown-linux-musl"
-    if ! rustc --print sysroot >/dev/null 2>&1 \
-        || [[ ! -d "$(rustc --print sysroot)/lib/rustlib/$target" ]]; then
+    if [[ ! -d "$(rustc --print sysroot)/lib/rustlib/$target" ]]; then
         command -v rustup >/dev/null || die "Rust's $target target is missing and there is no rustup to add it (or build with --gnu)"
         say "rustup target add $target"
         rustup target add "$target" >&2 || die "rustup target add $target failed (or build with --gnu)"
     fi
-    if ! command -v musl-gcc >/dev/null; then
-        if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-            say "apt-get install musl-tools"
-            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools; } >&2 \
-                || die "apt-get install musl-tools failed"
-        else
-            die "musl-gcc is missing: install musl (Debian: musl-tools), or build with --gnu"
-        fi
-    fi
+    command -v musl-gcc >/dev/null || apt_install musl-tools
     # The C compiler for the C crates of this target (the cc crate's variable for it).
     export "CC_${target//-/_}=musl-gcc"
 fi
