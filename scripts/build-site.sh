@@ -6,7 +6,9 @@
 # resident memory is mostly the pages of its code, and this way no shared library is mapped beside
 # it, no relocation is applied at start-up, and the code is about 0.9 MiB smaller than with a static
 # glibc (docs/performance.md, "Site footprint"). The binary resolves host names from /etc/hosts and
-# DNS (musl's resolver) and needs no library on the host.
+# DNS (musl's resolver) and needs no library on the host. The profile aborts on a panic (no
+# unwinding code): run the binary under a supervisor that starts it again (compose's `restart`, a
+# systemd unit's `Restart=`); the agent reports the panic to its domain when it starts again.
 #
 # Needs Rust's `<arch>-unknown-linux-musl` target and a musl C compiler (`musl-gcc`) for the C the
 # agent links (libgit2, zlib, ring): when either is missing it is installed (`rustup target add`,

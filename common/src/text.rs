@@ -69,6 +69,17 @@ pub fn truncated(value: &str, max_bytes: usize) -> String {
     format!("{}{MARK}", &value[..end])
 }
 
+/// `value` as one line (every [`is_forbidden`] character a space), cut to at most `max_bytes`
+/// bytes as [`truncated`] cuts: for text the process itself made from something it does not
+/// control (a file's content, an error's message) on its way into a log line or a heartbeat.
+pub fn one_line(value: &str, max_bytes: usize) -> String {
+    let line: String = value
+        .chars()
+        .map(|c| if is_forbidden(c) { ' ' } else { c })
+        .collect();
+    truncated(&line, max_bytes)
+}
+
 /// Most labels of one domain or one site.
 pub const MAX_LABELS: usize = 64;
 /// Longest label key, in bytes.
@@ -183,6 +194,14 @@ mod tests {
         let cut = truncated(&"é".repeat(10), 8);
         assert!(cut.len() <= 8, "{cut}");
         assert_eq!(cut, "éé…");
+    }
+
+    #[test]
+    fn one_line_makes_every_forbidden_character_a_space_and_bounds_the_text() {
+        assert_eq!(one_line("a\n\u{202E}b\u{1b}", 16), "a  b ");
+        let cut = one_line(&"x".repeat(2000), 1024);
+        assert!(cut.len() <= 1024 && cut.ends_with('…'), "{}", cut.len());
+        assert_eq!(one_line("plain", 1024), "plain");
     }
 
     #[test]

@@ -206,6 +206,27 @@ pub(crate) async fn open_db(path: &std::path::Path) -> Result<sled::Db, Error> {
     }
 }
 
+/// Sends the report a panic left (`crate::panic_report`) to the domain: durable in the outbox
+/// before its file is removed.
+async fn report_panic(ctx: &SiteContext, data_dir: &std::path::Path) -> Result<(), Error> {
+    let Some(report) = crate::panic_report::take(data_dir) else {
+        return Ok(());
+    };
+    tracing::error!(%report, "the agent panicked before this start");
+    ctx.outbox.log(
+        "error",
+        "",
+        crate::panic_report::SOURCE,
+        format!("the agent panicked before this start: {report}"),
+    );
+    maestro_common::durable::flush(&ctx.db).await?;
+    if let Err(e) = crate::panic_report::forget(data_dir) {
+        // Reported again at the next start: twice is better than never.
+        tracing::warn!(error = %e, "cannot remove the panic report");
+    }
+    Ok(())
+}
+
 async fn start_colony(
     config: colony::ServerConfig,
     shutdown: &CancellationToken,
@@ -314,6 +335,7 @@ async fn start_loops(
             ),
         );
     }
+    report_panic(&ctx, &config.data_dir).await?;
     let mirror = GitMirror::new(
         &config.data_dir.join(GIT_DIR),
         &config.git_remote,

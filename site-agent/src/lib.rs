@@ -19,6 +19,7 @@ pub mod gitsync;
 pub mod keys;
 pub mod metrics;
 pub mod outbox;
+pub mod panic_report;
 pub mod pause;
 pub mod reconcilers;
 mod recorder;

@@ -99,6 +99,9 @@ fn serve(sources: Sources) -> ExitCode {
         Ok(c) => c,
         Err(e) => return launch::report(&LaunchError::Config(e)),
     };
+    // A panic ends this process (the `site` profile aborts); its report reaches the domain at
+    // the next start.
+    site_agent::panic_report::record_panics(&config.data_dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
         .max_blocking_threads(MAX_BLOCKING_THREADS)

@@ -547,6 +547,45 @@ async fn git_lock_files_left_by_a_killed_agent_do_not_stop_the_sync() -> Result<
     teardown(agent, &dir, &guard).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_report_left_by_a_crash_reaches_the_log_server_once() -> Result<()> {
+    let guard = workload_guard();
+    let repo = TestRepo::new()?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let report =
+        "2026-12-03T21:00:00Z: thread 'tokio-runtime-worker' panicked at src/x.rs:1:2: boom";
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(site_agent::panic_report::path(&dir), report)?;
+    let config = agent_config(&dir, SITE, &repo.path(), &logs.endpoint());
+    let agent = Agent::start(config.clone()).await?;
+    // Durable in the outbox before the file goes: gone once the agent runs.
+    assert!(!site_agent::panic_report::path(&dir).exists());
+    let said = format!("the agent panicked before this start: {report}");
+    let is_report = |r: &maestro_proto::logs::v1::Record| {
+        matches!(&r.body, Some(record::Body::Log(l))
+            if l.level == "error" && l.source == site_agent::panic_report::SOURCE && l.message == said)
+    };
+    logs.wait_for("the panic report", is_report).await?;
+    agent.stop().await?;
+    // A start without a report sends none: what the new run queued before its first heartbeat
+    // has no new one (a record sent again after the stop has the same sequence number).
+    let agent = Agent::start(config).await?;
+    logs.wait_for("a heartbeat after the restart", |r| {
+        matches!(&r.body, Some(record::Body::Heartbeat(_)))
+    })
+    .await?;
+    let mut sequences: Vec<u64> = logs
+        .seen
+        .iter()
+        .filter(|r| is_report(r))
+        .map(|r| r.sender_sequence)
+        .collect();
+    sequences.dedup();
+    assert_eq!(sequences.len(), 1, "one report: {sequences:?}");
+    teardown(agent, &dir, &guard).await
+}
+
 fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
     matches!(&r.body, Some(record::Body::Log(l)) if l.level == "error" && l.message.contains(path))
 }
