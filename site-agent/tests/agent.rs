@@ -568,11 +568,14 @@ async fn a_panic_report_left_by_a_crash_reaches_the_log_server_once() -> Result<
     };
     logs.wait_for("the panic report", is_report).await?;
     agent.stop().await?;
-    // A start without a report sends none: what the new run queued before its first heartbeat
-    // has no new one (a record sent again after the stop has the same sequence number).
+    // A start without a report sends none. The second run would queue one before its first
+    // heartbeat (records leave the outbox in the order they were appended), whose sequence
+    // continues a block past the first run's; the first run's report may arrive again, under
+    // its own sequence.
     let agent = Agent::start(config).await?;
-    logs.wait_for("a heartbeat after the restart", |r| {
+    logs.wait_for("a heartbeat of the second run", |r| {
         matches!(&r.body, Some(record::Body::Heartbeat(_)))
+            && r.sender_sequence > site_agent::outbox::HEARTBEAT_SEQUENCE_BLOCK
     })
     .await?;
     let mut sequences: Vec<u64> = logs
@@ -581,6 +584,7 @@ async fn a_panic_report_left_by_a_crash_reaches_the_log_server_once() -> Result<
         .filter(|r| is_report(r))
         .map(|r| r.sender_sequence)
         .collect();
+    sequences.sort_unstable();
     sequences.dedup();
     assert_eq!(sequences.len(), 1, "one report: {sequences:?}");
     teardown(agent, &dir, &guard).await
