@@ -215,3 +215,58 @@ fn every_benchmark_answers_help_with_its_usage() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `scripts/bench-all.sh --list`: the whole set the script runs, as (name, program, arguments).
+fn bench_all_set() -> anyhow::Result<Vec<(String, String, String)>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/bench-all.sh");
+    let out = run("bash", &[script, "--list"])?;
+    out.lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next().unwrap_or_default().to_string();
+            let mut words = words.skip_while(|w| w.contains('='));
+            let program = words
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no program in the line {line:?}"))?;
+            let args: Vec<&str> = words.collect();
+            Ok((name, program.to_string(), args.join(" ")))
+        })
+        .collect()
+}
+
+#[test]
+fn the_whole_set_script_runs_each_benchmark_of_the_issue_as_the_docs_say() -> anyhow::Result<()> {
+    let set = bench_all_set()?;
+    let programs: std::collections::BTreeSet<&str> =
+        set.iter().map(|(_, p, _)| p.as_str()).collect();
+    let expected = [
+        "bench-e2e",
+        "bench-fanout",
+        "bench-idle",
+        "bench-intake",
+        "bench-scale",
+        "bench-site-footprint",
+        "bench-status-scale",
+    ];
+    anyhow::ensure!(
+        programs == expected.into_iter().collect(),
+        "the set runs {programs:?}, not each of {expected:?}"
+    );
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_bench-e2e"))
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no directory for the benchmark programs"))?;
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/performance.md"
+    ))?;
+    for (name, program, args) in &set {
+        let bin = built.join(program);
+        anyhow::ensure!(bin.is_file(), "{name}: {} is not built", bin.display());
+        let command = format!("{program} {args}");
+        anyhow::ensure!(
+            docs.contains(&command),
+            "{name}: `{command}` is not a command of docs/performance.md"
+        );
+    }
+    Ok(())
+}
