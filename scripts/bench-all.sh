@@ -7,6 +7,9 @@
 # same run, but the whole federation shares the machine's cores with whatever else runs. It takes
 # about 15 minutes on two cores once built (a cold release build adds about 15).
 #
+# Each benchmark has BENCH_ALL_DEADLINE_S seconds (1800 by default) to finish; one that has not
+# is stopped and the script fails.
+#
 # Usage: scripts/bench-all.sh [--list] [OUT_DIR]
 #   --list    print the set, one benchmark a line (name, then the command), and exit.
 #   OUT_DIR   where each benchmark's output is written, as NAME.txt (default:
@@ -26,11 +29,11 @@ e2e bench-e2e 20 1 2
 site-footprint bench-site-footprint 60
 idle bench-idle 256 4 10 --converge --baseline 64x4'
 
-if [[ "${1:-}" == "--list" ]]; then
-    printf '%s\n' "$SET"
-    exit 0
-fi
 case "${1:-}" in
+    --list)
+        printf '%s\n' "$SET"
+        exit 0
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -44,6 +47,11 @@ esac
 out="${1:-target/bench-all/$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 mkdir -p "$out"
 bin="${CARGO_TARGET_DIR:-target}/release"
+deadline="${BENCH_ALL_DEADLINE_S:-1800}"
+[[ "$deadline" =~ ^[1-9][0-9]*$ ]] || {
+    echo "bench-all: BENCH_ALL_DEADLINE_S must be a whole number of seconds, not '$deadline'" >&2
+    exit 2
+}
 
 echo "== building the benchmark programs (release) and the lean site binary"
 cargo build --release --locked -p maestro-tests --bins >&2
@@ -59,9 +67,13 @@ while read -r name rest; do
     program="$bin/${words[0]}"
     echo "== $name: ${env_vars[*]:1} ${words[*]} (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     status=0
-    env "${env_vars[@]}" "$program" "${words[@]:1}" </dev/null >"$out/$name.txt" 2>&1 || status=$?
+    timeout "$deadline" env "${env_vars[@]}" "$program" "${words[@]:1}" </dev/null >"$out/$name.txt" 2>&1 ||
+        status=$?
     tail -n 12 "$out/$name.txt"
-    if ((status != 0)); then
+    if ((status == 124)); then
+        echo "bench-all: $name did not finish within $deadline s; its output is in $out/$name.txt" >&2
+        exit 1
+    elif ((status != 0)); then
         echo "bench-all: $name exited $status; its output is in $out/$name.txt" >&2
         exit 1
     fi
