@@ -12,6 +12,16 @@ use maestro_testkit::procs::alive;
 
 const SITE: &str = "plant-1";
 
+/// The heartbeat `r` carries, if it is one.
+fn heartbeat(
+    r: &maestro_proto::logs::v1::Record,
+) -> Option<&maestro_proto::logs::v1::SiteHeartbeat> {
+    match &r.body {
+        Some(record::Body::Heartbeat(h)) => Some(h),
+        _ => None,
+    }
+}
+
 fn bp_path(name: &str) -> String {
     format!("sites/{SITE}/ProcessDeployment/{name}.json")
 }
@@ -702,7 +712,9 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
     assert_eq!(rec.stream, "status");
     logs.wait_for("a heartbeat", |r| r.stream == "heartbeat")
         .await?;
-    // Every stream arrives in order, numbered from 1 without gaps.
+    // Every stream arrives in order, numbered from 1 without gaps; but a heartbeat replaces the
+    // one still waiting (the news of the sync sent one while the log server was down), so
+    // heartbeats only rise.
     let mut per_stream: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for r in &logs.seen {
         per_stream
@@ -711,6 +723,10 @@ async fn records_wait_on_disk_until_the_log_server_is_up() -> Result<()> {
             .push(r.sender_sequence);
     }
     for (stream, seqs) in &per_stream {
+        if stream == "heartbeat" {
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "heartbeats {seqs:?}");
+            continue;
+        }
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, &expected, "stream {stream}");
     }
@@ -831,6 +847,57 @@ async fn git_outage_keeps_the_last_synced_blueprints() -> Result<()> {
     })
     .await?;
 
+    teardown(agent, &dir, &guard).await
+}
+
+/// What a heartbeat says about the sync goes out when it changes, not at the next period: with
+/// heartbeats an hour apart, the commit applied, the sync failing and the sync healed each reach
+/// the log server in a heartbeat within the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_news_goes_out_in_a_heartbeat_at_once_not_at_the_next_period() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("beat", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        &bp_path("beat"),
+        process_blueprint("beat", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    let first = repo.commit("add beat")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let config = site_agent::Config {
+        heartbeat_interval_ms: 3_600_000,
+        ..agent_config(&dir, SITE, &repo.path(), &logs.endpoint())
+    };
+    let agent = Agent::start(config).await?;
+    logs.seen_or_wait_for("a heartbeat with the first commit", |r| {
+        heartbeat(r).is_some_and(|h| h.commit == first && h.sync_error.is_empty())
+    })
+    .await?;
+
+    let moved = repo.dir.path().with_extension("moved");
+    std::fs::rename(repo.dir.path(), &moved)?;
+    logs.wait_for("a heartbeat with the sync error", |r| {
+        heartbeat(r).is_some_and(|h| {
+            h.commit == first
+                && h.sync_error.starts_with("git fetch failed")
+                && h.failing_since.is_some()
+        })
+    })
+    .await?;
+
+    std::fs::rename(&moved, repo.dir.path())?;
+    repo.put(
+        &bp_path("beat"),
+        process_blueprint("beat", &intent, 2, 1, &["3600"], &guard.value),
+    );
+    let second = repo.commit("beat generation 2")?;
+    logs.wait_for("a heartbeat of the healed sync", |r| {
+        heartbeat(r).is_some_and(|h| {
+            h.commit == second && h.sync_error.is_empty() && h.failing_since.is_none()
+        })
+    })
+    .await?;
     teardown(agent, &dir, &guard).await
 }
 

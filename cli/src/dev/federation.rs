@@ -44,7 +44,10 @@ pub struct DevOptions {
     pub noticed_sync_interval_ms: u64,
     /// Site agents follow their log server's commit notices (off: they only poll Git).
     pub commit_notices: bool,
-    /// Site agents' heartbeat interval.
+    /// Site agents' heartbeat interval: the agent's own default (10 s). A heartbeat proves the
+    /// site alive; what it says about the sync (a new commit, a failure, a pause) goes out at
+    /// once whatever the interval, and a domain calls a site unreachable after 30 s of silence
+    /// at any interval up to 10 s ([`super::liveness`]).
     pub site_heartbeat_interval_ms: u64,
     /// Domain orchestrators' heartbeat interval to maestro.
     pub domain_heartbeat_interval_ms: u64,
@@ -63,7 +66,7 @@ impl DevOptions {
             sync_interval_ms: 500,
             noticed_sync_interval_ms: 30_000,
             commit_notices: true,
-            site_heartbeat_interval_ms: 2000,
+            site_heartbeat_interval_ms: site_agent::Config::default().heartbeat_interval_ms,
             domain_heartbeat_interval_ms: 2000,
             insecure: false,
         }

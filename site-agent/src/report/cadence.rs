@@ -90,6 +90,12 @@ impl Cadence {
         self.next_refresh = self.next_heartbeat;
     }
 
+    /// Makes the next heartbeat due at `now` (the sync has news: [`crate::gitsync::SharedSyncState::news`]);
+    /// the one after follows a whole period later.
+    pub fn heartbeat_at(&mut self, now: Instant) {
+        self.next_heartbeat = self.next_heartbeat.min(now);
+    }
+
     /// When the next heartbeat is due (a refresh only ever comes with one).
     pub fn next_heartbeat(&self) -> Instant {
         self.next_heartbeat
@@ -166,6 +172,20 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(c.take(Instant::now()), Due::default());
         assert_eq!(c.next_heartbeat() - Instant::now(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn news_brings_the_heartbeat_forward_and_the_period_restarts_from_it() {
+        let mut c = Cadence::new(timing(600));
+        assert!(c.take(Instant::now()).heartbeat);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        c.heartbeat_at(Instant::now());
+        assert!(c.take(Instant::now()).heartbeat, "sent at once, 7 s early");
+        assert_eq!(c.next_heartbeat() - Instant::now(), BEAT);
+        // News later than the heartbeat that is due anyway does not put it off.
+        let due = c.next_heartbeat();
+        c.heartbeat_at(due + Duration::from_secs(5));
+        assert_eq!(c.next_heartbeat(), due);
     }
 
     #[tokio::test(start_paused = true)]

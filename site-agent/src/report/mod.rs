@@ -100,6 +100,11 @@ impl StatusReporter {
                     hot_until = Instant::now() + HOT_WINDOW;
                     true
                 }
+                // What the heartbeat says changed: it goes out now, not at its period.
+                () = self.ctx.sync.news() => {
+                    cadence.heartbeat_at(Instant::now());
+                    false
+                }
                 () = tokio::time::sleep_until(wake) => false,
             };
         }
