@@ -2,6 +2,7 @@
 //! thread) and a snapshot of one commit's files for this site.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use git2::{FetchOptions, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use maestro_common::manifest::{
@@ -92,6 +93,10 @@ pub struct GitMirror {
     remote: String,
     branch: String,
     access: RemoteAccess,
+    /// The tracking ref's tip as the last fetch or read left it, shared by the clones: the
+    /// mirror's fetch is the only writer of that ref (one agent per data dir), so a re-check
+    /// without a fetch need not open the repository to read it. `None`: not read yet.
+    tip: Arc<Mutex<Option<Option<String>>>>,
 }
 
 impl GitMirror {
@@ -103,6 +108,7 @@ impl GitMirror {
             remote: remote.to_string(),
             branch: branch.to_string(),
             access: RemoteAccess::default(),
+            tip: Arc::default(),
         }
     }
 
@@ -143,24 +149,50 @@ impl GitMirror {
         let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
         let mut opts = FetchOptions::new();
         opts.download_tags(git2::AutotagOption::None);
-        self.access
-            .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None))?;
-        self.tip_in(&repo)
+        let fetched = self
+            .access
+            .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None));
+        if let Err(e) = fetched {
+            // A failed fetch may still have moved the ref: read it again next time.
+            self.remember(None);
+            return Err(e.into());
+        }
+        let tip = self.tip_in(&repo)?;
+        self.remember(Some(tip.clone()));
+        Ok(tip)
+    }
+
+    fn remember(&self, tip: Option<Option<String>>) {
+        *self.tip.lock().unwrap_or_else(PoisonError::into_inner) = tip;
     }
 
     /// Compacts the mirror when its packs (one per fetch) or loose objects passed their bound
     /// (`maestro_git_transport::compact`); a failure is logged and tried again after the next
     /// fetch.
     pub fn compact(&self) -> Result<(), Error> {
+        if !maestro_git_transport::compact::needs_compacting(&self.path) {
+            return Ok(());
+        }
         let repo = self.open()?;
         maestro_git_transport::compact::keep_compact(&repo, "the site's Git mirror");
         Ok(())
     }
 
-    /// The last fetched tip, without contacting the remote.
+    /// The last fetched tip, without contacting the remote (nor opening the repository once
+    /// it was read or fetched).
     pub fn last_fetched(&self) -> Result<Option<String>, Error> {
+        if let Some(tip) = self
+            .tip
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(tip);
+        }
         let repo = self.open()?;
-        self.tip_in(&repo)
+        let tip = self.tip_in(&repo)?;
+        self.remember(Some(tip.clone()));
+        Ok(tip)
     }
 
     fn tip_in(&self, repo: &Repository) -> Result<Option<String>, Error> {
@@ -300,6 +332,36 @@ fn read_capped_file(repo: &Repository, entry: &git2::TreeEntry<'_>, max: usize) 
 
 #[cfg(test)]
 mod tests {
+    use super::GitMirror;
+    use maestro_testkit::git::TestRepo;
+
+    /// After a fetch, a re-check reads the tip from memory and a compaction with nothing to do
+    /// opens nothing: with the mirror's folder moved away, both still answer and neither makes a
+    /// new repository there (opening a missing mirror creates one).
+    #[test]
+    fn a_recheck_and_an_idle_compaction_do_not_open_the_repository() -> anyhow::Result<()> {
+        let mut remote = TestRepo::new()?;
+        remote.put("sites/a/x.json", "{}");
+        let first = remote.commit("first")?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("mirror.git");
+        let mirror = GitMirror::new(&path, &remote.path(), "main");
+        assert_eq!(mirror.last_fetched()?, None, "nothing fetched yet");
+        assert_eq!(mirror.clone().fetch()?, Some(first.clone()));
+        let moved = dir.path().join("moved.git");
+        std::fs::rename(&path, &moved)?;
+        assert_eq!(mirror.last_fetched()?, Some(first.clone()));
+        mirror.compact()?;
+        assert!(!path.exists(), "nothing opened (or created) the mirror");
+        std::fs::rename(&moved, &path)?;
+        remote.put("sites/a/x.json", "{\"v\":2}");
+        let second = remote.commit("second")?;
+        assert_eq!(mirror.last_fetched()?, Some(first), "not fetched yet");
+        assert_eq!(mirror.fetch()?, Some(second.clone()));
+        assert_eq!(mirror.last_fetched()?, Some(second));
+        Ok(())
+    }
+
     #[test]
     fn commit_message_is_parsed() {
         let m = "maestro: web gen 3 (order o-1, intent i-9)\n\nTrace-Id: abc\n";
