@@ -149,17 +149,15 @@ impl GitMirror {
         let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
         let mut opts = FetchOptions::new();
         opts.download_tags(git2::AutotagOption::None);
-        let fetched = self
+        let tip = self
             .access
-            .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None));
-        if let Err(e) = fetched {
-            // A failed fetch may still have moved the ref: read it again next time.
-            self.remember(None);
-            return Err(e.into());
-        }
-        let tip = self.tip_in(&repo)?;
-        self.remember(Some(tip.clone()));
-        Ok(tip)
+            .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None))
+            .map_err(Error::from)
+            .and_then(|()| self.tip_in(&repo));
+        // A fetch that failed, or whose tip could not be read, may still have moved the ref:
+        // it is read again next time.
+        self.remember(tip.as_ref().ok().cloned());
+        tip
     }
 
     fn remember(&self, tip: Option<Option<String>>) {
