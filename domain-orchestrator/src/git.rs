@@ -3,6 +3,7 @@
 //! work tree, pushed to the remote branch with fetch + rebuild on non-fast-forward). With a
 //! [`ManifestSigner`], every commit also carries the signed manifest of its tree at the root.
 
+mod staging;
 mod tree;
 
 use crate::signing::{ManifestSigner, SignedManifest};
@@ -11,6 +12,7 @@ use maestro_common::manifest::{
     CHECKSUMS_DIR, MANIFEST_FILE, MAX_MANIFEST_BYTES, MAX_SIGNATURES_BYTES, SIGNATURES_FILE, Scope,
 };
 use maestro_git_transport::{GitSettings, RemoteAccess, TransportError};
+use staging::Staged;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -83,8 +85,8 @@ pub trait BlueprintRepo: Send + Sync {
         self.publish(files, message)
     }
 
-    /// Compacts the repository's object stores once they pass their bounds (a loose file per
-    /// object, a pack per push to a path). Called after a publish was answered, off its path;
+    /// Compacts the repository's object stores once they pass their bounds (a pack per publish
+    /// and per fetch in the mirror, a pack per push to a remote on a path). Called after a publish was answered, off its path;
     /// a failure is logged and tried again after the next publish.
     fn compact_if_needed(&self) {}
 }
@@ -109,7 +111,9 @@ impl BlueprintRepo for NoRepo {
 
 /// [`BlueprintRepo`] on a real Git remote, through a local bare mirror. Writes are serialised.
 pub struct GitPublisher {
-    repo: Mutex<Repository>,
+    /// The mirror, locked by every writer; a publish's new objects are held in memory until its
+    /// commit is made, then written as one pack ([`Staged`]).
+    repo: Mutex<Staged>,
     /// The ids of the last tree built; taken under the lock of `repo`.
     ids: Mutex<ObjectIds>,
     remote: String,
@@ -176,7 +180,7 @@ impl GitPublisher {
             remote.to_string()
         };
         Ok(Self {
-            repo: Mutex::new(repo),
+            repo: Mutex::new(Staged::over(repo)?),
             ids: Mutex::default(),
             remote,
             access: RemoteAccess::default(),
@@ -219,6 +223,8 @@ impl GitPublisher {
         // Prune: a branch the remote no longer has must not leave a stale tracking ref.
         let mut opts = git2::FetchOptions::new();
         opts.prune(git2::FetchPrune::On);
+        // Nothing reads FETCH_HEAD (the tracking ref is the head).
+        opts.update_fetchhead(false);
         self.access
             .run(|| remote.fetch(&[&spec], Some(&mut opts), None))?;
         Ok(repo
@@ -227,8 +233,8 @@ impl GitPublisher {
             .and_then(|r| r.target()))
     }
 
-    /// Compacts the mirror (a loose file per object) and a remote on a local path (a pack per
-    /// push, and nobody else to pack them) once they pass their bounds; called under the
+    /// Compacts the mirror (a pack per publish and per fetch) and a remote on a local path (a
+    /// pack per push, and nobody else to pack them) once they pass their bounds; called under the
     /// mirror's lock, so no publish writes meanwhile.
     fn keep_compact(&self, repo: &Repository) {
         use maestro_git_transport::compact::{keep_compact, needs_compacting};
@@ -290,11 +296,11 @@ impl BlueprintRepo for GitPublisher {
     }
 
     fn compact_if_needed(&self) {
-        let repo = self
+        let mirror = self
             .repo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.keep_compact(&repo);
+        self.keep_compact(mirror.repo());
     }
 }
 
@@ -307,10 +313,24 @@ impl GitPublisher {
         message: &str,
         check_unchanged: bool,
     ) -> Result<Published, GitError> {
-        let repo = self
+        let mut mirror = self
             .repo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let published = self.publish_on(&mirror, files, message, check_unchanged);
+        mirror.reopen_if_full();
+        published
+    }
+
+    /// [`Self::publish_checking`] on the locked mirror.
+    fn publish_on(
+        &self,
+        mirror: &Staged,
+        files: &BTreeMap<String, String>,
+        message: &str,
+        check_unchanged: bool,
+    ) -> Result<Published, GitError> {
+        let repo = mirror.repo();
         let mut ids = self
             .ids
             .lock()
@@ -321,9 +341,9 @@ impl GitPublisher {
         // fetching first. A rejected push fetches and builds again on the remote's head, and a
         // publish that would change nothing fetches to be sure (that is how drift is repaired)
         // unless it is a new state's (`publish_new`).
-        let (mut head, mut fetched) = match self.tracked(&repo) {
+        let (mut head, mut fetched) = match self.tracked(repo) {
             Some(h) => (Some(h), false),
-            None => (self.fetch(&repo)?, true),
+            None => (self.fetch(repo)?, true),
         };
         // Signed, the checksums files of the sites and their shards are part of the managed tree.
         let scope = self
@@ -335,10 +355,10 @@ impl GitPublisher {
             let parent = head.map(|h| repo.find_commit(h)).transpose()?;
             let base = parent.as_ref().map(git2::Commit::tree).transpose()?;
             let all = files.iter().chain(checksums.into_iter().flatten());
-            let tree = build_tree(&repo, base.as_ref(), all, &mut ids)?;
+            let tree = build_tree(repo, base.as_ref(), all, &mut ids)?;
             let tree = match (&self.signer, &scope) {
                 (Some(signer), Some(scope)) => {
-                    let head_manifest = base.as_ref().map(|b| head_manifest(&repo, b));
+                    let head_manifest = base.as_ref().map(|b| head_manifest(repo, b));
                     let (manifest, sigs) = head_manifest.unwrap_or_default();
                     let now = maestro_common::time::now_millis();
                     let same_tree = base.as_ref().is_some_and(|b| {
@@ -349,7 +369,7 @@ impl GitPublisher {
                         && signer.is_current(manifest.as_deref(), sigs.as_deref(), scope, now)
                     {
                         if check_unchanged && !fetched {
-                            (head, fetched) = (self.fetch(&repo)?, true);
+                            (head, fetched) = (self.fetch(repo)?, true);
                             continue;
                         }
                         return Ok(Published {
@@ -358,7 +378,7 @@ impl GitPublisher {
                         });
                     }
                     let version = signer.branch_version(manifest.as_deref(), sigs.as_deref());
-                    with_manifest(&repo, tree, &signer.sign(scope, version, now)?)?
+                    with_manifest(repo, tree, &signer.sign(scope, version, now)?)?
                 }
                 _ => tree,
             };
@@ -366,7 +386,7 @@ impl GitPublisher {
                 && b.id() == tree
             {
                 if check_unchanged && !fetched {
-                    (head, fetched) = (self.fetch(&repo)?, true);
+                    (head, fetched) = (self.fetch(repo)?, true);
                     continue;
                 }
                 return Ok(Published {
@@ -378,7 +398,9 @@ impl GitPublisher {
             let tree = repo.find_tree(tree)?;
             let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
             let commit = repo.commit(None, &sig, &sig, message, &tree, &parents)?;
-            match self.push(&repo, commit)? {
+            // On disk before any ref names it.
+            mirror.persist(commit, base.as_ref())?;
+            match self.push(repo, commit)? {
                 Ok(()) => {
                     return Ok(Published {
                         commit: commit.to_string(),
@@ -388,12 +410,12 @@ impl GitPublisher {
                 Err(reason) if !fetched => {
                     tracing::debug!(remote = %self.remote, reason = %reason, "push on the last known head rejected; fetching and retrying");
                     last = reason;
-                    (head, fetched) = (self.fetch(&repo)?, true);
+                    (head, fetched) = (self.fetch(repo)?, true);
                 }
                 Err(reason) => {
                     tracing::warn!(remote = %self.remote, reason = %reason, "push rejected; fetching and retrying");
                     last = reason;
-                    head = self.fetch(&repo)?;
+                    head = self.fetch(repo)?;
                 }
             }
         }
@@ -562,12 +584,13 @@ mod tests {
         let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
         // b builds a commit on the first one, then a moves the branch on.
         {
-            let repo = b.repo.lock().unwrap();
-            let parent = repo.find_commit(b.fetch(&repo).unwrap().unwrap()).unwrap();
+            let mirror = b.repo.lock().unwrap();
+            let repo = mirror.repo();
+            let parent = repo.find_commit(b.fetch(repo).unwrap().unwrap()).unwrap();
             let tree = repo
                 .find_tree(
                     build_tree(
-                        &repo,
+                        repo,
                         Some(&parent.tree().unwrap()),
                         &two,
                         &mut ObjectIds::default(),
@@ -585,7 +608,7 @@ mod tests {
             )
             .unwrap();
             assert!(
-                b.push(&repo, stale).unwrap().is_err(),
+                b.push(repo, stale).unwrap().is_err(),
                 "non-fast-forward must be rejected"
             );
         }
@@ -699,14 +722,17 @@ mod tests {
         );
         assert!(p.publish(&two, "check").unwrap().changed);
         assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
+        let fetch_head = std::fs::metadata(local.join("FETCH_HEAD")).map_or(0, |m| m.len());
+        assert_eq!(fetch_head, 0, "the fetches wrote nothing to FETCH_HEAD");
     }
 
-    /// Every loose object file of `repo` and its modification time.
-    fn loose_objects(repo: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
+    /// Every file under `repo`'s object folder (loose objects, packs and their indexes), with
+    /// its modification time.
+    fn object_files(repo: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
         let mut found = BTreeMap::new();
         for fan in std::fs::read_dir(repo.join("objects")).unwrap() {
             let fan = fan.unwrap().path();
-            if fan.file_name().unwrap().len() != 2 {
+            if !fan.is_dir() {
                 continue;
             }
             for f in std::fs::read_dir(&fan).unwrap() {
@@ -720,8 +746,15 @@ mod tests {
         found
     }
 
+    /// The number of objects a pack file's header gives.
+    fn pack_objects(pack: &Path) -> u32 {
+        let bytes = std::fs::read(pack).unwrap();
+        assert_eq!(&bytes[..4], b"PACK");
+        u32::from_be_bytes(bytes[8..12].try_into().unwrap())
+    }
+
     #[test]
-    fn a_publish_writes_only_what_changed_and_touches_no_other_object() {
+    fn a_publish_writes_only_what_changed_as_one_pack_and_touches_no_other_object() {
         let dir = tempfile::tempdir().unwrap();
         let (p, remote, _set) = signed(dir.path(), 3600, 60);
         let mut files = BTreeMap::from([("definitions/K.json".to_string(), "{}".to_string())]);
@@ -731,28 +764,61 @@ mod tests {
             }
         }
         assert!(p.publish(&files, "first").unwrap().changed);
-        // Every object of the mirror made old, so that a write (or libgit2's freshening of an
-        // object it already has) shows as a new modification time.
+        // Every object file of the mirror made old, so that a write (or libgit2's freshening of
+        // an object it already has) shows as a new modification time.
         let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
         let mirror = dir.path().join("m");
-        for path in loose_objects(&mirror).keys() {
-            let f = std::fs::File::options().write(true).open(path).unwrap();
+        let before = object_files(&mirror);
+        let loose = before
+            .keys()
+            .filter(|f| !f.parent().unwrap().ends_with("pack"))
+            .count();
+        assert_eq!(loose, 0, "loose objects in the mirror");
+        for path in before.keys() {
+            let f = std::fs::File::options().write(true).open(path);
+            // Packs are read-only; their mode is restored below.
+            let f = f.unwrap_or_else(|_| {
+                let mut perm = std::fs::metadata(path).unwrap().permissions();
+                #[allow(clippy::permissions_set_readonly_false)]
+                perm.set_readonly(false);
+                std::fs::set_permissions(path, perm).unwrap();
+                std::fs::File::options().write(true).open(path).unwrap()
+            });
             f.set_modified(old).unwrap();
         }
         files.insert("sites/s7/K/b1.json".into(), "changed".into());
         assert!(p.publish_new(&files, "one file").unwrap().changed);
-        let after = loose_objects(&mirror);
-        let touched = after.values().filter(|t| **t != old).count();
+        let after = object_files(&mirror);
+        let new: Vec<&PathBuf> = after.keys().filter(|f| !before.contains_key(*f)).collect();
+        let touched = before.keys().filter(|f| after[*f] != old).count();
+        assert_eq!(touched, 0, "objects the publish had already were touched");
+        // One pack and its index, nothing loose.
+        assert_eq!(new.len(), 2, "{new:?}");
+        let pack = new
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "pack"))
+            .expect("a pack");
+        assert!(pack.with_extension("idx").is_file());
         // The blob, its three trees (K, s7, sites), s7's checksums file, its shard's folder and
-        // file, the checksums folder, the root tree before and with the manifest, the manifest's
-        // two files and the commit: 13 at most, of the mirror's 160 or so.
-        assert!(
-            touched <= 13,
-            "{touched} of {} objects written or touched",
-            after.len()
-        );
+        // file, the checksums folder, the root tree with the manifest, the manifest's two files
+        // and the commit: 12 of the mirror's 160 or so.
+        let objects = pack_objects(pack);
+        assert!(objects <= 12, "{objects} objects in the publish's pack");
         assert_eq!(remote_file(&remote, "sites/s7/K/b1.json"), "changed");
         assert_eq!(remote_file(&remote, "sites/s8/K/b1.json"), "8.1");
+        // The mirror holds the commit on disk: a publisher opened again builds on it.
+        drop(p);
+        let again =
+            GitPublisher::open(&mirror, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        files.insert("sites/s8/K/b1.json".into(), "changed too".into());
+        assert!(
+            again
+                .publish_new(&files, "after a restart")
+                .unwrap()
+                .changed
+        );
+        assert_eq!(remote_file(&remote, "sites/s7/K/b1.json"), "changed");
+        assert_eq!(remote_file(&remote, "sites/s8/K/b1.json"), "changed too");
     }
 
     /// A publisher signing with a fresh key (valid `validity` s, renewed `renew` s before).

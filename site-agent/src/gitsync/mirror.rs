@@ -149,6 +149,9 @@ impl GitMirror {
         let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
         let mut opts = FetchOptions::new();
         opts.download_tags(git2::AutotagOption::None);
+        // Nothing reads FETCH_HEAD (the tracking ref is the tip). Written, it is a new file
+        // renamed over the old one at every fetch; not written, libgit2 only truncates it.
+        opts.update_fetchhead(false);
         let tip = self
             .access
             .run(|| remote.fetch(&[refspec.as_str()], Some(&mut opts), None))
@@ -357,6 +360,9 @@ mod tests {
         assert_eq!(mirror.last_fetched()?, Some(first), "not fetched yet");
         assert_eq!(mirror.fetch()?, Some(second.clone()));
         assert_eq!(mirror.last_fetched()?, Some(second));
+        // libgit2 truncates FETCH_HEAD at every fetch; nothing is written into it.
+        let fetch_head = std::fs::metadata(path.join("FETCH_HEAD")).map_or(0, |m| m.len());
+        assert_eq!(fetch_head, 0, "a fetch writes nothing to FETCH_HEAD");
         Ok(())
     }
 
