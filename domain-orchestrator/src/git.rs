@@ -86,8 +86,9 @@ pub trait BlueprintRepo: Send + Sync {
     }
 
     /// Compacts the repository's object stores once they pass their bounds (a pack per publish
-    /// and per fetch in the mirror, a pack per push to a remote on a path). Called after a publish was answered, off its path;
-    /// a failure is logged and tried again after the next publish.
+    /// and per fetch in the mirror, a pack per push to a remote on a path). Called after a
+    /// publish was answered, off its path; a failure is logged and tried again after the next
+    /// publish.
     fn compact_if_needed(&self) {}
 }
 
