@@ -319,7 +319,7 @@ impl GitPublisher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let published = self.publish_on(&mirror, files, message, check_unchanged);
-        mirror.reopen_if_full();
+        mirror.reopen_after(published.is_err());
         published
     }
 
@@ -664,6 +664,28 @@ mod tests {
             .to_object(&r)
             .unwrap();
         String::from_utf8(blob.as_blob().unwrap().content().to_vec()).unwrap()
+    }
+
+    /// A publish that fails leaves no objects behind in the mirror's handle: it is opened
+    /// again, freeing whatever the publish wrote and did not persist, and the next publish works.
+    #[test]
+    fn a_failed_publish_opens_the_mirror_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, local) = published_once(dir.path());
+        let p = GitPublisher::open(&local, remote.to_str().unwrap(), "main", false, "d").unwrap();
+        let held = || p.repo.lock().unwrap().held();
+        let one = BTreeMap::from([("sites/s/K/x.json".to_string(), "one".to_string())]);
+        assert!(p.publish(&one, "one").unwrap().changed);
+        assert!(held() > 0, "a publish's objects are held by the handle");
+        // The remote gone: the commit is made and persisted, the push fails.
+        let away = dir.path().join("away");
+        std::fs::rename(&remote, &away).unwrap();
+        let two = BTreeMap::from([("sites/s/K/x.json".to_string(), "2".to_string())]);
+        assert!(p.publish(&two, "two").is_err());
+        assert_eq!(held(), 0, "a fresh handle after the failure");
+        std::fs::rename(&away, &remote).unwrap();
+        assert!(p.publish(&two, "two").unwrap().changed);
+        assert_eq!(remote_file(&remote, "sites/s/K/x.json"), "2");
     }
 
     #[test]

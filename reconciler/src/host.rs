@@ -110,6 +110,8 @@ pub struct Host {
     pub tracker: TaskTracker,
     /// Stops its loops (never its workloads).
     pub shutdown: CancellationToken,
+    /// How native processes are started.
+    pub launcher: crate::process::Launcher,
 }
 
 impl Host {

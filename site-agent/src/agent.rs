@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use colony::ColonyClient;
+use reconciler::process::Launcher;
 use reconciler::{Host, Registration};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,16 @@ pub struct Running {
 /// Starts the site agent; returns once the colony is serving and every loop runs. Cancelling
 /// `shutdown` stops the agent (never its workloads).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running, Error> {
+    run_with(config, Launcher::Direct, shutdown).await
+}
+
+/// [`run`], its native processes started through `launcher` (many sites in one process share a
+/// launch helper).
+pub async fn run_with(
+    config: Config,
+    launcher: Launcher,
+    shutdown: CancellationToken,
+) -> Result<Running, Error> {
     maestro_common::config::Validate::validate(&config)
         .map_err(|e| Error::Config(e.to_string()))?;
     // Checks the Git transport's files (CA, key, known hosts, password) before anything starts.
@@ -121,9 +132,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Running,
     };
     let tracker = match start_loops(
         &config,
-        client,
-        keys,
-        db.clone(),
+        Local {
+            client,
+            keys,
+            db: db.clone(),
+            launcher,
+        },
         &enabled,
         Outbound { git, tls },
         &shutdown,
@@ -259,16 +273,29 @@ struct Outbound {
     tls: Option<TlsSource>,
 }
 
-async fn start_loops(
-    config: &Config,
+/// What the site's loops use on the site itself: its colony and keys, its database, and how its
+/// native processes start.
+struct Local {
     client: ColonyClient,
     keys: SiteKeys,
     db: sled::Db,
+    launcher: Launcher,
+}
+
+async fn start_loops(
+    config: &Config,
+    local: Local,
     enabled: &[Enabled],
     outbound: Outbound,
     shutdown: &CancellationToken,
 ) -> Result<TaskTracker, Error> {
     let Outbound { git, tls } = outbound;
+    let Local {
+        client,
+        keys,
+        db,
+        launcher,
+    } = local;
     // Made first: an agent that could never report must not start (the config's validation
     // already refuses an endpoint that does not parse; the outbox has no other way to disk).
     let log_server = outbox::log_server_client(
@@ -302,6 +329,7 @@ async fn start_loops(
         recorder: std::sync::Arc::new(SiteRecorder::new(outbox.clone(), ctx.report_poke.clone())),
         tracker: tracker.clone(),
         shutdown: reconcilers.clone(),
+        launcher,
     };
     for e in enabled {
         let r = e.registration.as_ref();

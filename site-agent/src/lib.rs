@@ -25,9 +25,10 @@ pub mod reconcilers;
 mod recorder;
 pub mod report;
 
-pub use agent::{COLONY_DIR, DB_DIR, GIT_DIR, LOG_DIR, Running, run};
+pub use agent::{COLONY_DIR, DB_DIR, GIT_DIR, LOG_DIR, Running, run, run_with};
 pub use config::Config;
 pub use error::Error;
+pub use reconciler::process::launch::{self, HelperCommand, Launcher};
 pub use recorder::SiteRecorder;
 
 /// Stops every native process instance recorded in the agent database under `data_dir` (SIGTERM,

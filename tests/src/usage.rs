@@ -19,6 +19,15 @@ pub fn header(source: &str) -> String {
         .collect()
 }
 
+/// The `main` of a benchmark whose dev federation spawns through a launch helper: serves as the
+/// helper when started as one (the federation starts this executable again), else runs `bench`.
+pub fn main_or_launch_helper(bench: fn() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if site_agent::launch::serve_if_helper() {
+        return Ok(());
+    }
+    bench()
+}
+
 #[cfg(test)]
 mod tests {
     use super::header;

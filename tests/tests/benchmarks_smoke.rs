@@ -50,6 +50,19 @@ fn the_signed_state_benchmark_runs() -> anyhow::Result<()> {
 }
 
 #[test]
+fn the_spawn_benchmark_runs_directly_and_through_the_launch_helper() -> anyhow::Result<()> {
+    let out = run(env!("CARGO_BIN_EXE_bench-spawn"), &["100", "3"])?;
+    for figure in ["direct: start -> exit", "helper: start -> exit", "ratio"] {
+        anyhow::ensure!(
+            out.contains(figure),
+            "no {figure} figure in:
+{out}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn the_end_to_end_benchmark_runs_with_and_without_commit_notices() -> anyhow::Result<()> {
     let out = run(env!("CARGO_BIN_EXE_bench-e2e"), &["2", "1", "1"])?;
     for figure in ["baseline", "with commit notices", "polling Git", "ratio"] {
@@ -196,6 +209,7 @@ fn every_benchmark_answers_help_with_its_usage() -> anyhow::Result<()> {
         env!("CARGO_BIN_EXE_bench-scale"),
         env!("CARGO_BIN_EXE_bench-signed-state"),
         env!("CARGO_BIN_EXE_bench-site-footprint"),
+        env!("CARGO_BIN_EXE_bench-spawn"),
         env!("CARGO_BIN_EXE_bench-status-latency"),
         env!("CARGO_BIN_EXE_bench-status-scale"),
         env!("CARGO_BIN_EXE_bench-tls-handshake"),

@@ -54,6 +54,10 @@ pub struct DevOptions {
     /// Plaintext without certificates (default: mutual TLS on every hop, with a CA in
     /// `<data>/pki`).
     pub insecure: bool,
+    /// The sites start their native processes through one launch helper this command starts
+    /// (default: each spawns them itself). All sites share this process, whose descriptors
+    /// (about 16 per site) the kernel copies and walks at every spawn; the helper holds a few.
+    pub launch_helper: Option<site_agent::HelperCommand>,
 }
 
 impl DevOptions {
@@ -69,6 +73,7 @@ impl DevOptions {
             site_heartbeat_interval_ms: site_agent::Config::default().heartbeat_interval_ms,
             domain_heartbeat_interval_ms: 2000,
             insecure: false,
+            launch_helper: None,
         }
     }
 }
@@ -362,6 +367,10 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
         });
     }
 
+    let launcher = opts
+        .launch_helper
+        .clone()
+        .map_or(site_agent::Launcher::Direct, site_agent::Launcher::helper);
     for d in 0..fed.domains.len() {
         let (domain, log_url, remote) = (
             fed.domains[d].id.clone(),
@@ -392,7 +401,8 @@ async fn start_all(opts: &DevOptions, fed: &mut Federation) -> Result<(), DevErr
                 ..Default::default()
             };
             let component = format!("site {site}");
-            let running = site_agent::run(config, fed.token(ComponentKind::Site))
+            let token = fed.token(ComponentKind::Site);
+            let running = site_agent::run_with(config, launcher.clone(), token)
                 .await
                 .map_err(|e| start_err(&component, &e))?;
             fed.tasks.push(ComponentTask {

@@ -68,6 +68,12 @@ fn init_logging() -> Option<maestro_common::telemetry::TelemetryGuard> {
     None
 }
 
+/// This executable as the sites' launch helper (`main` serves as one when asked).
+fn launch_helper() -> CliResult<site_agent::HelperCommand> {
+    site_agent::HelperCommand::this_executable()
+        .map_err(|e| CliError::Failed(format!("finding this executable: {e}")))
+}
+
 /// `maestroctl dev`.
 pub async fn run_dev(args: DevArgs) -> CliResult<()> {
     let _telemetry = init_logging();
@@ -84,6 +90,7 @@ pub async fn run_dev(args: DevArgs) -> CliResult<()> {
         domains: args.domains as usize,
         sites_per_domain: args.sites_per_domain as usize,
         insecure: args.insecure,
+        launch_helper: Some(launch_helper()?),
         ..DevOptions::new(&data_dir)
     };
     let signals = maestro_common::shutdown::on_signals();

@@ -11,8 +11,9 @@
 //!
 //! libgit2 frees the objects held in memory only with the handle, and the handle keeps what makes
 //! the next publish cheap (the packs' indexes read, the trees it parsed). So one handle serves
-//! many publishes, and [`Staged::reopen_if_full`] replaces it once the objects it holds pass
-//! [`MAX_HELD_BYTES`].
+//! many publishes, and [`Staged::reopen_after`] replaces it once the objects it holds pass
+//! [`MAX_HELD_BYTES`], or after a publish that failed (what it wrote and did not persist is held
+//! and counted nowhere).
 
 use super::GitError;
 use git2::{ObjectType, Oid, Repository};
@@ -86,9 +87,11 @@ impl Staged {
     }
 
     /// Opens the mirror again once the objects held in memory passed [`MAX_HELD_BYTES`] (they are
-    /// on disk since [`Self::persist`]). If that fails, the handle is kept and tried again later.
-    pub(super) fn reopen_if_full(&mut self) {
-        if self.held() < MAX_HELD_BYTES {
+    /// on disk since [`Self::persist`]), or after a publish that `failed`: the objects it wrote
+    /// before failing may never have been persisted, and only a new handle frees them. If opening
+    /// fails, the handle is kept and tried again later.
+    pub(super) fn reopen_after(&mut self, failed: bool) {
+        if !failed && self.held() < MAX_HELD_BYTES {
             return;
         }
         match Self::open(self.repo.path()) {
@@ -221,7 +224,7 @@ mod tests {
         let second = commit(&staged, &big, Some(first));
         assert!(on_disk(second));
         assert!(staged.held() > MAX_HELD_BYTES);
-        staged.reopen_if_full();
+        staged.reopen_after(false);
         assert_eq!(staged.held(), 0, "a fresh handle holds nothing");
         // Read back from disk whole.
         {
@@ -244,7 +247,7 @@ mod tests {
         // Below the bound the handle stays; an empty file reads back empty.
         let third = commit(&staged, b"", Some(second));
         let held = staged.held();
-        staged.reopen_if_full();
+        staged.reopen_after(false);
         assert_eq!(staged.held(), held);
         assert!(on_disk(third));
         let tree = Repository::open_bare(dir.path())
@@ -257,6 +260,16 @@ mod tests {
         let fresh = Repository::open_bare(dir.path()).unwrap();
         let file = fresh.find_tree(tree).unwrap().get_name("f").unwrap().id();
         assert!(fresh.find_blob(file).unwrap().content().is_empty());
+        // After a failed publish the handle is opened again below the bound too: what it wrote
+        // and never persisted is freed.
+        let stray = staged
+            .repo()
+            .blob(b"written by a publish that failed")
+            .unwrap();
+        staged.reopen_after(true);
+        assert_eq!(staged.held(), 0);
+        assert!(staged.repo().find_blob(stray).is_err(), "freed");
+        assert!(staged.repo().find_commit(third).is_ok(), "persisted, kept");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
-use super::runtime::{ExitEvent, is_alive};
+use super::launch::ExitEvent;
+use super::runtime::is_alive;
 use super::scan::{Labelled, labelled_by, still_labelled};
 use crate::{Driver, Level};
 

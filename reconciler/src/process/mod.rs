@@ -9,6 +9,7 @@
 mod heal;
 pub mod health;
 mod judge;
+pub mod launch;
 pub mod output;
 pub mod plan;
 mod reconcile;
@@ -21,9 +22,10 @@ pub mod table;
 
 use std::time::Duration;
 
+pub use launch::{ExitEvent, HelperCommand, Launcher};
 pub use reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, Step};
 pub use registration::{LOG_DIR, ProcessRegistration};
-pub use runtime::{ExitEvent, ProcessRuntime};
+pub use runtime::ProcessRuntime;
 pub use spec::{EXECUTOR_TYPE, KIND, ProcessSpec};
 pub use table::{Instance, InstanceTable};
 

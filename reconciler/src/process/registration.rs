@@ -77,6 +77,7 @@ impl Registration for ProcessRegistration {
             exits_tx,
             host.shutdown.clone(),
             host.tracker.clone(),
+            host.launcher.clone(),
         );
         let reconciler = ProcessReconciler::new(
             InstanceTable::open(&host.db)?,

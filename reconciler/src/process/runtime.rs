@@ -5,7 +5,6 @@
 //! their output goes to files under the data dir rather than pipes to the agent.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -14,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::launch::{ExitEvent, ExitRoute, LaunchRequest, Launcher};
 use super::spec::ProcessSpec;
 use super::table::{Instance, instance_name};
 use crate::Error;
@@ -34,17 +34,6 @@ pub const ENV_OWNER: &str = "MAESTRO_OWNER";
 /// Log files above this size are rotated (one old file kept) when an instance starts.
 const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A child started by this runtime exited.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitEvent {
-    /// Blueprint of the instance.
-    pub blueprint: String,
-    /// Its pid.
-    pub pid: u32,
-    /// How it ended, e.g. `exit status: 1`.
-    pub status: String,
-}
-
 /// Starts and stops native processes.
 #[derive(Debug, Clone)]
 pub struct ProcessRuntime {
@@ -54,11 +43,12 @@ pub struct ProcessRuntime {
     exits: mpsc::UnboundedSender<ExitEvent>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    launcher: Launcher,
 }
 
 impl ProcessRuntime {
-    /// A runtime writing child output under `log_dir` and reporting exits of its children on
-    /// `exits` until `shutdown` (children keep running after it).
+    /// A runtime starting children through `launcher`, writing their output under `log_dir`
+    /// and reporting their exits on `exits` until `shutdown` (children keep running after it).
     pub fn new(
         site: &str,
         owner: &str,
@@ -66,6 +56,7 @@ impl ProcessRuntime {
         exits: mpsc::UnboundedSender<ExitEvent>,
         shutdown: CancellationToken,
         tracker: TaskTracker,
+        launcher: Launcher,
     ) -> Self {
         Self {
             site: site.to_string(),
@@ -74,6 +65,7 @@ impl ProcessRuntime {
             exits,
             shutdown,
             tracker,
+            launcher,
         }
     }
 
@@ -86,7 +78,7 @@ impl ProcessRuntime {
         generation: i64,
         spec: &ProcessSpec,
     ) -> Result<Instance, Error> {
-        let instance = self.spawn_child(blueprint, index, generation, spec)?;
+        let instance = self.spawn_child(blueprint, index, generation, spec).await?;
         poll_until(Duration::from_secs(2), || {
             labelled(instance.pid, &instance)
                 || proc_stat(instance.pid).is_none_or(|s| s.state == 'Z')
@@ -95,7 +87,7 @@ impl ProcessRuntime {
         Ok(instance)
     }
 
-    fn spawn_child(
+    async fn spawn_child(
         &self,
         blueprint: &str,
         index: u32,
@@ -105,43 +97,35 @@ impl ProcessRuntime {
         let name = instance_name(blueprint, index);
         std::fs::create_dir_all(&self.log_dir)
             .map_err(|e| Error::io(format!("creating {}", self.log_dir.display()), e))?;
-        let log_path = self.log_dir.join(format!("{name}.log"));
-        if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
-            let _ = std::fs::rename(&log_path, self.log_dir.join(format!("{name}.log.1")));
+        let log = self.log_dir.join(format!("{name}.log"));
+        if std::fs::metadata(&log).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+            let _ = std::fs::rename(&log, self.log_dir.join(format!("{name}.log.1")));
         }
-        let open = || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
+        let labels = [
+            (ENV_BLUEPRINT, blueprint.to_string()),
+            (ENV_GENERATION, generation.to_string()),
+            (ENV_INSTANCE, name),
+            (ENV_SITE, self.site.clone()),
+            (ENV_OWNER, self.owner.clone()),
+        ];
+        let env = spec.env.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let request = LaunchRequest {
+            program: spec.command.clone(),
+            args: spec.args.clone(),
+            env: env
+                .chain(labels.into_iter().map(|(k, v)| (k.to_string(), v)))
+                .collect(),
+            working_dir: spec.working_dir.clone(),
+            log,
         };
-        let stdout = open().map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
-        let stderr = stdout
-            .try_clone()
-            .map_err(|e| Error::io("duplicating log file", e))?;
-        let mut cmd = tokio::process::Command::new(&spec.command);
-        cmd.args(&spec.args)
-            .envs(&spec.env)
-            .env(ENV_BLUEPRINT, blueprint)
-            .env(ENV_GENERATION, generation.to_string())
-            .env(ENV_INSTANCE, &name)
-            .env(ENV_SITE, &self.site)
-            .env(ENV_OWNER, &self.owner)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0)
-            .kill_on_drop(false);
-        if let Some(dir) = &spec.working_dir {
-            cmd.current_dir(dir);
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::Runtime(format!("starting {:?}: {e}", spec.command)))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| Error::Runtime("child exited before its pid was read".into()))?;
-        let instance = Instance {
+        let route = ExitRoute {
+            exits: self.exits.clone(),
+            blueprint: blueprint.to_string(),
+            shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
+        };
+        let pid = self.launcher.launch(&request, route).await?;
+        Ok(Instance {
             blueprint: blueprint.to_string(),
             index,
             pid,
@@ -149,23 +133,7 @@ impl ProcessRuntime {
             template: spec.template(),
             started_at_ms: maestro_common::time::now_millis(),
             start_ticks: proc_stat(pid).map(|s| s.start_ticks),
-        };
-        let (exits, shutdown, bp) = (
-            self.exits.clone(),
-            self.shutdown.clone(),
-            blueprint.to_string(),
-        );
-        self.tracker.spawn(async move {
-            tokio::select! {
-                status = child.wait() => {
-                    let status = status.map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string());
-                    let _ = exits.send(ExitEvent { blueprint: bp, pid, status });
-                }
-                // Dropping the child neither kills nor leaks it: tokio reaps it once it exits.
-                () = shutdown.cancelled() => {}
-            }
-        });
-        Ok(instance)
+        })
     }
 
     /// The owner label of the processes this runtime starts.

@@ -22,13 +22,17 @@
 //!   places N services so (one order each, the first one timed). Then the CPU is measured again
 //!   as above, idle with the services on every site.
 //!
+//! Sites start their processes through one launch helper, as in `maestroctl dev`;
+//! `--direct-spawn` has each site spawn them itself (in this one process, whose descriptors the
+//! kernel copies and walks at every spawn).
+//!
 //! Intervals (milliseconds; the `dev` ones by default): `--sync-ms` (sites' Git fetch, 500),
 //! `--heartbeat-ms` (sites' heartbeat, 2000), `--domain-heartbeat-ms` (domains to maestro, 2000),
 //! `--colony-reconcile-ms` (with `--processes` only: the colony's full re-check, 60000).
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-idle [DOMAINS SITES_PER_DOMAIN
 //! [SECONDS]] [--settle-s N] [--breakdown] [--processes N] [--converge [--services N]
-//! [--baseline DxS]]
+//! [--baseline DxS]] [--direct-spawn]
 //! [--sync-ms N] [--heartbeat-ms N] [--domain-heartbeat-ms N] [--colony-reconcile-ms N]`
 //! (default 16 4 20). E.g. `bench-idle 64 4 20 --breakdown`, `bench-idle 256 4 20 --converge
 //! --baseline 64x4`, `bench-idle 1 4 60 --processes 4`. A smoke run: `bench-idle 1 2 1
@@ -40,6 +44,7 @@ use maestro_cli::dev::{DevOptions, Federation, start_federation, wait_for_domain
 use maestro_proto::order::v1::{ItemAction, OrderState, WatchOrderRequest};
 use maestro_tests::orders;
 use maestro_tests::sitebench::{BenchDomain, proc_usage, site_node};
+use site_agent::HelperCommand;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
@@ -55,11 +60,14 @@ const SERVICE: &str = "idle-bench";
 const SETTLE_S: u64 = 35;
 
 #[derive(Clone)]
-struct Intervals {
+/// How the federation runs: its intervals, and how its sites start processes.
+struct FedSettings {
     sync_ms: u64,
     heartbeat_ms: u64,
     domain_heartbeat_ms: u64,
     colony_reconcile_ms: u64,
+    /// Each site spawns its processes itself instead of through `dev`'s launch helper.
+    direct_spawn: bool,
 }
 
 struct Args {
@@ -73,7 +81,7 @@ struct Args {
     /// Services placed on every site by `--converge` (one order each; the first is timed).
     services: usize,
     baseline: Option<(usize, usize)>,
-    intervals: Intervals,
+    intervals: FedSettings,
 }
 
 impl Args {
@@ -89,11 +97,12 @@ impl Args {
             converge: false,
             services: 1,
             baseline: None,
-            intervals: Intervals {
+            intervals: FedSettings {
                 sync_ms: dev.sync_interval_ms,
                 heartbeat_ms: dev.site_heartbeat_interval_ms,
                 domain_heartbeat_ms: dev.domain_heartbeat_interval_ms,
                 colony_reconcile_ms: 60_000,
+                direct_spawn: false,
             },
         };
         let mut positional = Vec::new();
@@ -107,6 +116,7 @@ impl Args {
             match arg.as_str() {
                 "--breakdown" => a.breakdown = true,
                 "--converge" => a.converge = true,
+                "--direct-spawn" => a.intervals.direct_spawn = true,
                 "--services" => a.services = usize::try_from(number(&arg, it.next())?)?,
                 "--processes" => a.processes = Some(usize::try_from(number(&arg, it.next())?)?),
                 "--settle-s" => a.settle_s = number(&arg, it.next())?,
@@ -191,7 +201,7 @@ async fn start(
     dir: &Path,
     domains: usize,
     sites_per_domain: usize,
-    iv: &Intervals,
+    iv: &FedSettings,
 ) -> anyhow::Result<(Federation, MaestroClient)> {
     let opts = DevOptions {
         domains,
@@ -199,6 +209,11 @@ async fn start(
         sync_interval_ms: iv.sync_ms,
         site_heartbeat_interval_ms: iv.heartbeat_ms,
         domain_heartbeat_interval_ms: iv.domain_heartbeat_ms,
+        launch_helper: if iv.direct_spawn {
+            None
+        } else {
+            Some(HelperCommand::this_executable()?)
+        },
         ..DevOptions::new(dir)
     };
     let t0 = Instant::now();
@@ -212,12 +227,17 @@ async fn start(
         return Err(e.into());
     }
     println!(
-        "federation of {domains} × {sites_per_domain} = {} sites started in {:.1} s (fetch every {} ms, site heartbeat {} ms, domain heartbeat {} ms)",
+        "federation of {domains} × {sites_per_domain} = {} sites started in {:.1} s (fetch every {} ms, site heartbeat {} ms, domain heartbeat {} ms; processes spawned {})",
         domains * sites_per_domain,
         t0.elapsed().as_secs_f64(),
         iv.sync_ms,
         iv.heartbeat_ms,
-        iv.domain_heartbeat_ms
+        iv.domain_heartbeat_ms,
+        if iv.direct_spawn {
+            "by each site"
+        } else {
+            "through the launch helper"
+        }
     );
     Ok((fed, client))
 }
@@ -281,7 +301,7 @@ async fn in_process(
     args: &Args,
     domains: usize,
     spd: usize,
-    iv: &Intervals,
+    iv: &FedSettings,
     order: bool,
 ) -> anyhow::Result<(Idle, Option<Duration>)> {
     let dir = tempfile::Builder::new().prefix("bench-idle-").tempdir()?;
@@ -427,8 +447,12 @@ async fn processes(args: &Args, n: usize) -> anyhow::Result<()> {
     result
 }
 
+fn main() -> anyhow::Result<()> {
+    maestro_tests::usage::main_or_launch_helper(bench)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn bench() -> anyhow::Result<()> {
     maestro_tests::usage::help_if_asked(include_str!("bench-idle.rs"));
     let args = Args::parse()?;
     let signals = maestro_common::shutdown::on_signals();
