@@ -8,8 +8,12 @@ use crate::settings::{self, Overrides};
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Runs `maestroctl` with the process arguments and returns its exit status.
+/// Runs `maestroctl` with the process arguments and returns its exit status; or, when `dev`
+/// started this executable again as its sites' launch helper, serves as that.
 pub fn main_entry() -> ExitCode {
+    if site_agent::launch::serve_if_helper() {
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse().and_then(Cli::check) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

@@ -32,7 +32,8 @@ use crate::Error;
 /// ([`serve_if_helper`]).
 pub const HELPER_ARG: &str = "__maestro-launch-helper";
 
-/// How long a launch waits for the helper's answer.
+/// How long a launch waits for the helper's answer; past it, the helper is taken for stuck and
+/// the next launch starts another.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A child started by the runtime exited.
@@ -105,6 +106,7 @@ impl Launcher {
         Launcher::Helper(Arc::new(Helper {
             command,
             conn: tokio::sync::Mutex::new(None),
+            timeout: LAUNCH_TIMEOUT,
         }))
     }
 
@@ -188,6 +190,7 @@ impl HelperCommand {
 pub struct Helper {
     command: HelperCommand,
     conn: tokio::sync::Mutex<Option<Conn>>,
+    timeout: Duration,
 }
 
 struct Conn {
@@ -231,18 +234,23 @@ enum Reply {
 
 impl Helper {
     async fn launch(&self, request: &LaunchRequest, route: ExitRoute) -> Result<u32, Error> {
-        let answer = {
+        let (answer, state) = {
             let mut conn = self.conn.lock().await;
             let open = conn.as_ref().is_some_and(|c| lock(&c.state).open);
             if !open {
+                // The one before (if any) is dropped: its stdin closes and it ends.
                 *conn = Some(self.start()?);
             }
             let Some(conn) = conn.as_mut() else {
                 return Err(Error::Runtime("launch helper not started".into()));
             };
-            conn.send(request, route).await?
+            (conn.send(request, route).await?, conn.state.clone())
         };
-        match tokio::time::timeout(LAUNCH_TIMEOUT, answer).await {
+        let answer = tokio::time::timeout(self.timeout, answer).await;
+        if answer.is_err() {
+            lock(&state).open = false;
+        }
+        match answer {
             Ok(Ok(Ok(pid))) => Ok(pid),
             Ok(Ok(Err(e))) => Err(Error::Runtime(format!(
                 "starting {:?}: {e}",
@@ -250,7 +258,8 @@ impl Helper {
             ))),
             Ok(Err(_)) => Err(Error::Runtime("the launch helper ended".into())),
             Err(_) => Err(Error::Runtime(format!(
-                "the launch helper did not answer within {LAUNCH_TIMEOUT:?}"
+                "the launch helper did not answer within {:?}",
+                self.timeout
             ))),
         }
     }
@@ -308,14 +317,14 @@ impl Conn {
     ) -> Result<oneshot::Receiver<Result<u32, String>>, Error> {
         self.next_id += 1;
         let id = self.next_id;
-        let (tx, rx) = oneshot::channel();
-        lock(&self.state).pending.insert(id, (tx, route));
         let mut line = serde_json::to_vec(&Request {
             id,
             launch: launch.clone(),
         })
         .map_err(|e| Error::Runtime(format!("encoding a launch: {e}")))?;
         line.push(b'\n');
+        let (tx, rx) = oneshot::channel();
+        lock(&self.state).pending.insert(id, (tx, route));
         let written = async {
             self.writer.write_all(&line).await?;
             self.writer.flush().await
@@ -543,6 +552,54 @@ mod tests {
         drop((helper_in, helper_out));
         assert!(answer.unwrap().await.is_err(), "the launch is failed");
         assert!(!lock(&conn.state).open);
+    }
+
+    /// A helper started from `script` (a stand-in that never serves), which first appends a
+    /// line to `starts`; launches wait at most 300 ms.
+    fn stand_in(script: &str, starts: &std::path::Path) -> Helper {
+        Helper {
+            command: HelperCommand {
+                program: "/bin/sh".into(),
+                args: vec![
+                    "-c".into(),
+                    format!("echo started >> \"$0\"; {script}").into(),
+                    starts.into(),
+                ],
+            },
+            conn: tokio::sync::Mutex::new(None),
+            timeout: Duration::from_millis(300),
+        }
+    }
+
+    fn starts(file: &std::path::Path) -> usize {
+        std::fs::read_to_string(file).map_or(0, |s| s.lines().count())
+    }
+
+    #[tokio::test]
+    async fn a_helper_that_ended_or_stopped_answering_is_started_again_at_the_next_launch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (exits_tx, _exits) = mpsc::unbounded_channel();
+        let req = request(dir.path(), "");
+        // Ends at once: the launch fails, and the next one starts a new helper.
+        let ended = dir.path().join("ended");
+        let helper = stand_in("exit 0", &ended);
+        for n in 1..=2 {
+            let error = helper.launch(&req, route(exits_tx.clone())).await;
+            let error = error.unwrap_err().to_string();
+            // Its stdin may be closed before the request is written, or after.
+            let why = ["the launch helper ended", "writing to the launch helper"];
+            assert!(why.iter().any(|w| error.contains(w)), "{error}");
+            assert_eq!(starts(&ended), n);
+        }
+        // Never answers: the launch fails at its bound, and the next one starts a new helper.
+        let stuck = dir.path().join("stuck");
+        let helper = stand_in("exec sleep 5", &stuck);
+        for n in 1..=2 {
+            let error = helper.launch(&req, route(exits_tx.clone())).await;
+            let error = error.unwrap_err().to_string();
+            assert!(error.contains("did not answer"), "{error}");
+            assert_eq!(starts(&stuck), n);
+        }
     }
 
     #[tokio::test]
