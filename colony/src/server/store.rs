@@ -94,7 +94,8 @@ impl Store {
     /// sled starts per database by default (waking every 500 ms, even when nothing changed) only
     /// cost CPU, a thread per embedded colony in a site agent (`docs/performance.md`, idle cost).
     pub(crate) fn open(dir: &std::path::Path) -> Result<Self, sled::Error> {
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        let db = open_when_unlocked(&config, OPEN_LOCK_WAIT)?;
         Ok(Self {
             colonies: db.open_tree("colonies")?,
             executors: db.open_tree("executors")?,
@@ -195,9 +196,56 @@ impl Store {
     }
 }
 
+/// How long [`Store::open`] waits for a database just closed in the same directory to release
+/// its lock.
+const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens `config`'s database. sled releases the directory lock on its own threads a moment after
+/// the last handle is dropped, so an open right after a close in the same process (a site agent
+/// started again in place, a test) retries while the lock is held, for at most `wait`.
+fn open_when_unlocked(
+    config: &sled::Config,
+    wait: std::time::Duration,
+) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if (e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_waits_for_the_lock_until_its_bound_then_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Store::open(dir.path()).unwrap();
+        let config = sled::Config::new().path(dir.path()).flush_every_ms(None);
+        let wait = std::time::Duration::from_millis(200);
+        let start = std::time::Instant::now();
+        let refused = open_when_unlocked(&config, wait).unwrap_err();
+        assert!(start.elapsed() >= wait, "retried until the bound");
+        assert!(refused.to_string().contains("lock"), "{refused}");
+        // Closed: the same directory opens again, with what was written.
+        held.colonies.insert(b"k", b"v".as_slice()).unwrap();
+        held.colonies.flush().unwrap();
+        drop(held);
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            again.colonies.get(b"k").unwrap().as_deref(),
+            Some(b"v".as_slice())
+        );
+    }
 
     #[test]
     fn no_name_forges_another_key_or_prefix() {
