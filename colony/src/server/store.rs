@@ -202,7 +202,9 @@ const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens `config`'s database. sled releases the directory lock on its own threads a moment after
 /// the last handle is dropped, so an open right after a close in the same process (a site agent
-/// started again in place, a test) retries while the lock is held, for at most `wait`.
+/// started again in place, a test) retries while the lock is held, for at most `wait`. The same
+/// rule as `maestro_common::durable::open` for the components' stores; this crate, the ColonyOS
+/// protocol on its own, does not depend on `maestro-common`.
 fn open_when_unlocked(
     config: &sled::Config,
     wait: std::time::Duration,

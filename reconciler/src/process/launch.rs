@@ -244,7 +244,10 @@ impl Helper {
             let Some(conn) = conn.as_mut() else {
                 return Err(Error::Runtime("launch helper not started".into()));
             };
-            (conn.send(request, route).await?, conn.state.clone())
+            (
+                conn.send(request, route, self.timeout).await?,
+                conn.state.clone(),
+            )
         };
         let answer = tokio::time::timeout(self.timeout, answer).await;
         if answer.is_err() {
@@ -310,10 +313,13 @@ impl Conn {
         }
     }
 
+    /// Writes the request, within `timeout`: a helper that stops reading fills its pipe, and
+    /// the write would otherwise wait for ever with the connection's lock held.
     async fn send(
         &mut self,
         launch: &LaunchRequest,
         route: ExitRoute,
+        timeout: Duration,
     ) -> Result<oneshot::Receiver<Result<u32, String>>, Error> {
         self.next_id += 1;
         let id = self.next_id;
@@ -329,13 +335,15 @@ impl Conn {
             self.writer.write_all(&line).await?;
             self.writer.flush().await
         };
-        if let Err(e) = written.await {
-            let mut state = lock(&self.state);
-            state.open = false;
-            state.pending.remove(&id);
-            return Err(Error::Runtime(format!("writing to the launch helper: {e}")));
-        }
-        Ok(rx)
+        let failed = match tokio::time::timeout(timeout, written).await {
+            Ok(Ok(())) => return Ok(rx),
+            Ok(Err(e)) => format!("writing to the launch helper: {e}"),
+            Err(_) => format!("the launch helper did not read a request within {timeout:?}"),
+        };
+        let mut state = lock(&self.state);
+        state.open = false;
+        state.pending.remove(&id);
+        Err(Error::Runtime(failed))
     }
 }
 
@@ -463,6 +471,9 @@ where
 mod tests {
     use super::*;
 
+    /// The bound on writing a request in these tests.
+    const TEST_WAIT: Duration = Duration::from_secs(10);
+
     fn route(exits: mpsc::UnboundedSender<ExitEvent>) -> ExitRoute {
         ExitRoute {
             exits,
@@ -498,7 +509,7 @@ mod tests {
         let (exits_tx, mut exits) = mpsc::unbounded_channel();
         let script = r#"echo "$GREETING from $(pwd)"; exit 3"#;
         let answer = conn
-            .send(&request(dir.path(), script), route(exits_tx))
+            .send(&request(dir.path(), script), route(exits_tx), TEST_WAIT)
             .await;
         let pid = answer.unwrap().await.unwrap().unwrap();
         let exit = tokio::time::timeout(Duration::from_secs(10), exits.recv())
@@ -521,16 +532,22 @@ mod tests {
         let (exits_tx, mut exits) = mpsc::unbounded_channel();
         let mut missing = request(dir.path(), "");
         missing.program = "/nonexistent/program".into();
-        let answer = conn.send(&missing, route(exits_tx.clone())).await.unwrap();
+        let answer = conn
+            .send(&missing, route(exits_tx.clone()), TEST_WAIT)
+            .await
+            .unwrap();
         let error = answer.await.unwrap().unwrap_err();
         assert!(error.contains("No such file"), "{error}");
         let mut no_log = request(dir.path(), "");
         no_log.log = dir.path().join("missing").join("out.log");
-        let answer = conn.send(&no_log, route(exits_tx.clone())).await.unwrap();
+        let answer = conn
+            .send(&no_log, route(exits_tx.clone()), TEST_WAIT)
+            .await
+            .unwrap();
         let error = answer.await.unwrap().unwrap_err();
         assert!(error.starts_with("opening its log file"), "{error}");
         let ok = conn
-            .send(&request(dir.path(), "exit 0"), route(exits_tx))
+            .send(&request(dir.path(), "exit 0"), route(exits_tx), TEST_WAIT)
             .await;
         let pid = ok.unwrap().await.unwrap().unwrap();
         let exit = tokio::time::timeout(Duration::from_secs(10), exits.recv())
@@ -547,7 +564,9 @@ mod tests {
         let mut conn = Conn::over(BufReader::new(client_in), client_out);
         let (exits_tx, _exits) = mpsc::unbounded_channel();
         let dir = tempfile::tempdir().unwrap();
-        let answer = conn.send(&request(dir.path(), ""), route(exits_tx)).await;
+        let answer = conn
+            .send(&request(dir.path(), ""), route(exits_tx), TEST_WAIT)
+            .await;
         // The helper reads nothing and goes away.
         drop((helper_in, helper_out));
         assert!(answer.unwrap().await.is_err(), "the launch is failed");
@@ -600,6 +619,18 @@ mod tests {
             assert!(error.contains("did not answer"), "{error}");
             assert_eq!(starts(&stuck), n);
         }
+        // Does not read: a request larger than its pipe holds is given up at the bound, not
+        // waited for, and the next launch starts a new helper.
+        let deaf = dir.path().join("deaf");
+        let helper = stand_in("exec sleep 5", &deaf);
+        let mut big = request(dir.path(), "");
+        big.env.push(("PADDING".into(), "x".repeat(4 << 20)));
+        let first = tokio::time::timeout(TEST_WAIT, helper.launch(&big, route(exits_tx.clone())));
+        let error = first.await.expect("bounded").unwrap_err().to_string();
+        assert!(error.contains("did not read a request"), "{error}");
+        let error = helper.launch(&req, route(exits_tx)).await.unwrap_err();
+        assert!(error.to_string().contains("did not answer"), "{error}");
+        assert_eq!(starts(&deaf), 2);
     }
 
     #[tokio::test]
