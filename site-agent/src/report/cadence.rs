@@ -102,9 +102,25 @@ impl Cadence {
     }
 }
 
-/// When the reporter reads the colony: in a round something asked for (a wake-up, the hot window
-/// after one, a blueprint not converged yet), in a round with a refresh, and otherwise once the
-/// last look is `every` old. The first round looks.
+/// Time between rounds while a blueprint is not converged or a removal is pending. What the
+/// site's reconcilers do next pokes the reporter anyway; this bounds how late progress made
+/// without a poke (by an executor outside the site agent) is reported.
+pub const BUSY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When the reporter's next round runs unless a poke or news comes first: at the next heartbeat,
+/// or [`BUSY_INTERVAL`] from `now` while something is still expected to change (`busy`). A poke
+/// buys one look at the colony, not a window of them: every later change pokes again.
+pub fn next_round(now: Instant, busy: bool, next_heartbeat: Instant) -> Instant {
+    if busy {
+        (now + BUSY_INTERVAL).min(next_heartbeat)
+    } else {
+        next_heartbeat
+    }
+}
+
+/// When the reporter reads the colony: in a round something asked for (a wake-up, a blueprint not
+/// converged yet), in a round with a refresh, and otherwise once the last look is `every` old. The
+/// first round looks.
 #[derive(Debug, Clone)]
 pub struct Looks {
     every: Duration,
@@ -168,7 +184,7 @@ mod tests {
                 refresh: true
             }
         );
-        // Rounds between heartbeats (a poke, a hot poll) send neither.
+        // Rounds between heartbeats (a poke, a busy look) send neither.
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(c.take(Instant::now()), Due::default());
         assert_eq!(c.next_heartbeat() - Instant::now(), Duration::from_secs(7));
@@ -281,5 +297,50 @@ mod tests {
         };
         assert!(looks.take(at(80), false, refresh), "a refresh looks");
         assert!(!looks.take(at(90), false, heartbeat));
+    }
+
+    /// The reporter's loop on the paused clock, its colony converged except for the rounds
+    /// listed in `busy_at` (seconds): the seconds at which it looked at the colony in `secs`,
+    /// with one poke at `poke_at`.
+    async fn looks_over(secs: u64, poke_at: u64, busy_at: &[u64]) -> Vec<u64> {
+        let start = Instant::now();
+        let mut cadence = Cadence::new(timing(600));
+        let mut looks = Looks::new(Duration::from_secs(60), start);
+        let (mut poked, mut busy, mut looked) = (true, false, Vec::new());
+        let poke = start + Duration::from_secs(poke_at);
+        loop {
+            let now = Instant::now();
+            let at = (now - start).as_secs();
+            if at > secs {
+                return looked;
+            }
+            let due = cadence.take(now);
+            // As the reporter: a round looks when poked, while busy, or when the minute is up;
+            // a round that looks learns whether the colony is still busy.
+            if looks.take(now, poked || busy, due) {
+                looked.push(at);
+                busy = busy_at.contains(&at);
+            }
+            let wake = next_round(now, busy, cadence.next_heartbeat());
+            poked = now < poke && wake >= poke;
+            tokio::time::sleep_until(if poked { poke } else { wake }).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poke_is_one_look_and_only_a_busy_colony_is_looked_at_again_within_the_minute() {
+        // Converged: the start, the poke at 15 s, then the first heartbeat a minute after it.
+        assert_eq!(looks_over(90, 15, &[]).await, vec![0, 15, 80]);
+        // A blueprint not converged at the poke and for two more seconds: a look every second
+        // until it converged, then none until the minute.
+        assert_eq!(
+            looks_over(90, 15, &[15, 16, 17]).await,
+            vec![0, 15, 16, 17, 18, 80]
+        );
+        // Busy rounds wait for no heartbeat.
+        assert_eq!(
+            next_round(Instant::now(), true, Instant::now() + BEAT) - Instant::now(),
+            BUSY_INTERVAL
+        );
     }
 }

@@ -24,15 +24,12 @@ pub use cadence::ReportTiming;
 use cadence::{Cadence, Due, Looks};
 use removals::{PendingRemoval, Removals};
 
-/// Poll interval while something is expected to change.
-const HOT_INTERVAL: Duration = Duration::from_secs(1);
-/// How long after a poke polling stays hot.
-const HOT_WINDOW: Duration = Duration::from_secs(30);
-/// Longest time between two looks at the colony while nothing pokes the reporter. Every change the
-/// site makes pokes it (the Git sync, and each reconciler's status write through the
-/// [`crate::recorder::SiteRecorder`]), so a heartbeat in between goes without a look (a signed
-/// colony call); this only bounds how late a change made behind the site's back (on an external
-/// colony) is reported.
+/// Longest time between two looks at the colony while nothing pokes the reporter and everything
+/// is converged. Every change the site makes pokes it (the Git sync, and each reconciler's status
+/// write through the [`crate::recorder::SiteRecorder`]), so the reporter looks once per poke, not
+/// for a while after it, and a heartbeat in between goes without a look (a signed colony call);
+/// this only bounds how late a change made behind the site's back (on an external colony) is
+/// reported.
 const COLD_LOOK_INTERVAL: Duration = Duration::from_secs(60);
 /// After this long without a cleanup process in sight, the removal is reported anyway.
 const CLEANUP_LOOKUP_LIMIT: Duration = Duration::from_secs(120);
@@ -63,7 +60,6 @@ impl StatusReporter {
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut cadence = Cadence::new(self.timing);
-        let mut hot_until = Instant::now() + HOT_WINDOW;
         // A heartbeat between looks at the colony goes without one.
         let mut looks = Looks::new(COLD_LOOK_INTERVAL, Instant::now());
         let mut poked = true;
@@ -72,7 +68,7 @@ impl StatusReporter {
             let now = Instant::now();
             let due = cadence.take(now);
             let next_full = cadence.next_heartbeat();
-            let round = if looks.take(now, poked || busy || now < hot_until, due) {
+            let round = if looks.take(now, poked || busy, due) {
                 self.tick(due).await
             } else {
                 self.heartbeat_only(due).map(|()| false)
@@ -87,19 +83,11 @@ impl StatusReporter {
                     true
                 }
             };
-            let now = Instant::now();
-            let wake = if busy || now < hot_until {
-                (now + HOT_INTERVAL).min(next_full)
-            } else {
-                next_full
-            };
+            let wake = cadence::next_round(Instant::now(), busy, next_full);
             let poke = self.ctx.report_poke.notified();
             poked = tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = poke => {
-                    hot_until = Instant::now() + HOT_WINDOW;
-                    true
-                }
+                () = poke => true,
                 // What the heartbeat says changed: it goes out now, not at its period.
                 () = self.ctx.sync.news() => {
                     cadence.heartbeat_at(Instant::now());

@@ -5,8 +5,8 @@
 //!   (maestro; per domain a log server, a domain orchestrator and a bare Git repository; per site
 //!   a site agent with its embedded colony and the process reconciler; mutual TLS on every hop),
 //!   DOMAINS × SITES_PER_DOMAIN sites, no order: after `--settle-s` seconds (35 by default, past
-//!   the site agents' first 30 s of polling their colony every second), the process's CPU time
-//!   (utime + stime) over SECONDS, per site and per domain.
+//!   the sites' start-up), the process's CPU time (utime + stime) over SECONDS, per site and per
+//!   domain.
 //! - `--breakdown`: the same measured four times, each in a fresh federation, turning one more
 //!   periodic task down to once an hour: nothing (the `dev` intervals), the sites' Git fetch,
 //!   the sites' heartbeats, the domains' heartbeats to maestro. The differences are what each
@@ -41,7 +41,9 @@
 use anyhow::{Context, anyhow, bail, ensure};
 use maestro_cli::client::MaestroClient;
 use maestro_cli::dev::{DevOptions, Federation, start_federation, wait_for_domains};
-use maestro_proto::order::v1::{ItemAction, OrderState, WatchOrderRequest};
+use maestro_proto::order::v1::{
+    DeliveryState, ItemAction, OrderState, ServiceOrder, WatchOrderRequest,
+};
 use maestro_tests::orders;
 use maestro_tests::sitebench::{BenchDomain, proc_usage, site_node};
 use site_agent::HelperCommand;
@@ -55,8 +57,9 @@ const DEADLINE: Duration = Duration::from_secs(900);
 /// Once an hour: a periodic task turned down.
 const HOURLY: u64 = 3_600_000;
 const SERVICE: &str = "idle-bench";
-/// Default wait before measuring: longer than the 30 s a site agent's status reporter polls its
-/// colony every second after it starts (its "hot" window), which is start-up, not idle cost.
+/// Default wait before measuring, past the sites' start-up (their first sync and reports). It was
+/// chosen when a site's status reporter still polled its colony every second for 30 s after
+/// every wake-up, and is kept so that figures compare with earlier rounds.
 const SETTLE_S: u64 = 35;
 
 #[derive(Clone)]
@@ -271,6 +274,7 @@ async fn converge(
 ) -> anyhow::Result<Duration> {
     let ids: Vec<&str> = fed.domains.iter().map(|d| d.id.as_str()).collect();
     let t0 = Instant::now();
+    let created_ms = maestro_common::time::now_millis();
     let spec = orders::demo_order(ItemAction::Add, service, "idle", 1, &ids);
     let order = orders::create(&mut client.orders(), key, spec).await?;
     let watch = async {
@@ -281,10 +285,16 @@ async fn converge(
             })
             .await?
             .into_inner();
+        let mut curve = Curve::starting(created_ms);
         while let Some(ev) = stream.next().await {
             let Some(o) = ev?.order else { continue };
+            curve.saw(&o, t0.elapsed());
             match o.state() {
-                OrderState::Completed => return Ok(t0.elapsed()),
+                OrderState::Completed => {
+                    let took = t0.elapsed();
+                    curve.print(&o);
+                    return Ok(took);
+                }
                 s if orders::is_final(s) => bail!("the order ended {s:?}"),
                 _ => {}
             }
@@ -294,6 +304,105 @@ async fn converge(
     tokio::time::timeout(DEADLINE, watch)
         .await
         .map_err(|_| anyhow!("the order did not complete within {} s", DEADLINE.as_secs()))?
+}
+
+/// How an order spread over time, from its `WatchOrder` events: when each share of the sites
+/// first ran it as maestro saw it (ready), and when every domain had acknowledged it; at the end,
+/// when the sites themselves observed it running (each site's `observed_at`, the same machine's
+/// clock). A steady climb says the order is bound by throughput; a plateau and a late jump, by a
+/// wait; sites running long before maestro saw it, by the way back.
+struct Curve {
+    /// Wall-clock milliseconds when the order was created.
+    created_ms: i64,
+    /// `(elapsed, sites ready, sites in all)` at each event that moved the count.
+    points: Vec<(Duration, u64, u64)>,
+    acknowledged: Option<Duration>,
+}
+
+impl Curve {
+    const SHARES: [u64; 7] = [1, 10, 25, 50, 75, 90, 99];
+
+    fn starting(created_ms: i64) -> Self {
+        Self {
+            created_ms,
+            points: Vec::new(),
+            acknowledged: None,
+        }
+    }
+
+    /// When the sites of `order` observed the status they last reported, in seconds after the
+    /// order was created, earliest first.
+    fn observed(&self, order: &ServiceOrder) -> Vec<f64> {
+        let mut at: Vec<f64> = order
+            .items
+            .iter()
+            .flat_map(|i| i.domains.iter())
+            .flat_map(|d| d.sites.iter())
+            .filter_map(|s| s.observed_at.as_ref())
+            .map(|t| {
+                let ms = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
+                (ms - self.created_ms) as f64 / 1000.0
+            })
+            .collect();
+        at.sort_by(f64::total_cmp);
+        at
+    }
+
+    fn saw(&mut self, order: &ServiceOrder, at: Duration) {
+        let domains = order.items.iter().flat_map(|i| i.domains.iter());
+        let (mut ready, mut total, mut pending) = (0u64, 0u64, 0usize);
+        for dp in domains {
+            ready += u64::from(dp.ready);
+            total += u64::from(dp.total);
+            pending += usize::from(dp.delivery() != DeliveryState::Acknowledged);
+        }
+        if pending == 0 && self.acknowledged.is_none() {
+            self.acknowledged = Some(at);
+        }
+        if self
+            .points
+            .last()
+            .is_none_or(|&(_, r, t)| (r, t) != (ready, total))
+        {
+            self.points.push((at, ready, total));
+        }
+    }
+
+    /// When `share` % of the sites first ran the order.
+    fn at_share(&self, share: u64) -> Option<Duration> {
+        self.points
+            .iter()
+            .find(|&&(_, ready, total)| total > 0 && ready * 100 >= share * total)
+            .map(|&(at, _, _)| at)
+    }
+
+    fn print(&self, last: &ServiceOrder) {
+        let secs = |d: Option<Duration>| {
+            d.map(|d| format!("{:.2} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "-".into())
+        };
+        let shares: Vec<String> = Self::SHARES
+            .iter()
+            .map(|&s| format!("{s} % {}", secs(self.at_share(s))))
+            .collect();
+        println!(
+            "  every domain acknowledged at {}; sites running it: {}, 100 % {} ({} events moved the count)",
+            secs(self.acknowledged),
+            shares.join(", "),
+            secs(self.at_share(100)),
+            self.points.len()
+        );
+        let observed = self.observed(last);
+        if let (Some(first), Some(end)) = (observed.first(), observed.last()) {
+            let share = |p: usize| observed[(observed.len() - 1) * p / 100];
+            println!(
+                "  the sites observed it running: first {first:.2} s, 50 % {:.2} s, 90 % {:.2} s, last {end:.2} s after creation ({} sites)",
+                share(50),
+                share(90),
+                observed.len()
+            );
+        }
+    }
 }
 
 /// A federation, idle, then optionally an order to every site.

@@ -7,8 +7,8 @@
 //! counting TCP proxies on 127.0.0.1 sit between the site and the log server and between the
 //! site and the Git server, so every byte the site sends and receives is counted (TLS
 //! included). One order places `demo-app` (one `/bin/sh`) on the site; once it completed, the
-//! site is left alone: SETTLE_S seconds to settle (the status reporter polls its colony every
-//! second for 30 s after a change), then SECONDS of idle, during which nothing changes.
+//! site is left alone: SETTLE_S seconds to settle (the last status reports and the colony's first
+//! re-checks), then SECONDS of idle, during which nothing changes.
 //!
 //! Prints, for the idle window: the site binary's size, resident memory (`VmRSS`, `VmHWM`,
 //! anonymous and file-backed), threads by name, CPU per minute (utime + stime), bytes per minute
