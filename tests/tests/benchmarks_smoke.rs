@@ -192,6 +192,11 @@ fn the_idle_benchmark_runs() -> anyhow::Result<()> {
         "per site",
         "created -> completed",
         "idle with 2 service(s) on every site",
+        // How the order spread: every share reached, both sites observed, both hops timed.
+        "100 % ",
+        "the sites observed it running: first",
+        "(2 sites)",
+        "the way back, per domain: its last site running -> the domain's status median",
     ] {
         anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
     }

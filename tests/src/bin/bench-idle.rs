@@ -20,7 +20,10 @@
 //!   and is timed from `CreateOrder` to `completed` on `WatchOrder`; with `--baseline DxS`, the
 //!   same is timed first on a federation of D × S sites, and the ratio printed. `--services N`
 //!   places N services so (one order each, the first one timed). Then the CPU is measured again
-//!   as above, idle with the services on every site.
+//!   as above, idle with the services on every site. For the timed order it also prints how it
+//!   spread: when every domain acknowledged it, when each share of the sites ran it as maestro
+//!   showed it and as the sites observed it, and per domain how long the status took from its
+//!   last site to the domain and from the domain to maestro.
 //!
 //! Sites start their processes through one launch helper, as in `maestroctl dev`;
 //! `--direct-spawn` has each site spawn them itself (in this one process, whose descriptors the
@@ -47,6 +50,7 @@ use maestro_proto::order::v1::{
 use maestro_tests::orders;
 use maestro_tests::sitebench::{BenchDomain, proc_usage, site_node};
 use site_agent::HelperCommand;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
@@ -317,6 +321,8 @@ struct Curve {
     /// `(elapsed, sites ready, sites in all)` at each event that moved the count.
     points: Vec<(Duration, u64, u64)>,
     acknowledged: Option<Duration>,
+    /// When maestro first showed each domain with all of its sites ready.
+    domain_ready: HashMap<String, Duration>,
 }
 
 impl Curve {
@@ -327,7 +333,42 @@ impl Curve {
             created_ms,
             points: Vec::new(),
             acknowledged: None,
+            domain_ready: HashMap::new(),
         }
+    }
+
+    /// Seconds after the order's creation of a wall-clock timestamp.
+    fn since_created(&self, seconds: i64, nanos: i32) -> f64 {
+        let ms = seconds * 1000 + i64::from(nanos / 1_000_000);
+        (ms - self.created_ms) as f64 / 1000.0
+    }
+
+    /// For each domain of `order`, in seconds: from its last site observing the order running to
+    /// the domain publishing the status that says so (`last_heard`, when the domain stamped it),
+    /// and from there to maestro showing it.
+    fn way_back(&self, order: &ServiceOrder) -> (Vec<f64>, Vec<f64>) {
+        let (mut to_domain, mut to_maestro) = (Vec::new(), Vec::new());
+        for dp in order.items.iter().flat_map(|i| i.domains.iter()) {
+            let site_last = dp
+                .sites
+                .iter()
+                .filter_map(|s| s.observed_at.as_ref())
+                .map(|t| self.since_created(t.seconds, t.nanos))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let (Some(heard), Some(seen)) =
+                (dp.last_heard.as_ref(), self.domain_ready.get(&dp.domain))
+            else {
+                continue;
+            };
+            let domain_at = self.since_created(heard.seconds, heard.nanos);
+            if site_last.is_finite() {
+                to_domain.push(domain_at - site_last);
+            }
+            to_maestro.push(seen.as_secs_f64() - domain_at);
+        }
+        to_domain.sort_by(f64::total_cmp);
+        to_maestro.sort_by(f64::total_cmp);
+        (to_domain, to_maestro)
     }
 
     /// When the sites of `order` observed the status they last reported, in seconds after the
@@ -339,10 +380,7 @@ impl Curve {
             .flat_map(|i| i.domains.iter())
             .flat_map(|d| d.sites.iter())
             .filter_map(|s| s.observed_at.as_ref())
-            .map(|t| {
-                let ms = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
-                (ms - self.created_ms) as f64 / 1000.0
-            })
+            .map(|t| self.since_created(t.seconds, t.nanos))
             .collect();
         at.sort_by(f64::total_cmp);
         at
@@ -352,6 +390,9 @@ impl Curve {
         let domains = order.items.iter().flat_map(|i| i.domains.iter());
         let (mut ready, mut total, mut pending) = (0u64, 0u64, 0usize);
         for dp in domains {
+            if dp.total > 0 && dp.ready == dp.total && !self.domain_ready.contains_key(&dp.domain) {
+                self.domain_ready.insert(dp.domain.clone(), at);
+            }
             ready += u64::from(dp.ready);
             total += u64::from(dp.total);
             pending += usize::from(dp.delivery() != DeliveryState::Acknowledged);
@@ -402,6 +443,21 @@ impl Curve {
                 observed.len()
             );
         }
+        let (to_domain, to_maestro) = self.way_back(last);
+        let spread = |v: &[f64]| match v {
+            [] => "-".to_string(),
+            v => format!(
+                "median {:.2} s, 90 % {:.2} s, max {:.2} s",
+                v[(v.len() - 1) / 2],
+                v[(v.len() - 1) * 9 / 10],
+                v[v.len() - 1]
+            ),
+        };
+        println!(
+            "  the way back, per domain: its last site running -> the domain's status {}; -> maestro showed it {}",
+            spread(&to_domain),
+            spread(&to_maestro)
+        );
     }
 }
 
