@@ -107,14 +107,51 @@ impl Cadence {
 /// without a poke (by an executor outside the site agent) is reported.
 pub const BUSY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// When the reporter's next round runs unless a poke or news comes first: at the next heartbeat,
-/// or [`BUSY_INTERVAL`] from `now` while something is still expected to change (`busy`). A poke
-/// buys one look at the colony, not a window of them: every later change pokes again.
-pub fn next_round(now: Instant, busy: bool, next_heartbeat: Instant) -> Instant {
-    if busy {
-        (now + BUSY_INTERVAL).min(next_heartbeat)
-    } else {
-        next_heartbeat
+/// The reporter's rounds: whether a round reads the colony, and when the next one runs unless a
+/// poke or news comes first. A poke buys one look at the colony, not a window of them: every
+/// later change pokes again. The first round looks.
+#[derive(Debug, Clone)]
+pub struct Rounds {
+    looks: Looks,
+    poked: bool,
+    busy: bool,
+}
+
+impl Rounds {
+    /// Looks at least every `cold` when nothing asks for one; the first round, at `now`, looks.
+    pub fn new(cold: Duration, now: Instant) -> Self {
+        Self {
+            looks: Looks::new(cold, now),
+            poked: true,
+            busy: false,
+        }
+    }
+
+    /// Whether the round at `now` reads the colony: after a poke, while busy, with a refresh, or
+    /// once the last look is `cold` old.
+    pub fn look(&mut self, now: Instant, due: Due) -> bool {
+        self.looks.take(now, self.poked || self.busy, due)
+    }
+
+    /// What the round left: whether something is still expected to change (a blueprint not
+    /// converged, a removal pending, a failed round).
+    pub fn ran(&mut self, busy: bool) {
+        self.busy = busy;
+    }
+
+    /// When the next round runs unless woken first: at the next heartbeat, or [`BUSY_INTERVAL`]
+    /// from `now` while busy.
+    pub fn next(&self, now: Instant, next_heartbeat: Instant) -> Instant {
+        if self.busy {
+            (now + BUSY_INTERVAL).min(next_heartbeat)
+        } else {
+            next_heartbeat
+        }
+    }
+
+    /// How the wait ended: with a poke or not.
+    pub fn woken(&mut self, poked: bool) {
+        self.poked = poked;
     }
 }
 
@@ -299,14 +336,14 @@ mod tests {
         assert!(!looks.take(at(90), false, heartbeat));
     }
 
-    /// The reporter's loop on the paused clock, its colony converged except for the rounds
-    /// listed in `busy_at` (seconds): the seconds at which it looked at the colony in `secs`,
-    /// with one poke at `poke_at`.
+    /// The reporter's rounds on the paused clock, as `StatusReporter::run` drives them, its
+    /// colony converged except in the rounds listed in `busy_at` (seconds): the seconds at which
+    /// it looked at the colony in `secs`, with one poke at `poke_at`.
     async fn looks_over(secs: u64, poke_at: u64, busy_at: &[u64]) -> Vec<u64> {
         let start = Instant::now();
         let mut cadence = Cadence::new(timing(600));
-        let mut looks = Looks::new(Duration::from_secs(60), start);
-        let (mut poked, mut busy, mut looked) = (true, false, Vec::new());
+        let mut rounds = Rounds::new(Duration::from_secs(60), start);
+        let mut looked = Vec::new();
         let poke = start + Duration::from_secs(poke_at);
         loop {
             let now = Instant::now();
@@ -315,15 +352,17 @@ mod tests {
                 return looked;
             }
             let due = cadence.take(now);
-            // As the reporter: a round looks when poked, while busy, or when the minute is up;
-            // a round that looks learns whether the colony is still busy.
-            if looks.take(now, poked || busy, due) {
+            // A round that looks learns whether the colony is still busy; one that does not
+            // sends at most a heartbeat, and nothing is expected to change.
+            let busy = rounds.look(now, due) && {
                 looked.push(at);
-                busy = busy_at.contains(&at);
-            }
-            let wake = next_round(now, busy, cadence.next_heartbeat());
-            poked = now < poke && wake >= poke;
+                busy_at.contains(&at)
+            };
+            rounds.ran(busy);
+            let wake = rounds.next(now, cadence.next_heartbeat());
+            let poked = now < poke && wake >= poke;
             tokio::time::sleep_until(if poked { poke } else { wake }).await;
+            rounds.woken(poked);
         }
     }
 
@@ -338,8 +377,10 @@ mod tests {
             vec![0, 15, 16, 17, 18, 80]
         );
         // Busy rounds wait for no heartbeat.
+        let mut rounds = Rounds::new(Duration::from_secs(60), Instant::now());
+        rounds.ran(true);
         assert_eq!(
-            next_round(Instant::now(), true, Instant::now() + BEAT) - Instant::now(),
+            rounds.next(Instant::now(), Instant::now() + BEAT) - Instant::now(),
             BUSY_INTERVAL
         );
     }

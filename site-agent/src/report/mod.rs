@@ -21,7 +21,7 @@ use crate::context::SiteContext;
 use crate::gitsync::SyncState;
 use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
 pub use cadence::ReportTiming;
-use cadence::{Cadence, Due, Looks};
+use cadence::{Cadence, Due, Rounds};
 use removals::{PendingRemoval, Removals};
 
 /// Longest time between two looks at the colony while nothing pokes the reporter and everything
@@ -61,19 +61,17 @@ impl StatusReporter {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut cadence = Cadence::new(self.timing);
         // A heartbeat between looks at the colony goes without one.
-        let mut looks = Looks::new(COLD_LOOK_INTERVAL, Instant::now());
-        let mut poked = true;
-        let mut busy = false;
+        let mut rounds = Rounds::new(COLD_LOOK_INTERVAL, Instant::now());
         loop {
             let now = Instant::now();
             let due = cadence.take(now);
             let next_full = cadence.next_heartbeat();
-            let round = if looks.take(now, poked || busy, due) {
+            let round = if rounds.look(now, due) {
                 self.tick(due).await
             } else {
                 self.heartbeat_only(due).map(|()| false)
             };
-            busy = match round {
+            let busy = match round {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "status report round failed");
@@ -83,9 +81,10 @@ impl StatusReporter {
                     true
                 }
             };
-            let wake = cadence::next_round(Instant::now(), busy, next_full);
+            rounds.ran(busy);
+            let wake = rounds.next(Instant::now(), next_full);
             let poke = self.ctx.report_poke.notified();
-            poked = tokio::select! {
+            let poked = tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = poke => true,
                 // What the heartbeat says changed: it goes out now, not at its period.
@@ -95,6 +94,7 @@ impl StatusReporter {
                 }
                 () = tokio::time::sleep_until(wake) => false,
             };
+            rounds.woken(poked);
         }
     }
 

@@ -45,7 +45,7 @@ use anyhow::{Context, anyhow, bail, ensure};
 use maestro_cli::client::MaestroClient;
 use maestro_cli::dev::{DevOptions, Federation, start_federation, wait_for_domains};
 use maestro_proto::order::v1::{
-    DeliveryState, ItemAction, OrderState, ServiceOrder, WatchOrderRequest,
+    DeliveryState, DomainProgress, ItemAction, OrderState, ServiceOrder, WatchOrderRequest,
 };
 use maestro_tests::orders;
 use maestro_tests::sitebench::{BenchDomain, proc_usage, site_node};
@@ -338,9 +338,16 @@ impl Curve {
     }
 
     /// Seconds after the order's creation of a wall-clock timestamp.
-    fn since_created(&self, seconds: i64, nanos: i32) -> f64 {
-        let ms = seconds * 1000 + i64::from(nanos / 1_000_000);
-        (ms - self.created_ms) as f64 / 1000.0
+    fn since_created(&self, at: &maestro_proto::prost_types::Timestamp) -> f64 {
+        (maestro_common::time::millis(Some(at)) - self.created_ms) as f64 / 1000.0
+    }
+
+    /// When each site of `dp` observed the status it last reported, in seconds after creation.
+    fn sites_observed<'a>(&'a self, dp: &'a DomainProgress) -> impl Iterator<Item = f64> + 'a {
+        dp.sites
+            .iter()
+            .filter_map(|s| s.observed_at.as_ref())
+            .map(|t| self.since_created(t))
     }
 
     /// For each domain of `order`, in seconds: from its last site observing the order running to
@@ -349,18 +356,13 @@ impl Curve {
     fn way_back(&self, order: &ServiceOrder) -> (Vec<f64>, Vec<f64>) {
         let (mut to_domain, mut to_maestro) = (Vec::new(), Vec::new());
         for dp in order.items.iter().flat_map(|i| i.domains.iter()) {
-            let site_last = dp
-                .sites
-                .iter()
-                .filter_map(|s| s.observed_at.as_ref())
-                .map(|t| self.since_created(t.seconds, t.nanos))
-                .fold(f64::NEG_INFINITY, f64::max);
+            let site_last = self.sites_observed(dp).fold(f64::NEG_INFINITY, f64::max);
             let (Some(heard), Some(seen)) =
                 (dp.last_heard.as_ref(), self.domain_ready.get(&dp.domain))
             else {
                 continue;
             };
-            let domain_at = self.since_created(heard.seconds, heard.nanos);
+            let domain_at = self.since_created(heard);
             if site_last.is_finite() {
                 to_domain.push(domain_at - site_last);
             }
@@ -378,9 +380,7 @@ impl Curve {
             .items
             .iter()
             .flat_map(|i| i.domains.iter())
-            .flat_map(|d| d.sites.iter())
-            .filter_map(|s| s.observed_at.as_ref())
-            .map(|t| self.since_created(t.seconds, t.nanos))
+            .flat_map(|d| self.sites_observed(d))
             .collect();
         at.sort_by(f64::total_cmp);
         at
@@ -435,22 +435,20 @@ impl Curve {
         );
         let observed = self.observed(last);
         if let (Some(first), Some(end)) = (observed.first(), observed.last()) {
-            let share = |p: usize| observed[(observed.len() - 1) * p / 100];
             println!(
                 "  the sites observed it running: first {first:.2} s, 50 % {:.2} s, 90 % {:.2} s, last {end:.2} s after creation ({} sites)",
-                share(50),
-                share(90),
+                share(&observed, 50),
+                share(&observed, 90),
                 observed.len()
             );
         }
         let (to_domain, to_maestro) = self.way_back(last);
-        let spread = |v: &[f64]| match v {
-            [] => "-".to_string(),
-            v => format!(
-                "median {:.2} s, 90 % {:.2} s, max {:.2} s",
-                v[(v.len() - 1) / 2],
-                v[(v.len() - 1) * 9 / 10],
-                v[v.len() - 1]
+        let spread = |v: &[f64]| match v.last() {
+            None => "-".to_string(),
+            Some(max) => format!(
+                "median {:.2} s, 90 % {:.2} s, max {max:.2} s",
+                share(v, 50),
+                share(v, 90)
             ),
         };
         println!(
@@ -459,6 +457,11 @@ impl Curve {
             spread(&to_maestro)
         );
     }
+}
+
+/// The value at `percent` % of `sorted` (not empty), rounded down to an element.
+fn share(sorted: &[f64], percent: usize) -> f64 {
+    sorted[(sorted.len() - 1) * percent / 100]
 }
 
 /// A federation, idle, then optionally an order to every site.
