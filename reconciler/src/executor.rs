@@ -25,7 +25,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const RESUME_LIMIT: i64 = 100;
 
 /// Runs the executor loop of `driver` until `shutdown`. A process being handled is finished and
-/// closed before the loop ends (a convergence is never cut in half).
+/// closed before the loop ends (a convergence is never cut in half; a step that would wait long,
+/// as a new process's health check does, ends early on `shutdown` with what it did recorded).
 pub async fn run<R: Reconciler>(driver: Driver<R>, shutdown: CancellationToken) {
     tracing::info!(colony = driver.colony(), "reconciler executor started");
     resume_assigned(&driver).await;

@@ -9,6 +9,7 @@ use maestro_proto::logs::v1::record;
 use maestro_testkit::git::TestRepo;
 use maestro_testkit::logs::summary;
 use maestro_testkit::procs::alive;
+use std::time::Duration;
 
 const SITE: &str = "plant-1";
 
@@ -243,6 +244,52 @@ async fn scaling_touches_no_instance_and_a_new_command_rolls_out_one_at_a_time()
         "start one, stop one, twice: {timeline:?}"
     );
     teardown(agent, &dir, &guard).await
+}
+
+/// An agent told to stop while a new instance waits on its health check (for up to
+/// `startSeconds`, ten minutes here) stops at once, not when the wait ends: the instance is left
+/// running and recorded, so the cleanup after the stop finds it, as a restarted agent would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_stops_at_once_while_a_start_waits_on_its_health_check() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    let never = serde_json::json!({"command": ["/bin/false"], "startSeconds": 600});
+    repo.put(
+        &bp_path("api"),
+        checked_blueprint(1, "3600", never, &intent, &guard.value),
+    );
+    repo.commit(&format!(
+        "maestro: api gen 1 (order order-1, intent {intent})"
+    ))?;
+    let logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    let started = maestro_testkit::until("the instance started", GUARD, async || {
+        let pids = guard.pids();
+        Ok((!pids.is_empty()).then_some(pids))
+    })
+    .await?;
+
+    agent.shutdown.cancel();
+    maestro_testkit::within(
+        "the agent to stop while the health check is awaited",
+        Duration::from_secs(20),
+        agent.running.task,
+    )
+    .await??;
+    ensure!(
+        guard.pids() == started,
+        "the instance is left running: {started:?}, now {:?}",
+        guard.pids()
+    );
+    let stopped = site_agent::stop_all_instances(&dir).await?;
+    ensure!(
+        stopped == 1,
+        "the cleanup found the instance recorded: {stopped} stopped"
+    );
+    ensure!(guard.workloads().is_empty(), "{:?}", guard.workloads());
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,6 +186,8 @@ fn the_idle_benchmark_runs() -> anyhow::Result<()> {
             "--converge",
             "--services",
             "2",
+            "--stalled",
+            "crash",
         ],
     )?;
     for figure in [
@@ -197,6 +199,9 @@ fn the_idle_benchmark_runs() -> anyhow::Result<()> {
         "the sites observed it running: first",
         "(2 sites)",
         "the way back, per domain: its last site running -> the domain's status median",
+        // The service that never converges, reported by both sites, then the CPU it costs.
+        "the never-converging service reported by all 2 sites",
+        "with a never-converging service (Crash) beside the 2 on every site",
     ] {
         anyhow::ensure!(out.contains(figure), "no {figure} figure in:\n{out}");
     }

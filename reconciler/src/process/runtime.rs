@@ -141,6 +141,11 @@ impl ProcessRuntime {
         &self.owner
     }
 
+    /// Resolves once the agent is stopping (the `shutdown` this runtime was made with).
+    pub async fn stopping(&self) {
+        self.shutdown.cancelled().await;
+    }
+
     /// Stops `instance` (SIGTERM to its group, SIGKILL after `grace`); Ok when it is gone.
     pub async fn stop(&self, instance: &Instance, grace: Duration) -> Result<(), Error> {
         stop(instance, grace).await

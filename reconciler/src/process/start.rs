@@ -2,6 +2,10 @@
 //! health check, healthy within `startSeconds`. One that does not pass its check is of no use:
 //! it is stopped at once (forgotten first, so its exit is no crash), the instance it was to
 //! replace keeps serving, and the failure counts towards a fall-back ([`crate::fallback`]).
+//!
+//! Neither wait holds the agent's shutdown: when the agent stops during `minReadySeconds` or
+//! `startSeconds` (up to ten minutes each), the start ends at once, unjudged. The instance stays
+//! recorded and running, as after a crash at that point, and the next convergence judges it.
 
 use std::time::Duration;
 
@@ -24,7 +28,13 @@ impl ProcessReconciler {
         if let Err(e) = self.table().insert(&instance).await {
             return Outcome::failed(format!("recording {}: {e}", instance.name()));
         }
-        if !ready(&instance, d.spec.rollout.min_ready_ms).await {
+        let Some(alive) = self
+            .unless_stopping(ready(&instance, d.spec.rollout.min_ready_ms))
+            .await
+        else {
+            return unjudged(&instance);
+        };
+        if !alive {
             return Outcome::failed(format!(
                 "instance {} (pid {}) exited within minReadySeconds",
                 instance.name(),
@@ -40,7 +50,9 @@ impl ProcessReconciler {
         let Some(check) = &d.spec.health else {
             return Outcome::done(format!("started {started}"));
         };
-        let result = check.wait_healthy().await;
+        let Some(result) = self.unless_stopping(check.wait_healthy()).await else {
+            return unjudged(&instance);
+        };
         self.note_started(name, result.clone());
         match result {
             Ok(()) => Outcome::done(format!("started {started}; healthy")),
@@ -52,6 +64,14 @@ impl ProcessReconciler {
                     check.start.as_secs()
                 ))
             }
+        }
+    }
+
+    /// What `wait` gives, unless the agent stops first (`None`).
+    async fn unless_stopping<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            () = self.runtime().stopping() => None,
+            v = wait => Some(v),
         }
     }
 
@@ -74,6 +94,16 @@ impl ProcessReconciler {
             Err(e) => format!("stopping it failed: {e}"),
         }
     }
+}
+
+/// The outcome of a start the agent's stop cut short: the instance is left running and recorded.
+fn unjudged(instance: &Instance) -> Outcome {
+    Outcome::failed(format!(
+        "instance {} (pid {}) started, not yet judged: the site agent is stopping; it stays \
+         recorded, and the next convergence judges it",
+        instance.name(),
+        instance.pid
+    ))
 }
 
 /// Whether a just-started instance is still alive after `min_ready_ms` (at once when 0).

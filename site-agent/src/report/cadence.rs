@@ -102,19 +102,46 @@ impl Cadence {
     }
 }
 
-/// Time between rounds while a blueprint is not converged or a removal is pending. What the
-/// site's reconcilers do next pokes the reporter anyway; this bounds how late progress made
-/// without a poke (by an executor outside the site agent) is reported.
+/// The first wait between looks while a blueprint is not converged or a removal is pending, and
+/// the wait again after a look that found a change. What the site's reconcilers do next pokes the
+/// reporter anyway; the busy looks bound how late progress made without a poke (by an executor
+/// outside the site agent) is reported.
 pub const BUSY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest wait between busy looks. Each busy look that finds nothing new doubles the wait up
+/// to this, so a blueprint that stays unconverged (a process that keeps crashing, one that never
+/// passes its health check) costs a look every 30 s instead of every second, and progress made
+/// without a poke after a stall is reported at most as late as the stall had lasted (and 30 s).
+pub const MAX_BUSY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What a look at the colony found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Seen {
+    /// Something is still expected to change: a blueprint not converged, a removal pending, or
+    /// the look failed.
+    pub busy: bool,
+    /// Something changed since the last look: a blueprint's status, a blueprint gone, a removal
+    /// reported.
+    pub news: bool,
+}
 
 /// The reporter's rounds: whether a round reads the colony, and when the next one runs unless a
 /// poke or news comes first. A poke buys one look at the colony, not a window of them: every
-/// later change pokes again. The first round looks.
+/// later change pokes again. While something is expected to change the reporter looks again
+/// after [`BUSY_INTERVAL`], waiting twice as long after each look that found nothing new, up to
+/// [`MAX_BUSY_INTERVAL`]. The first round looks.
 #[derive(Debug, Clone)]
 pub struct Rounds {
     looks: Looks,
     poked: bool,
-    busy: bool,
+    busy: Option<Busy>,
+}
+
+/// The busy looks' back-off: the wait after the last look, and when the next is due.
+#[derive(Debug, Clone, Copy)]
+struct Busy {
+    wait: Duration,
+    next: Instant,
 }
 
 impl Rounds {
@@ -123,30 +150,38 @@ impl Rounds {
         Self {
             looks: Looks::new(cold, now),
             poked: true,
-            busy: false,
+            busy: None,
         }
     }
 
-    /// Whether the round at `now` reads the colony: after a poke, while busy, with a refresh, or
-    /// once the last look is `cold` old.
+    /// Whether the round at `now` reads the colony: after a poke, when a busy look is due, with a
+    /// refresh, or once the last look is `cold` old.
     pub fn look(&mut self, now: Instant, due: Due) -> bool {
-        self.looks.take(now, self.poked || self.busy, due)
+        let busy_due = self.busy.is_some_and(|b| now >= b.next);
+        self.looks.take(now, self.poked || busy_due, due)
     }
 
-    /// What the round left: whether something is still expected to change (a blueprint not
-    /// converged, a removal pending, a failed round).
-    pub fn ran(&mut self, busy: bool) {
-        self.busy = busy;
+    /// What the round at `now` found when it looked (`None`: it did not look, and what the last
+    /// look found still holds).
+    pub fn ran(&mut self, now: Instant, seen: Option<Seen>) {
+        let Some(seen) = seen else { return };
+        self.busy = seen.busy.then(|| {
+            let wait = match self.busy {
+                Some(b) if !seen.news => b.wait.saturating_mul(2).min(MAX_BUSY_INTERVAL),
+                _ => BUSY_INTERVAL,
+            };
+            Busy {
+                wait,
+                next: now + wait,
+            }
+        });
     }
 
-    /// When the next round runs unless woken first: at the next heartbeat, or [`BUSY_INTERVAL`]
-    /// from `now` while busy.
-    pub fn next(&self, now: Instant, next_heartbeat: Instant) -> Instant {
-        if self.busy {
-            (now + BUSY_INTERVAL).min(next_heartbeat)
-        } else {
-            next_heartbeat
-        }
+    /// When the next round runs unless woken first: at the next heartbeat, or at the next busy
+    /// look when that comes first.
+    pub fn next(&self, next_heartbeat: Instant) -> Instant {
+        self.busy
+            .map_or(next_heartbeat, |b| b.next.min(next_heartbeat))
     }
 
     /// How the wait ended: with a poke or not.
@@ -336,10 +371,10 @@ mod tests {
         assert!(!looks.take(at(90), false, heartbeat));
     }
 
-    /// The reporter's rounds on the paused clock, as `StatusReporter::run` drives them, its
-    /// colony converged except in the rounds listed in `busy_at` (seconds): the seconds at which
-    /// it looked at the colony in `secs`, with one poke at `poke_at`.
-    async fn looks_over(secs: u64, poke_at: u64, busy_at: &[u64]) -> Vec<u64> {
+    /// The reporter's rounds on the paused clock, as `StatusReporter::run` drives them, for
+    /// `secs` seconds with one poke at `poke_at`, a look at second `s` finding `colony(s)`: the
+    /// seconds at which it looked at the colony.
+    async fn looks_over(secs: u64, poke_at: u64, colony: impl Fn(u64) -> Seen) -> Vec<u64> {
         let start = Instant::now();
         let mut cadence = Cadence::new(timing(600));
         let mut rounds = Rounds::new(Duration::from_secs(60), start);
@@ -352,36 +387,65 @@ mod tests {
                 return looked;
             }
             let due = cadence.take(now);
-            // A round that looks learns whether the colony is still busy; one that does not
-            // sends at most a heartbeat, and nothing is expected to change.
-            let busy = rounds.look(now, due) && {
+            // A round that does not look sends at most a heartbeat and learns nothing.
+            let seen = rounds.look(now, due).then(|| {
                 looked.push(at);
-                busy_at.contains(&at)
-            };
-            rounds.ran(busy);
-            let wake = rounds.next(now, cadence.next_heartbeat());
+                colony(at)
+            });
+            rounds.ran(now, seen);
+            let wake = rounds.next(cadence.next_heartbeat());
             let poked = now < poke && wake >= poke;
             tokio::time::sleep_until(if poked { poke } else { wake }).await;
             rounds.woken(poked);
         }
     }
 
+    fn seen(busy: bool, news: bool) -> Seen {
+        Seen { busy, news }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_poke_is_one_look_and_only_a_busy_colony_is_looked_at_again_within_the_minute() {
         // Converged: the start, the poke at 15 s, then the first heartbeat a minute after it.
-        assert_eq!(looks_over(90, 15, &[]).await, vec![0, 15, 80]);
-        // A blueprint not converged at the poke and for two more seconds: a look every second
-        // until it converged, then none until the minute.
         assert_eq!(
-            looks_over(90, 15, &[15, 16, 17]).await,
+            looks_over(90, 15, |_| Seen::default()).await,
+            vec![0, 15, 80]
+        );
+        // A blueprint not converged at the poke and for two more seconds, each look finding
+        // progress: a look every second until it converged, then none until the minute.
+        let progress = |s| seen((15..18).contains(&s), (15..=18).contains(&s));
+        assert_eq!(
+            looks_over(90, 15, progress).await,
             vec![0, 15, 16, 17, 18, 80]
         );
         // Busy rounds wait for no heartbeat.
-        let mut rounds = Rounds::new(Duration::from_secs(60), Instant::now());
-        rounds.ran(true);
+        let now = Instant::now();
+        let mut rounds = Rounds::new(Duration::from_secs(60), now);
+        rounds.ran(now, Some(seen(true, true)));
+        assert_eq!(rounds.next(now + BEAT) - now, BUSY_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_blueprint_is_looked_at_twice_as_late_each_time_up_to_the_bound() {
+        // Not converged from the poke at 15 s on, and nothing new after it: the waits double
+        // from 1 s to MAX_BUSY_INTERVAL (30 s), and the heartbeats in between do not look.
+        let stalled = |s| seen(s >= 15, s == 15);
         assert_eq!(
-            rounds.next(Instant::now(), Instant::now() + BEAT) - Instant::now(),
-            BUSY_INTERVAL
+            looks_over(200, 15, stalled).await,
+            vec![0, 15, 16, 18, 22, 30, 46, 76, 106, 136, 166, 196]
         );
+        // Something new at 30 s: the waits start again from a second.
+        let moved = |s| seen(s >= 15, s == 15 || s == 30);
+        assert_eq!(
+            looks_over(90, 15, moved).await,
+            vec![0, 15, 16, 18, 22, 30, 31, 33, 37, 45, 61]
+        );
+        // A round that did not look leaves the back-off as it was.
+        let now = Instant::now();
+        let mut rounds = Rounds::new(Duration::from_secs(60), now);
+        rounds.ran(now, Some(seen(true, true)));
+        rounds.ran(now, Some(seen(true, false)));
+        rounds.ran(now, None);
+        assert_eq!(rounds.next(now + BEAT) - now, 2 * BUSY_INTERVAL);
     }
 }

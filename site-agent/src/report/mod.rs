@@ -21,7 +21,7 @@ use crate::context::SiteContext;
 use crate::gitsync::SyncState;
 use crate::gitsync::files::{self, INTENT_ID, ORDER_ID};
 pub use cadence::ReportTiming;
-use cadence::{Cadence, Due, Rounds};
+use cadence::{Cadence, Due, Rounds, Seen};
 use removals::{PendingRemoval, Removals};
 
 /// Longest time between two looks at the colony while nothing pokes the reporter and everything
@@ -67,22 +67,23 @@ impl StatusReporter {
             let due = cadence.take(now);
             let next_full = cadence.next_heartbeat();
             let round = if rounds.look(now, due) {
-                self.tick(due).await
+                self.tick(due).await.map(Some)
             } else {
-                self.heartbeat_only(due).map(|()| false)
+                self.heartbeat_only(due).map(|()| None)
             };
-            let busy = match round {
-                Ok(busy) => busy,
-                Err(e) => {
-                    tracing::warn!(error = %e, "status report round failed");
-                    if due.refresh {
-                        cadence.refresh_at_next_heartbeat();
-                    }
-                    true
+            let seen = round.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "status report round failed");
+                if due.refresh {
+                    cadence.refresh_at_next_heartbeat();
                 }
-            };
-            rounds.ran(busy);
-            let wake = rounds.next(Instant::now(), next_full);
+                // Tried again as a busy look, backing off while it keeps failing.
+                Some(Seen {
+                    busy: true,
+                    news: false,
+                })
+            });
+            rounds.ran(Instant::now(), seen);
+            let wake = rounds.next(next_full);
             let poke = self.ctx.report_poke.notified();
             let poked = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -122,36 +123,42 @@ impl StatusReporter {
 
     /// One round: a status for each blueprint whose view changed (for every blueprint with
     /// `due.refresh`) and a heartbeat with `due.heartbeat`. Returns whether something is still
-    /// expected to change (unconverged blueprints or pending removals).
-    pub async fn tick(&mut self, due: Due) -> Result<bool, Error> {
+    /// expected to change (unconverged blueprints or pending removals) and whether something
+    /// changed since the last round.
+    pub async fn tick(&mut self, due: Due) -> Result<Seen, Error> {
         let ctx = self.ctx.clone();
         let all = ctx
             .client
             .get_blueprints(&ctx.keys.agent, &ctx.colony, None, None)
             .await?;
         let managed: Vec<Blueprint> = all.into_iter().filter(files::is_managed).collect();
-        let mut busy = false;
+        let mut seen = Seen::default();
         for bp in &managed {
             let view = assess::view_key(bp);
             let changed = self.last.get(&bp.metadata.name) != Some(&view);
             let a = assess::assess(bp);
-            busy |= !a.converged;
+            seen.busy |= !a.converged;
+            seen.news |= changed;
             if changed || due.refresh {
                 ctx.outbox.append(status_record(bp, &a))?;
                 self.last.insert(bp.metadata.name.clone(), view);
             }
         }
+        let known = self.last.len();
         self.last
             .retain(|name, _| managed.iter().any(|b| &b.metadata.name == name));
+        seen.news |= self.last.len() != known;
         // (A blueprint added again is dropped from the removals by the sync, which alone knows
         // the order of the two; `managed` may be older than a removal recorded meanwhile.)
         for removal in self.removals.list()? {
-            busy |= !self.check_removal(removal).await?;
+            let reported = self.check_removal(removal).await?;
+            seen.busy |= !reported;
+            seen.news |= reported;
         }
         if due.heartbeat {
             self.append_heartbeat(u32::try_from(managed.len()).unwrap_or(u32::MAX))?;
         }
-        Ok(busy)
+        Ok(seen)
     }
 
     /// Follows the cleanup of one removed blueprint; true once it was reported.

@@ -24,6 +24,11 @@
 //!   spread: when every domain acknowledged it, when each share of the sites ran it as maestro
 //!   showed it and as the sites observed it, and per domain how long the status took from its
 //!   last site to the domain and from the domain to maestro.
+//! - `--stalled crash|unready` (with `--converge`): then one more service on every site that
+//!   never converges, and the CPU measured again: what a service broken at every site costs while
+//!   it stays broken. `crash`: its process exits at once, and the site restarts it with the
+//!   crash-loop back-off; `unready`: its process runs but never passes its health check (a TCP
+//!   port nothing listens on), so each start fails after its 30 s and the next one is tried.
 //!
 //! Sites start their processes through one launch helper, as in `maestroctl dev`;
 //! `--direct-spawn` has each site spawn them itself (in this one process, whose descriptors the
@@ -35,7 +40,7 @@
 //!
 //! Usage: `cargo run --release -p maestro-tests --bin bench-idle [DOMAINS SITES_PER_DOMAIN
 //! [SECONDS]] [--settle-s N] [--breakdown] [--processes N] [--converge [--services N]
-//! [--baseline DxS]] [--direct-spawn]
+//! [--baseline DxS] [--stalled crash|unready]] [--direct-spawn]
 //! [--sync-ms N] [--heartbeat-ms N] [--domain-heartbeat-ms N] [--colony-reconcile-ms N]`
 //! (default 16 4 20). E.g. `bench-idle 64 4 20 --breakdown`, `bench-idle 256 4 20 --converge
 //! --baseline 64x4`, `bench-idle 1 4 60 --processes 4`. A smoke run: `bench-idle 1 2 1
@@ -61,6 +66,29 @@ const DEADLINE: Duration = Duration::from_secs(900);
 /// Once an hour: a periodic task turned down.
 const HOURLY: u64 = 3_600_000;
 const SERVICE: &str = "idle-bench";
+/// How the `--stalled` service never converges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// Its process exits at once (a wrong command or configuration).
+    Crash,
+    /// Its process runs, but its health check never passes (a wrong port).
+    Unready,
+}
+
+impl Stall {
+    /// The catalog entry of the service: one process per site.
+    fn spec(self) -> String {
+        let process = match self {
+            Stall::Crash => "command: /bin/false",
+            Stall::Unready => {
+                "command: /bin/sleep\n      args: [\"86400\"]\n      healthCheck: { tcp: { port: 9 } }"
+            }
+        };
+        format!(
+            "id: stalled-app\nname: Stalled app\nversion: \"1.0\"\ndescription: One process per site that never converges.\nblueprints:\n  - kind: ProcessDeployment\n    metadata: {{ name: \"${{service}}\" }}\n    spec:\n      {process}\n      replicas: 1\n"
+        )
+    }
+}
 /// Default wait before measuring, past the sites' start-up (their first sync and reports). It was
 /// chosen when a site's status reporter still polled its colony every second for 30 s after
 /// every wake-up, and is kept so that figures compare with earlier rounds.
@@ -88,6 +116,8 @@ struct Args {
     /// Services placed on every site by `--converge` (one order each; the first is timed).
     services: usize,
     baseline: Option<(usize, usize)>,
+    /// With `--converge`: a service that never converges placed on every site afterwards.
+    stalled: Option<Stall>,
     intervals: FedSettings,
 }
 
@@ -104,6 +134,7 @@ impl Args {
             converge: false,
             services: 1,
             baseline: None,
+            stalled: None,
             intervals: FedSettings {
                 sync_ms: dev.sync_interval_ms,
                 heartbeat_ms: dev.site_heartbeat_interval_ms,
@@ -123,6 +154,13 @@ impl Args {
             match arg.as_str() {
                 "--breakdown" => a.breakdown = true,
                 "--converge" => a.converge = true,
+                "--stalled" => {
+                    a.stalled = Some(match it.next().as_deref() {
+                        Some("crash") => Stall::Crash,
+                        Some("unready") => Stall::Unready,
+                        other => bail!("--stalled takes crash or unready, not {other:?}"),
+                    });
+                }
                 "--direct-spawn" => a.intervals.direct_spawn = true,
                 "--services" => a.services = usize::try_from(number(&arg, it.next())?)?,
                 "--processes" => a.processes = Some(usize::try_from(number(&arg, it.next())?)?),
@@ -162,6 +200,10 @@ impl Args {
         ensure!(
             a.domains >= 1 && a.sites_per_domain >= 1 && a.seconds >= 1 && a.services >= 1,
             "DOMAINS, SITES_PER_DOMAIN, SECONDS and --services must be > 0"
+        );
+        ensure!(
+            a.stalled.is_none() || a.converge,
+            "--stalled needs --converge"
         );
         Ok(a)
     }
@@ -269,6 +311,33 @@ async fn measure_idle(settle_s: u64, secs: u64) -> anyhow::Result<(f64, f64)> {
     Ok((own_cpu()? - c0, t0.elapsed().as_secs_f64()))
 }
 
+/// Follows order `id` on `WatchOrder` until `step` gives a value (or fails), for at most
+/// [`DEADLINE`]; `late` says what did not happen in time.
+async fn follow<T>(
+    client: &MaestroClient,
+    id: &str,
+    late: &str,
+    mut step: impl FnMut(&ServiceOrder) -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
+    let watch = async {
+        let mut stream = client
+            .orders()
+            .watch_order(WatchOrderRequest { id: id.to_string() })
+            .await?
+            .into_inner();
+        while let Some(ev) = stream.next().await {
+            let Some(o) = ev?.order else { continue };
+            if let Some(v) = step(&o)? {
+                return Ok(v);
+            }
+        }
+        bail!("the WatchOrder stream ended")
+    };
+    tokio::time::timeout(DEADLINE, watch)
+        .await
+        .map_err(|_| anyhow!("{late} within {} s", DEADLINE.as_secs()))?
+}
+
 /// Times an order adding `demo-app` as `service` on every site, `CreateOrder` to `completed`.
 async fn converge(
     fed: &Federation,
@@ -281,33 +350,57 @@ async fn converge(
     let created_ms = maestro_common::time::now_millis();
     let spec = orders::demo_order(ItemAction::Add, service, "idle", 1, &ids);
     let order = orders::create(&mut client.orders(), key, spec).await?;
-    let watch = async {
-        let mut stream = client
-            .orders()
-            .watch_order(WatchOrderRequest {
-                id: order.id.clone(),
-            })
-            .await?
-            .into_inner();
-        let mut curve = Curve::starting(created_ms);
-        while let Some(ev) = stream.next().await {
-            let Some(o) = ev?.order else { continue };
-            curve.saw(&o, t0.elapsed());
-            match o.state() {
-                OrderState::Completed => {
-                    let took = t0.elapsed();
-                    curve.print(&o);
-                    return Ok(took);
-                }
-                s if orders::is_final(s) => bail!("the order ended {s:?}"),
-                _ => {}
+    let mut curve = Curve::starting(created_ms);
+    follow(client, &order.id, "the order did not complete", |o| {
+        curve.saw(o, t0.elapsed());
+        match o.state() {
+            OrderState::Completed => {
+                let took = t0.elapsed();
+                curve.print(o);
+                Ok(Some(took))
             }
+            s if orders::is_final(s) => bail!("the order ended {s:?}"),
+            _ => Ok(None),
         }
-        bail!("the WatchOrder stream ended")
-    };
-    tokio::time::timeout(DEADLINE, watch)
-        .await
-        .map_err(|_| anyhow!("the order did not complete within {} s", DEADLINE.as_secs()))?
+    })
+    .await
+}
+
+/// Places the `--stalled` service on every site: `CreateOrder`, then until every site reports
+/// its blueprint (which never converges, so neither does the order).
+async fn place_stalled(
+    fed: &Federation,
+    client: &MaestroClient,
+    key: &str,
+    sites: usize,
+) -> anyhow::Result<()> {
+    let ids: Vec<&str> = fed.domains.iter().map(|d| d.id.as_str()).collect();
+    let spec = orders::service_order("stalled-app", ItemAction::Add, "stalled", &[], &ids);
+    let order = orders::create(&mut client.orders(), key, spec).await?;
+    let t0 = Instant::now();
+    let late = "the never-converging service was not reported by every site";
+    follow(client, &order.id, late, |o| {
+        let reported = o
+            .items
+            .iter()
+            .flat_map(|i| i.domains.iter())
+            .flat_map(|d| d.sites.iter())
+            .filter(|s| s.total > 0)
+            .count();
+        if reported >= sites {
+            println!(
+                "the never-converging service reported by all {sites} sites {:.2} s after its order ({:?})",
+                t0.elapsed().as_secs_f64(),
+                o.state()
+            );
+            return Ok(Some(()));
+        }
+        if orders::is_final(o.state()) {
+            bail!("the order of the never-converging service ended {:?}", o.state());
+        }
+        Ok(None)
+    })
+    .await
 }
 
 /// How an order spread over time, from its `WatchOrder` events: when each share of the sites
@@ -473,6 +566,12 @@ async fn in_process(
     order: bool,
 ) -> anyhow::Result<(Idle, Option<Duration>)> {
     let dir = tempfile::Builder::new().prefix("bench-idle-").tempdir()?;
+    if let Some(stall) = args.stalled {
+        // Beside the default catalog, which the federation writes around it.
+        let catalog = dir.path().join("catalog");
+        std::fs::create_dir_all(&catalog)?;
+        std::fs::write(catalog.join("stalled-app.yaml"), stall.spec())?;
+    }
     let (fed, client) = start(dir.path(), domains, spd, iv).await?;
     let run = async {
         let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
@@ -514,6 +613,20 @@ async fn in_process(
                 "{domains} × {spd} idle with {} service(s) on every site",
                 args.services
             ));
+            if let Some(stall) = args.stalled {
+                place_stalled(&fed, &client, &format!("{key}-stalled"), sites).await?;
+                let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
+                let stalled = Idle {
+                    sites,
+                    domains,
+                    cpu,
+                    secs,
+                };
+                stalled.print(&format!(
+                    "{domains} × {spd} with a never-converging service ({stall:?}) beside the {} on every site",
+                    args.services
+                ));
+            }
             Some(took)
         } else {
             None
