@@ -141,9 +141,10 @@ impl ProcessRuntime {
         &self.owner
     }
 
-    /// Resolves once the agent is stopping (the `shutdown` this runtime was made with).
-    pub async fn stopping(&self) {
-        self.shutdown.cancelled().await;
+    /// What `wait` gives, unless the agent stops first (`None`; the `shutdown` this runtime was
+    /// made with).
+    pub async fn unless_stopping<F: Future>(&self, wait: F) -> Option<F::Output> {
+        self.shutdown.run_until_cancelled(wait).await
     }
 
     /// Stops `instance` (SIGTERM to its group, SIGKILL after `grace`); Ok when it is gone.

@@ -29,6 +29,7 @@ impl ProcessReconciler {
             return Outcome::failed(format!("recording {}: {e}", instance.name()));
         }
         let Some(alive) = self
+            .runtime()
             .unless_stopping(ready(&instance, d.spec.rollout.min_ready_ms))
             .await
         else {
@@ -50,7 +51,7 @@ impl ProcessReconciler {
         let Some(check) = &d.spec.health else {
             return Outcome::done(format!("started {started}"));
         };
-        let Some(result) = self.unless_stopping(check.wait_healthy()).await else {
+        let Some(result) = self.runtime().unless_stopping(check.wait_healthy()).await else {
             return unjudged(&instance);
         };
         self.note_started(name, result.clone());
@@ -64,14 +65,6 @@ impl ProcessReconciler {
                     check.start.as_secs()
                 ))
             }
-        }
-    }
-
-    /// What `wait` gives, unless the agent stops first (`None`).
-    async fn unless_stopping<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
-        tokio::select! {
-            () = self.runtime().stopping() => None,
-            v = wait => Some(v),
         }
     }
 

@@ -303,12 +303,23 @@ async fn stop(mut fed: Federation) {
     }
 }
 
-/// CPU of this process over `secs` after `settle_s` (a measurement window: nothing is awaited).
-async fn measure_idle(settle_s: u64, secs: u64) -> anyhow::Result<(f64, f64)> {
+/// CPU of this process, running `domains` domains and `sites` sites, over `secs` after
+/// `settle_s` (a measurement window: nothing is awaited).
+async fn measure_idle(
+    settle_s: u64,
+    secs: u64,
+    domains: usize,
+    sites: usize,
+) -> anyhow::Result<Idle> {
     tokio::time::sleep(Duration::from_secs(settle_s)).await;
     let (c0, t0) = (own_cpu()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    Ok((own_cpu()? - c0, t0.elapsed().as_secs_f64()))
+    Ok(Idle {
+        sites,
+        domains,
+        cpu: own_cpu()? - c0,
+        secs: t0.elapsed().as_secs_f64(),
+    })
 }
 
 /// Follows order `id` on `WatchOrder` until `step` gives a value (or fails), for at most
@@ -574,22 +585,17 @@ async fn in_process(
     }
     let (fed, client) = start(dir.path(), domains, spd, iv).await?;
     let run = async {
-        let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
-        let idle = Idle {
-            sites: domains * spd,
-            domains,
-            cpu,
-            secs,
-        };
+        let sites = domains * spd;
+        let idle = measure_idle(args.settle_s, args.seconds, domains, sites).await?;
         let took = if order {
             let cpu0 = own_cpu()?;
             let key = format!("idle-{domains}x{spd}");
             let took = converge(&fed, &client, &key, SERVICE).await?;
-            let sites = domains * spd;
             // The whole process's CPU while the order converged, less what idling would have
             // cost over the same time: what one site's convergence costs, end to end.
             let spent = own_cpu()? - cpu0;
-            let per_site = (spent - cpu / secs * took.as_secs_f64()).max(0.0) / sites as f64;
+            let per_site =
+                (spent - idle.cpu / idle.secs * took.as_secs_f64()).max(0.0) / sites as f64;
             println!(
                 "order to every site ({sites} sites): created -> completed in {:.2} s, {spent:.2} s of CPU ({:.2} cores), {:.1} ms of CPU per site above idle",
                 took.as_secs_f64(),
@@ -602,26 +608,14 @@ async fn in_process(
             }
             // Idle again, now that every site runs the services: what its heartbeats and the
             // statuses they keep up to date cost.
-            let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
-            let after = Idle {
-                sites,
-                domains,
-                cpu,
-                secs,
-            };
+            let after = measure_idle(args.settle_s, args.seconds, domains, sites).await?;
             after.print(&format!(
                 "{domains} × {spd} idle with {} service(s) on every site",
                 args.services
             ));
             if let Some(stall) = args.stalled {
                 place_stalled(&fed, &client, &format!("{key}-stalled"), sites).await?;
-                let (cpu, secs) = measure_idle(args.settle_s, args.seconds).await?;
-                let stalled = Idle {
-                    sites,
-                    domains,
-                    cpu,
-                    secs,
-                };
+                let stalled = measure_idle(args.settle_s, args.seconds, domains, sites).await?;
                 stalled.print(&format!(
                     "{domains} × {spd} with a never-converging service ({stall:?}) beside the {} on every site",
                     args.services
