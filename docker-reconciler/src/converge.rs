@@ -6,6 +6,7 @@ use crate::plan::{Action, RemoveReason};
 use crate::runtime::{ContainerRuntime, Health, ObservedContainer};
 use crate::spec::HealthCheck;
 use reconciler::Outcome;
+use tokio_util::sync::CancellationToken;
 
 /// Lines of output quoted when an exited container is started again.
 const EXIT_LOG_LINES: usize = 10;
@@ -14,11 +15,14 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// Applies `action`; `observed` is what the plan was made from.
+/// Applies `action`; `observed` is what the plan was made from. A wait for a new container's
+/// health ends when `stopping` is cancelled (the agent stops): every step that changes something
+/// is done in full, so a stop never leaves a slot without its container.
 pub async fn apply(
     runtime: &dyn ContainerRuntime,
     observed: &[ObservedContainer],
     action: Action,
+    stopping: &CancellationToken,
 ) -> Outcome {
     match action {
         Action::Remove { id, name, reason } => remove(runtime, &id, &name, reason).await,
@@ -56,7 +60,14 @@ pub async fn apply(
                     d.generation
                 ));
                 if let Some(check) = &d.health_check {
-                    out.extend(wait_healthy(runtime, &id, &d.name, check).await);
+                    let wait = wait_healthy(runtime, &id, &d.name, check);
+                    out.extend(stopping.run_until_cancelled(wait).await.unwrap_or_else(|| {
+                        Outcome::failed(format!(
+                            "container {} not judged: the agent is stopping while it awaits its \
+                             health check; it keeps running, and the next convergence judges it",
+                            d.name
+                        ))
+                    }));
                 }
                 out
             }

@@ -61,8 +61,12 @@ impl DockerReconcilerConfig {
         }
     }
 
-    /// Connects to the Docker Engine and builds the driver (without starting its loop).
-    pub async fn build(self) -> Result<Driver<DockerReconciler>, RuntimeError> {
+    /// Connects to the Docker Engine and builds the driver (without starting its loop); a wait
+    /// for a new container's health ends when `stopping` is cancelled.
+    pub async fn build(
+        self,
+        stopping: &CancellationToken,
+    ) -> Result<Driver<DockerReconciler>, RuntimeError> {
         let runtime = DockerRuntime::connect(DockerOptions {
             socket: self.docker_socket,
             allow_pull: self.allow_pull,
@@ -77,6 +81,7 @@ impl DockerReconcilerConfig {
                 colony: self.colony.clone(),
                 default_network_mode: self.default_network_mode,
             },
+            stopping.clone(),
         );
         let source = executor_name(
             &self.executor_type,
@@ -99,6 +104,6 @@ pub async fn run(
     config: DockerReconcilerConfig,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, RuntimeError> {
-    let driver = config.build().await?;
+    let driver = config.build(&shutdown).await?;
     Ok(tokio::spawn(executor::run(driver, shutdown)))
 }

@@ -24,6 +24,8 @@ struct FakeState {
     created: BTreeMap<String, DesiredContainer>,
     next_id: u64,
     operations: Vec<String>,
+    /// New containers' probes never pass: their health stays `starting`.
+    probes_pending: bool,
 }
 
 impl FakeRuntime {
@@ -69,6 +71,11 @@ impl FakeRuntime {
                 c.health = health;
             }
         }
+    }
+
+    /// From now on, new containers' probes never pass: their health stays `starting`.
+    pub fn hold_probes(&self) {
+        self.state.lock().probes_pending = true;
     }
 
     /// Simulates `docker rm -f` by hand.
@@ -138,6 +145,12 @@ impl ContainerRuntime for FakeRuntime {
             )));
         }
         let id = s.new_id();
+        let health = match (&desired.health_check, s.probes_pending) {
+            (None, _) => None,
+            (Some(_), true) => Some(Health::Starting),
+            // The fake's probes pass at once.
+            (Some(_), false) => Some(Health::Healthy),
+        };
         s.containers.insert(
             id.clone(),
             ObservedContainer {
@@ -147,8 +160,7 @@ impl ContainerRuntime for FakeRuntime {
                 state: ContainerState::Running,
                 status: "Up".into(),
                 labels: desired.labels(),
-                // The fake's probes pass at once.
-                health: desired.health_check.as_ref().map(|_| Health::Healthy),
+                health,
                 health_log: String::new(),
             },
         );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use colony::model::Blueprint;
 use reconciler::{Error, Judgement, Outcome, Reconciler, Status};
+use tokio_util::sync::CancellationToken;
 
 use crate::converge::apply;
 use crate::labels;
@@ -35,15 +36,23 @@ pub struct DockerReconciler {
     settings: Settings,
     /// Failed health checks in a row per blueprint ([`crate::verdict`]).
     counts: Arc<Counts>,
+    /// The agent's stop: ends a wait for a new container's health.
+    stopping: CancellationToken,
 }
 
 impl DockerReconciler {
-    /// A reconciler converging through `runtime`.
-    pub fn new(runtime: Arc<dyn ContainerRuntime>, settings: Settings) -> Self {
+    /// A reconciler converging through `runtime`, whose waits for a new container's health end
+    /// when `stopping` is cancelled.
+    pub fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        settings: Settings,
+        stopping: CancellationToken,
+    ) -> Self {
         Self {
             runtime,
             settings,
             counts: Arc::default(),
+            stopping,
         }
     }
 
@@ -122,7 +131,7 @@ impl Reconciler for DockerReconciler {
         if desired.is_none() {
             self.counts.forget(name);
         }
-        apply(&*self.runtime, observed, action).await
+        apply(&*self.runtime, observed, action, &self.stopping).await
     }
 
     fn status(

@@ -114,7 +114,7 @@ impl Registration for DockerRegistration {
         config.allow_pull = s.allow_pull;
         config.recorder = host.recorder.clone();
         let driver = config
-            .build()
+            .build(&host.shutdown)
             .await
             .map_err(|e| Error::Runtime(format!("docker: {e}")))?;
         host.tracker

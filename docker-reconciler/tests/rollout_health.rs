@@ -1,7 +1,8 @@
 //! Rollouts that wait for health checks, against a real Docker Engine: a new version replaces
 //! the containers one at a time and each new container passes its health check before the next
 //! old one stops (sampled all along: at least one healthy container at every moment), and a
-//! version that never becomes healthy stops the rollout with the old container still serving.
+//! version that never becomes healthy stops the rollout with the old container still serving;
+//! the agent's stop does not wait for a new container's health.
 
 mod common;
 
@@ -122,6 +123,41 @@ async fn rollout_waits_for_health_and_stops_at_an_unhealthy_version() -> Result<
             .as_str()
             .is_some_and(|m| m.contains(&format!("{name}-app-0"))),
         "{status}"
+    );
+    h.finish().await
+}
+
+#[tokio::test]
+async fn a_stop_does_not_wait_for_a_new_containers_health() -> Result<()> {
+    let mut h = Harness::start("stop", CRON).await?;
+    let name = h.name("app");
+    // The probe never passes, and its failures do not count for ten minutes: the rollout's wait
+    // for it would last that long.
+    let spec = json!({
+        "instances": [{
+            "name": "app", "type": "container", "image": "local/busybox:1",
+            "command": ["/bin/sleep", "3600"],
+            "healthCheck": {"command": ["/bin/false"], "intervalSeconds": 1,
+                            "startPeriodSeconds": 600}
+        }]
+    });
+    h.add(DOCKER_DEPLOYMENT, &name, spec).await?;
+    let want = [format!("{name}-app-0")];
+    let running = h.wait_running_at(&name, &want, None).await?;
+    let starting = |c: &bollard::models::ContainerSummary| {
+        c.status
+            .as_deref()
+            .is_some_and(|s| s.contains("(health: starting)"))
+    };
+    assert!(starting(&running[0]), "{:?}", running[0].status);
+    h.stop_reconciler(Duration::from_secs(20)).await?;
+    let after = h.containers(&name).await?;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, running[0].id);
+    assert_eq!(
+        state(&after[0]),
+        "running",
+        "a stop leaves the container running"
     );
     h.finish().await
 }

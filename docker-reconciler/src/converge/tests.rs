@@ -8,6 +8,10 @@ use serde_json::{Value, json};
 use crate::runtime::ContainerState;
 use crate::spec::{DOCKER_DEPLOYMENT, EXECUTOR_DEPLOYMENT};
 use crate::{DockerReconciler, FakeRuntime, Settings, labels};
+use tokio_util::sync::CancellationToken;
+
+/// Bound of a wait in these tests.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What one convergence did, with the status JSON the framework writes.
 #[derive(Debug)]
@@ -18,12 +22,18 @@ struct Converged {
 }
 
 fn docker(rt: &FakeRuntime) -> DockerReconciler {
+    docker_stopping_on(rt, CancellationToken::new())
+}
+
+/// A reconciler over `rt` whose agent stops when `stopping` is cancelled.
+fn docker_stopping_on(rt: &FakeRuntime, stopping: CancellationToken) -> DockerReconciler {
     DockerReconciler::new(
         Arc::new(rt.clone()),
         Settings {
             colony: "site".into(),
             default_network_mode: "host".into(),
         },
+        stopping,
     )
 }
 
@@ -248,4 +258,38 @@ async fn failed_health_checks_are_counted_in_a_row_and_never_fall_back() {
     rt.set_health("web-app-0", Some(Health::Healthy));
     assert_eq!(verdict(&b).await, None);
     assert!(running(&rt).len() == 1, "{:?}", rt.containers());
+}
+
+#[tokio::test]
+async fn a_stop_ends_the_wait_for_a_new_containers_health_and_leaves_it_running() {
+    let rt = FakeRuntime::with_images(["img:1"]);
+    rt.hold_probes();
+    let mut b = bp(1, 1, "img:1");
+    b.spec["instances"][0]["healthCheck"] =
+        json!({"command": ["/bin/true"], "startPeriodSeconds": 600});
+    let stopping = CancellationToken::new();
+    let d = docker_stopping_on(&rt, stopping.clone());
+    let converging = tokio::spawn(async move { converge_blueprint(&d, &b).await });
+    let created = || rt.operations().contains(&"create web-app-0".to_string());
+    maestro_testkit::until("the container created", WAIT, async || {
+        Ok(created().then_some(()))
+    })
+    .await
+    .unwrap();
+    stopping.cancel();
+    let c = tokio::time::timeout(WAIT, converging)
+        .await
+        .expect("the convergence ends when the agent stops, not after the check's 10 minutes")
+        .unwrap()
+        .unwrap();
+    assert!(
+        c.outcome
+            .errors
+            .iter()
+            .any(|e| e.contains("not judged: the agent is stopping")),
+        "{:?}",
+        c.outcome.errors
+    );
+    assert_eq!(running(&rt), [("web-app-0".to_string(), Some(1))]);
+    assert_eq!(c.verdict, None, "a wait cut short counts no failed check");
 }

@@ -299,6 +299,15 @@ impl Harness {
         Ok(created.id)
     }
 
+    /// Stops the reconciler (the agent's stop) and waits at most `bound` for its loop to end.
+    pub async fn stop_reconciler(&mut self, bound: Duration) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(r) = self.reconciler.take() {
+            within("the reconciler to stop", bound, r).await??;
+        }
+        Ok(())
+    }
+
     /// Stops the reconciler and the colony server, then removes what the test made.
     pub async fn finish(mut self) -> Result<()> {
         self.shutdown.cancel();

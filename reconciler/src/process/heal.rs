@@ -3,7 +3,7 @@
 //! blueprint is converged again at once, with a backoff for crash loops. Also the adoption pass
 //! at start.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use maestro_common::backoff::Backoff;
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
+use super::crash_loop::{CrashLoops, Ended};
 use super::launch::ExitEvent;
 use super::runtime::is_alive;
 use super::scan::{Labelled, labelled_by, still_labelled};
@@ -21,30 +22,11 @@ use crate::{Driver, Level};
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often `/proc` is searched for processes of ours that no record knows.
 const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
-/// Restarts inside this window count towards the crash-loop backoff.
-const RESTART_WINDOW: Duration = Duration::from_secs(60);
-/// Restarts inside the window that happen without delay.
-const FREE_RESTARTS: usize = 3;
-/// Longest restart delay.
-const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
-
-/// Delay before the next restart given how many happened inside the window.
-pub(super) fn restart_delay(recent: usize) -> Duration {
-    if recent < FREE_RESTARTS {
-        return Duration::ZERO;
-    }
-    let exp = u32::try_from(recent - FREE_RESTARTS)
-        .unwrap_or(u32::MAX)
-        .min(16);
-    Duration::from_millis(250)
-        .saturating_mul(1 << exp)
-        .min(MAX_RESTART_DELAY)
-}
 
 pub(super) async fn run(
     driver: Driver<ProcessReconciler>,
     mut exits: mpsc::UnboundedReceiver<ExitEvent>,
-    mut retries: mpsc::UnboundedReceiver<String>,
+    mut retries: mpsc::UnboundedReceiver<Ended>,
     shutdown: CancellationToken,
 ) {
     sweep_orphans(&driver).await;
@@ -55,7 +37,7 @@ pub(super) async fn run(
         ORPHAN_SWEEP_INTERVAL,
     );
     let mut pending: BTreeSet<String> = BTreeSet::new();
-    let mut restarts: HashMap<String, VecDeque<Instant>> = HashMap::new();
+    let mut loops = CrashLoops::default();
     let mut tick = tokio::time::interval(LIVENESS_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -64,19 +46,19 @@ pub(super) async fn run(
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
                 // Instances the reconciler stopped itself are already forgotten.
-                if driver.reconciler().table().contains(&ev.blueprint, ev.pid).unwrap_or(false) {
+                if let Ok(Some(instance)) = driver.reconciler().table().get(&ev.blueprint, ev.pid) {
                     driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
-                    crashed.push(ev.blueprint);
+                    crashed.push(Ended::instance(&instance));
                 }
             }
             _ = tick.tick() => {
                 if let Ok(all) = driver.reconciler().table().all() {
                     forward_output(&driver, &all);
-                    crashed.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| i.blueprint));
+                    crashed.extend(all.iter().filter(|i| !is_alive(i)).map(Ended::instance));
                 }
             }
             // A start that failed its health check: tried again like a crash.
-            Some(name) = retries.recv() => crashed.push(name),
+            Some(failed) = retries.recv() => crashed.push(failed),
             _ = sweep.tick() => sweep_orphans(&driver).await,
             Some(name) = due_rx.recv() => {
                 pending.remove(&name);
@@ -85,20 +67,12 @@ pub(super) async fn run(
                 }
             }
         }
-        for name in crashed {
-            if !pending.insert(name.clone()) {
+        for ended in crashed {
+            if !pending.insert(ended.blueprint.clone()) {
                 continue;
             }
-            let history = restarts.entry(name.clone()).or_default();
-            let now = Instant::now();
-            while history
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
-            {
-                history.pop_front();
-            }
-            let delay = restart_delay(history.len());
-            history.push_back(now);
+            let delay = loops.delay(&ended);
+            let name = ended.blueprint;
             let tx = due_tx.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
@@ -225,19 +199,5 @@ async fn adopt(driver: &Driver<ProcessReconciler>, shutdown: &CancellationToken)
         if backoff.wait(shutdown).await {
             return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crash_loops_back_off() {
-        assert_eq!(restart_delay(0), Duration::ZERO);
-        assert_eq!(restart_delay(2), Duration::ZERO);
-        assert_eq!(restart_delay(3), Duration::from_millis(250));
-        assert_eq!(restart_delay(5), Duration::from_secs(1));
-        assert_eq!(restart_delay(100), MAX_RESTART_DELAY);
     }
 }

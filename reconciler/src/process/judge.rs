@@ -3,6 +3,7 @@
 //! status carries; a fall-back (and its end) is logged once at warn level; a start that failed
 //! its check is tried again through the self-healing loop, unless the blueprint fell back.
 
+use super::crash_loop::Ended;
 use super::reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, lock};
 use crate::Judgement;
 use crate::fallback::{self, Count};
@@ -58,7 +59,7 @@ impl ProcessReconciler {
         }
         if start_failed && !after.fell_back() {
             // The self-healing loop is gone only when the reconciler stops.
-            let _ = self.retries.send(name.to_string());
+            let _ = self.retries.send(Ended::failed_start(name, &d.template));
         }
         let verdict = after.verdict();
         counts.insert(name.to_string(), after);

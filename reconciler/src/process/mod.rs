@@ -6,6 +6,7 @@
 //! still the instance we started (labels in its environment, same start time); stopping the
 //! agent never stops workloads.
 
+pub mod crash_loop;
 mod heal;
 pub mod health;
 mod judge;

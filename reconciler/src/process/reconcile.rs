@@ -15,6 +15,7 @@ use maestro_common::contract;
 use serde_json::Map;
 use tokio::sync::mpsc;
 
+use super::crash_loop::Ended;
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
 use super::runtime::{ProcessRuntime, is_alive};
@@ -105,7 +106,7 @@ pub struct ProcessReconciler {
     pub(super) started: Mutex<HashMap<String, Result<(), String>>>,
     /// Blueprints to converge again after a start that failed its health check (the
     /// self-healing loop does, with its back-off).
-    pub(super) retries: mpsc::UnboundedSender<String>,
+    pub(super) retries: mpsc::UnboundedSender<Ended>,
 }
 
 /// `m` locked, even when a panic poisoned it (the maps stay consistent step by step).
@@ -121,7 +122,7 @@ impl ProcessReconciler {
         runtime: ProcessRuntime,
         output: OutputForwarder,
         grace: Duration,
-        retries: mpsc::UnboundedSender<String>,
+        retries: mpsc::UnboundedSender<Ended>,
     ) -> Self {
         Self {
             table,

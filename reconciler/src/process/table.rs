@@ -80,9 +80,12 @@ impl InstanceTable {
         Ok(self.tree.remove(key(blueprint, pid))?.is_some())
     }
 
-    /// True when the instance is recorded.
-    pub fn contains(&self, blueprint: &str, pid: u32) -> Result<bool, Error> {
-        Ok(self.tree.contains_key(key(blueprint, pid))?)
+    /// The instance recorded for `blueprint` with `pid`, if any.
+    pub fn get(&self, blueprint: &str, pid: u32) -> Result<Option<Instance>, Error> {
+        self.tree
+            .get(key(blueprint, pid))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
     }
 
     /// Instances of one blueprint.
@@ -99,15 +102,11 @@ impl InstanceTable {
 fn decode_all(
     iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
 ) -> Result<Vec<Instance>, Error> {
-    let mut out = Vec::new();
-    for item in iter {
-        let (_, v) = item?;
-        out.push(
-            serde_json::from_slice(&v)
-                .map_err(|e| Error::Corrupt(format!("instance table: {e}")))?,
-        );
-    }
-    Ok(out)
+    iter.map(|item| decode(&item?.1)).collect()
+}
+
+fn decode(bytes: &[u8]) -> Result<Instance, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("instance table: {e}")))
 }
 
 #[cfg(test)]
@@ -132,7 +131,9 @@ mod tests {
         t.insert(&mk("web-2", 2)).await.unwrap();
         assert_eq!(t.of_blueprint("web").unwrap().len(), 1);
         assert_eq!(t.all().unwrap().len(), 2);
+        assert_eq!(t.get("web-2", 2).unwrap(), Some(mk("web-2", 2)));
+        assert_eq!(t.get("web", 2).unwrap(), None);
         assert!(t.remove("web", 1).unwrap());
-        assert!(!t.contains("web", 1).unwrap());
+        assert_eq!(t.get("web", 1).unwrap(), None);
     }
 }
