@@ -310,10 +310,7 @@ impl Harness {
 
     /// Stops the reconciler and the colony server, then removes what the test made.
     pub async fn finish(mut self) -> Result<()> {
-        self.shutdown.cancel();
-        if let Some(r) = self.reconciler.take() {
-            within("the reconciler to stop", WAIT, r).await??;
-        }
+        self.stop_reconciler(WAIT).await?;
         if let Some(s) = self.server.take() {
             within("the colony server to stop", WAIT, s.stopped()).await?;
         }
