@@ -48,7 +48,7 @@ impl Counts {
         *count = count.next(seen(desired, observed), u32::MAX, false);
         Judgement {
             verdict: count.verdict(),
-            warnings: Vec::new(),
+            ..Judgement::default()
         }
     }
 

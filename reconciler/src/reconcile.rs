@@ -107,7 +107,8 @@ pub struct Converged {
     pub outcome: Outcome,
     /// The status to write.
     pub status: Status,
-    /// The status message: why the spec is invalid, or the failed steps.
+    /// The status message: why the spec is invalid, or the failed steps, the verdict and the
+    /// judgement's notes.
     pub message: Option<String>,
     /// Why the spec is invalid (nothing was changed then).
     pub invalid_spec: Option<String>,
@@ -124,9 +125,9 @@ pub const MAX_ROUNDS: usize = 2 * 256 + 8;
 /// (continuing past failures within a round) until the plan is empty, a round fails or
 /// [`MAX_ROUNDS`] is reached, then `observe` → `status`. Rounds let a reconciler roll a change
 /// out step by step (start a new instance, stop the old one once the new one runs). After the
-/// last observation `judge` gives the health verdict; the message is the failed steps and the
-/// verdict's sentence. An invalid spec changes nothing. No colony I/O: the caller writes the
-/// status and the log lines.
+/// last observation `judge` gives the health verdict; the message is the failed steps, the
+/// verdict's sentence and the judgement's notes. An invalid spec changes nothing. No colony
+/// I/O: the caller writes the status and the log lines.
 pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<Converged, Error> {
     let name = &bp.metadata.name;
     let desired = match r.desired(bp) {
@@ -162,9 +163,14 @@ pub async fn converge_blueprint<R: Reconciler>(r: &R, bp: &Blueprint) -> Result<
         }
     }
     let observed = r.observe(name).await?;
-    let Judgement { verdict, warnings } = r.judge(name, &desired, &observed);
+    let Judgement {
+        verdict,
+        warnings,
+        notes,
+    } = r.judge(name, &desired, &observed);
     let mut lines = outcome.errors.clone();
     lines.extend(verdict.as_ref().map(Verdict::sentence));
+    lines.extend(notes);
     Ok(Converged {
         message: (!lines.is_empty()).then(|| lines.join("; ")),
         status: r.status(Some(&desired), &observed),

@@ -64,6 +64,8 @@ pub struct Judgement {
     pub verdict: Option<Verdict>,
     /// Lines to log at warn level (each once, when something changed).
     pub warnings: Vec<String>,
+    /// Sentences for the status message that are no failure (a restart held back).
+    pub notes: Vec<String>,
 }
 
 #[cfg(test)]

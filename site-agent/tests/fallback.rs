@@ -2,6 +2,9 @@
 //! processes, a real bare Git repository, the embedded colony and an in-test log server. The
 //! instance of the earlier generation keeps serving with the same pid throughout, the status
 //! says `unhealthy` and then `fellBack`, and a rollback to the earlier spec converges at once.
+//!
+//! Also: the back-off of a service that crashes at every start holds for every convergence,
+//! not only the self-healing loop's.
 
 mod common;
 
@@ -35,6 +38,19 @@ async fn converge_once(client: &colony::ColonyClient, key: &colony::PrivateKey) 
         .then_some(()))
     })
     .await
+}
+
+/// Runs two convergences of `api` through the colony of `agent`; returns its status then.
+async fn converge_twice(dir: &std::path::Path, agent: &Agent) -> Result<String> {
+    let (client, key) = colony_client(dir, agent.running.addr)?;
+    for _ in 0..2 {
+        converge_once(&client, &key).await?;
+    }
+    let bp = client
+        .get_blueprint(&key, SITE, "api")
+        .await?
+        .context("the blueprint")?;
+    Ok(bp.status.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,19 +129,11 @@ async fn a_generation_that_keeps_failing_its_health_check_is_fallen_back_from() 
         .await?;
 
     // It stays fallen back: more convergences at generation 2 start nothing.
-    let (client, key) = colony_client(&dir, agent.running.addr)?;
     let before = logs.seen.len();
-    for _ in 0..2 {
-        converge_once(&client, &key).await?;
-    }
-    let bp = client
-        .get_blueprint(&key, SITE, "api")
-        .await?
-        .context("the blueprint")?;
+    let status = converge_twice(&dir, &agent).await?;
     ensure!(
-        contract::fell_back_at(&bp.status.to_string(), 2).map(|v| v.attempts) == Some(2),
-        "{}",
-        bp.status
+        contract::fell_back_at(&status, 2).map(|v| v.attempts) == Some(2),
+        "{status}"
     );
     ensure!(guard.pids() == old, "{:?} vs {old:?}", guard.pids());
     logs.drain();
@@ -219,5 +227,77 @@ async fn a_first_install_has_nothing_to_fall_back_to_and_keeps_trying() -> Resul
         pids.extend(failed_pid(&r));
     }
     ensure!(pids.len() >= 3, "a new instance per attempt: {pids:?}");
+    teardown(agent, &dir, &guard).await
+}
+
+/// A service that exits at every start: once its restarts wait (the crash loop's back-off),
+/// convergences asked for through the colony, as its periodic reconcile asks, start nothing
+/// before the restart is due, and the status says why; when it is due, it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loops_back_off_holds_for_every_convergence() -> Result<()> {
+    /// The wait the test holds the loop at: long enough for two convergences through the colony.
+    const HELD: &str = "the next start waits 8s after the last end";
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    let work = tempfile::tempdir()?;
+    let starts = work.path().join("starts");
+    let starts_arg = starts.to_str().context("a UTF-8 temporary path")?;
+    // Every start appends a line to `starts`, then the process exits.
+    let script = r#"echo start >> "$1"; exit 3"#;
+    repo.put(
+        BP,
+        command_blueprint(
+            "api",
+            &intent,
+            1,
+            1,
+            "/bin/sh",
+            &["-c", script, "crash", starts_arg],
+            &guard.value,
+        ),
+    );
+    commit(&repo, 1, &intent)?;
+    let count_starts = || std::fs::read_to_string(&starts).map_or(0, |text| text.lines().count());
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    let rec = logs
+        .wait_for("the restarts held back 8 s", |r| {
+            status_json(r, "api", 1).is_some_and(|s| s.contains(HELD))
+        })
+        .await?;
+    let seen_at = std::time::Instant::now();
+    ensure!(
+        matches!(&rec.body, Some(record::Body::Status(s)) if !s.converged),
+        "{rec:?}"
+    );
+    let before = count_starts();
+    ensure!(before >= 9, "nine ends before an 8 s wait: {before} starts");
+
+    let status = converge_twice(&dir, &agent).await?;
+    ensure!(
+        seen_at.elapsed() < std::time::Duration::from_secs(6),
+        "the convergences took {:?}: too long to tell a held-back restart from a due one",
+        seen_at.elapsed()
+    );
+    ensure!(
+        count_starts() == before,
+        "a convergence through the colony started the service during its back-off: {} starts, \
+         {before} before",
+        count_starts()
+    );
+    ensure!(status.contains(HELD), "{status}");
+
+    // When it is due, the self-healing loop starts it again.
+    maestro_testkit::until("the start after the back-off", GUARD, async || {
+        Ok((count_starts() > before).then_some(()))
+    })
+    .await?;
+    ensure!(
+        seen_at.elapsed() >= std::time::Duration::from_secs(2),
+        "the next start came {:?} after an 8 s hold was seen",
+        seen_at.elapsed()
+    );
     teardown(agent, &dir, &guard).await
 }

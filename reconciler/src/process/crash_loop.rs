@@ -1,14 +1,19 @@
-//! The self-healing loop's back-off for a blueprint whose instances keep ending: the first
-//! restarts are at once, then each waits twice as long as the one before, up to 30 s, for as
-//! long as instances of the same spec keep ending before they ran a minute. An instance that ran
-//! a minute or more, or one of another spec (the blueprint changed), starts the count afresh.
+//! The back-off of a blueprint whose instances keep ending: the first restarts are at once,
+//! then each waits twice as long as the one before, up to 30 s, for as long as instances of the
+//! same spec keep ending before they ran a minute. An instance that ran a minute or more, or one
+//! of another spec (the blueprint changed), starts the count afresh.
 //!
 //! The count is not forgotten with time alone: a service that crashes at every start is
 //! restarted every 30 s for as long as it does, not in a burst of quick restarts each time its
-//! last ones are a minute old.
+//! last ones are a minute old. And the back-off holds for every convergence, whoever asked for
+//! it (the self-healing loop, the colony's periodic reconcile, a new commit): no slot of the
+//! spec is started before the restart is due, as Kubernetes's kubelet holds a crash-looping
+//! container in `CrashLoopBackOff`.
 
 use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::table::Instance;
 
@@ -24,7 +29,7 @@ pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 /// An instance of a blueprint that ended, or a start of one that failed its health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
-    /// The blueprint to converge again.
+    /// The blueprint it belongs to.
     pub blueprint: String,
     /// The spec it ran ([`super::ProcessSpec::template`]).
     pub template: String,
@@ -52,34 +57,89 @@ impl Ended {
     }
 }
 
-/// Per blueprint, its restarts in a row.
+/// A convergence of `blueprint` to run at `at`: when a held-back restart is due, or at once
+/// after an instance ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wake {
+    /// The blueprint to converge.
+    pub blueprint: String,
+    /// When.
+    pub at: Instant,
+}
+
+/// A blueprint's restarts held back: no slot of its spec starts before `due`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// When the next start is due.
+    pub due: Instant,
+    /// The wait, counted from the last end.
+    pub wait: Duration,
+    /// Ends in a row that led to it.
+    pub ends: u32,
+}
+
+impl Held {
+    /// The sentence for the blueprint's status (the same for every convergence until the next
+    /// end, so holding back writes no new status).
+    pub fn sentence(&self) -> String {
+        format!(
+            "crash loop: its instances ended {} times in a row, each before it ran {}s; the next \
+             start waits {:?} after the last end",
+            self.ends,
+            STABLE_RUN.as_secs(),
+            self.wait
+        )
+    }
+}
+
+/// Per blueprint, its ends in a row and when its next start is due.
 #[derive(Debug, Default)]
 pub(super) struct CrashLoops(HashMap<String, Streak>);
 
 #[derive(Debug)]
 struct Streak {
     template: String,
-    restarts: u32,
+    ends: u32,
+    wait: Duration,
+    due: Instant,
 }
 
 impl CrashLoops {
-    /// How long to wait before converging `ended`'s blueprint again; counts that restart.
-    pub(super) fn delay(&mut self, ended: &Ended) -> Duration {
+    /// Counts `ended` (at `now`); returns how long the blueprint's next start waits.
+    pub(super) fn ended(&mut self, ended: &Ended, now: Instant) -> Duration {
         let streak = self
             .0
             .entry(ended.blueprint.clone())
             .or_insert_with(|| Streak {
                 template: ended.template.clone(),
-                restarts: 0,
+                ends: 0,
+                wait: Duration::ZERO,
+                due: now,
             });
         let served = ended.ran_for.is_some_and(|ran| ran >= STABLE_RUN);
         if served || streak.template != ended.template {
             streak.template.clone_from(&ended.template);
-            streak.restarts = 0;
+            streak.ends = 0;
         }
-        let delay = restart_delay(streak.restarts);
-        streak.restarts = streak.restarts.saturating_add(1);
-        delay
+        streak.wait = restart_delay(streak.ends);
+        streak.ends = streak.ends.saturating_add(1);
+        streak.due = now + streak.wait;
+        streak.wait
+    }
+
+    /// Whether starts of `template` for `blueprint` are held back at `now`, and until when.
+    pub(super) fn held(&self, blueprint: &str, template: &str, now: Instant) -> Option<Held> {
+        let streak = self.0.get(blueprint)?;
+        (streak.template == template && streak.due > now).then_some(Held {
+            due: streak.due,
+            wait: streak.wait,
+            ends: streak.ends,
+        })
+    }
+
+    /// Drops the count of a blueprint that is gone.
+    pub(super) fn forget(&mut self, blueprint: &str) {
+        self.0.remove(blueprint);
     }
 }
 
@@ -97,6 +157,12 @@ fn restart_delay(restarts: u32) -> Duration {
 mod tests {
     use super::*;
 
+    /// The tests' own clock starts here.
+    fn t0() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now)
+    }
+
     fn crashed(after: Duration) -> Ended {
         Ended {
             blueprint: "api".into(),
@@ -109,7 +175,7 @@ mod tests {
     fn restarts_after_the_free_ones_wait_twice_as_long_each_up_to_the_bound() {
         let mut loops = CrashLoops::default();
         let delays: Vec<u64> = (0..12)
-            .map(|_| loops.delay(&crashed(Duration::ZERO)).as_millis() as u64)
+            .map(|_| loops.ended(&crashed(Duration::ZERO), t0()).as_millis() as u64)
             .collect();
         assert_eq!(
             delays,
@@ -128,7 +194,7 @@ mod tests {
         let mut per_minute = vec![0; 10];
         while now < Duration::from_secs(600) {
             per_minute[(now.as_secs() / 60) as usize] += 1;
-            now += loops.delay(&ended(now));
+            now += loops.ended(&ended(now), t0() + now);
         }
         per_minute
     }
@@ -148,7 +214,7 @@ mod tests {
     fn a_start_that_keeps_failing_its_health_check_backs_off_the_same_way() {
         let mut loops = CrashLoops::default();
         let failed = Ended::failed_start("api", "v1");
-        let delays: Vec<Duration> = (0..11).map(|_| loops.delay(&failed)).collect();
+        let delays: Vec<Duration> = (0..11).map(|_| loops.ended(&failed, t0())).collect();
         assert_eq!(delays[2], Duration::ZERO);
         assert_eq!(delays[3], FIRST_DELAY);
         assert_eq!(delays[10], MAX_RESTART_DELAY);
@@ -158,28 +224,68 @@ mod tests {
     fn an_instance_that_ran_a_minute_or_a_new_spec_starts_the_count_afresh() {
         let mut loops = CrashLoops::default();
         for _ in 0..10 {
-            loops.delay(&crashed(Duration::ZERO));
+            loops.ended(&crashed(Duration::ZERO), t0());
         }
-        assert_eq!(loops.delay(&crashed(Duration::ZERO)), MAX_RESTART_DELAY);
+        assert_eq!(
+            loops.ended(&crashed(Duration::ZERO), t0()),
+            MAX_RESTART_DELAY
+        );
         // Ran just short of a minute: still the loop.
         let short = STABLE_RUN - Duration::from_millis(1);
-        assert_eq!(loops.delay(&crashed(short)), MAX_RESTART_DELAY);
+        assert_eq!(loops.ended(&crashed(short), t0()), MAX_RESTART_DELAY);
         // Ran a minute: it served, so this end is the first.
-        assert_eq!(loops.delay(&crashed(STABLE_RUN)), Duration::ZERO);
+        assert_eq!(loops.ended(&crashed(STABLE_RUN), t0()), Duration::ZERO);
         for _ in 0..10 {
-            loops.delay(&crashed(Duration::ZERO));
+            loops.ended(&crashed(Duration::ZERO), t0());
         }
         // The blueprint changed: the new spec's first end restarts at once.
         let fixed = Ended {
             template: "v2".into(),
             ..crashed(Duration::ZERO)
         };
-        assert_eq!(loops.delay(&fixed), Duration::ZERO);
+        assert_eq!(loops.ended(&fixed, t0()), Duration::ZERO);
         // Another blueprint has a count of its own.
         let other = Ended {
             blueprint: "web".into(),
             ..crashed(Duration::ZERO)
         };
-        assert_eq!(loops.delay(&other), Duration::ZERO);
+        assert_eq!(loops.ended(&other, t0()), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_restart_is_held_back_for_every_convergence_until_it_is_due() {
+        let mut loops = CrashLoops::default();
+        let crash = crashed(Duration::ZERO);
+        // The free restarts hold nothing back.
+        for _ in 0..FREE_RESTARTS {
+            loops.ended(&crash, t0());
+            assert_eq!(loops.held("api", "v1", t0()), None);
+        }
+        assert_eq!(loops.ended(&crash, t0()), FIRST_DELAY);
+        let held = loops
+            .held("api", "v1", t0())
+            .expect("held back after the free restarts");
+        assert_eq!(held.due, t0() + FIRST_DELAY);
+        assert_eq!(held.ends, FREE_RESTARTS + 1);
+        assert!(
+            held.sentence().contains("ended 4 times in a row"),
+            "{}",
+            held.sentence()
+        );
+        assert!(
+            held.sentence().ends_with("waits 250ms after the last end"),
+            "{}",
+            held.sentence()
+        );
+        let just_before = t0() + FIRST_DELAY - Duration::from_millis(1);
+        assert!(loops.held("api", "v1", just_before).is_some());
+        assert_eq!(loops.held("api", "v1", held.due), None, "due: it starts");
+        // Another spec of the blueprint (a fix rolled out) and another blueprint start at once.
+        assert_eq!(loops.held("api", "v2", t0()), None);
+        assert_eq!(loops.held("web", "v1", t0()), None);
+        // A blueprint that is gone has no count left.
+        loops.forget("api");
+        assert_eq!(loops.held("api", "v1", t0()), None);
+        assert_eq!(loops.ended(&crash, t0()), Duration::ZERO);
     }
 }

@@ -1,9 +1,10 @@
 //! Local self-healing: when an instance exits (a child of ours, or an adopted pid found dead by
-//! the liveness check), or a new one was stopped because it failed its health check, its
-//! blueprint is converged again at once, with a backoff for crash loops. Also the adoption pass
-//! at start.
+//! the liveness check), its blueprint is converged again at once; when a convergence held a
+//! restart back ([`super::crash_loop`]) or a new instance failed its health check, the
+//! reconciler asks for the next convergence, at the time the restart is due. Also the adoption
+//! pass at start.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use maestro_common::backoff::Backoff;
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ProcessReconciler;
-use super::crash_loop::{CrashLoops, Ended};
+use super::crash_loop::Wake;
 use super::launch::ExitEvent;
 use super::runtime::is_alive;
 use super::scan::{Labelled, labelled_by, still_labelled};
@@ -26,59 +27,64 @@ const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) async fn run(
     driver: Driver<ProcessReconciler>,
     mut exits: mpsc::UnboundedReceiver<ExitEvent>,
-    mut retries: mpsc::UnboundedReceiver<Ended>,
+    mut wakes: mpsc::UnboundedReceiver<Wake>,
     shutdown: CancellationToken,
 ) {
     sweep_orphans(&driver).await;
     adopt(&driver, &shutdown).await;
-    let (due_tx, mut due_rx) = mpsc::unbounded_channel::<String>();
+    let (due_tx, mut due_rx) = mpsc::unbounded_channel::<Wake>();
     let mut sweep = tokio::time::interval_at(
         Instant::now() + ORPHAN_SWEEP_INTERVAL,
         ORPHAN_SWEEP_INTERVAL,
     );
-    let mut pending: BTreeSet<String> = BTreeSet::new();
-    let mut loops = CrashLoops::default();
+    // Per blueprint, the earliest convergence asked for.
+    let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
     let mut tick = tokio::time::interval(LIVENESS_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let mut crashed = Vec::new();
+        let mut asked = Vec::new();
         tokio::select! {
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
                 // Instances the reconciler stopped itself are already forgotten.
                 if let Ok(Some(instance)) = driver.reconciler().table().get(&ev.blueprint, ev.pid) {
                     driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
-                    crashed.push(Ended::instance(&instance));
+                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
                 }
             }
             _ = tick.tick() => {
                 if let Ok(all) = driver.reconciler().table().all() {
                     forward_output(&driver, &all);
-                    crashed.extend(all.iter().filter(|i| !is_alive(i)).map(Ended::instance));
+                    let now = Instant::now();
+                    asked.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| Wake { blueprint: i.blueprint, at: now }));
                 }
             }
-            // A start that failed its health check: tried again like a crash.
-            Some(failed) = retries.recv() => crashed.push(failed),
+            // A restart held back, or a start that failed its health check.
+            Some(wake) = wakes.recv() => asked.push(wake),
             _ = sweep.tick() => sweep_orphans(&driver).await,
-            Some(name) = due_rx.recv() => {
-                pending.remove(&name);
-                if let Err(e) = driver.reconcile_named(&name, None).await {
-                    tracing::warn!(error = %e, blueprint = %name, "self-heal convergence failed");
+            // Only the earliest convergence asked for a blueprint runs; a later one it replaced
+            // is dropped here.
+            Some(due) = due_rx.recv() => if pending.get(&due.blueprint) == Some(&due.at) {
+                pending.remove(&due.blueprint);
+                if let Err(e) = driver.reconcile_named(&due.blueprint, None).await {
+                    tracing::warn!(error = %e, blueprint = %due.blueprint, "self-heal convergence failed");
                 }
             }
         }
-        for ended in crashed {
-            if !pending.insert(ended.blueprint.clone()) {
+        for wake in asked {
+            if pending
+                .get(&wake.blueprint)
+                .is_some_and(|at| *at <= wake.at)
+            {
                 continue;
             }
-            let delay = loops.delay(&ended);
-            let name = ended.blueprint;
+            pending.insert(wake.blueprint.clone(), wake.at);
             let tx = due_tx.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    () = tokio::time::sleep(delay) => { let _ = tx.send(name); }
+                    () = tokio::time::sleep_until(wake.at) => { let _ = tx.send(wake); }
                 }
             });
         }

@@ -1,9 +1,11 @@
 //! The process reconciler's judgement after each convergence: what it saw of the health check
 //! of the desired spec goes into the blueprint's count ([`crate::fallback`]), whose verdict the
-//! status carries; a fall-back (and its end) is logged once at warn level; a start that failed
-//! its check is tried again through the self-healing loop, unless the blueprint fell back.
+//! status carries; a fall-back (and its end) is logged once at warn level. A start that failed
+//! its check counts towards the blueprint's crash loop ([`super::crash_loop`]), unless the
+//! blueprint fell back; while a restart is held back, the status says so and the self-healing
+//! loop is asked to converge again when it is due.
 
-use super::crash_loop::Ended;
+use super::crash_loop::{Ended, Wake};
 use super::reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, lock};
 use crate::Judgement;
 use crate::fallback::{self, Count};
@@ -57,12 +59,27 @@ impl ProcessReconciler {
             )),
             _ => {}
         }
-        if start_failed && !after.fell_back() {
-            // The self-healing loop is gone only when the reconciler stops.
-            let _ = self.retries.send(Ended::failed_start(name, &d.template));
-        }
+        let fell_back = after.fell_back();
         let verdict = after.verdict();
         counts.insert(name.to_string(), after);
-        Judgement { verdict, warnings }
+        drop(counts);
+        if start_failed && !fell_back {
+            self.count_end(&Ended::failed_start(name, &d.template));
+        }
+        let held = self.held(d).filter(|_| !fell_back);
+        if (start_failed && !fell_back) || held.is_some() {
+            // Tried again at once, or when the restart held back is due. The self-healing loop
+            // is gone only when the reconciler stops.
+            let _ = self.wakes.send(Wake {
+                blueprint: name.to_string(),
+                at: held.map_or_else(tokio::time::Instant::now, |h| h.due),
+            });
+        }
+        let notes = held.iter().map(super::crash_loop::Held::sentence).collect();
+        Judgement {
+            verdict,
+            warnings,
+            notes,
+        }
     }
 }

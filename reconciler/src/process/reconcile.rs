@@ -15,7 +15,7 @@ use maestro_common::contract;
 use serde_json::Map;
 use tokio::sync::mpsc;
 
-use super::crash_loop::Ended;
+use super::crash_loop::{CrashLoops, Ended, Held, Wake};
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
 use super::runtime::{ProcessRuntime, is_alive};
@@ -27,6 +27,8 @@ use crate::{Error, InstanceStatus, Judgement, Outcome, Reconciler, Status};
 /// What a `ProcessDeployment` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessDesired {
+    /// The blueprint's name.
+    pub name: String,
     /// The validated spec.
     pub spec: ProcessSpec,
     /// The blueprint generation instances must run.
@@ -104,9 +106,11 @@ pub struct ProcessReconciler {
     /// Per blueprint, the health check of the instances the convergence in progress started
     /// (the first failure, else a pass).
     pub(super) started: Mutex<HashMap<String, Result<(), String>>>,
-    /// Blueprints to converge again after a start that failed its health check (the
-    /// self-healing loop does, with its back-off).
-    pub(super) retries: mpsc::UnboundedSender<Ended>,
+    /// Per blueprint, its instances' ends in a row: a restart is held back until it is due,
+    /// whoever asked for the convergence ([`super::crash_loop`]).
+    pub(super) crash_loops: Mutex<CrashLoops>,
+    /// Convergences for the self-healing loop to run later: when a held-back restart is due.
+    pub(super) wakes: mpsc::UnboundedSender<Wake>,
 }
 
 /// `m` locked, even when a panic poisoned it (the maps stay consistent step by step).
@@ -115,14 +119,14 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ProcessReconciler {
-    /// A reconciler over `table`, starting processes through `runtime`; blueprints to converge
-    /// again after a failed start are sent on `retries`.
+    /// A reconciler over `table`, starting processes through `runtime`; convergences to run
+    /// when a held-back restart is due are sent on `wakes`.
     pub fn new(
         table: InstanceTable,
         runtime: ProcessRuntime,
         output: OutputForwarder,
         grace: Duration,
-        retries: mpsc::UnboundedSender<Ended>,
+        wakes: mpsc::UnboundedSender<Wake>,
     ) -> Self {
         Self {
             table,
@@ -132,7 +136,8 @@ impl ProcessReconciler {
             checks: Mutex::default(),
             counts: Mutex::default(),
             started: Mutex::default(),
-            retries,
+            crash_loops: Mutex::default(),
+            wakes,
         }
     }
 
@@ -144,6 +149,16 @@ impl ProcessReconciler {
     /// The runtime.
     pub fn runtime(&self) -> &ProcessRuntime {
         &self.runtime
+    }
+
+    /// Whether the starts of `d`'s spec are held back now by its crash loop.
+    pub(super) fn held(&self, d: &ProcessDesired) -> Option<Held> {
+        lock(&self.crash_loops).held(&d.name, &d.template, tokio::time::Instant::now())
+    }
+
+    /// Counts the end of `ended` towards its blueprint's crash loop.
+    pub(super) fn count_end(&self, ended: &Ended) {
+        lock(&self.crash_loops).ended(ended, tokio::time::Instant::now());
     }
 }
 
@@ -242,6 +257,7 @@ impl Reconciler for ProcessReconciler {
             };
         }
         Ok(ProcessDesired {
+            name: name.clone(),
             template: spec.template(),
             spec,
             generation: bp.metadata.generation,
@@ -282,7 +298,12 @@ impl Reconciler for ProcessReconciler {
         desired: Option<&ProcessDesired>,
         observed: &Vec<ObservedInstance>,
     ) -> Vec<Step> {
-        steps(desired, observed)
+        let mut planned = steps(desired, observed);
+        // A restart held back is not planned, whoever asked for this convergence.
+        if desired.is_some_and(|d| self.held(d).is_some()) {
+            planned.retain(|s| !matches!(s, Step::Start(_)));
+        }
+        planned
     }
 
     async fn apply(
@@ -293,26 +314,33 @@ impl Reconciler for ProcessReconciler {
         step: Step,
     ) -> Outcome {
         if desired.is_none() {
-            // The blueprint is gone: so is its count.
+            // The blueprint is gone: so are its counts.
             lock(&self.counts).remove(name);
+            lock(&self.crash_loops).forget(name);
         }
         match step {
-            Step::Forget(i) => match self.table.remove(name, i.pid) {
-                Ok(_) if desired.is_some_and(|d| d.fallen_back) => {
-                    Outcome::done(format!("instance {} (pid {}) is gone", i.name(), i.pid))
+            Step::Forget(i) => {
+                if let Err(e) = self.table.remove(name, i.pid) {
+                    return Outcome::failed(format!("forgetting {}: {e}", i.name()));
                 }
-                Ok(_) if desired.is_some() => Outcome::done(format!(
-                    "instance {} (pid {}) is gone; replacing it",
-                    i.name(),
-                    i.pid
-                )),
-                Ok(_) => Outcome::done(format!(
-                    "forgot exited instance {} (pid {})",
-                    i.name(),
-                    i.pid
-                )),
-                Err(e) => Outcome::failed(format!("forgetting {}: {e}", i.name())),
-            },
+                let gone = format!("instance {} (pid {}) is gone", i.name(), i.pid);
+                match desired {
+                    Some(d) if d.fallen_back => Outcome::done(gone),
+                    Some(d) => {
+                        if d.is_current(&i) {
+                            // An instance of the spec ended: one more in its crash loop, if
+                            // it is one.
+                            self.count_end(&Ended::instance(&i));
+                        }
+                        Outcome::done(format!("{gone}; replacing it"))
+                    }
+                    None => Outcome::done(format!(
+                        "forgot exited instance {} (pid {})",
+                        i.name(),
+                        i.pid
+                    )),
+                }
+            }
             Step::Adopt(i) => {
                 let Some(d) = desired else {
                     return Outcome::failed(format!("adopting {}: nothing desired", i.name()));
@@ -353,6 +381,10 @@ impl Reconciler for ProcessReconciler {
                 let Some(d) = desired else {
                     return Outcome::failed(format!("starting instance {index}: nothing desired"));
                 };
+                if self.held(d).is_some() {
+                    // Held back by an end counted in this round: the status says until when.
+                    return Outcome::default();
+                }
                 self.start(name, d, index).await
             }
         }
@@ -431,6 +463,7 @@ mod tests {
         )
         .unwrap();
         ProcessDesired {
+            name: "web".into(),
             template: spec.template(),
             spec,
             generation,

@@ -68,7 +68,7 @@ impl Registration for ProcessRegistration {
 
     async fn start(&self, _settings: &Value, host: &Host, key: PrivateKey) -> Result<(), Error> {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
-        let (retries_tx, retries_rx) = mpsc::unbounded_channel();
+        let (wakes_tx, wakes_rx) = mpsc::unbounded_channel();
         let log_dir = host.data_dir.join(LOG_DIR);
         let runtime = ProcessRuntime::new(
             &host.location,
@@ -84,16 +84,12 @@ impl Registration for ProcessRegistration {
             runtime,
             OutputForwarder::open(&host.db, &log_dir)?,
             STOP_GRACE,
-            retries_tx,
+            wakes_tx,
         );
         let driver = host.driver(reconciler, EXECUTOR_TYPE, key);
         host.spawn_executor(driver.clone());
-        host.tracker.spawn(heal::run(
-            driver,
-            exits_rx,
-            retries_rx,
-            host.shutdown.clone(),
-        ));
+        host.tracker
+            .spawn(heal::run(driver, exits_rx, wakes_rx, host.shutdown.clone()));
         Ok(())
     }
 }
