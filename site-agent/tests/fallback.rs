@@ -288,6 +288,14 @@ async fn a_crash_loops_back_off_holds_for_every_convergence() -> Result<()> {
         count_starts()
     );
     ensure!(status.contains(HELD), "{status}");
+    logs.seen_or_wait_for("the wait logged", |r| {
+        log_says(
+            r,
+            "api",
+            "is gone; replacing it after 8s (crash-loop back-off)",
+        )
+    })
+    .await?;
 
     // When it is due, the self-healing loop starts it again.
     maestro_testkit::until("the start after the back-off", GUARD, async || {

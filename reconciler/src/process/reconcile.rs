@@ -156,9 +156,10 @@ impl ProcessReconciler {
         lock(&self.crash_loops).held(&d.name, &d.template, tokio::time::Instant::now())
     }
 
-    /// Counts the end of `ended` towards its blueprint's crash loop.
-    pub(super) fn count_end(&self, ended: &Ended) {
-        lock(&self.crash_loops).ended(ended, tokio::time::Instant::now());
+    /// Counts the end of `ended` towards its blueprint's crash loop; returns how long its next
+    /// start waits.
+    pub(super) fn count_end(&self, ended: &Ended) -> Duration {
+        lock(&self.crash_loops).ended(ended, tokio::time::Instant::now())
     }
 }
 
@@ -326,14 +327,14 @@ impl Reconciler for ProcessReconciler {
                 let gone = format!("instance {} (pid {}) is gone", i.name(), i.pid);
                 match desired {
                     Some(d) if d.fallen_back => Outcome::done(gone),
-                    Some(d) => {
-                        if d.is_current(&i) {
-                            // An instance of the spec ended: one more in its crash loop, if
-                            // it is one.
-                            self.count_end(&Ended::instance(&i));
-                        }
-                        Outcome::done(format!("{gone}; replacing it"))
-                    }
+                    // An instance of the spec ended: one more in its crash loop, if it is one.
+                    Some(d) if d.is_current(&i) => match self.count_end(&Ended::instance(&i)) {
+                        Duration::ZERO => Outcome::done(format!("{gone}; replacing it")),
+                        wait => Outcome::done(format!(
+                            "{gone}; replacing it after {wait:?} (crash-loop back-off)"
+                        )),
+                    },
+                    Some(_) => Outcome::done(format!("{gone}; replacing it")),
                     None => Outcome::done(format!(
                         "forgot exited instance {} (pid {})",
                         i.name(),
