@@ -3,7 +3,8 @@
 //! round by round (see [`super::plan`]) so that changing `replicas` touches no running
 //! instance and a new template is rolled out within the spec's `rollout` limits. Failed health
 //! checks are counted across convergences, and a spec that keeps failing is fallen back from
-//! (see [`crate::fallback`]).
+//! (see [`crate::fallback`]). Instances that keep ending hold their blueprint's restarts back,
+//! for every convergence (see [`super::crash_loop`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -109,7 +110,8 @@ pub struct ProcessReconciler {
     /// Per blueprint, its instances' ends in a row: a restart is held back until it is due,
     /// whoever asked for the convergence ([`super::crash_loop`]).
     pub(super) crash_loops: Mutex<CrashLoops>,
-    /// Convergences for the self-healing loop to run later: when a held-back restart is due.
+    /// Convergences for the self-healing loop to run: at once after a start that failed its
+    /// health check, or when a held-back restart is due.
     pub(super) wakes: mpsc::UnboundedSender<Wake>,
 }
 
@@ -120,7 +122,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ProcessReconciler {
     /// A reconciler over `table`, starting processes through `runtime`; convergences to run
-    /// when a held-back restart is due are sent on `wakes`.
+    /// after a failed start, or when a held-back restart is due, are sent on `wakes`.
     pub fn new(
         table: InstanceTable,
         runtime: ProcessRuntime,
