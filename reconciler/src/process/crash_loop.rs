@@ -100,8 +100,14 @@ pub(super) struct CrashLoops(HashMap<String, Streak>);
 struct Streak {
     template: String,
     ends: u32,
-    wait: Duration,
     due: Instant,
+}
+
+impl Streak {
+    /// The wait before the start that follows its last end.
+    fn wait(&self) -> Duration {
+        restart_delay(self.ends.saturating_sub(1))
+    }
 }
 
 impl CrashLoops {
@@ -113,7 +119,6 @@ impl CrashLoops {
             .or_insert_with(|| Streak {
                 template: ended.template.clone(),
                 ends: 0,
-                wait: Duration::ZERO,
                 due: now,
             });
         let served = ended.ran_for.is_some_and(|ran| ran >= STABLE_RUN);
@@ -121,10 +126,9 @@ impl CrashLoops {
             streak.template.clone_from(&ended.template);
             streak.ends = 0;
         }
-        streak.wait = restart_delay(streak.ends);
         streak.ends = streak.ends.saturating_add(1);
-        streak.due = now + streak.wait;
-        streak.wait
+        streak.due = now + streak.wait();
+        streak.wait()
     }
 
     /// Whether starts of `template` for `blueprint` are held back at `now`, and until when.
@@ -132,7 +136,7 @@ impl CrashLoops {
         let streak = self.0.get(blueprint)?;
         (streak.template == template && streak.due > now).then_some(Held {
             due: streak.due,
-            wait: streak.wait,
+            wait: streak.wait(),
             ends: streak.ends,
         })
     }
