@@ -720,6 +720,30 @@ async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
     let live = guard.pids();
     assert_eq!(live, before, "no duplicates after restart");
 
+    // An adopted instance is no child of this agent: its end is seen by its pidfd, at once,
+    // and it is replaced.
+    let victim = before[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(victim)?),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let ended = format!("instance pid {victim} exited (its status is not known");
+    logs.wait_for(
+        "the adopted instance's end",
+        |r| matches!(&r.body, Some(record::Body::Log(l)) if l.message.starts_with(&ended)),
+    )
+    .await?;
+    let rec = logs
+        .wait_for("converged without the killed adopted pid", |r| {
+            is_converged(r, "db", 1, 2) && !status_pids(r).contains(&victim)
+        })
+        .await?;
+    assert!(
+        status_pids(&rec).contains(&before[1]),
+        "the other one is left alone"
+    );
+    assert_eq!(guard.pids(), status_pids(&rec));
+
     teardown(agent, &dir, &guard).await
 }
 

@@ -1,5 +1,6 @@
-//! Local self-healing: when an instance exits (a child of ours, or an adopted pid found dead by
-//! the liveness check), its blueprint is converged again at once; when a convergence held a
+//! Local self-healing: when an instance exits (a child of ours, whose exit its launcher reports,
+//! or one whose pidfd says so, [`super::watch`]), its blueprint is converged again at once; new
+//! output of an instance is forwarded as it is written; when a convergence held a
 //! restart back ([`super::crash_loop`]) or a new instance failed its health check, the
 //! reconciler asks for the next convergence, at the time the restart is due. Also the adoption
 //! pass at start.
@@ -17,11 +18,14 @@ use super::crash_loop::Wake;
 use super::launch::ExitEvent;
 use super::runtime::is_alive;
 use super::scan::{Labelled, labelled_by, still_labelled};
+use super::watch::{self, Changed, ExitWatch, OutputWatch, Watched};
 use crate::{Driver, Level};
 
-/// How often recorded pids are checked (adopted processes are not our children).
-const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
-/// How often `/proc` is searched for processes of ours that no record knows.
+/// How often instances the kernel offers no pidfd for are looked at in `/proc`, and how often
+/// output files are read when the output folder cannot be watched.
+const LOOK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often `/proc` is searched for processes of ours that no record knows, and the instance
+/// table for instances whose exit nothing watches yet.
 const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(
@@ -33,45 +37,30 @@ pub(super) async fn run(
     sweep_orphans(&driver).await;
     adopt(&driver, &shutdown).await;
     let (due_tx, mut due_rx) = mpsc::unbounded_channel::<Wake>();
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<(String, u32)>();
+    let mut output = match OutputWatch::new(driver.reconciler().output.dir()) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!(error = %e, "the output folder cannot be watched; its files are read every second");
+            None
+        }
+    };
+    // What was written while the agent was away, then only what is written.
+    if let Ok(all) = driver.reconciler().table().all() {
+        forward_output(&driver, &all);
+    }
+    let mut watched = Watched::default();
     let mut sweep = tokio::time::interval_at(
         Instant::now() + ORPHAN_SWEEP_INTERVAL,
         ORPHAN_SWEEP_INTERVAL,
     );
     // Per blueprint, the earliest convergence asked for.
     let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut tick = tokio::time::interval(LIVENESS_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut look = tokio::time::interval(LOOK_INTERVAL);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut asked = watch_unreported(&driver, &mut watched, &ended_tx, &shutdown);
     loop {
-        let mut asked = Vec::new();
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            Some(ev) = exits.recv() => {
-                // Instances the reconciler stopped itself are already forgotten.
-                if let Ok(Some(instance)) = driver.reconciler().table().get(&ev.blueprint, ev.pid) {
-                    driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
-                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
-                }
-            }
-            _ = tick.tick() => {
-                if let Ok(all) = driver.reconciler().table().all() {
-                    forward_output(&driver, &all);
-                    let now = Instant::now();
-                    asked.extend(all.into_iter().filter(|i| !is_alive(i)).map(|i| Wake { blueprint: i.blueprint, at: now }));
-                }
-            }
-            // A restart held back, or a start that failed its health check.
-            Some(wake) = wakes.recv() => asked.push(wake),
-            _ = sweep.tick() => sweep_orphans(&driver).await,
-            // Only the earliest convergence asked for a blueprint runs; a later one it replaced
-            // is dropped here.
-            Some(due) = due_rx.recv() => if pending.get(&due.blueprint) == Some(&due.at) {
-                pending.remove(&due.blueprint);
-                if let Err(e) = driver.reconcile_named(&due.blueprint, None).await {
-                    tracing::warn!(error = %e, blueprint = %due.blueprint, "self-heal convergence failed");
-                }
-            }
-        }
-        for wake in asked {
+        for wake in asked.drain(..) {
             if pending
                 .get(&wake.blueprint)
                 .is_some_and(|at| *at <= wake.at)
@@ -88,6 +77,114 @@ pub(super) async fn run(
                 }
             });
         }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            Some(ev) = exits.recv() => {
+                // Instances the reconciler stopped itself are already forgotten.
+                if let Ok(Some(instance)) = driver.reconciler().table().get(&ev.blueprint, ev.pid) {
+                    driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
+                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
+                }
+            }
+            // An instance whose exit no launcher reports ended.
+            Some((blueprint, pid)) = ended_rx.recv() => {
+                watched.ended(pid);
+                if let Ok(Some(instance)) = driver.reconciler().table().get(&blueprint, pid) {
+                    driver.record(Level::Warn, &blueprint, &format!("instance pid {pid} exited (its status is not known: it is not a child of this agent)"), None).await;
+                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
+                }
+            }
+            // A launch helper ended: the exits of what it started go unreported.
+            () = driver.reconciler().runtime().reported().lost() => {
+                asked.extend(watch_unreported(&driver, &mut watched, &ended_tx, &shutdown));
+            }
+            changed = next_output(&mut output) => match changed {
+                Ok(Changed::Some(names)) => forward_named(&driver, &names),
+                Ok(Changed::All) => if let Ok(all) = driver.reconciler().table().all() {
+                    forward_output(&driver, &all);
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching the output folder failed; its files are read every second");
+                    output = None;
+                }
+            },
+            _ = look.tick(), if watched.polls() || output.is_none() => {
+                let now = Instant::now();
+                asked.extend(watched.gone().into_iter().map(|i| Wake { blueprint: i.blueprint, at: now }));
+                if output.is_none() && let Ok(all) = driver.reconciler().table().all() {
+                    forward_output(&driver, &all);
+                }
+            }
+            // A restart held back, or a start that failed its health check.
+            Some(wake) = wakes.recv() => asked.push(wake),
+            _ = sweep.tick() => {
+                sweep_orphans(&driver).await;
+                asked.extend(watch_unreported(&driver, &mut watched, &ended_tx, &shutdown));
+            }
+            // Only the earliest convergence asked for a blueprint runs; a later one it replaced
+            // is dropped here.
+            Some(due) = due_rx.recv() => if pending.get(&due.blueprint) == Some(&due.at) {
+                pending.remove(&due.blueprint);
+                if let Err(e) = driver.reconcile_named(&due.blueprint, None).await {
+                    tracing::warn!(error = %e, blueprint = %due.blueprint, "self-heal convergence failed");
+                }
+            }
+        }
+    }
+}
+
+/// Watches the exit of every recorded instance whose exit no launcher reports and that is not
+/// watched yet; answers the convergences to ask for those already gone.
+fn watch_unreported(
+    driver: &Driver<ProcessReconciler>,
+    watched: &mut Watched,
+    ended: &mpsc::UnboundedSender<(String, u32)>,
+    shutdown: &CancellationToken,
+) -> Vec<Wake> {
+    let all = match driver.reconciler().table().all() {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the instance table to watch exits failed");
+            return Vec::new();
+        }
+    };
+    let reported = driver.reconciler().runtime().reported();
+    let now = Instant::now();
+    let mut gone = Vec::new();
+    for instance in all {
+        if reported.contains(instance.pid) || watched.has(&instance) {
+            continue;
+        }
+        match watch::exit_of(&instance) {
+            ExitWatch::Gone => gone.push(Wake {
+                blueprint: instance.blueprint,
+                at: now,
+            }),
+            ExitWatch::Watching(exit) => {
+                watched.watching(instance.pid);
+                let tx = ended.clone();
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = exit => { let _ = tx.send((instance.blueprint, instance.pid)); }
+                    }
+                });
+            }
+            ExitWatch::Unwatchable(e) => {
+                tracing::debug!(error = %e, pid = instance.pid, "no pidfd; the instance is looked at every second");
+                watched.poll(instance);
+            }
+        }
+    }
+    gone
+}
+
+/// The next change of the output folder; never, when it is not watched.
+async fn next_output(output: &mut Option<OutputWatch>) -> std::io::Result<Changed> {
+    match output {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -150,6 +247,20 @@ pub(super) async fn sweep_orphans(driver: &Driver<ProcessReconciler>) {
             ),
         };
         driver.record(Level::Warn, &p.blueprint, &line, None).await;
+    }
+}
+
+/// Forwards the new output lines of the instances `names`.
+fn forward_named(driver: &Driver<ProcessReconciler>, names: &BTreeSet<String>) {
+    let output = &driver.reconciler().output;
+    let recorder = driver.recorder().as_ref();
+    for name in names {
+        let Some(blueprint) = watch::blueprint_of(name) else {
+            continue;
+        };
+        if let Err(e) = output.forward(recorder, blueprint, name) {
+            tracing::debug!(error = %e, instance = %name, "forwarding process output failed");
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 //! exit; it ends when its stdin closes, and what it started keeps running (each child leads its
 //! own process group, as a direct child does).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -63,11 +63,39 @@ pub struct LaunchRequest {
     pub log: PathBuf,
 }
 
+/// The pids whose exit a launcher will report: the children started by this process, directly or
+/// through a helper that is still running. An instance not among them (adopted after a restart,
+/// or started by a helper that ended) has its exit watched otherwise (`super::exit_watch`).
+#[derive(Debug, Default)]
+pub struct Reported {
+    pids: Mutex<HashSet<u32>>,
+    /// Woken when pids leave without their exit reported (their helper ended).
+    lost: tokio::sync::Notify,
+}
+
+impl Reported {
+    /// Whether the exit of `pid` will be reported.
+    pub fn contains(&self, pid: u32) -> bool {
+        self.pids().contains(&pid)
+    }
+
+    /// Until pids leave without their exit reported.
+    pub async fn lost(&self) {
+        self.lost.notified().await;
+    }
+
+    fn pids(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+        self.pids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Where the exit of a started child is reported: to `exits`, until `shutdown`.
 #[derive(Debug, Clone)]
 pub struct ExitRoute {
     /// The runtime's exit channel.
     pub exits: mpsc::UnboundedSender<ExitEvent>,
+    /// The pids whose exit will be reported, this route's child among them while it runs.
+    pub reported: Arc<Reported>,
     /// The instance's blueprint.
     pub blueprint: String,
     /// After it, exits are no longer reported (children keep running).
@@ -77,7 +105,18 @@ pub struct ExitRoute {
 }
 
 impl ExitRoute {
+    fn started(&self, pid: u32) {
+        self.reported.pids().insert(pid);
+    }
+
+    /// The child's exit will not be reported (its helper ended).
+    fn lost(&self, pid: u32) {
+        self.reported.pids().remove(&pid);
+        self.reported.lost.notify_one();
+    }
+
     fn report(&self, pid: u32, status: String) {
+        self.reported.pids().remove(&pid);
         if !self.shutdown.is_cancelled() {
             let blueprint = self.blueprint.clone();
             let _ = self.exits.send(ExitEvent {
@@ -126,6 +165,7 @@ fn launch_direct(request: &LaunchRequest, route: ExitRoute) -> Result<u32, Error
     let pid = child
         .id()
         .ok_or_else(|| Error::Runtime("child exited before its pid was read".into()))?;
+    route.started(pid);
     let tracker = route.tracker.clone();
     tracker.spawn(async move {
         tokio::select! {
@@ -352,8 +392,8 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 /// Hands each reply to its launch and each exit to its route; at the end of the stream, fails
-/// the launches still waiting (the exits of what the helper started go unreported: the
-/// reconciler's own checks find them).
+/// the launches still waiting and tells each route that its child's exit goes unreported (the
+/// reconciler watches those children itself).
 async fn read_replies<R: AsyncBufRead + Unpin>(reader: R, state: Arc<Mutex<State>>) {
     let mut lines = reader.lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -368,6 +408,7 @@ async fn read_replies<R: AsyncBufRead + Unpin>(reader: R, state: Arc<Mutex<State
         match reply {
             Reply::Started { id, pid } => {
                 if let Some((tx, route)) = state.pending.remove(&id) {
+                    route.started(pid);
                     state.routes.insert(pid, route);
                     let _ = tx.send(Ok(pid));
                 }
@@ -387,7 +428,9 @@ async fn read_replies<R: AsyncBufRead + Unpin>(reader: R, state: Arc<Mutex<State
     let mut state = lock(&state);
     state.open = false;
     state.pending.clear();
-    state.routes.clear();
+    for (pid, route) in state.routes.drain() {
+        route.lost(pid);
+    }
 }
 
 /// Serves as a launch helper when this process was started as one (first argument
@@ -477,6 +520,7 @@ mod tests {
     fn route(exits: mpsc::UnboundedSender<ExitEvent>) -> ExitRoute {
         ExitRoute {
             exits,
+            reported: Arc::default(),
             blueprint: "web".into(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -631,6 +675,45 @@ mod tests {
         let error = helper.launch(&req, route(exits_tx)).await.unwrap_err();
         assert!(error.to_string().contains("did not answer"), "{error}");
         assert_eq!(starts(&deaf), 2);
+    }
+
+    #[tokio::test]
+    async fn a_child_is_reported_while_its_helper_runs_and_lost_when_the_helper_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        // A helper played by the test: it reads the requests and answers what it likes.
+        let (client_out, helper_in) = tokio::io::duplex(64 * 1024);
+        let (mut helper_out, client_in) = tokio::io::duplex(64 * 1024);
+        let mut conn = Conn::over(BufReader::new(client_in), client_out);
+        let (exits_tx, mut exits) = mpsc::unbounded_channel();
+        let r = route(exits_tx);
+        let req = request(dir.path(), "");
+        let first = conn.send(&req, r.clone(), TEST_WAIT).await.unwrap();
+        let second = conn.send(&req, r.clone(), TEST_WAIT).await.unwrap();
+        let replies = concat!(
+            r#"{"kind":"started","id":1,"pid":4001}"#,
+            "\n",
+            r#"{"kind":"started","id":2,"pid":4002}"#,
+            "\n",
+            r#"{"kind":"exited","pid":4001,"status":"exit status: 0"}"#,
+            "\n"
+        );
+        helper_out.write_all(replies.as_bytes()).await.unwrap();
+        assert_eq!(first.await.unwrap(), Ok(4001));
+        assert_eq!(second.await.unwrap(), Ok(4002));
+        let exit = tokio::time::timeout(TEST_WAIT, exits.recv()).await.unwrap();
+        assert_eq!(exit.map(|e| e.pid), Some(4001));
+        assert!(!r.reported.contains(4001), "a reported exit leaves the set");
+        assert!(
+            r.reported.contains(4002),
+            "a running child's exit will be reported"
+        );
+        // The helper ends: the running child's exit will not be reported, and the one who
+        // watches exits is told.
+        drop((helper_in, helper_out));
+        tokio::time::timeout(TEST_WAIT, r.reported.lost())
+            .await
+            .expect("told that an exit goes unreported");
+        assert!(!r.reported.contains(4002));
     }
 
     #[tokio::test]

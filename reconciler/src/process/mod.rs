@@ -20,6 +20,7 @@ mod scan;
 pub mod spec;
 mod start;
 pub mod table;
+mod watch;
 
 use std::time::Duration;
 

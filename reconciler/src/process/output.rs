@@ -28,6 +28,11 @@ impl OutputForwarder {
         })
     }
 
+    /// The folder of the output files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Sends the complete new lines of `<instance>.log` as log records of `blueprint`.
     pub fn forward(
         &self,

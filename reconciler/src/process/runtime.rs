@@ -5,6 +5,7 @@
 //! their output goes to files under the data dir rather than pipes to the agent.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -13,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::launch::{ExitEvent, ExitRoute, LaunchRequest, Launcher};
+use super::launch::{ExitEvent, ExitRoute, LaunchRequest, Launcher, Reported};
 use super::spec::ProcessSpec;
 use super::table::{Instance, instance_name};
 use crate::Error;
@@ -44,6 +45,7 @@ pub struct ProcessRuntime {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     launcher: Launcher,
+    reported: Arc<Reported>,
 }
 
 impl ProcessRuntime {
@@ -66,6 +68,7 @@ impl ProcessRuntime {
             shutdown,
             tracker,
             launcher,
+            reported: Arc::default(),
         }
     }
 
@@ -120,6 +123,7 @@ impl ProcessRuntime {
         };
         let route = ExitRoute {
             exits: self.exits.clone(),
+            reported: self.reported.clone(),
             blueprint: blueprint.to_string(),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
@@ -134,6 +138,11 @@ impl ProcessRuntime {
             started_at_ms: maestro_common::time::now_millis(),
             start_ticks: proc_stat(pid).map(|s| s.start_ticks),
         })
+    }
+
+    /// The pids whose exit the launcher will report.
+    pub fn reported(&self) -> &Reported {
+        &self.reported
     }
 
     /// The owner label of the processes this runtime starts.

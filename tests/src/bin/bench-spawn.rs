@@ -74,6 +74,7 @@ async fn time_spawns(
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
     let route = ExitRoute {
         exits: exits_tx,
+        reported: Default::default(),
         blueprint: "bench".into(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
