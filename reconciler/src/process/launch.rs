@@ -65,7 +65,7 @@ pub struct LaunchRequest {
 
 /// The pids whose exit a launcher will report: the children started by this process, directly or
 /// through a helper that is still running. An instance not among them (adopted after a restart,
-/// or started by a helper that ended) has its exit watched otherwise (`super::exit_watch`).
+/// or started by a helper that ended) has its exit watched otherwise (`super::watch`).
 #[derive(Debug, Default)]
 pub struct Reported {
     pids: Mutex<HashSet<u32>>,

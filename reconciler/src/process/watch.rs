@@ -154,7 +154,15 @@ impl OutputWatch {
                 loop {
                     match reader.next() {
                         Ok(event) => {
-                            if event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW) {
+                            let flags = event.events();
+                            if flags.contains(inotify::ReadFlags::IGNORED) {
+                                // The folder went (removed, or its file system unmounted):
+                                // nothing more will be said of it.
+                                return Err(std::io::Error::other(
+                                    "the output folder is no longer watched",
+                                ));
+                            }
+                            if flags.contains(inotify::ReadFlags::QUEUE_OVERFLOW) {
                                 overflow = true;
                             } else if let Some(name) = event
                                 .file_name()
@@ -272,6 +280,12 @@ mod tests {
         // Nothing written: no answer.
         let quiet = tokio::time::timeout(Duration::from_millis(600), watch.changed()).await;
         assert!(quiet.is_err(), "answered without a write: {quiet:?}");
+        // The folder removed: an error, so that the loop falls back to looking.
+        std::fs::remove_dir_all(&logs).unwrap();
+        let gone = tokio::time::timeout(Duration::from_secs(10), watch.changed())
+            .await
+            .expect("the removal is answered");
+        assert!(gone.is_err(), "{gone:?}");
     }
 
     #[test]
