@@ -652,6 +652,43 @@ fn log_mentions(r: &maestro_proto::logs::v1::Record, path: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_longer_than_one_read_is_forwarded_whole_without_another_write() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("burst", "north");
+    let mut repo = TestRepo::new()?;
+    // About 150 KB at once (more than two of the forwarder's 64 KiB reads), then nothing.
+    let script = "i=0; while [ $i -lt 3000 ]; do echo \"line $i of a burst longer than one read\"; \
+                  i=$((i+1)); done; exec /bin/sleep 3600";
+    repo.put(
+        &bp_path("burst"),
+        command_blueprint(
+            "burst",
+            &intent,
+            1,
+            1,
+            "/bin/sh",
+            &["-c", script],
+            &guard.value,
+        ),
+    );
+    repo.commit("add burst")?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    logs.wait_for("the burst's last line", |r| {
+        matches!(&r.body, Some(record::Body::Log(l)) if l.source == "burst-0" && l.message == "line 2999 of a burst longer than one read")
+    })
+    .await?;
+    let lines = logs
+        .seen
+        .iter()
+        .filter(|r| matches!(&r.body, Some(record::Body::Log(l)) if l.source == "burst-0"))
+        .count();
+    assert_eq!(lines, 3000, "every line once");
+    teardown(agent, &dir, &guard).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_adopts_running_instances_without_duplicates() -> Result<()> {
     let guard = workload_guard();
     let intent = maestro_common::ids::intent_id("db", "north");

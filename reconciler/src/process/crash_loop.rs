@@ -127,8 +127,9 @@ impl CrashLoops {
             streak.ends = 0;
         }
         streak.ends = streak.ends.saturating_add(1);
-        streak.due = now + streak.wait();
-        streak.wait()
+        let wait = streak.wait();
+        streak.due = now + wait;
+        wait
     }
 
     /// Whether starts of `template` for `blueprint` are held back at `now`, and until when.

@@ -18,7 +18,7 @@ use super::crash_loop::Wake;
 use super::launch::ExitEvent;
 use super::runtime::is_alive;
 use super::scan::{Labelled, labelled_by, still_labelled};
-use super::watch::{self, Changed, ExitWatch, OutputWatch, Watched};
+use super::watch::{self, Changed, ExitWatch, OUTPUT_GAP, OutputWatch, Watched};
 use crate::{Driver, Level};
 
 /// How often instances the kernel offers no pidfd for are looked at in `/proc`, and how often
@@ -45,10 +45,11 @@ pub(super) async fn run(
             None
         }
     };
-    // What was written while the agent was away, then only what is written.
-    if let Ok(all) = driver.reconciler().table().all() {
-        forward_output(&driver, &all);
-    }
+    // What was written while the agent was away, then only what is written. The files that
+    // gave lines are read again after the gap until a read gives none: a write larger than one
+    // read is forwarded whole without waiting for the next write.
+    let mut unread = forward_recorded(&driver);
+    let mut unread_at = Instant::now() + OUTPUT_GAP;
     let mut watched = Watched::default();
     let mut sweep = tokio::time::interval_at(
         Instant::now() + ORPHAN_SWEEP_INTERVAL,
@@ -99,10 +100,16 @@ pub(super) async fn run(
                 asked.extend(watch_unreported(&driver, &mut watched, &ended_tx, &shutdown));
             }
             changed = next_output(&mut output) => match changed {
-                Ok(Changed::Some(names)) => forward_named(&driver, &names),
-                Ok(Changed::All) => if let Ok(all) = driver.reconciler().table().all() {
-                    forward_output(&driver, &all);
-                },
+                Ok(changed) => {
+                    let sent = match changed {
+                        Changed::Some(names) => forward_named(&driver, &names),
+                        Changed::All => forward_recorded(&driver),
+                    };
+                    if unread.is_empty() {
+                        unread_at = Instant::now() + OUTPUT_GAP;
+                    }
+                    unread.extend(sent);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "watching the output folder failed; its files are read every second");
                     output = None;
@@ -111,9 +118,13 @@ pub(super) async fn run(
             _ = look.tick(), if watched.polls() || output.is_none() => {
                 let now = Instant::now();
                 asked.extend(watched.gone().into_iter().map(|i| Wake { blueprint: i.blueprint, at: now }));
-                if output.is_none() && let Ok(all) = driver.reconciler().table().all() {
-                    forward_output(&driver, &all);
+                if output.is_none() {
+                    forward_recorded(&driver);
                 }
+            }
+            () = tokio::time::sleep_until(unread_at), if !unread.is_empty() => {
+                unread = forward_named(&driver, &unread);
+                unread_at = Instant::now() + OUTPUT_GAP;
             }
             // A restart held back, or a start that failed its health check.
             Some(wake) = wakes.recv() => asked.push(wake),
@@ -250,31 +261,36 @@ pub(super) async fn sweep_orphans(driver: &Driver<ProcessReconciler>) {
     }
 }
 
-/// Forwards the new output lines of the instances `names`.
-fn forward_named(driver: &Driver<ProcessReconciler>, names: &BTreeSet<String>) {
+/// Forwards the new output lines of the instances `names`; answers those that sent lines: one
+/// read takes at most 64 KiB, so more may wait behind it.
+fn forward_named(driver: &Driver<ProcessReconciler>, names: &BTreeSet<String>) -> BTreeSet<String> {
     let output = &driver.reconciler().output;
     let recorder = driver.recorder().as_ref();
+    let mut sent = BTreeSet::new();
     for name in names {
         let Some(blueprint) = watch::blueprint_of(name) else {
             continue;
         };
-        if let Err(e) = output.forward(recorder, blueprint, name) {
-            tracing::debug!(error = %e, instance = %name, "forwarding process output failed");
+        match output.forward(recorder, blueprint, name) {
+            Ok(0) => {}
+            Ok(_) => {
+                sent.insert(name.clone());
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, instance = %name, "forwarding process output failed")
+            }
         }
     }
+    sent
 }
 
-/// Forwards new output lines of every recorded instance.
-fn forward_output(driver: &Driver<ProcessReconciler>, instances: &[super::table::Instance]) {
-    let output = &driver.reconciler().output;
-    let recorder = driver.recorder().as_ref();
-    let mut seen = BTreeSet::new();
-    for i in instances {
-        let name = i.name();
-        if seen.insert(name.clone())
-            && let Err(e) = output.forward(recorder, &i.blueprint, &name)
-        {
-            tracing::debug!(error = %e, instance = %name, "forwarding process output failed");
+/// Forwards the new output lines of every recorded instance; answers those that sent lines.
+fn forward_recorded(driver: &Driver<ProcessReconciler>) -> BTreeSet<String> {
+    match driver.reconciler().table().all() {
+        Ok(all) => forward_named(driver, &all.iter().map(|i| i.name()).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the instance table to forward output failed");
+            BTreeSet::new()
         }
     }
 }

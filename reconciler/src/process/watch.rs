@@ -22,7 +22,7 @@ use super::table::Instance;
 
 /// Shortest pause between two forwarding rounds of new output: a process writing without pause
 /// is read a few times a second, not at every write.
-const OUTPUT_GAP: Duration = Duration::from_millis(250);
+pub(super) const OUTPUT_GAP: Duration = Duration::from_millis(250);
 
 /// How the exit of one instance is watched.
 pub(super) enum ExitWatch {
