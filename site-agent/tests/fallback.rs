@@ -12,7 +12,7 @@ use anyhow::{Context, Result, ensure};
 use colony::model::ProcessState;
 use common::*;
 use maestro_common::contract;
-use maestro_proto::logs::v1::record;
+use maestro_proto::logs::v1::{BlueprintStatus, Record, record};
 use maestro_testkit::git::TestRepo;
 use maestro_testkit::procs::alive;
 use serde_json::{Value, json};
@@ -24,6 +24,17 @@ fn commit(repo: &TestRepo, generation: u64, intent: &str) -> Result<String> {
     repo.commit(&format!(
         "maestro: api gen {generation} (order order-{generation}, intent {intent})"
     ))
+}
+
+/// Commits generation 1 of `api`: one `/bin/sh` with `args`.
+fn commit_shell(repo: &mut TestRepo, args: &[&str], guard: &WorkloadGuard) -> Result<()> {
+    let intent = maestro_common::ids::intent_id("api", "north");
+    repo.put(
+        BP,
+        command_blueprint("api", &intent, 1, 1, "/bin/sh", args, &guard.value),
+    );
+    commit(repo, 1, &intent)?;
+    Ok(())
 }
 
 /// Runs one convergence of `api` through the colony and waits until it finished.
@@ -236,28 +247,15 @@ async fn a_first_install_has_nothing_to_fall_back_to_and_keeps_trying() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_loops_back_off_holds_for_every_convergence() -> Result<()> {
     /// The wait the test holds the loop at: long enough for two convergences through the colony.
-    const HELD: &str = "the next start waits 8s after the last end";
+    const HELD: &str = "a restart waits 8s after the last end";
     let guard = workload_guard();
-    let intent = maestro_common::ids::intent_id("api", "north");
     let mut repo = TestRepo::new()?;
     let work = tempfile::tempdir()?;
     let starts = work.path().join("starts");
     let starts_arg = starts.to_str().context("a UTF-8 temporary path")?;
     // Every start appends a line to `starts`, then the process exits.
     let script = r#"echo start >> "$1"; exit 3"#;
-    repo.put(
-        BP,
-        command_blueprint(
-            "api",
-            &intent,
-            1,
-            1,
-            "/bin/sh",
-            &["-c", script, "crash", starts_arg],
-            &guard.value,
-        ),
-    );
-    commit(&repo, 1, &intent)?;
+    commit_shell(&mut repo, &["-c", script, "crash", starts_arg], &guard)?;
     let count_starts = || std::fs::read_to_string(&starts).map_or(0, |text| text.lines().count());
     let mut logs = LogServer::start().await?;
     let (_tmp, dir) = data_dir()?;
@@ -308,4 +306,116 @@ async fn a_crash_loops_back_off_holds_for_every_convergence() -> Result<()> {
         seen_at.elapsed()
     );
     teardown(agent, &dir, &guard).await
+}
+
+/// What a service whose process runs `script` at every start reported and logged, until its
+/// crash loop's restarts wait 4 s: its status records from its first status of the loop on (all
+/// of them must be the loop's), and every record pushed.
+async fn crash_loop_until_4s(script: &str) -> Result<(Vec<BlueprintStatus>, Vec<Record>)> {
+    let guard = workload_guard();
+    let mut repo = TestRepo::new()?;
+    commit_shell(&mut repo, &["-c", script], &guard)?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    logs.wait_for("the restarts held back 4 s", |r| {
+        status_json(r, "api", 1)
+            .is_some_and(|s| s.contains("a restart waits 4s after the last end"))
+    })
+    .await?;
+    logs.drain();
+    teardown(agent, &dir, &guard).await?;
+    let statuses: Vec<BlueprintStatus> = logs
+        .seen
+        .iter()
+        .filter_map(|r| match &r.body {
+            Some(record::Body::Status(s)) if r.blueprint == "api" => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let first = statuses
+        .iter()
+        .position(|s| s.message.starts_with("crash loop"))
+        .context("a crash-loop status")?;
+    let looping = statuses[first..].to_vec();
+    ensure!(
+        looping.iter().all(|s| s.message.starts_with("crash loop")),
+        "a status between two ends of the crash loop says something else: {:#?}",
+        maestro_testkit::logs::summary(&logs.seen)
+    );
+    Ok((looping, logs.seen.clone()))
+}
+
+/// The ends in a row each crash-loop status says.
+fn ends_said(statuses: &[BlueprintStatus]) -> Result<Vec<u32>> {
+    statuses
+        .iter()
+        .map(|s| {
+            let after = s
+                .message
+                .strip_prefix("crash loop: its instances ended ")
+                .context("a crash-loop sentence")?;
+            Ok(after.split(' ').next().unwrap_or_default().parse()?)
+        })
+        .collect()
+}
+
+/// A service that exits at every start, mostly before the start step looks: from its first
+/// status of the crash loop on, every status says the loop's back-off, each end's count in turn
+/// (before, a start that failed wrote a status of its own, with its pid, between two of the
+/// loop's), and each exit is logged with how the process ended, also when the convergence forgot
+/// the instance before its exit was reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_says_only_its_back_off_and_logs_each_exit() -> Result<()> {
+    let (looping, seen) = crash_loop_until_4s("exit 3").await?;
+    let ends = ends_said(&looping)?;
+    // An instance seen alive before it exits is on trial, with the same sentence: its status
+    // differs only in the instance it lists.
+    ensure!(
+        ends.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1),
+        "each end's count in turn: {ends:?}"
+    );
+    ensure!(
+        ends.last() == Some(&8),
+        "the 4 s wait follows the eighth end: {ends:?}"
+    );
+    let exits = seen
+        .iter()
+        .filter(|r| log_says(r, "api", "exited (exit status: 3)"))
+        .count();
+    ensure!(
+        exits >= 8,
+        "every exit of the eight is logged with its status: {exits} logged; {:#?}",
+        maestro_testkit::logs::summary(&seen)
+    );
+    Ok(())
+}
+
+/// A service whose process runs a moment, then exits: once its restarts wait, a restarted
+/// instance is on trial, not ready, so the blueprint is never reported converged while it crash
+/// loops (before, every restart said "ready" until the process ended, and an order to one site
+/// could complete on it), and the status while it runs says the same as while it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_a_crash_loop_is_not_ready_until_it_has_run_a_minute() -> Result<()> {
+    let (looping, _) = crash_loop_until_4s("sleep 0.3; exit 3").await?;
+    ensure!(
+        looping
+            .iter()
+            .all(|s| !s.converged && s.ready_instances == 0),
+        "a restart in the crash loop was reported ready: {looping:#?}"
+    );
+    let on_trial = looping
+        .iter()
+        .filter(|s| s.status_json.contains("\"state\":\"starting\""))
+        .count();
+    ensure!(
+        on_trial >= 1,
+        "a restarted instance was seen starting: {looping:#?}"
+    );
+    let ends = ends_said(&looping)?;
+    ensure!(
+        ends.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1),
+        "the statuses of one end say the same: {ends:?}"
+    );
+    Ok(())
 }

@@ -67,7 +67,7 @@ pub struct Wake {
     pub at: Instant,
 }
 
-/// A blueprint's restarts held back: no slot of its spec starts before `due`.
+/// A blueprint's crash loop: its restarts wait; while `due` is ahead no slot of its spec starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
     /// When the next start is due.
@@ -79,17 +79,59 @@ pub struct Held {
 }
 
 impl Held {
-    /// The sentence for the blueprint's status (the same for every convergence until the next
-    /// end, so holding back writes no new status).
+    /// The sentence for the blueprint's status: the same for every convergence until the next
+    /// end, so holding back writes no new status; and, once the wait is the longest, the same
+    /// at every end, so a steady crash loop writes no new status at each restart (its site, its
+    /// domain and maestro hear of it once; each restart is in the site's log).
     pub fn sentence(&self) -> String {
+        let ends = if self.wait >= MAX_RESTART_DELAY {
+            format!("{} or more", longest_wait_from())
+        } else {
+            self.ends.to_string()
+        };
+        let stable = STABLE_RUN.as_secs();
         format!(
-            "crash loop: its instances ended {} times in a row, each before it ran {}s; the next \
-             start waits {:?} after the last end",
-            self.ends,
-            STABLE_RUN.as_secs(),
+            "crash loop: its instances ended {ends} times in a row, each before it ran {stable}s; \
+             a restart waits {:?} after the last end and is ready once it has run {stable}s",
             self.wait
         )
     }
+
+    /// Where a live instance of the loop's spec that has run for `ran` stands at `now`.
+    pub fn trial(&self, ran: Duration, now: Instant) -> Trial {
+        let last_end = self.due.checked_sub(self.wait).unwrap_or(self.due);
+        if ran >= now.saturating_duration_since(last_end) {
+            Trial::Before
+        } else if ran < STABLE_RUN {
+            Trial::On {
+                left: STABLE_RUN - ran,
+            }
+        } else {
+            Trial::Served
+        }
+    }
+}
+
+/// Where a live instance stands in its blueprint's crash loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trial {
+    /// It started before the loop's last end: the loop's ends are another slot's.
+    Before,
+    /// It started after the last end and is not ready until it has run [`STABLE_RUN`], `left`
+    /// from now.
+    On {
+        /// How long it has yet to run.
+        left: Duration,
+    },
+    /// It started after the last end and ran [`STABLE_RUN`]: it served, the loop is over.
+    Served,
+}
+
+/// The first count of ends in a row whose wait is the longest.
+fn longest_wait_from() -> u32 {
+    (1..=64)
+        .find(|&ends| restart_delay(ends - 1) >= MAX_RESTART_DELAY)
+        .unwrap_or(64)
 }
 
 /// Per blueprint, its ends in a row and when its next start is due.
@@ -134,15 +176,23 @@ impl CrashLoops {
 
     /// Whether starts of `template` for `blueprint` are held back at `now`, and until when.
     pub(super) fn held(&self, blueprint: &str, template: &str, now: Instant) -> Option<Held> {
+        self.looping(blueprint, template).filter(|h| h.due > now)
+    }
+
+    /// The crash loop `template`'s instances of `blueprint` are in, if they are: ends in a row
+    /// whose restarts wait, the next one due or not.
+    pub(super) fn looping(&self, blueprint: &str, template: &str) -> Option<Held> {
         let streak = self.0.get(blueprint)?;
-        (streak.template == template && streak.due > now).then_some(Held {
+        let wait = streak.wait();
+        (streak.template == template && !wait.is_zero()).then_some(Held {
             due: streak.due,
-            wait: streak.wait(),
+            wait,
             ends: streak.ends,
         })
     }
 
-    /// Drops the count of a blueprint that is gone.
+    /// Drops the count of a blueprint that is gone, or whose instance on trial served: ran
+    /// [`STABLE_RUN`] after the loop's last end.
     pub(super) fn forget(&mut self, blueprint: &str) {
         self.0.remove(blueprint);
     }
@@ -216,6 +266,85 @@ mod tests {
     }
 
     #[test]
+    fn the_status_sentence_changes_with_each_end_until_the_wait_is_the_longest() {
+        let mut loops = CrashLoops::default();
+        let sentences: Vec<String> = (0..20)
+            .map(|_| {
+                let wait = loops.ended(&crashed(Duration::ZERO), t0());
+                loops.held("api", "v1", t0()).map_or_else(
+                    || {
+                        assert_eq!(wait, Duration::ZERO, "only a free restart is not held");
+                        String::new()
+                    },
+                    |held| held.sentence(),
+                )
+            })
+            .collect();
+        let first_longest = longest_wait_from() as usize;
+        assert_eq!(
+            first_longest, 11,
+            "250 ms doubled up to 30 s after three free restarts"
+        );
+        let growing = &sentences[FREE_RESTARTS as usize..first_longest - 1];
+        for pair in growing.windows(2) {
+            assert_ne!(pair[0], pair[1], "each end while the wait grows is news");
+        }
+        let steady = &sentences[first_longest - 1..];
+        assert!(
+            steady.iter().all(|s| s == &steady[0]),
+            "a steady crash loop says the same at every end: {steady:#?}"
+        );
+        assert!(
+            steady[0].contains("ended 11 or more times in a row")
+                && steady[0].contains("a restart waits 30s after the last end"),
+            "{}",
+            steady[0]
+        );
+    }
+
+    #[test]
+    fn an_instance_started_after_the_last_end_is_on_trial_until_it_has_run_a_minute() {
+        let mut loops = CrashLoops::default();
+        for _ in 0..11 {
+            loops.ended(&crashed(Duration::ZERO), t0());
+        }
+        // The last end at t0; its restart due 30 s later.
+        let looping = loops.looping("api", "v1").expect("in a crash loop");
+        assert_eq!(looping.due, t0() + MAX_RESTART_DELAY);
+        assert_eq!(
+            loops.held("api", "v1", t0() + MAX_RESTART_DELAY),
+            None,
+            "due: not held"
+        );
+        assert!(
+            loops.looping("api", "v2").is_none(),
+            "another spec is not in the loop"
+        );
+        let now = t0() + Duration::from_secs(100);
+        // Restarted at t0 + 30 s: 70 s ago. An instance of another slot, 200 s ago.
+        let restarted = |ran: u64| looping.trial(Duration::from_secs(ran), now);
+        assert_eq!(restarted(200), Trial::Before, "started before the last end");
+        assert_eq!(
+            restarted(10),
+            Trial::On {
+                left: Duration::from_secs(50)
+            }
+        );
+        assert_eq!(restarted(70), Trial::Served);
+        assert_eq!(restarted(60), Trial::Served, "a minute ends the trial");
+        loops.forget("api");
+        assert!(
+            loops.looping("api", "v1").is_none(),
+            "served: the loop is over"
+        );
+        // The free restarts are no loop.
+        for _ in 0..FREE_RESTARTS {
+            loops.ended(&crashed(Duration::ZERO), t0());
+        }
+        assert!(loops.looping("api", "v1").is_none());
+    }
+
+    #[test]
     fn a_start_that_keeps_failing_its_health_check_backs_off_the_same_way() {
         let mut loops = CrashLoops::default();
         let failed = Ended::failed_start("api", "v1");
@@ -278,7 +407,8 @@ mod tests {
             held.sentence()
         );
         assert!(
-            held.sentence().ends_with("waits 250ms after the last end"),
+            held.sentence()
+                .contains("a restart waits 250ms after the last end"),
             "{}",
             held.sentence()
         );

@@ -81,19 +81,14 @@ pub(super) async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
-                // Instances the reconciler stopped itself are already forgotten.
-                if let Ok(Some(instance)) = driver.reconciler().table().get(&ev.blueprint, ev.pid) {
-                    driver.record(Level::Warn, &ev.blueprint, &format!("instance pid {} exited ({})", ev.pid, ev.status), None).await;
-                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
-                }
+                let said = format!("instance pid {} exited ({})", ev.pid, ev.status);
+                ended(&driver, &ev.blueprint, ev.pid, &said, &mut asked).await;
             }
             // An instance whose exit no launcher reports ended.
             Some((blueprint, pid)) = ended_rx.recv() => {
                 watched.ended(pid);
-                if let Ok(Some(instance)) = driver.reconciler().table().get(&blueprint, pid) {
-                    driver.record(Level::Warn, &blueprint, &format!("instance pid {pid} exited (its status is not known: it is not a child of this agent)"), None).await;
-                    asked.push(Wake { blueprint: instance.blueprint, at: Instant::now() });
-                }
+                let said = format!("instance pid {pid} exited (its status is not known: it is not a child of this agent)");
+                ended(&driver, &blueprint, pid, &said, &mut asked).await;
             }
             // A launch helper ended: the exits of what it started go unreported.
             () = driver.reconciler().runtime().reported().lost() => {
@@ -141,6 +136,29 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+/// Instance `pid` of `blueprint` ended, as `said`: logged, and its blueprint converged when the
+/// instance is still recorded. Instances the reconciler stopped itself are already forgotten
+/// and not logged; one a convergence found ended and forgot before its exit was reported is
+/// logged, and needs no convergence.
+async fn ended(
+    driver: &Driver<ProcessReconciler>,
+    blueprint: &str,
+    pid: u32,
+    said: &str,
+    asked: &mut Vec<Wake>,
+) {
+    let recorded = matches!(driver.reconciler().table().get(blueprint, pid), Ok(Some(_)));
+    if recorded || driver.reconciler().take_forgotten(pid) {
+        driver.record(Level::Warn, blueprint, said, None).await;
+    }
+    if recorded {
+        asked.push(Wake {
+            blueprint: blueprint.to_string(),
+            at: Instant::now(),
+        });
     }
 }
 

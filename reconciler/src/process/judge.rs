@@ -5,7 +5,7 @@
 //! blueprint fell back; while a restart is held back, the status says so and the self-healing
 //! loop is asked to converge again when it is due.
 
-use super::crash_loop::{Ended, Wake};
+use super::crash_loop::{Ended, Held, Trial, Wake};
 use super::reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, lock};
 use crate::Judgement;
 use crate::fallback::{self, Count};
@@ -66,20 +66,60 @@ impl ProcessReconciler {
         if start_failed && !fell_back {
             self.count_end(&Ended::failed_start(name, &d.template));
         }
-        let held = self.held(d).filter(|_| !fell_back);
-        if (start_failed && !fell_back) || held.is_some() {
-            // Tried again at once, or when the restart held back is due. The self-healing loop
-            // is gone only when the reconciler stops.
+        let now = tokio::time::Instant::now();
+        let looping = self
+            .on_trial_served(name, d, observed, now)
+            .filter(|_| !fell_back);
+        let held = looping.filter(|h| h.due > now);
+        // An instance on trial is judged again once it has run long enough to end the loop.
+        let trial_ends = observed
+            .iter()
+            .filter_map(|o| match Self::trial(looping.as_ref(), d, o, now) {
+                Some(Trial::On { left }) => Some(now + left),
+                _ => None,
+            })
+            .min();
+        let wake = if start_failed && !fell_back {
+            Some(now)
+        } else {
+            held.map(|h| h.due).or(trial_ends)
+        };
+        if let Some(at) = wake {
+            // Tried again at once, when the restart held back is due, or when the instance on
+            // trial has run long enough. The self-healing loop is gone only when the
+            // reconciler stops.
             let _ = self.wakes.send(Wake {
                 blueprint: name.to_string(),
-                at: held.map_or_else(tokio::time::Instant::now, |h| h.due),
+                at,
             });
         }
-        let notes = held.iter().map(super::crash_loop::Held::sentence).collect();
+        // The same sentence while a restart waits and while its instance is on trial: a steady
+        // crash loop writes the same status at each restart.
+        let notes = looping.iter().map(Held::sentence).collect();
         Judgement {
             verdict,
             warnings,
             notes,
         }
+    }
+
+    /// The crash loop `d`'s spec is in, after ending it when an instance on trial served: ran
+    /// [`super::crash_loop::STABLE_RUN`] since the loop's last end.
+    fn on_trial_served(
+        &self,
+        name: &str,
+        d: &ProcessDesired,
+        observed: &[ObservedInstance],
+        now: tokio::time::Instant,
+    ) -> Option<Held> {
+        let looping = self.looping(d)?;
+        let served = observed
+            .iter()
+            .any(|o| Self::trial(Some(&looping), d, o, now) == Some(Trial::Served));
+        if served {
+            lock(&self.crash_loops).forget(name);
+            return None;
+        }
+        Some(looping)
     }
 }

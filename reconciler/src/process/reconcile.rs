@@ -6,7 +6,7 @@
 //! (see [`crate::fallback`]). Instances that keep ending hold their blueprint's restarts back,
 //! for every convergence (see [`super::crash_loop`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use maestro_common::contract;
 use serde_json::Map;
 use tokio::sync::mpsc;
 
-use super::crash_loop::{CrashLoops, Ended, Held, Wake};
+use super::crash_loop::{CrashLoops, Ended, Held, Trial, Wake};
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
 use super::runtime::{ProcessRuntime, is_alive};
@@ -113,7 +113,14 @@ pub struct ProcessReconciler {
     /// Convergences for the self-healing loop to run: at once after a start that failed its
     /// health check, or when a held-back restart is due.
     pub(super) wakes: mpsc::UnboundedSender<Wake>,
+    /// Pids of ended instances a convergence forgot, most recent last: when their exit is
+    /// reported after that, the self-healing loop still logs it ([`Self::take_forgotten`]).
+    forgotten: Mutex<VecDeque<u32>>,
 }
+
+/// Most forgotten ends kept for their exit's report (an instance adopted after a restart has
+/// none: its pid leaves when newer ones push it out).
+const FORGOTTEN_KEPT: usize = 64;
 
 /// `m` locked, even when a panic poisoned it (the maps stay consistent step by step).
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,7 +147,24 @@ impl ProcessReconciler {
             started: Mutex::default(),
             crash_loops: Mutex::default(),
             wakes,
+            forgotten: Mutex::default(),
         }
+    }
+
+    /// Whether `pid` is an ended instance a convergence forgot before its exit was reported;
+    /// true once per pid.
+    pub(super) fn take_forgotten(&self, pid: u32) -> bool {
+        let mut forgotten = lock(&self.forgotten);
+        let found = forgotten.iter().position(|p| *p == pid);
+        found.and_then(|at| forgotten.remove(at)).is_some()
+    }
+
+    fn note_forgotten(&self, pid: u32) {
+        let mut forgotten = lock(&self.forgotten);
+        if forgotten.len() == FORGOTTEN_KEPT {
+            forgotten.pop_front();
+        }
+        forgotten.push_back(pid);
     }
 
     /// The instance table.
@@ -156,6 +180,34 @@ impl ProcessReconciler {
     /// Whether the starts of `d`'s spec are held back now by its crash loop.
     pub(super) fn held(&self, d: &ProcessDesired) -> Option<Held> {
         lock(&self.crash_loops).held(&d.name, &d.template, tokio::time::Instant::now())
+    }
+
+    /// The crash loop `d`'s spec is in, its next restart due or not.
+    pub(super) fn looping(&self, d: &ProcessDesired) -> Option<Held> {
+        lock(&self.crash_loops).looping(&d.name, &d.template)
+    }
+
+    /// Where `o` stands in the crash loop `looping` of `d`'s spec: `None` when it is not a live
+    /// instance of that spec or there is no loop.
+    pub(super) fn trial(
+        looping: Option<&Held>,
+        d: &ProcessDesired,
+        o: &ObservedInstance,
+        now: tokio::time::Instant,
+    ) -> Option<Trial> {
+        let looping = looping.filter(|_| o.alive && d.is_current(&o.instance))?;
+        Some(looping.trial(maestro_common::time::age(o.instance.started_at_ms), now))
+    }
+
+    /// Whether `o` is on trial in the crash loop of `d`'s spec: started since the loop's last
+    /// end, it is not ready until it has run [`super::crash_loop::STABLE_RUN`].
+    pub(super) fn on_trial(
+        looping: Option<&Held>,
+        d: &ProcessDesired,
+        o: &ObservedInstance,
+        now: tokio::time::Instant,
+    ) -> bool {
+        matches!(Self::trial(looping, d, o, now), Some(Trial::On { .. }))
     }
 
     /// Counts the end of `ended` towards its blueprint's crash loop; returns how long its next
@@ -326,6 +378,7 @@ impl Reconciler for ProcessReconciler {
                 if let Err(e) = self.table.remove(name, i.pid) {
                     return Outcome::failed(format!("forgetting {}: {e}", i.name()));
                 }
+                self.note_forgotten(i.pid);
                 let gone = format!("instance {} (pid {}) is gone", i.name(), i.pid);
                 match desired {
                     Some(d) if d.fallen_back => Outcome::done(gone),
@@ -394,8 +447,14 @@ impl Reconciler for ProcessReconciler {
     }
 
     fn status(&self, desired: Option<&ProcessDesired>, observed: &Vec<ObservedInstance>) -> Status {
+        let looping = desired.and_then(|d| self.looping(d));
+        let now = tokio::time::Instant::now();
         let current = |o: &ObservedInstance| {
-            o.alive && o.healthy != Some(false) && desired.is_none_or(|d| d.is_current(&o.instance))
+            o.alive
+                && o.healthy != Some(false)
+                && desired.is_none_or(|d| {
+                    d.is_current(&o.instance) && !Self::on_trial(looping.as_ref(), d, o, now)
+                })
         };
         Status {
             instances: observed
@@ -407,6 +466,13 @@ impl Reconciler for ProcessReconciler {
                     state: match (o.alive, o.healthy) {
                         (false, _) => "exited",
                         (true, Some(false)) => "unhealthy",
+                        // A restart of a crash loop, not ready until it has run long enough.
+                        (true, _)
+                            if desired
+                                .is_some_and(|d| Self::on_trial(looping.as_ref(), d, o, now)) =>
+                        {
+                            "starting"
+                        }
                         (true, _) => "running",
                     }
                     .to_string(),

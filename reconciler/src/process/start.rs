@@ -1,7 +1,10 @@
 //! The start step: a new instance of the desired spec, alive after `minReadySeconds` and, with a
 //! health check, healthy within `startSeconds`. One that does not pass its check is of no use:
 //! it is stopped at once (forgotten first, so its exit is no crash), the instance it was to
-//! replace keeps serving, and the failure counts towards a fall-back ([`crate::fallback`]).
+//! replace keeps serving, and the failure counts towards a fall-back ([`crate::fallback`]). One
+//! that exits within `minReadySeconds` ended like any instance that ends: the convergence goes
+//! on, forgets it and counts it towards its crash loop ([`super::crash_loop`]), so a crash loop
+//! writes one status per restart, none once its wait is the longest.
 //!
 //! Neither wait holds the agent's shutdown: when the agent stops during `minReadySeconds` or
 //! `startSeconds` (up to ten minutes each), the start ends at once, unjudged. The instance stays
@@ -36,7 +39,9 @@ impl ProcessReconciler {
             return unjudged(&instance);
         };
         if !alive {
-            return Outcome::failed(format!(
+            // An end like any other: the next round forgets it and counts it towards the crash
+            // loop, in this convergence, so its status says the loop's back-off, not this pid.
+            return Outcome::done(format!(
                 "instance {} (pid {}) exited within minReadySeconds",
                 instance.name(),
                 instance.pid

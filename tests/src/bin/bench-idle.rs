@@ -378,13 +378,13 @@ async fn converge(
 }
 
 /// Places the `--stalled` service on every site: `CreateOrder`, then until every site reports
-/// its blueprint (which never converges, so neither does the order).
+/// its blueprint (which never converges, so neither does the order); returns the order's id.
 async fn place_stalled(
     fed: &Federation,
     client: &MaestroClient,
     key: &str,
     sites: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let ids: Vec<&str> = fed.domains.iter().map(|d| d.id.as_str()).collect();
     let spec = orders::service_order("stalled-app", ItemAction::Add, "stalled", &[], &ids);
     let order = orders::create(&mut client.orders(), key, spec).await?;
@@ -404,7 +404,7 @@ async fn place_stalled(
                 t0.elapsed().as_secs_f64(),
                 o.state()
             );
-            return Ok(Some(()));
+            return Ok(Some(o.id.clone()));
         }
         if orders::is_final(o.state()) {
             bail!("the order of the never-converging service ended {:?}", o.state());
@@ -614,12 +614,23 @@ async fn in_process(
                 args.services
             ));
             if let Some(stall) = args.stalled {
-                place_stalled(&fed, &client, &format!("{key}-stalled"), sites).await?;
-                let stalled = measure_idle(args.settle_s, args.seconds, domains, sites).await?;
+                let id = place_stalled(&fed, &client, &format!("{key}-stalled"), sites).await?;
+                let revision =
+                    || async { anyhow::Ok(orders::get(&mut client.orders(), &id).await?.revision) };
+                // Measured from the end of the settling, as the window is.
+                tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
+                let first = revision().await?;
+                let stalled = measure_idle(0, args.seconds, domains, sites).await?;
+                let last = revision().await?;
                 stalled.print(&format!(
                     "{domains} × {spd} with a never-converging service ({stall:?}) beside the {} on every site",
                     args.services
                 ));
+                println!(
+                    "  its order was written {} times in the window ({:.1} revisions per minute)",
+                    last - first,
+                    (last - first) as f64 * 60.0 / stalled.secs
+                );
             }
             Some(took)
         } else {
