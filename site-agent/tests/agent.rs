@@ -401,8 +401,9 @@ async fn restarts_an_instance_that_was_killed() -> Result<()> {
     let rec = logs
         .wait_for("converged", |r| is_converged(r, "api", 1, 2))
         .await?;
-    // What the processes print arrives as log records of their instance.
-    logs.wait_for("process output", |r| {
+    // What the processes print arrives as log records of their instance (the output is
+    // forwarded as soon as it is written, so it may come before the converged status).
+    logs.seen_or_wait_for("process output", |r| {
         matches!(&r.body, Some(record::Body::Log(l)) if l.source == "api-1" && l.message == "started api-1")
     })
     .await?;

@@ -81,14 +81,14 @@ pub(super) async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
-                let said = format!("instance pid {} exited ({})", ev.pid, ev.status);
-                ended(&driver, &ev.blueprint, ev.pid, &said, &mut asked).await;
+                let how = ev.status.clone();
+                ended(&driver, &ev.blueprint, ev.pid, &how, &mut asked).await;
             }
             // An instance whose exit no launcher reports ended.
             Some((blueprint, pid)) = ended_rx.recv() => {
                 watched.ended(pid);
-                let said = format!("instance pid {pid} exited (its status is not known: it is not a child of this agent)");
-                ended(&driver, &blueprint, pid, &said, &mut asked).await;
+                let how = "its status is not known: it is not a child of this agent";
+                ended(&driver, &blueprint, pid, how, &mut asked).await;
             }
             // A launch helper ended: the exits of what it started go unreported.
             () = driver.reconciler().runtime().reported().lost() => {
@@ -139,20 +139,21 @@ pub(super) async fn run(
     }
 }
 
-/// Instance `pid` of `blueprint` ended, as `said`: logged, and its blueprint converged when the
+/// Instance `pid` of `blueprint` ended, `how`: logged, and its blueprint converged, when the
 /// instance is still recorded. Instances the reconciler stopped itself are already forgotten
-/// and not logged; one a convergence found ended and forgot before its exit was reported is
-/// logged, and needs no convergence.
+/// and not logged. One a convergence found ended and forgot is logged here when the
+/// convergence came first, else by the convergence ([`super::ends`]); it needs no convergence.
 async fn ended(
     driver: &Driver<ProcessReconciler>,
     blueprint: &str,
     pid: u32,
-    said: &str,
+    how: &str,
     asked: &mut Vec<Wake>,
 ) {
     let recorded = matches!(driver.reconciler().table().get(blueprint, pid), Ok(Some(_)));
-    if recorded || driver.reconciler().take_forgotten(pid) {
-        driver.record(Level::Warn, blueprint, said, None).await;
+    if recorded || driver.reconciler().ends.reported(pid, how) {
+        let said = format!("instance pid {pid} exited ({how})");
+        driver.record(Level::Warn, blueprint, &said, None).await;
     }
     if recorded {
         asked.push(Wake {

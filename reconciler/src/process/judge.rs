@@ -79,14 +79,13 @@ impl ProcessReconciler {
                 _ => None,
             })
             .min();
-        let wake = if start_failed && !fell_back {
-            Some(now)
-        } else {
-            held.map(|h| h.due).or(trial_ends)
-        };
+        let wake = held
+            .map(|h| h.due)
+            .or_else(|| (start_failed && !fell_back).then_some(now))
+            .or(trial_ends);
         if let Some(at) = wake {
-            // Tried again at once, when the restart held back is due, or when the instance on
-            // trial has run long enough. The self-healing loop is gone only when the
+            // When the restart held back is due, else at once after a failed start, else when
+            // the instance on trial has run long enough. The self-healing loop is gone only when the
             // reconciler stops.
             let _ = self.wakes.send(Wake {
                 blueprint: name.to_string(),

@@ -7,6 +7,7 @@
 //! agent never stops workloads.
 
 pub mod crash_loop;
+mod ends;
 mod heal;
 pub mod health;
 mod judge;

@@ -6,7 +6,7 @@
 //! (see [`crate::fallback`]). Instances that keep ending hold their blueprint's restarts back,
 //! for every convergence (see [`super::crash_loop`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use serde_json::Map;
 use tokio::sync::mpsc;
 
 use super::crash_loop::{CrashLoops, Ended, Held, Trial, Wake};
+use super::ends::Ends;
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
 use super::runtime::{ProcessRuntime, is_alive};
@@ -113,14 +114,10 @@ pub struct ProcessReconciler {
     /// Convergences for the self-healing loop to run: at once after a start that failed its
     /// health check, or when a held-back restart is due.
     pub(super) wakes: mpsc::UnboundedSender<Wake>,
-    /// Pids of ended instances a convergence forgot, most recent last: when their exit is
-    /// reported after that, the self-healing loop still logs it ([`Self::take_forgotten`]).
-    forgotten: Mutex<VecDeque<u32>>,
+    /// Ends of instances that a convergence forgot or whose exit was reported, waiting for the
+    /// other: the second says the end with how the process ended ([`super::ends`]).
+    pub(super) ends: Ends,
 }
-
-/// Most forgotten ends kept for their exit's report (an instance adopted after a restart has
-/// none: its pid leaves when newer ones push it out).
-const FORGOTTEN_KEPT: usize = 64;
 
 /// `m` locked, even when a panic poisoned it (the maps stay consistent step by step).
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,24 +144,8 @@ impl ProcessReconciler {
             started: Mutex::default(),
             crash_loops: Mutex::default(),
             wakes,
-            forgotten: Mutex::default(),
+            ends: Ends::default(),
         }
-    }
-
-    /// Whether `pid` is an ended instance a convergence forgot before its exit was reported;
-    /// true once per pid.
-    pub(super) fn take_forgotten(&self, pid: u32) -> bool {
-        let mut forgotten = lock(&self.forgotten);
-        let found = forgotten.iter().position(|p| *p == pid);
-        found.and_then(|at| forgotten.remove(at)).is_some()
-    }
-
-    fn note_forgotten(&self, pid: u32) {
-        let mut forgotten = lock(&self.forgotten);
-        if forgotten.len() == FORGOTTEN_KEPT {
-            forgotten.pop_front();
-        }
-        forgotten.push_back(pid);
     }
 
     /// The instance table.
@@ -378,8 +359,10 @@ impl Reconciler for ProcessReconciler {
                 if let Err(e) = self.table.remove(name, i.pid) {
                     return Outcome::failed(format!("forgetting {}: {e}", i.name()));
                 }
-                self.note_forgotten(i.pid);
-                let gone = format!("instance {} (pid {}) is gone", i.name(), i.pid);
+                let gone = match self.ends.forgot(i.pid) {
+                    Some(how) => format!("instance {} (pid {}) is gone ({how})", i.name(), i.pid),
+                    None => format!("instance {} (pid {}) is gone", i.name(), i.pid),
+                };
                 match desired {
                     Some(d) if d.fallen_back => Outcome::done(gone),
                     // An instance of the spec ended: one more in its crash loop, if it is one.
@@ -418,6 +401,7 @@ impl Reconciler for ProcessReconciler {
             }
             Step::Stop(i) => {
                 // Forget first: the exit this causes must not look like a crash.
+                self.ends.stopping(i.pid);
                 if let Err(e) = self.table.remove(name, i.pid) {
                     return Outcome::failed(format!("forgetting {}: {e}", i.name()));
                 }

@@ -84,6 +84,7 @@ impl ProcessReconciler {
 
     /// Forgets and stops `instance`; says what became of it.
     async fn discard(&self, name: &str, instance: &Instance) -> String {
+        self.ends.stopping(instance.pid);
         if let Err(e) = self.table().remove(name, instance.pid) {
             return format!("forgetting it failed ({e}), so it was left running");
         }
