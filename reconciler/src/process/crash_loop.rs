@@ -69,7 +69,7 @@ pub struct Wake {
 
 /// A blueprint's crash loop: its restarts wait; while `due` is ahead no slot of its spec starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
+pub struct CrashLoop {
     /// When the next start is due.
     pub due: Instant,
     /// The wait, counted from the last end.
@@ -78,7 +78,7 @@ pub struct Held {
     pub ends: u32,
 }
 
-impl Held {
+impl CrashLoop {
     /// The sentence for the blueprint's status: the same for every convergence until the next
     /// end, so holding back writes no new status; and, once the wait is the longest, the same
     /// at every end, so a steady crash loop writes no new status at each restart (its site, its
@@ -175,16 +175,16 @@ impl CrashLoops {
     }
 
     /// Whether starts of `template` for `blueprint` are held back at `now`, and until when.
-    pub(super) fn held(&self, blueprint: &str, template: &str, now: Instant) -> Option<Held> {
+    pub(super) fn held(&self, blueprint: &str, template: &str, now: Instant) -> Option<CrashLoop> {
         self.looping(blueprint, template).filter(|h| h.due > now)
     }
 
     /// The crash loop `template`'s instances of `blueprint` are in, if they are: ends in a row
     /// whose restarts wait, the next one due or not.
-    pub(super) fn looping(&self, blueprint: &str, template: &str) -> Option<Held> {
+    pub(super) fn looping(&self, blueprint: &str, template: &str) -> Option<CrashLoop> {
         let streak = self.0.get(blueprint)?;
         let wait = streak.wait();
-        (streak.template == template && !wait.is_zero()).then_some(Held {
+        (streak.template == template && !wait.is_zero()).then_some(CrashLoop {
             due: streak.due,
             wait,
             ends: streak.ends,

@@ -81,8 +81,7 @@ pub(super) async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             Some(ev) = exits.recv() => {
-                let how = ev.status.clone();
-                ended(&driver, &ev.blueprint, ev.pid, &how, &mut asked).await;
+                ended(&driver, &ev.blueprint, ev.pid, &ev.status, &mut asked).await;
             }
             // An instance whose exit no launcher reports ended.
             Some((blueprint, pid)) = ended_rx.recv() => {

@@ -5,7 +5,7 @@
 //! blueprint fell back; while a restart is held back, the status says so and the self-healing
 //! loop is asked to converge again when it is due.
 
-use super::crash_loop::{Ended, Held, Trial, Wake};
+use super::crash_loop::{CrashLoop, Ended, Trial, Wake};
 use super::reconcile::{ObservedInstance, ProcessDesired, ProcessReconciler, lock};
 use crate::Judgement;
 use crate::fallback::{self, Count};
@@ -85,8 +85,8 @@ impl ProcessReconciler {
             .or(trial_ends);
         if let Some(at) = wake {
             // When the restart held back is due, else at once after a failed start, else when
-            // the instance on trial has run long enough. The self-healing loop is gone only when the
-            // reconciler stops.
+            // the instance on trial has run long enough. The self-healing loop is gone only when
+            // the reconciler stops.
             let _ = self.wakes.send(Wake {
                 blueprint: name.to_string(),
                 at,
@@ -94,7 +94,7 @@ impl ProcessReconciler {
         }
         // The same sentence while a restart waits and while its instance is on trial: a steady
         // crash loop writes the same status at each restart.
-        let notes = looping.iter().map(Held::sentence).collect();
+        let notes = looping.iter().map(CrashLoop::sentence).collect();
         Judgement {
             verdict,
             warnings,
@@ -110,7 +110,7 @@ impl ProcessReconciler {
         d: &ProcessDesired,
         observed: &[ObservedInstance],
         now: tokio::time::Instant,
-    ) -> Option<Held> {
+    ) -> Option<CrashLoop> {
         let looping = self.looping(d)?;
         let served = observed
             .iter()

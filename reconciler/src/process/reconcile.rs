@@ -16,7 +16,7 @@ use maestro_common::contract;
 use serde_json::Map;
 use tokio::sync::mpsc;
 
-use super::crash_loop::{CrashLoops, Ended, Held, Trial, Wake};
+use super::crash_loop::{CrashLoop, CrashLoops, Ended, Trial, Wake};
 use super::ends::Ends;
 use super::output::OutputForwarder;
 use super::plan::{Observed, plan};
@@ -159,19 +159,19 @@ impl ProcessReconciler {
     }
 
     /// Whether the starts of `d`'s spec are held back now by its crash loop.
-    pub(super) fn held(&self, d: &ProcessDesired) -> Option<Held> {
+    pub(super) fn held(&self, d: &ProcessDesired) -> Option<CrashLoop> {
         lock(&self.crash_loops).held(&d.name, &d.template, tokio::time::Instant::now())
     }
 
     /// The crash loop `d`'s spec is in, its next restart due or not.
-    pub(super) fn looping(&self, d: &ProcessDesired) -> Option<Held> {
+    pub(super) fn looping(&self, d: &ProcessDesired) -> Option<CrashLoop> {
         lock(&self.crash_loops).looping(&d.name, &d.template)
     }
 
     /// Where `o` stands in the crash loop `looping` of `d`'s spec: `None` when it is not a live
     /// instance of that spec or there is no loop.
     pub(super) fn trial(
-        looping: Option<&Held>,
+        looping: Option<&CrashLoop>,
         d: &ProcessDesired,
         o: &ObservedInstance,
         now: tokio::time::Instant,
@@ -183,7 +183,7 @@ impl ProcessReconciler {
     /// Whether `o` is on trial in the crash loop of `d`'s spec: started since the loop's last
     /// end, it is not ready until it has run [`super::crash_loop::STABLE_RUN`].
     pub(super) fn on_trial(
-        looping: Option<&Held>,
+        looping: Option<&CrashLoop>,
         d: &ProcessDesired,
         o: &ObservedInstance,
         now: tokio::time::Instant,
