@@ -419,3 +419,63 @@ async fn a_restart_in_a_crash_loop_is_not_ready_until_it_has_run_a_minute() -> R
     );
     Ok(())
 }
+
+/// A new spec whose processes end at once, until one of its restarts in the crash loop runs:
+/// that restart is on trial, and it does not replace the instance of the earlier spec, which
+/// keeps serving with the same pid (before, the earlier instance was stopped as soon as the
+/// restart had run `minReadySeconds`, so a spec that crash loops could replace what served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_trial_does_not_replace_the_earlier_specs_instance() -> Result<()> {
+    let guard = workload_guard();
+    let intent = maestro_common::ids::intent_id("api", "north");
+    let mut repo = TestRepo::new()?;
+    repo.put(
+        BP,
+        process_blueprint("api", &intent, 1, 1, &["3600"], &guard.value),
+    );
+    commit(&repo, 1, &intent)?;
+    let mut logs = LogServer::start().await?;
+    let (_tmp, dir) = data_dir()?;
+    let agent = Agent::start(agent_config(&dir, SITE, &repo.path(), &logs.endpoint())).await?;
+    let rec = logs
+        .wait_for("gen 1 converged", |r| is_converged(r, "api", 1, 1))
+        .await?;
+    let old = status_pids(&rec);
+    ensure!(old.len() == 1, "{old:?}");
+
+    // Generation 2 ends at once until the file `runs` exists, then runs; an instance counts as
+    // started once it has run 1 s. The file's path is an argument, not part of the script.
+    let runs = dir.join("runs");
+    let script = "if [ -e \"$1\" ]; then exec /bin/sleep 3601; fi; exit 3";
+    let args = ["-c", script, "sh", runs.to_str().context("a UTF-8 path")?];
+    let gen2 = command_blueprint("api", &intent, 2, 1, "/bin/sh", &args, &guard.value);
+    let mut gen2: Value = serde_json::from_slice(&gen2)?;
+    gen2["spec"]["rollout"] = json!({"minReadySeconds": 1});
+    repo.put(BP, maestro_common::json::canonical(&gen2).into_bytes());
+    commit(&repo, 2, &intent)?;
+    logs.wait_for("gen 2 in a crash loop", |r| {
+        matches!(&r.body, Some(record::Body::Status(s))
+            if r.blueprint == "api" && r.generation == 2 && s.message.contains("a restart waits"))
+    })
+    .await?;
+    std::fs::write(&runs, b"")?;
+    let rec = logs
+        .wait_for("a restart of gen 2 on trial", |r| {
+            status_json(r, "api", 2).is_some_and(|s| s.contains("\"state\":\"starting\""))
+        })
+        .await?;
+    let listed = status_pids(&rec);
+    ensure!(
+        listed.len() == 2 && listed.contains(&old[0]),
+        "the earlier instance is listed beside the restart on trial: {rec:?}"
+    );
+    ensure!(
+        alive(old[0]),
+        "the earlier instance keeps serving while the restart is on trial"
+    );
+    ensure!(
+        matches!(&rec.body, Some(record::Body::Status(s)) if !s.converged),
+        "not converged while on trial: {rec:?}"
+    );
+    teardown(agent, &dir, &guard).await
+}

@@ -199,7 +199,13 @@ impl ProcessReconciler {
 }
 
 /// Pure: the steps for `observed` towards `desired` (everything removed when `None`).
-pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) -> Vec<Step> {
+/// `on_trial` says which live instances of the desired spec are restarts of a crash loop on
+/// trial: not ready, so the instances they are to replace keep running.
+pub fn steps(
+    desired: Option<&ProcessDesired>,
+    observed: &[ObservedInstance],
+    on_trial: &dyn Fn(&ObservedInstance) -> bool,
+) -> Vec<Step> {
     let Some(d) = desired else {
         return observed
             .iter()
@@ -232,7 +238,7 @@ pub fn steps(desired: Option<&ProcessDesired>, observed: &[ObservedInstance]) ->
             current: d.is_current(&o.instance),
             at_generation: o.instance.generation == d.generation,
             alive: o.alive,
-            ready: o.alive && o.healthy != Some(false),
+            ready: o.alive && o.healthy != Some(false) && !on_trial(o),
         })
         .collect();
     let p = plan(d.spec.replicas, d.spec.rollout, &view);
@@ -334,7 +340,12 @@ impl Reconciler for ProcessReconciler {
         desired: Option<&ProcessDesired>,
         observed: &Vec<ObservedInstance>,
     ) -> Vec<Step> {
-        let mut planned = steps(desired, observed);
+        let looping = desired.and_then(|d| self.looping(d));
+        let now = tokio::time::Instant::now();
+        let on_trial = |o: &ObservedInstance| {
+            desired.is_some_and(|d| Self::on_trial(looping.as_ref(), d, o, now))
+        };
+        let mut planned = steps(desired, observed, &on_trial);
         // A restart held back is not planned, whoever asked for this convergence.
         if desired.is_some_and(|d| self.held(d).is_some()) {
             planned.retain(|s| !matches!(s, Step::Start(_)));
@@ -529,14 +540,17 @@ mod tests {
     #[test]
     fn scaling_up_keeps_running_instances() {
         let obs = vec![row(10, 0, 1, true), row(11, 1, 1, true)];
-        assert_eq!(steps(Some(&desired(3, 1)), &obs), vec![Step::Start(2)]);
+        assert_eq!(
+            steps(Some(&desired(3, 1)), &obs, &|_| false),
+            vec![Step::Start(2)]
+        );
     }
 
     #[test]
     fn no_desired_state_removes_everything_observed() {
         let obs = vec![row(10, 0, 1, true), row(11, 1, 1, false)];
         assert_eq!(
-            steps(None, &obs),
+            steps(None, &obs, &|_| false),
             vec![
                 Step::Stop(obs[0].instance.clone()),
                 Step::Forget(obs[1].instance.clone())
@@ -555,13 +569,13 @@ mod tests {
             ..desired(2, 2)
         };
         assert_eq!(
-            steps(Some(&back), &obs),
+            steps(Some(&back), &obs, &|_| false),
             vec![Step::Forget(obs[1].instance.clone())],
             "nothing of the spec fallen back from starts, the earlier instance is kept"
         );
         // Not fallen back: the earlier instance is replaced as usual.
         assert_eq!(
-            steps(Some(&desired(2, 2)), &obs),
+            steps(Some(&desired(2, 2)), &obs, &|_| false),
             vec![
                 Step::Forget(obs[1].instance.clone()),
                 Step::Start(0),
@@ -576,9 +590,29 @@ mod tests {
                     fallen_back: true,
                     ..desired(1, 2)
                 }),
-                &dead
+                &dead,
+                &|_| false
             ),
             vec![Step::Forget(dead[0].instance.clone()), Step::Start(0)]
+        );
+    }
+
+    #[test]
+    fn a_restart_on_trial_does_not_replace_the_instance_of_the_earlier_spec() {
+        // Slot 0: the earlier spec's instance (generation 1) and the new spec's (generation 2).
+        let mut old = row(10, 0, 1, true);
+        old.instance.template = "earlier".into();
+        let obs = vec![old, row(11, 0, 2, true)];
+        let new_one = |o: &ObservedInstance| o.instance.pid == 11;
+        assert_eq!(
+            steps(Some(&desired(1, 2)), &obs, &new_one),
+            vec![],
+            "on trial: the earlier instance keeps serving, and nothing else starts"
+        );
+        assert_eq!(
+            steps(Some(&desired(1, 2)), &obs, &|_| false),
+            vec![Step::Stop(obs[0].instance.clone())],
+            "once ready, it replaces the earlier instance"
         );
     }
 
@@ -586,7 +620,7 @@ mod tests {
     fn a_dead_instance_is_forgotten_and_its_slot_restarted() {
         let obs = vec![row(10, 0, 2, false)];
         assert_eq!(
-            steps(Some(&desired(1, 2)), &obs),
+            steps(Some(&desired(1, 2)), &obs, &|_| false),
             vec![Step::Forget(obs[0].instance.clone()), Step::Start(0)]
         );
     }
