@@ -275,5 +275,6 @@ pub fn stored_order(
         revision: 1,
         traceparent: String::new(),
         ordered_by: Default::default(),
+        rolled_at_ms: 0,
     }
 }

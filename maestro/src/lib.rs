@@ -42,6 +42,7 @@ pub mod rollup;
 pub mod server;
 pub mod status_watch;
 pub mod store;
+pub mod times_alone;
 
 #[cfg(test)]
 mod fixtures;

@@ -399,6 +399,10 @@ pub struct Order {
     /// Who placed it.
     #[serde(default)]
     pub ordered_by: Orderer,
+    /// When a roll-up last changed it (maestro's clock, ms since the epoch; 0 = never): newer
+    /// times alone wait until a while after that ([`crate::times_alone`]).
+    #[serde(default)]
+    pub rolled_at_ms: i64,
 }
 
 impl Order {

@@ -129,6 +129,7 @@ pub fn plan(
         revision: 1,
         traceparent: fresh.traceparent.clone(),
         ordered_by: new.ordered_by.clone(),
+        rolled_at_ms: 0,
     };
     order.note(fresh.now_ms, "acknowledged");
     let mut plan = OrderPlan {

@@ -28,7 +28,8 @@ pub struct PendingChange {
 
 impl Engine {
     /// Applies `mutate` to order `id`, steps its rollouts and rolls it up with the latest
-    /// statuses and liveness; the outbox entries `delivered` are removed in the same
+    /// statuses and liveness (a roll-up that changes only times waits, see
+    /// [`crate::times_alone`]); the outbox entries `delivered` are removed in the same
     /// transaction. Intents the rollouts send are stored with the order, then delivered.
     pub async fn reroll(
         &self,
@@ -67,8 +68,14 @@ impl Engine {
             mutate(&mut changed);
             let sends = crate::rollout::drive_order(&mut changed, &statuses, &health, now);
             let mut next = roll_up(&changed, &statuses, &health, now);
-            if next != *old && next.revision == old.revision {
-                next.revision = old.revision + 1;
+            if sends.is_empty() && crate::times_alone::holds_back(old, &next, now) {
+                return (old.clone(), sends);
+            }
+            if next != *old {
+                if next.revision == old.revision {
+                    next.revision = old.revision + 1;
+                }
+                next.rolled_at_ms = now;
             }
             (next, sends)
         };

@@ -22,6 +22,8 @@ mod rounds;
 mod tests;
 #[cfg(test)]
 mod tick_tests;
+#[cfg(test)]
+mod times_alone_tests;
 
 use crate::config::Config;
 use crate::delivery::DeliveryQueue;
