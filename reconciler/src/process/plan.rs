@@ -24,7 +24,8 @@ pub struct Observed {
     pub at_generation: bool,
     /// Whether the process is still alive (and still ours).
     pub alive: bool,
-    /// Whether it passes the blueprint's health check (true without one).
+    /// Whether it passes the blueprint's health check (true without one) and is not a restart on
+    /// trial in a crash loop.
     pub ready: bool,
 }
 
