@@ -180,15 +180,22 @@ impl ProcessReconciler {
         Some(looping.trial(maestro_common::time::age(o.instance.started_at_ms), now))
     }
 
-    /// Whether `o` is on trial in the crash loop of `d`'s spec: started since the loop's last
-    /// end, it is not ready until it has run [`super::crash_loop::STABLE_RUN`].
-    pub(super) fn on_trial(
-        looping: Option<&CrashLoop>,
-        d: &ProcessDesired,
-        o: &ObservedInstance,
-        now: tokio::time::Instant,
-    ) -> bool {
-        matches!(Self::trial(looping, d, o, now), Some(Trial::On { .. }))
+    /// Which instances are on trial now in the crash loop of `desired`'s spec: started since
+    /// the loop's last end, one is not ready until it has run [`super::crash_loop::STABLE_RUN`].
+    fn on_trial<'a>(
+        &self,
+        desired: Option<&'a ProcessDesired>,
+    ) -> impl Fn(&ObservedInstance) -> bool + 'a {
+        let looping = desired.and_then(|d| self.looping(d));
+        let now = tokio::time::Instant::now();
+        move |o| {
+            desired.is_some_and(|d| {
+                matches!(
+                    Self::trial(looping.as_ref(), d, o, now),
+                    Some(Trial::On { .. })
+                )
+            })
+        }
     }
 
     /// Counts the end of `ended` towards its blueprint's crash loop; returns how long its next
@@ -340,12 +347,7 @@ impl Reconciler for ProcessReconciler {
         desired: Option<&ProcessDesired>,
         observed: &Vec<ObservedInstance>,
     ) -> Vec<Step> {
-        let looping = desired.and_then(|d| self.looping(d));
-        let now = tokio::time::Instant::now();
-        let on_trial = |o: &ObservedInstance| {
-            desired.is_some_and(|d| Self::on_trial(looping.as_ref(), d, o, now))
-        };
-        let mut planned = steps(desired, observed, &on_trial);
+        let mut planned = steps(desired, observed, &self.on_trial(desired));
         // A restart held back is not planned, whoever asked for this convergence.
         if desired.is_some_and(|d| self.held(d).is_some()) {
             planned.retain(|s| !matches!(s, Step::Start(_)));
@@ -442,14 +444,11 @@ impl Reconciler for ProcessReconciler {
     }
 
     fn status(&self, desired: Option<&ProcessDesired>, observed: &Vec<ObservedInstance>) -> Status {
-        let looping = desired.and_then(|d| self.looping(d));
-        let now = tokio::time::Instant::now();
+        let on_trial = self.on_trial(desired);
         let current = |o: &ObservedInstance| {
             o.alive
                 && o.healthy != Some(false)
-                && desired.is_none_or(|d| {
-                    d.is_current(&o.instance) && !Self::on_trial(looping.as_ref(), d, o, now)
-                })
+                && desired.is_none_or(|d| d.is_current(&o.instance) && !on_trial(o))
         };
         Status {
             instances: observed
@@ -462,12 +461,7 @@ impl Reconciler for ProcessReconciler {
                         (false, _) => "exited",
                         (true, Some(false)) => "unhealthy",
                         // A restart of a crash loop, not ready until it has run long enough.
-                        (true, _)
-                            if desired
-                                .is_some_and(|d| Self::on_trial(looping.as_ref(), d, o, now)) =>
-                        {
-                            "starting"
-                        }
+                        (true, _) if on_trial(o) => "starting",
                         (true, _) => "running",
                     }
                     .to_string(),
